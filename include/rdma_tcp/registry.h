@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The device registry: the on-disk shape that stands in for the kernel's
+ * RDMA sysfs classes and device nodes. `rdma-tcp link add` writes it, stock
+ * libibverbs reads it (through SYSFS_PATH), and the tcp provider reads the
+ * few private files it needs to find the netdev behind a device.
+ *
+ * Layout, with ROOT = $RDMA_TCP_ROOT or RDMA_TCP_DEFAULT_ROOT:
+ *
+ *   ROOT/sys/class/infiniband_verbs/abi_version      "6"
+ *   ROOT/sys/class/infiniband_verbs/uverbsN/ibdev    device name, e.g. "tcp0"
+ *   ROOT/sys/class/infiniband_verbs/uverbsN/dev      "1:7" (see below)
+ *   ROOT/sys/class/infiniband_verbs/uverbsN/abi_version  "1"
+ *   ROOT/sys/class/infiniband/NAME/node_type         "1: CA"
+ *   ROOT/sys/class/infiniband/NAME/node_guid         "xxxx:xxxx:xxxx:xxxx"
+ *   ROOT/sys/class/infiniband/NAME/sys_image_guid    same form
+ *   ROOT/sys/class/infiniband/NAME/fw_ver, hw_rev, hca_type, node_desc
+ *   ROOT/sys/class/infiniband/NAME/parent            netdev name
+ *   ROOT/sys/class/infiniband/NAME/tcp_netns         inode of the creator's
+ *                                                    network namespace
+ *   ROOT/sys/class/infiniband/NAME/tcp_uverbs        "uverbsN"
+ *   ROOT/sys/class/infiniband/NAME/ports/1/gids/I    RDMA_TCP_GID_TBL_LEN of
+ *   ROOT/sys/class/infiniband/NAME/ports/1/gid_attrs/types/I  "RoCE v2"
+ *   ROOT/sys/class/infiniband/NAME/ports/1/gid_attrs/ndevs/I  netdev name
+ *   ROOT/sys/class/infiniband/NAME/ports/1/pkeys/0   "0xffff"
+ *   ROOT/sys/class/infiniband/NAME/ports/1/link_layer "Ethernet"
+ *   /dev/infiniband/uverbsN   char device 1:7 (/dev/full), mode 0666
+ *
+ * The device node is /dev/full's: libibverbs needs a character device whose
+ * ioctl() fails with ENOTTY (so it falls back to sysfs for GIDs and pkeys)
+ * and whose write() fails instead of "succeeding" with an unfilled response;
+ * /dev/full does both, and every Linux host has it.
+ */
+#ifndef RDMA_TCP_REGISTRY_H
+#define RDMA_TCP_REGISTRY_H
+
+#define RDMA_TCP_DEFAULT_ROOT "/run/rdma-tcp"
+#define RDMA_TCP_ROOT_ENV "RDMA_TCP_ROOT"
+#define RDMA_TCP_CDEV_DIR "/dev/infiniband"
+#define RDMA_TCP_CDEV_MAJOR 1 /* /dev/full */
+#define RDMA_TCP_CDEV_MINOR 7
+#define RDMA_TCP_GID_TBL_LEN 16
+#define RDMA_TCP_UVERBS_ABI 1 /* per-device abi_version (driver ABI) */
+#define RDMA_TCP_KERNEL_ABI 6 /* class/infiniband_verbs/abi_version */
+#define RDMA_TCP_NAME_PREFIX "tcp" /* provider matches devices by name */
+
+#endif

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Opening and closing a device: the context, its operation table, and the
+ * per-context state (key table, async events, the transport engine).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tcp.h"
+#include "qp.h"
+#include "engine.h"
+
+static void tcp_free_context(struct ibv_context *ibctx);
+
+static const struct verbs_context_ops tcp_ctx_ops = {
+	.alloc_pd = tcp_alloc_pd,
+	.async_event = tcp_async_event,
+	.cq_event = tcp_cq_event,
+	.create_ah = tcp_create_ah,
+	.create_cq = tcp_create_cq,
+	.create_cq_ex = tcp_create_cq_ex,
+	.create_qp = tcp_create_qp,
+	.create_qp_ex = tcp_create_qp_ex,
+	.create_srq = tcp_create_srq,
+	.create_srq_ex = tcp_create_srq_ex,
+	.dealloc_pd = tcp_dealloc_pd,
+	.dereg_mr = tcp_dereg_mr,
+	.destroy_ah = tcp_destroy_ah,
+	.destroy_cq = tcp_destroy_cq,
+	.destroy_qp = tcp_destroy_qp,
+	.destroy_srq = tcp_destroy_srq,
+	.free_context = tcp_free_context,
+	.get_srq_num = tcp_get_srq_num,
+	.modify_qp = tcp_modify_qp,
+	.modify_srq = tcp_modify_srq,
+	.poll_cq = tcp_poll_cq,
+	.post_recv = tcp_post_recv,
+	.post_send = tcp_post_send,
+	.post_srq_recv = tcp_post_srq_recv,
+	.query_device_ex = tcp_query_device_ex,
+	.query_port = tcp_query_port,
+	.query_qp = tcp_query_qp,
+	.query_srq = tcp_query_srq,
+	.reg_mr = tcp_reg_mr,
+	.req_notify_cq = tcp_req_notify_cq,
+	.rereg_mr = tcp_rereg_mr,
+	.resize_cq = tcp_resize_cq,
+};
+
+struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
+					void *private_data);
+
+struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
+					void *private_data)
+{
+	struct tcp_context *ctx;
+	int err;
+
+	ctx = _verbs_init_and_alloc_context(
+		ibdev, cmd_fd, sizeof(*ctx),
+		(struct verbs_context *)offsetof(struct tcp_context, vctx),
+		VABI_DRIVER_ID_NONE);
+	if (!ctx)
+		return NULL;
+	ctx->dev = to_tdev(ibdev);
+	ctx->async_wfd = -1;
+	ctx->vctx.context.num_comp_vectors = 1;
+	pthread_mutex_init(&ctx->async_lock, NULL);
+	pthread_mutex_init(&ctx->lock, NULL);
+	keytab_init(&ctx->keys, TCP_MAX_MR);
+	verbs_set_ops(&ctx->vctx, &tcp_ctx_ops);
+
+	err = tcp_async_open(ctx);
+	if (err)
+		goto fail;
+	return &ctx->vctx;
+
+fail:
+	keytab_destroy(&ctx->keys);
+	verbs_uninit_context(&ctx->vctx);
+	free(ctx);
+	errno = err;
+	return NULL;
+}
+
+static void tcp_free_context(struct ibv_context *ibctx)
+{
+	struct tcp_context *ctx = to_tctx(ibctx);
+
+	tcp_engine_stop(ctx);
+	if (ctx->async_wfd >= 0)
+		close(ctx->async_wfd);
+	keytab_destroy(&ctx->keys);
+	pthread_mutex_destroy(&ctx->lock);
+	pthread_mutex_destroy(&ctx->async_lock);
+	verbs_uninit_context(&ctx->vctx);
+	free(ctx);
+}

@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Completion queues: a ring of work completions filled by the transport
+ * (engine thread or the posting thread) and drained by ibv_poll_cq or the
+ * ibv_cq_ex iterator. Overflow is reported as a NIC reports it: the CQ
+ * stops accepting entries and an IBV_EVENT_CQ_ERR is raised.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tcp.h"
+#include "engine.h"
+
+#define TCP_CQ_WC_FLAGS_SUP                                                    \
+	(IBV_WC_EX_WITH_BYTE_LEN | IBV_WC_EX_WITH_IMM |                        \
+	 IBV_WC_EX_WITH_QP_NUM | IBV_WC_EX_WITH_SRC_QP |                       \
+	 IBV_WC_EX_WITH_SLID | IBV_WC_EX_WITH_SL |                             \
+	 IBV_WC_EX_WITH_DLID_PATH_BITS)
+
+static uint32_t ring_size_for(uint32_t cqe)
+{
+	uint32_t n = 1;
+
+	while (n < cqe + 1)
+		n <<= 1;
+	return n;
+}
+
+static int cq_init(struct tcp_context *ctx, struct tcp_cq *cq, int cqe,
+		   int vec)
+{
+	if (cqe < 1 || cqe > TCP_MAX_CQE || vec < 0 ||
+	    vec >= ctx->vctx.context.num_comp_vectors)
+		return EINVAL;
+	if (atomic_fetch_add(&ctx->n_cq, 1) >= TCP_MAX_CQ) {
+		atomic_fetch_sub(&ctx->n_cq, 1);
+		return ENOMEM;
+	}
+	cq->size = ring_size_for(cqe);
+	cq->ring = calloc(cq->size, sizeof(*cq->ring));
+	if (!cq->ring) {
+		atomic_fetch_sub(&ctx->n_cq, 1);
+		return ENOMEM;
+	}
+	cq->cqe = cqe;
+	pthread_mutex_init(&cq->lock, NULL);
+	return 0;
+}
+
+struct ibv_cq *tcp_create_cq(struct ibv_context *ibctx, int cqe,
+			     struct ibv_comp_channel *ch, int vec)
+{
+	struct tcp_cq *cq = calloc(1, sizeof(*cq));
+	int err;
+
+	if (!cq) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	err = cq_init(to_tctx(ibctx), cq, cqe, vec);
+	if (err) {
+		free(cq);
+		errno = err;
+		return NULL;
+	}
+	cq->vcq.cq.cqe = cqe;
+	return &cq->vcq.cq;
+}
+
+int tcp_destroy_cq(struct ibv_cq *ibcq)
+{
+	struct tcp_cq *cq = to_tcq(ibcq);
+
+	if (atomic_load(&cq->users))
+		return EBUSY;
+	atomic_fetch_sub(&to_tctx(ibcq->context)->n_cq, 1);
+	pthread_mutex_destroy(&cq->lock);
+	free(cq->ring);
+	free(cq);
+	return 0;
+}
+
+int tcp_resize_cq(struct ibv_cq *ibcq, int cqe)
+{
+	struct tcp_cq *cq = to_tcq(ibcq);
+	struct ibv_wc *ring;
+	uint32_t size, n, i;
+
+	if (cqe < 1 || cqe > TCP_MAX_CQE)
+		return EINVAL;
+	size = ring_size_for(cqe);
+	ring = calloc(size, sizeof(*ring));
+	if (!ring)
+		return ENOMEM;
+	pthread_mutex_lock(&cq->lock);
+	n = cq->tail - cq->head;
+	/* Shrinking below the queued completions would lose them. */
+	if (n > (uint32_t)cqe) {
+		pthread_mutex_unlock(&cq->lock);
+		free(ring);
+		return EINVAL;
+	}
+	for (i = 0; i < n; i++)
+		ring[i] = cq->ring[(cq->head + i) & (cq->size - 1)];
+	free(cq->ring);
+	cq->ring = ring;
+	cq->size = size;
+	cq->head = 0;
+	cq->tail = n;
+	cq->cqe = cqe;
+	ibcq->cqe = cqe;
+	pthread_mutex_unlock(&cq->lock);
+	return 0;
+}
+
+/* Writes one completion event record to the CQ's channel, if armed. */
+static void cq_notify_locked(struct tcp_cq *cq, bool solicited)
+{
+	struct ibv_comp_channel *ch = cq->vcq.cq.channel;
+	struct vabi_comp_event_desc ev;
+
+	if (!cq->armed || !ch)
+		return;
+	if (cq->armed == 2 && !solicited)
+		return;
+	cq->armed = 0;
+	ev.cq_handle = (uint64_t)(uintptr_t)&cq->vcq.cq;
+	if (write(ch->fd, &ev, sizeof(ev)) != sizeof(ev))
+		return; /* a channel not served by librdmacm-ext: nothing to do */
+}
+
+bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited)
+{
+	bool ok = true;
+
+	pthread_mutex_lock(&cq->lock);
+	if (cq->overflow) {
+		ok = false;
+	} else if (cq->tail - cq->head >= cq->cqe) {
+		cq->overflow = true;
+		ok = false;
+		tcp_async_post(to_tctx(cq->vcq.cq.context), IBV_EVENT_CQ_ERR,
+			       (uint64_t)(uintptr_t)&cq->vcq.cq);
+	} else {
+		cq->ring[cq->tail++ & (cq->size - 1)] = *wc;
+		cq_notify_locked(cq, solicited || wc->status != IBV_WC_SUCCESS);
+	}
+	pthread_mutex_unlock(&cq->lock);
+	return ok;
+}
+
+int tcp_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
+{
+	struct tcp_cq *cq = to_tcq(ibcq);
+	int i = 0;
+
+	if (n < 0)
+		return -EINVAL;
+	tcp_progress_cq(cq);
+	pthread_mutex_lock(&cq->lock);
+	while (i < n && cq->head != cq->tail)
+		wc[i++] = cq->ring[cq->head++ & (cq->size - 1)];
+	pthread_mutex_unlock(&cq->lock);
+	return i;
+}
+
+int tcp_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
+{
+	struct tcp_cq *cq = to_tcq(ibcq);
+
+	pthread_mutex_lock(&cq->lock);
+	/* "next completion" wins over "solicited only" until it fires */
+	if (!solicited_only || cq->armed != 1)
+		cq->armed = solicited_only ? 2 : 1;
+	pthread_mutex_unlock(&cq->lock);
+	return 0;
+}
+
+void tcp_cq_event(struct ibv_cq *ibcq)
+{
+	/* libibverbs counts events itself; no provider state to update. */
+}
+
+/* ---- ibv_cq_ex iterator: the lock is held from start_poll to end_poll --- */
+
+static struct tcp_cq *ex_to_tcq(struct ibv_cq_ex *ex)
+{
+	return container_of(ex, struct tcp_cq, vcq.cq_ex);
+}
+
+static int cq_ex_pop(struct tcp_cq *cq)
+{
+	if (cq->head == cq->tail)
+		return ENOENT;
+	cq->cur = cq->ring[cq->head++ & (cq->size - 1)];
+	cq->vcq.cq_ex.status = cq->cur.status;
+	cq->vcq.cq_ex.wr_id = cq->cur.wr_id;
+	return 0;
+}
+
+static int cq_ex_start_poll(struct ibv_cq_ex *ex, struct ibv_poll_cq_attr *a)
+{
+	struct tcp_cq *cq = ex_to_tcq(ex);
+	int ret;
+
+	if (a->comp_mask)
+		return EINVAL;
+	tcp_progress_cq(cq);
+	pthread_mutex_lock(&cq->lock);
+	ret = cq_ex_pop(cq);
+	if (ret)
+		pthread_mutex_unlock(&cq->lock);
+	return ret;
+}
+
+static int cq_ex_next_poll(struct ibv_cq_ex *ex)
+{
+	return cq_ex_pop(ex_to_tcq(ex));
+}
+
+static void cq_ex_end_poll(struct ibv_cq_ex *ex)
+{
+	pthread_mutex_unlock(&ex_to_tcq(ex)->lock);
+}
+
+static enum ibv_wc_opcode cq_ex_read_opcode(struct ibv_cq_ex *ex)
+{
+	return ex_to_tcq(ex)->cur.opcode;
+}
+
+static uint32_t cq_ex_read_vendor_err(struct ibv_cq_ex *ex)
+{
+	return ex_to_tcq(ex)->cur.vendor_err;
+}
+
+static uint32_t cq_ex_read_byte_len(struct ibv_cq_ex *ex)
+{
+	return ex_to_tcq(ex)->cur.byte_len;
+}
+
+static __be32 cq_ex_read_imm_data(struct ibv_cq_ex *ex)
+{
+	return ex_to_tcq(ex)->cur.imm_data;
+}
+
+static uint32_t cq_ex_read_qp_num(struct ibv_cq_ex *ex)
+{
+	return ex_to_tcq(ex)->cur.qp_num;
+}
+
+static uint32_t cq_ex_read_src_qp(struct ibv_cq_ex *ex)
+{
+	return ex_to_tcq(ex)->cur.src_qp;
+}
+
+static unsigned int cq_ex_read_wc_flags(struct ibv_cq_ex *ex)
+{
+	return ex_to_tcq(ex)->cur.wc_flags;
+}
+
+static uint32_t cq_ex_read_slid(struct ibv_cq_ex *ex)
+{
+	return ex_to_tcq(ex)->cur.slid;
+}
+
+static uint8_t cq_ex_read_sl(struct ibv_cq_ex *ex)
+{
+	return ex_to_tcq(ex)->cur.sl;
+}
+
+static uint8_t cq_ex_read_dlid_path_bits(struct ibv_cq_ex *ex)
+{
+	return ex_to_tcq(ex)->cur.dlid_path_bits;
+}
+
+struct ibv_cq_ex *tcp_create_cq_ex(struct ibv_context *ibctx,
+				   struct ibv_cq_init_attr_ex *attr)
+{
+	struct tcp_cq *cq;
+	struct ibv_cq_ex *ex;
+	int err;
+
+	if (attr->comp_mask & ~(IBV_CQ_INIT_ATTR_MASK_FLAGS |
+				IBV_CQ_INIT_ATTR_MASK_PD)) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	if (attr->wc_flags & ~TCP_CQ_WC_FLAGS_SUP) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	if ((attr->comp_mask & IBV_CQ_INIT_ATTR_MASK_FLAGS) &&
+	    (attr->flags & ~IBV_CREATE_CQ_ATTR_SINGLE_THREADED)) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	cq = calloc(1, sizeof(*cq));
+	if (!cq) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	err = cq_init(to_tctx(ibctx), cq, attr->cqe, attr->comp_vector);
+	if (err) {
+		free(cq);
+		errno = err;
+		return NULL;
+	}
+	cq->wc_flags_ex = attr->wc_flags;
+	ex = &cq->vcq.cq_ex;
+	ex->cqe = attr->cqe;
+	ex->start_poll = cq_ex_start_poll;
+	ex->next_poll = cq_ex_next_poll;
+	ex->end_poll = cq_ex_end_poll;
+	ex->read_opcode = cq_ex_read_opcode;
+	ex->read_vendor_err = cq_ex_read_vendor_err;
+	ex->read_wc_flags = cq_ex_read_wc_flags;
+	if (attr->wc_flags & IBV_WC_EX_WITH_BYTE_LEN)
+		ex->read_byte_len = cq_ex_read_byte_len;
+	if (attr->wc_flags & IBV_WC_EX_WITH_IMM)
+		ex->read_imm_data = cq_ex_read_imm_data;
+	if (attr->wc_flags & IBV_WC_EX_WITH_QP_NUM)
+		ex->read_qp_num = cq_ex_read_qp_num;
+	if (attr->wc_flags & IBV_WC_EX_WITH_SRC_QP)
+		ex->read_src_qp = cq_ex_read_src_qp;
+	if (attr->wc_flags & IBV_WC_EX_WITH_SLID)
+		ex->read_slid = cq_ex_read_slid;
+	if (attr->wc_flags & IBV_WC_EX_WITH_SL)
+		ex->read_sl = cq_ex_read_sl;
+	if (attr->wc_flags & IBV_WC_EX_WITH_DLID_PATH_BITS)
+		ex->read_dlid_path_bits = cq_ex_read_dlid_path_bits;
+	return ex;
+}

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Memory regions. Registration checks what a kernel driver's page pinning
+ * would: access flags are coherent, the range is mapped (and writable when
+ * write access is granted). Nothing is pinned: the only "DMA" is the
+ * kernel's copy between the socket and this process's memory.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tcp.h"
+#include "mr_check.h"
+
+struct ibv_mr *tcp_reg_mr(struct ibv_pd *ibpd, void *addr, size_t length,
+			  uint64_t iova, int access)
+{
+	struct tcp_context *ctx = to_tctx(ibpd->context);
+	struct tcp_mr *mr;
+	int err;
+
+	err = tcp_mr_check_access(access);
+	if (!err)
+		err = tcp_check_mapped(addr, length,
+				       access & TCP_ACCESS_NEEDS_WRITE);
+	if (err) {
+		errno = err;
+		return NULL;
+	}
+	mr = calloc(1, sizeof(*mr));
+	if (!mr) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	err = keytab_insert(&ctx->keys, mr, &mr->key);
+	if (err) {
+		free(mr);
+		errno = err;
+		return NULL;
+	}
+	mr->pd = to_tpd(ibpd);
+	mr->addr = addr;
+	mr->length = length;
+	mr->iova = (access & IBV_ACCESS_ZERO_BASED) ? 0 : iova;
+	mr->access = access;
+	mr->vmr.mr_type = IBV_MR_TYPE_MR;
+	mr->vmr.access = access;
+	mr->vmr.ibv_mr.lkey = mr->key;
+	mr->vmr.ibv_mr.rkey = mr->key;
+	mr->vmr.ibv_mr.handle = mr->key;
+	atomic_fetch_add(&mr->pd->users, 1);
+	return &mr->vmr.ibv_mr;
+}
+
+/* Waits until no placement uses the region (see keytab.h). */
+static void mr_quiesce(struct tcp_mr *mr)
+{
+	while (atomic_load(&mr->busy))
+		sched_yield();
+}
+
+int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *ibpd,
+		 void *addr, size_t length, int access)
+{
+	struct tcp_mr *mr = container_of(vmr, struct tcp_mr, vmr);
+	struct tcp_context *ctx = to_tctx(vmr->ibv_mr.context);
+	int new_access = (flags & IBV_REREG_MR_CHANGE_ACCESS) ? access :
+								mr->access;
+	void *naddr = (flags & IBV_REREG_MR_CHANGE_TRANSLATION) ? addr :
+								  mr->addr;
+	size_t nlen = (flags & IBV_REREG_MR_CHANGE_TRANSLATION) ? length :
+								  mr->length;
+	int err;
+
+	if (flags & ~(IBV_REREG_MR_CHANGE_TRANSLATION | IBV_REREG_MR_CHANGE_PD |
+		      IBV_REREG_MR_CHANGE_ACCESS))
+		return EINVAL;
+	if ((flags & IBV_REREG_MR_CHANGE_PD) && !ibpd)
+		return EINVAL;
+	err = tcp_mr_check_access(new_access);
+	if (err)
+		return err;
+	if (flags & (IBV_REREG_MR_CHANGE_TRANSLATION |
+		     IBV_REREG_MR_CHANGE_ACCESS)) {
+		err = tcp_check_mapped(naddr, nlen,
+				       new_access & TCP_ACCESS_NEEDS_WRITE);
+		if (err)
+			return err;
+	}
+
+	/*
+	 * A re-registered region is a new region to remote peers: it gets a
+	 * new generation, so keys handed out before stop working.
+	 */
+	mr->key = keytab_rekey(&ctx->keys, mr->key);
+	mr_quiesce(mr);
+	if (flags & IBV_REREG_MR_CHANGE_PD) {
+		atomic_fetch_sub(&mr->pd->users, 1);
+		mr->pd = to_tpd(ibpd);
+		atomic_fetch_add(&mr->pd->users, 1);
+	}
+	if (flags & IBV_REREG_MR_CHANGE_TRANSLATION) {
+		mr->addr = addr;
+		mr->length = length;
+		mr->iova = (new_access & IBV_ACCESS_ZERO_BASED) ?
+				   0 :
+				   (uint64_t)(uintptr_t)addr;
+	}
+	mr->access = new_access;
+	vmr->access = new_access;
+	vmr->ibv_mr.lkey = mr->key;
+	vmr->ibv_mr.rkey = mr->key;
+	return 0;
+}
+
+int tcp_dereg_mr(struct verbs_mr *vmr)
+{
+	struct tcp_mr *mr = container_of(vmr, struct tcp_mr, vmr);
+	struct tcp_context *ctx = to_tctx(vmr->ibv_mr.context);
+
+	keytab_remove(&ctx->keys, mr->key);
+	mr_quiesce(mr);
+	atomic_fetch_sub(&mr->pd->users, 1);
+	free(mr);
+	return 0;
+}

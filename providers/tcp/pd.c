@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+/* Protection domains: a tag shared by MRs and QPs, checked at placement. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "tcp.h"
+
+struct ibv_pd *tcp_alloc_pd(struct ibv_context *ibctx)
+{
+	struct tcp_context *ctx = to_tctx(ibctx);
+	struct tcp_pd *pd;
+
+	if (atomic_fetch_add(&ctx->n_pd, 1) >= TCP_MAX_PD) {
+		atomic_fetch_sub(&ctx->n_pd, 1);
+		errno = ENOMEM;
+		return NULL;
+	}
+	pd = calloc(1, sizeof(*pd));
+	if (!pd) {
+		atomic_fetch_sub(&ctx->n_pd, 1);
+		errno = ENOMEM;
+		return NULL;
+	}
+	pd->ibv_pd.context = ibctx;
+	pd->ibv_pd.handle = 0;
+	return &pd->ibv_pd;
+}
+
+int tcp_dealloc_pd(struct ibv_pd *ibpd)
+{
+	struct tcp_pd *pd = to_tpd(ibpd);
+
+	if (atomic_load(&pd->users))
+		return EBUSY;
+	atomic_fetch_sub(&to_tctx(ibpd->context)->n_pd, 1);
+	free(pd);
+	return 0;
+}

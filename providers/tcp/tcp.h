@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The tcp provider's objects. Each wraps the libibverbs object it stands for
+ * (first member, so libibverbs pointers convert back with container_of).
+ */
+#ifndef RDMA_TCP_PROVIDER_H
+#define RDMA_TCP_PROVIDER_H
+
+#include <net/if.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "verbs_abi.h"
+#include "keytab.h"
+#include "limits.h"
+
+#define container_of(ptr, type, member)                                        \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+struct tcp_engine;
+
+struct tcp_device {
+	struct verbs_device vdev;
+	char netdev[IF_NAMESIZE]; /* the netdev the device is bound to */
+	char ibdev_path[IBV_SYSFS_PATH_MAX];
+	uint64_t node_guid; /* network byte order, as ibv_device_attr wants */
+	uint64_t sys_image_guid;
+	char fw_ver[64];
+};
+
+struct tcp_context {
+	struct verbs_context vctx;
+	struct tcp_device *dev;
+	int async_wfd; /* write end of the async event pipe */
+	pthread_mutex_t async_lock;
+	struct keytab keys; /* memory keys (lkey == rkey) */
+	atomic_int n_pd, n_cq, n_qp, n_srq, n_ah; /* for the max_* limits */
+	pthread_mutex_t lock; /* QP table, engine start */
+	struct tcp_engine *engine;
+};
+
+struct tcp_pd {
+	struct ibv_pd ibv_pd;
+	atomic_int users; /* MRs, QPs, SRQs and AHs: dealloc is EBUSY until 0 */
+};
+
+struct tcp_mr {
+	struct verbs_mr vmr;
+	struct tcp_pd *pd;
+	uint64_t iova; /* the address remote peers name (== addr unless iova) */
+	char *addr;
+	size_t length;
+	int access;
+	uint32_t key;
+	atomic_int busy; /* placements in flight; dereg waits for 0 */
+};
+
+struct tcp_cq {
+	struct verbs_cq vcq;
+	pthread_mutex_t lock;
+	struct ibv_wc *ring;
+	uint32_t size; /* ring slots (power of two, >= cqe + 1) */
+	uint32_t cqe; /* what the application asked for (reported back) */
+	uint32_t head, tail; /* consumer / producer indexes */
+	bool overflow;
+	atomic_int users; /* QPs using this CQ: destroy is EBUSY until 0 */
+	/* completion channel arming (ibv_req_notify_cq) */
+	int armed; /* 0, 1 = next completion, 2 = solicited only */
+	/* ibv_cq_ex polling state */
+	struct ibv_wc cur;
+	uint64_t wc_flags_ex;
+};
+
+static inline struct tcp_context *to_tctx(struct ibv_context *ctx)
+{
+	return container_of(ctx, struct tcp_context, vctx.context);
+}
+
+static inline struct tcp_device *to_tdev(struct ibv_device *dev)
+{
+	return container_of(dev, struct tcp_device, vdev.device);
+}
+
+static inline struct tcp_pd *to_tpd(struct ibv_pd *pd)
+{
+	return container_of(pd, struct tcp_pd, ibv_pd);
+}
+
+static inline struct tcp_mr *to_tmr(struct ibv_mr *mr)
+{
+	return container_of(mr, struct tcp_mr, vmr.ibv_mr);
+}
+
+static inline struct tcp_cq *to_tcq(struct ibv_cq *cq)
+{
+	return container_of(cq, struct tcp_cq, vcq.cq);
+}
+
+/* device.c */
+int tcp_netdev_state(const char *netdev, int *up, int *mtu, int *speed_mbps);
+
+/* query.c */
+int tcp_query_device_ex(struct ibv_context *ctx,
+			const struct ibv_query_device_ex_input *input,
+			struct ibv_device_attr_ex *attr, size_t attr_size);
+int tcp_query_port(struct ibv_context *ctx, uint8_t port,
+		   struct ibv_port_attr *attr);
+
+/* async.c */
+int tcp_async_open(struct tcp_context *ctx);
+void tcp_async_post(struct tcp_context *ctx, enum ibv_event_type type,
+		    uint64_t element);
+void tcp_async_event(struct ibv_context *ctx, struct ibv_async_event *ev);
+
+/* pd.c */
+struct ibv_pd *tcp_alloc_pd(struct ibv_context *ctx);
+int tcp_dealloc_pd(struct ibv_pd *pd);
+
+/* mr.c */
+struct ibv_mr *tcp_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
+			  uint64_t iova, int access);
+int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *pd,
+		 void *addr, size_t length, int access);
+int tcp_dereg_mr(struct verbs_mr *vmr);
+
+/* cq.c */
+struct ibv_cq *tcp_create_cq(struct ibv_context *ctx, int cqe,
+			     struct ibv_comp_channel *ch, int vec);
+struct ibv_cq_ex *tcp_create_cq_ex(struct ibv_context *ctx,
+				   struct ibv_cq_init_attr_ex *attr);
+int tcp_destroy_cq(struct ibv_cq *cq);
+int tcp_resize_cq(struct ibv_cq *cq, int cqe);
+int tcp_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc);
+int tcp_req_notify_cq(struct ibv_cq *cq, int solicited_only);
+void tcp_cq_event(struct ibv_cq *cq);
+/* Producer side, used by the QP engine: false when the CQ overflowed. */
+bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited);
+
+#endif
