@@ -1,7 +1,77 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The per-context progress engine: one thread that sleeps in epoll_wait on
+ * the context's listeners, half-open connections and QP sockets, so that
+ * one-sided operations land while the application is busy elsewhere.
+ * Application threads also drive their own QP's socket under the QP lock
+ * (post_send transmits directly), so the engine is off the fast path of
+ * two-sided traffic.
+ */
 #ifndef RDMA_TCP_ENGINE_H
 #define RDMA_TCP_ENGINE_H
+
 #include "tcp.h"
+
+enum tcp_poll_kind { POLL_WAKE, POLL_LISTENER, POLL_PENDING, POLL_QP };
+
+struct tcp_pollable {
+	enum tcp_poll_kind kind;
+};
+
+struct tcp_qp;
+struct tcp_qp_poll {
+	struct tcp_pollable p;
+	struct tcp_qp *qp;
+};
+
+#define TCP_QPS_PER_LISTENER 256
+
+struct tcp_listener {
+	struct tcp_pollable p;
+	int fd;
+	uint16_t port;
+	uint32_t nused;
+	struct tcp_qp *slots[TCP_QPS_PER_LISTENER];
+};
+
+/* An accepted connection whose hello has not been matched to a QP yet. */
+struct tcp_pending {
+	struct tcp_pollable p;
+	int fd;
+	uint8_t buf[32];
+	uint32_t got;
+	bool complete;
+	struct tcp_pending *next;
+};
+
+struct tcp_engine {
+	pthread_t thread;
+	bool running;
+	int epfd;
+	int wakefd;
+	struct tcp_pollable wake;
+	atomic_bool stop;
+	atomic_uint_fast64_t epoch;
+	atomic_int stalled; /* QPs with timers (RNR waits): poll timeout */
+	struct tcp_listener **lis; /* under ctx->lock */
+	int nlis;
+	struct tcp_pending *pending; /* under ctx->lock */
+	struct tcp_qp *grave; /* destroyed QPs awaiting free, ctx->lock */
+};
+
+int tcp_engine_start(struct tcp_context *ctx); /* caller holds ctx->lock */
 void tcp_engine_stop(struct tcp_context *ctx);
+void tcp_engine_wake(struct tcp_context *ctx);
+int tcp_engine_watch(struct tcp_context *ctx, int fd, struct tcp_pollable *p,
+		     uint32_t events);
+int tcp_engine_rewatch(struct tcp_context *ctx, int fd,
+		       struct tcp_pollable *p, uint32_t events);
+void tcp_engine_unwatch(struct tcp_context *ctx, int fd);
+void tcp_engine_bury(struct tcp_context *ctx, struct tcp_qp *qp);
 void tcp_progress_cq(struct tcp_cq *cq);
+/* conn.c: engine callbacks */
+void tcp_conn_accept(struct tcp_context *ctx, struct tcp_listener *l);
+void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc);
+void tcp_conn_match_pending(struct tcp_context *ctx); /* ctx->lock held */
+
 #endif

@@ -1,9 +1,197 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Queue pairs, shared receive queues, address handles.
+ *
+ * Locking order: ctx->lock -> qp->lock -> srq->lock -> (cq->lock, keys.lock,
+ * async_lock). The QP lock covers the QP's queues, state and its socket's
+ * transmit/receive state; the engine thread and the posting thread both
+ * drive the socket under it.
+ */
 #ifndef RDMA_TCP_QP_H
 #define RDMA_TCP_QP_H
+
+#include <sys/uio.h>
+
+#include <rdma_tcp/wire.h>
+
 #include "tcp.h"
+#include "engine.h"
+
+/* One scatter/gather element resolved to process memory. */
+struct tcp_seg {
+	char *addr;
+	uint32_t len;
+	uint32_t lkey;
+};
+
+enum tcp_wqe_state {
+	WQE_QUEUED, /* posted, not yet on the wire */
+	WQE_SENT, /* on the wire, waiting for ack or response */
+	WQE_DONE, /* completed: waiting to be reaped in order */
+};
+
+struct tcp_send_wqe {
+	uint64_t wr_id;
+	enum ibv_wr_opcode opcode;
+	unsigned int send_flags;
+	uint32_t imm;
+	uint32_t rkey;
+	uint64_t raddr;
+	uint64_t compare_add, swap;
+	uint32_t length; /* total payload bytes */
+	uint32_t msn;
+	uint32_t nseg;
+	enum tcp_wqe_state state;
+	enum ibv_wc_status status; /* set when it fails at post/local check */
+	uint32_t resp_done; /* READ: response bytes placed so far */
+	struct tcp_seg *seg; /* max_send_sge entries (inline: one) */
+	char *inl; /* inline copy, max_inline_data bytes */
+};
+
+struct tcp_recv_wqe {
+	uint64_t wr_id;
+	uint32_t nseg;
+	struct tcp_seg *seg; /* max_recv_sge entries */
+};
+
+struct tcp_srq {
+	struct verbs_srq vsrq;
+	pthread_mutex_t lock;
+	struct tcp_recv_wqe *ring;
+	struct tcp_seg *segs;
+	uint32_t size, max_wr, max_sge, limit;
+	uint32_t head, tail;
+	atomic_int users;
+	struct tcp_pd *pd;
+};
+
+/* A frame being transmitted (response or ack queued by the responder). */
+struct tcp_resp {
+	struct tcp_resp *next;
+	struct rtcp_hdr hdr;
+	char *payload;
+	uint32_t len;
+	struct tcp_mr *mr; /* pinned (busy) until sent */
+};
+
+/* Receive-side state machine for the frame in progress. */
+enum rx_phase {
+	RX_HDR, /* collecting a header */
+	RX_PAYLOAD, /* placing payload into dst iovs */
+	RX_STALL, /* SEND waits for an SRQ receive */
+};
+
+#define TCP_RXBUF 16384
+#define TCP_TX_IOV 256
+
+struct tcp_qp {
+	struct verbs_qp vqp;
+	struct tcp_context *ctx;
+	pthread_mutex_t lock;
+	bool dead; /* destroyed; engine frees it later */
+	uint64_t dead_epoch;
+	struct tcp_qp *grave_next;
+
+	enum ibv_qp_state state;
+	enum ibv_qp_type type;
+	struct tcp_pd *pd;
+	struct tcp_cq *scq, *rcq;
+	struct tcp_srq *srq;
+	bool sq_sig_all;
+	struct ibv_qp_cap cap;
+
+	/* attributes set by modify_qp and reported by query_qp */
+	struct ibv_qp_attr attr;
+	int attr_mask_set;
+
+	/* send queue: [sq_done, sq_tx) sent, [sq_tx, sq_head) queued */
+	struct tcp_send_wqe *sq;
+	uint32_t sq_size; /* power of two */
+	uint32_t sq_head, sq_tx, sq_done;
+	uint32_t next_msn; /* msn for the next request */
+	uint32_t peer_acked; /* peer's ack_msn: our requests below it are done */
+	uint32_t peer_credits; /* peer's receive WQE count */
+	bool peer_no_credit; /* peer uses an SRQ */
+	uint32_t sends_issued; /* SEND/WRITE_IMM sent (consume credits) */
+	uint64_t rnr_since_ns; /* when the head SEND began waiting for credit */
+
+	/* receive queue */
+	struct tcp_recv_wqe *rq;
+	uint32_t rq_size, rq_head, rq_tail;
+	uint32_t rq_posted_total; /* our credits as advertised */
+
+	/* responder state */
+	uint32_t expect_msn; /* next request msn we expect */
+	uint32_t ack_sent; /* last ack_msn we sent */
+	uint32_t credits_sent;
+	struct tcp_resp *resp_head, *resp_tail;
+	bool want_ack;
+
+	/* connection */
+	struct tcp_qp_poll poll;
+	int fd;
+	bool active; /* we connect (smaller GID,QPN) */
+	bool connected; /* hello exchanged, frames may flow */
+	bool connecting;
+	uint8_t hello_out[RTCP_HELLO_LEN];
+	uint32_t hello_sent;
+	bool epollout; /* EPOLLOUT armed */
+
+	/* transmit batch in flight */
+	struct iovec tx_iov[TCP_TX_IOV];
+	int tx_iov_n, tx_iov_i;
+	uint8_t tx_hdrs[TCP_TX_IOV / 2][RTCP_HDR_LEN];
+	/* frames in the batch: what to mark done once the batch drains */
+	uint32_t tx_batch_wqes; /* SQ WQEs moved to SENT by this batch */
+	struct tcp_resp *tx_batch_resps;
+	uint64_t tx_seq; /* bytes sent on this stream, hello excluded */
+
+	/* receive */
+	uint8_t *rxbuf;
+	uint32_t rx_start, rx_end;
+	uint64_t rx_seq;
+	enum rx_phase rx_phase;
+	struct rtcp_hdr rx_hdr;
+	struct iovec rx_iov[TCP_MAX_SGE];
+	int rx_iov_n, rx_iov_i;
+	uint32_t rx_left; /* payload bytes still to place */
+	struct tcp_mr *rx_mr; /* pinned target region during placement */
+	struct tcp_send_wqe *rx_wqe; /* READ_RESP target */
+	struct tcp_recv_wqe rx_rwqe; /* SEND target, copied out of the RQ */
+	bool rx_has_rwqe;
+	uint32_t rx_total; /* payload bytes of the frame */
+
+	/* ibv_wr_* API: work requests staged between wr_start and wr_complete */
+	struct ibv_send_wr *wr_stage;
+	struct ibv_sge *wr_sges; /* TCP_MAX_SGE per staged WR */
+	char *wr_inl; /* TCP_MAX_INLINE per staged WR */
+	uint32_t wr_n, wr_cap;
+	int wr_err;
+
+	/* slot in the context's QP table */
+	uint32_t slot;
+};
+
+static inline struct tcp_qp *to_tqp(struct ibv_qp *qp)
+{
+	return container_of(qp, struct tcp_qp, vqp.qp);
+}
+
+static inline struct tcp_srq *to_tsrq(struct ibv_srq *srq)
+{
+	return container_of(srq, struct tcp_srq, vsrq.srq);
+}
+
+struct tcp_ah {
+	struct ibv_ah ibv_ah;
+	struct ibv_ah_attr attr;
+};
+
+/* ah.c */
 struct ibv_ah *tcp_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr);
 int tcp_destroy_ah(struct ibv_ah *ah);
+
+/* qp.c: lifecycle and the state machine */
 struct ibv_qp *tcp_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *attr);
 struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ctx,
 				struct ibv_qp_init_attr_ex *attr);
@@ -11,10 +199,25 @@ int tcp_destroy_qp(struct ibv_qp *qp);
 int tcp_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask);
 int tcp_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask,
 		 struct ibv_qp_init_attr *init);
+/* Moves the QP to ERR, flushing queues; caller holds qp->lock. */
+void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev);
+void tcp_qp_free(struct tcp_qp *qp);
+
+/* post.c: work requests */
 int tcp_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 		  struct ibv_send_wr **bad);
 int tcp_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
 		  struct ibv_recv_wr **bad);
+void tcp_qp_ex_init(struct tcp_qp *qp, uint64_t send_ops_flags);
+/* Completes SQ WQEs in order as far as they are done; caller holds lock. */
+void tcp_sq_reap(struct tcp_qp *qp);
+/* Resolves local SGEs to memory; returns a work completion status. */
+enum ibv_wc_status tcp_resolve_sges(struct tcp_context *ctx,
+				    struct tcp_pd *pd, const struct ibv_sge *sg,
+				    int n, bool write, struct tcp_seg *out,
+				    uint32_t *total);
+
+/* srq.c */
 struct ibv_srq *tcp_create_srq(struct ibv_pd *pd, struct ibv_srq_init_attr *a);
 struct ibv_srq *tcp_create_srq_ex(struct ibv_context *ctx,
 				  struct ibv_srq_init_attr_ex *a);
@@ -24,4 +227,26 @@ int tcp_query_srq(struct ibv_srq *srq, struct ibv_srq_attr *a);
 int tcp_get_srq_num(struct ibv_srq *srq, uint32_t *num);
 int tcp_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr,
 		      struct ibv_recv_wr **bad);
+/* Takes one receive WQE off the SRQ (copied into *out); false if empty. */
+bool tcp_srq_take(struct tcp_srq *srq, struct tcp_recv_wqe *out);
+
+/* place.c: responder-side checks before a byte is written */
+enum ibv_wc_status tcp_place_check(struct tcp_qp *qp, uint32_t rkey,
+				   uint64_t raddr, uint64_t len, int access,
+				   struct tcp_mr **mr, char **where);
+void tcp_mr_unpin(struct tcp_mr *mr);
+
+/* conn.c: the connection rendezvous */
+int tcp_conn_start(struct tcp_qp *qp); /* at RTR */
+int tcp_qpn_alloc(struct tcp_qp *qp);
+void tcp_qpn_free(struct tcp_qp *qp);
+
+/* xfer.c: the transport */
+void tcp_qp_tx(struct tcp_qp *qp); /* caller holds qp->lock */
+void tcp_qp_rx(struct tcp_qp *qp); /* caller holds qp->lock */
+void tcp_qp_conn_ready(struct tcp_qp *qp);
+void tcp_qp_fail_conn(struct tcp_qp *qp);
+uint64_t tcp_now_ns(void);
+void tcp_qp_timers(struct tcp_qp *qp, uint64_t now);
+
 #endif

@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Connection rendezvous (DESIGN.md "Addressing and connections"). The QPN
+ * routes the connection: its upper 16 bits are the TCP port of a listener
+ * owned by the context, its low 8 bits the QP's slot behind that listener.
+ * At RTR the end with the smaller (GID, QPN) connects and sends a hello
+ * naming both QPNs; the other end binds the accepted socket to its QP.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "qp.h"
+
+static int open_listener(struct tcp_listener *l)
+{
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
+	struct sockaddr_in a4 = { .sin_family = AF_INET };
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd, off = 0;
+
+	/* Dual stack first, so IPv4-mapped and IPv6 GIDs both reach us. */
+	fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+		if (bind(fd, (struct sockaddr *)&a6, sizeof(a6))) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd < 0) {
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    0);
+		if (fd < 0)
+			return errno;
+		if (bind(fd, (struct sockaddr *)&a4, sizeof(a4)))
+			goto fail;
+	}
+	if (listen(fd, 512) || getsockname(fd, (struct sockaddr *)&ss, &sl))
+		goto fail;
+	l->port = ntohs(ss.ss_family == AF_INET6 ?
+				((struct sockaddr_in6 *)&ss)->sin6_port :
+				((struct sockaddr_in *)&ss)->sin_port);
+	l->fd = fd;
+	return 0;
+fail:
+	close(fd);
+	return errno;
+}
+
+/* Gives the QP a number; caller holds ctx->lock. */
+int tcp_qpn_alloc(struct tcp_qp *qp)
+{
+	struct tcp_context *ctx = qp->ctx;
+	struct tcp_engine *e;
+	struct tcp_listener *l = NULL, **nl;
+	int i, err;
+
+	err = tcp_engine_start(ctx);
+	if (err)
+		return err;
+	e = ctx->engine;
+	for (i = 0; i < e->nlis; i++)
+		if (e->lis[i]->nused < TCP_QPS_PER_LISTENER) {
+			l = e->lis[i];
+			break;
+		}
+	if (!l) {
+		l = calloc(1, sizeof(*l));
+		nl = realloc(e->lis, (e->nlis + 1) * sizeof(*nl));
+		if (!l || !nl) {
+			free(l);
+			if (nl)
+				e->lis = nl;
+			return ENOMEM;
+		}
+		e->lis = nl;
+		l->p.kind = POLL_LISTENER;
+		err = open_listener(l);
+		if (!err)
+			err = tcp_engine_watch(ctx, l->fd, &l->p, EPOLLIN);
+		if (err) {
+			if (l->fd > 0)
+				close(l->fd);
+			free(l);
+			return err;
+		}
+		e->lis[e->nlis++] = l;
+	}
+	for (i = 0; i < TCP_QPS_PER_LISTENER; i++)
+		if (!l->slots[i])
+			break;
+	l->slots[i] = qp;
+	l->nused++;
+	qp->slot = i;
+	qp->vqp.qp.qp_num = (uint32_t)l->port << 8 | i;
+	return 0;
+}
+
+static struct tcp_listener *listener_of(struct tcp_context *ctx, uint32_t qpn)
+{
+	struct tcp_engine *e = ctx->engine;
+	int i;
+
+	for (i = 0; e && i < e->nlis; i++)
+		if (e->lis[i]->port == qpn >> 8)
+			return e->lis[i];
+	return NULL;
+}
+
+/* Caller holds ctx->lock. */
+void tcp_qpn_free(struct tcp_qp *qp)
+{
+	struct tcp_listener *l = listener_of(qp->ctx, qp->vqp.qp.qp_num);
+
+	if (l && l->slots[qp->slot] == qp) {
+		l->slots[qp->slot] = NULL;
+		l->nused--;
+	}
+}
+
+static void set_sock_opts(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static bool gid_is_v4(const union ibv_gid *g)
+{
+	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
+					 0xff };
+
+	return !memcmp(g->raw, pfx, 12);
+}
+
+static socklen_t gid_to_sockaddr(const union ibv_gid *g, uint16_t port,
+				 uint32_t scope, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (gid_is_v4(g)) {
+		struct sockaddr_in *s = (struct sockaddr_in *)ss;
+
+		s->sin_family = AF_INET;
+		s->sin_port = htons(port);
+		memcpy(&s->sin_addr, g->raw + 12, 4);
+		return sizeof(*s);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
+
+		s->sin6_family = AF_INET6;
+		s->sin6_port = htons(port);
+		memcpy(&s->sin6_addr, g->raw, 16);
+		if (IN6_IS_ADDR_LINKLOCAL(&s->sin6_addr))
+			s->sin6_scope_id = scope;
+		return sizeof(*s);
+	}
+}
+
+/* Binds the accepted socket to its QP; ctx->lock and qp->lock held. */
+static void bind_socket(struct tcp_qp *qp, int fd)
+{
+	qp->fd = fd;
+	qp->connected = false;
+	tcp_qp_conn_ready(qp);
+}
+
+/* Starts the rendezvous for a QP entering RTR; ctx->lock, qp->lock held. */
+int tcp_conn_start(struct tcp_qp *qp)
+{
+	struct ibv_global_route *grh = &qp->attr.ah_attr.grh;
+	struct sockaddr_storage src, dst;
+	struct rtcp_hello h = { 0 };
+	union ibv_gid sgid;
+	socklen_t len;
+	uint32_t scope;
+	int fd, c;
+
+	if (ibv_query_gid(&qp->ctx->vctx.context, 1, grh->sgid_index, &sgid))
+		return EINVAL;
+	c = memcmp(sgid.raw, grh->dgid.raw, 16);
+	if (!c)
+		c = qp->vqp.qp.qp_num < qp->attr.dest_qp_num ? -1 :
+		    qp->vqp.qp.qp_num > qp->attr.dest_qp_num ? 1 :
+							       0;
+	if (c == 0)
+		return EOPNOTSUPP; /* a QP connected to itself */
+	qp->active = c < 0;
+	if (!qp->active)
+		return 0; /* modify_qp then matches waiting connections */
+
+	scope = if_nametoindex(qp->ctx->dev->netdev);
+	len = gid_to_sockaddr(&grh->dgid, qp->attr.dest_qp_num >> 8, scope,
+			      &dst);
+	fd = socket(dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0)
+		return errno;
+	set_sock_opts(fd);
+	/* Leave from the source GID's address, as a NIC would. */
+	if (gid_is_v4(&sgid) == gid_is_v4(&grh->dgid)) {
+		socklen_t sl = gid_to_sockaddr(&sgid, 0, scope, &src);
+
+		/* not fatal if it fails: the kernel then chooses */
+		(void)!bind(fd, (struct sockaddr *)&src, sl);
+	}
+	if (connect(fd, (struct sockaddr *)&dst, len) && errno != EINPROGRESS) {
+		int err = errno;
+
+		close(fd);
+		return err == ECONNREFUSED ? 0 : err;
+	}
+	h.src_qpn = qp->vqp.qp.qp_num;
+	h.dst_qpn = qp->attr.dest_qp_num;
+	memcpy(h.src_gid, sgid.raw, 16);
+	rtcp_hello_encode(&h, qp->hello_out);
+	qp->hello_sent = 0;
+	qp->fd = fd;
+	qp->connecting = true;
+	return tcp_engine_watch(qp->ctx, fd, &qp->poll.p,
+				EPOLLOUT | EPOLLIN | EPOLLRDHUP);
+}
+
+void tcp_conn_accept(struct tcp_context *ctx, struct tcp_listener *l)
+{
+	struct tcp_pending *pc;
+	int fd;
+
+	while ((fd = accept4(l->fd, NULL, NULL,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		set_sock_opts(fd);
+		pc = calloc(1, sizeof(*pc));
+		if (!pc) {
+			close(fd);
+			continue;
+		}
+		pc->p.kind = POLL_PENDING;
+		pc->fd = fd;
+		pthread_mutex_lock(&ctx->lock);
+		pc->next = ctx->engine->pending;
+		ctx->engine->pending = pc;
+		pthread_mutex_unlock(&ctx->lock);
+		if (tcp_engine_watch(ctx, fd, &pc->p, EPOLLIN | EPOLLRDHUP))
+			close(fd);
+	}
+}
+
+static void pending_drop(struct tcp_context *ctx, struct tcp_pending *pc)
+{
+	struct tcp_pending **pp;
+
+	for (pp = &ctx->engine->pending; *pp; pp = &(*pp)->next)
+		if (*pp == pc) {
+			*pp = pc->next;
+			break;
+		}
+	free(pc);
+}
+
+/*
+ * Tries to hand a pending connection to its QP. Returns true when the
+ * pending record is consumed (bound or rejected); ctx->lock held.
+ */
+static bool pending_try_bind(struct tcp_context *ctx, struct tcp_pending *pc)
+{
+	struct rtcp_hello h;
+	struct tcp_listener *l;
+	struct tcp_qp *qp;
+
+	if (rtcp_hello_decode(pc->buf, &h))
+		goto reject;
+	l = listener_of(ctx, h.dst_qpn);
+	qp = l ? l->slots[h.dst_qpn & 0xff] : NULL;
+	if (!qp)
+		goto reject;
+	pthread_mutex_lock(&qp->lock);
+	if (qp->dead || qp->state == IBV_QPS_ERR ||
+	    qp->state == IBV_QPS_RESET) {
+		pthread_mutex_unlock(&qp->lock);
+		goto reject;
+	}
+	if (qp->state == IBV_QPS_INIT || qp->fd >= 0) {
+		/* Not at RTR yet (or already bound): keep it waiting. */
+		pthread_mutex_unlock(&qp->lock);
+		return false;
+	}
+	if (qp->active || qp->attr.dest_qp_num != h.src_qpn) {
+		pthread_mutex_unlock(&qp->lock);
+		goto reject;
+	}
+	tcp_engine_unwatch(ctx, pc->fd);
+	bind_socket(qp, pc->fd);
+	pthread_mutex_unlock(&qp->lock);
+	pending_drop(ctx, pc);
+	return true;
+reject:
+	tcp_engine_unwatch(ctx, pc->fd);
+	close(pc->fd);
+	pending_drop(ctx, pc);
+	return true;
+}
+
+void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc)
+{
+	ssize_t n;
+
+	pthread_mutex_lock(&ctx->lock);
+	if (!pc->complete) {
+		n = recv(pc->fd, pc->buf + pc->got, RTCP_HELLO_LEN - pc->got,
+			 MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			tcp_engine_unwatch(ctx, pc->fd);
+			close(pc->fd);
+			pending_drop(ctx, pc);
+			goto out;
+		}
+		if (n > 0)
+			pc->got += n;
+		if (pc->got == RTCP_HELLO_LEN) {
+			pc->complete = true;
+			/* Stop polling until its QP can take it over. */
+			tcp_engine_rewatch(ctx, pc->fd, &pc->p, 0);
+		}
+	}
+	if (pc->complete)
+		pending_try_bind(ctx, pc);
+out:
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+void tcp_conn_match_pending(struct tcp_context *ctx)
+{
+	struct tcp_pending *pc, *next;
+
+	if (!ctx->engine)
+		return;
+	for (pc = ctx->engine->pending; pc; pc = next) {
+		next = pc->next;
+		if (pc->complete)
+			pending_try_bind(ctx, pc);
+	}
+}

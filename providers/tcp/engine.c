@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: MIT
+/* The progress engine thread: see engine.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "qp.h"
+
+static void qp_event(struct tcp_qp *qp, uint32_t events)
+{
+	pthread_mutex_lock(&qp->lock);
+	if (qp->dead) {
+		pthread_mutex_unlock(&qp->lock);
+		return;
+	}
+	if (!qp->connected && qp->connecting && (events & (EPOLLOUT | EPOLLERR |
+							 EPOLLHUP))) {
+		tcp_qp_conn_ready(qp);
+	} else if (qp->connected) {
+		if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+			tcp_qp_rx(qp);
+		if (qp->connected && (events & EPOLLOUT))
+			tcp_qp_tx(qp);
+	}
+	pthread_mutex_unlock(&qp->lock);
+}
+
+/* Frees QPs destroyed before the batch now finished (see tcp_engine_bury). */
+static void reap_graves(struct tcp_context *ctx, uint64_t epoch)
+{
+	struct tcp_engine *e = ctx->engine;
+	struct tcp_qp **pp, *qp;
+
+	pthread_mutex_lock(&ctx->lock);
+	pp = &e->grave;
+	while ((qp = *pp)) {
+		if (qp->dead_epoch < epoch) {
+			*pp = qp->grave_next;
+			tcp_qp_free(qp);
+		} else {
+			pp = &qp->grave_next;
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+/* Runs time-based work (RNR waits) on every connected QP. */
+static void run_timers(struct tcp_context *ctx)
+{
+	struct tcp_engine *e = ctx->engine;
+	uint64_t now = tcp_now_ns();
+	int i, j;
+
+	pthread_mutex_lock(&ctx->lock);
+	for (i = 0; i < e->nlis; i++) {
+		for (j = 0; j < TCP_QPS_PER_LISTENER; j++) {
+			struct tcp_qp *qp = e->lis[i]->slots[j];
+
+			if (!qp)
+				continue;
+			pthread_mutex_lock(&qp->lock);
+			if (!qp->dead)
+				tcp_qp_timers(qp, now);
+			pthread_mutex_unlock(&qp->lock);
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+static void *engine_main(void *arg)
+{
+	struct tcp_context *ctx = arg;
+	struct tcp_engine *e = ctx->engine;
+	struct epoll_event ev[64];
+	uint64_t epoch, junk;
+	int n, i;
+
+	while (!atomic_load(&e->stop)) {
+		epoch = atomic_fetch_add(&e->epoch, 1) + 1;
+		reap_graves(ctx, epoch);
+		n = epoll_wait(e->epfd, ev, 64,
+			       atomic_load(&e->stalled) ? 1 : -1);
+		if (n < 0 && errno != EINTR)
+			break;
+		for (i = 0; i < n; i++) {
+			struct tcp_pollable *p = ev[i].data.ptr;
+
+			switch (p->kind) {
+			case POLL_WAKE:
+				if (read(e->wakefd, &junk, sizeof(junk)) < 0)
+					break;
+				break;
+			case POLL_LISTENER:
+				tcp_conn_accept(ctx, (struct tcp_listener *)p);
+				break;
+			case POLL_PENDING:
+				tcp_conn_pending_rx(ctx,
+						    (struct tcp_pending *)p);
+				break;
+			case POLL_QP:
+				qp_event(container_of(p, struct tcp_qp_poll,
+						      p)->qp,
+					 ev[i].events);
+				break;
+			}
+		}
+		if (atomic_load(&e->stalled))
+			run_timers(ctx);
+	}
+	return NULL;
+}
+
+int tcp_engine_start(struct tcp_context *ctx)
+{
+	struct tcp_engine *e;
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (ctx->engine)
+		return 0;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return ENOMEM;
+	e->epfd = epoll_create1(EPOLL_CLOEXEC);
+	e->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (e->epfd < 0 || e->wakefd < 0)
+		goto fail;
+	e->wake.kind = POLL_WAKE;
+	ev.data.ptr = &e->wake;
+	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->wakefd, &ev))
+		goto fail;
+	ctx->engine = e;
+	if (pthread_create(&e->thread, NULL, engine_main, ctx)) {
+		ctx->engine = NULL;
+		goto fail;
+	}
+	e->running = true;
+	return 0;
+fail:
+	if (e->epfd >= 0)
+		close(e->epfd);
+	if (e->wakefd >= 0)
+		close(e->wakefd);
+	free(e);
+	return errno ? errno : ENOMEM;
+}
+
+void tcp_engine_wake(struct tcp_context *ctx)
+{
+	uint64_t one = 1;
+
+	if (ctx->engine && write(ctx->engine->wakefd, &one, sizeof(one)) < 0)
+		return; /* counter saturated: the engine is awake anyway */
+}
+
+void tcp_engine_stop(struct tcp_context *ctx)
+{
+	struct tcp_engine *e = ctx->engine;
+	struct tcp_pending *pc;
+	struct tcp_qp *qp;
+	int i;
+
+	if (!e)
+		return;
+	atomic_store(&e->stop, true);
+	tcp_engine_wake(ctx);
+	if (e->running)
+		pthread_join(e->thread, NULL);
+	while ((qp = e->grave)) {
+		e->grave = qp->grave_next;
+		tcp_qp_free(qp);
+	}
+	while ((pc = e->pending)) {
+		e->pending = pc->next;
+		close(pc->fd);
+		free(pc);
+	}
+	for (i = 0; i < e->nlis; i++) {
+		close(e->lis[i]->fd);
+		free(e->lis[i]);
+	}
+	free(e->lis);
+	close(e->wakefd);
+	close(e->epfd);
+	free(e);
+	ctx->engine = NULL;
+}
+
+int tcp_engine_watch(struct tcp_context *ctx, int fd, struct tcp_pollable *p,
+		     uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = p };
+
+	return epoll_ctl(ctx->engine->epfd, EPOLL_CTL_ADD, fd, &ev) ? errno :
+								       0;
+}
+
+int tcp_engine_rewatch(struct tcp_context *ctx, int fd,
+		       struct tcp_pollable *p, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = p };
+
+	return epoll_ctl(ctx->engine->epfd, EPOLL_CTL_MOD, fd, &ev) ? errno :
+								       0;
+}
+
+void tcp_engine_unwatch(struct tcp_context *ctx, int fd)
+{
+	epoll_ctl(ctx->engine->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/*
+ * A destroyed QP may still sit in the event batch the engine is working
+ * through; it is freed only once a later batch begins (caller holds
+ * ctx->lock).
+ */
+void tcp_engine_bury(struct tcp_context *ctx, struct tcp_qp *qp)
+{
+	struct tcp_engine *e = ctx->engine;
+
+	if (!e) {
+		tcp_qp_free(qp);
+		return;
+	}
+	qp->dead_epoch = atomic_load(&e->epoch);
+	qp->grave_next = e->grave;
+	e->grave = qp;
+	tcp_engine_wake(ctx);
+}
+
+void tcp_progress_cq(struct tcp_cq *cq)
+{
+	/* Completions are produced by the engine and posting threads. */
+}

@@ -1,0 +1,432 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Posting work: ibv_post_send / ibv_post_recv and the ibv_wr_* API. Every
+ * work request is checked against the QP's capacities and the verbs rules
+ * before it is queued; the posting thread then transmits directly when the
+ * connection is up (no hand-off to the engine on the fast path).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qp.h"
+
+static bool valid_opcode(struct tcp_qp *qp, enum ibv_wr_opcode op)
+{
+	switch (op) {
+	case IBV_WR_SEND:
+	case IBV_WR_SEND_WITH_IMM:
+	case IBV_WR_RDMA_WRITE:
+	case IBV_WR_RDMA_WRITE_WITH_IMM:
+		return true;
+	case IBV_WR_RDMA_READ:
+	case IBV_WR_ATOMIC_CMP_AND_SWP:
+	case IBV_WR_ATOMIC_FETCH_AND_ADD:
+		return qp->type == IBV_QPT_RC;
+	default:
+		return false;
+	}
+}
+
+static void flush_now(struct tcp_qp *qp, struct tcp_cq *cq, uint64_t wr_id,
+		      enum ibv_wc_opcode op)
+{
+	struct ibv_wc wc = { .wr_id = wr_id,
+			     .status = IBV_WC_WR_FLUSH_ERR,
+			     .opcode = op,
+			     .qp_num = qp->vqp.qp.qp_num };
+
+	tcp_cq_push(cq, &wc, true);
+}
+
+/* Queues one send WR; returns 0 or the errno for bad_wr. */
+static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
+{
+	struct tcp_send_wqe *w;
+	uint64_t total = 0;
+	int i;
+
+	if (!valid_opcode(qp, wr->opcode) || wr->num_sge < 0 ||
+	    (uint32_t)wr->num_sge > qp->cap.max_send_sge)
+		return EINVAL;
+	if (wr->send_flags & ~(IBV_SEND_FENCE | IBV_SEND_SIGNALED |
+			       IBV_SEND_SOLICITED | IBV_SEND_INLINE))
+		return EINVAL;
+	for (i = 0; i < wr->num_sge; i++)
+		total += wr->sg_list[i].length;
+	if (total > TCP_MAX_MSG_SZ)
+		return EINVAL;
+	if (wr->opcode == IBV_WR_ATOMIC_CMP_AND_SWP ||
+	    wr->opcode == IBV_WR_ATOMIC_FETCH_AND_ADD) {
+		if (wr->num_sge != 1 || wr->sg_list[0].length != 8 ||
+		    (wr->send_flags & IBV_SEND_INLINE))
+			return EINVAL;
+	}
+	if ((wr->send_flags & IBV_SEND_INLINE) &&
+	    (total > qp->cap.max_inline_data ||
+	     wr->opcode == IBV_WR_RDMA_READ))
+		return EINVAL;
+	if (qp->sq_head - qp->sq_done >= qp->cap.max_send_wr)
+		return ENOMEM;
+
+	w = &qp->sq[qp->sq_head & (qp->sq_size - 1)];
+	w->wr_id = wr->wr_id;
+	w->opcode = wr->opcode;
+	w->send_flags = wr->send_flags;
+	w->imm = wr->imm_data;
+	w->length = (uint32_t)total;
+	w->state = WQE_QUEUED;
+	w->status = IBV_WC_SUCCESS;
+	w->nseg = wr->num_sge;
+	w->rkey = 0;
+	w->raddr = 0;
+	switch (wr->opcode) {
+	case IBV_WR_RDMA_WRITE:
+	case IBV_WR_RDMA_WRITE_WITH_IMM:
+	case IBV_WR_RDMA_READ:
+		w->rkey = wr->wr.rdma.rkey;
+		w->raddr = wr->wr.rdma.remote_addr;
+		break;
+	case IBV_WR_ATOMIC_CMP_AND_SWP:
+	case IBV_WR_ATOMIC_FETCH_AND_ADD:
+		w->rkey = wr->wr.atomic.rkey;
+		w->raddr = wr->wr.atomic.remote_addr;
+		w->compare_add = wr->wr.atomic.compare_add;
+		w->swap = wr->wr.atomic.swap;
+		break;
+	default:
+		break;
+	}
+	if (wr->send_flags & IBV_SEND_INLINE) {
+		char *p = w->inl;
+
+		/* the application may reuse its buffers as soon as we return */
+		for (i = 0; i < wr->num_sge; i++) {
+			memcpy(p, (void *)(uintptr_t)wr->sg_list[i].addr,
+			       wr->sg_list[i].length);
+			p += wr->sg_list[i].length;
+		}
+	} else {
+		uint32_t t;
+		bool write = wr->opcode == IBV_WR_RDMA_READ ||
+			     wr->opcode == IBV_WR_ATOMIC_CMP_AND_SWP ||
+			     wr->opcode == IBV_WR_ATOMIC_FETCH_AND_ADD;
+
+		w->status = tcp_resolve_sges(qp->ctx, qp->pd, wr->sg_list,
+					     wr->num_sge, write, w->seg, &t);
+	}
+	qp->sq_head++;
+	return 0;
+}
+
+int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
+		  struct ibv_send_wr **bad)
+{
+	struct tcp_qp *qp = to_tqp(ibqp);
+	int err = 0;
+
+	pthread_mutex_lock(&qp->lock);
+	for (; wr; wr = wr->next) {
+		if (qp->state == IBV_QPS_ERR) {
+			flush_now(qp, qp->scq, wr->wr_id, IBV_WC_SEND);
+			continue;
+		}
+		if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD &&
+		    qp->state != IBV_QPS_SQE) {
+			err = EINVAL;
+			break;
+		}
+		err = queue_send(qp, wr);
+		if (err)
+			break;
+	}
+	if (err)
+		*bad = wr;
+	if (qp->state == IBV_QPS_RTS)
+		tcp_qp_tx(qp);
+	pthread_mutex_unlock(&qp->lock);
+	return err;
+}
+
+int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
+		  struct ibv_recv_wr **bad)
+{
+	struct tcp_qp *qp = to_tqp(ibqp);
+	bool posted = false;
+	int err = 0, i;
+
+	if (qp->srq) {
+		*bad = wr;
+		return EINVAL;
+	}
+	pthread_mutex_lock(&qp->lock);
+	for (; wr; wr = wr->next) {
+		struct tcp_recv_wqe *w;
+
+		if (qp->state == IBV_QPS_RESET) {
+			err = EINVAL;
+			break;
+		}
+		if (wr->num_sge < 0 ||
+		    (uint32_t)wr->num_sge > qp->cap.max_recv_sge) {
+			err = EINVAL;
+			break;
+		}
+		if (qp->state == IBV_QPS_ERR) {
+			flush_now(qp, qp->rcq, wr->wr_id, IBV_WC_RECV);
+			continue;
+		}
+		if (qp->rq_head - qp->rq_tail >= qp->cap.max_recv_wr) {
+			err = ENOMEM;
+			break;
+		}
+		w = &qp->rq[qp->rq_head & (qp->rq_size - 1)];
+		w->wr_id = wr->wr_id;
+		w->nseg = wr->num_sge;
+		/* resolved when a message arrives, as a NIC reads the WQE */
+		for (i = 0; i < wr->num_sge; i++) {
+			w->seg[i].addr = (char *)(uintptr_t)wr->sg_list[i].addr;
+			w->seg[i].len = wr->sg_list[i].length;
+			w->seg[i].lkey = wr->sg_list[i].lkey;
+		}
+		qp->rq_head++;
+		qp->rq_posted_total++;
+		posted = true;
+	}
+	if (err)
+		*bad = wr;
+	/* A requester may be waiting for credit: tell it right away. */
+	if (posted && qp->connected &&
+	    qp->credits_sent - qp->rq_tail <= qp->rq_size / 2) {
+		qp->want_ack = true;
+		tcp_qp_tx(qp);
+	}
+	pthread_mutex_unlock(&qp->lock);
+	return err;
+}
+
+/* ------------------------------------------------------ ibv_wr_* API */
+
+static struct tcp_qp *exqp(struct ibv_qp_ex *ex)
+{
+	return container_of(ex, struct tcp_qp, vqp.qp_ex);
+}
+
+static struct ibv_send_wr *stage_new(struct ibv_qp_ex *ex,
+				     enum ibv_wr_opcode op)
+{
+	struct tcp_qp *qp = exqp(ex);
+	struct ibv_send_wr *wr;
+
+	if (qp->wr_err)
+		return NULL;
+	if (qp->wr_n == qp->wr_cap) {
+		qp->wr_err = ENOMEM;
+		return NULL;
+	}
+	wr = &qp->wr_stage[qp->wr_n++];
+	memset(wr, 0, sizeof(*wr));
+	wr->wr_id = ex->wr_id;
+	wr->send_flags = ex->wr_flags;
+	wr->opcode = op;
+	wr->sg_list = &qp->wr_sges[(qp->wr_n - 1) * TCP_MAX_SGE];
+	return wr;
+}
+
+static struct ibv_send_wr *stage_cur(struct ibv_qp_ex *ex)
+{
+	struct tcp_qp *qp = exqp(ex);
+
+	return qp->wr_n && !qp->wr_err ? &qp->wr_stage[qp->wr_n - 1] : NULL;
+}
+
+static void ex_wr_start(struct ibv_qp_ex *ex)
+{
+	struct tcp_qp *qp = exqp(ex);
+
+	qp->wr_n = 0;
+	qp->wr_err = 0;
+}
+
+static int ex_wr_complete(struct ibv_qp_ex *ex)
+{
+	struct tcp_qp *qp = exqp(ex);
+	struct ibv_send_wr *bad;
+	uint32_t i;
+	int err = qp->wr_err;
+
+	if (!err && qp->wr_n) {
+		for (i = 0; i + 1 < qp->wr_n; i++)
+			qp->wr_stage[i].next = &qp->wr_stage[i + 1];
+		qp->wr_stage[qp->wr_n - 1].next = NULL;
+		err = tcp_post_send(&qp->vqp.qp, qp->wr_stage, &bad);
+	}
+	qp->wr_n = 0;
+	qp->wr_err = 0;
+	return err;
+}
+
+static void ex_wr_abort(struct ibv_qp_ex *ex)
+{
+	exqp(ex)->wr_n = 0;
+	exqp(ex)->wr_err = 0;
+}
+
+static void ex_send(struct ibv_qp_ex *ex)
+{
+	stage_new(ex, IBV_WR_SEND);
+}
+
+static void ex_send_imm(struct ibv_qp_ex *ex, __be32 imm)
+{
+	struct ibv_send_wr *wr = stage_new(ex, IBV_WR_SEND_WITH_IMM);
+
+	if (wr)
+		wr->imm_data = imm;
+}
+
+static void ex_write(struct ibv_qp_ex *ex, uint32_t rkey, uint64_t raddr)
+{
+	struct ibv_send_wr *wr = stage_new(ex, IBV_WR_RDMA_WRITE);
+
+	if (wr) {
+		wr->wr.rdma.rkey = rkey;
+		wr->wr.rdma.remote_addr = raddr;
+	}
+}
+
+static void ex_write_imm(struct ibv_qp_ex *ex, uint32_t rkey, uint64_t raddr,
+			 __be32 imm)
+{
+	struct ibv_send_wr *wr = stage_new(ex, IBV_WR_RDMA_WRITE_WITH_IMM);
+
+	if (wr) {
+		wr->wr.rdma.rkey = rkey;
+		wr->wr.rdma.remote_addr = raddr;
+		wr->imm_data = imm;
+	}
+}
+
+static void ex_read(struct ibv_qp_ex *ex, uint32_t rkey, uint64_t raddr)
+{
+	struct ibv_send_wr *wr = stage_new(ex, IBV_WR_RDMA_READ);
+
+	if (wr) {
+		wr->wr.rdma.rkey = rkey;
+		wr->wr.rdma.remote_addr = raddr;
+	}
+}
+
+static void ex_cmp_swp(struct ibv_qp_ex *ex, uint32_t rkey, uint64_t raddr,
+		       uint64_t compare, uint64_t swap)
+{
+	struct ibv_send_wr *wr = stage_new(ex, IBV_WR_ATOMIC_CMP_AND_SWP);
+
+	if (wr) {
+		wr->wr.atomic.rkey = rkey;
+		wr->wr.atomic.remote_addr = raddr;
+		wr->wr.atomic.compare_add = compare;
+		wr->wr.atomic.swap = swap;
+	}
+}
+
+static void ex_fadd(struct ibv_qp_ex *ex, uint32_t rkey, uint64_t raddr,
+		    uint64_t add)
+{
+	struct ibv_send_wr *wr = stage_new(ex, IBV_WR_ATOMIC_FETCH_AND_ADD);
+
+	if (wr) {
+		wr->wr.atomic.rkey = rkey;
+		wr->wr.atomic.remote_addr = raddr;
+		wr->wr.atomic.compare_add = add;
+	}
+}
+
+static void ex_set_sge_list(struct ibv_qp_ex *ex, size_t n,
+			    const struct ibv_sge *sg)
+{
+	struct ibv_send_wr *wr = stage_cur(ex);
+
+	if (!wr)
+		return;
+	if (n > TCP_MAX_SGE) {
+		exqp(ex)->wr_err = EINVAL;
+		return;
+	}
+	memcpy(wr->sg_list, sg, n * sizeof(*sg));
+	wr->num_sge = n;
+}
+
+static void ex_set_sge(struct ibv_qp_ex *ex, uint32_t lkey, uint64_t addr,
+		       uint32_t length)
+{
+	struct ibv_sge sg = { .addr = addr, .length = length, .lkey = lkey };
+
+	ex_set_sge_list(ex, 1, &sg);
+}
+
+static void ex_set_inline_list(struct ibv_qp_ex *ex, size_t n,
+			       const struct ibv_data_buf *buf)
+{
+	struct tcp_qp *qp = exqp(ex);
+	struct ibv_send_wr *wr = stage_cur(ex);
+	char *dst;
+	size_t i, total = 0;
+
+	if (!wr)
+		return;
+	for (i = 0; i < n; i++)
+		total += buf[i].length;
+	if (total > qp->cap.max_inline_data) {
+		qp->wr_err = EINVAL;
+		return;
+	}
+	/* copied now: the caller may reuse the buffers after this call */
+	dst = qp->wr_inl + (size_t)(qp->wr_n - 1) * TCP_MAX_INLINE;
+	for (i = 0; i < n; i++) {
+		memcpy(dst, buf[i].addr, buf[i].length);
+		dst += buf[i].length;
+	}
+	wr->sg_list[0].addr = (uintptr_t)(qp->wr_inl +
+					  (size_t)(qp->wr_n - 1) *
+						  TCP_MAX_INLINE);
+	wr->sg_list[0].length = total;
+	wr->num_sge = 1;
+	wr->send_flags |= IBV_SEND_INLINE;
+}
+
+static void ex_set_inline(struct ibv_qp_ex *ex, void *addr, size_t length)
+{
+	struct ibv_data_buf b = { .addr = addr, .length = length };
+
+	ex_set_inline_list(ex, 1, &b);
+}
+
+void tcp_qp_ex_init(struct tcp_qp *qp, uint64_t flags)
+{
+	struct ibv_qp_ex *ex = &qp->vqp.qp_ex;
+
+	qp->wr_cap = qp->cap.max_send_wr ? qp->cap.max_send_wr : 1;
+	qp->wr_stage = calloc(qp->wr_cap, sizeof(*qp->wr_stage));
+	qp->wr_sges = calloc((size_t)qp->wr_cap * TCP_MAX_SGE,
+			     sizeof(*qp->wr_sges));
+	qp->wr_inl = malloc((size_t)qp->wr_cap * TCP_MAX_INLINE);
+	if (!qp->wr_stage || !qp->wr_sges || !qp->wr_inl)
+		return; /* no ibv_qp_ex: ibv_qp_to_qp_ex() returns NULL */
+	qp->vqp.comp_mask |= VERBS_QP_EX;
+	ex->wr_start = ex_wr_start;
+	ex->wr_complete = ex_wr_complete;
+	ex->wr_abort = ex_wr_abort;
+	ex->wr_send = ex_send;
+	ex->wr_send_imm = ex_send_imm;
+	ex->wr_rdma_write = ex_write;
+	ex->wr_rdma_write_imm = ex_write_imm;
+	ex->wr_rdma_read = ex_read;
+	ex->wr_atomic_cmp_swp = ex_cmp_swp;
+	ex->wr_atomic_fetch_add = ex_fadd;
+	ex->wr_set_sge = ex_set_sge;
+	ex->wr_set_sge_list = ex_set_sge_list;
+	ex->wr_set_inline_data = ex_set_inline;
+	ex->wr_set_inline_data_list = ex_set_inline_list;
+	(void)flags;
+}

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT
+/* Shared receive queues, with the srq_limit event of the verbs spec. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qp.h"
+
+static struct tcp_srq *srq_new(struct tcp_context *ctx, struct ibv_pd *pd,
+			       struct ibv_srq_attr *a)
+{
+	struct tcp_srq *srq;
+	uint32_t i;
+
+	if (!a->max_wr || a->max_wr > TCP_MAX_SRQ_WR || !a->max_sge ||
+	    a->max_sge > TCP_MAX_SRQ_SGE || a->srq_limit > a->max_wr) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (atomic_fetch_add(&ctx->n_srq, 1) >= TCP_MAX_SRQ) {
+		atomic_fetch_sub(&ctx->n_srq, 1);
+		errno = ENOMEM;
+		return NULL;
+	}
+	srq = calloc(1, sizeof(*srq));
+	if (!srq)
+		goto nomem;
+	srq->size = 1;
+	while (srq->size < a->max_wr + 1)
+		srq->size <<= 1;
+	srq->ring = calloc(srq->size, sizeof(*srq->ring));
+	srq->segs = calloc((size_t)srq->size * a->max_sge, sizeof(*srq->segs));
+	if (!srq->ring || !srq->segs)
+		goto nomem;
+	for (i = 0; i < srq->size; i++)
+		srq->ring[i].seg = &srq->segs[(size_t)i * a->max_sge];
+	srq->max_wr = a->max_wr;
+	srq->max_sge = a->max_sge;
+	srq->limit = a->srq_limit;
+	srq->pd = to_tpd(pd);
+	pthread_mutex_init(&srq->lock, NULL);
+	atomic_fetch_add(&srq->pd->users, 1);
+	srq->vsrq.srq.context = &ctx->vctx.context;
+	srq->vsrq.srq_type = IBV_SRQT_BASIC;
+	return srq;
+nomem:
+	if (srq) {
+		free(srq->ring);
+		free(srq->segs);
+		free(srq);
+	}
+	atomic_fetch_sub(&ctx->n_srq, 1);
+	errno = ENOMEM;
+	return NULL;
+}
+
+struct ibv_srq *tcp_create_srq(struct ibv_pd *pd, struct ibv_srq_init_attr *a)
+{
+	struct tcp_srq *srq = srq_new(to_tctx(pd->context), pd, &a->attr);
+
+	return srq ? &srq->vsrq.srq : NULL;
+}
+
+struct ibv_srq *tcp_create_srq_ex(struct ibv_context *ctx,
+				  struct ibv_srq_init_attr_ex *a)
+{
+	struct tcp_srq *srq;
+
+	if (!(a->comp_mask & IBV_SRQ_INIT_ATTR_PD) ||
+	    ((a->comp_mask & IBV_SRQ_INIT_ATTR_TYPE) &&
+	     a->srq_type != IBV_SRQT_BASIC) ||
+	    (a->comp_mask & ~(IBV_SRQ_INIT_ATTR_PD | IBV_SRQ_INIT_ATTR_TYPE))) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	srq = srq_new(to_tctx(ctx), a->pd, &a->attr);
+	if (!srq)
+		return NULL;
+	srq->vsrq.srq.pd = a->pd;
+	srq->vsrq.srq.srq_context = a->srq_context;
+	pthread_mutex_init(&srq->vsrq.srq.mutex, NULL);
+	pthread_cond_init(&srq->vsrq.srq.cond, NULL);
+	return &srq->vsrq.srq;
+}
+
+int tcp_destroy_srq(struct ibv_srq *ibsrq)
+{
+	struct tcp_srq *srq = to_tsrq(ibsrq);
+
+	if (atomic_load(&srq->users))
+		return EBUSY;
+	atomic_fetch_sub(&srq->pd->users, 1);
+	atomic_fetch_sub(&to_tctx(ibsrq->context)->n_srq, 1);
+	pthread_mutex_destroy(&srq->lock);
+	free(srq->ring);
+	free(srq->segs);
+	free(srq);
+	return 0;
+}
+
+int tcp_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *a, int mask)
+{
+	struct tcp_srq *srq = to_tsrq(ibsrq);
+	int err = 0;
+
+	if (mask & ~(IBV_SRQ_MAX_WR | IBV_SRQ_LIMIT))
+		return EINVAL;
+	pthread_mutex_lock(&srq->lock);
+	if (mask & IBV_SRQ_MAX_WR) {
+		/* growing would need a new ring; the ring is sized at create */
+		if (!a->max_wr || a->max_wr > srq->size - 1 ||
+		    a->max_wr < srq->head - srq->tail)
+			err = EINVAL;
+		else
+			srq->max_wr = a->max_wr;
+	}
+	if (!err && (mask & IBV_SRQ_LIMIT)) {
+		if (a->srq_limit > srq->max_wr)
+			err = EINVAL;
+		else
+			srq->limit = a->srq_limit;
+	}
+	pthread_mutex_unlock(&srq->lock);
+	return err;
+}
+
+int tcp_query_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *a)
+{
+	struct tcp_srq *srq = to_tsrq(ibsrq);
+
+	pthread_mutex_lock(&srq->lock);
+	a->max_wr = srq->max_wr;
+	a->max_sge = srq->max_sge;
+	a->srq_limit = srq->limit;
+	pthread_mutex_unlock(&srq->lock);
+	return 0;
+}
+
+int tcp_get_srq_num(struct ibv_srq *srq, uint32_t *num)
+{
+	return EOPNOTSUPP; /* XRC only */
+}
+
+int tcp_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
+		      struct ibv_recv_wr **bad)
+{
+	struct tcp_srq *srq = to_tsrq(ibsrq);
+	int err = 0, i;
+
+	pthread_mutex_lock(&srq->lock);
+	for (; wr; wr = wr->next) {
+		struct tcp_recv_wqe *w;
+
+		if (wr->num_sge < 0 || (uint32_t)wr->num_sge > srq->max_sge) {
+			err = EINVAL;
+			break;
+		}
+		if (srq->head - srq->tail >= srq->max_wr) {
+			err = ENOMEM;
+			break;
+		}
+		w = &srq->ring[srq->head++ & (srq->size - 1)];
+		w->wr_id = wr->wr_id;
+		w->nseg = wr->num_sge;
+		for (i = 0; i < wr->num_sge; i++) {
+			w->seg[i].addr = (char *)(uintptr_t)wr->sg_list[i].addr;
+			w->seg[i].len = wr->sg_list[i].length;
+			w->seg[i].lkey = wr->sg_list[i].lkey;
+		}
+	}
+	if (err)
+		*bad = wr;
+	pthread_mutex_unlock(&srq->lock);
+	/* QPs waiting on an empty SRQ retry from the engine's timer pass */
+	return err;
+}
+
+bool tcp_srq_take(struct tcp_srq *srq, struct tcp_recv_wqe *out)
+{
+	struct tcp_recv_wqe *w;
+	bool fire = false;
+
+	pthread_mutex_lock(&srq->lock);
+	if (srq->head == srq->tail) {
+		pthread_mutex_unlock(&srq->lock);
+		return false;
+	}
+	w = &srq->ring[srq->tail++ & (srq->size - 1)];
+	out->wr_id = w->wr_id;
+	out->nseg = w->nseg;
+	memcpy(out->seg, w->seg, w->nseg * sizeof(*w->seg));
+	/* armed limit: one event when the count drops below it, then off */
+	if (srq->limit && srq->head - srq->tail < srq->limit) {
+		srq->limit = 0;
+		fire = true;
+	}
+	pthread_mutex_unlock(&srq->lock);
+	if (fire)
+		tcp_async_post(to_tctx(srq->vsrq.srq.context),
+			       IBV_EVENT_SRQ_LIMIT_REACHED,
+			       (uint64_t)(uintptr_t)&srq->vsrq.srq);
+	return true;
+}

@@ -1,0 +1,825 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The transport: framing work requests onto a QP's TCP stream (tx), and
+ * parsing, checking and placing frames from it (rx). Caller holds qp->lock.
+ *
+ * Transmit gathers many frames (headers plus payload straight from
+ * registered memory) into one sendmsg(). Receive reads headers through a
+ * small staging buffer and payload with readv() straight into the target
+ * memory; only bytes that arrived together with a header are copied.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qp.h"
+
+uint64_t tcp_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static bool msn_before(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+static void set_epollout(struct tcp_qp *qp, bool on)
+{
+	if (qp->epollout == on || qp->fd < 0)
+		return;
+	qp->epollout = on;
+	tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p,
+			   EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0));
+}
+
+static bool needs_credit(enum ibv_wr_opcode op)
+{
+	return op == IBV_WR_SEND || op == IBV_WR_SEND_WITH_IMM ||
+	       op == IBV_WR_RDMA_WRITE_WITH_IMM;
+}
+
+/* Fills the piggybacked fields every header carries. */
+static void hdr_common(struct tcp_qp *qp, struct rtcp_hdr *h)
+{
+	h->ack_msn = qp->expect_msn;
+	h->credits = qp->rq_posted_total;
+	if (qp->srq)
+		h->flags |= RTCP_F_NO_CREDIT;
+	qp->ack_sent = qp->expect_msn;
+	qp->credits_sent = qp->rq_posted_total;
+	qp->want_ack = false;
+}
+
+static bool add_frame(struct tcp_qp *qp, int *nh, struct rtcp_hdr *h,
+		      const struct tcp_seg *seg, uint32_t nseg)
+{
+	uint32_t i;
+	uint8_t *hb;
+
+	if (*nh >= TCP_TX_IOV / 2 || qp->tx_iov_n + 1 + nseg > TCP_TX_IOV)
+		return false;
+	hdr_common(qp, h);
+	h->sseq = qp->tx_seq + RTCP_HDR_LEN;
+	hb = qp->tx_hdrs[(*nh)++];
+	rtcp_hdr_encode(h, hb);
+	qp->tx_iov[qp->tx_iov_n].iov_base = hb;
+	qp->tx_iov[qp->tx_iov_n++].iov_len = RTCP_HDR_LEN;
+	for (i = 0; i < nseg; i++) {
+		if (!seg[i].len)
+			continue;
+		qp->tx_iov[qp->tx_iov_n].iov_base = seg[i].addr;
+		qp->tx_iov[qp->tx_iov_n++].iov_len = seg[i].len;
+	}
+	qp->tx_seq += RTCP_HDR_LEN + h->len;
+	return true;
+}
+
+static uint8_t wr_to_op(enum ibv_wr_opcode op)
+{
+	switch (op) {
+	case IBV_WR_SEND:
+		return RTCP_OP_SEND;
+	case IBV_WR_SEND_WITH_IMM:
+		return RTCP_OP_SEND_IMM;
+	case IBV_WR_RDMA_WRITE:
+		return RTCP_OP_WRITE;
+	case IBV_WR_RDMA_WRITE_WITH_IMM:
+		return RTCP_OP_WRITE_IMM;
+	case IBV_WR_RDMA_READ:
+		return RTCP_OP_READ_REQ;
+	case IBV_WR_ATOMIC_CMP_AND_SWP:
+		return RTCP_OP_ATOMIC_CMP_SWP;
+	default:
+		return RTCP_OP_ATOMIC_FADD;
+	}
+}
+
+/* Builds the next batch: responses first, then an ack, then requests. */
+static void build_batch(struct tcp_qp *qp)
+{
+	struct tcp_resp *r;
+	int nh = 0;
+
+	qp->tx_iov_n = qp->tx_iov_i = 0;
+	qp->tx_batch_wqes = 0;
+	while ((r = qp->resp_head)) {
+		struct tcp_seg s = { .addr = r->payload, .len = r->len };
+
+		if (!add_frame(qp, &nh, &r->hdr, &s, 1))
+			break;
+		qp->resp_head = r->next;
+		r->next = qp->tx_batch_resps;
+		qp->tx_batch_resps = r;
+	}
+	if (!qp->resp_head)
+		qp->resp_tail = NULL;
+
+	while (qp->sq_tx != qp->sq_head && qp->state != IBV_QPS_SQD) {
+		struct tcp_send_wqe *w = &qp->sq[qp->sq_tx & (qp->sq_size - 1)];
+		struct rtcp_hdr h = { 0 };
+		struct tcp_seg inl;
+
+		if (w->status != IBV_WC_SUCCESS) {
+			/* failed its local checks: completes in order */
+			w->state = WQE_DONE;
+			qp->sq_tx++;
+			continue;
+		}
+		if (needs_credit(w->opcode) && !qp->peer_no_credit &&
+		    qp->sends_issued == qp->peer_credits) {
+			if (!qp->rnr_since_ns) {
+				qp->rnr_since_ns = tcp_now_ns();
+				atomic_fetch_add(&qp->ctx->engine->stalled, 1);
+			}
+			break;
+		}
+		h.opcode = wr_to_op(w->opcode);
+		h.flags = (w->send_flags & IBV_SEND_SOLICITED) ?
+				  RTCP_F_SOLICITED :
+				  0;
+		h.msn = qp->next_msn;
+		h.rkey = w->rkey;
+		h.raddr = w->raddr;
+		h.imm = w->imm;
+		if (w->opcode == IBV_WR_RDMA_READ) {
+			h.aux0 = w->length;
+		} else if (w->opcode == IBV_WR_ATOMIC_CMP_AND_SWP ||
+			   w->opcode == IBV_WR_ATOMIC_FETCH_AND_ADD) {
+			h.aux0 = w->compare_add;
+			h.aux1 = w->swap;
+		} else {
+			h.len = w->length;
+		}
+		if (w->send_flags & IBV_SEND_INLINE) {
+			inl.addr = w->inl;
+			inl.len = w->length;
+		}
+		if (!add_frame(qp, &nh, &h,
+			       (w->send_flags & IBV_SEND_INLINE) ? &inl :
+								   w->seg,
+			       h.len ? ((w->send_flags & IBV_SEND_INLINE) ?
+						1 :
+						w->nseg) :
+				       0))
+			break;
+		if (qp->rnr_since_ns) {
+			qp->rnr_since_ns = 0;
+			atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+		}
+		if (needs_credit(w->opcode))
+			qp->sends_issued++;
+		w->msn = qp->next_msn++;
+		w->state = WQE_SENT;
+		qp->sq_tx++;
+		qp->tx_batch_wqes++;
+	}
+
+	if (!nh && (qp->want_ack || qp->ack_sent != qp->expect_msn ||
+		    qp->credits_sent != qp->rq_posted_total)) {
+		struct rtcp_hdr h = { .opcode = RTCP_OP_ACK };
+
+		add_frame(qp, &nh, &h, NULL, 0);
+	}
+}
+
+static void batch_done(struct tcp_qp *qp)
+{
+	struct tcp_resp *r;
+
+	while ((r = qp->tx_batch_resps)) {
+		qp->tx_batch_resps = r->next;
+		tcp_mr_unpin(r->mr);
+		free(r);
+	}
+	if (qp->type == IBV_QPT_UC) {
+		/* UC has no acks: done once handed to the stream */
+		uint32_t i;
+
+		for (i = qp->sq_done; i != qp->sq_tx; i++) {
+			struct tcp_send_wqe *w = &qp->sq[i & (qp->sq_size - 1)];
+
+			if (w->state == WQE_SENT)
+				w->state = WQE_DONE;
+		}
+	}
+	qp->tx_iov_n = qp->tx_iov_i = 0;
+}
+
+void tcp_qp_tx(struct tcp_qp *qp)
+{
+	struct msghdr m = { 0 };
+	ssize_t n;
+
+	if (!qp->connected || qp->fd < 0)
+		return;
+	for (;;) {
+		if (qp->tx_iov_i == qp->tx_iov_n) {
+			batch_done(qp);
+			tcp_sq_reap(qp);
+			if (!qp->connected)
+				return;
+			build_batch(qp);
+			if (!qp->tx_iov_n) {
+				set_epollout(qp, false);
+				return;
+			}
+		}
+		m.msg_iov = &qp->tx_iov[qp->tx_iov_i];
+		m.msg_iovlen = qp->tx_iov_n - qp->tx_iov_i;
+		n = sendmsg(qp->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				set_epollout(qp, true);
+				return;
+			}
+			tcp_qp_fail_conn(qp);
+			return;
+		}
+		while (n > 0) {
+			struct iovec *v = &qp->tx_iov[qp->tx_iov_i];
+
+			if ((size_t)n >= v->iov_len) {
+				n -= v->iov_len;
+				qp->tx_iov_i++;
+			} else {
+				v->iov_base = (char *)v->iov_base + n;
+				v->iov_len -= n;
+				n = 0;
+			}
+		}
+	}
+}
+
+/* ------------------------------------------------------------ receive */
+
+static void queue_resp(struct tcp_qp *qp, struct tcp_resp *r)
+{
+	r->next = NULL;
+	if (qp->resp_tail)
+		qp->resp_tail->next = r;
+	else
+		qp->resp_head = r;
+	qp->resp_tail = r;
+}
+
+/* Tells the requester its request failed; the QP then goes to error. */
+static void terminate(struct tcp_qp *qp, uint32_t msn, uint32_t syn,
+		      enum ibv_event_type ev)
+{
+	struct tcp_resp *r = calloc(1, sizeof(*r));
+
+	if (r) {
+		r->hdr.opcode = RTCP_OP_TERMINATE;
+		r->hdr.msn = msn;
+		r->hdr.imm = syn;
+		queue_resp(qp, r);
+		/* best effort: push it out before the connection closes */
+		tcp_qp_tx(qp);
+	}
+	tcp_qp_to_error(qp, ev);
+}
+
+static struct tcp_send_wqe *find_wqe(struct tcp_qp *qp, uint32_t msn)
+{
+	uint32_t i;
+
+	for (i = qp->sq_done; i != qp->sq_tx; i++) {
+		struct tcp_send_wqe *w = &qp->sq[i & (qp->sq_size - 1)];
+
+		if (w->state == WQE_SENT && w->msn == msn)
+			return w;
+	}
+	return NULL;
+}
+
+static int segs_to_iov(struct tcp_qp *qp, const struct tcp_seg *s, uint32_t n)
+{
+	uint32_t i;
+
+	qp->rx_iov_n = qp->rx_iov_i = 0;
+	for (i = 0; i < n; i++) {
+		if (!s[i].len)
+			continue;
+		qp->rx_iov[qp->rx_iov_n].iov_base = s[i].addr;
+		qp->rx_iov[qp->rx_iov_n++].iov_len = s[i].len;
+	}
+	return 0;
+}
+
+/* Takes a receive WQE for SEND / WRITE_IMM; false when none is posted. */
+static bool take_rwqe(struct tcp_qp *qp)
+{
+	if (qp->srq) {
+		if (!tcp_srq_take(qp->srq, &qp->rx_rwqe))
+			return false;
+	} else {
+		struct tcp_recv_wqe *w;
+
+		if (qp->rq_head == qp->rq_tail)
+			return false;
+		w = &qp->rq[qp->rq_tail++ & (qp->rq_size - 1)];
+		qp->rx_rwqe.wr_id = w->wr_id;
+		qp->rx_rwqe.nseg = w->nseg;
+		memcpy(qp->rx_rwqe.seg, w->seg, w->nseg * sizeof(*w->seg));
+	}
+	qp->rx_has_rwqe = true;
+	return true;
+}
+
+static void complete_recv(struct tcp_qp *qp, enum ibv_wc_status st)
+{
+	struct ibv_wc wc = { 0 };
+	const struct rtcp_hdr *h = &qp->rx_hdr;
+
+	wc.wr_id = qp->rx_rwqe.wr_id;
+	wc.status = st;
+	wc.opcode = h->opcode == RTCP_OP_WRITE_IMM ? IBV_WC_RECV_RDMA_WITH_IMM :
+						     IBV_WC_RECV;
+	wc.byte_len = h->len;
+	wc.qp_num = qp->vqp.qp.qp_num;
+	wc.src_qp = qp->attr.dest_qp_num;
+	if (h->opcode == RTCP_OP_SEND_IMM || h->opcode == RTCP_OP_WRITE_IMM) {
+		wc.wc_flags = IBV_WC_WITH_IMM;
+		wc.imm_data = h->imm;
+	}
+	qp->rx_has_rwqe = false;
+	tcp_cq_push(qp->rcq, &wc, h->flags & RTCP_F_SOLICITED);
+}
+
+/* Sets up placement for the frame whose header was just read. */
+static void rx_dispatch(struct tcp_qp *qp)
+{
+	struct rtcp_hdr *h = &qp->rx_hdr;
+	enum ibv_wc_status st;
+	struct tcp_send_wqe *w;
+	struct tcp_resp *r;
+	char *where;
+	uint32_t total;
+
+	qp->rx_left = h->len;
+	qp->rx_total = h->len;
+	qp->rx_iov_n = qp->rx_iov_i = 0;
+	qp->rx_mr = NULL;
+	qp->rx_wqe = NULL;
+	qp->rx_phase = RX_PAYLOAD;
+
+	switch (h->opcode) {
+	case RTCP_OP_SEND:
+	case RTCP_OP_SEND_IMM:
+	case RTCP_OP_WRITE_IMM:
+	case RTCP_OP_WRITE:
+	case RTCP_OP_READ_REQ:
+	case RTCP_OP_ATOMIC_CMP_SWP:
+	case RTCP_OP_ATOMIC_FADD:
+		if (h->msn != qp->expect_msn) {
+			terminate(qp, h->msn, RTCP_SYN_REM_INV_REQ,
+				  IBV_EVENT_QP_FATAL);
+			return;
+		}
+		if (qp->type == IBV_QPT_UC && h->opcode >= RTCP_OP_READ_REQ) {
+			terminate(qp, h->msn, RTCP_SYN_REM_INV_REQ,
+				  IBV_EVENT_QP_REQ_ERR);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+
+	switch (h->opcode) {
+	case RTCP_OP_WRITE:
+	case RTCP_OP_WRITE_IMM:
+		if (h->len) {
+			st = tcp_place_check(qp, h->rkey, h->raddr, h->len,
+					     IBV_ACCESS_REMOTE_WRITE,
+					     &qp->rx_mr, &where);
+			if (st != IBV_WC_SUCCESS) {
+				terminate(qp, h->msn, RTCP_SYN_REM_ACCESS,
+					  IBV_EVENT_QP_ACCESS_ERR);
+				return;
+			}
+			qp->rx_iov[0].iov_base = where;
+			qp->rx_iov[0].iov_len = h->len;
+			qp->rx_iov_n = 1;
+		}
+		if (h->opcode == RTCP_OP_WRITE)
+			return;
+		/* WRITE_IMM also consumes a receive */
+		__attribute__((fallthrough));
+	case RTCP_OP_SEND:
+	case RTCP_OP_SEND_IMM:
+		if (!qp->rx_has_rwqe && !take_rwqe(qp)) {
+			if (qp->srq) {
+				qp->rx_phase = RX_STALL;
+				atomic_fetch_add(&qp->ctx->engine->stalled, 1);
+				return;
+			}
+			/* the requester ignored our credits */
+			terminate(qp, h->msn, RTCP_SYN_RNR,
+				  IBV_EVENT_QP_FATAL);
+			return;
+		}
+		if (h->opcode == RTCP_OP_WRITE_IMM)
+			return;
+		{
+			struct ibv_sge sg[TCP_MAX_SGE];
+			uint32_t i;
+
+			for (i = 0; i < qp->rx_rwqe.nseg; i++) {
+				sg[i].addr = (uintptr_t)qp->rx_rwqe.seg[i].addr;
+				sg[i].length = qp->rx_rwqe.seg[i].len;
+				sg[i].lkey = qp->rx_rwqe.seg[i].lkey;
+			}
+			st = tcp_resolve_sges(qp->ctx, qp->pd, sg,
+					      qp->rx_rwqe.nseg, true,
+					      qp->rx_rwqe.seg, &total);
+		}
+		if (st == IBV_WC_SUCCESS && total < h->len)
+			st = IBV_WC_LOC_LEN_ERR;
+		if (st != IBV_WC_SUCCESS) {
+			complete_recv(qp, st);
+			terminate(qp, h->msn,
+				  st == IBV_WC_LOC_LEN_ERR ?
+					  RTCP_SYN_REM_INV_REQ :
+					  RTCP_SYN_REM_OP,
+				  IBV_EVENT_QP_FATAL);
+			return;
+		}
+		segs_to_iov(qp, qp->rx_rwqe.seg, qp->rx_rwqe.nseg);
+		return;
+	case RTCP_OP_READ_REQ:
+		r = calloc(1, sizeof(*r));
+		if (!r) {
+			terminate(qp, h->msn, RTCP_SYN_REM_OP,
+				  IBV_EVENT_QP_FATAL);
+			return;
+		}
+		if (h->aux0) {
+			st = tcp_place_check(qp, h->rkey, h->raddr, h->aux0,
+					     IBV_ACCESS_REMOTE_READ, &r->mr,
+					     &r->payload);
+			if (st != IBV_WC_SUCCESS) {
+				free(r);
+				terminate(qp, h->msn, RTCP_SYN_REM_ACCESS,
+					  IBV_EVENT_QP_ACCESS_ERR);
+				return;
+			}
+		}
+		r->len = (uint32_t)h->aux0;
+		r->hdr.opcode = RTCP_OP_READ_RESP;
+		r->hdr.msn = h->msn;
+		r->hdr.len = r->len;
+		queue_resp(qp, r);
+		return;
+	case RTCP_OP_ATOMIC_CMP_SWP:
+	case RTCP_OP_ATOMIC_FADD: {
+		struct tcp_mr *mr;
+		uint64_t *p, old;
+
+		if (h->raddr & 7) {
+			terminate(qp, h->msn, RTCP_SYN_REM_INV_REQ,
+				  IBV_EVENT_QP_REQ_ERR);
+			return;
+		}
+		st = tcp_place_check(qp, h->rkey, h->raddr, 8,
+				     IBV_ACCESS_REMOTE_ATOMIC, &mr, &where);
+		if (st != IBV_WC_SUCCESS) {
+			terminate(qp, h->msn, RTCP_SYN_REM_ACCESS,
+				  IBV_EVENT_QP_ACCESS_ERR);
+			return;
+		}
+		r = calloc(1, sizeof(*r));
+		p = (uint64_t *)(void *)where;
+		if (h->opcode == RTCP_OP_ATOMIC_FADD) {
+			old = __atomic_fetch_add(p, h->aux0, __ATOMIC_SEQ_CST);
+		} else {
+			old = h->aux0;
+			__atomic_compare_exchange_n(p, &old, h->aux1, false,
+						    __ATOMIC_SEQ_CST,
+						    __ATOMIC_SEQ_CST);
+		}
+		tcp_mr_unpin(mr);
+		if (!r) {
+			terminate(qp, h->msn, RTCP_SYN_REM_OP,
+				  IBV_EVENT_QP_FATAL);
+			return;
+		}
+		r->hdr.opcode = RTCP_OP_ATOMIC_RESP;
+		r->hdr.msn = h->msn;
+		r->hdr.aux0 = old;
+		queue_resp(qp, r);
+		return;
+	}
+	case RTCP_OP_READ_RESP:
+		w = find_wqe(qp, h->msn);
+		if (!w || w->opcode != IBV_WR_RDMA_READ || w->length != h->len) {
+			tcp_qp_fail_conn(qp);
+			return;
+		}
+		qp->rx_wqe = w;
+		segs_to_iov(qp, w->seg, w->nseg);
+		return;
+	case RTCP_OP_ATOMIC_RESP:
+		w = find_wqe(qp, h->msn);
+		if (!w || (w->opcode != IBV_WR_ATOMIC_CMP_AND_SWP &&
+			   w->opcode != IBV_WR_ATOMIC_FETCH_AND_ADD)) {
+			tcp_qp_fail_conn(qp);
+			return;
+		}
+		if (w->nseg && w->seg[0].len >= 8)
+			memcpy(w->seg[0].addr, &h->aux0, 8);
+		w->state = WQE_DONE;
+		return;
+	case RTCP_OP_TERMINATE:
+		w = find_wqe(qp, h->msn);
+		if (w) {
+			w->state = WQE_DONE;
+			w->status = h->imm == RTCP_SYN_REM_ACCESS ?
+					    IBV_WC_REM_ACCESS_ERR :
+				    h->imm == RTCP_SYN_REM_INV_REQ ?
+					    IBV_WC_REM_INV_REQ_ERR :
+				    h->imm == RTCP_SYN_RNR ?
+					    IBV_WC_RNR_RETRY_EXC_ERR :
+					    IBV_WC_REM_OP_ERR;
+			tcp_sq_reap(qp);
+		}
+		if (qp->state != IBV_QPS_ERR)
+			tcp_qp_to_error(qp, 0);
+		return;
+	default: /* ACK */
+		return;
+	}
+}
+
+/* The frame's payload is all placed: complete what it completes. */
+static void rx_finish(struct tcp_qp *qp)
+{
+	struct rtcp_hdr *h = &qp->rx_hdr;
+
+	qp->rx_seq += qp->rx_total;
+	qp->rx_phase = RX_HDR;
+	switch (h->opcode) {
+	case RTCP_OP_SEND:
+	case RTCP_OP_SEND_IMM:
+	case RTCP_OP_WRITE_IMM:
+		tcp_mr_unpin(qp->rx_mr);
+		qp->rx_mr = NULL;
+		complete_recv(qp, IBV_WC_SUCCESS);
+		qp->expect_msn++;
+		break;
+	case RTCP_OP_WRITE:
+		tcp_mr_unpin(qp->rx_mr);
+		qp->rx_mr = NULL;
+		qp->expect_msn++;
+		break;
+	case RTCP_OP_READ_REQ:
+	case RTCP_OP_ATOMIC_CMP_SWP:
+	case RTCP_OP_ATOMIC_FADD:
+		qp->expect_msn++;
+		break;
+	case RTCP_OP_READ_RESP:
+		qp->rx_wqe->state = WQE_DONE;
+		break;
+	default:
+		break;
+	}
+}
+
+/* Copies staged bytes, then reads the rest of the payload in place. */
+static int rx_payload(struct tcp_qp *qp)
+{
+	while (qp->rx_left) {
+		uint32_t avail = qp->rx_end - qp->rx_start;
+		struct iovec *v;
+		ssize_t n;
+
+		if (qp->rx_iov_i >= qp->rx_iov_n)
+			return -1; /* destination smaller than payload */
+		v = &qp->rx_iov[qp->rx_iov_i];
+		if (avail) {
+			n = avail < v->iov_len ? avail : v->iov_len;
+			if ((uint32_t)n > qp->rx_left)
+				n = qp->rx_left;
+			memcpy(v->iov_base, qp->rxbuf + qp->rx_start, n);
+			qp->rx_start += n;
+		} else {
+			int cnt = qp->rx_iov_n - qp->rx_iov_i;
+
+			n = readv(qp->fd, v, cnt > IOV_MAX ? IOV_MAX : cnt);
+			if (n == 0)
+				return -1;
+			if (n < 0)
+				return (errno == EAGAIN || errno == EINTR) ?
+					       1 :
+					       -1;
+		}
+		qp->rx_left -= n;
+		while (n > 0) {
+			v = &qp->rx_iov[qp->rx_iov_i];
+			if ((size_t)n >= v->iov_len) {
+				n -= v->iov_len;
+				qp->rx_iov_i++;
+			} else {
+				v->iov_base = (char *)v->iov_base + n;
+				v->iov_len -= n;
+				n = 0;
+			}
+		}
+	}
+	return 0;
+}
+
+void tcp_qp_rx(struct tcp_qp *qp)
+{
+	bool progress = false;
+
+	while (qp->connected) {
+		if (qp->rx_phase == RX_STALL) {
+			if (!take_rwqe(qp))
+				break;
+			atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+			qp->rx_phase = RX_HDR;
+			rx_dispatch(qp);
+			continue;
+		}
+		if (qp->rx_phase == RX_HDR) {
+			uint32_t avail = qp->rx_end - qp->rx_start;
+			struct rtcp_hdr *h = &qp->rx_hdr;
+			int bad;
+
+			if (avail < RTCP_HDR_LEN) {
+				ssize_t n;
+
+				memmove(qp->rxbuf, qp->rxbuf + qp->rx_start,
+					avail);
+				qp->rx_start = 0;
+				qp->rx_end = avail;
+				n = recv(qp->fd, qp->rxbuf + avail,
+					 TCP_RXBUF - avail, MSG_DONTWAIT);
+				if (n > 0) {
+					qp->rx_end += n;
+					continue;
+				}
+				if (n < 0 && (errno == EAGAIN || errno == EINTR))
+					break;
+				tcp_qp_fail_conn(qp);
+				return;
+			}
+			rtcp_hdr_decode(qp->rxbuf + qp->rx_start, h);
+			bad = rtcp_hdr_validate(h, qp->rx_seq + RTCP_HDR_LEN,
+						TCP_MAX_MSG_SZ);
+			if (bad) {
+				/* the stream cannot be trusted any more */
+				tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
+				return;
+			}
+			qp->rx_start += RTCP_HDR_LEN;
+			qp->rx_seq += RTCP_HDR_LEN;
+			progress = true;
+			if (msn_before(qp->peer_acked, h->ack_msn))
+				qp->peer_acked = h->ack_msn;
+			qp->peer_credits = h->credits;
+			qp->peer_no_credit = h->flags & RTCP_F_NO_CREDIT;
+			rx_dispatch(qp);
+			if (!qp->connected || qp->rx_phase == RX_STALL)
+				continue;
+		}
+		{
+			int r = rx_payload(qp);
+
+			if (r > 0)
+				break;
+			if (r < 0) {
+				tcp_qp_fail_conn(qp);
+				return;
+			}
+			rx_finish(qp);
+		}
+	}
+	if (progress && qp->connected) {
+		if (qp->ack_sent != qp->expect_msn)
+			qp->want_ack = true;
+		tcp_qp_tx(qp);
+	}
+}
+
+/* The socket is connected (active side) or accepted (passive side). */
+void tcp_qp_conn_ready(struct tcp_qp *qp)
+{
+	int err = 0;
+	socklen_t sl = sizeof(err);
+
+	if (qp->active) {
+		ssize_t n;
+
+		if (getsockopt(qp->fd, SOL_SOCKET, SO_ERROR, &err, &sl) || err) {
+			tcp_qp_fail_conn(qp);
+			return;
+		}
+		n = send(qp->fd, qp->hello_out + qp->hello_sent,
+			 RTCP_HELLO_LEN - qp->hello_sent,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno != EAGAIN)
+				tcp_qp_fail_conn(qp);
+			return;
+		}
+		qp->hello_sent += n;
+		if (qp->hello_sent < RTCP_HELLO_LEN)
+			return;
+		qp->epollout = true;
+	} else {
+		qp->epollout = false;
+		if (tcp_engine_watch(qp->ctx, qp->fd, &qp->poll.p,
+				     EPOLLIN | EPOLLRDHUP)) {
+			tcp_qp_fail_conn(qp);
+			return;
+		}
+	}
+	qp->connecting = false;
+	qp->connected = true;
+	if (qp->attr.timeout && qp->type == IBV_QPT_RC) {
+		/* a dead peer is detected after timeout x (retry_cnt+1) */
+		uint64_t us = (4096ull << qp->attr.timeout) / 1000 *
+			      (qp->attr.retry_cnt + 1);
+		unsigned int ms = us / 1000 > UINT_MAX ? UINT_MAX : us / 1000;
+
+		if (ms < 1000)
+			ms = 1000;
+		setsockopt(qp->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms,
+			   sizeof(ms));
+	}
+	set_epollout(qp, false);
+	tcp_qp_tx(qp);
+	tcp_qp_rx(qp);
+}
+
+/* The connection broke: the oldest outstanding request fails. */
+void tcp_qp_fail_conn(struct tcp_qp *qp)
+{
+	if (qp->state == IBV_QPS_ERR)
+		return;
+	if (qp->sq_done != qp->sq_tx) {
+		struct tcp_send_wqe *w = &qp->sq[qp->sq_done & (qp->sq_size - 1)];
+
+		if (w->state != WQE_DONE) {
+			w->state = WQE_DONE;
+			w->status = IBV_WC_RETRY_EXC_ERR;
+		}
+	}
+	qp->connected = false;
+	tcp_sq_reap(qp);
+	if (qp->state != IBV_QPS_ERR)
+		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
+}
+
+static uint64_t rnr_timer_ns(uint8_t t)
+{
+	/* IB spec encoding of the RNR NAK timer, in microseconds x 100 */
+	static const uint32_t tab[32] = {
+		65536, 1,    2,	   3,	 4,    6,    8,	   12,	  16,	 24,
+		32,    48,   64,   96,	 128,  192,  256,  384,	  512,	 768,
+		1024,  1536, 2048, 3072, 4096, 6144, 8192, 12288, 16384, 24576,
+		32768, 49152,
+	};
+
+	return (uint64_t)tab[t & 31] * 10000;
+}
+
+void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
+{
+	if (qp->rx_phase == RX_STALL)
+		tcp_qp_rx(qp);
+	if (qp->rnr_since_ns && qp->attr.rnr_retry != 7 &&
+	    qp->state == IBV_QPS_RTS) {
+		uint64_t budget = (qp->attr.rnr_retry + 1) *
+				  rnr_timer_ns(qp->attr.min_rnr_timer);
+
+		if (now - qp->rnr_since_ns > budget) {
+			struct tcp_send_wqe *w =
+				&qp->sq[qp->sq_tx & (qp->sq_size - 1)];
+
+			qp->rnr_since_ns = 0;
+			atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+			w->state = WQE_DONE;
+			w->status = IBV_WC_RNR_RETRY_EXC_ERR;
+			qp->sq_tx++;
+			tcp_sq_reap(qp);
+		}
+	} else if (qp->rnr_since_ns) {
+		tcp_qp_tx(qp);
+	}
+}
