@@ -709,7 +709,10 @@ void tcp_qp_rx(struct tcp_qp *qp)
 			rx_finish(qp);
 		}
 	}
-	if (progress && qp->connected) {
+	/* Acknowledge what this pass completed (also frames whose header
+	 * arrived in an earlier pass), and send responses it queued. */
+	if (qp->connected &&
+	    (progress || qp->ack_sent != qp->expect_msn || qp->resp_head)) {
 		if (qp->ack_sent != qp->expect_msn)
 			qp->want_ack = true;
 		tcp_qp_tx(qp);
@@ -757,8 +760,13 @@ void tcp_qp_conn_ready(struct tcp_qp *qp)
 			      (qp->attr.retry_cnt + 1);
 		unsigned int ms = us / 1000 > UINT_MAX ? UINT_MAX : us / 1000;
 
-		if (ms < 1000)
-			ms = 1000;
+		/*
+		 * TCP_USER_TIMEOUT also ends zero-window probing, and a busy
+		 * receiver (sanitizers, tracing) may stop draining for a while
+		 * where a NIC would keep placing: never go below 10 s.
+		 */
+		if (ms < 10000)
+			ms = 10000;
 		setsockopt(qp->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms,
 			   sizeof(ms));
 	}

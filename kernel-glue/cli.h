@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/* The commands of the rdma-tcp tool and what they share. */
+#ifndef RDMA_TCP_CLI_H
+#define RDMA_TCP_CLI_H
+
+/* Exit statuses: iproute2's, plus 2 for a malformed command line. */
+#define RTCP_EXIT_OK	0
+#define RTCP_EXIT_FAIL	1
+#define RTCP_EXIT_USAGE 2
+
+#ifndef RDMA_TCP_VERSION
+#define RDMA_TCP_VERSION "0.0.0"
+#endif
+
+/* "rdma-tcp: " + message + newline on stderr. */
+void rtcp_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* link.c */
+int cmd_link_add(const char *name, const char *ifname);
+int cmd_link_del(const char *name);
+/* @name NULL lists every device */
+int cmd_link_show(const char *name);
+
+/* env.c */
+int cmd_env(void);
+int cmd_run(char **argv);
+
+#endif

@@ -1,0 +1,273 @@
+# SPDX-License-Identifier: MIT
+"""What the pyverbs suites share: the device under test, expectations
+derived from its netdev, libibverbs and libc through ctypes for what pyverbs
+does not expose, and DeviceCase, a TestCase with the device open.
+
+Environment:
+    RDMA_TCP_DEV      device name (default tcp0)
+    RDMA_TCP_NETDEV   its netdev (default: read from the registry, else lo)
+    RDMA_TCP_GID0     expected GID at index 0 (default ::ffff:127.0.0.1 when
+                      the netdev is lo, else not checked)
+"""
+
+import ctypes
+import ctypes.util
+import errno
+import ipaddress
+import mmap
+import os
+import unittest
+
+import pyverbs.enums as e
+from pyverbs.device import Context
+from pyverbs.pyverbs_error import PyverbsRDMAError
+
+DEV = os.environ.get('RDMA_TCP_DEV', 'tcp0')
+PORT = 1
+
+ACCESS_FLAGS = (
+    e.IBV_ACCESS_LOCAL_WRITE,
+    e.IBV_ACCESS_REMOTE_WRITE,
+    e.IBV_ACCESS_REMOTE_READ,
+    e.IBV_ACCESS_REMOTE_ATOMIC,
+    e.IBV_ACCESS_MW_BIND,
+)
+
+# ibv_wc_flags_ex this provider cannot fill
+UNSUPPORTED_WC_FLAGS = (
+    e.IBV_WC_EX_WITH_COMPLETION_TIMESTAMP,
+    e.IBV_WC_EX_WITH_COMPLETION_TIMESTAMP_WALLCLOCK,
+)
+
+
+def registry_attr(name):
+    """A file of the device's sysfs-shaped directory, or None."""
+    root = os.environ.get('SYSFS_PATH')
+    if not root:
+        return None
+    try:
+        with open(os.path.join(root, 'class/infiniband', DEV, name)) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+NETDEV = os.environ.get('RDMA_TCP_NETDEV') or registry_attr('parent') or 'lo'
+GID0 = os.environ.get('RDMA_TCP_GID0',
+                      '::ffff:127.0.0.1' if NETDEV == 'lo' else '')
+
+
+def access_combo(bits):
+    acc = 0
+    for i, flag in enumerate(ACCESS_FLAGS):
+        if bits & (1 << i):
+            acc |= flag
+    return acc
+
+
+def access_valid(acc):
+    """The IB rule (and the kernel's ib_check_mr_access): remote writers
+    need LOCAL_WRITE."""
+    remote_w = e.IBV_ACCESS_REMOTE_WRITE | e.IBV_ACCESS_REMOTE_ATOMIC
+    return not (acc & remote_w) or bool(acc & e.IBV_ACCESS_LOCAL_WRITE)
+
+
+def gid_addr(gid):
+    """pyverbs GID -> ipaddress.IPv6Address"""
+    return ipaddress.IPv6Address(str(gid.gid if hasattr(gid, 'gid') else gid))
+
+
+def netdev_mtu(ifname):
+    with open('/sys/class/net/%s/mtu' % ifname) as f:
+        return int(f.read())
+
+
+def ib_mtu_for(mtu):
+    for ib, size in ((e.IBV_MTU_4096, 4096), (e.IBV_MTU_2048, 2048),
+                     (e.IBV_MTU_1024, 1024), (e.IBV_MTU_512, 512)):
+        if mtu >= size:
+            return ib
+    return e.IBV_MTU_256
+
+
+def netdev_ipv6(ifname):
+    """IPv6 addresses of ifname, from /proc/net/if_inet6."""
+    out = set()
+    try:
+        with open('/proc/net/if_inet6') as f:
+            for line in f:
+                fields = line.split()
+                if fields[-1] == ifname:
+                    out.add(ipaddress.IPv6Address(int(fields[0], 16)))
+    except OSError:
+        pass
+    return out
+
+
+def open_fds():
+    return set(os.listdir('/proc/self/fd'))
+
+
+def threads():
+    return len(os.listdir('/proc/self/task'))
+
+
+# --- libibverbs and libc through ctypes, for what pyverbs does not expose ---
+# pyverbs 44 gives no usable raw pointers (Context.context and PD.pd crash
+# the interpreter when read), so tests that need the C view -- the async
+# fd, a PD freed under its MR, a NULL address -- open the device through
+# libibverbs directly.
+
+libverbs = ctypes.CDLL('libibverbs.so.1', use_errno=True)
+_P = ctypes.c_void_p
+for _name, _res, _args in (
+        ('ibv_get_device_list', ctypes.POINTER(_P), [ctypes.c_void_p]),
+        ('ibv_free_device_list', None, [ctypes.POINTER(_P)]),
+        ('ibv_get_device_name', ctypes.c_char_p, [_P]),
+        ('ibv_open_device', _P, [_P]),
+        ('ibv_close_device', ctypes.c_int, [_P]),
+        ('ibv_alloc_pd', _P, [_P]),
+        ('ibv_dealloc_pd', ctypes.c_int, [_P]),
+        ('ibv_reg_mr', _P, [_P, _P, ctypes.c_size_t, ctypes.c_int]),
+        ('ibv_dereg_mr', ctypes.c_int, [_P]),
+        ('ibv_get_async_event', ctypes.c_int, [_P, _P]),
+        ('ibv_ack_async_event', None, [_P])):
+    _f = getattr(libverbs, _name)
+    _f.restype = _res
+    _f.argtypes = _args
+
+libc = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True)
+libc.mmap.argtypes = [_P, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_long]
+libc.mmap.restype = _P
+libc.munmap.argtypes = [_P, ctypes.c_size_t]
+libc.munmap.restype = ctypes.c_int
+
+PAGE = mmap.PAGESIZE
+MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+def raw_mmap(length, prot):
+    addr = libc.mmap(None, length, prot,
+                      mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+    if addr in (None, MAP_FAILED):
+        raise OSError(ctypes.get_errno(), 'mmap')
+    return addr
+
+
+class IbvContextHead(ctypes.Structure):
+    """struct ibv_context up to num_comp_vectors (verbs.h, rdma-core 44):
+    the device pointer, struct ibv_context_ops (32 function pointers), then
+    cmd_fd, async_fd, num_comp_vectors."""
+    _fields_ = [('device', _P),
+                ('ops', _P * 32),
+                ('cmd_fd', ctypes.c_int),
+                ('async_fd', ctypes.c_int),
+                ('num_comp_vectors', ctypes.c_int)]
+
+
+class IbvAsyncEvent(ctypes.Structure):
+    _fields_ = [('element', _P), ('event_type', ctypes.c_int)]
+
+
+class RawContext:
+    """DEV opened with plain libibverbs calls (a context manager)."""
+
+    def __init__(self, name=DEV):
+        n = ctypes.c_int(0)
+        lst = libverbs.ibv_get_device_list(ctypes.byref(n))
+        if not lst:
+            raise OSError(ctypes.get_errno(), 'ibv_get_device_list')
+        dev = None
+        try:
+            for i in range(n.value):
+                if libverbs.ibv_get_device_name(lst[i]).decode() == name:
+                    dev = lst[i]
+            if dev is None:
+                raise OSError(errno.ENODEV, 'no device ' + name)
+            self.ctx = libverbs.ibv_open_device(dev)
+            if not self.ctx:
+                raise OSError(ctypes.get_errno(), 'ibv_open_device')
+        finally:
+            libverbs.ibv_free_device_list(lst)
+        self.head = IbvContextHead.from_address(self.ctx)
+        # Cross-check the layout before trusting async_fd: the device
+        # pointer is the one opened, cmd_fd is the uverbs node.
+        if self.head.device != dev:
+            raise AssertionError('struct ibv_context layout mismatch')
+        link = os.readlink('/proc/self/fd/%d' % self.head.cmd_fd)
+        if not link.startswith('/dev/infiniband/uverbs'):
+            raise AssertionError('cmd_fd is %s, layout mismatch?' % link)
+        self.pds = []
+
+    @property
+    def async_fd(self):
+        return self.head.async_fd
+
+    @property
+    def cmd_fd(self):
+        return self.head.cmd_fd
+
+    def alloc_pd(self):
+        pd = libverbs.ibv_alloc_pd(self.ctx)
+        if not pd:
+            raise OSError(ctypes.get_errno(), 'ibv_alloc_pd')
+        self.pds.append(pd)
+        return pd
+
+    def dealloc_pd(self, pd):
+        rc = libverbs.ibv_dealloc_pd(pd)
+        if rc == 0:
+            self.pds.remove(pd)
+        return rc
+
+    @staticmethod
+    def reg_mr(pd, addr, length, access):
+        """Returns (mr pointer or None, errno)."""
+        ctypes.set_errno(0)
+        mr = libverbs.ibv_reg_mr(pd, addr, length, access)
+        return mr, (0 if mr else ctypes.get_errno())
+
+    @staticmethod
+    def dereg_mr(mr):
+        return libverbs.ibv_dereg_mr(mr)
+
+    def close(self):
+        for pd in list(self.pds):
+            libverbs.ibv_dealloc_pd(pd)
+        self.pds = []
+        if self.ctx:
+            libverbs.ibv_close_device(self.ctx)
+            self.ctx = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class DeviceCase(unittest.TestCase):
+    """Opens DEV for each test and closes everything afterwards."""
+
+    def setUp(self):
+        self.ctx = Context(name=DEV)
+        self.attr = self.ctx.query_device()
+        self.port = self.ctx.query_port(PORT)
+
+    def tearDown(self):
+        self.ctx.close()
+
+    def assertRDMAError(self, errnos, func, *args, **kwargs):
+        """func(*args) must raise PyverbsRDMAError with one of errnos."""
+        if isinstance(errnos, int):
+            errnos = (errnos,)
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            obj = func(*args, **kwargs)
+            if hasattr(obj, 'close'):
+                obj.close()
+        self.assertIn(cm.exception.error_code, errnos,
+                      '%s: errno %s, want one of %s' %
+                      (getattr(func, '__name__', func),
+                       cm.exception.error_code, errnos))
+        return cm.exception

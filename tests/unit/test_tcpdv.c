@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit test of the public header <infiniband/tcpdv.h>: it compiles on its
+ * own, agrees with the provider's constants, and tcpdv_is_tcp_device()
+ * tells tcp devices from others. No device is needed: the contexts are
+ * stand-ins carrying only what the function reads. Prints each failing
+ * check and "N passed, N failed"; exit status non-zero on failure.
+ */
+#include <infiniband/tcpdv.h> /* first: the header must be self-contained */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "limits.h" /* providers/tcp/limits.h: the provider's own values */
+
+static unsigned int passed, failed;
+
+#define CHECK(cond, ...)                                                       \
+	do {                                                                   \
+		if (cond) {                                                    \
+			passed++;                                              \
+		} else {                                                       \
+			failed++;                                              \
+			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+			printf(__VA_ARGS__);                                   \
+			printf("\n");                                          \
+		}                                                              \
+	} while (0)
+
+static bool is_tcp(const char *name)
+{
+	struct ibv_device dev;
+	struct ibv_context ctx;
+
+	memset(&dev, 0, sizeof(dev));
+	memset(&ctx, 0, sizeof(ctx));
+	snprintf(dev.name, sizeof(dev.name), "%s", name);
+	ctx.device = &dev;
+	return tcpdv_is_tcp_device(&ctx);
+}
+
+int main(void)
+{
+	struct ibv_context ctx;
+
+	CHECK(TCPDV_VENDOR_PART_ID == TCP_VENDOR_PART_ID,
+	      "header %#x, provider %#x", TCPDV_VENDOR_PART_ID,
+	      TCP_VENDOR_PART_ID);
+	CHECK(TCPDV_VENDOR_PART_ID == 0x7c70, "%#x", TCPDV_VENDOR_PART_ID);
+	CHECK(!strcmp(TCPDV_DEVICE_PREFIX, "tcp"), "%s", TCPDV_DEVICE_PREFIX);
+
+	CHECK(is_tcp("tcp0"), "tcp0");
+	CHECK(is_tcp("tcp1"), "tcp1");
+	CHECK(is_tcp("tcp_lab-3"), "tcp_lab-3");
+	CHECK(!is_tcp("mlx5_0"), "mlx5_0");
+	CHECK(!is_tcp("rxe0"), "rxe0");
+	CHECK(!is_tcp("siw0"), "siw0");
+	CHECK(!is_tcp("tc"), "tc (prefix cut short)");
+	CHECK(!is_tcp(""), "empty name");
+	CHECK(!is_tcp("TCP0"), "TCP0 (names are case-sensitive)");
+	CHECK(!is_tcp("xtcp0"), "xtcp0");
+
+	CHECK(!tcpdv_is_tcp_device(NULL), "NULL context");
+	memset(&ctx, 0, sizeof(ctx));
+	CHECK(!tcpdv_is_tcp_device(&ctx), "context without a device");
+
+	/* capability bits are distinct single bits */
+	CHECK((TCPDV_CAP_RC & TCPDV_CAP_RDMA) == 0 &&
+		      (TCPDV_CAP_PSP & TCPDV_CAP_ZEROCOPY_SEND) == 0 &&
+		      ((TCPDV_CAP_RC | TCPDV_CAP_RDMA) &
+		       (TCPDV_CAP_PSP | TCPDV_CAP_ZEROCOPY_SEND)) == 0,
+	      "overlapping capability bits");
+
+	printf("%u passed, %u failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
