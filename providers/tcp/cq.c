@@ -46,6 +46,7 @@ static int cq_init(struct tcp_context *ctx, struct tcp_cq *cq, int cqe,
 	}
 	cq->cqe = cqe;
 	pthread_mutex_init(&cq->lock, NULL);
+	pthread_mutex_init(&cq->qps_lock, NULL);
 	return 0;
 }
 
@@ -77,6 +78,8 @@ int tcp_destroy_cq(struct ibv_cq *ibcq)
 		return EBUSY;
 	atomic_fetch_sub(&to_tctx(ibcq->context)->n_cq, 1);
 	pthread_mutex_destroy(&cq->lock);
+	pthread_mutex_destroy(&cq->qps_lock);
+	free(cq->qps);
 	free(cq->ring);
 	free(cq);
 	return 0;
@@ -113,6 +116,42 @@ int tcp_resize_cq(struct ibv_cq *ibcq, int cqe)
 	ibcq->cqe = cqe;
 	pthread_mutex_unlock(&cq->lock);
 	return 0;
+}
+
+int tcp_cq_attach(struct tcp_cq *cq, struct tcp_qp *qp)
+{
+	struct tcp_qp **n;
+	int err = 0;
+
+	pthread_mutex_lock(&cq->qps_lock);
+	if (cq->nqps == cq->qps_cap) {
+		uint32_t cap = cq->qps_cap ? cq->qps_cap * 2 : 4;
+
+		n = realloc(cq->qps, cap * sizeof(*n));
+		if (!n) {
+			err = ENOMEM;
+			goto out;
+		}
+		cq->qps = n;
+		cq->qps_cap = cap;
+	}
+	cq->qps[cq->nqps++] = qp;
+out:
+	pthread_mutex_unlock(&cq->qps_lock);
+	return err;
+}
+
+void tcp_cq_detach(struct tcp_cq *cq, struct tcp_qp *qp)
+{
+	uint32_t i;
+
+	pthread_mutex_lock(&cq->qps_lock);
+	for (i = 0; i < cq->nqps; i++)
+		if (cq->qps[i] == qp) {
+			cq->qps[i] = cq->qps[--cq->nqps];
+			break;
+		}
+	pthread_mutex_unlock(&cq->qps_lock);
 }
 
 /* Writes one completion event record to the CQ's channel, if armed. */

@@ -230,7 +230,25 @@ void tcp_engine_bury(struct tcp_context *ctx, struct tcp_qp *qp)
 	tcp_engine_wake(ctx);
 }
 
+/*
+ * Called from ibv_poll_cq: read whatever the QPs feeding this CQ have
+ * waiting. trylock keeps the poller from ever blocking on a QP the engine
+ * (or another thread) is already serving.
+ */
 void tcp_progress_cq(struct tcp_cq *cq)
 {
-	/* Completions are produced by the engine and posting threads. */
+	uint32_t i;
+
+	if (pthread_mutex_trylock(&cq->qps_lock))
+		return;
+	for (i = 0; i < cq->nqps; i++) {
+		struct tcp_qp *qp = cq->qps[i];
+
+		if (pthread_mutex_trylock(&qp->lock))
+			continue;
+		if (!qp->dead && qp->connected)
+			tcp_qp_rx(qp);
+		pthread_mutex_unlock(&qp->lock);
+	}
+	pthread_mutex_unlock(&cq->qps_lock);
 }

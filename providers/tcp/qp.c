@@ -158,6 +158,15 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 	pthread_cond_init(&qp->vqp.qp.cond, NULL);
 	if (a->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS)
 		tcp_qp_ex_init(qp, a->send_ops_flags);
+	if (tcp_cq_attach(qp->scq, qp) ||
+	    (qp->rcq != qp->scq && tcp_cq_attach(qp->rcq, qp))) {
+		tcp_cq_detach(qp->scq, qp);
+		pthread_mutex_lock(&ctx->lock);
+		tcp_qpn_free(qp);
+		pthread_mutex_unlock(&ctx->lock);
+		err = ENOMEM;
+		goto fail;
+	}
 	atomic_fetch_add(&qp->pd->users, 1);
 	atomic_fetch_add(&qp->scq->users, 1);
 	atomic_fetch_add(&qp->rcq->users, 1);
@@ -492,6 +501,10 @@ int tcp_destroy_qp(struct ibv_qp *ibqp)
 	struct tcp_qp *qp = to_tqp(ibqp);
 	struct tcp_context *ctx = qp->ctx;
 
+	/* pollers reach QPs through their CQs: unlink before anything */
+	tcp_cq_detach(qp->scq, qp);
+	if (qp->rcq != qp->scq)
+		tcp_cq_detach(qp->rcq, qp);
 	pthread_mutex_lock(&ctx->lock);
 	pthread_mutex_lock(&qp->lock);
 	close_conn(qp);

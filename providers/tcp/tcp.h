@@ -14,7 +14,7 @@
 
 #include "verbs_abi.h"
 #include "keytab.h"
-#include "limits.h"
+#include "tcp_limits.h"
 
 #define container_of(ptr, type, member)                                        \
 	((type *)((char *)(ptr) - offsetof(type, member)))
@@ -66,6 +66,15 @@ struct tcp_cq {
 	uint32_t head, tail; /* consumer / producer indexes */
 	bool overflow;
 	atomic_int users; /* QPs using this CQ: destroy is EBUSY until 0 */
+	/*
+	 * The QPs feeding this CQ, so that ibv_poll_cq can drive their
+	 * sockets itself: a polling application then needs no hand-off to
+	 * the engine thread, which on a busy 2-core host may wait a whole
+	 * scheduler slice for a CPU.
+	 */
+	pthread_mutex_t qps_lock;
+	struct tcp_qp **qps;
+	uint32_t nqps, qps_cap;
 	/* completion channel arming (ibv_req_notify_cq) */
 	int armed; /* 0, 1 = next completion, 2 = solicited only */
 	/* ibv_cq_ex polling state */
@@ -136,6 +145,9 @@ int tcp_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc);
 int tcp_req_notify_cq(struct ibv_cq *cq, int solicited_only);
 void tcp_cq_event(struct ibv_cq *cq);
 /* Producer side, used by the QP engine: false when the CQ overflowed. */
+struct tcp_qp;
+int tcp_cq_attach(struct tcp_cq *cq, struct tcp_qp *qp);
+void tcp_cq_detach(struct tcp_cq *cq, struct tcp_qp *qp);
 bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited);
 
 #endif

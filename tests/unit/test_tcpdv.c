@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "limits.h" /* providers/tcp/limits.h: the provider's own values */
+#include "tcp_limits.h" /* providers/tcp/tcp_limits.h: the provider's own values */
 
 static unsigned int passed, failed;
 
