@@ -215,7 +215,11 @@ int tcp_conn_start(struct tcp_qp *qp)
 		int err = errno;
 
 		close(fd);
-		return err == ECONNREFUSED ? 0 : err;
+		if (err != ECONNREFUSED)
+			return err;
+		/* nobody behind that QPN: the QP fails like a dead peer */
+		tcp_qp_fail_conn(qp);
+		return 0;
 	}
 	h.src_qpn = qp->vqp.qp.qp_num;
 	h.dst_qpn = qp->attr.dest_qp_num;

@@ -120,6 +120,7 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 	}
 	qp->ctx = ctx;
 	qp->fd = -1;
+	qp->closing_fd = -1;
 	qp->type = a->qp_type;
 	qp->pd = to_tpd(a->pd);
 	qp->scq = to_tcq(a->send_cq);
@@ -203,7 +204,16 @@ static void close_conn(struct tcp_qp *qp)
 	if (qp->fd >= 0) {
 		if (qp->ctx->engine)
 			tcp_engine_unwatch(qp->ctx, qp->fd);
-		close(qp->fd);
+		/*
+		 * Half-close rather than close: what the kernel still holds
+		 * (a TERMINATE frame) reaches the peer before its FIN, and
+		 * unread bytes here do not turn our FIN into a reset that
+		 * could discard them at the peer.
+		 */
+		shutdown(qp->fd, SHUT_WR);
+		if (qp->closing_fd >= 0)
+			close(qp->closing_fd);
+		qp->closing_fd = qp->fd;
 		qp->fd = -1;
 	}
 	qp->connected = qp->connecting = false;
@@ -329,9 +339,18 @@ void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev)
 			       (uint64_t)(uintptr_t)&qp->vqp.qp);
 }
 
+static void drop_closing(struct tcp_qp *qp)
+{
+	if (qp->closing_fd >= 0) {
+		close(qp->closing_fd);
+		qp->closing_fd = -1;
+	}
+}
+
 static void qp_reset(struct tcp_qp *qp)
 {
 	close_conn(qp);
+	drop_closing(qp);
 	qp->sq_head = qp->sq_tx = qp->sq_done = 0;
 	qp->rq_head = qp->rq_tail = 0;
 	qp->next_msn = qp->peer_acked = qp->peer_credits = 0;
@@ -508,6 +527,7 @@ int tcp_destroy_qp(struct ibv_qp *ibqp)
 	pthread_mutex_lock(&ctx->lock);
 	pthread_mutex_lock(&qp->lock);
 	close_conn(qp);
+	drop_closing(qp);
 	qp->dead = true;
 	tcp_qpn_free(qp);
 	atomic_fetch_sub(&qp->pd->users, 1);

@@ -130,6 +130,7 @@ struct tcp_qp {
 	/* connection */
 	struct tcp_qp_poll poll;
 	int fd;
+	int closing_fd; /* shut down after an error, closed at reset/destroy */
 	bool active; /* we connect (smaller GID,QPN) */
 	bool connected; /* hello exchanged, frames may flow */
 	bool connecting;

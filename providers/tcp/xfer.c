@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -275,6 +276,24 @@ static void queue_resp(struct tcp_qp *qp, struct tcp_resp *r)
 	qp->resp_tail = r;
 }
 
+/*
+ * Error path only: push queued frames into the kernel, waiting briefly for
+ * send-buffer room, so the TERMINATE is not lost behind a full socket.
+ */
+static void flush_out(struct tcp_qp *qp)
+{
+	struct pollfd p = { .fd = qp->fd, .events = POLLOUT };
+	int tries = 20;
+
+	for (;;) {
+		tcp_qp_tx(qp);
+		if (!qp->connected || qp->tx_iov_i == qp->tx_iov_n || !tries--)
+			return;
+		if (poll(&p, 1, 10) < 0)
+			return;
+	}
+}
+
 /* Tells the requester its request failed; the QP then goes to error. */
 static void terminate(struct tcp_qp *qp, uint32_t msn, uint32_t syn,
 		      enum ibv_event_type ev)
@@ -286,8 +305,7 @@ static void terminate(struct tcp_qp *qp, uint32_t msn, uint32_t syn,
 		r->hdr.msn = msn;
 		r->hdr.imm = syn;
 		queue_resp(qp, r);
-		/* best effort: push it out before the connection closes */
-		tcp_qp_tx(qp);
+		flush_out(qp);
 	}
 	tcp_qp_to_error(qp, ev);
 }
@@ -754,6 +772,8 @@ void tcp_qp_conn_ready(struct tcp_qp *qp)
 	}
 	qp->connecting = false;
 	qp->connected = true;
+	/* first frame tells the peer our credits (or that we use an SRQ) */
+	qp->want_ack = true;
 	if (qp->attr.timeout && qp->type == IBV_QPT_RC) {
 		/* a dead peer is detected after timeout x (retry_cnt+1) */
 		uint64_t us = (4096ull << qp->attr.timeout) / 1000 *
