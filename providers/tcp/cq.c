@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <rdma_tcp/chan.h>
+
 #include "tcp.h"
 #include "engine.h"
 
@@ -28,9 +30,21 @@ static uint32_t ring_size_for(uint32_t cqe)
 	return n;
 }
 
-static int cq_init(struct tcp_context *ctx, struct tcp_cq *cq, int cqe,
-		   int vec)
+/* A channel must be one librdmacm-ext made for this context. */
+static bool channel_ok(struct tcp_context *ctx, struct ibv_comp_channel *ch)
 {
+	if (!ch)
+		return true;
+	return ch->context == &ctx->vctx.context &&
+	       container_of(ch, struct rtcp_comp_channel, ch)->magic ==
+		       RTCP_CHAN_MAGIC;
+}
+
+static int cq_init(struct tcp_context *ctx, struct tcp_cq *cq, int cqe,
+		   int vec, struct ibv_comp_channel *ch)
+{
+	if (!channel_ok(ctx, ch))
+		return EINVAL;
 	if (cqe < 1 || cqe > TCP_MAX_CQE || vec < 0 ||
 	    vec >= ctx->vctx.context.num_comp_vectors)
 		return EINVAL;
@@ -60,7 +74,7 @@ struct ibv_cq *tcp_create_cq(struct ibv_context *ibctx, int cqe,
 		errno = ENOMEM;
 		return NULL;
 	}
-	err = cq_init(to_tctx(ibctx), cq, cqe, vec);
+	err = cq_init(to_tctx(ibctx), cq, cqe, vec, ch);
 	if (err) {
 		free(cq);
 		errno = err;
@@ -166,8 +180,10 @@ static void cq_notify_locked(struct tcp_cq *cq, bool solicited)
 		return;
 	cq->armed = 0;
 	ev.cq_handle = (uint64_t)(uintptr_t)&cq->vcq.cq;
-	if (write(ch->fd, &ev, sizeof(ev)) != sizeof(ev))
-		return; /* a channel not served by librdmacm-ext: nothing to do */
+	/* create_cq only accepts channels made by librdmacm-ext */
+	if (write(container_of(ch, struct rtcp_comp_channel, ch)->wfd, &ev,
+		  sizeof(ev)) != sizeof(ev))
+		return; /* peer end full or gone: the event is dropped */
 }
 
 bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited)
@@ -340,7 +356,8 @@ struct ibv_cq_ex *tcp_create_cq_ex(struct ibv_context *ibctx,
 		errno = ENOMEM;
 		return NULL;
 	}
-	err = cq_init(to_tctx(ibctx), cq, attr->cqe, attr->comp_vector);
+	err = cq_init(to_tctx(ibctx), cq, attr->cqe, attr->comp_vector,
+		      attr->channel);
 	if (err) {
 		free(cq);
 		errno = err;
