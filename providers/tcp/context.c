@@ -75,9 +75,20 @@ struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
 	err = tcp_async_open(ctx);
 	if (err)
 		goto fail;
+	/*
+	 * The engine runs from the start: it reports port events, and it
+	 * is what makes one-sided operations land without verb calls.
+	 */
+	pthread_mutex_lock(&ctx->lock);
+	err = tcp_engine_start(ctx);
+	pthread_mutex_unlock(&ctx->lock);
+	if (err)
+		goto fail;
 	return &ctx->vctx;
 
 fail:
+	if (ctx->async_wfd >= 0)
+		close(ctx->async_wfd);
 	keytab_destroy(&ctx->keys);
 	verbs_uninit_context(&ctx->vctx);
 	free(ctx);

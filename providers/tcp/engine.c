@@ -100,6 +100,9 @@ static void *engine_main(void *arg)
 				tcp_conn_pending_rx(ctx,
 						    (struct tcp_pending *)p);
 				break;
+			case POLL_NETLINK:
+				tcp_port_events_rx(ctx);
+				break;
 			case POLL_QP:
 				qp_event(container_of(p, struct tcp_qp_poll,
 						      p)->qp,
@@ -123,6 +126,7 @@ int tcp_engine_start(struct tcp_context *ctx)
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return ENOMEM;
+	e->nlfd = -1;
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (e->epfd < 0 || e->wakefd < 0)
@@ -132,6 +136,8 @@ int tcp_engine_start(struct tcp_context *ctx)
 	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->wakefd, &ev))
 		goto fail;
 	ctx->engine = e;
+	/* without rtnetlink (unlikely) the port simply raises no events */
+	tcp_port_events_open(ctx);
 	if (pthread_create(&e->thread, NULL, engine_main, ctx)) {
 		ctx->engine = NULL;
 		goto fail;
@@ -182,6 +188,8 @@ void tcp_engine_stop(struct tcp_context *ctx)
 		free(e->lis[i]);
 	}
 	free(e->lis);
+	if (e->nlfd >= 0)
+		close(e->nlfd);
 	close(e->wakefd);
 	close(e->epfd);
 	free(e);

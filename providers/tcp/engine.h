@@ -12,7 +12,7 @@
 
 #include "tcp.h"
 
-enum tcp_poll_kind { POLL_WAKE, POLL_LISTENER, POLL_PENDING, POLL_QP };
+enum tcp_poll_kind { POLL_WAKE, POLL_LISTENER, POLL_PENDING, POLL_QP, POLL_NETLINK };
 
 struct tcp_pollable {
 	enum tcp_poll_kind kind;
@@ -57,6 +57,11 @@ struct tcp_engine {
 	int nlis;
 	struct tcp_pending *pending; /* under ctx->lock */
 	struct tcp_qp *grave; /* destroyed QPs awaiting free, ctx->lock */
+	/* port events (port_events.c) */
+	struct tcp_pollable nl;
+	int nlfd;
+	int ifindex;
+	int port_up;
 };
 
 int tcp_engine_start(struct tcp_context *ctx); /* caller holds ctx->lock */
@@ -69,6 +74,9 @@ int tcp_engine_rewatch(struct tcp_context *ctx, int fd,
 void tcp_engine_unwatch(struct tcp_context *ctx, int fd);
 void tcp_engine_bury(struct tcp_context *ctx, struct tcp_qp *qp);
 void tcp_progress_cq(struct tcp_cq *cq);
+/* port_events.c */
+int tcp_port_events_open(struct tcp_context *ctx);
+void tcp_port_events_rx(struct tcp_context *ctx);
 /* conn.c: engine callbacks */
 void tcp_conn_accept(struct tcp_context *ctx, struct tcp_listener *l);
 void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc);

@@ -264,7 +264,17 @@ if [ "$(ip netns exec "$NS" cat /sys/class/net/d0/mtu)" = 9000 ]; then
 	ip -n "$NS" link set d0 mtu 1500
 fi
 
-# Port state follows the netdev
+# Port state follows the netdev, and the change is an async event
+ASYNC_WAIT=${RDMA_TCP%/kernel-glue/rdma-tcp}/tests/tools/async_wait
+AW_LOG=$(mktemp)
+AW_PID=
+if [ -x "$ASYNC_WAIT" ]; then
+	ip netns exec "$NS" "$ASYNC_WAIT" tcp1 15 "port error" "port active" \
+		"GID table change" >"$AW_LOG" 2>&1 &
+	AW_PID=$!
+	aw_ready() { grep -q '^ready' "$AW_LOG"; }
+	poll 5 aw_ready || fail "async_wait started" "$(cat "$AW_LOG")"
+fi
 ip -n "$NS" link set d0 down
 port_is() {
 	devinfo_ns
@@ -291,6 +301,19 @@ if [ "$D0_KIND" = veth ]; then
 	ip -n "$NS" link set d0p up
 	poll 3 port_is PORT_ACTIVE || fail "carrier back -> PORT_ACTIVE" "$OUT"
 fi
+
+if [ -n "$AW_PID" ]; then
+	# any address change on d0 raises IBV_EVENT_GID_CHANGE
+	ip -n "$NS" addr add 192.0.2.99/24 dev d0
+	if wait "$AW_PID"; then
+		ok "async events: PORT_ERR, PORT_ACTIVE, GID_CHANGE delivered"
+	else
+		fail "async events: PORT_ERR, PORT_ACTIVE, GID_CHANGE delivered" \
+			"$(cat "$AW_LOG")"
+	fi
+	ip -n "$NS" addr del 192.0.2.99/24 dev d0
+fi
+rm -f "$AW_LOG"
 
 # The GID table follows the addresses (the monitor rewrites it)
 gid_present() {
