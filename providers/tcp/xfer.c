@@ -800,18 +800,28 @@ void tcp_qp_fail_conn(struct tcp_qp *qp)
 {
 	if (qp->state == IBV_QPS_ERR)
 		return;
-	if (qp->sq_done != qp->sq_tx) {
+	/*
+	 * The oldest unfinished request gets the error a NIC reports after
+	 * exhausting its retries, whether it was on the wire or still held
+	 * back (waiting for credit, as behind RNR NAKs). The rest flush.
+	 */
+	if (qp->sq_done != qp->sq_head) {
 		struct tcp_send_wqe *w = &qp->sq[qp->sq_done & (qp->sq_size - 1)];
 
 		if (w->state != WQE_DONE) {
 			w->state = WQE_DONE;
 			w->status = IBV_WC_RETRY_EXC_ERR;
 		}
+		if (qp->sq_tx == qp->sq_done)
+			qp->sq_tx++;
 	}
 	qp->connected = false;
-	tcp_sq_reap(qp);
+	tcp_sq_reap(qp); /* completes in order; the error moves QP to ERR */
 	if (qp->state != IBV_QPS_ERR)
 		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
+	else
+		tcp_async_post(qp->ctx, IBV_EVENT_QP_FATAL,
+			       (uint64_t)(uintptr_t)&qp->vqp.qp);
 }
 
 static uint64_t rnr_timer_ns(uint8_t t)

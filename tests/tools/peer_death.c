@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: MIT
+/*
+ * peer_death DEVICE: a real peer dies mid-flight (SIGKILL), or resets the
+ * connection, and the survivor must not hang: its outstanding work requests
+ * complete (the oldest with its real error, the rest IBV_WC_WR_FLUSH_ERR),
+ * its receive queue is flushed, the QP is in ERR and IBV_EVENT_QP_FATAL is
+ * delivered. Two processes (fork) on one host, each with its own context,
+ * exchange QPNs through a pipe. Prints each check and "N passed, N failed".
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <infiniband/verbs.h>
+
+static unsigned int passed, failed;
+
+#define CHECK(cond, what)                                                      \
+	do {                                                                   \
+		if (cond) {                                                    \
+			passed++;                                              \
+			printf("ok   %s\n", what);                             \
+		} else {                                                       \
+			failed++;                                              \
+			printf("FAIL %s (%s)\n", what, #cond);                 \
+		}                                                              \
+	} while (0)
+
+struct end {
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	struct ibv_cq *cq;
+	struct ibv_qp *qp;
+	struct ibv_mr *mr;
+	char *buf;
+};
+
+#define BUF (1 << 20)
+
+static struct ibv_context *open_dev(const char *name)
+{
+	struct ibv_device **l = ibv_get_device_list(NULL);
+	struct ibv_context *c = NULL;
+	int i;
+
+	for (i = 0; l && l[i]; i++)
+		if (!strcmp(ibv_get_device_name(l[i]), name))
+			c = ibv_open_device(l[i]);
+	ibv_free_device_list(l);
+	return c;
+}
+
+static int setup(struct end *e, const char *dev)
+{
+	struct ibv_qp_init_attr qa = { 0 };
+	struct ibv_qp_attr a = { 0 };
+
+	e->ctx = open_dev(dev);
+	if (!e->ctx)
+		return -1;
+	e->pd = ibv_alloc_pd(e->ctx);
+	e->cq = ibv_create_cq(e->ctx, 256, NULL, NULL, 0);
+	e->buf = calloc(1, BUF);
+	e->mr = ibv_reg_mr(e->pd, e->buf, BUF,
+			   IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+				   IBV_ACCESS_REMOTE_READ);
+	qa.send_cq = qa.recv_cq = e->cq;
+	qa.qp_type = IBV_QPT_RC;
+	qa.cap.max_send_wr = qa.cap.max_recv_wr = 64;
+	qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
+	e->qp = ibv_create_qp(e->pd, &qa);
+	if (!e->pd || !e->cq || !e->mr || !e->qp)
+		return -1;
+	a.qp_state = IBV_QPS_INIT;
+	a.port_num = 1;
+	a.qp_access_flags = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ;
+	return ibv_modify_qp(e->qp, &a,
+			     IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+				     IBV_QP_ACCESS_FLAGS);
+}
+
+static int connect_to(struct end *e, uint32_t qpn)
+{
+	struct ibv_qp_attr a = { 0 };
+
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = IBV_MTU_1024;
+	a.dest_qp_num = qpn;
+	a.max_dest_rd_atomic = 1;
+	a.min_rnr_timer = 12;
+	a.ah_attr.is_global = 1;
+	a.ah_attr.port_num = 1;
+	if (ibv_query_gid(e->ctx, 1, 0, &a.ah_attr.grh.dgid))
+		return -1;
+	a.ah_attr.grh.hop_limit = 1;
+	if (ibv_modify_qp(e->qp, &a,
+			  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+				  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+				  IBV_QP_MAX_DEST_RD_ATOMIC |
+				  IBV_QP_MIN_RNR_TIMER))
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.timeout = 14;
+	a.retry_cnt = 7;
+	a.rnr_retry = 7;
+	a.max_rd_atomic = 1;
+	return ibv_modify_qp(e->qp, &a,
+			     IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+				     IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
+				     IBV_QP_MAX_QP_RD_ATOMIC);
+}
+
+/* Polls n completions (or until the deadline); returns how many. */
+static int poll_n(struct ibv_cq *cq, struct ibv_wc *wc, int n, int secs)
+{
+	time_t end = time(NULL) + secs;
+	int got = 0;
+
+	while (got < n && time(NULL) < end) {
+		int r = ibv_poll_cq(cq, n - got, wc + got);
+
+		if (r < 0)
+			break;
+		got += r;
+		if (!r)
+			usleep(1000);
+	}
+	return got;
+}
+
+static bool wait_event(struct ibv_context *ctx, enum ibv_event_type t,
+		       int secs)
+{
+	time_t end = time(NULL) + secs;
+	struct ibv_async_event ev;
+
+	while (time(NULL) < end) {
+		struct pollfd p = { .fd = ctx->async_fd, .events = POLLIN };
+
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		if (ibv_get_async_event(ctx, &ev))
+			return false;
+		ibv_ack_async_event(&ev);
+		if (ev.event_type == t)
+			return true;
+	}
+	return false;
+}
+
+/* The child: connects, then idles (its engine keeps serving) until killed. */
+static void child(const char *dev, int rfd, int wfd, bool reset)
+{
+	struct end e = { 0 };
+	uint32_t qpn;
+
+	if (setup(&e, dev))
+		_exit(2);
+	if (write(wfd, &e.qp->qp_num, 4) != 4 || read(rfd, &qpn, 4) != 4)
+		_exit(2);
+	if (connect_to(&e, qpn))
+		_exit(2);
+	if (reset) {
+		/* wait for the parent's go, then drop the QP: a reset */
+		if (read(rfd, &qpn, 4) != 4)
+			_exit(2);
+		ibv_destroy_qp(e.qp);
+		_exit(0);
+	}
+	for (;;)
+		pause();
+}
+
+static void scenario(const char *dev, bool reset)
+{
+	int p2c[2], c2p[2], st;
+	struct end e = { 0 };
+	struct ibv_qp_attr qa;
+	struct ibv_qp_init_attr qi;
+	struct ibv_sge sge;
+	struct ibv_send_wr wr = { 0 }, *bad;
+	struct ibv_recv_wr rwr = { 0 }, *rbad;
+	struct ibv_wc wc[64];
+	uint32_t qpn;
+	pid_t pid;
+	int i, n, flush = 0, errs = 0, recv_flush = 0, okc = 0, first;
+	const char *tag = reset ? "reset" : "sigkill";
+	char what[128];
+
+	if (pipe(p2c) || pipe(c2p))
+		exit(2);
+	pid = fork();
+	if (!pid)
+		child(dev, p2c[0], c2p[1], reset);
+	if (setup(&e, dev) || read(c2p[0], &qpn, 4) != 4 ||
+	    write(p2c[1], &e.qp->qp_num, 4) != 4 || connect_to(&e, qpn)) {
+		printf("FAIL %s: setup\n", tag);
+		failed++;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return;
+	}
+	/* one acknowledged write proves the connection */
+	sge.addr = (uintptr_t)e.buf;
+	sge.length = 4096;
+	sge.lkey = e.mr->lkey;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.opcode = IBV_WR_RDMA_WRITE;
+	wr.wr.rdma.rkey = 0;
+	sge.length = 0; /* zero-length write: checks no key, needs an ack */
+	CHECK(!ibv_post_send(e.qp, &wr, &bad), "post zero-length write");
+	n = poll_n(e.cq, wc, 1, 10);
+	snprintf(what, sizeof(what), "%s: connection works before", tag);
+	CHECK(n == 1 && wc[0].status == IBV_WC_SUCCESS, what);
+
+	/* receives that will be flushed */
+	rwr.sg_list = &sge;
+	rwr.num_sge = 1;
+	sge.length = 64;
+	for (i = 0; i < 4; i++) {
+		rwr.wr_id = 100 + i;
+		ibv_post_recv(e.qp, &rwr, &rbad);
+	}
+	/*
+	 * 8 SENDs the peer never acknowledges: it is stopped (SIGSTOP)
+	 * before they go out, so they are outstanding when it dies.
+	 */
+	kill(pid, SIGSTOP);
+	waitpid(pid, &st, WUNTRACED); /* really stopped before we post */
+	for (i = 0; i < 8; i++) {
+		/* 4 zero-length writes go on the wire at once; 4 SENDs wait
+		 * for receive credit the stopped peer never grants */
+		sge.length = i < 4 ? 0 : 64;
+		wr.opcode = i < 4 ? IBV_WR_RDMA_WRITE : IBV_WR_SEND;
+		wr.wr_id = i;
+		ibv_post_send(e.qp, &wr, &bad);
+	}
+	n = poll_n(e.cq, wc, 12, 1);
+	snprintf(what, sizeof(what), "%s: no completion while peer stopped",
+		 tag);
+	CHECK(n == 0, what);
+	if (reset) {
+		kill(pid, SIGCONT);
+		if (write(p2c[1], &qpn, 4) != 4)
+			exit(2);
+		waitpid(pid, &st, 0);
+	} else {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
+	n = poll_n(e.cq, wc, 12, 20);
+	first = -1;
+	for (i = 0; i < n; i++) {
+		if (wc[i].wr_id >= 100) {
+			recv_flush += wc[i].status == IBV_WC_WR_FLUSH_ERR;
+			continue;
+		}
+		if (wc[i].status == IBV_WC_SUCCESS) {
+			/* a resumed peer may ack the writes before it resets */
+			okc += reset && wc[i].wr_id < 4;
+			continue;
+		}
+		if (first < 0)
+			first = i;
+		if (wc[i].status == IBV_WC_WR_FLUSH_ERR)
+			flush++;
+		else
+			errs++;
+	}
+	snprintf(what, sizeof(what),
+		 "%s: all 12 WRs complete, none hang (got %d)", tag, n);
+	CHECK(n == 12, what);
+	snprintf(what, sizeof(what),
+		 "%s: sends end in error/flush (err %d, flush %d)", tag, errs,
+		 flush);
+	/* the oldest fails with its real error, the rest are flushed */
+	CHECK(okc + errs + flush == 8 && errs == 1 && first >= 0 &&
+		      wc[first].wr_id == (uint64_t)okc &&
+		      wc[first].status == IBV_WC_RETRY_EXC_ERR,
+	      what);
+	snprintf(what, sizeof(what), "%s: 4 receives flushed", tag);
+	CHECK(recv_flush == 4, what);
+	ibv_query_qp(e.qp, &qa, IBV_QP_STATE, &qi);
+	snprintf(what, sizeof(what), "%s: QP in ERR", tag);
+	CHECK(qa.qp_state == IBV_QPS_ERR, what);
+	snprintf(what, sizeof(what), "%s: IBV_EVENT_QP_FATAL delivered", tag);
+	CHECK(wait_event(e.ctx, IBV_EVENT_QP_FATAL, 5), what);
+	CHECK(!ibv_destroy_qp(e.qp), "destroy QP after peer death");
+	ibv_dereg_mr(e.mr);
+	ibv_destroy_cq(e.cq);
+	ibv_dealloc_pd(e.pd);
+	ibv_close_device(e.ctx);
+	free(e.buf);
+}
+
+int main(int argc, char **argv)
+{
+	const char *dev = argc > 1 ? argv[1] : "tcp0";
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	scenario(dev, false);
+	scenario(dev, true);
+	printf("%u passed, %u failed\n", passed, failed);
+	return failed != 0;
+}
