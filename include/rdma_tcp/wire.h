@@ -43,7 +43,8 @@ enum rtcp_opcode {
 enum rtcp_flags {
 	RTCP_F_SOLICITED = 1 << 0,
 	RTCP_F_NO_CREDIT = 1 << 1, /* receiver uses an SRQ: credits unused */
-	RTCP_F_KNOWN = RTCP_F_SOLICITED | RTCP_F_NO_CREDIT,
+	RTCP_F_ACK_REQ = 1 << 2, /* requester waits on this one: ack at once */
+	RTCP_F_KNOWN = RTCP_F_SOLICITED | RTCP_F_NO_CREDIT | RTCP_F_ACK_REQ,
 };
 
 /* TERMINATE syndromes: how the requester's work request completes. */

@@ -83,6 +83,8 @@ enum rx_phase {
 
 #define TCP_RXBUF 16384
 #define TCP_TX_IOV 256
+/* unacked peer requests after which an ack goes out unasked */
+#define TCP_ACK_EVERY 32
 
 struct tcp_qp {
 	struct verbs_qp vqp;

@@ -149,6 +149,14 @@ static void build_batch(struct tcp_qp *qp)
 		h.flags = (w->send_flags & IBV_SEND_SOLICITED) ?
 				  RTCP_F_SOLICITED :
 				  0;
+		/*
+		 * Ask for an immediate ack when a completion waits on it, or
+		 * when the send queue fills with unsignaled work whose slots
+		 * only an ack frees; otherwise acks are coalesced.
+		 */
+		if ((w->send_flags & IBV_SEND_SIGNALED) || qp->sq_sig_all ||
+		    (qp->sq_head - qp->sq_done) * 2 >= qp->cap.max_send_wr)
+			h.flags |= RTCP_F_ACK_REQ;
 		h.msn = qp->next_msn;
 		h.rkey = w->rkey;
 		h.raddr = w->raddr;
@@ -186,8 +194,7 @@ static void build_batch(struct tcp_qp *qp)
 		qp->tx_batch_wqes++;
 	}
 
-	if (!nh && (qp->want_ack || qp->ack_sent != qp->expect_msn ||
-		    qp->credits_sent != qp->rq_posted_total)) {
+	if (!nh && qp->want_ack) {
 		struct rtcp_hdr h = { .opcode = RTCP_OP_ACK };
 
 		add_frame(qp, &nh, &h, NULL, 0);
@@ -587,6 +594,9 @@ static void rx_finish(struct tcp_qp *qp)
 {
 	struct rtcp_hdr *h = &qp->rx_hdr;
 
+	if (h->flags & RTCP_F_ACK_REQ)
+		qp->want_ack = true;
+
 	qp->rx_seq += qp->rx_total;
 	qp->rx_phase = RX_HDR;
 	switch (h->opcode) {
@@ -730,8 +740,9 @@ void tcp_qp_rx(struct tcp_qp *qp)
 	/* Acknowledge what this pass completed (also frames whose header
 	 * arrived in an earlier pass), and send responses it queued. */
 	if (qp->connected &&
-	    (progress || qp->ack_sent != qp->expect_msn || qp->resp_head)) {
-		if (qp->ack_sent != qp->expect_msn)
+	    (progress || qp->want_ack || qp->resp_head ||
+	     qp->expect_msn - qp->ack_sent >= TCP_ACK_EVERY)) {
+		if (qp->expect_msn - qp->ack_sent >= TCP_ACK_EVERY)
 			qp->want_ack = true;
 		tcp_qp_tx(qp);
 	}
