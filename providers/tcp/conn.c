@@ -268,6 +268,29 @@ static void pending_drop(struct tcp_context *ctx, struct tcp_pending *pc)
 	free(pc);
 }
 
+/* The accepted socket's peer address is the QP's destination GID. */
+static bool peer_matches(struct tcp_qp *qp, int fd)
+{
+	const union ibv_gid *g = &qp->attr.ah_attr.grh.dgid;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	uint8_t addr[16];
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl))
+		return false;
+	if (ss.ss_family == AF_INET) {
+		static const uint8_t pfx[12] = { [10] = 0xff, [11] = 0xff };
+
+		memcpy(addr, pfx, 12);
+		memcpy(addr + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+	} else if (ss.ss_family == AF_INET6) {
+		memcpy(addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+	} else {
+		return false;
+	}
+	return !memcmp(addr, g->raw, 16);
+}
+
 /*
  * Tries to hand a pending connection to its QP. Returns true when the
  * pending record is consumed (bound or rejected); ctx->lock held.
@@ -285,17 +308,26 @@ static bool pending_try_bind(struct tcp_context *ctx, struct tcp_pending *pc)
 	if (!qp)
 		goto reject;
 	pthread_mutex_lock(&qp->lock);
-	if (qp->dead || qp->state == IBV_QPS_ERR ||
-	    qp->state == IBV_QPS_RESET) {
+	if (qp->dead || qp->state == IBV_QPS_ERR) {
 		pthread_mutex_unlock(&qp->lock);
 		goto reject;
 	}
-	if (qp->state == IBV_QPS_INIT || qp->fd >= 0) {
-		/* Not at RTR yet (or already bound): keep it waiting. */
+	if (qp->state == IBV_QPS_RESET) {
+		/* peers may reach RTR before we leave RESET: keep waiting */
 		pthread_mutex_unlock(&qp->lock);
 		return false;
 	}
-	if (qp->active || qp->attr.dest_qp_num != h.src_qpn) {
+	if (qp->state == IBV_QPS_INIT) {
+		/* Not at RTR yet: keep it waiting. */
+		pthread_mutex_unlock(&qp->lock);
+		return false;
+	}
+	/*
+	 * Only the peer the QP was told about may bind: the QPN it names,
+	 * from the address of its GID, and only once.
+	 */
+	if (qp->active || qp->fd >= 0 || qp->connected ||
+	    qp->attr.dest_qp_num != h.src_qpn || !peer_matches(qp, pc->fd)) {
 		pthread_mutex_unlock(&qp->lock);
 		goto reject;
 	}
@@ -329,14 +361,50 @@ void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 			pc->got += n;
 		if (pc->got == RTCP_HELLO_LEN) {
 			pc->complete = true;
-			/* Stop polling until its QP can take it over. */
-			tcp_engine_rewatch(ctx, pc->fd, &pc->p, 0);
+			/*
+			 * Frames may follow the hello; they wait in the socket
+			 * for the QP. Only a hang-up still interests us.
+			 */
+			tcp_engine_rewatch(ctx, pc->fd, &pc->p, EPOLLRDHUP);
+		}
+	} else {
+		char c;
+
+		/* woken by EPOLLRDHUP: the peer gave up before we bound it */
+		n = recv(pc->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			tcp_engine_unwatch(ctx, pc->fd);
+			close(pc->fd);
+			pending_drop(ctx, pc);
+			goto out;
 		}
 	}
 	if (pc->complete)
 		pending_try_bind(ctx, pc);
 out:
 	pthread_mutex_unlock(&ctx->lock);
+}
+
+/*
+ * A destroyed QP's number may be handed out again: connections still
+ * waiting for it must not reach its successor. Caller holds ctx->lock.
+ */
+void tcp_conn_drop_pending(struct tcp_context *ctx, uint32_t qpn)
+{
+	struct tcp_pending *pc, *next;
+	struct rtcp_hello h;
+
+	if (!ctx->engine)
+		return;
+	for (pc = ctx->engine->pending; pc; pc = next) {
+		next = pc->next;
+		if (pc->complete && !rtcp_hello_decode(pc->buf, &h) &&
+		    h.dst_qpn == qpn) {
+			tcp_engine_unwatch(ctx, pc->fd);
+			close(pc->fd);
+			pending_drop(ctx, pc);
+		}
+	}
 }
 
 void tcp_conn_match_pending(struct tcp_context *ctx)

@@ -81,5 +81,6 @@ void tcp_port_events_rx(struct tcp_context *ctx);
 void tcp_conn_accept(struct tcp_context *ctx, struct tcp_listener *l);
 void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc);
 void tcp_conn_match_pending(struct tcp_context *ctx); /* ctx->lock held */
+void tcp_conn_drop_pending(struct tcp_context *ctx, uint32_t qpn);
 
 #endif

@@ -530,6 +530,7 @@ int tcp_destroy_qp(struct ibv_qp *ibqp)
 	drop_closing(qp);
 	qp->dead = true;
 	tcp_qpn_free(qp);
+	tcp_conn_drop_pending(ctx, qp->vqp.qp.qp_num);
 	atomic_fetch_sub(&qp->pd->users, 1);
 	atomic_fetch_sub(&qp->scq->users, 1);
 	atomic_fetch_sub(&qp->rcq->users, 1);

@@ -344,6 +344,44 @@ static int segs_to_iov(struct tcp_qp *qp, const struct tcp_seg *s, uint32_t n)
 	return 0;
 }
 
+/*
+ * Fails the oldest unfinished request with `status` (completions stay in
+ * order), moves the QP to ERR and raises IBV_EVENT_QP_FATAL.
+ */
+static void fail_oldest(struct tcp_qp *qp, enum ibv_wc_status status)
+{
+	struct tcp_send_wqe *w = NULL;
+	uint32_t i;
+
+	/* the first not yet done among those on the wire... */
+	for (i = qp->sq_done; i != qp->sq_tx; i++) {
+		if (qp->sq[i & (qp->sq_size - 1)].state != WQE_DONE) {
+			w = &qp->sq[i & (qp->sq_size - 1)];
+			break;
+		}
+	}
+	/* ...or the next one held back (no credit): it fails all the same */
+	if (!w && qp->sq_tx != qp->sq_head)
+		w = &qp->sq[qp->sq_tx++ & (qp->sq_size - 1)];
+	if (w) {
+		w->state = WQE_DONE;
+		w->status = status;
+	}
+	qp->connected = false;
+	tcp_sq_reap(qp); /* completes in order; the error moves QP to ERR */
+	if (qp->state != IBV_QPS_ERR)
+		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
+	else
+		tcp_async_post(qp->ctx, IBV_EVENT_QP_FATAL,
+			       (uint64_t)(uintptr_t)&qp->vqp.qp);
+}
+
+/* A response that answers nothing we asked, or does not fit the request. */
+static void bad_response(struct tcp_qp *qp)
+{
+	fail_oldest(qp, IBV_WC_BAD_RESP_ERR);
+}
+
 /* Takes a receive WQE for SEND / WRITE_IMM; false when none is posted. */
 static bool take_rwqe(struct tcp_qp *qp)
 {
@@ -551,7 +589,7 @@ static void rx_dispatch(struct tcp_qp *qp)
 	case RTCP_OP_READ_RESP:
 		w = find_wqe(qp, h->msn);
 		if (!w || w->opcode != IBV_WR_RDMA_READ || w->length != h->len) {
-			tcp_qp_fail_conn(qp);
+			bad_response(qp);
 			return;
 		}
 		qp->rx_wqe = w;
@@ -561,7 +599,7 @@ static void rx_dispatch(struct tcp_qp *qp)
 		w = find_wqe(qp, h->msn);
 		if (!w || (w->opcode != IBV_WR_ATOMIC_CMP_AND_SWP &&
 			   w->opcode != IBV_WR_ATOMIC_FETCH_AND_ADD)) {
-			tcp_qp_fail_conn(qp);
+			bad_response(qp);
 			return;
 		}
 		if (w->nseg && w->seg[0].len >= 8)
@@ -581,8 +619,12 @@ static void rx_dispatch(struct tcp_qp *qp)
 					    IBV_WC_REM_OP_ERR;
 			tcp_sq_reap(qp);
 		}
+		/*
+		 * With a request to blame, its error completion tells the
+		 * application; otherwise only an async event can.
+		 */
 		if (qp->state != IBV_QPS_ERR)
-			tcp_qp_to_error(qp, 0);
+			tcp_qp_to_error(qp, w ? 0 : IBV_EVENT_QP_FATAL);
 		return;
 	default: /* ACK */
 		return;
@@ -811,28 +853,8 @@ void tcp_qp_fail_conn(struct tcp_qp *qp)
 {
 	if (qp->state == IBV_QPS_ERR)
 		return;
-	/*
-	 * The oldest unfinished request gets the error a NIC reports after
-	 * exhausting its retries, whether it was on the wire or still held
-	 * back (waiting for credit, as behind RNR NAKs). The rest flush.
-	 */
-	if (qp->sq_done != qp->sq_head) {
-		struct tcp_send_wqe *w = &qp->sq[qp->sq_done & (qp->sq_size - 1)];
-
-		if (w->state != WQE_DONE) {
-			w->state = WQE_DONE;
-			w->status = IBV_WC_RETRY_EXC_ERR;
-		}
-		if (qp->sq_tx == qp->sq_done)
-			qp->sq_tx++;
-	}
-	qp->connected = false;
-	tcp_sq_reap(qp); /* completes in order; the error moves QP to ERR */
-	if (qp->state != IBV_QPS_ERR)
-		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
-	else
-		tcp_async_post(qp->ctx, IBV_EVENT_QP_FATAL,
-			       (uint64_t)(uintptr_t)&qp->vqp.qp);
+	/* what a NIC reports once its transport retries are exhausted */
+	fail_oldest(qp, IBV_WC_RETRY_EXC_ERR);
 }
 
 static uint64_t rnr_timer_ns(uint8_t t)
