@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* The progress engine thread: see engine.h. */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -70,6 +72,73 @@ static void run_timers(struct tcp_context *ctx)
 	pthread_mutex_unlock(&ctx->lock);
 }
 
+#define TCP_LINGER_NS 2000000000ull
+
+/*
+ * Closing a socket with unread bytes makes the kernel reset the
+ * connection, which can destroy what we sent last (the ack of the peer's
+ * final message). So a QP socket is half-closed, drained until the peer's
+ * FIN, and only then closed, within TCP_LINGER_NS.
+ */
+void tcp_engine_linger(struct tcp_context *ctx, int fd)
+{
+	struct tcp_engine *e = ctx->engine;
+	struct tcp_closing *c = calloc(1, sizeof(*c));
+
+	shutdown(fd, SHUT_WR);
+	if (!e || !c || e->stop) {
+		free(c);
+		close(fd);
+		return;
+	}
+	c->p.kind = POLL_CLOSING;
+	c->fd = fd;
+	c->deadline_ns = tcp_now_ns() + TCP_LINGER_NS;
+	pthread_mutex_lock(&e->closing_lock);
+	c->next = e->closing;
+	e->closing = c;
+	pthread_mutex_unlock(&e->closing_lock);
+	atomic_fetch_add(&e->stalled, 1); /* deadline checks */
+	if (tcp_engine_watch(ctx, fd, &c->p, EPOLLIN | EPOLLRDHUP))
+		tcp_engine_wake(ctx);
+}
+
+/* Drains a lingering socket; true when it is finished (EOF or error). */
+static bool linger_drain(int fd)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		;
+	return n == 0 || (errno != EAGAIN && errno != EINTR);
+}
+
+/* Closes lingering sockets that are done, or all of them if `all`. */
+static void linger_reap(struct tcp_context *ctx, struct tcp_closing *only,
+			bool all)
+{
+	struct tcp_engine *e = ctx->engine;
+	struct tcp_closing **pp, *c;
+	uint64_t now = tcp_now_ns();
+
+	pthread_mutex_lock(&e->closing_lock);
+	pp = &e->closing;
+	while ((c = *pp)) {
+		if ((!only || c == only) &&
+		    (all || linger_drain(c->fd) || now > c->deadline_ns)) {
+			*pp = c->next;
+			epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+			close(c->fd);
+			free(c);
+			atomic_fetch_sub(&e->stalled, 1);
+		} else {
+			pp = &c->next;
+		}
+	}
+	pthread_mutex_unlock(&e->closing_lock);
+}
+
 static void *engine_main(void *arg)
 {
 	struct tcp_context *ctx = arg;
@@ -100,6 +169,10 @@ static void *engine_main(void *arg)
 				tcp_conn_pending_rx(ctx,
 						    (struct tcp_pending *)p);
 				break;
+			case POLL_CLOSING:
+				linger_reap(ctx, (struct tcp_closing *)p,
+					    false);
+				break;
 			case POLL_NETLINK:
 				tcp_port_events_rx(ctx);
 				break;
@@ -110,8 +183,10 @@ static void *engine_main(void *arg)
 				break;
 			}
 		}
-		if (atomic_load(&e->stalled))
+		if (atomic_load(&e->stalled)) {
 			run_timers(ctx);
+			linger_reap(ctx, NULL, false);
+		}
 	}
 	return NULL;
 }
@@ -127,6 +202,7 @@ int tcp_engine_start(struct tcp_context *ctx)
 	if (!e)
 		return ENOMEM;
 	e->nlfd = -1;
+	pthread_mutex_init(&e->closing_lock, NULL);
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (e->epfd < 0 || e->wakefd < 0)
@@ -174,6 +250,20 @@ void tcp_engine_stop(struct tcp_context *ctx)
 	tcp_engine_wake(ctx);
 	if (e->running)
 		pthread_join(e->thread, NULL);
+	/* Lingering sockets get a last short chance to see the peer's FIN. */
+	for (i = 0; i < 20 && e->closing; i++) {
+		struct tcp_closing *c;
+		struct pollfd pf[16];
+		int n = 0;
+
+		pthread_mutex_lock(&e->closing_lock);
+		for (c = e->closing; c && n < 16; c = c->next)
+			pf[n++] = (struct pollfd){ .fd = c->fd, .events = POLLIN };
+		pthread_mutex_unlock(&e->closing_lock);
+		poll(pf, n, 10);
+		linger_reap(ctx, NULL, false);
+	}
+	linger_reap(ctx, NULL, true);
 	while ((qp = e->grave)) {
 		e->grave = qp->grave_next;
 		tcp_qp_free(qp);

@@ -12,7 +12,8 @@
 
 #include "tcp.h"
 
-enum tcp_poll_kind { POLL_WAKE, POLL_LISTENER, POLL_PENDING, POLL_QP, POLL_NETLINK };
+enum tcp_poll_kind { POLL_WAKE, POLL_LISTENER, POLL_PENDING, POLL_QP, POLL_NETLINK,
+		     POLL_CLOSING };
 
 struct tcp_pollable {
 	enum tcp_poll_kind kind;
@@ -44,6 +45,14 @@ struct tcp_pending {
 	struct tcp_pending *next;
 };
 
+/* A QP socket being closed gracefully (see tcp_engine_linger). */
+struct tcp_closing {
+	struct tcp_pollable p;
+	int fd;
+	uint64_t deadline_ns;
+	struct tcp_closing *next;
+};
+
 struct tcp_engine {
 	pthread_t thread;
 	bool running;
@@ -57,6 +66,8 @@ struct tcp_engine {
 	int nlis;
 	struct tcp_pending *pending; /* under ctx->lock */
 	struct tcp_qp *grave; /* destroyed QPs awaiting free, ctx->lock */
+	pthread_mutex_t closing_lock;
+	struct tcp_closing *closing;
 	/* port events (port_events.c) */
 	struct tcp_pollable nl;
 	int nlfd;
@@ -73,6 +84,8 @@ int tcp_engine_rewatch(struct tcp_context *ctx, int fd,
 		       struct tcp_pollable *p, uint32_t events);
 void tcp_engine_unwatch(struct tcp_context *ctx, int fd);
 void tcp_engine_bury(struct tcp_context *ctx, struct tcp_qp *qp);
+/* Closes a half-closed QP socket once the peer has closed too. */
+void tcp_engine_linger(struct tcp_context *ctx, int fd);
 void tcp_progress_cq(struct tcp_cq *cq);
 /* port_events.c */
 int tcp_port_events_open(struct tcp_context *ctx);

@@ -142,7 +142,9 @@ int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	}
 	if (err)
 		*bad = wr;
-	if (qp->state == IBV_QPS_RTS)
+	if (qp->conn_lost)
+		tcp_uc_drain(qp);
+	else if (qp->state == IBV_QPS_RTS)
 		tcp_qp_tx(qp);
 	pthread_mutex_unlock(&qp->lock);
 	return err;

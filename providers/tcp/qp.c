@@ -212,7 +212,7 @@ static void close_conn(struct tcp_qp *qp)
 		 */
 		shutdown(qp->fd, SHUT_WR);
 		if (qp->closing_fd >= 0)
-			close(qp->closing_fd);
+			tcp_engine_linger(qp->ctx, qp->closing_fd);
 		qp->closing_fd = qp->fd;
 		qp->fd = -1;
 	}
@@ -243,6 +243,31 @@ static void close_conn(struct tcp_qp *qp)
 		free(r);
 	}
 	qp->tx_iov_n = qp->tx_iov_i = 0;
+}
+
+/* UC after losing its connection: unsent work completes (lost). */
+void tcp_qp_drop_conn(struct tcp_qp *qp)
+{
+	close_conn(qp);
+	qp->conn_lost = true;
+	tcp_uc_drain(qp);
+}
+
+/* RC after losing its connection: close it, fail later (see xfer.c). */
+void tcp_qp_drop_conn_rc(struct tcp_qp *qp)
+{
+	close_conn(qp);
+}
+
+/* Completes UC sends that can no longer go anywhere. */
+void tcp_uc_drain(struct tcp_qp *qp)
+{
+	while (qp->sq_tx != qp->sq_head) {
+		struct tcp_send_wqe *w = &qp->sq[qp->sq_tx++ & (qp->sq_size - 1)];
+
+		w->state = WQE_DONE;
+	}
+	tcp_sq_reap(qp);
 }
 
 static void flush_wc(struct tcp_cq *cq, struct tcp_qp *qp, uint64_t wr_id,
@@ -313,6 +338,10 @@ void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev)
 		return;
 	qp->state = IBV_QPS_ERR;
 	close_conn(qp);
+	if (qp->fail_at_ns) {
+		qp->fail_at_ns = 0;
+		atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+	}
 	/* everything still queued or unacknowledged is flushed, in order */
 	while (qp->sq_done != qp->sq_head) {
 		struct tcp_send_wqe *w = &qp->sq[qp->sq_done++ & (qp->sq_size - 1)];
@@ -342,7 +371,7 @@ void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev)
 static void drop_closing(struct tcp_qp *qp)
 {
 	if (qp->closing_fd >= 0) {
-		close(qp->closing_fd);
+		tcp_engine_linger(qp->ctx, qp->closing_fd);
 		qp->closing_fd = -1;
 	}
 }
@@ -350,6 +379,10 @@ static void drop_closing(struct tcp_qp *qp)
 static void qp_reset(struct tcp_qp *qp)
 {
 	close_conn(qp);
+	if (qp->fail_at_ns) {
+		qp->fail_at_ns = 0;
+		atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+	}
 	drop_closing(qp);
 	qp->sq_head = qp->sq_tx = qp->sq_done = 0;
 	qp->rq_head = qp->rq_tail = 0;
@@ -362,6 +395,7 @@ static void qp_reset(struct tcp_qp *qp)
 	qp->rx_has_rwqe = false;
 	qp->hello_sent = 0;
 	qp->active = false;
+	qp->conn_lost = false;
 }
 
 static int check_attr_values(struct tcp_qp *qp, struct ibv_qp_attr *a,
@@ -528,6 +562,10 @@ int tcp_destroy_qp(struct ibv_qp *ibqp)
 	pthread_mutex_lock(&qp->lock);
 	close_conn(qp);
 	drop_closing(qp);
+	if (qp->fail_at_ns) {
+		qp->fail_at_ns = 0;
+		atomic_fetch_sub(&ctx->engine->stalled, 1);
+	}
 	qp->dead = true;
 	tcp_qpn_free(qp);
 	tcp_conn_drop_pending(ctx, qp->vqp.qp.qp_num);

@@ -85,6 +85,8 @@ enum rx_phase {
 #define TCP_TX_IOV 256
 /* unacked peer requests after which an ack goes out unasked */
 #define TCP_ACK_EVERY 32
+/* longest wait between losing the peer and failing the QP */
+#define TCP_DEAD_PEER_MAX_NS 1000000000ull
 
 struct tcp_qp {
 	struct verbs_qp vqp;
@@ -136,6 +138,8 @@ struct tcp_qp {
 	bool active; /* we connect (smaller GID,QPN) */
 	bool connected; /* hello exchanged, frames may flow */
 	bool connecting;
+	bool conn_lost; /* UC whose peer went away: sends are dropped */
+	uint64_t fail_at_ns; /* RC whose peer went away: fails then */
 	uint8_t hello_out[RTCP_HELLO_LEN];
 	uint32_t hello_sent;
 	bool epollout; /* EPOLLOUT armed */
@@ -205,6 +209,9 @@ int tcp_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask,
 /* Moves the QP to ERR, flushing queues; caller holds qp->lock. */
 void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev);
 void tcp_qp_free(struct tcp_qp *qp);
+void tcp_qp_drop_conn(struct tcp_qp *qp);
+void tcp_qp_drop_conn_rc(struct tcp_qp *qp);
+void tcp_uc_drain(struct tcp_qp *qp);
 
 /* post.c: work requests */
 int tcp_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,

@@ -647,8 +647,18 @@ static void rx_finish(struct tcp_qp *qp)
 	case RTCP_OP_WRITE_IMM:
 		tcp_mr_unpin(qp->rx_mr);
 		qp->rx_mr = NULL;
-		complete_recv(qp, IBV_WC_SUCCESS);
 		qp->expect_msn++;
+		/*
+		 * A NIC acks before the receiver can see the completion: an
+		 * application that exits on its last completion must not
+		 * leave the requester without the ack it waits for.
+		 */
+		if (qp->want_ack) {
+			tcp_qp_tx(qp);
+			if (!qp->rx_has_rwqe)
+				break; /* the connection failed: flushed */
+		}
+		complete_recv(qp, IBV_WC_SUCCESS);
 		break;
 	case RTCP_OP_WRITE:
 		tcp_mr_unpin(qp->rx_mr);
@@ -662,6 +672,7 @@ static void rx_finish(struct tcp_qp *qp)
 		break;
 	case RTCP_OP_READ_RESP:
 		qp->rx_wqe->state = WQE_DONE;
+		tcp_sq_reap(qp);
 		break;
 	default:
 		break;
@@ -777,6 +788,7 @@ void tcp_qp_rx(struct tcp_qp *qp)
 				return;
 			}
 			rx_finish(qp);
+			progress = true;
 		}
 	}
 	/* Acknowledge what this pass completed (also frames whose header
@@ -853,8 +865,42 @@ void tcp_qp_fail_conn(struct tcp_qp *qp)
 {
 	if (qp->state == IBV_QPS_ERR)
 		return;
-	/* what a NIC reports once its transport retries are exhausted */
-	fail_oldest(qp, IBV_WC_RETRY_EXC_ERR);
+	if (qp->type == IBV_QPT_UC) {
+		/*
+		 * UC has no acks and no retries: a NIC never notices a peer
+		 * that went away. Messages from now on are lost, as
+		 * unreliable messages may be; the QP stays usable.
+		 */
+		tcp_qp_drop_conn(qp);
+		return;
+	}
+	/*
+	 * A NIC notices a vanished peer only once its retries run out
+	 * (timeout x (retry_cnt + 1)); programs that exit while their last
+	 * messages are in flight (ibv_srq_pingpong) rely on that grace. So
+	 * the QP fails after that budget, capped at TCP_DEAD_PEER_MAX_NS.
+	 */
+	if (!qp->fail_at_ns) {
+		uint64_t ns = qp->attr.timeout ?
+				      (4096ull << qp->attr.timeout) *
+					      (qp->attr.retry_cnt + 1) :
+				      TCP_DEAD_PEER_MAX_NS;
+
+		if (ns > TCP_DEAD_PEER_MAX_NS)
+			ns = TCP_DEAD_PEER_MAX_NS;
+		qp->fail_at_ns = tcp_now_ns() + ns;
+		tcp_qp_drop_conn_rc(qp);
+		atomic_fetch_add(&qp->ctx->engine->stalled, 1);
+	}
+}
+
+/* The retry budget after a connection loss ran out. */
+static void dead_peer_expired(struct tcp_qp *qp)
+{
+	qp->fail_at_ns = 0;
+	atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+	if (qp->state != IBV_QPS_ERR)
+		fail_oldest(qp, IBV_WC_RETRY_EXC_ERR);
 }
 
 static uint64_t rnr_timer_ns(uint8_t t)
@@ -872,6 +918,10 @@ static uint64_t rnr_timer_ns(uint8_t t)
 
 void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 {
+	if (qp->fail_at_ns && now >= qp->fail_at_ns) {
+		dead_peer_expired(qp);
+		return;
+	}
 	if (qp->rx_phase == RX_STALL)
 		tcp_qp_rx(qp);
 	if (qp->rnr_since_ns && qp->attr.rnr_retry != 7 &&

@@ -129,6 +129,9 @@ if ! env_out=$("$RDMA_TCP" env); then
 	exit 1
 fi
 eval "$env_out"
+# The rdma_cm preload is not needed by these tools, and in the sanitizer
+# build it must not precede the ASan runtime of our own instrumented tools.
+unset LD_PRELOAD
 check_match "env sets SYSFS_PATH inside the registry" \
 	"^$RDMA_TCP_ROOT/" "${SYSFS_PATH:-}"
 check_match "env sets RDMAV_DRIVERS to the provider" "/libtcp" \

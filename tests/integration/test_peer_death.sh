@@ -33,5 +33,6 @@ trap cleanup EXIT INT TERM
 
 "$RDMA_TCP" link add tcp0 netdev lo || exit 1
 eval "$("$RDMA_TCP" env)"
+unset LD_PRELOAD # no rdma_cm here; see test_devinfo.sh
 # the tool is built like the provider (plain or sanitized): no preload needed
 timeout 120 "$TOOL" tcp0
