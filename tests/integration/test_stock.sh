@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# The stock-program matrix: unmodified Debian binaries (ibverbs-utils'
+# ibv_*_pingpong, perftest) on both ends, server and client in separate
+# processes.
+#
+#   tests/integration/test_stock.sh PATH/TO/rdma-tcp
+#
+# As root. Uses a private registry (RDMA_TCP_ROOT=$(mktemp -d)) and runs
+# every case of STOCK_CASES below twice:
+#  1. loopback: tcp0 on lo, server and client in this network namespace,
+#     the client connecting to 127.0.0.1;
+#  2. two hosts: network namespaces A and B made for the test, joined by a
+#     veth pair (vethA 10.77.0.1/24 in A, vethB 10.77.0.2/24 in B), device
+#     tcpA on vethA registered from A and tcpB on vethB from B; servers in
+#     A, clients in B connecting to 10.77.0.1.
+# Each side runs under `timeout` (STOCK_TIMEOUT, default 40 s), the client
+# starts once the server listens (ss), every pair gets its own TCP port.
+# A case passes when both sides exit 0, the client printed its result
+# (perftest: the table under '#bytes'; pingpong: the 'iters in' line) and
+# neither log has a sanitizer report (tests/lib/stock_matrix.sh).
+# STOCK_ONLY=REGEX runs only the cases whose line matches; STOCK_PHASES
+# (default "lo netns") picks the phases; STOCK_KEEP_LOGS=1 keeps the logs
+# of a failed run (the path is printed).
+#
+# Traffic stays on lo and inside the test namespaces. Prints one line per
+# check and "N passed, N failed"; exit status 1 on any failure, 2 on a
+# usage error.
+
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/testlib.sh
+. "$HERE/../lib/testlib.sh"
+# shellcheck source=../lib/sanitize.sh
+. "$HERE/../lib/sanitize.sh"
+# shellcheck source=../lib/stock_matrix.sh
+. "$HERE/../lib/stock_matrix.sh"
+
+########################################################################
+# The matrix. One case a line: the program, then the arguments both sides
+# get. The script adds -d DEV, the GID index (-g 0 for ibv_*_pingpong,
+# -x 0 for perftest), -p PORT, and the server's address for the client.
+# Notes: perftest refuses -a for atomics ("Message size cannot be changed
+# for Atomic tests"), so ib_atomic_* run with the fixed 8-byte size, and
+# -b does not apply to them (nor to the latency tests). Completion
+# channels (-e) and rdma_cm (-R) are issue 4.
+STOCK_CASES=(
+	"ibv_rc_pingpong  -s 1 -n 1000"
+	"ibv_rc_pingpong  -s 4096 -n 1000"
+	"ibv_rc_pingpong  -s 65536 -n 1000"
+	"ibv_rc_pingpong  -s 4096 -n 1000 -N -c"
+	"ibv_srq_pingpong -n 200"
+	"ibv_uc_pingpong  -s 4096 -n 1000"
+	"ib_write_bw      -a -n 100"
+	"ib_write_bw      -q 4 -n 1000"
+	"ib_write_bw      -b -n 1000"
+	"ib_read_bw       -a -n 100"
+	"ib_read_bw       -q 4 -n 1000"
+	"ib_read_bw       -b -n 1000"
+	"ib_send_bw       -a -n 100"
+	"ib_send_bw       -q 4 -n 1000"
+	"ib_send_bw       -b -n 1000"
+	"ib_atomic_bw     -n 1000"
+	"ib_atomic_bw     -q 4 -n 1000"
+	"ib_atomic_bw     -A CMP_AND_SWAP -n 1000"
+	"ib_write_lat     -n 200"
+	"ib_read_lat      -n 200"
+	"ib_send_lat      -n 200"
+	"ib_atomic_lat    -n 200"
+	"ib_atomic_lat    -A CMP_AND_SWAP -n 200"
+	"ib_write_lat     -a -n 10"
+	"ib_read_lat      -a -n 10"
+	"ib_send_lat      -a -n 10"
+)
+########################################################################
+
+if [ $# -ne 1 ] || [ ! -x "$1" ]; then
+	echo "usage: $0 PATH/TO/rdma-tcp" >&2
+	exit 2
+fi
+require_root
+RDMA_TCP=$(readlink -f "$1")
+san_setup "$RDMA_TCP" || exit 2
+
+for tool in ip ss timeout ibv_rc_pingpong ibv_srq_pingpong ibv_uc_pingpong \
+	ibv_devinfo ib_write_bw ib_read_bw ib_send_bw ib_atomic_bw \
+	ib_write_lat ib_read_lat ib_send_lat ib_atomic_lat; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "$0: $tool not found (bash tests/lib/deps.sh installs it)" >&2
+		exit 2
+	fi
+done
+
+# 40 s per side: the slowest passing case takes ~16 s (ASan build); a hung
+# case must not push the whole matrix far past its ~6 minute budget
+SM_TIMEOUT=${STOCK_TIMEOUT:-40}
+PHASES=${STOCK_PHASES:-lo netns}
+ONLY=${STOCK_ONLY:-}
+NSA=rtcp-stA-$$
+NSB=rtcp-stB-$$
+IPA=10.77.0.1
+IPB=10.77.0.2
+WORK=$(mktemp -d /tmp/rdma-tcp-stock.XXXXXX)
+RDMA_TCP_ROOT=$WORK/root
+mkdir -p "$RDMA_TCP_ROOT"
+export RDMA_TCP_ROOT
+SM_LOGDIR=$WORK/logs
+mkdir -p "$SM_LOGDIR"
+T0=$(date +%s)
+
+ns_exists() { ip netns list 2>/dev/null | grep -qw "$1"; }
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	sm_cleanup
+	"$RDMA_TCP" link del tcp0 >/dev/null 2>&1
+	if ns_exists "$NSA"; then
+		ip netns exec "$NSA" "$RDMA_TCP" link del tcpA >/dev/null 2>&1
+		ip netns del "$NSA" 2>/dev/null
+	fi
+	if ns_exists "$NSB"; then
+		ip netns exec "$NSB" "$RDMA_TCP" link del tcpB >/dev/null 2>&1
+		ip netns del "$NSB" 2>/dev/null
+	fi
+	if [ "$rc" -ne 0 ] && [ -n "${STOCK_KEEP_LOGS:-}" ]; then
+		echo "# logs kept in $SM_LOGDIR"
+		rm -rf "$RDMA_TCP_ROOT"
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# runs the matrix: run_matrix LABEL SRV_NS SRV_DEV CLI_NS CLI_DEV SRV_IP
+run_matrix() {
+	local c words
+	for c in "${STOCK_CASES[@]}"; do
+		if [ -n "$ONLY" ] && ! [[ $c =~ $ONLY ]]; then
+			continue
+		fi
+		read -ra words <<<"$c"
+		sm_run_case "$@" "${words[@]}"
+		RESULTS+=("$(printf '%-5s %-6s %6s s  %s' \
+			"$([ "$SM_LAST_OK" = 1 ] && echo ok || echo FAIL)" "$1" \
+			"$SM_LAST_SECS" "${words[*]}")")
+	done
+}
+RESULTS=()
+
+# device $2 in namespace $1 ("" = here) is ACTIVE with GID[0] ::ffff:$3
+dev_ready() {
+	local out
+	sm_prefix
+	out=$(sm_in "$1" "${SM_PREFIX[@]}" ibv_devinfo -v -d "$2" 2>&1) &&
+		[[ $out =~ state:[[:space:]]+PORT_ACTIVE ]] &&
+		[[ $out =~ GID\[[[:space:]]*0\]:[[:space:]]+::ffff:${3//./\\.}, ]]
+}
+
+# TCP from namespace $1 reaches $2: a connection to the discard port
+# is accepted or refused (RST), not timed out (no ping on every machine)
+tcp_reaches() {
+	local err
+	err=$(timeout 2 ip netns exec "$1" bash -c "exec 3<>/dev/tcp/$2/9" 2>&1) ||
+		[[ $err == *"refused"* ]]
+}
+
+if out=$("$RDMA_TCP" env 2>&1); then
+	eval "$out"
+	# only the stock programs get the preload (sm_prefix): in the ASan
+	# build it is instrumented and would break ip, ss and rdma-tcp
+	SM_PRELOAD=${LD_PRELOAD:-}
+	unset LD_PRELOAD
+else
+	fail "rdma-tcp env" "$out"
+	finish
+	exit 1
+fi
+
+########################################################################
+if [[ " $PHASES " == *" lo "* ]]; then
+	echo "# loopback: tcp0 on lo, client -> 127.0.0.1 (registry $RDMA_TCP_ROOT)"
+	if out=$("$RDMA_TCP" link add tcp0 netdev lo 2>&1); then
+		ok "link add tcp0 netdev lo"
+		if poll 5 dev_ready "" tcp0 127.0.0.1; then
+			ok "tcp0 PORT_ACTIVE, GID[0] ::ffff:127.0.0.1"
+		else
+			fail "tcp0 PORT_ACTIVE, GID[0] ::ffff:127.0.0.1"
+		fi
+		t=$(date +%s)
+		run_matrix lo "" tcp0 "" tcp0 127.0.0.1
+		echo "# loopback phase: $(($(date +%s) - t)) s"
+		"$RDMA_TCP" link del tcp0 >/dev/null 2>&1 ||
+			fail "link del tcp0"
+	else
+		fail "link add tcp0 netdev lo" "$out"
+	fi
+fi
+
+########################################################################
+mk_netns() {
+	ip netns add "$NSA" && ip netns add "$NSB" &&
+		ip -n "$NSA" link set lo up && ip -n "$NSB" link set lo up &&
+		ip -n "$NSA" link add vethA type veth peer name vethB netns "$NSB" &&
+		ip -n "$NSA" addr add "$IPA/24" dev vethA &&
+		ip -n "$NSB" addr add "$IPB/24" dev vethB &&
+		ip -n "$NSA" link set vethA up && ip -n "$NSB" link set vethB up
+}
+
+if [[ " $PHASES " == *" netns "* ]]; then
+	echo "# two namespaces: $NSA (tcpA on vethA $IPA) <-> $NSB (tcpB on vethB $IPB)"
+	if out=$(mk_netns 2>&1); then
+		ok "namespaces $NSA, $NSB joined by veth, $IPA/24 and $IPB/24"
+		setup=ok
+		for side in "$NSA tcpA vethA $IPA" "$NSB tcpB vethB $IPB"; do
+			read -r ns dev nd addr <<<"$side"
+			if out=$(ip netns exec "$ns" "$RDMA_TCP" link add "$dev" netdev "$nd" 2>&1); then
+				ok "link add $dev netdev $nd (in $ns)"
+			else
+				fail "link add $dev netdev $nd (in $ns)" "$out"
+				setup=bad
+				continue
+			fi
+			if poll 10 dev_ready "$ns" "$dev" "$addr"; then
+				ok "$dev PORT_ACTIVE, GID[0] ::ffff:$addr"
+			else
+				fail "$dev PORT_ACTIVE, GID[0] ::ffff:$addr within 10 s"
+			fi
+		done
+		if poll 5 tcp_reaches "$NSB" "$IPA"; then
+			ok "$NSB reaches $IPA over TCP"
+		else
+			fail "$NSB reaches $IPA over TCP"
+		fi
+		if [ $setup = ok ]; then
+			t=$(date +%s)
+			run_matrix netns "$NSA" tcpA "$NSB" tcpB "$IPA"
+			echo "# namespace phase: $(($(date +%s) - t)) s"
+		fi
+	else
+		fail "namespaces with a veth pair" "$out"
+	fi
+fi
+
+echo "# results ($(($(date +%s) - T0)) s in all):"
+printf '#   %s\n' "${RESULTS[@]}"
+finish
