@@ -256,16 +256,25 @@ void tcp_conn_accept(struct tcp_context *ctx, struct tcp_listener *l)
 	}
 }
 
+/*
+ * Unlinks a pending connection. The engine may hold a pointer to it from
+ * an event of the batch it is working through (the hang-up, say), so the
+ * record is freed only once a later batch begins; ctx->lock held.
+ */
 static void pending_drop(struct tcp_context *ctx, struct tcp_pending *pc)
 {
+	struct tcp_engine *e = ctx->engine;
 	struct tcp_pending **pp;
 
-	for (pp = &ctx->engine->pending; *pp; pp = &(*pp)->next)
+	for (pp = &e->pending; *pp; pp = &(*pp)->next)
 		if (*pp == pc) {
 			*pp = pc->next;
 			break;
 		}
-	free(pc);
+	pc->gone = true;
+	pc->dead_epoch = atomic_load(&e->epoch);
+	pc->next = e->pending_grave;
+	e->pending_grave = pc;
 }
 
 /* The accepted socket's peer address is the QP's destination GID. */
@@ -348,6 +357,8 @@ void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 	ssize_t n;
 
 	pthread_mutex_lock(&ctx->lock);
+	if (pc->gone)
+		goto out; /* dropped while its event was in flight */
 	if (!pc->complete) {
 		n = recv(pc->fd, pc->buf + pc->got, RTCP_HELLO_LEN - pc->got,
 			 MSG_DONTWAIT);

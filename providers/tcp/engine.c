@@ -37,6 +37,18 @@ static void reap_graves(struct tcp_context *ctx, uint64_t epoch)
 	struct tcp_qp **pp, *qp;
 
 	pthread_mutex_lock(&ctx->lock);
+	{
+		struct tcp_pending **pq = &e->pending_grave, *pc;
+
+		while ((pc = *pq)) {
+			if (pc->dead_epoch < epoch) {
+				*pq = pc->next;
+				free(pc);
+			} else {
+				pq = &pc->next;
+			}
+		}
+	}
 	pp = &e->grave;
 	while ((qp = *pp)) {
 		if (qp->dead_epoch < epoch) {
@@ -98,7 +110,7 @@ void tcp_engine_linger(struct tcp_context *ctx, int fd)
 	c->next = e->closing;
 	e->closing = c;
 	pthread_mutex_unlock(&e->closing_lock);
-	atomic_fetch_add(&e->stalled, 1); /* deadline checks */
+	tcp_engine_stall(ctx); /* deadline checks */
 	if (tcp_engine_watch(ctx, fd, &c->p, EPOLLIN | EPOLLRDHUP))
 		tcp_engine_wake(ctx);
 }
@@ -271,6 +283,10 @@ void tcp_engine_stop(struct tcp_context *ctx)
 	while ((pc = e->pending)) {
 		e->pending = pc->next;
 		close(pc->fd);
+		free(pc);
+	}
+	while ((pc = e->pending_grave)) {
+		e->pending_grave = pc->next;
 		free(pc);
 	}
 	for (i = 0; i < e->nlis; i++) {

@@ -39,6 +39,8 @@ struct tcp_listener {
 struct tcp_pending {
 	struct tcp_pollable p;
 	int fd;
+	bool gone; /* unlinked: freed by the engine once no event can name it */
+	uint64_t dead_epoch;
 	uint8_t buf[32];
 	uint32_t got;
 	bool complete;
@@ -65,6 +67,7 @@ struct tcp_engine {
 	struct tcp_listener **lis; /* under ctx->lock */
 	int nlis;
 	struct tcp_pending *pending; /* under ctx->lock */
+	struct tcp_pending *pending_grave; /* under ctx->lock */
 	struct tcp_qp *grave; /* destroyed QPs awaiting free, ctx->lock */
 	pthread_mutex_t closing_lock;
 	struct tcp_closing *closing;
@@ -78,6 +81,16 @@ struct tcp_engine {
 int tcp_engine_start(struct tcp_context *ctx); /* caller holds ctx->lock */
 void tcp_engine_stop(struct tcp_context *ctx);
 void tcp_engine_wake(struct tcp_context *ctx);
+/*
+ * Something now needs the engine's periodic pass (an RNR wait, a stalled
+ * receive, a lingering close, a dead-peer deadline). The engine may sleep
+ * in epoll_wait with no timeout, so the first such thing wakes it.
+ */
+static inline void tcp_engine_stall(struct tcp_context *ctx)
+{
+	if (atomic_fetch_add(&ctx->engine->stalled, 1) == 0)
+		tcp_engine_wake(ctx);
+}
 int tcp_engine_watch(struct tcp_context *ctx, int fd, struct tcp_pollable *p,
 		     uint32_t events);
 int tcp_engine_rewatch(struct tcp_context *ctx, int fd,

@@ -91,8 +91,19 @@ static int check_init_attr(struct ibv_qp_init_attr_ex *a)
 	if (!a->srq && (a->cap.max_recv_wr > TCP_MAX_QP_WR ||
 			a->cap.max_recv_sge > TCP_MAX_SGE))
 		return EINVAL;
-	if (a->srq && a->srq->pd != a->pd && 0)
-		return EINVAL;
+	if (a->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) {
+		uint64_t ok = IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM |
+			      IBV_QP_EX_WITH_RDMA_WRITE |
+			      IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM;
+
+		if (a->qp_type == IBV_QPT_RC)
+			ok |= IBV_QP_EX_WITH_RDMA_READ |
+			      IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP |
+			      IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD;
+		/* an op we cannot do would leave a NULL ibv_wr_* pointer */
+		if (a->send_ops_flags & ~ok)
+			return EOPNOTSUPP;
+	}
 	return 0;
 }
 
@@ -390,6 +401,7 @@ static void qp_reset(struct tcp_qp *qp)
 	qp->sends_issued = qp->rq_posted_total = 0;
 	qp->expect_msn = qp->ack_sent = qp->credits_sent = 0;
 	qp->peer_no_credit = false;
+	qp->peer_heard = false;
 	qp->tx_seq = qp->rx_seq = 0;
 	qp->rx_start = qp->rx_end = 0;
 	qp->rx_has_rwqe = false;

@@ -116,6 +116,7 @@ struct tcp_qp {
 	uint32_t peer_acked; /* peer's ack_msn: our requests below it are done */
 	uint32_t peer_credits; /* peer's receive WQE count */
 	bool peer_no_credit; /* peer uses an SRQ */
+	bool peer_heard; /* a frame from the peer arrived: credits known */
 	uint32_t sends_issued; /* SEND/WRITE_IMM sent (consume credits) */
 	uint64_t rnr_since_ns; /* when the head SEND began waiting for credit */
 

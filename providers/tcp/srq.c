@@ -98,6 +98,42 @@ int tcp_destroy_srq(struct ibv_srq *ibsrq)
 	return 0;
 }
 
+/* IBV_DEVICE_SRQ_RESIZE: a larger ring, posted WQEs kept in order. */
+static int srq_grow(struct tcp_srq *srq, uint32_t max_wr)
+{
+	struct tcp_recv_wqe *ring;
+	struct tcp_seg *segs;
+	uint32_t size = 1, n = srq->head - srq->tail, i;
+
+	while (size < max_wr + 1)
+		size <<= 1;
+	ring = calloc(size, sizeof(*ring));
+	segs = calloc((size_t)size * srq->max_sge, sizeof(*segs));
+	if (!ring || !segs) {
+		free(ring);
+		free(segs);
+		return ENOMEM;
+	}
+	for (i = 0; i < size; i++)
+		ring[i].seg = &segs[(size_t)i * srq->max_sge];
+	for (i = 0; i < n; i++) {
+		struct tcp_recv_wqe *o = &srq->ring[(srq->tail + i) &
+						    (srq->size - 1)];
+
+		ring[i].wr_id = o->wr_id;
+		ring[i].nseg = o->nseg;
+		memcpy(ring[i].seg, o->seg, o->nseg * sizeof(*o->seg));
+	}
+	free(srq->ring);
+	free(srq->segs);
+	srq->ring = ring;
+	srq->segs = segs;
+	srq->size = size;
+	srq->tail = 0;
+	srq->head = n;
+	return 0;
+}
+
 int tcp_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *a, int mask)
 {
 	struct tcp_srq *srq = to_tsrq(ibsrq);
@@ -107,11 +143,13 @@ int tcp_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *a, int mask)
 		return EINVAL;
 	pthread_mutex_lock(&srq->lock);
 	if (mask & IBV_SRQ_MAX_WR) {
-		/* growing would need a new ring; the ring is sized at create */
-		if (!a->max_wr || a->max_wr > srq->size - 1 ||
+		/* never below what is posted, nor below the armed limit */
+		if (!a->max_wr || a->max_wr > TCP_MAX_SRQ_WR ||
 		    a->max_wr < srq->head - srq->tail)
 			err = EINVAL;
-		else
+		else if (a->max_wr > srq->size - 1)
+			err = srq_grow(srq, a->max_wr);
+		if (!err)
 			srq->max_wr = a->max_wr;
 	}
 	if (!err && (mask & IBV_SRQ_LIMIT)) {

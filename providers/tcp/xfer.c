@@ -106,6 +106,23 @@ static uint8_t wr_to_op(enum ibv_wr_opcode op)
 	}
 }
 
+/* Are READs or atomics before sq_tx still waiting for their response? */
+static bool reads_pending(struct tcp_qp *qp)
+{
+	uint32_t i;
+
+	for (i = qp->sq_done; i != qp->sq_tx; i++) {
+		struct tcp_send_wqe *w = &qp->sq[i & (qp->sq_size - 1)];
+
+		if (w->state != WQE_DONE &&
+		    (w->opcode == IBV_WR_RDMA_READ ||
+		     w->opcode == IBV_WR_ATOMIC_CMP_AND_SWP ||
+		     w->opcode == IBV_WR_ATOMIC_FETCH_AND_ADD))
+			return true;
+	}
+	return false;
+}
+
 /* Builds the next batch: responses first, then an ack, then requests. */
 static void build_batch(struct tcp_qp *qp)
 {
@@ -137,11 +154,18 @@ static void build_batch(struct tcp_qp *qp)
 			qp->sq_tx++;
 			continue;
 		}
+		/* a fenced WR waits for earlier READs and atomics to finish */
+		if ((w->send_flags & IBV_SEND_FENCE) && reads_pending(qp))
+			break;
 		if (needs_credit(w->opcode) && !qp->peer_no_credit &&
 		    qp->sends_issued == qp->peer_credits) {
-			if (!qp->rnr_since_ns) {
+			/*
+			 * Before the peer's first frame its credits are not
+			 * known yet: that wait is not receiver-not-ready.
+			 */
+			if (!qp->rnr_since_ns && qp->peer_heard) {
 				qp->rnr_since_ns = tcp_now_ns();
-				atomic_fetch_add(&qp->ctx->engine->stalled, 1);
+				tcp_engine_stall(qp->ctx);
 			}
 			break;
 		}
@@ -240,6 +264,8 @@ void tcp_qp_tx(struct tcp_qp *qp)
 			build_batch(qp);
 			if (!qp->tx_iov_n) {
 				set_epollout(qp, false);
+				/* WRs that failed local checks complete now */
+				tcp_sq_reap(qp);
 				return;
 			}
 		}
@@ -487,7 +513,7 @@ static void rx_dispatch(struct tcp_qp *qp)
 		if (!qp->rx_has_rwqe && !take_rwqe(qp)) {
 			if (qp->srq) {
 				qp->rx_phase = RX_STALL;
-				atomic_fetch_add(&qp->ctx->engine->stalled, 1);
+				tcp_engine_stall(qp->ctx);
 				return;
 			}
 			/* the requester ignored our credits */
@@ -773,6 +799,7 @@ void tcp_qp_rx(struct tcp_qp *qp)
 			if (msn_before(qp->peer_acked, h->ack_msn))
 				qp->peer_acked = h->ack_msn;
 			qp->peer_credits = h->credits;
+			qp->peer_heard = true;
 			qp->peer_no_credit = h->flags & RTCP_F_NO_CREDIT;
 			rx_dispatch(qp);
 			if (!qp->connected || qp->rx_phase == RX_STALL)
@@ -890,7 +917,7 @@ void tcp_qp_fail_conn(struct tcp_qp *qp)
 			ns = TCP_DEAD_PEER_MAX_NS;
 		qp->fail_at_ns = tcp_now_ns() + ns;
 		tcp_qp_drop_conn_rc(qp);
-		atomic_fetch_add(&qp->ctx->engine->stalled, 1);
+		tcp_engine_stall(qp->ctx);
 	}
 }
 
