@@ -1,0 +1,788 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The connection protocol: rdma_listen, rdma_connect, rdma_accept,
+ * rdma_reject, rdma_establish, rdma_disconnect, rdma_notify, and what the
+ * background thread does with the control connection's messages
+ * (cm_proto.h documents them).
+ *
+ * Why a control connection of its own. DESIGN.md first planned the iWARP
+ * model: the TCP connection rdma_listen accepts, after the request/reply
+ * exchange, becomes the QP's transport. We do not do that. The provider
+ * already connects every RC/UC QP itself, by one rendezvous (the QPN names
+ * the listener, the smaller (GID, QPN) end connects, at RTR) that plain
+ * verbs programs, pyverbs and perftest without -R all rely on; handing it
+ * sockets made elsewhere would give the QP transport a second way in, with
+ * its own failure modes, for no gain. So rdma_cm here behaves as it does on
+ * RoCE: a CM exchange (REQ/REP/RTU) carries QPNs, PSNs and private data,
+ * each side moves its own QP INIT->RTR->RTS as librdmacm does, and the
+ * provider makes the data connection exactly as for any other QP. The
+ * control connection stays open for the id's lifetime and carries the
+ * disconnect (DREQ/DREP); its loss is a disconnect. The cost is one extra
+ * TCP connection per rdma_cm connection, idle after setup.
+ *
+ * Semantics follow librdmacm over the kernel's IB CM (RoCE), event by
+ * event: the active side's QP goes to RTR/RTS when the application reads
+ * the REP (CONNECT_RESPONSE turns into ESTABLISHED, or stays
+ * CONNECT_RESPONSE for an id without a QP, which then calls
+ * rdma_establish); REJECTED carries the peer's private data and status 28
+ * (consumer reject) and moves the QP to ERR; a refused TCP connect is
+ * REJECTED with status -ECONNREFUSED (as iWARP reports it), an unanswered
+ * one UNREACHABLE (-ETIMEDOUT); rdma_disconnect moves the QP to ERR, both
+ * sides get exactly one DISCONNECTED, then TIMEWAIT_EXIT a moment later if
+ * the id still exists.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ext.h"
+
+#define CM_DEFAULT_BACKLOG 1024
+#define CM_DEFAULT_RETRY 7
+
+static void post(struct cm_id *id, enum rdma_cm_event_type type, int status)
+{
+	struct cm_event *e = cm_event_new(id, type, status);
+
+	if (e)
+		cm_event_post(e);
+}
+
+/* Detaches the control connection from @id: closed at once, or finished
+ * (what is queued is sent first, then the peer's EOF is awaited). */
+static void drop_conn(struct cm_id *id, bool finish)
+{
+	struct cm_conn *c = id->conn;
+
+	if (!c)
+		return;
+	id->conn = NULL;
+	c->id = NULL;
+	if (finish)
+		cm_conn_finish(c);
+	else
+		cm_conn_close(c);
+}
+
+static void disconnected(struct cm_id *id)
+{
+	id->state = CM_DISCONNECTED;
+	post(id, RDMA_CM_EVENT_DISCONNECTED, 0);
+	id->timewait_at = cm_now_ms() + CM_TIMEWAIT_MS;
+}
+
+static void send_empty(struct cm_id *id, uint8_t type)
+{
+	if (id->conn)
+		cm_conn_send(id->conn, type, NULL, 0);
+}
+
+static void send_rej(struct cm_id *id, const void *pdata, uint8_t len)
+{
+	struct rtcp_cm_rej rej;
+
+	if (!id->conn)
+		return;
+	memset(&rej, 0, sizeof(rej));
+	rej.reason = htons(RTCP_CM_REJ_CONSUMER);
+	rej.pdata_len = len;
+	if (len)
+		memcpy(rej.pdata, pdata, len);
+	cm_conn_send(id->conn, RTCP_CM_REJ, &rej, RTCP_CM_REJ_FIXED + len);
+}
+
+static void set_event_pdata(struct cm_event *e, const uint8_t *p, uint8_t len)
+{
+	e->ev.param.conn.private_data_len = len;
+	if (len) {
+		memcpy(e->pdata, p, len);
+		e->ev.param.conn.private_data = e->pdata;
+	}
+}
+
+/* librdmacm's ucma_valid_param */
+static int valid_param(struct cm_id *id, struct rdma_conn_param *p)
+{
+	if (id->id.ps != RDMA_PS_TCP)
+		return 0;
+	if (!id->id.qp && !p)
+		return ext_err(EINVAL);
+	if (!p)
+		return 0;
+	if ((p->responder_resources != RDMA_MAX_RESP_RES &&
+	     p->responder_resources > id->dev->max_responder_resources) ||
+	    (p->initiator_depth != RDMA_MAX_INIT_DEPTH &&
+	     p->initiator_depth > id->dev->max_initiator_depth))
+		return ext_err(EINVAL);
+	return 0;
+}
+
+/* ---- application calls --------------------------------------------- */
+
+int ext_rdma_listen(struct rdma_cm_id *cid, int backlog)
+{
+	struct sockaddr_in any = { .sin_family = AF_INET };
+	struct cm_id *id = cm_id_of(cid);
+	int ret = 0;
+
+	pthread_mutex_lock(&cm_g.lock);
+	if (id->state == CM_IDLE && cm_bind_locked(id, (struct sockaddr *)&any))
+		ret = -1;
+	else if (id->state != CM_BOUND)
+		ret = ext_err(EINVAL);
+	else if (listen(id->conn->fd,
+			backlog > 0 ? backlog : CM_DEFAULT_BACKLOG) ||
+		 cm_conn_watch(id->conn, CONN_LISTEN))
+		ret = -1;
+	else
+		id->state = CM_LISTEN;
+	pthread_mutex_unlock(&cm_g.lock);
+	return ret;
+}
+
+/*
+ * Starts (or restarts) the TCP connect of @id's control connection; the
+ * outcome arrives in cm_on_connected. A refused connect is tried again for
+ * CM_REFUSED_RETRY_MS before REJECTED is reported: programs race their
+ * peer's rdma_listen (perftest -R connects right after an out-of-band
+ * handshake the server answers before it listens), which the kernel's CM
+ * on a fabric hides behind its REQ latency.
+ */
+static void start_connect(struct cm_id *id)
+{
+	struct cm_conn *c = id->conn;
+	struct sockaddr_storage dst;
+	socklen_t dlen;
+	int r;
+
+	/* a dual-stack socket reaches IPv4 peers through mapped addresses */
+	memset(&dst, 0, sizeof(dst));
+	dlen = cm_addrlen(&id->id.route.addr.dst_addr);
+	memcpy(&dst, &id->id.route.addr.dst_storage, dlen);
+	if (id->id.route.addr.src_addr.sa_family == AF_INET6 &&
+	    dst.ss_family == AF_INET) {
+		struct sockaddr_in a4 = *(struct sockaddr_in *)&dst;
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&dst;
+
+		memset(&dst, 0, sizeof(dst));
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = a4.sin_port;
+		a6->sin6_addr.s6_addr[10] = 0xff;
+		a6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&a6->sin6_addr.s6_addr[12], &a4.sin_addr, 4);
+		dlen = sizeof(*a6);
+	}
+	/* watched first (we hold the lock, the thread cannot look yet), so
+	 * that a retry timer always has a thread to fire it */
+	if (!c->watched && cm_conn_watch(c, CONN_STREAM)) {
+		cm_on_connected(c, errno ? errno : ENOMEM);
+		return;
+	}
+	c->retry = false;
+	r = connect(c->fd, (struct sockaddr *)&dst, dlen);
+	/* Linux answers the first connect after a refused one so */
+	if (r && errno == ECONNABORTED)
+		r = connect(c->fd, (struct sockaddr *)&dst, dlen);
+	c->connecting = r && errno == EINPROGRESS;
+	if (r && !c->connecting) {
+		/* refused at once (loopback does that): still an event */
+		cm_on_connected(c, errno);
+		return;
+	}
+	c->deadline = c->connecting ? cm_now_ms() + CM_CONNECT_TIMEOUT_MS : 0;
+	cm_conn_update(c);
+}
+
+static int connect_locked(struct cm_id *id, struct rdma_conn_param *p)
+{
+	struct rtcp_cm_req req;
+	struct cm_conn *c = id->conn;
+	size_t plen = id->connect_len;
+
+	if (id->state != CM_ROUTE_RESOLVED || !c || !id->dev)
+		return ext_err(EINVAL);
+	if (valid_param(id, p))
+		return -1;
+	if (p && p->private_data && p->private_data_len)
+		plen += p->private_data_len;
+	if (plen > RTCP_CM_REQ_PDATA_MAX)
+		return ext_err(EINVAL);
+	id->initiator_depth = p && p->initiator_depth != RDMA_MAX_INIT_DEPTH ?
+				      p->initiator_depth :
+				      id->dev->max_initiator_depth;
+	id->responder_resources =
+		p && p->responder_resources != RDMA_MAX_RESP_RES ?
+			p->responder_resources :
+			id->dev->max_responder_resources;
+	id->retry_count = p ? p->retry_count : CM_DEFAULT_RETRY;
+	id->rnr_retry_count = p ? p->rnr_retry_count : CM_DEFAULT_RETRY;
+	id->flow_control = p ? p->flow_control : 0;
+	id->local_psn = cm_random_psn();
+
+	memset(&req, 0, sizeof(req));
+	memcpy(req.gid, id->id.route.addr.addr.ibaddr.sgid.raw, 16);
+	req.qpn = htonl(id->id.qp ? id->id.qp->qp_num : p ? p->qp_num : 0);
+	req.psn = htonl(id->local_psn);
+	req.responder_resources = id->responder_resources;
+	req.initiator_depth = id->initiator_depth;
+	req.flow_control = id->flow_control;
+	req.retry_count = id->retry_count;
+	req.rnr_retry_count = id->rnr_retry_count;
+	req.srq = id->id.qp ? !!id->id.qp->srq : p ? p->srq : 0;
+	req.qp_type = id->id.qp_type;
+	req.pdata_len = plen;
+	if (id->connect_len)
+		memcpy(req.pdata, id->connect_pdata, id->connect_len);
+	if (plen > id->connect_len)
+		memcpy(req.pdata + id->connect_len, p->private_data,
+		       p->private_data_len);
+	/* queued now, sent by the thread once the TCP connect completes */
+	if (cm_conn_send(c, RTCP_CM_REQ, &req, RTCP_CM_REQ_FIXED + plen))
+		return -1;
+	free(id->connect_pdata);
+	id->connect_pdata = NULL;
+	id->connect_len = 0;
+	id->cm_started = true;
+	id->state = CM_CONNECT;
+
+	c->give_up = cm_now_ms() + CM_REFUSED_RETRY_MS;
+	start_connect(id);
+	return 0;
+}
+
+int ext_rdma_connect(struct rdma_cm_id *cid, struct rdma_conn_param *p)
+{
+	int ret;
+
+	pthread_mutex_lock(&cm_g.lock);
+	ret = connect_locked(cm_id_of(cid), p);
+	pthread_mutex_unlock(&cm_g.lock);
+	return ret ? ret : cm_complete(cm_id_of(cid));
+}
+
+static int accept_locked(struct cm_id *id, struct rdma_conn_param *p)
+{
+	struct rtcp_cm_rep rep;
+	size_t plen = id->connect_len;
+
+	if (id->state != CM_REQ_RCVD)
+		return ext_err(EINVAL);
+	if (valid_param(id, p))
+		return -1;
+	if (!id->id.qp && !p)
+		return ext_err(EINVAL);
+	if (p && p->private_data && p->private_data_len)
+		plen += p->private_data_len;
+	if (plen > RTCP_CM_REP_PDATA_MAX)
+		return ext_err(EINVAL);
+	if (!p || p->initiator_depth == RDMA_MAX_INIT_DEPTH) {
+		if (id->initiator_depth > id->dev->max_initiator_depth)
+			id->initiator_depth = id->dev->max_initiator_depth;
+	} else {
+		id->initiator_depth = p->initiator_depth;
+	}
+	if (!p || p->responder_resources == RDMA_MAX_RESP_RES) {
+		if (id->responder_resources >
+		    id->dev->max_responder_resources)
+			id->responder_resources =
+				id->dev->max_responder_resources;
+	} else {
+		id->responder_resources = p->responder_resources;
+	}
+	if (!id->conn) {
+		/* the initiator gave up before we answered */
+		id->state = CM_FAILED;
+		post(id, RDMA_CM_EVENT_UNREACHABLE, -ECONNRESET);
+		return 0;
+	}
+	if (cm_qp_rtr_rts(id))
+		return -1;
+
+	memset(&rep, 0, sizeof(rep));
+	memcpy(rep.gid, id->id.route.addr.addr.ibaddr.sgid.raw, 16);
+	rep.qpn = htonl(id->id.qp ? id->id.qp->qp_num : p->qp_num);
+	rep.psn = htonl(id->local_psn);
+	rep.responder_resources = id->responder_resources;
+	rep.initiator_depth = id->initiator_depth;
+	rep.flow_control = p ? p->flow_control : 0;
+	rep.rnr_retry_count = p ? p->rnr_retry_count : CM_DEFAULT_RETRY;
+	rep.srq = id->id.qp ? !!id->id.qp->srq : p->srq;
+	rep.pdata_len = plen;
+	if (id->connect_len)
+		memcpy(rep.pdata, id->connect_pdata, id->connect_len);
+	if (plen > id->connect_len)
+		memcpy(rep.pdata + id->connect_len, p->private_data,
+		       p->private_data_len);
+	if (cm_conn_send(id->conn, RTCP_CM_REP, &rep,
+			 RTCP_CM_REP_FIXED + plen)) {
+		cm_qp_to_err(id);
+		return -1;
+	}
+	id->state = CM_REP_SENT;
+	return 0;
+}
+
+int ext_rdma_accept(struct rdma_cm_id *cid, struct rdma_conn_param *p)
+{
+	int ret;
+
+	pthread_mutex_lock(&cm_g.lock);
+	ret = accept_locked(cm_id_of(cid), p);
+	pthread_mutex_unlock(&cm_g.lock);
+	if (ret || cid->qp_type == IBV_QPT_UD)
+		return ret;
+	return cm_complete(cm_id_of(cid));
+}
+
+int ext_rdma_reject(struct rdma_cm_id *cid, const void *pdata, uint8_t len)
+{
+	struct cm_id *id = cm_id_of(cid);
+	int ret = 0;
+
+	if (len > RTCP_CM_REJ_PDATA_MAX || (len && !pdata))
+		return ext_err(EINVAL);
+	pthread_mutex_lock(&cm_g.lock);
+	if (id->state == CM_REQ_RCVD || id->state == CM_REP_RCVD) {
+		send_rej(id, pdata, len);
+		drop_conn(id, true);
+		id->state = CM_FAILED;
+	} else {
+		ret = ext_err(EINVAL);
+	}
+	pthread_mutex_unlock(&cm_g.lock);
+	return ret;
+}
+
+int ext_rdma_establish(struct rdma_cm_id *cid)
+{
+	struct cm_id *id = cm_id_of(cid);
+	int ret = 0;
+
+	if (cid->qp)
+		return ext_err(EINVAL);
+	pthread_mutex_lock(&cm_g.lock);
+	if (id->state == CM_REP_RCVD) {
+		send_empty(id, RTCP_CM_RTU);
+		id->state = CM_ESTABLISHED;
+	} else {
+		ret = ext_err(EINVAL);
+	}
+	pthread_mutex_unlock(&cm_g.lock);
+	return ret;
+}
+
+int ext_rdma_disconnect(struct rdma_cm_id *cid)
+{
+	struct cm_id *id = cm_id_of(cid);
+	bool wait = false;
+	int ret = 0;
+
+	pthread_mutex_lock(&cm_g.lock);
+	if (!cid->verbs) {
+		pthread_mutex_unlock(&cm_g.lock);
+		return ext_err(EINVAL);
+	}
+	/* as librdmacm on an IB-transport device */
+	cm_qp_to_err(id);
+	switch (id->state) {
+	case CM_ESTABLISHED:
+	case CM_REP_SENT:
+	case CM_REP_RCVD:
+		if (id->conn) {
+			send_empty(id, RTCP_CM_DREQ);
+			id->state = CM_DREQ_SENT;
+		} else {
+			disconnected(id);
+		}
+		wait = true;
+		break;
+	case CM_DREQ_SENT:
+		break;
+	case CM_DISCONNECTED:
+		/* the peer's DREQ came first: a sync id reads its event */
+		wait = id->disc_queued;
+		break;
+	default:
+		ret = ext_err(EINVAL);
+		break;
+	}
+	pthread_mutex_unlock(&cm_g.lock);
+	if (ret || !wait)
+		return ret;
+	return cm_complete(id);
+}
+
+int ext_rdma_notify(struct rdma_cm_id *cid, enum ibv_event_type event)
+{
+	struct cm_id *id = cm_id_of(cid);
+
+	pthread_mutex_lock(&cm_g.lock);
+	/* data arrived before the RTU: the connection is up */
+	if (event == IBV_EVENT_COMM_EST && id->state == CM_REP_SENT) {
+		id->state = CM_ESTABLISHED;
+		post(id, RDMA_CM_EVENT_ESTABLISHED, 0);
+	}
+	pthread_mutex_unlock(&cm_g.lock);
+	return 0;
+}
+
+void cm_conn_teardown(struct cm_id *id)
+{
+	struct cm_conn *c;
+
+	switch (id->state) {
+	case CM_ESTABLISHED:
+	case CM_REP_SENT:
+	case CM_REP_RCVD:
+		send_empty(id, RTCP_CM_DREQ);
+		drop_conn(id, true);
+		break;
+	case CM_REQ_RCVD:
+		send_rej(id, NULL, 0);
+		drop_conn(id, true);
+		break;
+	case CM_LISTEN:
+		/* connections accepted but not yet requesting go too */
+		for (c = cm_g.conns; c; c = c->next)
+			if (c->listen_id == id) {
+				c->listen_id = NULL;
+				cm_conn_close(c);
+			}
+		drop_conn(id, false);
+		break;
+	default:
+		drop_conn(id, false);
+		break;
+	}
+}
+
+/* ---- rdma_get_cm_event hands an event out --------------------------- */
+
+bool cm_conn_event_out(struct cm_event *e)
+{
+	struct cm_id *id = e->target;
+	int err;
+
+	switch (e->ev.event) {
+	case RDMA_CM_EVENT_CONNECT_RESPONSE:
+		if (!e->rep || !id->id.qp)
+			return true; /* the application calls rdma_establish */
+		if (!cm_qp_rtr_rts(id)) {
+			send_empty(id, RTCP_CM_RTU);
+			if (id->state == CM_REP_RCVD)
+				id->state = CM_ESTABLISHED;
+			e->ev.event = RDMA_CM_EVENT_ESTABLISHED;
+			return true;
+		}
+		err = errno;
+		e->ev.event = RDMA_CM_EVENT_CONNECT_ERROR;
+		e->ev.status = -err;
+		id->connect_error = true;
+		cm_qp_to_err(id);
+		if (id->state == CM_REP_RCVD) {
+			send_rej(id, NULL, 0);
+			drop_conn(id, true);
+			id->state = CM_FAILED;
+		}
+		return true;
+	case RDMA_CM_EVENT_REJECTED:
+		if (id->connect_error)
+			return false;
+		cm_qp_to_err(id);
+		return true;
+	case RDMA_CM_EVENT_DISCONNECTED:
+		return !id->connect_error;
+	default:
+		return true;
+	}
+}
+
+/* ---- the background thread's side ----------------------------------- */
+
+void cm_on_listen_ready(struct cm_conn *lc)
+{
+	struct cm_conn *c;
+	int fd;
+
+	for (;;) {
+		fd = accept4(lc->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		c = cm_conn_new(fd, CONN_STREAM);
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->listen_id = lc->id;
+		c->deadline = cm_now_ms() + CM_REQ_TIMEOUT_MS;
+		if (cm_conn_watch(c, CONN_STREAM))
+			cm_conn_close(c);
+	}
+}
+
+void cm_on_connected(struct cm_conn *c, int err)
+{
+	struct cm_id *id = c->id;
+
+	c->connecting = false;
+	c->deadline = 0;
+	if (!id) {
+		cm_conn_close(c);
+		return;
+	}
+	if (!err)
+		return; /* the thread sends the queued REQ */
+	if (err == ECONNREFUSED && cm_now_ms() + CM_RETRY_EVERY_MS < c->give_up) {
+		c->retry = true;
+		c->deadline = cm_now_ms() + CM_RETRY_EVERY_MS;
+		cm_conn_update(c);
+		return;
+	}
+	id->state = CM_FAILED;
+	drop_conn(id, false);
+	post(id,
+	     err == ECONNREFUSED ? RDMA_CM_EVENT_REJECTED :
+				   RDMA_CM_EVENT_UNREACHABLE,
+	     -err);
+}
+
+/* A REQ on an accepted connection: a new id, announced to the listener. */
+static void on_req(struct cm_conn *c, const uint8_t *body, size_t len)
+{
+	struct cm_id *lid = c->listen_id, *id;
+	struct sockaddr_storage local, peer;
+	socklen_t ll = sizeof(local), pl = sizeof(peer);
+	struct rtcp_cm_req req;
+	struct cm_channel *ch;
+	struct cm_event *e;
+	struct cm_dev *dev;
+
+	memset(&req, 0, sizeof(req));
+	memcpy(&req, body, len < sizeof(req) ? len : sizeof(req));
+	if (!lid || lid->state != CM_LISTEN ||
+	    req.pdata_len > RTCP_CM_REQ_PDATA_MAX ||
+	    len != RTCP_CM_REQ_FIXED + req.pdata_len)
+		goto drop;
+	ch = cm_id_channel(lid);
+	if ((!ch && !lid->sync) ||
+	    getsockname(c->fd, (struct sockaddr *)&local, &ll) ||
+	    getpeername(c->fd, (struct sockaddr *)&peer, &pl))
+		goto drop;
+	cm_addr_unmap(&local);
+	cm_addr_unmap(&peer);
+	/* the address the peer reached must be a tcp device's */
+	dev = cm_dev_by_addr((struct sockaddr *)&local);
+	if (!dev)
+		goto drop;
+	id = cm_id_alloc(lid->sync ? NULL : ch, lid->id.context, lid->id.ps,
+			 lid->id.qp_type);
+	if (!id)
+		goto drop;
+	e = cm_event_new(id, RDMA_CM_EVENT_CONNECT_REQUEST, 0);
+	if (!e) {
+		cm_id_free(id);
+		goto drop;
+	}
+	memcpy(&id->id.route.addr.src_storage, &local, sizeof(local));
+	memcpy(&id->id.route.addr.dst_storage, &peer, sizeof(peer));
+	cm_id_set_dev(id, dev, (struct sockaddr *)&local);
+	cm_addr_to_gid((struct sockaddr *)&peer,
+		       &id->id.route.addr.addr.ibaddr.dgid);
+	id->tos = lid->tos;
+	id->tos_set = lid->tos_set;
+	id->timeout = lid->timeout;
+	id->remote_qpn = ntohl(req.qpn) & 0xffffff;
+	id->remote_psn = ntohl(req.psn) & 0xffffff;
+	/* our view of the initiator's offer, as the IB CM swaps them */
+	id->initiator_depth = req.responder_resources;
+	id->responder_resources = req.initiator_depth;
+	id->retry_count = req.retry_count;
+	id->rnr_retry_count = req.rnr_retry_count;
+	id->flow_control = req.flow_control;
+	id->srq = req.srq;
+	id->local_psn = cm_random_psn();
+	id->cm_started = true;
+	id->remote_known = true;
+	cm_id_fill_path(id);
+	id->conn = c;
+	c->id = id;
+	c->listen_id = NULL;
+	c->deadline = 0;
+	id->state = CM_REQ_RCVD;
+
+	e->owner = lid;
+	e->ev.listen_id = &lid->id;
+	e->ev.param.conn.responder_resources = req.initiator_depth;
+	e->ev.param.conn.initiator_depth = req.responder_resources;
+	e->ev.param.conn.flow_control = req.flow_control;
+	e->ev.param.conn.retry_count = req.retry_count;
+	e->ev.param.conn.rnr_retry_count = req.rnr_retry_count;
+	e->ev.param.conn.srq = req.srq;
+	e->ev.param.conn.qp_num = ntohl(req.qpn) & 0xffffff;
+	set_event_pdata(e, req.pdata, req.pdata_len);
+	cm_event_post(e);
+	return;
+drop:
+	c->listen_id = NULL;
+	cm_conn_close(c);
+}
+
+static void on_rep(struct cm_id *id, const uint8_t *body, size_t len)
+{
+	struct rtcp_cm_rep rep;
+	struct cm_event *e;
+
+	memset(&rep, 0, sizeof(rep));
+	memcpy(&rep, body, len < sizeof(rep) ? len : sizeof(rep));
+	if (rep.pdata_len > RTCP_CM_REP_PDATA_MAX ||
+	    len != RTCP_CM_REP_FIXED + rep.pdata_len) {
+		cm_on_lost(id->conn, EPROTO);
+		return;
+	}
+	e = cm_event_new(id, RDMA_CM_EVENT_CONNECT_RESPONSE, 0);
+	if (!e) {
+		cm_on_lost(id->conn, ENOMEM);
+		return;
+	}
+	id->remote_qpn = ntohl(rep.qpn) & 0xffffff;
+	id->remote_psn = ntohl(rep.psn) & 0xffffff;
+	id->initiator_depth = rep.responder_resources;
+	id->responder_resources = rep.initiator_depth;
+	id->rnr_retry_count = rep.rnr_retry_count;
+	id->remote_known = true;
+	id->state = CM_REP_RCVD;
+	e->rep = true;
+	e->ev.param.conn.responder_resources = rep.initiator_depth;
+	e->ev.param.conn.initiator_depth = rep.responder_resources;
+	e->ev.param.conn.flow_control = rep.flow_control;
+	e->ev.param.conn.rnr_retry_count = rep.rnr_retry_count;
+	e->ev.param.conn.srq = rep.srq;
+	e->ev.param.conn.qp_num = ntohl(rep.qpn) & 0xffffff;
+	set_event_pdata(e, rep.pdata, rep.pdata_len);
+	cm_event_post(e);
+}
+
+static void on_rej(struct cm_id *id, const uint8_t *body, size_t len)
+{
+	struct rtcp_cm_rej rej;
+	struct cm_event *e;
+
+	memset(&rej, 0, sizeof(rej));
+	memcpy(&rej, body, len < sizeof(rej) ? len : sizeof(rej));
+	if (rej.pdata_len > RTCP_CM_REJ_PDATA_MAX ||
+	    len != RTCP_CM_REJ_FIXED + rej.pdata_len)
+		rej.pdata_len = 0;
+	id->state = CM_FAILED;
+	drop_conn(id, false);
+	e = cm_event_new(id, RDMA_CM_EVENT_REJECTED, ntohs(rej.reason));
+	if (!e)
+		return;
+	set_event_pdata(e, rej.pdata, rej.pdata_len);
+	cm_event_post(e);
+}
+
+void cm_on_message(struct cm_conn *c, uint8_t type, const uint8_t *body,
+		   size_t len)
+{
+	struct cm_id *id = c->id;
+
+	if (!id) {
+		if (type == RTCP_CM_REQ && c->listen_id)
+			on_req(c, body, len);
+		else
+			cm_conn_close(c);
+		return;
+	}
+	switch (type) {
+	case RTCP_CM_REP:
+		if (id->state == CM_CONNECT)
+			on_rep(id, body, len);
+		break;
+	case RTCP_CM_REJ:
+		if (id->state == CM_CONNECT || id->state == CM_REP_SENT)
+			on_rej(id, body, len);
+		break;
+	case RTCP_CM_RTU:
+		if (id->state == CM_REP_SENT) {
+			id->state = CM_ESTABLISHED;
+			post(id, RDMA_CM_EVENT_ESTABLISHED, 0);
+		}
+		break;
+	case RTCP_CM_DREQ:
+		switch (id->state) {
+		case CM_REP_SENT: /* DREQ overtook nothing: RTU was lost */
+		case CM_REP_RCVD:
+		case CM_ESTABLISHED:
+		case CM_DREQ_SENT:
+			send_empty(id, RTCP_CM_DREP);
+			drop_conn(id, true);
+			disconnected(id);
+			break;
+		default:
+			break;
+		}
+		break;
+	case RTCP_CM_DREP:
+		if (id->state == CM_DREQ_SENT) {
+			drop_conn(id, false);
+			disconnected(id);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+void cm_on_lost(struct cm_conn *c, int err)
+{
+	struct cm_id *id = c->id;
+
+	if (!id) {
+		cm_conn_close(c);
+		return;
+	}
+	drop_conn(id, false);
+	switch (id->state) {
+	case CM_CONNECT:
+	case CM_REP_SENT:
+		id->state = CM_FAILED;
+		post(id, RDMA_CM_EVENT_UNREACHABLE, -(err ? err : ECONNRESET));
+		break;
+	case CM_REP_RCVD:
+	case CM_ESTABLISHED:
+	case CM_DREQ_SENT:
+		disconnected(id);
+		break;
+	default:
+		/* REQ_RCVD: rdma_accept will report it */
+		break;
+	}
+}
+
+void cm_on_timeout(struct cm_conn *c)
+{
+	struct cm_id *id = c->id;
+
+	c->deadline = 0;
+	if (!id) {
+		cm_conn_close(c); /* accepted, no REQ came */
+		return;
+	}
+	if (id->state == CM_CONNECT && c->retry) {
+		start_connect(id);
+		return;
+	}
+	if (id->state == CM_CONNECT && c->connecting) {
+		drop_conn(id, false);
+		id->state = CM_FAILED;
+		post(id, RDMA_CM_EVENT_UNREACHABLE, -ETIMEDOUT);
+	}
+}
+
+void cm_on_timewait(struct cm_id *id)
+{
+	id->timewait_at = 0;
+	post(id, RDMA_CM_EVENT_TIMEWAIT_EXIT, 0);
+}

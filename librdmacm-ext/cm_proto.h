@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The CM wire protocol of librdmacm-ext: the messages exchanged on the CM
+ * control connection of a connected rdma_cm_id (see cm_conn.c for why this
+ * is a TCP connection of its own, separate from the QP's transport).
+ *
+ * The control connection runs from the active side's CM socket (bound at
+ * rdma_resolve_addr / rdma_bind_addr) to the listener's CM port (the port
+ * of the address given to rdma_bind_addr + rdma_listen) and lives as long
+ * as the connection: it carries the handshake, then the disconnect.
+ *
+ * Every message is an 8-byte header followed by `len` bytes of body. All
+ * integers are in network byte order; GIDs are 16 raw bytes.
+ *
+ *   magic    u32  RTCP_CM_MAGIC ("RTCM")
+ *   version  u8   RTCP_CM_VERSION
+ *   type     u8   enum rtcp_cm_type
+ *   len      u16  body length, <= RTCP_CM_MAX_BODY and exactly what the type
+ *                 needs (fixed part + pdata_len for REQ/REP/REJ, 0 else)
+ *
+ * A bad magic, version, type or length closes the connection.
+ *
+ *   active (rdma_connect)              passive (rdma_listen)
+ *   TCP connect  --------------------> accept
+ *   REQ  ----------------------------> CONNECT_REQUEST event
+ *        <---------------------------- REP (rdma_accept) or REJ (rdma_reject)
+ *   [QP INIT->RTR->RTS by the
+ *    receiver of REP, on
+ *    rdma_get_cm_event; REJ ->
+ *    REJECTED, status 28]
+ *   RTU (or rdma_establish) ---------> ESTABLISHED
+ *   ESTABLISHED
+ *   ...
+ *   DREQ (rdma_disconnect) ----------> DISCONNECTED (+ TIMEWAIT_EXIT)
+ *        <---------------------------- DREP
+ *   DISCONNECTED (+ TIMEWAIT_EXIT)
+ *
+ * Either side may send DREQ; crossing DREQs are each answered. The peer's
+ * connection closing (EOF, reset) stands for the answer that was due:
+ * refused TCP connect -> REJECTED (-ECONNREFUSED), closed before REP ->
+ * UNREACHABLE, closed after RTU -> DISCONNECTED.
+ *
+ * The QP numbers carried here are the provider's (listener port << 8 |
+ * slot); after the handshake each side moves its own QP to RTR with the
+ * peer's GID (the peer address of the control connection) and QPN, and the
+ * provider makes the QP's own TCP connection.
+ */
+#ifndef RDMACM_EXT_CM_PROTO_H
+#define RDMACM_EXT_CM_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RTCP_CM_MAGIC 0x5254434du /* "RTCM" */
+#define RTCP_CM_VERSION 1
+
+/* Private data limits: those of rdma_cm over IB/RoCE for REQ and REP (the
+ * IB CM fields minus librdmacm's header); REJ gets REP's room. */
+#define RTCP_CM_REQ_PDATA_MAX 56
+#define RTCP_CM_REP_PDATA_MAX 196
+#define RTCP_CM_REJ_PDATA_MAX 196
+
+/* IB CM reject reason "consumer defined", what rdma_reject() sends and
+ * what librdmacm reports as the REJECTED event's status on RoCE. */
+#define RTCP_CM_REJ_CONSUMER 28
+
+enum rtcp_cm_type {
+	RTCP_CM_REQ = 1, /* connection request, active -> passive */
+	RTCP_CM_REP = 2, /* accept, passive -> active */
+	RTCP_CM_REJ = 3, /* reject, either way before RTU */
+	RTCP_CM_RTU = 4, /* ready to use, active -> passive */
+	RTCP_CM_DREQ = 5, /* disconnect request, either way */
+	RTCP_CM_DREP = 6, /* disconnect reply */
+};
+
+struct rtcp_cm_hdr {
+	uint32_t magic;
+	uint8_t version;
+	uint8_t type;
+	uint16_t len;
+} __attribute__((packed));
+
+/* REQ: what the initiator offers. */
+struct rtcp_cm_req {
+	uint8_t gid[16]; /* initiator's source GID (informational: the
+			    receiver uses the connection's peer address) */
+	uint32_t qpn; /* initiator's QPN (QP, or conn_param->qp_num) */
+	uint32_t psn; /* initiator's first send PSN */
+	uint8_t responder_resources; /* initiator's, as in rdma_conn_param */
+	uint8_t initiator_depth;
+	uint8_t flow_control;
+	uint8_t retry_count;
+	uint8_t rnr_retry_count;
+	uint8_t srq;
+	uint8_t qp_type; /* enum ibv_qp_type of the initiator's id */
+	uint8_t pdata_len;
+	uint8_t pdata[RTCP_CM_REQ_PDATA_MAX];
+} __attribute__((packed));
+
+/* REP: the responder's answer. */
+struct rtcp_cm_rep {
+	uint8_t gid[16]; /* responder's GID (informational) */
+	uint32_t qpn;
+	uint32_t psn;
+	uint8_t responder_resources; /* responder's, after clamping */
+	uint8_t initiator_depth;
+	uint8_t flow_control;
+	uint8_t rnr_retry_count;
+	uint8_t srq;
+	uint8_t reserved[2];
+	uint8_t pdata_len;
+	uint8_t pdata[RTCP_CM_REP_PDATA_MAX];
+} __attribute__((packed));
+
+/* REJ: a refusal, with the consumer's private data. */
+struct rtcp_cm_rej {
+	uint16_t reason; /* IB CM reject reason, RTCP_CM_REJ_CONSUMER */
+	uint8_t reserved;
+	uint8_t pdata_len;
+	uint8_t pdata[RTCP_CM_REJ_PDATA_MAX];
+} __attribute__((packed));
+
+#define RTCP_CM_REQ_FIXED offsetof(struct rtcp_cm_req, pdata)
+#define RTCP_CM_REP_FIXED offsetof(struct rtcp_cm_rep, pdata)
+#define RTCP_CM_REJ_FIXED offsetof(struct rtcp_cm_rej, pdata)
+#define RTCP_CM_MAX_BODY sizeof(struct rtcp_cm_rep)
+#define RTCP_CM_MAX_MSG (sizeof(struct rtcp_cm_hdr) + RTCP_CM_MAX_BODY)
+
+_Static_assert(sizeof(struct rtcp_cm_hdr) == 8, "CM header is 8 bytes");
+_Static_assert(RTCP_CM_REQ_FIXED == 32, "REQ fixed part is 32 bytes");
+_Static_assert(RTCP_CM_REP_FIXED == 32, "REP fixed part is 32 bytes");
+_Static_assert(RTCP_CM_REJ_FIXED == 4, "REJ fixed part is 4 bytes");
+_Static_assert(sizeof(struct rtcp_cm_rej) <= RTCP_CM_MAX_BODY &&
+		       sizeof(struct rtcp_cm_req) <= RTCP_CM_MAX_BODY,
+	       "REP is the largest body");
+
+#endif

@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * librdmacm-ext internals: the objects behind the rdma_cm API for tcp
+ * devices, and the functions the files of this library share.
+ *
+ * Locking: one process-wide mutex, cm_g.lock, guards every id, channel,
+ * event queue and control connection. Application threads hold it inside
+ * rdma_* calls, the background thread (cm_thread.c) while it handles a
+ * batch of socket events. Nothing blocks while holding it except short
+ * verbs calls (modify_qp, create_qp); waits for events happen outside it,
+ * on the channel's fd (cm_channel.c) or on an id's condition variable.
+ * Lock order: cm_g.lock before the device table's lock (cm_devices.c).
+ */
+#ifndef RDMACM_EXT_H
+#define RDMACM_EXT_H
+
+#include <errno.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <infiniband/sa.h>
+#include <infiniband/verbs.h>
+#include <rdma/rdma_cma.h>
+
+#include "cm_proto.h"
+
+#define EXT_EXPORT __attribute__((visibility("default")))
+
+#ifndef container_of
+#define container_of(ptr, type, member)                                       \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+#endif
+
+/* librdmacm's convention: -1 with errno */
+static inline int ext_err(int e)
+{
+	errno = e;
+	return -1;
+}
+
+/* ---- verbs_sym.c: the real libraries, resolved lazily ---------------- */
+
+/* The libibverbs functions this library calls, looked up in the copy the
+ * application has loaded (never linked: no DT_NEEDED). */
+struct ext_verbs {
+	struct ibv_device **(*get_device_list)(int *num);
+	void (*free_device_list)(struct ibv_device **list);
+	struct ibv_context *(*open_device)(struct ibv_device *dev);
+	int (*query_device)(struct ibv_context *ctx,
+			    struct ibv_device_attr *attr);
+	int (*query_gid)(struct ibv_context *ctx, uint8_t port, int index,
+			 union ibv_gid *gid);
+	struct ibv_pd *(*alloc_pd)(struct ibv_context *ctx);
+	struct ibv_cq *(*create_cq)(struct ibv_context *ctx, int cqe,
+				    void *cq_ctx, struct ibv_comp_channel *ch,
+				    int vec);
+	int (*destroy_cq)(struct ibv_cq *cq);
+	struct ibv_qp *(*create_qp)(struct ibv_pd *pd,
+				    struct ibv_qp_init_attr *attr);
+	int (*destroy_qp)(struct ibv_qp *qp);
+	int (*modify_qp)(struct ibv_qp *qp, struct ibv_qp_attr *attr,
+			 int mask);
+	struct ibv_srq *(*create_srq)(struct ibv_pd *pd,
+				      struct ibv_srq_init_attr *attr);
+	int (*destroy_srq)(struct ibv_srq *srq);
+	/* libibverbs' own, under our interposers */
+	struct ibv_comp_channel *(*create_comp_channel)(struct ibv_context *);
+	int (*destroy_comp_channel)(struct ibv_comp_channel *ch);
+};
+
+/* NULL (errno ENOSYS) when the process has no libibverbs loaded */
+const struct ext_verbs *ext_verbs(void);
+/* The system librdmacm's definition of @name, or NULL */
+void *ext_rdmacm_real(const char *name);
+
+/* ---- comp_channel.c -------------------------------------------------- */
+
+bool ext_is_tcp_context(struct ibv_context *ctx);
+struct ibv_comp_channel *ext_comp_channel_create(struct ibv_context *ctx);
+int ext_comp_channel_destroy(struct ibv_comp_channel *ch);
+
+/* ---- cm_devices.c ---------------------------------------------------- */
+
+struct cm_dev {
+	struct ibv_device *device;
+	char netdev[IF_NAMESIZE + 1];
+	struct ibv_context *verbs; /* opened once per process, kept */
+	struct ibv_pd *pd; /* the ids' default PD (librdmacm's) */
+	uint8_t max_initiator_depth;
+	uint8_t max_responder_resources;
+	int max_qpsize;
+};
+
+/* true: serve rdma_* for tcp devices; false: forward all to librdmacm */
+bool cm_tcp_mode(void);
+/* The device whose netdev owns local address @sa, opened; NULL if none */
+struct cm_dev *cm_dev_by_addr(const struct sockaddr *sa);
+/* GID table index holding @sa's GID (0 when not found) */
+uint8_t cm_dev_gid_index(struct cm_dev *dev, const union ibv_gid *gid);
+enum ibv_mtu cm_dev_active_mtu(struct cm_dev *dev);
+struct ibv_context **cm_get_devices(int *num);
+void cm_free_devices(struct ibv_context **list);
+
+/* ---- cm_addr.c: socket addresses ---------------------------------- */
+
+socklen_t cm_addrlen(const struct sockaddr *sa);
+uint16_t cm_addr_port(const struct sockaddr *sa); /* network order */
+void cm_addr_set_port(struct sockaddr *sa, uint16_t port);
+bool cm_addr_is_any(const struct sockaddr *sa);
+bool cm_addr_is_loopback(const struct sockaddr *sa);
+/* ::ffff:a.b.c.d -> a.b.c.d, in place in a sockaddr_storage */
+void cm_addr_unmap(struct sockaddr_storage *ss);
+/* IPv4 as ::ffff:a.b.c.d, IPv6 as is */
+void cm_addr_to_gid(const struct sockaddr *sa, union ibv_gid *gid);
+
+/* ---- ids, channels, events, control connections -------------------- */
+
+enum cm_state {
+	CM_IDLE,
+	CM_BOUND, /* rdma_bind_addr */
+	CM_ADDR_RESOLVED,
+	CM_ROUTE_RESOLVED,
+	CM_LISTEN,
+	CM_CONNECT, /* active: TCP connect / REQ sent, REP awaited */
+	CM_REP_RCVD, /* active: REP in, RTU not sent yet */
+	CM_REQ_RCVD, /* passive: REQ in, accept/reject awaited */
+	CM_REP_SENT, /* passive: REP out, RTU awaited */
+	CM_ESTABLISHED,
+	CM_DREQ_SENT,
+	CM_DISCONNECTED,
+	CM_FAILED, /* rejected, unreachable, connect error */
+};
+
+struct cm_channel {
+	struct rdma_event_channel ch; /* first: what the application holds;
+					 ch.fd is an eventfd, readable
+					 exactly while events are queued */
+	struct cm_event *head, *tail;
+	bool signaled; /* the eventfd's counter is non-zero */
+	bool dead; /* destroyed: kept, never reused (see cm_channel.c) */
+	struct cm_channel *next_dead;
+};
+
+struct cm_event {
+	struct rdma_cm_event ev; /* first */
+	uint8_t pdata[256]; /* librdmacm's RDMA_MAX_PRIVATE_DATA */
+	struct cm_id *owner; /* whose ack count it bears (the listener for
+				CONNECT_REQUEST, else the id) */
+	struct cm_id *target; /* the id it reports on (ev.id) */
+	bool rep; /* a REP to act on when the app reads it */
+	struct cm_event *next;
+};
+
+struct cm_conn;
+
+struct cm_id {
+	struct rdma_cm_id id; /* first: what the application holds */
+	enum cm_state state;
+	struct cm_dev *dev;
+	struct cm_conn *conn; /* bound socket, listener or control conn */
+	bool sync; /* private channel (rdma_create_id with NULL) */
+	bool chan_dead; /* its channel was destroyed under it */
+	bool cm_started; /* connect/REQ: parameters below are set */
+	bool remote_known; /* remote QPN/PSN known (REQ or REP in) */
+	bool connect_error; /* QP transition failed at REP */
+	bool disc_queued; /* a DISCONNECTED event waits in the queue */
+	unsigned int reported, acked; /* events handed out / acked */
+	pthread_cond_t cond; /* acked changed */
+	uint64_t timewait_at; /* ms, CLOCK_MONOTONIC; 0 = none */
+	/* rdma_set_option */
+	uint8_t tos;
+	bool tos_set;
+	uint8_t timeout; /* QP ack timeout, 14 unless set */
+	int reuseaddr, afonly;
+	/* connection */
+	uint8_t sgid_index;
+	uint8_t initiator_depth, responder_resources;
+	uint8_t retry_count, rnr_retry_count, flow_control, srq;
+	uint32_t local_psn, remote_psn, remote_qpn;
+	struct ibv_sa_path_rec path; /* route.path_rec points here */
+	/* rdma_create_ep */
+	void *connect_pdata;
+	size_t connect_len;
+	struct ibv_qp_init_attr *qp_init_attr;
+	struct ibv_ece local_ece, remote_ece;
+	struct cm_id *next; /* cm_g.ids */
+};
+
+enum cm_conn_kind {
+	CONN_BOUND, /* a bound socket, not watched yet */
+	CONN_LISTEN,
+	CONN_STREAM,
+};
+
+struct cm_conn {
+	int fd;
+	enum cm_conn_kind kind;
+	struct cm_id *id; /* owner; NULL once orphaned */
+	struct cm_id *listen_id; /* accepted, REQ not in yet */
+	bool watched, connecting, closing, shut, dead;
+	bool in_ep; /* in the epoll set */
+	bool retry; /* refused: connect again at the deadline */
+	uint64_t give_up; /* ms: a refused connect is final after this */
+	uint32_t ev_mask;
+	uint64_t deadline; /* ms; 0 = none */
+	size_t in_len;
+	uint8_t in[RTCP_CM_MAX_MSG];
+	uint8_t *out;
+	size_t out_len, out_cap;
+	struct cm_conn *next; /* cm_g.conns, then the graveyard */
+};
+
+struct cm_globals {
+	pthread_mutex_t lock;
+	struct cm_id *ids;
+	struct cm_conn *conns;
+	struct cm_conn *grave; /* closed, freed by the thread */
+	int epfd;
+	bool thread_running;
+};
+extern struct cm_globals cm_g;
+
+uint64_t cm_now_ms(void);
+uint32_t cm_random_psn(void);
+
+/* cm_channel.c */
+struct cm_channel *cm_channel_new(void);
+void cm_channel_free(struct cm_channel *ch);
+struct cm_event *cm_event_new(struct cm_id *id,
+			      enum rdma_cm_event_type type, int status);
+void cm_event_post(struct cm_event *e);
+/* Drops queued events of @id; children @id announced are destroyed. */
+void cm_channel_purge(struct cm_id *id);
+/* Moves @id's queued events to @to. */
+void cm_channel_move(struct cm_id *id, struct cm_channel *to);
+void cm_event_ack_locked(struct rdma_cm_event *ev);
+/* librdmacm's ucma_complete: a sync id waits for its next event */
+int cm_complete(struct cm_id *id);
+int ext_rdma_get_cm_event(struct rdma_event_channel *ch,
+			  struct rdma_cm_event **ev);
+int ext_rdma_ack_cm_event(struct rdma_cm_event *ev);
+struct rdma_event_channel *ext_rdma_create_event_channel(void);
+void ext_rdma_destroy_event_channel(struct rdma_event_channel *ch);
+
+/* cm_id.c */
+static inline struct cm_id *cm_id_of(struct rdma_cm_id *id)
+{
+	return container_of(id, struct cm_id, id);
+}
+struct cm_id *cm_id_alloc(struct cm_channel *ch, void *context,
+			  enum rdma_port_space ps, enum ibv_qp_type qp_type);
+void cm_id_free(struct cm_id *id);
+/* Tears down and frees an id the application never saw (locked). */
+void cm_id_discard(struct cm_id *id);
+void cm_id_set_dev(struct cm_id *id, struct cm_dev *dev,
+		   const struct sockaddr *local);
+void cm_id_fill_path(struct cm_id *id);
+struct cm_channel *cm_id_channel(struct cm_id *id);
+int ext_rdma_create_id(struct rdma_event_channel *ch, struct rdma_cm_id **id,
+		       void *context, enum rdma_port_space ps);
+int ext_rdma_create_id2(struct rdma_event_channel *ch,
+			struct rdma_cm_id **id, void *context,
+			enum rdma_port_space ps, enum ibv_qp_type qp_type);
+int ext_rdma_destroy_id(struct rdma_cm_id *id);
+int ext_rdma_migrate_id(struct rdma_cm_id *id,
+			struct rdma_event_channel *ch);
+int ext_rdma_set_option(struct rdma_cm_id *id, int level, int optname,
+			void *optval, size_t optlen);
+int ext_rdma_set_local_ece(struct rdma_cm_id *id, struct ibv_ece *ece);
+int ext_rdma_get_remote_ece(struct rdma_cm_id *id, struct ibv_ece *ece);
+
+/* cm_addr.c */
+int ext_rdma_bind_addr(struct rdma_cm_id *id, struct sockaddr *addr);
+int cm_bind_locked(struct cm_id *id, const struct sockaddr *addr);
+int ext_rdma_resolve_addr(struct rdma_cm_id *id, struct sockaddr *src,
+			  struct sockaddr *dst, int timeout_ms);
+int ext_rdma_resolve_route(struct rdma_cm_id *id, int timeout_ms);
+int ext_rdma_getaddrinfo(const char *node, const char *service,
+			 const struct rdma_addrinfo *hints,
+			 struct rdma_addrinfo **res);
+void ext_rdma_freeaddrinfo(struct rdma_addrinfo *res);
+
+/* cm_qp.c */
+int cm_qp_attr(struct cm_id *id, struct ibv_qp_attr *attr, int *mask);
+int cm_qp_rtr_rts(struct cm_id *id);
+void cm_qp_to_err(struct cm_id *id);
+int ext_rdma_create_qp_ex(struct rdma_cm_id *id,
+			  struct ibv_qp_init_attr_ex *attr);
+int ext_rdma_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd,
+		       struct ibv_qp_init_attr *attr);
+void ext_rdma_destroy_qp(struct rdma_cm_id *id);
+int ext_rdma_init_qp_attr(struct rdma_cm_id *id, struct ibv_qp_attr *attr,
+			  int *mask);
+int ext_rdma_create_srq_ex(struct rdma_cm_id *id,
+			   struct ibv_srq_init_attr_ex *attr);
+int ext_rdma_create_srq(struct rdma_cm_id *id, struct ibv_pd *pd,
+			struct ibv_srq_init_attr *attr);
+void ext_rdma_destroy_srq(struct rdma_cm_id *id);
+
+/* cm_conn.c: the connection protocol */
+int ext_rdma_listen(struct rdma_cm_id *id, int backlog);
+int ext_rdma_connect(struct rdma_cm_id *id, struct rdma_conn_param *param);
+int ext_rdma_accept(struct rdma_cm_id *id, struct rdma_conn_param *param);
+int ext_rdma_reject(struct rdma_cm_id *id, const void *pdata, uint8_t len);
+int ext_rdma_disconnect(struct rdma_cm_id *id);
+int ext_rdma_establish(struct rdma_cm_id *id);
+int ext_rdma_notify(struct rdma_cm_id *id, enum ibv_event_type event);
+/* Ends @id's control connection as rdma_destroy_id does (locked). */
+void cm_conn_teardown(struct cm_id *id);
+/* rdma_get_cm_event hands @e out: act on it; false = swallow it */
+bool cm_conn_event_out(struct cm_event *e);
+/* Called by the thread, locked */
+void cm_on_listen_ready(struct cm_conn *lc);
+void cm_on_connected(struct cm_conn *c, int err);
+void cm_on_message(struct cm_conn *c, uint8_t type, const uint8_t *body,
+		   size_t len);
+void cm_on_lost(struct cm_conn *c, int err);
+void cm_on_timeout(struct cm_conn *c);
+void cm_on_timewait(struct cm_id *id);
+
+/* cm_thread.c: sockets driven by the background thread */
+struct cm_conn *cm_conn_new(int fd, enum cm_conn_kind kind);
+/* Starts watching @c (and the thread, once per process). */
+int cm_conn_watch(struct cm_conn *c, enum cm_conn_kind kind);
+int cm_conn_send(struct cm_conn *c, uint8_t type, const void *body,
+		 size_t len);
+/* Flush what is queued, shut the write side, close at EOF or timeout;
+ * detached from its id. */
+void cm_conn_finish(struct cm_conn *c);
+void cm_conn_close(struct cm_conn *c);
+/* Re-arms the epoll mask after connecting/retry/out_len changed. */
+void cm_conn_update(struct cm_conn *c);
+
+/* cm_ep.c */
+int ext_rdma_create_ep(struct rdma_cm_id **id, struct rdma_addrinfo *res,
+		       struct ibv_pd *pd, struct ibv_qp_init_attr *attr);
+void ext_rdma_destroy_ep(struct rdma_cm_id *id);
+int ext_rdma_get_request(struct rdma_cm_id *listen, struct rdma_cm_id **id);
+
+/* Timeouts, ms */
+#define CM_CONNECT_TIMEOUT_MS 20000 /* TCP connect of rdma_connect */
+#define CM_REFUSED_RETRY_MS 2000 /* refused connects retried this long */
+#define CM_RETRY_EVERY_MS 50
+#define CM_REQ_TIMEOUT_MS 10000 /* accepted socket waiting for its REQ */
+#define CM_LINGER_MS 5000 /* a finished conn waiting for the peer's EOF */
+#define CM_TIMEWAIT_MS 1000 /* DISCONNECTED -> TIMEWAIT_EXIT */
+
+#endif

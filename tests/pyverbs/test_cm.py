@@ -1,0 +1,679 @@
+# SPDX-License-Identifier: MIT
+"""rdma_cm on a tcp device through librdmacm-ext, with Debian's stock
+pyverbs.cmid (CMID, CMEventChannel, CMEvent, AddrInfo, ConnParam).
+
+Run with the system interpreter, the device registered and the environment
+of `rdma-tcp env` applied (it preloads librdmacm-ext):
+
+    eval "$(rdma-tcp env)"
+    RDMA_TCP_DEV=tcp0 /usr/bin/python3 -m unittest -v tests/pyverbs/test_cm.py
+
+Both ends run in this process for the asynchronous style (one event channel
+each, driven in turn); the synchronous style (NULL channel: every call
+blocks until its outcome) needs two processes: this file also runs as the
+server (--sync-server). Every test is bounded by an alarm: a
+missing event fails the test instead of hanging the suite.
+
+Environment: see rtcp_verbs.py; RDMA_TCP_CM_ADDR overrides the IPv4 address
+used (default 127.0.0.1 on lo, else the netdev's first IPv4 address).
+"""
+
+import ctypes
+import errno
+import fcntl
+import functools
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import unittest
+
+import pyverbs.cm_enums as ce
+import pyverbs.enums as e
+from pyverbs.cmid import AddrInfo, CMEvent, CMEventChannel, CMID, ConnParam
+from pyverbs.pyverbs_error import PyverbsRDMAError
+from pyverbs.qp import QPCap, QPInitAttr
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rtcp_verbs import DEV, NETDEV, libverbs  # noqa: E402
+
+TEST_TIMEOUT = 60
+CONSUMER_REJECT = 28  # IB CM reject reason, as librdmacm reports it
+MSG = 1024
+
+
+def preloaded():
+    return 'librdmacm-ext' in os.environ.get('LD_PRELOAD', '')
+
+
+def netdev_ipv4(ifname):
+    """First IPv4 address of ifname (SIOCGIFADDR)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        req = struct.pack('256s', ifname.encode()[:15])
+        res = fcntl.ioctl(s.fileno(), 0x8915, req)  # SIOCGIFADDR
+        return socket.inet_ntoa(res[20:24])
+    finally:
+        s.close()
+
+
+ADDR = os.environ.get('RDMA_TCP_CM_ADDR') or (
+    '127.0.0.1' if NETDEV == 'lo' else netdev_ipv4(NETDEV))
+
+
+def free_port(family=socket.AF_INET):
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind(('', 0))
+        return s.getsockname()[1]
+
+
+def bounded(seconds=TEST_TIMEOUT):
+    """Fail the test with TimeoutError after `seconds` (SIGALRM)."""
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            def expire(signum, frame):
+                raise TimeoutError('%s: no progress in %d s' %
+                                   (fn.__name__, seconds))
+            old = signal.signal(signal.SIGALRM, expire)
+            signal.alarm(seconds)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                signal.alarm(0)
+                signal.signal(signal.SIGALRM, old)
+        return wrapper
+    return deco
+
+
+def qp_init(max_wr=16):
+    return QPInitAttr(qp_type=e.IBV_QPT_RC,
+                      cap=QPCap(max_send_wr=max_wr, max_recv_wr=max_wr,
+                                max_send_sge=1, max_recv_sge=1))
+
+
+def pattern(n, seed):
+    return bytes((seed + i * 7) & 0xff for i in range(n))
+
+
+def conn_param(pdata=b'', **kw):
+    p = ConnParam(data_len=len(pdata), **kw)
+    if pdata:
+        p.set_private_data(pdata)
+    return p
+
+
+# --- the C view, for what pyverbs does not expose (the channel's fd,
+# rdma_get_devices): dlsym in the global scope finds the preload first ---
+cm_c = ctypes.CDLL(None, use_errno=True)
+_P = ctypes.c_void_p
+
+
+class EventChannelC(ctypes.Structure):
+    _fields_ = [('fd', ctypes.c_int)]
+
+
+class CmEventC(ctypes.Structure):
+    """struct rdma_cm_event up to its status."""
+    _fields_ = [('id', _P), ('listen_id', _P), ('event', ctypes.c_int),
+                ('status', ctypes.c_int)]
+
+
+class SockaddrIn(ctypes.Structure):
+    _fields_ = [('family', ctypes.c_ushort), ('port', ctypes.c_ushort),
+                ('addr', ctypes.c_uint8 * 4), ('zero', ctypes.c_uint8 * 8)]
+
+
+class ConnParamC(ctypes.Structure):
+    _fields_ = [('private_data', _P), ('private_data_len', ctypes.c_uint8),
+                ('responder_resources', ctypes.c_uint8),
+                ('initiator_depth', ctypes.c_uint8),
+                ('flow_control', ctypes.c_uint8),
+                ('retry_count', ctypes.c_uint8),
+                ('rnr_retry_count', ctypes.c_uint8),
+                ('srq', ctypes.c_uint8), ('qp_num', ctypes.c_uint32)]
+
+
+class CmEventFullC(ctypes.Structure):
+    """struct rdma_cm_event with param.conn."""
+    _fields_ = [('id', _P), ('listen_id', _P), ('event', ctypes.c_int),
+                ('status', ctypes.c_int), ('conn', ConnParamC)]
+
+
+def sockaddr_in(addr, port):
+    return SockaddrIn(socket.AF_INET, socket.htons(port),
+                      (ctypes.c_uint8 * 4)(*socket.inet_aton(addr)))
+
+
+for _name, _res, _args in (
+        ('rdma_create_event_channel', ctypes.POINTER(EventChannelC), []),
+        ('rdma_destroy_event_channel', None, [ctypes.POINTER(EventChannelC)]),
+        ('rdma_create_id', ctypes.c_int,
+         [ctypes.POINTER(EventChannelC), ctypes.POINTER(_P), _P,
+          ctypes.c_int]),
+        ('rdma_destroy_id', ctypes.c_int, [_P]),
+        ('rdma_resolve_addr', ctypes.c_int, [_P, _P, _P, ctypes.c_int]),
+        ('rdma_resolve_route', ctypes.c_int, [_P, ctypes.c_int]),
+        ('rdma_bind_addr', ctypes.c_int, [_P, _P]),
+        ('rdma_listen', ctypes.c_int, [_P, ctypes.c_int]),
+        ('rdma_connect', ctypes.c_int, [_P, ctypes.POINTER(ConnParamC)]),
+        ('rdma_reject', ctypes.c_int, [_P, _P, ctypes.c_uint8]),
+        ('rdma_get_src_port', ctypes.c_uint16, [_P]),
+        ('rdma_set_option', ctypes.c_int,
+         [_P, ctypes.c_int, ctypes.c_int, _P, ctypes.c_size_t]),
+        ('rdma_get_dst_port', ctypes.c_uint16, [_P]),
+        ('rdma_get_cm_event', ctypes.c_int,
+         [ctypes.POINTER(EventChannelC),
+          ctypes.POINTER(ctypes.POINTER(CmEventC))]),
+        ('rdma_ack_cm_event', ctypes.c_int, [ctypes.POINTER(CmEventC)]),
+        ('rdma_get_devices', ctypes.POINTER(_P), [ctypes.POINTER(ctypes.c_int)]),
+        ('rdma_free_devices', None, [ctypes.POINTER(_P)]),
+        ('rdma_event_str', ctypes.c_char_p, [ctypes.c_int])):
+    try:
+        _f = getattr(cm_c, _name)
+    except AttributeError:  # no preload: the suite skips
+        continue
+    _f.restype = _res
+    _f.argtypes = _args
+
+
+def readable(fd, timeout=0.0):
+    return bool(select.select([fd], [], [], timeout)[0])
+
+
+class Peer:
+    """One end of an asynchronous connection: its event channel and ids."""
+
+    def __init__(self):
+        self.channel = CMEventChannel()
+        self.ids = []
+
+    def new_id(self):
+        cmid = CMID(creator=self.channel)
+        self.ids.append(cmid)
+        return cmid
+
+    def expect(self, etype):
+        """The next event, which must be `etype`; returned unacked."""
+        ev = CMEvent(self.channel)
+        if ev.event_type != etype:
+            got = ev.event_str()
+            ev.close()
+            raise AssertionError('expected %s, got %s' %
+                                 (cm_c.rdma_event_str(etype).decode(), got))
+        return ev
+
+    def close(self):
+        for cmid in reversed(self.ids):
+            cmid.close()
+        self.ids = []
+        self.channel.close()
+
+
+@unittest.skipUnless(preloaded(), 'librdmacm-ext is not preloaded '
+                     '(eval "$(rdma-tcp env)")')
+class AsyncConnection(unittest.TestCase):
+    """Both ends in this process, each with its own event channel."""
+
+    addr = ADDR
+    family = socket.AF_INET
+
+    def setUp(self):
+        self.port = str(free_port(self.family))
+        self.srv = Peer()
+        self.cli = Peer()
+        self.listener = self.srv.new_id()
+        self.listener.bind_addr(AddrInfo(src=self.addr,
+                                         src_service=self.port,
+                                         port_space=ce.RDMA_PS_TCP,
+                                         flags=ce.RAI_PASSIVE))
+        self.listener.listen(backlog=4)
+
+    def tearDown(self):
+        self.cli.close()
+        self.srv.close()
+
+    def resolve(self, port=None):
+        """A client id with address and route resolved, QP created."""
+        cmid = self.cli.new_id()
+        cmid.resolve_addr(AddrInfo(dst=self.addr,
+                                   dst_service=port or self.port,
+                                   port_space=ce.RDMA_PS_TCP))
+        self.cli.expect(ce.RDMA_CM_EVENT_ADDR_RESOLVED).close()
+        cmid.resolve_route()
+        self.cli.expect(ce.RDMA_CM_EVENT_ROUTE_RESOLVED).close()
+        cmid.create_qp(qp_init())
+        return cmid
+
+    def request(self, cmid, pdata=b'', **kw):
+        """connect(); returns (server-side child id, its request's data)."""
+        cmid.connect(conn_param(pdata, **kw))
+        ev = self.srv.expect(ce.RDMA_CM_EVENT_CONNECT_REQUEST)
+        data = ev.private_data
+        child = CMID(creator=ev, listen_id=self.listener)
+        self.srv.ids.append(child)
+        ev.close()
+        return child, data
+
+    def connect(self, req_data=b'', rep_data=b''):
+        cmid = self.resolve()
+        child, got_req = self.request(cmid, req_data)
+        child.create_qp(qp_init())
+        child.accept(conn_param(rep_data))
+        ev = self.cli.expect(ce.RDMA_CM_EVENT_ESTABLISHED)
+        got_rep = ev.private_data
+        ev.close()
+        self.srv.expect(ce.RDMA_CM_EVENT_ESTABLISHED).close()
+        return cmid, child, got_req, got_rep
+
+    @bounded()
+    def test_private_data_delivered_intact(self):
+        req = pattern(56, 1)
+        rep = pattern(196, 2)
+        _, _, got_req, got_rep = self.connect(req, rep)
+        self.assertEqual(got_req, req)
+        self.assertEqual(got_rep, rep)
+
+    @bounded()
+    def test_private_data_limits(self):
+        cmid = self.resolve()
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            cmid.connect(conn_param(pattern(57, 3)))
+        self.assertEqual(cm.exception.error_code, errno.EINVAL)
+        child, _ = self.request(cmid, b'')
+        child.create_qp(qp_init())
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            child.accept(conn_param(pattern(197, 4)))
+        self.assertEqual(cm.exception.error_code, errno.EINVAL)
+
+    @bounded()
+    def test_send_recv_both_ways(self):
+        cmid, child, _, _ = self.connect()
+        smr, cmr = child.reg_msgs(MSG), cmid.reg_msgs(MSG)
+        for i in range(10):
+            child.post_recv(smr)
+            cmr.write(pattern(MSG, i), MSG)
+            cmid.post_send(cmr)
+            cmid.get_send_comp()
+            wc = child.get_recv_comp()
+            self.assertEqual(wc.byte_len, MSG)
+            self.assertEqual(smr.read(MSG, 0), pattern(MSG, i))
+            cmid.post_recv(cmr)
+            smr.write(pattern(MSG, 100 + i), MSG)
+            child.post_send(smr)
+            child.get_send_comp()
+            cmid.get_recv_comp()
+            self.assertEqual(cmr.read(MSG, 0), pattern(MSG, 100 + i))
+
+    @bounded()
+    def test_rdma_write_and_read(self):
+        cmid, child, _, _ = self.connect()
+        target = child.reg_write(MSG)
+        source = child.reg_read(MSG)
+        source.write(pattern(MSG, 9), MSG)
+        local = cmid.reg_msgs(MSG)
+        local.write(pattern(MSG, 5), MSG)
+        cmid.post_write(local, MSG, target.buf, target.rkey)
+        cmid.get_send_comp()
+        self.assertEqual(target.read(MSG, 0), pattern(MSG, 5))
+        cmid.post_read(local, MSG, source.buf, source.rkey)
+        cmid.get_send_comp()
+        self.assertEqual(local.read(MSG, 0), pattern(MSG, 9))
+
+    @bounded()
+    def test_qp_attributes_negotiated(self):
+        cmid = self.resolve()
+        cmid.set_option(ce.RDMA_OPTION_ID, ce.RDMA_OPTION_ID_ACK_TIMEOUT,
+                        17, 1)
+        # 0xFF: as much as the device allows, as librdmacm clamps
+        child, _ = self.request(cmid, resources=0xff, depth=0xff,
+                                retry=6, rnr_retry=7)
+        child.create_qp(qp_init())
+        child.accept(conn_param(resources=0xff, depth=0xff, rnr_retry=5))
+        self.cli.expect(ce.RDMA_CM_EVENT_ESTABLISHED).close()
+        self.srv.expect(ce.RDMA_CM_EVENT_ESTABLISHED).close()
+        dev_max = cmid.context.query_device().max_qp_rd_atom
+        mask = (e.IBV_QP_STATE | e.IBV_QP_TIMEOUT | e.IBV_QP_RETRY_CNT |
+                e.IBV_QP_RNR_RETRY | e.IBV_QP_MAX_QP_RD_ATOMIC |
+                e.IBV_QP_MAX_DEST_RD_ATOMIC | e.IBV_QP_DEST_QPN |
+                e.IBV_QP_PATH_MTU | e.IBV_QP_MIN_RNR_TIMER)
+        a, _ = cmid.query_qp(mask)
+        b, _ = child.query_qp(mask)
+        self.assertEqual(a.qp_state, e.IBV_QPS_RTS)
+        self.assertEqual(b.qp_state, e.IBV_QPS_RTS)
+        self.assertEqual(a.dest_qp_num, child.qpn)
+        self.assertEqual(b.dest_qp_num, cmid.qpn)
+        self.assertEqual(a.timeout, 17)
+        self.assertEqual(b.timeout, 14)
+        self.assertEqual(a.retry_cnt, 6)
+        self.assertEqual(b.retry_cnt, 6)  # the initiator's, from REQ
+        self.assertEqual(a.rnr_retry, 5)  # each side: the peer's offer
+        self.assertEqual(b.rnr_retry, 7)
+        self.assertEqual(a.min_rnr_timer, 12)
+        for qa in (a, b):
+            self.assertEqual(qa.max_rd_atomic, dev_max)
+            self.assertEqual(qa.max_dest_rd_atomic, dev_max)
+        self.assertEqual(a.path_mtu, cmid.context.query_port(1).active_mtu)
+
+    @bounded()
+    def test_reject_with_private_data(self):
+        cmid = self.resolve()
+        child, _ = self.request(cmid, b'hello')
+        rej = pattern(196, 7)
+        child.reject(rej)
+        ev = self.cli.expect(ce.RDMA_CM_EVENT_REJECTED)
+        self.assertEqual(ev.private_data, rej)
+        ev.close()  # its status is checked in CApi.test_reject_status
+        # the rejected request's id is destroyed by the application
+        self.srv.ids.remove(child)
+        child.close()
+
+    @bounded()
+    def test_client_disconnect(self):
+        cmid, child, _, _ = self.connect()
+        cmid.disconnect()
+        self.srv.expect(ce.RDMA_CM_EVENT_DISCONNECTED).close()
+        self.cli.expect(ce.RDMA_CM_EVENT_DISCONNECTED).close()
+        child.disconnect()  # answering a disconnect: no second event
+        # the local QP went to the error state, as librdmacm does
+        a, _ = cmid.query_qp(e.IBV_QP_STATE)
+        self.assertEqual(a.qp_state, e.IBV_QPS_ERR)
+        self.cli.expect(ce.RDMA_CM_EVENT_TIMEWAIT_EXIT).close()
+        self.srv.expect(ce.RDMA_CM_EVENT_TIMEWAIT_EXIT).close()
+
+    @bounded()
+    def test_server_disconnect(self):
+        cmid, child, _, _ = self.connect()
+        child.disconnect()
+        self.cli.expect(ce.RDMA_CM_EVENT_DISCONNECTED).close()
+        self.srv.expect(ce.RDMA_CM_EVENT_DISCONNECTED).close()
+
+    @bounded()
+    def test_peer_destroyed_is_disconnect(self):
+        cmid, child, _, _ = self.connect()
+        self.srv.ids.remove(child)
+        child.close()
+        self.cli.expect(ce.RDMA_CM_EVENT_DISCONNECTED).close()
+
+    @bounded()
+    def test_many_connections_one_listener(self):
+        pairs = [self.connect(pattern(8, i)) for i in range(8)]
+        for i, (cmid, child, req, _) in enumerate(pairs):
+            self.assertEqual(req, pattern(8, i))
+            self.assertNotEqual(cmid.qpn, child.qpn)
+
+    @bounded()
+    def test_no_listener_is_rejected(self):
+        cmid = self.resolve(port=str(free_port(self.family)))
+        t0 = time.monotonic()
+        cmid.connect(conn_param())
+        ev = self.cli.expect(ce.RDMA_CM_EVENT_REJECTED)
+        ev.close()
+        self.assertLess(time.monotonic() - t0, 10)
+
+    @bounded()
+    def test_unroutable_is_addr_error(self):
+        cmid = self.cli.new_id()
+        # TEST-NET-1: never a tcp device's address
+        cmid.resolve_addr(AddrInfo(dst='192.0.2.1', dst_service='1',
+                                   port_space=ce.RDMA_PS_TCP))
+        self.cli.expect(ce.RDMA_CM_EVENT_ADDR_ERROR).close()
+
+@unittest.skipUnless(preloaded() and NETDEV == 'lo',
+                     'IPv6 loopback: needs the device on lo and the preload')
+class AsyncConnectionIPv6(AsyncConnection):
+    addr = '::1'
+    family = socket.AF_INET6
+
+    @unittest.skip('IPv4 only')
+    def test_unroutable_is_addr_error(self):
+        pass
+
+
+# --- synchronous ids: two processes -------------------------------------
+# The server runs as `python3 test_cm.py --sync-server ADDR PORT` (a fresh
+# interpreter: multiprocessing would re-run unittest's __main__ in it) and
+# reports on stdout, one line per step.
+
+def sync_server(addr, port):
+    try:
+        ai = AddrInfo(src=addr, src_service=port, port_space=ce.RDMA_PS_TCP,
+                      flags=ce.RAI_PASSIVE)
+        listener = CMID(creator=ai, qp_init_attr=qp_init())
+        listener.listen()
+        print('listening', flush=True)
+        child = listener.get_request()
+        mr = child.reg_msgs(MSG)
+        child.post_recv(mr)
+        child.accept()
+        child.get_recv_comp()
+        data = mr.read(MSG, 0)
+        mr.write(bytes(reversed(data)), MSG)
+        child.post_send(mr)
+        child.get_send_comp()
+        child.disconnect()  # the client's DREQ or ours: one event
+        child.close()
+        listener.close()
+        print('ok' if data == pattern(MSG, 42) else 'bad data', flush=True)
+    except Exception as ex:  # noqa: BLE001 - reported to the parent
+        print('server: %r' % ex, flush=True)
+        return 1
+    return 0
+
+
+@unittest.skipUnless(preloaded(), 'librdmacm-ext is not preloaded')
+class SyncConnection(unittest.TestCase):
+    """rdma_create_ep / rdma_get_request / blocking connect and accept."""
+
+    @bounded()
+    def test_sync_connect_accept_traffic_disconnect(self):
+        port = str(free_port())
+        srv = subprocess.Popen([sys.executable, os.path.abspath(__file__),
+                                '--sync-server', ADDR, port],
+                               stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(srv.stdout.readline().strip(), 'listening')
+            ai = AddrInfo(src=ADDR, dst=ADDR, dst_service=port,
+                          port_space=ce.RDMA_PS_TCP)
+            cmid = CMID(creator=ai, qp_init_attr=qp_init())
+            mr = cmid.reg_msgs(MSG)
+            cmid.post_recv(mr)
+            cmid.connect()
+            mr.write(pattern(MSG, 42), MSG)
+            cmid.post_send(mr)
+            cmid.get_send_comp()
+            cmid.get_recv_comp()
+            self.assertEqual(mr.read(MSG, 0),
+                             bytes(reversed(pattern(MSG, 42))))
+            cmid.disconnect()
+            cmid.close()
+            self.assertEqual(srv.stdout.readline().strip(), 'ok')
+            self.assertEqual(srv.wait(30), 0)
+        finally:
+            if srv.poll() is None:
+                srv.kill()
+                srv.wait()
+            srv.stdout.close()
+
+    @bounded()
+    def test_sync_connect_refused(self):
+        port = str(free_port())
+        ai = AddrInfo(src=ADDR, dst=ADDR, dst_service=port,
+                      port_space=ce.RDMA_PS_TCP)
+        cmid = CMID(creator=ai, qp_init_attr=qp_init())
+        try:
+            with self.assertRaises(PyverbsRDMAError) as cm:
+                cmid.connect()
+            self.assertEqual(cm.exception.error_code, errno.ECONNREFUSED)
+        finally:
+            cmid.close()
+
+
+# --- the C-level API pyverbs does not reach ------------------------------
+
+@unittest.skipUnless(preloaded(), 'librdmacm-ext is not preloaded')
+class CApi(unittest.TestCase):
+    """The channel's fd, REJECTED's status, ports, rdma_get_devices."""
+
+    def get_event(self, ch, etype):
+        ev = ctypes.POINTER(CmEventFullC)()
+        self.assertEqual(cm_c.rdma_get_cm_event(
+            ch, ctypes.cast(ctypes.byref(ev),
+                            ctypes.POINTER(ctypes.POINTER(CmEventC)))), 0)
+        self.assertEqual(cm_c.rdma_event_str(ev.contents.event).decode(),
+                         cm_c.rdma_event_str(etype).decode())
+        return ev
+
+    def ack(self, ev):
+        self.assertEqual(cm_c.rdma_ack_cm_event(
+            ctypes.cast(ev, ctypes.POINTER(CmEventC))), 0)
+
+    @bounded()
+    def test_reject_status_and_ports(self):
+        port = free_port()
+        ch = cm_c.rdma_create_event_channel()
+        lid, cid = _P(), _P()
+        self.assertEqual(cm_c.rdma_create_id(ch, ctypes.byref(lid), None,
+                                             ce.RDMA_PS_TCP), 0)
+        self.assertEqual(cm_c.rdma_create_id(ch, ctypes.byref(cid), None,
+                                             ce.RDMA_PS_TCP), 0)
+        try:
+            src = sockaddr_in(ADDR, port)
+            self.assertEqual(cm_c.rdma_bind_addr(lid, ctypes.byref(src)), 0)
+            self.assertEqual(socket.ntohs(cm_c.rdma_get_src_port(lid)), port)
+            self.assertEqual(cm_c.rdma_listen(lid, 1), 0)
+            self.assertEqual(cm_c.rdma_resolve_addr(
+                cid, None, ctypes.byref(src), 2000), 0)
+            self.ack(self.get_event(ch, ce.RDMA_CM_EVENT_ADDR_RESOLVED))
+            self.assertEqual(socket.ntohs(cm_c.rdma_get_dst_port(cid)), port)
+            self.assertNotEqual(cm_c.rdma_get_src_port(cid), 0)
+            self.assertEqual(cm_c.rdma_resolve_route(cid, 2000), 0)
+            self.ack(self.get_event(ch, ce.RDMA_CM_EVENT_ROUTE_RESOLVED))
+            # no QP on the id: the QPN travels in the parameters
+            req = (ctypes.c_uint8 * 56)(*pattern(56, 11))
+            param = ConnParamC(ctypes.cast(req, _P), 56, 1, 1, 0, 7, 7, 0,
+                               0x123456)
+            self.assertEqual(cm_c.rdma_connect(cid, ctypes.byref(param)), 0)
+            ev = self.get_event(ch, ce.RDMA_CM_EVENT_CONNECT_REQUEST)
+            self.assertEqual(ev.contents.listen_id, lid.value)
+            self.assertEqual(ev.contents.conn.qp_num, 0x123456)
+            self.assertEqual(ctypes.string_at(ev.contents.conn.private_data,
+                                              56), pattern(56, 11))
+            child = ev.contents.id
+            rej = (ctypes.c_uint8 * 196)(*pattern(196, 12))
+            self.assertEqual(cm_c.rdma_reject(child, rej, 196), 0)
+            self.ack(ev)
+            ev = self.get_event(ch, ce.RDMA_CM_EVENT_REJECTED)
+            self.assertEqual(ev.contents.status, CONSUMER_REJECT)
+            self.assertEqual(ev.contents.conn.private_data_len, 196)
+            self.assertEqual(ctypes.string_at(ev.contents.conn.private_data,
+                                              196), pattern(196, 12))
+            self.ack(ev)
+            self.assertEqual(cm_c.rdma_destroy_id(child), 0)
+        finally:
+            cm_c.rdma_destroy_id(cid)
+            cm_c.rdma_destroy_id(lid)
+            cm_c.rdma_destroy_event_channel(ch)
+
+    @bounded()
+    def test_fd_pollable_and_nonblocking(self):
+        ch = cm_c.rdma_create_event_channel()
+        self.assertTrue(ch)
+        fd = ch.contents.fd
+        cid = _P()
+        self.assertEqual(cm_c.rdma_create_id(ch, ctypes.byref(cid), None,
+                                             ce.RDMA_PS_TCP), 0)
+        try:
+            self.assertFalse(readable(fd))
+            dst = sockaddr_in(ADDR, free_port())
+            self.assertEqual(cm_c.rdma_resolve_addr(
+                cid, None, ctypes.byref(dst), 2000), 0)
+            self.assertTrue(readable(fd, 5))
+            self.assertTrue(readable(fd), 'readable until read')
+            ev = ctypes.POINTER(CmEventC)()
+            self.assertEqual(cm_c.rdma_get_cm_event(ch, ctypes.byref(ev)), 0)
+            self.assertEqual(ev.contents.event,
+                             ce.RDMA_CM_EVENT_ADDR_RESOLVED)
+            self.assertEqual(ev.contents.status, 0)
+            self.assertEqual(ev.contents.id, cid.value)
+            self.assertFalse(readable(fd), 'queue empty, fd still readable')
+            self.assertEqual(cm_c.rdma_ack_cm_event(ev), 0)
+            fl = fcntl.fcntl(fd, fcntl.F_GETFL)
+            fcntl.fcntl(fd, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+            ctypes.set_errno(0)
+            self.assertEqual(cm_c.rdma_get_cm_event(ch, ctypes.byref(ev)), -1)
+            self.assertEqual(ctypes.get_errno(), errno.EAGAIN)
+        finally:
+            self.assertEqual(cm_c.rdma_destroy_id(cid), 0)
+            cm_c.rdma_destroy_event_channel(ch)
+
+    def set_option(self, cid, level, name, value):
+        buf = ctypes.create_string_buffer(value)
+        ctypes.set_errno(0)
+        rc = cm_c.rdma_set_option(cid, level, name, buf, len(value))
+        return 0 if rc == 0 else ctypes.get_errno()
+
+    def test_options(self):
+        ch = cm_c.rdma_create_event_channel()
+        cid = _P()
+        self.assertEqual(cm_c.rdma_create_id(ch, ctypes.byref(cid), None,
+                                             ce.RDMA_PS_TCP), 0)
+        one = struct.pack('i', 1)
+        try:
+            # accepted: ToS, address reuse (before binding), ack timeout
+            self.assertEqual(self.set_option(cid, ce.RDMA_OPTION_ID, 0,
+                                             b'\x20'), 0)
+            self.assertEqual(self.set_option(cid, ce.RDMA_OPTION_ID, 1, one),
+                             0)
+            self.assertEqual(self.set_option(
+                cid, ce.RDMA_OPTION_ID, ce.RDMA_OPTION_ID_ACK_TIMEOUT,
+                b'\x10'), 0)
+            # wrong sizes, unknown options, the IB path option
+            self.assertEqual(self.set_option(cid, ce.RDMA_OPTION_ID, 0, one),
+                             errno.EINVAL)
+            self.assertEqual(self.set_option(cid, ce.RDMA_OPTION_ID, 99,
+                                             one), errno.ENOSYS)
+            self.assertEqual(self.set_option(cid, 1, 1, bytes(64)),
+                             errno.ENOSYS)
+        finally:
+            cm_c.rdma_destroy_id(cid)
+            cm_c.rdma_destroy_event_channel(ch)
+
+    def test_event_str(self):
+        names = {getattr(ce, n): n for n in dir(ce)
+                 if n.startswith('RDMA_CM_EVENT_')}
+        self.assertEqual(len(names), 16)
+        for val, name in names.items():
+            self.assertEqual(cm_c.rdma_event_str(val).decode(), name)
+        self.assertEqual(cm_c.rdma_event_str(99).decode(), 'UNKNOWN EVENT')
+
+    def test_get_devices(self):
+        n = ctypes.c_int(-1)
+        lst = cm_c.rdma_get_devices(ctypes.byref(n))
+        self.assertTrue(lst)
+        try:
+            self.assertGreaterEqual(n.value, 1)
+            names = []
+            for i in range(n.value):
+                dev = ctypes.cast(lst[i], ctypes.POINTER(_P))[0]
+                names.append(libverbs.ibv_get_device_name(dev).decode())
+            self.assertIn(DEV, names)
+            self.assertIsNone(lst[n.value])
+            # opened once per process: a second call gives the same contexts
+            n2 = ctypes.c_int(-1)
+            lst2 = cm_c.rdma_get_devices(ctypes.byref(n2))
+            self.assertEqual([lst[i] for i in range(n.value)],
+                             [lst2[i] for i in range(n2.value)])
+            cm_c.rdma_free_devices(lst2)
+        finally:
+            cm_c.rdma_free_devices(lst)
+
+
+if __name__ == '__main__':
+    if len(sys.argv) == 4 and sys.argv[1] == '--sync-server':
+        sys.exit(sync_server(sys.argv[2], sys.argv[3]))
+    unittest.main()
