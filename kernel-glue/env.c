@@ -153,7 +153,27 @@ static int env_build(struct env_set *e)
 	free(provider);
 	ext = build ? RDMA_TCP_BUILD_RDMACM_EXT : RDMA_TCP_INSTALL_RDMACM_EXT;
 	if (is_file(ext)) {
+#ifdef RDMA_TCP_SAN_RUNTIME
+		/*
+		 * A sanitizer build's preload library is instrumented: every
+		 * program it is preloaded into needs the sanitizer runtime
+		 * loaded before it, or the runtime refuses to start.
+		 */
+		char *both = NULL;
+
+		if (build && *RDMA_TCP_SAN_RUNTIME &&
+		    !rtcp_list_has(getenv("LD_PRELOAD") ? getenv("LD_PRELOAD") :
+							  "",
+				   PRELOAD_SEPS, ext) &&
+		    asprintf(&both, "%s:%s", RDMA_TCP_SAN_RUNTIME, ext) > 0) {
+			e->preload = prepend("LD_PRELOAD", PRELOAD_SEPS, both);
+			free(both);
+		} else {
+			e->preload = prepend("LD_PRELOAD", PRELOAD_SEPS, ext);
+		}
+#else
 		e->preload = prepend("LD_PRELOAD", PRELOAD_SEPS, ext);
+#endif
 		if (!e->preload) {
 			env_free(e);
 			return -ENOMEM;

@@ -47,7 +47,10 @@ enum rtcp_flags {
 	RTCP_F_KNOWN = RTCP_F_SOLICITED | RTCP_F_NO_CREDIT | RTCP_F_ACK_REQ,
 };
 
-/* TERMINATE syndromes: how the requester's work request completes. */
+/*
+ * TERMINATE syndromes: how the requester's work request completes. Carried
+ * in the imm field, in network byte order.
+ */
 enum rtcp_syndrome {
 	RTCP_SYN_REM_ACCESS = 1, /* key, PD, rights or range */
 	RTCP_SYN_REM_INV_REQ = 2, /* bad opcode, length, too-small receive */

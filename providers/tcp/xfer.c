@@ -8,6 +8,7 @@
  * small staging buffer and payload with readv() straight into the target
  * memory; only bytes that arrived together with a header are copied.
  */
+#include <endian.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -336,11 +337,26 @@ static void terminate(struct tcp_qp *qp, uint32_t msn, uint32_t syn,
 	if (r) {
 		r->hdr.opcode = RTCP_OP_TERMINATE;
 		r->hdr.msn = msn;
-		r->hdr.imm = syn;
+		r->hdr.imm = htobe32(syn); /* network order, like every field */
 		queue_resp(qp, r);
 		flush_out(qp);
 	}
 	tcp_qp_to_error(qp, ev);
+}
+
+/* How a requester's WR completes for a TERMINATE syndrome. */
+static enum ibv_wc_status syndrome_status(uint32_t syn)
+{
+	switch (syn) {
+	case RTCP_SYN_REM_ACCESS:
+		return IBV_WC_REM_ACCESS_ERR;
+	case RTCP_SYN_REM_INV_REQ:
+		return IBV_WC_REM_INV_REQ_ERR;
+	case RTCP_SYN_RNR:
+		return IBV_WC_RNR_RETRY_EXC_ERR;
+	default:
+		return IBV_WC_REM_OP_ERR;
+	}
 }
 
 static struct tcp_send_wqe *find_wqe(struct tcp_qp *qp, uint32_t msn)
@@ -636,13 +652,7 @@ static void rx_dispatch(struct tcp_qp *qp)
 		w = find_wqe(qp, h->msn);
 		if (w) {
 			w->state = WQE_DONE;
-			w->status = h->imm == RTCP_SYN_REM_ACCESS ?
-					    IBV_WC_REM_ACCESS_ERR :
-				    h->imm == RTCP_SYN_REM_INV_REQ ?
-					    IBV_WC_REM_INV_REQ_ERR :
-				    h->imm == RTCP_SYN_RNR ?
-					    IBV_WC_RNR_RETRY_EXC_ERR :
-					    IBV_WC_REM_OP_ERR;
+			w->status = syndrome_status(be32toh(h->imm));
 			tcp_sq_reap(qp);
 		}
 		/*

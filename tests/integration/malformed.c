@@ -42,6 +42,7 @@
  * "N passed, N failed"; exit 1 on any failure, 2 on a setup error.
  */
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -1237,7 +1238,7 @@ static void send_terminate_unsolicited(struct peer *p, struct ibv_qp *qp,
 	struct rtcp_hdr h;
 
 	hdr_init(&h, RTCP_OP_TERMINATE, 0);
-	h.imm = RTCP_SYN_REM_ACCESS;
+	h.imm = htobe32(RTCP_SYN_REM_ACCESS); /* syndromes: network order */
 	peer_frame(p, &h, NULL, 0, 0, 0);
 }
 
@@ -1523,8 +1524,9 @@ static void run_case(struct kase *k)
 			fail("TERMINATE with syndrome %d received",
 			     k->term_syn);
 		} else {
-			check(p.term.imm == (uint32_t)k->term_syn,
-			      "TERMINATE syndrome %u (expected %d)", p.term.imm,
+			check(be32toh(p.term.imm) == (uint32_t)k->term_syn,
+			      "TERMINATE syndrome %u (expected %d)",
+			      be32toh(p.term.imm),
 			      k->term_syn);
 			check(p.term.msn == k->term_msn,
 			      "TERMINATE names msn %u (expected %u)",
