@@ -128,6 +128,8 @@ void cm_event_post(struct cm_event *e)
 {
 	struct cm_channel *ch = cm_id_channel(e->owner);
 
+	CM_DBG("id %p: event %d status %d%s", (void *)e->target, e->ev.event,
+	       e->ev.status, ch ? "" : " dropped (no channel)");
 	if (!ch) {
 		free(e);
 		return;

@@ -102,10 +102,15 @@ static int scan_devices(void)
 
 static void mode_init(void)
 {
+	const char *dbg = getenv("RDMACM_EXT_DEBUG");
+
+	cm_debug_level = dbg ? atoi(dbg) : 0;
 	pthread_mutex_lock(&dev_lock);
 	scan_devices();
 	tcp_mode = ndevs > 0;
 	pthread_mutex_unlock(&dev_lock);
+	CM_DBG("%d tcp device(s): %s", ndevs,
+	       tcp_mode ? "serving rdma_cm" : "forwarding to librdmacm");
 }
 
 bool cm_tcp_mode(void)

@@ -2,10 +2,10 @@
 /*
  * The exported rdma_* entry points: each either forwards to the system
  * librdmacm (no tcp device in this network namespace: the preload is
- * invisible) or serves the call here (cm_devices.c decides, once per
- * process). The version script gives every symbol librdmacm's version
- * (RDMACM_1.0 ... 1.3), so programs linked against the versioned names
- * bind to these.
+ * invisible) or serves the call through the implementation's table
+ * (ext_ops.h; cm_devices.c decides the mode, once per process). The
+ * version script gives every symbol librdmacm's version (RDMACM_1.0 ...
+ * 1.3), so programs linked against the versioned names bind to these.
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -13,13 +13,14 @@
 #include <rdma/rdma_verbs.h>
 
 #include "ext.h"
+#include "ext_ops.h"
 
 #define REAL(name)                                                            \
 	({                                                                     \
 		static _Atomic(void *) real_;                                  \
 		void *p_ = atomic_load(&real_);                                \
 		if (!p_) {                                                     \
-			p_ = ext_rdmacm_real(#name);                           \
+			p_ = ext_ops()->rdmacm_real(#name);                    \
 			atomic_store(&real_, p_);                              \
 		}                                                              \
 		(__typeof__(&name))p_;                                         \
@@ -29,17 +30,17 @@
 #define FWD_INT(name, params, args)                                            \
 	EXT_EXPORT int name params                                             \
 	{                                                                      \
-		if (!cm_tcp_mode()) {                                          \
+		if (!ext_ops()->tcp_mode()) {                                          \
 			__typeof__(&name) f = REAL(name);                      \
 			return f ? f args : ext_err(ENOSYS);                   \
 		}                                                              \
-		return ext_##name args;                                        \
+		return ext_ops()->name args;                                   \
 	}
 
 #define FWD_PTR(type, name, params, args)                                      \
 	EXT_EXPORT type name params                                            \
 	{                                                                      \
-		if (!cm_tcp_mode()) {                                          \
+		if (!ext_ops()->tcp_mode()) {                                          \
 			__typeof__(&name) f = REAL(name);                      \
 			if (!f) {                                              \
 				errno = ENOSYS;                                \
@@ -47,26 +48,26 @@
 			}                                                      \
 			return f args;                                         \
 		}                                                              \
-		return ext_##name args;                                        \
+		return ext_ops()->name args;                                   \
 	}
 
 #define FWD_VOID(name, params, args)                                           \
 	EXT_EXPORT void name params                                            \
 	{                                                                      \
-		if (!cm_tcp_mode()) {                                          \
+		if (!ext_ops()->tcp_mode()) {                                          \
 			__typeof__(&name) f = REAL(name);                      \
 			if (f)                                                 \
 				f args;                                        \
 			return;                                                \
 		}                                                              \
-		ext_##name args;                                               \
+		ext_ops()->name args;                                          \
 	}
 
 /* calls that tcp devices do not support: multicast needs UD QPs */
 #define UNSUPPORTED(name, params, args)                                        \
 	EXT_EXPORT int name params                                             \
 	{                                                                      \
-		if (!cm_tcp_mode()) {                                          \
+		if (!ext_ops()->tcp_mode()) {                                          \
 			__typeof__(&name) f = REAL(name);                      \
 			return f ? f args : ext_err(ENOSYS);                   \
 		}                                                              \
@@ -158,22 +159,26 @@ UNSUPPORTED(rdma_leave_multicast, (struct rdma_cm_id *id, struct sockaddr *a),
 EXT_EXPORT int rdma_reject_ece(struct rdma_cm_id *id, const void *pdata,
 			       uint8_t len)
 {
-	if (!cm_tcp_mode()) {
+	if (!ext_ops()->tcp_mode()) {
 		__typeof__(&rdma_reject_ece) f = REAL(rdma_reject_ece);
 
 		return f ? f(id, pdata, len) : ext_err(ENOSYS);
 	}
-	return ext_rdma_reject(id, pdata, len);
+	return ext_ops()->rdma_reject(id, pdata, len);
 }
 
 static uint16_t port_of(struct sockaddr *sa)
 {
-	return cm_addr_port(sa);
+	if (sa->sa_family == AF_INET)
+		return ((struct sockaddr_in *)sa)->sin_port;
+	if (sa->sa_family == AF_INET6)
+		return ((struct sockaddr_in6 *)sa)->sin6_port;
+	return 0;
 }
 
 EXT_EXPORT __be16 rdma_get_src_port(struct rdma_cm_id *id)
 {
-	if (!cm_tcp_mode()) {
+	if (!ext_ops()->tcp_mode()) {
 		__typeof__(&rdma_get_src_port) f = REAL(rdma_get_src_port);
 
 		return f ? f(id) : 0;
@@ -183,7 +188,7 @@ EXT_EXPORT __be16 rdma_get_src_port(struct rdma_cm_id *id)
 
 EXT_EXPORT __be16 rdma_get_dst_port(struct rdma_cm_id *id)
 {
-	if (!cm_tcp_mode()) {
+	if (!ext_ops()->tcp_mode()) {
 		__typeof__(&rdma_get_dst_port) f = REAL(rdma_get_dst_port);
 
 		return f ? f(id) : 0;
@@ -193,7 +198,7 @@ EXT_EXPORT __be16 rdma_get_dst_port(struct rdma_cm_id *id)
 
 EXT_EXPORT struct ibv_context **rdma_get_devices(int *num)
 {
-	if (!cm_tcp_mode()) {
+	if (!ext_ops()->tcp_mode()) {
 		__typeof__(&rdma_get_devices) f = REAL(rdma_get_devices);
 
 		if (!f) {
@@ -204,19 +209,19 @@ EXT_EXPORT struct ibv_context **rdma_get_devices(int *num)
 		}
 		return f(num);
 	}
-	return cm_get_devices(num);
+	return ext_ops()->rdma_get_devices(num);
 }
 
 EXT_EXPORT void rdma_free_devices(struct ibv_context **list)
 {
-	if (!cm_tcp_mode()) {
+	if (!ext_ops()->tcp_mode()) {
 		__typeof__(&rdma_free_devices) f = REAL(rdma_free_devices);
 
 		if (f)
 			f(list);
 		return;
 	}
-	cm_free_devices(list);
+	ext_ops()->rdma_free_devices(list);
 }
 
 static const char *const event_names[] = {

@@ -22,6 +22,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -38,6 +40,24 @@ struct cm_globals cm_g = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.epfd = -1,
 };
+
+int cm_debug_level;
+
+void cm_debug(const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "librdmacm-ext[%d] %llu: ", getpid(),
+		     (unsigned long long)cm_now_ms());
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
+	va_end(ap);
+	strcat(buf, "\n");
+	if (write(STDERR_FILENO, buf, strlen(buf)) < 0)
+		return;
+}
 
 uint64_t cm_now_ms(void)
 {
@@ -94,6 +114,12 @@ void cm_conn_close(struct cm_conn *c)
 		c->id->conn = NULL;
 	c->id = NULL;
 	unlink_conn(c);
+	if (!cm_g.thread_running) {
+		/* no thread, no batch that could still name it */
+		free(c->out);
+		free(c);
+		return;
+	}
 	c->next = cm_g.grave;
 	cm_g.grave = c;
 }
@@ -169,6 +195,7 @@ int cm_conn_send(struct cm_conn *c, uint8_t type, const void *body,
 		c->out = p;
 		c->out_cap = need;
 	}
+	CM_DBG("fd %d: send message %u (%zu bytes)", c->fd, type, len);
 	memcpy(c->out + c->out_len, &h, sizeof(h));
 	if (len)
 		memcpy(c->out + c->out_len + sizeof(h), body, len);
@@ -210,6 +237,7 @@ static void conn_read(struct cm_conn *c)
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0) {
+			CM_DBG("fd %d: %s", c->fd, n ? strerror(errno) : "EOF");
 			/* EOF or error: a finished conn is done, a live one
 			 * lost its peer */
 			if (c->closing)
@@ -234,6 +262,8 @@ static void conn_read(struct cm_conn *c)
 		if (c->in_len < sizeof(h) + body)
 			continue;
 		c->in_len = 0;
+		CM_DBG("fd %d: message %u (%zu bytes)%s", c->fd, h.type, body,
+		       c->closing ? ", ignored: closing" : "");
 		if (!c->closing)
 			cm_on_message(c, h.type, c->in + sizeof(h), body);
 	}
@@ -255,6 +285,7 @@ static void handle(struct cm_conn *c, uint32_t events)
 			return;
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl))
 			err = errno;
+		CM_DBG("fd %d: connect: %s", c->fd, err ? strerror(err) : "ok");
 		cm_on_connected(c, err);
 		if (c->dead || c->retry)
 			return;

@@ -17,7 +17,8 @@
  * which keeps the "EBUSY while CQs use it" rule (it counts the CQs) and
  * frees the record; wfd is closed only once that succeeded.
  *
- * Every other context is passed through to libibverbs unchanged.
+ * Every other context is passed through to libibverbs unchanged (the
+ * interposers are in entry.c).
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -90,27 +91,4 @@ int ext_comp_channel_destroy(struct ibv_comp_channel *ch)
 	if (!ret)
 		close(wfd);
 	return ret;
-}
-
-EXT_EXPORT struct ibv_comp_channel *
-ibv_create_comp_channel(struct ibv_context *ctx)
-{
-	const struct ext_verbs *v;
-
-	if (ext_is_tcp_context(ctx))
-		return ext_comp_channel_create(ctx);
-	v = ext_verbs();
-	return v ? v->create_comp_channel(ctx) : NULL;
-}
-
-EXT_EXPORT int ibv_destroy_comp_channel(struct ibv_comp_channel *ch)
-{
-	const struct ext_verbs *v;
-
-	/* a tcp context's channels are all ours (libibverbs cannot make
-	 * one), so the context tells: no peeking past a foreign record */
-	if (ch && ext_is_tcp_context(ch->context))
-		return ext_comp_channel_destroy(ch);
-	v = ext_verbs();
-	return v ? v->destroy_comp_channel(ch) : ENOSYS;
 }

@@ -42,6 +42,16 @@ static inline int ext_err(int e)
 	return -1;
 }
 
+/* RDMACM_EXT_DEBUG=1 in the environment: one stderr line per CM message,
+ * connection outcome and event (cm_thread.c). */
+extern int cm_debug_level;
+void cm_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define CM_DBG(...)                                                            \
+	do {                                                                   \
+		if (cm_debug_level)                                            \
+			cm_debug(__VA_ARGS__);                                 \
+	} while (0)
+
 /* ---- verbs_sym.c: the real libraries, resolved lazily ---------------- */
 
 /* The libibverbs functions this library calls, looked up in the copy the

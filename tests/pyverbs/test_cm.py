@@ -611,6 +611,24 @@ class CApi(unittest.TestCase):
             self.assertEqual(cm_c.rdma_destroy_id(cid), 0)
             cm_c.rdma_destroy_event_channel(ch)
 
+    def test_bind_port_zero(self):
+        ch = cm_c.rdma_create_event_channel()
+        lid = _P()
+        self.assertEqual(cm_c.rdma_create_id(ch, ctypes.byref(lid), None,
+                                             ce.RDMA_PS_TCP), 0)
+        try:
+            src = sockaddr_in(ADDR, 0)
+            self.assertEqual(cm_c.rdma_bind_addr(lid, ctypes.byref(src)), 0)
+            port = socket.ntohs(cm_c.rdma_get_src_port(lid))
+            self.assertNotEqual(port, 0)
+            self.assertEqual(cm_c.rdma_listen(lid, 0), 0)
+            # the CM port is a real TCP port
+            with socket.create_connection((ADDR, port), timeout=5):
+                pass
+        finally:
+            cm_c.rdma_destroy_id(lid)
+            cm_c.rdma_destroy_event_channel(ch)
+
     def set_option(self, cid, level, name, value):
         buf = ctypes.create_string_buffer(value)
         ctypes.set_errno(0)
