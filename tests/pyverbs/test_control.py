@@ -22,6 +22,8 @@ import stat
 import sys
 import unittest
 
+PROT_NONE = 0  # <sys/mman.h>; Python's mmap module lacks the name
+
 import pyverbs.enums as e
 from pyverbs.cq import CQ, CQEX, CqInitAttrEx, PollCqAttr
 from pyverbs.device import Context, get_device_list, guid_format
@@ -288,7 +290,7 @@ class TestMR(DeviceCase):
         # readable mapping covers the range -> EFAULT.
         libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t,
                                   ctypes.c_int]
-        buf = raw_mmap(4 * PAGE, mmap.PROT_NONE)
+        buf = raw_mmap(4 * PAGE, PROT_NONE)
         try:
             self.assertRDMAError(errno.EFAULT, MR, self.pd, 4 * PAGE,
                                  e.IBV_ACCESS_LOCAL_WRITE, address=buf)
@@ -297,7 +299,7 @@ class TestMR(DeviceCase):
         # partly accessible: the last page is not
         buf = raw_mmap(4 * PAGE, mmap.PROT_READ | mmap.PROT_WRITE)
         self.assertEqual(libc.mprotect(buf + 3 * PAGE, PAGE,
-                                       mmap.PROT_NONE), 0)
+                                       PROT_NONE), 0)
         try:
             self.assertRDMAError(errno.EFAULT, MR, self.pd, 4 * PAGE, 0,
                                  address=buf)
