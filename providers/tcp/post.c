@@ -28,17 +28,6 @@ static bool valid_opcode(struct tcp_qp *qp, enum ibv_wr_opcode op)
 	}
 }
 
-static void flush_now(struct tcp_qp *qp, struct tcp_cq *cq, uint64_t wr_id,
-		      enum ibv_wc_opcode op)
-{
-	struct ibv_wc wc = { .wr_id = wr_id,
-			     .status = IBV_WC_WR_FLUSH_ERR,
-			     .opcode = op,
-			     .qp_num = qp->vqp.qp.qp_num };
-
-	tcp_cq_push(cq, &wc, true);
-}
-
 /* Queues one send WR; returns 0 or the errno for bad_wr. */
 static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 {
@@ -128,7 +117,8 @@ int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	pthread_mutex_lock(&qp->lock);
 	for (; wr; wr = wr->next) {
 		if (qp->state == IBV_QPS_ERR) {
-			flush_now(qp, qp->scq, wr->wr_id, IBV_WC_SEND);
+			tcp_flush_wc(qp->scq, qp, wr->wr_id, IBV_WC_SEND,
+				     IBV_WC_WR_FLUSH_ERR);
 			continue;
 		}
 		if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD &&
@@ -175,7 +165,8 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 			break;
 		}
 		if (qp->state == IBV_QPS_ERR) {
-			flush_now(qp, qp->rcq, wr->wr_id, IBV_WC_RECV);
+			tcp_flush_wc(qp->rcq, qp, wr->wr_id, IBV_WC_RECV,
+				     IBV_WC_WR_FLUSH_ERR);
 			continue;
 		}
 		if (qp->rq_head - qp->rq_tail >= qp->cap.max_recv_wr) {

@@ -281,7 +281,16 @@ void tcp_uc_drain(struct tcp_qp *qp)
 	tcp_sq_reap(qp);
 }
 
-static void flush_wc(struct tcp_cq *cq, struct tcp_qp *qp, uint64_t wr_id,
+/* Stops the pending "peer vanished" deadline, if any (see xfer.c). */
+static void cancel_dead_peer(struct tcp_qp *qp)
+{
+	if (qp->fail_at_ns) {
+		qp->fail_at_ns = 0;
+		atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+	}
+}
+
+void tcp_flush_wc(struct tcp_cq *cq, struct tcp_qp *qp, uint64_t wr_id,
 		     enum ibv_wc_opcode op, enum ibv_wc_status st)
 {
 	struct ibv_wc wc = { .wr_id = wr_id,
@@ -349,27 +358,24 @@ void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev)
 		return;
 	qp->state = IBV_QPS_ERR;
 	close_conn(qp);
-	if (qp->fail_at_ns) {
-		qp->fail_at_ns = 0;
-		atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
-	}
+	cancel_dead_peer(qp);
 	/* everything still queued or unacknowledged is flushed, in order */
 	while (qp->sq_done != qp->sq_head) {
 		struct tcp_send_wqe *w = &qp->sq[qp->sq_done++ & (qp->sq_size - 1)];
 
-		flush_wc(qp->scq, qp, w->wr_id, wc_op(w->opcode),
+		tcp_flush_wc(qp->scq, qp, w->wr_id, wc_op(w->opcode),
 			 IBV_WC_WR_FLUSH_ERR);
 	}
 	qp->sq_tx = qp->sq_head;
 	if (qp->rx_has_rwqe) {
-		flush_wc(qp->rcq, qp, qp->rx_rwqe.wr_id, IBV_WC_RECV,
+		tcp_flush_wc(qp->rcq, qp, qp->rx_rwqe.wr_id, IBV_WC_RECV,
 			 IBV_WC_WR_FLUSH_ERR);
 		qp->rx_has_rwqe = false;
 	}
 	while (qp->rq && qp->rq_tail != qp->rq_head) {
 		struct tcp_recv_wqe *w = &qp->rq[qp->rq_tail++ & (qp->rq_size - 1)];
 
-		flush_wc(qp->rcq, qp, w->wr_id, IBV_WC_RECV,
+		tcp_flush_wc(qp->rcq, qp, w->wr_id, IBV_WC_RECV,
 			 IBV_WC_WR_FLUSH_ERR);
 	}
 	if (ev)
@@ -390,10 +396,7 @@ static void drop_closing(struct tcp_qp *qp)
 static void qp_reset(struct tcp_qp *qp)
 {
 	close_conn(qp);
-	if (qp->fail_at_ns) {
-		qp->fail_at_ns = 0;
-		atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
-	}
+	cancel_dead_peer(qp);
 	drop_closing(qp);
 	qp->sq_head = qp->sq_tx = qp->sq_done = 0;
 	qp->rq_head = qp->rq_tail = 0;
@@ -574,10 +577,7 @@ int tcp_destroy_qp(struct ibv_qp *ibqp)
 	pthread_mutex_lock(&qp->lock);
 	close_conn(qp);
 	drop_closing(qp);
-	if (qp->fail_at_ns) {
-		qp->fail_at_ns = 0;
-		atomic_fetch_sub(&ctx->engine->stalled, 1);
-	}
+	cancel_dead_peer(qp);
 	qp->dead = true;
 	tcp_qpn_free(qp);
 	tcp_conn_drop_pending(ctx, qp->vqp.qp.qp_num);

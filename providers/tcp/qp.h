@@ -210,6 +210,9 @@ int tcp_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask,
 /* Moves the QP to ERR, flushing queues; caller holds qp->lock. */
 void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev);
 void tcp_qp_free(struct tcp_qp *qp);
+/* Pushes a flushed (or failed) completion for a work request. */
+void tcp_flush_wc(struct tcp_cq *cq, struct tcp_qp *qp, uint64_t wr_id,
+		  enum ibv_wc_opcode op, enum ibv_wc_status st);
 void tcp_qp_drop_conn(struct tcp_qp *qp);
 void tcp_qp_drop_conn_rc(struct tcp_qp *qp);
 void tcp_uc_drain(struct tcp_qp *qp);
