@@ -254,4 +254,5 @@ fi
 
 echo "# results ($(($(date +%s) - T0)) s in all):"
 printf '#   %s\n' "${RESULTS[@]}"
+echo "# cases that passed only on retry: $SM_RETRIED"
 finish
