@@ -213,6 +213,7 @@ int tcp_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 
 	if (n < 0)
 		return -EINVAL;
+	atomic_fetch_add_explicit(&cq->polls, 1, memory_order_relaxed);
 	tcp_progress_cq(cq);
 	pthread_mutex_lock(&cq->lock);
 	while (i < n && cq->head != cq->tail)
@@ -225,6 +226,9 @@ int tcp_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
 {
 	struct tcp_cq *cq = to_tcq(ibcq);
 
+	/* about to sleep: WRs held back for batching must go first */
+	atomic_fetch_add_explicit(&cq->polls, 1, memory_order_relaxed);
+	tcp_progress_cq(cq);
 	pthread_mutex_lock(&cq->lock);
 	/* "next completion" wins over "solicited only" until it fires */
 	if (!solicited_only || cq->armed != 1)
@@ -262,6 +266,7 @@ static int cq_ex_start_poll(struct ibv_cq_ex *ex, struct ibv_poll_cq_attr *a)
 
 	if (a->comp_mask)
 		return EINVAL;
+	atomic_fetch_add_explicit(&cq->polls, 1, memory_order_relaxed);
 	tcp_progress_cq(cq);
 	pthread_mutex_lock(&cq->lock);
 	ret = cq_ex_pop(cq);

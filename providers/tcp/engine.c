@@ -84,6 +84,45 @@ static void run_timers(struct tcp_context *ctx)
 	pthread_mutex_unlock(&ctx->lock);
 }
 
+/* Sends what QPs held back for batching (see tcp_engine_defer_tx). */
+static void flush_deferred(struct tcp_context *ctx)
+{
+	struct tcp_engine *e = ctx->engine;
+	int i, j;
+
+	pthread_mutex_lock(&ctx->lock);
+	for (i = 0; i < e->nlis; i++) {
+		for (j = 0; j < TCP_QPS_PER_LISTENER; j++) {
+			struct tcp_qp *qp = e->lis[i]->slots[j];
+
+			if (!qp || !qp->tx_deferred)
+				continue;
+			pthread_mutex_lock(&qp->lock);
+			if (!qp->dead && qp->connected)
+				tcp_qp_flush(qp);
+			pthread_mutex_unlock(&qp->lock);
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+/*
+ * The safety net of transmit batching: an application that posts a burst
+ * and then spins on memory instead of polling a CQ still sees its WRs go,
+ * one engine wake-up later. One wake per burst, not per WR: tx_kick stays
+ * set until the engine has looked.
+ */
+void tcp_engine_defer_tx(struct tcp_qp *qp)
+{
+	struct tcp_engine *e = qp->ctx->engine;
+
+	if (qp->tx_deferred)
+		return;
+	qp->tx_deferred = true;
+	if (!atomic_exchange(&e->tx_kick, true))
+		tcp_engine_wake(qp->ctx);
+}
+
 #define TCP_LINGER_NS 2000000000ull
 
 /*
@@ -195,6 +234,9 @@ static void *engine_main(void *arg)
 				break;
 			}
 		}
+		if (atomic_load(&e->tx_kick) &&
+		    atomic_exchange(&e->tx_kick, false))
+			flush_deferred(ctx);
 		if (atomic_load(&e->stalled)) {
 			run_timers(ctx);
 			linger_reap(ctx, NULL, false);
@@ -360,8 +402,13 @@ void tcp_progress_cq(struct tcp_cq *cq)
 
 		if (pthread_mutex_trylock(&qp->lock))
 			continue;
-		if (!qp->dead && qp->connected)
+		if (!qp->dead && qp->connected) {
+			qp->rx_by_app = true;
 			tcp_qp_rx(qp);
+			qp->rx_by_app = false;
+			/* a poll ends a burst: send what it held back */
+			tcp_qp_flush(qp);
+		}
 		pthread_mutex_unlock(&qp->lock);
 	}
 	pthread_mutex_unlock(&cq->qps_lock);

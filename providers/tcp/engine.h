@@ -64,6 +64,7 @@ struct tcp_engine {
 	atomic_bool stop;
 	atomic_uint_fast64_t epoch;
 	atomic_int stalled; /* QPs with timers (RNR waits): poll timeout */
+	atomic_bool tx_kick; /* some QP holds back WRs: flush them */
 	struct tcp_listener **lis; /* under ctx->lock */
 	int nlis;
 	struct tcp_pending *pending; /* under ctx->lock */
@@ -91,6 +92,11 @@ static inline void tcp_engine_stall(struct tcp_context *ctx)
 	if (atomic_fetch_add(&ctx->engine->stalled, 1) == 0)
 		tcp_engine_wake(ctx);
 }
+/*
+ * A QP holds back WRs for batching (caller holds qp->lock): the engine
+ * sends them if the application does not first (poll_cq, another post).
+ */
+void tcp_engine_defer_tx(struct tcp_qp *qp);
 int tcp_engine_watch(struct tcp_context *ctx, int fd, struct tcp_pollable *p,
 		     uint32_t events);
 int tcp_engine_rewatch(struct tcp_context *ctx, int fd,

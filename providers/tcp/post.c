@@ -108,6 +108,39 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 	return 0;
 }
 
+/*
+ * Transmit now, or hold the new WRs back to batch them into one sendmsg.
+ * The first post after the application polled a CQ goes out at once (a
+ * latency test posts one WR and waits); further posts before the next
+ * poll are a burst (a bandwidth test fills its send queue, then polls):
+ * small WRs of a burst wait, up to TCP_TX_DEFER_WRS, and go out with the
+ * next poll_cq, req_notify_cq or post that fills the batch -- or, if none
+ * comes, from the engine one wake-up later. While the socket is full
+ * (EPOLLOUT armed), the engine sends anyway once it drains.
+ */
+static void send_or_defer(struct tcp_qp *qp)
+{
+	uint32_t unsent = qp->sq_head - qp->sq_tx;
+	struct tcp_send_wqe *last = &qp->sq[(qp->sq_head - 1) & (qp->sq_size - 1)];
+	unsigned int mark =
+		atomic_load_explicit(&qp->scq->polls, memory_order_relaxed) +
+		atomic_load_explicit(&qp->rcq->polls, memory_order_relaxed);
+	bool burst = qp->posted && mark == qp->poll_mark;
+
+	qp->posted = true;
+	qp->poll_mark = mark;
+	if (!qp->connected || !unsent)
+		return; /* sent once connected / nothing new */
+	if (qp->epollout)
+		return; /* the engine sends on EPOLLOUT */
+	if (burst && unsent < TCP_TX_DEFER_WRS &&
+	    last->length <= TCP_TX_DEFER_BYTES) {
+		tcp_engine_defer_tx(qp);
+		return;
+	}
+	tcp_qp_tx(qp);
+}
+
 int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 		  struct ibv_send_wr **bad)
 {
@@ -135,7 +168,7 @@ int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	if (qp->conn_lost)
 		tcp_uc_drain(qp);
 	else if (qp->state == IBV_QPS_RTS)
-		tcp_qp_tx(qp);
+		send_or_defer(qp);
 	pthread_mutex_unlock(&qp->lock);
 	return err;
 }
@@ -188,9 +221,8 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 	}
 	if (err)
 		*bad = wr;
-	/* A requester may be waiting for credit: tell it right away. */
-	if (posted && qp->connected &&
-	    qp->credits_sent - qp->rq_tail <= qp->rq_size / 2) {
+	/* A requester may be waiting for credit: tell it when due. */
+	if (posted && qp->connected && tcp_credit_update_due(qp)) {
 		qp->want_ack = true;
 		tcp_qp_tx(qp);
 	}

@@ -85,6 +85,14 @@ enum rx_phase {
 #define TCP_TX_IOV 256
 /* unacked peer requests after which an ack goes out unasked */
 #define TCP_ACK_EVERY 32
+/*
+ * Transmit batching (see tcp_post_send): a WR posted while the application
+ * is in a burst (it posted on this QP since it last polled a CQ) is held
+ * back, up to TCP_TX_DEFER_WRS WRs, if it is at most TCP_TX_DEFER_BYTES
+ * long; larger WRs go out at once, so big transfers keep streaming.
+ */
+#define TCP_TX_DEFER_WRS 64
+#define TCP_TX_DEFER_BYTES 16384
 /* longest wait between losing the peer and failing the QP */
 #define TCP_DEAD_PEER_MAX_NS 1000000000ull
 
@@ -144,6 +152,10 @@ struct tcp_qp {
 	uint8_t hello_out[RTCP_HELLO_LEN];
 	uint32_t hello_sent;
 	bool epollout; /* EPOLLOUT armed */
+	/* transmit batching (tcp_post_send) */
+	bool posted; /* poll_mark is set */
+	unsigned int poll_mark; /* CQ poll counts at the last post */
+	bool tx_deferred; /* WRs held back; the engine was kicked */
 
 	/* transmit batch in flight */
 	struct iovec tx_iov[TCP_TX_IOV];
@@ -167,6 +179,7 @@ struct tcp_qp {
 	struct tcp_send_wqe *rx_wqe; /* READ_RESP target */
 	struct tcp_recv_wqe rx_rwqe; /* SEND target, copied out of the RQ */
 	bool rx_has_rwqe;
+	bool rx_by_app; /* this rx pass runs in the application's poll_cq */
 	uint32_t rx_total; /* payload bytes of the frame */
 
 	/* ibv_wr_* API: work requests staged between wr_start and wr_complete */
@@ -257,6 +270,25 @@ void tcp_qpn_free(struct tcp_qp *qp);
 
 /* xfer.c: the transport */
 void tcp_qp_tx(struct tcp_qp *qp); /* caller holds qp->lock */
+/*
+ * Should a frame go out just to update the peer's credits? Yes once the
+ * peer sees less than half of the receives actually posted and unused
+ * (checked when a receive is posted and when one is consumed, so the
+ * requester never waits on credit it has but does not know of). Every
+ * header carries credits, so an application reposting one receive per
+ * completion costs one update per half queue, not one frame per receive.
+ */
+static inline bool tcp_credit_update_due(const struct tcp_qp *qp)
+{
+	return (qp->credits_sent - qp->rq_tail) * 2 <
+	       qp->rq_posted_total - qp->rq_tail;
+}
+/* Sends WRs held back by batching, if any; caller holds qp->lock. */
+static inline void tcp_qp_flush(struct tcp_qp *qp)
+{
+	if (qp->tx_deferred)
+		tcp_qp_tx(qp);
+}
 void tcp_qp_rx(struct tcp_qp *qp); /* caller holds qp->lock */
 void tcp_qp_conn_ready(struct tcp_qp *qp);
 void tcp_qp_fail_conn(struct tcp_qp *qp);

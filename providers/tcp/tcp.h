@@ -75,6 +75,8 @@ struct tcp_cq {
 	pthread_mutex_t qps_lock;
 	struct tcp_qp **qps;
 	uint32_t nqps, qps_cap;
+	/* ibv_poll_cq calls: a poll ends a QP's posting burst (post.c) */
+	atomic_uint polls;
 	/* completion channel arming (ibv_req_notify_cq) */
 	int armed; /* 0, 1 = next completion, 2 = solicited only */
 	/* ibv_cq_ex polling state */

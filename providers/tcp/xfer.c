@@ -128,6 +128,8 @@ static bool reads_pending(struct tcp_qp *qp)
 static void build_batch(struct tcp_qp *qp)
 {
 	struct tcp_resp *r;
+	struct rtcp_hdr last;
+	uint8_t *last_hb = NULL;
 	int nh = 0;
 
 	qp->tx_iov_n = qp->tx_iov_i = 0;
@@ -175,12 +177,11 @@ static void build_batch(struct tcp_qp *qp)
 				  RTCP_F_SOLICITED :
 				  0;
 		/*
-		 * Ask for an immediate ack when a completion waits on it, or
-		 * when the send queue fills with unsignaled work whose slots
-		 * only an ack frees; otherwise acks are coalesced.
+		 * Ask for an immediate ack when a completion waits on it;
+		 * otherwise acks are coalesced (see also the batch's last
+		 * frame below).
 		 */
-		if ((w->send_flags & IBV_SEND_SIGNALED) || qp->sq_sig_all ||
-		    (qp->sq_head - qp->sq_done) * 2 >= qp->cap.max_send_wr)
+		if ((w->send_flags & IBV_SEND_SIGNALED) || qp->sq_sig_all)
 			h.flags |= RTCP_F_ACK_REQ;
 		h.msn = qp->next_msn;
 		h.rkey = w->rkey;
@@ -217,6 +218,18 @@ static void build_batch(struct tcp_qp *qp)
 		w->state = WQE_SENT;
 		qp->sq_tx++;
 		qp->tx_batch_wqes++;
+		last = h;
+		last_hb = qp->tx_hdrs[nh - 1];
+	}
+	/*
+	 * A send queue filling with unsignaled work has slots only an ack
+	 * frees: the batch's last request asks for one (one ack a batch,
+	 * not one a frame).
+	 */
+	if (last_hb && !(last.flags & RTCP_F_ACK_REQ) &&
+	    (qp->sq_head - qp->sq_done) * 2 >= qp->cap.max_send_wr) {
+		last.flags |= RTCP_F_ACK_REQ;
+		rtcp_hdr_encode(&last, last_hb);
 	}
 
 	if (!nh && qp->want_ack) {
@@ -256,6 +269,8 @@ void tcp_qp_tx(struct tcp_qp *qp)
 
 	if (!qp->connected || qp->fd < 0)
 		return;
+	/* whatever is held back goes now, or waits on EPOLLOUT or credit */
+	qp->tx_deferred = false;
 	for (;;) {
 		if (qp->tx_iov_i == qp->tx_iov_n) {
 			batch_done(qp);
@@ -439,6 +454,8 @@ static bool take_rwqe(struct tcp_qp *qp)
 		qp->rx_rwqe.wr_id = w->wr_id;
 		qp->rx_rwqe.nseg = w->nseg;
 		memcpy(qp->rx_rwqe.seg, w->seg, w->nseg * sizeof(*w->seg));
+		if (tcp_credit_update_due(qp))
+			qp->want_ack = true;
 	}
 	qp->rx_has_rwqe = true;
 	return true;
@@ -687,9 +704,12 @@ static void rx_finish(struct tcp_qp *qp)
 		/*
 		 * A NIC acks before the receiver can see the completion: an
 		 * application that exits on its last completion must not
-		 * leave the requester without the ack it waits for.
+		 * leave the requester without the ack it waits for. When the
+		 * application's own poll_cq reads the socket, the ack goes at
+		 * the end of the pass, before poll_cq returns (one ack for
+		 * all the pass completed); the engine thread acks first.
 		 */
-		if (qp->want_ack) {
+		if (qp->want_ack && !qp->rx_by_app) {
 			tcp_qp_tx(qp);
 			if (!qp->rx_has_rwqe)
 				break; /* the connection failed: flushed */
