@@ -410,6 +410,9 @@ static void fail_oldest(struct tcp_qp *qp, enum ibv_wc_status status)
 	struct tcp_send_wqe *w = NULL;
 	uint32_t i;
 
+	tcp_sq_reap(qp); /* acked WRs are not the ones failing */
+	if (qp->state == IBV_QPS_ERR)
+		return;
 	/* the first not yet done among those on the wire... */
 	for (i = qp->sq_done; i != qp->sq_tx; i++) {
 		if (qp->sq[i & (qp->sq_size - 1)].state != WQE_DONE) {
@@ -920,6 +923,14 @@ void tcp_qp_conn_ready(struct tcp_qp *qp)
 /* The connection broke: the oldest outstanding request fails. */
 void tcp_qp_fail_conn(struct tcp_qp *qp)
 {
+	if (qp->state == IBV_QPS_ERR)
+		return;
+	/*
+	 * Acks that came with the connection's last bytes complete their WRs
+	 * first (the rx pass that met EOF ended before its reap): a peer that
+	 * acked everything and exited leaves nothing to fail.
+	 */
+	tcp_sq_reap(qp);
 	if (qp->state == IBV_QPS_ERR)
 		return;
 	if (qp->type == IBV_QPT_UC) {

@@ -30,7 +30,8 @@
  *   - close the connection (the peer reads EOF) within 3 s;
  *   - leave every byte outside accepted writes unchanged;
  *   - and every frame the QP sends back must itself be well formed.
- * Requester-side cases have the QP post an RDMA READ and answer it badly
+ * A peer that acks the QP's WRITE and closes in the same segment must
+ * leave the WRITE completed with success. Requester-side cases have the QP post an RDMA READ and answer it badly
  * (too long, too short, wrong msn, wrong opcode): the READ completes in
  * error and nothing lands. Hello cases: bad magic, wrong source QPN,
  * unused slot, truncated hello are turned away without harming the QP;
@@ -1687,6 +1688,74 @@ static void control(void)
 }
 
 /*
+ * A peer that acknowledges the QP's last WRITE and closes at once: the ACK
+ * and the end of the stream arrive together, yet the WRITE was done and
+ * must complete successfully, not as a dead peer's IBV_WC_RETRY_EXC_ERR
+ * (ibv_srq_pingpong and perftest -R exit this way).
+ */
+static void ack_then_close(void)
+{
+	struct ibv_sge sge = { .addr = win_addr(RD_OFF),
+			       .length = 64,
+			       .lkey = reg[R_WIN].mr->lkey };
+	struct ibv_send_wr wr = { .wr_id = 77,
+				  .sg_list = &sge,
+				  .num_sge = 1,
+				  .opcode = IBV_WR_RDMA_WRITE,
+				  .send_flags = IBV_SEND_SIGNALED };
+	struct ibv_send_wr *bad;
+	struct ibv_qp *qp;
+	struct ibv_wc wc;
+	struct rtcp_hdr req, h;
+	struct peer p;
+	uint64_t t0;
+	int n = 0;
+
+	cur_case = "control: ACK then close";
+	printf("# %s\n", cur_case);
+	qp = make_qp();
+	if (!qp)
+		return;
+	if (!peer_open(&p, qp)) {
+		peer_close(&p);
+		ibv_destroy_qp(qp);
+		return;
+	}
+	wr.wr.rdma.remote_addr = 0x10000;
+	wr.wr.rdma.rkey = 0x1234;
+	if (ibv_post_send(qp, &wr, &bad)) {
+		fail("ibv_post_send RDMA_WRITE: %s", strerror(errno));
+	} else if (peer_wait_op(&p, RTCP_OP_WRITE, 0, &req, NULL, 0) !=
+		   RECV_FRAME) {
+		fail("the QP sent its WRITE");
+	} else {
+		int one = 1;
+
+		/* corked: the ACK and the FIN leave in one segment, so the
+		 * QP reads both in one pass */
+		setsockopt(p.fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
+		hdr_init(&h, RTCP_OP_ACK, 0);
+		h.ack_msn = req.msn + 1;
+		peer_frame(&p, &h, NULL, 0, 0, 0);
+		shutdown(p.fd, SHUT_WR);
+		peer_close(&p);
+		t0 = now_ms();
+		while (now_ms() - t0 < DEADLINE_MS &&
+		       (n = ibv_poll_cq(cq, 1, &wc)) == 0)
+			sleep_ms(1);
+		check(n == 1 && wc.wr_id == 77 && wc.status == IBV_WC_SUCCESS,
+		      "acked WRITE completes with success (%s, wr_id %llu)",
+		      n == 1 ? ibv_wc_status_str(wc.status) : "no completion",
+		      n == 1 ? (unsigned long long)wc.wr_id : 0ull);
+	}
+	/* the peer is gone: the QP then fails like a dead peer */
+	check(wait_err(qp) >= 0, "peer gone: QP in ERR");
+	check_async(qp, EV(IBV_EVENT_QP_FATAL));
+	drain_cq(NULL, 0);
+	ibv_destroy_qp(qp);
+}
+
+/*
  * Bad hellos are turned away without harming the QP; a good one after
  * them still connects and works.
  */
@@ -1910,6 +1979,7 @@ int main(int argc, char **argv)
 	reg[R_STALE].mr = NULL;
 
 	control();
+	ack_then_close();
 	hello_cases();
 	for (i = 0; i < (int)(sizeof(cases) / sizeof(cases[0])); i++)
 		run_case(&cases[i]);
