@@ -32,8 +32,8 @@
  *   - and every frame the QP sends back must itself be well formed.
  * A peer that acks the QP's WRITE and closes in the same segment must
  * leave the WRITE completed with success. Requester-side cases have the
- * QP post an RDMA READ and answer it badly (too long, too short, wrong msn, wrong opcode): the READ completes in
- * error and nothing lands. Hello cases: bad magic, wrong source QPN,
+ * QP post an RDMA READ and answer it badly (too long, too short, wrong
+ * msn, wrong opcode): the READ completes in error and nothing lands. Hello cases: bad magic, wrong source QPN,
  * unused slot, truncated hello are turned away without harming the QP;
  * a second connection to a connected QP must not take it over, nor be
  * adopted later by a new QP that reuses the QPN.
