@@ -33,8 +33,9 @@
  * A peer that acks the QP's WRITE and closes in the same segment must
  * leave the WRITE completed with success. Requester-side cases have the
  * QP post an RDMA READ and answer it badly (too long, too short, wrong
- * msn, wrong opcode): the READ completes in error and nothing lands. Hello cases: bad magic, wrong source QPN,
- * unused slot, truncated hello are turned away without harming the QP;
+ * msn, wrong opcode): the READ completes in error and nothing lands.
+ * Hello cases: bad magic, wrong source QPN, unused slot, truncated hello
+ * are turned away without harming the QP;
  * a second connection to a connected QP must not take it over, nor be
  * adopted later by a new QP that reuses the QPN.
  * The process must not crash or hang (a watchdog ends a hung run).
