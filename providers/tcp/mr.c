@@ -14,6 +14,9 @@
 #include "tcp.h"
 #include "mr_check.h"
 
+/* Registration serials: an (address, key) pair can come back, a serial not */
+static atomic_uint_fast64_t mr_serials;
+
 struct ibv_mr *tcp_reg_mr(struct ibv_pd *ibpd, void *addr, size_t length,
 			  uint64_t iova, int access)
 {
@@ -40,6 +43,7 @@ struct ibv_mr *tcp_reg_mr(struct ibv_pd *ibpd, void *addr, size_t length,
 		errno = err;
 		return NULL;
 	}
+	mr->serial = atomic_fetch_add(&mr_serials, 1) + 1;
 	mr->pd = to_tpd(ibpd);
 	mr->addr = addr;
 	mr->length = length;
@@ -54,7 +58,11 @@ struct ibv_mr *tcp_reg_mr(struct ibv_pd *ibpd, void *addr, size_t length,
 	return &mr->vmr.ibv_mr;
 }
 
-/* Waits until no placement uses the region (see keytab.h). */
+/*
+ * Waits until no placement uses the region (see keytab.h). Placements pin
+ * a region only for one copy or readv() at a time (tcp_mr_repin), never
+ * across a wait for the network, so this is short whatever the peer does.
+ */
 static void mr_quiesce(struct tcp_mr *mr)
 {
 	while (atomic_load(&mr->busy))
@@ -96,6 +104,7 @@ int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *ibpd,
 	 */
 	mr->key = keytab_rekey(&ctx->keys, mr->key);
 	mr_quiesce(mr);
+	mr->serial = atomic_fetch_add(&mr_serials, 1) + 1;
 	if (flags & IBV_REREG_MR_CHANGE_PD) {
 		atomic_fetch_sub(&mr->pd->users, 1);
 		mr->pd = to_tpd(ibpd);

@@ -35,6 +35,28 @@ enum ibv_wc_status tcp_place_check(struct tcp_qp *qp, uint32_t rkey,
 	return IBV_WC_SUCCESS;
 }
 
+/*
+ * Pins a region checked earlier again, for the next chunk of a placement
+ * that spans several reads: false if it was deregistered or re-registered
+ * meanwhile (its key no longer names the same registration). Between
+ * chunks the region is not pinned, so ibv_dereg_mr never waits on a peer
+ * that stalls in the middle of a payload.
+ */
+bool tcp_mr_repin(struct tcp_context *ctx, uint32_t key, struct tcp_mr *mr,
+		  uint64_t serial)
+{
+	struct tcp_mr *cur;
+	bool ok;
+
+	pthread_mutex_lock(&ctx->keys.lock);
+	cur = keytab_lookup_locked(&ctx->keys, key);
+	ok = cur && cur == mr && cur->serial == serial;
+	if (ok)
+		atomic_fetch_add(&cur->busy, 1);
+	pthread_mutex_unlock(&ctx->keys.lock);
+	return ok;
+}
+
 void tcp_mr_unpin(struct tcp_mr *mr)
 {
 	if (mr)

@@ -175,7 +175,10 @@ struct tcp_qp {
 	struct iovec rx_iov[TCP_MAX_SGE];
 	int rx_iov_n, rx_iov_i;
 	uint32_t rx_left; /* payload bytes still to place */
-	struct tcp_mr *rx_mr; /* pinned target region during placement */
+	/* WRITE target region: checked at the header, pinned per chunk */
+	struct tcp_mr *rx_mr; /* identity only: may be freed (tcp_mr_repin) */
+	uint32_t rx_key;
+	uint64_t rx_serial;
 	struct tcp_send_wqe *rx_wqe; /* READ_RESP target */
 	struct tcp_recv_wqe rx_rwqe; /* SEND target, copied out of the RQ */
 	bool rx_has_rwqe;
@@ -262,6 +265,8 @@ enum ibv_wc_status tcp_place_check(struct tcp_qp *qp, uint32_t rkey,
 				   uint64_t raddr, uint64_t len, int access,
 				   struct tcp_mr **mr, char **where);
 void tcp_mr_unpin(struct tcp_mr *mr);
+bool tcp_mr_repin(struct tcp_context *ctx, uint32_t key, struct tcp_mr *mr,
+		  uint64_t serial);
 
 /* conn.c: the connection rendezvous */
 int tcp_conn_start(struct tcp_qp *qp); /* at RTR */

@@ -54,6 +54,7 @@ struct tcp_mr {
 	size_t length;
 	int access;
 	uint32_t key;
+	uint64_t serial; /* new at every (re)registration: see tcp_mr_repin */
 	atomic_int busy; /* placements in flight; dereg waits for 0 */
 };
 

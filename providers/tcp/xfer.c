@@ -536,6 +536,10 @@ static void rx_dispatch(struct tcp_qp *qp)
 					  IBV_EVENT_QP_ACCESS_ERR);
 				return;
 			}
+			/* from now on pinned per chunk (rx_payload) */
+			qp->rx_key = h->rkey;
+			qp->rx_serial = qp->rx_mr->serial;
+			tcp_mr_unpin(qp->rx_mr);
 			qp->rx_iov[0].iov_base = where;
 			qp->rx_iov[0].iov_len = h->len;
 			qp->rx_iov_n = 1;
@@ -701,7 +705,6 @@ static void rx_finish(struct tcp_qp *qp)
 	case RTCP_OP_SEND:
 	case RTCP_OP_SEND_IMM:
 	case RTCP_OP_WRITE_IMM:
-		tcp_mr_unpin(qp->rx_mr);
 		qp->rx_mr = NULL;
 		qp->expect_msn++;
 		/*
@@ -720,7 +723,6 @@ static void rx_finish(struct tcp_qp *qp)
 		complete_recv(qp, IBV_WC_SUCCESS);
 		break;
 	case RTCP_OP_WRITE:
-		tcp_mr_unpin(qp->rx_mr);
 		qp->rx_mr = NULL;
 		qp->expect_msn++;
 		break;
@@ -738,16 +740,27 @@ static void rx_finish(struct tcp_qp *qp)
 	}
 }
 
-/* Copies staged bytes, then reads the rest of the payload in place. */
+/*
+ * Copies staged bytes, then reads the rest of the payload in place.
+ * Returns 0 when done, 1 to wait for more bytes, -1 on a broken stream,
+ * -2 when the WRITE's target region was deregistered meanwhile.
+ */
 static int rx_payload(struct tcp_qp *qp)
 {
 	while (qp->rx_left) {
 		uint32_t avail = qp->rx_end - qp->rx_start;
+		struct tcp_mr *pin = NULL;
 		struct iovec *v;
 		ssize_t n;
 
 		if (qp->rx_iov_i >= qp->rx_iov_n)
 			return -1; /* destination smaller than payload */
+		if (qp->rx_mr) {
+			if (!tcp_mr_repin(qp->ctx, qp->rx_key, qp->rx_mr,
+					  qp->rx_serial))
+				return -2;
+			pin = qp->rx_mr;
+		}
 		v = &qp->rx_iov[qp->rx_iov_i];
 		if (avail) {
 			n = avail < v->iov_len ? avail : v->iov_len;
@@ -759,13 +772,15 @@ static int rx_payload(struct tcp_qp *qp)
 			int cnt = qp->rx_iov_n - qp->rx_iov_i;
 
 			n = readv(qp->fd, v, cnt > IOV_MAX ? IOV_MAX : cnt);
-			if (n == 0)
-				return -1;
-			if (n < 0)
-				return (errno == EAGAIN || errno == EINTR) ?
-					       1 :
-					       -1;
+			if (n <= 0) {
+				int again = n < 0 && (errno == EAGAIN ||
+						      errno == EINTR);
+
+				tcp_mr_unpin(pin);
+				return again ? 1 : -1;
+			}
 		}
+		tcp_mr_unpin(pin);
 		qp->rx_left -= n;
 		while (n > 0) {
 			v = &qp->rx_iov[qp->rx_iov_i];
@@ -843,6 +858,14 @@ void tcp_qp_rx(struct tcp_qp *qp)
 
 			if (r > 0)
 				break;
+			if (r == -2) {
+				/* as a NIC refuses the packets that follow */
+				qp->rx_mr = NULL;
+				terminate(qp, qp->rx_hdr.msn,
+					  RTCP_SYN_REM_ACCESS,
+					  IBV_EVENT_QP_ACCESS_ERR);
+				return;
+			}
 			if (r < 0) {
 				tcp_qp_fail_conn(qp);
 				return;
