@@ -124,6 +124,7 @@ void tcp_engine_defer_tx(struct tcp_qp *qp)
 }
 
 #define TCP_LINGER_NS 2000000000ull
+#define TCP_KICK_GRACE_NS 100000ull
 
 /*
  * Closing a socket with unread bytes makes the kernel reset the
@@ -195,14 +196,24 @@ static void *engine_main(void *arg)
 	struct tcp_context *ctx = arg;
 	struct tcp_engine *e = ctx->engine;
 	struct epoll_event ev[64];
-	uint64_t epoch, junk;
+	uint64_t epoch, junk, kick_at = 0;
 	int n, i;
 
 	while (!atomic_load(&e->stop)) {
+		struct timespec ts = { 0 }, *tmo = NULL;
+
 		epoch = atomic_fetch_add(&e->epoch, 1) + 1;
 		reap_graves(ctx, epoch);
-		n = epoll_wait(e->epfd, ev, 64,
-			       atomic_load(&e->stalled) ? 1 : -1);
+		if (kick_at) {
+			uint64_t now = tcp_now_ns();
+
+			ts.tv_nsec = kick_at > now ? (long)(kick_at - now) : 0;
+			tmo = &ts;
+		} else if (atomic_load(&e->stalled)) {
+			ts.tv_nsec = 1000000;
+			tmo = &ts;
+		}
+		n = epoll_pwait2(e->epfd, ev, 64, tmo, NULL);
 		if (n < 0 && errno != EINTR)
 			break;
 		for (i = 0; i < n; i++) {
@@ -234,9 +245,20 @@ static void *engine_main(void *arg)
 				break;
 			}
 		}
-		if (atomic_load(&e->tx_kick) &&
-		    atomic_exchange(&e->tx_kick, false))
+		/*
+		 * Held-back WRs get a grace period: the application that
+		 * posted them usually polls a CQ (and sends them itself)
+		 * within microseconds, and an engine sending them meanwhile
+		 * would only fight it for the QP lock. tx_kick stays set
+		 * during the grace, so further bursts cost no wake-up.
+		 */
+		if (!kick_at && atomic_load(&e->tx_kick))
+			kick_at = tcp_now_ns() + TCP_KICK_GRACE_NS;
+		if (kick_at && tcp_now_ns() >= kick_at) {
+			kick_at = 0;
+			atomic_store(&e->tx_kick, false);
 			flush_deferred(ctx);
+		}
 		if (atomic_load(&e->stalled)) {
 			run_timers(ctx);
 			linger_reap(ctx, NULL, false);

@@ -82,6 +82,7 @@ enum rx_phase {
 };
 
 #define TCP_RXBUF 16384
+#define TCP_RX_DIRECT 4096 /* payloads from this size skip the staging */
 #define TCP_TX_IOV 256
 /* unacked peer requests after which an ack goes out unasked */
 #define TCP_ACK_EVERY 32

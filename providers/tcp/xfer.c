@@ -822,8 +822,19 @@ void tcp_qp_rx(struct tcp_qp *qp)
 					avail);
 				qp->rx_start = 0;
 				qp->rx_end = avail;
+				/*
+				 * After a large payload, the next is likely
+				 * large too: read just its header, so the
+				 * payload goes straight into place instead of
+				 * through the staging buffer (one copy, not
+				 * two). Small frames are read in bulk.
+				 */
 				n = recv(qp->fd, qp->rxbuf + avail,
-					 TCP_RXBUF - avail, MSG_DONTWAIT);
+					 (qp->rx_total >= TCP_RX_DIRECT ?
+						  RTCP_HDR_LEN :
+						  TCP_RXBUF) -
+						 avail,
+					 MSG_DONTWAIT);
 				if (n > 0) {
 					qp->rx_end += n;
 					continue;
