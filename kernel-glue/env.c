@@ -162,8 +162,8 @@ static int env_build(struct env_set *e)
 		char *both = NULL;
 
 		if (build && *RDMA_TCP_SAN_RUNTIME &&
-		    !rtcp_list_has(getenv("LD_PRELOAD") ? getenv("LD_PRELOAD") :
-							  "",
+		    !rtcp_list_has(getenv("LD_PRELOAD") ? getenv("LD_PRELOAD")
+							: "",
 				   PRELOAD_SEPS, ext) &&
 		    asprintf(&both, "%s:%s", RDMA_TCP_SAN_RUNTIME, ext) > 0) {
 			e->preload = prepend("LD_PRELOAD", PRELOAD_SEPS, both);

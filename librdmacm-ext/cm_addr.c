@@ -77,7 +77,8 @@ bool cm_addr_is_loopback(const struct sockaddr *sa)
 	const struct in6_addr *a6;
 
 	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >>
+		return (ntohl(((const struct sockaddr_in *)sa)
+				      ->sin_addr.s_addr) >>
 			24) == IN_LOOPBACKNET;
 	if (sa->sa_family != AF_INET6)
 		return false;
@@ -333,9 +334,9 @@ static void hints_to_ai(const struct rdma_addrinfo *h, struct addrinfo *ai)
 		ai->ai_protocol = IPPROTO_UDP;
 		break;
 	case RDMA_PS_IB:
-		ai->ai_protocol = ai->ai_socktype == SOCK_DGRAM ? IPPROTO_UDP :
-				  ai->ai_socktype == SOCK_STREAM ? IPPROTO_TCP :
-								   0;
+		ai->ai_protocol = ai->ai_socktype == SOCK_DGRAM	   ? IPPROTO_UDP
+				  : ai->ai_socktype == SOCK_STREAM ? IPPROTO_TCP
+								   : 0;
 		break;
 	default:
 		break;
@@ -353,15 +354,15 @@ static int copy_addr(struct sockaddr **dst, socklen_t *dlen,
 	return 0;
 }
 
-static int ai_to_rai(const struct addrinfo *ai,
-		     const struct rdma_addrinfo *h, struct rdma_addrinfo *rai)
+static int ai_to_rai(const struct addrinfo *ai, const struct rdma_addrinfo *h,
+		     struct rdma_addrinfo *rai)
 {
-	rai->ai_qp_type = h->ai_qp_type ? h->ai_qp_type :
-			  ai->ai_socktype == SOCK_DGRAM ? IBV_QPT_UD :
-							  IBV_QPT_RC;
-	rai->ai_port_space = h->ai_port_space ? h->ai_port_space :
-			     ai->ai_protocol == IPPROTO_UDP ? RDMA_PS_UDP :
-							      RDMA_PS_TCP;
+	rai->ai_qp_type = h->ai_qp_type			  ? h->ai_qp_type
+			  : ai->ai_socktype == SOCK_DGRAM ? IBV_QPT_UD
+							  : IBV_QPT_RC;
+	rai->ai_port_space = h->ai_port_space		      ? h->ai_port_space
+			     : ai->ai_protocol == IPPROTO_UDP ? RDMA_PS_UDP
+							      : RDMA_PS_TCP;
 	rai->ai_family = ai->ai_family;
 	if (ai->ai_flags & AI_PASSIVE) {
 		rai->ai_flags = RAI_PASSIVE;

@@ -46,8 +46,7 @@ static void chan_signal(struct cm_channel *ch)
 {
 	uint64_t one = 1;
 
-	if (!ch->signaled && write(ch->ch.fd, &one, sizeof(one)) ==
-				     sizeof(one))
+	if (!ch->signaled && write(ch->ch.fd, &one, sizeof(one)) == sizeof(one))
 		ch->signaled = true;
 }
 

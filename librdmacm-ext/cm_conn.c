@@ -40,7 +40,7 @@
 #include "ext.h"
 
 #define CM_DEFAULT_BACKLOG 1024
-#define CM_DEFAULT_RETRY 7
+#define CM_DEFAULT_RETRY   7
 
 static void post(struct cm_id *id, enum rdma_cm_event_type type, int status)
 {
@@ -209,13 +209,13 @@ static int connect_locked(struct cm_id *id, struct rdma_conn_param *p)
 		plen += p->private_data_len;
 	if (plen > RTCP_CM_REQ_PDATA_MAX)
 		return ext_err(EINVAL);
-	id->initiator_depth = p && p->initiator_depth != RDMA_MAX_INIT_DEPTH ?
-				      p->initiator_depth :
-				      id->dev->max_initiator_depth;
+	id->initiator_depth = p && p->initiator_depth != RDMA_MAX_INIT_DEPTH
+				      ? p->initiator_depth
+				      : id->dev->max_initiator_depth;
 	id->responder_resources =
-		p && p->responder_resources != RDMA_MAX_RESP_RES ?
-			p->responder_resources :
-			id->dev->max_responder_resources;
+		p && p->responder_resources != RDMA_MAX_RESP_RES
+			? p->responder_resources
+			: id->dev->max_responder_resources;
 	id->retry_count = p ? p->retry_count : CM_DEFAULT_RETRY;
 	id->rnr_retry_count = p ? p->rnr_retry_count : CM_DEFAULT_RETRY;
 	id->flow_control = p ? p->flow_control : 0;
@@ -284,8 +284,7 @@ static int accept_locked(struct cm_id *id, struct rdma_conn_param *p)
 		id->initiator_depth = p->initiator_depth;
 	}
 	if (!p || p->responder_resources == RDMA_MAX_RESP_RES) {
-		if (id->responder_resources >
-		    id->dev->max_responder_resources)
+		if (id->responder_resources > id->dev->max_responder_resources)
 			id->responder_resources =
 				id->dev->max_responder_resources;
 	} else {
@@ -534,7 +533,8 @@ void cm_on_connected(struct cm_conn *c, int err)
 	}
 	if (!err)
 		return; /* the thread sends the queued REQ */
-	if (err == ECONNREFUSED && cm_now_ms() + CM_RETRY_EVERY_MS < c->give_up) {
+	if (err == ECONNREFUSED &&
+	    cm_now_ms() + CM_RETRY_EVERY_MS < c->give_up) {
 		c->retry = true;
 		c->deadline = cm_now_ms() + CM_RETRY_EVERY_MS;
 		cm_conn_update(c);
@@ -543,8 +543,8 @@ void cm_on_connected(struct cm_conn *c, int err)
 	id->state = CM_FAILED;
 	drop_conn(id, false);
 	post(id,
-	     err == ECONNREFUSED ? RDMA_CM_EVENT_REJECTED :
-				   RDMA_CM_EVENT_UNREACHABLE,
+	     err == ECONNREFUSED ? RDMA_CM_EVENT_REJECTED
+				 : RDMA_CM_EVENT_UNREACHABLE,
 	     -err);
 }
 

@@ -135,13 +135,12 @@ static int dev_open(struct cm_dev *d)
 			return errno ? errno : ENODEV;
 		if (v->query_device(d->verbs, &attr) == 0) {
 			d->max_initiator_depth =
-				attr.max_qp_init_rd_atom > 255 ?
-					255 :
-					attr.max_qp_init_rd_atom;
+				attr.max_qp_init_rd_atom > 255
+					? 255
+					: attr.max_qp_init_rd_atom;
 			d->max_responder_resources =
-				attr.max_qp_rd_atom > 255 ?
-					255 :
-					attr.max_qp_rd_atom;
+				attr.max_qp_rd_atom > 255 ? 255
+							  : attr.max_qp_rd_atom;
 			d->max_qpsize = attr.max_qp_wr;
 		}
 	}
@@ -171,10 +170,12 @@ static bool netdev_of(const struct sockaddr *sa, char *name, size_t sz)
 		if (sa->sa_family == AF_INET)
 			found = ((struct sockaddr_in *)i->ifa_addr)
 					->sin_addr.s_addr ==
-				((const struct sockaddr_in *)sa)->sin_addr.s_addr;
+				((const struct sockaddr_in *)sa)
+					->sin_addr.s_addr;
 		else if (sa->sa_family == AF_INET6)
 			found = !memcmp(
-				&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+				&((struct sockaddr_in6 *)i->ifa_addr)
+					 ->sin6_addr,
 				&((const struct sockaddr_in6 *)sa)->sin6_addr,
 				sizeof(struct in6_addr));
 		if (found)

@@ -15,144 +15,142 @@
 #include "ext.h"
 #include "ext_ops.h"
 
-#define REAL(name)                                                            \
-	({                                                                     \
-		static _Atomic(void *) real_;                                  \
-		void *p_ = atomic_load(&real_);                                \
-		if (!p_) {                                                     \
-			p_ = ext_ops()->rdmacm_real(#name);                    \
-			atomic_store(&real_, p_);                              \
-		}                                                              \
-		(__typeof__(&name))p_;                                         \
+#define REAL(name)                                          \
+	({                                                  \
+		static _Atomic(void *) real_;               \
+		void *p_ = atomic_load(&real_);             \
+		if (!p_) {                                  \
+			p_ = ext_ops()->rdmacm_real(#name); \
+			atomic_store(&real_, p_);           \
+		}                                           \
+		(__typeof__(&name))p_;                      \
 	})
 
 /* int-returning calls: forward, or ENOSYS when librdmacm is missing */
-#define FWD_INT(name, params, args)                                            \
-	EXT_EXPORT int name params                                             \
-	{                                                                      \
-		if (!ext_ops()->tcp_mode()) {                                          \
-			__typeof__(&name) f = REAL(name);                      \
-			return f ? f args : ext_err(ENOSYS);                   \
-		}                                                              \
-		return ext_ops()->name args;                                   \
+#define FWD_INT(name, params, args)                          \
+	EXT_EXPORT int name params                           \
+	{                                                    \
+		if (!ext_ops()->tcp_mode()) {                \
+			__typeof__(&name) f = REAL(name);    \
+			return f ? f args : ext_err(ENOSYS); \
+		}                                            \
+		return ext_ops()->name args;                 \
 	}
 
-#define FWD_PTR(type, name, params, args)                                      \
-	EXT_EXPORT type name params                                            \
-	{                                                                      \
-		if (!ext_ops()->tcp_mode()) {                                          \
-			__typeof__(&name) f = REAL(name);                      \
-			if (!f) {                                              \
-				errno = ENOSYS;                                \
-				return NULL;                                   \
-			}                                                      \
-			return f args;                                         \
-		}                                                              \
-		return ext_ops()->name args;                                   \
+#define FWD_PTR(type, name, params, args)                 \
+	EXT_EXPORT type name params                       \
+	{                                                 \
+		if (!ext_ops()->tcp_mode()) {             \
+			__typeof__(&name) f = REAL(name); \
+			if (!f) {                         \
+				errno = ENOSYS;           \
+				return NULL;              \
+			}                                 \
+			return f args;                    \
+		}                                         \
+		return ext_ops()->name args;              \
 	}
 
-#define FWD_VOID(name, params, args)                                           \
-	EXT_EXPORT void name params                                            \
-	{                                                                      \
-		if (!ext_ops()->tcp_mode()) {                                          \
-			__typeof__(&name) f = REAL(name);                      \
-			if (f)                                                 \
-				f args;                                        \
-			return;                                                \
-		}                                                              \
-		ext_ops()->name args;                                          \
+#define FWD_VOID(name, params, args)                      \
+	EXT_EXPORT void name params                       \
+	{                                                 \
+		if (!ext_ops()->tcp_mode()) {             \
+			__typeof__(&name) f = REAL(name); \
+			if (f)                            \
+				f args;                   \
+			return;                           \
+		}                                         \
+		ext_ops()->name args;                     \
 	}
 
 /* calls that tcp devices do not support: multicast needs UD QPs */
-#define UNSUPPORTED(name, params, args)                                        \
-	EXT_EXPORT int name params                                             \
-	{                                                                      \
-		if (!ext_ops()->tcp_mode()) {                                          \
-			__typeof__(&name) f = REAL(name);                      \
-			return f ? f args : ext_err(ENOSYS);                   \
-		}                                                              \
-		return ext_err(ENOSYS);                                        \
+#define UNSUPPORTED(name, params, args)                      \
+	EXT_EXPORT int name params                           \
+	{                                                    \
+		if (!ext_ops()->tcp_mode()) {                \
+			__typeof__(&name) f = REAL(name);    \
+			return f ? f args : ext_err(ENOSYS); \
+		}                                            \
+		return ext_err(ENOSYS);                      \
 	}
 
 FWD_PTR(struct rdma_event_channel *, rdma_create_event_channel, (void), ())
-FWD_VOID(rdma_destroy_event_channel, (struct rdma_event_channel *ch), (ch))
+FWD_VOID(rdma_destroy_event_channel, (struct rdma_event_channel * ch), (ch))
 FWD_INT(rdma_create_id,
-	(struct rdma_event_channel *ch, struct rdma_cm_id **id, void *ctx,
+	(struct rdma_event_channel * ch, struct rdma_cm_id **id, void *ctx,
 	 enum rdma_port_space ps),
 	(ch, id, ctx, ps))
-FWD_INT(rdma_destroy_id, (struct rdma_cm_id *id), (id))
-FWD_INT(rdma_bind_addr, (struct rdma_cm_id *id, struct sockaddr *addr),
+FWD_INT(rdma_destroy_id, (struct rdma_cm_id * id), (id))
+FWD_INT(rdma_bind_addr, (struct rdma_cm_id * id, struct sockaddr *addr),
 	(id, addr))
 FWD_INT(rdma_resolve_addr,
-	(struct rdma_cm_id *id, struct sockaddr *src, struct sockaddr *dst,
+	(struct rdma_cm_id * id, struct sockaddr *src, struct sockaddr *dst,
 	 int timeout_ms),
 	(id, src, dst, timeout_ms))
-FWD_INT(rdma_resolve_route, (struct rdma_cm_id *id, int timeout_ms),
+FWD_INT(rdma_resolve_route, (struct rdma_cm_id * id, int timeout_ms),
 	(id, timeout_ms))
 FWD_INT(rdma_create_qp,
-	(struct rdma_cm_id *id, struct ibv_pd *pd,
+	(struct rdma_cm_id * id, struct ibv_pd *pd,
 	 struct ibv_qp_init_attr *attr),
 	(id, pd, attr))
 FWD_INT(rdma_create_qp_ex,
-	(struct rdma_cm_id *id, struct ibv_qp_init_attr_ex *attr), (id, attr))
-FWD_VOID(rdma_destroy_qp, (struct rdma_cm_id *id), (id))
+	(struct rdma_cm_id * id, struct ibv_qp_init_attr_ex *attr), (id, attr))
+FWD_VOID(rdma_destroy_qp, (struct rdma_cm_id * id), (id))
 FWD_INT(rdma_create_srq,
-	(struct rdma_cm_id *id, struct ibv_pd *pd,
+	(struct rdma_cm_id * id, struct ibv_pd *pd,
 	 struct ibv_srq_init_attr *attr),
 	(id, pd, attr))
 FWD_INT(rdma_create_srq_ex,
-	(struct rdma_cm_id *id, struct ibv_srq_init_attr_ex *attr),
-	(id, attr))
-FWD_VOID(rdma_destroy_srq, (struct rdma_cm_id *id), (id))
-FWD_INT(rdma_connect, (struct rdma_cm_id *id, struct rdma_conn_param *p),
+	(struct rdma_cm_id * id, struct ibv_srq_init_attr_ex *attr), (id, attr))
+FWD_VOID(rdma_destroy_srq, (struct rdma_cm_id * id), (id))
+FWD_INT(rdma_connect, (struct rdma_cm_id * id, struct rdma_conn_param *p),
 	(id, p))
-FWD_INT(rdma_establish, (struct rdma_cm_id *id), (id))
-FWD_INT(rdma_listen, (struct rdma_cm_id *id, int backlog), (id, backlog))
-FWD_INT(rdma_get_request,
-	(struct rdma_cm_id *listen, struct rdma_cm_id **id), (listen, id))
-FWD_INT(rdma_accept, (struct rdma_cm_id *id, struct rdma_conn_param *p),
+FWD_INT(rdma_establish, (struct rdma_cm_id * id), (id))
+FWD_INT(rdma_listen, (struct rdma_cm_id * id, int backlog), (id, backlog))
+FWD_INT(rdma_get_request, (struct rdma_cm_id * listen, struct rdma_cm_id **id),
+	(listen, id))
+FWD_INT(rdma_accept, (struct rdma_cm_id * id, struct rdma_conn_param *p),
 	(id, p))
-FWD_INT(rdma_reject,
-	(struct rdma_cm_id *id, const void *pdata, uint8_t len),
+FWD_INT(rdma_reject, (struct rdma_cm_id * id, const void *pdata, uint8_t len),
 	(id, pdata, len))
-FWD_INT(rdma_notify, (struct rdma_cm_id *id, enum ibv_event_type event),
+FWD_INT(rdma_notify, (struct rdma_cm_id * id, enum ibv_event_type event),
 	(id, event))
-FWD_INT(rdma_disconnect, (struct rdma_cm_id *id), (id))
+FWD_INT(rdma_disconnect, (struct rdma_cm_id * id), (id))
 FWD_INT(rdma_get_cm_event,
-	(struct rdma_event_channel *ch, struct rdma_cm_event **ev), (ch, ev))
-FWD_INT(rdma_ack_cm_event, (struct rdma_cm_event *ev), (ev))
+	(struct rdma_event_channel * ch, struct rdma_cm_event **ev), (ch, ev))
+FWD_INT(rdma_ack_cm_event, (struct rdma_cm_event * ev), (ev))
 FWD_INT(rdma_set_option,
-	(struct rdma_cm_id *id, int level, int optname, void *optval,
+	(struct rdma_cm_id * id, int level, int optname, void *optval,
 	 size_t optlen),
 	(id, level, optname, optval, optlen))
 FWD_INT(rdma_migrate_id,
-	(struct rdma_cm_id *id, struct rdma_event_channel *ch), (id, ch))
+	(struct rdma_cm_id * id, struct rdma_event_channel *ch), (id, ch))
 FWD_INT(rdma_getaddrinfo,
 	(const char *node, const char *service,
 	 const struct rdma_addrinfo *hints, struct rdma_addrinfo **res),
 	(node, service, hints, res))
-FWD_VOID(rdma_freeaddrinfo, (struct rdma_addrinfo *res), (res))
+FWD_VOID(rdma_freeaddrinfo, (struct rdma_addrinfo * res), (res))
 FWD_INT(rdma_create_ep,
-	(struct rdma_cm_id **id, struct rdma_addrinfo *res, struct ibv_pd *pd,
+	(struct rdma_cm_id * *id, struct rdma_addrinfo *res, struct ibv_pd *pd,
 	 struct ibv_qp_init_attr *attr),
 	(id, res, pd, attr))
-FWD_VOID(rdma_destroy_ep, (struct rdma_cm_id *id), (id))
+FWD_VOID(rdma_destroy_ep, (struct rdma_cm_id * id), (id))
 FWD_INT(rdma_init_qp_attr,
-	(struct rdma_cm_id *id, struct ibv_qp_attr *attr, int *mask),
+	(struct rdma_cm_id * id, struct ibv_qp_attr *attr, int *mask),
 	(id, attr, mask))
-FWD_INT(rdma_set_local_ece, (struct rdma_cm_id *id, struct ibv_ece *ece),
+FWD_INT(rdma_set_local_ece, (struct rdma_cm_id * id, struct ibv_ece *ece),
 	(id, ece))
-FWD_INT(rdma_get_remote_ece, (struct rdma_cm_id *id, struct ibv_ece *ece),
+FWD_INT(rdma_get_remote_ece, (struct rdma_cm_id * id, struct ibv_ece *ece),
 	(id, ece))
 
 UNSUPPORTED(rdma_join_multicast,
-	    (struct rdma_cm_id *id, struct sockaddr *addr, void *ctx),
+	    (struct rdma_cm_id * id, struct sockaddr *addr, void *ctx),
 	    (id, addr, ctx))
 UNSUPPORTED(rdma_join_multicast_ex,
-	    (struct rdma_cm_id *id, struct rdma_cm_join_mc_attr_ex *attr,
+	    (struct rdma_cm_id * id, struct rdma_cm_join_mc_attr_ex *attr,
 	     void *ctx),
 	    (id, attr, ctx))
-UNSUPPORTED(rdma_leave_multicast, (struct rdma_cm_id *id, struct sockaddr *a),
+UNSUPPORTED(rdma_leave_multicast, (struct rdma_cm_id * id, struct sockaddr *a),
 	    (id, a))
 
 /* a reject that also says "ECE options not supported": the same here */

@@ -18,7 +18,7 @@
 #include "ext.h"
 
 #define CM_DEFAULT_ACK_TIMEOUT 14
-#define CM_HOP_LIMIT 64
+#define CM_HOP_LIMIT	       64
 
 /* Locked. @ch NULL: a synchronous id with a channel of its own. */
 struct cm_id *cm_id_alloc(struct cm_channel *ch, void *context,
@@ -127,9 +127,8 @@ int ext_rdma_create_id2(struct rdma_event_channel *channel,
 	if (!out)
 		return ext_err(EINVAL);
 	pthread_mutex_lock(&cm_g.lock);
-	id = cm_id_alloc(channel ? container_of(channel, struct cm_channel,
-						 ch) :
-				   NULL,
+	id = cm_id_alloc(channel ? container_of(channel, struct cm_channel, ch)
+				 : NULL,
 			 context, ps, qp_type);
 	pthread_mutex_unlock(&cm_g.lock);
 	if (!id)
@@ -143,9 +142,9 @@ int ext_rdma_create_id(struct rdma_event_channel *channel,
 		       enum rdma_port_space ps)
 {
 	return ext_rdma_create_id2(channel, out, context, ps,
-				   (ps == RDMA_PS_IPOIB || ps == RDMA_PS_UDP) ?
-					   IBV_QPT_UD :
-					   IBV_QPT_RC);
+				   (ps == RDMA_PS_IPOIB || ps == RDMA_PS_UDP)
+					   ? IBV_QPT_UD
+					   : IBV_QPT_RC);
 }
 
 int ext_rdma_destroy_id(struct rdma_cm_id *cid)
@@ -178,8 +177,8 @@ int ext_rdma_migrate_id(struct rdma_cm_id *cid,
 		pthread_mutex_unlock(&cm_g.lock);
 		return ext_err(EINVAL);
 	}
-	to = channel ? container_of(channel, struct cm_channel, ch) :
-		       cm_channel_new();
+	to = channel ? container_of(channel, struct cm_channel, ch)
+		     : cm_channel_new();
 	if (!to) {
 		pthread_mutex_unlock(&cm_g.lock);
 		return -1;
@@ -213,8 +212,7 @@ static void apply_tos(struct cm_id *id)
 		setsockopt(id->conn->fd, IPPROTO_IPV6, IPV6_TCLASS, &tos,
 			   sizeof(tos));
 	else
-		setsockopt(id->conn->fd, IPPROTO_IP, IP_TOS, &tos,
-			   sizeof(tos));
+		setsockopt(id->conn->fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
 }
 
 int ext_rdma_set_option(struct rdma_cm_id *cid, int level, int optname,
@@ -260,8 +258,7 @@ int ext_rdma_set_option(struct rdma_cm_id *cid, int level, int optname,
 			ret = ext_err(EINVAL);
 			break;
 		}
-		id->timeout = *(uint8_t *)optval > 31 ? 31 :
-							*(uint8_t *)optval;
+		id->timeout = *(uint8_t *)optval > 31 ? 31 : *(uint8_t *)optval;
 		break;
 	default:
 		ret = ext_err(ENOSYS);

@@ -51,7 +51,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RTCP_CM_MAGIC 0x5254434du /* "RTCM" */
+#define RTCP_CM_MAGIC	0x5254434du /* "RTCM" */
 #define RTCP_CM_VERSION 1
 
 /* Private data limits: those of rdma_cm over IB/RoCE for REQ and REP (the
@@ -65,10 +65,10 @@
 #define RTCP_CM_REJ_CONSUMER 28
 
 enum rtcp_cm_type {
-	RTCP_CM_REQ = 1, /* connection request, active -> passive */
-	RTCP_CM_REP = 2, /* accept, passive -> active */
-	RTCP_CM_REJ = 3, /* reject, either way before RTU */
-	RTCP_CM_RTU = 4, /* ready to use, active -> passive */
+	RTCP_CM_REQ = 1,  /* connection request, active -> passive */
+	RTCP_CM_REP = 2,  /* accept, passive -> active */
+	RTCP_CM_REJ = 3,  /* reject, either way before RTU */
+	RTCP_CM_RTU = 4,  /* ready to use, active -> passive */
 	RTCP_CM_DREQ = 5, /* disconnect request, either way */
 	RTCP_CM_DREP = 6, /* disconnect reply */
 };
@@ -84,8 +84,8 @@ struct rtcp_cm_hdr {
 struct rtcp_cm_req {
 	uint8_t gid[16]; /* initiator's source GID (informational: the
 			    receiver uses the connection's peer address) */
-	uint32_t qpn; /* initiator's QPN (QP, or conn_param->qp_num) */
-	uint32_t psn; /* initiator's first send PSN */
+	uint32_t qpn;	 /* initiator's QPN (QP, or conn_param->qp_num) */
+	uint32_t psn;	 /* initiator's first send PSN */
 	uint8_t responder_resources; /* initiator's, as in rdma_conn_param */
 	uint8_t initiator_depth;
 	uint8_t flow_control;
@@ -123,8 +123,8 @@ struct rtcp_cm_rej {
 #define RTCP_CM_REQ_FIXED offsetof(struct rtcp_cm_req, pdata)
 #define RTCP_CM_REP_FIXED offsetof(struct rtcp_cm_rep, pdata)
 #define RTCP_CM_REJ_FIXED offsetof(struct rtcp_cm_rej, pdata)
-#define RTCP_CM_MAX_BODY sizeof(struct rtcp_cm_rep)
-#define RTCP_CM_MAX_MSG (sizeof(struct rtcp_cm_hdr) + RTCP_CM_MAX_BODY)
+#define RTCP_CM_MAX_BODY  sizeof(struct rtcp_cm_rep)
+#define RTCP_CM_MAX_MSG	  (sizeof(struct rtcp_cm_hdr) + RTCP_CM_MAX_BODY)
 
 _Static_assert(sizeof(struct rtcp_cm_hdr) == 8, "CM header is 8 bytes");
 _Static_assert(RTCP_CM_REQ_FIXED == 32, "REQ fixed part is 32 bytes");

@@ -87,11 +87,11 @@ int cm_qp_attr(struct cm_id *id, struct ibv_qp_attr *a, int *mask)
 			*mask |= IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
 				 IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC;
 			a->timeout = id->timeout;
-			a->retry_cnt = id->retry_count > 7 ? 7 :
-							     id->retry_count;
-			a->rnr_retry = id->rnr_retry_count > 7 ?
-					       7 :
-					       id->rnr_retry_count;
+			a->retry_cnt =
+				id->retry_count > 7 ? 7 : id->retry_count;
+			a->rnr_retry = id->rnr_retry_count > 7
+					       ? 7
+					       : id->rnr_retry_count;
 			a->max_rd_atomic = id->initiator_depth;
 		}
 		break;
@@ -190,8 +190,8 @@ static struct ibv_qp *create_qp_ex(struct ibv_context *ctx,
 	struct verbs_context *vctx;
 
 	if (attr->comp_mask == IBV_QP_INIT_ATTR_PD)
-		return ext_verbs()->create_qp(
-			attr->pd, (struct ibv_qp_init_attr *)attr);
+		return ext_verbs()->create_qp(attr->pd,
+					      (struct ibv_qp_init_attr *)attr);
 	vctx = verbs_get_ctx_op(ctx, create_qp_ex);
 	if (!vctx) {
 		errno = EOPNOTSUPP;
@@ -238,8 +238,8 @@ int ext_rdma_create_qp_ex(struct rdma_cm_id *cid,
 		goto err_cq;
 	pthread_mutex_lock(&cm_g.lock);
 	cid->qp = qp;
-	ret = cid->qp_type == IBV_QPT_UD ? ext_err(EOPNOTSUPP) :
-					   modify_to(id, IBV_QPS_INIT);
+	ret = cid->qp_type == IBV_QPT_UD ? ext_err(EOPNOTSUPP)
+					 : modify_to(id, IBV_QPS_INIT);
 	if (ret)
 		cid->qp = NULL;
 	pthread_mutex_unlock(&cm_g.lock);
@@ -303,8 +303,8 @@ int ext_rdma_create_srq_ex(struct rdma_cm_id *cid,
 		return ext_err(EOPNOTSUPP);
 	if (attr->comp_mask & ~(IBV_SRQ_INIT_ATTR_TYPE | IBV_SRQ_INIT_ATTR_PD))
 		return ext_err(EOPNOTSUPP);
-	pd = (attr->comp_mask & IBV_SRQ_INIT_ATTR_PD) && attr->pd ? attr->pd :
-								    cid->pd;
+	pd = (attr->comp_mask & IBV_SRQ_INIT_ATTR_PD) && attr->pd ? attr->pd
+								  : cid->pd;
 	memset(&basic, 0, sizeof(basic));
 	basic.srq_context = attr->srq_context;
 	basic.attr = attr->attr;

@@ -133,7 +133,8 @@ void cm_conn_update(struct cm_conn *c)
 	if (c->retry) {
 		/* an unconnected socket polls as hung up whatever the mask:
 		 * out of the set until the retry */
-		if (c->in_ep && !epoll_ctl(cm_g.epfd, EPOLL_CTL_DEL, c->fd, NULL))
+		if (c->in_ep &&
+		    !epoll_ctl(cm_g.epfd, EPOLL_CTL_DEL, c->fd, NULL))
 			c->in_ep = false;
 		return;
 	}
@@ -156,12 +157,14 @@ static void flush(struct cm_conn *c)
 	ssize_t n;
 
 	while (c->out_len) {
-		n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = send(c->fd, c->out, c->out_len,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN)
-				c->out_len = 0; /* the read side sees the error */
+				c->out_len =
+					0; /* the read side sees the error */
 			break;
 		}
 		memmove(c->out, c->out + n, c->out_len - n);
@@ -174,8 +177,7 @@ static void flush(struct cm_conn *c)
 	cm_conn_update(c);
 }
 
-int cm_conn_send(struct cm_conn *c, uint8_t type, const void *body,
-		 size_t len)
+int cm_conn_send(struct cm_conn *c, uint8_t type, const void *body, size_t len)
 {
 	struct rtcp_cm_hdr h = {
 		.magic = htonl(RTCP_CM_MAGIC),

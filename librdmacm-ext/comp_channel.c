@@ -57,8 +57,7 @@ struct ibv_comp_channel *ext_comp_channel_create(struct ibv_context *ctx)
 		goto fail;
 	}
 	if (setsockopt(sp[1], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)))
-		(void)setsockopt(sp[1], SOL_SOCKET, SO_SNDBUF, &sz,
-				 sizeof(sz));
+		(void)setsockopt(sp[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	/* libibverbs frees the record with free() */
 	rc = calloc(1, sizeof(*rc));
 	if (!rc) {

@@ -49,8 +49,7 @@ static const struct rdmacm_ext_ops *asan_ops(void)
 		return NULL;
 	}
 	o = dlsym(h, RDMACM_EXT_OPS_SYMBOL);
-	if (!o || o->version != RDMACM_EXT_OPS_VERSION ||
-	    o->size != sizeof(*o))
+	if (!o || o->version != RDMACM_EXT_OPS_VERSION || o->size != sizeof(*o))
 		return NULL;
 	return o;
 }

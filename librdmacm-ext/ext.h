@@ -31,8 +31,8 @@
 #define EXT_EXPORT __attribute__((visibility("default")))
 
 #ifndef container_of
-#define container_of(ptr, type, member)                                       \
-	((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr)-offsetof(type, member)))
 #endif
 
 /* librdmacm's convention: -1 with errno */
@@ -46,10 +46,10 @@ static inline int ext_err(int e)
  * connection outcome and event (cm_thread.c). */
 extern int cm_debug_level;
 void cm_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-#define CM_DBG(...)                                                            \
-	do {                                                                   \
-		if (cm_debug_level)                                            \
-			cm_debug(__VA_ARGS__);                                 \
+#define CM_DBG(...)                            \
+	do {                                   \
+		if (cm_debug_level)            \
+			cm_debug(__VA_ARGS__); \
 	} while (0)
 
 /* ---- verbs_sym.c: the real libraries, resolved lazily ---------------- */
@@ -72,8 +72,7 @@ struct ext_verbs {
 	struct ibv_qp *(*create_qp)(struct ibv_pd *pd,
 				    struct ibv_qp_init_attr *attr);
 	int (*destroy_qp)(struct ibv_qp *qp);
-	int (*modify_qp)(struct ibv_qp *qp, struct ibv_qp_attr *attr,
-			 int mask);
+	int (*modify_qp)(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask);
 	struct ibv_srq *(*create_srq)(struct ibv_pd *pd,
 				      struct ibv_srq_init_attr *attr);
 	int (*destroy_srq)(struct ibv_srq *srq);
@@ -99,7 +98,7 @@ struct cm_dev {
 	struct ibv_device *device;
 	char netdev[IF_NAMESIZE + 1];
 	struct ibv_context *verbs; /* opened once per process, kept */
-	struct ibv_pd *pd; /* the ids' default PD (librdmacm's) */
+	struct ibv_pd *pd;	   /* the ids' default PD (librdmacm's) */
 	uint8_t max_initiator_depth;
 	uint8_t max_responder_resources;
 	int max_qpsize;
@@ -135,7 +134,7 @@ enum cm_state {
 	CM_ADDR_RESOLVED,
 	CM_ROUTE_RESOLVED,
 	CM_LISTEN,
-	CM_CONNECT, /* active: TCP connect / REQ sent, REP awaited */
+	CM_CONNECT,  /* active: TCP connect / REQ sent, REP awaited */
 	CM_REP_RCVD, /* active: REP in, RTU not sent yet */
 	CM_REQ_RCVD, /* passive: REQ in, accept/reject awaited */
 	CM_REP_SENT, /* passive: REP out, RTU awaited */
@@ -151,17 +150,17 @@ struct cm_channel {
 					 exactly while events are queued */
 	struct cm_event *head, *tail;
 	bool signaled; /* the eventfd's counter is non-zero */
-	bool dead; /* destroyed: kept, never reused (see cm_channel.c) */
+	bool dead;     /* destroyed: kept, never reused (see cm_channel.c) */
 	struct cm_channel *next_dead;
 };
 
 struct cm_event {
 	struct rdma_cm_event ev; /* first */
-	uint8_t pdata[256]; /* librdmacm's RDMA_MAX_PRIVATE_DATA */
-	struct cm_id *owner; /* whose ack count it bears (the listener for
+	uint8_t pdata[256];	 /* librdmacm's RDMA_MAX_PRIVATE_DATA */
+	struct cm_id *owner;	 /* whose ack count it bears (the listener for
 				CONNECT_REQUEST, else the id) */
-	struct cm_id *target; /* the id it reports on (ev.id) */
-	bool rep; /* a REP to act on when the app reads it */
+	struct cm_id *target;	 /* the id it reports on (ev.id) */
+	bool rep;		 /* a REP to act on when the app reads it */
 	struct cm_event *next;
 };
 
@@ -172,15 +171,15 @@ struct cm_id {
 	enum cm_state state;
 	struct cm_dev *dev;
 	struct cm_conn *conn; /* bound socket, listener or control conn */
-	bool sync; /* private channel (rdma_create_id with NULL) */
-	bool chan_dead; /* its channel was destroyed under it */
-	bool cm_started; /* connect/REQ: parameters below are set */
-	bool remote_known; /* remote QPN/PSN known (REQ or REP in) */
-	bool connect_error; /* QP transition failed at REP */
-	bool disc_queued; /* a DISCONNECTED event waits in the queue */
+	bool sync;	      /* private channel (rdma_create_id with NULL) */
+	bool chan_dead;	      /* its channel was destroyed under it */
+	bool cm_started;      /* connect/REQ: parameters below are set */
+	bool remote_known;    /* remote QPN/PSN known (REQ or REP in) */
+	bool connect_error;   /* QP transition failed at REP */
+	bool disc_queued;     /* a DISCONNECTED event waits in the queue */
 	unsigned int reported, acked; /* events handed out / acked */
-	pthread_cond_t cond; /* acked changed */
-	uint64_t timewait_at; /* ms, CLOCK_MONOTONIC; 0 = none */
+	pthread_cond_t cond;	      /* acked changed */
+	uint64_t timewait_at;	      /* ms, CLOCK_MONOTONIC; 0 = none */
 	/* rdma_set_option */
 	uint8_t tos;
 	bool tos_set;
@@ -209,11 +208,11 @@ enum cm_conn_kind {
 struct cm_conn {
 	int fd;
 	enum cm_conn_kind kind;
-	struct cm_id *id; /* owner; NULL once orphaned */
+	struct cm_id *id;	 /* owner; NULL once orphaned */
 	struct cm_id *listen_id; /* accepted, REQ not in yet */
 	bool watched, connecting, closing, shut, dead;
-	bool in_ep; /* in the epoll set */
-	bool retry; /* refused: connect again at the deadline */
+	bool in_ep;	  /* in the epoll set */
+	bool retry;	  /* refused: connect again at the deadline */
 	uint64_t give_up; /* ms: a refused connect is final after this */
 	uint32_t ev_mask;
 	uint64_t deadline; /* ms; 0 = none */
@@ -240,8 +239,8 @@ uint32_t cm_random_psn(void);
 /* cm_channel.c */
 struct cm_channel *cm_channel_new(void);
 void cm_channel_free(struct cm_channel *ch);
-struct cm_event *cm_event_new(struct cm_id *id,
-			      enum rdma_cm_event_type type, int status);
+struct cm_event *cm_event_new(struct cm_id *id, enum rdma_cm_event_type type,
+			      int status);
 void cm_event_post(struct cm_event *e);
 /* Drops queued events of @id; children @id announced are destroyed. */
 void cm_channel_purge(struct cm_id *id);
@@ -272,12 +271,11 @@ void cm_id_fill_path(struct cm_id *id);
 struct cm_channel *cm_id_channel(struct cm_id *id);
 int ext_rdma_create_id(struct rdma_event_channel *ch, struct rdma_cm_id **id,
 		       void *context, enum rdma_port_space ps);
-int ext_rdma_create_id2(struct rdma_event_channel *ch,
-			struct rdma_cm_id **id, void *context,
-			enum rdma_port_space ps, enum ibv_qp_type qp_type);
+int ext_rdma_create_id2(struct rdma_event_channel *ch, struct rdma_cm_id **id,
+			void *context, enum rdma_port_space ps,
+			enum ibv_qp_type qp_type);
 int ext_rdma_destroy_id(struct rdma_cm_id *id);
-int ext_rdma_migrate_id(struct rdma_cm_id *id,
-			struct rdma_event_channel *ch);
+int ext_rdma_migrate_id(struct rdma_cm_id *id, struct rdma_event_channel *ch);
 int ext_rdma_set_option(struct rdma_cm_id *id, int level, int optname,
 			void *optval, size_t optlen);
 int ext_rdma_set_local_ece(struct rdma_cm_id *id, struct ibv_ece *ece);
@@ -336,8 +334,7 @@ void cm_on_timewait(struct cm_id *id);
 struct cm_conn *cm_conn_new(int fd, enum cm_conn_kind kind);
 /* Starts watching @c (and the thread, once per process). */
 int cm_conn_watch(struct cm_conn *c, enum cm_conn_kind kind);
-int cm_conn_send(struct cm_conn *c, uint8_t type, const void *body,
-		 size_t len);
+int cm_conn_send(struct cm_conn *c, uint8_t type, const void *body, size_t len);
 /* Flush what is queued, shut the write side, close at EOF or timeout;
  * detached from its id. */
 void cm_conn_finish(struct cm_conn *c);
@@ -353,10 +350,10 @@ int ext_rdma_get_request(struct rdma_cm_id *listen, struct rdma_cm_id **id);
 
 /* Timeouts, ms */
 #define CM_CONNECT_TIMEOUT_MS 20000 /* TCP connect of rdma_connect */
-#define CM_REFUSED_RETRY_MS 2000 /* refused connects retried this long */
-#define CM_RETRY_EVERY_MS 50
-#define CM_REQ_TIMEOUT_MS 10000 /* accepted socket waiting for its REQ */
-#define CM_LINGER_MS 5000 /* a finished conn waiting for the peer's EOF */
-#define CM_TIMEWAIT_MS 1000 /* DISCONNECTED -> TIMEWAIT_EXIT */
+#define CM_REFUSED_RETRY_MS   2000  /* refused connects retried this long */
+#define CM_RETRY_EVERY_MS     50
+#define CM_REQ_TIMEOUT_MS     10000 /* accepted socket waiting for its REQ */
+#define CM_LINGER_MS	      5000 /* a finished conn waiting for the peer's EOF */
+#define CM_TIMEWAIT_MS	      1000 /* DISCONNECTED -> TIMEWAIT_EXIT */
 
 #endif

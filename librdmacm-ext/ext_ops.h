@@ -19,7 +19,7 @@
 #include <rdma/rdma_verbs.h>
 
 #define RDMACM_EXT_OPS_VERSION 1
-#define RDMACM_EXT_OPS_SYMBOL "rdmacm_ext_ops_impl"
+#define RDMACM_EXT_OPS_SYMBOL  "rdmacm_ext_ops_impl"
 
 struct rdmacm_ext_ops {
 	unsigned int version;
@@ -79,15 +79,13 @@ struct rdmacm_ext_ops {
 				const struct rdma_addrinfo *hints,
 				struct rdma_addrinfo **res);
 	void (*rdma_freeaddrinfo)(struct rdma_addrinfo *res);
-	int (*rdma_create_ep)(struct rdma_cm_id **id,
-			      struct rdma_addrinfo *res, struct ibv_pd *pd,
-			      struct ibv_qp_init_attr *attr);
+	int (*rdma_create_ep)(struct rdma_cm_id **id, struct rdma_addrinfo *res,
+			      struct ibv_pd *pd, struct ibv_qp_init_attr *attr);
 	void (*rdma_destroy_ep)(struct rdma_cm_id *id);
 	int (*rdma_init_qp_attr)(struct rdma_cm_id *id,
 				 struct ibv_qp_attr *attr, int *mask);
 	int (*rdma_set_local_ece)(struct rdma_cm_id *id, struct ibv_ece *ece);
-	int (*rdma_get_remote_ece)(struct rdma_cm_id *id,
-				   struct ibv_ece *ece);
+	int (*rdma_get_remote_ece)(struct rdma_cm_id *id, struct ibv_ece *ece);
 	struct ibv_context **(*rdma_get_devices)(int *num);
 	void (*rdma_free_devices)(struct ibv_context **list);
 };

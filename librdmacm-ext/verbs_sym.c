@@ -15,7 +15,7 @@
 
 #include "ext.h"
 
-#define VERBS_SONAME "libibverbs.so.1"
+#define VERBS_SONAME  "libibverbs.so.1"
 #define RDMACM_SONAME "librdmacm.so.1"
 
 static void *loaded(const char *soname)
@@ -33,11 +33,11 @@ static struct ext_verbs verbs;
 static bool verbs_ok;
 static pthread_once_t verbs_once = PTHREAD_ONCE_INIT;
 
-#define SYM(field, name)                                                      \
-	do {                                                                   \
-		*(void **)&verbs.field = dlsym(h, name);                       \
-		if (!verbs.field)                                              \
-			return;                                                \
+#define SYM(field, name)                                 \
+	do {                                             \
+		*(void **)&verbs.field = dlsym(h, name); \
+		if (!verbs.field)                        \
+			return;                          \
 	} while (0)
 
 static void verbs_resolve(void)

@@ -35,13 +35,13 @@
 #define RDMA_TCP_REGISTRY_H
 
 #define RDMA_TCP_DEFAULT_ROOT "/run/rdma-tcp"
-#define RDMA_TCP_ROOT_ENV "RDMA_TCP_ROOT"
-#define RDMA_TCP_CDEV_DIR "/dev/infiniband"
-#define RDMA_TCP_CDEV_MAJOR 1 /* /dev/full */
-#define RDMA_TCP_CDEV_MINOR 7
-#define RDMA_TCP_GID_TBL_LEN 16
-#define RDMA_TCP_UVERBS_ABI 1 /* per-device abi_version (driver ABI) */
-#define RDMA_TCP_KERNEL_ABI 6 /* class/infiniband_verbs/abi_version */
-#define RDMA_TCP_NAME_PREFIX "tcp" /* provider matches devices by name */
+#define RDMA_TCP_ROOT_ENV     "RDMA_TCP_ROOT"
+#define RDMA_TCP_CDEV_DIR     "/dev/infiniband"
+#define RDMA_TCP_CDEV_MAJOR   1 /* /dev/full */
+#define RDMA_TCP_CDEV_MINOR   7
+#define RDMA_TCP_GID_TBL_LEN  16
+#define RDMA_TCP_UVERBS_ABI   1	    /* per-device abi_version (driver ABI) */
+#define RDMA_TCP_KERNEL_ABI   6	    /* class/infiniband_verbs/abi_version */
+#define RDMA_TCP_NAME_PREFIX  "tcp" /* provider matches devices by name */
 
 #endif

@@ -22,8 +22,8 @@
 #include <stdint.h>
 
 #define RTCP_HELLO_MAGIC 0x52544350u /* "RTCP" */
-#define RTCP_VERSION 1
-#define RTCP_HDR_LEN 64
+#define RTCP_VERSION	 1
+#define RTCP_HDR_LEN	 64
 
 enum rtcp_opcode {
 	RTCP_OP_SEND = 1,
@@ -35,7 +35,7 @@ enum rtcp_opcode {
 	RTCP_OP_ATOMIC_CMP_SWP = 7,
 	RTCP_OP_ATOMIC_FADD = 8,
 	RTCP_OP_ATOMIC_RESP = 9,
-	RTCP_OP_ACK = 10, /* carries only ack_msn and credits */
+	RTCP_OP_ACK = 10,	/* carries only ack_msn and credits */
 	RTCP_OP_TERMINATE = 11, /* fatal error on request msn; imm = syndrome */
 	RTCP_OP_MAX = 11,
 };
@@ -52,10 +52,10 @@ enum rtcp_flags {
  * in the imm field, in network byte order.
  */
 enum rtcp_syndrome {
-	RTCP_SYN_REM_ACCESS = 1, /* key, PD, rights or range */
+	RTCP_SYN_REM_ACCESS = 1,  /* key, PD, rights or range */
 	RTCP_SYN_REM_INV_REQ = 2, /* bad opcode, length, too-small receive */
 	RTCP_SYN_REM_OP = 3, /* responder could not perform the operation */
-	RTCP_SYN_RNR = 4, /* receiver not ready past the retry budget */
+	RTCP_SYN_RNR = 4,    /* receiver not ready past the retry budget */
 };
 
 /* Host-order view of a frame header. */
@@ -63,15 +63,15 @@ struct rtcp_hdr {
 	uint8_t opcode;
 	uint8_t flags;
 	uint16_t hlen; /* header bytes, RTCP_HDR_LEN (room for extensions) */
-	uint32_t spi; /* security association index, 0 = none */
-	uint32_t msn; /* request: its number; response/NAK: request answered */
+	uint32_t spi;  /* security association index, 0 = none */
+	uint32_t msn;  /* request: its number; response/NAK: request answered */
 	uint32_t ack_msn; /* all peer requests below this one are done */
 	uint32_t credits; /* receive WQEs posted so far by the sender */
 	uint32_t rkey;
 	uint64_t raddr;
 	uint64_t sseq; /* stream offset of the first payload byte */
-	uint32_t len; /* payload bytes that follow */
-	uint32_t imm; /* immediate data (as on the wire) or syndrome */
+	uint32_t len;  /* payload bytes that follow */
+	uint32_t imm;  /* immediate data (as on the wire) or syndrome */
 	uint64_t aux0; /* READ_REQ: length; ATOMIC: compare/add; RESP: value */
 	uint64_t aux1; /* ATOMIC_CMP_SWP: swap value */
 };
@@ -88,7 +88,7 @@ struct rtcp_hello {
 
 enum rtcp_decode_err {
 	RTCP_OK = 0,
-	RTCP_EBADOP, /* unknown opcode */
+	RTCP_EBADOP,   /* unknown opcode */
 	RTCP_EBADHLEN, /* header length not understood */
 	RTCP_EBADFLAGS,
 	RTCP_EBADLEN, /* payload length impossible for the opcode */
@@ -103,8 +103,7 @@ void rtcp_hdr_decode(const uint8_t in[RTCP_HDR_LEN], struct rtcp_hdr *h);
  */
 int rtcp_hdr_validate(const struct rtcp_hdr *h, uint64_t expect_sseq,
 		      uint32_t max_msg);
-void rtcp_hello_encode(const struct rtcp_hello *h,
-		       uint8_t out[RTCP_HELLO_LEN]);
+void rtcp_hello_encode(const struct rtcp_hello *h, uint8_t out[RTCP_HELLO_LEN]);
 int rtcp_hello_decode(const uint8_t in[RTCP_HELLO_LEN], struct rtcp_hello *h);
 
 #endif

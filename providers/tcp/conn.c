@@ -45,9 +45,9 @@ static int open_listener(struct tcp_listener *l)
 	}
 	if (listen(fd, 512) || getsockname(fd, (struct sockaddr *)&ss, &sl))
 		goto fail;
-	l->port = ntohs(ss.ss_family == AF_INET6 ?
-				((struct sockaddr_in6 *)&ss)->sin6_port :
-				((struct sockaddr_in *)&ss)->sin_port);
+	l->port = ntohs(ss.ss_family == AF_INET6
+				? ((struct sockaddr_in6 *)&ss)->sin6_port
+				: ((struct sockaddr_in *)&ss)->sin_port);
 	l->fd = fd;
 	return 0;
 fail:
@@ -135,8 +135,8 @@ static void set_sock_opts(int fd)
 
 static bool gid_is_v4(const union ibv_gid *g)
 {
-	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
-					 0xff };
+	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0,	   0,
+					 0, 0, 0, 0, 0xff, 0xff };
 
 	return !memcmp(g->raw, pfx, 12);
 }
@@ -187,9 +187,9 @@ int tcp_conn_start(struct tcp_qp *qp)
 		return EINVAL;
 	c = memcmp(sgid.raw, grh->dgid.raw, 16);
 	if (!c)
-		c = qp->vqp.qp.qp_num < qp->attr.dest_qp_num ? -1 :
-		    qp->vqp.qp.qp_num > qp->attr.dest_qp_num ? 1 :
-							       0;
+		c = qp->vqp.qp.qp_num < qp->attr.dest_qp_num   ? -1
+		    : qp->vqp.qp.qp_num > qp->attr.dest_qp_num ? 1
+							       : 0;
 	if (c == 0)
 		return EOPNOTSUPP; /* a QP connected to itself */
 	qp->active = c < 0;

@@ -17,9 +17,8 @@
 
 #define TCP_CQ_WC_FLAGS_SUP                                                    \
 	(IBV_WC_EX_WITH_BYTE_LEN | IBV_WC_EX_WITH_IMM |                        \
-	 IBV_WC_EX_WITH_QP_NUM | IBV_WC_EX_WITH_SRC_QP |                       \
-	 IBV_WC_EX_WITH_SLID | IBV_WC_EX_WITH_SL |                             \
-	 IBV_WC_EX_WITH_DLID_PATH_BITS)
+	 IBV_WC_EX_WITH_QP_NUM | IBV_WC_EX_WITH_SRC_QP | IBV_WC_EX_WITH_SLID | \
+	 IBV_WC_EX_WITH_SL | IBV_WC_EX_WITH_DLID_PATH_BITS)
 
 static uint32_t ring_size_for(uint32_t cqe)
 {
@@ -40,8 +39,8 @@ static bool channel_ok(struct tcp_context *ctx, struct ibv_comp_channel *ch)
 		       RTCP_CHAN_MAGIC;
 }
 
-static int cq_init(struct tcp_context *ctx, struct tcp_cq *cq, int cqe,
-		   int vec, struct ibv_comp_channel *ch)
+static int cq_init(struct tcp_context *ctx, struct tcp_cq *cq, int cqe, int vec,
+		   struct ibv_comp_channel *ch)
 {
 	if (!channel_ok(ctx, ch))
 		return EINVAL;
@@ -342,8 +341,8 @@ struct ibv_cq_ex *tcp_create_cq_ex(struct ibv_context *ibctx,
 	struct ibv_cq_ex *ex;
 	int err;
 
-	if (attr->comp_mask & ~(IBV_CQ_INIT_ATTR_MASK_FLAGS |
-				IBV_CQ_INIT_ATTR_MASK_PD)) {
+	if (attr->comp_mask &
+	    ~(IBV_CQ_INIT_ATTR_MASK_FLAGS | IBV_CQ_INIT_ATTR_MASK_PD)) {
 		errno = EOPNOTSUPP;
 		return NULL;
 	}

@@ -18,8 +18,8 @@ static void qp_event(struct tcp_qp *qp, uint32_t events)
 		pthread_mutex_unlock(&qp->lock);
 		return;
 	}
-	if (!qp->connected && qp->connecting && (events & (EPOLLOUT | EPOLLERR |
-							 EPOLLHUP))) {
+	if (!qp->connected && qp->connecting &&
+	    (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
 		tcp_qp_conn_ready(qp);
 	} else if (qp->connected) {
 		if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
@@ -123,7 +123,7 @@ void tcp_engine_defer_tx(struct tcp_qp *qp)
 		tcp_engine_wake(qp->ctx);
 }
 
-#define TCP_LINGER_NS 2000000000ull
+#define TCP_LINGER_NS	  2000000000ull
 #define TCP_KICK_GRACE_NS 100000ull
 
 /*
@@ -239,8 +239,8 @@ static void *engine_main(void *arg)
 				tcp_port_events_rx(ctx);
 				break;
 			case POLL_QP:
-				qp_event(container_of(p, struct tcp_qp_poll,
-						      p)->qp,
+				qp_event(container_of(p, struct tcp_qp_poll, p)
+						 ->qp,
 					 ev[i].events);
 				break;
 			}
@@ -334,7 +334,8 @@ void tcp_engine_stop(struct tcp_context *ctx)
 
 		pthread_mutex_lock(&e->closing_lock);
 		for (c = e->closing; c && n < 16; c = c->next)
-			pf[n++] = (struct pollfd){ .fd = c->fd, .events = POLLIN };
+			pf[n++] = (struct pollfd){ .fd = c->fd,
+						   .events = POLLIN };
 		pthread_mutex_unlock(&e->closing_lock);
 		poll(pf, n, 10);
 		linger_reap(ctx, NULL, false);
@@ -371,17 +372,15 @@ int tcp_engine_watch(struct tcp_context *ctx, int fd, struct tcp_pollable *p,
 {
 	struct epoll_event ev = { .events = events, .data.ptr = p };
 
-	return epoll_ctl(ctx->engine->epfd, EPOLL_CTL_ADD, fd, &ev) ? errno :
-								       0;
+	return epoll_ctl(ctx->engine->epfd, EPOLL_CTL_ADD, fd, &ev) ? errno : 0;
 }
 
-int tcp_engine_rewatch(struct tcp_context *ctx, int fd,
-		       struct tcp_pollable *p, uint32_t events)
+int tcp_engine_rewatch(struct tcp_context *ctx, int fd, struct tcp_pollable *p,
+		       uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = p };
 
-	return epoll_ctl(ctx->engine->epfd, EPOLL_CTL_MOD, fd, &ev) ? errno :
-								       0;
+	return epoll_ctl(ctx->engine->epfd, EPOLL_CTL_MOD, fd, &ev) ? errno : 0;
 }
 
 void tcp_engine_unwatch(struct tcp_context *ctx, int fd)

@@ -12,8 +12,14 @@
 
 #include "tcp.h"
 
-enum tcp_poll_kind { POLL_WAKE, POLL_LISTENER, POLL_PENDING, POLL_QP, POLL_NETLINK,
-		     POLL_CLOSING };
+enum tcp_poll_kind {
+	POLL_WAKE,
+	POLL_LISTENER,
+	POLL_PENDING,
+	POLL_QP,
+	POLL_NETLINK,
+	POLL_CLOSING
+};
 
 struct tcp_pollable {
 	enum tcp_poll_kind kind;
@@ -63,11 +69,11 @@ struct tcp_engine {
 	struct tcp_pollable wake;
 	atomic_bool stop;
 	atomic_uint_fast64_t epoch;
-	atomic_int stalled; /* QPs with timers (RNR waits): poll timeout */
+	atomic_int stalled;  /* QPs with timers (RNR waits): poll timeout */
 	atomic_bool tx_kick; /* some QP holds back WRs: flush them */
 	struct tcp_listener **lis; /* under ctx->lock */
 	int nlis;
-	struct tcp_pending *pending; /* under ctx->lock */
+	struct tcp_pending *pending;	   /* under ctx->lock */
 	struct tcp_pending *pending_grave; /* under ctx->lock */
 	struct tcp_qp *grave; /* destroyed QPs awaiting free, ctx->lock */
 	pthread_mutex_t closing_lock;
@@ -99,8 +105,8 @@ static inline void tcp_engine_stall(struct tcp_context *ctx)
 void tcp_engine_defer_tx(struct tcp_qp *qp);
 int tcp_engine_watch(struct tcp_context *ctx, int fd, struct tcp_pollable *p,
 		     uint32_t events);
-int tcp_engine_rewatch(struct tcp_context *ctx, int fd,
-		       struct tcp_pollable *p, uint32_t events);
+int tcp_engine_rewatch(struct tcp_context *ctx, int fd, struct tcp_pollable *p,
+		       uint32_t events);
 void tcp_engine_unwatch(struct tcp_context *ctx, int fd);
 void tcp_engine_bury(struct tcp_context *ctx, struct tcp_qp *qp);
 /* Closes a half-closed QP socket once the peer has closed too. */

@@ -22,8 +22,8 @@ int keytab_init(struct keytab *kt, uint32_t max_used)
 {
 	memset(kt, 0, sizeof(*kt));
 	pthread_mutex_init(&kt->lock, NULL);
-	kt->max_used = max_used < KEYTAB_MAX_SLOTS - 1 ? max_used :
-							 KEYTAB_MAX_SLOTS - 1;
+	kt->max_used = max_used < KEYTAB_MAX_SLOTS - 1 ? max_used
+						       : KEYTAB_MAX_SLOTS - 1;
 	return 0;
 }
 
@@ -66,8 +66,7 @@ int keytab_insert(struct keytab *kt, void *obj, uint32_t *key)
 	uint32_t idx;
 
 	pthread_mutex_lock(&kt->lock);
-	if (kt->used >= kt->max_used ||
-	    (!kt->free_head && keytab_grow(kt))) {
+	if (kt->used >= kt->max_used || (!kt->free_head && keytab_grow(kt))) {
 		pthread_mutex_unlock(&kt->lock);
 		return ENOMEM;
 	}

@@ -20,7 +20,7 @@
 #define KEYTAB_MAX_SLOTS (1u << 24)
 
 struct keytab_slot {
-	void *obj; /* NULL when free */
+	void *obj;   /* NULL when free */
 	uint8_t gen; /* generation of the last key issued from this slot */
 	uint32_t next_free; /* free list link (slot index), 0 = end */
 };
@@ -28,7 +28,8 @@ struct keytab_slot {
 struct keytab {
 	pthread_mutex_t lock;
 	struct keytab_slot *slots;
-	uint32_t nslots; /* allocated; slot 0 is never used so key 0 is invalid */
+	uint32_t
+		nslots; /* allocated; slot 0 is never used so key 0 is invalid */
 	uint32_t free_head;
 	uint32_t used;
 	uint32_t max_used;

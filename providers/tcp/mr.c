@@ -74,12 +74,12 @@ int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *ibpd,
 {
 	struct tcp_mr *mr = container_of(vmr, struct tcp_mr, vmr);
 	struct tcp_context *ctx = to_tctx(vmr->ibv_mr.context);
-	int new_access = (flags & IBV_REREG_MR_CHANGE_ACCESS) ? access :
-								mr->access;
-	void *naddr = (flags & IBV_REREG_MR_CHANGE_TRANSLATION) ? addr :
-								  mr->addr;
-	size_t nlen = (flags & IBV_REREG_MR_CHANGE_TRANSLATION) ? length :
-								  mr->length;
+	int new_access =
+		(flags & IBV_REREG_MR_CHANGE_ACCESS) ? access : mr->access;
+	void *naddr =
+		(flags & IBV_REREG_MR_CHANGE_TRANSLATION) ? addr : mr->addr;
+	size_t nlen =
+		(flags & IBV_REREG_MR_CHANGE_TRANSLATION) ? length : mr->length;
 	int err;
 
 	if (flags & ~(IBV_REREG_MR_CHANGE_TRANSLATION | IBV_REREG_MR_CHANGE_PD |
@@ -90,8 +90,8 @@ int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *ibpd,
 	err = tcp_mr_check_access(new_access);
 	if (err)
 		return err;
-	if (flags & (IBV_REREG_MR_CHANGE_TRANSLATION |
-		     IBV_REREG_MR_CHANGE_ACCESS)) {
+	if (flags &
+	    (IBV_REREG_MR_CHANGE_TRANSLATION | IBV_REREG_MR_CHANGE_ACCESS)) {
 		err = tcp_check_mapped(naddr, nlen,
 				       new_access & TCP_ACCESS_NEEDS_WRITE);
 		if (err)
@@ -113,9 +113,9 @@ int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *ibpd,
 	if (flags & IBV_REREG_MR_CHANGE_TRANSLATION) {
 		mr->addr = addr;
 		mr->length = length;
-		mr->iova = (new_access & IBV_ACCESS_ZERO_BASED) ?
-				   0 :
-				   (uint64_t)(uintptr_t)addr;
+		mr->iova = (new_access & IBV_ACCESS_ZERO_BASED)
+				   ? 0
+				   : (uint64_t)(uintptr_t)addr;
 	}
 	mr->access = new_access;
 	vmr->access = new_access;

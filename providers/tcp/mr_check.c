@@ -6,10 +6,10 @@
 
 #include "mr_check.h"
 
-#define TCP_ACCESS_SUPPORTED                                                   \
-	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |                    \
-	 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC |                   \
-	 IBV_ACCESS_MW_BIND | IBV_ACCESS_ZERO_BASED | IBV_ACCESS_HUGETLB |     \
+#define TCP_ACCESS_SUPPORTED                                               \
+	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |                \
+	 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC |               \
+	 IBV_ACCESS_MW_BIND | IBV_ACCESS_ZERO_BASED | IBV_ACCESS_HUGETLB | \
 	 IBV_ACCESS_RELAXED_ORDERING)
 
 /* Same rules as the kernel's ib_check_mr_access(). */
@@ -66,4 +66,3 @@ int tcp_check_mapped(const void *addr, size_t length, bool need_write)
 	fclose(f);
 	return ret;
 }
-

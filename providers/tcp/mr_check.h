@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <infiniband/verbs.h>
 
-#define TCP_ACCESS_NEEDS_WRITE                                                 \
-	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |                    \
+#define TCP_ACCESS_NEEDS_WRITE                              \
+	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
 	 IBV_ACCESS_REMOTE_ATOMIC)
 
 /* 0, or the errno ibv_reg_mr reports for these access flags. */

@@ -64,10 +64,9 @@ void tcp_mr_unpin(struct tcp_mr *mr)
 }
 
 /* Local SGEs: lkey current, same PD, write right when data lands there. */
-enum ibv_wc_status tcp_resolve_sges(struct tcp_context *ctx,
-				    struct tcp_pd *pd, const struct ibv_sge *sg,
-				    int n, bool write, struct tcp_seg *out,
-				    uint32_t *total)
+enum ibv_wc_status tcp_resolve_sges(struct tcp_context *ctx, struct tcp_pd *pd,
+				    const struct ibv_sge *sg, int n, bool write,
+				    struct tcp_seg *out, uint32_t *total)
 {
 	uint64_t sum = 0;
 	int i;

@@ -24,8 +24,9 @@ static void check_link(struct tcp_context *ctx)
 	tcp_netdev_state(ctx->dev->netdev, &up, &mtu, &mbps);
 	if (up != e->port_up) {
 		e->port_up = up;
-		tcp_async_post(ctx, up ? IBV_EVENT_PORT_ACTIVE :
-					 IBV_EVENT_PORT_ERR, 1);
+		tcp_async_post(ctx,
+			       up ? IBV_EVENT_PORT_ACTIVE : IBV_EVENT_PORT_ERR,
+			       1);
 	}
 }
 
@@ -73,8 +74,8 @@ int tcp_port_events_open(struct tcp_context *ctx)
 	struct tcp_engine *e = ctx->engine;
 	struct sockaddr_nl sa = {
 		.nl_family = AF_NETLINK,
-		.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR |
-			     RTMGRP_IPV6_IFADDR,
+		.nl_groups =
+			RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
 	};
 	int mtu, mbps;
 

@@ -52,8 +52,7 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 			return EINVAL;
 	}
 	if ((wr->send_flags & IBV_SEND_INLINE) &&
-	    (total > qp->cap.max_inline_data ||
-	     wr->opcode == IBV_WR_RDMA_READ))
+	    (total > qp->cap.max_inline_data || wr->opcode == IBV_WR_RDMA_READ))
 		return EINVAL;
 	if (qp->sq_head - qp->sq_done >= qp->cap.max_send_wr)
 		return ENOMEM;
@@ -121,7 +120,8 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 static void send_or_defer(struct tcp_qp *qp)
 {
 	uint32_t unsent = qp->sq_head - qp->sq_tx;
-	struct tcp_send_wqe *last = &qp->sq[(qp->sq_head - 1) & (qp->sq_size - 1)];
+	struct tcp_send_wqe *last =
+		&qp->sq[(qp->sq_head - 1) & (qp->sq_size - 1)];
 	unsigned int mark =
 		atomic_load_explicit(&qp->scq->polls, memory_order_relaxed) +
 		atomic_load_explicit(&qp->rcq->polls, memory_order_relaxed);
@@ -412,9 +412,8 @@ static void ex_set_inline_list(struct ibv_qp_ex *ex, size_t n,
 		memcpy(dst, buf[i].addr, buf[i].length);
 		dst += buf[i].length;
 	}
-	wr->sg_list[0].addr = (uintptr_t)(qp->wr_inl +
-					  (size_t)(qp->wr_n - 1) *
-						  TCP_MAX_INLINE);
+	wr->sg_list[0].addr = (uintptr_t)(qp->wr_inl + (size_t)(qp->wr_n - 1) *
+							       TCP_MAX_INLINE);
 	wr->sg_list[0].length = total;
 	wr->num_sge = 1;
 	wr->send_flags |= IBV_SEND_INLINE;
@@ -433,8 +432,8 @@ void tcp_qp_ex_init(struct tcp_qp *qp, uint64_t flags)
 
 	qp->wr_cap = qp->cap.max_send_wr ? qp->cap.max_send_wr : 1;
 	qp->wr_stage = calloc(qp->wr_cap, sizeof(*qp->wr_stage));
-	qp->wr_sges = calloc((size_t)qp->wr_cap * TCP_MAX_SGE,
-			     sizeof(*qp->wr_sges));
+	qp->wr_sges =
+		calloc((size_t)qp->wr_cap * TCP_MAX_SGE, sizeof(*qp->wr_sges));
 	qp->wr_inl = malloc((size_t)qp->wr_cap * TCP_MAX_INLINE);
 	if (!qp->wr_stage || !qp->wr_sges || !qp->wr_inl)
 		return; /* no ibv_qp_ex: ibv_qp_to_qp_ex() returns NULL */

@@ -79,8 +79,8 @@ static int check_init_attr(struct ibv_qp_init_attr_ex *a)
 		return EOPNOTSUPP;
 	if (!(a->comp_mask & IBV_QP_INIT_ATTR_PD) || !a->pd)
 		return EINVAL;
-	if (a->comp_mask & ~(IBV_QP_INIT_ATTR_PD |
-			     IBV_QP_INIT_ATTR_SEND_OPS_FLAGS))
+	if (a->comp_mask &
+	    ~(IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS))
 		return EOPNOTSUPP;
 	if (!a->send_cq || !a->recv_cq)
 		return EINVAL;
@@ -92,7 +92,8 @@ static int check_init_attr(struct ibv_qp_init_attr_ex *a)
 			a->cap.max_recv_sge > TCP_MAX_SGE))
 		return EINVAL;
 	if (a->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) {
-		uint64_t ok = IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM |
+		uint64_t ok = IBV_QP_EX_WITH_SEND |
+			      IBV_QP_EX_WITH_SEND_WITH_IMM |
 			      IBV_QP_EX_WITH_RDMA_WRITE |
 			      IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM;
 
@@ -273,7 +274,8 @@ void tcp_qp_drop_conn_rc(struct tcp_qp *qp)
 void tcp_uc_drain(struct tcp_qp *qp)
 {
 	while (qp->sq_tx != qp->sq_head) {
-		struct tcp_send_wqe *w = &qp->sq[qp->sq_tx++ & (qp->sq_size - 1)];
+		struct tcp_send_wqe *w =
+			&qp->sq[qp->sq_tx++ & (qp->sq_size - 1)];
 
 		w->state = WQE_DONE;
 	}
@@ -290,7 +292,7 @@ static void cancel_dead_peer(struct tcp_qp *qp)
 }
 
 void tcp_flush_wc(struct tcp_cq *cq, struct tcp_qp *qp, uint64_t wr_id,
-		     enum ibv_wc_opcode op, enum ibv_wc_status st)
+		  enum ibv_wc_opcode op, enum ibv_wc_status st)
 {
 	struct ibv_wc wc = { .wr_id = wr_id,
 			     .status = st,
@@ -322,7 +324,8 @@ static enum ibv_wc_opcode wc_op(enum ibv_wr_opcode op)
 void tcp_sq_reap(struct tcp_qp *qp)
 {
 	while (qp->sq_done != qp->sq_tx) {
-		struct tcp_send_wqe *w = &qp->sq[qp->sq_done & (qp->sq_size - 1)];
+		struct tcp_send_wqe *w =
+			&qp->sq[qp->sq_done & (qp->sq_size - 1)];
 		bool acked = w->state == WQE_SENT &&
 			     (w->opcode == IBV_WR_SEND ||
 			      w->opcode == IBV_WR_SEND_WITH_IMM ||
@@ -360,22 +363,24 @@ void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev)
 	cancel_dead_peer(qp);
 	/* everything still queued or unacknowledged is flushed, in order */
 	while (qp->sq_done != qp->sq_head) {
-		struct tcp_send_wqe *w = &qp->sq[qp->sq_done++ & (qp->sq_size - 1)];
+		struct tcp_send_wqe *w =
+			&qp->sq[qp->sq_done++ & (qp->sq_size - 1)];
 
 		tcp_flush_wc(qp->scq, qp, w->wr_id, wc_op(w->opcode),
-			 IBV_WC_WR_FLUSH_ERR);
+			     IBV_WC_WR_FLUSH_ERR);
 	}
 	qp->sq_tx = qp->sq_head;
 	if (qp->rx_has_rwqe) {
 		tcp_flush_wc(qp->rcq, qp, qp->rx_rwqe.wr_id, IBV_WC_RECV,
-			 IBV_WC_WR_FLUSH_ERR);
+			     IBV_WC_WR_FLUSH_ERR);
 		qp->rx_has_rwqe = false;
 	}
 	while (qp->rq && qp->rq_tail != qp->rq_head) {
-		struct tcp_recv_wqe *w = &qp->rq[qp->rq_tail++ & (qp->rq_size - 1)];
+		struct tcp_recv_wqe *w =
+			&qp->rq[qp->rq_tail++ & (qp->rq_size - 1)];
 
 		tcp_flush_wc(qp->rcq, qp, w->wr_id, IBV_WC_RECV,
-			 IBV_WC_WR_FLUSH_ERR);
+			     IBV_WC_WR_FLUSH_ERR);
 	}
 	if (ev)
 		tcp_async_post(qp->ctx, ev, (uint64_t)(uintptr_t)&qp->vqp.qp);
@@ -412,8 +417,7 @@ static void qp_reset(struct tcp_qp *qp)
 	qp->conn_lost = false;
 }
 
-static int check_attr_values(struct tcp_qp *qp, struct ibv_qp_attr *a,
-			     int mask)
+static int check_attr_values(struct tcp_qp *qp, struct ibv_qp_attr *a, int mask)
 {
 	if ((mask & IBV_QP_PORT) && a->port_num != 1)
 		return EINVAL;
@@ -461,10 +465,10 @@ static void store_attrs(struct tcp_qp *qp, struct ibv_qp_attr *a, int mask)
 {
 	struct ibv_qp_attr *s = &qp->attr;
 
-#define COPY(bit, field)                                                       \
-	do {                                                                   \
-		if (mask & (bit))                                              \
-			s->field = a->field;                                   \
+#define COPY(bit, field)                     \
+	do {                                 \
+		if (mask & (bit))            \
+			s->field = a->field; \
 	} while (0)
 	COPY(IBV_QP_PKEY_INDEX, pkey_index);
 	COPY(IBV_QP_PORT, port_num);

@@ -26,8 +26,8 @@ struct tcp_seg {
 
 enum tcp_wqe_state {
 	WQE_QUEUED, /* posted, not yet on the wire */
-	WQE_SENT, /* on the wire, waiting for ack or response */
-	WQE_DONE, /* completed: waiting to be reaped in order */
+	WQE_SENT,   /* on the wire, waiting for ack or response */
+	WQE_DONE,   /* completed: waiting to be reaped in order */
 };
 
 struct tcp_send_wqe {
@@ -43,9 +43,9 @@ struct tcp_send_wqe {
 	uint32_t nseg;
 	enum tcp_wqe_state state;
 	enum ibv_wc_status status; /* set when it fails at post/local check */
-	uint32_t resp_done; /* READ: response bytes placed so far */
-	struct tcp_seg *seg; /* max_send_sge entries (inline: one) */
-	char *inl; /* inline copy, max_inline_data bytes */
+	uint32_t resp_done;	   /* READ: response bytes placed so far */
+	struct tcp_seg *seg;	   /* max_send_sge entries (inline: one) */
+	char *inl;		   /* inline copy, max_inline_data bytes */
 };
 
 struct tcp_recv_wqe {
@@ -76,14 +76,14 @@ struct tcp_resp {
 
 /* Receive-side state machine for the frame in progress. */
 enum rx_phase {
-	RX_HDR, /* collecting a header */
+	RX_HDR,	    /* collecting a header */
 	RX_PAYLOAD, /* placing payload into dst iovs */
-	RX_STALL, /* SEND waits for an SRQ receive */
+	RX_STALL,   /* SEND waits for an SRQ receive */
 };
 
-#define TCP_RXBUF 16384
+#define TCP_RXBUF     16384
 #define TCP_RX_DIRECT 4096 /* payloads from this size skip the staging */
-#define TCP_TX_IOV 256
+#define TCP_TX_IOV    256
 /* unacked peer requests after which an ack goes out unasked */
 #define TCP_ACK_EVERY 32
 /*
@@ -92,7 +92,7 @@ enum rx_phase {
  * back, up to TCP_TX_DEFER_WRS WRs, if it is at most TCP_TX_DEFER_BYTES
  * long; larger WRs go out at once, so big transfers keep streaming.
  */
-#define TCP_TX_DEFER_WRS 64
+#define TCP_TX_DEFER_WRS   64
 #define TCP_TX_DEFER_BYTES 16384
 /* longest wait between losing the peer and failing the QP */
 #define TCP_DEAD_PEER_MAX_NS 1000000000ull
@@ -122,9 +122,10 @@ struct tcp_qp {
 	uint32_t sq_size; /* power of two */
 	uint32_t sq_head, sq_tx, sq_done;
 	uint32_t next_msn; /* msn for the next request */
-	uint32_t peer_acked; /* peer's ack_msn: our requests below it are done */
+	uint32_t
+		peer_acked; /* peer's ack_msn: our requests below it are done */
 	uint32_t peer_credits; /* peer's receive WQE count */
-	bool peer_no_credit; /* peer uses an SRQ */
+	bool peer_no_credit;   /* peer uses an SRQ */
 	bool peer_heard; /* a frame from the peer arrived: credits known */
 	uint32_t sends_issued; /* SEND/WRITE_IMM sent (consume credits) */
 	uint64_t rnr_since_ns; /* when the head SEND began waiting for credit */
@@ -136,7 +137,7 @@ struct tcp_qp {
 
 	/* responder state */
 	uint32_t expect_msn; /* next request msn we expect */
-	uint32_t ack_sent; /* last ack_msn we sent */
+	uint32_t ack_sent;   /* last ack_msn we sent */
 	uint32_t credits_sent;
 	struct tcp_resp *resp_head, *resp_tail;
 	bool want_ack;
@@ -145,18 +146,18 @@ struct tcp_qp {
 	struct tcp_qp_poll poll;
 	int fd;
 	int closing_fd; /* shut down after an error, closed at reset/destroy */
-	bool active; /* we connect (smaller GID,QPN) */
+	bool active;	/* we connect (smaller GID,QPN) */
 	bool connected; /* hello exchanged, frames may flow */
 	bool connecting;
-	bool conn_lost; /* UC whose peer went away: sends are dropped */
+	bool conn_lost;	     /* UC whose peer went away: sends are dropped */
 	uint64_t fail_at_ns; /* RC whose peer went away: fails then */
 	uint8_t hello_out[RTCP_HELLO_LEN];
 	uint32_t hello_sent;
 	bool epollout; /* EPOLLOUT armed */
 	/* transmit batching (tcp_post_send) */
-	bool posted; /* poll_mark is set */
+	bool posted;		/* poll_mark is set */
 	unsigned int poll_mark; /* CQ poll counts at the last post */
-	bool tx_deferred; /* WRs held back; the engine was kicked */
+	bool tx_deferred;	/* WRs held back; the engine was kicked */
 
 	/* transmit batch in flight */
 	struct iovec tx_iov[TCP_TX_IOV];
@@ -183,13 +184,13 @@ struct tcp_qp {
 	struct tcp_send_wqe *rx_wqe; /* READ_RESP target */
 	struct tcp_recv_wqe rx_rwqe; /* SEND target, copied out of the RQ */
 	bool rx_has_rwqe;
-	bool rx_by_app; /* this rx pass runs in the application's poll_cq */
+	bool rx_by_app;	   /* this rx pass runs in the application's poll_cq */
 	uint32_t rx_total; /* payload bytes of the frame */
 
 	/* ibv_wr_* API: work requests staged between wr_start and wr_complete */
 	struct ibv_send_wr *wr_stage;
 	struct ibv_sge *wr_sges; /* TCP_MAX_SGE per staged WR */
-	char *wr_inl; /* TCP_MAX_INLINE per staged WR */
+	char *wr_inl;		 /* TCP_MAX_INLINE per staged WR */
 	uint32_t wr_n, wr_cap;
 	int wr_err;
 
@@ -243,10 +244,9 @@ void tcp_qp_ex_init(struct tcp_qp *qp, uint64_t send_ops_flags);
 /* Completes SQ WQEs in order as far as they are done; caller holds lock. */
 void tcp_sq_reap(struct tcp_qp *qp);
 /* Resolves local SGEs to memory; returns a work completion status. */
-enum ibv_wc_status tcp_resolve_sges(struct tcp_context *ctx,
-				    struct tcp_pd *pd, const struct ibv_sge *sg,
-				    int n, bool write, struct tcp_seg *out,
-				    uint32_t *total);
+enum ibv_wc_status tcp_resolve_sges(struct tcp_context *ctx, struct tcp_pd *pd,
+				    const struct ibv_sge *sg, int n, bool write,
+				    struct tcp_seg *out, uint32_t *total);
 
 /* srq.c */
 struct ibv_srq *tcp_create_srq(struct ibv_pd *pd, struct ibv_srq_init_attr *a);

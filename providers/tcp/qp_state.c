@@ -12,8 +12,8 @@ struct trans {
 	int req, opt; /* RC masks; UC drops the RC-only bits below */
 };
 
-#define RC_ONLY                                                                \
-	(M(MAX_DEST_RD_ATOMIC) | M(MIN_RNR_TIMER) | M(TIMEOUT) |               \
+#define RC_ONLY                                                  \
+	(M(MAX_DEST_RD_ATOMIC) | M(MIN_RNR_TIMER) | M(TIMEOUT) | \
 	 M(RETRY_CNT) | M(RNR_RETRY) | M(MAX_QP_RD_ATOMIC))
 
 static const struct trans table[IBV_QPS_ERR + 1][IBV_QPS_ERR + 1] = {

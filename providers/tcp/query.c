@@ -21,12 +21,11 @@ static void fill_device_attr(struct tcp_context *ctx, struct ibv_device_attr *a)
 	a->hw_ver = 0;
 	a->max_qp = TCP_MAX_QP;
 	a->max_qp_wr = TCP_MAX_QP_WR;
-	a->device_cap_flags = IBV_DEVICE_RC_RNR_NAK_GEN |
-			      IBV_DEVICE_SYS_IMAGE_GUID |
-			      IBV_DEVICE_RESIZE_MAX_WR | IBV_DEVICE_SRQ_RESIZE |
-			      IBV_DEVICE_N_NOTIFY_CQ |
-			      IBV_DEVICE_PORT_ACTIVE_EVENT |
-			      IBV_DEVICE_CURR_QP_STATE_MOD;
+	a->device_cap_flags =
+		IBV_DEVICE_RC_RNR_NAK_GEN | IBV_DEVICE_SYS_IMAGE_GUID |
+		IBV_DEVICE_RESIZE_MAX_WR | IBV_DEVICE_SRQ_RESIZE |
+		IBV_DEVICE_N_NOTIFY_CQ | IBV_DEVICE_PORT_ACTIVE_EVENT |
+		IBV_DEVICE_CURR_QP_STATE_MOD;
 	a->max_sge = TCP_MAX_SGE;
 	a->max_sge_rd = TCP_MAX_SGE_RD;
 	a->max_cq = TCP_MAX_CQ;
@@ -95,12 +94,12 @@ static void speed_from_netdev(int mbps, uint8_t *width, uint8_t *speed)
 		int mbps;
 		uint8_t width, speed;
 	} t[] = {
-		{ 400000, 2, 64 }, /* 4x HDR */
-		{ 200000, 2, 64 },  { 100000, 2, 32 }, /* 4x EDR */
-		{ 56000, 2, 16 },   { 40000, 2, 4 }, /* 4x QDR */
-		{ 25000, 1, 32 }, /* 1x EDR */
-		{ 10000, 1, 4 }, /* 1x QDR */
-		{ 5000, 1, 2 },	    { 0, 1, 1 },
+		{ 400000, 2, 64 },		      /* 4x HDR */
+		{ 200000, 2, 64 }, { 100000, 2, 32 }, /* 4x EDR */
+		{ 56000, 2, 16 },  { 40000, 2, 4 },   /* 4x QDR */
+		{ 25000, 1, 32 },		      /* 1x EDR */
+		{ 10000, 1, 4 },		      /* 1x QDR */
+		{ 5000, 1, 2 },	   { 0, 1, 1 },
 	};
 	unsigned int i;
 

@@ -117,8 +117,8 @@ static int srq_grow(struct tcp_srq *srq, uint32_t max_wr)
 	for (i = 0; i < size; i++)
 		ring[i].seg = &segs[(size_t)i * srq->max_sge];
 	for (i = 0; i < n; i++) {
-		struct tcp_recv_wqe *o = &srq->ring[(srq->tail + i) &
-						    (srq->size - 1)];
+		struct tcp_recv_wqe *o =
+			&srq->ring[(srq->tail + i) & (srq->size - 1)];
 
 		ring[i].wr_id = o->wr_id;
 		ring[i].nseg = o->nseg;

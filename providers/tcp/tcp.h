@@ -16,8 +16,8 @@
 #include "keytab.h"
 #include "tcp_limits.h"
 
-#define container_of(ptr, type, member)                                        \
-	((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr)-offsetof(type, member)))
 
 struct tcp_engine;
 
@@ -37,7 +37,7 @@ struct tcp_context {
 	pthread_mutex_t async_lock;
 	struct keytab keys; /* memory keys (lkey == rkey) */
 	atomic_int n_pd, n_cq, n_qp, n_srq, n_ah; /* for the max_* limits */
-	pthread_mutex_t lock; /* QP table, engine start */
+	pthread_mutex_t lock;			  /* QP table, engine start */
 	struct tcp_engine *engine;
 };
 
@@ -63,7 +63,7 @@ struct tcp_cq {
 	pthread_mutex_t lock;
 	struct ibv_wc *ring;
 	uint32_t size; /* ring slots (power of two, >= cqe + 1) */
-	uint32_t cqe; /* what the application asked for (reported back) */
+	uint32_t cqe;  /* what the application asked for (reported back) */
 	uint32_t head, tail; /* consumer / producer indexes */
 	bool overflow;
 	atomic_int users; /* QPs using this CQ: destroy is EBUSY until 0 */
@@ -133,8 +133,8 @@ int tcp_dealloc_pd(struct ibv_pd *pd);
 /* mr.c */
 struct ibv_mr *tcp_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
 			  uint64_t iova, int access);
-int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *pd,
-		 void *addr, size_t length, int access);
+int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *pd, void *addr,
+		 size_t length, int access);
 int tcp_dereg_mr(struct verbs_mr *vmr);
 
 /* cq.c */

@@ -7,25 +7,25 @@
 #ifndef RDMA_TCP_LIMITS_H
 #define RDMA_TCP_LIMITS_H
 
-#define TCP_MAX_QP 16384
-#define TCP_MAX_QP_WR 16384
-#define TCP_MAX_SGE 32
-#define TCP_MAX_SGE_RD 32
-#define TCP_MAX_INLINE 1024
-#define TCP_MAX_CQ 16384
-#define TCP_MAX_CQE ((1 << 20) - 1)
-#define TCP_MAX_MR 524288
-#define TCP_MAX_PD 65536
-#define TCP_MAX_QP_RD_ATOM 128
+#define TCP_MAX_QP	    16384
+#define TCP_MAX_QP_WR	    16384
+#define TCP_MAX_SGE	    32
+#define TCP_MAX_SGE_RD	    32
+#define TCP_MAX_INLINE	    1024
+#define TCP_MAX_CQ	    16384
+#define TCP_MAX_CQE	    ((1 << 20) - 1)
+#define TCP_MAX_MR	    524288
+#define TCP_MAX_PD	    65536
+#define TCP_MAX_QP_RD_ATOM  128
 #define TCP_MAX_RES_RD_ATOM (TCP_MAX_QP_RD_ATOM * TCP_MAX_QP)
-#define TCP_MAX_SRQ 8192
-#define TCP_MAX_SRQ_WR 16384
-#define TCP_MAX_SRQ_SGE 32
-#define TCP_MAX_AH 65536
-#define TCP_MAX_MSG_SZ (1u << 31) /* 2 GiB per message */
-#define TCP_GID_TBL_LEN 16
-#define TCP_VENDOR_ID 0x000000 /* no IEEE OUI: not a NIC vendor */
-#define TCP_VENDOR_PART_ID 0x7c70 /* "tcp" */
-#define TCP_PAGE_SIZE_CAP 0xfffff000u
+#define TCP_MAX_SRQ	    8192
+#define TCP_MAX_SRQ_WR	    16384
+#define TCP_MAX_SRQ_SGE	    32
+#define TCP_MAX_AH	    65536
+#define TCP_MAX_MSG_SZ	    (1u << 31) /* 2 GiB per message */
+#define TCP_GID_TBL_LEN	    16
+#define TCP_VENDOR_ID	    0x000000 /* no IEEE OUI: not a NIC vendor */
+#define TCP_VENDOR_PART_ID  0x7c70   /* "tcp" */
+#define TCP_PAGE_SIZE_CAP   0xfffff000u
 
 #endif

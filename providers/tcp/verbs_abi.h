@@ -171,13 +171,14 @@ struct verbs_context_ops {
 	int (*close_xrcd)(struct ibv_xrcd *);
 	void (*cq_event)(struct ibv_cq *);
 	struct ibv_ah *(*create_ah)(struct ibv_pd *, struct ibv_ah_attr *);
-	struct ibv_counters *(*create_counters)(struct ibv_context *,
-						struct ibv_counters_init_attr *);
+	struct ibv_counters *(*create_counters)(
+		struct ibv_context *, struct ibv_counters_init_attr *);
 	struct ibv_cq *(*create_cq)(struct ibv_context *, int,
 				    struct ibv_comp_channel *, int);
 	struct ibv_cq_ex *(*create_cq_ex)(struct ibv_context *,
 					  struct ibv_cq_init_attr_ex *);
-	struct ibv_flow *(*create_flow)(struct ibv_qp *, struct ibv_flow_attr *);
+	struct ibv_flow *(*create_flow)(struct ibv_qp *,
+					struct ibv_flow_attr *);
 	struct ibv_flow_action *(*create_flow_action_esp)(
 		struct ibv_context *, struct ibv_flow_action_esp_attr *);
 	struct ibv_qp *(*create_qp)(struct ibv_pd *, struct ibv_qp_init_attr *);

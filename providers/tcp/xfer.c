@@ -173,9 +173,9 @@ static void build_batch(struct tcp_qp *qp)
 			break;
 		}
 		h.opcode = wr_to_op(w->opcode);
-		h.flags = (w->send_flags & IBV_SEND_SOLICITED) ?
-				  RTCP_F_SOLICITED :
-				  0;
+		h.flags = (w->send_flags & IBV_SEND_SOLICITED)
+				  ? RTCP_F_SOLICITED
+				  : 0;
 		/*
 		 * Ask for an immediate ack when a completion waits on it;
 		 * otherwise acks are coalesced (see also the batch's last
@@ -201,12 +201,12 @@ static void build_batch(struct tcp_qp *qp)
 			inl.len = w->length;
 		}
 		if (!add_frame(qp, &nh, &h,
-			       (w->send_flags & IBV_SEND_INLINE) ? &inl :
-								   w->seg,
-			       h.len ? ((w->send_flags & IBV_SEND_INLINE) ?
-						1 :
-						w->nseg) :
-				       0))
+			       (w->send_flags & IBV_SEND_INLINE) ? &inl
+								 : w->seg,
+			       h.len ? ((w->send_flags & IBV_SEND_INLINE)
+						? 1
+						: w->nseg)
+				     : 0))
 			break;
 		if (qp->rnr_since_ns) {
 			qp->rnr_since_ns = 0;
@@ -471,8 +471,8 @@ static void complete_recv(struct tcp_qp *qp, enum ibv_wc_status st)
 
 	wc.wr_id = qp->rx_rwqe.wr_id;
 	wc.status = st;
-	wc.opcode = h->opcode == RTCP_OP_WRITE_IMM ? IBV_WC_RECV_RDMA_WITH_IMM :
-						     IBV_WC_RECV;
+	wc.opcode = h->opcode == RTCP_OP_WRITE_IMM ? IBV_WC_RECV_RDMA_WITH_IMM
+						   : IBV_WC_RECV;
 	wc.byte_len = h->len;
 	wc.qp_num = qp->vqp.qp.qp_num;
 	wc.src_qp = qp->attr.dest_qp_num;
@@ -557,8 +557,7 @@ static void rx_dispatch(struct tcp_qp *qp)
 				return;
 			}
 			/* the requester ignored our credits */
-			terminate(qp, h->msn, RTCP_SYN_RNR,
-				  IBV_EVENT_QP_FATAL);
+			terminate(qp, h->msn, RTCP_SYN_RNR, IBV_EVENT_QP_FATAL);
 			return;
 		}
 		if (h->opcode == RTCP_OP_WRITE_IMM)
@@ -581,9 +580,9 @@ static void rx_dispatch(struct tcp_qp *qp)
 		if (st != IBV_WC_SUCCESS) {
 			complete_recv(qp, st);
 			terminate(qp, h->msn,
-				  st == IBV_WC_LOC_LEN_ERR ?
-					  RTCP_SYN_REM_INV_REQ :
-					  RTCP_SYN_REM_OP,
+				  st == IBV_WC_LOC_LEN_ERR
+					  ? RTCP_SYN_REM_INV_REQ
+					  : RTCP_SYN_REM_OP,
 				  IBV_EVENT_QP_FATAL);
 			return;
 		}
@@ -654,7 +653,8 @@ static void rx_dispatch(struct tcp_qp *qp)
 	}
 	case RTCP_OP_READ_RESP:
 		w = find_wqe(qp, h->msn);
-		if (!w || w->opcode != IBV_WR_RDMA_READ || w->length != h->len) {
+		if (!w || w->opcode != IBV_WR_RDMA_READ ||
+		    w->length != h->len) {
 			bad_response(qp);
 			return;
 		}
@@ -773,8 +773,8 @@ static int rx_payload(struct tcp_qp *qp)
 
 			n = readv(qp->fd, v, cnt > IOV_MAX ? IOV_MAX : cnt);
 			if (n <= 0) {
-				int again = n < 0 && (errno == EAGAIN ||
-						      errno == EINTR);
+				int again = n < 0 &&
+					    (errno == EAGAIN || errno == EINTR);
 
 				tcp_mr_unpin(pin);
 				return again ? 1 : -1;
@@ -830,16 +830,17 @@ void tcp_qp_rx(struct tcp_qp *qp)
 				 * two). Small frames are read in bulk.
 				 */
 				n = recv(qp->fd, qp->rxbuf + avail,
-					 (qp->rx_total >= TCP_RX_DIRECT ?
-						  RTCP_HDR_LEN :
-						  TCP_RXBUF) -
+					 (qp->rx_total >= TCP_RX_DIRECT
+						  ? RTCP_HDR_LEN
+						  : TCP_RXBUF) -
 						 avail,
 					 MSG_DONTWAIT);
 				if (n > 0) {
 					qp->rx_end += n;
 					continue;
 				}
-				if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				if (n < 0 &&
+				    (errno == EAGAIN || errno == EINTR))
 					break;
 				tcp_qp_fail_conn(qp);
 				return;
@@ -887,9 +888,8 @@ void tcp_qp_rx(struct tcp_qp *qp)
 	}
 	/* Acknowledge what this pass completed (also frames whose header
 	 * arrived in an earlier pass), and send responses it queued. */
-	if (qp->connected &&
-	    (progress || qp->want_ack || qp->resp_head ||
-	     qp->expect_msn - qp->ack_sent >= TCP_ACK_EVERY)) {
+	if (qp->connected && (progress || qp->want_ack || qp->resp_head ||
+			      qp->expect_msn - qp->ack_sent >= TCP_ACK_EVERY)) {
 		if (qp->expect_msn - qp->ack_sent >= TCP_ACK_EVERY)
 			qp->want_ack = true;
 		tcp_qp_tx(qp);
@@ -905,7 +905,8 @@ void tcp_qp_conn_ready(struct tcp_qp *qp)
 	if (qp->active) {
 		ssize_t n;
 
-		if (getsockopt(qp->fd, SOL_SOCKET, SO_ERROR, &err, &sl) || err) {
+		if (getsockopt(qp->fd, SOL_SOCKET, SO_ERROR, &err, &sl) ||
+		    err) {
 			tcp_qp_fail_conn(qp);
 			return;
 		}
@@ -983,10 +984,10 @@ void tcp_qp_fail_conn(struct tcp_qp *qp)
 	 * the QP fails after that budget, capped at TCP_DEAD_PEER_MAX_NS.
 	 */
 	if (!qp->fail_at_ns) {
-		uint64_t ns = qp->attr.timeout ?
-				      (4096ull << qp->attr.timeout) *
-					      (qp->attr.retry_cnt + 1) :
-				      TCP_DEAD_PEER_MAX_NS;
+		uint64_t ns = qp->attr.timeout
+				      ? (4096ull << qp->attr.timeout) *
+						(qp->attr.retry_cnt + 1)
+				      : TCP_DEAD_PEER_MAX_NS;
 
 		if (ns > TCP_DEAD_PEER_MAX_NS)
 			ns = TCP_DEAD_PEER_MAX_NS;
@@ -1009,10 +1010,10 @@ static uint64_t rnr_timer_ns(uint8_t t)
 {
 	/* IB spec encoding of the RNR NAK timer, in microseconds x 100 */
 	static const uint32_t tab[32] = {
-		65536, 1,    2,	   3,	 4,    6,    8,	   12,	  16,	 24,
-		32,    48,   64,   96,	 128,  192,  256,  384,	  512,	 768,
-		1024,  1536, 2048, 3072, 4096, 6144, 8192, 12288, 16384, 24576,
-		32768, 49152,
+		65536, 1,    2,	   3,	  4,	 6,	8,     12,
+		16,    24,   32,   48,	  64,	 96,	128,   192,
+		256,   384,  512,  768,	  1024,	 1536,	2048,  3072,
+		4096,  6144, 8192, 12288, 16384, 24576, 32768, 49152,
 	};
 
 	return (uint64_t)tab[t & 31] * 10000;

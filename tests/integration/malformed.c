@@ -1528,8 +1528,7 @@ static void run_case(struct kase *k)
 		} else {
 			check(be32toh(p.term.imm) == (uint32_t)k->term_syn,
 			      "TERMINATE syndrome %u (expected %d)",
-			      be32toh(p.term.imm),
-			      k->term_syn);
+			      be32toh(p.term.imm), k->term_syn);
 			check(p.term.msn == k->term_msn,
 			      "TERMINATE names msn %u (expected %u)",
 			      p.term.msn, k->term_msn);

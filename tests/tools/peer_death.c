@@ -22,15 +22,15 @@
 
 static unsigned int passed, failed;
 
-#define CHECK(cond, what)                                                      \
-	do {                                                                   \
-		if (cond) {                                                    \
-			passed++;                                              \
-			printf("ok   %s\n", what);                             \
-		} else {                                                       \
-			failed++;                                              \
-			printf("FAIL %s (%s)\n", what, #cond);                 \
-		}                                                              \
+#define CHECK(cond, what)                                      \
+	do {                                                   \
+		if (cond) {                                    \
+			passed++;                              \
+			printf("ok   %s\n", what);             \
+		} else {                                       \
+			failed++;                              \
+			printf("FAIL %s (%s)\n", what, #cond); \
+		}                                              \
 	} while (0)
 
 struct end {
@@ -136,8 +136,7 @@ static int poll_n(struct ibv_cq *cq, struct ibv_wc *wc, int n, int secs)
 	return got;
 }
 
-static bool wait_event(struct ibv_context *ctx, enum ibv_event_type t,
-		       int secs)
+static bool wait_event(struct ibv_context *ctx, enum ibv_event_type t, int secs)
 {
 	time_t end = time(NULL) + secs;
 	struct ibv_async_event ev;

@@ -177,7 +177,8 @@ static void test_reuse_changes_generation(void)
 	}
 	CHECK_LOOP(ok, "re-registration: new key differs, old key is dead, "
 		       "generation never 0");
-	CHECK(same_slot > 0, "the freed slot was re-used (%d times)", same_slot);
+	CHECK(same_slot > 0, "the freed slot was re-used (%d times)",
+	      same_slot);
 	for (i = 0; i < 256; i++)
 		distinct += seen[i] != 0;
 	/* 2001 random draws from 255 values: all but a handful appear. */

@@ -31,11 +31,11 @@ static unsigned int passed, failed;
 		}                                                              \
 	} while (0)
 
-#define CHECK_RET(expr, want)                                                  \
-	do {                                                                   \
-		int r_ = (expr);                                               \
-		CHECK(r_ == (want), "got %d (%s), want %d (%s)", r_,           \
-		      strerror(r_), (want), strerror(want));                   \
+#define CHECK_RET(expr, want)                                        \
+	do {                                                         \
+		int r_ = (expr);                                     \
+		CHECK(r_ == (want), "got %d (%s), want %d (%s)", r_, \
+		      strerror(r_), (want), strerror(want));         \
 	} while (0)
 
 static const int base_flags[] = {
@@ -183,11 +183,11 @@ static void test_mapped_basic(void)
 	CHECK_RET(tcp_check_mapped(heap, SIZE_MAX, false), EINVAL);
 	CHECK_RET(tcp_check_mapped((void *)UINTPTR_MAX, 2, true), EINVAL);
 	/* Code is readable, not writable */
-	CHECK_RET(tcp_check_mapped((const void *)(uintptr_t)&main_marker_fn,
-				   16, false),
+	CHECK_RET(tcp_check_mapped((const void *)(uintptr_t)&main_marker_fn, 16,
+				   false),
 		  0);
-	CHECK_RET(tcp_check_mapped((const void *)(uintptr_t)&main_marker_fn,
-				   16, true),
+	CHECK_RET(tcp_check_mapped((const void *)(uintptr_t)&main_marker_fn, 16,
+				   true),
 		  EFAULT);
 	free(heap);
 

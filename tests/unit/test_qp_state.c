@@ -21,19 +21,18 @@ static unsigned int passed, failed;
 	} while (0)
 
 #define S(x) IBV_QP_##x
-#define RC IBV_QPT_RC
-#define UC IBV_QPT_UC
+#define RC   IBV_QPT_RC
+#define UC   IBV_QPT_UC
 
-static const int to_init = S(STATE) | S(PKEY_INDEX) | S(PORT) |
-			   S(ACCESS_FLAGS);
-static const int to_rtr_uc = S(STATE) | S(AV) | S(PATH_MTU) | S(DEST_QPN) |
-			     S(RQ_PSN);
+static const int to_init = S(STATE) | S(PKEY_INDEX) | S(PORT) | S(ACCESS_FLAGS);
+static const int to_rtr_uc =
+	S(STATE) | S(AV) | S(PATH_MTU) | S(DEST_QPN) | S(RQ_PSN);
 static const int to_rtr_rc = S(STATE) | S(AV) | S(PATH_MTU) | S(DEST_QPN) |
 			     S(RQ_PSN) | S(MAX_DEST_RD_ATOMIC) |
 			     S(MIN_RNR_TIMER);
 static const int to_rts_uc = S(STATE) | S(SQ_PSN);
-static const int to_rts_rc = S(STATE) | S(SQ_PSN) | S(TIMEOUT) |
-			     S(RETRY_CNT) | S(RNR_RETRY) | S(MAX_QP_RD_ATOMIC);
+static const int to_rts_rc = S(STATE) | S(SQ_PSN) | S(TIMEOUT) | S(RETRY_CNT) |
+			     S(RNR_RETRY) | S(MAX_QP_RD_ATOMIC);
 
 int main(void)
 {

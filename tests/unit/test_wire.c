@@ -51,7 +51,7 @@ int main(void)
 	/* layout: fields in network byte order at fixed offsets */
 	CHECK(b[0] == RTCP_OP_WRITE && b[1] == RTCP_F_SOLICITED);
 	CHECK(b[2] == 0 && b[3] == RTCP_HDR_LEN);
-	CHECK(b[4] == 1 && b[7] == 4); /* spi */
+	CHECK(b[4] == 1 && b[7] == 4);	       /* spi */
 	CHECK(b[20] == 0x41 && b[23] == 0x44); /* rkey */
 	CHECK(b[24] == 0x51 && b[31] == 0x58); /* raddr */
 	CHECK(b[40] == 0 && b[41] == 0 && b[42] == 0x10 && b[43] == 0);
