@@ -173,6 +173,39 @@ static void bind_socket(struct tcp_qp *qp, int fd)
 }
 
 /* Starts the rendezvous for a QP entering RTR; ctx->lock, qp->lock held. */
+/*
+ * A QP whose destination is itself (same GID, same QPN), as NICs allow:
+ * a TCP socket connected to its own address and port (a "self-connect",
+ * which Linux supports) reads back what it writes, so requests and
+ * responses loop through the one stream. No hello: nobody to greet.
+ */
+static int self_connect(struct tcp_qp *qp, const union ibv_gid *sgid,
+			uint32_t scope)
+{
+	struct sockaddr_storage a;
+	socklen_t len = gid_to_sockaddr(sgid, 0, scope, &a);
+	int fd = socket(a.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			0);
+
+	if (fd < 0)
+		return errno;
+	set_sock_opts(fd);
+	if (bind(fd, (struct sockaddr *)&a, len) ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) ||
+	    (connect(fd, (struct sockaddr *)&a, len) && errno != EINPROGRESS)) {
+		int err = errno;
+
+		close(fd);
+		return err;
+	}
+	qp->active = true;
+	qp->hello_sent = RTCP_HELLO_LEN;
+	qp->fd = fd;
+	qp->connecting = true;
+	return tcp_engine_watch(qp->ctx, fd, &qp->poll.p,
+				EPOLLOUT | EPOLLIN | EPOLLRDHUP);
+}
+
 int tcp_conn_start(struct tcp_qp *qp)
 {
 	struct ibv_global_route *grh = &qp->attr.ah_attr.grh;
@@ -191,7 +224,8 @@ int tcp_conn_start(struct tcp_qp *qp)
 		    : qp->vqp.qp.qp_num > qp->attr.dest_qp_num ? 1
 							       : 0;
 	if (c == 0)
-		return EOPNOTSUPP; /* a QP connected to itself */
+		return self_connect(qp, &sgid,
+				    if_nametoindex(qp->ctx->dev->netdev));
 	qp->active = c < 0;
 	if (!qp->active)
 		return 0; /* modify_qp then matches waiting connections */

@@ -1864,6 +1864,51 @@ class TestLargeMessages(QPCase):
         self.assertEqual(dst.read(0, n), data)
 
 
+class TestLoopbackQP(QPCase):
+    """A QP whose destination is itself (dest_qp_num = its own number, dgid
+    = its own GID), as RDMA NICs allow: every opcode works, SEND lands in
+    its own receive queue, and the work completions name the QP as both
+    qp_num and src_qp."""
+
+    def test_qp_connected_to_itself(self):
+        a = self.side()
+        a.to_init()
+        a.to_rtr(a.qpn)
+        a.to_rts()
+        self.assertEqual(a.state(), e.IBV_QPS_RTS)
+        src, dst = a.buf(65536), a.buf(65536, guard=64)
+        data = rand_bytes(65536, 99)
+        src.write(0, data)
+        # WRITE, then READ it back elsewhere, then SEND into a receive
+        a.qp.post_send(send_wr(e.IBV_WR_RDMA_WRITE, [src.sge(0, 40000)],
+                               wr_id=1, rkey=dst.rkey, raddr=dst.addr))
+        self.assertWC(poll_cq(a.scq, 1)[0], wr_id=1,
+                      opcode=e.IBV_WC_RDMA_WRITE)
+        self.assertEqual(dst.read(0, 40000), data[:40000])
+        a.qp.post_send(send_wr(e.IBV_WR_RDMA_READ, [src.sge(50000, 100)],
+                               wr_id=2, rkey=dst.rkey, raddr=dst.addr + 7))
+        self.assertWC(poll_cq(a.scq, 1)[0], wr_id=2,
+                      opcode=e.IBV_WC_RDMA_READ)
+        self.assertEqual(src.read(50000, 100), data[7:107])
+        a.qp.post_recv(recv_wr([dst.sge(60000, 5000)], wr_id=3))
+        a.qp.post_send(send_wr(e.IBV_WR_SEND_WITH_IMM, [src.sge(0, 4096)],
+                               wr_id=4, imm=0x1234))
+        self.assertWC(poll_cq(a.scq, 1)[0], wr_id=4, opcode=e.IBV_WC_SEND)
+        self.assertRecv(poll_cq(a.rcq, 1)[0], a, a, 4096, wr_id=3,
+                        imm=0x1234)
+        self.assertEqual(dst.read(60000, 4096), data[:4096])
+        # an atomic on its own memory
+        dst.write(0, struct.pack('<Q', 41))
+        a.qp.post_send(send_wr(e.IBV_WR_ATOMIC_FETCH_AND_ADD,
+                               [src.sge(0, 8)], wr_id=5, rkey=dst.rkey,
+                               raddr=dst.addr, compare_add=1))
+        self.assertWC(poll_cq(a.scq, 1)[0], wr_id=5,
+                      opcode=e.IBV_WC_FETCH_ADD)
+        self.assertEqual(src.read(0, 8), struct.pack('<Q', 41))
+        self.assertEqual(dst.read(0, 8), struct.pack('<Q', 42))
+        self.assertEqual(a.state(), e.IBV_QPS_RTS)
+
+
 class TestTwoContexts(DataCase):
     """Two QPs in two contexts of one process."""
 
