@@ -203,6 +203,7 @@ class Runs:
 
     def add(self, status, rest):
         self.reps += 1
+        rest = rest.replace('|', '\\|')  # reasons land in table cells
         if status == 'ok':
             for kv in rest.split():
                 k, _, v = kv.partition('=')
