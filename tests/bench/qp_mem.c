@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: MIT
+/*
+ * qp_mem [-d DEV] [-n PAIRS] [-s SEND_WR] [-r RECV_WR] [-i INLINE]:
+ * the memory an idle, connected RC QP costs. Benchmark helper for
+ * tests/bench/run.
+ *
+ * In one process, on one context/PD/CQ: one warm-up pair of RC QPs is
+ * connected to each other (so the context's listener, engine thread and
+ * first-use allocations are paid before the baseline), then PAIRS more pairs
+ * are created and connected (INIT -> RTR -> RTS, GRH with GID 0). One 8-byte
+ * RDMA WRITE per pair, polled to completion, proves each connection is up;
+ * then the process sits idle for a moment and is measured again. Per QP =
+ * (after - baseline) / (2 * PAIRS): both ends of each pair are QPs.
+ *
+ * Printed as key=value on one line:
+ *   rss_per_qp     VmRSS delta (resident user memory: heap, rings, stacks)
+ *   heap_per_qp    malloc'ed bytes delta (mallinfo2 uordblks + hblkhd)
+ *   vm_per_qp      VmSize delta (address space reserved, touched or not)
+ *   skmem_per_qp   kernel socket buffers charged to this process's sockets
+ *                  (SO_MEMINFO: rmem_alloc + wmem_queued + fwd_alloc + optmem)
+ *   slab_per_qp    new sockets x the kernel's TCP socket object size
+ *                  (/proc/slabinfo "TCP" objsize; 0 if unreadable)
+ *   total_per_qp   rss + skmem + slab: what the idle QP costs the host
+ * Exit 0 on success, 1 if a step failed (message on stderr).
+ */
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <linux/sock_diag.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <infiniband/verbs.h>
+
+#ifndef SO_MEMINFO
+#define SO_MEMINFO 55
+#endif
+
+struct snap {
+	long rss_kb, vm_kb;
+	long long heap;
+	long sockets;
+	long long skmem;
+};
+
+struct pair {
+	struct ibv_qp *a, *b;
+};
+
+static struct ibv_context *ctx;
+static struct ibv_pd *pd;
+static struct ibv_cq *cq;
+static struct ibv_mr *mr;
+static char buf[4096];
+static union ibv_gid gid0;
+static int send_wr = 128, recv_wr = 512, max_inline;
+
+static long status_kb(const char *key)
+{
+	char line[256];
+	size_t n = strlen(key);
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, n) && line[n] == ':') {
+			v = strtol(line + n + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* Sockets this process holds and the socket memory the kernel charges them */
+static void sockets(long *count, long long *mem)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	*count = 0;
+	*mem = 0;
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		int fd = atoi(e->d_name);
+		struct stat st;
+		uint32_t mi[SK_MEMINFO_VARS];
+		socklen_t len = sizeof(mi);
+
+		if (e->d_name[0] == '.' || fd == dirfd(d) || fstat(fd, &st) ||
+		    !S_ISSOCK(st.st_mode))
+			continue;
+		(*count)++;
+		memset(mi, 0, sizeof(mi));
+		if (!getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mi, &len))
+			*mem += (long long)mi[SK_MEMINFO_RMEM_ALLOC] +
+				mi[SK_MEMINFO_WMEM_QUEUED] +
+				mi[SK_MEMINFO_FWD_ALLOC] +
+				mi[SK_MEMINFO_OPTMEM];
+	}
+	closedir(d);
+}
+
+static long tcp_slab_objsize(void)
+{
+	char line[512], name[64];
+	long active, num, objsize = 0;
+	FILE *f = fopen("/proc/slabinfo", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63s %ld %ld %ld", name, &active, &num,
+			   &objsize) == 4 &&
+		    !strcmp(name, "TCP"))
+			break;
+		else
+			objsize = 0;
+	fclose(f);
+	return objsize;
+}
+
+static void take(struct snap *s)
+{
+	struct mallinfo2 m = mallinfo2();
+
+	s->rss_kb = status_kb("VmRSS");
+	s->vm_kb = status_kb("VmSize");
+	s->heap = (long long)m.uordblks + (long long)m.hblkhd;
+	sockets(&s->sockets, &s->skmem);
+}
+
+static struct ibv_qp *new_qp(void)
+{
+	struct ibv_qp_init_attr ia = {
+		.send_cq = cq,
+		.recv_cq = cq,
+		.qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = send_wr, .max_recv_wr = recv_wr,
+			 .max_send_sge = 1, .max_recv_sge = 1,
+			 .max_inline_data = max_inline },
+	};
+	struct ibv_qp *qp = ibv_create_qp(pd, &ia);
+
+	if (!qp)
+		fprintf(stderr, "qp_mem: ibv_create_qp: %s\n", strerror(errno));
+	return qp;
+}
+
+static int to_rtr(struct ibv_qp *qp, uint32_t dest)
+{
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_INIT,
+		.port_num = 1,
+		.qp_access_flags = IBV_ACCESS_LOCAL_WRITE |
+				   IBV_ACCESS_REMOTE_WRITE |
+				   IBV_ACCESS_REMOTE_READ,
+	};
+	int rc;
+
+	rc = ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+				   IBV_QP_PORT | IBV_QP_ACCESS_FLAGS);
+	if (rc)
+		goto fail;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = IBV_MTU_1024;
+	a.dest_qp_num = dest;
+	a.max_dest_rd_atomic = 1;
+	a.min_rnr_timer = 12;
+	a.ah_attr.is_global = 1;
+	a.ah_attr.port_num = 1;
+	a.ah_attr.grh.dgid = gid0;
+	a.ah_attr.grh.sgid_index = 0;
+	a.ah_attr.grh.hop_limit = 64;
+	rc = ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+				   IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+				   IBV_QP_MAX_DEST_RD_ATOMIC |
+				   IBV_QP_MIN_RNR_TIMER);
+	if (rc)
+		goto fail;
+	return 0;
+fail:
+	fprintf(stderr, "qp_mem: ibv_modify_qp: %s\n", strerror(rc));
+	return -1;
+}
+
+static int rts(struct ibv_qp *qp)
+{
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_RTS,
+		.timeout = 14,
+		.retry_cnt = 7,
+		.rnr_retry = 7,
+		.max_rd_atomic = 1,
+	};
+	int rc = ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
+					       IBV_QP_RETRY_CNT |
+					       IBV_QP_RNR_RETRY |
+					       IBV_QP_SQ_PSN |
+					       IBV_QP_MAX_QP_RD_ATOMIC);
+
+	if (rc)
+		fprintf(stderr, "qp_mem: ibv_modify_qp RTS: %s\n", strerror(rc));
+	return rc ? -1 : 0;
+}
+
+/* Create and connect n pairs, then one signaled WRITE on each: all up */
+static int make_pairs(struct pair *p, int n)
+{
+	struct timespec t0, t;
+	int i, done = 0;
+
+	for (i = 0; i < n; i++) {
+		p[i].a = new_qp();
+		p[i].b = new_qp();
+		if (!p[i].a || !p[i].b)
+			return -1;
+		if (to_rtr(p[i].a, p[i].b->qp_num) ||
+		    to_rtr(p[i].b, p[i].a->qp_num) || rts(p[i].a) ||
+		    rts(p[i].b))
+			return -1;
+	}
+	for (i = 0; i < n; i++) {
+		struct ibv_sge sge = { .addr = (uintptr_t)buf, .length = 8,
+				       .lkey = mr->lkey };
+		struct ibv_send_wr wr = {
+			.wr_id = i, .sg_list = &sge, .num_sge = 1,
+			.opcode = IBV_WR_RDMA_WRITE,
+			.send_flags = IBV_SEND_SIGNALED,
+			.wr.rdma = { .remote_addr = (uintptr_t)buf + 64,
+				     .rkey = mr->rkey },
+		}, *bad;
+		int rc = ibv_post_send(p[i].a, &wr, &bad);
+
+		if (rc) {
+			fprintf(stderr, "qp_mem: ibv_post_send: %s\n",
+				strerror(rc));
+			return -1;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (done < n) {
+		struct ibv_wc wc[32];
+		int k = ibv_poll_cq(cq, 32, wc);
+
+		for (i = 0; i < k; i++)
+			if (wc[i].status != IBV_WC_SUCCESS) {
+				fprintf(stderr, "qp_mem: completion %s\n",
+					ibv_wc_status_str(wc[i].status));
+				return -1;
+			}
+		done += k > 0 ? k : 0;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 30) {
+			fprintf(stderr, "qp_mem: %d of %d WRITEs completed in 30 s\n",
+				done, n);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *dev = "tcp0";
+	struct ibv_device **list;
+	struct pair warm, *p;
+	struct snap s0, s1;
+	struct rlimit rl;
+	long slab;
+	int i, n, npairs = 256, opt;
+	double q;
+
+	while ((opt = getopt(argc, argv, "d:n:s:r:i:")) != -1) {
+		switch (opt) {
+		case 'd': dev = optarg; break;
+		case 'n': npairs = atoi(optarg); break;
+		case 's': send_wr = atoi(optarg); break;
+		case 'r': recv_wr = atoi(optarg); break;
+		case 'i': max_inline = atoi(optarg); break;
+		default:
+			fprintf(stderr, "usage: %s [-d DEV] [-n PAIRS] [-s SEND_WR] [-r RECV_WR] [-i INLINE]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	if (npairs < 1)
+		return 2;
+	/* two sockets per pair plus listeners: lift the soft fd limit */
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	list = ibv_get_device_list(&n);
+	for (i = 0; list && i < n; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), dev))
+			ctx = ibv_open_device(list[i]);
+	if (!ctx) {
+		fprintf(stderr, "qp_mem: cannot open %s\n", dev);
+		return 1;
+	}
+	pd = ibv_alloc_pd(ctx);
+	cq = pd ? ibv_create_cq(ctx, 4 * npairs + 64, NULL, NULL, 0) : NULL;
+	mr = cq ? ibv_reg_mr(pd, buf, sizeof(buf),
+			     IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+				     IBV_ACCESS_REMOTE_READ)
+		: NULL;
+	p = calloc(npairs, sizeof(*p));
+	if (!mr || !p || ibv_query_gid(ctx, 1, 0, &gid0)) {
+		fprintf(stderr, "qp_mem: PD/CQ/MR/GID setup failed\n");
+		return 1;
+	}
+	if (make_pairs(&warm, 1))
+		return 1;
+	usleep(200000);
+	take(&s0);
+	if (make_pairs(p, npairs))
+		return 1;
+	usleep(200000); /* idle: let the engine settle */
+	take(&s1);
+	slab = tcp_slab_objsize();
+	q = 2.0 * npairs;
+	printf("pairs=%d qps=%d send_wr=%d recv_wr=%d inline=%d "
+	       "rss_per_qp=%.0f heap_per_qp=%.0f vm_per_qp=%.0f "
+	       "sockets=%ld skmem_per_qp=%.0f slab_per_qp=%.0f "
+	       "total_per_qp=%.0f\n",
+	       npairs, 2 * npairs, send_wr, recv_wr, max_inline,
+	       (s1.rss_kb - s0.rss_kb) * 1024.0 / q, (s1.heap - s0.heap) / q,
+	       (s1.vm_kb - s0.vm_kb) * 1024.0 / q, s1.sockets - s0.sockets,
+	       (s1.skmem - s0.skmem) / q,
+	       (s1.sockets - s0.sockets) * (double)slab / q,
+	       ((s1.rss_kb - s0.rss_kb) * 1024.0 + (s1.skmem - s0.skmem) +
+		(s1.sockets - s0.sockets) * (double)slab) / q);
+	for (i = 0; i < npairs; i++) {
+		ibv_destroy_qp(p[i].a);
+		ibv_destroy_qp(p[i].b);
+	}
+	ibv_destroy_qp(warm.a);
+	ibv_destroy_qp(warm.b);
+	ibv_dereg_mr(mr);
+	ibv_destroy_cq(cq);
+	ibv_dealloc_pd(pd);
+	ibv_close_device(ctx);
+	ibv_free_device_list(list);
+	free(p);
+	return 0;
+}
