@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <rdma_tcp/chan.h>
@@ -83,12 +84,66 @@ struct ibv_cq *tcp_create_cq(struct ibv_context *ibctx, int cqe,
 	return &cq->vcq.cq;
 }
 
+/*
+ * Takes the CQ's events that the application has not read yet out of its
+ * channel (the others go back, in order), as the kernel does when a CQ is
+ * destroyed: a record read later would name freed memory. Returns how
+ * many were taken.
+ */
+static uint32_t take_unread_events(struct ibv_comp_channel *ch,
+				   struct ibv_cq *ibcq)
+{
+	struct rtcp_comp_channel *rc =
+		container_of(ch, struct rtcp_comp_channel, ch);
+	struct vabi_comp_event_desc ev, *keep = NULL, *k;
+	uint32_t n = 0, nkeep = 0, cap = 0, i;
+
+	while (recv(ch->fd, &ev, sizeof(ev), MSG_DONTWAIT) == sizeof(ev)) {
+		if (ev.cq_handle == (uint64_t)(uintptr_t)ibcq) {
+			n++;
+			continue;
+		}
+		if (nkeep == cap) {
+			cap = cap ? 2 * cap : 16;
+			k = realloc(keep, cap * sizeof(*keep));
+			if (!k)
+				break; /* keep what we have: put it back */
+			keep = k;
+		}
+		keep[nkeep++] = ev;
+	}
+	for (i = 0; i < nkeep; i++)
+		if (write(rc->wfd, &keep[i], sizeof(keep[i])) !=
+		    sizeof(keep[i]))
+			break;
+	free(keep);
+	return n;
+}
+
 int tcp_destroy_cq(struct ibv_cq *ibcq)
 {
 	struct tcp_cq *cq = to_tcq(ibcq);
 
 	if (atomic_load(&cq->users))
 		return EBUSY;
+	if (ibcq->channel) {
+		/*
+		 * As with a kernel CQ: unread events are dropped, and destroy
+		 * waits until the application has acknowledged those it read
+		 * (ibv_ack_cq_events), see ibv_get_cq_event(3).
+		 */
+		uint32_t delivered;
+
+		pthread_mutex_lock(&cq->lock);
+		cq->armed = 0; /* no new event from here on */
+		pthread_mutex_unlock(&cq->lock);
+		delivered = cq->events_written -
+			    take_unread_events(ibcq->channel, ibcq);
+		pthread_mutex_lock(&ibcq->mutex);
+		while (ibcq->comp_events_completed != delivered)
+			pthread_cond_wait(&ibcq->cond, &ibcq->mutex);
+		pthread_mutex_unlock(&ibcq->mutex);
+	}
 	atomic_fetch_sub(&to_tctx(ibcq->context)->n_cq, 1);
 	pthread_mutex_destroy(&cq->lock);
 	pthread_mutex_destroy(&cq->qps_lock);
@@ -183,6 +238,7 @@ static void cq_notify_locked(struct tcp_cq *cq, bool solicited)
 	if (write(container_of(ch, struct rtcp_comp_channel, ch)->wfd, &ev,
 		  sizeof(ev)) != sizeof(ev))
 		return; /* peer end full or gone: the event is dropped */
+	cq->events_written++;
 }
 
 bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited)

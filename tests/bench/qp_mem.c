@@ -147,8 +147,10 @@ static struct ibv_qp *new_qp(void)
 		.send_cq = cq,
 		.recv_cq = cq,
 		.qp_type = IBV_QPT_RC,
-		.cap = { .max_send_wr = send_wr, .max_recv_wr = recv_wr,
-			 .max_send_sge = 1, .max_recv_sge = 1,
+		.cap = { .max_send_wr = send_wr,
+			 .max_recv_wr = recv_wr,
+			 .max_send_sge = 1,
+			 .max_recv_sge = 1,
 			 .max_inline_data = max_inline },
 	};
 	struct ibv_qp *qp = ibv_create_qp(pd, &ia);
@@ -169,8 +171,9 @@ static int to_rtr(struct ibv_qp *qp, uint32_t dest)
 	};
 	int rc;
 
-	rc = ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-				   IBV_QP_PORT | IBV_QP_ACCESS_FLAGS);
+	rc = ibv_modify_qp(qp, &a,
+			   IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+				   IBV_QP_ACCESS_FLAGS);
 	if (rc)
 		goto fail;
 	memset(&a, 0, sizeof(a));
@@ -184,7 +187,8 @@ static int to_rtr(struct ibv_qp *qp, uint32_t dest)
 	a.ah_attr.grh.dgid = gid0;
 	a.ah_attr.grh.sgid_index = 0;
 	a.ah_attr.grh.hop_limit = 64;
-	rc = ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+	rc = ibv_modify_qp(qp, &a,
+			   IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
 				   IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
 				   IBV_QP_MAX_DEST_RD_ATOMIC |
 				   IBV_QP_MIN_RNR_TIMER);
@@ -205,14 +209,14 @@ static int rts(struct ibv_qp *qp)
 		.rnr_retry = 7,
 		.max_rd_atomic = 1,
 	};
-	int rc = ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
-					       IBV_QP_RETRY_CNT |
-					       IBV_QP_RNR_RETRY |
-					       IBV_QP_SQ_PSN |
-					       IBV_QP_MAX_QP_RD_ATOMIC);
+	int rc = ibv_modify_qp(qp, &a,
+			       IBV_QP_STATE | IBV_QP_TIMEOUT |
+				       IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+				       IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
 
 	if (rc)
-		fprintf(stderr, "qp_mem: ibv_modify_qp RTS: %s\n", strerror(rc));
+		fprintf(stderr, "qp_mem: ibv_modify_qp RTS: %s\n",
+			strerror(rc));
 	return rc ? -1 : 0;
 }
 
@@ -233,7 +237,8 @@ static int make_pairs(struct pair *p, int n)
 			return -1;
 	}
 	for (i = 0; i < n; i++) {
-		struct ibv_sge sge = { .addr = (uintptr_t)buf, .length = 8,
+		struct ibv_sge sge = { .addr = (uintptr_t)buf,
+				       .length = 8,
 				       .lkey = mr->lkey };
 		struct ibv_send_wr wr = {
 			.wr_id = i, .sg_list = &sge, .num_sge = 1,
@@ -264,7 +269,8 @@ static int make_pairs(struct pair *p, int n)
 		done += k > 0 ? k : 0;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if (t.tv_sec - t0.tv_sec > 30) {
-			fprintf(stderr, "qp_mem: %d of %d WRITEs completed in 30 s\n",
+			fprintf(stderr,
+				"qp_mem: %d of %d WRITEs completed in 30 s\n",
 				done, n);
 			return -1;
 		}
@@ -285,13 +291,25 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "d:n:s:r:i:")) != -1) {
 		switch (opt) {
-		case 'd': dev = optarg; break;
-		case 'n': npairs = atoi(optarg); break;
-		case 's': send_wr = atoi(optarg); break;
-		case 'r': recv_wr = atoi(optarg); break;
-		case 'i': max_inline = atoi(optarg); break;
+		case 'd':
+			dev = optarg;
+			break;
+		case 'n':
+			npairs = atoi(optarg);
+			break;
+		case 's':
+			send_wr = atoi(optarg);
+			break;
+		case 'r':
+			recv_wr = atoi(optarg);
+			break;
+		case 'i':
+			max_inline = atoi(optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-d DEV] [-n PAIRS] [-s SEND_WR] [-r RECV_WR] [-i INLINE]\n",
+			fprintf(stderr,
+				"usage: %s [-d DEV] [-n PAIRS] [-s SEND_WR] "
+				"[-r RECV_WR] [-i INLINE]\n",
 				argv[0]);
 			return 2;
 		}
@@ -342,7 +360,8 @@ int main(int argc, char **argv)
 	       (s1.skmem - s0.skmem) / q,
 	       (s1.sockets - s0.sockets) * (double)slab / q,
 	       ((s1.rss_kb - s0.rss_kb) * 1024.0 + (s1.skmem - s0.skmem) +
-		(s1.sockets - s0.sockets) * (double)slab) / q);
+		(s1.sockets - s0.sockets) * (double)slab) /
+		       q);
 	for (i = 0; i < npairs; i++) {
 		ibv_destroy_qp(p[i].a);
 		ibv_destroy_qp(p[i].b);
