@@ -79,9 +79,8 @@ struct tcp_cq {
 	/* ibv_poll_cq calls: a poll ends a QP's posting burst (post.c) */
 	atomic_uint polls;
 	/* completion channel arming (ibv_req_notify_cq) */
-	int armed;
-	uint32_t events_written;
-		/* event records written to the channel */ /* 0, 1 = next completion, 2 = solicited only */
+	int armed; /* 0, 1 = next completion, 2 = solicited only */
+	uint32_t events_written; /* event records written to the channel */
 	/* ibv_cq_ex polling state */
 	struct ibv_wc cur;
 	uint64_t wc_flags_ex;
