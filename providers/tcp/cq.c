@@ -281,9 +281,11 @@ int tcp_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
 {
 	struct tcp_cq *cq = to_tcq(ibcq);
 
-	/* about to sleep: WRs held back for batching must go first */
+	/* about to sleep: WRs held back for batching must go first, and
+	 * the engine reads the sockets the application was reading */
 	atomic_fetch_add_explicit(&cq->polls, 1, memory_order_relaxed);
 	tcp_progress_cq(cq);
+	tcp_engine_takes_rx(cq);
 	pthread_mutex_lock(&cq->lock);
 	/* "next completion" wins over "solicited only" until it fires */
 	if (!solicited_only || cq->armed != 1)

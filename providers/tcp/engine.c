@@ -407,6 +407,26 @@ void tcp_engine_bury(struct tcp_context *ctx, struct tcp_qp *qp)
 	tcp_engine_wake(ctx);
 }
 
+/* ibv_req_notify_cq: the application will sleep; the engine reads. */
+void tcp_engine_takes_rx(struct tcp_cq *cq)
+{
+	uint32_t i;
+
+	pthread_mutex_lock(&cq->qps_lock);
+	for (i = 0; i < cq->nqps; i++) {
+		struct tcp_qp *qp = cq->qps[i];
+
+		pthread_mutex_lock(&qp->lock);
+		if (!qp->dead) {
+			tcp_qp_engine_rx(qp);
+			if (qp->connected)
+				tcp_qp_flush(qp);
+		}
+		pthread_mutex_unlock(&qp->lock);
+	}
+	pthread_mutex_unlock(&cq->qps_lock);
+}
+
 /*
  * Called from ibv_poll_cq: read whatever the QPs feeding this CQ have
  * waiting. trylock keeps the poller from ever blocking on a QP the engine
@@ -424,11 +444,17 @@ void tcp_progress_cq(struct tcp_cq *cq)
 		if (pthread_mutex_trylock(&qp->lock))
 			continue;
 		if (!qp->dead && qp->connected) {
+			/*
+			 * A poll ends a burst: send what it held back. First,
+			 * so that an ack this pass holds back (tcp_qp_rx)
+			 * waits for the application's reply or next call.
+			 */
+			tcp_qp_flush(qp);
 			qp->rx_by_app = true;
 			tcp_qp_rx(qp);
 			qp->rx_by_app = false;
-			/* a poll ends a burst: send what it held back */
-			tcp_qp_flush(qp);
+			if (qp->connected && qp->rcq == cq)
+				tcp_qp_app_rx(qp);
 		}
 		pthread_mutex_unlock(&qp->lock);
 	}

@@ -112,6 +112,7 @@ void tcp_engine_bury(struct tcp_context *ctx, struct tcp_qp *qp);
 /* Closes a half-closed QP socket once the peer has closed too. */
 void tcp_engine_linger(struct tcp_context *ctx, int fd);
 void tcp_progress_cq(struct tcp_cq *cq);
+void tcp_engine_takes_rx(struct tcp_cq *cq);
 /* port_events.c */
 int tcp_port_events_open(struct tcp_context *ctx);
 void tcp_port_events_rx(struct tcp_context *ctx);

@@ -221,10 +221,18 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 	}
 	if (err)
 		*bad = wr;
-	/* A requester may be waiting for credit: tell it when due. */
+	/*
+	 * A requester may be waiting for credit: tell it when due -- at once,
+	 * or, while the application polls this QP's receives itself
+	 * (rx_app_driven), with its next post (every header carries credits),
+	 * poll or the engine's tick, as held-back acks go (tcp_qp_rx).
+	 */
 	if (posted && qp->connected && tcp_credit_update_due(qp)) {
 		qp->want_ack = true;
-		tcp_qp_tx(qp);
+		if (qp->rx_app_driven)
+			qp->tx_deferred = true;
+		else
+			tcp_qp_tx(qp);
 	}
 	pthread_mutex_unlock(&qp->lock);
 	return err;

@@ -228,6 +228,7 @@ static void close_conn(struct tcp_qp *qp)
 		qp->closing_fd = qp->fd;
 		qp->fd = -1;
 	}
+	tcp_qp_engine_rx(qp); /* the socket is gone: clears the mode */
 	qp->connected = qp->connecting = false;
 	qp->epollout = false;
 	if (qp->rnr_since_ns) {
@@ -578,6 +579,8 @@ int tcp_destroy_qp(struct ibv_qp *ibqp)
 		tcp_cq_detach(qp->rcq, qp);
 	pthread_mutex_lock(&ctx->lock);
 	pthread_mutex_lock(&qp->lock);
+	if (qp->connected)
+		tcp_qp_flush(qp); /* a held-back ack goes before the close */
 	close_conn(qp);
 	drop_closing(qp);
 	cancel_dead_peer(qp);

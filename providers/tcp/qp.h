@@ -184,8 +184,12 @@ struct tcp_qp {
 	struct tcp_send_wqe *rx_wqe; /* READ_RESP target */
 	struct tcp_recv_wqe rx_rwqe; /* SEND target, copied out of the RQ */
 	bool rx_has_rwqe;
-	bool rx_by_app;	   /* this rx pass runs in the application's poll_cq */
-	uint32_t rx_total; /* payload bytes of the frame */
+	bool rx_by_app; /* this rx pass runs in the application's poll_cq */
+	/* the application polls the receive CQ: the engine leaves the socket
+	 * alone (no EPOLLIN) until it stops, see tcp_qp_app_rx() */
+	bool rx_app_driven;
+	unsigned int rx_app_mark; /* rcq->polls at the engine's last look */
+	uint32_t rx_total;	  /* payload bytes of the frame */
 
 	/* ibv_wr_* API: work requests staged between wr_start and wr_complete */
 	struct ibv_send_wr *wr_stage;
@@ -289,6 +293,11 @@ static inline bool tcp_credit_update_due(const struct tcp_qp *qp)
 	return (qp->credits_sent - qp->rq_tail) * 2 <
 	       qp->rq_posted_total - qp->rq_tail;
 }
+/* Receive-side hand-over between the application and the engine
+ * (xfer.c); caller holds qp->lock. */
+void tcp_qp_app_rx(struct tcp_qp *qp);
+void tcp_qp_engine_rx(struct tcp_qp *qp);
+uint32_t tcp_qp_events(const struct tcp_qp *qp);
 /* Sends WRs held back by batching, if any; caller holds qp->lock. */
 static inline void tcp_qp_flush(struct tcp_qp *qp)
 {

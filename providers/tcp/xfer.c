@@ -36,13 +36,54 @@ static bool msn_before(uint32_t a, uint32_t b)
 	return (int32_t)(a - b) < 0;
 }
 
+/* What the engine watches on a connected QP's socket. */
+uint32_t tcp_qp_events(const struct tcp_qp *qp)
+{
+	return EPOLLRDHUP | (qp->rx_app_driven ? 0 : EPOLLIN) |
+	       (qp->epollout ? EPOLLOUT : 0);
+}
+
 static void set_epollout(struct tcp_qp *qp, bool on)
 {
 	if (qp->epollout == on || qp->fd < 0)
 		return;
 	qp->epollout = on;
-	tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p,
-			   EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0));
+	tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p, tcp_qp_events(qp));
+}
+
+/*
+ * The application polls this QP's receive CQ, with receives posted: it
+ * reads the socket itself (tcp_progress_cq), so the engine stops watching
+ * for input -- waking it for every message would only make it fight the
+ * application for the QP lock, and on a busy host preempt a spinning
+ * poller (ib_send_lat, ib_send_bw's receiver). The engine's 1 ms timer
+ * takes the socket back once the polls stop (tcp_qp_timers), and
+ * ibv_req_notify_cq does at once (the application is about to sleep).
+ * QPs without receives (one-sided targets, ib_write_lat polling only its
+ * send completions) always stay with the engine.
+ */
+void tcp_qp_app_rx(struct tcp_qp *qp)
+{
+	if (qp->rx_app_driven || qp->fd < 0 || !qp->connected || qp->srq ||
+	    qp->rq_head == qp->rq_tail)
+		return;
+	qp->rx_app_driven = true;
+	qp->rx_app_mark =
+		atomic_load_explicit(&qp->rcq->polls, memory_order_relaxed);
+	tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p, tcp_qp_events(qp));
+	tcp_engine_stall(qp->ctx); /* the timer that hands it back */
+}
+
+/* The engine watches the socket's input again. */
+void tcp_qp_engine_rx(struct tcp_qp *qp)
+{
+	if (!qp->rx_app_driven)
+		return;
+	qp->rx_app_driven = false;
+	atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+	if (qp->fd >= 0)
+		tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p,
+				   tcp_qp_events(qp));
 }
 
 static bool needs_credit(enum ibv_wr_opcode op)
@@ -888,12 +929,25 @@ void tcp_qp_rx(struct tcp_qp *qp)
 	}
 	/* Acknowledge what this pass completed (also frames whose header
 	 * arrived in an earlier pass), and send responses it queued. */
-	if (qp->connected && (progress || qp->want_ack || qp->resp_head ||
-			      qp->expect_msn - qp->ack_sent >= TCP_ACK_EVERY)) {
-		if (qp->expect_msn - qp->ack_sent >= TCP_ACK_EVERY)
-			qp->want_ack = true;
-		tcp_qp_tx(qp);
+	if (!qp->connected)
+		return;
+	if (qp->expect_msn - qp->ack_sent >= TCP_ACK_EVERY)
+		qp->want_ack = true;
+	/*
+	 * An application polling its receive CQ (rx_app_driven) most likely
+	 * posts its reply next: an ack that is all there is to send waits
+	 * and rides on it (a ping-pong then costs one frame a message, not
+	 * two). Otherwise the next poll_cq, req_notify_cq, post or destroy
+	 * sends it, or the engine's 1 ms tick (tcp_qp_timers).
+	 */
+	if (qp->rx_by_app && qp->rx_app_driven && qp->want_ack &&
+	    !qp->resp_head && qp->sq_tx == qp->sq_head &&
+	    qp->tx_iov_i == qp->tx_iov_n) {
+		qp->tx_deferred = true;
+		return;
 	}
+	if (progress || qp->want_ack || qp->resp_head)
+		tcp_qp_tx(qp);
 }
 
 /* The socket is connected (active side) or accepted (passive side). */
@@ -1024,6 +1078,17 @@ void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 	if (qp->fail_at_ns && now >= qp->fail_at_ns) {
 		dead_peer_expired(qp);
 		return;
+	}
+	if (qp->tx_deferred && qp->connected)
+		tcp_qp_tx(qp); /* a held-back ack (see tcp_qp_rx) */
+	if (qp->rx_app_driven) {
+		unsigned int polls = atomic_load_explicit(&qp->rcq->polls,
+							  memory_order_relaxed);
+
+		if (polls == qp->rx_app_mark)
+			tcp_qp_engine_rx(qp); /* no poll for a tick */
+		else
+			qp->rx_app_mark = polls;
 	}
 	if (qp->rx_phase == RX_STALL)
 		tcp_qp_rx(qp);
