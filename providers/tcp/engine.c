@@ -453,8 +453,8 @@ void tcp_progress_cq(struct tcp_cq *cq)
 			qp->rx_by_app = true;
 			tcp_qp_rx(qp);
 			qp->rx_by_app = false;
-			if (qp->connected && qp->rcq == cq)
-				tcp_qp_app_rx(qp);
+			if (qp->connected)
+				tcp_qp_app_rx(qp, cq);
 		}
 		pthread_mutex_unlock(&qp->lock);
 	}

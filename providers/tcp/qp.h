@@ -94,6 +94,8 @@ enum rx_phase {
  */
 #define TCP_TX_DEFER_WRS   64
 #define TCP_TX_DEFER_BYTES 16384
+/* requests in flight from which a send-CQ poller reads its own acks */
+#define TCP_APP_RX_MIN_INFLIGHT 4
 /* longest wait between losing the peer and failing the QP */
 #define TCP_DEAD_PEER_MAX_NS 1000000000ull
 
@@ -188,7 +190,8 @@ struct tcp_qp {
 	/* the application polls the receive CQ: the engine leaves the socket
 	 * alone (no EPOLLIN) until it stops, see tcp_qp_app_rx() */
 	bool rx_app_driven;
-	unsigned int rx_app_mark; /* rcq->polls at the engine's last look */
+	bool rx_app_for_sends; /* taken while waiting for acks, not receives */
+	unsigned int rx_app_mark; /* CQ polls at the engine's last look */
 	uint32_t rx_total;	  /* payload bytes of the frame */
 
 	/* ibv_wr_* API: work requests staged between wr_start and wr_complete */
@@ -295,7 +298,7 @@ static inline bool tcp_credit_update_due(const struct tcp_qp *qp)
 }
 /* Receive-side hand-over between the application and the engine
  * (xfer.c); caller holds qp->lock. */
-void tcp_qp_app_rx(struct tcp_qp *qp);
+void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq);
 void tcp_qp_engine_rx(struct tcp_qp *qp);
 uint32_t tcp_qp_events(const struct tcp_qp *qp);
 /* Sends WRs held back by batching, if any; caller holds qp->lock. */

@@ -51,25 +51,46 @@ static void set_epollout(struct tcp_qp *qp, bool on)
 	tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p, tcp_qp_events(qp));
 }
 
-/*
- * The application polls this QP's receive CQ, with receives posted: it
- * reads the socket itself (tcp_progress_cq), so the engine stops watching
- * for input -- waking it for every message would only make it fight the
- * application for the QP lock, and on a busy host preempt a spinning
- * poller (ib_send_lat, ib_send_bw's receiver). The engine's 1 ms timer
- * takes the socket back once the polls stop (tcp_qp_timers), and
- * ibv_req_notify_cq does at once (the application is about to sleep).
- * QPs without receives (one-sided targets, ib_write_lat polling only its
- * send completions) always stay with the engine.
- */
-void tcp_qp_app_rx(struct tcp_qp *qp)
+static unsigned int qp_cq_polls(const struct tcp_qp *qp)
 {
-	if (qp->rx_app_driven || qp->fd < 0 || !qp->connected || qp->srq ||
-	    qp->rq_head == qp->rq_tail)
+	return atomic_load_explicit(&qp->scq->polls, memory_order_relaxed) +
+	       atomic_load_explicit(&qp->rcq->polls, memory_order_relaxed);
+}
+
+/*
+ * The application polls this QP's receive CQ with receives posted, or its
+ * send CQ with several requests outstanding (a bandwidth test waiting for
+ * acks): it reads the socket itself (tcp_progress_cq), so the engine stops
+ * watching for input -- waking it for every frame would only make it
+ * fight the application for the QP lock, and on a busy host preempt a
+ * spinning poller. The engine's 1 ms timer takes the socket back once the
+ * polls stop (tcp_qp_timers), ibv_req_notify_cq does at once (the
+ * application is about to sleep), and a QP taken for its send side is
+ * given back as soon as nothing is outstanding. A QP with one request in
+ * flight and no receives (ib_write_lat, which then spins on memory for
+ * the peer's WRITE) stays with the engine.
+ */
+void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
+{
+	bool recvs = !qp->srq && qp->rq_head != qp->rq_tail;
+
+	if (qp->rx_app_driven) {
+		if (qp->rx_app_for_sends && !recvs &&
+		    qp->sq_done == qp->sq_head)
+			tcp_qp_engine_rx(qp);
+		return;
+	}
+	if (qp->fd < 0 || !qp->connected)
+		return;
+	if (cq == qp->rcq && recvs)
+		qp->rx_app_for_sends = false;
+	else if (cq == qp->scq &&
+		 qp->sq_head - qp->sq_done >= TCP_APP_RX_MIN_INFLIGHT)
+		qp->rx_app_for_sends = true;
+	else
 		return;
 	qp->rx_app_driven = true;
-	qp->rx_app_mark =
-		atomic_load_explicit(&qp->rcq->polls, memory_order_relaxed);
+	qp->rx_app_mark = qp_cq_polls(qp);
 	tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p, tcp_qp_events(qp));
 	tcp_engine_stall(qp->ctx); /* the timer that hands it back */
 }
@@ -84,6 +105,8 @@ void tcp_qp_engine_rx(struct tcp_qp *qp)
 	if (qp->fd >= 0)
 		tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p,
 				   tcp_qp_events(qp));
+	if (qp->connected)
+		tcp_qp_flush(qp); /* an ack held back for the application */
 }
 
 static bool needs_credit(enum ibv_wr_opcode op)
@@ -1082,8 +1105,7 @@ void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 	if (qp->tx_deferred && qp->connected)
 		tcp_qp_tx(qp); /* a held-back ack (see tcp_qp_rx) */
 	if (qp->rx_app_driven) {
-		unsigned int polls = atomic_load_explicit(&qp->rcq->polls,
-							  memory_order_relaxed);
+		unsigned int polls = qp_cq_polls(qp);
 
 		if (polls == qp->rx_app_mark)
 			tcp_qp_engine_rx(qp); /* no poll for a tick */
