@@ -50,8 +50,8 @@ struct ibv_comp_channel *ext_comp_channel_create(struct ibv_context *ctx)
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp))
 		return NULL;
 	/* the provider's engine must never block on a reader that does not
-	 * read: its end is non-blocking, an event that finds no room is
-	 * dropped (a NIC's event queue overflows too) */
+	 * read: its end is non-blocking; an event that finds no room waits
+	 * in the provider and is written once the reader has read some */
 	if (fcntl(sp[1], F_SETFL, O_NONBLOCK)) {
 		err = errno;
 		goto fail;

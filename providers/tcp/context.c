@@ -69,6 +69,7 @@ struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
 	ctx->vctx.context.num_comp_vectors = 1;
 	pthread_mutex_init(&ctx->async_lock, NULL);
 	pthread_mutex_init(&ctx->lock, NULL);
+	pthread_mutex_init(&ctx->ev_lock, NULL);
 	keytab_init(&ctx->keys, TCP_MAX_MR);
 	verbs_set_ops(&ctx->vctx, &tcp_ctx_ops);
 
@@ -105,6 +106,7 @@ static void tcp_free_context(struct ibv_context *ibctx)
 		close(ctx->async_wfd);
 	keytab_destroy(&ctx->keys);
 	pthread_mutex_destroy(&ctx->lock);
+	pthread_mutex_destroy(&ctx->ev_lock);
 	pthread_mutex_destroy(&ctx->async_lock);
 	verbs_uninit_context(&ctx->vctx);
 	free(ctx);

@@ -84,6 +84,8 @@ struct ibv_cq *tcp_create_cq(struct ibv_context *ibctx, int cqe,
 	return &cq->vcq.cq;
 }
 
+static void cq_unqueue_locked(struct tcp_context *ctx, struct tcp_cq *cq);
+
 /*
  * Takes the CQ's events that the application has not read yet out of its
  * channel (the others go back, in order), as the kernel does when a CQ is
@@ -136,6 +138,8 @@ int tcp_destroy_cq(struct ibv_cq *ibcq)
 
 		pthread_mutex_lock(&cq->lock);
 		cq->armed = 0; /* no new event from here on */
+		cq_unqueue_locked(to_tctx(ibcq->context), cq);
+		cq->events_unsent = 0; /* never delivered: nothing to ack */
 		pthread_mutex_unlock(&cq->lock);
 		delivered = cq->events_written -
 			    take_unread_events(ibcq->channel, ibcq);
@@ -223,22 +227,93 @@ void tcp_cq_detach(struct tcp_cq *cq, struct tcp_qp *qp)
 }
 
 /* Writes one completion event record to the CQ's channel, if armed. */
-static void cq_notify_locked(struct tcp_cq *cq, bool solicited)
+/* One event record for the CQ into its channel; false if it is full. */
+static bool chan_write(struct tcp_cq *cq)
 {
 	struct ibv_comp_channel *ch = cq->vcq.cq.channel;
-	struct vabi_comp_event_desc ev;
+	struct vabi_comp_event_desc ev = {
+		.cq_handle = (uint64_t)(uintptr_t)&cq->vcq.cq
+	};
 
-	if (!cq->armed || !ch)
+	/* create_cq only accepts channels made by librdmacm-ext */
+	if (write(container_of(ch, struct rtcp_comp_channel, ch)->wfd, &ev,
+		  sizeof(ev)) != sizeof(ev))
+		return false;
+	cq->events_written++;
+	return true;
+}
+
+static void cq_notify_locked(struct tcp_cq *cq, bool solicited)
+{
+	struct tcp_context *ctx = to_tctx(cq->vcq.cq.context);
+
+	if (!cq->armed || !cq->vcq.cq.channel)
 		return;
 	if (cq->armed == 2 && !solicited)
 		return;
 	cq->armed = 0;
-	ev.cq_handle = (uint64_t)(uintptr_t)&cq->vcq.cq;
-	/* create_cq only accepts channels made by librdmacm-ext */
-	if (write(container_of(ch, struct rtcp_comp_channel, ch)->wfd, &ev,
-		  sizeof(ev)) != sizeof(ev))
-		return; /* peer end full or gone: the event is dropped */
-	cq->events_written++;
+	if (!cq->events_unsent && chan_write(cq))
+		return;
+	/*
+	 * The channel (a socketpair) is full: an application re-arming
+	 * without reading it. A kernel queues events without bound; here
+	 * they wait in a count, and the engine's timer writes them as the
+	 * application reads (tcp_cq_retry_events) -- delayed, never lost.
+	 */
+	cq->events_unsent++;
+	if (!cq->ev_queued) {
+		cq->ev_queued = true;
+		pthread_mutex_lock(&ctx->ev_lock);
+		cq->ev_next = ctx->ev_pending;
+		ctx->ev_pending = cq;
+		pthread_mutex_unlock(&ctx->ev_lock);
+		tcp_engine_stall(ctx);
+	}
+}
+
+/* Removes cq from the pending list; caller holds cq->lock. */
+static void cq_unqueue_locked(struct tcp_context *ctx, struct tcp_cq *cq)
+{
+	struct tcp_cq **pp;
+
+	if (!cq->ev_queued)
+		return;
+	pthread_mutex_lock(&ctx->ev_lock);
+	for (pp = &ctx->ev_pending; *pp; pp = &(*pp)->ev_next)
+		if (*pp == cq) {
+			*pp = cq->ev_next;
+			break;
+		}
+	pthread_mutex_unlock(&ctx->ev_lock);
+	cq->ev_queued = false;
+	atomic_fetch_sub(&ctx->engine->stalled, 1);
+}
+
+void tcp_cq_retry_events(struct tcp_context *ctx)
+{
+	struct tcp_cq **pp, *cq;
+
+	pthread_mutex_lock(&ctx->ev_lock);
+	pp = &ctx->ev_pending;
+	while ((cq = *pp)) {
+		bool done = false;
+
+		/* ev_lock comes after cq->lock: only try it from here */
+		if (!pthread_mutex_trylock(&cq->lock)) {
+			while (cq->events_unsent && chan_write(cq))
+				cq->events_unsent--;
+			done = !cq->events_unsent;
+			if (done) {
+				*pp = cq->ev_next;
+				cq->ev_queued = false;
+				atomic_fetch_sub(&ctx->engine->stalled, 1);
+			}
+			pthread_mutex_unlock(&cq->lock);
+		}
+		if (!done)
+			pp = &cq->ev_next;
+	}
+	pthread_mutex_unlock(&ctx->ev_lock);
 }
 
 bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited)

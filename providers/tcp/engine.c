@@ -82,6 +82,7 @@ static void run_timers(struct tcp_context *ctx)
 		}
 	}
 	pthread_mutex_unlock(&ctx->lock);
+	tcp_cq_retry_events(ctx);
 }
 
 /* Sends what QPs held back for batching (see tcp_engine_defer_tx). */

@@ -39,6 +39,9 @@ struct tcp_context {
 	atomic_int n_pd, n_cq, n_qp, n_srq, n_ah; /* for the max_* limits */
 	pthread_mutex_t lock;			  /* QP table, engine start */
 	struct tcp_engine *engine;
+	/* CQs whose channel was full: the engine writes their events later */
+	pthread_mutex_t ev_lock; /* after any cq->lock */
+	struct tcp_cq *ev_pending;
 };
 
 struct tcp_pd {
@@ -81,10 +84,16 @@ struct tcp_cq {
 	/* completion channel arming (ibv_req_notify_cq) */
 	int armed; /* 0, 1 = next completion, 2 = solicited only */
 	uint32_t events_written; /* event records written to the channel */
+	uint32_t events_unsent;	 /* channel was full: written later, in order */
+	bool ev_queued;		 /* on ctx->ev_pending */
+	struct tcp_cq *ev_next;
 	/* ibv_cq_ex polling state */
 	struct ibv_wc cur;
 	uint64_t wc_flags_ex;
 };
+
+/* engine timer: writes events that found the channel full (cq.c) */
+void tcp_cq_retry_events(struct tcp_context *ctx);
 
 static inline struct tcp_context *to_tctx(struct ibv_context *ctx)
 {

@@ -361,6 +361,35 @@ class CompChannelCase(unittest.TestCase):
         cq.close()  # every event acked: the CQ goes
 
     @bounded()
+    def test_unread_events_are_not_lost(self):
+        """An application that re-arms and completes many times without
+        reading the channel: more events than the channel's socket buffer
+        holds. The kernel queues them all; so must we (late, but every
+        one)."""
+        ch, new = self.channel()
+        cq = self.keep(CQ(self.ctx, 64, None, ch, 0))
+        scq = self.keep(CQ(self.ctx, 64))
+        p = self.keep(Pair(self.ctx, self.pd, (scq, scq), (scq, cq)))
+        n = 12000
+        for _ in range(n):
+            p.recv(1)
+            cq.req_notify()
+            p.send()
+            poll_n(scq, 1)
+            poll_n(cq, 1)
+        fd = self.event_fd(new)
+        got = []
+        end = time.monotonic() + 20
+        while len(got) < n and time.monotonic() < end:
+            if readable(fd, 0.1):
+                got.append(os.read(fd, 64))
+        for r in got:
+            ack_raw_event(r)
+        self.assertEqual(len(got), n, 'events lost')
+        self.assertEqual(set(got), {got[0]}, 'events of another CQ')
+        self.quiet(fd)
+
+    @bounded()
     def test_destroy_drops_unread_events(self):
         """An event of a CQ destroyed before it was read is taken out of
         the channel (as the kernel does): reading it later would name a
