@@ -243,15 +243,13 @@ static void close_conn(struct tcp_qp *qp)
 		struct tcp_resp *r = qp->resp_head;
 
 		qp->resp_head = r->next;
-		tcp_mr_unpin(r->mr);
-		free(r);
+		free(r); /* regions are not pinned between sends */
 	}
 	qp->resp_tail = NULL;
 	while (qp->tx_batch_resps) {
 		struct tcp_resp *r = qp->tx_batch_resps;
 
 		qp->tx_batch_resps = r->next;
-		tcp_mr_unpin(r->mr);
 		free(r);
 	}
 	qp->tx_iov_n = qp->tx_iov_i = 0;

@@ -71,7 +71,12 @@ struct tcp_resp {
 	struct rtcp_hdr hdr;
 	char *payload;
 	uint32_t len;
-	struct tcp_mr *mr; /* pinned (busy) until sent */
+	/* READ source region: checked at the request, pinned only around
+	 * each sendmsg (so dereg never waits on a requester that stops
+	 * reading); identity only otherwise, may be freed */
+	struct tcp_mr *mr;
+	uint32_t key;
+	uint64_t serial;
 };
 
 /* Receive-side state machine for the frame in progress. */

@@ -309,7 +309,6 @@ static void batch_done(struct tcp_qp *qp)
 
 	while ((r = qp->tx_batch_resps)) {
 		qp->tx_batch_resps = r->next;
-		tcp_mr_unpin(r->mr);
 		free(r);
 	}
 	if (qp->type == IBV_QPT_UC) {
@@ -324,6 +323,35 @@ static void batch_done(struct tcp_qp *qp)
 		}
 	}
 	qp->tx_iov_n = qp->tx_iov_i = 0;
+}
+
+/*
+ * Pins the regions READ responses of the batch are sent from, for one
+ * sendmsg; false (nothing left pinned) if one was deregistered or
+ * re-registered since the request was checked.
+ */
+static bool pin_batch(struct tcp_qp *qp)
+{
+	struct tcp_resp *r, *s;
+
+	for (r = qp->tx_batch_resps; r; r = r->next) {
+		if (!r->mr)
+			continue;
+		if (!tcp_mr_repin(qp->ctx, r->key, r->mr, r->serial)) {
+			for (s = qp->tx_batch_resps; s != r; s = s->next)
+				tcp_mr_unpin(s->mr);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void unpin_batch(struct tcp_qp *qp)
+{
+	struct tcp_resp *r;
+
+	for (r = qp->tx_batch_resps; r; r = r->next)
+		tcp_mr_unpin(r->mr);
 }
 
 void tcp_qp_tx(struct tcp_qp *qp)
@@ -351,7 +379,17 @@ void tcp_qp_tx(struct tcp_qp *qp)
 		}
 		m.msg_iov = &qp->tx_iov[qp->tx_iov_i];
 		m.msg_iovlen = qp->tx_iov_n - qp->tx_iov_i;
+		if (!pin_batch(qp)) {
+			/*
+			 * A READ's source region went away mid-response: the
+			 * stream cannot carry the promised bytes, so the QP
+			 * fails, as a NIC's would on a local access error.
+			 */
+			tcp_qp_to_error(qp, IBV_EVENT_QP_ACCESS_ERR);
+			return;
+		}
 		n = sendmsg(qp->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		unpin_batch(qp);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -669,6 +707,10 @@ static void rx_dispatch(struct tcp_qp *qp)
 					  IBV_EVENT_QP_ACCESS_ERR);
 				return;
 			}
+			/* from now on pinned per sendmsg (pin_batch) */
+			r->key = h->rkey;
+			r->serial = r->mr->serial;
+			tcp_mr_unpin(r->mr);
 		}
 		r->len = (uint32_t)h->aux0;
 		r->hdr.opcode = RTCP_OP_READ_RESP;

@@ -2742,6 +2742,52 @@ class TestWire(QPCase):
         self.assertEqual(b.state(), e.IBV_QPS_ERR)
         self.events.wait(e.IBV_EVENT_QP_ACCESS_ERR)
 
+    def test_dereg_while_a_read_response_is_stalled(self):
+        """ibv_dereg_mr must not wait for a requester that stops reading
+        a READ response either (the source region is pinned only around
+        each sendmsg). When the requester reads on, the responder QP
+        fails (IBV_EVENT_QP_ACCESS_ERR) rather than send from a region
+        that is gone, and closes the stream."""
+        b = self.side()
+        b.to_init()
+        n = 64 * MiB
+        src = b.buf(n)
+        peer = RawPeer(b)
+        self.addCleanup(peer.close)
+        peer.frame(OP_READ_REQ, rkey=src.rkey, raddr=src.addr, aux0=n)
+        time.sleep(0.3)  # socket buffers full, the rest of the response waits
+        # the Python thread blocks in dereg holding the GIL, so the reading
+        # is another process's: it starts after 2 s and reads to EOF
+        fd = peer.sock.fileno()
+        reader = subprocess.Popen(
+            [sys.executable, '-c',
+             'import socket, sys, time\n'
+             'time.sleep(2)\n'
+             's = socket.socket(fileno=int(sys.argv[1]))\n'
+             's.settimeout(%d)\n'
+             'n = 0\n'
+             'try:\n'
+             '    while True:\n'
+             '        c = s.recv(1 << 20)\n'
+             '        if not c:\n'
+             '            break\n'
+             '        n += len(c)\n'
+             'except OSError:\n'
+             '    pass\n'
+             'print(n)\n' % int(TIMEOUT), str(fd)],
+            pass_fds=[fd], stdout=subprocess.PIPE)
+        self.addCleanup(reader.kill)
+        peer.sock.close()
+        t0 = time.monotonic()
+        src.mr.close()
+        took = time.monotonic() - t0
+        out, _ = reader.communicate(timeout=TIMEOUT + 10)
+        self.assertLess(took, 1.0, 'ibv_dereg_mr blocked %.1f s on a '
+                        'requester that does not read' % took)
+        self.assertLess(int(out), 64 + n, 'the whole response was sent')
+        self.events.wait(e.IBV_EVENT_QP_ACCESS_ERR)
+        self.assertEqual(b.state(), e.IBV_QPS_ERR)
+
     def test_dereg_with_a_stalled_incoming_write(self):
         """ibv_dereg_mr must not wait for a remote peer: a peer that stops
         in the middle of a WRITE's payload must not block the
