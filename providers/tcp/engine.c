@@ -120,6 +120,13 @@ void tcp_engine_defer_tx(struct tcp_qp *qp)
 	if (qp->tx_deferred)
 		return;
 	qp->tx_deferred = true;
+	/*
+	 * An application that reads this QP's socket itself (rx_app_driven)
+	 * polls again soon, and the engine's 1 ms tick is running for it
+	 * anyway (tcp_qp_timers sends what is held back): no wake-up.
+	 */
+	if (qp->rx_app_driven)
+		return;
 	if (!atomic_exchange(&e->tx_kick, true))
 		tcp_engine_wake(qp->ctx);
 }

@@ -195,7 +195,6 @@ struct tcp_qp {
 	/* the application polls the receive CQ: the engine leaves the socket
 	 * alone (no EPOLLIN) until it stops, see tcp_qp_app_rx() */
 	bool rx_app_driven;
-	bool rx_app_for_sends; /* taken while waiting for acks, not receives */
 	unsigned int rx_app_mark; /* CQ polls at the engine's last look */
 	uint32_t rx_total;	  /* payload bytes of the frame */
 

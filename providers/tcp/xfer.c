@@ -64,30 +64,24 @@ static unsigned int qp_cq_polls(const struct tcp_qp *qp)
  * watching for input -- waking it for every frame would only make it
  * fight the application for the QP lock, and on a busy host preempt a
  * spinning poller. The engine's 1 ms timer takes the socket back once the
- * polls stop (tcp_qp_timers), ibv_req_notify_cq does at once (the
- * application is about to sleep), and a QP taken for its send side is
- * given back as soon as nothing is outstanding. A QP with one request in
- * flight and no receives (ib_write_lat, which then spins on memory for
- * the peer's WRITE) stays with the engine.
+ * polls stop (tcp_qp_timers) and ibv_req_notify_cq does at once (the
+ * application is about to sleep). Until then, one-sided requests from the
+ * peer are served by the application's polls, so an application that
+ * stops polling and spins on memory instead waits up to a tick for them
+ * (a bandwidth test's final flag, not a latency test's every message: a
+ * QP with fewer than TCP_APP_RX_MIN_INFLIGHT requests in flight and no
+ * receives -- ib_write_lat -- never enters this mode). Handing the
+ * socket back each time nothing is outstanding cost more (epoll_ctl and
+ * engine wake-ups every burst) than it saved.
  */
 void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 {
 	bool recvs = !qp->srq && qp->rq_head != qp->rq_tail;
+	bool inflight = qp->sq_head - qp->sq_done >= TCP_APP_RX_MIN_INFLIGHT;
 
-	if (qp->rx_app_driven) {
-		if (qp->rx_app_for_sends && !recvs &&
-		    qp->sq_done == qp->sq_head)
-			tcp_qp_engine_rx(qp);
+	if (qp->rx_app_driven || qp->fd < 0 || !qp->connected)
 		return;
-	}
-	if (qp->fd < 0 || !qp->connected)
-		return;
-	if (cq == qp->rcq && recvs)
-		qp->rx_app_for_sends = false;
-	else if (cq == qp->scq &&
-		 qp->sq_head - qp->sq_done >= TCP_APP_RX_MIN_INFLIGHT)
-		qp->rx_app_for_sends = true;
-	else
+	if (!(cq == qp->rcq && recvs) && !(cq == qp->scq && inflight))
 		return;
 	qp->rx_app_driven = true;
 	qp->rx_app_mark = qp_cq_polls(qp);
