@@ -19,16 +19,9 @@ static uint32_t pow2_at_least(uint32_t n)
 
 static void qp_free_queues(struct tcp_qp *qp)
 {
-	uint32_t i;
-
-	if (qp->sq)
-		for (i = 0; i < qp->sq_size; i++) {
-			free(qp->sq[i].seg);
-			free(qp->sq[i].inl);
-		}
-	if (qp->rq)
-		for (i = 0; i < qp->rq_size; i++)
-			free(qp->rq[i].seg);
+	free(qp->sq_segs);
+	free(qp->sq_inl);
+	free(qp->rq_segs);
 	free(qp->rx_rwqe.seg);
 	free(qp->sq);
 	free(qp->rq);
@@ -39,32 +32,37 @@ static int qp_alloc_queues(struct tcp_qp *qp)
 {
 	uint32_t i, sge;
 
-	qp->sq_size = pow2_at_least(qp->cap.max_send_wr + 1);
+	/*
+	 * Rings indexed by free-running counters, capacity checked against
+	 * cap before a slot is taken: max_wr slots suffice (rounded up to a
+	 * power of two). SGE lists and inline buffers are one allocation per
+	 * queue: an idle QP's memory is mostly these (docs/performance.md).
+	 */
+	qp->sq_size = pow2_at_least(qp->cap.max_send_wr);
 	qp->sq = calloc(qp->sq_size, sizeof(*qp->sq));
-	if (!qp->sq)
-		return ENOMEM;
 	sge = qp->cap.max_send_sge ? qp->cap.max_send_sge : 1;
+	qp->sq_segs = calloc((size_t)qp->sq_size * sge, sizeof(struct tcp_seg));
+	if (qp->cap.max_inline_data)
+		qp->sq_inl =
+			malloc((size_t)qp->sq_size * qp->cap.max_inline_data);
+	if (!qp->sq || !qp->sq_segs || (qp->cap.max_inline_data && !qp->sq_inl))
+		return ENOMEM;
 	for (i = 0; i < qp->sq_size; i++) {
-		qp->sq[i].seg = calloc(sge, sizeof(struct tcp_seg));
-		if (!qp->sq[i].seg)
-			return ENOMEM;
-		if (qp->cap.max_inline_data) {
-			qp->sq[i].inl = malloc(qp->cap.max_inline_data);
-			if (!qp->sq[i].inl)
-				return ENOMEM;
-		}
+		qp->sq[i].seg = &qp->sq_segs[(size_t)i * sge];
+		if (qp->cap.max_inline_data)
+			qp->sq[i].inl = qp->sq_inl +
+					(size_t)i * qp->cap.max_inline_data;
 	}
 	if (!qp->srq) {
-		qp->rq_size = pow2_at_least(qp->cap.max_recv_wr + 1);
+		qp->rq_size = pow2_at_least(qp->cap.max_recv_wr);
 		qp->rq = calloc(qp->rq_size, sizeof(*qp->rq));
-		if (!qp->rq)
-			return ENOMEM;
 		sge = qp->cap.max_recv_sge ? qp->cap.max_recv_sge : 1;
-		for (i = 0; i < qp->rq_size; i++) {
-			qp->rq[i].seg = calloc(sge, sizeof(struct tcp_seg));
-			if (!qp->rq[i].seg)
-				return ENOMEM;
-		}
+		qp->rq_segs = calloc((size_t)qp->rq_size * sge,
+				     sizeof(struct tcp_seg));
+		if (!qp->rq || !qp->rq_segs)
+			return ENOMEM;
+		for (i = 0; i < qp->rq_size; i++)
+			qp->rq[i].seg = &qp->rq_segs[(size_t)i * sge];
 	}
 	qp->rx_rwqe.seg = calloc(TCP_MAX_SGE, sizeof(struct tcp_seg));
 	qp->rxbuf = malloc(TCP_RXBUF);

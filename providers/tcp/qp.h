@@ -126,7 +126,9 @@ struct tcp_qp {
 
 	/* send queue: [sq_done, sq_tx) sent, [sq_tx, sq_head) queued */
 	struct tcp_send_wqe *sq;
-	uint32_t sq_size; /* power of two */
+	uint32_t sq_size;	 /* power of two */
+	struct tcp_seg *sq_segs; /* the SQ's SGE lists, one block */
+	char *sq_inl;		 /* the SQ's inline buffers, one block */
 	uint32_t sq_head, sq_tx, sq_done;
 	uint32_t next_msn; /* msn for the next request */
 	uint32_t
@@ -140,6 +142,7 @@ struct tcp_qp {
 	/* receive queue */
 	struct tcp_recv_wqe *rq;
 	uint32_t rq_size, rq_head, rq_tail;
+	struct tcp_seg *rq_segs;  /* the RQ's SGE lists, one block */
 	uint32_t rq_posted_total; /* our credits as advertised */
 
 	/* responder state */
