@@ -11,18 +11,7 @@
 
 #include "glue_util.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                      \
-	do {                                                             \
-		if (cond) {                                              \
-			passed++;                                        \
-		} else {                                                 \
-			failed++;                                        \
-			fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, \
-				__LINE__, #cond);                        \
-		}                                                        \
-	} while (0)
+#include "check.h"
 
 #define CHECK_STR(got, want)                                                 \
 	do {                                                                 \
@@ -271,6 +260,5 @@ int main(void)
 	test_parse();
 	test_quote();
 	test_list();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report();
 }

@@ -17,22 +17,10 @@
 
 #include "keytab.h"
 
-static unsigned int passed, failed;
-
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (cond) {                                                    \
-			passed++;                                              \
-		} else {                                                       \
-			failed++;                                              \
-			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			printf(__VA_ARGS__);                                   \
-			printf("\n");                                          \
-		}                                                              \
-	} while (0)
+#include "check.h"
 
 /* Counts a whole loop as one check so the tally stays readable. */
-#define CHECK_LOOP(ok, what) CHECK(ok, "%s", what)
+#define CHECK_LOOP(ok, what) CHECKF(ok, "%s", what)
 
 static void *lookup(struct keytab *kt, uint32_t key)
 {
@@ -77,7 +65,7 @@ static void test_unique_and_lookup(void)
 	struct keytab kt;
 	int ok = 1, i, r;
 
-	CHECK(keytab_init(&kt, N) == 0, "init");
+	CHECKF(keytab_init(&kt, N) == 0, "init");
 	for (i = 0; i < N; i++) {
 		r = keytab_insert(&kt, &objs[i], &keys[i]);
 		if (r || keys[i] == 0) {
@@ -87,16 +75,16 @@ static void test_unique_and_lookup(void)
 		}
 	}
 	CHECK_LOOP(ok, "5000 inserts succeed with non-zero keys");
-	CHECK(all_distinct(keys, N), "5000 live keys are pairwise distinct");
+	CHECKF(all_distinct(keys, N), "5000 live keys are pairwise distinct");
 	ok = 1;
 	for (i = 0; i < N; i++)
 		if (lookup(&kt, keys[i]) != &objs[i])
 			ok = 0;
 	CHECK_LOOP(ok, "every key looks up its own object");
-	CHECK(kt.used == N, "used count %u", kt.used);
+	CHECKF(kt.used == N, "used count %u", kt.used);
 	for (i = 0; i < N; i++)
 		keytab_remove(&kt, keys[i]);
-	CHECK(kt.used == 0, "used count after removing all: %u", kt.used);
+	CHECKF(kt.used == 0, "used count after removing all: %u", kt.used);
 	ok = 1;
 	for (i = 0; i < N; i++)
 		if (lookup(&kt, keys[i]))
@@ -112,17 +100,17 @@ static void test_key_zero_and_garbage(void)
 	int obj, ok = 1;
 
 	keytab_init(&kt, 16);
-	CHECK(lookup(&kt, 0) == NULL, "key 0 on an empty table");
-	CHECK(lookup(&kt, 0x12345678) == NULL, "arbitrary key, empty table");
-	CHECK(keytab_insert(&kt, &obj, &key) == 0, "insert");
-	CHECK(key != 0, "key %#x", key);
-	CHECK((key >> 8) != 0, "slot 0 is never used (key %#x)", key);
+	CHECKF(lookup(&kt, 0) == NULL, "key 0 on an empty table");
+	CHECKF(lookup(&kt, 0x12345678) == NULL, "arbitrary key, empty table");
+	CHECKF(keytab_insert(&kt, &obj, &key) == 0, "insert");
+	CHECKF(key != 0, "key %#x", key);
+	CHECKF((key >> 8) != 0, "slot 0 is never used (key %#x)", key);
 	/* Slot 0 with any generation byte is invalid: key 0 never names an MR */
 	for (g = 0; g < 256; g++)
 		if (lookup(&kt, g))
 			ok = 0;
 	CHECK_LOOP(ok, "keys of slot 0 (0x00..0xff) never look up");
-	CHECK(lookup(&kt, 0) == NULL, "key 0 with a live region");
+	CHECKF(lookup(&kt, 0) == NULL, "key 0 with a live region");
 	/* The right slot with every wrong generation fails */
 	ok = 1;
 	for (g = 0; g < 256; g++) {
@@ -132,17 +120,18 @@ static void test_key_zero_and_garbage(void)
 			ok = 0;
 	}
 	CHECK_LOOP(ok, "255 guessed generations of a live slot all fail");
-	CHECK(lookup(&kt, key + (1u << 20)) == NULL, "slot beyond the table");
-	CHECK(lookup(&kt, 0xffffffffu) == NULL, "key 0xffffffff");
+	CHECKF(lookup(&kt, key + (1u << 20)) == NULL, "slot beyond the table");
+	CHECKF(lookup(&kt, 0xffffffffu) == NULL, "key 0xffffffff");
 	/* Removing with a wrong generation must not free the live region */
 	keytab_remove(&kt, key ^ 0x01);
 	keytab_remove(&kt, 0);
 	keytab_remove(&kt, 0xffffff00u | (key & 0xff));
-	CHECK(lookup(&kt, key) == &obj, "bogus removes leave the region alone");
-	CHECK(kt.used == 1, "used %u", kt.used);
+	CHECKF(lookup(&kt, key) == &obj,
+	       "bogus removes leave the region alone");
+	CHECKF(kt.used == 1, "used %u", kt.used);
 	keytab_remove(&kt, key);
 	keytab_remove(&kt, key); /* double remove is harmless */
-	CHECK(kt.used == 0, "used after double remove %u", kt.used);
+	CHECKF(kt.used == 0, "used after double remove %u", kt.used);
 	keytab_destroy(&kt);
 }
 
@@ -177,16 +166,16 @@ static void test_reuse_changes_generation(void)
 	}
 	CHECK_LOOP(ok, "re-registration: new key differs, old key is dead, "
 		       "generation never 0");
-	CHECK(same_slot > 0, "the freed slot was re-used (%d times)",
-	      same_slot);
+	CHECKF(same_slot > 0, "the freed slot was re-used (%d times)",
+	       same_slot);
 	for (i = 0; i < 256; i++)
 		distinct += seen[i] != 0;
 	/* 2001 random draws from 255 values: all but a handful appear. */
-	CHECK(distinct > 200, "generation looks random: %u distinct of 255",
-	      distinct);
-	CHECK(seen[0] == 0, "generation 0 never issued");
-	CHECK(lookup(&kt, first) == NULL || key == first,
-	      "the very first key is dead");
+	CHECKF(distinct > 200, "generation looks random: %u distinct of 255",
+	       distinct);
+	CHECKF(seen[0] == 0, "generation 0 never issued");
+	CHECKF(lookup(&kt, first) == NULL || key == first,
+	       "the very first key is dead");
 	keytab_remove(&kt, key);
 	keytab_destroy(&kt);
 }
@@ -210,11 +199,11 @@ static void test_rekey(void)
 	}
 	CHECK_LOOP(ok, "rekey: same slot, new generation, old key dead, "
 		       "object kept (1000 times)");
-	CHECK(lookup(&kt, other) == &obj2, "rekey leaves other regions alone");
-	CHECK(kt.used == 2, "rekey does not change the count (%u)", kt.used);
+	CHECKF(lookup(&kt, other) == &obj2, "rekey leaves other regions alone");
+	CHECKF(kt.used == 2, "rekey does not change the count (%u)", kt.used);
 	keytab_remove(&kt, key);
 	keytab_remove(&kt, other);
-	CHECK(kt.used == 0, "used %u", kt.used);
+	CHECKF(kt.used == 0, "used %u", kt.used);
 	keytab_destroy(&kt);
 }
 
@@ -231,26 +220,26 @@ static void test_limit(void)
 			ok = 0;
 	CHECK_LOOP(ok, "MAX inserts succeed");
 	extra = 0xdeadbeef;
-	CHECK(keytab_insert(&kt, &obj, &extra) == ENOMEM,
-	      "insert past the limit is ENOMEM");
-	CHECK(kt.used == MAX, "failed insert does not count (%u)", kt.used);
+	CHECKF(keytab_insert(&kt, &obj, &extra) == ENOMEM,
+	       "insert past the limit is ENOMEM");
+	CHECKF(kt.used == MAX, "failed insert does not count (%u)", kt.used);
 	keytab_remove(&kt, keys[7]);
-	CHECK(keytab_insert(&kt, &obj, &keys[7]) == 0,
-	      "after one remove, one insert fits again");
-	CHECK(keytab_insert(&kt, &obj, &extra) == ENOMEM, "and then ENOMEM");
-	CHECK(all_distinct(keys, MAX), "keys at the limit distinct");
+	CHECKF(keytab_insert(&kt, &obj, &keys[7]) == 0,
+	       "after one remove, one insert fits again");
+	CHECKF(keytab_insert(&kt, &obj, &extra) == ENOMEM, "and then ENOMEM");
+	CHECKF(all_distinct(keys, MAX), "keys at the limit distinct");
 	for (i = 0; i < MAX; i++)
 		keytab_remove(&kt, keys[i]);
-	CHECK(kt.used == 0, "used %u", kt.used);
+	CHECKF(kt.used == 0, "used %u", kt.used);
 	keytab_destroy(&kt);
 
 	keytab_init(&kt, 0);
-	CHECK(keytab_insert(&kt, &obj, &extra) == ENOMEM, "limit 0: ENOMEM");
+	CHECKF(keytab_insert(&kt, &obj, &extra) == ENOMEM, "limit 0: ENOMEM");
 	keytab_destroy(&kt);
 
 	keytab_init(&kt, UINT32_MAX);
-	CHECK(kt.max_used <= KEYTAB_MAX_SLOTS - 1,
-	      "limit clamped to the 24-bit index space (%u)", kt.max_used);
+	CHECKF(kt.max_used <= KEYTAB_MAX_SLOTS - 1,
+	       "limit clamped to the 24-bit index space (%u)", kt.max_used);
 	keytab_destroy(&kt);
 }
 
@@ -298,13 +287,13 @@ static void test_churn(void)
 	}
 	CHECK_LOOP(ok_insert, "churn: inserts below the limit never fail");
 	CHECK_LOOP(ok_lookup, "churn: every live key finds its object");
-	CHECK(kt.used == (uint32_t)nlive, "churn: used %u, live %d", kt.used,
-	      nlive);
+	CHECKF(kt.used == (uint32_t)nlive, "churn: used %u, live %d", kt.used,
+	       nlive);
 	tmp = malloc(LIVE * sizeof(*tmp));
 	for (i = 0, j = 0; i < LIVE; i++)
 		if (live[i])
 			tmp[j++] = keys[i];
-	CHECK(all_distinct(tmp, j), "churn: %d live keys distinct", j);
+	CHECKF(all_distinct(tmp, j), "churn: %d live keys distinct", j);
 	/* A recently retired key fails unless it is some live region's key
 	 * again (possible: 8 random bits; never the same region's). */
 	for (i = 0; i < DEAD && (uint32_t)i < ndead; i++) {
@@ -322,7 +311,7 @@ static void test_churn(void)
 	for (i = 0; i < LIVE; i++)
 		if (live[i])
 			keytab_remove(&kt, keys[i]);
-	CHECK(kt.used == 0, "churn: all removed (%u)", kt.used);
+	CHECKF(kt.used == 0, "churn: all removed (%u)", kt.used);
 	keytab_destroy(&kt);
 }
 
@@ -367,16 +356,16 @@ static void test_threads(void)
 	}
 	for (i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
-	CHECK(t[0].err == 0 && t[1].err == 0,
-	      "two threads inserting at once: errors %d/%d", t[0].err,
-	      t[1].err);
+	CHECKF(t[0].err == 0 && t[1].err == 0,
+	       "two threads inserting at once: errors %d/%d", t[0].err,
+	       t[1].err);
 	memcpy(all, t[0].keys, sizeof(t[0].keys));
 	memcpy(all + 2000, t[1].keys, sizeof(t[1].keys));
-	CHECK(all_distinct(all, 4000), "keys from two threads distinct");
-	CHECK(kt.used == 4000, "used %u", kt.used);
+	CHECKF(all_distinct(all, 4000), "keys from two threads distinct");
+	CHECKF(kt.used == 4000, "used %u", kt.used);
 	for (i = 0; i < 4000; i++)
 		keytab_remove(&kt, all[i]);
-	CHECK(kt.used == 0, "used %u", kt.used);
+	CHECKF(kt.used == 0, "used %u", kt.used);
 	keytab_destroy(&kt);
 }
 
@@ -389,6 +378,5 @@ int main(void)
 	test_limit();
 	test_churn();
 	test_threads();
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report();
 }

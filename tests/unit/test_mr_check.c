@@ -17,25 +17,13 @@
 
 #include "mr_check.h"
 
-static unsigned int passed, failed;
+#include "check.h"
 
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (cond) {                                                    \
-			passed++;                                              \
-		} else {                                                       \
-			failed++;                                              \
-			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			printf(__VA_ARGS__);                                   \
-			printf("\n");                                          \
-		}                                                              \
-	} while (0)
-
-#define CHECK_RET(expr, want)                                        \
-	do {                                                         \
-		int r_ = (expr);                                     \
-		CHECK(r_ == (want), "got %d (%s), want %d (%s)", r_, \
-		      strerror(r_), (want), strerror(want));         \
+#define CHECK_RET(expr, want)                                         \
+	do {                                                          \
+		int r_ = (expr);                                      \
+		CHECKF(r_ == (want), "got %d (%s), want %d (%s)", r_, \
+		       strerror(r_), (want), strerror(want));         \
 	} while (0)
 
 static const int base_flags[] = {
@@ -72,16 +60,17 @@ static void test_access_combinations(void)
 		a = combo(bits);
 		want = expected(a);
 		r = tcp_mr_check_access(a);
-		CHECK(r == want, "access %#x: got %d, want %d", a, r, want);
+		CHECKF(r == want, "access %#x: got %d, want %d", a, r, want);
 		nvalid += want == 0;
 		/* An optional flag (ignorable by definition) changes nothing */
 		r = tcp_mr_check_access(a | IBV_ACCESS_RELAXED_ORDERING);
-		CHECK(r == want, "access %#x|RELAXED_ORDERING: got %d, want %d",
-		      a, r, want);
+		CHECKF(r == want,
+		       "access %#x|RELAXED_ORDERING: got %d, want %d", a, r,
+		       want);
 	}
 	/* Of the 16 combinations without LOCAL_WRITE, 12 carry REMOTE_WRITE or
 	 * REMOTE_ATOMIC and are invalid; the other 20 are valid. */
-	CHECK(nvalid == 20, "20 of 32 combinations are valid (%d)", nvalid);
+	CHECKF(nvalid == 20, "20 of 32 combinations are valid (%d)", nvalid);
 	/* The named cases, spelled out */
 	CHECK_RET(tcp_mr_check_access(0), 0);
 	CHECK_RET(tcp_mr_check_access(IBV_ACCESS_REMOTE_WRITE), EINVAL);
@@ -240,8 +229,9 @@ static void test_mapped_protection(void)
 
 	/* Writable then read-only: fine to read, not to write */
 	p = map(2, PROT_READ | PROT_WRITE);
-	CHECK(mprotect(p + page, page, PROT_READ) == 0, "mprotect");
-	CHECK(vmas_in(p, 2 * page) == 2, "two VMAs (%d)", vmas_in(p, 2 * page));
+	CHECKF(mprotect(p + page, page, PROT_READ) == 0, "mprotect");
+	CHECKF(vmas_in(p, 2 * page) == 2, "two VMAs (%d)",
+	       vmas_in(p, 2 * page));
 	CHECK_RET(tcp_check_mapped(p, 2 * page, false), 0);
 	CHECK_RET(tcp_check_mapped(p, 2 * page, true), EFAULT);
 	CHECK_RET(tcp_check_mapped(p, page, true), 0);
@@ -257,15 +247,15 @@ static void test_mapped_straddle(void)
 
 	/* Put a different (shared, file-backed) mapping over pages 2-3 so
 	 * the range is covered by two adjacent VMAs that cannot merge. */
-	CHECK(fd >= 0, "memfd_create: %s", strerror(errno));
+	CHECKF(fd >= 0, "memfd_create: %s", strerror(errno));
 	if (fd < 0)
 		return;
-	CHECK(ftruncate(fd, 2 * page) == 0, "ftruncate");
+	CHECKF(ftruncate(fd, 2 * page) == 0, "ftruncate");
 	q = mmap(p + 2 * page, 2 * page, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_FIXED, fd, 0);
-	CHECK(q == p + 2 * page, "MAP_FIXED mmap");
-	CHECK(vmas_in(p, 4 * page) == 2, "range spans 2 VMAs (%d)",
-	      vmas_in(p, 4 * page));
+	CHECKF(q == p + 2 * page, "MAP_FIXED mmap");
+	CHECKF(vmas_in(p, 4 * page) == 2, "range spans 2 VMAs (%d)",
+	       vmas_in(p, 4 * page));
 	memset(p, 1, 4 * page); /* really writable */
 	CHECK_RET(tcp_check_mapped(p, 4 * page, true), 0);
 	CHECK_RET(tcp_check_mapped(p + page + 100, 2 * page, true), 0);
@@ -284,8 +274,8 @@ static void test_mapped_many(void)
 
 	for (i = 1; i < N; i += 2)
 		mprotect(p + i * page, page, PROT_READ);
-	CHECK(vmas_in(p, N * page) == N, "%d VMAs (%d)", N,
-	      vmas_in(p, N * page));
+	CHECKF(vmas_in(p, N * page) == N, "%d VMAs (%d)", N,
+	       vmas_in(p, N * page));
 	CHECK_RET(tcp_check_mapped(p, N * page, false), 0);
 	CHECK_RET(tcp_check_mapped(p, N * page, true), EFAULT);
 	munmap(p + (N / 2) * page, page);
@@ -304,6 +294,5 @@ int main(void)
 	test_mapped_protection();
 	test_mapped_straddle();
 	test_mapped_many();
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report();
 }

@@ -8,17 +8,7 @@
 
 #include "qp_state.h"
 
-static unsigned int passed, failed;
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (cond) {                                                    \
-			passed++;                                              \
-		} else {                                                       \
-			failed++;                                              \
-			printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-		}                                                              \
-	} while (0)
+#include "check.h"
 
 #define S(x) IBV_QP_##x
 #define RC   IBV_QPT_RC
@@ -94,6 +84,5 @@ int main(void)
 				      S(STATE) | S(DEST_QPN)));
 	}
 
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed != 0;
+	return check_report();
 }

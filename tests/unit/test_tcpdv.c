@@ -11,21 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
+
 #include "tcp_limits.h" /* providers/tcp/tcp_limits.h: the provider's own values */
-
-static unsigned int passed, failed;
-
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (cond) {                                                    \
-			passed++;                                              \
-		} else {                                                       \
-			failed++;                                              \
-			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			printf(__VA_ARGS__);                                   \
-			printf("\n");                                          \
-		}                                                              \
-	} while (0)
 
 static bool is_tcp(const char *name)
 {
@@ -43,34 +31,33 @@ int main(void)
 {
 	struct ibv_context ctx;
 
-	CHECK(TCPDV_VENDOR_PART_ID == TCP_VENDOR_PART_ID,
-	      "header %#x, provider %#x", TCPDV_VENDOR_PART_ID,
-	      TCP_VENDOR_PART_ID);
-	CHECK(TCPDV_VENDOR_PART_ID == 0x7c70, "%#x", TCPDV_VENDOR_PART_ID);
-	CHECK(!strcmp(TCPDV_DEVICE_PREFIX, "tcp"), "%s", TCPDV_DEVICE_PREFIX);
+	CHECKF(TCPDV_VENDOR_PART_ID == TCP_VENDOR_PART_ID,
+	       "header %#x, provider %#x", TCPDV_VENDOR_PART_ID,
+	       TCP_VENDOR_PART_ID);
+	CHECKF(TCPDV_VENDOR_PART_ID == 0x7c70, "%#x", TCPDV_VENDOR_PART_ID);
+	CHECKF(!strcmp(TCPDV_DEVICE_PREFIX, "tcp"), "%s", TCPDV_DEVICE_PREFIX);
 
-	CHECK(is_tcp("tcp0"), "tcp0");
-	CHECK(is_tcp("tcp1"), "tcp1");
-	CHECK(is_tcp("tcp_lab-3"), "tcp_lab-3");
-	CHECK(!is_tcp("mlx5_0"), "mlx5_0");
-	CHECK(!is_tcp("rxe0"), "rxe0");
-	CHECK(!is_tcp("siw0"), "siw0");
-	CHECK(!is_tcp("tc"), "tc (prefix cut short)");
-	CHECK(!is_tcp(""), "empty name");
-	CHECK(!is_tcp("TCP0"), "TCP0 (names are case-sensitive)");
-	CHECK(!is_tcp("xtcp0"), "xtcp0");
+	CHECKF(is_tcp("tcp0"), "tcp0");
+	CHECKF(is_tcp("tcp1"), "tcp1");
+	CHECKF(is_tcp("tcp_lab-3"), "tcp_lab-3");
+	CHECKF(!is_tcp("mlx5_0"), "mlx5_0");
+	CHECKF(!is_tcp("rxe0"), "rxe0");
+	CHECKF(!is_tcp("siw0"), "siw0");
+	CHECKF(!is_tcp("tc"), "tc (prefix cut short)");
+	CHECKF(!is_tcp(""), "empty name");
+	CHECKF(!is_tcp("TCP0"), "TCP0 (names are case-sensitive)");
+	CHECKF(!is_tcp("xtcp0"), "xtcp0");
 
-	CHECK(!tcpdv_is_tcp_device(NULL), "NULL context");
+	CHECKF(!tcpdv_is_tcp_device(NULL), "NULL context");
 	memset(&ctx, 0, sizeof(ctx));
-	CHECK(!tcpdv_is_tcp_device(&ctx), "context without a device");
+	CHECKF(!tcpdv_is_tcp_device(&ctx), "context without a device");
 
 	/* capability bits are distinct single bits */
-	CHECK((TCPDV_CAP_RC & TCPDV_CAP_RDMA) == 0 &&
-		      (TCPDV_CAP_PSP & TCPDV_CAP_ZEROCOPY_SEND) == 0 &&
-		      ((TCPDV_CAP_RC | TCPDV_CAP_RDMA) &
-		       (TCPDV_CAP_PSP | TCPDV_CAP_ZEROCOPY_SEND)) == 0,
-	      "overlapping capability bits");
+	CHECKF((TCPDV_CAP_RC & TCPDV_CAP_RDMA) == 0 &&
+		       (TCPDV_CAP_PSP & TCPDV_CAP_ZEROCOPY_SEND) == 0 &&
+		       ((TCPDV_CAP_RC | TCPDV_CAP_RDMA) &
+			(TCPDV_CAP_PSP | TCPDV_CAP_ZEROCOPY_SEND)) == 0,
+	       "overlapping capability bits");
 
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report();
 }

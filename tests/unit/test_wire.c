@@ -9,17 +9,7 @@
 
 #include <rdma_tcp/wire.h>
 
-static unsigned int passed, failed;
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (cond) {                                                    \
-			passed++;                                              \
-		} else {                                                       \
-			failed++;                                              \
-			printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-		}                                                              \
-	} while (0)
+#include "check.h"
 
 static struct rtcp_hdr sample(void)
 {
@@ -103,6 +93,5 @@ int main(void)
 	hb[5] = 99; /* version */
 	CHECK(rtcp_hello_decode(hb, &ho) != 0);
 
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed != 0;
+	return check_report();
 }
