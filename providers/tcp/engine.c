@@ -61,11 +61,11 @@ static void reap_graves(struct tcp_context *ctx, uint64_t epoch)
 	pthread_mutex_unlock(&ctx->lock);
 }
 
-/* Runs time-based work (RNR waits) on every connected QP. */
-static void run_timers(struct tcp_context *ctx)
+/* Runs fn on every live QP of the context, under ctx->lock and its lock. */
+static void each_qp(struct tcp_context *ctx,
+		    void (*fn)(struct tcp_qp *, uint64_t), uint64_t now)
 {
 	struct tcp_engine *e = ctx->engine;
-	uint64_t now = tcp_now_ns();
 	int i, j;
 
 	pthread_mutex_lock(&ctx->lock);
@@ -77,34 +77,30 @@ static void run_timers(struct tcp_context *ctx)
 				continue;
 			pthread_mutex_lock(&qp->lock);
 			if (!qp->dead)
-				tcp_qp_timers(qp, now);
+				fn(qp, now);
 			pthread_mutex_unlock(&qp->lock);
 		}
 	}
 	pthread_mutex_unlock(&ctx->lock);
+}
+
+/* Runs time-based work (RNR waits, deadlines, hand-backs) on every QP. */
+static void run_timers(struct tcp_context *ctx)
+{
+	each_qp(ctx, tcp_qp_timers, tcp_now_ns());
 	tcp_cq_retry_events(ctx);
 }
 
 /* Sends what QPs held back for batching (see tcp_engine_defer_tx). */
+static void flush_one(struct tcp_qp *qp, uint64_t now)
+{
+	(void)now;
+	tcp_qp_flush(qp);
+}
+
 static void flush_deferred(struct tcp_context *ctx)
 {
-	struct tcp_engine *e = ctx->engine;
-	int i, j;
-
-	pthread_mutex_lock(&ctx->lock);
-	for (i = 0; i < e->nlis; i++) {
-		for (j = 0; j < TCP_QPS_PER_LISTENER; j++) {
-			struct tcp_qp *qp = e->lis[i]->slots[j];
-
-			if (!qp || !qp->tx_deferred)
-				continue;
-			pthread_mutex_lock(&qp->lock);
-			if (!qp->dead && qp->connected)
-				tcp_qp_flush(qp);
-			pthread_mutex_unlock(&qp->lock);
-		}
-	}
-	pthread_mutex_unlock(&ctx->lock);
+	each_qp(ctx, flush_one, 0);
 }
 
 /*

@@ -122,9 +122,7 @@ static void send_or_defer(struct tcp_qp *qp)
 	uint32_t unsent = qp->sq_head - qp->sq_tx;
 	struct tcp_send_wqe *last =
 		&qp->sq[(qp->sq_head - 1) & (qp->sq_size - 1)];
-	unsigned int mark =
-		atomic_load_explicit(&qp->scq->polls, memory_order_relaxed) +
-		atomic_load_explicit(&qp->rcq->polls, memory_order_relaxed);
+	unsigned int mark = qp_cq_polls(qp);
 	bool burst = qp->posted && mark == qp->poll_mark;
 
 	qp->posted = true;

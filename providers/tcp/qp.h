@@ -308,6 +308,12 @@ static inline bool tcp_credit_update_due(const struct tcp_qp *qp)
 void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq);
 void tcp_qp_engine_rx(struct tcp_qp *qp);
 uint32_t tcp_qp_events(const struct tcp_qp *qp);
+/* Polls of the QP's CQs so far: a change means the application polled. */
+static inline unsigned int qp_cq_polls(const struct tcp_qp *qp)
+{
+	return atomic_load_explicit(&qp->scq->polls, memory_order_relaxed) +
+	       atomic_load_explicit(&qp->rcq->polls, memory_order_relaxed);
+}
 /* Sends WRs held back by batching, if any; caller holds qp->lock. */
 static inline void tcp_qp_flush(struct tcp_qp *qp)
 {

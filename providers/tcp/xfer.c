@@ -51,12 +51,6 @@ static void set_epollout(struct tcp_qp *qp, bool on)
 	tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p, tcp_qp_events(qp));
 }
 
-static unsigned int qp_cq_polls(const struct tcp_qp *qp)
-{
-	return atomic_load_explicit(&qp->scq->polls, memory_order_relaxed) +
-	       atomic_load_explicit(&qp->rcq->polls, memory_order_relaxed);
-}
-
 /*
  * The application polls this QP's receive CQ with receives posted, or its
  * send CQ with several requests outstanding (a bandwidth test waiting for
@@ -99,8 +93,6 @@ void tcp_qp_engine_rx(struct tcp_qp *qp)
 	if (qp->fd >= 0)
 		tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p,
 				   tcp_qp_events(qp));
-	if (qp->connected)
-		tcp_qp_flush(qp); /* an ack held back for the application */
 }
 
 static bool needs_credit(enum ibv_wr_opcode op)
@@ -1138,8 +1130,7 @@ void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 		dead_peer_expired(qp);
 		return;
 	}
-	if (qp->tx_deferred && qp->connected)
-		tcp_qp_tx(qp); /* a held-back ack (see tcp_qp_rx) */
+	tcp_qp_flush(qp); /* a held-back ack or burst (see tcp_qp_rx) */
 	if (qp->rx_app_driven) {
 		unsigned int polls = qp_cq_polls(qp);
 
