@@ -168,6 +168,9 @@ struct tcp_qp {
 	bool posted;		/* poll_mark is set */
 	unsigned int poll_mark; /* CQ poll counts at the last post */
 	bool tx_deferred;	/* WRs held back; the engine was kicked */
+	/* an ack held back by the application's rx pass may wait through
+	 * one more poll for the reply it can ride on (tcp_progress_cq) */
+	bool ack_grace;
 
 	/* transmit batch in flight */
 	struct iovec tx_iov[TCP_TX_IOV];
@@ -313,6 +316,12 @@ static inline unsigned int qp_cq_polls(const struct tcp_qp *qp)
 {
 	return atomic_load_explicit(&qp->scq->polls, memory_order_relaxed) +
 	       atomic_load_explicit(&qp->rcq->polls, memory_order_relaxed);
+}
+/* Is an ack (or credit update) all that is held back? */
+static inline bool tcp_qp_only_ack_held(const struct tcp_qp *qp)
+{
+	return qp->tx_deferred && qp->sq_tx == qp->sq_head && !qp->resp_head &&
+	       qp->tx_iov_i == qp->tx_iov_n;
 }
 /* Sends WRs held back by batching, if any; caller holds qp->lock. */
 static inline void tcp_qp_flush(struct tcp_qp *qp)

@@ -52,9 +52,9 @@ static void set_epollout(struct tcp_qp *qp, bool on)
 }
 
 /*
- * The application polls this QP's receive CQ with receives posted, or its
- * send CQ with several requests outstanding (a bandwidth test waiting for
- * acks): it reads the socket itself (tcp_progress_cq), so the engine stops
+ * The application polls this QP's receive CQ (the QP has had receives
+ * posted), or its send CQ with several requests outstanding (a bandwidth
+ * test waiting for acks): it reads the socket itself (tcp_progress_cq), so the engine stops
  * watching for input -- waking it for every frame would only make it
  * fight the application for the QP lock, and on a busy host preempt a
  * spinning poller. The engine's 1 ms timer takes the socket back once the
@@ -70,7 +70,9 @@ static void set_epollout(struct tcp_qp *qp, bool on)
  */
 void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 {
-	bool recvs = !qp->srq && qp->rq_head != qp->rq_tail;
+	/* receives posted now or before: a ping-pong with one receive has
+	 * none posted between its completion and its repost */
+	bool recvs = !qp->srq && qp->rq_posted_total;
 	bool inflight = qp->sq_head - qp->sq_done >= TCP_APP_RX_MIN_INFLIGHT;
 
 	if (qp->rx_app_driven || qp->fd < 0 || !qp->connected)
@@ -111,6 +113,7 @@ static void hdr_common(struct tcp_qp *qp, struct rtcp_hdr *h)
 	qp->ack_sent = qp->expect_msn;
 	qp->credits_sent = qp->rq_posted_total;
 	qp->want_ack = false;
+	qp->ack_grace = false;
 }
 
 static bool add_frame(struct tcp_qp *qp, int *nh, struct rtcp_hdr *h,
@@ -995,6 +998,9 @@ void tcp_qp_rx(struct tcp_qp *qp)
 	    !qp->resp_head && qp->sq_tx == qp->sq_head &&
 	    qp->tx_iov_i == qp->tx_iov_n) {
 		qp->tx_deferred = true;
+		if (progress)
+			qp->ack_grace = true; /* see tcp_progress_cq */
+		tcp_sq_reap(qp); /* what the peer acked completes now */
 		return;
 	}
 	if (progress || qp->want_ack || qp->resp_head)
