@@ -84,10 +84,20 @@ static void each_qp(struct tcp_context *ctx,
 	pthread_mutex_unlock(&ctx->lock);
 }
 
-/* Runs time-based work (RNR waits, deadlines, hand-backs) on every QP. */
+/*
+ * Runs time-based work (RNR waits, deadlines, stalled receives) on every
+ * QP, at every wake-up; what is measured in ticks (hand-backs, held-back
+ * acks) only once a millisecond.
+ */
 static void run_timers(struct tcp_context *ctx)
 {
-	each_qp(ctx, tcp_qp_timers, tcp_now_ns());
+	struct tcp_engine *e = ctx->engine;
+	uint64_t now = tcp_now_ns();
+
+	e->tick = now >= e->tick_at;
+	if (e->tick)
+		e->tick_at = now + TCP_TICK_NS;
+	each_qp(ctx, tcp_qp_timers, now);
 	tcp_cq_retry_events(ctx);
 }
 
@@ -113,7 +123,7 @@ void tcp_engine_defer_tx(struct tcp_qp *qp)
 {
 	struct tcp_engine *e = qp->ctx->engine;
 
-	if (qp->tx_deferred)
+	if (qp->tx_kicked)
 		return;
 	qp->tx_deferred = true;
 	/*
@@ -123,6 +133,8 @@ void tcp_engine_defer_tx(struct tcp_qp *qp)
 	 */
 	if (qp->rx_app_driven)
 		return;
+	/* (an ack held back alone kicked nothing: WRs after it must) */
+	qp->tx_kicked = true;
 	if (!atomic_exchange(&e->tx_kick, true))
 		tcp_engine_wake(qp->ctx);
 }
@@ -214,7 +226,11 @@ static void *engine_main(void *arg)
 			ts.tv_nsec = kick_at > now ? (long)(kick_at - now) : 0;
 			tmo = &ts;
 		} else if (atomic_load(&e->stalled)) {
-			ts.tv_nsec = 1000000;
+			uint64_t now = tcp_now_ns();
+
+			if (e->tick_at < now || e->tick_at > now + TCP_TICK_NS)
+				e->tick_at = now + TCP_TICK_NS;
+			ts.tv_nsec = (long)(e->tick_at - now);
 			tmo = &ts;
 		}
 		n = epoll_pwait2(e->epfd, ev, 64, tmo, NULL);

@@ -71,6 +71,9 @@ struct tcp_engine {
 	atomic_uint_fast64_t epoch;
 	atomic_int stalled;  /* QPs with timers (RNR waits): poll timeout */
 	atomic_bool tx_kick; /* some QP holds back WRs: flush them */
+	/* this timer pass is a tick: 1 ms since the last (engine thread) */
+	bool tick;
+	uint64_t tick_at;
 	struct tcp_listener **lis; /* under ctx->lock */
 	int nlis;
 	struct tcp_pending *pending;	   /* under ctx->lock */
@@ -84,6 +87,9 @@ struct tcp_engine {
 	int ifindex;
 	int port_up;
 };
+
+/* the engine's period while something needs timers (see stalled) */
+#define TCP_TICK_NS 1000000ull
 
 int tcp_engine_start(struct tcp_context *ctx); /* caller holds ctx->lock */
 void tcp_engine_stop(struct tcp_context *ctx);

@@ -167,7 +167,8 @@ struct tcp_qp {
 	/* transmit batching (tcp_post_send) */
 	bool posted;		/* poll_mark is set */
 	unsigned int poll_mark; /* CQ poll counts at the last post */
-	bool tx_deferred;	/* WRs held back; the engine was kicked */
+	bool tx_deferred;	/* WRs or an ack held back */
+	bool tx_kicked;		/* ...and the engine was kicked for them */
 	/* an ack held back by the application's rx pass may wait through
 	 * one more poll for the reply it can ride on (tcp_progress_cq) */
 	bool ack_grace;
@@ -201,6 +202,14 @@ struct tcp_qp {
 	/* the application polls the receive CQ: the engine leaves the socket
 	 * alone (no EPOLLIN) until it stops, see tcp_qp_app_rx() */
 	bool rx_app_driven;
+	/* ...only until its requests are all done: a one-sided requester
+	 * (no receives) that waits on its send CQ, see tcp_qp_app_rx() */
+	bool rx_app_oneway;
+	/* the mode holds one of the engine's timer references (stalled):
+	 * from the first entry until a tick without polls, so that a
+	 * requester entering and leaving it every message does not wake
+	 * the engine every time */
+	bool rx_tick;
 	unsigned int rx_app_mark; /* CQ polls at the engine's last look */
 	uint32_t rx_total;	  /* payload bytes of the frame */
 
@@ -310,6 +319,7 @@ static inline bool tcp_credit_update_due(const struct tcp_qp *qp)
  * (xfer.c); caller holds qp->lock. */
 void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq);
 void tcp_qp_engine_rx(struct tcp_qp *qp);
+void tcp_qp_rx_mode_end(struct tcp_qp *qp); /* the socket is gone */
 uint32_t tcp_qp_events(const struct tcp_qp *qp);
 /* Polls of the QP's CQs so far: a change means the application polled. */
 static inline unsigned int qp_cq_polls(const struct tcp_qp *qp)

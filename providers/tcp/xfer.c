@@ -53,36 +53,63 @@ static void set_epollout(struct tcp_qp *qp, bool on)
 
 /*
  * The application polls this QP's receive CQ (the QP has had receives
- * posted), or its send CQ with several requests outstanding (a bandwidth
- * test waiting for acks): it reads the socket itself (tcp_progress_cq), so the engine stops
- * watching for input -- waking it for every frame would only make it
- * fight the application for the QP lock, and on a busy host preempt a
- * spinning poller. The engine's 1 ms timer takes the socket back once the
- * polls stop (tcp_qp_timers) and ibv_req_notify_cq does at once (the
- * application is about to sleep). Until then, one-sided requests from the
- * peer are served by the application's polls, so an application that
- * stops polling and spins on memory instead waits up to a tick for them
- * (a bandwidth test's final flag, not a latency test's every message: a
- * QP with fewer than TCP_APP_RX_MIN_INFLIGHT requests in flight and no
- * receives -- ib_write_lat -- never enters this mode). Handing the
- * socket back each time nothing is outstanding cost more (epoll_ctl and
- * engine wake-ups every burst) than it saved.
+ * posted), or its send CQ with requests outstanding: it reads the socket
+ * itself (tcp_progress_cq), so the engine stops watching for input --
+ * waking it for every frame would only make it fight the application for
+ * the QP lock, and on a busy host preempt a spinning poller.
+ *
+ * Two cases:
+ * - Two-sided traffic, or a bandwidth test waiting for acks (at least
+ *   TCP_APP_RX_MIN_INFLIGHT requests out): the engine's 1 ms timer takes
+ *   the socket back once the polls stop (tcp_qp_timers), and
+ *   ibv_req_notify_cq does at once (the application is about to sleep).
+ *   Until then, one-sided requests from the peer are served by the
+ *   application's polls: an application that stops polling and spins on
+ *   memory waits up to a tick for them (a bandwidth test's final flag).
+ *   Handing the socket back each time nothing is outstanding cost more
+ *   (epoll_ctl and engine wake-ups every burst) than it saved.
+ * - A one-sided requester (no receives) waiting for fewer requests, as
+ *   ib_write_lat / ib_read_lat do (one WRITE or READ, poll until it is
+ *   done, then spin on memory for the peer's WRITE): the socket goes back
+ *   to the engine as soon as nothing is outstanding (rx_app_oneway), so
+ *   the memory spinner's peer is placed by the engine at once. Two
+ *   epoll_ctl a message cost far less than the engine wake-up they save:
+ *   the ack (or READ response) is read by the poller itself, and a peer
+ *   that answers with its own WRITE carries the ack in that WRITE's
+ *   header (the ack held here waits for the next post, or for the
+ *   engine's next tick).
  */
 void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 {
 	/* receives posted now or before: a ping-pong with one receive has
 	 * none posted between its completion and its repost */
 	bool recvs = !qp->srq && qp->rq_posted_total;
-	bool inflight = qp->sq_head - qp->sq_done >= TCP_APP_RX_MIN_INFLIGHT;
+	uint32_t inflight = qp->sq_head - qp->sq_done;
+	bool oneway = false;
 
-	if (qp->rx_app_driven || qp->fd < 0 || !qp->connected)
+	if (qp->rx_app_driven) {
+		if (qp->rx_app_oneway && !inflight)
+			tcp_qp_engine_rx(qp);
 		return;
-	if (!(cq == qp->rcq && recvs) && !(cq == qp->scq && inflight))
+	}
+	if (qp->fd < 0 || !qp->connected)
+		return;
+	if (cq == qp->rcq && recvs)
+		;
+	else if (cq == qp->scq && inflight >= TCP_APP_RX_MIN_INFLIGHT)
+		;
+	else if (cq == qp->scq && inflight && !recvs)
+		oneway = true;
+	else
 		return;
 	qp->rx_app_driven = true;
+	qp->rx_app_oneway = oneway;
 	qp->rx_app_mark = qp_cq_polls(qp);
 	tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p, tcp_qp_events(qp));
-	tcp_engine_stall(qp->ctx); /* the timer that hands it back */
+	if (!qp->rx_tick) {
+		qp->rx_tick = true;
+		tcp_engine_stall(qp->ctx); /* the timer that hands it back */
+	}
 }
 
 /* The engine watches the socket's input again. */
@@ -91,10 +118,19 @@ void tcp_qp_engine_rx(struct tcp_qp *qp)
 	if (!qp->rx_app_driven)
 		return;
 	qp->rx_app_driven = false;
-	atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
 	if (qp->fd >= 0)
 		tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p,
 				   tcp_qp_events(qp));
+}
+
+/* The socket is gone: the mode ends with its timer reference. */
+void tcp_qp_rx_mode_end(struct tcp_qp *qp)
+{
+	tcp_qp_engine_rx(qp);
+	if (qp->rx_tick) {
+		qp->rx_tick = false;
+		atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+	}
 }
 
 static bool needs_credit(enum ibv_wr_opcode op)
@@ -351,7 +387,7 @@ void tcp_qp_tx(struct tcp_qp *qp)
 	if (!qp->connected || qp->fd < 0)
 		return;
 	/* whatever is held back goes now, or waits on EPOLLOUT or credit */
-	qp->tx_deferred = false;
+	qp->tx_deferred = qp->tx_kicked = false;
 	for (;;) {
 		if (qp->tx_iov_i == qp->tx_iov_n) {
 			batch_done(qp);
@@ -994,14 +1030,31 @@ void tcp_qp_rx(struct tcp_qp *qp)
 	 * two). Otherwise the next poll_cq, req_notify_cq, post or destroy
 	 * sends it, or the engine's 1 ms tick (tcp_qp_timers).
 	 */
-	if (qp->rx_by_app && qp->rx_app_driven && qp->want_ack &&
-	    !qp->resp_head && qp->sq_tx == qp->sq_head &&
+	if (qp->want_ack && !qp->resp_head && qp->sq_tx == qp->sq_head &&
 	    qp->tx_iov_i == qp->tx_iov_n) {
-		qp->tx_deferred = true;
-		if (progress)
-			qp->ack_grace = true; /* see tcp_progress_cq */
-		tcp_sq_reap(qp); /* what the peer acked completes now */
-		return;
+		if (qp->rx_by_app && qp->rx_app_driven) {
+			qp->tx_deferred = true;
+			if (progress)
+				qp->ack_grace = true; /* see tcp_progress_cq */
+			tcp_sq_reap(qp); /* what the peer acked completes */
+			return;
+		}
+		/*
+		 * The engine placed a request for a QP whose application is
+		 * a one-sided requester in a latency loop (it polled its send
+		 * CQ moments ago, tcp_qp_app_rx): it most likely answers
+		 * with a WRITE of its own, which carries the ack, and the
+		 * peer then gets both in one frame -- and reads it itself,
+		 * with no wake-up on either side. If it does not answer, the
+		 * engine's next tick sends the ack (within 1 ms): a peer's
+		 * completion waits that long only after such a QP falls
+		 * silent, and the QP leaves the mode a tick later.
+		 */
+		if (!qp->rx_by_app && qp->rx_tick && qp->rx_app_oneway) {
+			qp->tx_deferred = true;
+			tcp_sq_reap(qp);
+			return;
+		}
 	}
 	if (progress || qp->want_ack || qp->resp_head)
 		tcp_qp_tx(qp);
@@ -1136,14 +1189,19 @@ void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 		dead_peer_expired(qp);
 		return;
 	}
-	tcp_qp_flush(qp); /* a held-back ack or burst (see tcp_qp_rx) */
-	if (qp->rx_app_driven) {
+	if (qp->ctx->engine->tick)
+		tcp_qp_flush(qp); /* a held-back ack or burst (tcp_qp_rx) */
+	if (qp->rx_tick && qp->ctx->engine->tick) {
 		unsigned int polls = qp_cq_polls(qp);
 
-		if (polls == qp->rx_app_mark)
-			tcp_qp_engine_rx(qp); /* no poll for a tick */
-		else
+		/* no poll for a tick: the engine takes the socket back; a
+		 * tick later, if still none, it stops ticking for the QP */
+		if (polls != qp->rx_app_mark)
 			qp->rx_app_mark = polls;
+		else if (qp->rx_app_driven)
+			tcp_qp_engine_rx(qp);
+		else
+			tcp_qp_rx_mode_end(qp);
 	}
 	if (qp->rx_phase == RX_STALL)
 		tcp_qp_rx(qp);
