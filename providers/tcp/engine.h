@@ -74,6 +74,7 @@ struct tcp_engine {
 	/* this timer pass is a tick: 1 ms since the last (engine thread) */
 	bool tick;
 	uint64_t tick_at;
+	uint64_t spin_ns;	   /* busy-poll budget (engine_wait) */
 	struct tcp_listener **lis; /* under ctx->lock */
 	int nlis;
 	struct tcp_pending *pending;	   /* under ctx->lock */
@@ -90,6 +91,10 @@ struct tcp_engine {
 
 /* the engine's period while something needs timers (see stalled) */
 #define TCP_TICK_NS 1000000ull
+/* bounds of the engine's busy-polling after serving sockets */
+#define TCP_SPIN_MAX_NS 50000ull
+#define TCP_SPIN_MIN_NS 5000ull
+#define TCP_SPIN_BYTES	4096 /* ...when a wake-up moved at most this */
 
 int tcp_engine_start(struct tcp_context *ctx); /* caller holds ctx->lock */
 void tcp_engine_stop(struct tcp_context *ctx);

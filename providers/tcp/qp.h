@@ -180,7 +180,8 @@ struct tcp_qp {
 	/* frames in the batch: what to mark done once the batch drains */
 	uint32_t tx_batch_wqes; /* SQ WQEs moved to SENT by this batch */
 	struct tcp_resp *tx_batch_resps;
-	uint64_t tx_seq; /* bytes sent on this stream, hello excluded */
+	uint64_t tx_seq;   /* bytes sent on this stream, hello excluded */
+	uint64_t io_bytes; /* bytes sendmsg/recv moved (engine spin policy) */
 
 	/* receive */
 	uint8_t *rxbuf;

@@ -88,7 +88,9 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 	bool oneway = false;
 
 	if (qp->rx_app_driven) {
-		if (qp->rx_app_oneway && !inflight)
+		/* (a peer that never sent a request -- ib_read_lat's -- has
+		 * nothing for the engine to serve: the tick hands back) */
+		if (qp->rx_app_oneway && !inflight && qp->expect_msn)
 			tcp_qp_engine_rx(qp);
 		return;
 	}
@@ -415,6 +417,8 @@ void tcp_qp_tx(struct tcp_qp *qp)
 		}
 		n = sendmsg(qp->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 		unpin_batch(qp);
+		if (n > 0)
+			qp->io_bytes += n;
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -903,6 +907,8 @@ static int rx_payload(struct tcp_qp *qp)
 			int cnt = qp->rx_iov_n - qp->rx_iov_i;
 
 			n = readv(qp->fd, v, cnt > IOV_MAX ? IOV_MAX : cnt);
+			if (n > 0)
+				qp->io_bytes += n;
 			if (n <= 0) {
 				int again = n < 0 &&
 					    (errno == EAGAIN || errno == EINTR);
@@ -968,6 +974,7 @@ void tcp_qp_rx(struct tcp_qp *qp)
 					 MSG_DONTWAIT);
 				if (n > 0) {
 					qp->rx_end += n;
+					qp->io_bytes += n;
 					continue;
 				}
 				if (n < 0 &&
