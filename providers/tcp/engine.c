@@ -11,17 +11,22 @@
 #include "engine.h"
 #include "qp.h"
 
-/* Serves a QP's socket; returns the stream bytes moved (both ways). */
-static uint64_t qp_event(struct tcp_qp *qp, uint32_t events)
+/*
+ * Serves a QP's socket; counts the stream bytes moved (both ways) and the
+ * frames read into *moved and *frames.
+ */
+static void qp_event(struct tcp_qp *qp, uint32_t events, uint64_t *moved,
+		     uint64_t *frames)
 {
-	uint64_t moved;
+	uint64_t b, f;
 
 	pthread_mutex_lock(&qp->lock);
 	if (qp->dead) {
 		pthread_mutex_unlock(&qp->lock);
-		return 0;
+		return;
 	}
-	moved = qp->io_bytes;
+	b = qp->io_rx + qp->io_tx;
+	f = qp->io_frames;
 	if (!qp->connected && qp->connecting &&
 	    (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
 		tcp_qp_conn_ready(qp);
@@ -31,9 +36,9 @@ static uint64_t qp_event(struct tcp_qp *qp, uint32_t events)
 		if (qp->connected && (events & EPOLLOUT))
 			tcp_qp_tx(qp);
 	}
-	moved = qp->io_bytes - moved;
+	*moved += qp->io_rx + qp->io_tx - b;
+	*frames += qp->io_frames - f;
 	pthread_mutex_unlock(&qp->lock);
-	return moved;
 }
 
 /* Frees QPs destroyed before the batch now finished (see tcp_engine_bury). */
@@ -263,7 +268,7 @@ static void *engine_main(void *arg)
 	struct tcp_engine *e = ctx->engine;
 	struct epoll_event ev[64];
 	uint64_t epoch, junk, kick_at = 0;
-	uint64_t moved;
+	uint64_t moved, frames;
 	bool served = false;
 	int n, i;
 
@@ -289,7 +294,7 @@ static void *engine_main(void *arg)
 		if (n < 0 && errno != EINTR)
 			break;
 		served = false;
-		moved = 0;
+		moved = frames = 0;
 		for (i = 0; i < n; i++) {
 			struct tcp_pollable *p = ev[i].data.ptr;
 
@@ -313,10 +318,9 @@ static void *engine_main(void *arg)
 				tcp_port_events_rx(ctx);
 				break;
 			case POLL_QP:
-				moved += qp_event(
-					container_of(p, struct tcp_qp_poll, p)
-						->qp,
-					ev[i].events);
+				qp_event(container_of(p, struct tcp_qp_poll, p)
+						 ->qp,
+					 ev[i].events, &moved, &frames);
 				served = true;
 				break;
 			}
@@ -339,10 +343,15 @@ static void *engine_main(void *arg)
 			run_timers(ctx);
 			linger_reap(ctx, NULL, false);
 		}
-		/* spin after small exchanges only: streams keep the engine
-		 * busy without it, and spinning between their bursts would
-		 * only burn a CPU */
-		served = served && moved <= TCP_SPIN_BYTES;
+		/*
+		 * Spin after small exchanges and small messages only: a
+		 * stream of large ones keeps the engine busy without it, and
+		 * spinning between its bursts would only burn a CPU; small
+		 * messages come faster than a sleeping engine is woken (and
+		 * every wake-up is paid by the sender's sendmsg).
+		 */
+		served = served && (moved <= TCP_SPIN_BYTES ||
+				    moved <= frames * TCP_SPIN_FRAME);
 	}
 	return NULL;
 }
@@ -538,11 +547,7 @@ void tcp_progress_cq(struct tcp_cq *cq)
 				qp->ack_grace = false;
 			else
 				tcp_qp_flush(qp);
-			qp->rx_by_app = true;
-			tcp_qp_rx(qp);
-			qp->rx_by_app = false;
-			if (qp->connected)
-				tcp_qp_app_rx(qp, cq);
+			tcp_qp_app_pass(qp, cq);
 		}
 		pthread_mutex_unlock(&qp->lock);
 	}

@@ -101,6 +101,8 @@ enum rx_phase {
 #define TCP_TX_DEFER_BYTES 16384
 /* requests in flight from which a send-CQ poller reads its own acks */
 #define TCP_APP_RX_MIN_INFLIGHT 4
+/* most polls such a poller skips after reads that found nothing */
+#define TCP_APP_RX_SKIP_MAX 31
 /* longest wait between losing the peer and failing the QP */
 #define TCP_DEAD_PEER_MAX_NS 1000000000ull
 
@@ -180,8 +182,11 @@ struct tcp_qp {
 	/* frames in the batch: what to mark done once the batch drains */
 	uint32_t tx_batch_wqes; /* SQ WQEs moved to SENT by this batch */
 	struct tcp_resp *tx_batch_resps;
-	uint64_t tx_seq;   /* bytes sent on this stream, hello excluded */
-	uint64_t io_bytes; /* bytes sendmsg/recv moved (engine spin policy) */
+	uint64_t tx_seq; /* bytes sent on this stream, hello excluded */
+	/* bytes read and sent, headers read (engine spin policy, and the
+	 * back-off of tcp_qp_app_pass) */
+	uint64_t io_rx, io_tx, io_frames;
+	uint8_t rx_backoff, rx_skip; /* polls to skip (tcp_qp_app_pass) */
 
 	/* receive */
 	uint8_t *rxbuf;
@@ -319,6 +324,7 @@ static inline bool tcp_credit_update_due(const struct tcp_qp *qp)
 /* Receive-side hand-over between the application and the engine
  * (xfer.c); caller holds qp->lock. */
 void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq);
+void tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq);
 void tcp_qp_engine_rx(struct tcp_qp *qp);
 void tcp_qp_rx_mode_end(struct tcp_qp *qp); /* the socket is gone */
 uint32_t tcp_qp_events(const struct tcp_qp *qp);
