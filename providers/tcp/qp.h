@@ -101,6 +101,8 @@ enum rx_phase {
 #define TCP_TX_DEFER_BYTES 16384
 /* requests in flight from which a send-CQ poller reads its own acks */
 #define TCP_APP_RX_MIN_INFLIGHT 4
+/* polls a millisecond below which an application is not spinning */
+#define TCP_APP_RX_BUSY_POLLS 16
 /* most polls such a poller skips after reads that found nothing */
 #define TCP_APP_RX_SKIP_MAX 31
 /* longest wait between losing the peer and failing the QP */
@@ -217,7 +219,10 @@ struct tcp_qp {
 	 * the engine every time */
 	bool rx_tick;
 	unsigned int rx_app_mark; /* CQ polls at the engine's last look */
-	uint32_t rx_total;	  /* payload bytes of the frame */
+	/* polls too slow for the mode: stay out until they speed up */
+	bool rx_app_lazy;
+	uint32_t lazy_win, lazy_polls;
+	uint32_t rx_total; /* payload bytes of the frame */
 
 	/* ibv_wr_* API: work requests staged between wr_start and wr_complete */
 	struct ibv_send_wr *wr_stage;

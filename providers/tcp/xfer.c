@@ -78,6 +78,11 @@ static void set_epollout(struct tcp_qp *qp, bool on)
  *   that answers with its own WRITE carries the ack in that WRITE's
  *   header (the ack held here waits for the next post, or for the
  *   engine's next tick).
+ * Either way only for an application that spins: one that polls fewer
+ * than TCP_APP_RX_BUSY_POLLS times a millisecond (it sleeps between
+ * polls) would see its completions a poll interval late, so the engine's
+ * tick takes the socket back and the QP stays out of the mode until the
+ * polls come that fast again (rx_app_lazy).
  */
 void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 {
@@ -96,6 +101,19 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 	}
 	if (qp->fd < 0 || !qp->connected)
 		return;
+	if (qp->rx_app_lazy) {
+		/* busy again: TCP_APP_RX_BUSY_POLLS in a coarse-clock tick */
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+		if ((uint32_t)ts.tv_nsec != qp->lazy_win) {
+			qp->lazy_win = ts.tv_nsec;
+			qp->lazy_polls = 0;
+		}
+		if (++qp->lazy_polls < TCP_APP_RX_BUSY_POLLS)
+			return;
+		qp->rx_app_lazy = false;
+	}
 	if (cq == qp->rcq && recvs)
 		;
 	else if (cq == qp->scq && inflight >= TCP_APP_RX_MIN_INFLIGHT)
@@ -1232,15 +1250,20 @@ void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 	if (qp->ctx->engine->tick)
 		tcp_qp_flush(qp); /* a held-back ack or burst (tcp_qp_rx) */
 	if (qp->rx_tick && qp->ctx->engine->tick) {
-		unsigned int polls = qp_cq_polls(qp);
+		unsigned int polls = qp_cq_polls(qp) - qp->rx_app_mark;
 
-		/* no poll for a tick: the engine takes the socket back; a
-		 * tick later, if still none, it stops ticking for the QP */
-		if (polls != qp->rx_app_mark)
-			qp->rx_app_mark = polls;
-		else if (qp->rx_app_driven)
+		/*
+		 * Too few polls in a tick (an application that sleeps between
+		 * polls, or stopped): the engine takes the socket back, and
+		 * keeps it until the polls come fast again (rx_app_lazy);
+		 * a tick without any poll ends the QP's ticking.
+		 */
+		qp->rx_app_mark += polls;
+		if (polls < TCP_APP_RX_BUSY_POLLS) {
 			tcp_qp_engine_rx(qp);
-		else
+			qp->rx_app_lazy = true;
+		}
+		if (!polls)
 			tcp_qp_rx_mode_end(qp);
 	}
 	if (qp->rx_phase == RX_STALL)
