@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: MIT
+"""Who reads a QP's socket, and when: the application inside ibv_poll_cq
+(while it polls fast), or the engine thread. The modes that move the work
+into the application hold acks back and keep the engine away from the
+socket; these tests check that nothing is left waiting when the
+application stops doing what the mode expects -- a held-back ack still
+reaches the requester, a peer's WRITE still lands while the application
+spins on memory or sleeps -- and that the bytes are right.
+
+Bounds are loose (liveness, not speed: the machine is shared); the
+benchmarks measure speed (tests/bench/run)."""
+
+import time
+import unittest
+
+import pyverbs.enums as e
+
+from test_qp import QPCase, poll_cq, rand_bytes, send_wr
+
+WRITE = e.IBV_WR_RDMA_WRITE
+
+
+def write(src, dst, off, data, wr_id):
+    """Posts an RDMA WRITE of data from src's buffer into dst's."""
+    src.b.write(off, data)
+    src.qp.post_send(send_wr(WRITE, [src.b.sge(off, len(data))],
+                             wr_id=wr_id, rkey=dst.b.rkey,
+                             raddr=dst.b.addr + off))
+
+
+def wait_bytes(buf, off, data, timeout):
+    """Spins on memory, as ib_write_lat does (no verb call), until the bytes
+    are there; returns the time it took."""
+    t0 = time.monotonic()
+    while buf.read(off, len(data)) != data:
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError('bytes not placed after %.1f s' % timeout)
+    return time.monotonic() - t0
+
+
+class TestProgress(QPCase):
+
+    def two(self):
+        """Two RC QPs in two contexts (two engines), a 64 KiB buffer each,
+        with no receives posted: one-sided requesters."""
+        ctx_b, _ = self.other_context()
+        a, b = self.pair(ctx_b=ctx_b)
+        a.b, b.b = a.buf(65536), b.buf(65536)
+        return a, b
+
+    def test_write_ping_pong(self):
+        """ib_write_lat's loop from one thread: A writes and polls its
+        completion, then B does. Each side's engine holds the ack of the
+        WRITE it placed for the side's own next WRITE to carry; here the
+        answer comes only after the other side's completion, so every
+        ack goes by the engine's tick instead. Every byte lands, every
+        WRITE completes."""
+        a, b = self.two()
+        t0 = time.monotonic()
+        for i in range(300):
+            data = rand_bytes(64, i)
+            off = (i * 64) % 65536
+            src, dst = (a, b) if i % 2 == 0 else (b, a)
+            write(src, dst, off, data, wr_id=i)
+            wc = poll_cq(src.scq, 1, timeout=5)[0]
+            self.assertWC(wc, wr_id=i, opcode=e.IBV_WC_RDMA_WRITE)
+            wait_bytes(dst.b, off, data, timeout=5)
+        self.assertLess(time.monotonic() - t0, 30)
+
+    def test_held_ack_reaches_a_silent_requester(self):
+        """B becomes a one-sided requester in a latency loop (its engine
+        then holds acks for B's next WRITE), then falls silent: A's WRITE
+        into B must still complete, from B's engine tick."""
+        a, b = self.two()
+        for i in range(50):
+            write(b, a, 0, rand_bytes(8, i), wr_id=i)
+            poll_cq(b.scq, 1, timeout=5)
+        data = rand_bytes(4096, 99)
+        t0 = time.monotonic()
+        write(a, b, 4096, data, wr_id=0xa)
+        wc = poll_cq(a.scq, 1, timeout=5)[0]
+        self.assertWC(wc, wr_id=0xa, opcode=e.IBV_WC_RDMA_WRITE)
+        self.assertEqual(b.b.read(4096, 4096), data)
+        # a tick or two (1 ms each), far from the 5 s a lost ack costs
+        self.assertLess(time.monotonic() - t0, 1.0)
+
+    def test_peer_write_lands_while_the_app_spins_on_memory(self):
+        """A requester that polled its send CQ to completion and then
+        spins on memory (no verb call) still gets the peer's WRITE placed:
+        the engine serves its socket again."""
+        a, b = self.two()
+        for i in range(20):
+            write(a, b, 0, rand_bytes(8, i), wr_id=i)
+            poll_cq(a.scq, 1, timeout=5)
+        data = rand_bytes(1000, 7)
+        write(b, a, 8192, data, wr_id=0xb)
+        took = wait_bytes(a.b, 8192, data, timeout=5)
+        self.assertLess(took, 1.0)
+        self.assertWC(poll_cq(b.scq, 1, timeout=5)[0], wr_id=0xb)
+
+    def test_bandwidth_requester_bytes(self):
+        """A bandwidth loop (many WRITEs in flight, polled in batches: the
+        poller reads its own acks and backs off empty reads) moves every
+        byte to the right place."""
+        a, b = self.two()
+        total, done, posted = 2000, 0, 0
+        while done < total:
+            while posted < total and posted - done < 64:
+                write(a, b, posted * 32, rand_bytes(32, posted),
+                      wr_id=posted)
+                posted += 1
+            n, wcs = a.scq.poll(16)
+            for wc in wcs[:n]:
+                self.assertWC(wc, wr_id=done)
+                done += 1
+        # 2000 x 32 B: each WRITE has its own place in the 64 KiB
+        for i in range(total):
+            self.assertEqual(b.b.read(i * 32, 32), rand_bytes(32, i),
+                             'WRITE %d' % i)
+
+
+if __name__ == '__main__':
+    unittest.main()
