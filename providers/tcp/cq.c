@@ -336,6 +336,30 @@ bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited)
 	return ok;
 }
 
+/*
+ * A poll drives the CQ's QPs (tcp_progress_cq), unless a bandwidth test's
+ * requester found nothing lately: then a few polls skip it.
+ */
+static void poll_progress(struct tcp_cq *cq)
+{
+	unsigned int skip;
+
+	atomic_fetch_add_explicit(&cq->polls, 1, memory_order_relaxed);
+	skip = atomic_load_explicit(&cq->rx_skip, memory_order_relaxed);
+	if (skip)
+		atomic_store_explicit(&cq->rx_skip, skip - 1,
+				      memory_order_relaxed);
+	else
+		tcp_progress_cq(cq);
+}
+
+/* Nothing queued? A hint read without the lock (the next poll sees more). */
+static bool ring_empty_hint(struct tcp_cq *cq)
+{
+	return __atomic_load_n(&cq->tail, __ATOMIC_ACQUIRE) ==
+	       __atomic_load_n(&cq->head, __ATOMIC_RELAXED);
+}
+
 int tcp_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 {
 	struct tcp_cq *cq = to_tcq(ibcq);
@@ -343,8 +367,9 @@ int tcp_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 
 	if (n < 0)
 		return -EINVAL;
-	atomic_fetch_add_explicit(&cq->polls, 1, memory_order_relaxed);
-	tcp_progress_cq(cq);
+	poll_progress(cq);
+	if (ring_empty_hint(cq))
+		return 0;
 	pthread_mutex_lock(&cq->lock);
 	while (i < n && cq->head != cq->tail)
 		wc[i++] = cq->ring[cq->head++ & (cq->size - 1)];
@@ -398,8 +423,9 @@ static int cq_ex_start_poll(struct ibv_cq_ex *ex, struct ibv_poll_cq_attr *a)
 
 	if (a->comp_mask)
 		return EINVAL;
-	atomic_fetch_add_explicit(&cq->polls, 1, memory_order_relaxed);
-	tcp_progress_cq(cq);
+	poll_progress(cq);
+	if (ring_empty_hint(cq))
+		return ENOENT;
 	pthread_mutex_lock(&cq->lock);
 	ret = cq_ex_pop(cq);
 	if (ret)

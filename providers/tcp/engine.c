@@ -243,8 +243,11 @@ static int engine_wait(struct tcp_engine *e, struct epoll_event *ev, int max,
 		do {
 			n = epoll_pwait2(e->epfd, ev, max, &zero, NULL);
 			if (n) {
-				if (n > 0 && e->spin_ns < TCP_SPIN_MAX_NS)
-					e->spin_ns *= 2;
+				if (n > 0)
+					e->spin_ns =
+						e->spin_ns * 2 < e->spin_max_ns
+							? e->spin_ns * 2
+							: e->spin_max_ns;
 				return n;
 			}
 		} while (tcp_now_ns() - t0 < limit);
@@ -257,8 +260,10 @@ static int engine_wait(struct tcp_engine *e, struct epoll_event *ev, int max,
 	}
 	t0 = tcp_now_ns();
 	n = epoll_pwait2(e->epfd, ev, max, tmo, NULL);
-	if (n > 0 && !e->spin_ns && tcp_now_ns() - t0 < TCP_SPIN_MAX_NS)
-		e->spin_ns = TCP_SPIN_MIN_NS;
+	if (n > 0 && !e->spin_ns && e->spin_max_ns &&
+	    tcp_now_ns() - t0 < e->spin_max_ns)
+		e->spin_ns = TCP_SPIN_MIN_NS < e->spin_max_ns ? TCP_SPIN_MIN_NS
+							      : e->spin_max_ns;
 	return n;
 }
 
@@ -356,6 +361,22 @@ static void *engine_main(void *arg)
 	return NULL;
 }
 
+/* RDMA_TCP_ENGINE_SPIN_US: 0 to 1000 microseconds, else the default. */
+static uint64_t spin_ceiling(void)
+{
+	const char *v = getenv(TCP_SPIN_ENV);
+	char *end;
+	unsigned long us;
+
+	if (!v || !*v)
+		return TCP_SPIN_MAX_NS;
+	errno = 0;
+	us = strtoul(v, &end, 10);
+	if (errno || *end || us > 1000)
+		return TCP_SPIN_MAX_NS;
+	return us * 1000ull;
+}
+
 int tcp_engine_start(struct tcp_context *ctx)
 {
 	struct tcp_engine *e;
@@ -367,6 +388,7 @@ int tcp_engine_start(struct tcp_context *ctx)
 	if (!e)
 		return ENOMEM;
 	e->nlfd = -1;
+	e->spin_max_ns = spin_ceiling();
 	pthread_mutex_init(&e->closing_lock, NULL);
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -523,6 +545,7 @@ void tcp_engine_takes_rx(struct tcp_cq *cq)
  */
 void tcp_progress_cq(struct tcp_cq *cq)
 {
+	bool idle = true; /* every QP found nothing and may back off */
 	uint32_t i;
 
 	if (pthread_mutex_trylock(&cq->qps_lock))
@@ -530,8 +553,10 @@ void tcp_progress_cq(struct tcp_cq *cq)
 	for (i = 0; i < cq->nqps; i++) {
 		struct tcp_qp *qp = cq->qps[i];
 
-		if (pthread_mutex_trylock(&qp->lock))
+		if (pthread_mutex_trylock(&qp->lock)) {
+			idle = false;
 			continue;
+		}
 		if (!qp->dead && qp->connected) {
 			/*
 			 * A poll ends a burst: send what it held back. First,
@@ -547,9 +572,16 @@ void tcp_progress_cq(struct tcp_cq *cq)
 				qp->ack_grace = false;
 			else
 				tcp_qp_flush(qp);
-			tcp_qp_app_pass(qp, cq);
+			if (!tcp_qp_app_pass(qp, cq))
+				idle = false;
 		}
 		pthread_mutex_unlock(&qp->lock);
 	}
+	if (!idle)
+		cq->rx_backoff = 0;
+	else if (cq->rx_backoff < TCP_APP_RX_SKIP_MAX)
+		cq->rx_backoff = cq->rx_backoff * 2 + 1;
+	atomic_store_explicit(&cq->rx_skip, cq->rx_backoff,
+			      memory_order_relaxed);
 	pthread_mutex_unlock(&cq->qps_lock);
 }

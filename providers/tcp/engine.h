@@ -75,6 +75,7 @@ struct tcp_engine {
 	bool tick;
 	uint64_t tick_at;
 	uint64_t spin_ns;	   /* busy-poll budget (engine_wait) */
+	uint64_t spin_max_ns;	   /* its ceiling: RDMA_TCP_ENGINE_SPIN_US */
 	struct tcp_listener **lis; /* under ctx->lock */
 	int nlis;
 	struct tcp_pending *pending;	   /* under ctx->lock */
@@ -91,9 +92,11 @@ struct tcp_engine {
 
 /* the engine's period while something needs timers (see stalled) */
 #define TCP_TICK_NS 1000000ull
-/* bounds of the engine's busy-polling after serving sockets */
+/* bounds of the engine's busy-polling after serving sockets; the
+ * ceiling is RDMA_TCP_ENGINE_SPIN_US microseconds when set (0: never) */
 #define TCP_SPIN_MAX_NS 50000ull
 #define TCP_SPIN_MIN_NS 5000ull
+#define TCP_SPIN_ENV	"RDMA_TCP_ENGINE_SPIN_US"
 #define TCP_SPIN_BYTES	4096 /* ...when a wake-up moved at most this */
 #define TCP_SPIN_FRAME	1024 /* ...or frames this small on average */
 

@@ -134,6 +134,7 @@ static void send_or_defer(struct tcp_qp *qp)
 	if (burst && unsent < TCP_TX_DEFER_WRS &&
 	    last->length <= TCP_TX_DEFER_BYTES) {
 		tcp_engine_defer_tx(qp);
+		tcp_qp_no_skip(qp); /* the next poll sends them */
 		return;
 	}
 	tcp_qp_tx(qp);

@@ -81,6 +81,10 @@ struct tcp_cq {
 	uint32_t nqps, qps_cap;
 	/* ibv_poll_cq calls: a poll ends a QP's posting burst (post.c) */
 	atomic_uint polls;
+	/* polls left that skip reading the QPs' sockets, and the back-off
+	 * they grow by (tcp_progress_cq; rx_backoff under qps_lock) */
+	atomic_uint rx_skip;
+	unsigned int rx_backoff;
 	/* completion channel arming (ibv_req_notify_cq) */
 	int armed; /* 0, 1 = next completion, 2 = solicited only */
 	uint32_t events_written; /* event records written to the channel */

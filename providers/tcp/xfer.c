@@ -133,35 +133,26 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 }
 
 /*
- * The application's look at the socket, from poll_cq. A bandwidth test's
- * requester (the second case above) polls far more often than acks come
- * (one a batch), and a read that finds nothing is a system call all the
- * same: after an empty read it skips the next 1, 3, 7 ... up to
- * TCP_APP_RX_SKIP_MAX polls, and reads at every poll again once one
- * finds data. (ib_write_bw 64 B: ~5 reads a sendmsg, a third of the
- * requester's CPU.)
+ * The application's look at the socket, from poll_cq. Returns true when
+ * it found nothing and the QP is a bandwidth test's requester (the second
+ * case above, with no receives): such an application polls far more often
+ * than acks come (one a batch; perftest ~14 million polls a second), and
+ * each look costs a system call and three lock round trips, so
+ * tcp_progress_cq lets the CQ's next polls skip it (1, 3, 7 ... up to
+ * TCP_APP_RX_SKIP_MAX, ~20 us), until a look finds data or a post comes.
  */
-void tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
+bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 {
-	bool backoff = qp->rx_app_driven && !qp->rx_app_oneway &&
-		       cq == qp->scq && !qp->rq_posted_total &&
-		       qp->sq_head - qp->sq_done >= TCP_APP_RX_MIN_INFLIGHT;
 	uint64_t before = qp->io_rx;
 
-	if (backoff && qp->rx_skip) {
-		qp->rx_skip--;
-		return;
-	}
 	qp->rx_by_app = true;
 	tcp_qp_rx(qp);
 	qp->rx_by_app = false;
-	if (!backoff || qp->io_rx != before)
-		qp->rx_backoff = 0;
-	else if (qp->rx_backoff < TCP_APP_RX_SKIP_MAX)
-		qp->rx_backoff = qp->rx_backoff * 2 + 1;
-	qp->rx_skip = qp->rx_backoff;
 	if (qp->connected)
 		tcp_qp_app_rx(qp, cq);
+	return qp->io_rx == before && qp->rx_app_driven && cq == qp->scq &&
+	       !qp->rq_posted_total &&
+	       qp->sq_head - qp->sq_done >= TCP_APP_RX_MIN_INFLIGHT;
 }
 
 /* The engine watches the socket's input again. */
