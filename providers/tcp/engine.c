@@ -12,21 +12,19 @@
 #include "qp.h"
 
 /*
- * Serves a QP's socket; counts the stream bytes moved (both ways) and the
- * frames read into *moved and *frames.
+ * Serves a QP's socket; counts into *large the frames, reads and sends of
+ * more than TCP_SPIN_BYTES it made (see engine_wait).
  */
-static void qp_event(struct tcp_qp *qp, uint32_t events, uint64_t *moved,
-		     uint64_t *frames)
+static void qp_event(struct tcp_qp *qp, uint32_t events, uint64_t *large)
 {
-	uint64_t b, f;
+	uint64_t l;
 
 	pthread_mutex_lock(&qp->lock);
 	if (qp->dead) {
 		pthread_mutex_unlock(&qp->lock);
 		return;
 	}
-	b = qp->io_rx + qp->io_tx;
-	f = qp->io_frames;
+	l = qp->io_large;
 	if (!qp->connected && qp->connecting &&
 	    (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
 		tcp_qp_conn_ready(qp);
@@ -36,8 +34,7 @@ static void qp_event(struct tcp_qp *qp, uint32_t events, uint64_t *moved,
 		if (qp->connected && (events & EPOLLOUT))
 			tcp_qp_tx(qp);
 	}
-	*moved += qp->io_rx + qp->io_tx - b;
-	*frames += qp->io_frames - f;
+	*large += qp->io_large - l;
 	pthread_mutex_unlock(&qp->lock);
 }
 
@@ -273,7 +270,7 @@ static void *engine_main(void *arg)
 	struct tcp_engine *e = ctx->engine;
 	struct epoll_event ev[64];
 	uint64_t epoch, junk, kick_at = 0;
-	uint64_t moved, frames;
+	uint64_t large;
 	bool served = false;
 	int n, i;
 
@@ -299,7 +296,7 @@ static void *engine_main(void *arg)
 		if (n < 0 && errno != EINTR)
 			break;
 		served = false;
-		moved = frames = 0;
+		large = 0;
 		for (i = 0; i < n; i++) {
 			struct tcp_pollable *p = ev[i].data.ptr;
 
@@ -325,7 +322,7 @@ static void *engine_main(void *arg)
 			case POLL_QP:
 				qp_event(container_of(p, struct tcp_qp_poll, p)
 						 ->qp,
-					 ev[i].events, &moved, &frames);
+					 ev[i].events, &large);
 				served = true;
 				break;
 			}
@@ -349,14 +346,13 @@ static void *engine_main(void *arg)
 			linger_reap(ctx, NULL, false);
 		}
 		/*
-		 * Spin after small exchanges and small messages only: a
-		 * stream of large ones keeps the engine busy without it, and
-		 * spinning between its bursts would only burn a CPU; small
-		 * messages come faster than a sleeping engine is woken (and
-		 * every wake-up is paid by the sender's sendmsg).
+		 * Spin after small messages only: a stream of large ones
+		 * keeps the engine busy without it, and spinning between its
+		 * bursts would only burn a CPU; small messages come faster
+		 * than a sleeping engine is woken (and every wake-up is paid
+		 * by the sender's sendmsg).
 		 */
-		served = served && (moved <= TCP_SPIN_BYTES ||
-				    moved <= frames * TCP_SPIN_FRAME);
+		served = served && !large;
 	}
 	return NULL;
 }

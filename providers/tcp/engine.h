@@ -97,8 +97,8 @@ struct tcp_engine {
 #define TCP_SPIN_MAX_NS 50000ull
 #define TCP_SPIN_MIN_NS 5000ull
 #define TCP_SPIN_ENV	"RDMA_TCP_ENGINE_SPIN_US"
-#define TCP_SPIN_BYTES	4096 /* ...when a wake-up moved at most this */
-#define TCP_SPIN_FRAME	1024 /* ...or frames this small on average */
+/* ...after a wake-up that touched no message, read or send over this */
+#define TCP_SPIN_BYTES 16384
 
 int tcp_engine_start(struct tcp_context *ctx); /* caller holds ctx->lock */
 void tcp_engine_stop(struct tcp_context *ctx);

@@ -191,9 +191,9 @@ struct tcp_qp {
 	uint32_t tx_batch_wqes; /* SQ WQEs moved to SENT by this batch */
 	struct tcp_resp *tx_batch_resps;
 	uint64_t tx_seq; /* bytes sent on this stream, hello excluded */
-	/* bytes read and sent, headers read (engine spin policy, and the
-	 * back-off of tcp_qp_app_pass) */
-	uint64_t io_rx, io_tx, io_frames;
+	/* bytes read (tcp_qp_app_pass), and reads, sends and frames of
+	 * more than TCP_SPIN_BYTES (the engine's spin policy) */
+	uint64_t io_rx, io_large;
 
 	/* receive */
 	uint8_t *rxbuf;

@@ -204,6 +204,7 @@ static bool add_frame(struct tcp_qp *qp, int *nh, struct rtcp_hdr *h,
 	if (*nh >= TCP_TX_IOV / 2 || qp->tx_iov_n + 1 + nseg > TCP_TX_IOV)
 		return false;
 	hdr_common(qp, h);
+	qp->io_large += h->len > TCP_SPIN_BYTES;
 	h->sseq = qp->tx_seq + RTCP_HDR_LEN;
 	hb = qp->tx_hdrs[(*nh)++];
 	rtcp_hdr_encode(h, hb);
@@ -458,8 +459,8 @@ void tcp_qp_tx(struct tcp_qp *qp)
 		}
 		n = sendmsg(qp->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 		unpin_batch(qp);
-		if (n > 0)
-			qp->io_tx += n;
+		if (n > TCP_SPIN_BYTES)
+			qp->io_large++;
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -948,8 +949,10 @@ static int rx_payload(struct tcp_qp *qp)
 			int cnt = qp->rx_iov_n - qp->rx_iov_i;
 
 			n = readv(qp->fd, v, cnt > IOV_MAX ? IOV_MAX : cnt);
-			if (n > 0)
+			if (n > 0) {
 				qp->io_rx += n;
+				qp->io_large += qp->rx_total > TCP_SPIN_BYTES;
+			}
 			if (n <= 0) {
 				int again = n < 0 &&
 					    (errno == EAGAIN || errno == EINTR);
@@ -1034,7 +1037,7 @@ void tcp_qp_rx(struct tcp_qp *qp)
 			}
 			qp->rx_start += RTCP_HDR_LEN;
 			qp->rx_seq += RTCP_HDR_LEN;
-			qp->io_frames++;
+			qp->io_large += h->len > TCP_SPIN_BYTES;
 			progress = true;
 			if (msn_before(qp->peer_acked, h->ack_msn))
 				qp->peer_acked = h->ack_msn;
