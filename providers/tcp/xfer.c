@@ -124,9 +124,11 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 		return;
 	qp->rx_app_driven = true;
 	qp->rx_app_oneway = oneway;
-	qp->rx_app_mark = qp_cq_polls(qp);
 	tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p, tcp_qp_events(qp));
 	if (!qp->rx_tick) {
+		/* the tick counts polls from here (a QP entering and leaving
+		 * every message keeps counting across) */
+		qp->rx_app_mark = qp_cq_polls(qp);
 		qp->rx_tick = true;
 		tcp_engine_stall(qp->ctx); /* the timer that hands it back */
 	}
