@@ -69,7 +69,7 @@ struct tcp_engine {
 	struct tcp_pollable wake;
 	atomic_bool stop;
 	atomic_uint_fast64_t epoch;
-	atomic_int stalled;  /* QPs with timers (RNR waits): poll timeout */
+	atomic_int stalled;  /* timer users (RNR waits, modes): tick */
 	atomic_bool tx_kick; /* some QP holds back WRs: flush them */
 	/* this timer pass is a tick: 1 ms since the last (engine thread) */
 	bool tick;

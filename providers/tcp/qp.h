@@ -212,8 +212,8 @@ struct tcp_qp {
 	struct tcp_recv_wqe rx_rwqe; /* SEND target, copied out of the RQ */
 	bool rx_has_rwqe;
 	bool rx_by_app; /* this rx pass runs in the application's poll_cq */
-	/* the application polls the receive CQ: the engine leaves the socket
-	 * alone (no EPOLLIN) until it stops, see tcp_qp_app_rx() */
+	/* the application reads the socket in its CQ polls: the engine
+	 * leaves it alone (no EPOLLIN) until they stop, see tcp_qp_app_rx() */
 	bool rx_app_driven;
 	/* ...only until its requests are all done: a one-sided requester
 	 * (no receives) that waits on its send CQ, see tcp_qp_app_rx() */

@@ -114,14 +114,13 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 			return;
 		qp->rx_app_lazy = false;
 	}
-	if (cq == qp->rcq && recvs)
-		;
-	else if (cq == qp->scq && inflight >= TCP_APP_RX_MIN_INFLIGHT)
-		;
-	else if (cq == qp->scq && inflight && !recvs)
+	if (!(cq == qp->rcq && recvs) &&
+	    !(cq == qp->scq && inflight >= TCP_APP_RX_MIN_INFLIGHT)) {
+		/* the one-sided latency loop, or nothing */
+		if (cq != qp->scq || !inflight || recvs)
+			return;
 		oneway = true;
-	else
-		return;
+	}
 	qp->rx_app_driven = true;
 	qp->rx_app_oneway = oneway;
 	tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p, tcp_qp_events(qp));
@@ -1078,37 +1077,31 @@ void tcp_qp_rx(struct tcp_qp *qp)
 	if (qp->expect_msn - qp->ack_sent >= TCP_ACK_EVERY)
 		qp->want_ack = true;
 	/*
-	 * An application polling its receive CQ (rx_app_driven) most likely
-	 * posts its reply next: an ack that is all there is to send waits
-	 * and rides on it (a ping-pong then costs one frame a message, not
-	 * two). Otherwise the next poll_cq, req_notify_cq, post or destroy
-	 * sends it, or the engine's 1 ms tick (tcp_qp_timers).
+	 * An ack that is all there is to send waits for the application's
+	 * next frame to ride on (a ping-pong then costs one frame a message,
+	 * not two) when that frame is likely to come soon:
+	 * - this pass runs in the poll of an application that reads its
+	 *   socket itself (rx_app_driven): it most likely posts its reply
+	 *   next;
+	 * - the engine placed a request for a QP whose application is a
+	 *   one-sided requester in a latency loop (it polled its send CQ
+	 *   moments ago, tcp_qp_app_rx): it most likely answers with a WRITE
+	 *   of its own, and the peer then gets both in one frame -- and reads
+	 *   it itself, with no wake-up on either side.
+	 * Otherwise the next poll_cq, req_notify_cq, post or destroy sends
+	 * it, or the engine's next tick (tcp_qp_timers, within 1 ms): a
+	 * peer's completion waits that long only after such a QP falls
+	 * silent, and the QP leaves the mode a tick later.
 	 */
 	if (qp->want_ack && !qp->resp_head && qp->sq_tx == qp->sq_head &&
-	    qp->tx_iov_i == qp->tx_iov_n) {
-		if (qp->rx_by_app && qp->rx_app_driven) {
-			qp->tx_deferred = true;
-			if (progress)
-				qp->ack_grace = true; /* see tcp_progress_cq */
-			tcp_sq_reap(qp); /* what the peer acked completes */
-			return;
-		}
-		/*
-		 * The engine placed a request for a QP whose application is
-		 * a one-sided requester in a latency loop (it polled its send
-		 * CQ moments ago, tcp_qp_app_rx): it most likely answers
-		 * with a WRITE of its own, which carries the ack, and the
-		 * peer then gets both in one frame -- and reads it itself,
-		 * with no wake-up on either side. If it does not answer, the
-		 * engine's next tick sends the ack (within 1 ms): a peer's
-		 * completion waits that long only after such a QP falls
-		 * silent, and the QP leaves the mode a tick later.
-		 */
-		if (!qp->rx_by_app && qp->rx_tick && qp->rx_app_oneway) {
-			qp->tx_deferred = true;
-			tcp_sq_reap(qp);
-			return;
-		}
+	    qp->tx_iov_i == qp->tx_iov_n &&
+	    (qp->rx_by_app ? qp->rx_app_driven
+			   : qp->rx_tick && qp->rx_app_oneway)) {
+		qp->tx_deferred = true;
+		if (qp->rx_by_app && progress)
+			qp->ack_grace = true; /* see tcp_progress_cq */
+		tcp_sq_reap(qp); /* what the peer acked completes now */
+		return;
 	}
 	if (progress || qp->want_ack || qp->resp_head)
 		tcp_qp_tx(qp);
