@@ -287,9 +287,13 @@ static void *engine_main(void *arg)
 		} else if (atomic_load(&e->stalled)) {
 			uint64_t now = tcp_now_ns();
 
-			if (e->tick_at < now || e->tick_at > now + TCP_TICK_NS)
+			/* a tick due now is run now; a mark left from before
+			 * the timers were needed starts a fresh period */
+			if (e->tick_at + TCP_TICK_NS < now ||
+			    e->tick_at > now + TCP_TICK_NS)
 				e->tick_at = now + TCP_TICK_NS;
-			ts.tv_nsec = (long)(e->tick_at - now);
+			ts.tv_nsec =
+				e->tick_at > now ? (long)(e->tick_at - now) : 0;
 			tmo = &ts;
 		}
 		n = engine_wait(e, ev, 64, tmo, served);
