@@ -4,7 +4,8 @@
  * parsing, checking and placing frames from it (rx). Caller holds qp->lock.
  *
  * Transmit gathers many frames (headers plus payload straight from
- * registered memory) into one sendmsg(). Receive reads headers through a
+ * registered memory) into one sendmsg(); runs of small elements are copied
+ * together first (iov_gather.h). Receive reads headers through a
  * small staging buffer and payload with readv() straight into the target
  * memory; only bytes that arrived together with a header are copied.
  */
@@ -21,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "iov_gather.h"
 #include "qp.h"
 
 uint64_t tcp_now_ns(void)
@@ -424,6 +426,18 @@ static void unpin_batch(struct tcp_qp *qp)
 		tcp_mr_unpin(r->mr);
 }
 
+/*
+ * Where a batch's small elements are gathered for one sendmsg (see
+ * iov_gather.h). Per thread: the application's threads and the engine
+ * transmit concurrently on different QPs, and the copy is dead once
+ * sendmsg returns.
+ */
+#define TCP_GATHER_BUF 16384
+static _Thread_local struct {
+	struct iovec iov[TCP_TX_IOV];
+	unsigned char buf[TCP_GATHER_BUF];
+} tx_gather;
+
 void tcp_qp_tx(struct tcp_qp *qp)
 {
 	struct msghdr m = { 0 };
@@ -447,8 +461,6 @@ void tcp_qp_tx(struct tcp_qp *qp)
 				return;
 			}
 		}
-		m.msg_iov = &qp->tx_iov[qp->tx_iov_i];
-		m.msg_iovlen = qp->tx_iov_n - qp->tx_iov_i;
 		if (!pin_batch(qp)) {
 			/*
 			 * A READ's source region went away mid-response: the
@@ -458,6 +470,12 @@ void tcp_qp_tx(struct tcp_qp *qp)
 			tcp_qp_to_error(qp, IBV_EVENT_QP_ACCESS_ERR);
 			return;
 		}
+		/* the same bytes: a partial send is accounted on tx_iov */
+		m.msg_iov = tx_gather.iov;
+		m.msg_iovlen = tcp_iov_gather(
+			&qp->tx_iov[qp->tx_iov_i], qp->tx_iov_n - qp->tx_iov_i,
+			tx_gather.iov, tx_gather.buf, sizeof(tx_gather.buf),
+			TCP_GATHER_SMALL);
 		n = sendmsg(qp->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 		unpin_batch(qp);
 		if (n > TCP_SPIN_BYTES)
