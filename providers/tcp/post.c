@@ -110,14 +110,14 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 /*
  * Transmit now, or hold the new WRs back to batch them into one sendmsg.
  * The first post after the application polled a CQ goes out at once (a
- * latency test posts one WR and waits); further posts before the next
- * poll are a burst (a bandwidth test fills its send queue, then polls):
+ * latency test posts one WR and waits) unless the application streams
+ * bursts; further posts before the next poll are a burst (a bandwidth test fills its send queue, then polls):
  * small WRs of a burst wait, up to TCP_TX_DEFER_WRS, and go out with the
  * next poll_cq, req_notify_cq or post that fills the batch -- or, if none
  * comes, from the engine one wake-up later. While the socket is full
  * (EPOLLOUT armed), the engine sends anyway once it drains.
  */
-static void send_or_defer(struct tcp_qp *qp)
+static void send_or_defer(struct tcp_qp *qp, uint32_t nwr)
 {
 	uint32_t unsent = qp->sq_head - qp->sq_tx;
 	struct tcp_send_wqe *last =
@@ -125,6 +125,21 @@ static void send_or_defer(struct tcp_qp *qp)
 	unsigned int mark = qp_cq_polls(qp);
 	bool burst = qp->posted && mark == qp->poll_mark;
 
+	if (!burst) {
+		qp->prev_burst_wrs = qp->burst_wrs;
+		qp->burst_wrs = 0;
+		/*
+		 * A stream of bursts (the application posted many WRs
+		 * between its last two polls): the first WR of this one
+		 * waits for the rest too. A bandwidth test posts a window's
+		 * worth after each completion, so this saves it a sendmsg of
+		 * one frame a window (ib_write_bw 64 B: a third of its
+		 * sendmsgs); a latency loop posts one WR per poll and still
+		 * sends it at once.
+		 */
+		burst = qp->prev_burst_wrs >= TCP_TX_STREAM_BURST;
+	}
+	qp->burst_wrs += nwr;
 	qp->posted = true;
 	qp->poll_mark = mark;
 	if (!qp->connected || !unsent)
@@ -144,10 +159,11 @@ int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 		  struct ibv_send_wr **bad)
 {
 	struct tcp_qp *qp = to_tqp(ibqp);
+	uint32_t nwr = 0;
 	int err = 0;
 
 	pthread_mutex_lock(&qp->lock);
-	for (; wr; wr = wr->next) {
+	for (; wr; wr = wr->next, nwr++) {
 		if (qp->state == IBV_QPS_ERR) {
 			tcp_flush_wc(qp->scq, qp, wr->wr_id, IBV_WC_SEND,
 				     IBV_WC_WR_FLUSH_ERR);
@@ -167,7 +183,7 @@ int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	if (qp->conn_lost)
 		tcp_uc_drain(qp);
 	else if (qp->state == IBV_QPS_RTS)
-		send_or_defer(qp);
+		send_or_defer(qp, nwr);
 	pthread_mutex_unlock(&qp->lock);
 	return err;
 }

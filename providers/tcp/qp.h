@@ -95,8 +95,12 @@ enum rx_phase {
  */
 #define TCP_RX_DIRECT 16384
 #define TCP_TX_IOV    256
-/* unacked peer requests after which an ack goes out unasked */
-#define TCP_ACK_EVERY 32
+/*
+ * Unacked peer requests after which an ack goes out unasked. Requesters
+ * ask for the acks they need (signaled WRs, a send queue 3/4 full); each
+ * ack is a sendmsg for the responder and a read for the requester.
+ */
+#define TCP_ACK_EVERY 64
 /*
  * Transmit batching (see tcp_post_send): a WR posted while the application
  * is in a burst (it posted on this QP since it last polled a CQ) is held
@@ -105,6 +109,8 @@ enum rx_phase {
  */
 #define TCP_TX_DEFER_WRS   64
 #define TCP_TX_DEFER_BYTES 16384
+/* WRs a burst needs for the next burst's first WR to wait as well */
+#define TCP_TX_STREAM_BURST 8
 /* requests in flight from which a send-CQ poller reads its own acks */
 #define TCP_APP_RX_MIN_INFLIGHT 4
 /* polls a millisecond below which an application is not spinning */
@@ -179,6 +185,9 @@ struct tcp_qp {
 	unsigned int poll_mark; /* CQ poll counts at the last post */
 	bool tx_deferred;	/* WRs or an ack held back */
 	bool tx_kicked;		/* ...and the engine was kicked for them */
+	/* WRs posted since the application last polled, and in the burst
+	 * before (send_or_defer) */
+	uint32_t burst_wrs, prev_burst_wrs;
 	/* an ack held back by the application's rx pass may wait through
 	 * one more poll for the reply it can ride on (tcp_progress_cq) */
 	bool ack_grace;
