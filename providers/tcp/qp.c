@@ -367,6 +367,7 @@ void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev)
 			     IBV_WC_WR_FLUSH_ERR);
 	}
 	qp->sq_tx = qp->sq_head;
+	qp->tx_unsent_bytes = qp->tx_unsig = 0;
 	if (qp->rx_has_rwqe) {
 		tcp_flush_wc(qp->rcq, qp, qp->rx_rwqe.wr_id, IBV_WC_RECV,
 			     IBV_WC_WR_FLUSH_ERR);
@@ -400,6 +401,8 @@ static void qp_reset(struct tcp_qp *qp)
 	cancel_dead_peer(qp);
 	drop_closing(qp);
 	qp->sq_head = qp->sq_tx = qp->sq_done = 0;
+	qp->tx_unsent_bytes = qp->tx_unsig = 0;
+	qp->burst_wrs = qp->prev_burst_wrs = 0;
 	qp->rq_head = qp->rq_tail = 0;
 	qp->next_msn = qp->peer_acked = qp->peer_credits = 0;
 	qp->sends_issued = qp->rq_posted_total = 0;

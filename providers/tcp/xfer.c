@@ -357,6 +357,8 @@ static void build_batch(struct tcp_qp *qp)
 		last = h;
 		last_hb = qp->tx_hdrs[nh - 1];
 	}
+	if (qp->sq_tx == qp->sq_head)
+		qp->tx_unsent_bytes = qp->tx_unsig = 0; /* see send_or_defer */
 	/*
 	 * A send queue filling with unsignaled work has slots only an ack
 	 * frees: the batch's last request asks for one (one ack a batch,

@@ -14,17 +14,18 @@ import time
 import unittest
 
 import pyverbs.enums as e
+from pyverbs.qp import QPCap
 
 from test_qp import QPCase, poll_cq, rand_bytes, send_wr
 
 WRITE = e.IBV_WR_RDMA_WRITE
 
 
-def write(src, dst, off, data, wr_id):
+def write(src, dst, off, data, wr_id, flags=e.IBV_SEND_SIGNALED):
     """Posts an RDMA WRITE of data from src's buffer into dst's."""
     src.b.write(off, data)
     src.qp.post_send(send_wr(WRITE, [src.b.sge(off, len(data))],
-                             wr_id=wr_id, rkey=dst.b.rkey,
+                             wr_id=wr_id, flags=flags, rkey=dst.b.rkey,
                              raddr=dst.b.addr + off))
 
 
@@ -40,11 +41,11 @@ def wait_bytes(buf, off, data, timeout):
 
 class TestProgress(QPCase):
 
-    def two(self):
+    def two(self, **kw):
         """Two RC QPs in two contexts (two engines), a 64 KiB buffer each,
         with no receives posted: one-sided requesters."""
         ctx_b, _ = self.other_context()
-        a, b = self.pair(ctx_b=ctx_b)
+        a, b = self.pair(ctx_b=ctx_b, **kw)
         a.b, b.b = a.buf(65536), b.buf(65536)
         return a, b
 
@@ -117,6 +118,45 @@ class TestProgress(QPCase):
         for i in range(total):
             self.assertEqual(b.b.read(i * 32, 32), rand_bytes(32, i),
                              'WRITE %d' % i)
+
+    def test_moderated_window_then_a_silent_burst(self):
+        """perftest's bandwidth loop: a 128-WR window, one WRITE in 100
+        signaled (the provider holds a window's small WRs for one sendmsg
+        and sends at once at the signaled one). Then, after that stream of
+        bursts, a burst with no signaled WR and no poll after it: the
+        application spins on the peer's memory, and the held-back WRs must
+        still go (the engine's kick), not wait for a poll that never
+        comes."""
+        cap = QPCap(max_send_wr=128, max_recv_wr=1, max_send_sge=1,
+                    max_recv_sge=1)
+        a, b = self.two(cap=cap, sq_sig_all=0)
+        total, window, mod = 3000, 128, 100
+        posted = acked = 0
+        t0 = time.monotonic()
+        while acked < total:
+            while posted < total and posted + 1 - acked <= window:
+                last = posted % mod == mod - 1 or posted == total - 1
+                write(a, b, (posted * 16) % 65536,
+                      rand_bytes(16, posted), wr_id=posted,
+                      flags=e.IBV_SEND_SIGNALED if last else 0)
+                posted += 1
+            n, wcs = a.scq.poll(4)
+            for wc in wcs[:n]:
+                self.assertWC(wc, opcode=e.IBV_WC_RDMA_WRITE)
+                acked = wc.wr_id + 1
+            self.assertLess(time.monotonic() - t0, 30, 'window stalled')
+        # the last 4096 WRITEs' worth of the 64 KiB holds the newest bytes
+        for i in range(total - 4096 if total > 4096 else 0, total):
+            self.assertEqual(b.b.read((i * 16) % 65536, 16),
+                             rand_bytes(16, i), 'WRITE %d' % i)
+        for i in range(20):
+            write(a, b, 65536 - 320 + 16 * i, rand_bytes(16, 10000 + i),
+                  wr_id=10000 + i, flags=0)
+        took = wait_bytes(b.b, 65536 - 16, rand_bytes(16, 10019), timeout=5)
+        self.assertLess(took, 1.0)
+        for i in range(20):
+            self.assertEqual(b.b.read(65536 - 320 + 16 * i, 16),
+                             rand_bytes(16, 10000 + i))
 
 
 if __name__ == '__main__':
