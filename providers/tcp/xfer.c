@@ -1005,6 +1005,7 @@ static int rx_payload(struct tcp_qp *qp)
 void tcp_qp_rx(struct tcp_qp *qp)
 {
 	bool progress = false;
+	bool drained = false; /* a read came back short: the socket is empty */
 
 	while (qp->connected) {
 		if (qp->rx_phase == RX_STALL) {
@@ -1021,8 +1022,16 @@ void tcp_qp_rx(struct tcp_qp *qp)
 			int bad;
 
 			if (avail < RTCP_HDR_LEN) {
+				size_t want;
 				ssize_t n;
 
+				/*
+				 * Not another read to hear EAGAIN: the engine's
+				 * epoll is level-triggered, and an application
+				 * that reads its socket itself polls again.
+				 */
+				if (drained)
+					break;
 				memmove(qp->rxbuf, qp->rxbuf + qp->rx_start,
 					avail);
 				qp->rx_start = 0;
@@ -1034,13 +1043,14 @@ void tcp_qp_rx(struct tcp_qp *qp)
 				 * through the staging buffer (one copy, not
 				 * two). Small frames are read in bulk.
 				 */
-				n = recv(qp->fd, qp->rxbuf + avail,
-					 (qp->rx_total >= TCP_RX_DIRECT
-						  ? RTCP_HDR_LEN
-						  : TCP_RXBUF) -
-						 avail,
+				want = (qp->rx_total >= TCP_RX_DIRECT
+						? RTCP_HDR_LEN
+						: TCP_RXBUF) -
+				       avail;
+				n = recv(qp->fd, qp->rxbuf + avail, want,
 					 MSG_DONTWAIT);
 				if (n > 0) {
+					drained = (size_t)n < want;
 					qp->rx_end += n;
 					qp->io_rx += n;
 					continue;
