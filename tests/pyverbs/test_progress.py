@@ -16,7 +16,9 @@ import unittest
 import pyverbs.enums as e
 from pyverbs.qp import QPCap
 
-from test_qp import QPCase, poll_cq, rand_bytes, send_wr
+from pyverbs.cq import CQ
+
+from test_qp import QPCase, connect, poll_cq, rand_bytes, recv_wr, send_wr
 
 WRITE = e.IBV_WR_RDMA_WRITE
 
@@ -157,6 +159,64 @@ class TestProgress(QPCase):
         for i in range(20):
             self.assertEqual(b.b.read(65536 - 320 + 16 * i, 16),
                              rand_bytes(16, 10000 + i))
+
+    def test_many_send_qps_into_one_receive_cq(self):
+        """ib_send_bw -q 8's shape: 8 SEND requesters, their receivers on
+        one receive CQ, a receiver that takes a few completions a poll and
+        reposts each receive. The CQ falls behind the wire (the provider
+        then stops reading until it drains) and credits come back as the
+        receives are reposted: every message arrives once, in order per
+        QP, with the right bytes, and no requester stalls."""
+        ctx_b, _ = self.other_context()
+        nqp, depth, total, size = 8, 32, 600, 16
+        rcq = CQ(ctx_b, nqp * depth)
+        self._keep.append(rcq)
+        cap = QPCap(max_send_wr=64, max_recv_wr=depth, max_send_sge=1,
+                    max_recv_sge=1)
+        pairs = []
+        for q in range(nqp):
+            a = self.side(cap=cap, sq_sig_all=0)
+            b = self.side(ctx=ctx_b, cap=cap, rcq=rcq)
+            connect(a, b)
+            a.b, b.b = a.buf(total * size), b.buf(depth * size)
+            for i in range(total):
+                a.b.write(i * size, rand_bytes(size, q * 100000 + i))
+            for j in range(depth):
+                b.qp.post_recv(recv_wr([b.b.sge(j * size, size)],
+                                       wr_id=q * 1000 + j))
+            pairs.append((a, b))
+        by_qpn = {b.qpn: q for q, (a, b) in enumerate(pairs)}
+        posted = [0] * nqp
+        acked = [0] * nqp
+        got = [0] * nqp
+        t0 = time.monotonic()
+        while min(got) < total:
+            self.assertLess(time.monotonic() - t0, 60, 'stalled: %s' % got)
+            for q, (a, b) in enumerate(pairs):
+                while posted[q] < total and posted[q] - acked[q] < 48:
+                    i = posted[q]
+                    sig = i % 16 == 15 or i == total - 1
+                    a.qp.post_send(send_wr(
+                        e.IBV_WR_SEND, [a.b.sge(i * size, size)],
+                        wr_id=i, flags=e.IBV_SEND_SIGNALED if sig else 0))
+                    posted[q] += 1
+                n, wcs = a.scq.poll(4)
+                for wc in wcs[:n]:
+                    self.assertWC(wc, opcode=e.IBV_WC_SEND)
+                    acked[q] = wc.wr_id + 1
+            n, wcs = rcq.poll(3)
+            for wc in wcs[:n]:
+                self.assertWC(wc, opcode=e.IBV_WC_RECV)
+                q = by_qpn[wc.qp_num]
+                b = pairs[q][1]
+                j = wc.wr_id - q * 1000
+                self.assertEqual(b.b.read(j * size, size),
+                                 rand_bytes(size, q * 100000 + got[q]),
+                                 'QP %d message %d' % (q, got[q]))
+                got[q] += 1
+                b.qp.post_recv(recv_wr([b.b.sge(j * size, size)],
+                                       wr_id=wc.wr_id))
+        self.assertEqual(got, [total] * nqp)
 
 
 if __name__ == '__main__':
