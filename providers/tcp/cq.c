@@ -360,6 +360,9 @@ static bool ring_empty_hint(struct tcp_cq *cq)
 	       __atomic_load_n(&cq->head, __ATOMIC_RELAXED);
 }
 
+/* polls in a row that may skip reading while the CQ holds enough */
+#define TCP_CQ_FED_SKIPS 64
+
 /* At least n entries queued? A hint read without the lock, as above. */
 static bool ring_holds_hint(struct tcp_cq *cq, int n)
 {
@@ -380,12 +383,18 @@ int tcp_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 	 * reading the sockets again would only grow the backlog while the
 	 * application's receives sit in it unreposted. (A receiver of 8
 	 * SEND QPs fell behind that way with thousands queued, advertised a
-	 * few credits a frame and spent half its CPU sending them.)
+	 * few credits a frame and spent half its CPU sending them.) Every
+	 * TCP_CQ_FED_SKIPS-th such poll reads anyway, so QPs the engine
+	 * keeps feeding the CQ from cannot starve those the poller reads.
 	 */
-	if (n && ring_holds_hint(cq, n))
+	if (n && ring_holds_hint(cq, n) &&
+	    atomic_fetch_add_explicit(&cq->fed_skips, 1, memory_order_relaxed) <
+		    TCP_CQ_FED_SKIPS) {
 		atomic_fetch_add_explicit(&cq->polls, 1, memory_order_relaxed);
-	else
+	} else {
+		atomic_store_explicit(&cq->fed_skips, 0, memory_order_relaxed);
 		poll_progress(cq);
+	}
 	if (ring_empty_hint(cq))
 		return 0;
 	pthread_mutex_lock(&cq->lock);

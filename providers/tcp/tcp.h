@@ -81,6 +81,8 @@ struct tcp_cq {
 	uint32_t nqps, qps_cap;
 	/* ibv_poll_cq calls: a poll ends a QP's posting burst (post.c) */
 	atomic_uint polls;
+	/* polls in a row that skipped reading because enough was queued */
+	atomic_uint fed_skips;
 	/* polls left that skip reading the QPs' sockets, and the back-off
 	 * they grow by (tcp_progress_cq; rx_backoff under qps_lock) */
 	atomic_uint rx_skip;
