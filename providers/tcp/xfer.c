@@ -366,9 +366,8 @@ static void build_batch(struct tcp_qp *qp)
 	 * (At half, a bandwidth test that signals one WR in 100 of 128 got
 	 * an ack for each of its two batches a window, though only the
 	 * signaled WR's ack frees anything it waits for. WRs still queued
-	 * wait for credit, which the receiver sends when due, not for acks:
-	 * counting them made 8 SEND QPs whose receivers post 64 receives
-	 * each trade an ack for every ~10 messages.)
+	 * -- waiting for credit, a fence or socket room -- are not freed by
+	 * an ack, so they do not count.)
 	 */
 	if (last_hb && !(last.flags & RTCP_F_ACK_REQ) &&
 	    (qp->sq_tx - qp->sq_done) * 4 >= qp->cap.max_send_wr * 3) {
