@@ -336,39 +336,48 @@ bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited)
 	return ok;
 }
 
+/* polls in a row that may skip reading while the CQ holds enough */
+#define TCP_CQ_FED_SKIPS 64
+
+/* At least n entries queued? A hint read without the lock (the next poll
+ * sees more). */
+static bool ring_holds_hint(struct tcp_cq *cq, uint32_t n)
+{
+	return __atomic_load_n(&cq->tail, __ATOMIC_ACQUIRE) -
+		       __atomic_load_n(&cq->head, __ATOMIC_RELAXED) >=
+	       n;
+}
+
 /*
- * A poll drives the CQ's QPs (tcp_progress_cq), unless a bandwidth test's
- * requester found nothing lately: then a few polls skip it.
+ * A poll that takes up to `want` entries (0: ibv_start_poll, which always
+ * reads) counts itself
+ * and drives the CQ's QPs (tcp_progress_cq), except:
+ * - when the CQ already holds what it takes: reading the sockets again
+ *   would only grow the backlog while the application's receives sit in
+ *   it unreposted. (A receiver of 8 SEND QPs fell behind that way with
+ *   thousands queued, advertised a few credits a frame and spent half
+ *   its CPU sending them.) Every TCP_CQ_FED_SKIPS-th such poll reads
+ *   anyway, so QPs the engine keeps feeding the CQ from cannot starve
+ *   those the poller reads;
+ * - when a bandwidth test's requester found nothing lately: then a few
+ *   polls skip it (rx_skip, tcp_progress_cq).
  */
-static void poll_progress(struct tcp_cq *cq)
+static void poll_progress(struct tcp_cq *cq, uint32_t want)
 {
 	unsigned int skip;
 
 	atomic_fetch_add_explicit(&cq->polls, 1, memory_order_relaxed);
+	if (want && ring_holds_hint(cq, want) &&
+	    atomic_fetch_add_explicit(&cq->fed_skips, 1, memory_order_relaxed) <
+		    TCP_CQ_FED_SKIPS)
+		return;
+	atomic_store_explicit(&cq->fed_skips, 0, memory_order_relaxed);
 	skip = atomic_load_explicit(&cq->rx_skip, memory_order_relaxed);
 	if (skip)
 		atomic_store_explicit(&cq->rx_skip, skip - 1,
 				      memory_order_relaxed);
 	else
 		tcp_progress_cq(cq);
-}
-
-/* Nothing queued? A hint read without the lock (the next poll sees more). */
-static bool ring_empty_hint(struct tcp_cq *cq)
-{
-	return __atomic_load_n(&cq->tail, __ATOMIC_ACQUIRE) ==
-	       __atomic_load_n(&cq->head, __ATOMIC_RELAXED);
-}
-
-/* polls in a row that may skip reading while the CQ holds enough */
-#define TCP_CQ_FED_SKIPS 64
-
-/* At least n entries queued? A hint read without the lock, as above. */
-static bool ring_holds_hint(struct tcp_cq *cq, int n)
-{
-	return __atomic_load_n(&cq->tail, __ATOMIC_ACQUIRE) -
-		       __atomic_load_n(&cq->head, __ATOMIC_RELAXED) >=
-	       (uint32_t)n;
 }
 
 int tcp_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
@@ -378,24 +387,8 @@ int tcp_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 
 	if (n < 0)
 		return -EINVAL;
-	/*
-	 * A CQ that already holds what this poll takes is not fed more:
-	 * reading the sockets again would only grow the backlog while the
-	 * application's receives sit in it unreposted. (A receiver of 8
-	 * SEND QPs fell behind that way with thousands queued, advertised a
-	 * few credits a frame and spent half its CPU sending them.) Every
-	 * TCP_CQ_FED_SKIPS-th such poll reads anyway, so QPs the engine
-	 * keeps feeding the CQ from cannot starve those the poller reads.
-	 */
-	if (n && ring_holds_hint(cq, n) &&
-	    atomic_fetch_add_explicit(&cq->fed_skips, 1, memory_order_relaxed) <
-		    TCP_CQ_FED_SKIPS) {
-		atomic_fetch_add_explicit(&cq->polls, 1, memory_order_relaxed);
-	} else {
-		atomic_store_explicit(&cq->fed_skips, 0, memory_order_relaxed);
-		poll_progress(cq);
-	}
-	if (ring_empty_hint(cq))
+	poll_progress(cq, n);
+	if (!ring_holds_hint(cq, 1))
 		return 0;
 	pthread_mutex_lock(&cq->lock);
 	while (i < n && cq->head != cq->tail)
@@ -450,8 +443,8 @@ static int cq_ex_start_poll(struct ibv_cq_ex *ex, struct ibv_poll_cq_attr *a)
 
 	if (a->comp_mask)
 		return EINVAL;
-	poll_progress(cq);
-	if (ring_empty_hint(cq))
+	poll_progress(cq, 0); /* reads at every start, as it always has */
+	if (!ring_holds_hint(cq, 1))
 		return ENOENT;
 	pthread_mutex_lock(&cq->lock);
 	ret = cq_ex_pop(cq);
