@@ -336,9 +336,6 @@ bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited)
 	return ok;
 }
 
-/* polls in a row that may skip reading while the CQ holds enough */
-#define TCP_CQ_FED_SKIPS 64
-
 /* At least n entries queued? A hint read without the lock (the next poll
  * sees more). */
 static bool ring_holds_hint(struct tcp_cq *cq, uint32_t n)

@@ -354,11 +354,20 @@ bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq);
 void tcp_qp_engine_rx(struct tcp_qp *qp);
 void tcp_qp_rx_mode_end(struct tcp_qp *qp); /* the socket is gone */
 uint32_t tcp_qp_events(const struct tcp_qp *qp);
-/* Polls of the QP's CQs go straight to its socket again (tcp_qp_app_pass). */
+/*
+ * The next poll of the QP's CQs drives its QPs (tcp_progress_cq) even if
+ * it would skip them: neither the requester back-off (rx_skip) nor a
+ * backlogged CQ (fed_skips) may keep WRs held back for that poll
+ * (send_or_defer) waiting any longer.
+ */
 static inline void tcp_qp_no_skip(struct tcp_qp *qp)
 {
 	atomic_store_explicit(&qp->scq->rx_skip, 0, memory_order_relaxed);
 	atomic_store_explicit(&qp->rcq->rx_skip, 0, memory_order_relaxed);
+	atomic_store_explicit(&qp->scq->fed_skips, TCP_CQ_FED_SKIPS,
+			      memory_order_relaxed);
+	atomic_store_explicit(&qp->rcq->fed_skips, TCP_CQ_FED_SKIPS,
+			      memory_order_relaxed);
 }
 /* Polls of the QP's CQs so far: a change means the application polled. */
 static inline unsigned int qp_cq_polls(const struct tcp_qp *qp)

@@ -61,6 +61,9 @@ struct tcp_mr {
 	atomic_int busy; /* placements in flight; dereg waits for 0 */
 };
 
+/* polls in a row that may skip reading while the CQ holds enough */
+#define TCP_CQ_FED_SKIPS 64
+
 struct tcp_cq {
 	struct verbs_cq vcq;
 	pthread_mutex_t lock;
@@ -81,7 +84,8 @@ struct tcp_cq {
 	uint32_t nqps, qps_cap;
 	/* ibv_poll_cq calls: a poll ends a QP's posting burst (post.c) */
 	atomic_uint polls;
-	/* polls in a row that skipped reading because enough was queued */
+	/* polls in a row that skipped reading because enough was queued
+	 * (at most TCP_CQ_FED_SKIPS, see poll_progress) */
 	atomic_uint fed_skips;
 	/* polls left that skip reading the QPs' sockets, and the back-off
 	 * they grow by (tcp_progress_cq; rx_backoff under qps_lock) */
