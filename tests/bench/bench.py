@@ -327,10 +327,14 @@ class Report:
                '(budget %s s)%s.' % (
                    ' --quick' if q else '', m.get('date', '?'),
                    m.get('elapsed', '?'), m.get('budget', '?'), over))
-        self.w('Repetitions: %s per point, interleaved (each repetition runs '
-               'every point once, ours next to its references, order '
-               'reversed on even repetitions); every figure is the median '
-               'of the repetitions.' % m.get('reps', '?'))
+        self.w('Repetitions: %s, interleaved (each repetition runs every '
+               'point, ours next to its references, order reversed on even '
+               'repetitions); the short target points run several times a '
+               'repetition (latency targets %s, 64 B message rate, 1 MiB and '
+               'scale targets %s, each next to its reference); every figure '
+               'is the median of all runs of its point.' % (
+                   m.get('reps', '?'), m.get('lat_samples', '1'),
+                   m.get('bw_samples', '1')))
         self.w()
         self.w('Host: %s; %s CPUs; kernel %s; commit %s; perftest %s.' % (
             m.get('cpu', '?'), m.get('ncpu', '?'), m.get('kernel', '?'),
@@ -352,7 +356,7 @@ class Report:
         self.w('## Targets')
         self.w()
         self.w('Ratio = ours ÷ reference (for the idle QP: bytes ÷ the 64 KiB '
-               'budget). Each side is the median over the repetitions.')
+               'budget). Each side is the median over all its runs.')
         self.w()
         self.w('| target | ours | reference | unit | ratio | goal | result |')
         self.w('| --- | --- | --- | --- | --- | --- | --- |')
