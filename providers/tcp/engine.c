@@ -2,6 +2,7 @@
 /* The progress engine thread: see engine.h. */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/epoll.h>
@@ -69,9 +70,37 @@ static void reap_graves(struct tcp_context *ctx, uint64_t epoch)
 	pthread_mutex_unlock(&ctx->lock);
 }
 
-/* Runs fn on every live QP of the context, under ctx->lock and its lock. */
+/*
+ * The engine's blocking way into a QP's lock: announced, so that the
+ * application hands the lock over (tcp_qp_yield) instead of taking it
+ * again a microsecond after each unlock while the engine is still being
+ * woken -- a queue the engine stayed in for ~20 ms at a time.
+ */
+static void engine_lock_qp(struct tcp_qp *qp)
+{
+	atomic_fetch_add_explicit(&qp->engine_wants, 1, memory_order_relaxed);
+	pthread_mutex_lock(&qp->lock);
+	atomic_fetch_sub_explicit(&qp->engine_wants, 1, memory_order_relaxed);
+}
+
+void tcp_qp_yield_slow(struct tcp_qp *qp)
+{
+	uint64_t t0 = tcp_now_ns();
+
+	/* sched_yield: the engine may be waiting for this very CPU */
+	while (atomic_load_explicit(&qp->engine_wants, memory_order_relaxed) &&
+	       tcp_now_ns() - t0 < TCP_YIELD_NS)
+		sched_yield();
+}
+
+/*
+ * Runs fn on every live QP of the context, under ctx->lock and its lock.
+ * may_skip: a QP whose lock is taken is skipped, TCP_TIMER_SKIPS times in
+ * a row at most (the timers; see below).
+ */
 static void each_qp(struct tcp_context *ctx,
-		    void (*fn)(struct tcp_qp *, uint64_t), uint64_t now)
+		    void (*fn)(struct tcp_qp *, uint64_t), uint64_t now,
+		    bool may_skip)
 {
 	struct tcp_engine *e = ctx->engine;
 	int i, j;
@@ -83,7 +112,24 @@ static void each_qp(struct tcp_context *ctx,
 
 			if (!qp)
 				continue;
-			pthread_mutex_lock(&qp->lock);
+			/*
+			 * A QP whose lock is taken is in use by its
+			 * application, which may hold it nearly all the time
+			 * and retake it a microsecond after each unlock (a
+			 * requester posting 64 KiB WRITEs, through each
+			 * sendmsg): blocking queued this pass behind it for
+			 * ~20 ms at a time. Its timers wait a few passes
+			 * instead, TCP_TIMER_SKIPS at most; then, and for
+			 * work that cannot wait (held-back WRs), the engine
+			 * asks for the lock (engine_lock_qp).
+			 */
+			if (pthread_mutex_trylock(&qp->lock)) {
+				if (may_skip &&
+				    ++qp->timer_skips < TCP_TIMER_SKIPS)
+					continue;
+				engine_lock_qp(qp);
+			}
+			qp->timer_skips = 0;
 			if (!qp->dead)
 				fn(qp, now);
 			pthread_mutex_unlock(&qp->lock);
@@ -105,7 +151,7 @@ static void run_timers(struct tcp_context *ctx)
 	e->tick = now >= e->tick_at;
 	if (e->tick)
 		e->tick_at = now + TCP_TICK_NS;
-	each_qp(ctx, tcp_qp_timers, now);
+	each_qp(ctx, tcp_qp_timers, now, true);
 	tcp_cq_retry_events(ctx);
 }
 
@@ -118,7 +164,7 @@ static void flush_one(struct tcp_qp *qp, uint64_t now)
 
 static void flush_deferred(struct tcp_context *ctx)
 {
-	each_qp(ctx, flush_one, 0);
+	each_qp(ctx, flush_one, 0, false);
 }
 
 /*
@@ -553,7 +599,10 @@ void tcp_progress_cq(struct tcp_cq *cq)
 	for (i = 0; i < cq->nqps; i++) {
 		struct tcp_qp *qp = cq->qps[i];
 
-		if (pthread_mutex_trylock(&qp->lock)) {
+		/* the engine waits for this QP: let it in (tcp_qp_yield) */
+		if (atomic_load_explicit(&qp->engine_wants,
+					 memory_order_relaxed) ||
+		    pthread_mutex_trylock(&qp->lock)) {
 			idle = false;
 			continue;
 		}

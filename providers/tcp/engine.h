@@ -99,6 +99,11 @@ struct tcp_engine {
 #define TCP_SPIN_ENV	"RDMA_TCP_ENGINE_SPIN_US"
 /* ...after a wake-up that touched no message, read or send over this */
 #define TCP_SPIN_BYTES 16384
+/* passes in a row the engine's timers skip a QP whose lock is taken */
+#define TCP_TIMER_SKIPS 8
+/* how long an application thread lets the engine take a QP lock it asked
+ * for before taking the lock anyway (tcp_qp_yield) */
+#define TCP_YIELD_NS 50000ull
 
 int tcp_engine_start(struct tcp_context *ctx); /* caller holds ctx->lock */
 void tcp_engine_stop(struct tcp_context *ctx);

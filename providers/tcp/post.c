@@ -173,6 +173,7 @@ int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	uint32_t nwr = 0;
 	int err = 0;
 
+	tcp_qp_yield(qp);
 	pthread_mutex_lock(&qp->lock);
 	for (; wr; wr = wr->next, nwr++) {
 		if (qp->state == IBV_QPS_ERR) {
@@ -191,6 +192,9 @@ int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	}
 	if (err)
 		*bad = wr;
+	/* the application's activity, for the engine (tcp_qp_timers) */
+	qp->app_posts++;
+	tcp_qp_app_busy(qp);
 	if (qp->conn_lost)
 		tcp_uc_drain(qp);
 	else if (qp->state == IBV_QPS_RTS)
@@ -210,6 +214,7 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 		*bad = wr;
 		return EINVAL;
 	}
+	tcp_qp_yield(qp);
 	pthread_mutex_lock(&qp->lock);
 	for (; wr; wr = wr->next) {
 		struct tcp_recv_wqe *w;

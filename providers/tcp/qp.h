@@ -131,6 +131,8 @@ struct tcp_qp {
 	bool dead; /* destroyed; engine frees it later */
 	uint64_t dead_epoch;
 	struct tcp_qp *grave_next;
+	unsigned int timer_skips; /* engine only: see each_qp */
+	atomic_uint engine_wants; /* the engine waits for `lock` */
 
 	enum ibv_qp_state state;
 	enum ibv_qp_type type;
@@ -240,6 +242,7 @@ struct tcp_qp {
 	 * the engine every time */
 	bool rx_tick;
 	unsigned int rx_app_mark; /* CQ polls at the engine's last look */
+	unsigned int app_posts, rx_posts_mark; /* ibv_post_send calls, ditto */
 	/* polls too slow for the mode: stay out until they speed up */
 	bool rx_app_lazy;
 	uint32_t lazy_win, lazy_polls;
@@ -351,6 +354,7 @@ static inline bool tcp_credit_update_due(const struct tcp_qp *qp)
  * (xfer.c); caller holds qp->lock. */
 void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq);
 bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq);
+bool tcp_qp_app_busy(struct tcp_qp *qp);
 void tcp_qp_engine_rx(struct tcp_qp *qp);
 void tcp_qp_rx_mode_end(struct tcp_qp *qp); /* the socket is gone */
 uint32_t tcp_qp_events(const struct tcp_qp *qp);
@@ -374,6 +378,17 @@ static inline unsigned int qp_cq_polls(const struct tcp_qp *qp)
 {
 	return atomic_load_explicit(&qp->scq->polls, memory_order_relaxed) +
 	       atomic_load_explicit(&qp->rcq->polls, memory_order_relaxed);
+}
+void tcp_qp_yield_slow(struct tcp_qp *qp);
+/*
+ * An application thread about to take qp->lock lets the engine have it
+ * first if it asked for it (engine_lock_qp): one hand-over instead of a
+ * queue that the application's next lock keeps jumping.
+ */
+static inline void tcp_qp_yield(struct tcp_qp *qp)
+{
+	if (atomic_load_explicit(&qp->engine_wants, memory_order_relaxed))
+		tcp_qp_yield_slow(qp);
 }
 /* Is an ack (or credit update) all that is held back? */
 static inline bool tcp_qp_only_ack_held(const struct tcp_qp *qp)

@@ -38,11 +38,20 @@ static bool msn_before(uint32_t a, uint32_t b)
 	return (int32_t)(a - b) < 0;
 }
 
-/* What the engine watches on a connected QP's socket. */
+/*
+ * What the engine watches on a connected QP's socket. Nothing but the
+ * peer's close while the application drives the socket (rx_app_driven):
+ * its polls read, and send what waits for room (tcp_qp_app_pass). An
+ * engine woken for room queued for the QP lock behind a requester that
+ * retakes it a microsecond after each unlock: in ib_write_bw 64 KiB one
+ * such wait lasted 24 ms with the socket writable, and the wake-ups
+ * (~12,000 futex calls a second) cost the peer's engine its CPU.
+ */
 uint32_t tcp_qp_events(const struct tcp_qp *qp)
 {
-	return EPOLLRDHUP | (qp->rx_app_driven ? 0 : EPOLLIN) |
-	       (qp->epollout ? EPOLLOUT : 0);
+	if (qp->rx_app_driven)
+		return EPOLLRDHUP;
+	return EPOLLRDHUP | EPOLLIN | (qp->epollout ? EPOLLOUT : 0);
 }
 
 static void set_epollout(struct tcp_qp *qp, bool on)
@@ -50,7 +59,33 @@ static void set_epollout(struct tcp_qp *qp, bool on)
 	if (qp->epollout == on || qp->fd < 0)
 		return;
 	qp->epollout = on;
-	tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p, tcp_qp_events(qp));
+	if (!qp->rx_app_driven) /* (else the watch stays EPOLLRDHUP) */
+		tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p,
+				   tcp_qp_events(qp));
+}
+
+/*
+ * An application out of the mode for polling too slowly (rx_app_lazy)
+ * counts as busy again after TCP_APP_RX_BUSY_POLLS polls and posts in a
+ * coarse-clock tick: a requester posting 64 KiB WRITEs spends ~20 us in
+ * each post's sendmsg and polls less often than that, yet it is the
+ * busiest user of its QP lock.
+ */
+bool tcp_qp_app_busy(struct tcp_qp *qp)
+{
+	struct timespec ts;
+
+	if (!qp->rx_app_lazy)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	if ((uint32_t)ts.tv_nsec != qp->lazy_win) {
+		qp->lazy_win = ts.tv_nsec;
+		qp->lazy_polls = 0;
+	}
+	if (++qp->lazy_polls < TCP_APP_RX_BUSY_POLLS)
+		return false;
+	qp->rx_app_lazy = false;
+	return true;
 }
 
 /*
@@ -103,19 +138,8 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 	}
 	if (qp->fd < 0 || !qp->connected)
 		return;
-	if (qp->rx_app_lazy) {
-		/* busy again: TCP_APP_RX_BUSY_POLLS in a coarse-clock tick */
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-		if ((uint32_t)ts.tv_nsec != qp->lazy_win) {
-			qp->lazy_win = ts.tv_nsec;
-			qp->lazy_polls = 0;
-		}
-		if (++qp->lazy_polls < TCP_APP_RX_BUSY_POLLS)
-			return;
-		qp->rx_app_lazy = false;
-	}
+	if (qp->rx_app_lazy && !tcp_qp_app_busy(qp))
+		return;
 	if (!(cq == qp->rcq && recvs) &&
 	    !(cq == qp->scq && inflight >= TCP_APP_RX_MIN_INFLIGHT)) {
 		/* the one-sided latency loop, or nothing */
@@ -153,6 +177,9 @@ bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 	qp->rx_by_app = false;
 	if (qp->connected)
 		tcp_qp_app_rx(qp, cq);
+	/* what waits for socket room: the engine does not watch for it now */
+	if (qp->connected && qp->rx_app_driven && qp->epollout)
+		tcp_qp_tx(qp);
 	return qp->io_rx == before && qp->rx_app_driven && cq == qp->scq &&
 	       !qp->rq_posted_total &&
 	       qp->sq_head - qp->sq_done >= TCP_APP_RX_MIN_INFLIGHT;
@@ -1284,15 +1311,18 @@ void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 		tcp_qp_flush(qp); /* a held-back ack or burst (tcp_qp_rx) */
 	if (qp->rx_tick && qp->ctx->engine->tick) {
 		unsigned int polls = qp_cq_polls(qp) - qp->rx_app_mark;
+		unsigned int posts = qp->app_posts - qp->rx_posts_mark;
 
 		/*
-		 * Too few polls in a tick (an application that sleeps between
-		 * polls, or stopped): the engine takes the socket back, and
-		 * keeps it until the polls come fast again (rx_app_lazy);
-		 * a tick without any poll ends the QP's ticking.
+		 * Too few polls and posts in a tick (an application that
+		 * sleeps between polls, or stopped), or no poll at all: the
+		 * engine takes the socket back, and keeps it until the calls
+		 * come fast again (rx_app_lazy); a tick without any poll ends
+		 * the QP's ticking.
 		 */
 		qp->rx_app_mark += polls;
-		if (polls < TCP_APP_RX_BUSY_POLLS) {
+		qp->rx_posts_mark += posts;
+		if (!polls || polls + posts < TCP_APP_RX_BUSY_POLLS) {
 			tcp_qp_engine_rx(qp);
 			qp->rx_app_lazy = true;
 		}
