@@ -194,7 +194,7 @@ int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 		*bad = wr;
 	/* the application's activity, for the engine (tcp_qp_timers) */
 	qp->app_posts++;
-	tcp_qp_app_busy(qp);
+	tcp_qp_app_call(qp);
 	if (qp->conn_lost)
 		tcp_uc_drain(qp);
 	else if (qp->state == IBV_QPS_RTS)

@@ -354,7 +354,7 @@ static inline bool tcp_credit_update_due(const struct tcp_qp *qp)
  * (xfer.c); caller holds qp->lock. */
 void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq);
 bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq);
-bool tcp_qp_app_busy(struct tcp_qp *qp);
+bool tcp_qp_app_call(struct tcp_qp *qp);
 void tcp_qp_engine_rx(struct tcp_qp *qp);
 void tcp_qp_rx_mode_end(struct tcp_qp *qp); /* the socket is gone */
 uint32_t tcp_qp_events(const struct tcp_qp *qp);

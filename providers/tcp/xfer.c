@@ -65,13 +65,14 @@ static void set_epollout(struct tcp_qp *qp, bool on)
 }
 
 /*
- * An application out of the mode for polling too slowly (rx_app_lazy)
- * counts as busy again after TCP_APP_RX_BUSY_POLLS polls and posts in a
- * coarse-clock tick: a requester posting 64 KiB WRITEs spends ~20 us in
- * each post's sendmsg and polls less often than that, yet it is the
- * busiest user of its QP lock.
+ * Counts one poll or post of the application; false while it is out of
+ * the mode for calling too slowly (rx_app_lazy). It counts as busy again
+ * after TCP_APP_RX_BUSY_POLLS polls and posts in a coarse-clock tick: a
+ * requester posting 64 KiB WRITEs spends ~20 us in each post's sendmsg
+ * and polls less often than that, yet it is the busiest user of its QP
+ * lock.
  */
-bool tcp_qp_app_busy(struct tcp_qp *qp)
+bool tcp_qp_app_call(struct tcp_qp *qp)
 {
 	struct timespec ts;
 
@@ -138,7 +139,7 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 	}
 	if (qp->fd < 0 || !qp->connected)
 		return;
-	if (qp->rx_app_lazy && !tcp_qp_app_busy(qp))
+	if (!tcp_qp_app_call(qp))
 		return;
 	if (!(cq == qp->rcq && recvs) &&
 	    !(cq == qp->scq && inflight >= TCP_APP_RX_MIN_INFLIGHT)) {
@@ -177,8 +178,12 @@ bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 	qp->rx_by_app = false;
 	if (qp->connected)
 		tcp_qp_app_rx(qp, cq);
-	/* what waits for socket room: the engine does not watch for it now */
-	if (qp->connected && qp->rx_app_driven && qp->epollout)
+	/*
+	 * What waits for socket room: the engine does not watch for it now.
+	 * (A pass that read something has just tried, at its end.)
+	 */
+	if (qp->connected && qp->rx_app_driven && qp->epollout &&
+	    qp->io_rx == before)
 		tcp_qp_tx(qp);
 	return qp->io_rx == before && qp->rx_app_driven && cq == qp->scq &&
 	       !qp->rq_posted_total &&
