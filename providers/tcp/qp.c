@@ -236,6 +236,7 @@ static void close_conn(struct tcp_qp *qp)
 	if (qp->rx_phase == RX_STALL)
 		atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
 	qp->rx_phase = RX_HDR;
+	qp->rx_lowat = 0; /* (a new socket starts at the default) */
 	qp->rx_mr = NULL; /* not pinned between chunks */
 	while (qp->resp_head) {
 		struct tcp_resp *r = qp->resp_head;

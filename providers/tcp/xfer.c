@@ -1036,6 +1036,34 @@ static int rx_payload(struct tcp_qp *qp)
 	return 0;
 }
 
+/*
+ * Sets the socket's receive low mark for the frame being placed (see
+ * TCP_RX_LOWAT_MIN). The mark must never exceed what the frame still
+ * owes: bytes of a next frame may never come, and the engine would wait
+ * for them with the payload's tail unread. So it drops back to 1 as soon
+ * as a frame ends, and the application's passes (which read without
+ * waiting for the mark) lower it when they leave less owed than it. A
+ * lingering socket keeps it: its drain runs on every engine tick anyway.
+ */
+static void rx_lowat(struct tcp_qp *qp)
+{
+	uint32_t want = 0;
+	int v;
+
+	if (qp->rx_phase != RX_PAYLOAD)
+		want = 0;
+	else if (qp->rx_by_app)
+		want = qp->rx_lowat <= qp->rx_left ? qp->rx_lowat : 0;
+	else if (qp->rx_left >= TCP_RX_LOWAT_MIN)
+		want = qp->rx_left < TCP_RX_LOWAT_MAX ? qp->rx_left
+						      : TCP_RX_LOWAT_MAX;
+	if (want == qp->rx_lowat)
+		return;
+	v = want ? (int)want : 1;
+	if (!setsockopt(qp->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)))
+		qp->rx_lowat = want;
+}
+
 void tcp_qp_rx(struct tcp_qp *qp)
 {
 	bool progress = false;
@@ -1120,8 +1148,10 @@ void tcp_qp_rx(struct tcp_qp *qp)
 		{
 			int r = rx_payload(qp);
 
-			if (r > 0)
+			if (r > 0) {
+				rx_lowat(qp); /* the payload ran dry */
 				break;
+			}
 			if (r == -2) {
 				/* as a NIC refuses the packets that follow */
 				qp->rx_mr = NULL;
@@ -1135,6 +1165,8 @@ void tcp_qp_rx(struct tcp_qp *qp)
 				return;
 			}
 			rx_finish(qp);
+			if (qp->rx_lowat && qp->connected)
+				rx_lowat(qp);
 			progress = true;
 		}
 	}

@@ -31,7 +31,10 @@
  *   - leave every byte outside accepted writes unchanged;
  *   - and every frame the QP sends back must itself be well formed.
  * A peer that acks the QP's WRITE and closes in the same segment must
- * leave the WRITE completed with success. Requester-side cases have the
+ * leave the WRITE completed with success. A large WRITE whose payload
+ * arrives in pieces must land whole, and the bare header after it must be
+ * read and acked (the engine's receive low mark, SO_RCVLOWAT, never waits
+ * for more than a frame owes). Requester-side cases have the
  * QP post an RDMA READ and answer it badly (too long, too short, wrong
  * msn, wrong opcode): the READ completes in error and nothing lands.
  * Hello cases: bad magic, wrong source QPN, unused slot, truncated hello
@@ -63,9 +66,10 @@
 #include <infiniband/verbs.h>
 #include <rdma_tcp/wire.h>
 
-#define WIN	    (64 * 1024) /* the registered window */
-#define PAD	    4096	/* canary bytes on each side */
-#define SMALL	    4096	/* the extra regions */
+#define WIN	    (64 * 1024)	  /* the registered window */
+#define PAD	    4096	  /* canary bytes on each side */
+#define SMALL	    4096	  /* the extra regions */
+#define BIG	    (1024 * 1024) /* for a WRITE that arrives in pieces */
 #define FAKE_QPN    1u /* the hostile peer's QPN: smaller than any real one */
 #define DEADLINE_MS 3000
 #define MAX_MSG	    (1u << 31) /* the provider's max_msg_sz */
@@ -161,7 +165,7 @@ struct region {
 	struct ibv_mr *mr;
 };
 
-enum { R_WIN, R_RO, R_STALE, R_FOREIGN, NREG };
+enum { R_WIN, R_RO, R_STALE, R_FOREIGN, R_BIG, NREG };
 static struct region reg[NREG];
 static uint32_t stale_rkey;
 
@@ -1756,6 +1760,78 @@ static void ack_then_close(void)
 }
 
 /*
+ * A large WRITE whose payload arrives in pieces, with pauses between
+ * them, then a zero-length WRITE asking for an ack. While the engine
+ * places a large payload it asks the socket to wake it only once more of
+ * the frame has arrived (SO_RCVLOWAT); that mark must never exceed what
+ * the frame still owes, and must drop back when the frame ends, or the
+ * tail of the payload, or the next small frame, would never wake it.
+ * The pieces are chosen so that both mistakes hang: the first pause
+ * leaves 672 KiB owed (under the 1 MiB ceiling), the next two pieces
+ * leave 32 KiB owed, and the frame after the WRITE is a bare header.
+ */
+static void trickled_write(void)
+{
+	static const size_t piece[] = { 96 << 10, 256 << 10, 384 << 10,
+					32 << 10 };
+	const size_t len = 768 << 10, off = 4096;
+	uint8_t *dst = reg[R_BIG].mem + PAD + off;
+	const uint8_t *pl;
+	struct ibv_qp *qp;
+	struct rtcp_hdr h;
+	struct peer p;
+	size_t i, at = 0;
+	uint64_t t0;
+	int r = 0;
+
+	cur_case = "control: a large WRITE that arrives in pieces";
+	printf("# %s\n", cur_case);
+	qp = make_qp();
+	if (!qp)
+		return;
+	if (!peer_open(&p, qp)) {
+		peer_close(&p);
+		ibv_destroy_qp(qp);
+		return;
+	}
+	pl = payload_of(len, 0x5c);
+	hdr_init(&h, RTCP_OP_WRITE, 0);
+	h.rkey = reg[R_BIG].mr->rkey;
+	h.raddr = (uint64_t)(uintptr_t)dst;
+	h.len = (uint32_t)len;
+	r = peer_frame(&p, &h, NULL, 0, 0, 0);
+	for (i = 0; !r && i < sizeof(piece) / sizeof(piece[0]); i++) {
+		sleep_ms(50);
+		r = send_all(p.fd, pl + at, piece[i]);
+		at += piece[i];
+	}
+	p.tx_seq += at;
+	check(!r && at == len,
+	      "the peer sent the WRITE's %zu bytes in %zu pieces", len,
+	      sizeof(piece) / sizeof(piece[0]));
+	t0 = now_ms();
+	while (memcmp(dst, pl, len) && now_ms() - t0 < DEADLINE_MS)
+		sleep_ms(2);
+	check(!memcmp(dst, pl, len), "all of it landed (in %llu ms)",
+	      (unsigned long long)(now_ms() - t0));
+	memcpy(reg[R_BIG].shadow + PAD + off, pl, len);
+	hdr_init(&h, RTCP_OP_WRITE, 1);
+	h.flags = RTCP_F_ACK_REQ;
+	peer_frame(&p, &h, NULL, 0, 0, 0);
+	check(peer_wait_op(&p, RTCP_OP_ACK, 2, NULL, NULL, 0) == RECV_FRAME,
+	      "a bare WRITE header after it is read and both are acked");
+	check(!p.bad, "every frame from the QP well formed");
+	check(qp_state(qp) == IBV_QPS_RTS, "QP still RTS (%s)",
+	      state_str(qp_state(qp)));
+	check_no_async();
+	check_memory(NULL);
+	peer_close(&p);
+	check(wait_err(qp) >= 0, "peer gone: QP in ERR");
+	check_async(qp, EV(IBV_EVENT_QP_FATAL));
+	ibv_destroy_qp(qp);
+}
+
+/*
  * Bad hellos are turned away without harming the QP; a good one after
  * them still connects and works.
  */
@@ -1959,7 +2035,8 @@ int main(int argc, char **argv)
 			 WIN) ||
 	    region_alloc(R_RO, "region without REMOTE_WRITE", SMALL) ||
 	    region_alloc(R_STALE, "deregistered region", SMALL) ||
-	    region_alloc(R_FOREIGN, "region of another PD", SMALL)) {
+	    region_alloc(R_FOREIGN, "region of another PD", SMALL) ||
+	    region_alloc(R_BIG, "large region (1 MiB, remote write)", BIG)) {
 		fprintf(stderr, "out of memory\n");
 		return 2;
 	}
@@ -1968,8 +2045,9 @@ int main(int argc, char **argv)
 		pd, R_RO, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ);
 	reg[R_STALE].mr = reg_region(pd, R_STALE, full);
 	reg[R_FOREIGN].mr = reg_region(pd2, R_FOREIGN, full);
+	reg[R_BIG].mr = reg_region(pd, R_BIG, full);
 	if (!reg[R_WIN].mr || !reg[R_RO].mr || !reg[R_STALE].mr ||
-	    !reg[R_FOREIGN].mr)
+	    !reg[R_FOREIGN].mr || !reg[R_BIG].mr)
 		return 2;
 	stale_rkey = reg[R_STALE].mr->rkey;
 	if (ibv_dereg_mr(reg[R_STALE].mr)) {
@@ -1980,6 +2058,7 @@ int main(int argc, char **argv)
 
 	control();
 	ack_then_close();
+	trickled_write();
 	hello_cases();
 	for (i = 0; i < (int)(sizeof(cases) / sizeof(cases[0])); i++)
 		run_case(&cases[i]);
