@@ -114,6 +114,16 @@ enum rx_phase {
  */
 #define TCP_ACK_EVERY 64
 /*
+ * A receive pass that placed this many frames came from a stream, not a
+ * ping-pong: no reply for its ack to ride on is coming, and the requester
+ * may be stalled on it (perftest's window frees 100 WRs at a time, at the
+ * ack of the signaled one). Such a pass acks at once instead of holding
+ * the ack for the next post or poll: ib_send_bw 64 B 2.51 -> 2.82 Mmsg/s,
+ * -q 8 3.56 -> 4.11 (interleaved medians of 11 and 7); the requester's
+ * empty reads fall by a third.
+ */
+#define TCP_ACK_STREAM_FRAMES 8
+/*
  * Transmit batching (see send_or_defer): a WR posted while the application
  * is in a burst (it posted on this QP since it last polled a CQ) is held
  * back, up to TCP_TX_DEFER_WRS WRs and TCP_TX_DEFER_BATCH bytes, if it is

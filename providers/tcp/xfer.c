@@ -1067,6 +1067,7 @@ static void rx_lowat(struct tcp_qp *qp)
 void tcp_qp_rx(struct tcp_qp *qp)
 {
 	bool progress = false;
+	unsigned int frames = 0; /* placed by this pass */
 	bool drained = false; /* a read came back short: the socket is empty */
 	bool ack_pending = qp->want_ack; /* held back by an earlier pass */
 
@@ -1168,6 +1169,7 @@ void tcp_qp_rx(struct tcp_qp *qp)
 			if (qp->rx_lowat && qp->connected)
 				rx_lowat(qp);
 			progress = true;
+			frames++;
 		}
 	}
 	/* Acknowledge what this pass completed (also frames whose header
@@ -1191,10 +1193,11 @@ void tcp_qp_rx(struct tcp_qp *qp)
 	 * Otherwise the next poll_cq, req_notify_cq, post or destroy sends
 	 * it, or the engine's next tick (tcp_qp_timers, within 1 ms): a
 	 * peer's completion waits that long only after such a QP falls
-	 * silent, and the QP leaves the mode a tick later.
+	 * silent, and the QP leaves the mode a tick later. A pass that
+	 * placed a stream of frames acks at once (TCP_ACK_STREAM_FRAMES).
 	 */
 	if (qp->want_ack && !qp->resp_head && qp->sq_tx == qp->sq_head &&
-	    qp->tx_iov_i == qp->tx_iov_n &&
+	    qp->tx_iov_i == qp->tx_iov_n && frames < TCP_ACK_STREAM_FRAMES &&
 	    (qp->rx_by_app ? qp->rx_app_driven
 			   : qp->rx_tick && qp->rx_app_oneway)) {
 		qp->tx_deferred = true;
