@@ -120,7 +120,7 @@ enum rx_phase {
  * ack of the signaled one). Such a pass acks at once instead of holding
  * the ack for the next post or poll: ib_send_bw 64 B 2.51 -> 2.82 Mmsg/s,
  * -q 8 3.56 -> 4.11 (interleaved medians of 11 and 7); the requester's
- * empty reads fall by a third.
+ * reads fall by more than a quarter.
  */
 #define TCP_ACK_STREAM_FRAMES 8
 /*
