@@ -93,19 +93,28 @@ void tcp_qp_yield_slow(struct tcp_qp *qp)
 		sched_yield();
 }
 
+/* How each_qp takes a QP lock that is taken. */
+enum qp_lock_mode {
+	QP_LOCK_WAIT,	  /* wait for it (engine_lock_qp) */
+	QP_LOCK_SKIP_FEW, /* skip it TCP_TIMER_SKIPS times in a row at most */
+	QP_LOCK_TRY,	  /* skip it, and the context if its lock is taken */
+};
+
 /*
- * Runs fn on every live QP of the context, under ctx->lock and its lock.
- * may_skip: a QP whose lock is taken is skipped, TCP_TIMER_SKIPS times in
- * a row at most (the timers; see below).
+ * Runs fn on every live QP of the context, under ctx->lock and its lock,
+ * taken as mode says (the timers skip a few times; see below).
  */
 static void each_qp(struct tcp_context *ctx,
 		    void (*fn)(struct tcp_qp *, uint64_t), uint64_t now,
-		    bool may_skip)
+		    enum qp_lock_mode mode)
 {
 	struct tcp_engine *e = ctx->engine;
 	int i, j;
 
-	pthread_mutex_lock(&ctx->lock);
+	if (mode != QP_LOCK_TRY)
+		pthread_mutex_lock(&ctx->lock);
+	else if (pthread_mutex_trylock(&ctx->lock))
+		return;
 	for (i = 0; i < e->nlis; i++) {
 		for (j = 0; j < TCP_QPS_PER_LISTENER; j++) {
 			struct tcp_qp *qp = e->lis[i]->slots[j];
@@ -124,8 +133,9 @@ static void each_qp(struct tcp_context *ctx,
 			 * asks for the lock (engine_lock_qp).
 			 */
 			if (pthread_mutex_trylock(&qp->lock)) {
-				if (may_skip &&
-				    ++qp->timer_skips < TCP_TIMER_SKIPS)
+				if (mode == QP_LOCK_TRY ||
+				    (mode == QP_LOCK_SKIP_FEW &&
+				     ++qp->timer_skips < TCP_TIMER_SKIPS))
 					continue;
 				engine_lock_qp(qp);
 			}
@@ -151,7 +161,7 @@ static void run_timers(struct tcp_context *ctx)
 	e->tick = now >= e->tick_at;
 	if (e->tick)
 		e->tick_at = now + TCP_TICK_NS;
-	each_qp(ctx, tcp_qp_timers, now, true);
+	each_qp(ctx, tcp_qp_timers, now, QP_LOCK_SKIP_FEW);
 	tcp_cq_retry_events(ctx);
 }
 
@@ -164,7 +174,65 @@ static void flush_one(struct tcp_qp *qp, uint64_t now)
 
 static void flush_deferred(struct tcp_context *ctx)
 {
-	each_qp(ctx, flush_one, 0, false);
+	each_qp(ctx, flush_one, 0, QP_LOCK_WAIT);
+}
+
+/*
+ * The contexts of this process whose engines run (under live_lock), for
+ * flush_at_exit. A NIC acknowledges a message as it arrives; this
+ * provider may hold the ack back for the application's reply to carry
+ * (tcp_qp_rx), and small WRs for the application's next poll. A program
+ * that exits without destroying its QPs would take both with it, and the
+ * peer's WR would fail with IBV_WC_RETRY_EXC_ERR where a NIC's succeeds.
+ */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tcp_engine *live;
+
+static void live_add(struct tcp_context *ctx)
+{
+	struct tcp_engine *e = ctx->engine;
+
+	e->ctx = ctx;
+	e->pid = getpid();
+	pthread_mutex_lock(&live_lock);
+	e->live_next = live;
+	live = e;
+	pthread_mutex_unlock(&live_lock);
+}
+
+static void live_del(struct tcp_engine *e)
+{
+	struct tcp_engine **pp;
+
+	pthread_mutex_lock(&live_lock);
+	for (pp = &live; *pp; pp = &(*pp)->live_next) {
+		if (*pp == e) {
+			*pp = e->live_next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&live_lock);
+}
+
+/*
+ * At exit() (or return from main), what is held back goes into the
+ * sockets, which the kernel still delivers after the process is gone.
+ * Only this process's own contexts: a forked child shares its parent's
+ * sockets, and a frame sent from it would corrupt the parent's streams.
+ * A QP or context whose lock is taken is skipped (its holder may be the
+ * thread that exits, from a signal handler); nothing waits here.
+ */
+__attribute__((destructor)) static void flush_at_exit(void)
+{
+	struct tcp_engine *e;
+	pid_t self = getpid();
+
+	if (pthread_mutex_trylock(&live_lock))
+		return;
+	for (e = live; e; e = e->live_next)
+		if (e->pid == self)
+			each_qp(e->ctx, flush_one, 0, QP_LOCK_TRY);
+	pthread_mutex_unlock(&live_lock);
 }
 
 /*
@@ -452,6 +520,7 @@ int tcp_engine_start(struct tcp_context *ctx)
 		goto fail;
 	}
 	e->running = true;
+	live_add(ctx);
 	return 0;
 fail:
 	if (e->epfd >= 0)
@@ -479,6 +548,7 @@ void tcp_engine_stop(struct tcp_context *ctx)
 
 	if (!e)
 		return;
+	live_del(e);
 	atomic_store(&e->stop, true);
 	tcp_engine_wake(ctx);
 	if (e->running)

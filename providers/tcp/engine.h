@@ -68,6 +68,10 @@ struct tcp_engine {
 	int wakefd;
 	struct tcp_pollable wake;
 	atomic_bool stop;
+	/* the list of running engines flushed at exit (engine.c) */
+	struct tcp_context *ctx;
+	pid_t pid; /* the process that started it */
+	struct tcp_engine *live_next;
 	atomic_uint_fast64_t epoch;
 	atomic_int stalled;  /* timer users (RNR waits, modes): tick */
 	atomic_bool tx_kick; /* some QP holds back WRs: flush them */

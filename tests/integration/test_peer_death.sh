@@ -4,7 +4,9 @@
 # A peer process dies (SIGKILL) or resets its QP with work outstanding:
 # the survivor's oldest request fails with IBV_WC_RETRY_EXC_ERR, the rest
 # and its receives flush, the QP is in ERR, IBV_EVENT_QP_FATAL arrives and
-# nothing hangs. Two processes on one host (tests/tools/peer_death.c).
+# nothing hangs. And a receiver that exits (no ibv_destroy_qp) right after
+# it polled a message still acknowledged it: the sender's WR succeeds.
+# Two processes on one host (tests/tools/peer_death.c).
 #
 #   tests/integration/test_peer_death.sh PATH/TO/rdma-tcp
 
