@@ -157,6 +157,17 @@ static bool wait_event(struct ibv_context *ctx, enum ibv_event_type t, int secs)
 	return false;
 }
 
+/* The peer's half of start_peer's exchange: QPN out, QPN in, connect. */
+static void child_connect(struct end *e, int rfd, int wfd)
+{
+	uint32_t qpn;
+
+	if (write(wfd, &e->qp->qp_num, 4) != 4 || read(rfd, &qpn, 4) != 4)
+		_exit(2);
+	if (connect_to(e, qpn))
+		_exit(2);
+}
+
 /* The child: connects, then idles (its engine keeps serving) until killed. */
 static void child(const char *dev, int rfd, int wfd, bool reset)
 {
@@ -165,10 +176,7 @@ static void child(const char *dev, int rfd, int wfd, bool reset)
 
 	if (setup(&e, dev))
 		_exit(2);
-	if (write(wfd, &e.qp->qp_num, 4) != 4 || read(rfd, &qpn, 4) != 4)
-		_exit(2);
-	if (connect_to(&e, qpn))
-		_exit(2);
+	child_connect(&e, rfd, wfd);
 	if (reset) {
 		/* wait for the parent's go, then drop the QP: a reset */
 		if (read(rfd, &qpn, 4) != 4)
@@ -251,7 +259,6 @@ static void exit_child(const char *dev, int rfd, int wfd, bool unused)
 	struct ibv_sge sge;
 	struct ibv_recv_wr rwr = { 0 }, *rbad;
 	struct ibv_wc wc;
-	uint32_t qpn;
 	time_t end;
 
 	(void)unused;
@@ -264,10 +271,7 @@ static void exit_child(const char *dev, int rfd, int wfd, bool unused)
 	rwr.num_sge = 1;
 	if (ibv_post_recv(e.qp, &rwr, &rbad))
 		_exit(2);
-	if (write(wfd, &e.qp->qp_num, 4) != 4 || read(rfd, &qpn, 4) != 4)
-		_exit(2);
-	if (connect_to(&e, qpn))
-		_exit(2);
+	child_connect(&e, rfd, wfd);
 	end = time(NULL) + 20;
 	while (time(NULL) < end) {
 		int n = ibv_poll_cq(e.cq, 1, &wc);
