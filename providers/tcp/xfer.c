@@ -618,18 +618,26 @@ static struct tcp_send_wqe *find_wqe(struct tcp_qp *qp, uint32_t msn)
 	return NULL;
 }
 
-static int segs_to_iov(struct tcp_qp *qp, const struct tcp_seg *s, uint32_t n)
+/*
+ * The payload's destination: the segments' memory, cut at the message's
+ * length (rx_left). A receive buffer is usually larger than the message,
+ * and readv() fills every iovec it is given: left uncut, it would read the
+ * frames behind this one into the application's buffer.
+ */
+static void segs_to_iov(struct tcp_qp *qp, const struct tcp_seg *s, uint32_t n)
 {
-	uint32_t i;
+	uint32_t i, left = qp->rx_left;
 
 	qp->rx_iov_n = qp->rx_iov_i = 0;
-	for (i = 0; i < n; i++) {
-		if (!s[i].len)
+	for (i = 0; i < n && left; i++) {
+		uint32_t len = s[i].len < left ? s[i].len : left;
+
+		if (!len)
 			continue;
 		qp->rx_iov[qp->rx_iov_n].iov_base = s[i].addr;
-		qp->rx_iov[qp->rx_iov_n++].iov_len = s[i].len;
+		qp->rx_iov[qp->rx_iov_n++].iov_len = len;
+		left -= len;
 	}
-	return 0;
 }
 
 /*
