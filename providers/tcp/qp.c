@@ -245,6 +245,7 @@ static void close_conn(struct tcp_qp *qp)
 		free(r); /* regions are not pinned between sends */
 	}
 	qp->resp_tail = NULL;
+	qp->rd_resp_queued = 0;
 	while (qp->tx_batch_resps) {
 		struct tcp_resp *r = qp->tx_batch_resps;
 
@@ -407,6 +408,7 @@ static void qp_reset(struct tcp_qp *qp)
 	qp->rq_head = qp->rq_tail = 0;
 	qp->next_msn = qp->peer_acked = qp->peer_credits = 0;
 	qp->sends_issued = qp->rq_posted_total = 0;
+	qp->rd_out = 0;
 	qp->expect_msn = qp->ack_sent = qp->credits_sent = 0;
 	qp->peer_no_credit = false;
 	qp->peer_heard = false;

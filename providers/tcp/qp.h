@@ -181,6 +181,9 @@ struct tcp_qp {
 	bool peer_no_credit;   /* peer uses an SRQ */
 	bool peer_heard; /* a frame from the peer arrived: credits known */
 	uint32_t sends_issued; /* SEND/WRITE_IMM sent (consume credits) */
+	/* READs and atomics on the wire without their response: at most
+	 * attr.max_rd_atomic (the requester's ORD) */
+	uint32_t rd_out;
 	uint64_t rnr_since_ns; /* when the head SEND began waiting for credit */
 
 	/* receive queue */
@@ -194,6 +197,9 @@ struct tcp_qp {
 	uint32_t ack_sent;   /* last ack_msn we sent */
 	uint32_t credits_sent;
 	struct tcp_resp *resp_head, *resp_tail;
+	/* READ and atomic responses queued or being sent: at most
+	 * attr.max_dest_rd_atomic (the responder's IRD) */
+	uint32_t rd_resp_queued;
 	bool want_ack;
 
 	/* connection */

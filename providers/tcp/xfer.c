@@ -275,6 +275,25 @@ static uint8_t wr_to_op(enum ibv_wr_opcode op)
 	}
 }
 
+static bool is_rd_atomic(enum ibv_wr_opcode op)
+{
+	return op == IBV_WR_RDMA_READ || op == IBV_WR_ATOMIC_CMP_AND_SWP ||
+	       op == IBV_WR_ATOMIC_FETCH_AND_ADD;
+}
+
+/*
+ * May another READ or atomic go on the wire? Not while max_rd_atomic are
+ * waiting for their response: the responder holds at most its
+ * max_dest_rd_atomic of them and refuses more. A QP set to 0 still gets
+ * one at a time (rxe would stall it for ever).
+ */
+static bool rd_atomic_room(const struct tcp_qp *qp)
+{
+	uint32_t ord = qp->attr.max_rd_atomic ? qp->attr.max_rd_atomic : 1;
+
+	return qp->rd_out < ord;
+}
+
 /* Are READs or atomics before sq_tx still waiting for their response? */
 static bool reads_pending(struct tcp_qp *qp)
 {
@@ -327,6 +346,9 @@ static void build_batch(struct tcp_qp *qp)
 		}
 		/* a fenced WR waits for earlier READs and atomics to finish */
 		if ((w->send_flags & IBV_SEND_FENCE) && reads_pending(qp))
+			break;
+		/* in order: later WRs wait behind it, as on a NIC */
+		if (is_rd_atomic(w->opcode) && !rd_atomic_room(qp))
 			break;
 		if (needs_credit(w->opcode) && !qp->peer_no_credit &&
 		    qp->sends_issued == qp->peer_credits) {
@@ -382,6 +404,8 @@ static void build_batch(struct tcp_qp *qp)
 		}
 		if (needs_credit(w->opcode))
 			qp->sends_issued++;
+		if (is_rd_atomic(w->opcode))
+			qp->rd_out++;
 		w->msn = qp->next_msn++;
 		w->state = WQE_SENT;
 		qp->sq_tx++;
@@ -420,6 +444,9 @@ static void batch_done(struct tcp_qp *qp)
 
 	while ((r = qp->tx_batch_resps)) {
 		qp->tx_batch_resps = r->next;
+		if (r->hdr.opcode == RTCP_OP_READ_RESP ||
+		    r->hdr.opcode == RTCP_OP_ATOMIC_RESP)
+			qp->rd_resp_queued--;
 		free(r);
 	}
 	if (qp->type == IBV_QPT_UC) {
@@ -548,6 +575,9 @@ void tcp_qp_tx(struct tcp_qp *qp)
 
 static void queue_resp(struct tcp_qp *qp, struct tcp_resp *r)
 {
+	if (r->hdr.opcode == RTCP_OP_READ_RESP ||
+	    r->hdr.opcode == RTCP_OP_ATOMIC_RESP)
+		qp->rd_resp_queued++;
 	r->next = NULL;
 	if (qp->resp_tail)
 		qp->resp_tail->next = r;
@@ -758,6 +788,18 @@ static void rx_dispatch(struct tcp_qp *qp)
 				  IBV_EVENT_QP_REQ_ERR);
 			return;
 		}
+		/*
+		 * More READs and atomics in flight than this responder
+		 * accepts (max_dest_rd_atomic): the requester broke the
+		 * limit it was given, and its responses would grow here
+		 * without bound.
+		 */
+		if (h->opcode >= RTCP_OP_READ_REQ &&
+		    qp->rd_resp_queued >= qp->attr.max_dest_rd_atomic) {
+			terminate(qp, h->msn, RTCP_SYN_REM_INV_REQ,
+				  IBV_EVENT_QP_REQ_ERR);
+			return;
+		}
 		break;
 	default:
 		break;
@@ -914,6 +956,7 @@ static void rx_dispatch(struct tcp_qp *qp)
 		if (w->nseg && w->seg[0].len >= 8)
 			memcpy(w->seg[0].addr, &h->aux0, 8);
 		w->state = WQE_DONE;
+		qp->rd_out--;
 		return;
 	case RTCP_OP_TERMINATE:
 		w = find_wqe(qp, h->msn);
@@ -976,6 +1019,7 @@ static void rx_finish(struct tcp_qp *qp)
 		break;
 	case RTCP_OP_READ_RESP:
 		qp->rx_wqe->state = WQE_DONE;
+		qp->rd_out--;
 		tcp_sq_reap(qp);
 		break;
 	default:

@@ -13,8 +13,9 @@ from pyverbs.qp import QPCap
 from test_qp import (QPCase, RC, UC, poll_cq, rand_bytes, recv_wr, send_wr,
                      wc_str)
 
-KiB = 1024
+KiB, MiB = 1024, 1 << 20
 SEND, WRITE = e.IBV_WR_SEND, e.IBV_WR_RDMA_WRITE
+READ, FADD = e.IBV_WR_RDMA_READ, e.IBV_WR_ATOMIC_FETCH_AND_ADD
 
 
 class TestReceivePlacement(QPCase):
@@ -60,6 +61,74 @@ class TestReceivePlacement(QPCase):
             self.assertEqual(wbuf.read(0, 1000), wdata)
             self.assertEqual(a.state(), e.IBV_QPS_RTS)
             self.assertEqual(b.state(), e.IBV_QPS_RTS)
+
+
+class TestReadAtomicDepth(QPCase):
+    """max_rd_atomic (the requester's ORD) and max_dest_rd_atomic (the
+    responder's IRD), as a NIC enforces them."""
+
+    def test_requester_never_exceeds_its_depth(self):
+        """Twenty READs and atomics posted at once through an ORD and IRD
+        of 1: the requester holds them back in order, every one completes,
+        and the bytes and the counter are right."""
+        cap = QPCap(max_send_wr=64, max_recv_wr=4, max_send_sge=1,
+                    max_recv_sge=1)
+        a, b = self.pair(cap=cap,
+                         connect_kw={'rtr_kw': {'max_dest_rd_atomic': 1},
+                                     'rts_kw': {'max_rd_atomic': 1}})
+        local = a.buf(20 * MiB + 4096)
+        remote = b.buf(20 * MiB + 4096)
+        data = rand_bytes(20 * MiB, 7)
+        remote.write(0, data)
+        remote.write(20 * MiB, b'\0' * 8)
+        for i in range(20):
+            if i % 4 == 3:
+                a.qp.post_send(send_wr(FADD, [local.sge(20 * MiB + 8, 8)],
+                                       wr_id=i, rkey=remote.rkey,
+                                       raddr=remote.addr + 20 * MiB,
+                                       compare_add=1))
+            else:
+                a.qp.post_send(send_wr(READ, [local.sge(i * MiB, MiB)],
+                                       wr_id=i, rkey=remote.rkey,
+                                       raddr=remote.addr + i * MiB))
+        for i, wc in enumerate(poll_cq(a.scq, 20, what='requester')):
+            self.assertWC(wc, wr_id=i)
+        for i in range(20):
+            if i % 4 != 3:
+                self.assertEqual(local.read(i * MiB, MiB),
+                                 data[i * MiB:(i + 1) * MiB], 'READ %d' % i)
+        self.assertEqual(remote.read(20 * MiB, 8),
+                         (5).to_bytes(8, 'little'))
+        self.assertEqual(b.state(), e.IBV_QPS_RTS)
+
+    def test_responder_refuses_more_than_its_depth(self):
+        """A requester allowed 8 outstanding READs against a responder
+        that accepts 1: while the first response is still streaming, the
+        second request is refused -- the requester's READ completes with
+        REM_INV_REQ_ERR, the responder gets IBV_EVENT_QP_REQ_ERR, and its
+        memory use stays bounded (no response queued beyond its depth)."""
+        cap = QPCap(max_send_wr=8, max_recv_wr=4, max_send_sge=1,
+                    max_recv_sge=1)
+        a, b = self.pair(cap=cap,
+                         connect_kw={'rtr_kw': {'max_dest_rd_atomic': 1},
+                                     'rts_kw': {'max_rd_atomic': 8}})
+        size = 32 * MiB
+        local = a.buf(3 * size)
+        remote = b.buf(size)
+        for i in range(3):
+            a.qp.post_send(send_wr(READ, [local.sge(i * size, size)],
+                                   wr_id=i, rkey=remote.rkey,
+                                   raddr=remote.addr))
+        wcs = poll_cq(a.scq, 3, what='requester')
+        status = [wc.status for wc in wcs]
+        self.assertIn(e.IBV_WC_REM_INV_REQ_ERR, status,
+                      [wc_str(w) for w in wcs])
+        first_err = status.index(e.IBV_WC_REM_INV_REQ_ERR)
+        self.assertTrue(all(s == e.IBV_WC_SUCCESS
+                            for s in status[:first_err]))
+        self.assertTrue(all(s == e.IBV_WC_WR_FLUSH_ERR
+                            for s in status[first_err + 1:]))
+        self.events.wait(e.IBV_EVENT_QP_REQ_ERR)
 
 
 if __name__ == '__main__':
