@@ -257,7 +257,8 @@ struct tcp_qp {
 	struct tcp_send_wqe *rx_wqe; /* READ_RESP target */
 	struct tcp_recv_wqe rx_rwqe; /* SEND target, copied out of the RQ */
 	bool rx_has_rwqe;
-	bool rx_by_app; /* this rx pass runs in the application's poll_cq */
+	bool rx_discard; /* UC message nobody receives: its payload is dropped */
+	bool rx_by_app;	 /* this rx pass runs in the application's poll_cq */
 	/* the application reads the socket in its CQ polls: the engine
 	 * leaves it alone (no EPOLLIN) until they stop, see tcp_qp_app_rx() */
 	bool rx_app_driven;

@@ -350,7 +350,9 @@ static void build_batch(struct tcp_qp *qp)
 		/* in order: later WRs wait behind it, as on a NIC */
 		if (is_rd_atomic(w->opcode) && !rd_atomic_room(qp))
 			break;
+		/* (UC has no RNR: its receiver drops what finds no receive) */
 		if (needs_credit(w->opcode) && !qp->peer_no_credit &&
+		    qp->type != IBV_QPT_UC &&
 		    qp->sends_issued == qp->peer_credits) {
 			/*
 			 * Before the peer's first frame its credits are not
@@ -768,6 +770,7 @@ static void rx_dispatch(struct tcp_qp *qp)
 	qp->rx_iov_n = qp->rx_iov_i = 0;
 	qp->rx_mr = NULL;
 	qp->rx_wqe = NULL;
+	qp->rx_discard = false;
 	qp->rx_phase = RX_PAYLOAD;
 
 	switch (h->opcode) {
@@ -832,6 +835,18 @@ static void rx_dispatch(struct tcp_qp *qp)
 	case RTCP_OP_SEND:
 	case RTCP_OP_SEND_IMM:
 		if (!qp->rx_has_rwqe && !take_rwqe(qp)) {
+			if (qp->type == IBV_QPT_UC) {
+				/*
+				 * UC has no RNR: a NIC drops a message that
+				 * finds no receive, and its sender has
+				 * completed already. Nothing of it lands,
+				 * not even a WRITE_IMM's data.
+				 */
+				qp->rx_mr = NULL;
+				qp->rx_iov_n = 0;
+				qp->rx_discard = true;
+				return;
+			}
 			if (qp->srq) {
 				qp->rx_phase = RX_STALL;
 				tcp_engine_stall(qp->ctx);
@@ -993,6 +1008,8 @@ static void rx_finish(struct tcp_qp *qp)
 	case RTCP_OP_WRITE_IMM:
 		qp->rx_mr = NULL;
 		qp->expect_msn++;
+		if (qp->rx_discard)
+			break; /* dropped: no receive, no completion */
 		/*
 		 * A NIC acks before the receiver can see the completion: an
 		 * application that exits on its last completion must not
@@ -1032,8 +1049,39 @@ static void rx_finish(struct tcp_qp *qp)
  * Returns 0 when done, 1 to wait for more bytes, -1 on a broken stream,
  * -2 when the WRITE's target region was deregistered meanwhile.
  */
+/*
+ * Drops the rest of the payload: the staged bytes, then the socket's
+ * (MSG_TRUNC discards TCP data without copying it). Returns as
+ * rx_payload.
+ */
+static int rx_discard(struct tcp_qp *qp)
+{
+	while (qp->rx_left) {
+		uint32_t avail = qp->rx_end - qp->rx_start;
+		ssize_t n;
+
+		if (avail) {
+			n = avail < qp->rx_left ? avail : qp->rx_left;
+			qp->rx_start += n;
+		} else {
+			n = recv(qp->fd, NULL, qp->rx_left,
+				 MSG_TRUNC | MSG_DONTWAIT);
+			if (n <= 0)
+				return n < 0 && (errno == EAGAIN ||
+						 errno == EINTR)
+					       ? 1
+					       : -1;
+			qp->io_rx += n;
+		}
+		qp->rx_left -= n;
+	}
+	return 0;
+}
+
 static int rx_payload(struct tcp_qp *qp)
 {
+	if (qp->rx_discard)
+		return rx_discard(qp);
 	while (qp->rx_left) {
 		uint32_t avail = qp->rx_end - qp->rx_start;
 		struct tcp_mr *pin = NULL;

@@ -5,16 +5,21 @@ receive, requesters whose peer never comes up, bounded responder queues.
 
 Every wait has a deadline; nothing here can hang."""
 
+import time
 import unittest
 
 import pyverbs.enums as e
 from pyverbs.qp import QPCap
 
-from test_qp import (QPCase, RC, UC, poll_cq, rand_bytes, recv_wr, send_wr,
-                     wc_str)
+from pyverbs.pd import PD
+from pyverbs.srq import SRQ, SrqAttr, SrqInitAttr
+
+from test_qp import (TIMEOUT, QPCase, UC, connect, poll_cq, poll_quiet, rand_bytes,
+                     recv_wr, send_wr, wc_str)
 
 KiB, MiB = 1024, 1 << 20
 SEND, WRITE = e.IBV_WR_SEND, e.IBV_WR_RDMA_WRITE
+WRITE_IMM = e.IBV_WR_RDMA_WRITE_WITH_IMM
 READ, FADD = e.IBV_WR_RDMA_READ, e.IBV_WR_ATOMIC_FETCH_AND_ADD
 
 
@@ -129,6 +134,67 @@ class TestReadAtomicDepth(QPCase):
         self.assertTrue(all(s == e.IBV_WC_WR_FLUSH_ERR
                             for s in status[first_err + 1:]))
         self.events.wait(e.IBV_EVENT_QP_REQ_ERR)
+
+
+class TestUCDrop(QPCase):
+    """UC has no RNR: a message that finds no receive is dropped by the
+    receiver, and the sender completes successfully, as on a NIC."""
+
+    def run_drop(self, srq=None, pd=None):
+        cap = QPCap(max_send_wr=64, max_recv_wr=8, max_send_sge=1,
+                    max_recv_sge=1)
+        a = self.side(qp_type=UC, cap=cap)
+        b = self.side(qp_type=UC, cap=cap, srq=srq, pd=pd)
+        connect(a, b)
+        src = a.buf(2 * MiB)
+        dst = b.buf(2 * MiB, guard=64)
+        src.write(0, rand_bytes(2 * MiB, 3))
+        sizes = [0, 1, 100, 4 * KiB, 64 * KiB, MiB, 17, 2 * MiB]
+        n = 0
+        for rnd in range(4):
+            for sz in sizes:
+                op = WRITE_IMM if n % 3 == 2 else SEND
+                a.qp.post_send(send_wr(op, [src.sge(0, sz)] if sz else [],
+                                       wr_id=n, imm=n, rkey=dst.rkey,
+                                       raddr=dst.addr))
+                n += 1
+            for wc in poll_cq(a.scq, len(sizes), what='sender'):
+                self.assertWC(wc)
+        # a WRITE behind them all: once it is placed, the receiver has
+        # passed every message before it (one stream, in order)
+        marker = b'UC-MARK!'
+        src.write(2 * MiB - 8, marker)
+        a.qp.post_send(send_wr(WRITE, [src.sge(2 * MiB - 8, 8)], wr_id=900,
+                               rkey=dst.rkey, raddr=dst.addr + MiB))
+        self.assertWC(poll_cq(a.scq, 1)[0], wr_id=900)
+        deadline = time.monotonic() + TIMEOUT
+        while dst.read(MiB, 8) != marker:
+            self.assertLess(time.monotonic(), deadline, 'marker not placed')
+        self.assertEqual(poll_quiet(b.rcq, 0.05), [])
+        # no dropped WRITE_IMM placed anything (the marker aside)
+        whole = bytearray(dst.whole())
+        whole[64 + MiB:64 + MiB + 8] = b'\xa5' * 8
+        self.assertEqual(bytes(whole), b'\xa5' * len(whole))
+        # and the next message with a receive waiting lands whole
+        if srq:
+            srq.post_recv(recv_wr([dst.sge(0, 64 * KiB)], wr_id=7))
+        else:
+            b.qp.post_recv(recv_wr([dst.sge(0, 64 * KiB)], wr_id=7))
+        a.qp.post_send(send_wr(SEND, [src.sge(0, 1000)], wr_id=901))
+        self.assertWC(poll_cq(a.scq, 1)[0], wr_id=901)
+        self.assertRecv(poll_cq(b.rcq, 1)[0], a, b, 1000, wr_id=7)
+        self.assertEqual(dst.read(0, 1000), src.read(0, 1000))
+        self.assertEqual(a.state(), e.IBV_QPS_RTS)
+        self.assertEqual(b.state(), e.IBV_QPS_RTS)
+
+    def test_uc_send_without_receive_is_dropped(self):
+        self.run_drop()
+
+    def test_uc_send_to_empty_srq_is_dropped(self):
+        pd = PD(self.ctx)
+        srq = SRQ(pd, SrqInitAttr(SrqAttr(max_wr=16, max_sge=1)))
+        self._keep.append((pd, srq))
+        self.run_drop(srq=srq, pd=pd)
 
 
 if __name__ == '__main__':
