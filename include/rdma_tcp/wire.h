@@ -44,7 +44,13 @@ enum rtcp_flags {
 	RTCP_F_SOLICITED = 1 << 0,
 	RTCP_F_NO_CREDIT = 1 << 1, /* receiver uses an SRQ: credits unused */
 	RTCP_F_ACK_REQ = 1 << 2, /* requester waits on this one: ack at once */
-	RTCP_F_KNOWN = RTCP_F_SOLICITED | RTCP_F_NO_CREDIT | RTCP_F_ACK_REQ,
+	/*
+	 * ACK only: request msn waits for a receive (an empty SRQ); imm is
+	 * the responder's RNR timer code, as an RNR NAK carries it
+	 */
+	RTCP_F_RNR = 1 << 3,
+	RTCP_F_KNOWN = RTCP_F_SOLICITED | RTCP_F_NO_CREDIT | RTCP_F_ACK_REQ |
+		       RTCP_F_RNR,
 };
 
 /*

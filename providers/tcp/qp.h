@@ -185,6 +185,10 @@ struct tcp_qp {
 	 * attr.max_rd_atomic (the requester's ORD) */
 	uint32_t rd_out;
 	uint64_t rnr_since_ns; /* when the head SEND began waiting for credit */
+	/* the responder NAKed request rnr_nak_msn (no receive in its SRQ):
+	 * it fails with RNR_RETRY_EXC_ERR at rnr_nak_at_ns unless acked */
+	uint64_t rnr_nak_at_ns;
+	uint32_t rnr_nak_msn;
 
 	/* receive queue */
 	struct tcp_recv_wqe *rq;

@@ -713,6 +713,41 @@ static void bad_response(struct tcp_qp *qp)
 	fail_oldest(qp, IBV_WC_BAD_RESP_ERR);
 }
 
+/*
+ * Tells the requester that request msn waits for a receive (the SRQ is
+ * empty), as a NIC's RNR NAK does: the requester then gives up after its
+ * rnr_retry budget instead of waiting for ever. The message stays in the
+ * stream and lands if a receive comes first.
+ */
+static void rnr_nak(struct tcp_qp *qp, uint32_t msn)
+{
+	struct tcp_resp *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return; /* the requester waits, as with rnr_retry 7 */
+	r->hdr.opcode = RTCP_OP_ACK;
+	r->hdr.flags = RTCP_F_RNR;
+	r->hdr.msn = msn;
+	r->hdr.imm = htobe32(qp->attr.min_rnr_timer);
+	queue_resp(qp, r);
+}
+
+static uint64_t rnr_timer_ns(uint8_t t);
+
+/* The responder NAKed request h->msn for want of a receive. */
+static void rnr_nak_heard(struct tcp_qp *qp, const struct rtcp_hdr *h)
+{
+	uint32_t t = be32toh(h->imm);
+
+	if (qp->type != IBV_QPT_RC || qp->attr.rnr_retry == 7 ||
+	    qp->rnr_nak_at_ns || !find_wqe(qp, h->msn))
+		return;
+	qp->rnr_nak_msn = h->msn;
+	qp->rnr_nak_at_ns =
+		tcp_now_ns() + (qp->attr.rnr_retry + 1) * rnr_timer_ns(t & 31);
+	tcp_engine_stall(qp->ctx);
+}
+
 /* Takes a receive WQE for SEND / WRITE_IMM; false when none is posted. */
 static bool take_rwqe(struct tcp_qp *qp)
 {
@@ -850,6 +885,7 @@ static void rx_dispatch(struct tcp_qp *qp)
 			if (qp->srq) {
 				qp->rx_phase = RX_STALL;
 				tcp_engine_stall(qp->ctx);
+				rnr_nak(qp, h->msn);
 				return;
 			}
 			/* the requester ignored our credits */
@@ -988,6 +1024,8 @@ static void rx_dispatch(struct tcp_qp *qp)
 			tcp_qp_to_error(qp, w ? 0 : IBV_EVENT_QP_FATAL);
 		return;
 	default: /* ACK */
+		if (h->flags & RTCP_F_RNR)
+			rnr_nak_heard(qp, h);
 		return;
 	}
 }
@@ -1441,6 +1479,25 @@ static uint64_t rnr_timer_ns(uint8_t t)
 	return (uint64_t)tab[t & 31] * 10000;
 }
 
+/*
+ * A request the responder NAKed for want of a receive: done once acked
+ * (a receive came), failed once the RNR budget ran out -- the QP then
+ * goes to error, as a NIC's requester does.
+ */
+static void rnr_nak_timer(struct tcp_qp *qp, uint64_t now)
+{
+	struct tcp_send_wqe *w = find_wqe(qp, qp->rnr_nak_msn);
+
+	if (w && !msn_before(qp->rnr_nak_msn, qp->peer_acked) &&
+	    now < qp->rnr_nak_at_ns)
+		return;
+	qp->rnr_nak_at_ns = 0;
+	atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+	if (w && !msn_before(qp->rnr_nak_msn, qp->peer_acked) &&
+	    qp->state != IBV_QPS_ERR)
+		fail_oldest(qp, IBV_WC_RNR_RETRY_EXC_ERR);
+}
+
 void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 {
 	if (qp->fail_at_ns && now >= qp->fail_at_ns) {
@@ -1471,6 +1528,8 @@ void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 	}
 	if (qp->rx_phase == RX_STALL)
 		tcp_qp_rx(qp);
+	if (qp->rnr_nak_at_ns)
+		rnr_nak_timer(qp, now);
 	if (qp->rnr_since_ns && qp->attr.rnr_retry != 7 &&
 	    qp->state == IBV_QPS_RTS) {
 		uint64_t budget = (qp->attr.rnr_retry + 1) *

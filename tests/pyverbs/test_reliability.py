@@ -11,11 +11,12 @@ import unittest
 import pyverbs.enums as e
 from pyverbs.qp import QPCap
 
+from pyverbs.cq import CQ
 from pyverbs.pd import PD
 from pyverbs.srq import SRQ, SrqAttr, SrqInitAttr
 
-from test_qp import (TIMEOUT, QPCase, UC, connect, poll_cq, poll_quiet, rand_bytes,
-                     recv_wr, send_wr, wc_str)
+from test_qp import (TIMEOUT, Buf, QPCase, UC, connect, poll_cq, poll_quiet,
+                     rand_bytes, recv_wr, send_wr, wc_str)
 
 KiB, MiB = 1024, 1 << 20
 SEND, WRITE = e.IBV_WR_SEND, e.IBV_WR_RDMA_WRITE
@@ -195,6 +196,53 @@ class TestUCDrop(QPCase):
         srq = SRQ(pd, SrqInitAttr(SrqAttr(max_wr=16, max_sge=1)))
         self._keep.append((pd, srq))
         self.run_drop(srq=srq, pd=pd)
+
+
+class TestSrqRnr(QPCase):
+    """A SEND to an RC QP whose SRQ is empty: the responder NAKs it as
+    receiver-not-ready; the requester retries for rnr_retry x the
+    responder's min_rnr_timer, then fails it with RNR_RETRY_EXC_ERR."""
+
+    def srq_pair(self, min_rnr_timer, rnr_retry):
+        pd_b = PD(self.ctx)
+        srq = SRQ(pd_b, SrqInitAttr(SrqAttr(max_wr=16, max_sge=1)))
+        rcq = CQ(self.ctx, 64)
+        self._keep.extend((pd_b, srq, rcq))
+        a = self.side()
+        b = self.side(pd=pd_b, srq=srq, rcq=rcq)
+        connect(a, b, rtr_kw={'min_rnr_timer': min_rnr_timer},
+                rts_kw={'rnr_retry': rnr_retry})
+        return a, b, srq, pd_b
+
+    def test_empty_srq_fails_after_rnr_budget(self):
+        """rnr_retry 2 x 0.96 ms: the SEND fails with RNR_RETRY_EXC_ERR
+        (well within the test's deadline: it does not hang), the WR
+        behind it is flushed and the requester's QP is in error."""
+        a, b, srq, _ = self.srq_pair(min_rnr_timer=14, rnr_retry=2)
+        src = a.buf(64)
+        a.qp.post_send(send_wr(SEND, [src.sge(0, 9)], wr_id=1))
+        a.qp.post_send(send_wr(WRITE, [src.sge(0, 9)], wr_id=2,
+                               rkey=src.rkey, raddr=src.addr))
+        w1, w2 = poll_cq(a.scq, 2, what='requester')
+        self.assertWC(w1, status=e.IBV_WC_RNR_RETRY_EXC_ERR, wr_id=1)
+        self.assertWC(w2, status=e.IBV_WC_WR_FLUSH_ERR, wr_id=2)
+        self.assertEqual(a.state(), e.IBV_QPS_ERR)
+
+    def test_receive_within_rnr_budget_delivers(self):
+        """rnr_retry 3 x 491 ms: a receive posted 100 ms after the SEND
+        arrives in time, and the message lands."""
+        a, b, srq, pd_b = self.srq_pair(min_rnr_timer=31, rnr_retry=3)
+        src = a.buf(64)
+        src.write(0, b'rnr later')
+        a.qp.post_send(send_wr(SEND, [src.sge(0, 9)], wr_id=1))
+        self.assertEqual(poll_quiet(a.scq, 0.1), [])
+        dst = Buf(pd_b, 64)
+        self._keep.append(dst)
+        srq.post_recv(recv_wr([dst.sge(0, 64)], wr_id=7))
+        self.assertWC(poll_cq(a.scq, 1)[0], wr_id=1)
+        self.assertRecv(poll_cq(b.rcq, 1)[0], a, b, 9, wr_id=7)
+        self.assertEqual(dst.read(0, 9), b'rnr later')
+        self.assertEqual(a.state(), e.IBV_QPS_RTS)
 
 
 if __name__ == '__main__':
