@@ -150,6 +150,8 @@ static void send_or_defer(struct tcp_qp *qp, uint32_t nwr)
 	qp->burst_wrs += nwr;
 	qp->posted = true;
 	qp->poll_mark = mark;
+	if (!qp->peer_heard && unsent)
+		tcp_qp_unheard_arm(qp);
 	if (!qp->connected || !unsent)
 		return; /* sent once connected / nothing new */
 	if (qp->epollout)

@@ -237,6 +237,10 @@ static void close_conn(struct tcp_qp *qp)
 		qp->rnr_nak_at_ns = 0;
 		atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
 	}
+	if (qp->unheard_fail_ns) {
+		qp->unheard_fail_ns = 0;
+		atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+	}
 	if (qp->rx_phase == RX_STALL)
 		atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
 	qp->rx_phase = RX_HDR;

@@ -145,6 +145,8 @@ enum rx_phase {
 #define TCP_APP_RX_SKIP_MAX 255
 /* longest wait between losing the peer and failing the QP */
 #define TCP_DEAD_PEER_MAX_NS 1000000000ull
+/* shortest wait for a peer that has not answered yet (tcp_qp_unheard_arm) */
+#define TCP_UNHEARD_MIN_NS 1000000000ull
 
 struct tcp_qp {
 	struct verbs_qp vqp;
@@ -215,6 +217,9 @@ struct tcp_qp {
 	bool connecting;
 	bool conn_lost;	     /* UC whose peer went away: sends are dropped */
 	uint64_t fail_at_ns; /* RC whose peer went away: fails then */
+	/* RC with work posted that has not heard its peer yet (the peer QP
+	 * is not at RTR, or never connects): the oldest WR fails then */
+	uint64_t unheard_fail_ns;
 	uint8_t hello_out[RTCP_HELLO_LEN];
 	uint32_t hello_sent;
 	bool epollout; /* EPOLLOUT armed */
@@ -371,7 +376,8 @@ int tcp_qpn_alloc(struct tcp_qp *qp);
 void tcp_qpn_free(struct tcp_qp *qp);
 
 /* xfer.c: the transport */
-void tcp_qp_tx(struct tcp_qp *qp); /* caller holds qp->lock */
+void tcp_qp_tx(struct tcp_qp *qp);	    /* caller holds qp->lock */
+void tcp_qp_unheard_arm(struct tcp_qp *qp); /* caller holds qp->lock */
 /*
  * Should a frame go out just to update the peer's credits? Yes once the
  * peer sees less than half of the receives actually posted and unused

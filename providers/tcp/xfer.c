@@ -1457,6 +1457,47 @@ void tcp_qp_fail_conn(struct tcp_qp *qp)
 	}
 }
 
+/*
+ * The requester's retry budget, timeout x (retry_cnt + 1) as a NIC
+ * spends it; 0 for timeout 0 (wait for ever).
+ */
+static uint64_t retry_budget_ns(const struct tcp_qp *qp)
+{
+	return qp->attr.timeout ? (4096ull << qp->attr.timeout) *
+					  (qp->attr.retry_cnt + 1)
+				: 0;
+}
+
+/*
+ * Work was posted to an RC QP that has not heard from its peer: a NIC
+ * would retransmit into a peer QP that is not at RTR (or does not exist)
+ * and give up after its retry budget. Never before TCP_UNHEARD_MIN_NS:
+ * bringing a connection up (connect, hello, accept, bind) takes our
+ * engines some time, a NIC's first packet does not.
+ */
+void tcp_qp_unheard_arm(struct tcp_qp *qp)
+{
+	uint64_t ns = retry_budget_ns(qp);
+
+	if (qp->type != IBV_QPT_RC || !ns || qp->unheard_fail_ns ||
+	    qp->state != IBV_QPS_RTS)
+		return;
+	if (ns < TCP_UNHEARD_MIN_NS)
+		ns = TCP_UNHEARD_MIN_NS;
+	qp->unheard_fail_ns = tcp_now_ns() + ns;
+	tcp_engine_stall(qp->ctx);
+}
+
+static void unheard_timer(struct tcp_qp *qp, uint64_t now)
+{
+	if (!qp->peer_heard && now < qp->unheard_fail_ns)
+		return;
+	qp->unheard_fail_ns = 0;
+	atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+	if (!qp->peer_heard && qp->state != IBV_QPS_ERR)
+		fail_oldest(qp, IBV_WC_RETRY_EXC_ERR);
+}
+
 /* The retry budget after a connection loss ran out. */
 static void dead_peer_expired(struct tcp_qp *qp)
 {
@@ -1530,6 +1571,8 @@ void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 		tcp_qp_rx(qp);
 	if (qp->rnr_nak_at_ns)
 		rnr_nak_timer(qp, now);
+	if (qp->unheard_fail_ns)
+		unheard_timer(qp, now);
 	if (qp->rnr_since_ns && qp->attr.rnr_retry != 7 &&
 	    qp->state == IBV_QPS_RTS) {
 		uint64_t budget = (qp->attr.rnr_retry + 1) *

@@ -245,5 +245,56 @@ class TestSrqRnr(QPCase):
         self.assertEqual(a.state(), e.IBV_QPS_RTS)
 
 
+class TestPeerNotReady(QPCase):
+    """Work posted to a QP whose peer QP never reaches RTR: a NIC's
+    requester retries for timeout x (retry_cnt + 1) and fails the oldest
+    WR with RETRY_EXC_ERR; timeout 0 waits for ever."""
+
+    def half_pair(self, peer_first, timeout):
+        if peer_first:
+            b = self.side()
+            a = self.side()
+        else:
+            a = self.side()
+            b = self.side()
+        a.to_init()
+        b.to_init()  # and there b stays
+        a.to_rtr(b.qpn)
+        a.to_rts(timeout=timeout, retry_cnt=7)
+        return a, b
+
+    def test_peer_in_init_fails_with_retry_exceeded(self):
+        # with the peer's QPN above and below ours: we connect, or we wait
+        for peer_first in (False, True):
+            with self.subTest(peer_first=peer_first):
+                a, b = self.half_pair(peer_first, timeout=14)
+                src = a.buf(4096)
+                a.qp.post_send(send_wr(WRITE, [src.sge(0, 64)], wr_id=1,
+                                       rkey=src.rkey, raddr=src.addr))
+                a.qp.post_send(send_wr(SEND, [src.sge(0, 64)], wr_id=2))
+                t0 = time.monotonic()
+                w1, w2 = poll_cq(a.scq, 2, what='requester')
+                took = time.monotonic() - t0
+                self.assertWC(w1, status=e.IBV_WC_RETRY_EXC_ERR, wr_id=1)
+                self.assertWC(w2, status=e.IBV_WC_WR_FLUSH_ERR, wr_id=2)
+                self.assertEqual(a.state(), e.IBV_QPS_ERR)
+                # budget 67 ms x 8, floored at 1 s; the deadline of
+                # poll_cq bounds it from above
+                self.assertGreater(took, 0.5)
+
+    def test_timeout_zero_waits_for_the_peer(self):
+        a, b = self.half_pair(False, timeout=0)
+        src = a.buf(4096)
+        dst = b.buf(4096)
+        src.write(0, b'late peer')
+        a.qp.post_send(send_wr(WRITE, [src.sge(0, 9)], wr_id=1,
+                               rkey=dst.rkey, raddr=dst.addr))
+        self.assertEqual(poll_quiet(a.scq, 1.5), [])
+        b.to_rtr(a.qpn)
+        b.to_rts()
+        self.assertWC(poll_cq(a.scq, 1)[0], wr_id=1)
+        self.assertEqual(dst.read(0, 9), b'late peer')
+
+
 if __name__ == '__main__':
     unittest.main()
