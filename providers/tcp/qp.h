@@ -203,8 +203,9 @@ struct tcp_qp {
 	uint32_t ack_sent;   /* last ack_msn we sent */
 	uint32_t credits_sent;
 	struct tcp_resp *resp_head, *resp_tail;
-	/* READ and atomic responses queued or being sent: at most
-	 * attr.max_dest_rd_atomic (the responder's IRD) */
+	/* READ and atomic responses waiting for a transmit batch: at most
+	 * attr.max_dest_rd_atomic (the responder's IRD; one batch more may be
+	 * on its way out, TCP_TX_IOV / 2 frames at most) */
 	uint32_t rd_resp_queued;
 	bool want_ack;
 

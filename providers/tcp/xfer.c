@@ -275,6 +275,12 @@ static uint8_t wr_to_op(enum ibv_wr_opcode op)
 	}
 }
 
+static bool is_resp_rd_atomic(const struct tcp_resp *r)
+{
+	return r->hdr.opcode == RTCP_OP_READ_RESP ||
+	       r->hdr.opcode == RTCP_OP_ATOMIC_RESP;
+}
+
 static bool is_rd_atomic(enum ibv_wr_opcode op)
 {
 	return op == IBV_WR_RDMA_READ || op == IBV_WR_ATOMIC_CMP_AND_SWP ||
@@ -326,6 +332,13 @@ static void build_batch(struct tcp_qp *qp)
 
 		if (!add_frame(qp, &nh, &r->hdr, &s, 1))
 			break;
+		/*
+		 * The requester may count this answer done once its own
+		 * bytes arrive, long before the rest of the batch leaves:
+		 * the queue's bound counts what waits for a batch.
+		 */
+		if (is_resp_rd_atomic(r))
+			qp->rd_resp_queued--;
 		qp->resp_head = r->next;
 		r->next = qp->tx_batch_resps;
 		qp->tx_batch_resps = r;
@@ -446,9 +459,6 @@ static void batch_done(struct tcp_qp *qp)
 
 	while ((r = qp->tx_batch_resps)) {
 		qp->tx_batch_resps = r->next;
-		if (r->hdr.opcode == RTCP_OP_READ_RESP ||
-		    r->hdr.opcode == RTCP_OP_ATOMIC_RESP)
-			qp->rd_resp_queued--;
 		free(r);
 	}
 	if (qp->type == IBV_QPT_UC) {
@@ -577,8 +587,7 @@ void tcp_qp_tx(struct tcp_qp *qp)
 
 static void queue_resp(struct tcp_qp *qp, struct tcp_resp *r)
 {
-	if (r->hdr.opcode == RTCP_OP_READ_RESP ||
-	    r->hdr.opcode == RTCP_OP_ATOMIC_RESP)
+	if (is_resp_rd_atomic(r))
 		qp->rd_resp_queued++;
 	r->next = NULL;
 	if (qp->resp_tail)

@@ -22,7 +22,10 @@
 # neither log has a sanitizer report (tests/lib/stock_matrix.sh).
 # STOCK_ONLY=REGEX runs only the cases whose line matches; STOCK_PHASES
 # (default "lo netns") picks the phases; STOCK_KEEP_LOGS=1 keeps the logs
-# of a failed run (the path is printed).
+# of a failed run (the path is printed). STOCK_LOAD=N keeps N busy-looping
+# processes running for the whole matrix (an oversubscribed host);
+# STOCK_RETRY=N sets how often a failed case runs again (default 1; a pass
+# on retry is reported and counted, see tests/lib/stock_matrix.sh).
 #
 # Traffic stays on lo and inside the test namespaces. Prints one line per
 # check and "N passed, N failed"; exit status 1 on any failure, 2 on a
@@ -102,6 +105,9 @@ done
 # 40 s per side: the slowest passing case takes ~16 s (ASan build); a hung
 # case must not push the whole matrix far past its ~6 minute budget
 SM_TIMEOUT=${STOCK_TIMEOUT:-40}
+SM_RETRY=${STOCK_RETRY:-1}
+LOAD=${STOCK_LOAD:-0}
+LOAD_PIDS=()
 PHASES=${STOCK_PHASES:-lo netns}
 ONLY=${STOCK_ONLY:-}
 NSA=rtcp-stA-$$
@@ -122,6 +128,7 @@ cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	sm_cleanup
+	[ ${#LOAD_PIDS[@]} -eq 0 ] || kill "${LOAD_PIDS[@]}" 2>/dev/null
 	"$RDMA_TCP" link del tcp0 >/dev/null 2>&1
 	if ns_exists "$NSA"; then
 		ip netns exec "$NSA" "$RDMA_TCP" link del tcpA >/dev/null 2>&1
@@ -185,6 +192,16 @@ else
 	fail "rdma-tcp env" "$out"
 	finish
 	exit 1
+fi
+
+# The load: plain busy loops at the tests' own priority, so the stock
+# programs and their engine threads compete for every CPU.
+if [ "$LOAD" -gt 0 ]; then
+	for _ in $(seq "$LOAD"); do
+		bash -c 'while :; do :; done' &
+		LOAD_PIDS+=($!)
+	done
+	echo "# load: $LOAD busy processes on $(nproc) CPUs"
 fi
 
 ########################################################################

@@ -109,10 +109,11 @@ class TestReadAtomicDepth(QPCase):
 
     def test_responder_refuses_more_than_its_depth(self):
         """A requester allowed 8 outstanding READs against a responder
-        that accepts 1: while the first response is still streaming, the
-        second request is refused -- the requester's READ completes with
-        REM_INV_REQ_ERR, the responder gets IBV_EVENT_QP_REQ_ERR, and its
-        memory use stays bounded (no response queued beyond its depth)."""
+        that accepts 1: while the first response is still streaming, a
+        request that would queue a second response is refused -- that
+        READ completes with REM_INV_REQ_ERR, the ones before it succeed,
+        the ones after it are flushed, the responder gets
+        IBV_EVENT_QP_REQ_ERR: no response queues beyond its depth."""
         cap = QPCap(max_send_wr=8, max_recv_wr=4, max_send_sge=1,
                     max_recv_sge=1)
         a, b = self.pair(cap=cap,
