@@ -416,7 +416,14 @@ void tcp_cq_event(struct ibv_cq *ibcq)
 	/* libibverbs counts events itself; no provider state to update. */
 }
 
-/* ---- ibv_cq_ex iterator: the lock is held from start_poll to end_poll --- */
+/*
+ * ---- ibv_cq_ex iterator ----
+ * Each step takes the CQ lock only to copy one entry out (into cq->cur,
+ * which the single poller the API allows owns until its next step), never
+ * across the window: a post that flushes into this CQ, or the engine
+ * completing work, may push between start_poll and end_poll, and
+ * next_poll sees what they pushed.
+ */
 
 static struct tcp_cq *ex_to_tcq(struct ibv_cq_ex *ex)
 {
@@ -425,9 +432,13 @@ static struct tcp_cq *ex_to_tcq(struct ibv_cq_ex *ex)
 
 static int cq_ex_pop(struct tcp_cq *cq)
 {
-	if (cq->head == cq->tail)
+	pthread_mutex_lock(&cq->lock);
+	if (cq->head == cq->tail) {
+		pthread_mutex_unlock(&cq->lock);
 		return ENOENT;
+	}
 	cq->cur = cq->ring[cq->head++ & (cq->size - 1)];
+	pthread_mutex_unlock(&cq->lock);
 	cq->vcq.cq_ex.status = cq->cur.status;
 	cq->vcq.cq_ex.wr_id = cq->cur.wr_id;
 	return 0;
@@ -436,18 +447,13 @@ static int cq_ex_pop(struct tcp_cq *cq)
 static int cq_ex_start_poll(struct ibv_cq_ex *ex, struct ibv_poll_cq_attr *a)
 {
 	struct tcp_cq *cq = ex_to_tcq(ex);
-	int ret;
 
 	if (a->comp_mask)
 		return EINVAL;
 	poll_progress(cq, 0); /* reads at every start, as it always has */
 	if (!ring_holds_hint(cq, 1))
 		return ENOENT;
-	pthread_mutex_lock(&cq->lock);
-	ret = cq_ex_pop(cq);
-	if (ret)
-		pthread_mutex_unlock(&cq->lock);
-	return ret;
+	return cq_ex_pop(cq);
 }
 
 static int cq_ex_next_poll(struct ibv_cq_ex *ex)
@@ -457,7 +463,7 @@ static int cq_ex_next_poll(struct ibv_cq_ex *ex)
 
 static void cq_ex_end_poll(struct ibv_cq_ex *ex)
 {
-	pthread_mutex_unlock(&ex_to_tcq(ex)->lock);
+	(void)ex; /* nothing is held across the window */
 }
 
 static enum ibv_wc_opcode cq_ex_read_opcode(struct ibv_cq_ex *ex)

@@ -322,11 +322,11 @@ class Side:
     """One end: PD, a send CQ and a receive CQ, one QP (or QPEx)."""
 
     def __init__(self, ctx, qp_type=RC, cap=None, sq_sig_all=1, ex=False,
-                 pd=None, srq=None, rcq=None, cqe=512):
+                 pd=None, srq=None, rcq=None, cqe=512, scq=None):
         self.ctx = ctx
         self.qp_type = qp_type
         self.pd = pd or PD(ctx)
-        self.scq = CQ(ctx, cqe)
+        self.scq = scq or CQ(ctx, cqe)
         self.rcq = rcq or CQ(ctx, cqe)
         if cap is None:
             cap = QPCap(max_send_wr=64, max_recv_wr=64, max_send_sge=3,

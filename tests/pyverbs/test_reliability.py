@@ -5,13 +5,16 @@ receive, requesters whose peer never comes up, bounded responder queues.
 
 Every wait has a deadline; nothing here can hang."""
 
+import os
+import subprocess
+import sys
 import time
 import unittest
 
 import pyverbs.enums as e
 from pyverbs.qp import QPCap
 
-from pyverbs.cq import CQ
+from pyverbs.cq import CQ, CQEX, CqInitAttrEx, PollCqAttr
 from pyverbs.pd import PD
 from pyverbs.srq import SRQ, SrqAttr, SrqInitAttr
 
@@ -297,5 +300,48 @@ class TestPeerNotReady(QPCase):
         self.assertEqual(dst.read(0, 9), b'late peer')
 
 
+def poll_window_scenario():
+    """In a child process (a deadlock must not take the suite with it):
+    a QP in error whose CQ is polled with start_poll/end_poll; a post in
+    the window flushes into that CQ, and next_poll sees it."""
+    from test_qp import Side, connect as conn
+    from pyverbs.device import Context
+    from rtcp_verbs import DEV
+    ctx = Context(name=DEV)
+    cq = CQEX(ctx, CqInitAttrEx(cqe=16))
+    a = Side(ctx, scq=cq, rcq=cq)
+    b = Side(ctx)
+    conn(a, b)
+    buf = a.buf(64)
+    from pyverbs.qp import QPAttr
+    a.qp.modify(QPAttr(qp_state=e.IBV_QPS_ERR), e.IBV_QP_STATE)
+    a.qp.post_send(send_wr(SEND, [buf.sge(0, 8)], wr_id=1))
+    deadline = time.monotonic() + TIMEOUT
+    while cq.start_poll(PollCqAttr()) != 0:
+        assert time.monotonic() < deadline, 'no flush completion'
+    assert cq.wr_id == 1 and cq.status == e.IBV_WC_WR_FLUSH_ERR
+    # inside the window: the flush pushes into the CQ being polled
+    a.qp.post_send(send_wr(SEND, [buf.sge(0, 8)], wr_id=2))
+    assert cq.poll_next() == 0, 'next_poll missed a completion'
+    assert cq.wr_id == 2 and cq.status == e.IBV_WC_WR_FLUSH_ERR
+    assert cq.poll_next() != 0
+    cq.end_poll()
+    ctx.close()
+
+
+class TestPollWindow(unittest.TestCase):
+
+    def test_post_between_start_and_end_poll(self):
+        """ibv_post_send between ibv_start_poll and ibv_end_poll on a QP in
+        error must not hang, and ibv_next_poll sees its flush."""
+        r = subprocess.run([sys.executable, os.path.abspath(__file__),
+                            'poll-window'], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+
 if __name__ == '__main__':
+    if sys.argv[1:] == ['poll-window']:
+        poll_window_scenario()
+        sys.exit(0)
     unittest.main()
