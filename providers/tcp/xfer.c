@@ -799,6 +799,26 @@ static void complete_recv(struct tcp_qp *qp, enum ibv_wc_status st)
 	tcp_cq_push(qp->rcq, &wc, h->flags & RTCP_F_SOLICITED);
 }
 
+/*
+ * A WRITE (with immediate) whose target fails the checks. UC drops the
+ * message and carries on, as a NIC's UC responder does; RC fails: a
+ * WRITE_IMM's receive completes with the error first (as rxe completes
+ * it), then the QP goes to error and the requester learns why.
+ */
+static void write_refused(struct tcp_qp *qp)
+{
+	const struct rtcp_hdr *h = &qp->rx_hdr;
+
+	if (qp->type == IBV_QPT_UC) {
+		qp->rx_discard = true;
+		return;
+	}
+	if (h->opcode == RTCP_OP_WRITE_IMM &&
+	    (qp->rx_has_rwqe || take_rwqe(qp)))
+		complete_recv(qp, IBV_WC_REM_ACCESS_ERR);
+	terminate(qp, h->msn, RTCP_SYN_REM_ACCESS, IBV_EVENT_QP_ACCESS_ERR);
+}
+
 /* Sets up placement for the frame whose header was just read. */
 static void rx_dispatch(struct tcp_qp *qp)
 {
@@ -860,8 +880,7 @@ static void rx_dispatch(struct tcp_qp *qp)
 					     IBV_ACCESS_REMOTE_WRITE,
 					     &qp->rx_mr, &where);
 			if (st != IBV_WC_SUCCESS) {
-				terminate(qp, h->msn, RTCP_SYN_REM_ACCESS,
-					  IBV_EVENT_QP_ACCESS_ERR);
+				write_refused(qp);
 				return;
 			}
 			/* from now on pinned per chunk (rx_payload) */
@@ -912,8 +931,10 @@ static void rx_dispatch(struct tcp_qp *qp)
 				sg[i].length = qp->rx_rwqe.seg[i].len;
 				sg[i].lkey = qp->rx_rwqe.seg[i].lkey;
 			}
-			st = tcp_resolve_sges(qp->ctx, qp->pd, sg,
-					      qp->rx_rwqe.nseg, true,
+			/* an SRQ's receives belong to the SRQ's PD */
+			st = tcp_resolve_sges(qp->ctx,
+					      qp->srq ? qp->srq->pd : qp->pd,
+					      sg, qp->rx_rwqe.nseg, true,
 					      qp->rx_rwqe.seg, &total);
 		}
 		if (st == IBV_WC_SUCCESS && total < h->len)
@@ -1101,7 +1122,7 @@ static void rx_finish(struct tcp_qp *qp)
  * (MSG_TRUNC discards TCP data without copying it). Returns as
  * rx_payload.
  */
-static int rx_discard(struct tcp_qp *qp)
+static int rx_drop_payload(struct tcp_qp *qp)
 {
 	while (qp->rx_left) {
 		uint32_t avail = qp->rx_end - qp->rx_start;
@@ -1128,7 +1149,7 @@ static int rx_discard(struct tcp_qp *qp)
 static int rx_payload(struct tcp_qp *qp)
 {
 	if (qp->rx_discard)
-		return rx_discard(qp);
+		return rx_drop_payload(qp);
 	while (qp->rx_left) {
 		uint32_t avail = qp->rx_end - qp->rx_start;
 		struct tcp_mr *pin = NULL;

@@ -300,6 +300,67 @@ class TestPeerNotReady(QPCase):
         self.assertEqual(dst.read(0, 9), b'late peer')
 
 
+class TestResponderErrors(QPCase):
+
+    def test_write_imm_bad_rkey_completes_the_receive_with_error(self):
+        """RC WRITE_WITH_IMM to a bad rkey: the receive it consumed
+        completes with REM_ACCESS_ERR (as rxe completes it), the next one
+        is flushed, the requester gets REM_ACCESS_ERR."""
+        a, b = self.pair()
+        src, dst = a.buf(4096), b.buf(4096, guard=64)
+        before = dst.whole()
+        b.qp.post_recv(recv_wr([], wr_id=0xb1))
+        b.qp.post_recv(recv_wr([], wr_id=0xb2))
+        a.qp.post_send(send_wr(WRITE_IMM, [src.sge(0, 64)], wr_id=1,
+                               imm=0x1234, rkey=dst.rkey ^ 0x00a5a500,
+                               raddr=dst.addr))
+        self.assertWC(poll_cq(a.scq, 1)[0], e.IBV_WC_REM_ACCESS_ERR, wr_id=1)
+        r1, r2 = poll_cq(b.rcq, 2, what='responder')
+        self.assertWC(r1, e.IBV_WC_REM_ACCESS_ERR, wr_id=0xb1,
+                      opcode=e.IBV_WC_RECV_RDMA_WITH_IMM)
+        self.assertWC(r2, e.IBV_WC_WR_FLUSH_ERR, wr_id=0xb2)
+        self.assertEqual(dst.whole(), before)
+
+    def test_uc_write_bad_rkey_is_dropped(self):
+        """UC WRITE and WRITE_WITH_IMM to a bad rkey: dropped, nothing
+        placed, no receive consumed; the QPs stay in RTS and the next
+        message lands."""
+        a, b = self.pair(qp_type=UC)
+        src, dst = a.buf(4096), b.buf(4096, guard=64)
+        src.write(0, rand_bytes(4096, 9))
+        b.qp.post_recv(recv_wr([dst.sge(0, 256)], wr_id=0xb1))
+        for i, op in enumerate((WRITE, WRITE_IMM)):
+            a.qp.post_send(send_wr(op, [src.sge(0, 64)], wr_id=i,
+                                   rkey=dst.rkey ^ 0x00a5a500,
+                                   raddr=dst.addr + 1024))
+        a.qp.post_send(send_wr(SEND, [src.sge(0, 100)], wr_id=9))
+        for wc in poll_cq(a.scq, 3, what='sender'):
+            self.assertWC(wc)
+        self.assertRecv(poll_cq(b.rcq, 1)[0], a, b, 100, wr_id=0xb1)
+        self.assertEqual(dst.read(0, 100), src.read(0, 100))
+        self.assertEqual(dst.read(1024, 64), b'\xa5' * 64)
+        self.assertEqual(b.state(), e.IBV_QPS_RTS)
+
+    def test_srq_receive_checked_against_the_srq_pd(self):
+        """A receive taken from an SRQ is the SRQ's: its buffer is checked
+        against the SRQ's PD, not the QP's."""
+        pd_srq = PD(self.ctx)
+        srq = SRQ(pd_srq, SrqInitAttr(SrqAttr(max_wr=4, max_sge=1)))
+        self._keep.extend((pd_srq, srq))
+        a = self.side()
+        b = self.side(srq=srq)  # the QP in a PD of its own
+        connect(a, b)
+        dst = Buf(pd_srq, 4096)
+        self._keep.append(dst)
+        src = a.buf(4096)
+        src.write(0, b'srq pd')
+        srq.post_recv(recv_wr([dst.sge(0, 64)], wr_id=3))
+        a.qp.post_send(send_wr(SEND, [src.sge(0, 6)], wr_id=1))
+        self.assertWC(poll_cq(a.scq, 1)[0], wr_id=1)
+        self.assertRecv(poll_cq(b.rcq, 1)[0], a, b, 6, wr_id=3)
+        self.assertEqual(dst.read(0, 6), b'srq pd')
+
+
 def poll_window_scenario():
     """In a child process (a deadlock must not take the suite with it):
     a QP in error whose CQ is polled with start_poll/end_poll; a post in
