@@ -2101,9 +2101,9 @@ class TestPlacementSafety(QPCase):
                                rkey=target.rkey + 1, raddr=target.addr))
         self.assertWC(poll_cq(a.scq, 1)[0], e.IBV_WC_REM_ACCESS_ERR,
                       wr_id=1)
-        # the receive is not consumed by the failed write: flushed
-        self.assertWC(poll_cq(b.rcq, 1)[0], e.IBV_WC_WR_FLUSH_ERR,
-                      wr_id=0xb1)
+        # the receive it consumed completes with the error, as rxe's
+        self.assertWC(poll_cq(b.rcq, 1)[0], e.IBV_WC_REM_ACCESS_ERR,
+                      wr_id=0xb1, opcode=e.IBV_WC_RECV_RDMA_WITH_IMM)
         self.assertEqual(target.whole(), before)
 
     def test_send_larger_than_receive(self):

@@ -302,25 +302,6 @@ class TestPeerNotReady(QPCase):
 
 class TestResponderErrors(QPCase):
 
-    def test_write_imm_bad_rkey_completes_the_receive_with_error(self):
-        """RC WRITE_WITH_IMM to a bad rkey: the receive it consumed
-        completes with REM_ACCESS_ERR (as rxe completes it), the next one
-        is flushed, the requester gets REM_ACCESS_ERR."""
-        a, b = self.pair()
-        src, dst = a.buf(4096), b.buf(4096, guard=64)
-        before = dst.whole()
-        b.qp.post_recv(recv_wr([], wr_id=0xb1))
-        b.qp.post_recv(recv_wr([], wr_id=0xb2))
-        a.qp.post_send(send_wr(WRITE_IMM, [src.sge(0, 64)], wr_id=1,
-                               imm=0x1234, rkey=dst.rkey ^ 0x00a5a500,
-                               raddr=dst.addr))
-        self.assertWC(poll_cq(a.scq, 1)[0], e.IBV_WC_REM_ACCESS_ERR, wr_id=1)
-        r1, r2 = poll_cq(b.rcq, 2, what='responder')
-        self.assertWC(r1, e.IBV_WC_REM_ACCESS_ERR, wr_id=0xb1,
-                      opcode=e.IBV_WC_RECV_RDMA_WITH_IMM)
-        self.assertWC(r2, e.IBV_WC_WR_FLUSH_ERR, wr_id=0xb2)
-        self.assertEqual(dst.whole(), before)
-
     def test_uc_write_bad_rkey_is_dropped(self):
         """UC WRITE and WRITE_WITH_IMM to a bad rkey: dropped, nothing
         placed, no receive consumed; the QPs stay in RTS and the next
