@@ -84,18 +84,18 @@ int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *ibpd,
 
 	if (flags & ~(IBV_REREG_MR_CHANGE_TRANSLATION | IBV_REREG_MR_CHANGE_PD |
 		      IBV_REREG_MR_CHANGE_ACCESS))
-		return EINVAL;
+		return tcp_fail(EINVAL);
 	if ((flags & IBV_REREG_MR_CHANGE_PD) && !ibpd)
-		return EINVAL;
+		return tcp_fail(EINVAL);
 	err = tcp_mr_check_access(new_access);
 	if (err)
-		return err;
+		return tcp_fail(err);
 	if (flags &
 	    (IBV_REREG_MR_CHANGE_TRANSLATION | IBV_REREG_MR_CHANGE_ACCESS)) {
 		err = tcp_check_mapped(naddr, nlen,
 				       new_access & TCP_ACCESS_NEEDS_WRITE);
 		if (err)
-			return err;
+			return tcp_fail(err);
 	}
 
 	/*

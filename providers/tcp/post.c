@@ -200,7 +200,7 @@ int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	else if (qp->state == IBV_QPS_RTS)
 		send_or_defer(qp, nwr);
 	pthread_mutex_unlock(&qp->lock);
-	return err;
+	return tcp_fail(err);
 }
 
 int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
@@ -212,7 +212,7 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 
 	if (qp->srq) {
 		*bad = wr;
-		return EINVAL;
+		return tcp_fail(EINVAL);
 	}
 	tcp_qp_yield(qp);
 	pthread_mutex_lock(&qp->lock);
@@ -266,7 +266,7 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 			tcp_qp_tx(qp);
 	}
 	pthread_mutex_unlock(&qp->lock);
-	return err;
+	return tcp_fail(err);
 }
 
 /* ------------------------------------------------------ ibv_wr_* API */
@@ -327,7 +327,7 @@ static int ex_wr_complete(struct ibv_qp_ex *ex)
 	}
 	qp->wr_n = 0;
 	qp->wr_err = 0;
-	return err;
+	return tcp_fail(err);
 }
 
 static void ex_wr_abort(struct ibv_qp_ex *ex)

@@ -541,7 +541,7 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 out:
 	pthread_mutex_unlock(&qp->lock);
 	pthread_mutex_unlock(&ctx->lock);
-	return err;
+	return tcp_fail(err);
 }
 
 int tcp_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask,

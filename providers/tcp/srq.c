@@ -88,7 +88,7 @@ int tcp_destroy_srq(struct ibv_srq *ibsrq)
 	struct tcp_srq *srq = to_tsrq(ibsrq);
 
 	if (atomic_load(&srq->users))
-		return EBUSY;
+		return tcp_fail(EBUSY);
 	atomic_fetch_sub(&srq->pd->users, 1);
 	atomic_fetch_sub(&to_tctx(ibsrq->context)->n_srq, 1);
 	pthread_mutex_destroy(&srq->lock);
@@ -140,7 +140,7 @@ int tcp_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *a, int mask)
 	int err = 0;
 
 	if (mask & ~(IBV_SRQ_MAX_WR | IBV_SRQ_LIMIT))
-		return EINVAL;
+		return tcp_fail(EINVAL);
 	pthread_mutex_lock(&srq->lock);
 	if (mask & IBV_SRQ_MAX_WR) {
 		/* never below what is posted, nor below the armed limit */
@@ -159,7 +159,7 @@ int tcp_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *a, int mask)
 			srq->limit = a->srq_limit;
 	}
 	pthread_mutex_unlock(&srq->lock);
-	return err;
+	return tcp_fail(err);
 }
 
 int tcp_query_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *a)
@@ -176,7 +176,7 @@ int tcp_query_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *a)
 
 int tcp_get_srq_num(struct ibv_srq *srq, uint32_t *num)
 {
-	return EOPNOTSUPP; /* XRC only */
+	return tcp_fail(EOPNOTSUPP); /* XRC only */
 }
 
 int tcp_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
@@ -210,7 +210,7 @@ int tcp_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
 		*bad = wr;
 	pthread_mutex_unlock(&srq->lock);
 	/* QPs waiting on an empty SRQ retry from the engine's timer pass */
-	return err;
+	return tcp_fail(err);
 }
 
 bool tcp_srq_take(struct tcp_srq *srq, struct tcp_recv_wqe *out)
