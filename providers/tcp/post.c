@@ -28,15 +28,19 @@ static bool valid_opcode(struct tcp_qp *qp, enum ibv_wr_opcode op)
 	}
 }
 
-/* Queues one send WR; returns 0 or the errno for bad_wr. */
-static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
+/*
+ * Checks one send WR against the QP and the verbs rules; returns 0 or the
+ * errno for bad_wr. Done in every state, ERR included (as rxe does): a WR
+ * that could never be posted is refused, not flushed.
+ */
+static int check_send(struct tcp_qp *qp, const struct ibv_send_wr *wr)
 {
-	struct tcp_send_wqe *w;
 	uint64_t total = 0;
 	int i;
 
 	if (!valid_opcode(qp, wr->opcode) || wr->num_sge < 0 ||
-	    (uint32_t)wr->num_sge > qp->cap.max_send_sge)
+	    (uint32_t)wr->num_sge > qp->cap.max_send_sge ||
+	    (wr->num_sge && !wr->sg_list))
 		return EINVAL;
 	if (wr->send_flags & ~(IBV_SEND_FENCE | IBV_SEND_SIGNALED |
 			       IBV_SEND_SOLICITED | IBV_SEND_INLINE))
@@ -54,9 +58,20 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 	if ((wr->send_flags & IBV_SEND_INLINE) &&
 	    (total > qp->cap.max_inline_data || wr->opcode == IBV_WR_RDMA_READ))
 		return EINVAL;
+	return 0;
+}
+
+/* Queues one checked send WR; returns 0 or ENOMEM (queue full). */
+static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
+{
+	struct tcp_send_wqe *w;
+	uint64_t total = 0;
+	int i;
+
 	if (qp->sq_head - qp->sq_done >= qp->cap.max_send_wr)
 		return ENOMEM;
-
+	for (i = 0; i < wr->num_sge; i++)
+		total += wr->sg_list[i].length;
 	w = &qp->sq[qp->sq_head & (qp->sq_size - 1)];
 	w->wr_id = wr->wr_id;
 	w->opcode = wr->opcode;
@@ -176,15 +191,18 @@ int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	tcp_qp_yield(qp);
 	pthread_mutex_lock(&qp->lock);
 	for (; wr; wr = wr->next, nwr++) {
+		if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD &&
+		    qp->state != IBV_QPS_SQE && qp->state != IBV_QPS_ERR) {
+			err = EINVAL;
+			break;
+		}
+		err = check_send(qp, wr);
+		if (err)
+			break;
 		if (qp->state == IBV_QPS_ERR) {
 			tcp_flush_wc(qp->scq, qp, wr->wr_id, IBV_WC_SEND,
 				     IBV_WC_WR_FLUSH_ERR);
 			continue;
-		}
-		if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD &&
-		    qp->state != IBV_QPS_SQE) {
-			err = EINVAL;
-			break;
 		}
 		err = queue_send(qp, wr);
 		if (err)
@@ -224,7 +242,8 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 			break;
 		}
 		if (wr->num_sge < 0 ||
-		    (uint32_t)wr->num_sge > qp->cap.max_recv_sge) {
+		    (uint32_t)wr->num_sge > qp->cap.max_recv_sge ||
+		    (wr->num_sge && !wr->sg_list)) {
 			err = EINVAL;
 			break;
 		}

@@ -189,7 +189,8 @@ int tcp_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
 	for (; wr; wr = wr->next) {
 		struct tcp_recv_wqe *w;
 
-		if (wr->num_sge < 0 || (uint32_t)wr->num_sge > srq->max_sge) {
+		if (wr->num_sge < 0 || (uint32_t)wr->num_sge > srq->max_sge ||
+		    (wr->num_sge && !wr->sg_list)) {
 			err = EINVAL;
 			break;
 		}
