@@ -432,7 +432,7 @@ static void ex_set_sge_list(struct ibv_qp_ex *ex, size_t n,
 
 	if (!wr)
 		return;
-	if (n > TCP_MAX_SGE) {
+	if (n > TCP_MAX_SGE || (n && !sg)) {
 		exqp(ex)->wr_err = EINVAL;
 		return;
 	}
@@ -458,11 +458,18 @@ static void ex_set_inline_list(struct ibv_qp_ex *ex, size_t n,
 
 	if (!wr)
 		return;
-	for (i = 0; i < n; i++)
-		total += buf[i].length;
-	if (total > qp->cap.max_inline_data) {
+	if (n && !buf) {
 		qp->wr_err = EINVAL;
 		return;
+	}
+	/* each length checked on its own: their sum could wrap around */
+	for (i = 0; i < n; i++) {
+		if (buf[i].length > qp->cap.max_inline_data - total ||
+		    (buf[i].length && !buf[i].addr)) {
+			qp->wr_err = EINVAL;
+			return;
+		}
+		total += buf[i].length;
 	}
 	/* copied now: the caller may reuse the buffers after this call */
 	dst = qp->wr_inl + (size_t)(qp->wr_n - 1) * TCP_MAX_INLINE;

@@ -1394,6 +1394,21 @@ static void t_wr_api(void)
 
 	ibv_wr_start(x);
 	ibv_wr_send(x);
+	ibv_wr_set_sge_list(x, 1, NULL);
+	EXPECT_RC(EINVAL, ibv_wr_complete(x));
+
+	ibv_wr_start(x);
+	ibv_wr_send(x);
+	ibv_wr_set_inline_data_list(x, 2, NULL);
+	EXPECT_RC(EINVAL, ibv_wr_complete(x));
+
+	ibv_wr_start(x);
+	ibv_wr_send(x);
+	ibv_wr_set_inline_data(x, NULL, 8);
+	EXPECT_RC(EINVAL, ibv_wr_complete(x));
+
+	ibv_wr_start(x);
+	ibv_wr_send(x);
 	ibv_wr_set_sge(x, mr->lkey, (uintptr_t)buf, UINT32_MAX);
 	EXPECT_RC(EINVAL, ibv_wr_complete(x));
 
