@@ -71,7 +71,8 @@ static int qp_alloc_queues(struct tcp_qp *qp)
 	return 0;
 }
 
-static int check_init_attr(struct ibv_qp_init_attr_ex *a)
+static int check_init_attr(struct ibv_context *ctx,
+			   struct ibv_qp_init_attr_ex *a)
 {
 	if (a->qp_type != IBV_QPT_RC && a->qp_type != IBV_QPT_UC)
 		return EOPNOTSUPP;
@@ -81,6 +82,14 @@ static int check_init_attr(struct ibv_qp_init_attr_ex *a)
 	    ~(IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS))
 		return EOPNOTSUPP;
 	if (!a->send_cq || !a->recv_cq)
+		return EINVAL;
+	/*
+	 * Objects of another context (another open of this device, or
+	 * another device) are not ours to cast: the kernel finds no such
+	 * handle in this context either.
+	 */
+	if (a->pd->context != ctx || a->send_cq->context != ctx ||
+	    a->recv_cq->context != ctx || (a->srq && a->srq->context != ctx))
 		return EINVAL;
 	if (a->cap.max_send_wr > TCP_MAX_QP_WR ||
 	    a->cap.max_send_sge > TCP_MAX_SGE ||
@@ -113,7 +122,7 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 	struct tcp_qp *qp;
 	int err;
 
-	err = check_init_attr(a);
+	err = check_init_attr(ibctx, a);
 	if (err) {
 		errno = err;
 		return NULL;
