@@ -427,6 +427,20 @@ static void qp_reset(struct tcp_qp *qp)
 	qp->conn_lost = false;
 }
 
+/*
+ * An empty GID table slot reads as the zero GID: a QP must not leave from
+ * it (the connection would be made from whatever address the kernel
+ * picks, to an address the peer never named).
+ */
+static bool sgid_valid(struct tcp_qp *qp, uint8_t index)
+{
+	static const union ibv_gid zero;
+	union ibv_gid gid;
+
+	return !ibv_query_gid(&qp->ctx->vctx.context, 1, index, &gid) &&
+	       memcmp(&gid, &zero, sizeof(gid));
+}
+
 static int check_attr_values(struct tcp_qp *qp, struct ibv_qp_attr *a, int mask)
 {
 	if ((mask & IBV_QP_PORT) && a->port_num != 1)
@@ -445,7 +459,8 @@ static int check_attr_values(struct tcp_qp *qp, struct ibv_qp_attr *a, int mask)
 		/* RoCE routing: only the GRH's GIDs matter, and it is required */
 		if (!a->ah_attr.is_global ||
 		    a->ah_attr.grh.sgid_index >= TCP_GID_TBL_LEN ||
-		    (a->ah_attr.port_num && a->ah_attr.port_num != 1))
+		    (a->ah_attr.port_num && a->ah_attr.port_num != 1) ||
+		    !sgid_valid(qp, a->ah_attr.grh.sgid_index))
 			return EINVAL;
 	}
 	if ((mask & IBV_QP_DEST_QPN) && a->dest_qp_num > 0xffffff)
