@@ -513,6 +513,9 @@ static void store_attrs(struct tcp_qp *qp, struct ibv_qp_attr *a, int mask)
 	COPY(IBV_QP_PATH_MIG_STATE, path_mig_state);
 	COPY(IBV_QP_EN_SQD_ASYNC_NOTIFY, en_sqd_async_notify);
 #undef COPY
+	/* PSNs are 24 bits on the wire of every transport: keep those (rxe) */
+	s->rq_psn &= 0xffffff;
+	s->sq_psn &= 0xffffff;
 	qp->attr_mask_set |= mask;
 }
 
