@@ -143,9 +143,13 @@ int tcp_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *a, int mask)
 		return tcp_fail(EINVAL);
 	pthread_mutex_lock(&srq->lock);
 	if (mask & IBV_SRQ_MAX_WR) {
-		/* never below what is posted, nor below the armed limit */
+		/* never below what is posted, nor below the armed limit
+		 * (the one this call sets, if it sets one: rxe) */
+		uint32_t limit =
+			(mask & IBV_SRQ_LIMIT) ? a->srq_limit : srq->limit;
+
 		if (!a->max_wr || a->max_wr > TCP_MAX_SRQ_WR ||
-		    a->max_wr < srq->head - srq->tail)
+		    a->max_wr < srq->head - srq->tail || a->max_wr < limit)
 			err = EINVAL;
 		else if (a->max_wr > srq->size - 1)
 			err = srq_grow(srq, a->max_wr);
