@@ -59,13 +59,19 @@ unset LD_PRELOAD
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-# the program has its own 240 s watchdog; this is the backstop
-timeout -k 5 300 "$PROG" tcp0
-rc=$?
+# the program has its own 240 s watchdog; this is the backstop. A sanitizer
+# report ends it without its count line: that is a failure too.
+out=$(mktemp)
+timeout -k 5 300 "$PROG" tcp0 | tee "$out"
+rc=${PIPESTATUS[0]}
+last=$(tail -n 1 "$out")
+rm -f "$out"
+if [ "$rc" -le 1 ] && [[ $last =~ ^[0-9]+\ passed,\ [0-9]+\ failed$ ]]; then
+	exit "$rc"
+fi
 case $rc in
-0 | 1) exit "$rc" ;;
 124 | 137) echo "FAIL - hostile_verbs hung (killed by timeout)" ;;
-*) echo "FAIL - hostile_verbs died (exit status $rc)" ;;
+*) echo "FAIL - hostile_verbs died (exit status $rc, a sanitizer report or a crash)" ;;
 esac
 echo "0 passed, 1 failed"
 exit 1
