@@ -103,8 +103,12 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 	if (wr->send_flags & IBV_SEND_INLINE) {
 		char *p = w->inl;
 
-		/* the application may reuse its buffers as soon as we return */
+		/* the application may reuse its buffers as soon as we return;
+		 * an empty SGE may name no memory at all (address 0, and no
+		 * buffer when max_inline_data is 0) */
 		for (i = 0; i < wr->num_sge; i++) {
+			if (!wr->sg_list[i].length)
+				continue;
 			memcpy(p, (void *)(uintptr_t)wr->sg_list[i].addr,
 			       wr->sg_list[i].length);
 			p += wr->sg_list[i].length;
@@ -474,6 +478,8 @@ static void ex_set_inline_list(struct ibv_qp_ex *ex, size_t n,
 	/* copied now: the caller may reuse the buffers after this call */
 	dst = qp->wr_inl + (size_t)(qp->wr_n - 1) * TCP_MAX_INLINE;
 	for (i = 0; i < n; i++) {
+		if (!buf[i].length)
+			continue; /* its address may be NULL */
 		memcpy(dst, buf[i].addr, buf[i].length);
 		dst += buf[i].length;
 	}

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -136,6 +137,7 @@ static struct ibv_cq *cq, *cq2;
 static struct ibv_mr *mr;
 static char *buf;
 static union ibv_gid gid0;
+static uint32_t qp_inline = 64; /* max_inline_data of new_qp's QPs */
 
 static struct ibv_context *open_dev(const char *name)
 {
@@ -164,7 +166,7 @@ static struct ibv_qp *new_qp(enum ibv_qp_type t, uint32_t swr, uint32_t rwr,
 			 .max_recv_wr = rwr,
 			 .max_send_sge = 2,
 			 .max_recv_sge = 2,
-			 .max_inline_data = 64 },
+			 .max_inline_data = qp_inline },
 		.qp_type = t,
 	};
 
@@ -473,6 +475,97 @@ static void t_cq(void)
 	EXPECT_RC(0, ibv_destroy_cq(c));
 }
 
+/* A QP in ERR on its own CQ: every receive posted is flushed into it. */
+static struct ibv_qp *err_qp_on(struct ibv_cq *c, uint32_t rwr)
+{
+	struct ibv_qp_init_attr ia = { .send_cq = c,
+				       .recv_cq = c,
+				       .cap = { .max_send_wr = 1,
+						.max_recv_wr = rwr,
+						.max_recv_sge = 1 },
+				       .qp_type = IBV_QPT_RC };
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_ERR };
+	struct ibv_qp *qp = ibv_create_qp(pd, &ia);
+
+	if (qp && (to_init(qp) || ibv_modify_qp(qp, &a, IBV_QP_STATE))) {
+		ibv_destroy_qp(qp);
+		qp = NULL;
+	}
+	return qp;
+}
+
+static int flush_recvs(struct ibv_qp *qp, int n)
+{
+	struct ibv_sge s = sge(0, 8);
+	struct ibv_recv_wr rw = { .sg_list = &s, .num_sge = 1 }, *rbad;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		rw.wr_id = i;
+		if (ibv_post_recv(qp, &rw, &rbad))
+			return -1;
+	}
+	return 0;
+}
+
+/* Waits for one async event of type t; returns whether it came. */
+static bool async_event(enum ibv_event_type t)
+{
+	uint64_t t0 = now_ms();
+	struct ibv_async_event ev;
+	bool seen = false;
+	struct pollfd pf = { .fd = ctx->async_fd, .events = POLLIN };
+
+	while (!seen && now_ms() - t0 < DEADLINE_MS) {
+		if (poll(&pf, 1, 100) != 1)
+			continue;
+		if (ibv_get_async_event(ctx, &ev))
+			break;
+		seen = ev.event_type == t;
+		ibv_ack_async_event(&ev);
+	}
+	return seen;
+}
+
+static void t_cq_full(void)
+{
+	struct ibv_cq *c = ibv_create_cq(ctx, 4, NULL, NULL, 0);
+	struct ibv_qp *qp = c ? err_qp_on(c, 8) : NULL;
+	struct ibv_wc wc[8];
+	int n, i;
+	bool order = true;
+
+	section = "resize_cq with completions queued";
+	if (!qp || flush_recvs(qp, 3)) {
+		check(false, "CQ with 3 flushed receives: %s", strerror(errno));
+		goto out;
+	}
+	EXPECT_RC(EINVAL, ibv_resize_cq(c, 2));
+	EXPECT_RC(0, ibv_resize_cq(c, 3));
+	EXPECT_RC(0, ibv_resize_cq(c, 64));
+	n = ibv_poll_cq(c, 8, wc);
+	for (i = 0; i < n; i++)
+		order &= wc[i].wr_id == (uint64_t)i &&
+			 wc[i].status == IBV_WC_WR_FLUSH_ERR;
+	check(n == 3 && order, "the 3 completions survive, in order (%d)", n);
+	EXPECT_RC(0, ibv_resize_cq(c, 4));
+
+	section = "CQ overflow";
+	if (flush_recvs(qp, 6)) {
+		check(false, "flush 6 receives: %s", strerror(errno));
+		goto out;
+	}
+	check(async_event(IBV_EVENT_CQ_ERR),
+	      "6 completions into a CQ of 4: IBV_EVENT_CQ_ERR");
+	n = ibv_poll_cq(c, 8, wc);
+	check(n >= 0 && n <= 4, "the CQ gives back at most its 4 (%d)", n);
+out:
+	if (qp)
+		ibv_destroy_qp(qp);
+	if (c)
+		ibv_destroy_cq(c);
+}
+
 /* -------------------------------------------------------- create_qp */
 
 static void t_create_qp(void)
@@ -633,12 +726,30 @@ static void bad_modify(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask,
 	      en(errno), qstate(qp), before);
 }
 
+/* Every mask bit the transition does not allow is refused. */
+static void extra_bits(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask,
+		       int allowed, const char *tr)
+{
+	int bit;
+
+	for (bit = 0; bit < 32; bit++) {
+		int b = (int)(1u << bit);
+		char what[80];
+
+		if (b & allowed)
+			continue;
+		snprintf(what, sizeof(what), "%s with extra bit 1<<%d", tr,
+			 bit);
+		bad_modify(qp, a, mask | b, what);
+	}
+}
+
 static void t_modify_qp(void)
 {
 	struct ibv_qp *qp = new_qp(IBV_QPT_RC, 4, 4, NULL), *peer;
 	struct ibv_qp_attr a, q;
 	struct ibv_qp_init_attr qi;
-	int mask, bit, full;
+	int mask, full;
 
 	section = "modify_qp";
 	peer = new_qp(IBV_QPT_RC, 4, 4, NULL);
@@ -654,15 +765,7 @@ static void t_modify_qp(void)
 	       IBV_QP_ACCESS_FLAGS;
 	bad_modify(qp, &a, IBV_QP_STATE, "RESET->INIT, required bits missing");
 	bad_modify(qp, &a, full & ~IBV_QP_PORT, "RESET->INIT without PORT");
-	for (bit = 0; bit < 31; bit++)
-		if (!((1 << bit) & full)) {
-			char what[64];
-
-			snprintf(what, sizeof(what),
-				 "RESET->INIT with extra bit 1<<%d", bit);
-			bad_modify(qp, &a, full | (1 << bit), what);
-		}
-	bad_modify(qp, &a, full | INT_MIN, "RESET->INIT with bit 31");
+	extra_bits(qp, &a, full, full, "RESET->INIT");
 	a.port_num = 0;
 	bad_modify(qp, &a, full, "port 0");
 	a.port_num = 2;
@@ -701,7 +804,10 @@ static void t_modify_qp(void)
 	bad_modify(qp, &a, mask & ~IBV_QP_AV, "INIT->RTR without AV");
 	bad_modify(qp, &a, mask | IBV_QP_SQ_PSN, "INIT->RTR with SQ_PSN");
 	bad_modify(qp, &a, mask | IBV_QP_TIMEOUT, "INIT->RTR with TIMEOUT");
-	bad_modify(qp, &a, mask | (1 << 30), "INIT->RTR with bit 30");
+	extra_bits(qp, &a, mask,
+		   mask | IBV_QP_ALT_PATH | IBV_QP_ACCESS_FLAGS |
+			   IBV_QP_PKEY_INDEX,
+		   "INIT->RTR");
 	a.path_mtu = (enum ibv_mtu)0;
 	bad_modify(qp, &a, mask, "path_mtu 0");
 	a.path_mtu = (enum ibv_mtu)6;
@@ -744,6 +850,11 @@ static void t_modify_qp(void)
 	bad_modify(qp, &a, mask & ~IBV_QP_SQ_PSN, "RTR->RTS without SQ_PSN");
 	bad_modify(qp, &a, mask | IBV_QP_PATH_MTU, "RTR->RTS with PATH_MTU");
 	bad_modify(qp, &a, mask | IBV_QP_PORT, "RTR->RTS with PORT");
+	extra_bits(qp, &a, mask,
+		   mask | IBV_QP_CUR_STATE | IBV_QP_ALT_PATH |
+			   IBV_QP_ACCESS_FLAGS | IBV_QP_MIN_RNR_TIMER |
+			   IBV_QP_PATH_MIG_STATE,
+		   "RTR->RTS");
 	a.timeout = 32;
 	bad_modify(qp, &a, mask, "timeout 32");
 	a.timeout = 255;
@@ -787,6 +898,12 @@ static void t_modify_qp(void)
 	a.qp_state = IBV_QPS_RTS;
 	bad_modify(qp, &a, IBV_QP_STATE | IBV_QP_DEST_QPN,
 		   "RTS->RTS with DEST_QPN");
+	extra_bits(qp, &a, IBV_QP_STATE,
+		   IBV_QP_STATE | IBV_QP_CUR_STATE | IBV_QP_ACCESS_FLAGS |
+			   IBV_QP_ALT_PATH | IBV_QP_PATH_MIG_STATE |
+			   IBV_QP_MIN_RNR_TIMER | IBV_QP_TIMEOUT |
+			   IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY,
+		   "RTS->RTS");
 	a.timeout = 40;
 	bad_modify(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT,
 		   "RTS->RTS timeout 40");
@@ -948,7 +1065,8 @@ static void t_post_send_args(void)
 	w.wr_id = 99;
 	bad = NULL;
 	EXPECT_POST(0, ibv_post_send(p.a, &w, &bad), bad, NULL);
-	i = poll_n(wc, 2);
+	i = poll_n(wc, 1);
+	i += ibv_poll_cq(cq, 1, wc + 1); /* nothing more */
 	check(i == 1 && wc[0].wr_id == 99 && wc[0].status == IBV_WC_SUCCESS,
 	      "after the refused WRs a good one completes (%d wc, id %" PRIu64
 	      ", %s)",
@@ -964,10 +1082,65 @@ static void t_post_send_args(void)
 	w.wr.rdma.remote_addr = (uintptr_t)buf;
 	bad = NULL;
 	EXPECT_POST(0, ibv_post_send(p.a, &w, &bad), bad, NULL);
-	i = poll_n(wc, 2);
+	i = poll_n(wc, 1);
+	i += ibv_poll_cq(cq, 1, wc + 1);
 	check(i == 1 && wc[0].status == IBV_WC_SUCCESS,
 	      "zero-length WRITE (num_sge 0) completes: %s",
 	      i ? ibv_wc_status_str(wc[0].status) : "no completion");
+
+	/* a zero-length SGE needs no valid key (rxe), inline or not */
+	s[0] = (struct ibv_sge){ .addr = 0, .length = 0, .lkey = 0xdeadbeef };
+	w.sg_list = s;
+	w.num_sge = 1;
+	w.wr_id = 101;
+	bad = NULL;
+	EXPECT_POST(0, ibv_post_send(p.a, &w, &bad), bad, NULL);
+	w.wr_id = 102;
+	w.send_flags |= IBV_SEND_INLINE;
+	EXPECT_POST(0, ibv_post_send(p.a, &w, &bad), bad, NULL);
+	i = poll_n(wc, 2);
+	check(i == 2 && wc[0].status == IBV_WC_SUCCESS &&
+		      wc[1].status == IBV_WC_SUCCESS,
+	      "zero-length SGE, address 0, garbage lkey, plain and inline: "
+	      "%d completions, %s, %s",
+	      i, i > 0 ? ibv_wc_status_str(wc[0].status) : "-",
+	      i > 1 ? ibv_wc_status_str(wc[1].status) : "-");
+	pair_down(&p);
+	drain();
+}
+
+/* max_inline_data 0: an empty inline WR is still legal */
+static void t_inline_zero(void)
+{
+	struct pair p;
+	struct ibv_sge s = { .addr = 0, .length = 0, .lkey = 0 };
+	struct ibv_send_wr w = { .wr_id = 1,
+				 .sg_list = &s,
+				 .num_sge = 1,
+				 .opcode = IBV_WR_RDMA_WRITE,
+				 .send_flags =
+					 IBV_SEND_SIGNALED | IBV_SEND_INLINE },
+			   *bad = NULL;
+	struct ibv_wc wc[2];
+	int n;
+
+	section = "inline, max_inline_data 0";
+	qp_inline = 0;
+	if (!pair_up(&p, IBV_QPT_RC, 4, 4)) {
+		qp_inline = 64;
+		return;
+	}
+	qp_inline = 64;
+	w.wr.rdma.rkey = mr->rkey;
+	w.wr.rdma.remote_addr = (uintptr_t)buf;
+	EXPECT_POST(0, ibv_post_send(p.a, &w, &bad), bad, NULL);
+	s.length = 1;
+	s.addr = (uintptr_t)buf;
+	bad_send(&p, &w, EINVAL, "inline 1 byte, max_inline_data 0");
+	n = poll_n(wc, 1);
+	check(n == 1 && wc[0].status == IBV_WC_SUCCESS,
+	      "the empty inline WRITE completes: %s",
+	      n ? ibv_wc_status_str(wc[0].status) : "no completion");
 	pair_down(&p);
 	drain();
 }
@@ -1148,13 +1321,29 @@ static void t_post_err_state(void)
 
 static void t_uc(void)
 {
+	struct ibv_qp_attr a;
+	int mask;
 	struct pair p;
 	struct ibv_sge s = sge(0, 8);
 	struct ibv_send_wr w = { .wr_id = 1, .sg_list = &s, .num_sge = 1 };
 
 	section = "UC";
+	p.a = new_qp(IBV_QPT_UC, 4, 4, NULL);
+	if (p.a && !to_init(p.a)) {
+		rtr_attr(&a, 1, &mask);
+		bad_modify(p.a, &a, mask, "UC INIT->RTR with RC-only bits");
+		rts_attr(&a, &mask);
+		a.qp_state = IBV_QPS_RTR;
+		bad_modify(p.a, &a, IBV_QP_STATE | IBV_QP_TIMEOUT,
+			   "UC INIT->RTR with TIMEOUT");
+	}
+	if (p.a)
+		ibv_destroy_qp(p.a);
 	if (!pair_up(&p, IBV_QPT_UC, 4, 4))
 		return;
+	rts_attr(&a, &mask);
+	bad_modify(p.a, &a, IBV_QP_STATE | IBV_QP_RNR_RETRY,
+		   "UC RTS->RTS with RNR_RETRY");
 	w.wr.rdma.rkey = mr->rkey;
 	w.wr.rdma.remote_addr = (uintptr_t)buf;
 	w.opcode = IBV_WR_RDMA_READ;
@@ -1265,6 +1454,31 @@ static void t_srq(void)
 	if (!srq)
 		return;
 
+	section = "create_srq_ex";
+	{
+		struct ibv_srq_init_attr_ex sx = {
+			.attr = { .max_wr = 4, .max_sge = 1 },
+			.comp_mask =
+				IBV_SRQ_INIT_ATTR_PD | IBV_SRQ_INIT_ATTR_TYPE,
+			.pd = pd,
+			.srq_type = IBV_SRQT_XRC,
+		};
+		struct ibv_srq *s2 = ibv_create_srq_ex(ctx, &sx);
+
+		EXPECT_NULL(EOPNOTSUPP, s2, "create_srq_ex(XRC)");
+		sx.srq_type = IBV_SRQT_TM;
+		s2 = ibv_create_srq_ex(ctx, &sx);
+		EXPECT_NULL(EOPNOTSUPP, s2, "create_srq_ex(TM)");
+		sx.srq_type = (enum ibv_srq_type)99;
+		s2 = ibv_create_srq_ex(ctx, &sx);
+		EXPECT_NULL(EOPNOTSUPP, s2, "create_srq_ex(type 99)");
+		sx.srq_type = IBV_SRQT_BASIC;
+		sx.comp_mask |= IBV_SRQ_INIT_ATTR_CQ;
+		sx.cq = cq;
+		s2 = ibv_create_srq_ex(ctx, &sx);
+		EXPECT_NULL(EOPNOTSUPP, s2, "create_srq_ex(BASIC with a CQ)");
+	}
+
 	section = "modify_srq";
 	memset(&ma, 0, sizeof(ma));
 	EXPECT_RC(EINVAL, ibv_modify_srq(srq, &ma, 1 << 5));
@@ -1310,8 +1524,10 @@ static void t_srq(void)
 	EXPECT_RC(EINVAL, ibv_modify_srq(srq, &ma, IBV_SRQ_MAX_WR));
 
 	section = "SRQ in use";
-	qp = new_qp(IBV_QPT_RC, 4, 4, srq);
-	EXPECT_NULL(0, qp, "create_qp(with SRQ)");
+	qp = new_qp(IBV_QPT_RC, 4, UINT32_MAX, srq);
+	EXPECT_NULL(0, qp,
+		    "create_qp(with SRQ, max_recv_wr UINT32_MAX: "
+		    "ignored)");
 	if (qp) {
 		rw[0].next = NULL;
 		rbad = NULL;
@@ -1411,6 +1627,23 @@ static void t_wr_api(void)
 	ibv_wr_send(x);
 	ibv_wr_set_sge(x, mr->lkey, (uintptr_t)buf, UINT32_MAX);
 	EXPECT_RC(EINVAL, ibv_wr_complete(x));
+
+	/* an empty inline WR may name no buffer */
+	ibv_wr_start(x);
+	x->wr_id = 50;
+	x->wr_flags = IBV_SEND_SIGNALED;
+	ibv_wr_rdma_write(x, mr->rkey, (uintptr_t)buf + 8192);
+	ibv_wr_set_inline_data(x, NULL, 0);
+	EXPECT_RC(0, ibv_wr_complete(x));
+	x->wr_flags = 0;
+	{
+		struct ibv_wc wc;
+		int n = poll_n(&wc, 1);
+
+		check(n == 1 && wc.wr_id == 50 && wc.status == IBV_WC_SUCCESS,
+		      "the empty inline WRITE completes: %s",
+		      n ? ibv_wc_status_str(wc.status) : "no completion");
+	}
 
 	ibv_wr_start(x);
 	ibv_wr_send(x);
@@ -1525,10 +1758,12 @@ int main(int argc, char **argv)
 	t_device();
 	t_mr();
 	t_cq();
+	t_cq_full();
 	t_create_qp();
 	t_modify_qp();
 	t_post_send_states();
 	t_post_send_args();
+	t_inline_zero();
 	t_post_send_local();
 	t_post_chain();
 	t_post_err_state();
