@@ -185,15 +185,13 @@ static void send_or_defer(struct tcp_qp *qp, uint32_t nwr)
 	tcp_qp_tx(qp);
 }
 
-int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
-		  struct ibv_send_wr **bad)
+/* ibv_post_send's work, for a caller that holds qp->lock. */
+static int post_send_locked(struct tcp_qp *qp, struct ibv_send_wr *wr,
+			    struct ibv_send_wr **bad)
 {
-	struct tcp_qp *qp = to_tqp(ibqp);
 	uint32_t nwr = 0;
 	int err = 0;
 
-	tcp_qp_yield(qp);
-	pthread_mutex_lock(&qp->lock);
 	for (; wr; wr = wr->next, nwr++) {
 		if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD &&
 		    qp->state != IBV_QPS_SQE && qp->state != IBV_QPS_ERR) {
@@ -221,6 +219,18 @@ int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 		tcp_uc_drain(qp);
 	else if (qp->state == IBV_QPS_RTS)
 		send_or_defer(qp, nwr);
+	return err;
+}
+
+int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
+		  struct ibv_send_wr **bad)
+{
+	struct tcp_qp *qp = to_tqp(ibqp);
+	int err;
+
+	tcp_qp_yield(qp);
+	pthread_mutex_lock(&qp->lock);
+	err = post_send_locked(qp, wr, bad);
 	pthread_mutex_unlock(&qp->lock);
 	return tcp_fail(err);
 }
@@ -335,6 +345,11 @@ static void ex_wr_start(struct ibv_qp_ex *ex)
 	qp->wr_err = 0;
 }
 
+/*
+ * Posts the staged batch whole or not at all, as mlx5 does: the caller has
+ * no bad_wr to learn where a partial post stopped. So every WR is checked,
+ * and the room in the send queue, before the first is queued.
+ */
 static int ex_wr_complete(struct ibv_qp_ex *ex)
 {
 	struct tcp_qp *qp = exqp(ex);
@@ -346,7 +361,17 @@ static int ex_wr_complete(struct ibv_qp_ex *ex)
 		for (i = 0; i + 1 < qp->wr_n; i++)
 			qp->wr_stage[i].next = &qp->wr_stage[i + 1];
 		qp->wr_stage[qp->wr_n - 1].next = NULL;
-		err = tcp_post_send(&qp->vqp.qp, qp->wr_stage, &bad);
+		tcp_qp_yield(qp);
+		pthread_mutex_lock(&qp->lock);
+		for (i = 0; i < qp->wr_n && !err; i++)
+			err = check_send(qp, &qp->wr_stage[i]);
+		if (!err && qp->state != IBV_QPS_ERR &&
+		    qp->wr_n >
+			    qp->cap.max_send_wr - (qp->sq_head - qp->sq_done))
+			err = ENOMEM;
+		if (!err)
+			err = post_send_locked(qp, qp->wr_stage, &bad);
+		pthread_mutex_unlock(&qp->lock);
 	}
 	qp->wr_n = 0;
 	qp->wr_err = 0;
