@@ -463,6 +463,18 @@ static int check_attr_values(struct tcp_qp *qp, struct ibv_qp_attr *a, int mask)
 		    !sgid_valid(qp, a->ah_attr.grh.sgid_index))
 			return EINVAL;
 	}
+	if (mask & IBV_QP_ALT_PATH) {
+		/* stored and reported, never used: checked as rxe checks it */
+		if (!a->alt_ah_attr.is_global ||
+		    a->alt_ah_attr.grh.sgid_index >= TCP_GID_TBL_LEN ||
+		    (a->alt_ah_attr.port_num && a->alt_ah_attr.port_num != 1) ||
+		    a->alt_port_num != 1 || a->alt_pkey_index != 0 ||
+		    a->alt_timeout > 31)
+			return EINVAL;
+	}
+	if ((mask & IBV_QP_PATH_MIG_STATE) &&
+	    (unsigned int)a->path_mig_state > IBV_MIG_ARMED)
+		return EINVAL;
 	if ((mask & IBV_QP_DEST_QPN) && a->dest_qp_num > 0xffffff)
 		return EINVAL;
 	if ((mask & IBV_QP_MAX_DEST_RD_ATOMIC) &&
@@ -510,6 +522,9 @@ static void store_attrs(struct tcp_qp *qp, struct ibv_qp_attr *a, int mask)
 	COPY(IBV_QP_RETRY_CNT, retry_cnt);
 	COPY(IBV_QP_RNR_RETRY, rnr_retry);
 	COPY(IBV_QP_ALT_PATH, alt_ah_attr);
+	COPY(IBV_QP_ALT_PATH, alt_port_num);
+	COPY(IBV_QP_ALT_PATH, alt_pkey_index);
+	COPY(IBV_QP_ALT_PATH, alt_timeout);
 	COPY(IBV_QP_PATH_MIG_STATE, path_mig_state);
 	COPY(IBV_QP_EN_SQD_ASYNC_NOTIFY, en_sqd_async_notify);
 #undef COPY

@@ -841,6 +841,27 @@ static void t_modify_qp(void)
 	a.ah_attr.grh.sgid_index = 15;
 	bad_modify(qp, &a, mask, "sgid_index 15 (an empty slot on lo)");
 	a.ah_attr.grh.sgid_index = 0;
+	/* the alternate path is checked like the primary one (rxe) */
+	a.alt_ah_attr = a.ah_attr;
+	a.alt_port_num = 1;
+	a.alt_timeout = 14;
+	a.alt_port_num = 0;
+	bad_modify(qp, &a, mask | IBV_QP_ALT_PATH, "alt_port_num 0");
+	a.alt_port_num = 2;
+	bad_modify(qp, &a, mask | IBV_QP_ALT_PATH, "alt_port_num 2");
+	a.alt_port_num = 1;
+	a.alt_pkey_index = 3;
+	bad_modify(qp, &a, mask | IBV_QP_ALT_PATH, "alt_pkey_index 3");
+	a.alt_pkey_index = 0;
+	a.alt_timeout = 32;
+	bad_modify(qp, &a, mask | IBV_QP_ALT_PATH, "alt_timeout 32");
+	a.alt_timeout = 14;
+	a.alt_ah_attr.is_global = 0;
+	bad_modify(qp, &a, mask | IBV_QP_ALT_PATH, "alt AV without GRH");
+	a.alt_ah_attr.is_global = 1;
+	a.alt_ah_attr.grh.sgid_index = 200;
+	bad_modify(qp, &a, mask | IBV_QP_ALT_PATH, "alt sgid_index 200");
+	a.alt_ah_attr.grh.sgid_index = 0;
 	a.rq_psn = 0xffffffff;
 	EXPECT_RC(0, ibv_modify_qp(qp, &a, mask));
 	check(qstate(qp) == IBV_QPS_RTR, "QP in RTR");
@@ -871,6 +892,9 @@ static void t_modify_qp(void)
 	a.max_rd_atomic = 255;
 	bad_modify(qp, &a, mask, "max_rd_atomic 255");
 	a.max_rd_atomic = 1;
+	a.path_mig_state = (enum ibv_mig_state)3;
+	bad_modify(qp, &a, mask | IBV_QP_PATH_MIG_STATE, "path_mig_state 3");
+	a.path_mig_state = IBV_MIG_MIGRATED;
 	a.sq_psn = 0xfedcba98;
 	EXPECT_RC(0, ibv_modify_qp(qp, &a, mask));
 	check(qstate(qp) == IBV_QPS_RTS, "QP in RTS");
