@@ -85,7 +85,8 @@ int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *ibpd,
 	if (flags & ~(IBV_REREG_MR_CHANGE_TRANSLATION | IBV_REREG_MR_CHANGE_PD |
 		      IBV_REREG_MR_CHANGE_ACCESS))
 		return tcp_fail(EINVAL);
-	if ((flags & IBV_REREG_MR_CHANGE_PD) && !ibpd)
+	if ((flags & IBV_REREG_MR_CHANGE_PD) &&
+	    (!ibpd || ibpd->context != vmr->ibv_mr.context))
 		return tcp_fail(EINVAL);
 	err = tcp_mr_check_access(new_access);
 	if (err)

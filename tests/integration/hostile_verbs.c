@@ -388,6 +388,13 @@ static void t_mr(void)
 		      "rereg_mr(CHANGE_PD, NULL pd) fails");
 		check(ibv_rereg_mr(m, 1 << 7, NULL, NULL, 0, 0) != 0,
 		      "rereg_mr(unknown flag) fails");
+		errno = 0;
+		check(ibv_rereg_mr(m, IBV_REREG_MR_CHANGE_PD, pd2, NULL, 0,
+				   0) != 0 &&
+			      errno == EINVAL && m->pd == pd,
+		      "rereg_mr(CHANGE_PD to a PD of another context) fails "
+		      "with EINVAL (errno %s)",
+		      en(errno));
 		check(m->lkey == key, "a failed rereg leaves the key");
 		EXPECT_RC(0, ibv_dereg_mr(m));
 	}
