@@ -1385,6 +1385,40 @@ static void t_uc(void)
 	drain();
 }
 
+/* A dest_qp_num nobody owns: the work fails, nothing hangs or crashes. */
+static void t_no_peer(void)
+{
+	struct ibv_qp *qp = new_qp(IBV_QPT_RC, 4, 4, NULL);
+	struct ibv_sge s = sge(0, 8);
+	struct ibv_send_wr w = { .wr_id = 8,
+				 .sg_list = &s,
+				 .num_sge = 1,
+				 .opcode = IBV_WR_RDMA_WRITE,
+				 .send_flags = IBV_SEND_SIGNALED },
+			   *bad = NULL;
+	struct ibv_wc wc;
+	int r, n;
+
+	section = "dest_qp_num of nobody";
+	if (!qp)
+		return;
+	w.wr.rdma.rkey = mr->rkey;
+	w.wr.rdma.remote_addr = (uintptr_t)buf;
+	r = to_rts(qp, 0xffffff);
+	check(!r, "to RTS with dest_qp_num 0xffffff: %s", en(r));
+	if (!r) {
+		EXPECT_POST(0, ibv_post_send(qp, &w, &bad), bad, NULL);
+		n = poll_n(&wc, 1);
+		check(n == 1 && wc.wr_id == 8 && wc.status != IBV_WC_SUCCESS &&
+			      qstate(qp) == IBV_QPS_ERR,
+		      "the WRITE fails (%s), the QP is in ERR (%d)",
+		      n ? ibv_wc_status_str(wc.status) : "no completion",
+		      qstate(qp));
+	}
+	EXPECT_RC(0, ibv_destroy_qp(qp));
+	drain();
+}
+
 /* -------------------------------------------------------- post_recv */
 
 static void t_post_recv(void)
@@ -1872,6 +1906,7 @@ int main(int argc, char **argv)
 	t_post_chain();
 	t_post_err_state();
 	t_uc();
+	t_no_peer();
 	t_post_recv();
 	t_srq();
 	t_wr_api();
