@@ -372,6 +372,15 @@ static void t_mr(void)
 	m = ibv_reg_mr(pd, buf, BUF, -1);
 	EXPECT_NULL(EINVAL, m, "reg_mr(access -1)");
 
+	m = ibv_reg_mr_iova(pd, buf, BUF, 1, lw);
+	EXPECT_NULL(EINVAL, m, "reg_mr_iova(iova at another page offset)");
+	m = ibv_reg_mr_iova(pd, buf, BUF, UINT64_MAX & ~(uint64_t)(pg - 1), lw);
+	EXPECT_NULL(EINVAL, m, "reg_mr_iova(iova range wrapping past 2^64)");
+	m = ibv_reg_mr_iova(pd, buf, BUF, (uint64_t)1 << 40, lw);
+	EXPECT_NULL(0, m, "reg_mr_iova(iova 2^40)");
+	if (m)
+		ibv_dereg_mr(m);
+
 	section = "rereg_mr";
 	m = ibv_reg_mr(pd, buf, BUF, lw);
 	if (m) {
