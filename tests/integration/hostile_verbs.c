@@ -435,6 +435,24 @@ static void t_cq(void)
 	c = ibv_create_cq(ctx, 16, NULL, NULL, 1);
 	EXPECT_NULL(EINVAL, c, "create_cq(comp_vector 1 of 1)");
 
+	{
+		/* without the librdmacm-ext preload there is no channel for a
+		 * tcp device: creating one fails cleanly, and a CQ refuses
+		 * whatever it got */
+		struct ibv_comp_channel *ch = ibv_create_comp_channel(ctx);
+
+		check(!ch && errno,
+		      "create_comp_channel without the preload: NULL, errno %s",
+		      en(errno));
+		if (ch) {
+			c = ibv_create_cq(ctx, 4, NULL, ch, 0);
+			EXPECT_NULL(EINVAL, c, "create_cq(that channel)");
+			if (c)
+				ibv_destroy_cq(c);
+			ibv_destroy_comp_channel(ch);
+		}
+	}
+
 	section = "create_cq_ex";
 	ca.wc_flags = IBV_WC_EX_WITH_COMPLETION_TIMESTAMP;
 	cx = ibv_create_cq_ex(ctx, &ca);
