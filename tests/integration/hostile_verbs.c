@@ -1825,6 +1825,88 @@ out:
 	drain();
 }
 
+/*
+ * ibv_close_device with objects alive, as a process that exits without
+ * cleaning up: its QPs go as the kernel would destroy them, so their
+ * peers' work fails instead of waiting forever on a connection nobody
+ * serves. (The other objects stay in globals: their memory is the
+ * provider's, and reachable.)
+ */
+/* not static: stores to them must stay for LeakSanitizer to see */
+struct ibv_pd *left_pd;
+struct ibv_cq *left_cq;
+struct ibv_qp *left_qp;
+struct ibv_mr *left_mr;
+static char left_buf[64];
+
+static void t_close_live(void)
+{
+	struct ibv_context *c3 = open_dev(ibv_get_device_name(ctx->device));
+	struct ibv_qp_init_attr ia = { .cap = { .max_send_wr = 4,
+						.max_recv_wr = 4,
+						.max_send_sge = 1,
+						.max_recv_sge = 1 },
+				       .qp_type = IBV_QPT_RC };
+	struct ibv_qp *qp = new_qp(IBV_QPT_RC, 4, 4, NULL);
+	struct ibv_sge s = sge(0, 8);
+	struct ibv_send_wr w = { .wr_id = 9,
+				 .sg_list = &s,
+				 .num_sge = 1,
+				 .opcode = IBV_WR_SEND,
+				 .send_flags = IBV_SEND_SIGNALED },
+			   *bad = NULL;
+	struct ibv_wc wc;
+	int n;
+
+	section = "close_device with a live QP";
+	left_pd = c3 ? ibv_alloc_pd(c3) : NULL;
+	left_cq = c3 ? ibv_create_cq(c3, 4, NULL, NULL, 0) : NULL;
+	ia.send_cq = ia.recv_cq = left_cq;
+	left_qp = left_pd && left_cq ? ibv_create_qp(left_pd, &ia) : NULL;
+	if (!qp || !left_qp || to_rts(qp, left_qp->qp_num) ||
+	    to_rts(left_qp, qp->qp_num)) {
+		check(false, "set up a pair across two contexts: %s",
+		      strerror(errno));
+		return;
+	}
+	{
+		/* one SEND across first: the connection is up */
+		struct ibv_sge ls = { .addr = (uintptr_t)left_buf,
+				      .length = sizeof(left_buf) };
+		struct ibv_recv_wr rw = { .wr_id = 1,
+					  .sg_list = &ls,
+					  .num_sge = 1 },
+				   *rbad;
+		uint64_t t0 = now_ms();
+		int got = 0;
+
+		left_mr = ibv_reg_mr(left_pd, left_buf, sizeof(left_buf),
+				     IBV_ACCESS_LOCAL_WRITE);
+		ls.lkey = left_mr ? left_mr->lkey : 0;
+		n = ibv_post_recv(left_qp, &rw, &rbad);
+		n = n ? n : ibv_post_send(qp, &w, &bad);
+		while (!n && got < 2 && now_ms() - t0 < DEADLINE_MS) {
+			got += ibv_poll_cq(cq, 1, &wc) > 0 &&
+			       wc.status == IBV_WC_SUCCESS;
+			got += ibv_poll_cq(left_cq, 1, &wc) > 0 &&
+			       wc.status == IBV_WC_SUCCESS;
+		}
+		check(got == 2, "a SEND across the pair completes first (%d)",
+		      got);
+	}
+	EXPECT_RC(0, ibv_close_device(c3));
+	/* no receive on the other side, rnr_retry 7: only the loss of the
+	 * peer can end this SEND */
+	EXPECT_POST(0, ibv_post_send(qp, &w, &bad), bad, NULL);
+	n = poll_n(&wc, 1);
+	check(n == 1 && wc.wr_id == 9 && wc.status != IBV_WC_SUCCESS &&
+		      qstate(qp) == IBV_QPS_ERR,
+	      "the peer's SEND fails (%s), its QP is in ERR (%d)",
+	      n ? ibv_wc_status_str(wc.status) : "no completion", qstate(qp));
+	ibv_destroy_qp(qp);
+	drain();
+}
+
 /* ------------------------------------------------ AH, in-use objects */
 
 static void t_ah_and_busy(void)
@@ -1938,6 +2020,7 @@ int main(int argc, char **argv)
 	t_srq();
 	t_wr_api();
 	t_ah_and_busy();
+	t_close_live();
 
 	section = "teardown";
 	EXPECT_RC(EBUSY, ibv_dealloc_pd(pd));
