@@ -1204,14 +1204,14 @@ static void t_inline_zero(void)
 }
 
 /* A WR the provider takes but cannot carry out: error completion, QP ERR. */
-static void failing_send(struct ibv_sge s, enum ibv_wc_status want,
-			 const char *what)
+static void failing_op(enum ibv_wr_opcode op, struct ibv_sge s,
+		       enum ibv_wc_status want, const char *what)
 {
 	struct pair p;
 	struct ibv_send_wr w = { .wr_id = 5,
 				 .sg_list = &s,
 				 .num_sge = 1,
-				 .opcode = IBV_WR_RDMA_WRITE,
+				 .opcode = op,
 				 .send_flags = IBV_SEND_SIGNALED },
 			   *bad = NULL;
 	struct ibv_wc wc[2];
@@ -1219,21 +1219,38 @@ static void failing_send(struct ibv_sge s, enum ibv_wc_status want,
 
 	if (!pair_up(&p, IBV_QPT_RC, 4, 4))
 		return;
-	w.wr.rdma.rkey = mr->rkey;
-	w.wr.rdma.remote_addr = (uintptr_t)buf;
+	if (op == IBV_WR_ATOMIC_FETCH_AND_ADD) {
+		w.wr.atomic.rkey = mr->rkey;
+		w.wr.atomic.remote_addr = (uintptr_t)buf + 4096;
+	} else {
+		w.wr.rdma.rkey = mr->rkey;
+		w.wr.rdma.remote_addr = (uintptr_t)buf + 4096;
+	}
 	r = ibv_post_send(p.a, &w, &bad);
 	n = r ? 0 : poll_n(wc, 1);
 	check(!r && n == 1 && wc[0].wr_id == 5 && wc[0].status == want &&
-		      qstate(p.a) == IBV_QPS_ERR,
-	      "WRITE %s: post %s, completion %s (want %s), state %d", what,
-	      en(r), n ? ibv_wc_status_str(wc[0].status) : "none",
+		      qstate(p.a) == (want == IBV_WC_SUCCESS ? IBV_QPS_RTS
+							     : IBV_QPS_ERR),
+	      "%s: post %s, completion %s (want %s), state %d", what, en(r),
+	      n ? ibv_wc_status_str(wc[0].status) : "none",
 	      ibv_wc_status_str(want), qstate(p.a));
 	pair_down(&p);
 	drain();
 }
 
+static void failing_send(struct ibv_sge s, enum ibv_wc_status want,
+			 const char *what)
+{
+	char w[128];
+
+	snprintf(w, sizeof(w), "WRITE %s", what);
+	failing_op(IBV_WR_RDMA_WRITE, s, want, w);
+}
+
 static void t_post_send_local(void)
 {
+	struct ibv_mr *ro =
+		ibv_reg_mr(pd, buf + 8192, 4096, IBV_ACCESS_REMOTE_READ);
 	struct ibv_sge s;
 
 	section = "post_send local checks";
@@ -1252,6 +1269,20 @@ static void t_post_send_local(void)
 	s = sge(0, 8);
 	s.addr = 0;
 	failing_send(s, IBV_WC_LOC_PROT_ERR, "from address 0");
+	/* a region without LOCAL_WRITE is no place for a READ's or an
+	 * atomic's result */
+	if (ro) {
+		s = (struct ibv_sge){ .addr = (uintptr_t)buf + 8192,
+				      .length = 8,
+				      .lkey = ro->lkey };
+		failing_op(IBV_WR_RDMA_READ, s, IBV_WC_LOC_PROT_ERR,
+			   "READ into a region without LOCAL_WRITE");
+		failing_op(IBV_WR_ATOMIC_FETCH_AND_ADD, s, IBV_WC_LOC_PROT_ERR,
+			   "FETCH_ADD into a region without LOCAL_WRITE");
+		failing_send(s, IBV_WC_SUCCESS,
+			     "from a region without LOCAL_WRITE (allowed)");
+		ibv_dereg_mr(ro);
+	}
 }
 
 /* A chain longer than the queue: the first max_send_wr go and complete. */
