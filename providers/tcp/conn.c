@@ -126,6 +126,18 @@ void tcp_qpn_free(struct tcp_qp *qp)
 	}
 }
 
+struct tcp_qp *tcp_conn_live_qp(struct tcp_context *ctx)
+{
+	struct tcp_engine *e = ctx->engine;
+	int i, j;
+
+	for (i = 0; e && i < e->nlis; i++)
+		for (j = 0; e->lis[i]->nused && j < TCP_QPS_PER_LISTENER; j++)
+			if (e->lis[i]->slots[j])
+				return e->lis[i]->slots[j];
+	return NULL;
+}
+
 static void set_sock_opts(int fd)
 {
 	int one = 1;

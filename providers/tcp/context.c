@@ -100,7 +100,22 @@ fail:
 static void tcp_free_context(struct ibv_context *ibctx)
 {
 	struct tcp_context *ctx = to_tctx(ibctx);
+	struct tcp_qp *qp;
 
+	/*
+	 * QPs the application left alive go as the kernel destroys what a
+	 * closed device file still holds: their connections close, so their
+	 * peers fail their work instead of waiting on a socket nobody serves.
+	 * (Their CQs, PDs, MRs and SRQs are memory only and stay.)
+	 */
+	for (;;) {
+		pthread_mutex_lock(&ctx->lock);
+		qp = tcp_conn_live_qp(ctx);
+		pthread_mutex_unlock(&ctx->lock);
+		if (!qp)
+			break;
+		tcp_destroy_qp(&qp->vqp.qp);
+	}
 	tcp_engine_stop(ctx);
 	if (ctx->async_wfd >= 0)
 		close(ctx->async_wfd);

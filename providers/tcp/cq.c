@@ -127,7 +127,7 @@ int tcp_destroy_cq(struct ibv_cq *ibcq)
 	struct tcp_cq *cq = to_tcq(ibcq);
 
 	if (atomic_load(&cq->users))
-		return EBUSY;
+		return tcp_fail(EBUSY);
 	if (ibcq->channel) {
 		/*
 		 * As with a kernel CQ: unread events are dropped, and destroy
@@ -164,18 +164,18 @@ int tcp_resize_cq(struct ibv_cq *ibcq, int cqe)
 	uint32_t size, n, i;
 
 	if (cqe < 1 || cqe > TCP_MAX_CQE)
-		return EINVAL;
+		return tcp_fail(EINVAL);
 	size = ring_size_for(cqe);
 	ring = calloc(size, sizeof(*ring));
 	if (!ring)
-		return ENOMEM;
+		return tcp_fail(ENOMEM);
 	pthread_mutex_lock(&cq->lock);
 	n = cq->tail - cq->head;
 	/* Shrinking below the queued completions would lose them. */
 	if (n > (uint32_t)cqe) {
 		pthread_mutex_unlock(&cq->lock);
 		free(ring);
-		return EINVAL;
+		return tcp_fail(EINVAL);
 	}
 	for (i = 0; i < n; i++)
 		ring[i] = cq->ring[(cq->head + i) & (cq->size - 1)];
@@ -383,7 +383,7 @@ int tcp_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 	int i = 0;
 
 	if (n < 0)
-		return -EINVAL;
+		return -tcp_fail(EINVAL);
 	poll_progress(cq, n);
 	if (!ring_holds_hint(cq, 1))
 		return 0;

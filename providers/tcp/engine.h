@@ -145,5 +145,7 @@ void tcp_conn_accept(struct tcp_context *ctx, struct tcp_listener *l);
 void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc);
 void tcp_conn_match_pending(struct tcp_context *ctx); /* ctx->lock held */
 void tcp_conn_drop_pending(struct tcp_context *ctx, uint32_t qpn);
+/* A QP of the context not destroyed yet, or NULL (ctx->lock held). */
+struct tcp_qp *tcp_conn_live_qp(struct tcp_context *ctx);
 
 #endif

@@ -10,12 +10,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tcp.h"
 #include "mr_check.h"
 
 /* Registration serials: an (address, key) pair can come back, a serial not */
 static atomic_uint_fast64_t mr_serials;
+
+/*
+ * The kernel's rule for ibv_reg_mr_iova (ib_uverbs_reg_mr): the address
+ * peers name and the one mapped share their offset in the page. And the
+ * named range must not wrap around the end of the address space.
+ */
+static int check_iova(const void *addr, size_t length, uint64_t iova,
+		      int access)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+	if (access & IBV_ACCESS_ZERO_BASED)
+		return 0;
+	if ((iova & (page - 1)) != ((uintptr_t)addr & (page - 1)))
+		return EINVAL;
+	if (length && iova + (length - 1) < iova)
+		return EINVAL;
+	return 0;
+}
 
 struct ibv_mr *tcp_reg_mr(struct ibv_pd *ibpd, void *addr, size_t length,
 			  uint64_t iova, int access)
@@ -24,7 +44,9 @@ struct ibv_mr *tcp_reg_mr(struct ibv_pd *ibpd, void *addr, size_t length,
 	struct tcp_mr *mr;
 	int err;
 
-	err = tcp_mr_check_access(access);
+	err = check_iova(addr, length, iova, access);
+	if (!err)
+		err = tcp_mr_check_access(access);
 	if (!err)
 		err = tcp_check_mapped(addr, length,
 				       access & TCP_ACCESS_NEEDS_WRITE);
@@ -84,18 +106,19 @@ int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *ibpd,
 
 	if (flags & ~(IBV_REREG_MR_CHANGE_TRANSLATION | IBV_REREG_MR_CHANGE_PD |
 		      IBV_REREG_MR_CHANGE_ACCESS))
-		return EINVAL;
-	if ((flags & IBV_REREG_MR_CHANGE_PD) && !ibpd)
-		return EINVAL;
+		return tcp_fail(EINVAL);
+	if ((flags & IBV_REREG_MR_CHANGE_PD) &&
+	    (!ibpd || ibpd->context != vmr->ibv_mr.context))
+		return tcp_fail(EINVAL);
 	err = tcp_mr_check_access(new_access);
 	if (err)
-		return err;
+		return tcp_fail(err);
 	if (flags &
 	    (IBV_REREG_MR_CHANGE_TRANSLATION | IBV_REREG_MR_CHANGE_ACCESS)) {
 		err = tcp_check_mapped(naddr, nlen,
 				       new_access & TCP_ACCESS_NEEDS_WRITE);
 		if (err)
-			return err;
+			return tcp_fail(err);
 	}
 
 	/*

@@ -12,17 +12,21 @@
 	 IBV_ACCESS_MW_BIND | IBV_ACCESS_ZERO_BASED | IBV_ACCESS_HUGETLB | \
 	 IBV_ACCESS_RELAXED_ORDERING)
 
-/* Same rules as the kernel's ib_check_mr_access(). */
+/*
+ * Same rules, in the same order, as the kernel's ib_check_mr_access(): an
+ * invalid request is EINVAL even if it also asks for on-demand paging,
+ * which only a valid one learns is not supported.
+ */
 int tcp_mr_check_access(int access)
 {
-	if (access & IBV_ACCESS_ON_DEMAND)
-		return EOPNOTSUPP;
-	if (access & ~TCP_ACCESS_SUPPORTED)
-		return EINVAL;
 	/* Remote writers need the local write right first (IB spec 10.6.3) */
 	if ((access & (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC)) &&
 	    !(access & IBV_ACCESS_LOCAL_WRITE))
 		return EINVAL;
+	if (access & ~(TCP_ACCESS_SUPPORTED | IBV_ACCESS_ON_DEMAND))
+		return EINVAL;
+	if (access & IBV_ACCESS_ON_DEMAND)
+		return EOPNOTSUPP;
 	return 0;
 }
 

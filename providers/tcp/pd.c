@@ -31,7 +31,7 @@ int tcp_dealloc_pd(struct ibv_pd *ibpd)
 	struct tcp_pd *pd = to_tpd(ibpd);
 
 	if (atomic_load(&pd->users))
-		return EBUSY;
+		return tcp_fail(EBUSY);
 	atomic_fetch_sub(&to_tctx(ibpd->context)->n_pd, 1);
 	free(pd);
 	return 0;

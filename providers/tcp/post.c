@@ -28,15 +28,19 @@ static bool valid_opcode(struct tcp_qp *qp, enum ibv_wr_opcode op)
 	}
 }
 
-/* Queues one send WR; returns 0 or the errno for bad_wr. */
-static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
+/*
+ * Checks one send WR against the QP and the verbs rules; returns 0 or the
+ * errno for bad_wr. Done in every state, ERR included (as rxe does): a WR
+ * that could never be posted is refused, not flushed.
+ */
+static int check_send(struct tcp_qp *qp, const struct ibv_send_wr *wr)
 {
-	struct tcp_send_wqe *w;
 	uint64_t total = 0;
 	int i;
 
 	if (!valid_opcode(qp, wr->opcode) || wr->num_sge < 0 ||
-	    (uint32_t)wr->num_sge > qp->cap.max_send_sge)
+	    (uint32_t)wr->num_sge > qp->cap.max_send_sge ||
+	    (wr->num_sge && !wr->sg_list))
 		return EINVAL;
 	if (wr->send_flags & ~(IBV_SEND_FENCE | IBV_SEND_SIGNALED |
 			       IBV_SEND_SOLICITED | IBV_SEND_INLINE))
@@ -54,9 +58,20 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 	if ((wr->send_flags & IBV_SEND_INLINE) &&
 	    (total > qp->cap.max_inline_data || wr->opcode == IBV_WR_RDMA_READ))
 		return EINVAL;
+	return 0;
+}
+
+/* Queues one checked send WR; returns 0 or ENOMEM (queue full). */
+static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
+{
+	struct tcp_send_wqe *w;
+	uint64_t total = 0;
+	int i;
+
 	if (qp->sq_head - qp->sq_done >= qp->cap.max_send_wr)
 		return ENOMEM;
-
+	for (i = 0; i < wr->num_sge; i++)
+		total += wr->sg_list[i].length;
 	w = &qp->sq[qp->sq_head & (qp->sq_size - 1)];
 	w->wr_id = wr->wr_id;
 	w->opcode = wr->opcode;
@@ -88,8 +103,12 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 	if (wr->send_flags & IBV_SEND_INLINE) {
 		char *p = w->inl;
 
-		/* the application may reuse its buffers as soon as we return */
+		/* the application may reuse its buffers as soon as we return;
+		 * an empty SGE may name no memory at all (address 0, and no
+		 * buffer when max_inline_data is 0) */
 		for (i = 0; i < wr->num_sge; i++) {
+			if (!wr->sg_list[i].length)
+				continue;
 			memcpy(p, (void *)(uintptr_t)wr->sg_list[i].addr,
 			       wr->sg_list[i].length);
 			p += wr->sg_list[i].length;
@@ -168,25 +187,26 @@ static void send_or_defer(struct tcp_qp *qp, uint32_t nwr)
 	tcp_qp_tx(qp);
 }
 
-int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
-		  struct ibv_send_wr **bad)
+/* ibv_post_send's work, for a caller that holds qp->lock. */
+static int post_send_locked(struct tcp_qp *qp, struct ibv_send_wr *wr,
+			    struct ibv_send_wr **bad)
 {
-	struct tcp_qp *qp = to_tqp(ibqp);
 	uint32_t nwr = 0;
 	int err = 0;
 
-	tcp_qp_yield(qp);
-	pthread_mutex_lock(&qp->lock);
 	for (; wr; wr = wr->next, nwr++) {
+		if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD &&
+		    qp->state != IBV_QPS_SQE && qp->state != IBV_QPS_ERR) {
+			err = EINVAL;
+			break;
+		}
+		err = check_send(qp, wr);
+		if (err)
+			break;
 		if (qp->state == IBV_QPS_ERR) {
 			tcp_flush_wc(qp->scq, qp, wr->wr_id, IBV_WC_SEND,
 				     IBV_WC_WR_FLUSH_ERR);
 			continue;
-		}
-		if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD &&
-		    qp->state != IBV_QPS_SQE) {
-			err = EINVAL;
-			break;
 		}
 		err = queue_send(qp, wr);
 		if (err)
@@ -201,8 +221,20 @@ int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 		tcp_uc_drain(qp);
 	else if (qp->state == IBV_QPS_RTS)
 		send_or_defer(qp, nwr);
-	pthread_mutex_unlock(&qp->lock);
 	return err;
+}
+
+int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
+		  struct ibv_send_wr **bad)
+{
+	struct tcp_qp *qp = to_tqp(ibqp);
+	int err;
+
+	tcp_qp_yield(qp);
+	pthread_mutex_lock(&qp->lock);
+	err = post_send_locked(qp, wr, bad);
+	pthread_mutex_unlock(&qp->lock);
+	return tcp_fail(err);
 }
 
 int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
@@ -214,7 +246,7 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 
 	if (qp->srq) {
 		*bad = wr;
-		return EINVAL;
+		return tcp_fail(EINVAL);
 	}
 	tcp_qp_yield(qp);
 	pthread_mutex_lock(&qp->lock);
@@ -226,7 +258,8 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 			break;
 		}
 		if (wr->num_sge < 0 ||
-		    (uint32_t)wr->num_sge > qp->cap.max_recv_sge) {
+		    (uint32_t)wr->num_sge > qp->cap.max_recv_sge ||
+		    (wr->num_sge && !wr->sg_list)) {
 			err = EINVAL;
 			break;
 		}
@@ -268,7 +301,7 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 			tcp_qp_tx(qp);
 	}
 	pthread_mutex_unlock(&qp->lock);
-	return err;
+	return tcp_fail(err);
 }
 
 /* ------------------------------------------------------ ibv_wr_* API */
@@ -314,6 +347,11 @@ static void ex_wr_start(struct ibv_qp_ex *ex)
 	qp->wr_err = 0;
 }
 
+/*
+ * Posts the staged batch whole or not at all, as mlx5 does: the caller has
+ * no bad_wr to learn where a partial post stopped. So every WR is checked,
+ * and the room in the send queue, before the first is queued.
+ */
 static int ex_wr_complete(struct ibv_qp_ex *ex)
 {
 	struct tcp_qp *qp = exqp(ex);
@@ -325,11 +363,21 @@ static int ex_wr_complete(struct ibv_qp_ex *ex)
 		for (i = 0; i + 1 < qp->wr_n; i++)
 			qp->wr_stage[i].next = &qp->wr_stage[i + 1];
 		qp->wr_stage[qp->wr_n - 1].next = NULL;
-		err = tcp_post_send(&qp->vqp.qp, qp->wr_stage, &bad);
+		tcp_qp_yield(qp);
+		pthread_mutex_lock(&qp->lock);
+		for (i = 0; i < qp->wr_n && !err; i++)
+			err = check_send(qp, &qp->wr_stage[i]);
+		if (!err && qp->state != IBV_QPS_ERR &&
+		    qp->wr_n >
+			    qp->cap.max_send_wr - (qp->sq_head - qp->sq_done))
+			err = ENOMEM;
+		if (!err)
+			err = post_send_locked(qp, qp->wr_stage, &bad);
+		pthread_mutex_unlock(&qp->lock);
 	}
 	qp->wr_n = 0;
 	qp->wr_err = 0;
-	return err;
+	return tcp_fail(err);
 }
 
 static void ex_wr_abort(struct ibv_qp_ex *ex)
@@ -415,7 +463,7 @@ static void ex_set_sge_list(struct ibv_qp_ex *ex, size_t n,
 
 	if (!wr)
 		return;
-	if (n > TCP_MAX_SGE) {
+	if (n > TCP_MAX_SGE || (n && !sg)) {
 		exqp(ex)->wr_err = EINVAL;
 		return;
 	}
@@ -441,15 +489,24 @@ static void ex_set_inline_list(struct ibv_qp_ex *ex, size_t n,
 
 	if (!wr)
 		return;
-	for (i = 0; i < n; i++)
-		total += buf[i].length;
-	if (total > qp->cap.max_inline_data) {
+	if (n && !buf) {
 		qp->wr_err = EINVAL;
 		return;
+	}
+	/* each length checked on its own: their sum could wrap around */
+	for (i = 0; i < n; i++) {
+		if (buf[i].length > qp->cap.max_inline_data - total ||
+		    (buf[i].length && !buf[i].addr)) {
+			qp->wr_err = EINVAL;
+			return;
+		}
+		total += buf[i].length;
 	}
 	/* copied now: the caller may reuse the buffers after this call */
 	dst = qp->wr_inl + (size_t)(qp->wr_n - 1) * TCP_MAX_INLINE;
 	for (i = 0; i < n; i++) {
+		if (!buf[i].length)
+			continue; /* its address may be NULL */
 		memcpy(dst, buf[i].addr, buf[i].length);
 		dst += buf[i].length;
 	}

@@ -71,7 +71,8 @@ static int qp_alloc_queues(struct tcp_qp *qp)
 	return 0;
 }
 
-static int check_init_attr(struct ibv_qp_init_attr_ex *a)
+static int check_init_attr(struct ibv_context *ctx,
+			   struct ibv_qp_init_attr_ex *a)
 {
 	if (a->qp_type != IBV_QPT_RC && a->qp_type != IBV_QPT_UC)
 		return EOPNOTSUPP;
@@ -81,6 +82,14 @@ static int check_init_attr(struct ibv_qp_init_attr_ex *a)
 	    ~(IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS))
 		return EOPNOTSUPP;
 	if (!a->send_cq || !a->recv_cq)
+		return EINVAL;
+	/*
+	 * Objects of another context (another open of this device, or
+	 * another device) are not ours to cast: the kernel finds no such
+	 * handle in this context either.
+	 */
+	if (a->pd->context != ctx || a->send_cq->context != ctx ||
+	    a->recv_cq->context != ctx || (a->srq && a->srq->context != ctx))
 		return EINVAL;
 	if (a->cap.max_send_wr > TCP_MAX_QP_WR ||
 	    a->cap.max_send_sge > TCP_MAX_SGE ||
@@ -113,7 +122,7 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 	struct tcp_qp *qp;
 	int err;
 
-	err = check_init_attr(a);
+	err = check_init_attr(ibctx, a);
 	if (err) {
 		errno = err;
 		return NULL;
@@ -428,6 +437,20 @@ static void qp_reset(struct tcp_qp *qp)
 	qp->conn_lost = false;
 }
 
+/*
+ * An empty GID table slot reads as the zero GID: a QP must not leave from
+ * it (the connection would be made from whatever address the kernel
+ * picks, to an address the peer never named).
+ */
+static bool sgid_valid(struct tcp_qp *qp, uint8_t index)
+{
+	static const union ibv_gid zero;
+	union ibv_gid gid;
+
+	return !ibv_query_gid(&qp->ctx->vctx.context, 1, index, &gid) &&
+	       memcmp(&gid, &zero, sizeof(gid));
+}
+
 static int check_attr_values(struct tcp_qp *qp, struct ibv_qp_attr *a, int mask)
 {
 	if ((mask & IBV_QP_PORT) && a->port_num != 1)
@@ -446,9 +469,22 @@ static int check_attr_values(struct tcp_qp *qp, struct ibv_qp_attr *a, int mask)
 		/* RoCE routing: only the GRH's GIDs matter, and it is required */
 		if (!a->ah_attr.is_global ||
 		    a->ah_attr.grh.sgid_index >= TCP_GID_TBL_LEN ||
-		    (a->ah_attr.port_num && a->ah_attr.port_num != 1))
+		    (a->ah_attr.port_num && a->ah_attr.port_num != 1) ||
+		    !sgid_valid(qp, a->ah_attr.grh.sgid_index))
 			return EINVAL;
 	}
+	if (mask & IBV_QP_ALT_PATH) {
+		/* stored and reported, never used: checked as rxe checks it */
+		if (!a->alt_ah_attr.is_global ||
+		    a->alt_ah_attr.grh.sgid_index >= TCP_GID_TBL_LEN ||
+		    (a->alt_ah_attr.port_num && a->alt_ah_attr.port_num != 1) ||
+		    a->alt_port_num != 1 || a->alt_pkey_index != 0 ||
+		    a->alt_timeout > 31)
+			return EINVAL;
+	}
+	if ((mask & IBV_QP_PATH_MIG_STATE) &&
+	    (unsigned int)a->path_mig_state > IBV_MIG_ARMED)
+		return EINVAL;
 	if ((mask & IBV_QP_DEST_QPN) && a->dest_qp_num > 0xffffff)
 		return EINVAL;
 	if ((mask & IBV_QP_MAX_DEST_RD_ATOMIC) &&
@@ -496,9 +532,15 @@ static void store_attrs(struct tcp_qp *qp, struct ibv_qp_attr *a, int mask)
 	COPY(IBV_QP_RETRY_CNT, retry_cnt);
 	COPY(IBV_QP_RNR_RETRY, rnr_retry);
 	COPY(IBV_QP_ALT_PATH, alt_ah_attr);
+	COPY(IBV_QP_ALT_PATH, alt_port_num);
+	COPY(IBV_QP_ALT_PATH, alt_pkey_index);
+	COPY(IBV_QP_ALT_PATH, alt_timeout);
 	COPY(IBV_QP_PATH_MIG_STATE, path_mig_state);
 	COPY(IBV_QP_EN_SQD_ASYNC_NOTIFY, en_sqd_async_notify);
 #undef COPY
+	/* PSNs are 24 bits on the wire of every transport: keep those (rxe) */
+	s->rq_psn &= 0xffffff;
+	s->sq_psn &= 0xffffff;
 	qp->attr_mask_set |= mask;
 }
 
@@ -551,7 +593,7 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 out:
 	pthread_mutex_unlock(&qp->lock);
 	pthread_mutex_unlock(&ctx->lock);
-	return err;
+	return tcp_fail(err);
 }
 
 int tcp_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask,

@@ -60,9 +60,9 @@ int tcp_query_device_ex(struct ibv_context *ibctx,
 	struct tcp_context *ctx = to_tctx(ibctx);
 
 	if (input && input->comp_mask)
-		return EINVAL;
+		return tcp_fail(EINVAL);
 	if (attr_size < sizeof(attr->orig_attr))
-		return EINVAL;
+		return tcp_fail(EINVAL);
 	if (attr_size > sizeof(*attr))
 		attr_size = sizeof(*attr);
 	memset(attr, 0, attr_size);
@@ -120,7 +120,7 @@ int tcp_query_port(struct ibv_context *ibctx, uint8_t port,
 	int up = 0, mtu = 1500, mbps = -1;
 
 	if (port != 1)
-		return EINVAL;
+		return tcp_fail(EINVAL);
 	tcp_netdev_state(ctx->dev->netdev, &up, &mtu, &mbps);
 	memset(a, 0, sizeof(*a));
 	a->state = up ? IBV_PORT_ACTIVE : IBV_PORT_DOWN;

@@ -88,7 +88,7 @@ int tcp_destroy_srq(struct ibv_srq *ibsrq)
 	struct tcp_srq *srq = to_tsrq(ibsrq);
 
 	if (atomic_load(&srq->users))
-		return EBUSY;
+		return tcp_fail(EBUSY);
 	atomic_fetch_sub(&srq->pd->users, 1);
 	atomic_fetch_sub(&to_tctx(ibsrq->context)->n_srq, 1);
 	pthread_mutex_destroy(&srq->lock);
@@ -140,12 +140,16 @@ int tcp_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *a, int mask)
 	int err = 0;
 
 	if (mask & ~(IBV_SRQ_MAX_WR | IBV_SRQ_LIMIT))
-		return EINVAL;
+		return tcp_fail(EINVAL);
 	pthread_mutex_lock(&srq->lock);
 	if (mask & IBV_SRQ_MAX_WR) {
-		/* never below what is posted, nor below the armed limit */
+		/* never below what is posted, nor below the armed limit
+		 * (the one this call sets, if it sets one: rxe) */
+		uint32_t limit =
+			(mask & IBV_SRQ_LIMIT) ? a->srq_limit : srq->limit;
+
 		if (!a->max_wr || a->max_wr > TCP_MAX_SRQ_WR ||
-		    a->max_wr < srq->head - srq->tail)
+		    a->max_wr < srq->head - srq->tail || a->max_wr < limit)
 			err = EINVAL;
 		else if (a->max_wr > srq->size - 1)
 			err = srq_grow(srq, a->max_wr);
@@ -159,7 +163,7 @@ int tcp_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *a, int mask)
 			srq->limit = a->srq_limit;
 	}
 	pthread_mutex_unlock(&srq->lock);
-	return err;
+	return tcp_fail(err);
 }
 
 int tcp_query_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *a)
@@ -176,7 +180,7 @@ int tcp_query_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *a)
 
 int tcp_get_srq_num(struct ibv_srq *srq, uint32_t *num)
 {
-	return EOPNOTSUPP; /* XRC only */
+	return tcp_fail(EOPNOTSUPP); /* XRC only */
 }
 
 int tcp_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
@@ -189,7 +193,8 @@ int tcp_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
 	for (; wr; wr = wr->next) {
 		struct tcp_recv_wqe *w;
 
-		if (wr->num_sge < 0 || (uint32_t)wr->num_sge > srq->max_sge) {
+		if (wr->num_sge < 0 || (uint32_t)wr->num_sge > srq->max_sge ||
+		    (wr->num_sge && !wr->sg_list)) {
 			err = EINVAL;
 			break;
 		}
@@ -210,7 +215,7 @@ int tcp_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
 		*bad = wr;
 	pthread_mutex_unlock(&srq->lock);
 	/* QPs waiting on an empty SRQ retry from the engine's timer pass */
-	return err;
+	return tcp_fail(err);
 }
 
 bool tcp_srq_take(struct tcp_srq *srq, struct tcp_recv_wqe *out)

@@ -6,6 +6,7 @@
 #ifndef RDMA_TCP_PROVIDER_H
 #define RDMA_TCP_PROVIDER_H
 
+#include <errno.h>
 #include <net/if.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -104,6 +105,18 @@ struct tcp_cq {
 
 /* engine timer: writes events that found the channel full (cq.c) */
 void tcp_cq_retry_events(struct tcp_context *ctx);
+
+/*
+ * The failure return of an int verb: libibverbs documents these verbs as
+ * returning "the value of errno", and with a kernel provider the failed
+ * system call has set errno as well; applications read either.
+ */
+static inline int tcp_fail(int err)
+{
+	if (err)
+		errno = err;
+	return err;
+}
 
 static inline struct tcp_context *to_tctx(struct ibv_context *ctx)
 {

@@ -102,6 +102,13 @@ static void test_access_unknown_and_odp(void)
 	CHECK_RET(tcp_mr_check_access(1 << 30), EINVAL);
 	CHECK_RET(tcp_mr_check_access((int)(1u << 31)), EINVAL);
 	CHECK_RET(tcp_mr_check_access(-1 & ~IBV_ACCESS_ON_DEMAND), EINVAL);
+	/* ...with ON_DEMAND too: the kernel refuses invalid bits first */
+	CHECK_RET(tcp_mr_check_access(-1), EINVAL);
+	CHECK_RET(tcp_mr_check_access(IBV_ACCESS_ON_DEMAND | (1 << 30)),
+		  EINVAL);
+	CHECK_RET(tcp_mr_check_access(IBV_ACCESS_ON_DEMAND |
+				      IBV_ACCESS_REMOTE_WRITE),
+		  EINVAL);
 	/* On-demand paging: a real flag we do not implement */
 	CHECK_RET(tcp_mr_check_access(IBV_ACCESS_ON_DEMAND), EOPNOTSUPP);
 	CHECK_RET(tcp_mr_check_access(IBV_ACCESS_ON_DEMAND |
