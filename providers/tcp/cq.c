@@ -336,6 +336,22 @@ bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited)
 	return ok;
 }
 
+void tcp_cq_purge_qp(struct tcp_cq *cq, uint32_t qpn)
+{
+	uint32_t from, to;
+
+	pthread_mutex_lock(&cq->lock);
+	/* keep the others, in order, packed towards the tail */
+	for (from = to = cq->tail; from != cq->head;) {
+		struct ibv_wc *wc = &cq->ring[--from & (cq->size - 1)];
+
+		if (wc->qp_num != qpn)
+			cq->ring[--to & (cq->size - 1)] = *wc;
+	}
+	cq->head = to;
+	pthread_mutex_unlock(&cq->lock);
+}
+
 /* At least n entries queued? A hint read without the lock (the next poll
  * sees more). */
 static bool ring_holds_hint(struct tcp_cq *cq, uint32_t n)

@@ -564,6 +564,10 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 	if (next == IBV_QPS_RESET) {
 		qp_reset(qp);
 		qp->state = IBV_QPS_RESET;
+		/* as hardware providers clean a reset QP's CQEs (mlx5) */
+		tcp_cq_purge_qp(qp->scq, ibqp->qp_num);
+		if (qp->rcq != qp->scq)
+			tcp_cq_purge_qp(qp->rcq, ibqp->qp_num);
 		goto out;
 	}
 	if (next == IBV_QPS_ERR) {

@@ -185,5 +185,7 @@ struct tcp_qp;
 int tcp_cq_attach(struct tcp_cq *cq, struct tcp_qp *qp);
 void tcp_cq_detach(struct tcp_cq *cq, struct tcp_qp *qp);
 bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited);
+/* Drops the entries of QP qpn not polled yet (a QP moved to RESET). */
+void tcp_cq_purge_qp(struct tcp_cq *cq, uint32_t qpn);
 
 #endif

@@ -342,6 +342,41 @@ class TestResponderErrors(QPCase):
         self.assertEqual(dst.read(0, 6), b'srq pd')
 
 
+class TestResetCleansCQ(QPCase):
+
+    def test_reset_drops_the_qps_unpolled_completions(self):
+        """A QP moved to ERR flushes its work into its CQs; moving it on to
+        RESET removes those entries (as hardware providers clean a reset
+        QP's CQEs), while another QP's completions in the same CQs stay,
+        in order."""
+        from pyverbs.qp import QPAttr
+        scq, rcq = CQ(self.ctx, 64), CQ(self.ctx, 64)
+        self._keep.extend((scq, rcq))
+        cap = QPCap(max_send_wr=8, max_recv_wr=8, max_send_sge=1,
+                    max_recv_sge=1)
+        a = self.side(cap=cap, scq=scq, rcq=rcq)
+        c = self.side(cap=cap, scq=scq, rcq=rcq)
+        b, d = self.side(cap=cap), self.side(cap=cap)
+        connect(a, b)
+        connect(c, d)
+        buf = a.buf(64)
+        cbuf = c.buf(64)
+        for i in range(3):
+            a.qp.post_recv(recv_wr([buf.sge(0, 64)], wr_id=0xa0 + i))
+            c.qp.post_recv(recv_wr([cbuf.sge(0, 64)], wr_id=0xc0 + i))
+        a.qp.modify(QPAttr(qp_state=e.IBV_QPS_ERR), e.IBV_QP_STATE)
+        c.qp.modify(QPAttr(qp_state=e.IBV_QPS_ERR), e.IBV_QP_STATE)
+        for i in range(2):
+            a.qp.post_send(send_wr(SEND, [buf.sge(0, 8)], wr_id=0xa8 + i))
+            c.qp.post_send(send_wr(SEND, [cbuf.sge(0, 8)], wr_id=0xc8 + i))
+        a.qp.modify(QPAttr(qp_state=e.IBV_QPS_RESET), e.IBV_QP_STATE)
+        got_s = poll_cq(scq, 2, what='send cq')
+        got_r = poll_cq(rcq, 3, what='recv cq')
+        self.assertEqual([w.wr_id for w in got_s], [0xc8, 0xc9])
+        self.assertEqual([w.wr_id for w in got_r], [0xc0, 0xc1, 0xc2])
+        self.assertEqual(poll_quiet(scq, 0.02) + poll_quiet(rcq, 0.02), [])
+
+
 def poll_window_scenario():
     """In a child process (a deadlock must not take the suite with it):
     a QP in error whose CQ is polled with start_poll/end_poll; a post in
