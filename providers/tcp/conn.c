@@ -220,8 +220,14 @@ int tcp_conn_start(struct tcp_qp *qp)
 	uint32_t scope;
 	int fd, c;
 
-	if (ibv_query_gid(&qp->ctx->vctx.context, 1, grh->sgid_index, &sgid))
-		return EINVAL;
+	if (ibv_query_gid(&qp->ctx->vctx.context, 1, grh->sgid_index, &sgid)) {
+		/* libibverbs reads the GID from a file: out of fds, the QP
+		 * fails (conn_failed); an index without a GID is EINVAL */
+		int err = errno;
+
+		return conn_failed(qp, err == EMFILE || err == ENFILE ? err
+								      : EINVAL);
+	}
 	c = memcmp(sgid.raw, grh->dgid.raw, 16);
 	if (!c)
 		c = qp->vqp.qp.qp_num < qp->attr.dest_qp_num   ? -1

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * res_attack: bounded resources of a victim process under attack. The
- * victim (a forked child) runs RC QP pairs on DEVICE doing RDMA WRITEs;
- * the parent attacks its listener port (a QPN's upper 16 bits) over
- * loopback and measures the victim from /proc: RSS, open fds, and the CPU
- * time of its engine thread (the task named "rdma-tcp-engine").
+ * victim (a forked child) runs RC QP pairs on DEVICE doing RDMA WRITEs
+ * both ways; the parent attacks its listener port (a QPN's upper 16 bits)
+ * over loopback and measures the victim from /proc: RSS, open fds, and the
+ * CPU time of its engine thread (the task named "rdma-tcp-engine").
  *
  *   res_attack DEV flood      300 idle connections and 200 half-hellos:
  *                             each is closed within the hello timeout
@@ -72,10 +72,10 @@ static double now_s(void)
 
 /* ---------------------------------------------------------------- victim */
 
+/* q[0] connects to q[1]; each WRITEs into the other's half of the slot */
 struct pair {
-	struct ibv_qp *a, *b;
-	bool busy, dead;
-	unsigned long ok;
+	struct ibv_qp *q[2];
+	bool busy[2], dead[2];
 };
 
 struct victim {
@@ -83,13 +83,15 @@ struct victim {
 	struct ibv_pd *pd;
 	struct ibv_cq *cq;
 	struct ibv_mr *mr;
+	union ibv_gid gid; /* read once: reading it takes an fd */
 	char *buf;
 	struct pair *p;
-	int npairs;
+	int npairs, setup_failed; /* pairs whose modify_qp failed */
 	unsigned long posted, ok, err, events;
 };
 
 #define SLOT 8192 /* each pair WRITEs 4 KiB within its own 8 KiB */
+#define HALF (SLOT / 2)
 
 static struct ibv_context *open_dev(const char *name)
 {
@@ -136,8 +138,7 @@ static int to_rtr(struct victim *v, struct ibv_qp *qp, uint32_t dqpn)
 	a.ah_attr.is_global = 1;
 	a.ah_attr.port_num = 1;
 	a.ah_attr.grh.hop_limit = 1;
-	if (ibv_query_gid(v->ctx, 1, 0, &a.ah_attr.grh.dgid))
-		return -1;
+	a.ah_attr.grh.dgid = v->gid;
 	return ibv_modify_qp(qp, &a,
 			     IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
 				     IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
@@ -169,6 +170,8 @@ static int victim_setup(struct victim *v, const char *dev, int npairs)
 	if (!v->ctx)
 		return -1;
 	fcntl(v->ctx->async_fd, F_SETFL, O_NONBLOCK);
+	if (ibv_query_gid(v->ctx, 1, 0, &v->gid))
+		return -1;
 	v->pd = ibv_alloc_pd(v->ctx);
 	v->cq = ibv_create_cq(v->ctx, npairs * 4 + 16, NULL, NULL, 0);
 	v->buf = calloc(1, len);
@@ -183,11 +186,11 @@ static int victim_setup(struct victim *v, const char *dev, int npairs)
 	for (i = 0; i < npairs; i++) {
 		struct pair *p = &v->p[i];
 
-		p->a = new_qp(v);
-		p->b = p->a ? new_qp(v) : NULL;
-		if (!p->b) {
-			if (p->a)
-				ibv_destroy_qp(p->a);
+		p->q[0] = new_qp(v);
+		p->q[1] = p->q[0] ? new_qp(v) : NULL;
+		if (!p->q[1]) {
+			if (p->q[0])
+				ibv_destroy_qp(p->q[0]);
 			break;
 		}
 	}
@@ -196,68 +199,70 @@ static int victim_setup(struct victim *v, const char *dev, int npairs)
 		struct pair *p = &v->p[i];
 
 		/* out of fds may fail the QP later, never this call */
-		p->dead = to_init(p->a) || to_init(p->b) ||
-			  to_rtr(v, p->a, p->b->qp_num) ||
-			  to_rtr(v, p->b, p->a->qp_num) || to_rts(p->a) ||
-			  to_rts(p->b);
-		if (p->dead)
+		p->dead[0] = to_init(p->q[0]) || to_init(p->q[1]) ||
+			     to_rtr(v, p->q[0], p->q[1]->qp_num) ||
+			     to_rtr(v, p->q[1], p->q[0]->qp_num) ||
+			     to_rts(p->q[0]) || to_rts(p->q[1]);
+		p->dead[1] = p->dead[0];
+		v->setup_failed += p->dead[0];
+		if (p->dead[0])
 			fprintf(stderr, "victim: pair %d set-up: %s\n", i,
 				strerror(errno));
 	}
 	return v->npairs ? 0 : -1;
 }
 
-static void victim_post(struct victim *v, int i)
+/* Posts a WRITE on side k of pair i, into the other side's half. */
+static void victim_post(struct victim *v, int i, int k)
 {
 	struct pair *p = &v->p[i];
+	char *slot = v->buf + (size_t)i * SLOT;
 	struct ibv_sge sge = {
-		.addr = (uintptr_t)v->buf + (size_t)i * SLOT,
-		.length = SLOT / 2,
+		.addr = (uintptr_t)slot + (size_t)k * HALF,
+		.length = HALF,
 		.lkey = v->mr->lkey,
 	};
 	struct ibv_send_wr wr = { 0 }, *bad;
 
-	wr.wr_id = (uint64_t)i;
+	wr.wr_id = (uint64_t)i * 2 + k;
 	wr.sg_list = &sge;
 	wr.num_sge = 1;
 	wr.opcode = IBV_WR_RDMA_WRITE;
 	wr.send_flags = IBV_SEND_SIGNALED;
-	wr.wr.rdma.remote_addr = sge.addr + SLOT / 2;
+	wr.wr.rdma.remote_addr = (uintptr_t)slot + (size_t)(1 - k) * HALF;
 	wr.wr.rdma.rkey = v->mr->rkey;
-	if (ibv_post_send(p->a, &wr, &bad)) {
+	v->posted++;
+	if (ibv_post_send(p->q[k], &wr, &bad)) {
 		/* a QP in ERR may refuse the post: counted as failed */
-		v->posted++;
 		v->err++;
-		p->dead = true;
+		p->dead[k] = true;
 		return;
 	}
-	v->posted++;
-	p->busy = true;
+	p->busy[k] = true;
 }
 
 /* One round: post where idle, reap, count async events. */
-static bool victim_round(struct victim *v, bool posting)
+static void victim_round(struct victim *v, bool posting)
 {
 	struct ibv_async_event ev;
 	struct ibv_wc wc[32];
-	bool any = false;
-	int i, n;
+	int i, k, n;
 
 	for (i = 0; posting && i < v->npairs; i++)
-		if (!v->p[i].busy && !v->p[i].dead)
-			victim_post(v, i);
+		for (k = 0; k < 2; k++)
+			if (!v->p[i].busy[k] && !v->p[i].dead[k])
+				victim_post(v, i, k);
 	while ((n = ibv_poll_cq(v->cq, 32, wc)) > 0) {
-		any = true;
 		for (i = 0; i < n; i++) {
-			struct pair *p = &v->p[wc[i].wr_id];
+			struct pair *p = &v->p[wc[i].wr_id / 2];
 
-			p->busy = false;
+			k = wc[i].wr_id % 2;
+			p->busy[k] = false;
 			if (wc[i].status == IBV_WC_SUCCESS) {
 				v->ok++;
-				p->ok++;
 			} else {
 				v->err++;
-				p->dead = true;
+				p->dead[k] = true;
 			}
 		}
 	}
@@ -266,7 +271,6 @@ static bool victim_round(struct victim *v, bool posting)
 			v->events++;
 		ibv_ack_async_event(&ev);
 	}
-	return any;
 }
 
 static int victim_busy(const struct victim *v)
@@ -274,14 +278,15 @@ static int victim_busy(const struct victim *v)
 	int i, n = 0;
 
 	for (i = 0; i < v->npairs; i++)
-		n += v->p[i].busy;
+		n += v->p[i].busy[0] + v->p[i].busy[1];
 	return n;
 }
 
 /*
- * The victim: set up, say "ready port P pairs N", then traffic until the
- * parent's 'q' (each 's' gets a "stat" line), then every WR outstanding
- * must end within 60 s: "done posted P ok O err E out U events F".
+ * The victim: set up, say "ready port P pairs N failed F", then traffic
+ * until the parent's 'q' (each 's' gets a "stat" line), then every WR
+ * outstanding must end within 60 s: "done posted P ok O err E out U
+ * events F".
  */
 static void victim_main(const char *dev, int npairs, int nofile, int cmd,
 			FILE *out)
@@ -303,8 +308,8 @@ static void victim_main(const char *dev, int npairs, int nofile, int cmd,
 		_exit(2);
 	}
 	fcntl(cmd, F_SETFL, O_NONBLOCK);
-	fprintf(out, "ready port %u pairs %d\n", v.p[0].a->qp_num >> 8,
-		v.npairs);
+	fprintf(out, "ready port %u pairs %d failed %d\n",
+		v.p[0].q[0]->qp_num >> 8, v.npairs, v.setup_failed);
 	fflush(out);
 	for (;;) {
 		victim_round(&v, posting);
@@ -437,6 +442,7 @@ struct child {
 	int cmd;
 	FILE *in;
 	unsigned int port;
+	int setup_failed;
 };
 
 static int spawn_victim(struct child *c, const char *dev, int npairs,
@@ -460,12 +466,14 @@ static int spawn_victim(struct child *c, const char *dev, int npairs,
 	c->cmd = p2c[1];
 	c->in = fdopen(c2p[0], "r");
 	if (!fgets(line, sizeof(line), c->in) ||
-	    sscanf(line, "ready port %u pairs %d", &c->port, &pairs) != 2) {
+	    sscanf(line, "ready port %u pairs %d failed %d", &c->port, &pairs,
+		   &c->setup_failed) != 3) {
 		printf("victim did not start: %s\n", line);
 		return -1;
 	}
-	printf("victim pid %d: %d QP pairs, listener port %u\n", (int)c->pid,
-	       pairs, c->port);
+	printf("victim pid %d: %d QP pairs (%d failed to set up), listener "
+	       "port %u\n",
+	       (int)c->pid, pairs, c->setup_failed, c->port);
 	return 0;
 }
 
@@ -691,6 +699,10 @@ static int nofile(const char *dev, int limit)
 	if (spawn_victim(&c, dev, 40, limit))
 		return 2;
 	printf("victim: RLIMIT_NOFILE %d, fds %d\n", limit, proc_nfds(c.pid));
+	/* a NIC spends nothing at RTR: the QPs fail later, with an event */
+	CHECK(!c.setup_failed,
+	      "modify_qp out of fds succeeded (%d pairs failed)",
+	      c.setup_failed);
 	t0 = now_s();
 	k0 = engine_ticks(c.pid);
 	ok0 = stat_ok(&c, &err);
@@ -739,11 +751,11 @@ static int hold(const char *dev)
 	struct victim v = { 0 };
 	char c;
 
-	if (victim_setup(&v, dev, 1) || v.p[0].dead) {
+	if (victim_setup(&v, dev, 1) || v.p[0].dead[0]) {
 		printf("setup failed\n");
 		return 2;
 	}
-	printf("port %u\n", v.p[0].a->qp_num >> 8);
+	printf("port %u\n", v.p[0].q[0]->qp_num >> 8);
 	fflush(stdout);
 	while (read(0, &c, 1) > 0)
 		;
