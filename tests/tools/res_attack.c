@@ -86,7 +86,7 @@ struct victim {
 	union ibv_gid gid; /* read once: reading it takes an fd */
 	char *buf;
 	struct pair *p;
-	int npairs, setup_failed; /* pairs whose modify_qp failed */
+	int npairs, cap, setup_failed; /* pairs whose modify_qp failed */
 	unsigned long posted, ok, err, events;
 };
 
@@ -160,10 +160,34 @@ static int to_rts(struct ibv_qp *qp)
 				     IBV_QP_MAX_QP_RD_ATOMIC);
 }
 
-/* Creates and connects the pairs (a to b in this process); 0 or -1. */
+/* Connects the pair's two QPs to each other; true if a call failed. */
+static bool pair_connect(struct victim *v, struct pair *p)
+{
+	/* out of fds may fail the QP later, never these calls */
+	p->dead[0] = to_init(p->q[0]) || to_init(p->q[1]) ||
+		     to_rtr(v, p->q[0], p->q[1]->qp_num) ||
+		     to_rtr(v, p->q[1], p->q[0]->qp_num) || to_rts(p->q[0]) ||
+		     to_rts(p->q[1]);
+	p->dead[1] = p->dead[0];
+	return p->dead[0];
+}
+
+static bool pair_create(struct victim *v, struct pair *p)
+{
+	p->q[0] = new_qp(v);
+	p->q[1] = p->q[0] ? new_qp(v) : NULL;
+	if (!p->q[1] && p->q[0])
+		ibv_destroy_qp(p->q[0]);
+	return p->q[1];
+}
+
+/*
+ * Creates and connects the pairs (in this process), with room for one
+ * more (victim_new_pair); 0 or -1.
+ */
 static int victim_setup(struct victim *v, const char *dev, int npairs)
 {
-	size_t len = (size_t)npairs * SLOT;
+	size_t len = (size_t)(npairs + 1) * SLOT;
 	int i;
 
 	v->ctx = open_dev(dev);
@@ -173,9 +197,10 @@ static int victim_setup(struct victim *v, const char *dev, int npairs)
 	if (ibv_query_gid(v->ctx, 1, 0, &v->gid))
 		return -1;
 	v->pd = ibv_alloc_pd(v->ctx);
-	v->cq = ibv_create_cq(v->ctx, npairs * 4 + 16, NULL, NULL, 0);
+	v->cq = ibv_create_cq(v->ctx, (npairs + 1) * 4 + 16, NULL, NULL, 0);
 	v->buf = calloc(1, len);
-	v->p = calloc(npairs, sizeof(*v->p));
+	v->p = calloc(npairs + 1, sizeof(*v->p));
+	v->cap = npairs + 1;
 	if (!v->pd || !v->cq || !v->buf || !v->p)
 		return -1;
 	v->mr = ibv_reg_mr(v->pd, v->buf, len,
@@ -183,31 +208,15 @@ static int victim_setup(struct victim *v, const char *dev, int npairs)
 	if (!v->mr)
 		return -1;
 	/* QPs are created while fds last (a listener needs a few) */
-	for (i = 0; i < npairs; i++) {
-		struct pair *p = &v->p[i];
-
-		p->q[0] = new_qp(v);
-		p->q[1] = p->q[0] ? new_qp(v) : NULL;
-		if (!p->q[1]) {
-			if (p->q[0])
-				ibv_destroy_qp(p->q[0]);
-			break;
-		}
-	}
+	for (i = 0; i < npairs && pair_create(v, &v->p[i]); i++)
+		;
 	v->npairs = i;
 	for (i = 0; i < v->npairs; i++) {
-		struct pair *p = &v->p[i];
-
-		/* out of fds may fail the QP later, never this call */
-		p->dead[0] = to_init(p->q[0]) || to_init(p->q[1]) ||
-			     to_rtr(v, p->q[0], p->q[1]->qp_num) ||
-			     to_rtr(v, p->q[1], p->q[0]->qp_num) ||
-			     to_rts(p->q[0]) || to_rts(p->q[1]);
-		p->dead[1] = p->dead[0];
-		v->setup_failed += p->dead[0];
-		if (p->dead[0])
-			fprintf(stderr, "victim: pair %d set-up: %s\n", i,
-				strerror(errno));
+		if (!pair_connect(v, &v->p[i]))
+			continue;
+		v->setup_failed++;
+		fprintf(stderr, "victim: pair %d set-up: %s\n", i,
+			strerror(errno));
 	}
 	return v->npairs ? 0 : -1;
 }
@@ -273,6 +282,30 @@ static void victim_round(struct victim *v, bool posting)
 	}
 }
 
+/*
+ * A pair set up while the attack runs: its connection must get through
+ * whatever waits on the listener. "ok" once each side's WRITE is done.
+ */
+static const char *victim_new_pair(struct victim *v)
+{
+	struct pair *p = &v->p[v->npairs];
+	double end = now_s() + 15;
+
+	if (v->npairs == v->cap || !pair_create(v, p))
+		return "fail";
+	v->npairs++;
+	if (pair_connect(v, p))
+		return "fail";
+	victim_round(v, true); /* posts its first WRITEs */
+	while ((p->busy[0] || p->busy[1]) && now_s() < end) {
+		usleep(1000);
+		victim_round(v, false);
+	}
+	if (p->busy[0] || p->busy[1])
+		return "timeout";
+	return p->dead[0] || p->dead[1] ? "fail" : "ok";
+}
+
 static int victim_busy(const struct victim *v)
 {
 	int i, n = 0;
@@ -320,6 +353,8 @@ static void victim_main(const char *dev, int npairs, int nofile, int cmd,
 			if (c == 's')
 				fprintf(out, "stat posted %lu ok %lu err %lu\n",
 					v.posted, v.ok, v.err);
+			if (c == 'n')
+				fprintf(out, "new %s\n", victim_new_pair(&v));
 			if (c == 'q' && posting) {
 				posting = false;
 				end = now_s() + 60;
@@ -593,11 +628,12 @@ static int flood(const char *dev)
 	struct aconn a[N_IDLE + N_HALF];
 	uint8_t half[RTCP_HELLO_LEN / 2] = { 0 };
 	unsigned long ok0, ok1, err, okf = 0, errf = 0, events = 0;
-	int i, n = 0, fds0, fds, fds_max, open, out, early = 0;
+	int i, n = 0, fds0, fds_end, fds, fds_max, open, out, early = 0;
 	long rss0, rss, rss_max;
-	double t0, life_max = 0, cpu, deadline;
+	double t0, t1, life_max = 0, cpu, deadline;
 	unsigned long long k0;
 	struct child c;
+	char line[256];
 
 	raise_nofile(4096);
 	if (spawn_victim(&c, dev, 8, 0))
@@ -635,6 +671,14 @@ static int flood(const char *dev)
 	}
 	printf("attacker: %d connections open (%d idle, %d half hellos)\n", n,
 	       N_IDLE, N_HALF);
+	t1 = now_s();
+	if (!ask(&c, 'n', line, sizeof(line)))
+		line[0] = 0;
+	line[strcspn(line, "\n")] = 0;
+	CHECK(!strcmp(line, "new ok"),
+	      "a pair connected during the attack works (%.3f s): %s",
+	      now_s() - t1, line);
+	fds_end = fds0 + 2; /* with its two sockets */
 	deadline = now_s() + HELLO_TIMEOUT_S + CLOSE_MARGIN_S;
 	do {
 		open = reap_closed(a, n, 100);
@@ -670,9 +714,9 @@ static int flood(const char *dev)
 	CHECK(ok1 > ok0 && !err, "traffic went on: %lu WRITEs, %lu errors",
 	      ok1 - ok0, err);
 	deadline = now_s() + 10;
-	while ((fds = proc_nfds(c.pid)) > fds0 && now_s() < deadline)
+	while ((fds = proc_nfds(c.pid)) > fds_end && now_s() < deadline)
 		usleep(10000);
-	CHECK(fds <= fds0, "victim fds back to %d (now %d)", fds0, fds);
+	CHECK(fds <= fds_end, "victim fds back to %d (now %d)", fds_end, fds);
 	rss = proc_rss_kb(c.pid);
 	printf("after: victim fds %d, RSS %ld KiB\n", fds, rss);
 	CHECK(finish_victim(&c, &okf, &errf, &out, &events) == 0 && !out &&
