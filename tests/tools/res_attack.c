@@ -718,7 +718,10 @@ static int flood(const char *dev)
 		usleep(10000);
 	CHECK(fds <= fds_end, "victim fds back to %d (now %d)", fds_end, fds);
 	rss = proc_rss_kb(c.pid);
-	printf("after: victim fds %d, RSS %ld KiB\n", fds, rss);
+	engine_cpu(c.pid, &t0, &k0);
+	usleep(1000000); /* the measuring window */
+	printf("after: victim fds %d, RSS %ld KiB, engine CPU %.1f %%\n", fds,
+	       rss, engine_cpu(c.pid, &t0, &k0));
 	CHECK(finish_victim(&c, &okf, &errf, &out, &events) == 0 && !out &&
 		      !errf,
 	      "every WR completed: %lu ok, %lu errors, %d outstanding", okf,
