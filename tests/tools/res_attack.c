@@ -160,16 +160,25 @@ static int to_rts(struct ibv_qp *qp)
 				     IBV_QP_MAX_QP_RD_ATOMIC);
 }
 
-/* Connects the pair's two QPs to each other; true if a call failed. */
-static bool pair_connect(struct victim *v, struct pair *p)
+/*
+ * Connects the pair's two QPs to each other; the name of the call that
+ * failed, or NULL.
+ */
+static const char *pair_connect(struct victim *v, struct pair *p)
 {
+	const char *what = NULL;
+
 	/* out of fds may fail the QP later, never these calls */
-	p->dead[0] = to_init(p->q[0]) || to_init(p->q[1]) ||
-		     to_rtr(v, p->q[0], p->q[1]->qp_num) ||
-		     to_rtr(v, p->q[1], p->q[0]->qp_num) || to_rts(p->q[0]) ||
-		     to_rts(p->q[1]);
-	p->dead[1] = p->dead[0];
-	return p->dead[0];
+	if (to_init(p->q[0]) || to_init(p->q[1]))
+		what = "INIT";
+	else if (to_rtr(v, p->q[0], p->q[1]->qp_num))
+		what = "RTR (connecting end)";
+	else if (to_rtr(v, p->q[1], p->q[0]->qp_num))
+		what = "RTR (accepting end)";
+	else if (to_rts(p->q[0]) || to_rts(p->q[1]))
+		what = "RTS";
+	p->dead[0] = p->dead[1] = what;
+	return what;
 }
 
 static bool pair_create(struct victim *v, struct pair *p)
@@ -212,10 +221,12 @@ static int victim_setup(struct victim *v, const char *dev, int npairs)
 		;
 	v->npairs = i;
 	for (i = 0; i < v->npairs; i++) {
-		if (!pair_connect(v, &v->p[i]))
+		const char *what = pair_connect(v, &v->p[i]);
+
+		if (!what)
 			continue;
 		v->setup_failed++;
-		fprintf(stderr, "victim: pair %d set-up: %s\n", i,
+		fprintf(stderr, "victim: pair %d, modify to %s: %s\n", i, what,
 			strerror(errno));
 	}
 	return v->npairs ? 0 : -1;
