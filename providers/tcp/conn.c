@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -17,43 +18,6 @@
 #include <unistd.h>
 
 #include "qp.h"
-
-static int open_listener(struct tcp_listener *l)
-{
-	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
-	struct sockaddr_in a4 = { .sin_family = AF_INET };
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	int fd, off = 0;
-
-	/* Dual stack first, so IPv4-mapped and IPv6 GIDs both reach us. */
-	fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd >= 0) {
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
-		if (bind(fd, (struct sockaddr *)&a6, sizeof(a6))) {
-			close(fd);
-			fd = -1;
-		}
-	}
-	if (fd < 0) {
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			    0);
-		if (fd < 0)
-			return errno;
-		if (bind(fd, (struct sockaddr *)&a4, sizeof(a4)))
-			goto fail;
-	}
-	if (listen(fd, 512) || getsockname(fd, (struct sockaddr *)&ss, &sl))
-		goto fail;
-	l->port = ntohs(ss.ss_family == AF_INET6
-				? ((struct sockaddr_in6 *)&ss)->sin6_port
-				: ((struct sockaddr_in *)&ss)->sin_port);
-	l->fd = fd;
-	return 0;
-fail:
-	close(fd);
-	return errno;
-}
 
 /* Gives the QP a number; caller holds ctx->lock. */
 int tcp_qpn_alloc(struct tcp_qp *qp)
@@ -82,13 +46,8 @@ int tcp_qpn_alloc(struct tcp_qp *qp)
 			return ENOMEM;
 		}
 		e->lis = nl;
-		l->p.kind = POLL_LISTENER;
-		err = open_listener(l);
-		if (!err)
-			err = tcp_engine_watch(ctx, l->fd, &l->p, EPOLLIN);
+		err = tcp_listen_open(ctx, l);
 		if (err) {
-			if (l->fd > 0)
-				close(l->fd);
 			free(l);
 			return err;
 		}
@@ -153,8 +112,8 @@ static bool gid_is_v4(const union ibv_gid *g)
 	return !memcmp(g->raw, pfx, 12);
 }
 
-static socklen_t gid_to_sockaddr(const union ibv_gid *g, uint16_t port,
-				 uint32_t scope, struct sockaddr_storage *ss)
+socklen_t tcp_gid_sockaddr(const union ibv_gid *g, uint16_t port,
+			   uint32_t scope, struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (gid_is_v4(g)) {
@@ -184,6 +143,42 @@ static void bind_socket(struct tcp_qp *qp, int fd)
 	tcp_qp_conn_ready(qp);
 }
 
+/*
+ * The connection could not be made: nobody behind that QPN
+ * (ECONNREFUSED), or no fd or memory for its socket. The QP fails as a
+ * NIC's whose peer never answers -- the oldest WR with
+ * IBV_WC_RETRY_EXC_ERR, the rest flushed, the QP in ERR with
+ * IBV_EVENT_QP_FATAL -- and modify_qp succeeds: a NIC spends no such
+ * resource at RTR. Other errors (an address the kernel refuses) are
+ * modify_qp's. Caller holds qp->lock.
+ */
+static int conn_failed(struct tcp_qp *qp, int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+	case EMFILE:
+	case ENFILE:
+	case ENOBUFS:
+	case ENOMEM:
+		tcp_qp_fail_conn(qp);
+		return 0;
+	default:
+		return err;
+	}
+}
+
+/* The connecting socket is the QP's; the engine waits for it. */
+static int conn_watch(struct tcp_qp *qp, int fd)
+{
+	qp->fd = fd;
+	qp->connecting = true;
+	/* epoll out of memory: fail_conn closes the socket it now owns */
+	if (tcp_engine_watch(qp->ctx, fd, &qp->poll.p,
+			     EPOLLOUT | EPOLLIN | EPOLLRDHUP))
+		tcp_qp_fail_conn(qp);
+	return 0;
+}
+
 /* Starts the rendezvous for a QP entering RTR; ctx->lock, qp->lock held. */
 /*
  * A QP whose destination is itself (same GID, same QPN), as NICs allow:
@@ -195,12 +190,12 @@ static int self_connect(struct tcp_qp *qp, const union ibv_gid *sgid,
 			uint32_t scope)
 {
 	struct sockaddr_storage a;
-	socklen_t len = gid_to_sockaddr(sgid, 0, scope, &a);
+	socklen_t len = tcp_gid_sockaddr(sgid, 0, scope, &a);
 	int fd = socket(a.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 			0);
 
 	if (fd < 0)
-		return errno;
+		return conn_failed(qp, errno);
 	set_sock_opts(fd);
 	if (bind(fd, (struct sockaddr *)&a, len) ||
 	    getsockname(fd, (struct sockaddr *)&a, &len) ||
@@ -212,10 +207,7 @@ static int self_connect(struct tcp_qp *qp, const union ibv_gid *sgid,
 	}
 	qp->active = true;
 	qp->hello_sent = RTCP_HELLO_LEN;
-	qp->fd = fd;
-	qp->connecting = true;
-	return tcp_engine_watch(qp->ctx, fd, &qp->poll.p,
-				EPOLLOUT | EPOLLIN | EPOLLRDHUP);
+	return conn_watch(qp, fd);
 }
 
 int tcp_conn_start(struct tcp_qp *qp)
@@ -228,8 +220,14 @@ int tcp_conn_start(struct tcp_qp *qp)
 	uint32_t scope;
 	int fd, c;
 
-	if (ibv_query_gid(&qp->ctx->vctx.context, 1, grh->sgid_index, &sgid))
-		return EINVAL;
+	if (ibv_query_gid(&qp->ctx->vctx.context, 1, grh->sgid_index, &sgid)) {
+		/* libibverbs reads the GID from a file: out of fds, the QP
+		 * fails (conn_failed); an index without a GID is EINVAL */
+		int err = errno;
+
+		return conn_failed(qp, err == EMFILE || err == ENFILE ? err
+								      : EINVAL);
+	}
 	c = memcmp(sgid.raw, grh->dgid.raw, 16);
 	if (!c)
 		c = qp->vqp.qp.qp_num < qp->attr.dest_qp_num   ? -1
@@ -243,16 +241,16 @@ int tcp_conn_start(struct tcp_qp *qp)
 		return 0; /* modify_qp then matches waiting connections */
 
 	scope = if_nametoindex(qp->ctx->dev->netdev);
-	len = gid_to_sockaddr(&grh->dgid, qp->attr.dest_qp_num >> 8, scope,
-			      &dst);
+	len = tcp_gid_sockaddr(&grh->dgid, qp->attr.dest_qp_num >> 8, scope,
+			       &dst);
 	fd = socket(dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		    0);
 	if (fd < 0)
-		return errno;
+		return conn_failed(qp, errno);
 	set_sock_opts(fd);
 	/* Leave from the source GID's address, as a NIC would. */
 	if (gid_is_v4(&sgid) == gid_is_v4(&grh->dgid)) {
-		socklen_t sl = gid_to_sockaddr(&sgid, 0, scope, &src);
+		socklen_t sl = tcp_gid_sockaddr(&sgid, 0, scope, &src);
 
 		/* not fatal if it fails: the kernel then chooses */
 		(void)!bind(fd, (struct sockaddr *)&src, sl);
@@ -261,45 +259,14 @@ int tcp_conn_start(struct tcp_qp *qp)
 		int err = errno;
 
 		close(fd);
-		if (err != ECONNREFUSED)
-			return err;
-		/* nobody behind that QPN: the QP fails like a dead peer */
-		tcp_qp_fail_conn(qp);
-		return 0;
+		return conn_failed(qp, err);
 	}
 	h.src_qpn = qp->vqp.qp.qp_num;
 	h.dst_qpn = qp->attr.dest_qp_num;
 	memcpy(h.src_gid, sgid.raw, 16);
 	rtcp_hello_encode(&h, qp->hello_out);
 	qp->hello_sent = 0;
-	qp->fd = fd;
-	qp->connecting = true;
-	return tcp_engine_watch(qp->ctx, fd, &qp->poll.p,
-				EPOLLOUT | EPOLLIN | EPOLLRDHUP);
-}
-
-void tcp_conn_accept(struct tcp_context *ctx, struct tcp_listener *l)
-{
-	struct tcp_pending *pc;
-	int fd;
-
-	while ((fd = accept4(l->fd, NULL, NULL,
-			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		set_sock_opts(fd);
-		pc = calloc(1, sizeof(*pc));
-		if (!pc) {
-			close(fd);
-			continue;
-		}
-		pc->p.kind = POLL_PENDING;
-		pc->fd = fd;
-		pthread_mutex_lock(&ctx->lock);
-		pc->next = ctx->engine->pending;
-		ctx->engine->pending = pc;
-		pthread_mutex_unlock(&ctx->lock);
-		if (tcp_engine_watch(ctx, fd, &pc->p, EPOLLIN | EPOLLRDHUP))
-			close(fd);
-	}
+	return conn_watch(qp, fd);
 }
 
 /*
@@ -317,10 +284,176 @@ static void pending_drop(struct tcp_context *ctx, struct tcp_pending *pc)
 			*pp = pc->next;
 			break;
 		}
+	pc->l->npending--;
 	pc->gone = true;
 	pc->dead_epoch = atomic_load(&e->epoch);
 	pc->next = e->pending_grave;
 	e->pending_grave = pc;
+}
+
+static void pending_close(struct tcp_context *ctx, struct tcp_pending *pc)
+{
+	tcp_engine_unwatch(ctx, pc->fd);
+	close(pc->fd);
+	pending_drop(ctx, pc);
+}
+
+/*
+ * The listener has TCP_PENDING_MAX connections waiting: the oldest one
+ * that has not completed its hello goes, else the oldest. Not the new
+ * one: a peer sends its hello the moment it is connected, so a genuine
+ * connection is pending for a round trip, and the old ones are the idle
+ * or hostile; refusing newcomers would let whoever holds TCP_PENDING_MAX
+ * idle connections lock every real peer out. ctx->lock held.
+ */
+static void pending_evict(struct tcp_context *ctx, struct tcp_listener *l)
+{
+	struct tcp_pending *pc, *old_incomplete = NULL, *oldest = NULL;
+
+	/* the list is newest first: the last match is the oldest */
+	for (pc = ctx->engine->pending; pc; pc = pc->next) {
+		if (pc->l != l)
+			continue;
+		oldest = pc;
+		if (!pc->complete)
+			old_incomplete = pc;
+	}
+	if (old_incomplete)
+		oldest = old_incomplete;
+	if (oldest)
+		pending_close(ctx, oldest);
+}
+
+/* A new connection waits for its hello; ctx->lock held. */
+static void pending_add(struct tcp_context *ctx, struct tcp_lsock *s, int fd)
+{
+	struct tcp_engine *e = ctx->engine;
+	struct tcp_pending *pc = calloc(1, sizeof(*pc));
+	uint64_t due;
+
+	if (!pc) {
+		close(fd);
+		return;
+	}
+	if (s->l->npending >= TCP_PENDING_MAX)
+		pending_evict(ctx, s->l);
+	pc->p.kind = POLL_PENDING;
+	pc->fd = fd;
+	pc->l = s->l;
+	pc->accepted_ns = tcp_now_ns();
+	if (tcp_engine_watch(ctx, fd, &pc->p, EPOLLIN | EPOLLRDHUP)) {
+		close(fd);
+		free(pc);
+		return;
+	}
+	pc->next = e->pending;
+	e->pending = pc;
+	pc->l->npending++;
+	/* the engine thread's own timer (tcp_conn_timers) */
+	due = pc->accepted_ns + TCP_HELLO_TIMEOUT_NS;
+	if (!e->conn_timer_at || due < e->conn_timer_at)
+		e->conn_timer_at = due;
+}
+
+/*
+ * Out of fds for longer than TCP_ACCEPT_RESTS back-offs: the connection
+ * is accepted into the spare fd and closed, so that its peer fails
+ * cleanly (a reset: its QP fails as on a dead peer) instead of waiting
+ * in the backlog for ever. Returns 1 when it refused one, 0 when the
+ * backlog is empty, -1 without a spare fd.
+ */
+static int refuse_one(struct tcp_engine *e, struct tcp_lsock *s)
+{
+	int fd;
+
+	if (e->spare_fd < 0)
+		e->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (e->spare_fd < 0)
+		return -1;
+	close(e->spare_fd);
+	fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	e->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return fd >= 0 ? 1 : errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+}
+
+void tcp_conn_accept(struct tcp_context *ctx, struct tcp_lsock *s)
+{
+	int fd, i, r;
+
+	for (i = 0; i < TCP_ACCEPT_BATCH && s->watched; i++) {
+		fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			s->rests = 0;
+			set_sock_opts(fd);
+			pthread_mutex_lock(&ctx->lock);
+			pending_add(ctx, s, fd);
+			pthread_mutex_unlock(&ctx->lock);
+			continue;
+		}
+		switch (errno) {
+		case EMFILE:
+		case ENFILE:
+			if (s->rests >= TCP_ACCEPT_RESTS) {
+				r = refuse_one(ctx->engine, s);
+				if (r > 0)
+					continue;
+				if (r == 0)
+					return;
+			}
+			/* fall through */
+		case ENOBUFS:
+		case ENOMEM:
+			/* the connection stays queued: rest, do not spin */
+			s->rests++;
+			tcp_listen_rest(ctx, s);
+			return;
+		case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+		case EWOULDBLOCK:
+#endif
+		case EBADF:
+		case EINVAL:
+			return;
+		default:
+			/* ECONNABORTED & co: that connection failed before
+			 * we took it; the next one may be fine */
+			continue;
+		}
+	}
+}
+
+/*
+ * Closes connections whose hello is overdue; watches resting listeners
+ * again when their back-off is over. A connection whose hello is
+ * complete may wait for its QP to reach RTR as long as that QP exists
+ * (tcp_conn_drop_pending), within TCP_PENDING_MAX. Returns the next
+ * deadline, 0 for none.
+ */
+uint64_t tcp_conn_timers(struct tcp_context *ctx, uint64_t now)
+{
+	struct tcp_engine *e = ctx->engine;
+	struct tcp_pending *pc, *next;
+	uint64_t at = 0, due;
+
+	pthread_mutex_lock(&ctx->lock);
+	if (e->accept_resume_at && now >= e->accept_resume_at)
+		tcp_listen_resume(ctx);
+	if (e->accept_resume_at)
+		at = e->accept_resume_at;
+	for (pc = e->pending; pc; pc = next) {
+		next = pc->next;
+		if (pc->complete)
+			continue;
+		due = pc->accepted_ns + TCP_HELLO_TIMEOUT_NS;
+		if (now >= due)
+			pending_close(ctx, pc);
+		else if (!at || due < at)
+			at = due;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	return at;
 }
 
 /* The accepted socket's peer address is the QP's destination GID. */
@@ -392,9 +525,7 @@ static bool pending_try_bind(struct tcp_context *ctx, struct tcp_pending *pc)
 	pending_drop(ctx, pc);
 	return true;
 reject:
-	tcp_engine_unwatch(ctx, pc->fd);
-	close(pc->fd);
-	pending_drop(ctx, pc);
+	pending_close(ctx, pc);
 	return true;
 }
 
@@ -409,9 +540,7 @@ void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 		n = recv(pc->fd, pc->buf + pc->got, RTCP_HELLO_LEN - pc->got,
 			 MSG_DONTWAIT);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-			tcp_engine_unwatch(ctx, pc->fd);
-			close(pc->fd);
-			pending_drop(ctx, pc);
+			pending_close(ctx, pc);
 			goto out;
 		}
 		if (n > 0)
@@ -430,9 +559,7 @@ void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 		/* woken by EPOLLRDHUP: the peer gave up before we bound it */
 		n = recv(pc->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-			tcp_engine_unwatch(ctx, pc->fd);
-			close(pc->fd);
-			pending_drop(ctx, pc);
+			pending_close(ctx, pc);
 			goto out;
 		}
 	}
@@ -457,9 +584,7 @@ void tcp_conn_drop_pending(struct tcp_context *ctx, uint32_t qpn)
 		next = pc->next;
 		if (pc->complete && !rtcp_hello_decode(pc->buf, &h) &&
 		    h.dst_qpn == qpn) {
-			tcp_engine_unwatch(ctx, pc->fd);
-			close(pc->fd);
-			pending_drop(ctx, pc);
+			pending_close(ctx, pc);
 		}
 	}
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The progress engine thread: see engine.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -378,6 +379,29 @@ static int engine_wait(struct tcp_engine *e, struct epoll_event *ev, int max,
 	return n;
 }
 
+/*
+ * Shortens the wait to the next connection timer (an overdue hello, a
+ * resting listener: tcp_conn_timers), to a second at most: those need
+ * no better than that, and the timeout stays in tv_nsec.
+ */
+static void conn_timeout(struct tcp_engine *e, struct timespec *ts,
+			 struct timespec **tmo)
+{
+	uint64_t now, d;
+
+	if (!e->conn_timer_at)
+		return;
+	now = tcp_now_ns();
+	d = e->conn_timer_at > now ? e->conn_timer_at - now : 0;
+	if (d > 999999999)
+		d = 999999999;
+	if (!*tmo || (uint64_t)ts->tv_nsec > d) {
+		ts->tv_sec = 0;
+		ts->tv_nsec = (long)d;
+		*tmo = ts;
+	}
+}
+
 static void *engine_main(void *arg)
 {
 	struct tcp_context *ctx = arg;
@@ -410,6 +434,7 @@ static void *engine_main(void *arg)
 				e->tick_at > now ? (long)(e->tick_at - now) : 0;
 			tmo = &ts;
 		}
+		conn_timeout(e, &ts, &tmo);
 		n = engine_wait(e, ev, 64, tmo, served);
 		if (n < 0 && errno != EINTR)
 			break;
@@ -424,7 +449,7 @@ static void *engine_main(void *arg)
 					break;
 				break;
 			case POLL_LISTENER:
-				tcp_conn_accept(ctx, (struct tcp_listener *)p);
+				tcp_conn_accept(ctx, (struct tcp_lsock *)p);
 				break;
 			case POLL_PENDING:
 				tcp_conn_pending_rx(ctx,
@@ -463,6 +488,8 @@ static void *engine_main(void *arg)
 			run_timers(ctx);
 			linger_reap(ctx, NULL, false);
 		}
+		if (e->conn_timer_at && tcp_now_ns() >= e->conn_timer_at)
+			e->conn_timer_at = tcp_conn_timers(ctx, tcp_now_ns());
 		/*
 		 * Spin after small messages only: a stream of large ones
 		 * keeps the engine busy without it, and spinning between its
@@ -502,6 +529,7 @@ int tcp_engine_start(struct tcp_context *ctx)
 	if (!e)
 		return ENOMEM;
 	e->nlfd = -1;
+	e->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	e->spin_max_ns = spin_ceiling();
 	pthread_mutex_init(&e->closing_lock, NULL);
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -519,6 +547,8 @@ int tcp_engine_start(struct tcp_context *ctx)
 		ctx->engine = NULL;
 		goto fail;
 	}
+	/* so that top -H and /proc/PID/task/TID/comm tell it apart */
+	pthread_setname_np(e->thread, "rdma-tcp-engine");
 	e->running = true;
 	live_add(ctx);
 	return 0;
@@ -527,6 +557,8 @@ fail:
 		close(e->epfd);
 	if (e->wakefd >= 0)
 		close(e->wakefd);
+	if (e->spare_fd >= 0)
+		close(e->spare_fd);
 	free(e);
 	return errno ? errno : ENOMEM;
 }
@@ -582,12 +614,14 @@ void tcp_engine_stop(struct tcp_context *ctx)
 		free(pc);
 	}
 	for (i = 0; i < e->nlis; i++) {
-		close(e->lis[i]->fd);
+		tcp_listen_close(ctx, e->lis[i]);
 		free(e->lis[i]);
 	}
 	free(e->lis);
 	if (e->nlfd >= 0)
 		close(e->nlfd);
+	if (e->spare_fd >= 0)
+		close(e->spare_fd);
 	close(e->wakefd);
 	close(e->epfd);
 	free(e);

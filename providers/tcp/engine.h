@@ -10,6 +10,8 @@
 #ifndef RDMA_TCP_ENGINE_H
 #define RDMA_TCP_ENGINE_H
 
+#include <sys/socket.h>
+
 #include "tcp.h"
 
 enum tcp_poll_kind {
@@ -32,12 +34,45 @@ struct tcp_qp_poll {
 };
 
 #define TCP_QPS_PER_LISTENER 256
+/* a listener's port is open on at most this many of the netdev's addresses
+ * (as many as the GID table holds) */
+#define TCP_LISTEN_ADDRS TCP_GID_TBL_LEN
+/*
+ * Accepted connections that have not named their QP yet, per listener.
+ * A peer sends its hello as soon as it is connected, so only idle or
+ * hostile connections stay pending: past the cap the oldest is closed.
+ */
+#define TCP_PENDING_MAX 64
+/* a connection whose hello is not complete this long after accept closes */
+#define TCP_HELLO_TIMEOUT_NS 5000000000ull
+/* accept() out of fds or memory: the listener rests this long, not spins */
+#define TCP_ACCEPT_BACKOFF_NS 100000000ull
+/* rests in a row after which a listener still out of fds refuses its
+ * backlog (accept into the spare fd, close) rather than leave its peers
+ * waiting for ever: about TCP_DEAD_PEER_MAX_NS */
+#define TCP_ACCEPT_RESTS 10
+/* connections accepted per readiness event, so that QPs get their turn */
+#define TCP_ACCEPT_BATCH 32
+
+struct tcp_listener;
+/* The listener's port on one of the netdev's addresses (listen.c). */
+struct tcp_lsock {
+	struct tcp_pollable p; /* POLL_LISTENER */
+	struct tcp_listener *l;
+	int fd;		    /* -1: a free entry */
+	bool watched;	    /* in the epoll set (not while accept backs off) */
+	unsigned int rests; /* back-offs since accept last succeeded */
+	struct tcp_addr addr;
+};
 
 struct tcp_listener {
-	struct tcp_pollable p;
-	int fd;
+	/* bound to the wildcard address, never listening: holds the port on
+	 * every address for the sockets below (listen.c) */
+	int resv_fd;
 	uint16_t port;
 	uint32_t nused;
+	uint32_t npending; /* its connections on the pending list */
+	struct tcp_lsock socks[TCP_LISTEN_ADDRS];
 	struct tcp_qp *slots[TCP_QPS_PER_LISTENER];
 };
 
@@ -50,6 +85,8 @@ struct tcp_pending {
 	uint8_t buf[32];
 	uint32_t got;
 	bool complete;
+	struct tcp_listener *l; /* accepted by (counts in its npending) */
+	uint64_t accepted_ns;
 	struct tcp_pending *next;
 };
 
@@ -82,11 +119,15 @@ struct tcp_engine {
 	uint64_t spin_max_ns;	   /* its ceiling: RDMA_TCP_ENGINE_SPIN_US */
 	struct tcp_listener **lis; /* under ctx->lock */
 	int nlis;
-	struct tcp_pending *pending;	   /* under ctx->lock */
+	struct tcp_pending *pending;	   /* under ctx->lock, newest first */
 	struct tcp_pending *pending_grave; /* under ctx->lock */
 	struct tcp_qp *grave; /* destroyed QPs awaiting free, ctx->lock */
 	pthread_mutex_t closing_lock;
 	struct tcp_closing *closing;
+	/* the next connection timer (tcp_conn_timers), engine thread only */
+	uint64_t conn_timer_at;
+	uint64_t accept_resume_at; /* listeners resting after EMFILE & co */
+	int spare_fd; /* given up to accept a connection only to refuse it */
 	/* port events (port_events.c) */
 	struct tcp_pollable nl;
 	int nlfd;
@@ -141,11 +182,27 @@ void tcp_engine_takes_rx(struct tcp_cq *cq);
 int tcp_port_events_open(struct tcp_context *ctx);
 void tcp_port_events_rx(struct tcp_context *ctx);
 /* conn.c: engine callbacks */
-void tcp_conn_accept(struct tcp_context *ctx, struct tcp_listener *l);
+void tcp_conn_accept(struct tcp_context *ctx, struct tcp_lsock *s);
 void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc);
 void tcp_conn_match_pending(struct tcp_context *ctx); /* ctx->lock held */
 void tcp_conn_drop_pending(struct tcp_context *ctx, uint32_t qpn);
 /* A QP of the context not destroyed yet, or NULL (ctx->lock held). */
 struct tcp_qp *tcp_conn_live_qp(struct tcp_context *ctx);
+/* closes overdue hellos, wakes resting listeners; returns the next
+ * deadline (0: none); engine thread */
+uint64_t tcp_conn_timers(struct tcp_context *ctx, uint64_t now);
+/* conn.c: a GID's socket address (scope: for a link-local IPv6 GID) */
+union ibv_gid;
+struct sockaddr_storage;
+socklen_t tcp_gid_sockaddr(const union ibv_gid *g, uint16_t port,
+			   uint32_t scope, struct sockaddr_storage *ss);
+/* listen.c: a listener's sockets (caller holds ctx->lock) */
+int tcp_listen_open(struct tcp_context *ctx, struct tcp_listener *l);
+void tcp_listen_close(struct tcp_context *ctx, struct tcp_listener *l);
+/* the netdev's addresses changed: open and close sockets to match */
+void tcp_listen_sync(struct tcp_context *ctx);
+/* accept() failed for want of fds or memory: rest the socket */
+void tcp_listen_rest(struct tcp_context *ctx, struct tcp_lsock *s);
+void tcp_listen_resume(struct tcp_context *ctx); /* all resting sockets */
 
 #endif

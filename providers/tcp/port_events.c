@@ -65,6 +65,9 @@ void tcp_port_events_rx(struct tcp_context *ctx)
 		e->ifindex = (int)if_nametoindex(ctx->dev->netdev);
 		check_link(ctx);
 	}
+	/* the listeners follow the addresses (listen.c) */
+	if (gid || link)
+		tcp_listen_sync(ctx);
 	if (gid)
 		tcp_async_post(ctx, IBV_EVENT_GID_CHANGE, 1);
 }

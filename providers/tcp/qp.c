@@ -447,8 +447,14 @@ static bool sgid_valid(struct tcp_qp *qp, uint8_t index)
 	static const union ibv_gid zero;
 	union ibv_gid gid;
 
-	return !ibv_query_gid(&qp->ctx->vctx.context, 1, index, &gid) &&
-	       memcmp(&gid, &zero, sizeof(gid));
+	/*
+	 * libibverbs reads the GID from a file: out of fds, it cannot tell.
+	 * Then the connection fails the QP (tcp_conn_start), as it would
+	 * without an fd for its socket, rather than modify_qp with EINVAL.
+	 */
+	if (ibv_query_gid(&qp->ctx->vctx.context, 1, index, &gid))
+		return errno == EMFILE || errno == ENFILE;
+	return memcmp(&gid, &zero, sizeof(gid));
 }
 
 static int check_attr_values(struct tcp_qp *qp, struct ibv_qp_attr *a, int mask)

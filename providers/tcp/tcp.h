@@ -145,6 +145,16 @@ static inline struct tcp_cq *to_tcq(struct ibv_cq *cq)
 
 /* device.c */
 int tcp_netdev_state(const char *netdev, int *up, int *mtu, int *speed_mbps);
+/* One address of the netdev, as its GID (IPv4 mapped) and IPv6 scope. */
+struct tcp_addr {
+	uint8_t gid[16];
+	uint32_t scope; /* ifindex for a link-local IPv6 address, else 0 */
+};
+/*
+ * The netdev's usable addresses (those the GID table is made of): up to
+ * max into out. Returns how many, or a negative errno.
+ */
+int tcp_netdev_addrs(const char *netdev, struct tcp_addr *out, int max);
 
 /* query.c */
 int tcp_query_device_ex(struct ibv_context *ctx,
