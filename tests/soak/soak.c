@@ -21,6 +21,11 @@
  * summary line "soak ROLE: ... result=ok|FAIL". Exit 0 only when nothing
  * was wrong; 3 when the watchdog found no progress for -w seconds (it
  * prints the WRs outstanding per QP first); 2 on set-up errors.
+ *
+ * -X (self-test of the checker, on either side): halfway through, this
+ * process flips a canary byte before QP 0's region (which the peer reads
+ * back) and one after the last piece of receive buffer 0 (which this side
+ * checks at its next message and at the end): both sides must then fail.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -578,6 +583,23 @@ static void tick(struct soak *s, struct figures *f, enum phase ph, double t)
 	}
 }
 
+/* -X: damage a canary on each side of the checks (see the top). */
+static void inject(struct soak *s)
+{
+	struct rbuf *b = &s->rb[0];
+	size_t end = b->off + CAN + 2 * GAP;
+	unsigned i;
+
+	for (i = 0; i < b->npieces; i++)
+		end += b->cap[i];
+	end -= (MAXSGE - b->npieces) * GAP;
+	s->buf[s->L.reg + CAN - 1] ^= 0xff;
+	s->buf[end] ^= 0xff;
+	printf("%s: -X: flipped a canary byte before QP 0's region and after "
+	       "receive buffer 0\n",
+	       s->role ? "client" : "server");
+}
+
 static int run(struct soak *s)
 {
 	struct figures f = { 0 };
@@ -602,6 +624,10 @@ static int run(struct soak *s)
 			last_prog = t;
 		got_done |= c == 1;
 		got_fin |= c == 2;
+		if (s->inject && t - f.t0 >= s->secs / 2.0) {
+			inject(s);
+			s->inject = false;
+		}
 		if (ph == RUN && t - f.t0 >= s->secs) {
 			ph = DRAIN;
 			f.end = f.cur;
@@ -659,7 +685,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: soak -s BINDADDR [-p PORT] [-d DEV] [-g GIDX]\n"
 		"       soak -c SERVER -p PORT [-d DEV] [-g GIDX] [-q QPS] "
-		"[-t SECS] [-M MAX] [-S SEED] [-r SHARE] [-w WDSECS]\n");
+		"[-t SECS] [-M MAX] [-S SEED] [-r SHARE] [-w WDSECS] [-X]\n");
 	exit(2);
 }
 
@@ -685,7 +711,7 @@ int main(int argc, char **argv)
 	s->share = 4;
 	s->wd_secs = 30;
 	s->dev = "tcp0";
-	while ((o = getopt(argc, argv, "s:c:p:d:g:q:t:M:S:r:w:")) != -1) {
+	while ((o = getopt(argc, argv, "s:c:p:d:g:q:t:M:S:r:w:X")) != -1) {
 		switch (o) {
 		case 's':
 		case 'c':
@@ -718,6 +744,9 @@ int main(int argc, char **argv)
 			break;
 		case 'w':
 			s->wd_secs = strtoul(optarg, NULL, 0);
+			break;
+		case 'X':
+			s->inject = true;
 			break;
 		default:
 			usage();

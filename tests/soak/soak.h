@@ -121,6 +121,7 @@ struct soak {
 	unsigned wd_secs;
 	int gidx;
 	const char *dev;
+	bool inject; /* -X */
 	/* verbs */
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
