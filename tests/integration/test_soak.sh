@@ -4,7 +4,7 @@
 # The soak (tests/soak/soak.c): two processes, SOAK_QPS RC QPs (default 64)
 # of mixed, byte-checked traffic in both directions (SEND/IMM,
 # WRITE/IMM, READ, atomics, multi-SGE, inline, SRQ and own receive
-# queues) for SOAK_SECONDS (default 30) each:
+# queues, selective signaling) for SOAK_SECONDS (default 30) each:
 #  1. on loopback: tcp0 on lo, both processes here;
 #  2. across two network namespaces made for the test and joined by a veth
 #     pair (10.83.0.1/24 in A with tcpA, 10.83.0.2/24 in B with tcpB), the

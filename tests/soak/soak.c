@@ -4,7 +4,7 @@
  *
  *   soak -s BINDADDR [-p PORT] [-d DEV] [-g GIDX]          the server
  *   soak -c SERVERADDR -p PORT [-d DEV] [-g GIDX] [-q QPS] [-t SECONDS]
- *        [-M MAXBYTES] [-S SEED] [-r SHARE] [-w WATCHDOG_SECONDS]
+ *        [-M MAXBYTES] [-S SEED] [-r SHARE] [-R OVER] [-w WATCHDOG_SECONDS]
  *
  * The client's parameters are the run's (the server takes them from the
  * control connection). N RC QPs (default 64) carry, in both directions, a
@@ -21,6 +21,19 @@
  * summary line "soak ROLE: ... result=ok|FAIL". Exit 0 only when nothing
  * was wrong; 3 when the watchdog found no progress for -w seconds (it
  * prints the WRs outstanding per QP first); 2 on set-up errors.
+ *
+ * -r: receives per QP (default 4); the requester sends a message only
+ * when the receiver has credited it, unless -R OVER lets it run OVER
+ * messages ahead of the receives posted (RNR NAKs and retries then; with
+ * rnr_retry 7 none may fail).
+ *
+ * -P MS (this side only): the application stalls for a random 0..MS ms
+ * once a second of its run (does other work: no polls, no posts), so the
+ * provider's own progress and the peer's back-pressure carry the traffic.
+ *
+ * Some WRs are posted unsignaled (selective signaling, as middleware
+ * does): such a WR is complete when a later WR of its QP completes, and
+ * must not complete itself. -A signals every WR.
  *
  * -X (self-test of the checker, on either side): halfway through, this
  * process flips a canary byte before QP 0's region (which the peer reads
@@ -41,7 +54,7 @@
 #define MAGIC 0x534f414bu
 
 struct params {
-	uint32_t magic, q, max, secs, share, wd;
+	uint32_t magic, q, max, secs, share, wd, over, all_signaled;
 	uint64_t seed;
 };
 
@@ -365,7 +378,10 @@ static void dump_outstanding(struct soak *s, const char *why)
 				    w->posted.tv_nsec / 1e9));
 		}
 	}
-	printf("  %u QPs with work missing\n", shown);
+	for (i = 0, j = 0; i < s->q; i++)
+		j += s->qps[i].n;
+	printf("  %u QPs with work missing, %u WRs outstanding in all\n", shown,
+	       j);
 	fflush(stdout);
 }
 
@@ -499,6 +515,8 @@ static void drive(struct soak *s, enum phase ph)
 		struct sqp *q = &s->qps[i];
 
 		post_credit(s, q);
+		if (ph != RUN)
+			post_tail(s, q);
 		if (ph == RUN)
 			issue(s, q);
 		else if (ph == FINAL)
@@ -604,7 +622,7 @@ static int run(struct soak *s)
 {
 	struct figures f = { 0 };
 	enum phase ph = RUN;
-	double t, last_prog, last_tick = 0, hard;
+	double t, last_prog, last_tick = 0, last_pause = 0, hard;
 	bool got_done = false, got_fin = false;
 	int c;
 
@@ -624,6 +642,11 @@ static int run(struct soak *s)
 			last_prog = t;
 		got_done |= c == 1;
 		got_fin |= c == 2;
+		if (s->pause_ms && ph == RUN && t - last_pause >= 1) {
+			/* load shaping: a busy application, not a wait */
+			usleep(1000 * (mix64(s->rng++) % (s->pause_ms + 1)));
+			last_pause = t;
+		}
 		if (s->inject && t - f.t0 >= s->secs / 2.0) {
 			inject(s);
 			s->inject = false;
@@ -685,7 +708,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: soak -s BINDADDR [-p PORT] [-d DEV] [-g GIDX]\n"
 		"       soak -c SERVER -p PORT [-d DEV] [-g GIDX] [-q QPS] "
-		"[-t SECS] [-M MAX] [-S SEED] [-r SHARE] [-w WDSECS] [-X]\n");
+		"[-t SECS] [-M MAX] [-S SEED] [-r SHARE] [-R OVER] [-w WDSECS] "
+		"[-X]\n");
 	exit(2);
 }
 
@@ -711,7 +735,7 @@ int main(int argc, char **argv)
 	s->share = 4;
 	s->wd_secs = 30;
 	s->dev = "tcp0";
-	while ((o = getopt(argc, argv, "s:c:p:d:g:q:t:M:S:r:w:X")) != -1) {
+	while ((o = getopt(argc, argv, "s:c:p:d:g:q:t:M:S:r:R:w:P:AX")) != -1) {
 		switch (o) {
 		case 's':
 		case 'c':
@@ -745,6 +769,15 @@ int main(int argc, char **argv)
 		case 'w':
 			s->wd_secs = strtoul(optarg, NULL, 0);
 			break;
+		case 'R':
+			s->over = strtoul(optarg, NULL, 0);
+			break;
+		case 'P':
+			s->pause_ms = strtoul(optarg, NULL, 0);
+			break;
+		case 'A':
+			s->all_signaled = true;
+			break;
 		case 'X':
 			s->inject = true;
 			break;
@@ -760,8 +793,15 @@ int main(int argc, char **argv)
 		s->ctl = ctl_connect(addr, port, 30);
 		if (s->ctl < 0)
 			die("connect to the server");
-		p = (struct params){ MAGIC,    s->q,	   s->max, s->secs,
-				     s->share, s->wd_secs, s->seed };
+		p = (struct params){ .magic = MAGIC,
+				     .q = s->q,
+				     .max = s->max,
+				     .secs = s->secs,
+				     .share = s->share,
+				     .wd = s->wd_secs,
+				     .over = s->over,
+				     .all_signaled = s->all_signaled,
+				     .seed = s->seed };
 		if (ctl_write(s->ctl, &p, sizeof(p)))
 			die("control: parameters");
 	} else {
@@ -779,13 +819,17 @@ int main(int argc, char **argv)
 		s->share = p.share;
 		s->wd_secs = p.wd;
 		s->seed = p.seed;
+		s->over = p.over;
+		s->all_signaled = p.all_signaled;
 		params_check(s);
 	}
-	setup(s);
-	exchange(s);
+	/* from here on a verbs call that hangs is the watchdog's */
 	atomic_store(&s->heartbeat, (long)now());
 	if (pthread_create(&th, NULL, watchdog, s))
 		die("pthread_create");
+	setup(s);
+	atomic_store(&s->heartbeat, (long)now());
+	exchange(s);
 	o = run(s);
 	fflush(stdout);
 	/* no teardown: the QPs' peer may still be finishing; exit frees all */

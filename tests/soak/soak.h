@@ -34,6 +34,7 @@ enum kind {
 	K_CREDIT,
 	K_FINAL_REGION,
 	K_FINAL_ATOM,
+	K_TAIL, /* a signaled 0-byte WRITE after an unsignaled WR */
 	K_NKINDS
 };
 
@@ -41,6 +42,7 @@ enum kind {
 struct swr {
 	uint32_t seq;
 	uint8_t kind;
+	bool unsig;	 /* posted without IBV_SEND_SIGNALED */
 	uint32_t len;	 /* message / read length */
 	uint64_t off;	 /* pattern offset (static READ: in P) */
 	uint64_t expect; /* atomics: the old value the responder returns */
@@ -118,10 +120,13 @@ struct soak {
 	unsigned secs;
 	uint64_t seed;
 	unsigned share;
+	unsigned over; /* -R: messages beyond the receives posted */
 	unsigned wd_secs;
 	int gidx;
 	const char *dev;
-	bool inject; /* -X */
+	bool inject;	   /* -X */
+	unsigned pause_ms; /* -P */
+	bool all_signaled; /* -A */
 	/* verbs */
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
@@ -182,6 +187,7 @@ void msg_params(struct soak *s, int role, unsigned q, uint64_t k,
 uint64_t credit_word(struct soak *s, struct sqp *q);
 void post_credit(struct soak *s, struct sqp *q);
 void post_final(struct soak *s, struct sqp *q);
+void post_tail(struct soak *s, struct sqp *q);
 void issue(struct soak *s, struct sqp *q);
 
 /* soak_comp.c */

@@ -27,6 +27,7 @@ const char *kind_name(int kind)
 		"CREDIT_WRITE",
 		"FINAL_REGION_READ",
 		"FINAL_COUNTER_READ",
+		"TAIL_WRITE",
 	};
 
 	return kind >= 0 && kind < K_NKINDS ? n[kind] : "?";
@@ -221,6 +222,7 @@ static const enum ibv_wc_opcode wc_op[K_NKINDS] = {
 	[K_CREDIT] = IBV_WC_RDMA_WRITE,
 	[K_FINAL_REGION] = IBV_WC_RDMA_READ,
 	[K_FINAL_ATOM] = IBV_WC_RDMA_READ,
+	[K_TAIL] = IBV_WC_RDMA_WRITE,
 };
 
 static void pop(struct sqp *q)
@@ -233,7 +235,33 @@ static void pop(struct sqp *q)
 	q->n--;
 }
 
-/* Finds the completed WR in the window; earlier ones are lost. */
+static void account(struct soak *s, struct sqp *q, struct swr *w)
+{
+	size_t bad = verify_send(s, q, w);
+
+	if (bad) {
+		violation(s,
+			  "qp %d seq %u %s len %u: %zu bytes wrong, first at "
+			  "%td of the landing data (%#x, want %#x)",
+			  q->idx, w->seq, kind_name(w->kind), w->len, bad,
+			  diff_ptr - s->scratch, diff_got, diff_want);
+		s->st.corrupt += bad;
+	}
+	s->st.ops++;
+	s->st.bytes += w->len;
+}
+
+/* An unsignaled WR is done when a later one on its QP completes. */
+static void implicit_done(struct soak *s, struct sqp *q, struct swr *w)
+{
+	if (!q->dead)
+		account(s, q, w);
+}
+
+/*
+ * Finds the completed WR in the window; earlier unsignaled ones completed
+ * with it, earlier signaled ones are lost.
+ */
 static struct swr *match_head(struct soak *s, struct sqp *q, uint32_t seq)
 {
 	unsigned i;
@@ -252,11 +280,15 @@ static struct swr *match_head(struct soak *s, struct sqp *q, uint32_t seq)
 	while (i--) {
 		struct swr *w = &q->ring[q->head];
 
-		violation(s,
-			  "qp %d: seq %u (%s) skipped: seq %u completed "
-			  "before it",
-			  q->idx, w->seq, kind_name(w->kind), seq);
-		s->st.lost++;
+		if (w->unsig) {
+			implicit_done(s, q, w);
+		} else {
+			violation(s,
+				  "qp %d: seq %u (%s) skipped: seq %u "
+				  "completed before it",
+				  q->idx, w->seq, kind_name(w->kind), seq);
+			s->st.lost++;
+		}
 		pop(q);
 	}
 	return &q->ring[q->head];
@@ -267,7 +299,6 @@ void on_send_wc(struct soak *s, struct ibv_wc *wc)
 	unsigned qi = wc->wr_id >> 32;
 	struct sqp *q = qi < s->q ? &s->qps[qi] : NULL;
 	struct swr *w;
-	size_t bad;
 
 	s->st.scomp++;
 	if (!q || wc->qp_num != q->qp->qp_num) {
@@ -298,17 +329,12 @@ void on_send_wc(struct soak *s, struct ibv_wc *wc)
 			  wc->byte_len, wc_op[w->kind], w->len);
 		s->st.bad++;
 	}
-	bad = verify_send(s, q, w);
-	if (bad) {
-		violation(s,
-			  "qp %d seq %u %s len %u: %zu bytes wrong, first at "
-			  "%td of the landing data (%#x, want %#x)",
-			  q->idx, w->seq, kind_name(w->kind), w->len, bad,
-			  diff_ptr - s->scratch, diff_got, diff_want);
-		s->st.corrupt += bad;
+	if (w->unsig) {
+		violation(s, "qp %d seq %u %s: completion of an unsignaled WR",
+			  q->idx, w->seq, kind_name(w->kind));
+		s->st.bad++;
 	}
-	s->st.ops++;
-	s->st.bytes += w->len;
+	account(s, q, w);
 	pop(q);
 }
 

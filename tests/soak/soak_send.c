@@ -50,13 +50,19 @@ uint64_t credit_word(struct soak *s, struct sqp *q)
 	return a;
 }
 
-static struct swr *ring_push(struct sqp *q, int kind)
+static struct swr *ring_push(struct soak *s, struct sqp *q, int kind)
 {
 	struct swr *w = &q->ring[(q->head + q->n) % WMAX];
 
 	memset(w, 0, sizeof(*w));
 	w->seq = q->next_seq++;
 	w->kind = kind;
+	/*
+	 * Selective signaling, as middleware does: some WRs unsignaled, never
+	 * the one that fills the window (its completion frees the others).
+	 */
+	w->unsig = !s->all_signaled && kind <= K_CS && q->n + 1 < WMAX &&
+		   (rnd(s) & 1);
 	clock_gettime(CLOCK_MONOTONIC, &w->posted);
 	q->n++;
 	return w;
@@ -85,7 +91,7 @@ static void wr_init(struct ibv_send_wr *wr, struct sqp *q, struct swr *w,
 	memset(wr, 0, sizeof(*wr));
 	wr->wr_id = ((uint64_t)q->idx << 32) | w->seq;
 	wr->opcode = op;
-	wr->send_flags = IBV_SEND_SIGNALED;
+	wr->send_flags = w->unsig ? 0 : IBV_SEND_SIGNALED;
 	wr->sg_list = w->sge;
 }
 
@@ -154,12 +160,12 @@ static bool try_message(struct soak *s, struct sqp *q)
 		[K_WRITE_IMM] = IBV_WR_RDMA_WRITE_WITH_IMM,
 	};
 
-	if (q->k_sent >= q->share + credit_word(s, q))
+	if (q->k_sent >= q->share + s->over + credit_word(s, q))
 		return false;
 	msg_params(s, s->role, q->idx, q->k_sent, &m);
 	if (m.kind == K_WRITE_IMM && q->region_busy)
 		return false;
-	w = ring_push(q, m.kind);
+	w = ring_push(s, q, m.kind);
 	w->len = m.len;
 	w->off = m.off;
 	w->nsge = split(s, w->sge, s->L.p + m.off, m.len, 0);
@@ -188,7 +194,7 @@ static bool try_write(struct soak *s, struct sqp *q)
 
 	if (q->region_busy || q->landing_busy || q->n + 2 > WMAX)
 		return false;
-	w = ring_push(q, K_WRITE);
+	w = ring_push(s, q, K_WRITE);
 	w->len = len;
 	w->nsge = split(s, w->sge, s->L.p + off, len, 0);
 	wr_init(&wr[0], q, w, IBV_WR_RDMA_WRITE);
@@ -198,7 +204,7 @@ static bool try_write(struct soak *s, struct sqp *q)
 	maybe_inline(s, &wr[0], len);
 	hist_push(q, len, off);
 	q->region_busy = K_WRITE;
-	w = ring_push(q, K_READBACK);
+	w = ring_push(s, q, K_READBACK);
 	read_wr(s, q, w, &wr[1], region_off(s, q), CAN + len + CAN);
 	wr[0].next = &wr[1];
 	return !post(s, q, wr, 2);
@@ -213,7 +219,7 @@ static bool try_read(struct soak *s, struct sqp *q)
 
 	if (q->landing_busy)
 		return false;
-	w = ring_push(q, K_READ);
+	w = ring_push(s, q, K_READ);
 	w->off = rnd(s) % (s->L.plen - len + 1);
 	read_wr(s, q, w, &wr, s->L.p + w->off, len);
 	return !post(s, q, &wr, 1);
@@ -227,7 +233,7 @@ static bool try_read(struct soak *s, struct sqp *q)
 static bool try_atomic(struct soak *s, struct sqp *q, bool fa)
 {
 	struct ibv_send_wr wr;
-	struct swr *w = ring_push(q, fa ? K_FA : K_CS);
+	struct swr *w = ring_push(s, q, fa ? K_FA : K_CS);
 	size_t res;
 
 	w->slot = q->atom_slot++ % WMAX;
@@ -270,7 +276,7 @@ void post_credit(struct soak *s, struct sqp *q)
 	if (q->dead || q->credit_out || q->credit_sent == q->credit_given ||
 	    q->n >= WMAX)
 		return;
-	w = ring_push(q, K_CREDIT);
+	w = ring_push(s, q, K_CREDIT);
 	*src = q->credit_given;
 	w->expect = q->credit_given;
 	w->len = 8;
@@ -296,15 +302,33 @@ void post_final(struct soak *s, struct sqp *q)
 	if (q->dead || q->landing_busy || q->n >= WMAX)
 		return;
 	if (q->final_stage == 0) {
-		w = ring_push(q, K_FINAL_REGION);
+		w = ring_push(s, q, K_FINAL_REGION);
 		read_wr(s, q, w, &wr, region_off(s, q), s->L.reg_sz);
 	} else if (q->final_stage == 1) {
-		w = ring_push(q, K_FINAL_ATOM);
+		w = ring_push(s, q, K_FINAL_ATOM);
 		read_wr(s, q, w, &wr, s->L.atom + (size_t)q->idx * 64, 64);
 	} else {
 		return;
 	}
 	q->final_stage++;
+	post(s, q, &wr, 1);
+}
+
+/* After the run: an unsignaled WR at the end of the window needs a
+ * signaled one behind it to complete. */
+void post_tail(struct soak *s, struct sqp *q)
+{
+	struct ibv_send_wr wr;
+	struct swr *w;
+
+	if (q->dead || !q->n || q->n >= WMAX ||
+	    !q->ring[(q->head + q->n - 1) % WMAX].unsig)
+		return;
+	w = ring_push(s, q, K_TAIL);
+	wr_init(&wr, q, w, IBV_WR_RDMA_WRITE);
+	wr.num_sge = 0;
+	wr.wr.rdma.remote_addr = s->peer_base + region_off(s, q) + CAN;
+	wr.wr.rdma.rkey = s->peer_rkey;
 	post(s, q, &wr, 1);
 }
 
