@@ -6,6 +6,7 @@
 #ifndef SOAK_H
 #define SOAK_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -112,6 +113,29 @@ struct stats {
 		bad;
 };
 
+enum phase { RUN, DRAIN, WAIT_PEER, FINAL, FIN_WAIT, END };
+
+/* What the control thread and the worker threads share. */
+struct shared {
+	atomic_int phase;
+	atomic_uint idle;     /* workers whose windows drained */
+	atomic_uint finished; /* workers done with the final reads */
+	struct soak **w;
+	unsigned nw;
+};
+
+/* The end-of-run counts one side sends the other, per QP. */
+struct done {
+	uint64_t sent;
+	uint32_t dead, pad;
+};
+
+/*
+ * One per worker thread (a copy of the process's, with its own QP range,
+ * CQs, counters and random state; the buffer, QPs and SRQs are shared but
+ * each QP and receive buffer is used by one thread only), and the
+ * process's own.
+ */
 struct soak {
 	/* parameters */
 	int role; /* 0 server, 1 client */
@@ -130,7 +154,13 @@ struct soak {
 	/* verbs */
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
-	struct ibv_cq *scq, *rcq;
+	unsigned threads;
+	struct ibv_cq **scqs, **rcqs; /* per thread */
+	struct ibv_cq *scq, *rcq;     /* this thread's */
+	unsigned q0, q1;	      /* this thread's QPs */
+	struct shared *g;
+	bool idle_done, fin_done;
+	pthread_t th;
 	struct ibv_srq **srqs;
 	unsigned nsrq;
 	struct ibv_mr *mr;
@@ -168,8 +198,8 @@ void hist_push(struct sqp *q, uint32_t len, uint64_t off);
 size_t check_region(struct soak *s, struct sqp *q, const uint8_t *got,
 		    size_t from, size_t n);
 /* where the last check_* found its first wrong byte */
-extern const uint8_t *diff_ptr;
-extern uint8_t diff_got, diff_want;
+extern _Thread_local const uint8_t *diff_ptr;
+extern _Thread_local uint8_t diff_got, diff_want;
 void violation(struct soak *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -197,6 +227,23 @@ void on_recv_wc(struct soak *s, struct ibv_wc *wc);
 size_t rbuf_check(struct soak *s, struct rbuf *b, uint32_t len, uint64_t poff,
 		  bool full);
 const char *kind_name(int kind);
+
+/* soak.c */
+void die(const char *what);
+double now(void);
+
+static inline unsigned thread_of(struct soak *s, unsigned qp)
+{
+	unsigned g = 0;
+
+	while (qp >= (g + 1) * s->q / s->threads)
+		g++;
+	return g;
+}
+
+/* soak_run.c */
+void start_watchdog(struct soak *s);
+int run(struct soak *s);
 
 /* soak_ctl.c */
 int ctl_listen(const char *addr, int port);

@@ -90,8 +90,8 @@ void fill_canary(struct soak *s, size_t off, size_t n)
 	}
 }
 
-const uint8_t *diff_ptr;
-uint8_t diff_got, diff_want;
+_Thread_local const uint8_t *diff_ptr;
+_Thread_local uint8_t diff_got, diff_want;
 
 static size_t count_diff(const uint8_t *a, const uint8_t *b, size_t n)
 {

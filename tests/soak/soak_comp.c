@@ -112,7 +112,7 @@ static struct sqp *qp_of(struct soak *s, uint32_t qpn)
 {
 	unsigned i;
 
-	for (i = 0; i < s->q; i++)
+	for (i = s->q0; i < s->q1; i++)
 		if (s->qps[i].qp->qp_num == qpn)
 			return &s->qps[i];
 	return NULL;
@@ -297,7 +297,7 @@ static struct swr *match_head(struct soak *s, struct sqp *q, uint32_t seq)
 void on_send_wc(struct soak *s, struct ibv_wc *wc)
 {
 	unsigned qi = wc->wr_id >> 32;
-	struct sqp *q = qi < s->q ? &s->qps[qi] : NULL;
+	struct sqp *q = qi >= s->q0 && qi < s->q1 ? &s->qps[qi] : NULL;
 	struct swr *w;
 
 	s->st.scomp++;
