@@ -17,6 +17,10 @@
 #
 #   tests/integration/test_soak.sh PATH/TO/rdma-tcp
 #
+# The namespace run splits the QPs among SOAK_THREADS threads a side
+# (default 2: posting and polling from several threads at once); the
+# loopback run uses one.
+#
 # As root. SOAK_MAX (default 1048576) is the largest message; SOAK_SEED
 # (default: the date) picks the traffic; SOAK_KEEP_LOGS=1 keeps the logs.
 # Prints one line per check and "N passed, N failed".
@@ -42,6 +46,7 @@ SOAK=${RDMA_TCP%/kernel-glue/rdma-tcp}/tests/soak/soak
 SECS=${SOAK_SECONDS:-30}
 QPS=${SOAK_QPS:-64}
 MAX=${SOAK_MAX:-1048576}
+THREADS=${SOAK_THREADS:-2}
 SEED=${SOAK_SEED:-$(date +%s)}
 # the watchdog inside reports first; this only bounds a process that hangs
 TMO=$((SECS + 240))
@@ -181,8 +186,8 @@ if ip netns add "$NSA" && ip netns add "$NSB" &&
 	out=$(ip netns exec "$NSB" "$RDMA_TCP" link add tcpB netdev vethB 2>&1) &&
 	poll 10 dev_ready "$NSA" tcpA "$IPA" && poll 10 dev_ready "$NSB" tcpB "$IPB"; then
 	ok "namespaces joined by veth, tcpA and tcpB"
-	pair netns "$NSA" tcpA "$IPA" "$NSB" tcpB "${ARGS[@]}"
-	judge "veth between namespaces: $QPS QPs for $SECS s"
+	pair netns "$NSA" tcpA "$IPA" "$NSB" tcpB "${ARGS[@]}" -T "$THREADS"
+	judge "veth between namespaces: $QPS QPs in $THREADS threads for $SECS s"
 else
 	fail "namespaces joined by veth, tcpA and tcpB" "${out:-}"
 fi

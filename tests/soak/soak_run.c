@@ -465,7 +465,7 @@ static void summary(struct soak *s, struct figures *f)
 	printf("soak %s: qps=%u threads=%u secs=%u max=%u seed=%llu "
 	       "ops=%llu bytes=%llu completions=%llu (send %llu recv %llu) "
 	       "errors=%llu corrupt_bytes=%llu lost=%llu duplicated=%llu "
-	       "bad=%llu MB/s=%.1f rss_kb=%ld->%ld (max %ld) "
+	       "bad=%llu MB/s=%.1f rss_kb=%ld->%ld (max %ld, buffers %zu) "
 	       "fds=%d->%d (max %d) result=%s\n",
 	       who(s), s->q, s->threads, s->secs, s->max,
 	       (unsigned long long)s->seed, (unsigned long long)st.ops,
@@ -475,8 +475,9 @@ static void summary(struct soak *s, struct figures *f)
 	       (unsigned long long)st.errors, (unsigned long long)st.corrupt,
 	       (unsigned long long)st.lost, (unsigned long long)st.dup,
 	       (unsigned long long)st.bad, st.bytes / 1e6 / s->secs,
-	       f->warm.rss, f->end.rss, f->cur.rss_max, f->warm.fds, f->end.fds,
-	       f->cur.fds_max, reports ? "FAIL" : "ok");
+	       f->warm.rss, f->end.rss, f->cur.rss_max, s->L.total / 1024,
+	       f->warm.fds, f->end.fds, f->cur.fds_max,
+	       reports ? "FAIL" : "ok");
 	s->reports = reports;
 }
 
