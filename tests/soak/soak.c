@@ -38,6 +38,10 @@
  * -T THREADS: the QPs are split among this many threads on each side,
  * each with its own CQs and SRQs, posting and polling at once (default 1).
  *
+ * -B: no barrier after connecting: each side starts as soon as its own
+ * QPs are connected, so the first messages may reach a QP whose process
+ * has not yet moved it to RTR (a NIC retries them: none may fail).
+ *
  * -X (self-test of the checker, on either side): halfway through, this
  * process flips a canary byte before QP 0's region (which the peer reads
  * back) and one after the last piece of receive buffer 0 (which this side
@@ -58,7 +62,7 @@
 
 struct params {
 	uint32_t magic, q, max, secs, share, wd, over, all_signaled, threads,
-		pad;
+		nobarrier;
 	uint64_t seed;
 };
 
@@ -336,7 +340,9 @@ static void exchange(struct soak *s)
 	s->peer_rkey = peer.rkey;
 	for (i = 0; i < s->q; i++)
 		connect_qp(s, &s->qps[i], pq[i], peer.gid);
-	if (ctl_write(s->ctl, &go, 1) || ctl_read(s->ctl, &go, 1))
+	/* -B: traffic may reach a QP its process has not connected yet */
+	if (!s->nobarrier &&
+	    (ctl_write(s->ctl, &go, 1) || ctl_read(s->ctl, &go, 1)))
 		die("control barrier");
 	free(qpn);
 	free(pq);
@@ -350,7 +356,7 @@ static void usage(void)
 		"usage: soak -s BINDADDR [-p PORT] [-d DEV] [-g GIDX]\n"
 		"       soak -c SERVER -p PORT [-d DEV] [-g GIDX] [-q QPS] "
 		"[-t SECS] [-M MAX] [-S SEED] [-r SHARE] [-R OVER] [-w WDSECS] "
-		"[-P MS] [-T THREADS] [-A] [-X]\n");
+		"[-P MS] [-T THREADS] [-A] [-B] [-X]\n");
 	exit(2);
 }
 
@@ -377,7 +383,7 @@ int main(int argc, char **argv)
 	s->wd_secs = 30;
 	s->threads = 1;
 	s->dev = "tcp0";
-	while ((o = getopt(argc, argv, "s:c:p:d:g:q:t:M:S:r:R:w:P:T:AX")) !=
+	while ((o = getopt(argc, argv, "s:c:p:d:g:q:t:M:S:r:R:w:P:T:ABX")) !=
 	       -1) {
 		switch (o) {
 		case 's':
@@ -418,6 +424,9 @@ int main(int argc, char **argv)
 		case 'P':
 			s->pause_ms = strtoul(optarg, NULL, 0);
 			break;
+		case 'B':
+			s->nobarrier = true;
+			break;
 		case 'T':
 			s->threads = strtoul(optarg, NULL, 0);
 			break;
@@ -448,6 +457,7 @@ int main(int argc, char **argv)
 				     .over = s->over,
 				     .all_signaled = s->all_signaled,
 				     .threads = s->threads,
+				     .nobarrier = s->nobarrier,
 				     .seed = s->seed };
 		if (ctl_write(s->ctl, &p, sizeof(p)))
 			die("control: parameters");
@@ -469,6 +479,7 @@ int main(int argc, char **argv)
 		s->over = p.over;
 		s->all_signaled = p.all_signaled;
 		s->threads = p.threads;
+		s->nobarrier = p.nobarrier;
 		params_check(s);
 	}
 	/* from here on a verbs call that hangs is the watchdog's */

@@ -151,6 +151,7 @@ struct soak {
 	bool inject;	   /* -X */
 	unsigned pause_ms; /* -P */
 	bool all_signaled; /* -A */
+	bool nobarrier;	   /* -B */
 	/* verbs */
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
