@@ -5,6 +5,7 @@
  *   soak -s BINDADDR [-p PORT] [-d DEV] [-g GIDX]          the server
  *   soak -c SERVERADDR -p PORT [-d DEV] [-g GIDX] [-q QPS] [-t SECONDS]
  *        [-M MAXBYTES] [-S SEED] [-r SHARE] [-R OVER] [-w WATCHDOG_SECONDS]
+ *        [-T THREADS] [-A] [-B] [-P MS] [-X]
  *
  * The client's parameters are the run's (the server takes them from the
  * control connection). N RC QPs (default 64) carry, in both directions, a
@@ -12,8 +13,10 @@
  * with the canaries around it), READ, fetch-add and compare-swap, of 0 B to
  * -M bytes (default 1 MiB), with up to 3 SGEs, small ones often inline.
  * Odd QPs receive from SRQs shared by 8 QPs, even ones from their own
- * receive queue; receive buffers are larger than any message. Everything
- * is checked (see soak_send.c, soak_comp.c); at the end each side reads
+ * receive queue; receive buffers are larger than any message (their
+ * unused tail is checked for 4 KiB after each message, all of it at the
+ * end). Everything is checked (see soak_send.c, soak_comp.c, soak_check.c;
+ * soak_run.c has the phases and the watchdog); at the end each side reads
  * back its whole region and counters in the peer and the peers compare
  * message counts over the control connection.
  *
@@ -47,7 +50,6 @@
  * back) and one after the last piece of receive buffer 0 (which this side
  * checks at its next message and at the end): both sides must then fail.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
