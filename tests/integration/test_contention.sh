@@ -11,7 +11,9 @@
 #
 # CONTENTION_LOAD (default 2 x nproc) sets the number of busy processes,
 # CONTENTION_CASES the cases (one a line, as test_stock.sh's matrix).
-# Prints the matrix's lines and "N passed, N failed" (test_stock.sh).
+# Then a 20 s loopback soak (test_soak.sh, CONTENTION_SOAK_SECONDS, 16 QPs)
+# under the same load. Prints both scripts' lines, then "N passed, N
+# failed" counting the two.
 
 set -uo pipefail
 
@@ -41,4 +43,23 @@ if [ $# -eq 1 ] && san_elf_is_asan "$1"; then
 fi
 export STOCK_CASES_OVERRIDE=${CONTENTION_CASES:-$CASES}
 export STOCK_TIMEOUT=${STOCK_TIMEOUT:-90}
-exec bash "$HERE/test_stock.sh" "$@"
+bash "$HERE/test_stock.sh" "$@"
+stock_rc=$?
+
+# then the soak, briefly, under the same load
+LOAD_PIDS=()
+for _ in $(seq "$STOCK_LOAD"); do
+	bash -c 'while :; do :; done' &
+	LOAD_PIDS+=($!)
+done
+trap 'kill "${LOAD_PIDS[@]}" 2>/dev/null' EXIT
+echo "# soak under load: $STOCK_LOAD busy processes"
+SOAK_PHASES=lo SOAK_SECONDS=${CONTENTION_SOAK_SECONDS:-20} \
+	SOAK_QPS=${SOAK_QPS:-16} bash "$HERE/test_soak.sh" "$@"
+soak_rc=$?
+if [ "$stock_rc" = 0 ] && [ "$soak_rc" = 0 ]; then
+	echo "2 passed, 0 failed"
+else
+	echo "$(((stock_rc == 0) + (soak_rc == 0))) passed, $(((stock_rc != 0) + (soak_rc != 0))) failed"
+	exit 1
+fi
