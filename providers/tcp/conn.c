@@ -299,33 +299,83 @@ static void pending_close(struct tcp_context *ctx, struct tcp_pending *pc)
 }
 
 /*
- * The listener has TCP_PENDING_MAX connections waiting: the oldest one
- * that has not completed its hello goes, else the oldest. Not the new
- * one: a peer sends its hello the moment it is connected, so a genuine
- * connection is pending for a round trip, and the old ones are the idle
- * or hostile; refusing newcomers would let whoever holds TCP_PENDING_MAX
- * idle connections lock every real peer out. ctx->lock held.
+ * Reads what has arrived of a pending connection's hello and, once it is
+ * complete, hands the connection to its QP (or rejects it). The pending
+ * record may be gone afterwards. ctx->lock held.
+ */
+static bool pending_try_bind(struct tcp_context *ctx, struct tcp_pending *pc);
+
+static void pending_hello_rx(struct tcp_context *ctx, struct tcp_pending *pc)
+{
+	ssize_t n;
+
+	n = recv(pc->fd, pc->buf + pc->got, RTCP_HELLO_LEN - pc->got,
+		 MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		pending_close(ctx, pc);
+		return;
+	}
+	if (n > 0)
+		pc->got += n;
+	if (pc->got < RTCP_HELLO_LEN)
+		return;
+	pc->complete = true;
+	/*
+	 * Frames may follow the hello; they wait in the socket for the QP.
+	 * Only a hang-up still interests us.
+	 */
+	tcp_engine_rewatch(ctx, pc->fd, &pc->p, EPOLLRDHUP);
+	pending_try_bind(ctx, pc);
+}
+
+/*
+ * Bounds what a listener holds before a new connection joins: past
+ * TCP_PENDING_MAX connections without a complete hello, the oldest of
+ * those goes (not the new one: a peer sends its hello the moment it is
+ * connected, so a genuine connection is incomplete for a round trip, and
+ * the old ones are the idle or hostile; refusing newcomers would let
+ * whoever holds TCP_PENDING_MAX idle connections lock every real peer
+ * out). Connections with a complete hello wait for their QP to reach RTR
+ * -- an application bringing up hundreds of QPs has one per QP -- and go,
+ * oldest first, only past TCP_PENDING_HELLO_MAX. ctx->lock held.
  */
 static void pending_evict(struct tcp_context *ctx, struct tcp_listener *l)
 {
-	struct tcp_pending *pc, *old_incomplete = NULL, *oldest = NULL;
+	struct tcp_pending *pc, *next, *old_incomplete = NULL,
+				       *old_complete = NULL;
+	uint32_t incomplete = 0, complete = 0;
 
+	/*
+	 * Hellos that arrived while the engine was accepting are read
+	 * first (their sockets' events wait behind the accepts): only a
+	 * connection with nothing to say counts as idle.
+	 */
+	for (pc = ctx->engine->pending; pc; pc = next) {
+		next = pc->next;
+		if (pc->l == l && !pc->complete)
+			pending_hello_rx(ctx, pc);
+	}
 	/* the list is newest first: the last match is the oldest */
 	for (pc = ctx->engine->pending; pc; pc = pc->next) {
 		if (pc->l != l)
 			continue;
-		oldest = pc;
-		if (!pc->complete)
+		if (pc->complete) {
+			complete++;
+			old_complete = pc;
+		} else {
+			incomplete++;
 			old_incomplete = pc;
+		}
 	}
-	if (old_incomplete)
-		oldest = old_incomplete;
-	if (oldest)
-		pending_close(ctx, oldest);
+	if (incomplete >= TCP_PENDING_MAX)
+		pending_close(ctx, old_incomplete);
+	if (complete >= TCP_PENDING_HELLO_MAX)
+		pending_close(ctx, old_complete);
 }
 
 /* A new connection waits for its hello; ctx->lock held. */
-static void pending_add(struct tcp_context *ctx, struct tcp_lsock *s, int fd)
+static struct tcp_pending *pending_add(struct tcp_context *ctx,
+				       struct tcp_lsock *s, int fd)
 {
 	struct tcp_engine *e = ctx->engine;
 	struct tcp_pending *pc = calloc(1, sizeof(*pc));
@@ -333,7 +383,7 @@ static void pending_add(struct tcp_context *ctx, struct tcp_lsock *s, int fd)
 
 	if (!pc) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	if (s->l->npending >= TCP_PENDING_MAX)
 		pending_evict(ctx, s->l);
@@ -344,7 +394,7 @@ static void pending_add(struct tcp_context *ctx, struct tcp_lsock *s, int fd)
 	if (tcp_engine_watch(ctx, fd, &pc->p, EPOLLIN | EPOLLRDHUP)) {
 		close(fd);
 		free(pc);
-		return;
+		return NULL;
 	}
 	pc->next = e->pending;
 	e->pending = pc;
@@ -353,6 +403,7 @@ static void pending_add(struct tcp_context *ctx, struct tcp_lsock *s, int fd)
 	due = pc->accepted_ns + TCP_HELLO_TIMEOUT_NS;
 	if (!e->conn_timer_at || due < e->conn_timer_at)
 		e->conn_timer_at = due;
+	return pc;
 }
 
 /*
@@ -380,6 +431,7 @@ static int refuse_one(struct tcp_engine *e, struct tcp_lsock *s)
 
 void tcp_conn_accept(struct tcp_context *ctx, struct tcp_lsock *s)
 {
+	struct tcp_pending *pc;
 	int fd, i, r;
 
 	for (i = 0; i < TCP_ACCEPT_BATCH && s->watched; i++) {
@@ -388,7 +440,10 @@ void tcp_conn_accept(struct tcp_context *ctx, struct tcp_lsock *s)
 			s->rests = 0;
 			set_sock_opts(fd);
 			pthread_mutex_lock(&ctx->lock);
-			pending_add(ctx, s, fd);
+			pc = pending_add(ctx, s, fd);
+			/* its hello has often arrived already: no wake-up */
+			if (pc)
+				pending_hello_rx(ctx, pc);
 			pthread_mutex_unlock(&ctx->lock);
 			continue;
 		}
@@ -537,34 +592,17 @@ void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 	if (pc->gone)
 		goto out; /* dropped while its event was in flight */
 	if (!pc->complete) {
-		n = recv(pc->fd, pc->buf + pc->got, RTCP_HELLO_LEN - pc->got,
-			 MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-			pending_close(ctx, pc);
-			goto out;
-		}
-		if (n > 0)
-			pc->got += n;
-		if (pc->got == RTCP_HELLO_LEN) {
-			pc->complete = true;
-			/*
-			 * Frames may follow the hello; they wait in the socket
-			 * for the QP. Only a hang-up still interests us.
-			 */
-			tcp_engine_rewatch(ctx, pc->fd, &pc->p, EPOLLRDHUP);
-		}
+		pending_hello_rx(ctx, pc);
 	} else {
 		char c;
 
 		/* woken by EPOLLRDHUP: the peer gave up before we bound it */
 		n = recv(pc->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			pending_close(ctx, pc);
-			goto out;
-		}
+		else
+			pending_try_bind(ctx, pc);
 	}
-	if (pc->complete)
-		pending_try_bind(ctx, pc);
 out:
 	pthread_mutex_unlock(&ctx->lock);
 }

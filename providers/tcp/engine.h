@@ -38,11 +38,20 @@ struct tcp_qp_poll {
  * (as many as the GID table holds) */
 #define TCP_LISTEN_ADDRS TCP_GID_TBL_LEN
 /*
- * Accepted connections that have not named their QP yet, per listener.
- * A peer sends its hello as soon as it is connected, so only idle or
- * hostile connections stay pending: past the cap the oldest is closed.
+ * Accepted connections whose hello is not complete yet, per listener. A
+ * peer sends its hello as soon as its engine sees the connection up, so
+ * only idle or hostile connections stay so for long: past the cap the
+ * oldest is closed. A peer bringing up all the listener's QPs at once has
+ * one such connection per QP (its engine writes the hellos one after the
+ * other): with a cap of 64, QPs past the 64th of a burst lost theirs.
  */
-#define TCP_PENDING_MAX 64
+#define TCP_PENDING_MAX TCP_QPS_PER_LISTENER
+/*
+ * Connections whose hello names a QP of the listener that has not reached
+ * RTR yet: legitimate while the application brings its QPs up (one per QP,
+ * TCP_QPS_PER_LISTENER at most) -- past twice that, the oldest is closed.
+ */
+#define TCP_PENDING_HELLO_MAX (2 * TCP_QPS_PER_LISTENER)
 /* a connection whose hello is not complete this long after accept closes */
 #define TCP_HELLO_TIMEOUT_NS 5000000000ull
 /* accept() out of fds or memory: the listener rests this long, not spins */

@@ -57,7 +57,7 @@ static unsigned int passed, failed;
 	} while (0)
 
 /* the provider's bounds this test holds it to (providers/tcp/engine.h) */
-#define PENDING_MAX	 64
+#define PENDING_MAX	 256
 #define HELLO_TIMEOUT_S	 5
 #define CLOSE_MARGIN_S	 5
 #define ENGINE_CPU_LIMIT 20.0
