@@ -165,6 +165,22 @@ static void run_timers(struct tcp_context *ctx)
 	tcp_cq_retry_events(ctx);
 }
 
+/*
+ * The dead-peer pass (qp_liveness.c), every TCP_LIVE_PERIOD_NS while QPs
+ * have requests outstanding: coarse, so a busy QP costs a few system
+ * calls a second, not one a tick.
+ */
+static void run_liveness(struct tcp_context *ctx)
+{
+	struct tcp_engine *e = ctx->engine;
+	uint64_t now = tcp_now_ns();
+
+	if (!atomic_load(&e->live_qps) || now < e->live_at)
+		return;
+	e->live_at = now + TCP_LIVE_PERIOD_NS;
+	each_qp(ctx, tcp_qp_liveness, now, QP_LOCK_WAIT);
+}
+
 /* Sends what QPs held back for batching (see tcp_engine_defer_tx). */
 static void flush_one(struct tcp_qp *qp, uint64_t now)
 {
@@ -410,6 +426,16 @@ static void *engine_main(void *arg)
 				e->tick_at > now ? (long)(e->tick_at - now) : 0;
 			tmo = &ts;
 		}
+		if (atomic_load(&e->live_qps)) {
+			uint64_t now = tcp_now_ns();
+			long ns =
+				e->live_at > now ? (long)(e->live_at - now) : 0;
+
+			if (!tmo || ns < ts.tv_nsec) {
+				ts.tv_nsec = ns;
+				tmo = &ts;
+			}
+		}
 		n = engine_wait(e, ev, 64, tmo, served);
 		if (n < 0 && errno != EINTR)
 			break;
@@ -463,6 +489,7 @@ static void *engine_main(void *arg)
 			run_timers(ctx);
 			linger_reap(ctx, NULL, false);
 		}
+		run_liveness(ctx);
 		/*
 		 * Spin after small messages only: a stream of large ones
 		 * keeps the engine busy without it, and spinning between its

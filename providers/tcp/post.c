@@ -199,6 +199,7 @@ int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 		tcp_uc_drain(qp);
 	else if (qp->state == IBV_QPS_RTS)
 		send_or_defer(qp, nwr);
+	tcp_qp_live_arm(qp);
 	pthread_mutex_unlock(&qp->lock);
 	return err;
 }

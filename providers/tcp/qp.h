@@ -145,6 +145,9 @@ enum rx_phase {
 #define TCP_APP_RX_SKIP_MAX 255
 /* longest wait between losing the peer and failing the QP */
 #define TCP_DEAD_PEER_MAX_NS 1000000000ull
+/* shortest silence of a waiting kernel that makes a peer dead
+ * (qp_liveness.c) */
+#define TCP_LIVE_MIN_NS 1000000000ull
 
 struct tcp_qp {
 	struct verbs_qp vqp;
@@ -205,6 +208,11 @@ struct tcp_qp {
 	bool connecting;
 	bool conn_lost;	     /* UC whose peer went away: sends are dropped */
 	uint64_t fail_at_ns; /* RC whose peer went away: fails then */
+	/* dead-peer watch while requests are outstanding (qp_liveness.c) */
+	bool live_armed;     /* counted in the engine's live_qps */
+	bool live_ka;	     /* SO_KEEPALIVE is on */
+	uint64_t live_next;  /* the engine's next look */
+	uint64_t live_since; /* first look of this wait of the kernel */
 	uint8_t hello_out[RTCP_HELLO_LEN];
 	uint32_t hello_sent;
 	bool epollout; /* EPOLLOUT armed */
@@ -428,8 +436,27 @@ static inline void tcp_qp_flush(struct tcp_qp *qp)
 }
 void tcp_qp_rx(struct tcp_qp *qp); /* caller holds qp->lock */
 void tcp_qp_conn_ready(struct tcp_qp *qp);
-void tcp_qp_fail_conn(struct tcp_qp *qp);
+void tcp_qp_fail_retry(struct tcp_qp *qp);
 uint64_t tcp_now_ns(void);
 void tcp_qp_timers(struct tcp_qp *qp, uint64_t now);
+
+/* qp_liveness.c: is the peer still there? */
+void tcp_qp_fail_conn(struct tcp_qp *qp);
+void tcp_qp_dead_peer_expired(struct tcp_qp *qp);
+void tcp_qp_live_connected(struct tcp_qp *qp);
+void tcp_qp_live_arm_slow(struct tcp_qp *qp);
+void tcp_qp_live_disarm(struct tcp_qp *qp);
+void tcp_qp_liveness(struct tcp_qp *qp, uint64_t now);
+/*
+ * Requests are outstanding (after a post; caller holds qp->lock): the
+ * engine watches the RC QP's peer until they are all done. timeout 0
+ * waits forever, as on a NIC.
+ */
+static inline void tcp_qp_live_arm(struct tcp_qp *qp)
+{
+	if (!qp->live_armed && qp->type == IBV_QPT_RC && qp->attr.timeout &&
+	    qp->sq_done != qp->sq_head)
+		tcp_qp_live_arm_slow(qp);
+}
 
 #endif
