@@ -15,8 +15,9 @@
  *   the kernel waits forever, where a NIC times the READ out.
  *
  * So the engine looks at each RC QP with requests outstanding, every
- * eighth of its budget (TCP_INFO, one getsockopt), and keepalive probes
- * run meanwhile so that an idle connection has something to be answered.
+ * eighth of its budget (of 1 s at least; TCP_INFO, one getsockopt), and
+ * keepalive probes run meanwhile so that an idle connection has something
+ * to be answered.
  * The peer is dead when the kernel has been waiting (unacknowledged data,
  * or unanswered window/keepalive probes) and no ACK at all has come for
  * the whole budget; a peer whose kernel still answers is only slow and
@@ -144,17 +145,19 @@ void tcp_qp_liveness(struct tcp_qp *qp, uint64_t now)
 	 * The kernel waits for an ACK: since live_since at least (as far as
 	 * these looks tell, lim/8 apart), and none came for
 	 * tcpi_last_ack_recv. Streaming traffic waits at every look, but its
-	 * ACKs keep the second short. The peer is dead when nothing came for
-	 * the whole limit, and the kernel's wait was no fluke: it lasted
-	 * TCP_LIVE_MIN_NS unanswered (a resend after 200 ms and after 600 ms
-	 * went unanswered too), or two keepalive/window probes in a row went
-	 * unanswered (1 s apart for keepalive).
+	 * ACKs keep the second short; the shorter of the two is how long the
+	 * kernel has waited unanswered. The peer is dead when that lasted
+	 * the whole limit, as a NIC's request unanswered through all its
+	 * retries. A requester that waits for a response its peer's kernel
+	 * already acknowledged the request for (a READ) has nothing to
+	 * resend: there the peer is dead when nothing came for the limit and
+	 * two keepalive probes in a row (1 s apart) went unanswered.
 	 */
 	if (!qp->live_since)
 		qp->live_since = now;
 	silent = (uint64_t)ti.tcpi_last_ack_recv * 1000000ull;
 	waited = now - qp->live_since < silent ? now - qp->live_since : silent;
-	if (silent >= lim && (waited >= TCP_LIVE_MIN_NS || ti.tcpi_probes >= 2))
+	if (silent >= lim && (waited >= lim || ti.tcpi_probes >= 2))
 		tcp_qp_fail_retry(qp);
 }
 
