@@ -10,7 +10,7 @@
 #   linklong   link down past the QP's budget       QP's retry budget
 #   linkread   ...for a requester whose only request is an acknowledged READ
 #   sigstop    peer stopped FAULTS_STOP_SECS (30) -> both survive, data intact
-#   linkshort  link down 5 s, budget 8.6 s       -> both survive, data intact
+#   linkshort  link down 5 s, budget 17.2 s      -> both survive, data intact
 #
 # Each scenario prints its time to error ("time-to-error ...").
 #
