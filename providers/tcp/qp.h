@@ -211,6 +211,7 @@ struct tcp_qp {
 	/* dead-peer watch while requests are outstanding (qp_liveness.c) */
 	bool live_armed;     /* counted in the engine's live_qps */
 	bool live_ka;	     /* SO_KEEPALIVE is on */
+	bool live_ka_opts;   /* ...its timing is set on this socket */
 	uint64_t live_next;  /* the engine's next look */
 	uint64_t live_since; /* first look of this wait of the kernel */
 	uint8_t hello_out[RTCP_HELLO_LEN];

@@ -55,37 +55,46 @@ static uint64_t silence_limit_ns(const struct tcp_qp *qp)
 	return b > TCP_LIVE_MIN_NS ? b : TCP_LIVE_MIN_NS;
 }
 
+/*
+ * Keepalive probes after 1 s of silence; its own verdict (KEEPCNT probes
+ * unanswered) comes long after the engine's, so the kernel never decides
+ * alone. Set when first needed, not at connection time: a connection may
+ * come up at RTR, before RTS gives the QP its timeout.
+ */
+static void keepalive_opts(struct tcp_qp *qp)
+{
+	uint64_t lim = silence_limit_ns(qp) / 1000000000ull;
+	int idle = 1, cnt = 127, intvl = lim / 64 + 1;
+
+	if (intvl > 32767)
+		intvl = 32767;
+	setsockopt(qp->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(qp->fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(qp->fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	qp->live_ka_opts = true;
+}
+
 static void set_keepalive(struct tcp_qp *qp, bool on)
 {
 	int v = on;
 
-	if (qp->fd >= 0 &&
-	    !setsockopt(qp->fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)))
+	if (qp->fd < 0)
+		return;
+	if (on && !qp->live_ka_opts)
+		keepalive_opts(qp);
+	if (!setsockopt(qp->fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)))
 		qp->live_ka = on;
 }
 
 /*
  * The connection is up. No TCP_USER_TIMEOUT: the engine decides (see
  * above), and a user timeout would also kill a healthy peer that stopped
- * reading. Keepalive is armed only while requests are outstanding; when it
- * runs, it probes after 1 s of silence, and its own verdict (KEEPCNT
- * probes unanswered) comes long after the engine's, so the kernel never
- * decides alone.
+ * reading. Keepalive runs only while requests are outstanding.
  */
 void tcp_qp_live_connected(struct tcp_qp *qp)
 {
-	uint64_t lim = silence_limit_ns(qp) / 1000000000ull;
-	int idle = 1, cnt = 127, intvl = lim / 64 + 1;
-
-	qp->live_ka = false;
+	qp->live_ka = qp->live_ka_opts = false;
 	qp->live_since = 0;
-	if (qp->type != IBV_QPT_RC || !qp->attr.timeout)
-		return;
-	if (intvl > 32767)
-		intvl = 32767;
-	setsockopt(qp->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	setsockopt(qp->fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	setsockopt(qp->fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
 /* A request was posted: the engine watches the QP (see tcp_qp_live_arm). */
