@@ -166,6 +166,22 @@ static void run_timers(struct tcp_context *ctx)
 	tcp_cq_retry_events(ctx);
 }
 
+/*
+ * The dead-peer pass (qp_liveness.c), every TCP_LIVE_PERIOD_NS while QPs
+ * have requests outstanding: coarse, so a busy QP costs a few system
+ * calls a second, not one a tick.
+ */
+static void run_liveness(struct tcp_context *ctx)
+{
+	struct tcp_engine *e = ctx->engine;
+	uint64_t now = tcp_now_ns();
+
+	if (!atomic_load(&e->live_qps) || now < e->live_at)
+		return;
+	e->live_at = now + TCP_LIVE_PERIOD_NS;
+	each_qp(ctx, tcp_qp_liveness, now, QP_LOCK_WAIT);
+}
+
 /* Sends what QPs held back for batching (see tcp_engine_defer_tx). */
 static void flush_one(struct tcp_qp *qp, uint64_t now)
 {
@@ -380,19 +396,16 @@ static int engine_wait(struct tcp_engine *e, struct epoll_event *ev, int max,
 }
 
 /*
- * Shortens the wait to the next connection timer (an overdue hello, a
- * resting listener: tcp_conn_timers), to a second at most: those need
- * no better than that, and the timeout stays in tv_nsec.
+ * Shortens the wait to a deadline (the next connection timer -- an
+ * overdue hello, a resting listener: tcp_conn_timers -- or the next
+ * liveness look), to a second at most: those need no better than that,
+ * and the timeout stays in tv_nsec.
  */
-static void conn_timeout(struct tcp_engine *e, struct timespec *ts,
-			 struct timespec **tmo)
+static void wait_until(uint64_t at, struct timespec *ts, struct timespec **tmo)
 {
-	uint64_t now, d;
+	uint64_t now = tcp_now_ns(), d;
 
-	if (!e->conn_timer_at)
-		return;
-	now = tcp_now_ns();
-	d = e->conn_timer_at > now ? e->conn_timer_at - now : 0;
+	d = at > now ? at - now : 0;
 	if (d > 999999999)
 		d = 999999999;
 	if (!*tmo || (uint64_t)ts->tv_nsec > d) {
@@ -434,7 +447,10 @@ static void *engine_main(void *arg)
 				e->tick_at > now ? (long)(e->tick_at - now) : 0;
 			tmo = &ts;
 		}
-		conn_timeout(e, &ts, &tmo);
+		if (e->conn_timer_at)
+			wait_until(e->conn_timer_at, &ts, &tmo);
+		if (atomic_load(&e->live_qps))
+			wait_until(e->live_at, &ts, &tmo);
 		n = engine_wait(e, ev, 64, tmo, served);
 		if (n < 0 && errno != EINTR)
 			break;
@@ -490,6 +506,7 @@ static void *engine_main(void *arg)
 		}
 		if (e->conn_timer_at && tcp_now_ns() >= e->conn_timer_at)
 			e->conn_timer_at = tcp_conn_timers(ctx, tcp_now_ns());
+		run_liveness(ctx);
 		/*
 		 * Spin after small messages only: a stream of large ones
 		 * keeps the engine busy without it, and spinning between its

@@ -121,6 +121,9 @@ struct tcp_engine {
 	atomic_uint_fast64_t epoch;
 	atomic_int stalled;  /* timer users (RNR waits, modes): tick */
 	atomic_bool tx_kick; /* some QP holds back WRs: flush them */
+	/* QPs whose peer is watched (qp_liveness.c), and the next pass */
+	atomic_int live_qps;
+	uint64_t live_at;
 	/* this timer pass is a tick: 1 ms since the last (engine thread) */
 	bool tick;
 	uint64_t tick_at;
@@ -146,6 +149,8 @@ struct tcp_engine {
 
 /* the engine's period while something needs timers (see stalled) */
 #define TCP_TICK_NS 1000000ull
+/* the period of the dead-peer pass while QPs are watched */
+#define TCP_LIVE_PERIOD_NS 125000000ull
 /* bounds of the engine's busy-polling after serving sockets; the
  * ceiling is RDMA_TCP_ENGINE_SPIN_US microseconds when set (0: never) */
 #define TCP_SPIN_MAX_NS 50000ull

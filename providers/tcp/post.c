@@ -221,6 +221,7 @@ static int post_send_locked(struct tcp_qp *qp, struct ibv_send_wr *wr,
 		tcp_uc_drain(qp);
 	else if (qp->state == IBV_QPS_RTS)
 		send_or_defer(qp, nwr);
+	tcp_qp_live_arm(qp);
 	return err;
 }
 

@@ -236,6 +236,7 @@ static void close_conn(struct tcp_qp *qp)
 		qp->fd = -1;
 	}
 	tcp_qp_rx_mode_end(qp); /* the socket is gone: clears the mode */
+	tcp_qp_live_disarm(qp);
 	qp->connected = qp->connecting = false;
 	qp->epollout = false;
 	if (qp->rnr_since_ns) {

@@ -147,6 +147,9 @@ enum rx_phase {
 #define TCP_DEAD_PEER_MAX_NS 1000000000ull
 /* shortest wait for a peer that has not answered yet (tcp_qp_unheard_arm) */
 #define TCP_UNHEARD_MIN_NS 1000000000ull
+/* shortest silence of a waiting kernel that makes a peer dead
+ * (qp_liveness.c) */
+#define TCP_LIVE_MIN_NS 1000000000ull
 
 struct tcp_qp {
 	struct verbs_qp vqp;
@@ -221,6 +224,12 @@ struct tcp_qp {
 	/* RC with work posted that has not heard its peer yet (the peer QP
 	 * is not at RTR, or never connects): the oldest WR fails then */
 	uint64_t unheard_fail_ns;
+	/* dead-peer watch while requests are outstanding (qp_liveness.c) */
+	bool live_armed;     /* counted in the engine's live_qps */
+	bool live_ka;	     /* SO_KEEPALIVE is on */
+	bool live_ka_opts;   /* ...its timing is set on this socket */
+	uint64_t live_next;  /* the engine's next look */
+	uint64_t live_since; /* first look of this wait of the kernel */
 	uint8_t hello_out[RTCP_HELLO_LEN];
 	uint32_t hello_sent;
 	bool epollout; /* EPOLLOUT armed */
@@ -377,8 +386,10 @@ int tcp_qpn_alloc(struct tcp_qp *qp);
 void tcp_qpn_free(struct tcp_qp *qp);
 
 /* xfer.c: the transport */
-void tcp_qp_tx(struct tcp_qp *qp);	    /* caller holds qp->lock */
-void tcp_qp_unheard_arm(struct tcp_qp *qp); /* caller holds qp->lock */
+void tcp_qp_tx(struct tcp_qp *qp); /* caller holds qp->lock */
+/* qp_liveness.c: a peer that never answered (caller holds qp->lock) */
+void tcp_qp_unheard_arm(struct tcp_qp *qp);
+void tcp_qp_unheard_timer(struct tcp_qp *qp, uint64_t now);
 /*
  * Should a frame go out just to update the peer's credits? Yes once the
  * peer sees less than half of the receives actually posted and unused
@@ -446,8 +457,27 @@ static inline void tcp_qp_flush(struct tcp_qp *qp)
 }
 void tcp_qp_rx(struct tcp_qp *qp); /* caller holds qp->lock */
 void tcp_qp_conn_ready(struct tcp_qp *qp);
-void tcp_qp_fail_conn(struct tcp_qp *qp);
+void tcp_qp_fail_retry(struct tcp_qp *qp);
 uint64_t tcp_now_ns(void);
 void tcp_qp_timers(struct tcp_qp *qp, uint64_t now);
+
+/* qp_liveness.c: is the peer still there? */
+void tcp_qp_fail_conn(struct tcp_qp *qp);
+void tcp_qp_dead_peer_expired(struct tcp_qp *qp);
+void tcp_qp_live_connected(struct tcp_qp *qp);
+void tcp_qp_live_arm_slow(struct tcp_qp *qp);
+void tcp_qp_live_disarm(struct tcp_qp *qp);
+void tcp_qp_liveness(struct tcp_qp *qp, uint64_t now);
+/*
+ * Requests are outstanding (after a post; caller holds qp->lock): the
+ * engine watches the RC QP's peer until they are all done. timeout 0
+ * waits forever, as on a NIC.
+ */
+static inline void tcp_qp_live_arm(struct tcp_qp *qp)
+{
+	if (!qp->live_armed && qp->type == IBV_QPT_RC && qp->attr.timeout &&
+	    qp->sq_done != qp->sq_head)
+		tcp_qp_live_arm_slow(qp);
+}
 
 #endif

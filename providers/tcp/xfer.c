@@ -1424,115 +1424,15 @@ void tcp_qp_conn_ready(struct tcp_qp *qp)
 	qp->connected = true;
 	/* first frame tells the peer our credits (or that we use an SRQ) */
 	qp->want_ack = true;
-	if (qp->attr.timeout && qp->type == IBV_QPT_RC) {
-		/* a dead peer is detected after timeout x (retry_cnt+1) */
-		uint64_t us = (4096ull << qp->attr.timeout) / 1000 *
-			      (qp->attr.retry_cnt + 1);
-		unsigned int ms = us / 1000 > UINT_MAX ? UINT_MAX : us / 1000;
-
-		/*
-		 * TCP_USER_TIMEOUT also ends zero-window probing, and a busy
-		 * receiver (sanitizers, tracing) may stop draining for a while
-		 * where a NIC would keep placing: never go below 10 s.
-		 */
-		if (ms < 10000)
-			ms = 10000;
-		setsockopt(qp->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms,
-			   sizeof(ms));
-	}
+	tcp_qp_live_connected(qp); /* dead-peer detection: qp_liveness.c */
 	set_epollout(qp, false);
 	tcp_qp_tx(qp);
 	tcp_qp_rx(qp);
 }
 
-/* The connection broke: the oldest outstanding request fails. */
-void tcp_qp_fail_conn(struct tcp_qp *qp)
+/* The peer is gone (qp_liveness.c): the oldest request fails. */
+void tcp_qp_fail_retry(struct tcp_qp *qp)
 {
-	if (qp->state == IBV_QPS_ERR)
-		return;
-	/*
-	 * Acks that came with the connection's last bytes complete their WRs
-	 * first (the rx pass that met EOF ended before its reap): a peer that
-	 * acked everything and exited leaves nothing to fail.
-	 */
-	tcp_sq_reap(qp);
-	if (qp->state == IBV_QPS_ERR)
-		return;
-	if (qp->type == IBV_QPT_UC) {
-		/*
-		 * UC has no acks and no retries: a NIC never notices a peer
-		 * that went away. Messages from now on are lost, as
-		 * unreliable messages may be; the QP stays usable.
-		 */
-		tcp_qp_drop_conn(qp);
-		return;
-	}
-	/*
-	 * A NIC notices a vanished peer only once its retries run out
-	 * (timeout x (retry_cnt + 1)); programs that exit while their last
-	 * messages are in flight (ibv_srq_pingpong) rely on that grace. So
-	 * the QP fails after that budget, capped at TCP_DEAD_PEER_MAX_NS.
-	 */
-	if (!qp->fail_at_ns) {
-		uint64_t ns = qp->attr.timeout
-				      ? (4096ull << qp->attr.timeout) *
-						(qp->attr.retry_cnt + 1)
-				      : TCP_DEAD_PEER_MAX_NS;
-
-		if (ns > TCP_DEAD_PEER_MAX_NS)
-			ns = TCP_DEAD_PEER_MAX_NS;
-		qp->fail_at_ns = tcp_now_ns() + ns;
-		tcp_qp_drop_conn_rc(qp);
-		tcp_engine_stall(qp->ctx);
-	}
-}
-
-/*
- * The requester's retry budget, timeout x (retry_cnt + 1) as a NIC
- * spends it; 0 for timeout 0 (wait for ever).
- */
-static uint64_t retry_budget_ns(const struct tcp_qp *qp)
-{
-	return qp->attr.timeout ? (4096ull << qp->attr.timeout) *
-					  (qp->attr.retry_cnt + 1)
-				: 0;
-}
-
-/*
- * Work was posted to an RC QP that has not heard from its peer: a NIC
- * would retransmit into a peer QP that is not at RTR (or does not exist)
- * and give up after its retry budget. Never before TCP_UNHEARD_MIN_NS:
- * bringing a connection up (connect, hello, accept, bind) takes our
- * engines some time, a NIC's first packet does not.
- */
-void tcp_qp_unheard_arm(struct tcp_qp *qp)
-{
-	uint64_t ns = retry_budget_ns(qp);
-
-	if (qp->type != IBV_QPT_RC || !ns || qp->unheard_fail_ns ||
-	    qp->state != IBV_QPS_RTS)
-		return;
-	if (ns < TCP_UNHEARD_MIN_NS)
-		ns = TCP_UNHEARD_MIN_NS;
-	qp->unheard_fail_ns = tcp_now_ns() + ns;
-	tcp_engine_stall(qp->ctx);
-}
-
-static void unheard_timer(struct tcp_qp *qp, uint64_t now)
-{
-	if (!qp->peer_heard && now < qp->unheard_fail_ns)
-		return;
-	qp->unheard_fail_ns = 0;
-	atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
-	if (!qp->peer_heard && qp->state != IBV_QPS_ERR)
-		fail_oldest(qp, IBV_WC_RETRY_EXC_ERR);
-}
-
-/* The retry budget after a connection loss ran out. */
-static void dead_peer_expired(struct tcp_qp *qp)
-{
-	qp->fail_at_ns = 0;
-	atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
 	if (qp->state != IBV_QPS_ERR)
 		fail_oldest(qp, IBV_WC_RETRY_EXC_ERR);
 }
@@ -1572,7 +1472,7 @@ static void rnr_nak_timer(struct tcp_qp *qp, uint64_t now)
 void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 {
 	if (qp->fail_at_ns && now >= qp->fail_at_ns) {
-		dead_peer_expired(qp);
+		tcp_qp_dead_peer_expired(qp);
 		return;
 	}
 	if (qp->ctx->engine->tick)
@@ -1602,7 +1502,7 @@ void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 	if (qp->rnr_nak_at_ns)
 		rnr_nak_timer(qp, now);
 	if (qp->unheard_fail_ns)
-		unheard_timer(qp, now);
+		tcp_qp_unheard_timer(qp, now);
 	if (qp->rnr_since_ns && qp->attr.rnr_retry != 7 &&
 	    qp->state == IBV_QPS_RTS) {
 		uint64_t budget = (qp->attr.rnr_retry + 1) *

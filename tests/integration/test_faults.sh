@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Faults between two network namespaces joined by a veth pair (made and
+# deleted here, 10.85.0.1/24 in A with tcpA, 10.85.0.2/24 in B with tcpB),
+# with RC traffic (WRITE, SEND, READ) running (tests/tools/faults.c):
+#
+#   sigkill    peer killed                       -> RETRY_EXC_ERR, flushes,
+#   reset      peer's sockets destroyed (RST)       QP_FATAL, within 2x the
+#   linklong   link down past the QP's budget       QP's retry budget
+#   linkread   ...for a requester whose only request is an acknowledged READ
+#   sigstop    peer stopped FAULTS_STOP_SECS (30) -> both survive, data intact
+#   linkshort  link down 5 s, budget 17.2 s      -> both survive, data intact
+#
+# Each scenario prints its time to error ("time-to-error ...").
+#
+#   tests/integration/test_faults.sh PATH/TO/rdma-tcp
+#
+# FAULTS_ONLY="sigkill reset" runs some scenarios only.
+
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/testlib.sh
+. "$HERE/../lib/testlib.sh"
+
+if [ $# -ne 1 ] || [ ! -x "$1" ]; then
+	echo "usage: $0 PATH/TO/rdma-tcp" >&2
+	exit 2
+fi
+require_root
+RDMA_TCP=$(readlink -f "$1")
+TOOL=${RDMA_TCP%/kernel-glue/rdma-tcp}/tests/tools/faults
+[ -x "$TOOL" ] || { echo "$0: $TOOL not built" >&2; exit 2; }
+for tool in ip ss timeout; do
+	command -v "$tool" >/dev/null || { echo "$0: $tool not found" >&2; exit 2; }
+done
+
+SCENARIOS=${FAULTS_ONLY:-sigkill reset linklong linkread sigstop linkshort}
+STOP_SECS=${FAULTS_STOP_SECS:-30}
+NSA=rtcp-fA-$$
+NSB=rtcp-fB-$$
+IPA=10.85.0.1
+IPB=10.85.0.2
+RDMA_TCP_ROOT=$(mktemp -d /tmp/rdma-tcp-faults.XXXXXX)
+export RDMA_TCP_ROOT
+T0=$(date +%s)
+
+ns_exists() { ip netns list 2>/dev/null | grep -qw "$1"; }
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if ns_exists "$NSA"; then
+		ip netns exec "$NSA" "$RDMA_TCP" link del tcpA >/dev/null 2>&1
+		ip netns del "$NSA" 2>/dev/null
+	fi
+	if ns_exists "$NSB"; then
+		ip netns exec "$NSB" "$RDMA_TCP" link del tcpB >/dev/null 2>&1
+		ip netns del "$NSB" 2>/dev/null
+	fi
+	rm -rf "$RDMA_TCP_ROOT"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+eval "$("$RDMA_TCP" env)" || exit 1
+unset LD_PRELOAD # no rdma_cm here; the tool is built like the provider
+
+mk_netns() {
+	ip netns add "$NSA" && ip netns add "$NSB" &&
+		ip -n "$NSA" link set lo up && ip -n "$NSB" link set lo up &&
+		ip -n "$NSA" link add vethA type veth peer name vethB netns "$NSB" &&
+		ip -n "$NSA" addr add "$IPA/24" dev vethA &&
+		ip -n "$NSB" addr add "$IPB/24" dev vethB &&
+		ip -n "$NSA" link set vethA up && ip -n "$NSB" link set vethB up
+}
+
+# both ends of the veth carry traffic again
+link_up() {
+	ip -n "$NSA" link set vethA up 2>/dev/null
+	[[ $(ip -n "$NSA" link show vethA) == *LOWER_UP* ]] &&
+		[[ $(ip -n "$NSB" link show vethB) == *LOWER_UP* ]]
+}
+
+if out=$(mk_netns 2>&1) &&
+	out=$(ip netns exec "$NSA" "$RDMA_TCP" link add tcpA netdev vethA 2>&1) &&
+	out=$(ip netns exec "$NSB" "$RDMA_TCP" link add tcpB netdev vethB 2>&1) &&
+	poll 10 link_up; then
+	ok "namespaces $NSA ($IPA) and $NSB ($IPB) joined by veth, tcpA and tcpB"
+else
+	fail "namespaces joined by veth, tcpA and tcpB" "$out"
+	finish
+	exit 1
+fi
+
+for s in $SCENARIOS; do
+	t=$(date +%s)
+	out=$(ip netns exec "$NSA" timeout 120 "$TOOL" "$s" "$NSB" tcpA tcpB \
+		vethA "$IPA" "$STOP_SECS" 2>&1)
+	rc=$?
+	printf '%s\n' "$out" | grep -E '^(FAIL|time-to-error)' | sed 's/^/# /'
+	counts=$(printf '%s\n' "$out" | tail -n 1)
+	if [ $rc -eq 0 ] && [[ $counts =~ ^[1-9][0-9]*\ passed,\ 0\ failed$ ]]; then
+		ok "$s ($counts, $(($(date +%s) - t)) s)"
+	else
+		fail "$s (exit $rc)" "$out"
+	fi
+	poll 10 link_up || fail "$s: veth back up"
+done
+
+echo "# $(($(date +%s) - T0)) s in all"
+finish
