@@ -554,17 +554,16 @@ static void on_req(struct cm_conn *c, const uint8_t *body, size_t len)
 	struct cm_id *lid = c->listen_id, *id;
 	struct sockaddr_storage local, peer;
 	socklen_t ll = sizeof(local), pl = sizeof(peer);
+	union rtcp_cm_body b;
 	struct rtcp_cm_req req;
 	struct cm_channel *ch;
 	struct cm_event *e;
 	struct cm_dev *dev;
 
-	memset(&req, 0, sizeof(req));
-	memcpy(&req, body, len < sizeof(req) ? len : sizeof(req));
-	if (!lid || lid->state != CM_LISTEN ||
-	    req.pdata_len > RTCP_CM_REQ_PDATA_MAX ||
-	    len != RTCP_CM_REQ_FIXED + req.pdata_len)
+	if (rtcp_cm_body_decode(RTCP_CM_REQ, body, len, &b) || !lid ||
+	    lid->state != CM_LISTEN)
 		goto drop;
+	req = b.req;
 	ch = cm_id_channel(lid);
 	if ((!ch && !lid->sync) ||
 	    getsockname(c->fd, (struct sockaddr *)&local, &ll) ||
@@ -631,16 +630,15 @@ drop:
 
 static void on_rep(struct cm_id *id, const uint8_t *body, size_t len)
 {
+	union rtcp_cm_body b;
 	struct rtcp_cm_rep rep;
 	struct cm_event *e;
 
-	memset(&rep, 0, sizeof(rep));
-	memcpy(&rep, body, len < sizeof(rep) ? len : sizeof(rep));
-	if (rep.pdata_len > RTCP_CM_REP_PDATA_MAX ||
-	    len != RTCP_CM_REP_FIXED + rep.pdata_len) {
+	if (rtcp_cm_body_decode(RTCP_CM_REP, body, len, &b)) {
 		cm_on_lost(id->conn, EPROTO);
 		return;
 	}
+	rep = b.rep;
 	e = cm_event_new(id, RDMA_CM_EVENT_CONNECT_RESPONSE, 0);
 	if (!e) {
 		cm_on_lost(id->conn, ENOMEM);
@@ -666,14 +664,13 @@ static void on_rep(struct cm_id *id, const uint8_t *body, size_t len)
 
 static void on_rej(struct cm_id *id, const uint8_t *body, size_t len)
 {
+	union rtcp_cm_body b;
 	struct rtcp_cm_rej rej;
 	struct cm_event *e;
 
-	memset(&rej, 0, sizeof(rej));
-	memcpy(&rej, body, len < sizeof(rej) ? len : sizeof(rej));
-	if (rej.pdata_len > RTCP_CM_REJ_PDATA_MAX ||
-	    len != RTCP_CM_REJ_FIXED + rej.pdata_len)
-		rej.pdata_len = 0;
+	if (rtcp_cm_body_decode(RTCP_CM_REJ, body, len, &b))
+		b.rej.pdata_len = 0;
+	rej = b.rej;
 	id->state = CM_FAILED;
 	drop_conn(id, false);
 	e = cm_event_new(id, RDMA_CM_EVENT_REJECTED, ntohs(rej.reason));
