@@ -549,21 +549,16 @@ void cm_on_connected(struct cm_conn *c, int err)
 }
 
 /* A REQ on an accepted connection: a new id, announced to the listener. */
-static void on_req(struct cm_conn *c, const uint8_t *body, size_t len)
+static void on_req(struct cm_conn *c, const struct rtcp_cm_req *req)
 {
 	struct cm_id *lid = c->listen_id, *id;
 	struct sockaddr_storage local, peer;
 	socklen_t ll = sizeof(local), pl = sizeof(peer);
-	struct rtcp_cm_req req;
 	struct cm_channel *ch;
 	struct cm_event *e;
 	struct cm_dev *dev;
 
-	memset(&req, 0, sizeof(req));
-	memcpy(&req, body, len < sizeof(req) ? len : sizeof(req));
-	if (!lid || lid->state != CM_LISTEN ||
-	    req.pdata_len > RTCP_CM_REQ_PDATA_MAX ||
-	    len != RTCP_CM_REQ_FIXED + req.pdata_len)
+	if (!lid || lid->state != CM_LISTEN)
 		goto drop;
 	ch = cm_id_channel(lid);
 	if ((!ch && !lid->sync) ||
@@ -593,15 +588,15 @@ static void on_req(struct cm_conn *c, const uint8_t *body, size_t len)
 	id->tos = lid->tos;
 	id->tos_set = lid->tos_set;
 	id->timeout = lid->timeout;
-	id->remote_qpn = ntohl(req.qpn) & 0xffffff;
-	id->remote_psn = ntohl(req.psn) & 0xffffff;
+	id->remote_qpn = ntohl(req->qpn) & 0xffffff;
+	id->remote_psn = ntohl(req->psn) & 0xffffff;
 	/* our view of the initiator's offer, as the IB CM swaps them */
-	id->initiator_depth = req.responder_resources;
-	id->responder_resources = req.initiator_depth;
-	id->retry_count = req.retry_count;
-	id->rnr_retry_count = req.rnr_retry_count;
-	id->flow_control = req.flow_control;
-	id->srq = req.srq;
+	id->initiator_depth = req->responder_resources;
+	id->responder_resources = req->initiator_depth;
+	id->retry_count = req->retry_count;
+	id->rnr_retry_count = req->rnr_retry_count;
+	id->flow_control = req->flow_control;
+	id->srq = req->srq;
 	id->local_psn = cm_random_psn();
 	id->cm_started = true;
 	id->remote_known = true;
@@ -614,14 +609,14 @@ static void on_req(struct cm_conn *c, const uint8_t *body, size_t len)
 
 	e->owner = lid;
 	e->ev.listen_id = &lid->id;
-	e->ev.param.conn.responder_resources = req.initiator_depth;
-	e->ev.param.conn.initiator_depth = req.responder_resources;
-	e->ev.param.conn.flow_control = req.flow_control;
-	e->ev.param.conn.retry_count = req.retry_count;
-	e->ev.param.conn.rnr_retry_count = req.rnr_retry_count;
-	e->ev.param.conn.srq = req.srq;
-	e->ev.param.conn.qp_num = ntohl(req.qpn) & 0xffffff;
-	set_event_pdata(e, req.pdata, req.pdata_len);
+	e->ev.param.conn.responder_resources = req->initiator_depth;
+	e->ev.param.conn.initiator_depth = req->responder_resources;
+	e->ev.param.conn.flow_control = req->flow_control;
+	e->ev.param.conn.retry_count = req->retry_count;
+	e->ev.param.conn.rnr_retry_count = req->rnr_retry_count;
+	e->ev.param.conn.srq = req->srq;
+	e->ev.param.conn.qp_num = ntohl(req->qpn) & 0xffffff;
+	set_event_pdata(e, req->pdata, req->pdata_len);
 	cm_event_post(e);
 	return;
 drop:
@@ -629,57 +624,43 @@ drop:
 	cm_conn_close(c);
 }
 
-static void on_rep(struct cm_id *id, const uint8_t *body, size_t len)
+static void on_rep(struct cm_id *id, const struct rtcp_cm_rep *rep)
 {
-	struct rtcp_cm_rep rep;
 	struct cm_event *e;
 
-	memset(&rep, 0, sizeof(rep));
-	memcpy(&rep, body, len < sizeof(rep) ? len : sizeof(rep));
-	if (rep.pdata_len > RTCP_CM_REP_PDATA_MAX ||
-	    len != RTCP_CM_REP_FIXED + rep.pdata_len) {
-		cm_on_lost(id->conn, EPROTO);
-		return;
-	}
 	e = cm_event_new(id, RDMA_CM_EVENT_CONNECT_RESPONSE, 0);
 	if (!e) {
 		cm_on_lost(id->conn, ENOMEM);
 		return;
 	}
-	id->remote_qpn = ntohl(rep.qpn) & 0xffffff;
-	id->remote_psn = ntohl(rep.psn) & 0xffffff;
-	id->initiator_depth = rep.responder_resources;
-	id->responder_resources = rep.initiator_depth;
-	id->rnr_retry_count = rep.rnr_retry_count;
+	id->remote_qpn = ntohl(rep->qpn) & 0xffffff;
+	id->remote_psn = ntohl(rep->psn) & 0xffffff;
+	id->initiator_depth = rep->responder_resources;
+	id->responder_resources = rep->initiator_depth;
+	id->rnr_retry_count = rep->rnr_retry_count;
 	id->remote_known = true;
 	id->state = CM_REP_RCVD;
 	e->rep = true;
-	e->ev.param.conn.responder_resources = rep.initiator_depth;
-	e->ev.param.conn.initiator_depth = rep.responder_resources;
-	e->ev.param.conn.flow_control = rep.flow_control;
-	e->ev.param.conn.rnr_retry_count = rep.rnr_retry_count;
-	e->ev.param.conn.srq = rep.srq;
-	e->ev.param.conn.qp_num = ntohl(rep.qpn) & 0xffffff;
-	set_event_pdata(e, rep.pdata, rep.pdata_len);
+	e->ev.param.conn.responder_resources = rep->initiator_depth;
+	e->ev.param.conn.initiator_depth = rep->responder_resources;
+	e->ev.param.conn.flow_control = rep->flow_control;
+	e->ev.param.conn.rnr_retry_count = rep->rnr_retry_count;
+	e->ev.param.conn.srq = rep->srq;
+	e->ev.param.conn.qp_num = ntohl(rep->qpn) & 0xffffff;
+	set_event_pdata(e, rep->pdata, rep->pdata_len);
 	cm_event_post(e);
 }
 
-static void on_rej(struct cm_id *id, const uint8_t *body, size_t len)
+static void on_rej(struct cm_id *id, const struct rtcp_cm_rej *rej)
 {
-	struct rtcp_cm_rej rej;
 	struct cm_event *e;
 
-	memset(&rej, 0, sizeof(rej));
-	memcpy(&rej, body, len < sizeof(rej) ? len : sizeof(rej));
-	if (rej.pdata_len > RTCP_CM_REJ_PDATA_MAX ||
-	    len != RTCP_CM_REJ_FIXED + rej.pdata_len)
-		rej.pdata_len = 0;
 	id->state = CM_FAILED;
 	drop_conn(id, false);
-	e = cm_event_new(id, RDMA_CM_EVENT_REJECTED, ntohs(rej.reason));
+	e = cm_event_new(id, RDMA_CM_EVENT_REJECTED, ntohs(rej->reason));
 	if (!e)
 		return;
-	set_event_pdata(e, rej.pdata, rej.pdata_len);
+	set_event_pdata(e, rej->pdata, rej->pdata_len);
 	cm_event_post(e);
 }
 
@@ -687,10 +668,17 @@ void cm_on_message(struct cm_conn *c, uint8_t type, const uint8_t *body,
 		   size_t len)
 {
 	struct cm_id *id = c->id;
+	union rtcp_cm_body b;
 
+	/* an unknown type, or a length its type does not allow (cm_proto.h),
+	 * closes the connection like a bad header */
+	if (rtcp_cm_body_decode(type, body, len, &b)) {
+		cm_on_lost(c, EPROTO);
+		return;
+	}
 	if (!id) {
 		if (type == RTCP_CM_REQ && c->listen_id)
-			on_req(c, body, len);
+			on_req(c, &b.req);
 		else
 			cm_conn_close(c);
 		return;
@@ -698,11 +686,11 @@ void cm_on_message(struct cm_conn *c, uint8_t type, const uint8_t *body,
 	switch (type) {
 	case RTCP_CM_REP:
 		if (id->state == CM_CONNECT)
-			on_rep(id, body, len);
+			on_rep(id, &b.rep);
 		break;
 	case RTCP_CM_REJ:
 		if (id->state == CM_CONNECT || id->state == CM_REP_SENT)
-			on_rej(id, body, len);
+			on_rej(id, &b.rej);
 		break;
 	case RTCP_CM_RTU:
 		if (id->state == CM_REP_SENT) {

@@ -134,4 +134,43 @@ _Static_assert(sizeof(struct rtcp_cm_rej) <= RTCP_CM_MAX_BODY &&
 		       sizeof(struct rtcp_cm_req) <= RTCP_CM_MAX_BODY,
 	       "REP is the largest body");
 
+/*
+ * The codec (cm_msg.c), apart from sockets so that the fuzz target
+ * (tests/fuzz/fuzz_cm.c) runs the very code the background thread runs.
+ */
+#define RTCP_CM_HDR_LEN sizeof(struct rtcp_cm_hdr)
+
+/* Writes header and body of a message to out (RTCP_CM_HDR_LEN + len
+ * bytes); len <= RTCP_CM_MAX_BODY. */
+void rtcp_cm_encode(uint8_t *out, uint8_t type, const void *body, size_t len);
+
+/*
+ * Reading messages from a stream into a buffer of RTCP_CM_MAX_MSG bytes,
+ * one message at a time; in[0, have) holds the one being read.
+ */
+enum rtcp_cm_parse_res {
+	RTCP_CM_MORE,  /* incomplete: read rtcp_cm_want() more bytes */
+	RTCP_CM_BAD,   /* bad magic, version or length: close */
+	RTCP_CM_WHOLE, /* a whole message: *type, body at in + HDR_LEN */
+};
+enum rtcp_cm_parse_res rtcp_cm_parse(const uint8_t *in, size_t have,
+				     uint8_t *type, size_t *body_len);
+/* How many bytes to read next for RTCP_CM_MORE: > 0, never past the
+ * message nor past the buffer. */
+size_t rtcp_cm_want(const uint8_t *in, size_t have);
+
+union rtcp_cm_body {
+	struct rtcp_cm_req req;
+	struct rtcp_cm_rep rep;
+	struct rtcp_cm_rej rej;
+};
+
+/*
+ * A message body checked against its type: 0 when its length is what the
+ * type needs, -1 when not (or the type is unknown). *out gets the body's
+ * bytes, zeros past them, whatever the result.
+ */
+int rtcp_cm_body_decode(uint8_t type, const uint8_t *body, size_t len,
+			union rtcp_cm_body *out);
+
 #endif

@@ -179,13 +179,7 @@ static void flush(struct cm_conn *c)
 
 int cm_conn_send(struct cm_conn *c, uint8_t type, const void *body, size_t len)
 {
-	struct rtcp_cm_hdr h = {
-		.magic = htonl(RTCP_CM_MAGIC),
-		.version = RTCP_CM_VERSION,
-		.type = type,
-		.len = htons(len),
-	};
-	size_t need = c->out_len + sizeof(h) + len;
+	size_t need = c->out_len + RTCP_CM_HDR_LEN + len;
 	uint8_t *p;
 
 	if (c->dead || c->closing || len > RTCP_CM_MAX_BODY)
@@ -198,9 +192,7 @@ int cm_conn_send(struct cm_conn *c, uint8_t type, const void *body, size_t len)
 		c->out_cap = need;
 	}
 	CM_DBG("fd %d: send message %u (%zu bytes)", c->fd, type, len);
-	memcpy(c->out + c->out_len, &h, sizeof(h));
-	if (len)
-		memcpy(c->out + c->out_len + sizeof(h), body, len);
+	rtcp_cm_encode(c->out + c->out_len, type, body, len);
 	c->out_len = need;
 	if (c->watched && !c->connecting)
 		flush(c);
@@ -222,18 +214,14 @@ void cm_conn_finish(struct cm_conn *c)
 /* Reads whole messages and dispatches them until the socket is dry. */
 static void conn_read(struct cm_conn *c)
 {
-	struct rtcp_cm_hdr h;
-	size_t want, body;
+	size_t body;
+	uint8_t type;
 	ssize_t n;
+	int r;
 
 	while (!c->dead) {
-		if (c->in_len < sizeof(h)) {
-			want = sizeof(h) - c->in_len;
-		} else {
-			memcpy(&h, c->in, sizeof(h));
-			want = sizeof(h) + ntohs(h.len) - c->in_len;
-		}
-		n = recv(c->fd, c->in + c->in_len, want, MSG_DONTWAIT);
+		n = recv(c->fd, c->in + c->in_len,
+			 rtcp_cm_want(c->in, c->in_len), MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -249,25 +237,21 @@ static void conn_read(struct cm_conn *c)
 			return;
 		}
 		c->in_len += n;
-		if (c->in_len < sizeof(h))
+		r = rtcp_cm_parse(c->in, c->in_len, &type, &body);
+		if (r == RTCP_CM_MORE)
 			continue;
-		memcpy(&h, c->in, sizeof(h));
-		body = ntohs(h.len);
-		if (ntohl(h.magic) != RTCP_CM_MAGIC ||
-		    h.version != RTCP_CM_VERSION || body > RTCP_CM_MAX_BODY) {
+		if (r == RTCP_CM_BAD) {
 			if (c->closing)
 				cm_conn_close(c);
 			else
 				cm_on_lost(c, EPROTO);
 			return;
 		}
-		if (c->in_len < sizeof(h) + body)
-			continue;
 		c->in_len = 0;
-		CM_DBG("fd %d: message %u (%zu bytes)%s", c->fd, h.type, body,
+		CM_DBG("fd %d: message %u (%zu bytes)%s", c->fd, type, body,
 		       c->closing ? ", ignored: closing" : "");
 		if (!c->closing)
-			cm_on_message(c, h.type, c->in + sizeof(h), body);
+			cm_on_message(c, type, c->in + RTCP_CM_HDR_LEN, body);
 	}
 }
 

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "hello.h"
 #include "qp.h"
 
 /* Gives the QP a number; caller holds ctx->lock. */
@@ -511,13 +512,11 @@ uint64_t tcp_conn_timers(struct tcp_context *ctx, uint64_t now)
 	return at;
 }
 
-/* The accepted socket's peer address is the QP's destination GID. */
-static bool peer_matches(struct tcp_qp *qp, int fd)
+/* The accepted socket's peer address, as a GID. */
+static bool peer_gid(int fd, uint8_t addr[16])
 {
-	const union ibv_gid *g = &qp->attr.ah_attr.grh.dgid;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	uint8_t addr[16];
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl))
 		return false;
@@ -531,7 +530,40 @@ static bool peer_matches(struct tcp_qp *qp, int fd)
 	} else {
 		return false;
 	}
-	return !memcmp(addr, g->raw, 16);
+	return true;
+}
+
+/* tcp_hello_judge's view of this context (hello.h). */
+struct hello_ctx {
+	struct tcp_context *ctx;
+	struct tcp_pending *pc;
+	struct tcp_qp *qp; /* found by lookup, and locked */
+};
+
+static bool hello_lookup(void *arg, uint32_t qpn, struct tcp_hello_qp *q)
+{
+	struct hello_ctx *hc = arg;
+	struct tcp_listener *l = listener_of(hc->ctx, qpn);
+	struct tcp_qp *qp = l ? l->slots[qpn & 0xff] : NULL;
+
+	if (!qp)
+		return false;
+	/* held until the verdict is carried out (pending_try_bind) */
+	pthread_mutex_lock(&qp->lock);
+	hc->qp = qp;
+	q->failed = qp->dead || qp->state == IBV_QPS_ERR;
+	q->before_rtr = qp->state == IBV_QPS_RESET || qp->state == IBV_QPS_INIT;
+	q->busy = qp->active || qp->fd >= 0 || qp->connected;
+	q->dest_qpn = qp->attr.dest_qp_num;
+	memcpy(q->dgid, qp->attr.ah_attr.grh.dgid.raw, 16);
+	return true;
+}
+
+static bool hello_peer(void *arg, uint8_t gid[16])
+{
+	struct hello_ctx *hc = arg;
+
+	return peer_gid(hc->pc->fd, gid);
 }
 
 /*
@@ -540,47 +572,26 @@ static bool peer_matches(struct tcp_qp *qp, int fd)
  */
 static bool pending_try_bind(struct tcp_context *ctx, struct tcp_pending *pc)
 {
-	struct rtcp_hello h;
-	struct tcp_listener *l;
-	struct tcp_qp *qp;
+	struct hello_ctx hc = { .ctx = ctx, .pc = pc };
+	struct tcp_hello_env env = {
+		.lookup = hello_lookup,
+		.peer = hello_peer,
+		.arg = &hc,
+	};
+	enum tcp_hello_verdict v = tcp_hello_judge(pc->buf, &env);
 
-	if (rtcp_hello_decode(pc->buf, &h))
-		goto reject;
-	l = listener_of(ctx, h.dst_qpn);
-	qp = l ? l->slots[h.dst_qpn & 0xff] : NULL;
-	if (!qp)
-		goto reject;
-	pthread_mutex_lock(&qp->lock);
-	if (qp->dead || qp->state == IBV_QPS_ERR) {
-		pthread_mutex_unlock(&qp->lock);
-		goto reject;
+	if (v == TCP_HELLO_BIND) {
+		tcp_engine_unwatch(ctx, pc->fd);
+		bind_socket(hc.qp, pc->fd);
 	}
-	if (qp->state == IBV_QPS_RESET) {
-		/* peers may reach RTR before we leave RESET: keep waiting */
-		pthread_mutex_unlock(&qp->lock);
+	if (hc.qp)
+		pthread_mutex_unlock(&hc.qp->lock);
+	if (v == TCP_HELLO_WAIT)
 		return false;
-	}
-	if (qp->state == IBV_QPS_INIT) {
-		/* Not at RTR yet: keep it waiting. */
-		pthread_mutex_unlock(&qp->lock);
-		return false;
-	}
-	/*
-	 * Only the peer the QP was told about may bind: the QPN it names,
-	 * from the address of its GID, and only once.
-	 */
-	if (qp->active || qp->fd >= 0 || qp->connected ||
-	    qp->attr.dest_qp_num != h.src_qpn || !peer_matches(qp, pc->fd)) {
-		pthread_mutex_unlock(&qp->lock);
-		goto reject;
-	}
-	tcp_engine_unwatch(ctx, pc->fd);
-	bind_socket(qp, pc->fd);
-	pthread_mutex_unlock(&qp->lock);
-	pending_drop(ctx, pc);
-	return true;
-reject:
-	pending_close(ctx, pc);
+	if (v == TCP_HELLO_REJECT)
+		pending_close(ctx, pc);
+	else
+		pending_drop(ctx, pc);
 	return true;
 }
 

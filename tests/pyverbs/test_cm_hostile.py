@@ -1,0 +1,205 @@
+# SPDX-License-Identifier: MIT
+"""A hostile rdma_cm peer: a plain TCP socket plays the passive side of
+the CM control connection (librdmacm-ext/cm_proto.h) against a stock
+rdma_connect through librdmacm-ext, reads its REQ and answers with
+messages of its own making.
+
+A message the protocol does not allow (bad magic, version or length in
+the header, an unknown type, a body of another length than its type
+needs, private data beyond the body or over its limit) must end the
+attempt at once with UNREACHABLE, status -EPROTO, and close the control
+connection. A well-formed REJ (the control) gives REJECTED with its
+reason as status and its private data.
+
+Run like test_cm.py (the environment of `rdma-tcp env` applied):
+
+    RDMA_TCP_DEV=tcp0 /usr/bin/python3 -m unittest -v \\
+        tests/pyverbs/test_cm_hostile.py
+"""
+
+import ctypes
+import errno
+import os
+import socket
+import struct
+import sys
+import unittest
+
+import pyverbs.cm_enums as ce
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_cm import (ADDR, CONSUMER_REJECT, CmEventC,  # noqa: E402
+                     CmEventFullC, ConnParamC, bounded, cm_c, pattern,
+                     preloaded, readable, sockaddr_in)
+
+_P = ctypes.c_void_p
+MAGIC = 0x5254434d
+HDR = struct.Struct('!IBBH')
+REQ, REP, REJ, RTU, DREQ, DREP = range(1, 7)
+REQ_FIXED, REP_FIXED, REJ_FIXED = 32, 32, 4
+# an ignored message would leave the attempt waiting for the connect
+# timeout: every answer is due well before this
+DEADLINE = 10
+
+
+def msg(mtype, body=b'', length=None, magic=MAGIC, version=1):
+    return HDR.pack(magic, version, mtype,
+                    len(body) if length is None else length) + body
+
+
+def rej_body(pdata, pdata_len=None, reason=CONSUMER_REJECT):
+    plen = len(pdata) if pdata_len is None else pdata_len
+    return struct.pack('!HBB', reason, 0, plen) + pdata
+
+
+def rep_body(pdata, pdata_len=None):
+    plen = len(pdata) if pdata_len is None else pdata_len
+    return (bytes(16) + struct.pack('!II', 0xc36002, 0x654321) +
+            bytes([16, 16, 0, 7, 0, 0, 0, plen]) + pdata)
+
+
+@unittest.skipUnless(preloaded(), 'librdmacm-ext is not preloaded '
+                     '(eval "$(rdma-tcp env)")')
+class HostileCmPeer(unittest.TestCase):
+
+    def setUp(self):
+        self.conn = None
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.bind((ADDR, 0))
+        self.lsock.listen(1)
+        self.lsock.settimeout(DEADLINE)
+        self.ch = cm_c.rdma_create_event_channel()
+        self.assertTrue(self.ch)
+        self.cid = _P()
+        self.assertEqual(cm_c.rdma_create_id(self.ch, ctypes.byref(self.cid),
+                                             None, ce.RDMA_PS_TCP), 0)
+        dst = sockaddr_in(ADDR, self.lsock.getsockname()[1])
+        self.assertEqual(cm_c.rdma_resolve_addr(self.cid, None,
+                                                ctypes.byref(dst), 2000), 0)
+        self.ack(self.event(ce.RDMA_CM_EVENT_ADDR_RESOLVED))
+        self.assertEqual(cm_c.rdma_resolve_route(self.cid, 2000), 0)
+        self.ack(self.event(ce.RDMA_CM_EVENT_ROUTE_RESOLVED))
+
+    def tearDown(self):
+        if self.conn:
+            self.conn.close()
+        self.lsock.close()
+        cm_c.rdma_destroy_id(self.cid)
+        cm_c.rdma_destroy_event_channel(self.ch)
+
+    def ack(self, ev):
+        self.assertEqual(cm_c.rdma_ack_cm_event(
+            ctypes.cast(ev, ctypes.POINTER(CmEventC))), 0)
+
+    def event(self, etype):
+        """The next event, which must be etype and come within DEADLINE."""
+        self.assertTrue(readable(self.ch.contents.fd, DEADLINE),
+                        'no event within %d s' % DEADLINE)
+        ev = ctypes.POINTER(CmEventFullC)()
+        self.assertEqual(cm_c.rdma_get_cm_event(
+            self.ch, ctypes.cast(ctypes.byref(ev),
+                                 ctypes.POINTER(ctypes.POINTER(CmEventC)))),
+            0)
+        got = cm_c.rdma_event_str(ev.contents.event).decode()
+        if ev.contents.event != etype:
+            status = ev.contents.status
+            self.ack(ev)  # rdma_destroy_id waits for every event's ack
+            self.fail('expected %s, got %s (status %d)' %
+                      (cm_c.rdma_event_str(etype).decode(), got, status))
+        return ev
+
+    def recv_exact(self, n):
+        data = b''
+        while len(data) < n:
+            chunk = self.conn.recv(n - len(data))
+            self.assertTrue(chunk, 'control connection closed early')
+            data += chunk
+        return data
+
+    def request(self):
+        """rdma_connect; accepts the control connection, reads the REQ."""
+        pdata = pattern(20, 3)
+        buf = (ctypes.c_uint8 * len(pdata))(*pdata)
+        param = ConnParamC(ctypes.cast(buf, _P), len(pdata), 1, 1, 0, 7, 7,
+                           0, 0x123456)
+        self.assertEqual(cm_c.rdma_connect(self.cid, ctypes.byref(param)), 0)
+        self.conn, _ = self.lsock.accept()
+        self.conn.settimeout(DEADLINE)
+        magic, version, mtype, length = HDR.unpack(self.recv_exact(HDR.size))
+        self.assertEqual((magic, version, mtype, length),
+                         (MAGIC, 1, REQ, REQ_FIXED + len(pdata)))
+        body = self.recv_exact(length)
+        self.assertEqual(body[REQ_FIXED:], pdata)
+
+    def closed(self):
+        """The peer closes the control connection (EOF or reset)."""
+        try:
+            while self.conn.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass  # closed with our unread bytes in its buffer
+
+    def refused(self, data):
+        self.request()
+        self.conn.sendall(data)
+        ev = self.event(ce.RDMA_CM_EVENT_UNREACHABLE)
+        self.assertEqual(ev.contents.status, -errno.EPROTO)
+        self.ack(ev)
+        self.closed()
+
+    @bounded()
+    def test_well_formed_rej_is_rejected(self):
+        pdata = pattern(196, 9)
+        self.request()
+        self.conn.sendall(msg(REJ, rej_body(pdata)))
+        ev = self.event(ce.RDMA_CM_EVENT_REJECTED)
+        self.assertEqual(ev.contents.status, CONSUMER_REJECT)
+        self.assertEqual(ev.contents.conn.private_data_len, len(pdata))
+        self.assertEqual(ctypes.string_at(ev.contents.conn.private_data,
+                                          len(pdata)), pdata)
+        self.ack(ev)
+        self.closed()
+
+    @bounded()
+    def test_bad_magic(self):
+        self.refused(msg(REJ, rej_body(b''), magic=MAGIC ^ 1))
+
+    @bounded()
+    def test_bad_version(self):
+        self.refused(msg(REJ, rej_body(b''), version=2))
+
+    @bounded()
+    def test_length_over_largest_body(self):
+        self.refused(msg(REP, rep_body(bytes(196)) + b'x'))
+
+    @bounded()
+    def test_rep_private_data_beyond_body(self):
+        self.refused(msg(REP, rep_body(bytes(20), pdata_len=21)))
+
+    @bounded()
+    def test_rej_private_data_beyond_body(self):
+        self.refused(msg(REJ, rej_body(bytes(20), pdata_len=200)))
+
+    @bounded()
+    def test_rej_private_data_over_limit(self):
+        self.refused(msg(REJ, rej_body(bytes(197))))
+
+    @bounded()
+    def test_rej_shorter_than_fixed_part(self):
+        self.refused(msg(REJ, b'\x00\x1c'))
+
+    @bounded()
+    def test_unknown_type(self):
+        self.refused(msg(9))
+
+    @bounded()
+    def test_type_zero(self):
+        self.refused(msg(0))
+
+    @bounded()
+    def test_drep_with_body(self):
+        self.refused(msg(DREP, b'\x00\x00\x00\x00'))
+
+
+if __name__ == '__main__':
+    unittest.main()
