@@ -267,7 +267,7 @@ static void cq_notify_locked(struct tcp_cq *cq, bool solicited)
 		cq->ev_next = ctx->ev_pending;
 		ctx->ev_pending = cq;
 		pthread_mutex_unlock(&ctx->ev_lock);
-		tcp_engine_stall(ctx);
+		tcp_engine_timer_get(ctx);
 	}
 }
 
@@ -286,7 +286,7 @@ static void cq_unqueue_locked(struct tcp_context *ctx, struct tcp_cq *cq)
 		}
 	pthread_mutex_unlock(&ctx->ev_lock);
 	cq->ev_queued = false;
-	atomic_fetch_sub(&ctx->engine->stalled, 1);
+	tcp_engine_timer_put(ctx);
 }
 
 void tcp_cq_retry_events(struct tcp_context *ctx)
@@ -306,7 +306,7 @@ void tcp_cq_retry_events(struct tcp_context *ctx)
 			if (done) {
 				*pp = cq->ev_next;
 				cq->ev_queued = false;
-				atomic_fetch_sub(&ctx->engine->stalled, 1);
+				tcp_engine_timer_put(ctx);
 			}
 			pthread_mutex_unlock(&cq->lock);
 		}

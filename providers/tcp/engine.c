@@ -305,7 +305,7 @@ void tcp_engine_linger(struct tcp_context *ctx, int fd)
 	c->next = e->closing;
 	e->closing = c;
 	pthread_mutex_unlock(&e->closing_lock);
-	tcp_engine_stall(ctx); /* deadline checks */
+	tcp_engine_timer_get(ctx); /* deadline checks */
 	if (tcp_engine_watch(ctx, fd, &c->p, EPOLLIN | EPOLLRDHUP))
 		tcp_engine_wake(ctx);
 }
@@ -338,7 +338,7 @@ static void linger_reap(struct tcp_context *ctx, struct tcp_closing *only,
 			epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 			close(c->fd);
 			free(c);
-			atomic_fetch_sub(&e->stalled, 1);
+			tcp_engine_timer_put(e->ctx);
 		} else {
 			pp = &c->next;
 		}

@@ -168,14 +168,20 @@ int tcp_engine_start(struct tcp_context *ctx); /* caller holds ctx->lock */
 void tcp_engine_stop(struct tcp_context *ctx);
 void tcp_engine_wake(struct tcp_context *ctx);
 /*
- * Something now needs the engine's periodic pass (an RNR wait, a stalled
- * receive, a lingering close, a dead-peer deadline). The engine may sleep
- * in epoll_wait with no timeout, so the first such thing wakes it.
+ * Timer references: something now needs the engine's periodic pass (an RNR
+ * wait, a stalled receive, a lingering close, a dead-peer deadline) and
+ * holds a reference until it does not. The engine sleeps in epoll_wait with
+ * no timeout while no reference is held, so the first one wakes it. Every
+ * user takes and drops its reference through these two calls only.
  */
-static inline void tcp_engine_stall(struct tcp_context *ctx)
+static inline void tcp_engine_timer_get(struct tcp_context *ctx)
 {
 	if (atomic_fetch_add(&ctx->engine->stalled, 1) == 0)
 		tcp_engine_wake(ctx);
+}
+static inline void tcp_engine_timer_put(struct tcp_context *ctx)
+{
+	atomic_fetch_sub(&ctx->engine->stalled, 1);
 }
 /*
  * A QP holds back WRs for batching (caller holds qp->lock): the engine

@@ -241,18 +241,18 @@ static void close_conn(struct tcp_qp *qp)
 	qp->epollout = false;
 	if (qp->rnr_since_ns) {
 		qp->rnr_since_ns = 0;
-		atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+		tcp_engine_timer_put(qp->ctx);
 	}
 	if (qp->rnr_nak_at_ns) {
 		qp->rnr_nak_at_ns = 0;
-		atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+		tcp_engine_timer_put(qp->ctx);
 	}
 	if (qp->unheard_fail_ns) {
 		qp->unheard_fail_ns = 0;
-		atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+		tcp_engine_timer_put(qp->ctx);
 	}
 	if (qp->rx_phase == RX_STALL)
-		atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+		tcp_engine_timer_put(qp->ctx);
 	qp->rx_phase = RX_HDR;
 	qp->rx_lowat = 0; /* (a new socket starts at the default) */
 	qp->rx_mr = NULL; /* not pinned between chunks */
@@ -304,7 +304,7 @@ static void cancel_dead_peer(struct tcp_qp *qp)
 {
 	if (qp->fail_at_ns) {
 		qp->fail_at_ns = 0;
-		atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+		tcp_engine_timer_put(qp->ctx);
 	}
 }
 

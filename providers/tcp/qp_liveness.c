@@ -206,7 +206,7 @@ void tcp_qp_fail_conn(struct tcp_qp *qp)
 			ns = TCP_DEAD_PEER_MAX_NS;
 		qp->fail_at_ns = tcp_now_ns() + ns;
 		tcp_qp_drop_conn_rc(qp);
-		tcp_engine_stall(qp->ctx);
+		tcp_engine_timer_get(qp->ctx);
 	}
 }
 
@@ -214,7 +214,7 @@ void tcp_qp_fail_conn(struct tcp_qp *qp)
 void tcp_qp_dead_peer_expired(struct tcp_qp *qp)
 {
 	qp->fail_at_ns = 0;
-	atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+	tcp_engine_timer_put(qp->ctx);
 	tcp_qp_fail_retry(qp);
 }
 
@@ -235,7 +235,7 @@ void tcp_qp_unheard_arm(struct tcp_qp *qp)
 	if (ns < TCP_UNHEARD_MIN_NS)
 		ns = TCP_UNHEARD_MIN_NS;
 	qp->unheard_fail_ns = tcp_now_ns() + ns;
-	tcp_engine_stall(qp->ctx);
+	tcp_engine_timer_get(qp->ctx);
 }
 
 /* The deadline of tcp_qp_unheard_arm: the peer answered, or it fails. */
@@ -244,7 +244,7 @@ void tcp_qp_unheard_timer(struct tcp_qp *qp, uint64_t now)
 	if (!qp->peer_heard && now < qp->unheard_fail_ns)
 		return;
 	qp->unheard_fail_ns = 0;
-	atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+	tcp_engine_timer_put(qp->ctx);
 	if (!qp->peer_heard)
 		tcp_qp_fail_retry(qp);
 }

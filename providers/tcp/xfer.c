@@ -156,7 +156,8 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 		 * every message keeps counting across) */
 		qp->rx_app_mark = qp_cq_polls(qp);
 		qp->rx_tick = true;
-		tcp_engine_stall(qp->ctx); /* the timer that hands it back */
+		tcp_engine_timer_get(
+			qp->ctx); /* the timer that hands it back */
 	}
 }
 
@@ -207,7 +208,7 @@ void tcp_qp_rx_mode_end(struct tcp_qp *qp)
 	tcp_qp_engine_rx(qp);
 	if (qp->rx_tick) {
 		qp->rx_tick = false;
-		atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+		tcp_engine_timer_put(qp->ctx);
 	}
 }
 
@@ -373,7 +374,7 @@ static void build_batch(struct tcp_qp *qp)
 			 */
 			if (!qp->rnr_since_ns && qp->peer_heard) {
 				qp->rnr_since_ns = tcp_now_ns();
-				tcp_engine_stall(qp->ctx);
+				tcp_engine_timer_get(qp->ctx);
 			}
 			break;
 		}
@@ -415,7 +416,7 @@ static void build_batch(struct tcp_qp *qp)
 			break;
 		if (qp->rnr_since_ns) {
 			qp->rnr_since_ns = 0;
-			atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+			tcp_engine_timer_put(qp->ctx);
 		}
 		if (needs_credit(w->opcode))
 			qp->sends_issued++;
@@ -754,7 +755,7 @@ static void rnr_nak_heard(struct tcp_qp *qp, const struct rtcp_hdr *h)
 	qp->rnr_nak_msn = h->msn;
 	qp->rnr_nak_at_ns =
 		tcp_now_ns() + (qp->attr.rnr_retry + 1) * rnr_timer_ns(t & 31);
-	tcp_engine_stall(qp->ctx);
+	tcp_engine_timer_get(qp->ctx);
 }
 
 /* Takes a receive WQE for SEND / WRITE_IMM; false when none is posted. */
@@ -912,7 +913,7 @@ static void rx_dispatch(struct tcp_qp *qp)
 			}
 			if (qp->srq) {
 				qp->rx_phase = RX_STALL;
-				tcp_engine_stall(qp->ctx);
+				tcp_engine_timer_get(qp->ctx);
 				rnr_nak(qp, h->msn);
 				return;
 			}
@@ -1243,7 +1244,7 @@ void tcp_qp_rx(struct tcp_qp *qp)
 		if (qp->rx_phase == RX_STALL) {
 			if (!take_rwqe(qp))
 				break;
-			atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+			tcp_engine_timer_put(qp->ctx);
 			qp->rx_phase = RX_HDR;
 			rx_dispatch(qp);
 			continue;
@@ -1463,7 +1464,7 @@ static void rnr_nak_timer(struct tcp_qp *qp, uint64_t now)
 	    now < qp->rnr_nak_at_ns)
 		return;
 	qp->rnr_nak_at_ns = 0;
-	atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+	tcp_engine_timer_put(qp->ctx);
 	if (w && !msn_before(qp->rnr_nak_msn, qp->peer_acked) &&
 	    qp->state != IBV_QPS_ERR)
 		fail_oldest(qp, IBV_WC_RNR_RETRY_EXC_ERR);
@@ -1513,7 +1514,7 @@ void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 				&qp->sq[qp->sq_tx & (qp->sq_size - 1)];
 
 			qp->rnr_since_ns = 0;
-			atomic_fetch_sub(&qp->ctx->engine->stalled, 1);
+			tcp_engine_timer_put(qp->ctx);
 			w->state = WQE_DONE;
 			w->status = IBV_WC_RNR_RETRY_EXC_ERR;
 			qp->sq_tx++;
