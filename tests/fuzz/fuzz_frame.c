@@ -10,7 +10,7 @@
  *     the same fields. A header whose hlen is RTCP_HDR_LEN round-trips
  *     byte for byte.
  *  2. Validation agrees with an independent model of the rules in wire.h
- *     and DESIGN.md: rtcp_hdr_validate() returns RTCP_OK exactly when no
+ *     and docs/design.md: rtcp_hdr_validate() returns RTCP_OK exactly when no
  *     rule is broken, and otherwise one of the rules that is broken.
  *  3. Hello round trip: rtcp_hello_decode() accepts exactly the records
  *     with the right magic and version, and an accepted record re-encodes

@@ -22,7 +22,7 @@
  *                   QP the hello names (else the next 16 bytes)
  *     address       16 bytes
  *
- * Checks, against a model written from the rules in DESIGN.md and
+ * Checks, against a model written from the rules in docs/design.md and
  * hello.h, not from hello.c:
  *  - the verdict is BIND exactly when magic and version are right, a QP
  *    has the number the hello names, it is neither failed, before RTR nor

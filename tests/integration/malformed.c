@@ -1614,7 +1614,7 @@ static void control(void)
 	check(peer_wait_op(&p, RTCP_OP_ACK, msn, &h, NULL, 0) == RECV_FRAME,
 	      "ACK frame with ack_msn >= %u comes back", msn);
 
-	/* zero-length WRITE with rkey 0: no key checked (DESIGN.md) */
+	/* zero-length WRITE with rkey 0: no key checked (docs/design.md) */
 	hdr_init(&h, RTCP_OP_WRITE, msn++);
 	h.flags = RTCP_F_ACK_REQ;
 	peer_frame(&p, &h, NULL, 0, 0, 0);
