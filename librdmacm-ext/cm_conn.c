@@ -5,7 +5,7 @@
  * background thread does with the control connection's messages
  * (cm_proto.h documents them).
  *
- * Why a control connection of its own. DESIGN.md first planned the iWARP
+ * Why a control connection of its own (docs/design.md, "rdma_cm"). In the iWARP
  * model: the TCP connection rdma_listen accepts, after the request/reply
  * exchange, becomes the QP's transport. We do not do that. The provider
  * already connects every RC/UC QP itself, by one rendezvous (the QPN names

@@ -92,6 +92,64 @@ struct rtcp_hello {
 };
 #define RTCP_HELLO_LEN 32
 
+/*
+ * Byte offsets on the wire, defined here once: wire.c encodes and decodes
+ * with them, the fuzz oracle and the hostile-peer tests check against them,
+ * and tests/pyverbs/rtcp_wire.py reads these lines to build its struct
+ * layout. A field runs from its offset to the next field's (the last one to
+ * the record's length); integers are big-endian, except a field whose
+ * comment starts with "opaque", which travels as the sender's bytes.
+ */
+#define RTCP_OFF_OPCODE	 0
+#define RTCP_OFF_FLAGS	 1
+#define RTCP_OFF_HLEN	 2
+#define RTCP_OFF_SPI	 4
+#define RTCP_OFF_MSN	 8
+#define RTCP_OFF_ACK_MSN 12
+#define RTCP_OFF_CREDITS 16
+#define RTCP_OFF_RKEY	 20
+#define RTCP_OFF_RADDR	 24
+#define RTCP_OFF_SSEQ	 32
+#define RTCP_OFF_LEN	 40
+#define RTCP_OFF_IMM	 44 /* opaque: immediate data as the application gave it */
+#define RTCP_OFF_AUX0	 48
+#define RTCP_OFF_AUX1	 56
+
+#define RTCP_HELLO_OFF_MAGIC   0
+#define RTCP_HELLO_OFF_VERSION 4
+#define RTCP_HELLO_OFF_FLAGS   6
+#define RTCP_HELLO_OFF_SRC_QPN 8
+#define RTCP_HELLO_OFF_DST_QPN 12
+#define RTCP_HELLO_OFF_SRC_GID 16 /* opaque: 16 bytes of GID */
+
+/* Each field is as wide on the wire as in the host-order struct. */
+#define RTCP_END(type, f, off) ((off) + sizeof(((struct type *)0)->f))
+#define RTCP_ADJ(type, f, off, next)                     \
+	_Static_assert(RTCP_END(type, f, off) == (next), \
+		       #type "." #f " ends where the next field starts")
+RTCP_ADJ(rtcp_hdr, opcode, RTCP_OFF_OPCODE, RTCP_OFF_FLAGS);
+RTCP_ADJ(rtcp_hdr, flags, RTCP_OFF_FLAGS, RTCP_OFF_HLEN);
+RTCP_ADJ(rtcp_hdr, hlen, RTCP_OFF_HLEN, RTCP_OFF_SPI);
+RTCP_ADJ(rtcp_hdr, spi, RTCP_OFF_SPI, RTCP_OFF_MSN);
+RTCP_ADJ(rtcp_hdr, msn, RTCP_OFF_MSN, RTCP_OFF_ACK_MSN);
+RTCP_ADJ(rtcp_hdr, ack_msn, RTCP_OFF_ACK_MSN, RTCP_OFF_CREDITS);
+RTCP_ADJ(rtcp_hdr, credits, RTCP_OFF_CREDITS, RTCP_OFF_RKEY);
+RTCP_ADJ(rtcp_hdr, rkey, RTCP_OFF_RKEY, RTCP_OFF_RADDR);
+RTCP_ADJ(rtcp_hdr, raddr, RTCP_OFF_RADDR, RTCP_OFF_SSEQ);
+RTCP_ADJ(rtcp_hdr, sseq, RTCP_OFF_SSEQ, RTCP_OFF_LEN);
+RTCP_ADJ(rtcp_hdr, len, RTCP_OFF_LEN, RTCP_OFF_IMM);
+RTCP_ADJ(rtcp_hdr, imm, RTCP_OFF_IMM, RTCP_OFF_AUX0);
+RTCP_ADJ(rtcp_hdr, aux0, RTCP_OFF_AUX0, RTCP_OFF_AUX1);
+RTCP_ADJ(rtcp_hdr, aux1, RTCP_OFF_AUX1, RTCP_HDR_LEN);
+RTCP_ADJ(rtcp_hello, magic, RTCP_HELLO_OFF_MAGIC, RTCP_HELLO_OFF_VERSION);
+RTCP_ADJ(rtcp_hello, version, RTCP_HELLO_OFF_VERSION, RTCP_HELLO_OFF_FLAGS);
+RTCP_ADJ(rtcp_hello, flags, RTCP_HELLO_OFF_FLAGS, RTCP_HELLO_OFF_SRC_QPN);
+RTCP_ADJ(rtcp_hello, src_qpn, RTCP_HELLO_OFF_SRC_QPN, RTCP_HELLO_OFF_DST_QPN);
+RTCP_ADJ(rtcp_hello, dst_qpn, RTCP_HELLO_OFF_DST_QPN, RTCP_HELLO_OFF_SRC_GID);
+RTCP_ADJ(rtcp_hello, src_gid, RTCP_HELLO_OFF_SRC_GID, RTCP_HELLO_LEN);
+#undef RTCP_ADJ
+#undef RTCP_END
+
 enum rtcp_decode_err {
 	RTCP_OK = 0,
 	RTCP_EBADOP,   /* unknown opcode */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Connection rendezvous (DESIGN.md "Addressing and connections"). The QPN
+ * Connection rendezvous (docs/design.md, "Connection rendezvous"). The QPN
  * routes the connection: its upper 16 bits are the TCP port of a listener
  * owned by the context, its low 8 bits the QP's slot behind that listener.
  * At RTR the end with the smaller (GID, QPN) connects and sends a hello

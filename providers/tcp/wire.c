@@ -49,38 +49,38 @@ static uint64_t get64(const uint8_t *p)
 
 void rtcp_hdr_encode(const struct rtcp_hdr *h, uint8_t o[RTCP_HDR_LEN])
 {
-	o[0] = h->opcode;
-	o[1] = h->flags;
-	put16(o + 2, RTCP_HDR_LEN);
-	put32(o + 4, h->spi);
-	put32(o + 8, h->msn);
-	put32(o + 12, h->ack_msn);
-	put32(o + 16, h->credits);
-	put32(o + 20, h->rkey);
-	put64(o + 24, h->raddr);
-	put64(o + 32, h->sseq);
-	put32(o + 40, h->len);
-	memcpy(o + 44, &h->imm, 4); /* immediate data is opaque bytes */
-	put64(o + 48, h->aux0);
-	put64(o + 56, h->aux1);
+	o[RTCP_OFF_OPCODE] = h->opcode;
+	o[RTCP_OFF_FLAGS] = h->flags;
+	put16(o + RTCP_OFF_HLEN, RTCP_HDR_LEN);
+	put32(o + RTCP_OFF_SPI, h->spi);
+	put32(o + RTCP_OFF_MSN, h->msn);
+	put32(o + RTCP_OFF_ACK_MSN, h->ack_msn);
+	put32(o + RTCP_OFF_CREDITS, h->credits);
+	put32(o + RTCP_OFF_RKEY, h->rkey);
+	put64(o + RTCP_OFF_RADDR, h->raddr);
+	put64(o + RTCP_OFF_SSEQ, h->sseq);
+	put32(o + RTCP_OFF_LEN, h->len);
+	memcpy(o + RTCP_OFF_IMM, &h->imm, 4); /* immediate data is opaque */
+	put64(o + RTCP_OFF_AUX0, h->aux0);
+	put64(o + RTCP_OFF_AUX1, h->aux1);
 }
 
 void rtcp_hdr_decode(const uint8_t in[RTCP_HDR_LEN], struct rtcp_hdr *h)
 {
-	h->opcode = in[0];
-	h->flags = in[1];
-	h->hlen = get16(in + 2);
-	h->spi = get32(in + 4);
-	h->msn = get32(in + 8);
-	h->ack_msn = get32(in + 12);
-	h->credits = get32(in + 16);
-	h->rkey = get32(in + 20);
-	h->raddr = get64(in + 24);
-	h->sseq = get64(in + 32);
-	h->len = get32(in + 40);
-	memcpy(&h->imm, in + 44, 4);
-	h->aux0 = get64(in + 48);
-	h->aux1 = get64(in + 56);
+	h->opcode = in[RTCP_OFF_OPCODE];
+	h->flags = in[RTCP_OFF_FLAGS];
+	h->hlen = get16(in + RTCP_OFF_HLEN);
+	h->spi = get32(in + RTCP_OFF_SPI);
+	h->msn = get32(in + RTCP_OFF_MSN);
+	h->ack_msn = get32(in + RTCP_OFF_ACK_MSN);
+	h->credits = get32(in + RTCP_OFF_CREDITS);
+	h->rkey = get32(in + RTCP_OFF_RKEY);
+	h->raddr = get64(in + RTCP_OFF_RADDR);
+	h->sseq = get64(in + RTCP_OFF_SSEQ);
+	h->len = get32(in + RTCP_OFF_LEN);
+	memcpy(&h->imm, in + RTCP_OFF_IMM, 4);
+	h->aux0 = get64(in + RTCP_OFF_AUX0);
+	h->aux1 = get64(in + RTCP_OFF_AUX1);
 }
 
 int rtcp_hdr_validate(const struct rtcp_hdr *h, uint64_t expect_sseq,
@@ -117,22 +117,22 @@ int rtcp_hdr_validate(const struct rtcp_hdr *h, uint64_t expect_sseq,
 
 void rtcp_hello_encode(const struct rtcp_hello *h, uint8_t o[RTCP_HELLO_LEN])
 {
-	put32(o, RTCP_HELLO_MAGIC);
-	put16(o + 4, RTCP_VERSION);
-	put16(o + 6, h->flags);
-	put32(o + 8, h->src_qpn);
-	put32(o + 12, h->dst_qpn);
-	memcpy(o + 16, h->src_gid, 16);
+	put32(o + RTCP_HELLO_OFF_MAGIC, RTCP_HELLO_MAGIC);
+	put16(o + RTCP_HELLO_OFF_VERSION, RTCP_VERSION);
+	put16(o + RTCP_HELLO_OFF_FLAGS, h->flags);
+	put32(o + RTCP_HELLO_OFF_SRC_QPN, h->src_qpn);
+	put32(o + RTCP_HELLO_OFF_DST_QPN, h->dst_qpn);
+	memcpy(o + RTCP_HELLO_OFF_SRC_GID, h->src_gid, 16);
 }
 
 int rtcp_hello_decode(const uint8_t in[RTCP_HELLO_LEN], struct rtcp_hello *h)
 {
-	h->magic = get32(in);
-	h->version = get16(in + 4);
-	h->flags = get16(in + 6);
-	h->src_qpn = get32(in + 8);
-	h->dst_qpn = get32(in + 12);
-	memcpy(h->src_gid, in + 16, 16);
+	h->magic = get32(in + RTCP_HELLO_OFF_MAGIC);
+	h->version = get16(in + RTCP_HELLO_OFF_VERSION);
+	h->flags = get16(in + RTCP_HELLO_OFF_FLAGS);
+	h->src_qpn = get32(in + RTCP_HELLO_OFF_SRC_QPN);
+	h->dst_qpn = get32(in + RTCP_HELLO_OFF_DST_QPN);
+	memcpy(h->src_gid, in + RTCP_HELLO_OFF_SRC_GID, 16);
 	if (h->magic != RTCP_HELLO_MAGIC || h->version != RTCP_VERSION)
 		return -1;
 	return 0;

@@ -10,7 +10,7 @@
  *     the same fields. A header whose hlen is RTCP_HDR_LEN round-trips
  *     byte for byte.
  *  2. Validation agrees with an independent model of the rules in wire.h
- *     and DESIGN.md: rtcp_hdr_validate() returns RTCP_OK exactly when no
+ *     and docs/design.md: rtcp_hdr_validate() returns RTCP_OK exactly when no
  *     rule is broken, and otherwise one of the rules that is broken.
  *  3. Hello round trip: rtcp_hello_decode() accepts exactly the records
  *     with the right magic and version, and an accepted record re-encodes
@@ -81,21 +81,21 @@ static void check_fields(const uint8_t *b, const struct rtcp_hdr *h)
 {
 	uint32_t imm;
 
-	memcpy(&imm, b + 44, 4);
-	CHECK(h->opcode == b[0]);
-	CHECK(h->flags == b[1]);
-	CHECK(h->hlen == rd_be(b + 2, 2));
-	CHECK(h->spi == rd_be(b + 4, 4));
-	CHECK(h->msn == rd_be(b + 8, 4));
-	CHECK(h->ack_msn == rd_be(b + 12, 4));
-	CHECK(h->credits == rd_be(b + 16, 4));
-	CHECK(h->rkey == rd_be(b + 20, 4));
-	CHECK(h->raddr == rd_be(b + 24, 8));
-	CHECK(h->sseq == rd_be(b + 32, 8));
-	CHECK(h->len == rd_be(b + 40, 4));
+	memcpy(&imm, b + RTCP_OFF_IMM, 4);
+	CHECK(h->opcode == b[RTCP_OFF_OPCODE]);
+	CHECK(h->flags == b[RTCP_OFF_FLAGS]);
+	CHECK(h->hlen == rd_be(b + RTCP_OFF_HLEN, 2));
+	CHECK(h->spi == rd_be(b + RTCP_OFF_SPI, 4));
+	CHECK(h->msn == rd_be(b + RTCP_OFF_MSN, 4));
+	CHECK(h->ack_msn == rd_be(b + RTCP_OFF_ACK_MSN, 4));
+	CHECK(h->credits == rd_be(b + RTCP_OFF_CREDITS, 4));
+	CHECK(h->rkey == rd_be(b + RTCP_OFF_RKEY, 4));
+	CHECK(h->raddr == rd_be(b + RTCP_OFF_RADDR, 8));
+	CHECK(h->sseq == rd_be(b + RTCP_OFF_SSEQ, 8));
+	CHECK(h->len == rd_be(b + RTCP_OFF_LEN, 4));
 	CHECK(h->imm == imm); /* opaque: as on the wire */
-	CHECK(h->aux0 == rd_be(b + 48, 8));
-	CHECK(h->aux1 == rd_be(b + 56, 8));
+	CHECK(h->aux0 == rd_be(b + RTCP_OFF_AUX0, 8));
+	CHECK(h->aux1 == rd_be(b + RTCP_OFF_AUX1, 8));
 }
 
 static bool hdr_equal(const struct rtcp_hdr *a, const struct rtcp_hdr *b)
@@ -119,9 +119,11 @@ static void check_roundtrip(const uint8_t *b)
 	check_fields(b, &h);
 	memset(out, 0x5a, sizeof(out));
 	rtcp_hdr_encode(&h, out);
-	CHECK(out[2] == 0 && out[3] == RTCP_HDR_LEN);
-	CHECK(!memcmp(out, b, 2));
-	CHECK(!memcmp(out + 4, b + 4, RTCP_HDR_LEN - 4));
+	CHECK(rd_be(out + RTCP_OFF_HLEN, 2) == RTCP_HDR_LEN);
+	/* everything but hlen as it came */
+	CHECK(!memcmp(out, b, RTCP_OFF_HLEN));
+	CHECK(!memcmp(out + RTCP_OFF_SPI, b + RTCP_OFF_SPI,
+		      RTCP_HDR_LEN - RTCP_OFF_SPI));
 	if (h.hlen == RTCP_HDR_LEN)
 		CHECK(!memcmp(out, b, RTCP_HDR_LEN));
 	memset(&h2, 0x3c, sizeof(h2));
@@ -205,25 +207,26 @@ static bool check_hello(const uint8_t *b)
 {
 	struct rtcp_hello h;
 	uint8_t out[RTCP_HELLO_LEN];
-	bool good = rd_be(b, 4) == RTCP_HELLO_MAGIC &&
-		    rd_be(b + 4, 2) == RTCP_VERSION;
+	bool good = rd_be(b + RTCP_HELLO_OFF_MAGIC, 4) == RTCP_HELLO_MAGIC &&
+		    rd_be(b + RTCP_HELLO_OFF_VERSION, 2) == RTCP_VERSION;
 	int r;
 
 	memset(&h, 0xa5, sizeof(h));
 	r = rtcp_hello_decode(b, &h);
 	CHECK((r == 0) == good);
-	CHECK(h.magic == rd_be(b, 4));
-	CHECK(h.version == rd_be(b + 4, 2));
-	CHECK(h.flags == rd_be(b + 6, 2));
-	CHECK(h.src_qpn == rd_be(b + 8, 4));
-	CHECK(h.dst_qpn == rd_be(b + 12, 4));
-	CHECK(!memcmp(h.src_gid, b + 16, 16));
+	CHECK(h.magic == rd_be(b + RTCP_HELLO_OFF_MAGIC, 4));
+	CHECK(h.version == rd_be(b + RTCP_HELLO_OFF_VERSION, 2));
+	CHECK(h.flags == rd_be(b + RTCP_HELLO_OFF_FLAGS, 2));
+	CHECK(h.src_qpn == rd_be(b + RTCP_HELLO_OFF_SRC_QPN, 4));
+	CHECK(h.dst_qpn == rd_be(b + RTCP_HELLO_OFF_DST_QPN, 4));
+	CHECK(!memcmp(h.src_gid, b + RTCP_HELLO_OFF_SRC_GID, 16));
 	memset(out, 0x5a, sizeof(out));
 	rtcp_hello_encode(&h, out);
 	/* the encoder always writes the current magic and version */
-	CHECK(rd_be(out, 4) == RTCP_HELLO_MAGIC);
-	CHECK(rd_be(out + 4, 2) == RTCP_VERSION);
-	CHECK(!memcmp(out + 6, b + 6, RTCP_HELLO_LEN - 6));
+	CHECK(rd_be(out + RTCP_HELLO_OFF_MAGIC, 4) == RTCP_HELLO_MAGIC);
+	CHECK(rd_be(out + RTCP_HELLO_OFF_VERSION, 2) == RTCP_VERSION);
+	CHECK(!memcmp(out + RTCP_HELLO_OFF_FLAGS, b + RTCP_HELLO_OFF_FLAGS,
+		      RTCP_HELLO_LEN - RTCP_HELLO_OFF_FLAGS));
 	if (good)
 		CHECK(!memcmp(out, b, RTCP_HELLO_LEN));
 	return good;
@@ -270,13 +273,14 @@ static void fixup(const struct ctl *c, uint8_t *hb, uint64_t expect)
 
 	if (c->fix_sseq)
 		for (i = 0; i < 8; i++)
-			hb[32 + i] = (uint8_t)(expect >> (56 - 8 * i));
+			hb[RTCP_OFF_SSEQ + i] =
+				(uint8_t)(expect >> (56 - 8 * i));
 	if (c->fix_hlen) {
-		hb[2] = 0;
-		hb[3] = RTCP_HDR_LEN;
+		hb[RTCP_OFF_HLEN] = 0;
+		hb[RTCP_OFF_HLEN + 1] = RTCP_HDR_LEN;
 	}
 	if (c->fix_flags)
-		hb[1] &= RTCP_F_KNOWN;
+		hb[RTCP_OFF_FLAGS] &= RTCP_F_KNOWN;
 }
 
 /* Bookkeeping shared by both models once a header is accepted. */

@@ -22,7 +22,7 @@
  *                   QP the hello names (else the next 16 bytes)
  *     address       16 bytes
  *
- * Checks, against a model written from the rules in DESIGN.md and
+ * Checks, against a model written from the rules in docs/design.md and
  * hello.h, not from hello.c:
  *  - the verdict is BIND exactly when magic and version are right, a QP
  *    has the number the hello names, it is neither failed, before RTR nor
@@ -71,6 +71,15 @@ static uint32_t be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
 	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* magic and version right, read from the bytes (not by wire.c) */
+static bool hello_ok(const uint8_t *b)
+{
+	const uint8_t *v = b + RTCP_HELLO_OFF_VERSION;
+
+	return be32(b + RTCP_HELLO_OFF_MAGIC) == RTCP_HELLO_MAGIC &&
+	       (v[0] << 8 | v[1]) == RTCP_VERSION;
 }
 
 struct model_qp {
@@ -147,14 +156,15 @@ static enum tcp_hello_verdict expect(struct world *w)
 	struct model_qp *m;
 	const uint8_t *addr;
 
-	if (be32(b) != RTCP_HELLO_MAGIC || b[4] != 0 || b[5] != RTCP_VERSION)
+	if (!hello_ok(b))
 		return TCP_HELLO_REJECT;
-	m = find(w, be32(b + 12));
+	m = find(w, be32(b + RTCP_HELLO_OFF_DST_QPN));
 	if (!m || m->failed)
 		return TCP_HELLO_REJECT;
 	if (m->before_rtr)
 		return TCP_HELLO_WAIT;
-	if (m->busy || m->dest_qpn != be32(b + 8) || !w->peer_known)
+	if (m->busy || m->dest_qpn != be32(b + RTCP_HELLO_OFF_SRC_QPN) ||
+	    !w->peer_known)
 		return TCP_HELLO_REJECT;
 	addr = w->peer_is_dgid ? m->dgid : w->peer;
 	return memcmp(addr, m->dgid, 16) ? TCP_HELLO_REJECT : TCP_HELLO_BIND;
@@ -189,15 +199,16 @@ static void judge_one(struct world *w, const uint8_t *rec)
 	      v == TCP_HELLO_BIND);
 	CHECK(v == want);
 
-	good_magic = be32(saved) == RTCP_HELLO_MAGIC && saved[4] == 0 &&
-		     saved[5] == RTCP_VERSION;
+	good_magic = hello_ok(saved);
 	CHECK(w->lookups == (good_magic ? 1 : 0));
 	if (w->lookups)
-		CHECK(w->asked_qpn == be32(saved + 12));
+		CHECK(w->asked_qpn == be32(saved + RTCP_HELLO_OFF_DST_QPN));
 	/* the peer's address only for a hello that passed all else */
 	if (w->peers)
 		CHECK(w->found && !w->found->failed && !w->found->before_rtr &&
-		      !w->found->busy && w->found->dest_qpn == be32(saved + 8));
+		      !w->found->busy &&
+		      w->found->dest_qpn ==
+			      be32(saved + RTCP_HELLO_OFF_SRC_QPN));
 	if (v == TCP_HELLO_BIND) {
 		CHECK(w->peers == 1 && w->found);
 		w->found->busy = true; /* bind_socket: qp->fd is set */

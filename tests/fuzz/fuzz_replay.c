@@ -212,8 +212,10 @@ static size_t mutate(uint8_t *d, size_t n)
 			      64 * (size_t)rnd((uint32_t)(n / 64 + 1));
 		static const struct {
 			int off, len;
-		} fld[] = { { 0, 1 },  { 1, 1 },  { 2, 2 }, { 8, 4 },
-			    { 32, 8 }, { 40, 4 }, { 48, 8 } };
+		} fld[] = { { RTCP_OFF_OPCODE, 1 }, { RTCP_OFF_FLAGS, 1 },
+			    { RTCP_OFF_HLEN, 2 },   { RTCP_OFF_MSN, 4 },
+			    { RTCP_OFF_SSEQ, 8 },   { RTCP_OFF_LEN, 4 },
+			    { RTCP_OFF_AUX0, 8 } };
 		int f;
 
 		switch (rnd(8)) {

@@ -140,7 +140,7 @@ int main(int argc, char **argv)
 	/* hello with a wrong version: rejected */
 	fgen_init(&g, buf, sizeof(buf), 8, 0, 1);
 	fgen_hello(&g, 1, 2);
-	buf[4 + 5] = 2;
+	buf[4 + RTCP_HELLO_OFF_VERSION + 1] = 2; /* after the 4-byte prefix */
 	rc |= put("hello_bad_version", &g);
 	return rc;
 }

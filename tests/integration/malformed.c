@@ -575,7 +575,7 @@ static int peer_open_raw(struct peer *p, uint32_t qpn, uint32_t src,
 	memcpy(h.src_gid, gid0.raw, 16);
 	rtcp_hello_encode(&h, hb);
 	if (!magic_ok)
-		hb[0] ^= 0xff;
+		hb[RTCP_HELLO_OFF_MAGIC] ^= 0xff;
 	return send_all(p->fd, hb, sizeof(hb)) ? -1 : 0;
 }
 
@@ -751,8 +751,8 @@ static int peer_frame(struct peer *p, struct rtcp_hdr *h, const void *payload,
 		h->sseq = p->tx_seq + RTCP_HDR_LEN;
 	rtcp_hdr_encode(h, hb);
 	if (hlen) {
-		hb[2] = (uint8_t)(hlen >> 8);
-		hb[3] = (uint8_t)hlen;
+		hb[RTCP_OFF_HLEN] = (uint8_t)(hlen >> 8);
+		hb[RTCP_OFF_HLEN + 1] = (uint8_t)hlen;
 	}
 	r = send_all(p->fd, hb, sizeof(hb));
 	if (!r)
@@ -1123,7 +1123,7 @@ static void send_truncated_header(struct peer *p, struct ibv_qp *qp,
 	h.len = 64;
 	h.sseq = RTCP_HDR_LEN;
 	rtcp_hdr_encode(&h, hb);
-	send_all(p->fd, hb, 20);
+	send_all(p->fd, hb, RTCP_OFF_RKEY); /* stops before the placement */
 	sleep_ms(50);
 	shutdown(p->fd, SHUT_WR);
 }
@@ -1614,7 +1614,7 @@ static void control(void)
 	check(peer_wait_op(&p, RTCP_OP_ACK, msn, &h, NULL, 0) == RECV_FRAME,
 	      "ACK frame with ack_msn >= %u comes back", msn);
 
-	/* zero-length WRITE with rkey 0: no key checked (DESIGN.md) */
+	/* zero-length WRITE with rkey 0: no key checked (docs/design.md) */
 	hdr_init(&h, RTCP_OP_WRITE, msn++);
 	h.flags = RTCP_F_ACK_REQ;
 	peer_frame(&p, &h, NULL, 0, 0, 0);
@@ -1866,7 +1866,7 @@ static void hello_cases(void)
 
 		rtcp_hello_encode(&h, hb);
 		if (fd >= 0 && !connect(fd, (struct sockaddr *)&ss, sl)) {
-			send_all(fd, hb, 12);
+			send_all(fd, hb, RTCP_HELLO_OFF_DST_QPN);
 			sleep_ms(50);
 		}
 		if (fd >= 0)

@@ -2,7 +2,7 @@
 /*
  * Unit tests of the memory key table (providers/tcp/keytab.h).
  *
- * What a key must guarantee (DESIGN.md, "placement"): unique among the
+ * What a key must guarantee (docs/design.md, "Memory keys"): unique among the
  * registered regions, never 0, a generation byte that changes whenever a slot
  * is re-used or re-keyed so a stale key fails, and a hard limit reported as
  * ENOMEM. Each failing check is printed; the last line is "N passed, N

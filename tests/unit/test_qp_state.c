@@ -62,7 +62,7 @@ int main(void)
 	CHECK(!tcp_qp_mask_ok(RC, IBV_QPS_RTR, IBV_QPS_SQD, S(STATE)));
 	CHECK(!tcp_qp_mask_ok(RC, IBV_QPS_UNKNOWN, IBV_QPS_INIT, to_init));
 
-	/* RTS->RTS with only timer/retry attributes is legal (DESIGN.md) */
+	/* RTS->RTS with only timer/retry attributes is legal (docs/design.md) */
 	CHECK(tcp_qp_mask_ok(RC, IBV_QPS_RTS, IBV_QPS_RTS,
 			     S(STATE) | S(MIN_RNR_TIMER)));
 	CHECK(tcp_qp_mask_ok(RC, IBV_QPS_RTS, IBV_QPS_RTS,
