@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Connection rendezvous (DESIGN.md "Addressing and connections"). The QPN
+ * Connection rendezvous (docs/design.md, connection
+ * rendezvous). The QPN
  * routes the connection: its upper 16 bits are the TCP port of a listener
  * owned by the context, its low 8 bits the QP's slot behind that listener.
  * At RTR the end with the smaller (GID, QPN) connects and sends a hello
@@ -17,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "hello.h"
 #include "qp.h"
 
@@ -28,10 +30,9 @@ int tcp_qpn_alloc(struct tcp_qp *qp)
 	struct tcp_listener *l = NULL, **nl;
 	int i, err;
 
-	err = tcp_engine_start(ctx);
-	if (err)
-		return err;
-	e = ctx->engine;
+	e = ctx->engine; /* runs as long as the context (context.c) */
+	if (!e)
+		return ENODEV;
 	for (i = 0; i < e->nlis; i++)
 		if (e->lis[i]->nused < TCP_QPS_PER_LISTENER) {
 			l = e->lis[i];
@@ -287,9 +288,7 @@ static void pending_drop(struct tcp_context *ctx, struct tcp_pending *pc)
 		}
 	pc->l->npending--;
 	pc->gone = true;
-	pc->dead_epoch = atomic_load(&e->epoch);
-	pc->next = e->pending_grave;
-	e->pending_grave = pc;
+	tcp_engine_bury(ctx, &pc->p);
 }
 
 static void pending_close(struct tcp_context *ctx, struct tcp_pending *pc)
@@ -374,6 +373,8 @@ static void pending_evict(struct tcp_context *ctx, struct tcp_listener *l)
 		pending_close(ctx, old_complete);
 }
 
+static const struct tcp_watch_ops pending_ops;
+
 /* A new connection waits for its hello; ctx->lock held. */
 static struct tcp_pending *pending_add(struct tcp_context *ctx,
 				       struct tcp_lsock *s, int fd)
@@ -388,7 +389,7 @@ static struct tcp_pending *pending_add(struct tcp_context *ctx,
 	}
 	if (s->l->npending >= TCP_PENDING_MAX)
 		pending_evict(ctx, s->l);
-	pc->p.kind = POLL_PENDING;
+	pc->p.ops = &pending_ops;
 	pc->fd = fd;
 	pc->l = s->l;
 	pc->accepted_ns = tcp_now_ns();
@@ -400,10 +401,10 @@ static struct tcp_pending *pending_add(struct tcp_context *ctx,
 	pc->next = e->pending;
 	e->pending = pc;
 	pc->l->npending++;
-	/* the engine thread's own timer (tcp_conn_timers) */
+	/* the engine thread's own timer (conn_deadlines) */
 	due = pc->accepted_ns + TCP_HELLO_TIMEOUT_NS;
-	if (!e->conn_timer_at || due < e->conn_timer_at)
-		e->conn_timer_at = due;
+	if (!e->deadline_at || due < e->deadline_at)
+		e->deadline_at = due;
 	return pc;
 }
 
@@ -487,7 +488,7 @@ void tcp_conn_accept(struct tcp_context *ctx, struct tcp_lsock *s)
  * (tcp_conn_drop_pending), within TCP_PENDING_MAX. Returns the next
  * deadline, 0 for none.
  */
-uint64_t tcp_conn_timers(struct tcp_context *ctx, uint64_t now)
+static uint64_t conn_deadlines(struct tcp_context *ctx, uint64_t now)
 {
 	struct tcp_engine *e = ctx->engine;
 	struct tcp_pending *pc, *next;
@@ -595,10 +596,14 @@ static bool pending_try_bind(struct tcp_context *ctx, struct tcp_pending *pc)
 	return true;
 }
 
-void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc)
+/* Events on a pending connection: its hello arrives, or its peer hangs up. */
+static unsigned int pending_ready(struct tcp_context *ctx, struct tcp_watch *w,
+				  uint32_t events)
 {
+	struct tcp_pending *pc = container_of(w, struct tcp_pending, p);
 	ssize_t n;
 
+	(void)events;
 	pthread_mutex_lock(&ctx->lock);
 	if (pc->gone)
 		goto out; /* dropped while its event was in flight */
@@ -616,6 +621,7 @@ void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 	}
 out:
 	pthread_mutex_unlock(&ctx->lock);
+	return 0;
 }
 
 /*
@@ -650,3 +656,49 @@ void tcp_conn_match_pending(struct tcp_context *ctx)
 			pending_try_bind(ctx, pc);
 	}
 }
+
+static void pending_free(struct tcp_watch *w)
+{
+	free(container_of(w, struct tcp_pending, p));
+}
+
+static const struct tcp_watch_ops pending_ops = {
+	.ready = pending_ready,
+	.free = pending_free,
+};
+
+/* The spare fd refuse_one gives up. */
+static void conn_start(struct tcp_context *ctx)
+{
+	ctx->engine->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* The engine has stopped: no event can name a connection any more. */
+static void conn_stop(struct tcp_context *ctx)
+{
+	struct tcp_engine *e = ctx->engine;
+	struct tcp_pending *pc;
+	int i;
+
+	while ((pc = e->pending)) {
+		e->pending = pc->next;
+		close(pc->fd);
+		free(pc);
+	}
+	for (i = 0; i < e->nlis; i++) {
+		tcp_listen_close(ctx, e->lis[i]);
+		free(e->lis[i]);
+	}
+	free(e->lis);
+	e->lis = NULL;
+	e->nlis = 0;
+	if (e->spare_fd >= 0)
+		close(e->spare_fd);
+	e->spare_fd = -1;
+}
+
+const struct tcp_engine_hooks tcp_conn_hooks = {
+	.start = conn_start,
+	.stop = conn_stop,
+	.deadlines = conn_deadlines,
+};

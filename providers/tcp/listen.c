@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "qp.h"
 
 /* Binds a socket to port 0 of every address; sets l->port. */
@@ -67,6 +68,17 @@ fail:
 	return errno;
 }
 
+/* Connections are waiting on a listening socket (conn.c accepts them). */
+static unsigned int lsock_ready(struct tcp_context *ctx, struct tcp_watch *w,
+				uint32_t events)
+{
+	(void)events;
+	tcp_conn_accept(ctx, container_of(w, struct tcp_lsock, p));
+	return 0;
+}
+
+static const struct tcp_watch_ops lsock_ops = { .ready = lsock_ready };
+
 /* Opens the port on one address into the free entry s. */
 static int lsock_open(struct tcp_context *ctx, struct tcp_listener *l,
 		      struct tcp_lsock *s, const struct tcp_addr *a)
@@ -88,7 +100,7 @@ static int lsock_open(struct tcp_context *ctx, struct tcp_listener *l,
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 512))
 		goto fail;
-	s->p.kind = POLL_LISTENER;
+	s->p.ops = &lsock_ops;
 	s->l = l;
 	s->addr = *a;
 	err = tcp_engine_watch(ctx, fd, &s->p, EPOLLIN);
@@ -210,7 +222,7 @@ void tcp_listen_sync(struct tcp_context *ctx)
  * accept() failed for want of fds or memory. The connection stays in the
  * backlog and the socket stays readable: watched level-triggered, it
  * would wake the engine at once, forever. It rests instead, and the
- * engine tries again after TCP_ACCEPT_BACKOFF_NS (tcp_conn_timers).
+ * engine tries again after TCP_ACCEPT_BACKOFF_NS (conn_deadlines, conn.c).
  */
 void tcp_listen_rest(struct tcp_context *ctx, struct tcp_lsock *s)
 {
@@ -221,8 +233,8 @@ void tcp_listen_rest(struct tcp_context *ctx, struct tcp_lsock *s)
 	s->watched = false;
 	if (!e->accept_resume_at)
 		e->accept_resume_at = tcp_now_ns() + TCP_ACCEPT_BACKOFF_NS;
-	if (!e->conn_timer_at || e->accept_resume_at < e->conn_timer_at)
-		e->conn_timer_at = e->accept_resume_at;
+	if (!e->deadline_at || e->accept_resume_at < e->deadline_at)
+		e->deadline_at = e->accept_resume_at;
 }
 
 /* Watches the resting sockets again; caller holds ctx->lock. */

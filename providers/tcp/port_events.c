@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "conn.h"
 
 static void check_link(struct tcp_context *ctx)
 {
@@ -30,13 +30,16 @@ static void check_link(struct tcp_context *ctx)
 	}
 }
 
-void tcp_port_events_rx(struct tcp_context *ctx)
+static unsigned int port_events_ready(struct tcp_context *ctx,
+				      struct tcp_watch *w, uint32_t events)
 {
 	struct tcp_engine *e = ctx->engine;
 	char buf[8192];
 	bool link = false, gid = false;
 	ssize_t n;
 
+	(void)w;
+	(void)events;
 	while ((n = recv(e->nlfd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
 		struct nlmsghdr *h;
 		int len = (int)n;
@@ -70,9 +73,15 @@ void tcp_port_events_rx(struct tcp_context *ctx)
 		tcp_listen_sync(ctx);
 	if (gid)
 		tcp_async_post(ctx, IBV_EVENT_GID_CHANGE, 1);
+	return 0;
 }
 
-int tcp_port_events_open(struct tcp_context *ctx)
+static const struct tcp_watch_ops port_events_ops = {
+	.ready = port_events_ready,
+};
+
+/* Without rtnetlink (unlikely) the port simply raises no events. */
+static void port_events_open(struct tcp_context *ctx)
 {
 	struct tcp_engine *e = ctx->engine;
 	struct sockaddr_nl sa = {
@@ -85,14 +94,28 @@ int tcp_port_events_open(struct tcp_context *ctx)
 	e->nlfd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK,
 			 NETLINK_ROUTE);
 	if (e->nlfd < 0)
-		return errno;
+		return;
 	if (bind(e->nlfd, (struct sockaddr *)&sa, sizeof(sa))) {
 		close(e->nlfd);
 		e->nlfd = -1;
-		return errno;
+		return;
 	}
 	e->ifindex = (int)if_nametoindex(ctx->dev->netdev);
 	tcp_netdev_state(ctx->dev->netdev, &e->port_up, &mtu, &mbps);
-	e->nl.kind = POLL_NETLINK;
-	return tcp_engine_watch(ctx, e->nlfd, &e->nl, EPOLLIN);
+	e->nl.ops = &port_events_ops;
+	tcp_engine_watch(ctx, e->nlfd, &e->nl, EPOLLIN);
 }
+
+static void port_events_close(struct tcp_context *ctx)
+{
+	struct tcp_engine *e = ctx->engine;
+
+	if (e->nlfd >= 0)
+		close(e->nlfd);
+	e->nlfd = -1;
+}
+
+const struct tcp_engine_hooks tcp_port_hooks = {
+	.start = port_events_open,
+	.stop = port_events_close,
+};
