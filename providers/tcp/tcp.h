@@ -143,7 +143,7 @@ static inline struct tcp_cq *to_tcq(struct ibv_cq *cq)
 	return container_of(cq, struct tcp_cq, vcq.cq);
 }
 
-/* device.c */
+/* netdev.c */
 int tcp_netdev_state(const char *netdev, int *up, int *mtu, int *speed_mbps);
 /* One address of the netdev, as its GID (IPv4 mapped) and IPv6 scope. */
 struct tcp_addr {
