@@ -39,6 +39,9 @@ case $mode in
 	[ $# -ge 2 ] || { echo "$mode needs a FILE" >&2; exit 2; }
 	file=$2
 	shift 2
+	[ -e "$objdir/$file.c.o" ] || { echo "no $file.c.o in $objdir" >&2; exit 2; }
+	out=$(mktemp)
+	rc=0
 	awk -v file="$file" -v allowed=" $* " -v check="$mode" '
 	$1 == "D" { def[$3] = $2 }
 	$1 == "U" && $2 == file { use[$3] = 1 }
@@ -47,31 +50,20 @@ case $mode in
 		for (s in use) {
 			if (!(s in def) || def[s] == file)
 				continue
-			print file " -> " def[s] ": " s
-			if (check == "--only-uses" &&
-			    index(allowed, " " def[s] " ") == 0) {
-				print "  not allowed" 
-				bad = 1
-			}
+			no = check == "--only-uses" &&
+			     index(allowed, " " def[s] " ") == 0
+			print file " -> " def[s] ": " s (no ? "  (not allowed)" : "")
+			bad = bad || no
 		}
 		exit bad
-	}' "$tab" | sort
-	# awk's exit status is lost in the pipe: ask again
-	[ "$mode" = --uses ] && exit 0
-	awk -v file="$file" -v allowed=" $* " '
-	$1 == "D" { def[$3] = $2 }
-	$1 == "U" && $2 == file { use[$3] = 1 }
-	END {
-		for (s in use)
-			if ((s in def) && def[s] != file &&
-			    index(allowed, " " def[s] " ") == 0)
-				exit 1
-	}' "$tab"
-	exit $?
+	}' "$tab" >"$out" || rc=$?
+	sort "$out"
+	rm -f "$out"
+	exit $rc
 	;;
 esac
 
-# the file graph, then Tarjan's algorithm (iterative enough for ~40 nodes)
+# the file graph, then Tarjan's algorithm (recursive: a few dozen files)
 awk -v mode="$mode" '
 $1 == "D" { def[$3] = $2; node[$2] = 1 }
 $1 == "U" { node[$2] = 1; u[++nu] = $2 SUBSEP $3 }
