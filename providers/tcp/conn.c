@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Connection rendezvous (docs/design.md, connection
- * rendezvous). The QPN
+ * Connection rendezvous (docs/design.md, connection rendezvous). The QPN
  * routes the connection: its upper 16 bits are the TCP port of a listener
  * owned by the context, its low 8 bits the QP's slot behind that listener.
  * At RTR the end with the smaller (GID, QPN) connects and sends a hello
@@ -26,34 +25,33 @@
 int tcp_qpn_alloc(struct tcp_qp *qp)
 {
 	struct tcp_context *ctx = qp->ctx;
-	struct tcp_engine *e;
+	struct tcp_rendezvous *rv = ctx->rv; /* as long as the engine runs */
 	struct tcp_listener *l = NULL, **nl;
 	int i, err;
 
-	e = ctx->engine; /* runs as long as the context (context.c) */
-	if (!e)
+	if (!rv)
 		return ENODEV;
-	for (i = 0; i < e->nlis; i++)
-		if (e->lis[i]->nused < TCP_QPS_PER_LISTENER) {
-			l = e->lis[i];
+	for (i = 0; i < rv->nlis; i++)
+		if (rv->lis[i]->nused < TCP_QPS_PER_LISTENER) {
+			l = rv->lis[i];
 			break;
 		}
 	if (!l) {
 		l = calloc(1, sizeof(*l));
-		nl = realloc(e->lis, (e->nlis + 1) * sizeof(*nl));
+		nl = realloc(rv->lis, (rv->nlis + 1) * sizeof(*nl));
 		if (!l || !nl) {
 			free(l);
 			if (nl)
-				e->lis = nl;
+				rv->lis = nl;
 			return ENOMEM;
 		}
-		e->lis = nl;
+		rv->lis = nl;
 		err = tcp_listen_open(ctx, l);
 		if (err) {
 			free(l);
 			return err;
 		}
-		e->lis[e->nlis++] = l;
+		rv->lis[rv->nlis++] = l;
 	}
 	for (i = 0; i < TCP_QPS_PER_LISTENER; i++)
 		if (!l->slots[i])
@@ -67,12 +65,12 @@ int tcp_qpn_alloc(struct tcp_qp *qp)
 
 static struct tcp_listener *listener_of(struct tcp_context *ctx, uint32_t qpn)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	int i;
 
-	for (i = 0; e && i < e->nlis; i++)
-		if (e->lis[i]->port == qpn >> 8)
-			return e->lis[i];
+	for (i = 0; rv && i < rv->nlis; i++)
+		if (rv->lis[i]->port == qpn >> 8)
+			return rv->lis[i];
 	return NULL;
 }
 
@@ -89,13 +87,13 @@ void tcp_qpn_free(struct tcp_qp *qp)
 
 struct tcp_qp *tcp_conn_live_qp(struct tcp_context *ctx)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	int i, j;
 
-	for (i = 0; e && i < e->nlis; i++)
-		for (j = 0; e->lis[i]->nused && j < TCP_QPS_PER_LISTENER; j++)
-			if (e->lis[i]->slots[j])
-				return e->lis[i]->slots[j];
+	for (i = 0; rv && i < rv->nlis; i++)
+		for (j = 0; rv->lis[i]->nused && j < TCP_QPS_PER_LISTENER; j++)
+			if (rv->lis[i]->slots[j])
+				return rv->lis[i]->slots[j];
 	return NULL;
 }
 
@@ -278,10 +276,10 @@ int tcp_conn_start(struct tcp_qp *qp)
  */
 static void pending_drop(struct tcp_context *ctx, struct tcp_pending *pc)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	struct tcp_pending **pp;
 
-	for (pp = &e->pending; *pp; pp = &(*pp)->next)
+	for (pp = &rv->pending; *pp; pp = &(*pp)->next)
 		if (*pp == pc) {
 			*pp = pc->next;
 			break;
@@ -350,13 +348,13 @@ static void pending_evict(struct tcp_context *ctx, struct tcp_listener *l)
 	 * first (their sockets' events wait behind the accepts): only a
 	 * connection with nothing to say counts as idle.
 	 */
-	for (pc = ctx->engine->pending; pc; pc = next) {
+	for (pc = ctx->rv->pending; pc; pc = next) {
 		next = pc->next;
 		if (pc->l == l && !pc->complete)
 			pending_hello_rx(ctx, pc);
 	}
 	/* the list is newest first: the last match is the oldest */
-	for (pc = ctx->engine->pending; pc; pc = pc->next) {
+	for (pc = ctx->rv->pending; pc; pc = pc->next) {
 		if (pc->l != l)
 			continue;
 		if (pc->complete) {
@@ -379,7 +377,7 @@ static const struct tcp_watch_ops pending_ops;
 static struct tcp_pending *pending_add(struct tcp_context *ctx,
 				       struct tcp_lsock *s, int fd)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	struct tcp_pending *pc = calloc(1, sizeof(*pc));
 	uint64_t due;
 
@@ -398,13 +396,12 @@ static struct tcp_pending *pending_add(struct tcp_context *ctx,
 		free(pc);
 		return NULL;
 	}
-	pc->next = e->pending;
-	e->pending = pc;
+	pc->next = rv->pending;
+	rv->pending = pc;
 	pc->l->npending++;
 	/* the engine thread's own timer (conn_deadlines) */
 	due = pc->accepted_ns + TCP_HELLO_TIMEOUT_NS;
-	if (!e->deadline_at || due < e->deadline_at)
-		e->deadline_at = due;
+	tcp_engine_deadline(ctx, due);
 	return pc;
 }
 
@@ -415,19 +412,19 @@ static struct tcp_pending *pending_add(struct tcp_context *ctx,
  * in the backlog for ever. Returns 1 when it refused one, 0 when the
  * backlog is empty, -1 without a spare fd.
  */
-static int refuse_one(struct tcp_engine *e, struct tcp_lsock *s)
+static int refuse_one(struct tcp_rendezvous *rv, struct tcp_lsock *s)
 {
 	int fd;
 
-	if (e->spare_fd < 0)
-		e->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (e->spare_fd < 0)
+	if (rv->spare_fd < 0)
+		rv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (rv->spare_fd < 0)
 		return -1;
-	close(e->spare_fd);
+	close(rv->spare_fd);
 	fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0)
 		close(fd);
-	e->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	rv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	return fd >= 0 ? 1 : errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
 }
 
@@ -453,7 +450,7 @@ void tcp_conn_accept(struct tcp_context *ctx, struct tcp_lsock *s)
 		case EMFILE:
 		case ENFILE:
 			if (s->rests >= TCP_ACCEPT_RESTS) {
-				r = refuse_one(ctx->engine, s);
+				r = refuse_one(ctx->rv, s);
 				if (r > 0)
 					continue;
 				if (r == 0)
@@ -490,16 +487,16 @@ void tcp_conn_accept(struct tcp_context *ctx, struct tcp_lsock *s)
  */
 static uint64_t conn_deadlines(struct tcp_context *ctx, uint64_t now)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	struct tcp_pending *pc, *next;
 	uint64_t at = 0, due;
 
 	pthread_mutex_lock(&ctx->lock);
-	if (e->accept_resume_at && now >= e->accept_resume_at)
+	if (rv->accept_resume_at && now >= rv->accept_resume_at)
 		tcp_listen_resume(ctx);
-	if (e->accept_resume_at)
-		at = e->accept_resume_at;
-	for (pc = e->pending; pc; pc = next) {
+	if (rv->accept_resume_at)
+		at = rv->accept_resume_at;
+	for (pc = rv->pending; pc; pc = next) {
 		next = pc->next;
 		if (pc->complete)
 			continue;
@@ -633,9 +630,9 @@ void tcp_conn_drop_pending(struct tcp_context *ctx, uint32_t qpn)
 	struct tcp_pending *pc, *next;
 	struct rtcp_hello h;
 
-	if (!ctx->engine)
+	if (!ctx->rv)
 		return;
-	for (pc = ctx->engine->pending; pc; pc = next) {
+	for (pc = ctx->rv->pending; pc; pc = next) {
 		next = pc->next;
 		if (pc->complete && !rtcp_hello_decode(pc->buf, &h) &&
 		    h.dst_qpn == qpn) {
@@ -648,9 +645,9 @@ void tcp_conn_match_pending(struct tcp_context *ctx)
 {
 	struct tcp_pending *pc, *next;
 
-	if (!ctx->engine)
+	if (!ctx->rv)
 		return;
-	for (pc = ctx->engine->pending; pc; pc = next) {
+	for (pc = ctx->rv->pending; pc; pc = next) {
 		next = pc->next;
 		if (pc->complete)
 			pending_try_bind(ctx, pc);
@@ -668,33 +665,41 @@ static const struct tcp_watch_ops pending_ops = {
 };
 
 /* The spare fd refuse_one gives up. */
-static void conn_start(struct tcp_context *ctx)
+static int conn_start(struct tcp_context *ctx)
 {
-	ctx->engine->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	struct tcp_rendezvous *rv = calloc(1, sizeof(*rv));
+
+	if (!rv)
+		return ENOMEM;
+	rv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	rv->nlfd = -1;
+	ctx->rv = rv;
+	return 0;
 }
 
 /* The engine has stopped: no event can name a connection any more. */
 static void conn_stop(struct tcp_context *ctx)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	struct tcp_pending *pc;
 	int i;
 
-	while ((pc = e->pending)) {
-		e->pending = pc->next;
+	if (!rv)
+		return; /* its start failed */
+	while ((pc = rv->pending)) {
+		rv->pending = pc->next;
 		close(pc->fd);
 		free(pc);
 	}
-	for (i = 0; i < e->nlis; i++) {
-		tcp_listen_close(ctx, e->lis[i]);
-		free(e->lis[i]);
+	for (i = 0; i < rv->nlis; i++) {
+		tcp_listen_close(ctx, rv->lis[i]);
+		free(rv->lis[i]);
 	}
-	free(e->lis);
-	e->lis = NULL;
-	e->nlis = 0;
-	if (e->spare_fd >= 0)
-		close(e->spare_fd);
-	e->spare_fd = -1;
+	free(rv->lis);
+	if (rv->spare_fd >= 0)
+		close(rv->spare_fd);
+	free(rv);
+	ctx->rv = NULL;
 }
 
 const struct tcp_engine_hooks tcp_conn_hooks = {

@@ -76,6 +76,26 @@ struct tcp_pending {
 	struct tcp_pending *next;
 };
 
+/*
+ * A context's rendezvous (ctx->rv), from the engine's start to its stop
+ * (tcp_conn_hooks): its listeners and pending connections, under
+ * ctx->lock, and the port events that keep the listeners on the netdev's
+ * addresses.
+ */
+struct tcp_rendezvous {
+	struct tcp_listener **lis;
+	int nlis;
+	struct tcp_pending *pending; /* newest first */
+	uint64_t accept_resume_at;   /* listeners resting after EMFILE & co */
+	int spare_fd; /* given up to accept a connection only to refuse it */
+	/* port events (port_events.c; tcp_port_hooks runs after
+	 * tcp_conn_hooks, which allocates this) */
+	struct tcp_watch nl;
+	int nlfd;
+	int ifindex;
+	int port_up;
+};
+
 /* The engine hooks of the rendezvous (conn.c) and of port events. */
 extern const struct tcp_engine_hooks tcp_conn_hooks;
 extern const struct tcp_engine_hooks tcp_port_hooks;

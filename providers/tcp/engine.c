@@ -429,17 +429,33 @@ static uint64_t spin_ceiling(void)
 	return us * 1000ull;
 }
 
-/* The hooks' start, or their stop; not on the engine thread. */
-static void run_start_stop(struct tcp_context *ctx, bool start)
+/* The hooks' stop, in reverse order; not on the engine thread. */
+static void run_stop(struct tcp_context *ctx)
+{
+	const struct tcp_engine_hooks *const *h = ctx->engine->hooks;
+	int n = 0;
+
+	while (h[n])
+		n++;
+	while (n--)
+		if (h[n]->stop)
+			h[n]->stop(ctx);
+}
+
+/* The hooks' start, in order; at the first error all stop again. */
+static int run_start(struct tcp_context *ctx)
 {
 	const struct tcp_engine_hooks *const *h;
+	int err;
 
 	for (h = ctx->engine->hooks; *h; h++) {
-		if (start && (*h)->start)
-			(*h)->start(ctx);
-		else if (!start && (*h)->stop)
-			(*h)->stop(ctx);
+		err = (*h)->start ? (*h)->start(ctx) : 0;
+		if (err) {
+			run_stop(ctx);
+			return err;
+		}
 	}
+	return 0;
 }
 
 int tcp_engine_start(struct tcp_context *ctx,
@@ -447,6 +463,7 @@ int tcp_engine_start(struct tcp_context *ctx,
 {
 	struct tcp_engine *e;
 	struct epoll_event ev = { .events = EPOLLIN };
+	int err;
 
 	if (ctx->engine)
 		return 0;
@@ -465,17 +482,22 @@ int tcp_engine_start(struct tcp_context *ctx,
 	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->wakefd, &ev))
 		goto fail;
 	ctx->engine = e;
-	run_start_stop(ctx, true);
-	if (pthread_create(&e->thread, NULL, engine_main, ctx)) {
-		run_start_stop(ctx, false);
-		ctx->engine = NULL;
-		goto fail;
+	err = run_start(ctx);
+	if (err)
+		goto fail_hooks;
+	err = pthread_create(&e->thread, NULL, engine_main, ctx);
+	if (err) {
+		run_stop(ctx);
+		goto fail_hooks;
 	}
 	/* so that top -H and /proc/PID/task/TID/comm tell it apart */
 	pthread_setname_np(e->thread, "rdma-tcp-engine");
 	e->running = true;
 	live_add(ctx);
 	return 0;
+fail_hooks:
+	ctx->engine = NULL;
+	errno = err;
 fail:
 	if (e->epfd >= 0)
 		close(e->epfd);
@@ -525,7 +547,7 @@ void tcp_engine_stop(struct tcp_context *ctx)
 		e->grave = w->grave_next;
 		w->ops->free(w);
 	}
-	run_start_stop(ctx, false);
+	run_stop(ctx);
 	close(e->wakefd);
 	close(e->epfd);
 	free(e);

@@ -27,7 +27,8 @@ struct tcp_watch_ops {
 	/* events on the watched fd (engine thread); returns TCP_READY_* */
 	unsigned int (*ready)(struct tcp_context *ctx, struct tcp_watch *w,
 			      uint32_t events);
-	/* buried (tcp_engine_bury), and no event of a batch names it now */
+	/* buried (tcp_engine_bury), and no event of a batch names it now;
+	 * only what is buried needs one */
 	void (*free)(struct tcp_watch *w);
 };
 /* what ready() did, for the engine's spin policy (engine_wait) */
@@ -36,7 +37,7 @@ struct tcp_watch_ops {
 
 struct tcp_watch {
 	const struct tcp_watch_ops *ops;
-	uint64_t dead_epoch; /* buried in this batch (tcp_engine_bury) */
+	uint64_t dead_epoch; /* the engine's epoch when buried */
 	struct tcp_watch *grave_next;
 };
 
@@ -48,9 +49,9 @@ struct tcp_watch {
  * be held, wait for nothing).
  */
 struct tcp_engine_hooks {
-	/* a part that fails to start stays quiet (no rtnetlink: no port
-	 * events), as before hooks */
-	void (*start)(struct tcp_context *ctx);
+	/* in the order given; an error (errno) fails tcp_engine_start */
+	int (*start)(struct tcp_context *ctx);
+	/* in reverse order; also when start failed or did not run */
 	void (*stop)(struct tcp_context *ctx);
 	/* every wake-up while a timer reference is held (tick set: a
 	 * TCP_TICK_NS tick is due as well) */
@@ -71,8 +72,6 @@ struct tcp_closing {
 	struct tcp_closing *next;
 };
 
-struct tcp_listener;
-struct tcp_pending;
 struct tcp_engine {
 	pthread_t thread;
 	bool running;
@@ -100,23 +99,8 @@ struct tcp_engine {
 	struct tcp_watch *grave; /* buried watches awaiting free, ctx->lock */
 	pthread_mutex_t closing_lock;
 	struct tcp_closing *closing;
-	/* the next deadline of the hooks (deadlines), engine thread only */
+	/* the hooks' next deadline (tcp_engine_deadline), engine thread */
 	uint64_t deadline_at;
-	/*
-	 * The state of the files the engine serves, kept here because it
-	 * lives as long as the engine; the engine itself never reads it.
-	 * Connection rendezvous (conn.c, listen.c), under ctx->lock:
-	 */
-	struct tcp_listener **lis;
-	int nlis;
-	struct tcp_pending *pending; /* newest first */
-	uint64_t accept_resume_at;   /* listeners resting after EMFILE & co */
-	int spare_fd; /* given up to accept a connection only to refuse it */
-	/* port events (port_events.c) */
-	struct tcp_watch nl;
-	int nlfd;
-	int ifindex;
-	int port_up;
 };
 
 /* the engine's period while something needs timers (see stalled) */
@@ -159,6 +143,14 @@ static inline void tcp_engine_timer_put(struct tcp_context *ctx)
  * already pending. One wake-up per burst, not per call.
  */
 void tcp_engine_kick(struct tcp_context *ctx);
+/* The hooks' deadlines run at `at` at the latest; engine thread only. */
+static inline void tcp_engine_deadline(struct tcp_context *ctx, uint64_t at)
+{
+	struct tcp_engine *e = ctx->engine;
+
+	if (!e->deadline_at || at < e->deadline_at)
+		e->deadline_at = at;
+}
 /* Adds w to the epoll set; its ops->ready serves the events. */
 int tcp_engine_watch(struct tcp_context *ctx, int fd, struct tcp_watch *w,
 		     uint32_t events);

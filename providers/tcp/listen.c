@@ -205,7 +205,7 @@ void tcp_listen_close(struct tcp_context *ctx, struct tcp_listener *l)
 
 void tcp_listen_sync(struct tcp_context *ctx)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	struct tcp_addr addrs[TCP_LISTEN_ADDRS];
 	int i, n;
 
@@ -213,8 +213,8 @@ void tcp_listen_sync(struct tcp_context *ctx)
 	if (n < 0)
 		return; /* keep what is open; the next event tries again */
 	pthread_mutex_lock(&ctx->lock);
-	for (i = 0; i < e->nlis; i++)
-		listener_sync(ctx, e->lis[i], addrs, n);
+	for (i = 0; i < rv->nlis; i++)
+		listener_sync(ctx, rv->lis[i], addrs, n);
 	pthread_mutex_unlock(&ctx->lock);
 }
 
@@ -226,27 +226,26 @@ void tcp_listen_sync(struct tcp_context *ctx)
  */
 void tcp_listen_rest(struct tcp_context *ctx, struct tcp_lsock *s)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 
 	if (s->watched)
 		tcp_engine_unwatch(ctx, s->fd);
 	s->watched = false;
-	if (!e->accept_resume_at)
-		e->accept_resume_at = tcp_now_ns() + TCP_ACCEPT_BACKOFF_NS;
-	if (!e->deadline_at || e->accept_resume_at < e->deadline_at)
-		e->deadline_at = e->accept_resume_at;
+	if (!rv->accept_resume_at)
+		rv->accept_resume_at = tcp_now_ns() + TCP_ACCEPT_BACKOFF_NS;
+	tcp_engine_deadline(ctx, rv->accept_resume_at);
 }
 
 /* Watches the resting sockets again; caller holds ctx->lock. */
 void tcp_listen_resume(struct tcp_context *ctx)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	int i, j;
 
-	e->accept_resume_at = 0;
-	for (i = 0; i < e->nlis; i++)
+	rv->accept_resume_at = 0;
+	for (i = 0; i < rv->nlis; i++)
 		for (j = 0; j < TCP_LISTEN_ADDRS; j++) {
-			struct tcp_lsock *s = &e->lis[i]->socks[j];
+			struct tcp_lsock *s = &rv->lis[i]->socks[j];
 
 			if (s->fd >= 0 && !s->watched &&
 			    !tcp_engine_watch(ctx, s->fd, &s->p, EPOLLIN))

@@ -72,16 +72,16 @@ static void each_qp(struct tcp_context *ctx,
 		    void (*fn)(struct tcp_qp *, uint64_t), uint64_t now,
 		    enum qp_lock_mode mode)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	int i, j;
 
 	if (mode != QP_LOCK_TRY)
 		pthread_mutex_lock(&ctx->lock);
 	else if (pthread_mutex_trylock(&ctx->lock))
 		return;
-	for (i = 0; i < e->nlis; i++) {
+	for (i = 0; i < rv->nlis; i++) {
 		for (j = 0; j < TCP_QPS_PER_LISTENER; j++) {
-			struct tcp_qp *qp = e->lis[i]->slots[j];
+			struct tcp_qp *qp = rv->lis[i]->slots[j];
 
 			if (!qp)
 				continue;

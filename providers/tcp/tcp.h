@@ -40,6 +40,7 @@ struct tcp_context {
 	atomic_int n_pd, n_cq, n_qp, n_srq, n_ah; /* for the max_* limits */
 	pthread_mutex_t lock;			  /* QP table, engine start */
 	struct tcp_engine *engine;
+	struct tcp_rendezvous *rv; /* listeners, hellos (conn.h) */
 	/* CQs whose channel was full: the engine writes their events later */
 	pthread_mutex_t ev_lock; /* after any cq->lock */
 	struct tcp_cq *ev_pending;
