@@ -21,6 +21,8 @@
 #include "hello.h"
 #include "qp.h"
 
+static const struct tcp_watch_ops lsock_ops;
+
 /* Gives the QP a number; caller holds ctx->lock. */
 int tcp_qpn_alloc(struct tcp_qp *qp)
 {
@@ -46,7 +48,7 @@ int tcp_qpn_alloc(struct tcp_qp *qp)
 			return ENOMEM;
 		}
 		rv->lis = nl;
-		err = tcp_listen_open(ctx, l);
+		err = tcp_listen_open(ctx, l, &lsock_ops);
 		if (err) {
 			free(l);
 			return err;
@@ -102,37 +104,6 @@ static void set_sock_opts(int fd)
 	int one = 1;
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-static bool gid_is_v4(const union ibv_gid *g)
-{
-	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0,	   0,
-					 0, 0, 0, 0, 0xff, 0xff };
-
-	return !memcmp(g->raw, pfx, 12);
-}
-
-socklen_t tcp_gid_sockaddr(const union ibv_gid *g, uint16_t port,
-			   uint32_t scope, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (gid_is_v4(g)) {
-		struct sockaddr_in *s = (struct sockaddr_in *)ss;
-
-		s->sin_family = AF_INET;
-		s->sin_port = htons(port);
-		memcpy(&s->sin_addr, g->raw + 12, 4);
-		return sizeof(*s);
-	} else {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
-
-		s->sin6_family = AF_INET6;
-		s->sin6_port = htons(port);
-		memcpy(&s->sin6_addr, g->raw, 16);
-		if (IN6_IS_ADDR_LINKLOCAL(&s->sin6_addr))
-			s->sin6_scope_id = scope;
-		return sizeof(*s);
-	}
 }
 
 /* Binds the accepted socket to its QP; ctx->lock and qp->lock held. */
@@ -249,7 +220,7 @@ int tcp_conn_start(struct tcp_qp *qp)
 		return conn_failed(qp, errno);
 	set_sock_opts(fd);
 	/* Leave from the source GID's address, as a NIC would. */
-	if (gid_is_v4(&sgid) == gid_is_v4(&grh->dgid)) {
+	if (tcp_gid_is_v4(&sgid) == tcp_gid_is_v4(&grh->dgid)) {
 		socklen_t sl = tcp_gid_sockaddr(&sgid, 0, scope, &src);
 
 		/* not fatal if it fails: the kernel then chooses */
@@ -428,11 +399,15 @@ static int refuse_one(struct tcp_rendezvous *rv, struct tcp_lsock *s)
 	return fd >= 0 ? 1 : errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
 }
 
-void tcp_conn_accept(struct tcp_context *ctx, struct tcp_lsock *s)
+/* Connections are waiting on a listener's socket: accepts a batch. */
+static unsigned int lsock_ready(struct tcp_context *ctx, struct tcp_watch *w,
+				uint32_t events)
 {
+	struct tcp_lsock *s = container_of(w, struct tcp_lsock, p);
 	struct tcp_pending *pc;
 	int fd, i, r;
 
+	(void)events;
 	for (i = 0; i < TCP_ACCEPT_BATCH && s->watched; i++) {
 		fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
@@ -454,7 +429,7 @@ void tcp_conn_accept(struct tcp_context *ctx, struct tcp_lsock *s)
 				if (r > 0)
 					continue;
 				if (r == 0)
-					return;
+					return 0;
 			}
 			/* fall through */
 		case ENOBUFS:
@@ -462,20 +437,21 @@ void tcp_conn_accept(struct tcp_context *ctx, struct tcp_lsock *s)
 			/* the connection stays queued: rest, do not spin */
 			s->rests++;
 			tcp_listen_rest(ctx, s);
-			return;
+			return 0;
 		case EAGAIN:
 #if EWOULDBLOCK != EAGAIN
 		case EWOULDBLOCK:
 #endif
 		case EBADF:
 		case EINVAL:
-			return;
+			return 0;
 		default:
 			/* ECONNABORTED & co: that connection failed before
 			 * we took it; the next one may be fine */
 			continue;
 		}
 	}
+	return 0;
 }
 
 /*
@@ -707,3 +683,5 @@ const struct tcp_engine_hooks tcp_conn_hooks = {
 	.stop = conn_stop,
 	.deadlines = conn_deadlines,
 };
+
+static const struct tcp_watch_ops lsock_ops = { .ready = lsock_ready };

@@ -53,6 +53,8 @@ struct tcp_lsock {
 };
 
 struct tcp_listener {
+	/* its sockets' watch ops: who accepts (conn.c) */
+	const struct tcp_watch_ops *ops;
 	/* bound to the wildcard address, never listening: holds the port on
 	 * every address for the sockets below (listen.c) */
 	int resv_fd;
@@ -101,18 +103,13 @@ extern const struct tcp_engine_hooks tcp_conn_hooks;
 extern const struct tcp_engine_hooks tcp_port_hooks;
 
 /* conn.c */
-void tcp_conn_accept(struct tcp_context *ctx, struct tcp_lsock *s);
 void tcp_conn_match_pending(struct tcp_context *ctx); /* ctx->lock held */
 void tcp_conn_drop_pending(struct tcp_context *ctx, uint32_t qpn);
 /* A QP of the context not destroyed yet, or NULL (ctx->lock held). */
 struct tcp_qp *tcp_conn_live_qp(struct tcp_context *ctx);
-/* conn.c: a GID's socket address (scope: for a link-local IPv6 GID) */
-union ibv_gid;
-struct sockaddr_storage;
-socklen_t tcp_gid_sockaddr(const union ibv_gid *g, uint16_t port,
-			   uint32_t scope, struct sockaddr_storage *ss);
 /* listen.c: a listener's sockets (caller holds ctx->lock) */
-int tcp_listen_open(struct tcp_context *ctx, struct tcp_listener *l);
+int tcp_listen_open(struct tcp_context *ctx, struct tcp_listener *l,
+		    const struct tcp_watch_ops *ops);
 void tcp_listen_close(struct tcp_context *ctx, struct tcp_listener *l);
 /* the netdev's addresses changed: open and close sockets to match */
 void tcp_listen_sync(struct tcp_context *ctx);

@@ -68,17 +68,6 @@ fail:
 	return errno;
 }
 
-/* Connections are waiting on a listening socket (conn.c accepts them). */
-static unsigned int lsock_ready(struct tcp_context *ctx, struct tcp_watch *w,
-				uint32_t events)
-{
-	(void)events;
-	tcp_conn_accept(ctx, container_of(w, struct tcp_lsock, p));
-	return 0;
-}
-
-static const struct tcp_watch_ops lsock_ops = { .ready = lsock_ready };
-
 /* Opens the port on one address into the free entry s. */
 static int lsock_open(struct tcp_context *ctx, struct tcp_listener *l,
 		      struct tcp_lsock *s, const struct tcp_addr *a)
@@ -100,7 +89,7 @@ static int lsock_open(struct tcp_context *ctx, struct tcp_listener *l,
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 512))
 		goto fail;
-	s->p.ops = &lsock_ops;
+	s->p.ops = l->ops;
 	s->l = l;
 	s->addr = *a;
 	err = tcp_engine_watch(ctx, fd, &s->p, EPOLLIN);
@@ -173,11 +162,13 @@ static int listener_sync(struct tcp_context *ctx, struct tcp_listener *l,
 	return ret;
 }
 
-int tcp_listen_open(struct tcp_context *ctx, struct tcp_listener *l)
+int tcp_listen_open(struct tcp_context *ctx, struct tcp_listener *l,
+		    const struct tcp_watch_ops *ops)
 {
 	struct tcp_addr addrs[TCP_LISTEN_ADDRS];
 	int i, n, err;
 
+	l->ops = ops;
 	l->resv_fd = -1;
 	for (i = 0; i < TCP_LISTEN_ADDRS; i++)
 		l->socks[i].fd = -1;

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * The netdev a device is bound to, as the kernel reports it: its state
- * (up, MTU, speed) and its addresses (the GID table). Used by the device
- * queries, the listeners and port events; calls nothing of the provider.
+ * (up, MTU, speed) and its addresses (the GID table), and a GID as a
+ * socket address. Used by the device queries, the connections, the
+ * listeners and port events; calls nothing of the provider.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -166,4 +168,35 @@ int tcp_netdev_addrs(const char *netdev, struct tcp_addr *out, int max)
 		n = addr_dump(fd, ifindex, out, max);
 	close(fd);
 	return n;
+}
+
+bool tcp_gid_is_v4(const union ibv_gid *g)
+{
+	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0,	   0,
+					 0, 0, 0, 0, 0xff, 0xff };
+
+	return !memcmp(g->raw, pfx, 12);
+}
+
+socklen_t tcp_gid_sockaddr(const union ibv_gid *g, uint16_t port,
+			   uint32_t scope, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (tcp_gid_is_v4(g)) {
+		struct sockaddr_in *s = (struct sockaddr_in *)ss;
+
+		s->sin_family = AF_INET;
+		s->sin_port = htons(port);
+		memcpy(&s->sin_addr, g->raw + 12, 4);
+		return sizeof(*s);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
+
+		s->sin6_family = AF_INET6;
+		s->sin6_port = htons(port);
+		memcpy(&s->sin6_addr, g->raw, 16);
+		if (IN6_IS_ADDR_LINKLOCAL(&s->sin6_addr))
+			s->sin6_scope_id = scope;
+		return sizeof(*s);
+	}
 }

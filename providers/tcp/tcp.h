@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "verbs_abi.h"
 #include "keytab.h"
@@ -156,6 +157,11 @@ struct tcp_addr {
  * max into out. Returns how many, or a negative errno.
  */
 int tcp_netdev_addrs(const char *netdev, struct tcp_addr *out, int max);
+/* A GID's socket address (scope: for a link-local IPv6 GID). */
+struct sockaddr_storage;
+socklen_t tcp_gid_sockaddr(const union ibv_gid *g, uint16_t port,
+			   uint32_t scope, struct sockaddr_storage *ss);
+bool tcp_gid_is_v4(const union ibv_gid *g); /* IPv4-mapped */
 
 /* query.c */
 int tcp_query_device_ex(struct ibv_context *ctx,
