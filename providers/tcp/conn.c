@@ -17,42 +17,43 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "hello.h"
 #include "qp.h"
+
+static const struct tcp_watch_ops lsock_ops;
 
 /* Gives the QP a number; caller holds ctx->lock. */
 int tcp_qpn_alloc(struct tcp_qp *qp)
 {
 	struct tcp_context *ctx = qp->ctx;
-	struct tcp_engine *e;
+	struct tcp_rendezvous *rv = ctx->rv; /* as long as the engine runs */
 	struct tcp_listener *l = NULL, **nl;
 	int i, err;
 
-	err = tcp_engine_start(ctx);
-	if (err)
-		return err;
-	e = ctx->engine;
-	for (i = 0; i < e->nlis; i++)
-		if (e->lis[i]->nused < TCP_QPS_PER_LISTENER) {
-			l = e->lis[i];
+	if (!rv)
+		return ENODEV;
+	for (i = 0; i < rv->nlis; i++)
+		if (rv->lis[i]->nused < TCP_QPS_PER_LISTENER) {
+			l = rv->lis[i];
 			break;
 		}
 	if (!l) {
 		l = calloc(1, sizeof(*l));
-		nl = realloc(e->lis, (e->nlis + 1) * sizeof(*nl));
+		nl = realloc(rv->lis, (rv->nlis + 1) * sizeof(*nl));
 		if (!l || !nl) {
 			free(l);
 			if (nl)
-				e->lis = nl;
+				rv->lis = nl;
 			return ENOMEM;
 		}
-		e->lis = nl;
-		err = tcp_listen_open(ctx, l);
+		rv->lis = nl;
+		err = tcp_listen_open(ctx, l, &lsock_ops);
 		if (err) {
 			free(l);
 			return err;
 		}
-		e->lis[e->nlis++] = l;
+		rv->lis[rv->nlis++] = l;
 	}
 	for (i = 0; i < TCP_QPS_PER_LISTENER; i++)
 		if (!l->slots[i])
@@ -66,12 +67,12 @@ int tcp_qpn_alloc(struct tcp_qp *qp)
 
 static struct tcp_listener *listener_of(struct tcp_context *ctx, uint32_t qpn)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	int i;
 
-	for (i = 0; e && i < e->nlis; i++)
-		if (e->lis[i]->port == qpn >> 8)
-			return e->lis[i];
+	for (i = 0; rv && i < rv->nlis; i++)
+		if (rv->lis[i]->port == qpn >> 8)
+			return rv->lis[i];
 	return NULL;
 }
 
@@ -88,13 +89,13 @@ void tcp_qpn_free(struct tcp_qp *qp)
 
 struct tcp_qp *tcp_conn_live_qp(struct tcp_context *ctx)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	int i, j;
 
-	for (i = 0; e && i < e->nlis; i++)
-		for (j = 0; e->lis[i]->nused && j < TCP_QPS_PER_LISTENER; j++)
-			if (e->lis[i]->slots[j])
-				return e->lis[i]->slots[j];
+	for (i = 0; rv && i < rv->nlis; i++)
+		for (j = 0; rv->lis[i]->nused && j < TCP_QPS_PER_LISTENER; j++)
+			if (rv->lis[i]->slots[j])
+				return rv->lis[i]->slots[j];
 	return NULL;
 }
 
@@ -103,37 +104,6 @@ static void set_sock_opts(int fd)
 	int one = 1;
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-static bool gid_is_v4(const union ibv_gid *g)
-{
-	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0,	   0,
-					 0, 0, 0, 0, 0xff, 0xff };
-
-	return !memcmp(g->raw, pfx, 12);
-}
-
-socklen_t tcp_gid_sockaddr(const union ibv_gid *g, uint16_t port,
-			   uint32_t scope, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (gid_is_v4(g)) {
-		struct sockaddr_in *s = (struct sockaddr_in *)ss;
-
-		s->sin_family = AF_INET;
-		s->sin_port = htons(port);
-		memcpy(&s->sin_addr, g->raw + 12, 4);
-		return sizeof(*s);
-	} else {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
-
-		s->sin6_family = AF_INET6;
-		s->sin6_port = htons(port);
-		memcpy(&s->sin6_addr, g->raw, 16);
-		if (IN6_IS_ADDR_LINKLOCAL(&s->sin6_addr))
-			s->sin6_scope_id = scope;
-		return sizeof(*s);
-	}
 }
 
 /* Binds the accepted socket to its QP; ctx->lock and qp->lock held. */
@@ -250,7 +220,7 @@ int tcp_conn_start(struct tcp_qp *qp)
 		return conn_failed(qp, errno);
 	set_sock_opts(fd);
 	/* Leave from the source GID's address, as a NIC would. */
-	if (gid_is_v4(&sgid) == gid_is_v4(&grh->dgid)) {
+	if (tcp_gid_is_v4(&sgid) == tcp_gid_is_v4(&grh->dgid)) {
 		socklen_t sl = tcp_gid_sockaddr(&sgid, 0, scope, &src);
 
 		/* not fatal if it fails: the kernel then chooses */
@@ -277,19 +247,17 @@ int tcp_conn_start(struct tcp_qp *qp)
  */
 static void pending_drop(struct tcp_context *ctx, struct tcp_pending *pc)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	struct tcp_pending **pp;
 
-	for (pp = &e->pending; *pp; pp = &(*pp)->next)
+	for (pp = &rv->pending; *pp; pp = &(*pp)->next)
 		if (*pp == pc) {
 			*pp = pc->next;
 			break;
 		}
 	pc->l->npending--;
 	pc->gone = true;
-	pc->dead_epoch = atomic_load(&e->epoch);
-	pc->next = e->pending_grave;
-	e->pending_grave = pc;
+	tcp_engine_bury(ctx, &pc->p);
 }
 
 static void pending_close(struct tcp_context *ctx, struct tcp_pending *pc)
@@ -351,13 +319,13 @@ static void pending_evict(struct tcp_context *ctx, struct tcp_listener *l)
 	 * first (their sockets' events wait behind the accepts): only a
 	 * connection with nothing to say counts as idle.
 	 */
-	for (pc = ctx->engine->pending; pc; pc = next) {
+	for (pc = ctx->rv->pending; pc; pc = next) {
 		next = pc->next;
 		if (pc->l == l && !pc->complete)
 			pending_hello_rx(ctx, pc);
 	}
 	/* the list is newest first: the last match is the oldest */
-	for (pc = ctx->engine->pending; pc; pc = pc->next) {
+	for (pc = ctx->rv->pending; pc; pc = pc->next) {
 		if (pc->l != l)
 			continue;
 		if (pc->complete) {
@@ -374,11 +342,13 @@ static void pending_evict(struct tcp_context *ctx, struct tcp_listener *l)
 		pending_close(ctx, old_complete);
 }
 
+static const struct tcp_watch_ops pending_ops;
+
 /* A new connection waits for its hello; ctx->lock held. */
 static struct tcp_pending *pending_add(struct tcp_context *ctx,
 				       struct tcp_lsock *s, int fd)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	struct tcp_pending *pc = calloc(1, sizeof(*pc));
 	uint64_t due;
 
@@ -388,7 +358,7 @@ static struct tcp_pending *pending_add(struct tcp_context *ctx,
 	}
 	if (s->l->npending >= TCP_PENDING_MAX)
 		pending_evict(ctx, s->l);
-	pc->p.kind = POLL_PENDING;
+	pc->p.ops = &pending_ops;
 	pc->fd = fd;
 	pc->l = s->l;
 	pc->accepted_ns = tcp_now_ns();
@@ -397,13 +367,12 @@ static struct tcp_pending *pending_add(struct tcp_context *ctx,
 		free(pc);
 		return NULL;
 	}
-	pc->next = e->pending;
-	e->pending = pc;
+	pc->next = rv->pending;
+	rv->pending = pc;
 	pc->l->npending++;
-	/* the engine thread's own timer (tcp_conn_timers) */
+	/* the engine thread's own timer (conn_deadlines) */
 	due = pc->accepted_ns + TCP_HELLO_TIMEOUT_NS;
-	if (!e->conn_timer_at || due < e->conn_timer_at)
-		e->conn_timer_at = due;
+	tcp_engine_deadline(ctx, due);
 	return pc;
 }
 
@@ -414,27 +383,31 @@ static struct tcp_pending *pending_add(struct tcp_context *ctx,
  * in the backlog for ever. Returns 1 when it refused one, 0 when the
  * backlog is empty, -1 without a spare fd.
  */
-static int refuse_one(struct tcp_engine *e, struct tcp_lsock *s)
+static int refuse_one(struct tcp_rendezvous *rv, struct tcp_lsock *s)
 {
 	int fd;
 
-	if (e->spare_fd < 0)
-		e->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (e->spare_fd < 0)
+	if (rv->spare_fd < 0)
+		rv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (rv->spare_fd < 0)
 		return -1;
-	close(e->spare_fd);
+	close(rv->spare_fd);
 	fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0)
 		close(fd);
-	e->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	rv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	return fd >= 0 ? 1 : errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
 }
 
-void tcp_conn_accept(struct tcp_context *ctx, struct tcp_lsock *s)
+/* Connections are waiting on a listener's socket: accepts a batch. */
+static unsigned int lsock_ready(struct tcp_context *ctx, struct tcp_watch *w,
+				uint32_t events)
 {
+	struct tcp_lsock *s = container_of(w, struct tcp_lsock, p);
 	struct tcp_pending *pc;
 	int fd, i, r;
 
+	(void)events;
 	for (i = 0; i < TCP_ACCEPT_BATCH && s->watched; i++) {
 		fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
@@ -452,11 +425,11 @@ void tcp_conn_accept(struct tcp_context *ctx, struct tcp_lsock *s)
 		case EMFILE:
 		case ENFILE:
 			if (s->rests >= TCP_ACCEPT_RESTS) {
-				r = refuse_one(ctx->engine, s);
+				r = refuse_one(ctx->rv, s);
 				if (r > 0)
 					continue;
 				if (r == 0)
-					return;
+					return 0;
 			}
 			/* fall through */
 		case ENOBUFS:
@@ -464,20 +437,21 @@ void tcp_conn_accept(struct tcp_context *ctx, struct tcp_lsock *s)
 			/* the connection stays queued: rest, do not spin */
 			s->rests++;
 			tcp_listen_rest(ctx, s);
-			return;
+			return 0;
 		case EAGAIN:
 #if EWOULDBLOCK != EAGAIN
 		case EWOULDBLOCK:
 #endif
 		case EBADF:
 		case EINVAL:
-			return;
+			return 0;
 		default:
 			/* ECONNABORTED & co: that connection failed before
 			 * we took it; the next one may be fine */
 			continue;
 		}
 	}
+	return 0;
 }
 
 /*
@@ -487,18 +461,18 @@ void tcp_conn_accept(struct tcp_context *ctx, struct tcp_lsock *s)
  * (tcp_conn_drop_pending), within TCP_PENDING_MAX. Returns the next
  * deadline, 0 for none.
  */
-uint64_t tcp_conn_timers(struct tcp_context *ctx, uint64_t now)
+static uint64_t conn_deadlines(struct tcp_context *ctx, uint64_t now)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	struct tcp_pending *pc, *next;
 	uint64_t at = 0, due;
 
 	pthread_mutex_lock(&ctx->lock);
-	if (e->accept_resume_at && now >= e->accept_resume_at)
+	if (rv->accept_resume_at && now >= rv->accept_resume_at)
 		tcp_listen_resume(ctx);
-	if (e->accept_resume_at)
-		at = e->accept_resume_at;
-	for (pc = e->pending; pc; pc = next) {
+	if (rv->accept_resume_at)
+		at = rv->accept_resume_at;
+	for (pc = rv->pending; pc; pc = next) {
 		next = pc->next;
 		if (pc->complete)
 			continue;
@@ -595,10 +569,14 @@ static bool pending_try_bind(struct tcp_context *ctx, struct tcp_pending *pc)
 	return true;
 }
 
-void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc)
+/* Events on a pending connection: its hello arrives, or its peer hangs up. */
+static unsigned int pending_ready(struct tcp_context *ctx, struct tcp_watch *w,
+				  uint32_t events)
 {
+	struct tcp_pending *pc = container_of(w, struct tcp_pending, p);
 	ssize_t n;
 
+	(void)events;
 	pthread_mutex_lock(&ctx->lock);
 	if (pc->gone)
 		goto out; /* dropped while its event was in flight */
@@ -616,6 +594,7 @@ void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 	}
 out:
 	pthread_mutex_unlock(&ctx->lock);
+	return 0;
 }
 
 /*
@@ -627,9 +606,9 @@ void tcp_conn_drop_pending(struct tcp_context *ctx, uint32_t qpn)
 	struct tcp_pending *pc, *next;
 	struct rtcp_hello h;
 
-	if (!ctx->engine)
+	if (!ctx->rv)
 		return;
-	for (pc = ctx->engine->pending; pc; pc = next) {
+	for (pc = ctx->rv->pending; pc; pc = next) {
 		next = pc->next;
 		if (pc->complete && !rtcp_hello_decode(pc->buf, &h) &&
 		    h.dst_qpn == qpn) {
@@ -642,11 +621,67 @@ void tcp_conn_match_pending(struct tcp_context *ctx)
 {
 	struct tcp_pending *pc, *next;
 
-	if (!ctx->engine)
+	if (!ctx->rv)
 		return;
-	for (pc = ctx->engine->pending; pc; pc = next) {
+	for (pc = ctx->rv->pending; pc; pc = next) {
 		next = pc->next;
 		if (pc->complete)
 			pending_try_bind(ctx, pc);
 	}
 }
+
+static void pending_free(struct tcp_watch *w)
+{
+	free(container_of(w, struct tcp_pending, p));
+}
+
+static const struct tcp_watch_ops pending_ops = {
+	.ready = pending_ready,
+	.free = pending_free,
+};
+
+/* The spare fd refuse_one gives up. */
+static int conn_start(struct tcp_context *ctx)
+{
+	struct tcp_rendezvous *rv = calloc(1, sizeof(*rv));
+
+	if (!rv)
+		return ENOMEM;
+	rv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	rv->nlfd = -1;
+	ctx->rv = rv;
+	return 0;
+}
+
+/* The engine has stopped: no event can name a connection any more. */
+static void conn_stop(struct tcp_context *ctx)
+{
+	struct tcp_rendezvous *rv = ctx->rv;
+	struct tcp_pending *pc;
+	int i;
+
+	if (!rv)
+		return; /* its start failed */
+	while ((pc = rv->pending)) {
+		rv->pending = pc->next;
+		close(pc->fd);
+		free(pc);
+	}
+	for (i = 0; i < rv->nlis; i++) {
+		tcp_listen_close(ctx, rv->lis[i]);
+		free(rv->lis[i]);
+	}
+	free(rv->lis);
+	if (rv->spare_fd >= 0)
+		close(rv->spare_fd);
+	free(rv);
+	ctx->rv = NULL;
+}
+
+const struct tcp_engine_hooks tcp_conn_hooks = {
+	.start = conn_start,
+	.stop = conn_stop,
+	.deadlines = conn_deadlines,
+};
+
+static const struct tcp_watch_ops lsock_ops = { .ready = lsock_ready };

@@ -10,7 +10,7 @@
 
 #include "tcp.h"
 #include "qp.h"
-#include "engine.h"
+#include "conn.h"
 
 static void tcp_free_context(struct ibv_context *ibctx);
 
@@ -52,6 +52,14 @@ static const struct verbs_context_ops tcp_ctx_ops = {
 struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
 					void *private_data);
 
+/* What the progress engine serves (engine.h: struct tcp_engine_hooks). */
+static const struct tcp_engine_hooks *const engine_serves[] = {
+	&tcp_conn_hooks,
+	&tcp_port_hooks,
+	&tcp_qp_hooks,
+	NULL,
+};
+
 struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
 					void *private_data)
 {
@@ -81,7 +89,7 @@ struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
 	 * is what makes one-sided operations land without verb calls.
 	 */
 	pthread_mutex_lock(&ctx->lock);
-	err = tcp_engine_start(ctx);
+	err = tcp_engine_start(ctx, engine_serves);
 	pthread_mutex_unlock(&ctx->lock);
 	if (err)
 		goto fail;

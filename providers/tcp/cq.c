@@ -14,6 +14,7 @@
 #include <rdma_tcp/chan.h>
 
 #include "tcp.h"
+#include "cq_progress.h"
 #include "engine.h"
 
 #define TCP_CQ_WC_FLAGS_SUP                                                    \

@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The progress engine thread: see engine.h. */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/epoll.h>
@@ -11,187 +9,95 @@
 #include <unistd.h>
 
 #include "engine.h"
-#include "qp.h"
 
-/*
- * Serves a QP's socket; counts into *large the frames, reads and sends of
- * more than TCP_SPIN_BYTES it made (see engine_wait).
- */
-static void qp_event(struct tcp_qp *qp, uint32_t events, uint64_t *large)
+/* The engine's clock (CLOCK_MONOTONIC, as the transport's tcp_now_ns). */
+static uint64_t now_ns(void)
 {
-	uint64_t l;
+	struct timespec ts;
 
-	pthread_mutex_lock(&qp->lock);
-	if (qp->dead) {
-		pthread_mutex_unlock(&qp->lock);
-		return;
-	}
-	l = qp->io_large;
-	if (!qp->connected && qp->connecting &&
-	    (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-		tcp_qp_conn_ready(qp);
-	} else if (qp->connected) {
-		if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
-			tcp_qp_rx(qp);
-		if (qp->connected && (events & EPOLLOUT))
-			tcp_qp_tx(qp);
-	}
-	*large += qp->io_large - l;
-	pthread_mutex_unlock(&qp->lock);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-/* Frees QPs destroyed before the batch now finished (see tcp_engine_bury). */
+/* Frees what was buried before the batch now finished (tcp_engine_bury). */
 static void reap_graves(struct tcp_context *ctx, uint64_t epoch)
 {
 	struct tcp_engine *e = ctx->engine;
-	struct tcp_qp **pp, *qp;
+	struct tcp_watch **pp, *w;
 
 	pthread_mutex_lock(&ctx->lock);
-	{
-		struct tcp_pending **pq = &e->pending_grave, *pc;
-
-		while ((pc = *pq)) {
-			if (pc->dead_epoch < epoch) {
-				*pq = pc->next;
-				free(pc);
-			} else {
-				pq = &pc->next;
-			}
-		}
-	}
 	pp = &e->grave;
-	while ((qp = *pp)) {
-		if (qp->dead_epoch < epoch) {
-			*pp = qp->grave_next;
-			tcp_qp_free(qp);
+	while ((w = *pp)) {
+		if (w->dead_epoch < epoch) {
+			*pp = w->grave_next;
+			w->ops->free(w);
 		} else {
-			pp = &qp->grave_next;
+			pp = &w->grave_next;
 		}
 	}
 	pthread_mutex_unlock(&ctx->lock);
 }
 
 /*
- * The engine's blocking way into a QP's lock: announced, so that the
- * application hands the lock over (tcp_qp_yield) instead of taking it
- * again a microsecond after each unlock while the engine is still being
- * woken -- a queue the engine stayed in for ~20 ms at a time.
- */
-static void engine_lock_qp(struct tcp_qp *qp)
-{
-	atomic_fetch_add_explicit(&qp->engine_wants, 1, memory_order_relaxed);
-	pthread_mutex_lock(&qp->lock);
-	atomic_fetch_sub_explicit(&qp->engine_wants, 1, memory_order_relaxed);
-}
-
-void tcp_qp_yield_slow(struct tcp_qp *qp)
-{
-	uint64_t t0 = tcp_now_ns();
-
-	/* sched_yield: the engine may be waiting for this very CPU */
-	while (atomic_load_explicit(&qp->engine_wants, memory_order_relaxed) &&
-	       tcp_now_ns() - t0 < TCP_YIELD_NS)
-		sched_yield();
-}
-
-/* How each_qp takes a QP lock that is taken. */
-enum qp_lock_mode {
-	QP_LOCK_WAIT,	  /* wait for it (engine_lock_qp) */
-	QP_LOCK_SKIP_FEW, /* skip it TCP_TIMER_SKIPS times in a row at most */
-	QP_LOCK_TRY,	  /* skip it, and the context if its lock is taken */
-};
-
-/*
- * Runs fn on every live QP of the context, under ctx->lock and its lock,
- * taken as mode says (the timers skip a few times; see below).
- */
-static void each_qp(struct tcp_context *ctx,
-		    void (*fn)(struct tcp_qp *, uint64_t), uint64_t now,
-		    enum qp_lock_mode mode)
-{
-	struct tcp_engine *e = ctx->engine;
-	int i, j;
-
-	if (mode != QP_LOCK_TRY)
-		pthread_mutex_lock(&ctx->lock);
-	else if (pthread_mutex_trylock(&ctx->lock))
-		return;
-	for (i = 0; i < e->nlis; i++) {
-		for (j = 0; j < TCP_QPS_PER_LISTENER; j++) {
-			struct tcp_qp *qp = e->lis[i]->slots[j];
-
-			if (!qp)
-				continue;
-			/*
-			 * A QP whose lock is taken is in use by its
-			 * application, which may hold it nearly all the time
-			 * and retake it a microsecond after each unlock (a
-			 * requester posting 64 KiB WRITEs, through each
-			 * sendmsg): blocking queued this pass behind it for
-			 * ~20 ms at a time. Its timers wait a few passes
-			 * instead, TCP_TIMER_SKIPS at most; then, and for
-			 * work that cannot wait (held-back WRs), the engine
-			 * asks for the lock (engine_lock_qp).
-			 */
-			if (pthread_mutex_trylock(&qp->lock)) {
-				if (mode == QP_LOCK_TRY ||
-				    (mode == QP_LOCK_SKIP_FEW &&
-				     ++qp->timer_skips < TCP_TIMER_SKIPS))
-					continue;
-				engine_lock_qp(qp);
-			}
-			qp->timer_skips = 0;
-			if (!qp->dead)
-				fn(qp, now);
-			pthread_mutex_unlock(&qp->lock);
-		}
-	}
-	pthread_mutex_unlock(&ctx->lock);
-}
-
-/*
- * Runs time-based work (RNR waits, deadlines, stalled receives) on every
- * QP, at every wake-up; what is measured in ticks (hand-backs, held-back
- * acks) only once a millisecond.
+ * Runs time-based work at every wake-up while timer references are held;
+ * what is measured in ticks only once a millisecond (tick).
  */
 static void run_timers(struct tcp_context *ctx)
 {
 	struct tcp_engine *e = ctx->engine;
-	uint64_t now = tcp_now_ns();
+	const struct tcp_engine_hooks *const *h;
+	uint64_t now = now_ns();
 
 	e->tick = now >= e->tick_at;
 	if (e->tick)
 		e->tick_at = now + TCP_TICK_NS;
-	each_qp(ctx, tcp_qp_timers, now, QP_LOCK_SKIP_FEW);
-	tcp_cq_retry_events(ctx);
+	for (h = e->hooks; *h; h++)
+		if ((*h)->timers)
+			(*h)->timers(ctx, now);
 }
 
 /*
- * The dead-peer pass (qp_liveness.c), every TCP_LIVE_PERIOD_NS while QPs
- * have requests outstanding: coarse, so a busy QP costs a few system
- * calls a second, not one a tick.
+ * The dead-peer pass, every TCP_LIVE_PERIOD_NS while live_qps is not 0:
+ * coarse, so a busy QP costs a few system calls a second, not one a tick.
  */
 static void run_liveness(struct tcp_context *ctx)
 {
 	struct tcp_engine *e = ctx->engine;
-	uint64_t now = tcp_now_ns();
+	const struct tcp_engine_hooks *const *h;
+	uint64_t now = now_ns();
 
 	if (!atomic_load(&e->live_qps) || now < e->live_at)
 		return;
 	e->live_at = now + TCP_LIVE_PERIOD_NS;
-	each_qp(ctx, tcp_qp_liveness, now, QP_LOCK_WAIT);
+	for (h = e->hooks; *h; h++)
+		if ((*h)->liveness)
+			(*h)->liveness(ctx, now);
 }
 
-/* Sends what QPs held back for batching (see tcp_engine_defer_tx). */
-static void flush_one(struct tcp_qp *qp, uint64_t now)
+/* Held-back work: after the kick grace, or at exit (flush_at_exit). */
+static void run_flush(struct tcp_context *ctx, bool at_exit)
 {
-	(void)now;
-	tcp_qp_flush(qp);
+	const struct tcp_engine_hooks *const *h;
+
+	for (h = ctx->engine->hooks; *h; h++)
+		if ((*h)->flush)
+			(*h)->flush(ctx, at_exit);
 }
 
-static void flush_deferred(struct tcp_context *ctx)
+/* The hooks' next deadline (0: none), once the last one has passed. */
+static uint64_t run_deadlines(struct tcp_context *ctx)
 {
-	each_qp(ctx, flush_one, 0, QP_LOCK_WAIT);
+	const struct tcp_engine_hooks *const *h;
+	uint64_t at = 0, next;
+
+	for (h = ctx->engine->hooks; *h; h++) {
+		if (!(*h)->deadlines)
+			continue;
+		next = (*h)->deadlines(ctx, now_ns());
+		if (next && (!at || next < at))
+			at = next;
+	}
+	return at;
 }
 
 /*
@@ -236,8 +142,8 @@ static void live_del(struct tcp_engine *e)
  * sockets, which the kernel still delivers after the process is gone.
  * Only this process's own contexts: a forked child shares its parent's
  * sockets, and a frame sent from it would corrupt the parent's streams.
- * A QP or context whose lock is taken is skipped (its holder may be the
- * thread that exits, from a signal handler); nothing waits here.
+ * The hooks' flush skips what is locked (its holder may be the thread
+ * that exits, from a signal handler); nothing waits here.
  */
 __attribute__((destructor)) static void flush_at_exit(void)
 {
@@ -248,38 +154,50 @@ __attribute__((destructor)) static void flush_at_exit(void)
 		return;
 	for (e = live; e; e = e->live_next)
 		if (e->pid == self)
-			each_qp(e->ctx, flush_one, 0, QP_LOCK_TRY);
+			run_flush(e->ctx, true);
 	pthread_mutex_unlock(&live_lock);
 }
 
 /*
- * The safety net of transmit batching: an application that posts a burst
- * and then spins on memory instead of polling a CQ still sees its WRs go,
- * one engine wake-up later. One wake per burst, not per WR: tx_kick stays
- * set until the engine has looked.
+ * The kick stays set until the engine has looked, so further calls cost
+ * no wake-up.
  */
-void tcp_engine_defer_tx(struct tcp_qp *qp)
+void tcp_engine_kick(struct tcp_context *ctx)
 {
-	struct tcp_engine *e = qp->ctx->engine;
-
-	if (qp->tx_kicked)
-		return;
-	qp->tx_deferred = true;
-	/*
-	 * An application that reads this QP's socket itself (rx_app_driven)
-	 * polls again soon, and the engine's 1 ms tick is running for it
-	 * anyway (tcp_qp_timers sends what is held back): no wake-up.
-	 */
-	if (qp->rx_app_driven)
-		return;
-	/* (an ack held back alone kicked nothing: WRs after it must) */
-	qp->tx_kicked = true;
-	if (!atomic_exchange(&e->tx_kick, true))
-		tcp_engine_wake(qp->ctx);
+	if (!atomic_exchange(&ctx->engine->tx_kick, true))
+		tcp_engine_wake(ctx);
 }
 
 #define TCP_LINGER_NS	  2000000000ull
 #define TCP_KICK_GRACE_NS 100000ull
+
+static void linger_reap(struct tcp_context *ctx, struct tcp_closing *only,
+			bool all);
+
+/* A lingering socket has news: bytes to drain, or the peer's FIN. */
+static unsigned int closing_ready(struct tcp_context *ctx, struct tcp_watch *w,
+				  uint32_t events)
+{
+	(void)events;
+	linger_reap(ctx, container_of(w, struct tcp_closing, p), false);
+	return 0;
+}
+
+static const struct tcp_watch_ops closing_ops = { .ready = closing_ready };
+
+/* tcp_engine_wake's eventfd: the wake-up itself is all it has to say. */
+static unsigned int wake_ready(struct tcp_context *ctx, struct tcp_watch *w,
+			       uint32_t events)
+{
+	uint64_t junk;
+
+	(void)w;
+	(void)events;
+	(void)!read(ctx->engine->wakefd, &junk, sizeof(junk));
+	return 0;
+}
+
+static const struct tcp_watch_ops wake_ops = { .ready = wake_ready };
 
 /*
  * Closing a socket with unread bytes makes the kernel reset the
@@ -298,9 +216,9 @@ void tcp_engine_linger(struct tcp_context *ctx, int fd)
 		close(fd);
 		return;
 	}
-	c->p.kind = POLL_CLOSING;
+	c->p.ops = &closing_ops;
 	c->fd = fd;
-	c->deadline_ns = tcp_now_ns() + TCP_LINGER_NS;
+	c->deadline_ns = now_ns() + TCP_LINGER_NS;
 	pthread_mutex_lock(&e->closing_lock);
 	c->next = e->closing;
 	e->closing = c;
@@ -327,7 +245,7 @@ static void linger_reap(struct tcp_context *ctx, struct tcp_closing *only,
 {
 	struct tcp_engine *e = ctx->engine;
 	struct tcp_closing **pp, *c;
-	uint64_t now = tcp_now_ns();
+	uint64_t now = now_ns();
 
 	pthread_mutex_lock(&e->closing_lock);
 	pp = &e->closing;
@@ -365,7 +283,7 @@ static int engine_wait(struct tcp_engine *e, struct epoll_event *ev, int max,
 	int n;
 
 	if (served && limit) {
-		t0 = tcp_now_ns();
+		t0 = now_ns();
 		if (tmo && (uint64_t)tmo->tv_nsec < limit)
 			limit = tmo->tv_nsec;
 		do {
@@ -378,7 +296,7 @@ static int engine_wait(struct tcp_engine *e, struct epoll_event *ev, int max,
 							: e->spin_max_ns;
 				return n;
 			}
-		} while (tcp_now_ns() - t0 < limit);
+		} while (now_ns() - t0 < limit);
 		e->spin_ns =
 			e->spin_ns / 2 < TCP_SPIN_MIN_NS ? 0 : e->spin_ns / 2;
 		if (tmo)
@@ -386,24 +304,24 @@ static int engine_wait(struct tcp_engine *e, struct epoll_event *ev, int max,
 						? (long)limit
 						: tmo->tv_nsec;
 	}
-	t0 = tcp_now_ns();
+	t0 = now_ns();
 	n = epoll_pwait2(e->epfd, ev, max, tmo, NULL);
 	if (n > 0 && !e->spin_ns && e->spin_max_ns &&
-	    tcp_now_ns() - t0 < e->spin_max_ns)
+	    now_ns() - t0 < e->spin_max_ns)
 		e->spin_ns = TCP_SPIN_MIN_NS < e->spin_max_ns ? TCP_SPIN_MIN_NS
 							      : e->spin_max_ns;
 	return n;
 }
 
 /*
- * Shortens the wait to a deadline (the next connection timer -- an
- * overdue hello, a resting listener: tcp_conn_timers -- or the next
- * liveness look), to a second at most: those need no better than that,
- * and the timeout stays in tv_nsec.
+ * Shortens the wait to a deadline (the hooks' next one -- an overdue
+ * hello, a resting listener: conn.c -- or the next liveness look), to a
+ * second at most: those need no better than that, and the timeout stays
+ * in tv_nsec.
  */
 static void wait_until(uint64_t at, struct timespec *ts, struct timespec **tmo)
 {
-	uint64_t now = tcp_now_ns(), d;
+	uint64_t now = now_ns(), d;
 
 	d = at > now ? at - now : 0;
 	if (d > 999999999)
@@ -420,9 +338,8 @@ static void *engine_main(void *arg)
 	struct tcp_context *ctx = arg;
 	struct tcp_engine *e = ctx->engine;
 	struct epoll_event ev[64];
-	uint64_t epoch, junk, kick_at = 0;
-	uint64_t large;
-	bool served = false;
+	uint64_t epoch, kick_at = 0;
+	bool served = false, large;
 	int n, i;
 
 	while (!atomic_load(&e->stop)) {
@@ -431,12 +348,12 @@ static void *engine_main(void *arg)
 		epoch = atomic_fetch_add(&e->epoch, 1) + 1;
 		reap_graves(ctx, epoch);
 		if (kick_at) {
-			uint64_t now = tcp_now_ns();
+			uint64_t now = now_ns();
 
 			ts.tv_nsec = kick_at > now ? (long)(kick_at - now) : 0;
 			tmo = &ts;
 		} else if (atomic_load(&e->stalled)) {
-			uint64_t now = tcp_now_ns();
+			uint64_t now = now_ns();
 
 			/* a tick due now is run now; a mark left from before
 			 * the timers were needed starts a fresh period */
@@ -447,44 +364,21 @@ static void *engine_main(void *arg)
 				e->tick_at > now ? (long)(e->tick_at - now) : 0;
 			tmo = &ts;
 		}
-		if (e->conn_timer_at)
-			wait_until(e->conn_timer_at, &ts, &tmo);
+		if (e->deadline_at)
+			wait_until(e->deadline_at, &ts, &tmo);
 		if (atomic_load(&e->live_qps))
 			wait_until(e->live_at, &ts, &tmo);
 		n = engine_wait(e, ev, 64, tmo, served);
 		if (n < 0 && errno != EINTR)
 			break;
 		served = false;
-		large = 0;
+		large = false;
 		for (i = 0; i < n; i++) {
-			struct tcp_pollable *p = ev[i].data.ptr;
+			struct tcp_watch *w = ev[i].data.ptr;
+			unsigned int r = w->ops->ready(ctx, w, ev[i].events);
 
-			switch (p->kind) {
-			case POLL_WAKE:
-				if (read(e->wakefd, &junk, sizeof(junk)) < 0)
-					break;
-				break;
-			case POLL_LISTENER:
-				tcp_conn_accept(ctx, (struct tcp_lsock *)p);
-				break;
-			case POLL_PENDING:
-				tcp_conn_pending_rx(ctx,
-						    (struct tcp_pending *)p);
-				break;
-			case POLL_CLOSING:
-				linger_reap(ctx, (struct tcp_closing *)p,
-					    false);
-				break;
-			case POLL_NETLINK:
-				tcp_port_events_rx(ctx);
-				break;
-			case POLL_QP:
-				qp_event(container_of(p, struct tcp_qp_poll, p)
-						 ->qp,
-					 ev[i].events, &large);
-				served = true;
-				break;
-			}
+			served |= r & TCP_READY_IO;
+			large |= r & TCP_READY_LARGE;
 		}
 		/*
 		 * Held-back WRs get a grace period: the application that
@@ -494,18 +388,18 @@ static void *engine_main(void *arg)
 		 * during the grace, so further bursts cost no wake-up.
 		 */
 		if (!kick_at && atomic_load(&e->tx_kick))
-			kick_at = tcp_now_ns() + TCP_KICK_GRACE_NS;
-		if (kick_at && tcp_now_ns() >= kick_at) {
+			kick_at = now_ns() + TCP_KICK_GRACE_NS;
+		if (kick_at && now_ns() >= kick_at) {
 			kick_at = 0;
 			atomic_store(&e->tx_kick, false);
-			flush_deferred(ctx);
+			run_flush(ctx, false);
 		}
 		if (atomic_load(&e->stalled)) {
 			run_timers(ctx);
 			linger_reap(ctx, NULL, false);
 		}
-		if (e->conn_timer_at && tcp_now_ns() >= e->conn_timer_at)
-			e->conn_timer_at = tcp_conn_timers(ctx, tcp_now_ns());
+		if (e->deadline_at && now_ns() >= e->deadline_at)
+			e->deadline_at = run_deadlines(ctx);
 		run_liveness(ctx);
 		/*
 		 * Spin after small messages only: a stream of large ones
@@ -535,47 +429,80 @@ static uint64_t spin_ceiling(void)
 	return us * 1000ull;
 }
 
-int tcp_engine_start(struct tcp_context *ctx)
+/* The hooks' stop, in reverse order; not on the engine thread. */
+static void run_stop(struct tcp_context *ctx)
+{
+	const struct tcp_engine_hooks *const *h = ctx->engine->hooks;
+	int n = 0;
+
+	while (h[n])
+		n++;
+	while (n--)
+		if (h[n]->stop)
+			h[n]->stop(ctx);
+}
+
+/* The hooks' start, in order; at the first error all stop again. */
+static int run_start(struct tcp_context *ctx)
+{
+	const struct tcp_engine_hooks *const *h;
+	int err;
+
+	for (h = ctx->engine->hooks; *h; h++) {
+		err = (*h)->start ? (*h)->start(ctx) : 0;
+		if (err) {
+			run_stop(ctx);
+			return err;
+		}
+	}
+	return 0;
+}
+
+int tcp_engine_start(struct tcp_context *ctx,
+		     const struct tcp_engine_hooks *const *hooks)
 {
 	struct tcp_engine *e;
 	struct epoll_event ev = { .events = EPOLLIN };
+	int err;
 
 	if (ctx->engine)
 		return 0;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return ENOMEM;
-	e->nlfd = -1;
-	e->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	e->hooks = hooks;
 	e->spin_max_ns = spin_ceiling();
 	pthread_mutex_init(&e->closing_lock, NULL);
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (e->epfd < 0 || e->wakefd < 0)
 		goto fail;
-	e->wake.kind = POLL_WAKE;
+	e->wake.ops = &wake_ops;
 	ev.data.ptr = &e->wake;
 	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->wakefd, &ev))
 		goto fail;
 	ctx->engine = e;
-	/* without rtnetlink (unlikely) the port simply raises no events */
-	tcp_port_events_open(ctx);
-	if (pthread_create(&e->thread, NULL, engine_main, ctx)) {
-		ctx->engine = NULL;
-		goto fail;
+	err = run_start(ctx);
+	if (err)
+		goto fail_hooks;
+	err = pthread_create(&e->thread, NULL, engine_main, ctx);
+	if (err) {
+		run_stop(ctx);
+		goto fail_hooks;
 	}
 	/* so that top -H and /proc/PID/task/TID/comm tell it apart */
 	pthread_setname_np(e->thread, "rdma-tcp-engine");
 	e->running = true;
 	live_add(ctx);
 	return 0;
+fail_hooks:
+	ctx->engine = NULL;
+	errno = err;
 fail:
 	if (e->epfd >= 0)
 		close(e->epfd);
 	if (e->wakefd >= 0)
 		close(e->wakefd);
-	if (e->spare_fd >= 0)
-		close(e->spare_fd);
 	free(e);
 	return errno ? errno : ENOMEM;
 }
@@ -591,8 +518,7 @@ void tcp_engine_wake(struct tcp_context *ctx)
 void tcp_engine_stop(struct tcp_context *ctx)
 {
 	struct tcp_engine *e = ctx->engine;
-	struct tcp_pending *pc;
-	struct tcp_qp *qp;
+	struct tcp_watch *w;
 	int i;
 
 	if (!e)
@@ -617,46 +543,29 @@ void tcp_engine_stop(struct tcp_context *ctx)
 		linger_reap(ctx, NULL, false);
 	}
 	linger_reap(ctx, NULL, true);
-	while ((qp = e->grave)) {
-		e->grave = qp->grave_next;
-		tcp_qp_free(qp);
+	while ((w = e->grave)) {
+		e->grave = w->grave_next;
+		w->ops->free(w);
 	}
-	while ((pc = e->pending)) {
-		e->pending = pc->next;
-		close(pc->fd);
-		free(pc);
-	}
-	while ((pc = e->pending_grave)) {
-		e->pending_grave = pc->next;
-		free(pc);
-	}
-	for (i = 0; i < e->nlis; i++) {
-		tcp_listen_close(ctx, e->lis[i]);
-		free(e->lis[i]);
-	}
-	free(e->lis);
-	if (e->nlfd >= 0)
-		close(e->nlfd);
-	if (e->spare_fd >= 0)
-		close(e->spare_fd);
+	run_stop(ctx);
 	close(e->wakefd);
 	close(e->epfd);
 	free(e);
 	ctx->engine = NULL;
 }
 
-int tcp_engine_watch(struct tcp_context *ctx, int fd, struct tcp_pollable *p,
+int tcp_engine_watch(struct tcp_context *ctx, int fd, struct tcp_watch *w,
 		     uint32_t events)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = p };
+	struct epoll_event ev = { .events = events, .data.ptr = w };
 
 	return epoll_ctl(ctx->engine->epfd, EPOLL_CTL_ADD, fd, &ev) ? errno : 0;
 }
 
-int tcp_engine_rewatch(struct tcp_context *ctx, int fd, struct tcp_pollable *p,
+int tcp_engine_rewatch(struct tcp_context *ctx, int fd, struct tcp_watch *w,
 		       uint32_t events)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = p };
+	struct epoll_event ev = { .events = events, .data.ptr = w };
 
 	return epoll_ctl(ctx->engine->epfd, EPOLL_CTL_MOD, fd, &ev) ? errno : 0;
 }
@@ -666,92 +575,17 @@ void tcp_engine_unwatch(struct tcp_context *ctx, int fd)
 	epoll_ctl(ctx->engine->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
-/*
- * A destroyed QP may still sit in the event batch the engine is working
- * through; it is freed only once a later batch begins (caller holds
- * ctx->lock).
- */
-void tcp_engine_bury(struct tcp_context *ctx, struct tcp_qp *qp)
+/* An event of the batch under way may still name w: see engine.h. */
+void tcp_engine_bury(struct tcp_context *ctx, struct tcp_watch *w)
 {
 	struct tcp_engine *e = ctx->engine;
 
 	if (!e) {
-		tcp_qp_free(qp);
+		w->ops->free(w);
 		return;
 	}
-	qp->dead_epoch = atomic_load(&e->epoch);
-	qp->grave_next = e->grave;
-	e->grave = qp;
+	w->dead_epoch = atomic_load(&e->epoch);
+	w->grave_next = e->grave;
+	e->grave = w;
 	tcp_engine_wake(ctx);
-}
-
-/* ibv_req_notify_cq: the application will sleep; the engine reads. */
-void tcp_engine_takes_rx(struct tcp_cq *cq)
-{
-	uint32_t i;
-
-	pthread_mutex_lock(&cq->qps_lock);
-	for (i = 0; i < cq->nqps; i++) {
-		struct tcp_qp *qp = cq->qps[i];
-
-		pthread_mutex_lock(&qp->lock);
-		if (!qp->dead) {
-			tcp_qp_engine_rx(qp);
-			if (qp->connected)
-				tcp_qp_flush(qp);
-		}
-		pthread_mutex_unlock(&qp->lock);
-	}
-	pthread_mutex_unlock(&cq->qps_lock);
-}
-
-/*
- * Called from ibv_poll_cq: read whatever the QPs feeding this CQ have
- * waiting. trylock keeps the poller from ever blocking on a QP the engine
- * (or another thread) is already serving.
- */
-void tcp_progress_cq(struct tcp_cq *cq)
-{
-	bool idle = true; /* every QP found nothing and may back off */
-	uint32_t i;
-
-	if (pthread_mutex_trylock(&cq->qps_lock))
-		return;
-	for (i = 0; i < cq->nqps; i++) {
-		struct tcp_qp *qp = cq->qps[i];
-
-		/* the engine waits for this QP: let it in (tcp_qp_yield) */
-		if (atomic_load_explicit(&qp->engine_wants,
-					 memory_order_relaxed) ||
-		    pthread_mutex_trylock(&qp->lock)) {
-			idle = false;
-			continue;
-		}
-		if (!qp->dead && qp->connected) {
-			/*
-			 * A poll ends a burst: send what it held back. First,
-			 * so that an ack this pass holds back (tcp_qp_rx)
-			 * waits for the application's reply or next call.
-			 * An ack held back alone waits through one more poll:
-			 * a ping-pong reaps its receive (or send) completion
-			 * before it posts the reply the ack rides on
-			 * (perftest's send_lat polls the send CQ, then the
-			 * receive CQ that already holds the message).
-			 */
-			if (qp->ack_grace && tcp_qp_only_ack_held(qp))
-				qp->ack_grace = false;
-			else
-				tcp_qp_flush(qp);
-			if (!tcp_qp_app_pass(qp, cq))
-				idle = false;
-		}
-		pthread_mutex_unlock(&qp->lock);
-	}
-	if (!idle)
-		cq->rx_backoff = 0;
-	else if (cq->rx_backoff < TCP_APP_RX_SKIP_MAX)
-		cq->rx_backoff = cq->rx_backoff * 2 + 1;
-	atomic_store_explicit(&cq->rx_skip, cq->rx_backoff,
-			      memory_order_relaxed);
-	pthread_mutex_unlock(&cq->qps_lock);
 }

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "qp.h"
 
 /* Binds a socket to port 0 of every address; sets l->port. */
@@ -88,7 +89,7 @@ static int lsock_open(struct tcp_context *ctx, struct tcp_listener *l,
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 512))
 		goto fail;
-	s->p.kind = POLL_LISTENER;
+	s->p.ops = l->ops;
 	s->l = l;
 	s->addr = *a;
 	err = tcp_engine_watch(ctx, fd, &s->p, EPOLLIN);
@@ -161,11 +162,13 @@ static int listener_sync(struct tcp_context *ctx, struct tcp_listener *l,
 	return ret;
 }
 
-int tcp_listen_open(struct tcp_context *ctx, struct tcp_listener *l)
+int tcp_listen_open(struct tcp_context *ctx, struct tcp_listener *l,
+		    const struct tcp_watch_ops *ops)
 {
 	struct tcp_addr addrs[TCP_LISTEN_ADDRS];
 	int i, n, err;
 
+	l->ops = ops;
 	l->resv_fd = -1;
 	for (i = 0; i < TCP_LISTEN_ADDRS; i++)
 		l->socks[i].fd = -1;
@@ -193,7 +196,7 @@ void tcp_listen_close(struct tcp_context *ctx, struct tcp_listener *l)
 
 void tcp_listen_sync(struct tcp_context *ctx)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	struct tcp_addr addrs[TCP_LISTEN_ADDRS];
 	int i, n;
 
@@ -201,8 +204,8 @@ void tcp_listen_sync(struct tcp_context *ctx)
 	if (n < 0)
 		return; /* keep what is open; the next event tries again */
 	pthread_mutex_lock(&ctx->lock);
-	for (i = 0; i < e->nlis; i++)
-		listener_sync(ctx, e->lis[i], addrs, n);
+	for (i = 0; i < rv->nlis; i++)
+		listener_sync(ctx, rv->lis[i], addrs, n);
 	pthread_mutex_unlock(&ctx->lock);
 }
 
@@ -210,31 +213,30 @@ void tcp_listen_sync(struct tcp_context *ctx)
  * accept() failed for want of fds or memory. The connection stays in the
  * backlog and the socket stays readable: watched level-triggered, it
  * would wake the engine at once, forever. It rests instead, and the
- * engine tries again after TCP_ACCEPT_BACKOFF_NS (tcp_conn_timers).
+ * engine tries again after TCP_ACCEPT_BACKOFF_NS (conn_deadlines, conn.c).
  */
 void tcp_listen_rest(struct tcp_context *ctx, struct tcp_lsock *s)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 
 	if (s->watched)
 		tcp_engine_unwatch(ctx, s->fd);
 	s->watched = false;
-	if (!e->accept_resume_at)
-		e->accept_resume_at = tcp_now_ns() + TCP_ACCEPT_BACKOFF_NS;
-	if (!e->conn_timer_at || e->accept_resume_at < e->conn_timer_at)
-		e->conn_timer_at = e->accept_resume_at;
+	if (!rv->accept_resume_at)
+		rv->accept_resume_at = tcp_now_ns() + TCP_ACCEPT_BACKOFF_NS;
+	tcp_engine_deadline(ctx, rv->accept_resume_at);
 }
 
 /* Watches the resting sockets again; caller holds ctx->lock. */
 void tcp_listen_resume(struct tcp_context *ctx)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	int i, j;
 
-	e->accept_resume_at = 0;
-	for (i = 0; i < e->nlis; i++)
+	rv->accept_resume_at = 0;
+	for (i = 0; i < rv->nlis; i++)
 		for (j = 0; j < TCP_LISTEN_ADDRS; j++) {
-			struct tcp_lsock *s = &e->lis[i]->socks[j];
+			struct tcp_lsock *s = &rv->lis[i]->socks[j];
 
 			if (s->fd >= 0 && !s->watched &&
 			    !tcp_engine_watch(ctx, s->fd, &s->p, EPOLLIN))

@@ -14,30 +14,33 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "conn.h"
 
 static void check_link(struct tcp_context *ctx)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	int up = 0, mtu, mbps;
 
 	tcp_netdev_state(ctx->dev->netdev, &up, &mtu, &mbps);
-	if (up != e->port_up) {
-		e->port_up = up;
+	if (up != rv->port_up) {
+		rv->port_up = up;
 		tcp_async_post(ctx,
 			       up ? IBV_EVENT_PORT_ACTIVE : IBV_EVENT_PORT_ERR,
 			       1);
 	}
 }
 
-void tcp_port_events_rx(struct tcp_context *ctx)
+static unsigned int port_events_ready(struct tcp_context *ctx,
+				      struct tcp_watch *w, uint32_t events)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	char buf[8192];
 	bool link = false, gid = false;
 	ssize_t n;
 
-	while ((n = recv(e->nlfd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+	(void)w;
+	(void)events;
+	while ((n = recv(rv->nlfd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
 		struct nlmsghdr *h;
 		int len = (int)n;
 
@@ -47,14 +50,14 @@ void tcp_port_events_rx(struct tcp_context *ctx)
 			    h->nlmsg_type == RTM_DELLINK) {
 				struct ifinfomsg *i = NLMSG_DATA(h);
 
-				if (i->ifi_index == e->ifindex ||
+				if (i->ifi_index == rv->ifindex ||
 				    h->nlmsg_type == RTM_DELLINK)
 					link = true;
 			} else if (h->nlmsg_type == RTM_NEWADDR ||
 				   h->nlmsg_type == RTM_DELADDR) {
 				struct ifaddrmsg *a = NLMSG_DATA(h);
 
-				if ((int)a->ifa_index == e->ifindex)
+				if ((int)a->ifa_index == rv->ifindex)
 					gid = true;
 			}
 		}
@@ -62,7 +65,7 @@ void tcp_port_events_rx(struct tcp_context *ctx)
 	if (n < 0 && errno == ENOBUFS)
 		link = gid = true; /* overrun: re-check everything */
 	if (link) {
-		e->ifindex = (int)if_nametoindex(ctx->dev->netdev);
+		rv->ifindex = (int)if_nametoindex(ctx->dev->netdev);
 		check_link(ctx);
 	}
 	/* the listeners follow the addresses (listen.c) */
@@ -70,11 +73,17 @@ void tcp_port_events_rx(struct tcp_context *ctx)
 		tcp_listen_sync(ctx);
 	if (gid)
 		tcp_async_post(ctx, IBV_EVENT_GID_CHANGE, 1);
+	return 0;
 }
 
-int tcp_port_events_open(struct tcp_context *ctx)
+static const struct tcp_watch_ops port_events_ops = {
+	.ready = port_events_ready,
+};
+
+/* Without rtnetlink (unlikely) the port simply raises no events. */
+static int port_events_open(struct tcp_context *ctx)
 {
-	struct tcp_engine *e = ctx->engine;
+	struct tcp_rendezvous *rv = ctx->rv;
 	struct sockaddr_nl sa = {
 		.nl_family = AF_NETLINK,
 		.nl_groups =
@@ -82,17 +91,33 @@ int tcp_port_events_open(struct tcp_context *ctx)
 	};
 	int mtu, mbps;
 
-	e->nlfd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			 NETLINK_ROUTE);
-	if (e->nlfd < 0)
-		return errno;
-	if (bind(e->nlfd, (struct sockaddr *)&sa, sizeof(sa))) {
-		close(e->nlfd);
-		e->nlfd = -1;
-		return errno;
+	rv->nlfd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			  NETLINK_ROUTE);
+	if (rv->nlfd < 0)
+		return 0;
+	if (bind(rv->nlfd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(rv->nlfd);
+		rv->nlfd = -1;
+		return 0;
 	}
-	e->ifindex = (int)if_nametoindex(ctx->dev->netdev);
-	tcp_netdev_state(ctx->dev->netdev, &e->port_up, &mtu, &mbps);
-	e->nl.kind = POLL_NETLINK;
-	return tcp_engine_watch(ctx, e->nlfd, &e->nl, EPOLLIN);
+	rv->ifindex = (int)if_nametoindex(ctx->dev->netdev);
+	tcp_netdev_state(ctx->dev->netdev, &rv->port_up, &mtu, &mbps);
+	rv->nl.ops = &port_events_ops;
+	tcp_engine_watch(ctx, rv->nlfd, &rv->nl, EPOLLIN);
+	return 0;
 }
+
+static void port_events_close(struct tcp_context *ctx)
+{
+	struct tcp_rendezvous *rv = ctx->rv;
+
+	if (rv && rv->nlfd >= 0)
+		close(rv->nlfd);
+	if (rv)
+		rv->nlfd = -1;
+}
+
+const struct tcp_engine_hooks tcp_port_hooks = {
+	.start = port_events_open,
+	.stop = port_events_close,
+};

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "qp.h"
 #include "qp_state.h"
 
@@ -115,6 +116,18 @@ static int check_init_attr(struct ibv_context *ctx,
 	return 0;
 }
 
+/* The engine frees a destroyed QP once no event names it (tcp_engine_bury). */
+static void qp_watch_free(struct tcp_watch *w)
+{
+	tcp_qp_free(container_of(w, struct tcp_qp_poll, p)->qp);
+}
+
+/* The QP's socket: served by the transport (qp_watch.c). */
+static const struct tcp_watch_ops qp_watch_ops = {
+	.ready = tcp_qp_ready,
+	.free = qp_watch_free,
+};
+
 struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 				struct ibv_qp_init_attr_ex *a)
 {
@@ -152,7 +165,7 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 		qp->cap.max_recv_sge = 0;
 	}
 	qp->state = IBV_QPS_RESET;
-	qp->poll.p.kind = POLL_QP;
+	qp->poll.p.ops = &qp_watch_ops;
 	qp->poll.qp = qp;
 	pthread_mutex_init(&qp->lock, NULL);
 	err = qp_alloc_queues(qp);
@@ -657,7 +670,7 @@ int tcp_destroy_qp(struct ibv_qp *ibqp)
 		atomic_fetch_sub(&qp->srq->users, 1);
 	atomic_fetch_sub(&ctx->n_qp, 1);
 	pthread_mutex_unlock(&qp->lock);
-	tcp_engine_bury(ctx, qp);
+	tcp_engine_bury(ctx, &qp->poll.p);
 	pthread_mutex_unlock(&ctx->lock);
 	return 0;
 }

@@ -15,7 +15,7 @@
 #include <rdma_tcp/wire.h>
 
 #include "tcp.h"
-#include "engine.h"
+#include "qp_watch.h"
 
 /* One scatter/gather element resolved to process memory. */
 struct tcp_seg {
@@ -155,9 +155,7 @@ struct tcp_qp {
 	struct verbs_qp vqp;
 	struct tcp_context *ctx;
 	pthread_mutex_t lock;
-	bool dead; /* destroyed; engine frees it later */
-	uint64_t dead_epoch;
-	struct tcp_qp *grave_next;
+	bool dead; /* destroyed; engine frees it later (tcp_engine_bury) */
 	unsigned int timer_skips; /* engine only: see each_qp */
 	atomic_uint engine_wants; /* the engine waits for `lock` */
 

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "verbs_abi.h"
 #include "keytab.h"
@@ -40,6 +41,7 @@ struct tcp_context {
 	atomic_int n_pd, n_cq, n_qp, n_srq, n_ah; /* for the max_* limits */
 	pthread_mutex_t lock;			  /* QP table, engine start */
 	struct tcp_engine *engine;
+	struct tcp_rendezvous *rv; /* listeners, hellos (conn.h) */
 	/* CQs whose channel was full: the engine writes their events later */
 	pthread_mutex_t ev_lock; /* after any cq->lock */
 	struct tcp_cq *ev_pending;
@@ -143,7 +145,7 @@ static inline struct tcp_cq *to_tcq(struct ibv_cq *cq)
 	return container_of(cq, struct tcp_cq, vcq.cq);
 }
 
-/* device.c */
+/* netdev.c */
 int tcp_netdev_state(const char *netdev, int *up, int *mtu, int *speed_mbps);
 /* One address of the netdev, as its GID (IPv4 mapped) and IPv6 scope. */
 struct tcp_addr {
@@ -155,6 +157,11 @@ struct tcp_addr {
  * max into out. Returns how many, or a negative errno.
  */
 int tcp_netdev_addrs(const char *netdev, struct tcp_addr *out, int max);
+/* A GID's socket address (scope: for a link-local IPv6 GID). */
+struct sockaddr_storage;
+socklen_t tcp_gid_sockaddr(const union ibv_gid *g, uint16_t port,
+			   uint32_t scope, struct sockaddr_storage *ss);
+bool tcp_gid_is_v4(const union ibv_gid *g); /* IPv4-mapped */
 
 /* query.c */
 int tcp_query_device_ex(struct ibv_context *ctx,
