@@ -228,7 +228,11 @@ class TestPlacementSafety(QPCase):
         used to wait, QP in RTS, until other work moved the send queue)."""
         a, b = self.pair()
         src, tgt = a.buf(4096), b.buf(4096)
-        time.sleep(0.2)  # connection up, credits exchanged: all quiet
+        # a WRITE there and back: the connection is up and what the peer
+        # sent before its ack (credits) is in; then nothing is outstanding
+        a.qp.post_send(send_wr(e.IBV_WR_RDMA_WRITE, [src.sge(0, 8)],
+                               wr_id=0, rkey=tgt.rkey, raddr=tgt.addr + 64))
+        self.assertWC(poll_cq(a.scq, 1)[0], wr_id=0)
         a.qp.post_send(send_wr(e.IBV_WR_RDMA_WRITE,
                                [SGE(src.addr, 8, src.lkey ^ 0x00333300)],
                                wr_id=1, rkey=tgt.rkey, raddr=tgt.addr))

@@ -13,11 +13,13 @@ fails the test when it passes. Environment: see rtcp_verbs.py.
 """
 
 import ctypes
+import fcntl
 import os
 import socket
 import struct
 import subprocess
 import sys
+import termios
 import time
 import unittest
 
@@ -35,6 +37,12 @@ assert RTCP_HDR.size == 64
 OP_SEND, OP_SEND_IMM, OP_WRITE, OP_WRITE_IMM, OP_READ_REQ, OP_READ_RESP, \
     OP_CMP_SWP, OP_FADD, OP_ATOMIC_RESP, OP_ACK, OP_TERMINATE = range(1, 12)
 MAX_MSG = 1 << 31  # the device's max_msg_sz
+
+
+def queued(sock):
+    """Bytes in sock's receive queue (FIONREAD)."""
+    return struct.unpack('i', fcntl.ioctl(sock.fileno(), termios.FIONREAD,
+                                          b'\0' * 4))[0]
 
 
 class RawPeer:
@@ -257,7 +265,15 @@ class TestWire(QPCase):
         peer = RawPeer(b)
         self.addCleanup(peer.close)
         peer.frame(OP_READ_REQ, rkey=src.rkey, raddr=src.addr, aux0=n)
-        time.sleep(0.3)  # socket buffers full, the rest of the response waits
+        # the response is under way and stalled: its first bytes are in
+        # our receive queue, which stops growing once the buffers are full
+        deadline = time.monotonic() + TIMEOUT
+        last = -1
+        while not 0 < last == queued(peer.sock):
+            self.assertLess(time.monotonic(), deadline,
+                            'no READ response stalled in the socket')
+            last = queued(peer.sock)
+            time.sleep(0.05)
         # the Python thread blocks in dereg holding the GIL, so the reading
         # is another process's: it starts after 2 s and reads to EOF
         fd = peer.sock.fileno()
@@ -298,7 +314,12 @@ class TestWire(QPCase):
         b, target, rbuf, peer = self.responder()
         peer.frame(OP_WRITE, b'w' * 4000, rkey=target.rkey,
                    raddr=target.addr, cut=64 + 100)
-        time.sleep(0.2)  # the header is in: the region is being written
+        # the header is in: the region is being written
+        deadline = time.monotonic() + TIMEOUT
+        while target.read(0, 100) != b'w' * 100:
+            self.assertLess(time.monotonic(), deadline,
+                            'the first 100 bytes of the WRITE not placed')
+            time.sleep(0.005)
         # the Python thread blocks in dereg holding the GIL, so the stall
         # is ended by another process: it holds the socket for 2 s and
         # exits, which closes the connection (our own copy is closed now)
