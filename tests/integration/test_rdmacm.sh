@@ -84,23 +84,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# in NS ("" = here) CMD...
-in_ns() {
-	local ns=$1
-	shift
-	if [ -n "$ns" ]; then
-		ip netns exec "$ns" "$@"
-	else
-		"$@"
-	fi
-}
-
-listening() { in_ns "$1" ss -Hltn "sport = :$2" 2>/dev/null | grep -q .; }
-port_used() {
-	in_ns "$1" ss -Htan "( sport = :$2 or dport = :$2 )" 2>/dev/null |
-		grep -q .
-}
-
 # a port free in both namespaces, in PICKED
 pick_port() {
 	while port_used "$1" "$PORT" || port_used "$2" "$PORT"; do
@@ -109,8 +92,6 @@ pick_port() {
 	PICKED=$PORT
 	PORT=$((PORT + 1))
 }
-
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 
 status_word() {
 	case $1 in

@@ -78,17 +78,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# in NS ("" = here) CMD...
-in_ns() {
-	local ns=$1
-	shift
-	if [ -n "$ns" ]; then
-		ip netns exec "$ns" "$@"
-	else
-		"$@"
-	fi
-}
-
 # pair NAME SERVER_NS SERVER_DEV BIND CLIENT_NS CLIENT_DEV SOAK_ARGS...
 # Runs a server and a client; sets S_RC, C_RC and the logs $WORK/NAME.{s,c}.
 pair() {

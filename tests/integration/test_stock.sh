@@ -164,7 +164,7 @@ RESULTS=()
 dev_ready() {
 	local out
 	sm_prefix
-	out=$(sm_in "$1" "${SM_PREFIX[@]}" ibv_devinfo -v -d "$2" 2>&1) &&
+	out=$(in_ns "$1" "${SM_PREFIX[@]}" ibv_devinfo -v -d "$2" 2>&1) &&
 		[[ $out =~ state:[[:space:]]+PORT_ACTIVE ]] &&
 		[[ $out =~ GID\[[[:space:]]*0\]:[[:space:]]+::ffff:${3//./\\.}, ]]
 }

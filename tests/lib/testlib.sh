@@ -26,6 +26,11 @@
 #   ns_del NS [DEV...]   delete the devices registered in NS, then NS
 #   veth_pair NSA IPA NSB IPB   namespaces NSA and NSB joined by a veth
 #                        pair (vethA IPA/24 in NSA, vethB IPB/24 in NSB)
+#   in_ns NS CMD...      CMD in network namespace NS ("" = here)
+#   listening NS PORT    true if something listens on TCP PORT in NS
+#   port_used NS PORT    true if TCP PORT is in any use (listening,
+#                        TIME_WAIT...) in NS
+#   alive PID            true if PID is set and the process exists
 #
 # Every check prints one line, "ok - ..." or "FAIL - ...", so a log shows
 # what was asserted, not only what broke.
@@ -194,3 +199,22 @@ veth_pair() {
 		ip -n "$nsb" addr add "$ipb/24" dev vethB &&
 		ip -n "$nsa" link set vethA up && ip -n "$nsb" link set vethB up
 }
+
+in_ns() {
+	local ns=$1
+	shift
+	if [ -n "$ns" ]; then
+		ip netns exec "$ns" "$@"
+	else
+		"$@"
+	fi
+}
+
+listening() { in_ns "$1" ss -Hltn "sport = :$2" 2>/dev/null | grep -q .; }
+
+port_used() {
+	in_ns "$1" ss -Htan "( sport = :$2 or dport = :$2 )" 2>/dev/null |
+		grep -q .
+}
+
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
