@@ -33,8 +33,6 @@ STOP_SECS=${FAULTS_STOP_SECS:-30}
 # the sanitizer build stops its peer for 12 s (past the 10 s after which
 # TCP_USER_TIMEOUT once killed such a peer): the 30 s stop, the same code,
 # runs in the plain build, and the suite stays within its time budget
-# shellcheck source=../lib/sanitize.sh
-. "$HERE/../lib/sanitize.sh"
 if [ -z "${FAULTS_STOP_SECS:-}" ] && san_elf_is_asan "$RDMA_TCP"; then
 	STOP_SECS=12
 fi

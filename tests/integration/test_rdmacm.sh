@@ -34,8 +34,6 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/testlib.sh
 . "$HERE/../lib/testlib.sh"
-# shellcheck source=../lib/sanitize.sh
-. "$HERE/../lib/sanitize.sh"
 
 rt_args "$@"
 san_setup "$RDMA_TCP" || exit 2

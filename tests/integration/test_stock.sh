@@ -36,8 +36,6 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/testlib.sh
 . "$HERE/../lib/testlib.sh"
-# shellcheck source=../lib/sanitize.sh
-. "$HERE/../lib/sanitize.sh"
 # shellcheck source=../lib/stock_matrix.sh
 . "$HERE/../lib/stock_matrix.sh"
 

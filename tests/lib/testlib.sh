@@ -34,6 +34,11 @@
 #
 # Every check prints one line, "ok - ..." or "FAIL - ...", so a log shows
 # what was asserted, not only what broke.
+#
+# It sources sanitize.sh too (san_setup, stock, san_report_in ...).
+
+# shellcheck source=sanitize.sh
+. "$(dirname "${BASH_SOURCE[0]}")/sanitize.sh"
 
 T_PASSED=0
 T_FAILED=0
