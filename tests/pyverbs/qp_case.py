@@ -8,13 +8,12 @@ byte in all four buffers).
 import os
 import socket
 import sys
-import unittest
 
 import pyverbs.enums as e
-from pyverbs.pyverbs_error import PyverbsRDMAError
 from pyverbs.qp import DataBuffer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rtcp_verbs import VerbsCase  # noqa: E402
 from qp_helpers import (Async, BIG, MAX_INLINE, RC, SIZES, SLACK,  # noqa: E402
                         Segs, Side, WC_OF, connect, open_context, poll_cq,
                         rand_bytes, recv_wr, send_wr, split3, status_name,
@@ -23,7 +22,7 @@ from qp_helpers import (Async, BIG, MAX_INLINE, RC, SIZES, SLACK,  # noqa: E402
 
 # ---------------------------------------------------------------- test base
 
-class QPCase(unittest.TestCase):
+class QPCase(VerbsCase):
     """Opens the device (with its async fd) per test; everything made
     through self.side()/self.pair() is closed with the context."""
 
@@ -54,19 +53,6 @@ class QPCase(unittest.TestCase):
         b = self.side(ctx=ctx_b, qp_type=qp_type, **kw)
         connect(a, b, **(connect_kw or {}))
         return a, b
-
-    def assertRDMAError(self, errnos, func, *args, **kwargs):
-        if isinstance(errnos, int):
-            errnos = (errnos,)
-        with self.assertRaises(PyverbsRDMAError) as cm:
-            obj = func(*args, **kwargs)
-            if hasattr(obj, 'close'):
-                obj.close()
-        self.assertIn(cm.exception.error_code, errnos,
-                      '%s: errno %s, want one of %s' %
-                      (getattr(func, '__name__', func),
-                       cm.exception.error_code, errnos))
-        return cm.exception
 
     def assertWC(self, wc, status=e.IBV_WC_SUCCESS, wr_id=None, opcode=None,
                  qp_num=None, msg=''):

@@ -8,7 +8,16 @@ QP attributes of each transition, Side (one end of a pair) and connect().
 
 Most tests connect two QPs of ONE context to each other (GID index 0, the
 other QP's number as dest_qp_num; the provider opens the TCP connection by
-itself at RTR); some use two contexts of one process.
+itself at RTR); some use two contexts of one process. Run one suite with
+the device registered and its environment applied:
+
+    eval "$(rdma-tcp env)"
+    RDMA_TCP_DEV=tcp0 /usr/bin/python3 -m unittest -v \\
+        tests/pyverbs/test_data.py
+
+Nothing in these suites can hang: every completion or event wait has a
+deadline and fails the test when it passes. Environment: see
+rtcp_verbs.py.
 """
 
 import ctypes

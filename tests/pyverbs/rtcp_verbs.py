@@ -296,16 +296,8 @@ class RawContext:
         self.close()
 
 
-class DeviceCase(unittest.TestCase):
-    """Opens DEV for each test and closes everything afterwards."""
-
-    def setUp(self):
-        self.ctx = Context(name=DEV)
-        self.attr = self.ctx.query_device()
-        self.port = self.ctx.query_port(PORT)
-
-    def tearDown(self):
-        self.ctx.close()
+class VerbsCase(unittest.TestCase):
+    """The assertions every suite's TestCase shares."""
 
     def assertRDMAError(self, errnos, func, *args, **kwargs):
         """func(*args) must raise PyverbsRDMAError with one of errnos."""
@@ -320,3 +312,15 @@ class DeviceCase(unittest.TestCase):
                       (getattr(func, '__name__', func),
                        cm.exception.error_code, errnos))
         return cm.exception
+
+
+class DeviceCase(VerbsCase):
+    """Opens DEV for each test and closes everything afterwards."""
+
+    def setUp(self):
+        self.ctx = Context(name=DEV)
+        self.attr = self.ctx.query_device()
+        self.port = self.ctx.query_port(PORT)
+
+    def tearDown(self):
+        self.ctx.close()

@@ -3,13 +3,7 @@
 sizes and SGE counts (post_send and the ibv_wr_* API), unsignaled work,
 atomics, large messages, a QP connected to itself, two contexts.
 
-    eval "$(rdma-tcp env)"
-    RDMA_TCP_DEV=tcp0 /usr/bin/python3 -m unittest -v \\
-        tests/pyverbs/test_data.py
-
-Nothing here can hang: every completion or event wait has a deadline and
-fails the test when it passes. Environment: see rtcp_verbs.py.
-"""
+How to run them: qp_helpers.py."""
 
 import ctypes
 import os

@@ -3,13 +3,7 @@
 QP (checked through libibverbs directly: pyverbs closes dependants
 first), and destroying a QP whose connection is still waiting.
 
-    eval "$(rdma-tcp env)"
-    RDMA_TCP_DEV=tcp0 /usr/bin/python3 -m unittest -v \\
-        tests/pyverbs/test_destroy_rules.py
-
-Nothing here can hang: every completion or event wait has a deadline and
-fails the test when it passes. Environment: see rtcp_verbs.py.
-"""
+How to run them: qp_helpers.py."""
 
 import ctypes
 import errno

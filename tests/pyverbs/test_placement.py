@@ -3,13 +3,7 @@
 nothing written or read, the right error completion, later WRs flushed,
 the QPs in ERR, an async event, canaries intact.
 
-    eval "$(rdma-tcp env)"
-    RDMA_TCP_DEV=tcp0 /usr/bin/python3 -m unittest -v \\
-        tests/pyverbs/test_placement.py
-
-Nothing here can hang: every completion or event wait has a deadline and
-fails the test when it passes. Environment: see rtcp_verbs.py.
-"""
+How to run them: qp_helpers.py."""
 
 import ctypes
 import os

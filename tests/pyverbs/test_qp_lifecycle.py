@@ -3,13 +3,7 @@
 its masks, query, SQD, errors flushing both queues, destroy with work
 outstanding, the post_send/post_recv checks, UC data.
 
-    eval "$(rdma-tcp env)"
-    RDMA_TCP_DEV=tcp0 /usr/bin/python3 -m unittest -v \\
-        tests/pyverbs/test_qp_lifecycle.py
-
-Nothing here can hang: every completion or event wait has a deadline and
-fails the test when it passes. Environment: see rtcp_verbs.py.
-"""
+How to run them: qp_helpers.py."""
 
 import errno
 import os

@@ -2,13 +2,7 @@
 """Shared receive queues (issue 3): create/query/modify/resize, limits,
 capacity, two QPs on one SRQ, the limit event, LAST_WQE_REACHED.
 
-    eval "$(rdma-tcp env)"
-    RDMA_TCP_DEV=tcp0 /usr/bin/python3 -m unittest -v \\
-        tests/pyverbs/test_srq.py
-
-Nothing here can hang: every completion or event wait has a deadline and
-fails the test when it passes. Environment: see rtcp_verbs.py.
-"""
+How to run them: qp_helpers.py."""
 
 import errno
 import os
