@@ -130,6 +130,17 @@ def poll_cq(cq, count, timeout=TIMEOUT, what='cq'):
     return wcs
 
 
+def wait_for(cond, timeout=TIMEOUT, interval=0.005):
+    """Probes cond() until it is true or `timeout` seconds have passed;
+    returns its last value (the caller asserts on the state)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
 def poll_quiet(cq, duration):
     """Polls cq for `duration` seconds; returns what arrived (tests assert
     it is empty)."""

@@ -9,7 +9,6 @@ import ctypes
 import os
 import random
 import sys
-import time
 import unittest
 
 import pyverbs.enums as e
@@ -17,8 +16,8 @@ from pyverbs.pd import PD
 from pyverbs.wr import SGE
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qp_helpers import (Buf, FULL_ACCESS, TIMEOUT, connect,  # noqa: E402
-                        poll_cq, rand_bytes, recv_wr, send_wr, wc_str)
+from qp_helpers import (Buf, FULL_ACCESS, connect, poll_cq,  # noqa: E402
+                        rand_bytes, recv_wr, send_wr, wait_for, wc_str)
 from qp_case import QPCase  # noqa: E402
 
 
@@ -96,10 +95,7 @@ class TestPlacementSafety(QPCase):
         self.assertWC(wcs[1], e.IBV_WC_WR_FLUSH_ERR, wr_id=2,
                       msg='WR after it')
         self.events.wait((e.IBV_EVENT_QP_ACCESS_ERR, e.IBV_EVENT_QP_FATAL))
-        deadline = time.monotonic() + TIMEOUT
-        while (b.state() != e.IBV_QPS_ERR or a.state() != e.IBV_QPS_ERR) \
-                and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_for(lambda: a.state() == b.state() == e.IBV_QPS_ERR)
         self.assertEqual(a.state(), e.IBV_QPS_ERR, 'requester state')
         self.assertEqual(b.state(), e.IBV_QPS_ERR, 'responder state')
         # both receive queues flushed

@@ -23,9 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rtcp_verbs import PORT  # noqa: E402
 from qp_helpers import (Buf, MASK_INIT, MASK_RTR_RC, MASK_RTR_UC,  # noqa: E402
                         MASK_RTS_RC, MASK_RTS_UC, MAX_INLINE, MiB, RC, SLACK,
-                        TIMEOUT, UC, WC_OF, ah_for, connect, gid0, init_attr,
-                        poll_cq, poll_quiet, rand_bytes, recv_wr, rtr_attr,
-                        rts_attr, send_wr, wc_str)
+                        UC, WC_OF, ah_for, connect, gid0, init_attr, poll_cq,
+                        poll_quiet, rand_bytes, recv_wr, rtr_attr, rts_attr,
+                        send_wr, wait_for, wc_str)
 from qp_case import QPCase  # noqa: E402
 
 
@@ -156,10 +156,7 @@ class TestQPLifecycle(QPCase):
                     else:
                         self.assertEqual(wcs[1].status,
                                          e.IBV_WC_WR_FLUSH_ERR)
-                deadline = time.monotonic() + TIMEOUT
-                while survivor.state() != e.IBV_QPS_ERR and \
-                        time.monotonic() < deadline:
-                    time.sleep(0.005)
+                wait_for(lambda: survivor.state() == e.IBV_QPS_ERR)
                 self.assertEqual(survivor.state(), e.IBV_QPS_ERR)
                 for x in survivor.bufs:
                     x.close()  # dereg does not wait on the dead peer
@@ -536,9 +533,7 @@ class TestQPLifecycle(QPCase):
         wc = poll_cq(b.scq, 1, what='READ to a destroyed QP')[0]
         self.assertNotEqual(wc.status, e.IBV_WC_SUCCESS, wc_str(wc))
         self.assertEqual(wc.wr_id, 0x21)
-        deadline = time.monotonic() + TIMEOUT
-        while b.state() != e.IBV_QPS_ERR and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: b.state() == e.IBV_QPS_ERR, interval=0.01)
         self.assertEqual(b.state(), e.IBV_QPS_ERR)
         self.events.wait((e.IBV_EVENT_QP_FATAL,))
         # and everything can still be freed
@@ -722,10 +717,8 @@ class TestQPLifecycle(QPCase):
                 if op == e.IBV_WR_RDMA_WRITE:
                     # UC: the requester completes once the WRITE is sent;
                     # nothing tells when it is placed -- wait for it
-                    deadline = time.monotonic() + TIMEOUT
-                    while dst.read(off, n) != data and \
-                            time.monotonic() < deadline:
-                        time.sleep(0.001)
+                    wait_for(lambda: dst.read(off, n) == data,
+                             interval=0.001)
                 self.assertEqual(dst.read(off, n), data)
                 self.assertEqual(dst.read(off + n, 10), b'\xa5' * 10)
                 self.assertEqual(dst.read(0, off), b'\xa5' * off)

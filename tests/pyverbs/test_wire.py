@@ -20,7 +20,8 @@ import unittest
 import pyverbs.enums as e
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qp_helpers import MiB, TIMEOUT, poll_cq, rand_bytes, recv_wr  # noqa: E402
+from qp_helpers import (MiB, TIMEOUT, poll_cq, rand_bytes,  # noqa: E402
+                        recv_wr, wait_for)
 from qp_case import QPCase  # noqa: E402
 
 
@@ -309,11 +310,8 @@ class TestWire(QPCase):
         peer.frame(OP_WRITE, b'w' * 4000, rkey=target.rkey,
                    raddr=target.addr, cut=64 + 100)
         # the header is in: the region is being written
-        deadline = time.monotonic() + TIMEOUT
-        while target.read(0, 100) != b'w' * 100:
-            self.assertLess(time.monotonic(), deadline,
-                            'the first 100 bytes of the WRITE not placed')
-            time.sleep(0.005)
+        self.assertTrue(wait_for(lambda: target.read(0, 100) == b'w' * 100),
+                        'the first 100 bytes of the WRITE not placed')
         # the Python thread blocks in dereg holding the GIL, so the stall
         # is ended by another process: it holds the socket for 2 s and
         # exits, which closes the connection (our own copy is closed now)
