@@ -1117,7 +1117,7 @@ static void t_post_send_args(void)
 	w.num_sge = 1;
 	/*
 	 * (An atomic at a misaligned remote address is posted, and fails at
-	 * the responder as on hardware: tests/pyverbs test_qp.py.)
+	 * the responder as on hardware: tests/pyverbs test_data.py.)
 	 * Nothing of the above was queued: the QP still works.
 	 */
 	w.wr_id = 99;

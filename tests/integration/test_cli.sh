@@ -13,15 +13,12 @@
 
 set -u
 
-if [ $# -ne 1 ] || [ ! -x "$1" ]; then
-	echo "usage: $0 PATH/TO/rdma-tcp" >&2
-	exit 2
-fi
-if [ "$(id -u)" -ne 0 ]; then
-	echo "$0: must run as root" >&2
-	exit 2
-fi
-BIN=$(readlink -f "$1")
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/testlib.sh
+. "$HERE/../lib/testlib.sh"
+
+rt_args "$@"
+BIN=$RDMA_TCP
 
 # Re-run inside a fresh network namespace, whose lo starts down.
 # RTCP_TEST_IN_NETNS=no runs in the current one instead.
@@ -32,8 +29,6 @@ if [ "${RTCP_TEST_IN_NETNS:-}" == 1 ]; then
 	ip link set lo up
 fi
 
-PASS=0
-FAIL=0
 TESTDEV=rtcpdummy0
 TESTPEER=rtcpdummy0p
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
@@ -76,24 +71,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-ok() {
-	PASS=$((PASS + 1))
-	echo "ok   - $1"
-}
-
-not_ok() {
-	FAIL=$((FAIL + 1))
-	echo "FAIL - $1"
-	[ $# -gt 1 ] && echo "       $2"
-}
-
-# check DESCRIPTION COMMAND...: the command must succeed
-check() {
-	local desc=$1
-	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
-
 # run_rc COMMAND...: run with stdout/stderr in $OUT/$ERR; status in $RC
 run_rc() {
 	"$@" >"$OUT" 2>"$ERR"
@@ -108,7 +85,7 @@ expect_rc() {
 	if [ "$RC" -eq "$want" ]; then
 		ok "$desc (exit $want)"
 	else
-		not_ok "$desc (exit $want)" "got exit $RC: $(head -c 300 "$ERR")"
+		fail "$desc (exit $want)" "got exit $RC: $(head -c 300 "$ERR")"
 	fi
 }
 
@@ -117,20 +94,8 @@ eq() {
 	if [ "$2" == "$3" ]; then
 		ok "$1"
 	else
-		not_ok "$1" "got '$2', want '$3'"
+		fail "$1" "got '$2', want '$3'"
 	fi
-}
-
-# wait_for SECONDS COMMAND...: poll until the command succeeds
-wait_for() {
-	local tries=$(($1 * 10))
-	shift
-	while [ $tries -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		tries=$((tries - 1))
-	done
-	"$@"
 }
 
 # A process is gone when it does not exist or is a zombie (init here may
@@ -188,6 +153,10 @@ our_monitors() {
 	done
 }
 
+# true once no monitor of this test (of device $1) is left; evaluated at
+# each poll, not once before it
+no_monitors() { [ -z "$(our_monitors "$@")" ]; }
+
 make_testdev() {
 	# dummy where the module exists, else a veth pair (both ends up, or
 	# it has no carrier and shows DOWN)
@@ -218,7 +187,7 @@ for args in "" "bogus" "--bogus" "link add" "link add tcp0" \
 	if grep -q '^Usage:' "$ERR" && [ ! -s "$OUT" ]; then
 		ok "malformed: rdma-tcp $args: usage on stderr only"
 	else
-		not_ok "malformed: rdma-tcp $args: usage on stderr only"
+		fail "malformed: rdma-tcp $args: usage on stderr only"
 	fi
 done
 
@@ -366,11 +335,11 @@ link tcp1/1 state ACTIVE physical_state LINK_UP netdev $TESTDEV"
 
 	ip addr add 127.1.0.77/32 dev "$TESTDEV"
 	check "monitor adds a new address within 3 s" \
-		wait_for 3 gid_table_has tcp1 "$MAPPED_T77"
+		poll 3 gid_table_has tcp1 "$MAPPED_T77"
 	eq "gids/0 stays 127.1.0.1" "$(attr tcp1 ports/1/gids/0)" "$MAPPED_T1"
 	ip addr del 127.1.0.77/32 dev "$TESTDEV"
 	check "monitor drops a deleted address within 3 s" \
-		wait_for 3 gid_table_lacks tcp1 "$MAPPED_T77"
+		poll 3 gid_table_lacks tcp1 "$MAPPED_T77"
 	eq "tcp0 table untouched by tcp1's netdev" \
 		"$(attr tcp0 ports/1/gids/0)" "$MAPPED_LO"
 
@@ -384,7 +353,7 @@ link tcp1/1 state ACTIVE physical_state LINK_UP netdev $TESTDEV"
 
 	ip link del "$TESTDEV"
 	check "netdev gone: GID table zeroed within 3 s" \
-		wait_for 3 gid_table_lacks tcp1 "$MAPPED_T1"
+		poll 3 gid_table_lacks tcp1 "$MAPPED_T1"
 	eq "netdev gone: gids/0 zero" "$(attr tcp1 ports/1/gids/0)" "$ZERO_GID"
 	eq "netdev gone: ndevs/0 empty" \
 		"$(stat -c %s "$IB/tcp1/ports/1/gid_attrs/ndevs/0")" 0
@@ -394,9 +363,9 @@ link tcp1/1 state ACTIVE physical_state LINK_UP netdev $TESTDEV"
 	check "monitor keeps running without its netdev" proc_alive "$PID1"
 	make_testdev
 	check "netdev back: table filled again within 3 s" \
-		wait_for 3 gid_table_has tcp1 "$MAPPED_T1"
+		poll 3 gid_table_has tcp1 "$MAPPED_T1"
 else
-	not_ok "cannot create a dummy or veth netdev for the two-device tests"
+	fail "cannot create a dummy or veth netdev for the two-device tests"
 fi
 
 ### env and run
@@ -448,8 +417,7 @@ eq "failed add: class/infiniband_verbs unchanged" "$(ls -a "$VERBS")" \
 	"$VERBS_BEFORE"
 eq "failed add: /dev/infiniband unchanged" \
 	"$(ls /dev/infiniband 2>/dev/null)" "$NODES"
-check "failed add: its monitor is gone" \
-	wait_for 2 test -z "$(our_monitors tcp2)"
+check "failed add: its monitor is gone" poll 2 no_monitors tcp2
 
 ### the monitor exits by itself when its device directory goes
 expect_rc 0 "link add tcp3 netdev lo" "$BIN" link add tcp3 netdev lo
@@ -457,7 +425,7 @@ PID3=$(cat "$ROOT/run/tcp3.pid" 2>/dev/null)
 UV3=$(attr tcp3 tcp_uverbs)
 rm -rf "${IB:?}/tcp3"
 check "monitor exits within 3 s of rm -rf of its directory" \
-	wait_for 3 proc_gone "${PID3:-0}"
+	poll 3 proc_gone "${PID3:-0}"
 check "...and removes its pidfile" test ! -e "$ROOT/run/tcp3.pid"
 expect_rc 0 "link del cleans up what rm -rf left" "$BIN" link del tcp3
 check "...the uverbs dir" test ! -e "$VERBS/$UV3"
@@ -477,11 +445,10 @@ for name in tcp1 tcp0; do
 	check "$name: monitor gone" proc_gone "${pid:-0}"
 	eq "$name: no traces" "$(traces_of $name)" ""
 done
-check "no monitor of this test is left" wait_for 2 test -z "$(our_monitors)"
+check "no monitor of this test is left" poll 2 no_monitors
 expect_rc 1 "link del tcp0 again" "$BIN" link del tcp0
 run_rc "$BIN" link show
 eq "no devices left" "$RC $(cat "$OUT")" "0 "
 check "class abi_version stays" test -f "$VERBS/abi_version"
 
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+finish

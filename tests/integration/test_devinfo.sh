@@ -26,23 +26,11 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/testlib.sh
 . "$HERE/../lib/testlib.sh"
-# shellcheck source=../lib/sanitize.sh
-. "$HERE/../lib/sanitize.sh"
 
-if [ $# -ne 1 ] || [ ! -x "$1" ]; then
-	echo "usage: $0 PATH/TO/rdma-tcp" >&2
-	exit 2
-fi
-require_root
-RDMA_TCP=$(readlink -f "$1")
+rt_args "$@"
 san_setup "$RDMA_TCP" || exit 2
 
-for tool in ibv_devices ibv_devinfo ip; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "$0: $tool not found (bash tests/lib/deps.sh installs it)" >&2
-		exit 2
-	fi
-done
+need_tools ibv_devices ibv_devinfo ip
 
 NS=rtcp-test-$$
 RDMA_TCP_ROOT=$(mktemp -d /tmp/rdma-tcp-test.XXXXXX)
@@ -52,10 +40,7 @@ cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	"$RDMA_TCP" link del tcp0 >/dev/null 2>&1
-	if ip netns list 2>/dev/null | grep -qw "$NS"; then
-		ip netns exec "$NS" "$RDMA_TCP" link del tcp1 >/dev/null 2>&1
-		ip netns del "$NS" 2>/dev/null
-	fi
+	ns_del "$NS" tcp1
 	"$RDMA_TCP" link del tcp1 >/dev/null 2>&1
 	rm -rf "$RDMA_TCP_ROOT"
 	exit "$rc"

@@ -24,25 +24,15 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/testlib.sh
 . "$HERE/../lib/testlib.sh"
 
-if [ $# -ne 1 ] || [ ! -x "$1" ]; then
-	echo "usage: $0 PATH/TO/rdma-tcp" >&2
-	exit 2
-fi
-require_root
-RDMA_TCP=$(readlink -f "$1")
-TOOL=${RDMA_TCP%/kernel-glue/rdma-tcp}/tests/tools/faults
-[ -x "$TOOL" ] || { echo "$0: $TOOL not built" >&2; exit 2; }
-for tool in ip ss timeout; do
-	command -v "$tool" >/dev/null || { echo "$0: $tool not found" >&2; exit 2; }
-done
+rt_args "$@"
+TOOL=$(built tests/tools/faults) || exit 2
+need_tools ip ss timeout
 
 SCENARIOS=${FAULTS_ONLY:-sigkill reset linklong linkread sigstop linkshort}
 STOP_SECS=${FAULTS_STOP_SECS:-30}
 # the sanitizer build stops its peer for 12 s (past the 10 s after which
 # TCP_USER_TIMEOUT once killed such a peer): the 30 s stop, the same code,
 # runs in the plain build, and the suite stays within its time budget
-# shellcheck source=../lib/sanitize.sh
-. "$HERE/../lib/sanitize.sh"
 if [ -z "${FAULTS_STOP_SECS:-}" ] && san_elf_is_asan "$RDMA_TCP"; then
 	STOP_SECS=12
 fi
@@ -54,19 +44,11 @@ RDMA_TCP_ROOT=$(mktemp -d /tmp/rdma-tcp-faults.XXXXXX)
 export RDMA_TCP_ROOT
 T0=$(date +%s)
 
-ns_exists() { ip netns list 2>/dev/null | grep -qw "$1"; }
-
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
-	if ns_exists "$NSA"; then
-		ip netns exec "$NSA" "$RDMA_TCP" link del tcpA >/dev/null 2>&1
-		ip netns del "$NSA" 2>/dev/null
-	fi
-	if ns_exists "$NSB"; then
-		ip netns exec "$NSB" "$RDMA_TCP" link del tcpB >/dev/null 2>&1
-		ip netns del "$NSB" 2>/dev/null
-	fi
+	ns_del "$NSA" tcpA
+	ns_del "$NSB" tcpB
 	rm -rf "$RDMA_TCP_ROOT"
 	exit "$rc"
 }
@@ -76,15 +58,6 @@ trap 'exit 130' INT TERM
 eval "$("$RDMA_TCP" env)" || exit 1
 unset LD_PRELOAD # no rdma_cm here; the tool is built like the provider
 
-mk_netns() {
-	ip netns add "$NSA" && ip netns add "$NSB" &&
-		ip -n "$NSA" link set lo up && ip -n "$NSB" link set lo up &&
-		ip -n "$NSA" link add vethA type veth peer name vethB netns "$NSB" &&
-		ip -n "$NSA" addr add "$IPA/24" dev vethA &&
-		ip -n "$NSB" addr add "$IPB/24" dev vethB &&
-		ip -n "$NSA" link set vethA up && ip -n "$NSB" link set vethB up
-}
-
 # both ends of the veth carry traffic again
 link_up() {
 	ip -n "$NSA" link set vethA up 2>/dev/null
@@ -92,7 +65,7 @@ link_up() {
 		[[ $(ip -n "$NSB" link show vethB) == *LOWER_UP* ]]
 }
 
-if out=$(mk_netns 2>&1) &&
+if out=$(veth_pair "$NSA" "$IPA" "$NSB" "$IPB" 2>&1) &&
 	out=$(ip netns exec "$NSA" "$RDMA_TCP" link add tcpA netdev vethA 2>&1) &&
 	out=$(ip netns exec "$NSB" "$RDMA_TCP" link add tcpB netdev vethB 2>&1) &&
 	poll 10 link_up; then

@@ -21,54 +21,10 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../lib/testlib.sh
 . "$HERE/../lib/testlib.sh"
 
-if [ $# -ne 1 ] || [ ! -x "$1" ]; then
-	echo "usage: $0 PATH/TO/rdma-tcp" >&2
-	exit 2
-fi
-require_root
-RDMA_TCP=$(readlink -f "$1")
-PROG=${RDMA_TCP%/kernel-glue/rdma-tcp}/tests/integration/malformed
-if [ ! -x "$PROG" ]; then
-	echo "$0: $PROG not built" >&2
-	exit 2
-fi
-
-RDMA_TCP_ROOT=$(mktemp -d /tmp/rdma-tcp-test.XXXXXX)
-export RDMA_TCP_ROOT
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	"$RDMA_TCP" link del tcp0 >/dev/null 2>&1
-	rm -rf "$RDMA_TCP_ROOT"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-if ! out=$("$RDMA_TCP" link add tcp0 netdev lo 2>&1); then
-	echo "$0: link add tcp0 netdev lo: $out" >&2
-	exit 2
-fi
-env_out=$("$RDMA_TCP" env) || exit 2
-eval "$env_out"
-# malformed is built like the provider (plain or ASan+UBSan), so it carries
-# its own sanitizer runtime. It uses neither rdma_cm nor completion
-# channels, so the librdmacm-ext preload is left out: preloaded ahead of an
-# ASan executable it would keep ASan's runtime from loading first.
-unset LD_PRELOAD
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-
-# the program has its own 240 s watchdog; this is the backstop
-timeout -k 5 300 "$PROG" tcp0
-rc=$?
-case $rc in
-0 | 1) exit "$rc" ;;
-124 | 137) echo "FAIL - malformed hung (killed by timeout)" ;;
-*) echo "FAIL - malformed died (exit status $rc)" ;;
-esac
-echo "0 passed, 1 failed"
-exit 1
+rt_args "$@"
+PROG=$(built tests/integration/malformed) || exit 2
+lo_device tcp0
+own_san_options
+run_c_suite 300 "$PROG" tcp0

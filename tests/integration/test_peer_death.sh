@@ -16,25 +16,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/testlib.sh
 . "$HERE/../lib/testlib.sh"
 
-if [ $# -ne 1 ] || [ ! -x "$1" ]; then
-	echo "usage: $0 PATH/TO/rdma-tcp" >&2
-	exit 2
-fi
-require_root
-RDMA_TCP=$(readlink -f "$1")
-TOOL=${RDMA_TCP%/kernel-glue/rdma-tcp}/tests/tools/peer_death
-[ -x "$TOOL" ] || { echo "$0: $TOOL not built" >&2; exit 2; }
-
-RDMA_TCP_ROOT=$(mktemp -d /tmp/rdma-tcp-test.XXXXXX)
-export RDMA_TCP_ROOT
-cleanup() {
-	"$RDMA_TCP" link del tcp0 >/dev/null 2>&1
-	rm -rf "$RDMA_TCP_ROOT"
-}
-trap cleanup EXIT INT TERM
-
-"$RDMA_TCP" link add tcp0 netdev lo || exit 1
-eval "$("$RDMA_TCP" env)"
-unset LD_PRELOAD # no rdma_cm here; see test_devinfo.sh
+rt_args "$@"
+TOOL=$(built tests/tools/peer_death) || exit 2
+lo_device tcp0
 # the tool is built like the provider (plain or sanitized): no preload needed
-timeout 120 "$TOOL" tcp0
+run_c_suite 120 "$TOOL" tcp0

@@ -34,25 +34,13 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/testlib.sh
 . "$HERE/../lib/testlib.sh"
-# shellcheck source=../lib/sanitize.sh
-. "$HERE/../lib/sanitize.sh"
 
-if [ $# -ne 1 ] || [ ! -x "$1" ]; then
-	echo "usage: $0 PATH/TO/rdma-tcp" >&2
-	exit 2
-fi
-require_root
-RDMA_TCP=$(readlink -f "$1")
+rt_args "$@"
 san_setup "$RDMA_TCP" || exit 2
 
-for tool in ip ss timeout rping rdma_server rdma_client ucmatose \
+need_tools ip ss timeout rping rdma_server rdma_client ucmatose \
 	ibv_rc_pingpong ibv_devinfo ib_write_bw ib_read_bw ib_send_bw \
-	ib_send_lat ib_read_lat; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "$0: $tool not found (bash tests/lib/deps.sh installs it)" >&2
-		exit 2
-	fi
-done
+	ib_send_lat ib_read_lat
 
 TMO=${RDMACM_TIMEOUT:-30}
 PHASES=${RDMACM_PHASES:-lo netns}
@@ -72,8 +60,6 @@ CASE_NO=0
 SERVER_PID=
 T0=$(date +%s)
 
-ns_exists() { ip netns list 2>/dev/null | grep -qw "$1"; }
-
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
@@ -82,14 +68,8 @@ cleanup() {
 		wait "$SERVER_PID" 2>/dev/null
 	fi
 	"$RDMA_TCP" link del tcp0 >/dev/null 2>&1
-	if ns_exists "$NSA"; then
-		ip netns exec "$NSA" "$RDMA_TCP" link del tcpA >/dev/null 2>&1
-		ip netns del "$NSA" 2>/dev/null
-	fi
-	if ns_exists "$NSB"; then
-		ip netns exec "$NSB" "$RDMA_TCP" link del tcpB >/dev/null 2>&1
-		ip netns del "$NSB" 2>/dev/null
-	fi
+	ns_del "$NSA" tcpA
+	ns_del "$NSB" tcpB
 	ns_exists "$NSC" && ip netns del "$NSC" 2>/dev/null
 	if [ "$rc" -ne 0 ] && [ -n "${RDMACM_KEEP_LOGS:-}" ]; then
 		echo "# logs kept in $LOGS"
@@ -102,23 +82,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# in NS ("" = here) CMD...
-in_ns() {
-	local ns=$1
-	shift
-	if [ -n "$ns" ]; then
-		ip netns exec "$ns" "$@"
-	else
-		"$@"
-	fi
-}
-
-listening() { in_ns "$1" ss -Hltn "sport = :$2" 2>/dev/null | grep -q .; }
-port_used() {
-	in_ns "$1" ss -Htan "( sport = :$2 or dport = :$2 )" 2>/dev/null |
-		grep -q .
-}
-
 # a port free in both namespaces, in PICKED
 pick_port() {
 	while port_used "$1" "$PORT" || port_used "$2" "$PORT"; do
@@ -127,8 +90,6 @@ pick_port() {
 	PICKED=$PORT
 	PORT=$((PORT + 1))
 }
-
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 
 status_word() {
 	case $1 in
@@ -337,16 +298,17 @@ if [ -z "$needed" ]; then
 else
 	fail "librdmacm-ext needs libc only (DT_NEEDED)" "$needed"
 fi
-env LD_PRELOAD="$PRE" sleep 5 &
-pid=$!
-sleep 0.5
-if ! grep -q libibverbs "/proc/$pid/maps" && [ "$(ls "/proc/$pid/task" | wc -l)" = 1 ]; then
+# the program says when its start-up (the preload's constructor) is over
+coproc NORDMA { exec env LD_PRELOAD="$PRE" sh -c 'echo ready; read -r _'; }
+pid=$NORDMA_PID
+if read -r -t 10 line <&"${NORDMA[0]}" && [ "$line" = ready ] &&
+	! grep -q libibverbs "/proc/$pid/maps" && [ "$(ls "/proc/$pid/task" | wc -l)" = 1 ]; then
 	ok "a program without RDMA: no libibverbs mapped, no extra thread"
 else
 	fail "a program without RDMA: no libibverbs mapped, no extra thread"
 fi
-kill $pid 2>/dev/null
-wait $pid 2>/dev/null
+kill "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
 
 ########################################################################
 if [[ " $PHASES " == *" lo "* ]]; then
@@ -376,18 +338,9 @@ if [[ " $PHASES " == *" lo "* ]]; then
 fi
 
 ########################################################################
-mk_netns() {
-	ip netns add "$NSA" && ip netns add "$NSB" &&
-		ip -n "$NSA" link set lo up && ip -n "$NSB" link set lo up &&
-		ip -n "$NSA" link add vethA type veth peer name vethB netns "$NSB" &&
-		ip -n "$NSA" addr add "$IPA/24" dev vethA &&
-		ip -n "$NSB" addr add "$IPB/24" dev vethB &&
-		ip -n "$NSA" link set vethA up && ip -n "$NSB" link set vethB up
-}
-
 if [[ " $PHASES " == *" netns "* ]]; then
 	echo "# namespaces: $NSA (tcpA, $IPA) <-> $NSB (tcpB, $IPB)"
-	if out=$(mk_netns 2>&1) &&
+	if out=$(veth_pair "$NSA" "$IPA" "$NSB" "$IPB" 2>&1) &&
 		out=$(ip netns exec "$NSA" "$RDMA_TCP" link add tcpA netdev vethA 2>&1) &&
 		out=$(ip netns exec "$NSB" "$RDMA_TCP" link add tcpB netdev vethB 2>&1) &&
 		poll 10 dev_ready "$NSA" tcpA "$IPA" &&

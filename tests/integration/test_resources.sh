@@ -27,14 +27,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/testlib.sh
 . "$HERE/../lib/testlib.sh"
 
-if [ $# -ne 1 ] || [ ! -x "$1" ]; then
-	echo "usage: $0 PATH/TO/rdma-tcp" >&2
-	exit 2
-fi
-require_root
-RDMA_TCP=$(readlink -f "$1")
-TOOL=${RDMA_TCP%/kernel-glue/rdma-tcp}/tests/tools/res_attack
-[ -x "$TOOL" ] || { echo "$0: $TOOL not built" >&2; exit 2; }
+rt_args "$@"
+TOOL=$(built tests/tools/res_attack) || exit 2
 
 NS=rtcp-res-$$
 RDMA_TCP_ROOT=$(mktemp -d /tmp/rdma-tcp-test.XXXXXX)
@@ -45,11 +39,7 @@ cleanup() {
 	trap - EXIT INT TERM
 	[ -n "$VPID" ] && kill "$VPID" 2>/dev/null
 	"$RDMA_TCP" link del tcp0 >/dev/null 2>&1
-	if ip netns list 2>/dev/null | grep -qw "$NS"; then
-		ip netns exec "$NS" "$RDMA_TCP" link del tcp1 >/dev/null 2>&1
-		ip netns exec "$NS" "$RDMA_TCP" link del tcp2 >/dev/null 2>&1
-		ip netns del "$NS" 2>/dev/null
-	fi
+	ns_del "$NS" tcp1 tcp2
 	rm -rf "$RDMA_TCP_ROOT"
 	exit "$rc"
 }
@@ -60,8 +50,7 @@ eval "$("$RDMA_TCP" env)" || exit 2
 # the tool is built like the provider (plain or ASan+UBSan) and carries
 # its own runtime; it uses no rdma_cm, so no preload
 unset LD_PRELOAD
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+own_san_options
 
 nsx() { ip netns exec "$NS" "$@"; }
 

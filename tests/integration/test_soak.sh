@@ -33,18 +33,10 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/testlib.sh
 . "$HERE/../lib/testlib.sh"
-# shellcheck source=../lib/sanitize.sh
-. "$HERE/../lib/sanitize.sh"
 
-if [ $# -ne 1 ] || [ ! -x "$1" ]; then
-	echo "usage: $0 PATH/TO/rdma-tcp" >&2
-	exit 2
-fi
-require_root
-RDMA_TCP=$(readlink -f "$1")
+rt_args "$@"
 san_setup "$RDMA_TCP" || exit 2
-SOAK=${RDMA_TCP%/kernel-glue/rdma-tcp}/tests/soak/soak
-[ -x "$SOAK" ] || { echo "$0: $SOAK not built" >&2; exit 2; }
+SOAK=$(built tests/soak/soak) || exit 2
 
 SECS=${SOAK_SECONDS:-30}
 PHASES=${SOAK_PHASES:-lo many netns}
@@ -64,8 +56,6 @@ mkdir -p "$RDMA_TCP_ROOT"
 export RDMA_TCP_ROOT
 SPID=
 
-ns_exists() { ip netns list 2>/dev/null | grep -qw "$1"; }
-
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
@@ -74,14 +64,8 @@ cleanup() {
 		wait "$SPID" 2>/dev/null
 	fi
 	"$RDMA_TCP" link del tcp0 >/dev/null 2>&1
-	if ns_exists "$NSA"; then
-		ip netns exec "$NSA" "$RDMA_TCP" link del tcpA >/dev/null 2>&1
-		ip netns del "$NSA" 2>/dev/null
-	fi
-	if ns_exists "$NSB"; then
-		ip netns exec "$NSB" "$RDMA_TCP" link del tcpB >/dev/null 2>&1
-		ip netns del "$NSB" 2>/dev/null
-	fi
+	ns_del "$NSA" tcpA
+	ns_del "$NSB" tcpB
 	if [ -n "${SOAK_KEEP_LOGS:-}" ]; then
 		echo "# logs kept in $WORK"
 	else
@@ -91,17 +75,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# in NS ("" = here) CMD...
-in_ns() {
-	local ns=$1
-	shift
-	if [ -n "$ns" ]; then
-		ip netns exec "$ns" "$@"
-	else
-		"$@"
-	fi
-}
 
 # pair NAME SERVER_NS SERVER_DEV BIND CLIENT_NS CLIENT_DEV SOAK_ARGS...
 # Runs a server and a client; sets S_RC, C_RC and the logs $WORK/NAME.{s,c}.
@@ -113,7 +86,7 @@ pair() {
 	in_ns "$sns" timeout "$TMO" "$SOAK" -s "$bind" -p 0 -d "$sdev" \
 		>"$S_LOG" 2>&1 &
 	SPID=$!
-	if ! poll 30 grep -q '^listening ' "$S_LOG"; then
+	if ! poll 30 grep -qs '^listening ' "$S_LOG"; then
 		S_RC=2 C_RC=2
 		return
 	fi
@@ -193,12 +166,7 @@ if [[ " $PHASES " != *" netns "* ]]; then
 	finish
 	exit
 fi
-if ip netns add "$NSA" && ip netns add "$NSB" &&
-	ip -n "$NSA" link set lo up && ip -n "$NSB" link set lo up &&
-	ip -n "$NSA" link add vethA type veth peer name vethB netns "$NSB" &&
-	ip -n "$NSA" addr add "$IPA/24" dev vethA &&
-	ip -n "$NSB" addr add "$IPB/24" dev vethB &&
-	ip -n "$NSA" link set vethA up && ip -n "$NSB" link set vethB up &&
+if veth_pair "$NSA" "$IPA" "$NSB" "$IPB" &&
 	out=$(ip netns exec "$NSA" "$RDMA_TCP" link add tcpA netdev vethA 2>&1) &&
 	out=$(ip netns exec "$NSB" "$RDMA_TCP" link add tcpB netdev vethB 2>&1) &&
 	poll 10 dev_ready "$NSA" tcpA "$IPA" && poll 10 dev_ready "$NSB" tcpB "$IPB"; then

@@ -36,8 +36,6 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/testlib.sh
 . "$HERE/../lib/testlib.sh"
-# shellcheck source=../lib/sanitize.sh
-. "$HERE/../lib/sanitize.sh"
 # shellcheck source=../lib/stock_matrix.sh
 . "$HERE/../lib/stock_matrix.sh"
 
@@ -89,22 +87,12 @@ if [ -n "${STOCK_CASES_OVERRIDE:-}" ]; then
 fi
 ########################################################################
 
-if [ $# -ne 1 ] || [ ! -x "$1" ]; then
-	echo "usage: $0 PATH/TO/rdma-tcp" >&2
-	exit 2
-fi
-require_root
-RDMA_TCP=$(readlink -f "$1")
+rt_args "$@"
 san_setup "$RDMA_TCP" || exit 2
 
-for tool in ip ss timeout ibv_rc_pingpong ibv_srq_pingpong ibv_uc_pingpong \
+need_tools ip ss timeout ibv_rc_pingpong ibv_srq_pingpong ibv_uc_pingpong \
 	ibv_devinfo ib_write_bw ib_read_bw ib_send_bw ib_atomic_bw \
-	ib_write_lat ib_read_lat ib_send_lat ib_atomic_lat; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "$0: $tool not found (bash tests/lib/deps.sh installs it)" >&2
-		exit 2
-	fi
-done
+	ib_write_lat ib_read_lat ib_send_lat ib_atomic_lat
 
 # 90 s per side: the slowest case takes ~16 s on an idle host (ASan
 # build), but perftest's -a runs measure the CPU clock at every size, about
@@ -135,22 +123,14 @@ SM_LOGDIR=$WORK/logs
 mkdir -p "$SM_LOGDIR"
 T0=$(date +%s)
 
-ns_exists() { ip netns list 2>/dev/null | grep -qw "$1"; }
-
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	sm_cleanup
 	[ ${#LOAD_PIDS[@]} -eq 0 ] || kill "${LOAD_PIDS[@]}" 2>/dev/null
 	"$RDMA_TCP" link del tcp0 >/dev/null 2>&1
-	if ns_exists "$NSA"; then
-		ip netns exec "$NSA" "$RDMA_TCP" link del tcpA >/dev/null 2>&1
-		ip netns del "$NSA" 2>/dev/null
-	fi
-	if ns_exists "$NSB"; then
-		ip netns exec "$NSB" "$RDMA_TCP" link del tcpB >/dev/null 2>&1
-		ip netns del "$NSB" 2>/dev/null
-	fi
+	ns_del "$NSA" tcpA
+	ns_del "$NSB" tcpB
 	if [ "$rc" -ne 0 ] && [ -n "${STOCK_KEEP_LOGS:-}" ]; then
 		echo "# logs kept in $SM_LOGDIR"
 		rm -rf "$RDMA_TCP_ROOT"
@@ -182,7 +162,7 @@ RESULTS=()
 dev_ready() {
 	local out
 	sm_prefix
-	out=$(sm_in "$1" "${SM_PREFIX[@]}" ibv_devinfo -v -d "$2" 2>&1) &&
+	out=$(in_ns "$1" "${SM_PREFIX[@]}" ibv_devinfo -v -d "$2" 2>&1) &&
 		[[ $out =~ state:[[:space:]]+PORT_ACTIVE ]] &&
 		[[ $out =~ GID\[[[:space:]]*0\]:[[:space:]]+::ffff:${3//./\\.}, ]]
 }
@@ -238,18 +218,9 @@ if [[ " $PHASES " == *" lo "* ]]; then
 fi
 
 ########################################################################
-mk_netns() {
-	ip netns add "$NSA" && ip netns add "$NSB" &&
-		ip -n "$NSA" link set lo up && ip -n "$NSB" link set lo up &&
-		ip -n "$NSA" link add vethA type veth peer name vethB netns "$NSB" &&
-		ip -n "$NSA" addr add "$IPA/24" dev vethA &&
-		ip -n "$NSB" addr add "$IPB/24" dev vethB &&
-		ip -n "$NSA" link set vethA up && ip -n "$NSB" link set vethB up
-}
-
 if [[ " $PHASES " == *" netns "* ]]; then
 	echo "# two namespaces: $NSA (tcpA on vethA $IPA) <-> $NSB (tcpB on vethB $IPB)"
-	if out=$(mk_netns 2>&1); then
+	if out=$(veth_pair "$NSA" "$IPA" "$NSB" "$IPB" 2>&1); then
 		ok "namespaces $NSA, $NSB joined by veth, $IPA/24 and $IPB/24"
 		setup=ok
 		for side in "$NSA tcpA vethA $IPA" "$NSB tcpB vethB $IPB"; do

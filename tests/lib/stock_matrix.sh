@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # Running pairs of stock verbs programs (server + client), sourced, never
-# run. Needs tests/lib/testlib.sh (ok/fail) and tests/lib/sanitize.sh
-# (san_setup already done: sm_prefix uses it to put the sanitizer runtime
-# first in an ASan build).
+# run. Needs tests/lib/testlib.sh (ok/fail, in_ns, listening, port_used,
+# alive) and tests/lib/sanitize.sh (san_setup already done: sm_prefix uses
+# it to put the sanitizer runtime first in an ASan build).
 #
 #   sm_run_case LABEL SRV_NS SRV_DEV CLI_NS CLI_DEV SRV_IP PROG ARGS...
 #       Starts PROG as a server (in network namespace SRV_NS, "" = the
@@ -56,32 +56,10 @@ SM_CASE_NO=0
 SM_LAST_SECS=0
 SM_LAST_OK=0
 
-# sm_in NS CMD...: CMD in network namespace NS ("" = here)
-sm_in() {
-	local ns=$1
-	shift
-	if [ -n "$ns" ]; then
-		ip netns exec "$ns" "$@"
-	else
-		"$@"
-	fi
-}
-
-# true if something listens on TCP port $2 in namespace $1
-sm_listening() {
-	sm_in "$1" ss -Hltn "sport = :$2" 2>/dev/null | grep -q .
-}
-
-# true if TCP port $2 is in any use (listening, TIME_WAIT...) in $1
-sm_port_used() {
-	sm_in "$1" ss -Htan "( sport = :$2 or dport = :$2 )" 2>/dev/null |
-		grep -q .
-}
-
 # Next free port in both namespaces, in SM_PICKED; advances SM_PORT
 sm_pick_port() {
 	local tries=0
-	while sm_port_used "$1" "$SM_PORT" || sm_port_used "$2" "$SM_PORT"; do
+	while port_used "$1" "$SM_PORT" || port_used "$2" "$SM_PORT"; do
 		SM_PORT=$((SM_PORT + 1))
 		tries=$((tries + 1))
 		[ $tries -lt 1000 ] || return 1
@@ -102,16 +80,14 @@ sm_prefix() {
 	fi
 }
 
-sm_alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-
 sm_cleanup() {
 	local pid
 	for pid in "$SM_CLIENT_PID" "$SM_SERVER_PID"; do
-		sm_alive "$pid" || continue
+		alive "$pid" || continue
 		# timeout(1) passes the signal on to its process group
 		kill "$pid" 2>/dev/null
 		sleep 0.2
-		sm_alive "$pid" && kill -KILL "$pid" 2>/dev/null
+		alive "$pid" && kill -KILL "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	done
 	SM_CLIENT_PID=
@@ -186,8 +162,8 @@ sm_attempt() {
 
 	# the client may start once the server listens on its port
 	local end=$(($(date +%s%N) + SM_LISTEN_WAIT * 1000000000))
-	while ! sm_listening "$sns" "$port"; do
-		if ! sm_alive "$SM_SERVER_PID"; then
+	while ! listening "$sns" "$port"; do
+		if ! alive "$SM_SERVER_PID"; then
 			why="server exited before listening on port $port"
 			break
 		fi
@@ -216,10 +192,10 @@ sm_attempt() {
 	if [ "$crc" -ne 0 ]; then
 
 		for _ in $(seq 50); do
-			sm_alive "$SM_SERVER_PID" || break
+			alive "$SM_SERVER_PID" || break
 			sleep 0.1
 		done
-		if sm_alive "$SM_SERVER_PID"; then
+		if alive "$SM_SERVER_PID"; then
 			why="${why:+$why; }server still running 5 s after the client failed (killed)"
 			kill "$SM_SERVER_PID" 2>/dev/null
 		fi

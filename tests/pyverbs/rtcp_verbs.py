@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: MIT
 """What the pyverbs suites share: the device under test, expectations
 derived from its netdev, libibverbs and libc through ctypes for what pyverbs
-does not expose, and DeviceCase, a TestCase with the device open.
+does not expose, DeviceCase (a TestCase with the device open), and the
+small tools of every suite: bounded() (a deadline for a whole test),
+readable(), preloaded(), descriptor and thread counts. The QP suites share
+more in qp_helpers.py and qp_case.py.
 
 Environment:
     RDMA_TCP_DEV      device name (default tcp0)
@@ -13,9 +16,12 @@ Environment:
 import ctypes
 import ctypes.util
 import errno
+import functools
 import ipaddress
 import mmap
 import os
+import select
+import signal
 import unittest
 
 import pyverbs.enums as e
@@ -105,11 +111,54 @@ def netdev_ipv6(ifname):
 
 
 def open_fds():
-    return set(os.listdir('/proc/self/fd'))
+    """Open descriptors (not the one the listing itself used)."""
+    out = set()
+    for f in os.listdir('/proc/self/fd'):
+        try:
+            os.fstat(int(f))
+            out.add(int(f))
+        except OSError:
+            pass
+    return out
 
 
 def threads():
     return len(os.listdir('/proc/self/task'))
+
+
+def readable(fd, timeout=0.0):
+    return bool(select.select([fd], [], [], timeout)[0])
+
+
+def preloaded():
+    """True if librdmacm-ext (rdma_cm, completion channels) is preloaded,
+    as `rdma-tcp env` sets it up."""
+    return 'librdmacm-ext' in os.environ.get('LD_PRELOAD', '')
+
+
+TEST_TIMEOUT = 60
+
+
+def bounded(seconds=TEST_TIMEOUT):
+    """Fail with TimeoutError after `seconds`: Python's SIGALRM handler
+    interrupts a call blocked in the kernel (a read() of ibv_get_cq_event
+    or rdma_get_cm_event returns EINTR), so a lost event fails the test
+    instead of hanging the suite."""
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            def expire(signum, frame):
+                raise TimeoutError('%s: no progress in %d s' %
+                                   (fn.__name__, seconds))
+            old = signal.signal(signal.SIGALRM, expire)
+            signal.alarm(seconds)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                signal.alarm(0)
+                signal.signal(signal.SIGALRM, old)
+        return wrapper
+    return deco
 
 
 # --- libibverbs and libc through ctypes, for what pyverbs does not expose ---
@@ -247,16 +296,8 @@ class RawContext:
         self.close()
 
 
-class DeviceCase(unittest.TestCase):
-    """Opens DEV for each test and closes everything afterwards."""
-
-    def setUp(self):
-        self.ctx = Context(name=DEV)
-        self.attr = self.ctx.query_device()
-        self.port = self.ctx.query_port(PORT)
-
-    def tearDown(self):
-        self.ctx.close()
+class VerbsCase(unittest.TestCase):
+    """The assertions every suite's TestCase shares."""
 
     def assertRDMAError(self, errnos, func, *args, **kwargs):
         """func(*args) must raise PyverbsRDMAError with one of errnos."""
@@ -271,3 +312,15 @@ class DeviceCase(unittest.TestCase):
                       (getattr(func, '__name__', func),
                        cm.exception.error_code, errnos))
         return cm.exception
+
+
+class DeviceCase(VerbsCase):
+    """Opens DEV for each test and closes everything afterwards."""
+
+    def setUp(self):
+        self.ctx = Context(name=DEV)
+        self.attr = self.ctx.query_device()
+        self.port = self.ctx.query_port(PORT)
+
+    def tearDown(self):
+        self.ctx.close()

@@ -21,10 +21,7 @@ used (default 127.0.0.1 on lo, else the netdev's first IPv4 address).
 import ctypes
 import errno
 import fcntl
-import functools
 import os
-import select
-import signal
 import socket
 import struct
 import subprocess
@@ -39,15 +36,11 @@ from pyverbs.pyverbs_error import PyverbsRDMAError
 from pyverbs.qp import QPCap, QPInitAttr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rtcp_verbs import DEV, NETDEV, libverbs  # noqa: E402
+from rtcp_verbs import (DEV, NETDEV, bounded, libverbs,  # noqa: E402
+                        preloaded, readable)
 
-TEST_TIMEOUT = 60
 CONSUMER_REJECT = 28  # IB CM reject reason, as librdmacm reports it
 MSG = 1024
-
-
-def preloaded():
-    return 'librdmacm-ext' in os.environ.get('LD_PRELOAD', '')
 
 
 def netdev_ipv4(ifname):
@@ -69,25 +62,6 @@ def free_port(family=socket.AF_INET):
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind(('', 0))
         return s.getsockname()[1]
-
-
-def bounded(seconds=TEST_TIMEOUT):
-    """Fail the test with TimeoutError after `seconds` (SIGALRM)."""
-    def deco(fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            def expire(signum, frame):
-                raise TimeoutError('%s: no progress in %d s' %
-                                   (fn.__name__, seconds))
-            old = signal.signal(signal.SIGALRM, expire)
-            signal.alarm(seconds)
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                signal.alarm(0)
-                signal.signal(signal.SIGALRM, old)
-        return wrapper
-    return deco
 
 
 def qp_init(max_wr=16):
@@ -179,10 +153,6 @@ for _name, _res, _args in (
         continue
     _f.restype = _res
     _f.argtypes = _args
-
-
-def readable(fd, timeout=0.0):
-    return bool(select.select([fd], [], [], timeout)[0])
 
 
 class Peer:

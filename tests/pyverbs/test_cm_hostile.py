@@ -28,9 +28,9 @@ import unittest
 import pyverbs.cm_enums as ce
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rtcp_verbs import bounded, preloaded, readable  # noqa: E402
 from test_cm import (ADDR, CONSUMER_REJECT, CmEventC,  # noqa: E402
-                     CmEventFullC, ConnParamC, bounded, cm_c, pattern,
-                     preloaded, readable, sockaddr_in)
+                     CmEventFullC, ConnParamC, cm_c, pattern, sockaddr_in)
 
 _P = ctypes.c_void_p
 MAGIC = 0x5254434d

@@ -21,29 +21,28 @@ device fails cleanly (NULL, errno set), in a child interpreter.
 import ctypes
 import errno
 import fcntl
-import functools
 import os
 import select
-import signal
 import subprocess
 import sys
 import time
 import unittest
 
 import pyverbs.enums as e
-from pyverbs.addr import AHAttr, GlobalRoute
 from pyverbs.cq import CQ, CompChannel
 from pyverbs.device import Context
 from pyverbs.mr import MR
 from pyverbs.pd import PD
 from pyverbs.pyverbs_error import PyverbsRDMAError
-from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
+from pyverbs.qp import QP, QPCap, QPInitAttr
 from pyverbs.wr import RecvWR, SendWR, SGE
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rtcp_verbs import DEV, PORT, RawContext, libverbs  # noqa: E402
+from rtcp_verbs import (DEV, RawContext, bounded, libverbs,  # noqa: E402
+                        open_fds, preloaded, readable)
+from qp_helpers import (MASK_INIT, MASK_RTR_RC, MASK_RTS_RC,  # noqa: E402
+                        init_attr, rtr_attr, rts_attr)
 
-TEST_TIMEOUT = 60
 MSG = 64
 ACCESS = (e.IBV_ACCESS_LOCAL_WRITE | e.IBV_ACCESS_REMOTE_WRITE |
           e.IBV_ACCESS_REMOTE_READ)
@@ -55,46 +54,6 @@ def ack_raw_event(record):
     libverbs.ibv_ack_cq_events.restype = None
     libverbs.ibv_ack_cq_events.argtypes = [ctypes.c_void_p, ctypes.c_uint]
     libverbs.ibv_ack_cq_events(int.from_bytes(record[:8], sys.byteorder), 1)
-
-
-def preloaded():
-    return 'librdmacm-ext' in os.environ.get('LD_PRELOAD', '')
-
-
-def bounded(seconds=TEST_TIMEOUT):
-    """Fail with TimeoutError after `seconds`: Python's SIGALRM handler
-    interrupts a blocked ibv_get_cq_event (its read() returns EINTR)."""
-    def deco(fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            def expire(signum, frame):
-                raise TimeoutError('%s: no progress in %d s' %
-                                   (fn.__name__, seconds))
-            old = signal.signal(signal.SIGALRM, expire)
-            signal.alarm(seconds)
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                signal.alarm(0)
-                signal.signal(signal.SIGALRM, old)
-        return wrapper
-    return deco
-
-
-def fds():
-    """Open descriptors (not the one the listing itself used)."""
-    out = set()
-    for f in os.listdir('/proc/self/fd'):
-        try:
-            os.fstat(int(f))
-            out.add(int(f))
-        except OSError:
-            pass
-    return out
-
-
-def readable(fd, timeout=0.0):
-    return bool(select.select([fd], [], [], timeout)[0])
 
 
 class Pair:
@@ -111,35 +70,13 @@ class Pair:
                                    rcq=b_cqs[1], cap=cap, sq_sig_all=0))
         self.smr = MR(pd, MSG, ACCESS)
         self.rmr = MR(pd, MSG * 64, ACCESS)
-        gid = ctx.query_gid(PORT, 0)
-        for q, peer in ((self.a, self.b), (self.b, self.a)):
-            at = QPAttr(qp_state=e.IBV_QPS_INIT)
-            at.pkey_index = 0
-            at.port_num = PORT
-            at.qp_access_flags = ACCESS
-            q.modify(at, e.IBV_QP_STATE | e.IBV_QP_PKEY_INDEX |
-                     e.IBV_QP_PORT | e.IBV_QP_ACCESS_FLAGS)
-        for q, peer in ((self.a, self.b), (self.b, self.a)):
-            at = QPAttr(qp_state=e.IBV_QPS_RTR, path_mtu=e.IBV_MTU_1024)
-            at.ah_attr = AHAttr(port_num=PORT, is_global=1,
-                                gr=GlobalRoute(dgid=gid, sgid_index=0))
-            at.dest_qp_num = peer.qp_num
-            at.rq_psn = 0
-            at.max_dest_rd_atomic = 1
-            at.min_rnr_timer = 12
-            q.modify(at, e.IBV_QP_STATE | e.IBV_QP_AV | e.IBV_QP_PATH_MTU |
-                     e.IBV_QP_DEST_QPN | e.IBV_QP_RQ_PSN |
-                     e.IBV_QP_MAX_DEST_RD_ATOMIC | e.IBV_QP_MIN_RNR_TIMER)
         for q in (self.a, self.b):
-            at = QPAttr(qp_state=e.IBV_QPS_RTS)
-            at.sq_psn = 0
-            at.timeout = 14
-            at.retry_cnt = 7
-            at.rnr_retry = 7
-            at.max_rd_atomic = 1
-            q.modify(at, e.IBV_QP_STATE | e.IBV_QP_SQ_PSN |
-                     e.IBV_QP_TIMEOUT | e.IBV_QP_RETRY_CNT |
-                     e.IBV_QP_RNR_RETRY | e.IBV_QP_MAX_QP_RD_ATOMIC)
+            q.modify(init_attr(ACCESS), MASK_INIT)
+        for q, peer in ((self.a, self.b), (self.b, self.a)):
+            q.modify(rtr_attr(ctx, peer.qp_num, max_dest_rd_atomic=1),
+                     MASK_RTR_RC)
+        for q in (self.a, self.b):
+            q.modify(rts_attr(max_rd_atomic=1), MASK_RTS_RC)
         self.nrecv = 0
 
     def recv(self, n=1):
@@ -202,9 +139,9 @@ class CompChannelCase(unittest.TestCase):
 
     def channel(self):
         """A CompChannel and the fds it added (ours: a socketpair)."""
-        before = fds()
+        before = open_fds()
         ch = self.keep(CompChannel(self.ctx))
-        return ch, sorted(fds() - before)
+        return ch, sorted(open_fds() - before)
 
     def event_fd(self, new_fds, timeout=5):
         """The one of new_fds that turns readable: the channel's fd."""
@@ -440,13 +377,13 @@ class DestroyRules(unittest.TestCase):
         libverbs.ibv_destroy_cq.restype = ctypes.c_int
         libverbs.ibv_destroy_cq.argtypes = [ctypes.c_void_p]
         with RawContext() as rc:
-            before = fds()
+            before = open_fds()
             ch = g.ibv_create_comp_channel(rc.ctx)
             self.assertTrue(ch)
             # struct ibv_comp_channel: context pointer, then fd
             fd = ctypes.c_int.from_address(ch + ctypes.sizeof(
                 ctypes.c_void_p)).value
-            self.assertIn(fd, fds() - before)
+            self.assertIn(fd, open_fds() - before)
             cq1 = libverbs.ibv_create_cq(rc.ctx, 16, None, ch, 0)
             cq2 = libverbs.ibv_create_cq(rc.ctx, 16, None, ch, 0)
             self.assertTrue(cq1 and cq2)
@@ -455,17 +392,17 @@ class DestroyRules(unittest.TestCase):
             self.assertEqual(g.ibv_destroy_comp_channel(ch), errno.EBUSY)
             self.assertEqual(libverbs.ibv_destroy_cq(cq2), 0)
             self.assertEqual(g.ibv_destroy_comp_channel(ch), 0)
-            self.assertEqual(fds(), before, 'channel fds left open')
+            self.assertEqual(open_fds(), before, 'channel fds left open')
 
     def test_many_channels_no_fd_leak(self):
-        before = fds()
+        before = open_fds()
         with Context(name=DEV) as ctx:
             for _ in range(50):
                 ch = CompChannel(ctx)
                 cq = CQ(ctx, 8, None, ch, 0)
                 cq.close()
                 ch.close()
-        self.assertEqual(fds(), before)
+        self.assertEqual(open_fds(), before)
 
 
 class WithoutPreload(unittest.TestCase):

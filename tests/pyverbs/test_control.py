@@ -492,9 +492,9 @@ class TestAsyncFd(unittest.TestCase):
     def test_async_fd_closed_with_context(self):
         raw = RawContext()
         fd = raw.async_fd
-        self.assertIn(str(fd), open_fds())
+        self.assertIn(fd, open_fds())
         raw.close()
-        self.assertNotIn(str(fd), open_fds())
+        self.assertNotIn(fd, open_fds())
 
 
 if __name__ == '__main__':

@@ -18,7 +18,8 @@ from pyverbs.qp import QPCap
 
 from pyverbs.cq import CQ
 
-from test_qp import QPCase, connect, poll_cq, rand_bytes, recv_wr, send_wr
+from qp_case import QPCase
+from qp_helpers import connect, poll_cq, rand_bytes, recv_wr, send_wr
 
 WRITE = e.IBV_WR_RDMA_WRITE
 
