@@ -47,7 +47,7 @@ KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 SIZES = (0, 1, 63, 4095, 4096, 65537, 8 * MiB)
 BIG = 8 * MiB
 SLACK = 64 * KiB
-MAX_INLINE = 1024  # the device's limit (DESIGN.md, tcp_limits.h)
+MAX_INLINE = 1024  # the device's limit (tcp_limits.h)
 
 FULL_ACCESS = (e.IBV_ACCESS_LOCAL_WRITE | e.IBV_ACCESS_REMOTE_WRITE |
                e.IBV_ACCESS_REMOTE_READ | e.IBV_ACCESS_REMOTE_ATOMIC)

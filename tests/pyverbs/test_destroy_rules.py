@@ -79,7 +79,8 @@ class TestDestroyRules(unittest.TestCase):
         to, right after that other QP was destroyed, 200 times (regression:
         the engine could still hold the waiting-connection record from an
         epoll event while destroy freed it -- ASan: heap-use-after-free in
-        tcp_conn_pending_rx; plain build: glibc "double free"). Run in a
+        the pending hello's ready callback; plain build: glibc "double
+        free"). Run in a
         child process so that a crash fails only this test."""
         r = subprocess.run([sys.executable, '-X', 'faulthandler', '-c',
                             WAITING_CONNECTION_SCRIPT],

@@ -27,10 +27,16 @@ from qp_case import QPCase  # noqa: E402
 
 # ================================================ 3b. the wire, from outside
 
-RTCP_HDR = struct.Struct('>BBHIIIIIQQI4sQQ')  # include/rdma_tcp/wire.h
-assert RTCP_HDR.size == 64
-OP_SEND, OP_SEND_IMM, OP_WRITE, OP_WRITE_IMM, OP_READ_REQ, OP_READ_RESP, \
-    OP_CMP_SWP, OP_FADD, OP_ATOMIC_RESP, OP_ACK, OP_TERMINATE = range(1, 12)
+# the layout and opcodes, read from include/rdma_tcp/wire.h
+from rtcp_wire import RTCP_HDR, pack_hello  # noqa: E402
+import rtcp_wire as w  # noqa: E402
+OP_SEND, OP_SEND_IMM, OP_WRITE, OP_WRITE_IMM = (
+    w.RTCP_OP_SEND, w.RTCP_OP_SEND_IMM, w.RTCP_OP_WRITE, w.RTCP_OP_WRITE_IMM)
+OP_READ_REQ, OP_READ_RESP, OP_ACK, OP_TERMINATE = (
+    w.RTCP_OP_READ_REQ, w.RTCP_OP_READ_RESP, w.RTCP_OP_ACK,
+    w.RTCP_OP_TERMINATE)
+OP_CMP_SWP, OP_FADD, OP_ATOMIC_RESP = (
+    w.RTCP_OP_ATOMIC_CMP_SWP, w.RTCP_OP_ATOMIC_FADD, w.RTCP_OP_ATOMIC_RESP)
 MAX_MSG = 1 << 31  # the device's max_msg_sz
 
 
@@ -50,12 +56,12 @@ class RawPeer:
     def __init__(self, side):
         side.to_rtr(self.QPN)
         side.to_rts()
-        port = side.qpn >> 8  # DESIGN.md: the QPN routes the connection
+        port = side.qpn >> 8  # docs/design.md: the QPN routes the connection
         self.sock = socket.create_connection(('127.0.0.1', port),
                                              timeout=TIMEOUT)
         gid = socket.inet_pton(socket.AF_INET6, '::ffff:127.0.0.1')
-        self.sock.sendall(struct.pack('>IHHII16s', 0x52544350, 1, 0,
-                                      self.QPN, side.qpn, gid))
+        self.sock.sendall(pack_hello(src_qpn=self.QPN, dst_qpn=side.qpn,
+                                     src_gid=gid))
         self.seq = 0
         self.msn = 0
         self.rx = b''
