@@ -115,6 +115,26 @@ static int check_init_attr(struct ibv_context *ctx,
 	return 0;
 }
 
+/* What the QP takes from its creation attributes. */
+static void qp_init_fields(struct tcp_qp *qp, struct tcp_context *ctx,
+			   const struct ibv_qp_init_attr_ex *a)
+{
+	qp->ctx = ctx;
+	qp->fd = -1;
+	qp->closing_fd = -1;
+	qp->type = a->qp_type;
+	qp->pd = to_tpd(a->pd);
+	qp->scq = to_tcq(a->send_cq);
+	qp->rcq = to_tcq(a->recv_cq);
+	qp->srq = a->srq ? to_tsrq(a->srq) : NULL;
+	qp->sq_sig_all = a->sq_sig_all;
+	qp->cap = a->cap;
+	if (qp->srq) {
+		qp->cap.max_recv_wr = 0;
+		qp->cap.max_recv_sge = 0;
+	}
+}
+
 struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 				struct ibv_qp_init_attr_ex *a)
 {
@@ -137,20 +157,7 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 		err = ENOMEM;
 		goto fail_count;
 	}
-	qp->ctx = ctx;
-	qp->fd = -1;
-	qp->closing_fd = -1;
-	qp->type = a->qp_type;
-	qp->pd = to_tpd(a->pd);
-	qp->scq = to_tcq(a->send_cq);
-	qp->rcq = to_tcq(a->recv_cq);
-	qp->srq = a->srq ? to_tsrq(a->srq) : NULL;
-	qp->sq_sig_all = a->sq_sig_all;
-	qp->cap = a->cap;
-	if (qp->srq) {
-		qp->cap.max_recv_wr = 0;
-		qp->cap.max_recv_sge = 0;
-	}
+	qp_init_fields(qp, ctx, a);
 	qp->state = IBV_QPS_RESET;
 	qp->poll.p.kind = POLL_QP;
 	qp->poll.qp = qp;
