@@ -88,7 +88,7 @@ struct tcp_engine {
 	atomic_uint_fast64_t epoch;
 	atomic_int stalled;  /* timer users (RNR waits, modes): tick */
 	atomic_bool tx_kick; /* held-back work: flush it (tcp_engine_kick) */
-	/* QPs whose peer is watched (qp_liveness.c), and the next pass */
+	/* QPs whose peer is watched (qp_timers.c), and the next pass */
 	atomic_int live_qps;
 	uint64_t live_at;
 	/* this timer pass is a tick: 1 ms since the last (engine thread) */

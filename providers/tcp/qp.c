@@ -128,6 +128,26 @@ static const struct tcp_watch_ops qp_watch_ops = {
 	.free = qp_watch_free,
 };
 
+/* What the QP takes from its creation attributes. */
+static void qp_init_fields(struct tcp_qp *qp, struct tcp_context *ctx,
+			   const struct ibv_qp_init_attr_ex *a)
+{
+	qp->ctx = ctx;
+	qp->fd = -1;
+	qp->closing_fd = -1;
+	qp->type = a->qp_type;
+	qp->pd = to_tpd(a->pd);
+	qp->scq = to_tcq(a->send_cq);
+	qp->rcq = to_tcq(a->recv_cq);
+	qp->srq = a->srq ? to_tsrq(a->srq) : NULL;
+	qp->sq_sig_all = a->sq_sig_all;
+	qp->cap = a->cap;
+	if (qp->srq) {
+		qp->cap.max_recv_wr = 0;
+		qp->cap.max_recv_sge = 0;
+	}
+}
+
 struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 				struct ibv_qp_init_attr_ex *a)
 {
@@ -150,20 +170,7 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 		err = ENOMEM;
 		goto fail_count;
 	}
-	qp->ctx = ctx;
-	qp->fd = -1;
-	qp->closing_fd = -1;
-	qp->type = a->qp_type;
-	qp->pd = to_tpd(a->pd);
-	qp->scq = to_tcq(a->send_cq);
-	qp->rcq = to_tcq(a->recv_cq);
-	qp->srq = a->srq ? to_tsrq(a->srq) : NULL;
-	qp->sq_sig_all = a->sq_sig_all;
-	qp->cap = a->cap;
-	if (qp->srq) {
-		qp->cap.max_recv_wr = 0;
-		qp->cap.max_recv_sge = 0;
-	}
+	qp_init_fields(qp, ctx, a);
 	qp->state = IBV_QPS_RESET;
 	qp->poll.p.ops = &qp_watch_ops;
 	qp->poll.qp = qp;
@@ -231,195 +238,6 @@ struct ibv_qp *tcp_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *attr)
 	return qp;
 }
 
-static void close_conn(struct tcp_qp *qp)
-{
-	if (qp->fd >= 0) {
-		if (qp->ctx->engine)
-			tcp_engine_unwatch(qp->ctx, qp->fd);
-		/*
-		 * Half-close rather than close: what the kernel still holds
-		 * (a TERMINATE frame) reaches the peer before its FIN, and
-		 * unread bytes here do not turn our FIN into a reset that
-		 * could discard them at the peer.
-		 */
-		shutdown(qp->fd, SHUT_WR);
-		if (qp->closing_fd >= 0)
-			tcp_engine_linger(qp->ctx, qp->closing_fd);
-		qp->closing_fd = qp->fd;
-		qp->fd = -1;
-	}
-	tcp_qp_rx_mode_end(qp); /* the socket is gone: clears the mode */
-	tcp_qp_live_disarm(qp);
-	qp->connected = qp->connecting = false;
-	qp->epollout = false;
-	if (qp->rnr_since_ns) {
-		qp->rnr_since_ns = 0;
-		tcp_engine_timer_put(qp->ctx);
-	}
-	if (qp->rnr_nak_at_ns) {
-		qp->rnr_nak_at_ns = 0;
-		tcp_engine_timer_put(qp->ctx);
-	}
-	if (qp->unheard_fail_ns) {
-		qp->unheard_fail_ns = 0;
-		tcp_engine_timer_put(qp->ctx);
-	}
-	if (qp->rx_phase == RX_STALL)
-		tcp_engine_timer_put(qp->ctx);
-	qp->rx_phase = RX_HDR;
-	qp->rx_lowat = 0; /* (a new socket starts at the default) */
-	qp->rx_mr = NULL; /* not pinned between chunks */
-	while (qp->resp_head) {
-		struct tcp_resp *r = qp->resp_head;
-
-		qp->resp_head = r->next;
-		free(r); /* regions are not pinned between sends */
-	}
-	qp->resp_tail = NULL;
-	qp->rd_resp_queued = 0;
-	while (qp->tx_batch_resps) {
-		struct tcp_resp *r = qp->tx_batch_resps;
-
-		qp->tx_batch_resps = r->next;
-		free(r);
-	}
-	qp->tx_iov_n = qp->tx_iov_i = 0;
-}
-
-/* UC after losing its connection: unsent work completes (lost). */
-void tcp_qp_drop_conn(struct tcp_qp *qp)
-{
-	close_conn(qp);
-	qp->conn_lost = true;
-	tcp_uc_drain(qp);
-}
-
-/* RC after losing its connection: close it, fail later (see xfer.c). */
-void tcp_qp_drop_conn_rc(struct tcp_qp *qp)
-{
-	close_conn(qp);
-}
-
-/* Completes UC sends that can no longer go anywhere. */
-void tcp_uc_drain(struct tcp_qp *qp)
-{
-	while (qp->sq_tx != qp->sq_head) {
-		struct tcp_send_wqe *w =
-			&qp->sq[qp->sq_tx++ & (qp->sq_size - 1)];
-
-		w->state = WQE_DONE;
-	}
-	tcp_sq_reap(qp);
-}
-
-/* Stops the pending "peer vanished" deadline, if any (see xfer.c). */
-static void cancel_dead_peer(struct tcp_qp *qp)
-{
-	if (qp->fail_at_ns) {
-		qp->fail_at_ns = 0;
-		tcp_engine_timer_put(qp->ctx);
-	}
-}
-
-void tcp_flush_wc(struct tcp_cq *cq, struct tcp_qp *qp, uint64_t wr_id,
-		  enum ibv_wc_opcode op, enum ibv_wc_status st)
-{
-	struct ibv_wc wc = { .wr_id = wr_id,
-			     .status = st,
-			     .opcode = op,
-			     .qp_num = qp->vqp.qp.qp_num,
-			     .src_qp = qp->attr.dest_qp_num };
-
-	tcp_cq_push(cq, &wc, true);
-}
-
-static enum ibv_wc_opcode wc_op(enum ibv_wr_opcode op)
-{
-	switch (op) {
-	case IBV_WR_RDMA_WRITE:
-	case IBV_WR_RDMA_WRITE_WITH_IMM:
-		return IBV_WC_RDMA_WRITE;
-	case IBV_WR_RDMA_READ:
-		return IBV_WC_RDMA_READ;
-	case IBV_WR_ATOMIC_CMP_AND_SWP:
-		return IBV_WC_COMP_SWAP;
-	case IBV_WR_ATOMIC_FETCH_AND_ADD:
-		return IBV_WC_FETCH_ADD;
-	default:
-		return IBV_WC_SEND;
-	}
-}
-
-/* Completes the SQ from the oldest WQE while WQEs are done, in order. */
-void tcp_sq_reap(struct tcp_qp *qp)
-{
-	while (qp->sq_done != qp->sq_tx) {
-		struct tcp_send_wqe *w =
-			&qp->sq[qp->sq_done & (qp->sq_size - 1)];
-		bool acked = w->state == WQE_SENT &&
-			     (w->opcode == IBV_WR_SEND ||
-			      w->opcode == IBV_WR_SEND_WITH_IMM ||
-			      w->opcode == IBV_WR_RDMA_WRITE ||
-			      w->opcode == IBV_WR_RDMA_WRITE_WITH_IMM) &&
-			     (int32_t)(w->msn - qp->peer_acked) < 0;
-		struct ibv_wc wc = { 0 };
-
-		if (w->state != WQE_DONE && !acked)
-			break;
-		qp->sq_done++;
-		if (w->status == IBV_WC_SUCCESS &&
-		    !(w->send_flags & IBV_SEND_SIGNALED) && !qp->sq_sig_all)
-			continue;
-		wc.wr_id = w->wr_id;
-		wc.status = w->status;
-		wc.opcode = wc_op(w->opcode);
-		wc.byte_len = w->length;
-		wc.qp_num = qp->vqp.qp.qp_num;
-		wc.src_qp = qp->attr.dest_qp_num;
-		tcp_cq_push(qp->scq, &wc, true);
-		if (w->status != IBV_WC_SUCCESS) {
-			tcp_qp_to_error(qp, 0);
-			return;
-		}
-	}
-}
-
-void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev)
-{
-	if (qp->state == IBV_QPS_ERR)
-		return;
-	qp->state = IBV_QPS_ERR;
-	close_conn(qp);
-	cancel_dead_peer(qp);
-	/* everything still queued or unacknowledged is flushed, in order */
-	while (qp->sq_done != qp->sq_head) {
-		struct tcp_send_wqe *w =
-			&qp->sq[qp->sq_done++ & (qp->sq_size - 1)];
-
-		tcp_flush_wc(qp->scq, qp, w->wr_id, wc_op(w->opcode),
-			     IBV_WC_WR_FLUSH_ERR);
-	}
-	qp->sq_tx = qp->sq_head;
-	qp->tx_unsent_bytes = qp->tx_unsig = 0;
-	if (qp->rx_has_rwqe) {
-		tcp_flush_wc(qp->rcq, qp, qp->rx_rwqe.wr_id, IBV_WC_RECV,
-			     IBV_WC_WR_FLUSH_ERR);
-		qp->rx_has_rwqe = false;
-	}
-	while (qp->rq && qp->rq_tail != qp->rq_head) {
-		struct tcp_recv_wqe *w =
-			&qp->rq[qp->rq_tail++ & (qp->rq_size - 1)];
-
-		tcp_flush_wc(qp->rcq, qp, w->wr_id, IBV_WC_RECV,
-			     IBV_WC_WR_FLUSH_ERR);
-	}
-	if (ev)
-		tcp_async_post(qp->ctx, ev, (uint64_t)(uintptr_t)&qp->vqp.qp);
-	if (qp->srq)
-		tcp_async_post(qp->ctx, IBV_EVENT_QP_LAST_WQE_REACHED,
-			       (uint64_t)(uintptr_t)&qp->vqp.qp);
-}
-
 static void drop_closing(struct tcp_qp *qp)
 {
 	if (qp->closing_fd >= 0) {
@@ -430,8 +248,8 @@ static void drop_closing(struct tcp_qp *qp)
 
 static void qp_reset(struct tcp_qp *qp)
 {
-	close_conn(qp);
-	cancel_dead_peer(qp);
+	tcp_qp_close_conn(qp);
+	tcp_qp_dead_peer_cancel(qp);
 	drop_closing(qp);
 	qp->sq_head = qp->sq_tx = qp->sq_done = 0;
 	qp->tx_unsent_bytes = qp->tx_unsig = 0;
@@ -657,9 +475,9 @@ int tcp_destroy_qp(struct ibv_qp *ibqp)
 	pthread_mutex_lock(&qp->lock);
 	if (qp->connected)
 		tcp_qp_flush(qp); /* a held-back ack goes before the close */
-	close_conn(qp);
+	tcp_qp_close_conn(qp);
 	drop_closing(qp);
-	cancel_dead_peer(qp);
+	tcp_qp_dead_peer_cancel(qp);
 	qp->dead = true;
 	tcp_qpn_free(qp);
 	tcp_conn_drop_pending(ctx, qp->vqp.qp.qp_num);

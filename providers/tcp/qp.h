@@ -15,6 +15,7 @@
 #include <rdma_tcp/wire.h>
 
 #include "tcp.h"
+#include "progress.h"
 #include "qp_watch.h"
 
 /* One scatter/gather element resolved to process memory. */
@@ -86,70 +87,10 @@ enum rx_phase {
 	RX_STALL,   /* SEND waits for an SRQ receive */
 };
 
+/* the staging buffer headers (and small payloads) are read through */
 #define TCP_RXBUF 16384
-/*
- * Payloads from this size skip the staging buffer: after one, the next
- * header is read alone and its payload goes straight into place. Below
- * it, a copy out of the staging buffer costs less than the second system
- * call a frame (ib_write_bw 4 KiB: 1.26 -> 2.4 GB/s with 16 KiB, not 4).
- */
-#define TCP_RX_DIRECT 16384
-/*
- * While the engine places a large payload, the socket wakes it only when
- * this much more of the frame has arrived (SO_RCVLOWAT), never more than
- * the frame still owes: ib_write_bw 1 MiB 4.22 -> 5.89 GB/s (medians of
- * 5; iperf3 4.70). On loopback every wake-up is paid by the sender's CPU
- * (the softirq that queues the data wakes the reader), and a stream of
- * large WRITEs is bound by that CPU. The low mark only starts when the frame
- * owes at least TCP_RX_LOWAT_MIN: below that a frame costs about one
- * wake-up anyway, and two setsockopt calls would add, not save.
- */
-#define TCP_RX_LOWAT_MIN 65536
-#define TCP_RX_LOWAT_MAX (1u << 20)
-#define TCP_TX_IOV	 256
-/*
- * Unacked peer requests after which an ack goes out unasked. Requesters
- * ask for the acks they need (signaled WRs, a send queue 3/4 full); each
- * ack is a sendmsg for the responder and a read for the requester.
- */
-#define TCP_ACK_EVERY 64
-/*
- * A receive pass that placed this many frames came from a stream, not a
- * ping-pong: no reply for its ack to ride on is coming, and the requester
- * may be stalled on it (perftest's window frees 100 WRs at a time, at the
- * ack of the signaled one). Such a pass acks at once instead of holding
- * the ack for the next post or poll: ib_send_bw 64 B 2.51 -> 2.82 Mmsg/s,
- * -q 8 3.56 -> 4.11 (interleaved medians of 11 and 7); the requester's
- * reads fall by more than a quarter.
- */
-#define TCP_ACK_STREAM_FRAMES 8
-/*
- * Transmit batching (see send_or_defer): a WR posted while the application
- * is in a burst (it posted on this QP since it last polled a CQ) is held
- * back, up to TCP_TX_DEFER_WRS WRs and TCP_TX_DEFER_BATCH bytes, if it is
- * at most TCP_TX_DEFER_BYTES long; larger WRs go out at once, so big
- * transfers keep streaming. 128 WRs is a whole perftest window of small
- * WRs in one sendmsg (64 B: 2.0 -> 2.9 Mmsg/s with the signaled-WR rule;
- * 128 frames also fill the transmit batch, TCP_TX_IOV).
- */
-#define TCP_TX_DEFER_WRS   128
-#define TCP_TX_DEFER_BYTES 16384
-#define TCP_TX_DEFER_BATCH (256 * 1024)
-/* WRs a burst needs for the next burst's first WR to wait as well */
-#define TCP_TX_STREAM_BURST 8
-/* requests in flight from which a send-CQ poller reads its own acks */
-#define TCP_APP_RX_MIN_INFLIGHT 4
-/* polls a millisecond below which an application is not spinning */
-#define TCP_APP_RX_BUSY_POLLS 16
-/* most polls such a poller skips after reads that found nothing */
-#define TCP_APP_RX_SKIP_MAX 255
-/* longest wait between losing the peer and failing the QP */
-#define TCP_DEAD_PEER_MAX_NS 1000000000ull
-/* shortest wait for a peer that has not answered yet (tcp_qp_unheard_arm) */
-#define TCP_UNHEARD_MIN_NS 1000000000ull
-/* shortest silence of a waiting kernel that makes a peer dead
- * (qp_liveness.c) */
-#define TCP_LIVE_MIN_NS 1000000000ull
+/* iovecs of a transmit batch: half as many frames at most */
+#define TCP_TX_IOV 256
 
 struct tcp_qp {
 	struct verbs_qp vqp;
@@ -222,7 +163,7 @@ struct tcp_qp {
 	/* RC with work posted that has not heard its peer yet (the peer QP
 	 * is not at RTR, or never connects): the oldest WR fails then */
 	uint64_t unheard_fail_ns;
-	/* dead-peer watch while requests are outstanding (qp_liveness.c) */
+	/* dead-peer watch while requests are outstanding (qp_timers.c) */
 	bool live_armed;     /* counted in the engine's live_qps */
 	bool live_ka;	     /* SO_KEEPALIVE is on */
 	bool live_ka_opts;   /* ...its timing is set on this socket */
@@ -334,15 +275,7 @@ int tcp_destroy_qp(struct ibv_qp *qp);
 int tcp_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask);
 int tcp_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask,
 		 struct ibv_qp_init_attr *init);
-/* Moves the QP to ERR, flushing queues; caller holds qp->lock. */
-void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev);
 void tcp_qp_free(struct tcp_qp *qp);
-/* Pushes a flushed (or failed) completion for a work request. */
-void tcp_flush_wc(struct tcp_cq *cq, struct tcp_qp *qp, uint64_t wr_id,
-		  enum ibv_wc_opcode op, enum ibv_wc_status st);
-void tcp_qp_drop_conn(struct tcp_qp *qp);
-void tcp_qp_drop_conn_rc(struct tcp_qp *qp);
-void tcp_uc_drain(struct tcp_qp *qp);
 
 /* post.c: work requests */
 int tcp_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
@@ -350,8 +283,6 @@ int tcp_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 int tcp_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
 		  struct ibv_recv_wr **bad);
 void tcp_qp_ex_init(struct tcp_qp *qp, uint64_t send_ops_flags);
-/* Completes SQ WQEs in order as far as they are done; caller holds lock. */
-void tcp_sq_reap(struct tcp_qp *qp);
 /* Resolves local SGEs to memory; returns a work completion status. */
 enum ibv_wc_status tcp_resolve_sges(struct tcp_context *ctx, struct tcp_pd *pd,
 				    const struct ibv_sge *sg, int n, bool write,
@@ -383,11 +314,49 @@ int tcp_conn_start(struct tcp_qp *qp); /* at RTR */
 int tcp_qpn_alloc(struct tcp_qp *qp);
 void tcp_qpn_free(struct tcp_qp *qp);
 
-/* xfer.c: the transport */
-void tcp_qp_tx(struct tcp_qp *qp); /* caller holds qp->lock */
-/* qp_liveness.c: a peer that never answered (caller holds qp->lock) */
+/*
+ * The transport, as the verbs files and the engine call it (its own inner
+ * interface and file list: transport.h). Caller holds qp->lock.
+ */
+/* qp_tx.c, qp_rx.c: send what waits; read and place what arrived */
+void tcp_qp_tx(struct tcp_qp *qp);
+void tcp_qp_rx(struct tcp_qp *qp);
+/* qp_conn.c: the connection up, broken, closed */
+void tcp_qp_conn_ready(struct tcp_qp *qp);
+void tcp_qp_fail_conn(struct tcp_qp *qp);
+void tcp_qp_close_conn(struct tcp_qp *qp);
+/* qp_flush.c: completions of failed and flushed work */
+/* Moves the QP to ERR, flushing queues. */
+void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev);
+/* Pushes a flushed (or failed) completion for a work request. */
+void tcp_flush_wc(struct tcp_cq *cq, struct tcp_qp *qp, uint64_t wr_id,
+		  enum ibv_wc_opcode op, enum ibv_wc_status st);
+/* Completes UC sends that can no longer go anywhere. */
+void tcp_uc_drain(struct tcp_qp *qp);
+/* qp_timers.c: deadlines, and whether the peer is still there */
+uint64_t tcp_now_ns(void);
+void tcp_qp_timers(struct tcp_qp *qp, uint64_t now);
+void tcp_qp_liveness(struct tcp_qp *qp, uint64_t now);
+/* work posted to an RC QP that has not heard its peer yet */
 void tcp_qp_unheard_arm(struct tcp_qp *qp);
-void tcp_qp_unheard_timer(struct tcp_qp *qp, uint64_t now);
+void tcp_qp_dead_peer_cancel(struct tcp_qp *qp);
+void tcp_qp_live_arm_slow(struct tcp_qp *qp);
+/*
+ * Requests are outstanding (after a post; caller holds qp->lock): the
+ * engine watches the RC QP's peer until they are all done. timeout 0
+ * waits forever, as on a NIC.
+ */
+static inline void tcp_qp_live_arm(struct tcp_qp *qp)
+{
+	if (!qp->live_armed && qp->type == IBV_QPT_RC && qp->attr.timeout &&
+	    qp->sq_done != qp->sq_head)
+		tcp_qp_live_arm_slow(qp);
+}
+
+/* progress.c: receive-side hand-over between the application and engine */
+bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq);
+bool tcp_qp_app_call(struct tcp_qp *qp);
+void tcp_qp_engine_rx(struct tcp_qp *qp);
 /*
  * Should a frame go out just to update the peer's credits? Yes once the
  * peer sees less than half of the receives actually posted and unused
@@ -401,14 +370,6 @@ static inline bool tcp_credit_update_due(const struct tcp_qp *qp)
 	return (qp->credits_sent - qp->rq_tail) * 2 <
 	       qp->rq_posted_total - qp->rq_tail;
 }
-/* Receive-side hand-over between the application and the engine
- * (xfer.c); caller holds qp->lock. */
-void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq);
-bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq);
-bool tcp_qp_app_call(struct tcp_qp *qp);
-void tcp_qp_engine_rx(struct tcp_qp *qp);
-void tcp_qp_rx_mode_end(struct tcp_qp *qp); /* the socket is gone */
-uint32_t tcp_qp_events(const struct tcp_qp *qp);
 /*
  * The next poll of the QP's CQs drives its QPs (tcp_progress_cq) even if
  * it would skip them: neither the requester back-off (rx_skip) nor a
@@ -430,7 +391,7 @@ static inline unsigned int qp_cq_polls(const struct tcp_qp *qp)
 	return atomic_load_explicit(&qp->scq->polls, memory_order_relaxed) +
 	       atomic_load_explicit(&qp->rcq->polls, memory_order_relaxed);
 }
-void tcp_qp_yield_slow(struct tcp_qp *qp);
+void tcp_qp_yield_slow(struct tcp_qp *qp); /* engine.c */
 /*
  * An application thread about to take qp->lock lets the engine have it
  * first if it asked for it (engine_lock_qp): one hand-over instead of a
@@ -452,30 +413,6 @@ static inline void tcp_qp_flush(struct tcp_qp *qp)
 {
 	if (qp->tx_deferred)
 		tcp_qp_tx(qp);
-}
-void tcp_qp_rx(struct tcp_qp *qp); /* caller holds qp->lock */
-void tcp_qp_conn_ready(struct tcp_qp *qp);
-void tcp_qp_fail_retry(struct tcp_qp *qp);
-uint64_t tcp_now_ns(void);
-void tcp_qp_timers(struct tcp_qp *qp, uint64_t now);
-
-/* qp_liveness.c: is the peer still there? */
-void tcp_qp_fail_conn(struct tcp_qp *qp);
-void tcp_qp_dead_peer_expired(struct tcp_qp *qp);
-void tcp_qp_live_connected(struct tcp_qp *qp);
-void tcp_qp_live_arm_slow(struct tcp_qp *qp);
-void tcp_qp_live_disarm(struct tcp_qp *qp);
-void tcp_qp_liveness(struct tcp_qp *qp, uint64_t now);
-/*
- * Requests are outstanding (after a post; caller holds qp->lock): the
- * engine watches the RC QP's peer until they are all done. timeout 0
- * waits forever, as on a NIC.
- */
-static inline void tcp_qp_live_arm(struct tcp_qp *qp)
-{
-	if (!qp->live_armed && qp->type == IBV_QPT_RC && qp->attr.timeout &&
-	    qp->sq_done != qp->sq_head)
-		tcp_qp_live_arm_slow(qp);
 }
 
 #endif

@@ -124,7 +124,7 @@ static void qp_timers(struct tcp_context *ctx, uint64_t now)
 }
 
 /*
- * The dead-peer pass (qp_liveness.c), every TCP_LIVE_PERIOD_NS while QPs
+ * The dead-peer pass (qp_timers.c), every TCP_LIVE_PERIOD_NS while QPs
  * have requests outstanding: coarse, so a busy QP costs a few system
  * calls a second, not one a tick.
  */

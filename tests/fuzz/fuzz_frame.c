@@ -15,7 +15,7 @@
  *  3. Hello round trip: rtcp_hello_decode() accepts exactly the records
  *     with the right magic and version, and an accepted record re-encodes
  *     to the same 32 bytes.
- *  4. The receiver's framing loop (tcp_qp_rx in providers/tcp/xfer.c),
+ *  4. The receiver's framing loop (tcp_qp_rx in providers/tcp/qp_rx.c),
  *     modelled twice over the same stream: once linearly over the whole
  *     buffer, once the way the provider reads it, through a small staging
  *     buffer fed by recv()-sized chunks whose sizes come from the input,

@@ -1,5 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
+ * A QP's deadlines, looked at by the engine's timer pass (tcp_qp_timers)
+ * and its dead-peer pass (tcp_qp_liveness): a request waiting for the
+ * peer's receive (RNR), a peer that never answers, a peer that died.
+ * Caller holds qp->lock.
+ *
  * Is the peer of an RC QP still there? A NIC retries an unanswered request
  * retry_cnt times, `timeout` apart (4.096 us << timeout), then fails it with
  * IBV_WC_RETRY_EXC_ERR. Over TCP the kernel does the retrying, and two of
@@ -24,11 +29,35 @@
  * never fails. A connection the kernel reports broken (reset, EOF, error)
  * fails after the budget too (tcp_qp_fail_conn).
  */
+#include <endian.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <time.h>
 
-#include "qp.h"
+#include "transport.h"
+
+/* longest wait between losing the peer and failing the QP */
+#define TCP_DEAD_PEER_MAX_NS 1000000000ull
+/* shortest wait for a peer that has not answered yet (tcp_qp_unheard_arm) */
+#define TCP_UNHEARD_MIN_NS 1000000000ull
+/* shortest silence of a waiting kernel that makes a peer dead */
+#define TCP_LIVE_MIN_NS 1000000000ull
+
+uint64_t tcp_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* The peer is gone: the oldest request fails. */
+static void fail_retry(struct tcp_qp *qp)
+{
+	if (qp->state != IBV_QPS_ERR)
+		tcp_qp_fail_oldest(qp, IBV_WC_RETRY_EXC_ERR);
+}
 
 /*
  * The QP's retry budget, timeout x (retry_cnt + 1); 0 for timeout 0
@@ -167,55 +196,39 @@ void tcp_qp_liveness(struct tcp_qp *qp, uint64_t now)
 	silent = (uint64_t)ti.tcpi_last_ack_recv * 1000000ull;
 	waited = now - qp->live_since < silent ? now - qp->live_since : silent;
 	if (silent >= lim && (waited >= lim || ti.tcpi_probes >= 2))
-		tcp_qp_fail_retry(qp);
+		fail_retry(qp);
 }
 
-/* The connection broke: the oldest outstanding request fails. */
-void tcp_qp_fail_conn(struct tcp_qp *qp)
+/*
+ * The connection of an RC QP broke (tcp_qp_fail_conn): it fails after its
+ * retry budget, capped at TCP_DEAD_PEER_MAX_NS: a reset or closed
+ * connection will not come back.
+ */
+void tcp_qp_dead_peer_arm(struct tcp_qp *qp)
 {
-	if (qp->state == IBV_QPS_ERR)
-		return;
-	/*
-	 * Acks that came with the connection's last bytes complete their WRs
-	 * first (the rx pass that met EOF ended before its reap): a peer that
-	 * acked everything and exited leaves nothing to fail.
-	 */
-	tcp_sq_reap(qp);
-	if (qp->state == IBV_QPS_ERR)
-		return;
-	if (qp->type == IBV_QPT_UC) {
-		/*
-		 * UC has no acks and no retries: a NIC never notices a peer
-		 * that went away. Messages from now on are lost, as
-		 * unreliable messages may be; the QP stays usable.
-		 */
-		tcp_qp_drop_conn(qp);
-		return;
-	}
-	/*
-	 * A NIC notices a vanished peer only once its retries run out
-	 * (timeout x (retry_cnt + 1)); programs that exit while their last
-	 * messages are in flight (ibv_srq_pingpong) rely on that grace. So
-	 * the QP fails after that budget, capped at TCP_DEAD_PEER_MAX_NS:
-	 * a reset or closed connection will not come back.
-	 */
-	if (!qp->fail_at_ns) {
-		uint64_t ns = retry_budget_ns(qp);
+	uint64_t ns = retry_budget_ns(qp);
 
-		if (!ns || ns > TCP_DEAD_PEER_MAX_NS)
-			ns = TCP_DEAD_PEER_MAX_NS;
-		qp->fail_at_ns = tcp_now_ns() + ns;
-		tcp_qp_drop_conn_rc(qp);
-		tcp_engine_timer_get(qp->ctx);
-	}
+	if (!ns || ns > TCP_DEAD_PEER_MAX_NS)
+		ns = TCP_DEAD_PEER_MAX_NS;
+	qp->fail_at_ns = tcp_now_ns() + ns;
+	tcp_engine_timer_get(qp->ctx);
 }
 
 /* The retry budget after a connection loss ran out. */
-void tcp_qp_dead_peer_expired(struct tcp_qp *qp)
+static void dead_peer_expired(struct tcp_qp *qp)
 {
 	qp->fail_at_ns = 0;
 	tcp_engine_timer_put(qp->ctx);
-	tcp_qp_fail_retry(qp);
+	fail_retry(qp);
+}
+
+/* Stops the pending "peer vanished" deadline, if any. */
+void tcp_qp_dead_peer_cancel(struct tcp_qp *qp)
+{
+	if (qp->fail_at_ns) {
+		qp->fail_at_ns = 0;
+		tcp_engine_timer_put(qp->ctx);
+	}
 }
 
 /*
@@ -239,12 +252,105 @@ void tcp_qp_unheard_arm(struct tcp_qp *qp)
 }
 
 /* The deadline of tcp_qp_unheard_arm: the peer answered, or it fails. */
-void tcp_qp_unheard_timer(struct tcp_qp *qp, uint64_t now)
+static void unheard_timer(struct tcp_qp *qp, uint64_t now)
 {
 	if (!qp->peer_heard && now < qp->unheard_fail_ns)
 		return;
 	qp->unheard_fail_ns = 0;
 	tcp_engine_timer_put(qp->ctx);
 	if (!qp->peer_heard)
-		tcp_qp_fail_retry(qp);
+		fail_retry(qp);
+}
+
+static uint64_t rnr_timer_ns(uint8_t t)
+{
+	/* IB spec encoding of the RNR NAK timer, in microseconds x 100 */
+	static const uint32_t tab[32] = {
+		65536, 1,    2,	   3,	  4,	 6,	8,     12,
+		16,    24,   32,   48,	  64,	 96,	128,   192,
+		256,   384,  512,  768,	  1024,	 1536,	2048,  3072,
+		4096,  6144, 8192, 12288, 16384, 24576, 32768, 49152,
+	};
+
+	return (uint64_t)tab[t & 31] * 10000;
+}
+
+/* The responder NAKed request h->msn for want of a receive. */
+void tcp_qp_rnr_nak_arm(struct tcp_qp *qp, const struct rtcp_hdr *h)
+{
+	uint32_t t = be32toh(h->imm);
+
+	if (qp->type != IBV_QPT_RC || qp->attr.rnr_retry == 7 ||
+	    qp->rnr_nak_at_ns || !tcp_sq_find_sent(qp, h->msn))
+		return;
+	qp->rnr_nak_msn = h->msn;
+	qp->rnr_nak_at_ns =
+		tcp_now_ns() + (qp->attr.rnr_retry + 1) * rnr_timer_ns(t & 31);
+	tcp_engine_timer_get(qp->ctx);
+}
+
+/*
+ * A request the responder NAKed for want of a receive: done once acked
+ * (a receive came), failed once the RNR budget ran out -- the QP then
+ * goes to error, as a NIC's requester does.
+ */
+static void rnr_nak_timer(struct tcp_qp *qp, uint64_t now)
+{
+	struct tcp_send_wqe *w = tcp_sq_find_sent(qp, qp->rnr_nak_msn);
+	bool waiting = w && !msn_before(qp->rnr_nak_msn, qp->peer_acked);
+
+	if (waiting && now < qp->rnr_nak_at_ns)
+		return;
+	qp->rnr_nak_at_ns = 0;
+	tcp_engine_timer_put(qp->ctx);
+	if (waiting && qp->state != IBV_QPS_ERR)
+		tcp_qp_fail_oldest(qp, IBV_WC_RNR_RETRY_EXC_ERR);
+}
+
+/*
+ * The SEND at sq_tx waits for credit (rnr_since_ns): in RTS it fails with
+ * RNR_RETRY_EXC_ERR once the RNR budget ran out; with rnr_retry 7 (wait
+ * for ever), or out of RTS, each pass tries to send it again.
+ */
+static void rnr_credit_timer(struct tcp_qp *qp, uint64_t now)
+{
+	if (qp->rnr_since_ns && qp->attr.rnr_retry != 7 &&
+	    qp->state == IBV_QPS_RTS) {
+		uint64_t budget = (qp->attr.rnr_retry + 1) *
+				  rnr_timer_ns(qp->attr.min_rnr_timer);
+
+		if (now - qp->rnr_since_ns > budget) {
+			struct tcp_send_wqe *w =
+				&qp->sq[qp->sq_tx & (qp->sq_size - 1)];
+
+			qp->rnr_since_ns = 0;
+			tcp_engine_timer_put(qp->ctx);
+			w->state = WQE_DONE;
+			w->status = IBV_WC_RNR_RETRY_EXC_ERR;
+			qp->sq_tx++;
+			tcp_sq_reap(qp);
+		}
+	} else if (qp->rnr_since_ns) {
+		tcp_qp_tx(qp);
+	}
+}
+
+/* The engine's look at a QP with deadlines (and at every tick). */
+void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
+{
+	if (qp->fail_at_ns && now >= qp->fail_at_ns) {
+		dead_peer_expired(qp);
+		return;
+	}
+	if (qp->ctx->engine->tick)
+		tcp_qp_flush(qp); /* a held-back ack or burst */
+	if (qp->rx_tick && qp->ctx->engine->tick)
+		tcp_qp_rx_mode_tick(qp);
+	if (qp->rx_phase == RX_STALL)
+		tcp_qp_rx(qp);
+	if (qp->rnr_nak_at_ns)
+		rnr_nak_timer(qp, now);
+	if (qp->unheard_fail_ns)
+		unheard_timer(qp, now);
+	rnr_credit_timer(qp, now);
 }

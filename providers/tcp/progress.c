@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Progress: who reads a QP's socket -- the engine thread, or the
+ * application in its own CQ polls -- and when an ack waits for a frame to
+ * ride on instead of going alone. The numbers this policy is tuned with
+ * are in progress.h; transmit batching is post.c's send_or_defer. Caller
+ * holds qp->lock.
+ */
+#include <sys/epoll.h>
+#include <time.h>
+
+#include "transport.h"
+
+/*
+ * What the engine watches on a connected QP's socket. Nothing but the
+ * peer's close while the application drives the socket (rx_app_driven):
+ * its polls read, and send what waits for room (tcp_qp_app_pass). An
+ * engine woken for room queued for the QP lock behind a requester that
+ * retakes it a microsecond after each unlock: it waited for milliseconds
+ * with the socket writable, and its wake-ups cost the peer's engine its
+ * CPU.
+ */
+uint32_t tcp_qp_events(const struct tcp_qp *qp)
+{
+	if (qp->rx_app_driven)
+		return EPOLLRDHUP;
+	return EPOLLRDHUP | EPOLLIN | (qp->epollout ? EPOLLOUT : 0);
+}
+
+/* The engine watches for socket room (a batch is stuck), or stops. */
+void tcp_qp_set_epollout(struct tcp_qp *qp, bool on)
+{
+	if (qp->epollout == on || qp->fd < 0)
+		return;
+	qp->epollout = on;
+	if (!qp->rx_app_driven) /* (else the watch stays EPOLLRDHUP) */
+		tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p,
+				   tcp_qp_events(qp));
+}
+
+/*
+ * Counts one poll or post of the application; false while it is out of
+ * the mode for calling too slowly (rx_app_lazy). It counts as busy again
+ * after TCP_APP_RX_BUSY_POLLS polls and posts in a coarse-clock tick: a
+ * requester posting large WRITEs spends its time in each post's sendmsg
+ * and polls seldom, yet it is the busiest user of its QP lock.
+ */
+bool tcp_qp_app_call(struct tcp_qp *qp)
+{
+	struct timespec ts;
+
+	if (!qp->rx_app_lazy)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	if ((uint32_t)ts.tv_nsec != qp->lazy_win) {
+		qp->lazy_win = ts.tv_nsec;
+		qp->lazy_polls = 0;
+	}
+	if (++qp->lazy_polls < TCP_APP_RX_BUSY_POLLS)
+		return false;
+	qp->rx_app_lazy = false;
+	return true;
+}
+
+/*
+ * The application polls this QP's receive CQ (the QP has had receives
+ * posted), or its send CQ with requests outstanding: it reads the socket
+ * itself (tcp_progress_cq), so the engine stops watching for input --
+ * waking it for every frame would only make it fight the application for
+ * the QP lock, and on a busy host preempt a spinning poller.
+ *
+ * Two cases:
+ * - Two-sided traffic, or a bandwidth test waiting for acks (at least
+ *   TCP_APP_RX_MIN_INFLIGHT requests out): the engine's 1 ms timer takes
+ *   the socket back once the polls stop (tcp_qp_timers), and
+ *   ibv_req_notify_cq does at once (the application is about to sleep).
+ *   Until then, one-sided requests from the peer are served by the
+ *   application's polls: an application that stops polling and spins on
+ *   memory waits up to a tick for them (a bandwidth test's final flag).
+ *   Handing the socket back each time nothing is outstanding cost more
+ *   (epoll_ctl and engine wake-ups every burst) than it saved.
+ * - A one-sided requester (no receives) waiting for fewer requests, as
+ *   ib_write_lat / ib_read_lat do (one WRITE or READ, poll until it is
+ *   done, then spin on memory for the peer's WRITE): the socket goes back
+ *   to the engine as soon as nothing is outstanding (rx_app_oneway), so
+ *   the memory spinner's peer is placed by the engine at once. Two
+ *   epoll_ctl a message cost far less than the engine wake-up they save:
+ *   the ack (or READ response) is read by the poller itself, and a peer
+ *   that answers with its own WRITE carries the ack in that WRITE's
+ *   header (the ack held here waits for the next post, or for the
+ *   engine's next tick).
+ * Either way only for an application that spins: one that polls fewer
+ * than TCP_APP_RX_BUSY_POLLS times a millisecond (it sleeps between
+ * polls) would see its completions a poll interval late, so the engine's
+ * tick takes the socket back and the QP stays out of the mode until the
+ * polls come that fast again (rx_app_lazy).
+ */
+void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
+{
+	/* receives posted now or before: a ping-pong with one receive has
+	 * none posted between its completion and its repost */
+	bool recvs = !qp->srq && qp->rq_posted_total;
+	uint32_t inflight = qp->sq_head - qp->sq_done;
+	bool oneway = false;
+
+	if (qp->rx_app_driven) {
+		/* (a peer that never sent a request -- ib_read_lat's -- has
+		 * nothing for the engine to serve: the tick hands back) */
+		if (qp->rx_app_oneway && !inflight && qp->expect_msn)
+			tcp_qp_engine_rx(qp);
+		return;
+	}
+	if (qp->fd < 0 || !qp->connected)
+		return;
+	if (!tcp_qp_app_call(qp))
+		return;
+	if (!(cq == qp->rcq && recvs) &&
+	    !(cq == qp->scq && inflight >= TCP_APP_RX_MIN_INFLIGHT)) {
+		/* the one-sided latency loop, or nothing */
+		if (cq != qp->scq || !inflight || recvs)
+			return;
+		oneway = true;
+	}
+	qp->rx_app_driven = true;
+	qp->rx_app_oneway = oneway;
+	tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p, tcp_qp_events(qp));
+	if (!qp->rx_tick) {
+		/* the tick counts polls from here (a QP entering and leaving
+		 * every message keeps counting across) */
+		qp->rx_app_mark = qp_cq_polls(qp);
+		qp->rx_tick = true;
+		tcp_engine_timer_get(
+			qp->ctx); /* the timer that hands it back */
+	}
+}
+
+/*
+ * The application's look at the socket, from poll_cq. Returns true when
+ * it found nothing and the QP is a bandwidth test's requester (the second
+ * case above, with no receives): such an application polls far more often
+ * than acks come (one a batch), and
+ * each look costs a system call and three lock round trips, so
+ * tcp_progress_cq lets the CQ's next polls skip it (1, 3, 7 ... up to
+ * TCP_APP_RX_SKIP_MAX), until a look finds data or a post comes.
+ */
+bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
+{
+	uint64_t before = qp->io_rx;
+
+	qp->rx_by_app = true;
+	tcp_qp_rx(qp);
+	qp->rx_by_app = false;
+	if (qp->connected)
+		tcp_qp_app_rx(qp, cq);
+	/*
+	 * What waits for socket room: the engine does not watch for it now.
+	 * (A pass that read something has just tried, at its end.)
+	 */
+	if (qp->connected && qp->rx_app_driven && qp->epollout &&
+	    qp->io_rx == before)
+		tcp_qp_tx(qp);
+	return qp->io_rx == before && qp->rx_app_driven && cq == qp->scq &&
+	       !qp->rq_posted_total &&
+	       qp->sq_head - qp->sq_done >= TCP_APP_RX_MIN_INFLIGHT;
+}
+
+/* The engine watches the socket's input again. */
+void tcp_qp_engine_rx(struct tcp_qp *qp)
+{
+	if (!qp->rx_app_driven)
+		return;
+	qp->rx_app_driven = false;
+	if (qp->fd >= 0)
+		tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p,
+				   tcp_qp_events(qp));
+}
+
+/* The socket is gone: the mode ends with its timer reference. */
+void tcp_qp_rx_mode_end(struct tcp_qp *qp)
+{
+	tcp_qp_engine_rx(qp);
+	if (qp->rx_tick) {
+		qp->rx_tick = false;
+		tcp_engine_timer_put(qp->ctx);
+	}
+}
+
+/*
+ * The engine's tick while the application drives the socket: too few polls
+ * and posts in a tick (an application that sleeps between polls, or
+ * stopped), or no poll at all, and the engine takes the socket back, and
+ * keeps it until the calls come fast again (rx_app_lazy); a tick without
+ * any poll ends the QP's ticking.
+ */
+void tcp_qp_rx_mode_tick(struct tcp_qp *qp)
+{
+	unsigned int polls = qp_cq_polls(qp) - qp->rx_app_mark;
+	unsigned int posts = qp->app_posts - qp->rx_posts_mark;
+
+	qp->rx_app_mark += polls;
+	qp->rx_posts_mark += posts;
+	if (!polls || polls + posts < TCP_APP_RX_BUSY_POLLS) {
+		tcp_qp_engine_rx(qp);
+		qp->rx_app_lazy = true;
+	}
+	if (!polls)
+		tcp_qp_rx_mode_end(qp);
+}
+
+/*
+ * The end of a receive pass (tcp_qp_rx): acknowledge what it completed
+ * (also frames whose header arrived in an earlier pass) and send the
+ * responses it queued -- or hold an ack that is all there is to send.
+ * progress: the pass took a header or placed a frame; frames: it placed
+ * that many; ack_pending: an ack was held back before it began.
+ */
+void tcp_qp_rx_pass_done(struct tcp_qp *qp, bool progress, unsigned int frames,
+			 bool ack_pending)
+{
+	if (!qp->connected)
+		return;
+	if (qp->expect_msn - qp->ack_sent >= TCP_ACK_EVERY)
+		qp->want_ack = true;
+	/*
+	 * An ack that is all there is to send waits for the application's
+	 * next frame to ride on (a ping-pong then costs one frame a message,
+	 * not two) when that frame is likely to come soon:
+	 * - this pass runs in the poll of an application that reads its
+	 *   socket itself (rx_app_driven): it most likely posts its reply
+	 *   next;
+	 * - the engine placed a request for a QP whose application is a
+	 *   one-sided requester in a latency loop (it polled its send CQ
+	 *   moments ago, tcp_qp_app_rx): it most likely answers with a WRITE
+	 *   of its own, and the peer then gets both in one frame -- and reads
+	 *   it itself, with no wake-up on either side.
+	 * Otherwise the next poll_cq, req_notify_cq, post or destroy sends
+	 * it, or the engine's next tick (tcp_qp_timers, within 1 ms): a
+	 * peer's completion waits that long only after such a QP falls
+	 * silent, and the QP leaves the mode a tick later. A pass that
+	 * placed a stream of frames acks at once (TCP_ACK_STREAM_FRAMES).
+	 */
+	if (qp->want_ack && !qp->resp_head && qp->sq_tx == qp->sq_head &&
+	    qp->tx_iov_i == qp->tx_iov_n && frames < TCP_ACK_STREAM_FRAMES &&
+	    (qp->rx_by_app ? qp->rx_app_driven
+			   : qp->rx_tick && qp->rx_app_oneway)) {
+		qp->tx_deferred = true;
+		/*
+		 * One more poll of grace (see tcp_progress_cq), once: an ack
+		 * already held back by an earlier pass goes at the next poll
+		 * even if this pass read more. Otherwise a receiver fed a
+		 * steady stream (every pass reads something) held its acks
+		 * and credits until a pass found nothing: with several SEND
+		 * QPs the requesters stalled on credit every ~10 messages.
+		 */
+		if (qp->rx_by_app && progress && !ack_pending)
+			qp->ack_grace = true;
+		tcp_sq_reap(qp); /* what the peer acked completes now */
+		return;
+	}
+	if (progress || qp->want_ack || qp->resp_head)
+		tcp_qp_tx(qp);
+}

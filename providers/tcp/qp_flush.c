@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The send queue's completions and the QP's move to error: WQEs complete
+ * in order as they are done or acked, a failed request takes the QP to
+ * error, and the error flushes everything still queued. Caller holds
+ * qp->lock.
+ */
+#include "transport.h"
+
+/* Pushes a flushed (or failed) completion for a work request. */
+void tcp_flush_wc(struct tcp_cq *cq, struct tcp_qp *qp, uint64_t wr_id,
+		  enum ibv_wc_opcode op, enum ibv_wc_status st)
+{
+	struct ibv_wc wc = { .wr_id = wr_id,
+			     .status = st,
+			     .opcode = op,
+			     .qp_num = qp->vqp.qp.qp_num,
+			     .src_qp = qp->attr.dest_qp_num };
+
+	tcp_cq_push(cq, &wc, true);
+}
+
+static enum ibv_wc_opcode wc_op(enum ibv_wr_opcode op)
+{
+	switch (op) {
+	case IBV_WR_RDMA_WRITE:
+	case IBV_WR_RDMA_WRITE_WITH_IMM:
+		return IBV_WC_RDMA_WRITE;
+	case IBV_WR_RDMA_READ:
+		return IBV_WC_RDMA_READ;
+	case IBV_WR_ATOMIC_CMP_AND_SWP:
+		return IBV_WC_COMP_SWAP;
+	case IBV_WR_ATOMIC_FETCH_AND_ADD:
+		return IBV_WC_FETCH_ADD;
+	default:
+		return IBV_WC_SEND;
+	}
+}
+
+/* Completes the SQ from the oldest WQE while WQEs are done, in order. */
+void tcp_sq_reap(struct tcp_qp *qp)
+{
+	while (qp->sq_done != qp->sq_tx) {
+		struct tcp_send_wqe *w =
+			&qp->sq[qp->sq_done & (qp->sq_size - 1)];
+		bool acked = w->state == WQE_SENT &&
+			     (w->opcode == IBV_WR_SEND ||
+			      w->opcode == IBV_WR_SEND_WITH_IMM ||
+			      w->opcode == IBV_WR_RDMA_WRITE ||
+			      w->opcode == IBV_WR_RDMA_WRITE_WITH_IMM) &&
+			     (int32_t)(w->msn - qp->peer_acked) < 0;
+		struct ibv_wc wc = { 0 };
+
+		if (w->state != WQE_DONE && !acked)
+			break;
+		qp->sq_done++;
+		if (w->status == IBV_WC_SUCCESS &&
+		    !(w->send_flags & IBV_SEND_SIGNALED) && !qp->sq_sig_all)
+			continue;
+		wc.wr_id = w->wr_id;
+		wc.status = w->status;
+		wc.opcode = wc_op(w->opcode);
+		wc.byte_len = w->length;
+		wc.qp_num = qp->vqp.qp.qp_num;
+		wc.src_qp = qp->attr.dest_qp_num;
+		tcp_cq_push(qp->scq, &wc, true);
+		if (w->status != IBV_WC_SUCCESS) {
+			tcp_qp_to_error(qp, 0);
+			return;
+		}
+	}
+}
+
+/* Moves the QP to ERR: the connection closes, every WR is flushed. */
+void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev)
+{
+	if (qp->state == IBV_QPS_ERR)
+		return;
+	qp->state = IBV_QPS_ERR;
+	tcp_qp_close_conn(qp);
+	tcp_qp_dead_peer_cancel(qp);
+	/* everything still queued or unacknowledged is flushed, in order */
+	while (qp->sq_done != qp->sq_head) {
+		struct tcp_send_wqe *w =
+			&qp->sq[qp->sq_done++ & (qp->sq_size - 1)];
+
+		tcp_flush_wc(qp->scq, qp, w->wr_id, wc_op(w->opcode),
+			     IBV_WC_WR_FLUSH_ERR);
+	}
+	qp->sq_tx = qp->sq_head;
+	qp->rd_out = 0; /* (their responses will not come) */
+	qp->tx_unsent_bytes = qp->tx_unsig = 0;
+	if (qp->rx_has_rwqe) {
+		tcp_flush_wc(qp->rcq, qp, qp->rx_rwqe.wr_id, IBV_WC_RECV,
+			     IBV_WC_WR_FLUSH_ERR);
+		qp->rx_has_rwqe = false;
+	}
+	while (qp->rq && qp->rq_tail != qp->rq_head) {
+		struct tcp_recv_wqe *w =
+			&qp->rq[qp->rq_tail++ & (qp->rq_size - 1)];
+
+		tcp_flush_wc(qp->rcq, qp, w->wr_id, IBV_WC_RECV,
+			     IBV_WC_WR_FLUSH_ERR);
+	}
+	if (ev)
+		tcp_async_post(qp->ctx, ev, (uint64_t)(uintptr_t)&qp->vqp.qp);
+	if (qp->srq)
+		tcp_async_post(qp->ctx, IBV_EVENT_QP_LAST_WQE_REACHED,
+			       (uint64_t)(uintptr_t)&qp->vqp.qp);
+}
+
+/* Completes UC sends that can no longer go anywhere. */
+void tcp_uc_drain(struct tcp_qp *qp)
+{
+	while (qp->sq_tx != qp->sq_head) {
+		struct tcp_send_wqe *w =
+			&qp->sq[qp->sq_tx++ & (qp->sq_size - 1)];
+
+		w->state = WQE_DONE;
+	}
+	tcp_sq_reap(qp);
+}
+
+struct tcp_send_wqe *tcp_sq_find_sent(struct tcp_qp *qp, uint32_t msn)
+{
+	uint32_t i;
+
+	for (i = qp->sq_done; i != qp->sq_tx; i++) {
+		struct tcp_send_wqe *w = &qp->sq[i & (qp->sq_size - 1)];
+
+		if (w->state == WQE_SENT && w->msn == msn)
+			return w;
+	}
+	return NULL;
+}
+
+/*
+ * Fails the oldest unfinished request with `status` (completions stay in
+ * order), moves the QP to ERR and raises IBV_EVENT_QP_FATAL.
+ */
+void tcp_qp_fail_oldest(struct tcp_qp *qp, enum ibv_wc_status status)
+{
+	struct tcp_send_wqe *w = NULL;
+	uint32_t i;
+
+	tcp_sq_reap(qp); /* acked WRs are not the ones failing */
+	if (qp->state == IBV_QPS_ERR)
+		return;
+	/* the first not yet done among those on the wire... */
+	for (i = qp->sq_done; i != qp->sq_tx; i++) {
+		if (qp->sq[i & (qp->sq_size - 1)].state != WQE_DONE) {
+			w = &qp->sq[i & (qp->sq_size - 1)];
+			break;
+		}
+	}
+	/* ...or the next one held back (no credit): it fails all the same */
+	if (!w && qp->sq_tx != qp->sq_head)
+		w = &qp->sq[qp->sq_tx++ & (qp->sq_size - 1)];
+	if (w) {
+		w->state = WQE_DONE;
+		w->status = status;
+	}
+	qp->connected = false;
+	tcp_sq_reap(qp); /* completes in order; the error moves QP to ERR */
+	if (qp->state != IBV_QPS_ERR)
+		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
+	else
+		tcp_async_post(qp->ctx, IBV_EVENT_QP_FATAL,
+			       (uint64_t)(uintptr_t)&qp->vqp.qp);
+}

@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Receive: the loop that reads a QP's TCP stream, frame by frame. Caller
+ * holds qp->lock.
+ *
+ * Headers are read through a small staging buffer, payload with readv()
+ * straight into the target memory; only bytes that arrived together with
+ * a header are copied. What a frame means is its opcode's handler's
+ * business (rx_ops.c).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "transport.h"
+
+/* What one step of the receive loop leaves it to do. */
+enum rx_step {
+	RX_MORE,   /* go on */
+	RX_WAIT,   /* the socket has no more for now */
+	RX_FAILED, /* the connection or the QP failed: the pass ends */
+};
+
+/*
+ * The payload's destination: the segments' memory, cut at the message's
+ * length (rx_left). A receive buffer is usually larger than the message,
+ * and readv() fills every iovec it is given: left uncut, it would read the
+ * frames behind this one into the application's buffer.
+ */
+void tcp_rx_segs_to_iov(struct tcp_qp *qp, const struct tcp_seg *s, uint32_t n)
+{
+	uint32_t i, left = qp->rx_left;
+
+	qp->rx_iov_n = qp->rx_iov_i = 0;
+	for (i = 0; i < n && left; i++) {
+		uint32_t len = s[i].len < left ? s[i].len : left;
+
+		if (!len)
+			continue;
+		qp->rx_iov[qp->rx_iov_n].iov_base = s[i].addr;
+		qp->rx_iov[qp->rx_iov_n++].iov_len = len;
+		left -= len;
+	}
+}
+
+/*
+ * Drops the rest of the payload: the staged bytes, then the socket's
+ * (MSG_TRUNC discards TCP data without copying it). Returns as
+ * rx_payload.
+ */
+static int rx_drop_payload(struct tcp_qp *qp)
+{
+	while (qp->rx_left) {
+		uint32_t avail = qp->rx_end - qp->rx_start;
+		ssize_t n;
+
+		if (avail) {
+			n = avail < qp->rx_left ? avail : qp->rx_left;
+			qp->rx_start += n;
+		} else {
+			n = recv(qp->fd, NULL, qp->rx_left,
+				 MSG_TRUNC | MSG_DONTWAIT);
+			if (n <= 0)
+				return n < 0 && (errno == EAGAIN ||
+						 errno == EINTR)
+					       ? 1
+					       : -1;
+			qp->io_rx += n;
+		}
+		qp->rx_left -= n;
+	}
+	return 0;
+}
+
+/*
+ * Copies staged bytes, then reads the rest of the payload in place.
+ * Returns 0 when done, 1 to wait for more bytes, -1 on a broken stream,
+ * -2 when the WRITE's target region was deregistered meanwhile.
+ */
+static int rx_payload(struct tcp_qp *qp)
+{
+	if (qp->rx_discard)
+		return rx_drop_payload(qp);
+	while (qp->rx_left) {
+		uint32_t avail = qp->rx_end - qp->rx_start;
+		struct tcp_mr *pin = NULL;
+		struct iovec *v;
+		ssize_t n;
+
+		if (qp->rx_iov_i >= qp->rx_iov_n)
+			return -1; /* destination smaller than payload */
+		if (qp->rx_mr) {
+			if (!tcp_mr_repin(qp->ctx, qp->rx_key, qp->rx_mr,
+					  qp->rx_serial))
+				return -2;
+			pin = qp->rx_mr;
+		}
+		v = &qp->rx_iov[qp->rx_iov_i];
+		if (avail) {
+			n = avail < v->iov_len ? avail : v->iov_len;
+			if ((uint32_t)n > qp->rx_left)
+				n = qp->rx_left;
+			memcpy(v->iov_base, qp->rxbuf + qp->rx_start, n);
+			qp->rx_start += n;
+		} else {
+			int cnt = qp->rx_iov_n - qp->rx_iov_i;
+
+			n = readv(qp->fd, v, cnt > IOV_MAX ? IOV_MAX : cnt);
+			if (n > 0) {
+				qp->io_rx += n;
+				qp->io_large += qp->rx_total > TCP_SPIN_BYTES;
+			}
+			if (n <= 0) {
+				int again = n < 0 &&
+					    (errno == EAGAIN || errno == EINTR);
+
+				tcp_mr_unpin(pin);
+				return again ? 1 : -1;
+			}
+		}
+		tcp_mr_unpin(pin);
+		qp->rx_left -= n;
+		while (n > 0) {
+			v = &qp->rx_iov[qp->rx_iov_i];
+			if ((size_t)n >= v->iov_len) {
+				n -= v->iov_len;
+				qp->rx_iov_i++;
+			} else {
+				v->iov_base = (char *)v->iov_base + n;
+				v->iov_len -= n;
+				n = 0;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * Sets the socket's receive low mark for the frame being placed (see
+ * TCP_RX_LOWAT_MIN). The mark must never exceed what the frame still
+ * owes: bytes of a next frame may never come, and the engine would wait
+ * for them with the payload's tail unread. So it drops back to 1 as soon
+ * as a frame ends, and the application's passes (which read without
+ * waiting for the mark) lower it when they leave less owed than it. A
+ * lingering socket keeps it: its drain runs on every engine tick anyway.
+ */
+static void rx_lowat(struct tcp_qp *qp)
+{
+	uint32_t want = 0;
+	int v;
+
+	if (qp->rx_phase != RX_PAYLOAD)
+		want = 0;
+	else if (qp->rx_by_app)
+		want = qp->rx_lowat <= qp->rx_left ? qp->rx_lowat : 0;
+	else if (qp->rx_left >= TCP_RX_LOWAT_MIN)
+		want = qp->rx_left < TCP_RX_LOWAT_MAX ? qp->rx_left
+						      : TCP_RX_LOWAT_MAX;
+	if (want == qp->rx_lowat)
+		return;
+	v = want ? (int)want : 1;
+	if (!setsockopt(qp->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)))
+		qp->rx_lowat = want;
+}
+
+/* The frame's payload is all placed: complete what it completes. */
+static void rx_finish(struct tcp_qp *qp)
+{
+	struct rtcp_hdr *h = &qp->rx_hdr;
+
+	if (h->flags & RTCP_F_ACK_REQ)
+		qp->want_ack = true;
+
+	qp->rx_seq += qp->rx_total;
+	qp->rx_phase = RX_HDR;
+	tcp_rx_op_done(qp);
+}
+
+/*
+ * Reads more of the stream into the staging buffer, for the next header.
+ * *drained: a read came back short, the socket is empty.
+ */
+static enum rx_step rx_fill(struct tcp_qp *qp, bool *drained)
+{
+	uint32_t avail = qp->rx_end - qp->rx_start;
+	size_t want;
+	ssize_t n;
+
+	/*
+	 * Not another read to hear EAGAIN: the engine's epoll is
+	 * level-triggered, and an application that reads its socket
+	 * itself polls again.
+	 */
+	if (*drained)
+		return RX_WAIT;
+	memmove(qp->rxbuf, qp->rxbuf + qp->rx_start, avail);
+	qp->rx_start = 0;
+	qp->rx_end = avail;
+	/*
+	 * After a large payload, the next is likely large too: read just
+	 * its header, so the payload goes straight into place instead of
+	 * through the staging buffer (one copy, not two). Small frames are
+	 * read in bulk.
+	 */
+	want = (qp->rx_total >= TCP_RX_DIRECT ? RTCP_HDR_LEN : TCP_RXBUF) -
+	       avail;
+	n = recv(qp->fd, qp->rxbuf + avail, want, MSG_DONTWAIT);
+	if (n > 0) {
+		*drained = (size_t)n < want;
+		qp->rx_end += n;
+		qp->io_rx += n;
+		return RX_MORE;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return RX_WAIT;
+	tcp_qp_fail_conn(qp);
+	return RX_FAILED;
+}
+
+/*
+ * Takes the header at the front of the staging buffer: what it tells of
+ * the peer (ack, credits), then its frame's handler (rx_ops.c).
+ */
+static enum rx_step rx_header(struct tcp_qp *qp)
+{
+	struct rtcp_hdr *h = &qp->rx_hdr;
+
+	rtcp_hdr_decode(qp->rxbuf + qp->rx_start, h);
+	if (rtcp_hdr_validate(h, qp->rx_seq + RTCP_HDR_LEN, TCP_MAX_MSG_SZ)) {
+		/* the stream cannot be trusted any more */
+		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
+		return RX_FAILED;
+	}
+	qp->rx_start += RTCP_HDR_LEN;
+	qp->rx_seq += RTCP_HDR_LEN;
+	qp->io_large += h->len > TCP_SPIN_BYTES;
+	if (msn_before(qp->peer_acked, h->ack_msn))
+		qp->peer_acked = h->ack_msn;
+	qp->peer_credits = h->credits;
+	qp->peer_heard = true;
+	qp->peer_no_credit = h->flags & RTCP_F_NO_CREDIT;
+	tcp_rx_dispatch(qp);
+	return RX_MORE;
+}
+
+/* Places the frame's payload; completes the frame once all is placed. */
+static enum rx_step rx_place(struct tcp_qp *qp)
+{
+	int r = rx_payload(qp);
+
+	if (r > 0) {
+		rx_lowat(qp); /* the payload ran dry */
+		return RX_WAIT;
+	}
+	if (r == -2) {
+		/* as a NIC refuses the packets that follow */
+		qp->rx_mr = NULL;
+		tcp_qp_terminate(qp, qp->rx_hdr.msn, RTCP_SYN_REM_ACCESS,
+				 IBV_EVENT_QP_ACCESS_ERR);
+		return RX_FAILED;
+	}
+	if (r < 0) {
+		tcp_qp_fail_conn(qp);
+		return RX_FAILED;
+	}
+	rx_finish(qp);
+	if (qp->rx_lowat && qp->connected)
+		rx_lowat(qp);
+	return RX_MORE;
+}
+
+/*
+ * One receive pass: reads and places frames until the socket is empty,
+ * then acknowledges (or holds the ack, tcp_qp_rx_pass_done).
+ */
+void tcp_qp_rx(struct tcp_qp *qp)
+{
+	bool progress = false;
+	unsigned int frames = 0; /* placed by this pass */
+	bool drained = false; /* a read came back short: the socket is empty */
+	bool ack_pending = qp->want_ack; /* held back by an earlier pass */
+	enum rx_step step;
+
+	while (qp->connected) {
+		if (qp->rx_phase == RX_STALL) {
+			if (!tcp_rx_take_rwqe(qp))
+				break;
+			tcp_engine_timer_put(qp->ctx);
+			qp->rx_phase = RX_HDR;
+			tcp_rx_dispatch(qp);
+			continue;
+		}
+		if (qp->rx_phase == RX_HDR &&
+		    qp->rx_end - qp->rx_start < RTCP_HDR_LEN) {
+			step = rx_fill(qp, &drained);
+		} else if (qp->rx_phase == RX_HDR) {
+			step = rx_header(qp);
+			progress = true;
+		} else {
+			step = rx_place(qp);
+			if (step == RX_MORE) {
+				progress = true;
+				frames++;
+			}
+		}
+		if (step == RX_WAIT)
+			break;
+		if (step == RX_FAILED)
+			return;
+	}
+	tcp_qp_rx_pass_done(qp, progress, frames, ack_pending);
+}

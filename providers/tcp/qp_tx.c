@@ -1,0 +1,463 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Transmit: the send queue and the responder's answers framed onto the
+ * QP's TCP stream. Caller holds qp->lock.
+ *
+ * A batch gathers many frames (headers plus payload straight from
+ * registered memory) into one sendmsg(): responses first, then an ack,
+ * then requests. Runs of small elements are copied together first
+ * (iov_gather.h).
+ */
+#include <endian.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "iov_gather.h"
+#include "transport.h"
+
+/* Requests that consume a receive at the peer: they need its credit. */
+static bool needs_credit(enum ibv_wr_opcode op)
+{
+	return op == IBV_WR_SEND || op == IBV_WR_SEND_WITH_IMM ||
+	       op == IBV_WR_RDMA_WRITE_WITH_IMM;
+}
+
+/* Fills the piggybacked fields every header carries. */
+static void hdr_common(struct tcp_qp *qp, struct rtcp_hdr *h)
+{
+	h->ack_msn = qp->expect_msn;
+	h->credits = qp->rq_posted_total;
+	if (qp->srq)
+		h->flags |= RTCP_F_NO_CREDIT;
+	qp->ack_sent = qp->expect_msn;
+	qp->credits_sent = qp->rq_posted_total;
+	qp->want_ack = false;
+	qp->ack_grace = false;
+}
+
+/*
+ * Appends a frame (header, then the payload's segments) to the batch;
+ * false when the batch has no room for it.
+ */
+static bool add_frame(struct tcp_qp *qp, int *nh, struct rtcp_hdr *h,
+		      const struct tcp_seg *seg, uint32_t nseg)
+{
+	uint32_t i;
+	uint8_t *hb;
+
+	if (*nh >= TCP_TX_IOV / 2 || qp->tx_iov_n + 1 + nseg > TCP_TX_IOV)
+		return false;
+	hdr_common(qp, h);
+	qp->io_large += h->len > TCP_SPIN_BYTES;
+	h->sseq = qp->tx_seq + RTCP_HDR_LEN;
+	hb = qp->tx_hdrs[(*nh)++];
+	rtcp_hdr_encode(h, hb);
+	qp->tx_iov[qp->tx_iov_n].iov_base = hb;
+	qp->tx_iov[qp->tx_iov_n++].iov_len = RTCP_HDR_LEN;
+	for (i = 0; i < nseg; i++) {
+		if (!seg[i].len)
+			continue;
+		qp->tx_iov[qp->tx_iov_n].iov_base = seg[i].addr;
+		qp->tx_iov[qp->tx_iov_n++].iov_len = seg[i].len;
+	}
+	qp->tx_seq += RTCP_HDR_LEN + h->len;
+	return true;
+}
+
+static uint8_t wr_to_op(enum ibv_wr_opcode op)
+{
+	switch (op) {
+	case IBV_WR_SEND:
+		return RTCP_OP_SEND;
+	case IBV_WR_SEND_WITH_IMM:
+		return RTCP_OP_SEND_IMM;
+	case IBV_WR_RDMA_WRITE:
+		return RTCP_OP_WRITE;
+	case IBV_WR_RDMA_WRITE_WITH_IMM:
+		return RTCP_OP_WRITE_IMM;
+	case IBV_WR_RDMA_READ:
+		return RTCP_OP_READ_REQ;
+	case IBV_WR_ATOMIC_CMP_AND_SWP:
+		return RTCP_OP_ATOMIC_CMP_SWP;
+	default:
+		return RTCP_OP_ATOMIC_FADD;
+	}
+}
+
+static bool is_resp_rd_atomic(const struct tcp_resp *r)
+{
+	return r->hdr.opcode == RTCP_OP_READ_RESP ||
+	       r->hdr.opcode == RTCP_OP_ATOMIC_RESP;
+}
+
+/*
+ * May another READ or atomic go on the wire? Not while max_rd_atomic are
+ * waiting for their response: the responder holds at most its
+ * max_dest_rd_atomic of them and refuses more. A QP set to 0 still gets
+ * one at a time (rxe would stall it for ever).
+ */
+static bool rd_atomic_room(const struct tcp_qp *qp)
+{
+	uint32_t ord = qp->attr.max_rd_atomic ? qp->attr.max_rd_atomic : 1;
+
+	return qp->rd_out < ord;
+}
+
+/*
+ * Are READs or atomics sent earlier still waiting for their response?
+ * Each one on the wire is counted in rd_out until its response completes
+ * it (or the QP fails, which flushes them all).
+ */
+static bool reads_pending(const struct tcp_qp *qp)
+{
+	return qp->rd_out != 0;
+}
+
+/* Responses and acks the responder queued go first. */
+static void batch_resps(struct tcp_qp *qp, int *nh)
+{
+	struct tcp_resp *r;
+
+	while ((r = qp->resp_head)) {
+		struct tcp_seg s = { .addr = r->payload, .len = r->len };
+
+		if (!add_frame(qp, nh, &r->hdr, &s, 1))
+			break;
+		/*
+		 * The requester may count this answer done once its own
+		 * bytes arrive, long before the rest of the batch leaves:
+		 * the queue's bound counts what waits for a batch.
+		 */
+		if (is_resp_rd_atomic(r))
+			qp->rd_resp_queued--;
+		qp->resp_head = r->next;
+		r->next = qp->tx_batch_resps;
+		qp->tx_batch_resps = r;
+	}
+	if (!qp->resp_head)
+		qp->resp_tail = NULL;
+}
+
+/* May the WQE at sq_tx go on the wire now? Later WRs wait behind it. */
+static bool wqe_may_go(struct tcp_qp *qp, const struct tcp_send_wqe *w)
+{
+	/* a fenced WR waits for earlier READs and atomics to finish */
+	if ((w->send_flags & IBV_SEND_FENCE) && reads_pending(qp))
+		return false;
+	/* in order: later WRs wait behind it, as on a NIC */
+	if (is_rd_atomic(w->opcode) && !rd_atomic_room(qp))
+		return false;
+	/* (UC has no RNR: its receiver drops what finds no receive) */
+	if (needs_credit(w->opcode) && !qp->peer_no_credit &&
+	    qp->type != IBV_QPT_UC && qp->sends_issued == qp->peer_credits) {
+		/*
+		 * Before the peer's first frame its credits are not
+		 * known yet: that wait is not receiver-not-ready.
+		 */
+		if (!qp->rnr_since_ns && qp->peer_heard) {
+			qp->rnr_since_ns = tcp_now_ns();
+			tcp_engine_timer_get(qp->ctx);
+		}
+		return false;
+	}
+	return true;
+}
+
+/* The request header of a WQE (the piggybacked fields: hdr_common). */
+static void wqe_hdr(struct tcp_qp *qp, const struct tcp_send_wqe *w,
+		    struct rtcp_hdr *h)
+{
+	h->opcode = wr_to_op(w->opcode);
+	h->flags = (w->send_flags & IBV_SEND_SOLICITED) ? RTCP_F_SOLICITED : 0;
+	/*
+	 * Ask for an immediate ack when a completion waits on it;
+	 * otherwise acks are coalesced (see also the batch's last
+	 * frame, batch_requests).
+	 */
+	if ((w->send_flags & IBV_SEND_SIGNALED) || qp->sq_sig_all)
+		h->flags |= RTCP_F_ACK_REQ;
+	h->msn = qp->next_msn;
+	h->rkey = w->rkey;
+	h->raddr = w->raddr;
+	h->imm = w->imm;
+	if (w->opcode == IBV_WR_RDMA_READ) {
+		h->aux0 = w->length;
+	} else if (w->opcode == IBV_WR_ATOMIC_CMP_AND_SWP ||
+		   w->opcode == IBV_WR_ATOMIC_FETCH_AND_ADD) {
+		h->aux0 = w->compare_add;
+		h->aux1 = w->swap;
+	} else {
+		h->len = w->length;
+	}
+}
+
+/* Frames the WQE at sq_tx into *h and the batch; false if it is full. */
+static bool batch_wqe(struct tcp_qp *qp, int *nh, struct tcp_send_wqe *w,
+		      struct rtcp_hdr *h)
+{
+	struct tcp_seg inl;
+
+	wqe_hdr(qp, w, h);
+	if (w->send_flags & IBV_SEND_INLINE) {
+		inl.addr = w->inl;
+		inl.len = w->length;
+	}
+	if (!add_frame(
+		    qp, nh, h,
+		    (w->send_flags & IBV_SEND_INLINE) ? &inl : w->seg,
+		    h->len ? ((w->send_flags & IBV_SEND_INLINE) ? 1 : w->nseg)
+			   : 0))
+		return false;
+	if (qp->rnr_since_ns) {
+		qp->rnr_since_ns = 0;
+		tcp_engine_timer_put(qp->ctx);
+	}
+	if (needs_credit(w->opcode))
+		qp->sends_issued++;
+	if (is_rd_atomic(w->opcode))
+		qp->rd_out++;
+	w->msn = qp->next_msn++;
+	w->state = WQE_SENT;
+	qp->sq_tx++;
+	qp->tx_batch_wqes++;
+	return true;
+}
+
+/* Requests from the send queue, in order, as far as they may go. */
+static void batch_requests(struct tcp_qp *qp, int *nh)
+{
+	struct rtcp_hdr last;
+	uint8_t *last_hb = NULL;
+
+	while (qp->sq_tx != qp->sq_head && qp->state != IBV_QPS_SQD) {
+		struct tcp_send_wqe *w = &qp->sq[qp->sq_tx & (qp->sq_size - 1)];
+		struct rtcp_hdr h = { 0 };
+
+		if (w->status != IBV_WC_SUCCESS) {
+			/* failed its local checks: completes in order */
+			w->state = WQE_DONE;
+			qp->sq_tx++;
+			continue;
+		}
+		if (!wqe_may_go(qp, w) || !batch_wqe(qp, nh, w, &h))
+			break;
+		last = h;
+		last_hb = qp->tx_hdrs[*nh - 1];
+	}
+	if (qp->sq_tx == qp->sq_head)
+		qp->tx_unsent_bytes = qp->tx_unsig = 0; /* see send_or_defer */
+	/*
+	 * A send queue filling with unsignaled work has slots only an ack
+	 * frees: the batch's last request asks for one (one ack a batch,
+	 * not one a frame) once three quarters are sent and unacknowledged.
+	 * (At half, a bandwidth test that signals one WR in 100 of 128 got
+	 * an ack for each of its two batches a window, though only the
+	 * signaled WR's ack frees anything it waits for. WRs still queued
+	 * -- waiting for credit, a fence or socket room -- are not freed by
+	 * an ack, so they do not count.)
+	 */
+	if (last_hb && !(last.flags & RTCP_F_ACK_REQ) &&
+	    (qp->sq_tx - qp->sq_done) * 4 >= qp->cap.max_send_wr * 3) {
+		last.flags |= RTCP_F_ACK_REQ;
+		rtcp_hdr_encode(&last, last_hb);
+	}
+}
+
+/* Builds the next batch: responses first, then an ack, then requests. */
+static void build_batch(struct tcp_qp *qp)
+{
+	int nh = 0;
+
+	qp->tx_iov_n = qp->tx_iov_i = 0;
+	qp->tx_batch_wqes = 0;
+	batch_resps(qp, &nh);
+	batch_requests(qp, &nh);
+	if (!nh && qp->want_ack) {
+		struct rtcp_hdr h = { .opcode = RTCP_OP_ACK };
+
+		add_frame(qp, &nh, &h, NULL, 0);
+	}
+}
+
+/* The batch is all in the kernel: what it carried is sent. */
+static void batch_done(struct tcp_qp *qp)
+{
+	struct tcp_resp *r;
+
+	while ((r = qp->tx_batch_resps)) {
+		qp->tx_batch_resps = r->next;
+		free(r);
+	}
+	if (qp->type == IBV_QPT_UC) {
+		/* UC has no acks: done once handed to the stream */
+		uint32_t i;
+
+		for (i = qp->sq_done; i != qp->sq_tx; i++) {
+			struct tcp_send_wqe *w = &qp->sq[i & (qp->sq_size - 1)];
+
+			if (w->state == WQE_SENT)
+				w->state = WQE_DONE;
+		}
+	}
+	qp->tx_iov_n = qp->tx_iov_i = 0;
+}
+
+/*
+ * Pins the regions READ responses of the batch are sent from, for one
+ * sendmsg; false (nothing left pinned) if one was deregistered or
+ * re-registered since the request was checked.
+ */
+static bool pin_batch(struct tcp_qp *qp)
+{
+	struct tcp_resp *r, *s;
+
+	for (r = qp->tx_batch_resps; r; r = r->next) {
+		if (!r->mr)
+			continue;
+		if (!tcp_mr_repin(qp->ctx, r->key, r->mr, r->serial)) {
+			for (s = qp->tx_batch_resps; s != r; s = s->next)
+				tcp_mr_unpin(s->mr);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void unpin_batch(struct tcp_qp *qp)
+{
+	struct tcp_resp *r;
+
+	for (r = qp->tx_batch_resps; r; r = r->next)
+		tcp_mr_unpin(r->mr);
+}
+
+/*
+ * Where a batch's small elements are gathered for one sendmsg (see
+ * iov_gather.h). Per thread: the application's threads and the engine
+ * transmit concurrently on different QPs, and the copy is dead once
+ * sendmsg returns.
+ */
+#define TCP_GATHER_BUF 16384
+static _Thread_local struct {
+	struct iovec iov[TCP_TX_IOV];
+	unsigned char buf[TCP_GATHER_BUF];
+} tx_gather;
+
+/*
+ * Sends batch after batch until nothing is left to send or the socket is
+ * full (then EPOLLOUT, or the application's next pass, resumes).
+ */
+void tcp_qp_tx(struct tcp_qp *qp)
+{
+	struct msghdr m = { 0 };
+	ssize_t n;
+
+	if (!qp->connected || qp->fd < 0)
+		return;
+	/* whatever is held back goes now, or waits on EPOLLOUT or credit */
+	qp->tx_deferred = qp->tx_kicked = false;
+	for (;;) {
+		if (qp->tx_iov_i == qp->tx_iov_n) {
+			batch_done(qp);
+			tcp_sq_reap(qp);
+			if (!qp->connected)
+				return;
+			build_batch(qp);
+			if (!qp->tx_iov_n) {
+				tcp_qp_set_epollout(qp, false);
+				/* WRs that failed local checks complete now */
+				tcp_sq_reap(qp);
+				return;
+			}
+		}
+		if (!pin_batch(qp)) {
+			/*
+			 * A READ's source region went away mid-response: the
+			 * stream cannot carry the promised bytes, so the QP
+			 * fails, as a NIC's would on a local access error.
+			 */
+			tcp_qp_to_error(qp, IBV_EVENT_QP_ACCESS_ERR);
+			return;
+		}
+		/* the same bytes: a partial send is accounted on tx_iov */
+		m.msg_iov = tx_gather.iov;
+		m.msg_iovlen = tcp_iov_gather(
+			&qp->tx_iov[qp->tx_iov_i], qp->tx_iov_n - qp->tx_iov_i,
+			tx_gather.iov, tx_gather.buf, sizeof(tx_gather.buf),
+			TCP_GATHER_SMALL);
+		n = sendmsg(qp->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		unpin_batch(qp);
+		if (n > TCP_SPIN_BYTES)
+			qp->io_large++;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				tcp_qp_set_epollout(qp, true);
+				return;
+			}
+			tcp_qp_fail_conn(qp);
+			return;
+		}
+		while (n > 0) {
+			struct iovec *v = &qp->tx_iov[qp->tx_iov_i];
+
+			if ((size_t)n >= v->iov_len) {
+				n -= v->iov_len;
+				qp->tx_iov_i++;
+			} else {
+				v->iov_base = (char *)v->iov_base + n;
+				v->iov_len -= n;
+				n = 0;
+			}
+		}
+	}
+}
+
+/* Queues a response, an ack or a TERMINATE for the next batch. */
+void tcp_qp_queue_resp(struct tcp_qp *qp, struct tcp_resp *r)
+{
+	if (is_resp_rd_atomic(r))
+		qp->rd_resp_queued++;
+	r->next = NULL;
+	if (qp->resp_tail)
+		qp->resp_tail->next = r;
+	else
+		qp->resp_head = r;
+	qp->resp_tail = r;
+}
+
+/*
+ * Error path only: push queued frames into the kernel, waiting briefly for
+ * send-buffer room, so the TERMINATE is not lost behind a full socket.
+ */
+static void flush_out(struct tcp_qp *qp)
+{
+	struct pollfd p = { .fd = qp->fd, .events = POLLOUT };
+	int tries = 20;
+
+	for (;;) {
+		tcp_qp_tx(qp);
+		if (!qp->connected || qp->tx_iov_i == qp->tx_iov_n || !tries--)
+			return;
+		if (poll(&p, 1, 10) < 0)
+			return;
+	}
+}
+
+void tcp_qp_terminate(struct tcp_qp *qp, uint32_t msn, uint32_t syn,
+		      enum ibv_event_type ev)
+{
+	struct tcp_resp *r = calloc(1, sizeof(*r));
+
+	if (r) {
+		r->hdr.opcode = RTCP_OP_TERMINATE;
+		r->hdr.msn = msn;
+		r->hdr.imm = htobe32(syn); /* network order, like every field */
+		tcp_qp_queue_resp(qp, r);
+		flush_out(qp);
+	}
+	tcp_qp_to_error(qp, ev);
+}
