@@ -109,8 +109,8 @@ static void set_sock_opts(int fd)
 /* Binds the accepted socket to its QP; ctx->lock and qp->lock held. */
 static void bind_socket(struct tcp_qp *qp, int fd)
 {
-	qp->fd = fd;
-	qp->connected = false;
+	qp->conn.fd = fd;
+	qp->conn.connected = false;
 	tcp_qp_conn_ready(qp);
 }
 
@@ -141,10 +141,10 @@ static int conn_failed(struct tcp_qp *qp, int err)
 /* The connecting socket is the QP's; the engine waits for it. */
 static int conn_watch(struct tcp_qp *qp, int fd)
 {
-	qp->fd = fd;
-	qp->connecting = true;
+	qp->conn.fd = fd;
+	qp->conn.connecting = true;
 	/* epoll out of memory: fail_conn closes the socket it now owns */
-	if (tcp_engine_watch(qp->ctx, fd, &qp->poll.p,
+	if (tcp_engine_watch(qp->ctx, fd, &qp->conn.poll.p,
 			     EPOLLOUT | EPOLLIN | EPOLLRDHUP))
 		tcp_qp_fail_conn(qp);
 	return 0;
@@ -176,8 +176,8 @@ static int self_connect(struct tcp_qp *qp, const union ibv_gid *sgid,
 		close(fd);
 		return err;
 	}
-	qp->active = true;
-	qp->hello_sent = RTCP_HELLO_LEN;
+	qp->conn.active = true;
+	qp->conn.hello_sent = RTCP_HELLO_LEN;
 	return conn_watch(qp, fd);
 }
 
@@ -207,8 +207,8 @@ int tcp_conn_start(struct tcp_qp *qp)
 	if (c == 0)
 		return self_connect(qp, &sgid,
 				    if_nametoindex(qp->ctx->dev->netdev));
-	qp->active = c < 0;
-	if (!qp->active)
+	qp->conn.active = c < 0;
+	if (!qp->conn.active)
 		return 0; /* modify_qp then matches waiting connections */
 
 	scope = if_nametoindex(qp->ctx->dev->netdev);
@@ -235,8 +235,8 @@ int tcp_conn_start(struct tcp_qp *qp)
 	h.src_qpn = qp->vqp.qp.qp_num;
 	h.dst_qpn = qp->attr.dest_qp_num;
 	memcpy(h.src_gid, sgid.raw, 16);
-	rtcp_hello_encode(&h, qp->hello_out);
-	qp->hello_sent = 0;
+	rtcp_hello_encode(&h, qp->conn.hello_out);
+	qp->conn.hello_sent = 0;
 	return conn_watch(qp, fd);
 }
 
@@ -527,7 +527,7 @@ static bool hello_lookup(void *arg, uint32_t qpn, struct tcp_hello_qp *q)
 	hc->qp = qp;
 	q->failed = qp->dead || qp->state == IBV_QPS_ERR;
 	q->before_rtr = qp->state == IBV_QPS_RESET || qp->state == IBV_QPS_INIT;
-	q->busy = qp->active || qp->fd >= 0 || qp->connected;
+	q->busy = qp->conn.active || qp->conn.fd >= 0 || qp->conn.connected;
 	q->dest_qpn = qp->attr.dest_qp_num;
 	memcpy(q->dgid, qp->attr.ah_attr.grh.dgid.raw, 16);
 	return true;

@@ -15,7 +15,7 @@ void tcp_engine_takes_rx(struct tcp_cq *cq)
 		pthread_mutex_lock(&qp->lock);
 		if (!qp->dead) {
 			tcp_qp_engine_rx(qp);
-			if (qp->connected)
+			if (qp->conn.connected)
 				tcp_qp_flush(qp);
 		}
 		pthread_mutex_unlock(&qp->lock);
@@ -45,7 +45,7 @@ void tcp_progress_cq(struct tcp_cq *cq)
 			idle = false;
 			continue;
 		}
-		if (!qp->dead && qp->connected) {
+		if (!qp->dead && qp->conn.connected) {
 			/*
 			 * A poll ends a burst: send what it held back. First,
 			 * so that an ack this pass holds back (tcp_qp_rx)
@@ -56,8 +56,8 @@ void tcp_progress_cq(struct tcp_cq *cq)
 			 * (perftest's send_lat polls the send CQ, then the
 			 * receive CQ that already holds the message).
 			 */
-			if (qp->ack_grace && tcp_qp_only_ack_held(qp))
-				qp->ack_grace = false;
+			if (qp->prog.ack_grace && tcp_qp_only_ack_held(qp))
+				qp->prog.ack_grace = false;
 			else
 				tcp_qp_flush(qp);
 			if (!tcp_qp_app_pass(qp, cq))

@@ -68,11 +68,11 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 	uint64_t total = 0;
 	int i;
 
-	if (qp->sq_head - qp->sq_done >= qp->cap.max_send_wr)
+	if (qp->sq.head - qp->sq.done >= qp->cap.max_send_wr)
 		return ENOMEM;
 	for (i = 0; i < wr->num_sge; i++)
 		total += wr->sg_list[i].length;
-	w = &qp->sq[qp->sq_head & (qp->sq_size - 1)];
+	w = &qp->sq.wqe[qp->sq.head & (qp->sq.size - 1)];
 	w->wr_id = wr->wr_id;
 	w->opcode = wr->opcode;
 	w->send_flags = wr->send_flags;
@@ -123,10 +123,10 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 					     wr->num_sge, write, w->seg, &t);
 	}
 	/* what send_or_defer weighs, until the batch takes them */
-	qp->tx_unsent_bytes += total;
+	qp->prog.tx_unsent_bytes += total;
 	if (!(wr->send_flags & IBV_SEND_SIGNALED) && !qp->sq_sig_all)
-		qp->tx_unsig++;
-	qp->sq_head++;
+		qp->prog.tx_unsig++;
+	qp->sq.head++;
 	return 0;
 }
 
@@ -146,15 +146,15 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
  */
 static void send_or_defer(struct tcp_qp *qp, uint32_t nwr)
 {
-	uint32_t unsent = qp->sq_head - qp->sq_tx;
+	uint32_t unsent = qp->sq.head - qp->sq.tx;
 	struct tcp_send_wqe *last =
-		&qp->sq[(qp->sq_head - 1) & (qp->sq_size - 1)];
+		&qp->sq.wqe[(qp->sq.head - 1) & (qp->sq.size - 1)];
 	unsigned int mark = qp_cq_polls(qp);
-	bool burst = qp->posted && mark == qp->poll_mark;
+	bool burst = qp->prog.posted && mark == qp->prog.poll_mark;
 
 	if (!burst) {
-		qp->prev_burst_wrs = qp->burst_wrs;
-		qp->burst_wrs = 0;
+		qp->prog.prev_burst_wrs = qp->prog.burst_wrs;
+		qp->prog.burst_wrs = 0;
 		/*
 		 * A stream of bursts (the application posted many WRs
 		 * between its last two polls): the first WR of this one
@@ -164,22 +164,22 @@ static void send_or_defer(struct tcp_qp *qp, uint32_t nwr)
 		 * sendmsgs); a latency loop posts one WR per poll and still
 		 * sends it at once.
 		 */
-		burst = qp->prev_burst_wrs >= TCP_TX_STREAM_BURST;
+		burst = qp->prog.prev_burst_wrs >= TCP_TX_STREAM_BURST;
 	}
-	qp->burst_wrs += nwr;
-	qp->posted = true;
-	qp->poll_mark = mark;
-	if (!qp->peer_heard && unsent)
+	qp->prog.burst_wrs += nwr;
+	qp->prog.posted = true;
+	qp->prog.poll_mark = mark;
+	if (!qp->sq.peer_heard && unsent)
 		tcp_qp_unheard_arm(qp);
-	if (!qp->connected || !unsent)
+	if (!qp->conn.connected || !unsent)
 		return; /* sent once connected / nothing new */
-	if (qp->epollout)
+	if (qp->conn.epollout)
 		return; /* the engine sends on EPOLLOUT */
 	if (burst && unsent < TCP_TX_DEFER_WRS &&
-	    qp->tx_unsent_bytes < TCP_TX_DEFER_BATCH &&
+	    qp->prog.tx_unsent_bytes < TCP_TX_DEFER_BATCH &&
 	    last->length <= TCP_TX_DEFER_BYTES &&
 	    !((last->send_flags & IBV_SEND_SIGNALED) &&
-	      qp->tx_unsig >= TCP_TX_STREAM_BURST)) {
+	      qp->prog.tx_unsig >= TCP_TX_STREAM_BURST)) {
 		tcp_engine_defer_tx(qp);
 		tcp_qp_no_skip(qp); /* the next poll sends them */
 		return;
@@ -215,9 +215,9 @@ static int post_send_locked(struct tcp_qp *qp, struct ibv_send_wr *wr,
 	if (err)
 		*bad = wr;
 	/* the application's activity, for the engine (tcp_qp_timers) */
-	qp->app_posts++;
+	qp->prog.app_posts++;
 	tcp_qp_app_call(qp);
-	if (qp->conn_lost)
+	if (qp->conn.lost)
 		tcp_uc_drain(qp);
 	else if (qp->state == IBV_QPS_RTS)
 		send_or_defer(qp, nwr);
@@ -269,11 +269,11 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 				     IBV_WC_WR_FLUSH_ERR);
 			continue;
 		}
-		if (qp->rq_head - qp->rq_tail >= qp->cap.max_recv_wr) {
+		if (qp->rq.head - qp->rq.tail >= qp->cap.max_recv_wr) {
 			err = ENOMEM;
 			break;
 		}
-		w = &qp->rq[qp->rq_head & (qp->rq_size - 1)];
+		w = &qp->rq.wqe[qp->rq.head & (qp->rq.size - 1)];
 		w->wr_id = wr->wr_id;
 		w->nseg = wr->num_sge;
 		/* resolved when a message arrives, as a NIC reads the WQE */
@@ -282,8 +282,8 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 			w->seg[i].len = wr->sg_list[i].length;
 			w->seg[i].lkey = wr->sg_list[i].lkey;
 		}
-		qp->rq_head++;
-		qp->rq_posted_total++;
+		qp->rq.head++;
+		qp->rq.posted_total++;
 		posted = true;
 	}
 	if (err)
@@ -294,10 +294,10 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 	 * (rx_app_driven), with its next post (every header carries credits),
 	 * poll or the engine's tick, as held-back acks go (tcp_qp_rx).
 	 */
-	if (posted && qp->connected && tcp_credit_update_due(qp)) {
-		qp->want_ack = true;
-		if (qp->rx_app_driven)
-			qp->tx_deferred = true;
+	if (posted && qp->conn.connected && tcp_credit_update_due(qp)) {
+		qp->resp.want_ack = true;
+		if (qp->prog.rx_app_driven)
+			qp->prog.tx_deferred = true;
 		else
 			tcp_qp_tx(qp);
 	}
@@ -318,18 +318,18 @@ static struct ibv_send_wr *stage_new(struct ibv_qp_ex *ex,
 	struct tcp_qp *qp = exqp(ex);
 	struct ibv_send_wr *wr;
 
-	if (qp->wr_err)
+	if (qp->wr.err)
 		return NULL;
-	if (qp->wr_n == qp->wr_cap) {
-		qp->wr_err = ENOMEM;
+	if (qp->wr.n == qp->wr.cap) {
+		qp->wr.err = ENOMEM;
 		return NULL;
 	}
-	wr = &qp->wr_stage[qp->wr_n++];
+	wr = &qp->wr.stage[qp->wr.n++];
 	memset(wr, 0, sizeof(*wr));
 	wr->wr_id = ex->wr_id;
 	wr->send_flags = ex->wr_flags;
 	wr->opcode = op;
-	wr->sg_list = &qp->wr_sges[(qp->wr_n - 1) * TCP_MAX_SGE];
+	wr->sg_list = &qp->wr.sges[(qp->wr.n - 1) * TCP_MAX_SGE];
 	return wr;
 }
 
@@ -337,15 +337,15 @@ static struct ibv_send_wr *stage_cur(struct ibv_qp_ex *ex)
 {
 	struct tcp_qp *qp = exqp(ex);
 
-	return qp->wr_n && !qp->wr_err ? &qp->wr_stage[qp->wr_n - 1] : NULL;
+	return qp->wr.n && !qp->wr.err ? &qp->wr.stage[qp->wr.n - 1] : NULL;
 }
 
 static void ex_wr_start(struct ibv_qp_ex *ex)
 {
 	struct tcp_qp *qp = exqp(ex);
 
-	qp->wr_n = 0;
-	qp->wr_err = 0;
+	qp->wr.n = 0;
+	qp->wr.err = 0;
 }
 
 /*
@@ -358,33 +358,33 @@ static int ex_wr_complete(struct ibv_qp_ex *ex)
 	struct tcp_qp *qp = exqp(ex);
 	struct ibv_send_wr *bad;
 	uint32_t i;
-	int err = qp->wr_err;
+	int err = qp->wr.err;
 
-	if (!err && qp->wr_n) {
-		for (i = 0; i + 1 < qp->wr_n; i++)
-			qp->wr_stage[i].next = &qp->wr_stage[i + 1];
-		qp->wr_stage[qp->wr_n - 1].next = NULL;
+	if (!err && qp->wr.n) {
+		for (i = 0; i + 1 < qp->wr.n; i++)
+			qp->wr.stage[i].next = &qp->wr.stage[i + 1];
+		qp->wr.stage[qp->wr.n - 1].next = NULL;
 		tcp_qp_yield(qp);
 		pthread_mutex_lock(&qp->lock);
-		for (i = 0; i < qp->wr_n && !err; i++)
-			err = check_send(qp, &qp->wr_stage[i]);
+		for (i = 0; i < qp->wr.n && !err; i++)
+			err = check_send(qp, &qp->wr.stage[i]);
 		if (!err && qp->state != IBV_QPS_ERR &&
-		    qp->wr_n >
-			    qp->cap.max_send_wr - (qp->sq_head - qp->sq_done))
+		    qp->wr.n >
+			    qp->cap.max_send_wr - (qp->sq.head - qp->sq.done))
 			err = ENOMEM;
 		if (!err)
-			err = post_send_locked(qp, qp->wr_stage, &bad);
+			err = post_send_locked(qp, qp->wr.stage, &bad);
 		pthread_mutex_unlock(&qp->lock);
 	}
-	qp->wr_n = 0;
-	qp->wr_err = 0;
+	qp->wr.n = 0;
+	qp->wr.err = 0;
 	return tcp_fail(err);
 }
 
 static void ex_wr_abort(struct ibv_qp_ex *ex)
 {
-	exqp(ex)->wr_n = 0;
-	exqp(ex)->wr_err = 0;
+	exqp(ex)->wr.n = 0;
+	exqp(ex)->wr.err = 0;
 }
 
 static void ex_send(struct ibv_qp_ex *ex)
@@ -465,7 +465,7 @@ static void ex_set_sge_list(struct ibv_qp_ex *ex, size_t n,
 	if (!wr)
 		return;
 	if (n > TCP_MAX_SGE || (n && !sg)) {
-		exqp(ex)->wr_err = EINVAL;
+		exqp(ex)->wr.err = EINVAL;
 		return;
 	}
 	memcpy(wr->sg_list, sg, n * sizeof(*sg));
@@ -491,27 +491,27 @@ static void ex_set_inline_list(struct ibv_qp_ex *ex, size_t n,
 	if (!wr)
 		return;
 	if (n && !buf) {
-		qp->wr_err = EINVAL;
+		qp->wr.err = EINVAL;
 		return;
 	}
 	/* each length checked on its own: their sum could wrap around */
 	for (i = 0; i < n; i++) {
 		if (buf[i].length > qp->cap.max_inline_data - total ||
 		    (buf[i].length && !buf[i].addr)) {
-			qp->wr_err = EINVAL;
+			qp->wr.err = EINVAL;
 			return;
 		}
 		total += buf[i].length;
 	}
 	/* copied now: the caller may reuse the buffers after this call */
-	dst = qp->wr_inl + (size_t)(qp->wr_n - 1) * TCP_MAX_INLINE;
+	dst = qp->wr.inl + (size_t)(qp->wr.n - 1) * TCP_MAX_INLINE;
 	for (i = 0; i < n; i++) {
 		if (!buf[i].length)
 			continue; /* its address may be NULL */
 		memcpy(dst, buf[i].addr, buf[i].length);
 		dst += buf[i].length;
 	}
-	wr->sg_list[0].addr = (uintptr_t)(qp->wr_inl + (size_t)(qp->wr_n - 1) *
+	wr->sg_list[0].addr = (uintptr_t)(qp->wr.inl + (size_t)(qp->wr.n - 1) *
 							       TCP_MAX_INLINE);
 	wr->sg_list[0].length = total;
 	wr->num_sge = 1;
@@ -529,12 +529,12 @@ void tcp_qp_ex_init(struct tcp_qp *qp, uint64_t flags)
 {
 	struct ibv_qp_ex *ex = &qp->vqp.qp_ex;
 
-	qp->wr_cap = qp->cap.max_send_wr ? qp->cap.max_send_wr : 1;
-	qp->wr_stage = calloc(qp->wr_cap, sizeof(*qp->wr_stage));
-	qp->wr_sges =
-		calloc((size_t)qp->wr_cap * TCP_MAX_SGE, sizeof(*qp->wr_sges));
-	qp->wr_inl = malloc((size_t)qp->wr_cap * TCP_MAX_INLINE);
-	if (!qp->wr_stage || !qp->wr_sges || !qp->wr_inl)
+	qp->wr.cap = qp->cap.max_send_wr ? qp->cap.max_send_wr : 1;
+	qp->wr.stage = calloc(qp->wr.cap, sizeof(*qp->wr.stage));
+	qp->wr.sges =
+		calloc((size_t)qp->wr.cap * TCP_MAX_SGE, sizeof(*qp->wr.sges));
+	qp->wr.inl = malloc((size_t)qp->wr.cap * TCP_MAX_INLINE);
+	if (!qp->wr.stage || !qp->wr.sges || !qp->wr.inl)
 		return; /* no ibv_qp_ex: ibv_qp_to_qp_ex() returns NULL */
 	qp->vqp.comp_mask |= VERBS_QP_EX;
 	ex->wr_start = ex_wr_start;

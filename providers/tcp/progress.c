@@ -22,19 +22,19 @@
  */
 uint32_t tcp_qp_events(const struct tcp_qp *qp)
 {
-	if (qp->rx_app_driven)
+	if (qp->prog.rx_app_driven)
 		return EPOLLRDHUP;
-	return EPOLLRDHUP | EPOLLIN | (qp->epollout ? EPOLLOUT : 0);
+	return EPOLLRDHUP | EPOLLIN | (qp->conn.epollout ? EPOLLOUT : 0);
 }
 
 /* The engine watches for socket room (a batch is stuck), or stops. */
 void tcp_qp_set_epollout(struct tcp_qp *qp, bool on)
 {
-	if (qp->epollout == on || qp->fd < 0)
+	if (qp->conn.epollout == on || qp->conn.fd < 0)
 		return;
-	qp->epollout = on;
-	if (!qp->rx_app_driven) /* (else the watch stays EPOLLRDHUP) */
-		tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p,
+	qp->conn.epollout = on;
+	if (!qp->prog.rx_app_driven) /* (else the watch stays EPOLLRDHUP) */
+		tcp_engine_rewatch(qp->ctx, qp->conn.fd, &qp->conn.poll.p,
 				   tcp_qp_events(qp));
 }
 
@@ -49,16 +49,16 @@ bool tcp_qp_app_call(struct tcp_qp *qp)
 {
 	struct timespec ts;
 
-	if (!qp->rx_app_lazy)
+	if (!qp->prog.rx_app_lazy)
 		return true;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	if ((uint32_t)ts.tv_nsec != qp->lazy_win) {
-		qp->lazy_win = ts.tv_nsec;
-		qp->lazy_polls = 0;
+	if ((uint32_t)ts.tv_nsec != qp->prog.lazy_win) {
+		qp->prog.lazy_win = ts.tv_nsec;
+		qp->prog.lazy_polls = 0;
 	}
-	if (++qp->lazy_polls < TCP_APP_RX_BUSY_POLLS)
+	if (++qp->prog.lazy_polls < TCP_APP_RX_BUSY_POLLS)
 		return false;
-	qp->rx_app_lazy = false;
+	qp->prog.rx_app_lazy = false;
 	return true;
 }
 
@@ -99,18 +99,18 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 {
 	/* receives posted now or before: a ping-pong with one receive has
 	 * none posted between its completion and its repost */
-	bool recvs = !qp->srq && qp->rq_posted_total;
-	uint32_t inflight = qp->sq_head - qp->sq_done;
+	bool recvs = !qp->srq && qp->rq.posted_total;
+	uint32_t inflight = qp->sq.head - qp->sq.done;
 	bool oneway = false;
 
-	if (qp->rx_app_driven) {
+	if (qp->prog.rx_app_driven) {
 		/* (a peer that never sent a request -- ib_read_lat's -- has
 		 * nothing for the engine to serve: the tick hands back) */
-		if (qp->rx_app_oneway && !inflight && qp->expect_msn)
+		if (qp->prog.rx_app_oneway && !inflight && qp->resp.expect_msn)
 			tcp_qp_engine_rx(qp);
 		return;
 	}
-	if (qp->fd < 0 || !qp->connected)
+	if (qp->conn.fd < 0 || !qp->conn.connected)
 		return;
 	if (!tcp_qp_app_call(qp))
 		return;
@@ -121,14 +121,15 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 			return;
 		oneway = true;
 	}
-	qp->rx_app_driven = true;
-	qp->rx_app_oneway = oneway;
-	tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p, tcp_qp_events(qp));
-	if (!qp->rx_tick) {
+	qp->prog.rx_app_driven = true;
+	qp->prog.rx_app_oneway = oneway;
+	tcp_engine_rewatch(qp->ctx, qp->conn.fd, &qp->conn.poll.p,
+			   tcp_qp_events(qp));
+	if (!qp->prog.rx_tick) {
 		/* the tick counts polls from here (a QP entering and leaving
 		 * every message keeps counting across) */
-		qp->rx_app_mark = qp_cq_polls(qp);
-		qp->rx_tick = true;
+		qp->prog.rx_app_mark = qp_cq_polls(qp);
+		qp->prog.rx_tick = true;
 		tcp_engine_timer_get(
 			qp->ctx); /* the timer that hands it back */
 	}
@@ -145,33 +146,33 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
  */
 bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 {
-	uint64_t before = qp->io_rx;
+	uint64_t before = qp->prog.io_rx;
 
-	qp->rx_by_app = true;
+	qp->rx.by_app = true;
 	tcp_qp_rx(qp);
-	qp->rx_by_app = false;
-	if (qp->connected)
+	qp->rx.by_app = false;
+	if (qp->conn.connected)
 		tcp_qp_app_rx(qp, cq);
 	/*
 	 * What waits for socket room: the engine does not watch for it now.
 	 * (A pass that read something has just tried, at its end.)
 	 */
-	if (qp->connected && qp->rx_app_driven && qp->epollout &&
-	    qp->io_rx == before)
+	if (qp->conn.connected && qp->prog.rx_app_driven && qp->conn.epollout &&
+	    qp->prog.io_rx == before)
 		tcp_qp_tx(qp);
-	return qp->io_rx == before && qp->rx_app_driven && cq == qp->scq &&
-	       !qp->rq_posted_total &&
-	       qp->sq_head - qp->sq_done >= TCP_APP_RX_MIN_INFLIGHT;
+	return qp->prog.io_rx == before && qp->prog.rx_app_driven &&
+	       cq == qp->scq && !qp->rq.posted_total &&
+	       qp->sq.head - qp->sq.done >= TCP_APP_RX_MIN_INFLIGHT;
 }
 
 /* The engine watches the socket's input again. */
 void tcp_qp_engine_rx(struct tcp_qp *qp)
 {
-	if (!qp->rx_app_driven)
+	if (!qp->prog.rx_app_driven)
 		return;
-	qp->rx_app_driven = false;
-	if (qp->fd >= 0)
-		tcp_engine_rewatch(qp->ctx, qp->fd, &qp->poll.p,
+	qp->prog.rx_app_driven = false;
+	if (qp->conn.fd >= 0)
+		tcp_engine_rewatch(qp->ctx, qp->conn.fd, &qp->conn.poll.p,
 				   tcp_qp_events(qp));
 }
 
@@ -179,8 +180,8 @@ void tcp_qp_engine_rx(struct tcp_qp *qp)
 void tcp_qp_rx_mode_end(struct tcp_qp *qp)
 {
 	tcp_qp_engine_rx(qp);
-	if (qp->rx_tick) {
-		qp->rx_tick = false;
+	if (qp->prog.rx_tick) {
+		qp->prog.rx_tick = false;
 		tcp_engine_timer_put(qp->ctx);
 	}
 }
@@ -194,14 +195,14 @@ void tcp_qp_rx_mode_end(struct tcp_qp *qp)
  */
 void tcp_qp_rx_mode_tick(struct tcp_qp *qp)
 {
-	unsigned int polls = qp_cq_polls(qp) - qp->rx_app_mark;
-	unsigned int posts = qp->app_posts - qp->rx_posts_mark;
+	unsigned int polls = qp_cq_polls(qp) - qp->prog.rx_app_mark;
+	unsigned int posts = qp->prog.app_posts - qp->prog.rx_posts_mark;
 
-	qp->rx_app_mark += polls;
-	qp->rx_posts_mark += posts;
+	qp->prog.rx_app_mark += polls;
+	qp->prog.rx_posts_mark += posts;
 	if (!polls || polls + posts < TCP_APP_RX_BUSY_POLLS) {
 		tcp_qp_engine_rx(qp);
-		qp->rx_app_lazy = true;
+		qp->prog.rx_app_lazy = true;
 	}
 	if (!polls)
 		tcp_qp_rx_mode_end(qp);
@@ -217,10 +218,10 @@ void tcp_qp_rx_mode_tick(struct tcp_qp *qp)
 void tcp_qp_rx_pass_done(struct tcp_qp *qp, bool progress, unsigned int frames,
 			 bool ack_pending)
 {
-	if (!qp->connected)
+	if (!qp->conn.connected)
 		return;
-	if (qp->expect_msn - qp->ack_sent >= TCP_ACK_EVERY)
-		qp->want_ack = true;
+	if (qp->resp.expect_msn - qp->resp.ack_sent >= TCP_ACK_EVERY)
+		qp->resp.want_ack = true;
 	/*
 	 * An ack that is all there is to send waits for the application's
 	 * next frame to ride on (a ping-pong then costs one frame a message,
@@ -239,11 +240,11 @@ void tcp_qp_rx_pass_done(struct tcp_qp *qp, bool progress, unsigned int frames,
 	 * silent, and the QP leaves the mode a tick later. A pass that
 	 * placed a stream of frames acks at once (TCP_ACK_STREAM_FRAMES).
 	 */
-	if (qp->want_ack && !qp->resp_head && qp->sq_tx == qp->sq_head &&
-	    qp->tx_iov_i == qp->tx_iov_n && frames < TCP_ACK_STREAM_FRAMES &&
-	    (qp->rx_by_app ? qp->rx_app_driven
-			   : qp->rx_tick && qp->rx_app_oneway)) {
-		qp->tx_deferred = true;
+	if (qp->resp.want_ack && !qp->resp.head && qp->sq.tx == qp->sq.head &&
+	    qp->tx.iov_i == qp->tx.iov_n && frames < TCP_ACK_STREAM_FRAMES &&
+	    (qp->rx.by_app ? qp->prog.rx_app_driven
+			   : qp->prog.rx_tick && qp->prog.rx_app_oneway)) {
+		qp->prog.tx_deferred = true;
 		/*
 		 * One more poll of grace (see tcp_progress_cq), once: an ack
 		 * already held back by an earlier pass goes at the next poll
@@ -252,11 +253,11 @@ void tcp_qp_rx_pass_done(struct tcp_qp *qp, bool progress, unsigned int frames,
 		 * and credits until a pass found nothing: with several SEND
 		 * QPs the requesters stalled on credit every ~10 messages.
 		 */
-		if (qp->rx_by_app && progress && !ack_pending)
-			qp->ack_grace = true;
+		if (qp->rx.by_app && progress && !ack_pending)
+			qp->prog.ack_grace = true;
 		tcp_sq_reap(qp); /* what the peer acked completes now */
 		return;
 	}
-	if (progress || qp->want_ack || qp->resp_head)
+	if (progress || qp->resp.want_ack || qp->resp.head)
 		tcp_qp_tx(qp);
 }

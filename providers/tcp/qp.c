@@ -20,13 +20,13 @@ static uint32_t pow2_at_least(uint32_t n)
 
 static void qp_free_queues(struct tcp_qp *qp)
 {
-	free(qp->sq_segs);
-	free(qp->sq_inl);
-	free(qp->rq_segs);
-	free(qp->rx_rwqe.seg);
-	free(qp->sq);
-	free(qp->rq);
-	free(qp->rxbuf);
+	free(qp->sq.segs);
+	free(qp->sq.inl);
+	free(qp->rq.segs);
+	free(qp->rx.rwqe.seg);
+	free(qp->sq.wqe);
+	free(qp->rq.wqe);
+	free(qp->rx.buf);
 }
 
 static int qp_alloc_queues(struct tcp_qp *qp)
@@ -39,35 +39,36 @@ static int qp_alloc_queues(struct tcp_qp *qp)
 	 * power of two). SGE lists and inline buffers are one allocation per
 	 * queue: an idle QP's memory is mostly these (docs/performance.md).
 	 */
-	qp->sq_size = pow2_at_least(qp->cap.max_send_wr);
-	qp->sq = calloc(qp->sq_size, sizeof(*qp->sq));
+	qp->sq.size = pow2_at_least(qp->cap.max_send_wr);
+	qp->sq.wqe = calloc(qp->sq.size, sizeof(*qp->sq.wqe));
 	sge = qp->cap.max_send_sge ? qp->cap.max_send_sge : 1;
-	qp->sq_segs = calloc((size_t)qp->sq_size * sge, sizeof(struct tcp_seg));
+	qp->sq.segs = calloc((size_t)qp->sq.size * sge, sizeof(struct tcp_seg));
 	if (qp->cap.max_inline_data)
-		qp->sq_inl =
-			malloc((size_t)qp->sq_size * qp->cap.max_inline_data);
-	if (!qp->sq || !qp->sq_segs || (qp->cap.max_inline_data && !qp->sq_inl))
+		qp->sq.inl =
+			malloc((size_t)qp->sq.size * qp->cap.max_inline_data);
+	if (!qp->sq.wqe || !qp->sq.segs ||
+	    (qp->cap.max_inline_data && !qp->sq.inl))
 		return ENOMEM;
-	for (i = 0; i < qp->sq_size; i++) {
-		qp->sq[i].seg = &qp->sq_segs[(size_t)i * sge];
+	for (i = 0; i < qp->sq.size; i++) {
+		qp->sq.wqe[i].seg = &qp->sq.segs[(size_t)i * sge];
 		if (qp->cap.max_inline_data)
-			qp->sq[i].inl = qp->sq_inl +
-					(size_t)i * qp->cap.max_inline_data;
+			qp->sq.wqe[i].inl = qp->sq.inl +
+					    (size_t)i * qp->cap.max_inline_data;
 	}
 	if (!qp->srq) {
-		qp->rq_size = pow2_at_least(qp->cap.max_recv_wr);
-		qp->rq = calloc(qp->rq_size, sizeof(*qp->rq));
+		qp->rq.size = pow2_at_least(qp->cap.max_recv_wr);
+		qp->rq.wqe = calloc(qp->rq.size, sizeof(*qp->rq.wqe));
 		sge = qp->cap.max_recv_sge ? qp->cap.max_recv_sge : 1;
-		qp->rq_segs = calloc((size_t)qp->rq_size * sge,
+		qp->rq.segs = calloc((size_t)qp->rq.size * sge,
 				     sizeof(struct tcp_seg));
-		if (!qp->rq || !qp->rq_segs)
+		if (!qp->rq.wqe || !qp->rq.segs)
 			return ENOMEM;
-		for (i = 0; i < qp->rq_size; i++)
-			qp->rq[i].seg = &qp->rq_segs[(size_t)i * sge];
+		for (i = 0; i < qp->rq.size; i++)
+			qp->rq.wqe[i].seg = &qp->rq.segs[(size_t)i * sge];
 	}
-	qp->rx_rwqe.seg = calloc(TCP_MAX_SGE, sizeof(struct tcp_seg));
-	qp->rxbuf = malloc(TCP_RXBUF);
-	if (!qp->rx_rwqe.seg || !qp->rxbuf)
+	qp->rx.rwqe.seg = calloc(TCP_MAX_SGE, sizeof(struct tcp_seg));
+	qp->rx.buf = malloc(TCP_RXBUF);
+	if (!qp->rx.rwqe.seg || !qp->rx.buf)
 		return ENOMEM;
 	return 0;
 }
@@ -133,8 +134,8 @@ static void qp_init_fields(struct tcp_qp *qp, struct tcp_context *ctx,
 			   const struct ibv_qp_init_attr_ex *a)
 {
 	qp->ctx = ctx;
-	qp->fd = -1;
-	qp->closing_fd = -1;
+	qp->conn.fd = -1;
+	qp->conn.closing_fd = -1;
 	qp->type = a->qp_type;
 	qp->pd = to_tpd(a->pd);
 	qp->scq = to_tcq(a->send_cq);
@@ -172,8 +173,8 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 	}
 	qp_init_fields(qp, ctx, a);
 	qp->state = IBV_QPS_RESET;
-	qp->poll.p.ops = &qp_watch_ops;
-	qp->poll.qp = qp;
+	qp->conn.poll.p.ops = &qp_watch_ops;
+	qp->conn.poll.qp = qp;
 	pthread_mutex_init(&qp->lock, NULL);
 	err = qp_alloc_queues(qp);
 	if (err)
@@ -240,9 +241,9 @@ struct ibv_qp *tcp_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *attr)
 
 static void drop_closing(struct tcp_qp *qp)
 {
-	if (qp->closing_fd >= 0) {
-		tcp_engine_linger(qp->ctx, qp->closing_fd);
-		qp->closing_fd = -1;
+	if (qp->conn.closing_fd >= 0) {
+		tcp_engine_linger(qp->ctx, qp->conn.closing_fd);
+		qp->conn.closing_fd = -1;
 	}
 }
 
@@ -251,22 +252,22 @@ static void qp_reset(struct tcp_qp *qp)
 	tcp_qp_close_conn(qp);
 	tcp_qp_dead_peer_cancel(qp);
 	drop_closing(qp);
-	qp->sq_head = qp->sq_tx = qp->sq_done = 0;
-	qp->tx_unsent_bytes = qp->tx_unsig = 0;
-	qp->burst_wrs = qp->prev_burst_wrs = 0;
-	qp->rq_head = qp->rq_tail = 0;
-	qp->next_msn = qp->peer_acked = qp->peer_credits = 0;
-	qp->sends_issued = qp->rq_posted_total = 0;
-	qp->rd_out = 0;
-	qp->expect_msn = qp->ack_sent = qp->credits_sent = 0;
-	qp->peer_no_credit = false;
-	qp->peer_heard = false;
-	qp->tx_seq = qp->rx_seq = 0;
-	qp->rx_start = qp->rx_end = 0;
-	qp->rx_has_rwqe = false;
-	qp->hello_sent = 0;
-	qp->active = false;
-	qp->conn_lost = false;
+	qp->sq.head = qp->sq.tx = qp->sq.done = 0;
+	qp->prog.tx_unsent_bytes = qp->prog.tx_unsig = 0;
+	qp->prog.burst_wrs = qp->prog.prev_burst_wrs = 0;
+	qp->rq.head = qp->rq.tail = 0;
+	qp->sq.next_msn = qp->sq.peer_acked = qp->sq.peer_credits = 0;
+	qp->sq.sends_issued = qp->rq.posted_total = 0;
+	qp->sq.rd_out = 0;
+	qp->resp.expect_msn = qp->resp.ack_sent = qp->resp.credits_sent = 0;
+	qp->sq.peer_no_credit = false;
+	qp->sq.peer_heard = false;
+	qp->tx.seq = qp->rx.seq = 0;
+	qp->rx.start = qp->rx.end = 0;
+	qp->rx.has_rwqe = false;
+	qp->conn.hello_sent = 0;
+	qp->conn.active = false;
+	qp->conn.lost = false;
 }
 
 /*
@@ -473,7 +474,7 @@ int tcp_destroy_qp(struct ibv_qp *ibqp)
 		tcp_cq_detach(qp->rcq, qp);
 	pthread_mutex_lock(&ctx->lock);
 	pthread_mutex_lock(&qp->lock);
-	if (qp->connected)
+	if (qp->conn.connected)
 		tcp_qp_flush(qp); /* a held-back ack goes before the close */
 	tcp_qp_close_conn(qp);
 	drop_closing(qp);
@@ -488,7 +489,7 @@ int tcp_destroy_qp(struct ibv_qp *ibqp)
 		atomic_fetch_sub(&qp->srq->users, 1);
 	atomic_fetch_sub(&ctx->n_qp, 1);
 	pthread_mutex_unlock(&qp->lock);
-	tcp_engine_bury(ctx, &qp->poll.p);
+	tcp_engine_bury(ctx, &qp->conn.poll.p);
 	pthread_mutex_unlock(&ctx->lock);
 	return 0;
 }
@@ -496,9 +497,9 @@ int tcp_destroy_qp(struct ibv_qp *ibqp)
 void tcp_qp_free(struct tcp_qp *qp)
 {
 	qp_free_queues(qp);
-	free(qp->wr_stage);
-	free(qp->wr_sges);
-	free(qp->wr_inl);
+	free(qp->wr.stage);
+	free(qp->wr.sges);
+	free(qp->wr.inl);
 	pthread_mutex_destroy(&qp->lock);
 	free(qp);
 }

@@ -92,35 +92,17 @@ enum rx_phase {
 /* iovecs of a transmit batch: half as many frames at most */
 #define TCP_TX_IOV 256
 
-struct tcp_qp {
-	struct verbs_qp vqp;
-	struct tcp_context *ctx;
-	pthread_mutex_t lock;
-	bool dead; /* destroyed; engine frees it later (tcp_engine_bury) */
-	unsigned int timer_skips; /* engine only: see each_qp */
-	atomic_uint engine_wants; /* the engine waits for `lock` */
-
-	enum ibv_qp_state state;
-	enum ibv_qp_type type;
-	struct tcp_pd *pd;
-	struct tcp_cq *scq, *rcq;
-	struct tcp_srq *srq;
-	bool sq_sig_all;
-	struct ibv_qp_cap cap;
-
-	/* attributes set by modify_qp and reported by query_qp */
-	struct ibv_qp_attr attr;
-	int attr_mask_set;
-
-	/* send queue: [sq_done, sq_tx) sent, [sq_tx, sq_head) queued */
-	struct tcp_send_wqe *sq;
-	uint32_t sq_size;	 /* power of two */
-	struct tcp_seg *sq_segs; /* the SQ's SGE lists, one block */
-	char *sq_inl;		 /* the SQ's inline buffers, one block */
-	uint32_t sq_head, sq_tx, sq_done;
+/* The send queue, and what the requester knows of its peer. */
+struct tcp_sq_state {
+	/* [done, tx) sent, [tx, head) queued */
+	struct tcp_send_wqe *wqe;
+	uint32_t size;	      /* power of two */
+	struct tcp_seg *segs; /* the SQ's SGE lists, one block */
+	char *inl;	      /* the SQ's inline buffers, one block */
+	uint32_t head, tx, done;
 	uint32_t next_msn; /* msn for the next request */
-	uint32_t
-		peer_acked; /* peer's ack_msn: our requests below it are done */
+	/* the peer's ack_msn: our requests below it are done */
+	uint32_t peer_acked;
 	uint32_t peer_credits; /* peer's receive WQE count */
 	bool peer_no_credit;   /* peer uses an SRQ */
 	bool peer_heard; /* a frame from the peer arrived: credits known */
@@ -133,32 +115,38 @@ struct tcp_qp {
 	 * it fails with RNR_RETRY_EXC_ERR at rnr_nak_at_ns unless acked */
 	uint64_t rnr_nak_at_ns;
 	uint32_t rnr_nak_msn;
+};
 
-	/* receive queue */
-	struct tcp_recv_wqe *rq;
-	uint32_t rq_size, rq_head, rq_tail;
-	struct tcp_seg *rq_segs;  /* the RQ's SGE lists, one block */
-	uint32_t rq_posted_total; /* our credits as advertised */
+/* The receive queue (none with an SRQ). */
+struct tcp_rq_state {
+	struct tcp_recv_wqe *wqe;
+	uint32_t size, head, tail;
+	struct tcp_seg *segs;  /* the RQ's SGE lists, one block */
+	uint32_t posted_total; /* our credits as advertised */
+};
 
-	/* responder state */
+/* The responder: the peer's requests taken, acks owed, answers queued. */
+struct tcp_resp_state {
 	uint32_t expect_msn; /* next request msn we expect */
 	uint32_t ack_sent;   /* last ack_msn we sent */
 	uint32_t credits_sent;
-	struct tcp_resp *resp_head, *resp_tail;
+	bool want_ack;
+	struct tcp_resp *head, *tail;
 	/* READ and atomic responses waiting for a transmit batch: at most
 	 * attr.max_dest_rd_atomic (the responder's IRD; one batch more may be
 	 * on its way out, TCP_TX_IOV / 2 frames at most) */
-	uint32_t rd_resp_queued;
-	bool want_ack;
+	uint32_t rd_queued;
+};
 
-	/* connection */
+/* The connection: its socket, its hello, whether the peer is still there. */
+struct tcp_conn_state {
 	struct tcp_qp_poll poll;
 	int fd;
 	int closing_fd; /* shut down after an error, closed at reset/destroy */
 	bool active;	/* we connect (smaller GID,QPN) */
 	bool connected; /* hello exchanged, frames may flow */
 	bool connecting;
-	bool conn_lost;	     /* UC whose peer went away: sends are dropped */
+	bool lost;	     /* UC whose peer went away: sends are dropped */
 	uint64_t fail_at_ns; /* RC whose peer went away: fails then */
 	/* RC with work posted that has not heard its peer yet (the peer QP
 	 * is not at RTR, or never connects): the oldest WR fails then */
@@ -172,6 +160,49 @@ struct tcp_qp {
 	uint8_t hello_out[RTCP_HELLO_LEN];
 	uint32_t hello_sent;
 	bool epollout; /* EPOLLOUT armed */
+};
+
+/* The transmit batch in flight (qp_tx.c). */
+struct tcp_tx_state {
+	struct iovec iov[TCP_TX_IOV];
+	int iov_n, iov_i;
+	uint8_t hdrs[TCP_TX_IOV / 2][RTCP_HDR_LEN];
+	/* frames in the batch: what to mark done once the batch drains */
+	uint32_t batch_wqes; /* SQ WQEs moved to SENT by this batch */
+	struct tcp_resp *batch_resps;
+	uint64_t seq; /* bytes sent on this stream, hello excluded */
+};
+
+/* The frame being received (qp_rx.c, rx_ops.c). */
+struct tcp_rx_state {
+	uint8_t *buf; /* staging buffer, TCP_RXBUF bytes */
+	uint32_t start, end;
+	uint64_t seq;
+	enum rx_phase phase;
+	struct rtcp_hdr hdr;
+	struct iovec iov[TCP_MAX_SGE];
+	int iov_n, iov_i;
+	uint32_t left;	/* payload bytes still to place */
+	uint32_t total; /* payload bytes of the frame */
+	/* WRITE target region: checked at the header, pinned per chunk */
+	struct tcp_mr *mr; /* identity only: may be freed (tcp_mr_repin) */
+	uint32_t key;
+	uint64_t serial;
+	struct tcp_send_wqe *wqe; /* READ_RESP target */
+	struct tcp_recv_wqe rwqe; /* SEND target, copied out of the RQ */
+	bool has_rwqe;
+	bool discard; /* UC message nobody receives: its payload is dropped */
+	bool by_app;  /* this rx pass runs in the application's poll_cq */
+	/* the socket's SO_RCVLOWAT, 0 for the default (1): see rx_lowat() */
+	uint32_t lowat;
+};
+
+/*
+ * The progress policy's state (progress.c, and post.c's batching): what
+ * is held back, and whether the application or the engine reads the
+ * socket.
+ */
+struct tcp_progress_state {
 	/* transmit batching (tcp_post_send) */
 	bool posted;		/* poll_mark is set */
 	unsigned int poll_mark; /* CQ poll counts at the last post */
@@ -186,37 +217,6 @@ struct tcp_qp {
 	/* an ack held back by the application's rx pass may wait through
 	 * one more poll for the reply it can ride on (tcp_progress_cq) */
 	bool ack_grace;
-
-	/* transmit batch in flight */
-	struct iovec tx_iov[TCP_TX_IOV];
-	int tx_iov_n, tx_iov_i;
-	uint8_t tx_hdrs[TCP_TX_IOV / 2][RTCP_HDR_LEN];
-	/* frames in the batch: what to mark done once the batch drains */
-	uint32_t tx_batch_wqes; /* SQ WQEs moved to SENT by this batch */
-	struct tcp_resp *tx_batch_resps;
-	uint64_t tx_seq; /* bytes sent on this stream, hello excluded */
-	/* bytes read (tcp_qp_app_pass), and reads, sends and frames of
-	 * more than TCP_SPIN_BYTES (the engine's spin policy) */
-	uint64_t io_rx, io_large;
-
-	/* receive */
-	uint8_t *rxbuf;
-	uint32_t rx_start, rx_end;
-	uint64_t rx_seq;
-	enum rx_phase rx_phase;
-	struct rtcp_hdr rx_hdr;
-	struct iovec rx_iov[TCP_MAX_SGE];
-	int rx_iov_n, rx_iov_i;
-	uint32_t rx_left; /* payload bytes still to place */
-	/* WRITE target region: checked at the header, pinned per chunk */
-	struct tcp_mr *rx_mr; /* identity only: may be freed (tcp_mr_repin) */
-	uint32_t rx_key;
-	uint64_t rx_serial;
-	struct tcp_send_wqe *rx_wqe; /* READ_RESP target */
-	struct tcp_recv_wqe rx_rwqe; /* SEND target, copied out of the RQ */
-	bool rx_has_rwqe;
-	bool rx_discard; /* UC message nobody receives: its payload is dropped */
-	bool rx_by_app;	 /* this rx pass runs in the application's poll_cq */
 	/* the application reads the socket in its CQ polls: the engine
 	 * leaves it alone (no EPOLLIN) until they stop, see tcp_qp_app_rx() */
 	bool rx_app_driven;
@@ -233,16 +233,50 @@ struct tcp_qp {
 	/* polls too slow for the mode: stay out until they speed up */
 	bool rx_app_lazy;
 	uint32_t lazy_win, lazy_polls;
-	uint32_t rx_total; /* payload bytes of the frame */
-	/* the socket's SO_RCVLOWAT, 0 for the default (1): see rx_lowat() */
-	uint32_t rx_lowat;
+	/* bytes read (tcp_qp_app_pass), and reads, sends and frames of
+	 * more than TCP_SPIN_BYTES (the engine's spin policy) */
+	uint64_t io_rx, io_large;
+};
 
-	/* ibv_wr_* API: work requests staged between wr_start and wr_complete */
-	struct ibv_send_wr *wr_stage;
-	struct ibv_sge *wr_sges; /* TCP_MAX_SGE per staged WR */
-	char *wr_inl;		 /* TCP_MAX_INLINE per staged WR */
-	uint32_t wr_n, wr_cap;
-	int wr_err;
+/* ibv_wr_* API: work requests staged between wr_start and wr_complete */
+struct tcp_wr_stage {
+	struct ibv_send_wr *stage;
+	struct ibv_sge *sges; /* TCP_MAX_SGE per staged WR */
+	char *inl;	      /* TCP_MAX_INLINE per staged WR */
+	uint32_t n, cap;
+	int err;
+};
+
+struct tcp_qp {
+	struct verbs_qp vqp;
+	struct tcp_context *ctx;
+	pthread_mutex_t lock;
+	bool dead; /* destroyed; engine frees it later */
+	uint64_t dead_epoch;
+	struct tcp_qp *grave_next;
+	unsigned int timer_skips; /* engine only: see each_qp */
+	atomic_uint engine_wants; /* the engine waits for `lock` */
+
+	enum ibv_qp_state state;
+	enum ibv_qp_type type;
+	struct tcp_pd *pd;
+	struct tcp_cq *scq, *rcq;
+	struct tcp_srq *srq;
+	bool sq_sig_all;
+	struct ibv_qp_cap cap;
+
+	/* attributes set by modify_qp and reported by query_qp */
+	struct ibv_qp_attr attr;
+	int attr_mask_set;
+
+	struct tcp_sq_state sq;	    /* requester */
+	struct tcp_rq_state rq;	    /* receives */
+	struct tcp_resp_state resp; /* responder */
+	struct tcp_conn_state conn;
+	struct tcp_tx_state tx;
+	struct tcp_rx_state rx;
+	struct tcp_progress_state prog;
+	struct tcp_wr_stage wr;
 
 	/* slot in the context's QP table */
 	uint32_t slot;
@@ -348,8 +382,8 @@ void tcp_qp_live_arm_slow(struct tcp_qp *qp);
  */
 static inline void tcp_qp_live_arm(struct tcp_qp *qp)
 {
-	if (!qp->live_armed && qp->type == IBV_QPT_RC && qp->attr.timeout &&
-	    qp->sq_done != qp->sq_head)
+	if (!qp->conn.live_armed && qp->type == IBV_QPT_RC &&
+	    qp->attr.timeout && qp->sq.done != qp->sq.head)
 		tcp_qp_live_arm_slow(qp);
 }
 
@@ -367,8 +401,8 @@ void tcp_qp_engine_rx(struct tcp_qp *qp);
  */
 static inline bool tcp_credit_update_due(const struct tcp_qp *qp)
 {
-	return (qp->credits_sent - qp->rq_tail) * 2 <
-	       qp->rq_posted_total - qp->rq_tail;
+	return (qp->resp.credits_sent - qp->rq.tail) * 2 <
+	       qp->rq.posted_total - qp->rq.tail;
 }
 /*
  * The next poll of the QP's CQs drives its QPs (tcp_progress_cq) even if
@@ -405,13 +439,13 @@ static inline void tcp_qp_yield(struct tcp_qp *qp)
 /* Is an ack (or credit update) all that is held back? */
 static inline bool tcp_qp_only_ack_held(const struct tcp_qp *qp)
 {
-	return qp->tx_deferred && qp->sq_tx == qp->sq_head && !qp->resp_head &&
-	       qp->tx_iov_i == qp->tx_iov_n;
+	return qp->prog.tx_deferred && qp->sq.tx == qp->sq.head &&
+	       !qp->resp.head && qp->tx.iov_i == qp->tx.iov_n;
 }
 /* Sends WRs held back by batching, if any; caller holds qp->lock. */
 static inline void tcp_qp_flush(struct tcp_qp *qp)
 {
-	if (qp->tx_deferred)
+	if (qp->prog.tx_deferred)
 		tcp_qp_tx(qp);
 }
 

@@ -19,38 +19,38 @@ void tcp_qp_conn_ready(struct tcp_qp *qp)
 	int err = 0;
 	socklen_t sl = sizeof(err);
 
-	if (qp->active) {
+	if (qp->conn.active) {
 		ssize_t n;
 
-		if (getsockopt(qp->fd, SOL_SOCKET, SO_ERROR, &err, &sl) ||
+		if (getsockopt(qp->conn.fd, SOL_SOCKET, SO_ERROR, &err, &sl) ||
 		    err) {
 			tcp_qp_fail_conn(qp);
 			return;
 		}
-		n = send(qp->fd, qp->hello_out + qp->hello_sent,
-			 RTCP_HELLO_LEN - qp->hello_sent,
+		n = send(qp->conn.fd, qp->conn.hello_out + qp->conn.hello_sent,
+			 RTCP_HELLO_LEN - qp->conn.hello_sent,
 			 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno != EAGAIN)
 				tcp_qp_fail_conn(qp);
 			return;
 		}
-		qp->hello_sent += n;
-		if (qp->hello_sent < RTCP_HELLO_LEN)
+		qp->conn.hello_sent += n;
+		if (qp->conn.hello_sent < RTCP_HELLO_LEN)
 			return;
-		qp->epollout = true;
+		qp->conn.epollout = true;
 	} else {
-		qp->epollout = false;
-		if (tcp_engine_watch(qp->ctx, qp->fd, &qp->poll.p,
+		qp->conn.epollout = false;
+		if (tcp_engine_watch(qp->ctx, qp->conn.fd, &qp->conn.poll.p,
 				     EPOLLIN | EPOLLRDHUP)) {
 			tcp_qp_fail_conn(qp);
 			return;
 		}
 	}
-	qp->connecting = false;
-	qp->connected = true;
+	qp->conn.connecting = false;
+	qp->conn.connected = true;
 	/* first frame tells the peer our credits (or that we use an SRQ) */
-	qp->want_ack = true;
+	qp->resp.want_ack = true;
 	tcp_qp_live_connected(qp); /* dead-peer detection: qp_timers.c */
 	tcp_qp_set_epollout(qp, false);
 	tcp_qp_tx(qp);
@@ -63,64 +63,64 @@ void tcp_qp_conn_ready(struct tcp_qp *qp)
  */
 void tcp_qp_close_conn(struct tcp_qp *qp)
 {
-	if (qp->fd >= 0) {
+	if (qp->conn.fd >= 0) {
 		if (qp->ctx->engine)
-			tcp_engine_unwatch(qp->ctx, qp->fd);
+			tcp_engine_unwatch(qp->ctx, qp->conn.fd);
 		/*
 		 * Half-close rather than close: what the kernel still holds
 		 * (a TERMINATE frame) reaches the peer before its FIN, and
 		 * unread bytes here do not turn our FIN into a reset that
 		 * could discard them at the peer.
 		 */
-		shutdown(qp->fd, SHUT_WR);
-		if (qp->closing_fd >= 0)
-			tcp_engine_linger(qp->ctx, qp->closing_fd);
-		qp->closing_fd = qp->fd;
-		qp->fd = -1;
+		shutdown(qp->conn.fd, SHUT_WR);
+		if (qp->conn.closing_fd >= 0)
+			tcp_engine_linger(qp->ctx, qp->conn.closing_fd);
+		qp->conn.closing_fd = qp->conn.fd;
+		qp->conn.fd = -1;
 	}
 	tcp_qp_rx_mode_end(qp); /* the socket is gone: clears the mode */
 	tcp_qp_live_disarm(qp);
-	qp->connected = qp->connecting = false;
-	qp->epollout = false;
-	if (qp->rnr_since_ns) {
-		qp->rnr_since_ns = 0;
+	qp->conn.connected = qp->conn.connecting = false;
+	qp->conn.epollout = false;
+	if (qp->sq.rnr_since_ns) {
+		qp->sq.rnr_since_ns = 0;
 		tcp_engine_timer_put(qp->ctx);
 	}
-	if (qp->rnr_nak_at_ns) {
-		qp->rnr_nak_at_ns = 0;
+	if (qp->sq.rnr_nak_at_ns) {
+		qp->sq.rnr_nak_at_ns = 0;
 		tcp_engine_timer_put(qp->ctx);
 	}
-	if (qp->unheard_fail_ns) {
-		qp->unheard_fail_ns = 0;
+	if (qp->conn.unheard_fail_ns) {
+		qp->conn.unheard_fail_ns = 0;
 		tcp_engine_timer_put(qp->ctx);
 	}
-	if (qp->rx_phase == RX_STALL)
+	if (qp->rx.phase == RX_STALL)
 		tcp_engine_timer_put(qp->ctx);
-	qp->rx_phase = RX_HDR;
-	qp->rx_lowat = 0; /* (a new socket starts at the default) */
-	qp->rx_mr = NULL; /* not pinned between chunks */
-	while (qp->resp_head) {
-		struct tcp_resp *r = qp->resp_head;
+	qp->rx.phase = RX_HDR;
+	qp->rx.lowat = 0; /* (a new socket starts at the default) */
+	qp->rx.mr = NULL; /* not pinned between chunks */
+	while (qp->resp.head) {
+		struct tcp_resp *r = qp->resp.head;
 
-		qp->resp_head = r->next;
+		qp->resp.head = r->next;
 		free(r); /* regions are not pinned between sends */
 	}
-	qp->resp_tail = NULL;
-	qp->rd_resp_queued = 0;
-	while (qp->tx_batch_resps) {
-		struct tcp_resp *r = qp->tx_batch_resps;
+	qp->resp.tail = NULL;
+	qp->resp.rd_queued = 0;
+	while (qp->tx.batch_resps) {
+		struct tcp_resp *r = qp->tx.batch_resps;
 
-		qp->tx_batch_resps = r->next;
+		qp->tx.batch_resps = r->next;
 		free(r);
 	}
-	qp->tx_iov_n = qp->tx_iov_i = 0;
+	qp->tx.iov_n = qp->tx.iov_i = 0;
 }
 
 /* UC after losing its connection: unsent work completes (lost). */
 static void uc_drop_conn(struct tcp_qp *qp)
 {
 	tcp_qp_close_conn(qp);
-	qp->conn_lost = true;
+	qp->conn.lost = true;
 	tcp_uc_drain(qp);
 }
 
@@ -152,7 +152,7 @@ void tcp_qp_fail_conn(struct tcp_qp *qp)
 	 * messages are in flight (ibv_srq_pingpong) rely on that grace. So
 	 * the QP fails after that budget (tcp_qp_dead_peer_arm).
 	 */
-	if (!qp->fail_at_ns) {
+	if (!qp->conn.fail_at_ns) {
 		tcp_qp_close_conn(qp);
 		tcp_qp_dead_peer_arm(qp);
 	}

@@ -40,20 +40,20 @@ static enum ibv_wc_opcode wc_op(enum ibv_wr_opcode op)
 /* Completes the SQ from the oldest WQE while WQEs are done, in order. */
 void tcp_sq_reap(struct tcp_qp *qp)
 {
-	while (qp->sq_done != qp->sq_tx) {
+	while (qp->sq.done != qp->sq.tx) {
 		struct tcp_send_wqe *w =
-			&qp->sq[qp->sq_done & (qp->sq_size - 1)];
+			&qp->sq.wqe[qp->sq.done & (qp->sq.size - 1)];
 		bool acked = w->state == WQE_SENT &&
 			     (w->opcode == IBV_WR_SEND ||
 			      w->opcode == IBV_WR_SEND_WITH_IMM ||
 			      w->opcode == IBV_WR_RDMA_WRITE ||
 			      w->opcode == IBV_WR_RDMA_WRITE_WITH_IMM) &&
-			     (int32_t)(w->msn - qp->peer_acked) < 0;
+			     (int32_t)(w->msn - qp->sq.peer_acked) < 0;
 		struct ibv_wc wc = { 0 };
 
 		if (w->state != WQE_DONE && !acked)
 			break;
-		qp->sq_done++;
+		qp->sq.done++;
 		if (w->status == IBV_WC_SUCCESS &&
 		    !(w->send_flags & IBV_SEND_SIGNALED) && !qp->sq_sig_all)
 			continue;
@@ -80,24 +80,24 @@ void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev)
 	tcp_qp_close_conn(qp);
 	tcp_qp_dead_peer_cancel(qp);
 	/* everything still queued or unacknowledged is flushed, in order */
-	while (qp->sq_done != qp->sq_head) {
+	while (qp->sq.done != qp->sq.head) {
 		struct tcp_send_wqe *w =
-			&qp->sq[qp->sq_done++ & (qp->sq_size - 1)];
+			&qp->sq.wqe[qp->sq.done++ & (qp->sq.size - 1)];
 
 		tcp_flush_wc(qp->scq, qp, w->wr_id, wc_op(w->opcode),
 			     IBV_WC_WR_FLUSH_ERR);
 	}
-	qp->sq_tx = qp->sq_head;
-	qp->rd_out = 0; /* (their responses will not come) */
-	qp->tx_unsent_bytes = qp->tx_unsig = 0;
-	if (qp->rx_has_rwqe) {
-		tcp_flush_wc(qp->rcq, qp, qp->rx_rwqe.wr_id, IBV_WC_RECV,
+	qp->sq.tx = qp->sq.head;
+	qp->sq.rd_out = 0; /* (their responses will not come) */
+	qp->prog.tx_unsent_bytes = qp->prog.tx_unsig = 0;
+	if (qp->rx.has_rwqe) {
+		tcp_flush_wc(qp->rcq, qp, qp->rx.rwqe.wr_id, IBV_WC_RECV,
 			     IBV_WC_WR_FLUSH_ERR);
-		qp->rx_has_rwqe = false;
+		qp->rx.has_rwqe = false;
 	}
-	while (qp->rq && qp->rq_tail != qp->rq_head) {
+	while (qp->rq.wqe && qp->rq.tail != qp->rq.head) {
 		struct tcp_recv_wqe *w =
-			&qp->rq[qp->rq_tail++ & (qp->rq_size - 1)];
+			&qp->rq.wqe[qp->rq.tail++ & (qp->rq.size - 1)];
 
 		tcp_flush_wc(qp->rcq, qp, w->wr_id, IBV_WC_RECV,
 			     IBV_WC_WR_FLUSH_ERR);
@@ -112,9 +112,9 @@ void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev)
 /* Completes UC sends that can no longer go anywhere. */
 void tcp_uc_drain(struct tcp_qp *qp)
 {
-	while (qp->sq_tx != qp->sq_head) {
+	while (qp->sq.tx != qp->sq.head) {
 		struct tcp_send_wqe *w =
-			&qp->sq[qp->sq_tx++ & (qp->sq_size - 1)];
+			&qp->sq.wqe[qp->sq.tx++ & (qp->sq.size - 1)];
 
 		w->state = WQE_DONE;
 	}
@@ -125,8 +125,8 @@ struct tcp_send_wqe *tcp_sq_find_sent(struct tcp_qp *qp, uint32_t msn)
 {
 	uint32_t i;
 
-	for (i = qp->sq_done; i != qp->sq_tx; i++) {
-		struct tcp_send_wqe *w = &qp->sq[i & (qp->sq_size - 1)];
+	for (i = qp->sq.done; i != qp->sq.tx; i++) {
+		struct tcp_send_wqe *w = &qp->sq.wqe[i & (qp->sq.size - 1)];
 
 		if (w->state == WQE_SENT && w->msn == msn)
 			return w;
@@ -147,20 +147,20 @@ void tcp_qp_fail_oldest(struct tcp_qp *qp, enum ibv_wc_status status)
 	if (qp->state == IBV_QPS_ERR)
 		return;
 	/* the first not yet done among those on the wire... */
-	for (i = qp->sq_done; i != qp->sq_tx; i++) {
-		if (qp->sq[i & (qp->sq_size - 1)].state != WQE_DONE) {
-			w = &qp->sq[i & (qp->sq_size - 1)];
+	for (i = qp->sq.done; i != qp->sq.tx; i++) {
+		if (qp->sq.wqe[i & (qp->sq.size - 1)].state != WQE_DONE) {
+			w = &qp->sq.wqe[i & (qp->sq.size - 1)];
 			break;
 		}
 	}
 	/* ...or the next one held back (no credit): it fails all the same */
-	if (!w && qp->sq_tx != qp->sq_head)
-		w = &qp->sq[qp->sq_tx++ & (qp->sq_size - 1)];
+	if (!w && qp->sq.tx != qp->sq.head)
+		w = &qp->sq.wqe[qp->sq.tx++ & (qp->sq.size - 1)];
 	if (w) {
 		w->state = WQE_DONE;
 		w->status = status;
 	}
-	qp->connected = false;
+	qp->conn.connected = false;
 	tcp_sq_reap(qp); /* completes in order; the error moves QP to ERR */
 	if (qp->state != IBV_QPS_ERR)
 		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);

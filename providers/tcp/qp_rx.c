@@ -31,16 +31,16 @@ enum rx_step {
  */
 void tcp_rx_segs_to_iov(struct tcp_qp *qp, const struct tcp_seg *s, uint32_t n)
 {
-	uint32_t i, left = qp->rx_left;
+	uint32_t i, left = qp->rx.left;
 
-	qp->rx_iov_n = qp->rx_iov_i = 0;
+	qp->rx.iov_n = qp->rx.iov_i = 0;
 	for (i = 0; i < n && left; i++) {
 		uint32_t len = s[i].len < left ? s[i].len : left;
 
 		if (!len)
 			continue;
-		qp->rx_iov[qp->rx_iov_n].iov_base = s[i].addr;
-		qp->rx_iov[qp->rx_iov_n++].iov_len = len;
+		qp->rx.iov[qp->rx.iov_n].iov_base = s[i].addr;
+		qp->rx.iov[qp->rx.iov_n++].iov_len = len;
 		left -= len;
 	}
 }
@@ -52,24 +52,24 @@ void tcp_rx_segs_to_iov(struct tcp_qp *qp, const struct tcp_seg *s, uint32_t n)
  */
 static int rx_drop_payload(struct tcp_qp *qp)
 {
-	while (qp->rx_left) {
-		uint32_t avail = qp->rx_end - qp->rx_start;
+	while (qp->rx.left) {
+		uint32_t avail = qp->rx.end - qp->rx.start;
 		ssize_t n;
 
 		if (avail) {
-			n = avail < qp->rx_left ? avail : qp->rx_left;
-			qp->rx_start += n;
+			n = avail < qp->rx.left ? avail : qp->rx.left;
+			qp->rx.start += n;
 		} else {
-			n = recv(qp->fd, NULL, qp->rx_left,
+			n = recv(qp->conn.fd, NULL, qp->rx.left,
 				 MSG_TRUNC | MSG_DONTWAIT);
 			if (n <= 0)
 				return n < 0 && (errno == EAGAIN ||
 						 errno == EINTR)
 					       ? 1
 					       : -1;
-			qp->io_rx += n;
+			qp->prog.io_rx += n;
 		}
-		qp->rx_left -= n;
+		qp->rx.left -= n;
 	}
 	return 0;
 }
@@ -81,36 +81,38 @@ static int rx_drop_payload(struct tcp_qp *qp)
  */
 static int rx_payload(struct tcp_qp *qp)
 {
-	if (qp->rx_discard)
+	if (qp->rx.discard)
 		return rx_drop_payload(qp);
-	while (qp->rx_left) {
-		uint32_t avail = qp->rx_end - qp->rx_start;
+	while (qp->rx.left) {
+		uint32_t avail = qp->rx.end - qp->rx.start;
 		struct tcp_mr *pin = NULL;
 		struct iovec *v;
 		ssize_t n;
 
-		if (qp->rx_iov_i >= qp->rx_iov_n)
+		if (qp->rx.iov_i >= qp->rx.iov_n)
 			return -1; /* destination smaller than payload */
-		if (qp->rx_mr) {
-			if (!tcp_mr_repin(qp->ctx, qp->rx_key, qp->rx_mr,
-					  qp->rx_serial))
+		if (qp->rx.mr) {
+			if (!tcp_mr_repin(qp->ctx, qp->rx.key, qp->rx.mr,
+					  qp->rx.serial))
 				return -2;
-			pin = qp->rx_mr;
+			pin = qp->rx.mr;
 		}
-		v = &qp->rx_iov[qp->rx_iov_i];
+		v = &qp->rx.iov[qp->rx.iov_i];
 		if (avail) {
 			n = avail < v->iov_len ? avail : v->iov_len;
-			if ((uint32_t)n > qp->rx_left)
-				n = qp->rx_left;
-			memcpy(v->iov_base, qp->rxbuf + qp->rx_start, n);
-			qp->rx_start += n;
+			if ((uint32_t)n > qp->rx.left)
+				n = qp->rx.left;
+			memcpy(v->iov_base, qp->rx.buf + qp->rx.start, n);
+			qp->rx.start += n;
 		} else {
-			int cnt = qp->rx_iov_n - qp->rx_iov_i;
+			int cnt = qp->rx.iov_n - qp->rx.iov_i;
 
-			n = readv(qp->fd, v, cnt > IOV_MAX ? IOV_MAX : cnt);
+			n = readv(qp->conn.fd, v,
+				  cnt > IOV_MAX ? IOV_MAX : cnt);
 			if (n > 0) {
-				qp->io_rx += n;
-				qp->io_large += qp->rx_total > TCP_SPIN_BYTES;
+				qp->prog.io_rx += n;
+				qp->prog.io_large +=
+					qp->rx.total > TCP_SPIN_BYTES;
 			}
 			if (n <= 0) {
 				int again = n < 0 &&
@@ -121,12 +123,12 @@ static int rx_payload(struct tcp_qp *qp)
 			}
 		}
 		tcp_mr_unpin(pin);
-		qp->rx_left -= n;
+		qp->rx.left -= n;
 		while (n > 0) {
-			v = &qp->rx_iov[qp->rx_iov_i];
+			v = &qp->rx.iov[qp->rx.iov_i];
 			if ((size_t)n >= v->iov_len) {
 				n -= v->iov_len;
-				qp->rx_iov_i++;
+				qp->rx.iov_i++;
 			} else {
 				v->iov_base = (char *)v->iov_base + n;
 				v->iov_len -= n;
@@ -151,30 +153,30 @@ static void rx_lowat(struct tcp_qp *qp)
 	uint32_t want = 0;
 	int v;
 
-	if (qp->rx_phase != RX_PAYLOAD)
+	if (qp->rx.phase != RX_PAYLOAD)
 		want = 0;
-	else if (qp->rx_by_app)
-		want = qp->rx_lowat <= qp->rx_left ? qp->rx_lowat : 0;
-	else if (qp->rx_left >= TCP_RX_LOWAT_MIN)
-		want = qp->rx_left < TCP_RX_LOWAT_MAX ? qp->rx_left
+	else if (qp->rx.by_app)
+		want = qp->rx.lowat <= qp->rx.left ? qp->rx.lowat : 0;
+	else if (qp->rx.left >= TCP_RX_LOWAT_MIN)
+		want = qp->rx.left < TCP_RX_LOWAT_MAX ? qp->rx.left
 						      : TCP_RX_LOWAT_MAX;
-	if (want == qp->rx_lowat)
+	if (want == qp->rx.lowat)
 		return;
 	v = want ? (int)want : 1;
-	if (!setsockopt(qp->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)))
-		qp->rx_lowat = want;
+	if (!setsockopt(qp->conn.fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)))
+		qp->rx.lowat = want;
 }
 
 /* The frame's payload is all placed: complete what it completes. */
 static void rx_finish(struct tcp_qp *qp)
 {
-	struct rtcp_hdr *h = &qp->rx_hdr;
+	struct rtcp_hdr *h = &qp->rx.hdr;
 
 	if (h->flags & RTCP_F_ACK_REQ)
-		qp->want_ack = true;
+		qp->resp.want_ack = true;
 
-	qp->rx_seq += qp->rx_total;
-	qp->rx_phase = RX_HDR;
+	qp->rx.seq += qp->rx.total;
+	qp->rx.phase = RX_HDR;
 	tcp_rx_op_done(qp);
 }
 
@@ -184,7 +186,7 @@ static void rx_finish(struct tcp_qp *qp)
  */
 static enum rx_step rx_fill(struct tcp_qp *qp, bool *drained)
 {
-	uint32_t avail = qp->rx_end - qp->rx_start;
+	uint32_t avail = qp->rx.end - qp->rx.start;
 	size_t want;
 	ssize_t n;
 
@@ -195,22 +197,22 @@ static enum rx_step rx_fill(struct tcp_qp *qp, bool *drained)
 	 */
 	if (*drained)
 		return RX_WAIT;
-	memmove(qp->rxbuf, qp->rxbuf + qp->rx_start, avail);
-	qp->rx_start = 0;
-	qp->rx_end = avail;
+	memmove(qp->rx.buf, qp->rx.buf + qp->rx.start, avail);
+	qp->rx.start = 0;
+	qp->rx.end = avail;
 	/*
 	 * After a large payload, the next is likely large too: read just
 	 * its header, so the payload goes straight into place instead of
 	 * through the staging buffer (one copy, not two). Small frames are
 	 * read in bulk.
 	 */
-	want = (qp->rx_total >= TCP_RX_DIRECT ? RTCP_HDR_LEN : TCP_RXBUF) -
+	want = (qp->rx.total >= TCP_RX_DIRECT ? RTCP_HDR_LEN : TCP_RXBUF) -
 	       avail;
-	n = recv(qp->fd, qp->rxbuf + avail, want, MSG_DONTWAIT);
+	n = recv(qp->conn.fd, qp->rx.buf + avail, want, MSG_DONTWAIT);
 	if (n > 0) {
 		*drained = (size_t)n < want;
-		qp->rx_end += n;
-		qp->io_rx += n;
+		qp->rx.end += n;
+		qp->prog.io_rx += n;
 		return RX_MORE;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -225,22 +227,22 @@ static enum rx_step rx_fill(struct tcp_qp *qp, bool *drained)
  */
 static enum rx_step rx_header(struct tcp_qp *qp)
 {
-	struct rtcp_hdr *h = &qp->rx_hdr;
+	struct rtcp_hdr *h = &qp->rx.hdr;
 
-	rtcp_hdr_decode(qp->rxbuf + qp->rx_start, h);
-	if (rtcp_hdr_validate(h, qp->rx_seq + RTCP_HDR_LEN, TCP_MAX_MSG_SZ)) {
+	rtcp_hdr_decode(qp->rx.buf + qp->rx.start, h);
+	if (rtcp_hdr_validate(h, qp->rx.seq + RTCP_HDR_LEN, TCP_MAX_MSG_SZ)) {
 		/* the stream cannot be trusted any more */
 		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
 		return RX_FAILED;
 	}
-	qp->rx_start += RTCP_HDR_LEN;
-	qp->rx_seq += RTCP_HDR_LEN;
-	qp->io_large += h->len > TCP_SPIN_BYTES;
-	if (msn_before(qp->peer_acked, h->ack_msn))
-		qp->peer_acked = h->ack_msn;
-	qp->peer_credits = h->credits;
-	qp->peer_heard = true;
-	qp->peer_no_credit = h->flags & RTCP_F_NO_CREDIT;
+	qp->rx.start += RTCP_HDR_LEN;
+	qp->rx.seq += RTCP_HDR_LEN;
+	qp->prog.io_large += h->len > TCP_SPIN_BYTES;
+	if (msn_before(qp->sq.peer_acked, h->ack_msn))
+		qp->sq.peer_acked = h->ack_msn;
+	qp->sq.peer_credits = h->credits;
+	qp->sq.peer_heard = true;
+	qp->sq.peer_no_credit = h->flags & RTCP_F_NO_CREDIT;
 	tcp_rx_dispatch(qp);
 	return RX_MORE;
 }
@@ -256,8 +258,8 @@ static enum rx_step rx_place(struct tcp_qp *qp)
 	}
 	if (r == -2) {
 		/* as a NIC refuses the packets that follow */
-		qp->rx_mr = NULL;
-		tcp_qp_terminate(qp, qp->rx_hdr.msn, RTCP_SYN_REM_ACCESS,
+		qp->rx.mr = NULL;
+		tcp_qp_terminate(qp, qp->rx.hdr.msn, RTCP_SYN_REM_ACCESS,
 				 IBV_EVENT_QP_ACCESS_ERR);
 		return RX_FAILED;
 	}
@@ -266,7 +268,7 @@ static enum rx_step rx_place(struct tcp_qp *qp)
 		return RX_FAILED;
 	}
 	rx_finish(qp);
-	if (qp->rx_lowat && qp->connected)
+	if (qp->rx.lowat && qp->conn.connected)
 		rx_lowat(qp);
 	return RX_MORE;
 }
@@ -280,22 +282,22 @@ void tcp_qp_rx(struct tcp_qp *qp)
 	bool progress = false;
 	unsigned int frames = 0; /* placed by this pass */
 	bool drained = false; /* a read came back short: the socket is empty */
-	bool ack_pending = qp->want_ack; /* held back by an earlier pass */
+	bool ack_pending = qp->resp.want_ack; /* held back by an earlier pass */
 	enum rx_step step;
 
-	while (qp->connected) {
-		if (qp->rx_phase == RX_STALL) {
+	while (qp->conn.connected) {
+		if (qp->rx.phase == RX_STALL) {
 			if (!tcp_rx_take_rwqe(qp))
 				break;
 			tcp_engine_timer_put(qp->ctx);
-			qp->rx_phase = RX_HDR;
+			qp->rx.phase = RX_HDR;
 			tcp_rx_dispatch(qp);
 			continue;
 		}
-		if (qp->rx_phase == RX_HDR &&
-		    qp->rx_end - qp->rx_start < RTCP_HDR_LEN) {
+		if (qp->rx.phase == RX_HDR &&
+		    qp->rx.end - qp->rx.start < RTCP_HDR_LEN) {
 			step = rx_fill(qp, &drained);
-		} else if (qp->rx_phase == RX_HDR) {
+		} else if (qp->rx.phase == RX_HDR) {
 			step = rx_header(qp);
 			progress = true;
 		} else {

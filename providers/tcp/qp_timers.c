@@ -97,22 +97,23 @@ static void keepalive_opts(struct tcp_qp *qp)
 
 	if (intvl > 32767)
 		intvl = 32767;
-	setsockopt(qp->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	setsockopt(qp->fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	setsockopt(qp->fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-	qp->live_ka_opts = true;
+	setsockopt(qp->conn.fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(qp->conn.fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl,
+		   sizeof(intvl));
+	setsockopt(qp->conn.fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	qp->conn.live_ka_opts = true;
 }
 
 static void set_keepalive(struct tcp_qp *qp, bool on)
 {
 	int v = on;
 
-	if (qp->fd < 0)
+	if (qp->conn.fd < 0)
 		return;
-	if (on && !qp->live_ka_opts)
+	if (on && !qp->conn.live_ka_opts)
 		keepalive_opts(qp);
-	if (!setsockopt(qp->fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)))
-		qp->live_ka = on;
+	if (!setsockopt(qp->conn.fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)))
+		qp->conn.live_ka = on;
 }
 
 /*
@@ -122,8 +123,8 @@ static void set_keepalive(struct tcp_qp *qp, bool on)
  */
 void tcp_qp_live_connected(struct tcp_qp *qp)
 {
-	qp->live_ka = qp->live_ka_opts = false;
-	qp->live_since = 0;
+	qp->conn.live_ka = qp->conn.live_ka_opts = false;
+	qp->conn.live_since = 0;
 }
 
 /* A request was posted: the engine watches the QP (see tcp_qp_live_arm). */
@@ -133,9 +134,9 @@ void tcp_qp_live_arm_slow(struct tcp_qp *qp)
 
 	if (!e)
 		return;
-	qp->live_armed = true;
-	qp->live_next = 0; /* first look at the next pass: keepalive on */
-	qp->live_since = 0;
+	qp->conn.live_armed = true;
+	qp->conn.live_next = 0; /* first look at the next pass: keepalive on */
+	qp->conn.live_since = 0;
 	if (atomic_fetch_add(&e->live_qps, 1) == 0)
 		tcp_engine_wake(qp->ctx);
 }
@@ -143,13 +144,13 @@ void tcp_qp_live_arm_slow(struct tcp_qp *qp)
 /* Nothing to watch any more (caller holds qp->lock). */
 void tcp_qp_live_disarm(struct tcp_qp *qp)
 {
-	if (!qp->live_armed)
+	if (!qp->conn.live_armed)
 		return;
-	qp->live_armed = false;
+	qp->conn.live_armed = false;
 	atomic_fetch_sub(&qp->ctx->engine->live_qps, 1);
-	if (qp->live_ka)
+	if (qp->conn.live_ka)
 		set_keepalive(qp, false);
-	qp->live_ka = false;
+	qp->conn.live_ka = false;
 }
 
 /* The engine's look at an armed QP (every TCP_LIVE_PERIOD_NS at most). */
@@ -159,24 +160,24 @@ void tcp_qp_liveness(struct tcp_qp *qp, uint64_t now)
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 
-	if (!qp->live_armed)
+	if (!qp->conn.live_armed)
 		return;
 	if ((qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD &&
 	     qp->state != IBV_QPS_SQE) ||
-	    qp->sq_done == qp->sq_head) {
+	    qp->sq.done == qp->sq.head) {
 		tcp_qp_live_disarm(qp);
 		return;
 	}
-	if (!qp->connected || qp->fd < 0 || now < qp->live_next)
+	if (!qp->conn.connected || qp->conn.fd < 0 || now < qp->conn.live_next)
 		return;
 	lim = silence_limit_ns(qp);
-	qp->live_next = now + lim / 8;
-	if (!qp->live_ka)
+	qp->conn.live_next = now + lim / 8;
+	if (!qp->conn.live_ka)
 		set_keepalive(qp, true);
-	if (getsockopt(qp->fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+	if (getsockopt(qp->conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		return;
 	if (!ti.tcpi_unacked && !ti.tcpi_probes) {
-		qp->live_since = 0; /* the kernel waits for nothing */
+		qp->conn.live_since = 0; /* the kernel waits for nothing */
 		return;
 	}
 	/*
@@ -191,10 +192,11 @@ void tcp_qp_liveness(struct tcp_qp *qp, uint64_t now)
 	 * resend: there the peer is dead when nothing came for the limit and
 	 * two keepalive probes in a row (1 s apart) went unanswered.
 	 */
-	if (!qp->live_since)
-		qp->live_since = now;
+	if (!qp->conn.live_since)
+		qp->conn.live_since = now;
 	silent = (uint64_t)ti.tcpi_last_ack_recv * 1000000ull;
-	waited = now - qp->live_since < silent ? now - qp->live_since : silent;
+	waited = now - qp->conn.live_since < silent ? now - qp->conn.live_since
+						    : silent;
 	if (silent >= lim && (waited >= lim || ti.tcpi_probes >= 2))
 		fail_retry(qp);
 }
@@ -210,14 +212,14 @@ void tcp_qp_dead_peer_arm(struct tcp_qp *qp)
 
 	if (!ns || ns > TCP_DEAD_PEER_MAX_NS)
 		ns = TCP_DEAD_PEER_MAX_NS;
-	qp->fail_at_ns = tcp_now_ns() + ns;
+	qp->conn.fail_at_ns = tcp_now_ns() + ns;
 	tcp_engine_timer_get(qp->ctx);
 }
 
 /* The retry budget after a connection loss ran out. */
 static void dead_peer_expired(struct tcp_qp *qp)
 {
-	qp->fail_at_ns = 0;
+	qp->conn.fail_at_ns = 0;
 	tcp_engine_timer_put(qp->ctx);
 	fail_retry(qp);
 }
@@ -225,8 +227,8 @@ static void dead_peer_expired(struct tcp_qp *qp)
 /* Stops the pending "peer vanished" deadline, if any. */
 void tcp_qp_dead_peer_cancel(struct tcp_qp *qp)
 {
-	if (qp->fail_at_ns) {
-		qp->fail_at_ns = 0;
+	if (qp->conn.fail_at_ns) {
+		qp->conn.fail_at_ns = 0;
 		tcp_engine_timer_put(qp->ctx);
 	}
 }
@@ -242,23 +244,23 @@ void tcp_qp_unheard_arm(struct tcp_qp *qp)
 {
 	uint64_t ns = retry_budget_ns(qp);
 
-	if (qp->type != IBV_QPT_RC || !ns || qp->unheard_fail_ns ||
+	if (qp->type != IBV_QPT_RC || !ns || qp->conn.unheard_fail_ns ||
 	    qp->state != IBV_QPS_RTS)
 		return;
 	if (ns < TCP_UNHEARD_MIN_NS)
 		ns = TCP_UNHEARD_MIN_NS;
-	qp->unheard_fail_ns = tcp_now_ns() + ns;
+	qp->conn.unheard_fail_ns = tcp_now_ns() + ns;
 	tcp_engine_timer_get(qp->ctx);
 }
 
 /* The deadline of tcp_qp_unheard_arm: the peer answered, or it fails. */
 static void unheard_timer(struct tcp_qp *qp, uint64_t now)
 {
-	if (!qp->peer_heard && now < qp->unheard_fail_ns)
+	if (!qp->sq.peer_heard && now < qp->conn.unheard_fail_ns)
 		return;
-	qp->unheard_fail_ns = 0;
+	qp->conn.unheard_fail_ns = 0;
 	tcp_engine_timer_put(qp->ctx);
-	if (!qp->peer_heard)
+	if (!qp->sq.peer_heard)
 		fail_retry(qp);
 }
 
@@ -281,10 +283,10 @@ void tcp_qp_rnr_nak_arm(struct tcp_qp *qp, const struct rtcp_hdr *h)
 	uint32_t t = be32toh(h->imm);
 
 	if (qp->type != IBV_QPT_RC || qp->attr.rnr_retry == 7 ||
-	    qp->rnr_nak_at_ns || !tcp_sq_find_sent(qp, h->msn))
+	    qp->sq.rnr_nak_at_ns || !tcp_sq_find_sent(qp, h->msn))
 		return;
-	qp->rnr_nak_msn = h->msn;
-	qp->rnr_nak_at_ns =
+	qp->sq.rnr_nak_msn = h->msn;
+	qp->sq.rnr_nak_at_ns =
 		tcp_now_ns() + (qp->attr.rnr_retry + 1) * rnr_timer_ns(t & 31);
 	tcp_engine_timer_get(qp->ctx);
 }
@@ -296,12 +298,12 @@ void tcp_qp_rnr_nak_arm(struct tcp_qp *qp, const struct rtcp_hdr *h)
  */
 static void rnr_nak_timer(struct tcp_qp *qp, uint64_t now)
 {
-	struct tcp_send_wqe *w = tcp_sq_find_sent(qp, qp->rnr_nak_msn);
-	bool waiting = w && !msn_before(qp->rnr_nak_msn, qp->peer_acked);
+	struct tcp_send_wqe *w = tcp_sq_find_sent(qp, qp->sq.rnr_nak_msn);
+	bool waiting = w && !msn_before(qp->sq.rnr_nak_msn, qp->sq.peer_acked);
 
-	if (waiting && now < qp->rnr_nak_at_ns)
+	if (waiting && now < qp->sq.rnr_nak_at_ns)
 		return;
-	qp->rnr_nak_at_ns = 0;
+	qp->sq.rnr_nak_at_ns = 0;
 	tcp_engine_timer_put(qp->ctx);
 	if (waiting && qp->state != IBV_QPS_ERR)
 		tcp_qp_fail_oldest(qp, IBV_WC_RNR_RETRY_EXC_ERR);
@@ -314,23 +316,23 @@ static void rnr_nak_timer(struct tcp_qp *qp, uint64_t now)
  */
 static void rnr_credit_timer(struct tcp_qp *qp, uint64_t now)
 {
-	if (qp->rnr_since_ns && qp->attr.rnr_retry != 7 &&
+	if (qp->sq.rnr_since_ns && qp->attr.rnr_retry != 7 &&
 	    qp->state == IBV_QPS_RTS) {
 		uint64_t budget = (qp->attr.rnr_retry + 1) *
 				  rnr_timer_ns(qp->attr.min_rnr_timer);
 
-		if (now - qp->rnr_since_ns > budget) {
+		if (now - qp->sq.rnr_since_ns > budget) {
 			struct tcp_send_wqe *w =
-				&qp->sq[qp->sq_tx & (qp->sq_size - 1)];
+				&qp->sq.wqe[qp->sq.tx & (qp->sq.size - 1)];
 
-			qp->rnr_since_ns = 0;
+			qp->sq.rnr_since_ns = 0;
 			tcp_engine_timer_put(qp->ctx);
 			w->state = WQE_DONE;
 			w->status = IBV_WC_RNR_RETRY_EXC_ERR;
-			qp->sq_tx++;
+			qp->sq.tx++;
 			tcp_sq_reap(qp);
 		}
-	} else if (qp->rnr_since_ns) {
+	} else if (qp->sq.rnr_since_ns) {
 		tcp_qp_tx(qp);
 	}
 }
@@ -338,19 +340,19 @@ static void rnr_credit_timer(struct tcp_qp *qp, uint64_t now)
 /* The engine's look at a QP with deadlines (and at every tick). */
 void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 {
-	if (qp->fail_at_ns && now >= qp->fail_at_ns) {
+	if (qp->conn.fail_at_ns && now >= qp->conn.fail_at_ns) {
 		dead_peer_expired(qp);
 		return;
 	}
 	if (qp->ctx->engine->tick)
 		tcp_qp_flush(qp); /* a held-back ack or burst */
-	if (qp->rx_tick && qp->ctx->engine->tick)
+	if (qp->prog.rx_tick && qp->ctx->engine->tick)
 		tcp_qp_rx_mode_tick(qp);
-	if (qp->rx_phase == RX_STALL)
+	if (qp->rx.phase == RX_STALL)
 		tcp_qp_rx(qp);
-	if (qp->rnr_nak_at_ns)
+	if (qp->sq.rnr_nak_at_ns)
 		rnr_nak_timer(qp, now);
-	if (qp->unheard_fail_ns)
+	if (qp->conn.unheard_fail_ns)
 		unheard_timer(qp, now);
 	rnr_credit_timer(qp, now);
 }

@@ -27,14 +27,14 @@ static bool needs_credit(enum ibv_wr_opcode op)
 /* Fills the piggybacked fields every header carries. */
 static void hdr_common(struct tcp_qp *qp, struct rtcp_hdr *h)
 {
-	h->ack_msn = qp->expect_msn;
-	h->credits = qp->rq_posted_total;
+	h->ack_msn = qp->resp.expect_msn;
+	h->credits = qp->rq.posted_total;
 	if (qp->srq)
 		h->flags |= RTCP_F_NO_CREDIT;
-	qp->ack_sent = qp->expect_msn;
-	qp->credits_sent = qp->rq_posted_total;
-	qp->want_ack = false;
-	qp->ack_grace = false;
+	qp->resp.ack_sent = qp->resp.expect_msn;
+	qp->resp.credits_sent = qp->rq.posted_total;
+	qp->resp.want_ack = false;
+	qp->prog.ack_grace = false;
 }
 
 /*
@@ -47,22 +47,22 @@ static bool add_frame(struct tcp_qp *qp, int *nh, struct rtcp_hdr *h,
 	uint32_t i;
 	uint8_t *hb;
 
-	if (*nh >= TCP_TX_IOV / 2 || qp->tx_iov_n + 1 + nseg > TCP_TX_IOV)
+	if (*nh >= TCP_TX_IOV / 2 || qp->tx.iov_n + 1 + nseg > TCP_TX_IOV)
 		return false;
 	hdr_common(qp, h);
-	qp->io_large += h->len > TCP_SPIN_BYTES;
-	h->sseq = qp->tx_seq + RTCP_HDR_LEN;
-	hb = qp->tx_hdrs[(*nh)++];
+	qp->prog.io_large += h->len > TCP_SPIN_BYTES;
+	h->sseq = qp->tx.seq + RTCP_HDR_LEN;
+	hb = qp->tx.hdrs[(*nh)++];
 	rtcp_hdr_encode(h, hb);
-	qp->tx_iov[qp->tx_iov_n].iov_base = hb;
-	qp->tx_iov[qp->tx_iov_n++].iov_len = RTCP_HDR_LEN;
+	qp->tx.iov[qp->tx.iov_n].iov_base = hb;
+	qp->tx.iov[qp->tx.iov_n++].iov_len = RTCP_HDR_LEN;
 	for (i = 0; i < nseg; i++) {
 		if (!seg[i].len)
 			continue;
-		qp->tx_iov[qp->tx_iov_n].iov_base = seg[i].addr;
-		qp->tx_iov[qp->tx_iov_n++].iov_len = seg[i].len;
+		qp->tx.iov[qp->tx.iov_n].iov_base = seg[i].addr;
+		qp->tx.iov[qp->tx.iov_n++].iov_len = seg[i].len;
 	}
-	qp->tx_seq += RTCP_HDR_LEN + h->len;
+	qp->tx.seq += RTCP_HDR_LEN + h->len;
 	return true;
 }
 
@@ -102,7 +102,7 @@ static bool rd_atomic_room(const struct tcp_qp *qp)
 {
 	uint32_t ord = qp->attr.max_rd_atomic ? qp->attr.max_rd_atomic : 1;
 
-	return qp->rd_out < ord;
+	return qp->sq.rd_out < ord;
 }
 
 /*
@@ -112,7 +112,7 @@ static bool rd_atomic_room(const struct tcp_qp *qp)
  */
 static bool reads_pending(const struct tcp_qp *qp)
 {
-	return qp->rd_out != 0;
+	return qp->sq.rd_out != 0;
 }
 
 /* Responses and acks the responder queued go first. */
@@ -120,7 +120,7 @@ static void batch_resps(struct tcp_qp *qp, int *nh)
 {
 	struct tcp_resp *r;
 
-	while ((r = qp->resp_head)) {
+	while ((r = qp->resp.head)) {
 		struct tcp_seg s = { .addr = r->payload, .len = r->len };
 
 		if (!add_frame(qp, nh, &r->hdr, &s, 1))
@@ -131,13 +131,13 @@ static void batch_resps(struct tcp_qp *qp, int *nh)
 		 * the queue's bound counts what waits for a batch.
 		 */
 		if (is_resp_rd_atomic(r))
-			qp->rd_resp_queued--;
-		qp->resp_head = r->next;
-		r->next = qp->tx_batch_resps;
-		qp->tx_batch_resps = r;
+			qp->resp.rd_queued--;
+		qp->resp.head = r->next;
+		r->next = qp->tx.batch_resps;
+		qp->tx.batch_resps = r;
 	}
-	if (!qp->resp_head)
-		qp->resp_tail = NULL;
+	if (!qp->resp.head)
+		qp->resp.tail = NULL;
 }
 
 /* May the WQE at sq_tx go on the wire now? Later WRs wait behind it. */
@@ -150,14 +150,15 @@ static bool wqe_may_go(struct tcp_qp *qp, const struct tcp_send_wqe *w)
 	if (is_rd_atomic(w->opcode) && !rd_atomic_room(qp))
 		return false;
 	/* (UC has no RNR: its receiver drops what finds no receive) */
-	if (needs_credit(w->opcode) && !qp->peer_no_credit &&
-	    qp->type != IBV_QPT_UC && qp->sends_issued == qp->peer_credits) {
+	if (needs_credit(w->opcode) && !qp->sq.peer_no_credit &&
+	    qp->type != IBV_QPT_UC &&
+	    qp->sq.sends_issued == qp->sq.peer_credits) {
 		/*
 		 * Before the peer's first frame its credits are not
 		 * known yet: that wait is not receiver-not-ready.
 		 */
-		if (!qp->rnr_since_ns && qp->peer_heard) {
-			qp->rnr_since_ns = tcp_now_ns();
+		if (!qp->sq.rnr_since_ns && qp->sq.peer_heard) {
+			qp->sq.rnr_since_ns = tcp_now_ns();
 			tcp_engine_timer_get(qp->ctx);
 		}
 		return false;
@@ -178,7 +179,7 @@ static void wqe_hdr(struct tcp_qp *qp, const struct tcp_send_wqe *w,
 	 */
 	if ((w->send_flags & IBV_SEND_SIGNALED) || qp->sq_sig_all)
 		h->flags |= RTCP_F_ACK_REQ;
-	h->msn = qp->next_msn;
+	h->msn = qp->sq.next_msn;
 	h->rkey = w->rkey;
 	h->raddr = w->raddr;
 	h->imm = w->imm;
@@ -210,18 +211,18 @@ static bool batch_wqe(struct tcp_qp *qp, int *nh, struct tcp_send_wqe *w,
 		    h->len ? ((w->send_flags & IBV_SEND_INLINE) ? 1 : w->nseg)
 			   : 0))
 		return false;
-	if (qp->rnr_since_ns) {
-		qp->rnr_since_ns = 0;
+	if (qp->sq.rnr_since_ns) {
+		qp->sq.rnr_since_ns = 0;
 		tcp_engine_timer_put(qp->ctx);
 	}
 	if (needs_credit(w->opcode))
-		qp->sends_issued++;
+		qp->sq.sends_issued++;
 	if (is_rd_atomic(w->opcode))
-		qp->rd_out++;
-	w->msn = qp->next_msn++;
+		qp->sq.rd_out++;
+	w->msn = qp->sq.next_msn++;
 	w->state = WQE_SENT;
-	qp->sq_tx++;
-	qp->tx_batch_wqes++;
+	qp->sq.tx++;
+	qp->tx.batch_wqes++;
 	return true;
 }
 
@@ -231,23 +232,25 @@ static void batch_requests(struct tcp_qp *qp, int *nh)
 	struct rtcp_hdr last;
 	uint8_t *last_hb = NULL;
 
-	while (qp->sq_tx != qp->sq_head && qp->state != IBV_QPS_SQD) {
-		struct tcp_send_wqe *w = &qp->sq[qp->sq_tx & (qp->sq_size - 1)];
+	while (qp->sq.tx != qp->sq.head && qp->state != IBV_QPS_SQD) {
+		struct tcp_send_wqe *w =
+			&qp->sq.wqe[qp->sq.tx & (qp->sq.size - 1)];
 		struct rtcp_hdr h = { 0 };
 
 		if (w->status != IBV_WC_SUCCESS) {
 			/* failed its local checks: completes in order */
 			w->state = WQE_DONE;
-			qp->sq_tx++;
+			qp->sq.tx++;
 			continue;
 		}
 		if (!wqe_may_go(qp, w) || !batch_wqe(qp, nh, w, &h))
 			break;
 		last = h;
-		last_hb = qp->tx_hdrs[*nh - 1];
+		last_hb = qp->tx.hdrs[*nh - 1];
 	}
-	if (qp->sq_tx == qp->sq_head)
-		qp->tx_unsent_bytes = qp->tx_unsig = 0; /* see send_or_defer */
+	if (qp->sq.tx == qp->sq.head)
+		qp->prog.tx_unsent_bytes = qp->prog.tx_unsig =
+			0; /* see send_or_defer */
 	/*
 	 * A send queue filling with unsignaled work has slots only an ack
 	 * frees: the batch's last request asks for one (one ack a batch,
@@ -259,7 +262,7 @@ static void batch_requests(struct tcp_qp *qp, int *nh)
 	 * an ack, so they do not count.)
 	 */
 	if (last_hb && !(last.flags & RTCP_F_ACK_REQ) &&
-	    (qp->sq_tx - qp->sq_done) * 4 >= qp->cap.max_send_wr * 3) {
+	    (qp->sq.tx - qp->sq.done) * 4 >= qp->cap.max_send_wr * 3) {
 		last.flags |= RTCP_F_ACK_REQ;
 		rtcp_hdr_encode(&last, last_hb);
 	}
@@ -270,11 +273,11 @@ static void build_batch(struct tcp_qp *qp)
 {
 	int nh = 0;
 
-	qp->tx_iov_n = qp->tx_iov_i = 0;
-	qp->tx_batch_wqes = 0;
+	qp->tx.iov_n = qp->tx.iov_i = 0;
+	qp->tx.batch_wqes = 0;
 	batch_resps(qp, &nh);
 	batch_requests(qp, &nh);
-	if (!nh && qp->want_ack) {
+	if (!nh && qp->resp.want_ack) {
 		struct rtcp_hdr h = { .opcode = RTCP_OP_ACK };
 
 		add_frame(qp, &nh, &h, NULL, 0);
@@ -286,22 +289,23 @@ static void batch_done(struct tcp_qp *qp)
 {
 	struct tcp_resp *r;
 
-	while ((r = qp->tx_batch_resps)) {
-		qp->tx_batch_resps = r->next;
+	while ((r = qp->tx.batch_resps)) {
+		qp->tx.batch_resps = r->next;
 		free(r);
 	}
 	if (qp->type == IBV_QPT_UC) {
 		/* UC has no acks: done once handed to the stream */
 		uint32_t i;
 
-		for (i = qp->sq_done; i != qp->sq_tx; i++) {
-			struct tcp_send_wqe *w = &qp->sq[i & (qp->sq_size - 1)];
+		for (i = qp->sq.done; i != qp->sq.tx; i++) {
+			struct tcp_send_wqe *w =
+				&qp->sq.wqe[i & (qp->sq.size - 1)];
 
 			if (w->state == WQE_SENT)
 				w->state = WQE_DONE;
 		}
 	}
-	qp->tx_iov_n = qp->tx_iov_i = 0;
+	qp->tx.iov_n = qp->tx.iov_i = 0;
 }
 
 /*
@@ -313,11 +317,11 @@ static bool pin_batch(struct tcp_qp *qp)
 {
 	struct tcp_resp *r, *s;
 
-	for (r = qp->tx_batch_resps; r; r = r->next) {
+	for (r = qp->tx.batch_resps; r; r = r->next) {
 		if (!r->mr)
 			continue;
 		if (!tcp_mr_repin(qp->ctx, r->key, r->mr, r->serial)) {
-			for (s = qp->tx_batch_resps; s != r; s = s->next)
+			for (s = qp->tx.batch_resps; s != r; s = s->next)
 				tcp_mr_unpin(s->mr);
 			return false;
 		}
@@ -329,7 +333,7 @@ static void unpin_batch(struct tcp_qp *qp)
 {
 	struct tcp_resp *r;
 
-	for (r = qp->tx_batch_resps; r; r = r->next)
+	for (r = qp->tx.batch_resps; r; r = r->next)
 		tcp_mr_unpin(r->mr);
 }
 
@@ -354,18 +358,18 @@ void tcp_qp_tx(struct tcp_qp *qp)
 	struct msghdr m = { 0 };
 	ssize_t n;
 
-	if (!qp->connected || qp->fd < 0)
+	if (!qp->conn.connected || qp->conn.fd < 0)
 		return;
 	/* whatever is held back goes now, or waits on EPOLLOUT or credit */
-	qp->tx_deferred = qp->tx_kicked = false;
+	qp->prog.tx_deferred = qp->prog.tx_kicked = false;
 	for (;;) {
-		if (qp->tx_iov_i == qp->tx_iov_n) {
+		if (qp->tx.iov_i == qp->tx.iov_n) {
 			batch_done(qp);
 			tcp_sq_reap(qp);
-			if (!qp->connected)
+			if (!qp->conn.connected)
 				return;
 			build_batch(qp);
-			if (!qp->tx_iov_n) {
+			if (!qp->tx.iov_n) {
 				tcp_qp_set_epollout(qp, false);
 				/* WRs that failed local checks complete now */
 				tcp_sq_reap(qp);
@@ -384,13 +388,13 @@ void tcp_qp_tx(struct tcp_qp *qp)
 		/* the same bytes: a partial send is accounted on tx_iov */
 		m.msg_iov = tx_gather.iov;
 		m.msg_iovlen = tcp_iov_gather(
-			&qp->tx_iov[qp->tx_iov_i], qp->tx_iov_n - qp->tx_iov_i,
+			&qp->tx.iov[qp->tx.iov_i], qp->tx.iov_n - qp->tx.iov_i,
 			tx_gather.iov, tx_gather.buf, sizeof(tx_gather.buf),
 			TCP_GATHER_SMALL);
-		n = sendmsg(qp->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = sendmsg(qp->conn.fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 		unpin_batch(qp);
 		if (n > TCP_SPIN_BYTES)
-			qp->io_large++;
+			qp->prog.io_large++;
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -402,11 +406,11 @@ void tcp_qp_tx(struct tcp_qp *qp)
 			return;
 		}
 		while (n > 0) {
-			struct iovec *v = &qp->tx_iov[qp->tx_iov_i];
+			struct iovec *v = &qp->tx.iov[qp->tx.iov_i];
 
 			if ((size_t)n >= v->iov_len) {
 				n -= v->iov_len;
-				qp->tx_iov_i++;
+				qp->tx.iov_i++;
 			} else {
 				v->iov_base = (char *)v->iov_base + n;
 				v->iov_len -= n;
@@ -420,13 +424,13 @@ void tcp_qp_tx(struct tcp_qp *qp)
 void tcp_qp_queue_resp(struct tcp_qp *qp, struct tcp_resp *r)
 {
 	if (is_resp_rd_atomic(r))
-		qp->rd_resp_queued++;
+		qp->resp.rd_queued++;
 	r->next = NULL;
-	if (qp->resp_tail)
-		qp->resp_tail->next = r;
+	if (qp->resp.tail)
+		qp->resp.tail->next = r;
 	else
-		qp->resp_head = r;
-	qp->resp_tail = r;
+		qp->resp.head = r;
+	qp->resp.tail = r;
 }
 
 /*
@@ -435,12 +439,13 @@ void tcp_qp_queue_resp(struct tcp_qp *qp, struct tcp_resp *r)
  */
 static void flush_out(struct tcp_qp *qp)
 {
-	struct pollfd p = { .fd = qp->fd, .events = POLLOUT };
+	struct pollfd p = { .fd = qp->conn.fd, .events = POLLOUT };
 	int tries = 20;
 
 	for (;;) {
 		tcp_qp_tx(qp);
-		if (!qp->connected || qp->tx_iov_i == qp->tx_iov_n || !tries--)
+		if (!qp->conn.connected || qp->tx.iov_i == qp->tx.iov_n ||
+		    !tries--)
 			return;
 		if (poll(&p, 1, 10) < 0)
 			return;

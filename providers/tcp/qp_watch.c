@@ -18,18 +18,18 @@ unsigned int tcp_qp_ready(struct tcp_context *ctx, struct tcp_watch *w,
 		pthread_mutex_unlock(&qp->lock);
 		return TCP_READY_IO;
 	}
-	l = qp->io_large;
-	if (!qp->connected && qp->connecting &&
+	l = qp->prog.io_large;
+	if (!qp->conn.connected && qp->conn.connecting &&
 	    (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
 		tcp_qp_conn_ready(qp);
-	} else if (qp->connected) {
+	} else if (qp->conn.connected) {
 		if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
 			tcp_qp_rx(qp);
-		if (qp->connected && (events & EPOLLOUT))
+		if (qp->conn.connected && (events & EPOLLOUT))
 			tcp_qp_tx(qp);
 	}
 	/* frames, reads and sends over TCP_SPIN_BYTES: see engine_wait */
-	l = qp->io_large - l;
+	l = qp->prog.io_large - l;
 	pthread_mutex_unlock(&qp->lock);
 	return TCP_READY_IO | (l ? TCP_READY_LARGE : 0);
 }
@@ -163,17 +163,17 @@ const struct tcp_engine_hooks tcp_qp_hooks = {
  */
 void tcp_engine_defer_tx(struct tcp_qp *qp)
 {
-	if (qp->tx_kicked)
+	if (qp->prog.tx_kicked)
 		return;
-	qp->tx_deferred = true;
+	qp->prog.tx_deferred = true;
 	/*
 	 * An application that reads this QP's socket itself (rx_app_driven)
 	 * polls again soon, and the engine's 1 ms tick is running for it
 	 * anyway (tcp_qp_timers sends what is held back): no wake-up.
 	 */
-	if (qp->rx_app_driven)
+	if (qp->prog.rx_app_driven)
 		return;
 	/* (an ack held back alone kicked nothing: WRs after it must) */
-	qp->tx_kicked = true;
+	qp->prog.tx_kicked = true;
 	tcp_engine_kick(qp->ctx);
 }

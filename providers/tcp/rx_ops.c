@@ -68,21 +68,21 @@ static void rnr_nak(struct tcp_qp *qp, uint32_t msn)
 bool tcp_rx_take_rwqe(struct tcp_qp *qp)
 {
 	if (qp->srq) {
-		if (!tcp_srq_take(qp->srq, &qp->rx_rwqe))
+		if (!tcp_srq_take(qp->srq, &qp->rx.rwqe))
 			return false;
 	} else {
 		struct tcp_recv_wqe *w;
 
-		if (qp->rq_head == qp->rq_tail)
+		if (qp->rq.head == qp->rq.tail)
 			return false;
-		w = &qp->rq[qp->rq_tail++ & (qp->rq_size - 1)];
-		qp->rx_rwqe.wr_id = w->wr_id;
-		qp->rx_rwqe.nseg = w->nseg;
-		memcpy(qp->rx_rwqe.seg, w->seg, w->nseg * sizeof(*w->seg));
+		w = &qp->rq.wqe[qp->rq.tail++ & (qp->rq.size - 1)];
+		qp->rx.rwqe.wr_id = w->wr_id;
+		qp->rx.rwqe.nseg = w->nseg;
+		memcpy(qp->rx.rwqe.seg, w->seg, w->nseg * sizeof(*w->seg));
 		if (tcp_credit_update_due(qp))
-			qp->want_ack = true;
+			qp->resp.want_ack = true;
 	}
-	qp->rx_has_rwqe = true;
+	qp->rx.has_rwqe = true;
 	return true;
 }
 
@@ -90,9 +90,9 @@ bool tcp_rx_take_rwqe(struct tcp_qp *qp)
 static void complete_recv(struct tcp_qp *qp, enum ibv_wc_status st)
 {
 	struct ibv_wc wc = { 0 };
-	const struct rtcp_hdr *h = &qp->rx_hdr;
+	const struct rtcp_hdr *h = &qp->rx.hdr;
 
-	wc.wr_id = qp->rx_rwqe.wr_id;
+	wc.wr_id = qp->rx.rwqe.wr_id;
 	wc.status = st;
 	wc.opcode = h->opcode == RTCP_OP_WRITE_IMM ? IBV_WC_RECV_RDMA_WITH_IMM
 						   : IBV_WC_RECV;
@@ -103,7 +103,7 @@ static void complete_recv(struct tcp_qp *qp, enum ibv_wc_status st)
 		wc.wc_flags = IBV_WC_WITH_IMM;
 		wc.imm_data = h->imm;
 	}
-	qp->rx_has_rwqe = false;
+	qp->rx.has_rwqe = false;
 	tcp_cq_push(qp->rcq, &wc, h->flags & RTCP_F_SOLICITED);
 }
 
@@ -115,14 +115,14 @@ static void complete_recv(struct tcp_qp *qp, enum ibv_wc_status st)
  */
 static void write_refused(struct tcp_qp *qp)
 {
-	const struct rtcp_hdr *h = &qp->rx_hdr;
+	const struct rtcp_hdr *h = &qp->rx.hdr;
 
 	if (qp->type == IBV_QPT_UC) {
-		qp->rx_discard = true;
+		qp->rx.discard = true;
 		return;
 	}
 	if (h->opcode == RTCP_OP_WRITE_IMM &&
-	    (qp->rx_has_rwqe || tcp_rx_take_rwqe(qp)))
+	    (qp->rx.has_rwqe || tcp_rx_take_rwqe(qp)))
 		complete_recv(qp, IBV_WC_REM_ACCESS_ERR);
 	tcp_qp_terminate(qp, h->msn, RTCP_SYN_REM_ACCESS,
 			 IBV_EVENT_QP_ACCESS_ERR);
@@ -135,7 +135,7 @@ static void write_refused(struct tcp_qp *qp)
 static bool request_ok(struct tcp_qp *qp, const struct rtcp_hdr *h,
 		       const struct rx_op *op)
 {
-	if (h->msn != qp->expect_msn) {
+	if (h->msn != qp->resp.expect_msn) {
 		tcp_qp_terminate(qp, h->msn, RTCP_SYN_REM_INV_REQ,
 				 IBV_EVENT_QP_FATAL);
 		return false;
@@ -151,7 +151,7 @@ static bool request_ok(struct tcp_qp *qp, const struct rtcp_hdr *h,
 	 * and its responses would grow here without bound.
 	 */
 	if (op->rd_atomic &&
-	    qp->rd_resp_queued >= qp->attr.max_dest_rd_atomic) {
+	    qp->resp.rd_queued >= qp->attr.max_dest_rd_atomic) {
 		tcp_qp_terminate(qp, h->msn, RTCP_SYN_REM_INV_REQ,
 				 IBV_EVENT_QP_REQ_ERR);
 		return false;
@@ -165,7 +165,7 @@ static bool request_ok(struct tcp_qp *qp, const struct rtcp_hdr *h,
  */
 static bool rx_recv_wqe(struct tcp_qp *qp, const struct rtcp_hdr *h)
 {
-	if (qp->rx_has_rwqe || tcp_rx_take_rwqe(qp))
+	if (qp->rx.has_rwqe || tcp_rx_take_rwqe(qp))
 		return true;
 	if (qp->type == IBV_QPT_UC) {
 		/*
@@ -173,13 +173,13 @@ static bool rx_recv_wqe(struct tcp_qp *qp, const struct rtcp_hdr *h)
 		 * receive, and its sender has completed already. Nothing of
 		 * it lands, not even a WRITE_IMM's data.
 		 */
-		qp->rx_mr = NULL;
-		qp->rx_iov_n = 0;
-		qp->rx_discard = true;
+		qp->rx.mr = NULL;
+		qp->rx.iov_n = 0;
+		qp->rx.discard = true;
 		return false;
 	}
 	if (qp->srq) {
-		qp->rx_phase = RX_STALL;
+		qp->rx.phase = RX_STALL;
 		tcp_engine_timer_get(qp->ctx);
 		rnr_nak(qp, h->msn);
 		return false;
@@ -198,14 +198,14 @@ static void rx_send(struct tcp_qp *qp, const struct rtcp_hdr *h)
 
 	if (!rx_recv_wqe(qp, h))
 		return;
-	for (i = 0; i < qp->rx_rwqe.nseg; i++) {
-		sg[i].addr = (uintptr_t)qp->rx_rwqe.seg[i].addr;
-		sg[i].length = qp->rx_rwqe.seg[i].len;
-		sg[i].lkey = qp->rx_rwqe.seg[i].lkey;
+	for (i = 0; i < qp->rx.rwqe.nseg; i++) {
+		sg[i].addr = (uintptr_t)qp->rx.rwqe.seg[i].addr;
+		sg[i].length = qp->rx.rwqe.seg[i].len;
+		sg[i].lkey = qp->rx.rwqe.seg[i].lkey;
 	}
 	/* an SRQ's receives belong to the SRQ's PD */
 	st = tcp_resolve_sges(qp->ctx, qp->srq ? qp->srq->pd : qp->pd, sg,
-			      qp->rx_rwqe.nseg, true, qp->rx_rwqe.seg, &total);
+			      qp->rx.rwqe.nseg, true, qp->rx.rwqe.seg, &total);
 	if (st == IBV_WC_SUCCESS && total < h->len)
 		st = IBV_WC_LOC_LEN_ERR;
 	if (st != IBV_WC_SUCCESS) {
@@ -216,7 +216,7 @@ static void rx_send(struct tcp_qp *qp, const struct rtcp_hdr *h)
 				 IBV_EVENT_QP_FATAL);
 		return;
 	}
-	tcp_rx_segs_to_iov(qp, qp->rx_rwqe.seg, qp->rx_rwqe.nseg);
+	tcp_rx_segs_to_iov(qp, qp->rx.rwqe.seg, qp->rx.rwqe.nseg);
 }
 
 /* WRITE, WRITE_IMM: the payload goes into the checked target region. */
@@ -227,19 +227,19 @@ static void rx_write(struct tcp_qp *qp, const struct rtcp_hdr *h)
 
 	if (h->len) {
 		st = tcp_place_check(qp, h->rkey, h->raddr, h->len,
-				     IBV_ACCESS_REMOTE_WRITE, &qp->rx_mr,
+				     IBV_ACCESS_REMOTE_WRITE, &qp->rx.mr,
 				     &where);
 		if (st != IBV_WC_SUCCESS) {
 			write_refused(qp);
 			return;
 		}
 		/* from now on pinned per chunk (rx_payload) */
-		qp->rx_key = h->rkey;
-		qp->rx_serial = qp->rx_mr->serial;
-		tcp_mr_unpin(qp->rx_mr);
-		qp->rx_iov[0].iov_base = where;
-		qp->rx_iov[0].iov_len = h->len;
-		qp->rx_iov_n = 1;
+		qp->rx.key = h->rkey;
+		qp->rx.serial = qp->rx.mr->serial;
+		tcp_mr_unpin(qp->rx.mr);
+		qp->rx.iov[0].iov_base = where;
+		qp->rx.iov[0].iov_len = h->len;
+		qp->rx.iov_n = 1;
 	}
 	/* WRITE_IMM also consumes a receive */
 	if (h->opcode == RTCP_OP_WRITE_IMM)
@@ -330,7 +330,7 @@ static void rx_read_resp(struct tcp_qp *qp, const struct rtcp_hdr *h)
 		bad_response(qp);
 		return;
 	}
-	qp->rx_wqe = w;
+	qp->rx.wqe = w;
 	tcp_rx_segs_to_iov(qp, w->seg, w->nseg);
 }
 
@@ -347,7 +347,7 @@ static void rx_atomic_resp(struct tcp_qp *qp, const struct rtcp_hdr *h)
 	if (w->nseg && w->seg[0].len >= 8)
 		memcpy(w->seg[0].addr, &h->aux0, 8);
 	w->state = WQE_DONE;
-	qp->rd_out--;
+	qp->sq.rd_out--;
 }
 
 /* TERMINATE: the responder failed our request h->msn. */
@@ -379,9 +379,9 @@ static void rx_ack(struct tcp_qp *qp, const struct rtcp_hdr *h)
 static void done_recv(struct tcp_qp *qp, const struct rtcp_hdr *h)
 {
 	(void)h;
-	qp->rx_mr = NULL;
-	qp->expect_msn++;
-	if (qp->rx_discard)
+	qp->rx.mr = NULL;
+	qp->resp.expect_msn++;
+	if (qp->rx.discard)
 		return; /* dropped: no receive, no completion */
 	/*
 	 * A NIC acks before the receiver can see the completion: an
@@ -391,9 +391,9 @@ static void done_recv(struct tcp_qp *qp, const struct rtcp_hdr *h)
 	 * before poll_cq returns (one ack for all the pass completed); the
 	 * engine thread acks first.
 	 */
-	if (qp->want_ack && !qp->rx_by_app) {
+	if (qp->resp.want_ack && !qp->rx.by_app) {
 		tcp_qp_tx(qp);
-		if (!qp->rx_has_rwqe)
+		if (!qp->rx.has_rwqe)
 			return; /* the connection failed: flushed */
 	}
 	complete_recv(qp, IBV_WC_SUCCESS);
@@ -403,23 +403,23 @@ static void done_recv(struct tcp_qp *qp, const struct rtcp_hdr *h)
 static void done_write(struct tcp_qp *qp, const struct rtcp_hdr *h)
 {
 	(void)h;
-	qp->rx_mr = NULL;
-	qp->expect_msn++;
+	qp->rx.mr = NULL;
+	qp->resp.expect_msn++;
 }
 
 /* READ request or atomic taken: its response is queued. */
 static void done_request(struct tcp_qp *qp, const struct rtcp_hdr *h)
 {
 	(void)h;
-	qp->expect_msn++;
+	qp->resp.expect_msn++;
 }
 
 /* READ response placed: the READ is done. */
 static void done_read_resp(struct tcp_qp *qp, const struct rtcp_hdr *h)
 {
 	(void)h;
-	qp->rx_wqe->state = WQE_DONE;
-	qp->rd_out--;
+	qp->rx.wqe->state = WQE_DONE;
+	qp->sq.rd_out--;
 	tcp_sq_reap(qp);
 }
 
@@ -466,16 +466,16 @@ static const struct rx_op *rx_op_of(uint8_t opcode)
 
 void tcp_rx_dispatch(struct tcp_qp *qp)
 {
-	const struct rtcp_hdr *h = &qp->rx_hdr;
+	const struct rtcp_hdr *h = &qp->rx.hdr;
 	const struct rx_op *op = rx_op_of(h->opcode);
 
-	qp->rx_left = h->len;
-	qp->rx_total = h->len;
-	qp->rx_iov_n = qp->rx_iov_i = 0;
-	qp->rx_mr = NULL;
-	qp->rx_wqe = NULL;
-	qp->rx_discard = false;
-	qp->rx_phase = RX_PAYLOAD;
+	qp->rx.left = h->len;
+	qp->rx.total = h->len;
+	qp->rx.iov_n = qp->rx.iov_i = 0;
+	qp->rx.mr = NULL;
+	qp->rx.wqe = NULL;
+	qp->rx.discard = false;
+	qp->rx.phase = RX_PAYLOAD;
 	if (!op) {
 		/* a header the codec should have refused: as a bad header */
 		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
@@ -488,8 +488,8 @@ void tcp_rx_dispatch(struct tcp_qp *qp)
 
 void tcp_rx_op_done(struct tcp_qp *qp)
 {
-	const struct rx_op *op = rx_op_of(qp->rx_hdr.opcode);
+	const struct rx_op *op = rx_op_of(qp->rx.hdr.opcode);
 
 	if (op && op->done)
-		op->done(qp, &qp->rx_hdr);
+		op->done(qp, &qp->rx.hdr);
 }

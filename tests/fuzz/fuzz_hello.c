@@ -34,7 +34,7 @@
  *    peer's address is asked for at most once, and only when everything
  *    else passed;
  *  - a QP binds at most once: a bound QP is busy for later hellos, as
- *    bind_socket makes it (qp->fd set);
+ *    bind_socket makes it (qp->conn.fd set);
  *  - the hello's bytes are read within their 32 bytes (a heap copy of
  *    exactly that size: ASan) and never written.
  * Any violation calls abort().
@@ -211,7 +211,7 @@ static void judge_one(struct world *w, const uint8_t *rec)
 			      be32(saved + RTCP_HELLO_OFF_SRC_QPN));
 	if (v == TCP_HELLO_BIND) {
 		CHECK(w->peers == 1 && w->found);
-		w->found->busy = true; /* bind_socket: qp->fd is set */
+		w->found->busy = true; /* bind_socket: qp->conn.fd is set */
 	}
 }
 
