@@ -25,7 +25,7 @@ enum rx_step {
 
 /*
  * The payload's destination: the segments' memory, cut at the message's
- * length (rx_left). A receive buffer is usually larger than the message,
+ * length (rx.left). A receive buffer is usually larger than the message,
  * and readv() fills every iovec it is given: left uncut, it would read the
  * frames behind this one into the application's buffer.
  */

@@ -310,7 +310,7 @@ static void rnr_nak_timer(struct tcp_qp *qp, uint64_t now)
 }
 
 /*
- * The SEND at sq_tx waits for credit (rnr_since_ns): in RTS it fails with
+ * The SEND at sq.tx waits for credit (rnr_since_ns): in RTS it fails with
  * RNR_RETRY_EXC_ERR once the RNR budget ran out; with rnr_retry 7 (wait
  * for ever), or out of RTS, each pass tries to send it again.
  */

@@ -140,7 +140,7 @@ static void batch_resps(struct tcp_qp *qp, int *nh)
 		qp->resp.tail = NULL;
 }
 
-/* May the WQE at sq_tx go on the wire now? Later WRs wait behind it. */
+/* May the WQE at sq.tx go on the wire now? Later WRs wait behind it. */
 static bool wqe_may_go(struct tcp_qp *qp, const struct tcp_send_wqe *w)
 {
 	/* a fenced WR waits for earlier READs and atomics to finish */
@@ -194,7 +194,7 @@ static void wqe_hdr(struct tcp_qp *qp, const struct tcp_send_wqe *w,
 	}
 }
 
-/* Frames the WQE at sq_tx into *h and the batch; false if it is full. */
+/* Frames the WQE at sq.tx into *h and the batch; false if it is full. */
 static bool batch_wqe(struct tcp_qp *qp, int *nh, struct tcp_send_wqe *w,
 		      struct rtcp_hdr *h)
 {
@@ -385,7 +385,7 @@ void tcp_qp_tx(struct tcp_qp *qp)
 			tcp_qp_to_error(qp, IBV_EVENT_QP_ACCESS_ERR);
 			return;
 		}
-		/* the same bytes: a partial send is accounted on tx_iov */
+		/* the same bytes: a partial send is accounted on tx.iov */
 		m.msg_iov = tx_gather.iov;
 		m.msg_iovlen = tcp_iov_gather(
 			&qp->tx.iov[qp->tx.iov_i], qp->tx.iov_n - qp->tx.iov_i,
