@@ -252,8 +252,6 @@ struct tcp_qp {
 	struct tcp_context *ctx;
 	pthread_mutex_t lock;
 	bool dead; /* destroyed; engine frees it later */
-	uint64_t dead_epoch;
-	struct tcp_qp *grave_next;
 	unsigned int timer_skips; /* engine only: see each_qp */
 	atomic_uint engine_wants; /* the engine waits for `lock` */
 
