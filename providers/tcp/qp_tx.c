@@ -434,21 +434,35 @@ void tcp_qp_queue_resp(struct tcp_qp *qp, struct tcp_resp *r)
 }
 
 /*
- * Error path only: push queued frames into the kernel, waiting briefly for
- * send-buffer room, so the TERMINATE is not lost behind a full socket.
+ * Error path only: push the queued frames into the kernel before the QP
+ * goes to error, so the TERMINATE is not lost behind responses already
+ * under way (a READ response of many MiB may still be in the batch). Waits
+ * while the peer keeps reading -- each TCP_TERM_FLUSH_IDLE_MS without a
+ * byte sent ends it, and so does TCP_TERM_FLUSH_MAX_NS in all: a peer that
+ * stopped reading loses the TERMINATE and meets a closed connection, which
+ * its retry budget turns into RETRY_EXC_ERR.
  */
+#define TCP_TERM_FLUSH_IDLE_MS 200
+#define TCP_TERM_FLUSH_MAX_NS  5000000000ull
+
 static void flush_out(struct tcp_qp *qp)
 {
 	struct pollfd p = { .fd = qp->conn.fd, .events = POLLOUT };
-	int tries = 20;
+	uint64_t give_up = tcp_now_ns() + TCP_TERM_FLUSH_MAX_NS;
+	uint64_t sent = qp->tx.seq;
+	int r;
 
 	for (;;) {
 		tcp_qp_tx(qp);
 		if (!qp->conn.connected || qp->tx.iov_i == qp->tx.iov_n ||
-		    !tries--)
+		    tcp_now_ns() > give_up)
 			return;
-		if (poll(&p, 1, 10) < 0)
+		r = poll(&p, 1, TCP_TERM_FLUSH_IDLE_MS);
+		if (r < 0 && errno != EINTR)
 			return;
+		if (r == 0 && qp->tx.seq == sent)
+			return; /* nothing left our side for the idle time */
+		sent = qp->tx.seq;
 	}
 }
 
