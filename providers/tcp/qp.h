@@ -136,6 +136,10 @@ struct tcp_resp_state {
 	 * attr.max_dest_rd_atomic (the responder's IRD; one batch more may be
 	 * on its way out, TCP_TX_IOV / 2 frames at most) */
 	uint32_t rd_queued;
+	/* a TERMINATE is on its way out behind earlier frames: the QP goes
+	 * to error (term_ev) once it has left, or at term_at_ns (qp_tx.c) */
+	uint64_t term_at_ns;
+	enum ibv_event_type term_ev;
 };
 
 /* The connection: its socket, its hello, whether the peer is still there. */
@@ -251,7 +255,7 @@ struct tcp_qp {
 	struct verbs_qp vqp;
 	struct tcp_context *ctx;
 	pthread_mutex_t lock;
-	bool dead; /* destroyed; engine frees it later */
+	bool dead;		  /* destroyed; engine frees it later */
 	unsigned int timer_skips; /* engine only: see each_qp */
 	atomic_uint engine_wants; /* the engine waits for `lock` */
 

@@ -79,6 +79,7 @@ void tcp_qp_close_conn(struct tcp_qp *qp)
 		qp->conn.fd = -1;
 	}
 	tcp_qp_rx_mode_end(qp); /* the socket is gone: clears the mode */
+	tcp_qp_term_cancel(qp);
 	tcp_qp_live_disarm(qp);
 	qp->conn.connected = qp->conn.connecting = false;
 	qp->conn.epollout = false;

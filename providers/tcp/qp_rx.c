@@ -277,6 +277,22 @@ static enum rx_step rx_place(struct tcp_qp *qp)
  * One receive pass: reads and places frames until the socket is empty,
  * then acknowledges (or holds the ack, tcp_qp_rx_pass_done).
  */
+/*
+ * A QP whose TERMINATE is on its way out (tcp_qp_terminate) reads no more
+ * requests: what comes is discarded, so that the requester is not blocked
+ * and the engine not woken again for the same bytes.
+ */
+static void rx_discard_stream(struct tcp_qp *qp)
+{
+	ssize_t n;
+
+	do
+		n = recv(qp->conn.fd, NULL, 1 << 20, MSG_DONTWAIT | MSG_TRUNC);
+	while (n > 0);
+	if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		tcp_qp_to_error(qp, qp->resp.term_ev);
+}
+
 void tcp_qp_rx(struct tcp_qp *qp)
 {
 	bool progress = false;
@@ -285,7 +301,11 @@ void tcp_qp_rx(struct tcp_qp *qp)
 	bool ack_pending = qp->resp.want_ack; /* held back by an earlier pass */
 	enum rx_step step;
 
-	while (qp->conn.connected) {
+	if (qp->resp.term_at_ns && qp->conn.connected) {
+		rx_discard_stream(qp);
+		return;
+	}
+	while (qp->conn.connected && !qp->resp.term_at_ns) {
 		if (qp->rx.phase == RX_STALL) {
 			if (!tcp_rx_take_rwqe(qp))
 				break;

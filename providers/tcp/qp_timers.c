@@ -344,6 +344,10 @@ void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 		dead_peer_expired(qp);
 		return;
 	}
+	if (qp->resp.term_at_ns) {
+		tcp_qp_term_timer(qp, now);
+		return;
+	}
 	if (qp->ctx->engine->tick)
 		tcp_qp_flush(qp); /* a held-back ack or burst */
 	if (qp->prog.rx_tick && qp->ctx->engine->tick)

@@ -10,7 +10,6 @@
  */
 #include <endian.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -434,36 +433,22 @@ void tcp_qp_queue_resp(struct tcp_qp *qp, struct tcp_resp *r)
 }
 
 /*
- * Error path only: push the queued frames into the kernel before the QP
- * goes to error, so the TERMINATE is not lost behind responses already
- * under way (a READ response of many MiB may still be in the batch). Waits
- * while the peer keeps reading -- each TCP_TERM_FLUSH_IDLE_MS without a
- * byte sent ends it, and so does TCP_TERM_FLUSH_MAX_NS in all: a peer that
- * stopped reading loses the TERMINATE and meets a closed connection, which
- * its retry budget turns into RETRY_EXC_ERR.
+ * A responder that fails a request tells the requester with a TERMINATE
+ * and goes to error. The TERMINATE travels behind the frames already
+ * queued -- a READ response of many MiB may still be in the batch -- and
+ * a NIC's NAK is not lost because the requester reads slowly: so the QP
+ * stops reading requests (tcp_qp_rx discards the stream), keeps sending,
+ * and goes to error once the TERMINATE has left (the engine's tick,
+ * tcp_qp_term_timer), or after TCP_TERM_MAX_NS: a requester that stopped
+ * reading meets a closed connection, which its retry budget turns into
+ * RETRY_EXC_ERR.
  */
-#define TCP_TERM_FLUSH_IDLE_MS 200
-#define TCP_TERM_FLUSH_MAX_NS  5000000000ull
+#define TCP_TERM_MAX_NS 5000000000ull
 
-static void flush_out(struct tcp_qp *qp)
+/* Nothing queued or half-sent: the TERMINATE is in the kernel. */
+static bool term_sent(const struct tcp_qp *qp)
 {
-	struct pollfd p = { .fd = qp->conn.fd, .events = POLLOUT };
-	uint64_t give_up = tcp_now_ns() + TCP_TERM_FLUSH_MAX_NS;
-	uint64_t sent = qp->tx.seq;
-	int r;
-
-	for (;;) {
-		tcp_qp_tx(qp);
-		if (!qp->conn.connected || qp->tx.iov_i == qp->tx.iov_n ||
-		    tcp_now_ns() > give_up)
-			return;
-		r = poll(&p, 1, TCP_TERM_FLUSH_IDLE_MS);
-		if (r < 0 && errno != EINTR)
-			return;
-		if (r == 0 && qp->tx.seq == sent)
-			return; /* nothing left our side for the idle time */
-		sent = qp->tx.seq;
-	}
+	return !qp->resp.head && qp->tx.iov_i == qp->tx.iov_n;
 }
 
 void tcp_qp_terminate(struct tcp_qp *qp, uint32_t msn, uint32_t syn,
@@ -476,7 +461,31 @@ void tcp_qp_terminate(struct tcp_qp *qp, uint32_t msn, uint32_t syn,
 		r->hdr.msn = msn;
 		r->hdr.imm = htobe32(syn); /* network order, like every field */
 		tcp_qp_queue_resp(qp, r);
-		flush_out(qp);
+		tcp_qp_tx(qp);
 	}
-	tcp_qp_to_error(qp, ev);
+	if (!r || !qp->conn.connected || term_sent(qp) || qp->resp.term_at_ns) {
+		tcp_qp_to_error(qp, ev);
+		return;
+	}
+	qp->resp.term_ev = ev;
+	qp->resp.term_at_ns = tcp_now_ns() + TCP_TERM_MAX_NS;
+	tcp_engine_timer_get(qp->ctx);
+}
+
+/* The engine's tick while a TERMINATE is on its way out. */
+void tcp_qp_term_timer(struct tcp_qp *qp, uint64_t now)
+{
+	tcp_qp_tx(qp);
+	if (qp->conn.connected && !term_sent(qp) && now < qp->resp.term_at_ns)
+		return;
+	tcp_qp_to_error(qp, qp->resp.term_ev);
+}
+
+/* The QP leaves the terminating state (its connection closes). */
+void tcp_qp_term_cancel(struct tcp_qp *qp)
+{
+	if (!qp->resp.term_at_ns)
+		return;
+	qp->resp.term_at_ns = 0;
+	tcp_engine_timer_put(qp->ctx);
 }

@@ -37,6 +37,9 @@ static inline bool is_rd_atomic(enum ibv_wr_opcode op)
 /* qp_tx.c: frames out */
 void tcp_qp_queue_resp(struct tcp_qp *qp, struct tcp_resp *r);
 /* Tells the requester its request failed; the QP then goes to error. */
+/* the TERMINATE on its way out: the engine's tick, and its end */
+void tcp_qp_term_timer(struct tcp_qp *qp, uint64_t now);
+void tcp_qp_term_cancel(struct tcp_qp *qp);
 void tcp_qp_terminate(struct tcp_qp *qp, uint32_t msn, uint32_t syn,
 		      enum ibv_event_type ev);
 

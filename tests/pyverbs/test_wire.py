@@ -53,8 +53,8 @@ class RawPeer:
 
     QPN = 1
 
-    def __init__(self, side):
-        side.to_rtr(self.QPN)
+    def __init__(self, side, **rtr_kw):
+        side.to_rtr(self.QPN, **rtr_kw)
         side.to_rts()
         port = side.qpn >> 8  # docs/design.md: the QPN routes the connection
         self.sock = socket.create_connection(('127.0.0.1', port),
@@ -252,6 +252,46 @@ class TestWire(QPCase):
         self.assertEqual(target.whole(), bytes(exp))
         self.assertEqual(b.state(), e.IBV_QPS_ERR)
         self.events.wait(e.IBV_EVENT_QP_ACCESS_ERR)
+
+    def test_terminate_waits_for_a_slow_requester(self):
+        """A READ refused past max_dest_rd_atomic (1) while the response
+        before it is still going out: the TERMINATE follows the whole
+        response even though the requester stops reading for a while --
+        a NIC's NAK is not lost because its requester is slow."""
+        b = self.side()
+        b.to_init()
+        n = 16 * MiB
+        src = b.buf(n)
+        data = os.urandom(n)
+        src.write(0, data)
+        peer = RawPeer(b, max_dest_rd_atomic=1)
+        self.addCleanup(peer.close)
+        # both requests in one segment: read in one pass, the second
+        # finds the first's response still queued
+        reqs = [peer.frame(OP_READ_REQ, rkey=src.rkey, raddr=src.addr,
+                           aux0=n, send=False) for _ in range(2)]
+        peer.sock.sendall(b''.join(reqs))
+        # the response stalls in our receive queue ...
+        deadline = time.monotonic() + TIMEOUT
+        last = -1
+        while not 0 < last == queued(peer.sock):
+            self.assertLess(time.monotonic(), deadline,
+                            'no READ response stalled in the socket')
+            last = queued(peer.sock)
+            time.sleep(0.05)
+        # ... and the requester stays away for a while (a slow reader,
+        # not a wait for a state: the responder must keep the TERMINATE)
+        time.sleep(1.0)
+        hdr, payload = peer.read_until(OP_READ_RESP)
+        self.assertEqual(hdr[4], 0)
+        self.assertTrue(payload == data, 'READ response bytes differ')
+        hdr, _ = peer.read_frame()
+        self.assertEqual((hdr[0], hdr[4]), (OP_TERMINATE, 1))
+        self.assertIn(hdr[11], (struct.pack('>I', w.RTCP_SYN_REM_INV_REQ),
+                                struct.pack('=I', w.RTCP_SYN_REM_INV_REQ)))
+        self.assertEqual(peer.wait_eof(), [])
+        self.events.wait(e.IBV_EVENT_QP_REQ_ERR)
+        self.assertEqual(b.state(), e.IBV_QPS_ERR)
 
     def test_dereg_while_a_read_response_is_stalled(self):
         """ibv_dereg_mr must not wait for a requester that stops reading
