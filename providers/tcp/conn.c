@@ -91,6 +91,7 @@ struct tcp_qp *tcp_conn_live_qp(struct tcp_context *ctx)
 	struct tcp_engine *e = ctx->engine;
 	int i, j;
 
+	tcp_assert_held(&ctx->lock);
 	for (i = 0; e && i < e->nlis; i++)
 		for (j = 0; e->lis[i]->nused && j < TCP_QPS_PER_LISTENER; j++)
 			if (e->lis[i]->slots[j])
@@ -440,12 +441,12 @@ void tcp_conn_accept(struct tcp_context *ctx, struct tcp_lsock *s)
 		if (fd >= 0) {
 			s->rests = 0;
 			set_sock_opts(fd);
-			pthread_mutex_lock(&ctx->lock);
+			tcp_mutex_lock(&ctx->lock);
 			pc = pending_add(ctx, s, fd);
 			/* its hello has often arrived already: no wake-up */
 			if (pc)
 				pending_hello_rx(ctx, pc);
-			pthread_mutex_unlock(&ctx->lock);
+			tcp_mutex_unlock(&ctx->lock);
 			continue;
 		}
 		switch (errno) {
@@ -493,7 +494,7 @@ uint64_t tcp_conn_timers(struct tcp_context *ctx, uint64_t now)
 	struct tcp_pending *pc, *next;
 	uint64_t at = 0, due;
 
-	pthread_mutex_lock(&ctx->lock);
+	tcp_mutex_lock(&ctx->lock);
 	if (e->accept_resume_at && now >= e->accept_resume_at)
 		tcp_listen_resume(ctx);
 	if (e->accept_resume_at)
@@ -508,7 +509,7 @@ uint64_t tcp_conn_timers(struct tcp_context *ctx, uint64_t now)
 		else if (!at || due < at)
 			at = due;
 	}
-	pthread_mutex_unlock(&ctx->lock);
+	tcp_mutex_unlock(&ctx->lock);
 	return at;
 }
 
@@ -549,7 +550,7 @@ static bool hello_lookup(void *arg, uint32_t qpn, struct tcp_hello_qp *q)
 	if (!qp)
 		return false;
 	/* held until the verdict is carried out (pending_try_bind) */
-	pthread_mutex_lock(&qp->lock);
+	tcp_mutex_lock(&qp->lock);
 	hc->qp = qp;
 	q->failed = qp->dead || qp->state == IBV_QPS_ERR;
 	q->before_rtr = qp->state == IBV_QPS_RESET || qp->state == IBV_QPS_INIT;
@@ -580,12 +581,13 @@ static bool pending_try_bind(struct tcp_context *ctx, struct tcp_pending *pc)
 	};
 	enum tcp_hello_verdict v = tcp_hello_judge(pc->buf, &env);
 
+	tcp_assert_held(&ctx->lock);
 	if (v == TCP_HELLO_BIND) {
 		tcp_engine_unwatch(ctx, pc->fd);
 		bind_socket(hc.qp, pc->fd);
 	}
 	if (hc.qp)
-		pthread_mutex_unlock(&hc.qp->lock);
+		tcp_mutex_unlock(&hc.qp->lock);
 	if (v == TCP_HELLO_WAIT)
 		return false;
 	if (v == TCP_HELLO_REJECT)
@@ -599,7 +601,7 @@ void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 {
 	ssize_t n;
 
-	pthread_mutex_lock(&ctx->lock);
+	tcp_mutex_lock(&ctx->lock);
 	if (pc->gone)
 		goto out; /* dropped while its event was in flight */
 	if (!pc->complete) {
@@ -615,7 +617,7 @@ void tcp_conn_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 			pending_try_bind(ctx, pc);
 	}
 out:
-	pthread_mutex_unlock(&ctx->lock);
+	tcp_mutex_unlock(&ctx->lock);
 }
 
 /*
@@ -627,6 +629,7 @@ void tcp_conn_drop_pending(struct tcp_context *ctx, uint32_t qpn)
 	struct tcp_pending *pc, *next;
 	struct rtcp_hello h;
 
+	tcp_assert_held(&ctx->lock);
 	if (!ctx->engine)
 		return;
 	for (pc = ctx->engine->pending; pc; pc = next) {
@@ -642,6 +645,7 @@ void tcp_conn_match_pending(struct tcp_context *ctx)
 {
 	struct tcp_pending *pc, *next;
 
+	tcp_assert_held(&ctx->lock);
 	if (!ctx->engine)
 		return;
 	for (pc = ctx->engine->pending; pc; pc = next) {

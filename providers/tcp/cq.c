@@ -59,8 +59,8 @@ static int cq_init(struct tcp_context *ctx, struct tcp_cq *cq, int cqe, int vec,
 		return ENOMEM;
 	}
 	cq->cqe = cqe;
-	pthread_mutex_init(&cq->lock, NULL);
-	pthread_mutex_init(&cq->qps_lock, NULL);
+	tcp_mutex_init(&cq->lock, TCP_LOCK_RANK_CQ);
+	tcp_mutex_init(&cq->qps_lock, TCP_LOCK_RANK_CQ_QPS);
 	return 0;
 }
 
@@ -136,11 +136,11 @@ int tcp_destroy_cq(struct ibv_cq *ibcq)
 		 */
 		uint32_t delivered;
 
-		pthread_mutex_lock(&cq->lock);
+		tcp_mutex_lock(&cq->lock);
 		cq->armed = 0; /* no new event from here on */
 		cq_unqueue_locked(to_tctx(ibcq->context), cq);
 		cq->events_unsent = 0; /* never delivered: nothing to ack */
-		pthread_mutex_unlock(&cq->lock);
+		tcp_mutex_unlock(&cq->lock);
 		delivered = cq->events_written -
 			    take_unread_events(ibcq->channel, ibcq);
 		pthread_mutex_lock(&ibcq->mutex);
@@ -149,8 +149,8 @@ int tcp_destroy_cq(struct ibv_cq *ibcq)
 		pthread_mutex_unlock(&ibcq->mutex);
 	}
 	atomic_fetch_sub(&to_tctx(ibcq->context)->n_cq, 1);
-	pthread_mutex_destroy(&cq->lock);
-	pthread_mutex_destroy(&cq->qps_lock);
+	tcp_mutex_destroy(&cq->lock);
+	tcp_mutex_destroy(&cq->qps_lock);
 	free(cq->qps);
 	free(cq->ring);
 	free(cq);
@@ -169,11 +169,11 @@ int tcp_resize_cq(struct ibv_cq *ibcq, int cqe)
 	ring = calloc(size, sizeof(*ring));
 	if (!ring)
 		return tcp_fail(ENOMEM);
-	pthread_mutex_lock(&cq->lock);
+	tcp_mutex_lock(&cq->lock);
 	n = cq->tail - cq->head;
 	/* Shrinking below the queued completions would lose them. */
 	if (n > (uint32_t)cqe) {
-		pthread_mutex_unlock(&cq->lock);
+		tcp_mutex_unlock(&cq->lock);
 		free(ring);
 		return tcp_fail(EINVAL);
 	}
@@ -186,7 +186,7 @@ int tcp_resize_cq(struct ibv_cq *ibcq, int cqe)
 	cq->tail = n;
 	cq->cqe = cqe;
 	ibcq->cqe = cqe;
-	pthread_mutex_unlock(&cq->lock);
+	tcp_mutex_unlock(&cq->lock);
 	return 0;
 }
 
@@ -195,7 +195,7 @@ int tcp_cq_attach(struct tcp_cq *cq, struct tcp_qp *qp)
 	struct tcp_qp **n;
 	int err = 0;
 
-	pthread_mutex_lock(&cq->qps_lock);
+	tcp_mutex_lock(&cq->qps_lock);
 	if (cq->nqps == cq->qps_cap) {
 		uint32_t cap = cq->qps_cap ? cq->qps_cap * 2 : 4;
 
@@ -209,7 +209,7 @@ int tcp_cq_attach(struct tcp_cq *cq, struct tcp_qp *qp)
 	}
 	cq->qps[cq->nqps++] = qp;
 out:
-	pthread_mutex_unlock(&cq->qps_lock);
+	tcp_mutex_unlock(&cq->qps_lock);
 	return err;
 }
 
@@ -217,13 +217,13 @@ void tcp_cq_detach(struct tcp_cq *cq, struct tcp_qp *qp)
 {
 	uint32_t i;
 
-	pthread_mutex_lock(&cq->qps_lock);
+	tcp_mutex_lock(&cq->qps_lock);
 	for (i = 0; i < cq->nqps; i++)
 		if (cq->qps[i] == qp) {
 			cq->qps[i] = cq->qps[--cq->nqps];
 			break;
 		}
-	pthread_mutex_unlock(&cq->qps_lock);
+	tcp_mutex_unlock(&cq->qps_lock);
 }
 
 /* Writes one completion event record to the CQ's channel, if armed. */
@@ -263,10 +263,10 @@ static void cq_notify_locked(struct tcp_cq *cq, bool solicited)
 	cq->events_unsent++;
 	if (!cq->ev_queued) {
 		cq->ev_queued = true;
-		pthread_mutex_lock(&ctx->ev_lock);
+		tcp_mutex_lock(&ctx->ev_lock);
 		cq->ev_next = ctx->ev_pending;
 		ctx->ev_pending = cq;
-		pthread_mutex_unlock(&ctx->ev_lock);
+		tcp_mutex_unlock(&ctx->ev_lock);
 		tcp_engine_timer_get(ctx);
 	}
 }
@@ -276,15 +276,16 @@ static void cq_unqueue_locked(struct tcp_context *ctx, struct tcp_cq *cq)
 {
 	struct tcp_cq **pp;
 
+	tcp_assert_held(&cq->lock);
 	if (!cq->ev_queued)
 		return;
-	pthread_mutex_lock(&ctx->ev_lock);
+	tcp_mutex_lock(&ctx->ev_lock);
 	for (pp = &ctx->ev_pending; *pp; pp = &(*pp)->ev_next)
 		if (*pp == cq) {
 			*pp = cq->ev_next;
 			break;
 		}
-	pthread_mutex_unlock(&ctx->ev_lock);
+	tcp_mutex_unlock(&ctx->ev_lock);
 	cq->ev_queued = false;
 	tcp_engine_timer_put(ctx);
 }
@@ -293,13 +294,13 @@ void tcp_cq_retry_events(struct tcp_context *ctx)
 {
 	struct tcp_cq **pp, *cq;
 
-	pthread_mutex_lock(&ctx->ev_lock);
+	tcp_mutex_lock(&ctx->ev_lock);
 	pp = &ctx->ev_pending;
 	while ((cq = *pp)) {
 		bool done = false;
 
 		/* ev_lock comes after cq->lock: only try it from here */
-		if (!pthread_mutex_trylock(&cq->lock)) {
+		if (!tcp_mutex_trylock(&cq->lock)) {
 			while (cq->events_unsent && chan_write(cq))
 				cq->events_unsent--;
 			done = !cq->events_unsent;
@@ -308,19 +309,19 @@ void tcp_cq_retry_events(struct tcp_context *ctx)
 				cq->ev_queued = false;
 				tcp_engine_timer_put(ctx);
 			}
-			pthread_mutex_unlock(&cq->lock);
+			tcp_mutex_unlock(&cq->lock);
 		}
 		if (!done)
 			pp = &cq->ev_next;
 	}
-	pthread_mutex_unlock(&ctx->ev_lock);
+	tcp_mutex_unlock(&ctx->ev_lock);
 }
 
 bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited)
 {
 	bool ok = true;
 
-	pthread_mutex_lock(&cq->lock);
+	tcp_mutex_lock(&cq->lock);
 	if (cq->overflow) {
 		ok = false;
 	} else if (cq->tail - cq->head >= cq->cqe) {
@@ -332,7 +333,7 @@ bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited)
 		cq->ring[cq->tail++ & (cq->size - 1)] = *wc;
 		cq_notify_locked(cq, solicited || wc->status != IBV_WC_SUCCESS);
 	}
-	pthread_mutex_unlock(&cq->lock);
+	tcp_mutex_unlock(&cq->lock);
 	return ok;
 }
 
@@ -340,7 +341,7 @@ void tcp_cq_purge_qp(struct tcp_cq *cq, uint32_t qpn)
 {
 	uint32_t from, to;
 
-	pthread_mutex_lock(&cq->lock);
+	tcp_mutex_lock(&cq->lock);
 	/* keep the others, in order, packed towards the tail */
 	for (from = to = cq->tail; from != cq->head;) {
 		struct ibv_wc *wc = &cq->ring[--from & (cq->size - 1)];
@@ -349,7 +350,7 @@ void tcp_cq_purge_qp(struct tcp_cq *cq, uint32_t qpn)
 			cq->ring[--to & (cq->size - 1)] = *wc;
 	}
 	cq->head = to;
-	pthread_mutex_unlock(&cq->lock);
+	tcp_mutex_unlock(&cq->lock);
 }
 
 /* At least n entries queued? A hint read without the lock (the next poll
@@ -403,10 +404,10 @@ int tcp_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 	poll_progress(cq, n);
 	if (!ring_holds_hint(cq, 1))
 		return 0;
-	pthread_mutex_lock(&cq->lock);
+	tcp_mutex_lock(&cq->lock);
 	while (i < n && cq->head != cq->tail)
 		wc[i++] = cq->ring[cq->head++ & (cq->size - 1)];
-	pthread_mutex_unlock(&cq->lock);
+	tcp_mutex_unlock(&cq->lock);
 	return i;
 }
 
@@ -419,11 +420,11 @@ int tcp_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
 	atomic_fetch_add_explicit(&cq->polls, 1, memory_order_relaxed);
 	tcp_progress_cq(cq);
 	tcp_engine_takes_rx(cq);
-	pthread_mutex_lock(&cq->lock);
+	tcp_mutex_lock(&cq->lock);
 	/* "next completion" wins over "solicited only" until it fires */
 	if (!solicited_only || cq->armed != 1)
 		cq->armed = solicited_only ? 2 : 1;
-	pthread_mutex_unlock(&cq->lock);
+	tcp_mutex_unlock(&cq->lock);
 	return 0;
 }
 
@@ -448,13 +449,13 @@ static struct tcp_cq *ex_to_tcq(struct ibv_cq_ex *ex)
 
 static int cq_ex_pop(struct tcp_cq *cq)
 {
-	pthread_mutex_lock(&cq->lock);
+	tcp_mutex_lock(&cq->lock);
 	if (cq->head == cq->tail) {
-		pthread_mutex_unlock(&cq->lock);
+		tcp_mutex_unlock(&cq->lock);
 		return ENOENT;
 	}
 	cq->cur = cq->ring[cq->head++ & (cq->size - 1)];
-	pthread_mutex_unlock(&cq->lock);
+	tcp_mutex_unlock(&cq->lock);
 	cq->vcq.cq_ex.status = cq->cur.status;
 	cq->vcq.cq_ex.wr_id = cq->cur.wr_id;
 	return 0;

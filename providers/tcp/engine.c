@@ -21,9 +21,9 @@ static void qp_event(struct tcp_qp *qp, uint32_t events, uint64_t *large)
 {
 	uint64_t l;
 
-	pthread_mutex_lock(&qp->lock);
+	tcp_mutex_lock(&qp->lock);
 	if (qp->dead) {
-		pthread_mutex_unlock(&qp->lock);
+		tcp_mutex_unlock(&qp->lock);
 		return;
 	}
 	l = qp->io_large;
@@ -37,7 +37,7 @@ static void qp_event(struct tcp_qp *qp, uint32_t events, uint64_t *large)
 			tcp_qp_tx(qp);
 	}
 	*large += qp->io_large - l;
-	pthread_mutex_unlock(&qp->lock);
+	tcp_mutex_unlock(&qp->lock);
 }
 
 /* Frees QPs destroyed before the batch now finished (see tcp_engine_bury). */
@@ -46,7 +46,7 @@ static void reap_graves(struct tcp_context *ctx, uint64_t epoch)
 	struct tcp_engine *e = ctx->engine;
 	struct tcp_qp **pp, *qp;
 
-	pthread_mutex_lock(&ctx->lock);
+	tcp_mutex_lock(&ctx->lock);
 	{
 		struct tcp_pending **pq = &e->pending_grave, *pc;
 
@@ -68,7 +68,7 @@ static void reap_graves(struct tcp_context *ctx, uint64_t epoch)
 			pp = &qp->grave_next;
 		}
 	}
-	pthread_mutex_unlock(&ctx->lock);
+	tcp_mutex_unlock(&ctx->lock);
 }
 
 /*
@@ -80,7 +80,7 @@ static void reap_graves(struct tcp_context *ctx, uint64_t epoch)
 static void engine_lock_qp(struct tcp_qp *qp)
 {
 	atomic_fetch_add_explicit(&qp->engine_wants, 1, memory_order_relaxed);
-	pthread_mutex_lock(&qp->lock);
+	tcp_mutex_lock(&qp->lock);
 	atomic_fetch_sub_explicit(&qp->engine_wants, 1, memory_order_relaxed);
 }
 
@@ -113,8 +113,8 @@ static void each_qp(struct tcp_context *ctx,
 	int i, j;
 
 	if (mode != QP_LOCK_TRY)
-		pthread_mutex_lock(&ctx->lock);
-	else if (pthread_mutex_trylock(&ctx->lock))
+		tcp_mutex_lock(&ctx->lock);
+	else if (tcp_mutex_trylock(&ctx->lock))
 		return;
 	for (i = 0; i < e->nlis; i++) {
 		for (j = 0; j < TCP_QPS_PER_LISTENER; j++) {
@@ -133,7 +133,7 @@ static void each_qp(struct tcp_context *ctx,
 			 * work that cannot wait (held-back WRs), the engine
 			 * asks for the lock (engine_lock_qp).
 			 */
-			if (pthread_mutex_trylock(&qp->lock)) {
+			if (tcp_mutex_trylock(&qp->lock)) {
 				if (mode == QP_LOCK_TRY ||
 				    (mode == QP_LOCK_SKIP_FEW &&
 				     ++qp->timer_skips < TCP_TIMER_SKIPS))
@@ -143,10 +143,10 @@ static void each_qp(struct tcp_context *ctx,
 			qp->timer_skips = 0;
 			if (!qp->dead)
 				fn(qp, now);
-			pthread_mutex_unlock(&qp->lock);
+			tcp_mutex_unlock(&qp->lock);
 		}
 	}
-	pthread_mutex_unlock(&ctx->lock);
+	tcp_mutex_unlock(&ctx->lock);
 }
 
 /*
@@ -202,7 +202,8 @@ static void flush_deferred(struct tcp_context *ctx)
  * that exits without destroying its QPs would take both with it, and the
  * peer's WR would fail with IBV_WC_RETRY_EXC_ERR where a NIC's succeeds.
  */
-static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static tcp_mutex_t live_lock =
+	TCP_MUTEX_INITIALIZER(TCP_LOCK_RANK_LIVE, "live_lock");
 static struct tcp_engine *live;
 
 static void live_add(struct tcp_context *ctx)
@@ -211,24 +212,24 @@ static void live_add(struct tcp_context *ctx)
 
 	e->ctx = ctx;
 	e->pid = getpid();
-	pthread_mutex_lock(&live_lock);
+	tcp_mutex_lock(&live_lock);
 	e->live_next = live;
 	live = e;
-	pthread_mutex_unlock(&live_lock);
+	tcp_mutex_unlock(&live_lock);
 }
 
 static void live_del(struct tcp_engine *e)
 {
 	struct tcp_engine **pp;
 
-	pthread_mutex_lock(&live_lock);
+	tcp_mutex_lock(&live_lock);
 	for (pp = &live; *pp; pp = &(*pp)->live_next) {
 		if (*pp == e) {
 			*pp = e->live_next;
 			break;
 		}
 	}
-	pthread_mutex_unlock(&live_lock);
+	tcp_mutex_unlock(&live_lock);
 }
 
 /*
@@ -244,12 +245,12 @@ __attribute__((destructor)) static void flush_at_exit(void)
 	struct tcp_engine *e;
 	pid_t self = getpid();
 
-	if (pthread_mutex_trylock(&live_lock))
+	if (tcp_mutex_trylock(&live_lock))
 		return;
 	for (e = live; e; e = e->live_next)
 		if (e->pid == self)
 			each_qp(e->ctx, flush_one, 0, QP_LOCK_TRY);
-	pthread_mutex_unlock(&live_lock);
+	tcp_mutex_unlock(&live_lock);
 }
 
 /*
@@ -262,6 +263,7 @@ void tcp_engine_defer_tx(struct tcp_qp *qp)
 {
 	struct tcp_engine *e = qp->ctx->engine;
 
+	tcp_assert_held(&qp->lock);
 	if (qp->tx_kicked)
 		return;
 	qp->tx_deferred = true;
@@ -301,10 +303,10 @@ void tcp_engine_linger(struct tcp_context *ctx, int fd)
 	c->p.kind = POLL_CLOSING;
 	c->fd = fd;
 	c->deadline_ns = tcp_now_ns() + TCP_LINGER_NS;
-	pthread_mutex_lock(&e->closing_lock);
+	tcp_mutex_lock(&e->closing_lock);
 	c->next = e->closing;
 	e->closing = c;
-	pthread_mutex_unlock(&e->closing_lock);
+	tcp_mutex_unlock(&e->closing_lock);
 	tcp_engine_timer_get(ctx); /* deadline checks */
 	if (tcp_engine_watch(ctx, fd, &c->p, EPOLLIN | EPOLLRDHUP))
 		tcp_engine_wake(ctx);
@@ -329,7 +331,7 @@ static void linger_reap(struct tcp_context *ctx, struct tcp_closing *only,
 	struct tcp_closing **pp, *c;
 	uint64_t now = tcp_now_ns();
 
-	pthread_mutex_lock(&e->closing_lock);
+	tcp_mutex_lock(&e->closing_lock);
 	pp = &e->closing;
 	while ((c = *pp)) {
 		if ((!only || c == only) &&
@@ -343,7 +345,7 @@ static void linger_reap(struct tcp_context *ctx, struct tcp_closing *only,
 			pp = &c->next;
 		}
 	}
-	pthread_mutex_unlock(&e->closing_lock);
+	tcp_mutex_unlock(&e->closing_lock);
 }
 
 /*
@@ -540,6 +542,7 @@ int tcp_engine_start(struct tcp_context *ctx)
 	struct tcp_engine *e;
 	struct epoll_event ev = { .events = EPOLLIN };
 
+	tcp_assert_held(&ctx->lock);
 	if (ctx->engine)
 		return 0;
 	e = calloc(1, sizeof(*e));
@@ -548,7 +551,7 @@ int tcp_engine_start(struct tcp_context *ctx)
 	e->nlfd = -1;
 	e->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	e->spin_max_ns = spin_ceiling();
-	pthread_mutex_init(&e->closing_lock, NULL);
+	tcp_mutex_init(&e->closing_lock, TCP_LOCK_RANK_CLOSING);
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (e->epfd < 0 || e->wakefd < 0)
@@ -608,11 +611,11 @@ void tcp_engine_stop(struct tcp_context *ctx)
 		struct pollfd pf[16];
 		int n = 0;
 
-		pthread_mutex_lock(&e->closing_lock);
+		tcp_mutex_lock(&e->closing_lock);
 		for (c = e->closing; c && n < 16; c = c->next)
 			pf[n++] = (struct pollfd){ .fd = c->fd,
 						   .events = POLLIN };
-		pthread_mutex_unlock(&e->closing_lock);
+		tcp_mutex_unlock(&e->closing_lock);
 		poll(pf, n, 10);
 		linger_reap(ctx, NULL, false);
 	}
@@ -675,6 +678,7 @@ void tcp_engine_bury(struct tcp_context *ctx, struct tcp_qp *qp)
 {
 	struct tcp_engine *e = ctx->engine;
 
+	tcp_assert_held(&ctx->lock);
 	if (!e) {
 		tcp_qp_free(qp);
 		return;
@@ -690,19 +694,19 @@ void tcp_engine_takes_rx(struct tcp_cq *cq)
 {
 	uint32_t i;
 
-	pthread_mutex_lock(&cq->qps_lock);
+	tcp_mutex_lock(&cq->qps_lock);
 	for (i = 0; i < cq->nqps; i++) {
 		struct tcp_qp *qp = cq->qps[i];
 
-		pthread_mutex_lock(&qp->lock);
+		tcp_mutex_lock(&qp->lock);
 		if (!qp->dead) {
 			tcp_qp_engine_rx(qp);
 			if (qp->connected)
 				tcp_qp_flush(qp);
 		}
-		pthread_mutex_unlock(&qp->lock);
+		tcp_mutex_unlock(&qp->lock);
 	}
-	pthread_mutex_unlock(&cq->qps_lock);
+	tcp_mutex_unlock(&cq->qps_lock);
 }
 
 /*
@@ -715,7 +719,7 @@ void tcp_progress_cq(struct tcp_cq *cq)
 	bool idle = true; /* every QP found nothing and may back off */
 	uint32_t i;
 
-	if (pthread_mutex_trylock(&cq->qps_lock))
+	if (tcp_mutex_trylock(&cq->qps_lock))
 		return;
 	for (i = 0; i < cq->nqps; i++) {
 		struct tcp_qp *qp = cq->qps[i];
@@ -723,7 +727,7 @@ void tcp_progress_cq(struct tcp_cq *cq)
 		/* the engine waits for this QP: let it in (tcp_qp_yield) */
 		if (atomic_load_explicit(&qp->engine_wants,
 					 memory_order_relaxed) ||
-		    pthread_mutex_trylock(&qp->lock)) {
+		    tcp_mutex_trylock(&qp->lock)) {
 			idle = false;
 			continue;
 		}
@@ -745,7 +749,7 @@ void tcp_progress_cq(struct tcp_cq *cq)
 			if (!tcp_qp_app_pass(qp, cq))
 				idle = false;
 		}
-		pthread_mutex_unlock(&qp->lock);
+		tcp_mutex_unlock(&qp->lock);
 	}
 	if (!idle)
 		cq->rx_backoff = 0;
@@ -753,5 +757,5 @@ void tcp_progress_cq(struct tcp_cq *cq)
 		cq->rx_backoff = cq->rx_backoff * 2 + 1;
 	atomic_store_explicit(&cq->rx_skip, cq->rx_backoff,
 			      memory_order_relaxed);
-	pthread_mutex_unlock(&cq->qps_lock);
+	tcp_mutex_unlock(&cq->qps_lock);
 }

@@ -134,7 +134,7 @@ struct tcp_engine {
 	struct tcp_pending *pending;	   /* under ctx->lock, newest first */
 	struct tcp_pending *pending_grave; /* under ctx->lock */
 	struct tcp_qp *grave; /* destroyed QPs awaiting free, ctx->lock */
-	pthread_mutex_t closing_lock;
+	tcp_mutex_t closing_lock;
 	struct tcp_closing *closing;
 	/* the next connection timer (tcp_conn_timers), engine thread only */
 	uint64_t conn_timer_at;

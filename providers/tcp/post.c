@@ -232,9 +232,9 @@ int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	int err;
 
 	tcp_qp_yield(qp);
-	pthread_mutex_lock(&qp->lock);
+	tcp_mutex_lock(&qp->lock);
 	err = post_send_locked(qp, wr, bad);
-	pthread_mutex_unlock(&qp->lock);
+	tcp_mutex_unlock(&qp->lock);
 	return tcp_fail(err);
 }
 
@@ -250,7 +250,7 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 		return tcp_fail(EINVAL);
 	}
 	tcp_qp_yield(qp);
-	pthread_mutex_lock(&qp->lock);
+	tcp_mutex_lock(&qp->lock);
 	for (; wr; wr = wr->next) {
 		struct tcp_recv_wqe *w;
 
@@ -301,7 +301,7 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 		else
 			tcp_qp_tx(qp);
 	}
-	pthread_mutex_unlock(&qp->lock);
+	tcp_mutex_unlock(&qp->lock);
 	return tcp_fail(err);
 }
 
@@ -365,7 +365,7 @@ static int ex_wr_complete(struct ibv_qp_ex *ex)
 			qp->wr_stage[i].next = &qp->wr_stage[i + 1];
 		qp->wr_stage[qp->wr_n - 1].next = NULL;
 		tcp_qp_yield(qp);
-		pthread_mutex_lock(&qp->lock);
+		tcp_mutex_lock(&qp->lock);
 		for (i = 0; i < qp->wr_n && !err; i++)
 			err = check_send(qp, &qp->wr_stage[i]);
 		if (!err && qp->state != IBV_QPS_ERR &&
@@ -374,7 +374,7 @@ static int ex_wr_complete(struct ibv_qp_ex *ex)
 			err = ENOMEM;
 		if (!err)
 			err = post_send_locked(qp, qp->wr_stage, &bad);
-		pthread_mutex_unlock(&qp->lock);
+		tcp_mutex_unlock(&qp->lock);
 	}
 	qp->wr_n = 0;
 	qp->wr_err = 0;

@@ -56,7 +56,7 @@ struct tcp_recv_wqe {
 
 struct tcp_srq {
 	struct verbs_srq vsrq;
-	pthread_mutex_t lock;
+	tcp_mutex_t lock;
 	struct tcp_recv_wqe *ring;
 	struct tcp_seg *segs;
 	uint32_t size, max_wr, max_sge, limit;
@@ -154,7 +154,7 @@ enum rx_phase {
 struct tcp_qp {
 	struct verbs_qp vqp;
 	struct tcp_context *ctx;
-	pthread_mutex_t lock;
+	tcp_mutex_t lock;
 	bool dead; /* destroyed; engine frees it later */
 	uint64_t dead_epoch;
 	struct tcp_qp *grave_next;
@@ -452,6 +452,7 @@ static inline bool tcp_qp_only_ack_held(const struct tcp_qp *qp)
 /* Sends WRs held back by batching, if any; caller holds qp->lock. */
 static inline void tcp_qp_flush(struct tcp_qp *qp)
 {
+	tcp_assert_held(&qp->lock);
 	if (qp->tx_deferred)
 		tcp_qp_tx(qp);
 }
@@ -475,6 +476,7 @@ void tcp_qp_liveness(struct tcp_qp *qp, uint64_t now);
  */
 static inline void tcp_qp_live_arm(struct tcp_qp *qp)
 {
+	tcp_assert_held(&qp->lock);
 	if (!qp->live_armed && qp->type == IBV_QPT_RC && qp->attr.timeout &&
 	    qp->sq_done != qp->sq_head)
 		tcp_qp_live_arm_slow(qp);

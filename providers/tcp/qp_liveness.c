@@ -229,6 +229,7 @@ void tcp_qp_unheard_arm(struct tcp_qp *qp)
 {
 	uint64_t ns = retry_budget_ns(qp);
 
+	tcp_assert_held(&qp->lock);
 	if (qp->type != IBV_QPT_RC || !ns || qp->unheard_fail_ns ||
 	    qp->state != IBV_QPS_RTS)
 		return;
@@ -241,6 +242,7 @@ void tcp_qp_unheard_arm(struct tcp_qp *qp)
 /* The deadline of tcp_qp_unheard_arm: the peer answered, or it fails. */
 void tcp_qp_unheard_timer(struct tcp_qp *qp, uint64_t now)
 {
+	tcp_assert_held(&qp->lock);
 	if (!qp->peer_heard && now < qp->unheard_fail_ns)
 		return;
 	qp->unheard_fail_ns = 0;

@@ -15,6 +15,7 @@
 
 #include "verbs_abi.h"
 #include "keytab.h"
+#include "lock.h"
 #include "tcp_limits.h"
 
 #define container_of(ptr, type, member) \
@@ -35,13 +36,13 @@ struct tcp_context {
 	struct verbs_context vctx;
 	struct tcp_device *dev;
 	int async_wfd; /* write end of the async event pipe */
-	pthread_mutex_t async_lock;
+	tcp_mutex_t async_lock;
 	struct keytab keys; /* memory keys (lkey == rkey) */
 	atomic_int n_pd, n_cq, n_qp, n_srq, n_ah; /* for the max_* limits */
-	pthread_mutex_t lock;			  /* QP table, engine start */
+	tcp_mutex_t lock;			  /* QP table, engine start */
 	struct tcp_engine *engine;
 	/* CQs whose channel was full: the engine writes their events later */
-	pthread_mutex_t ev_lock; /* after any cq->lock */
+	tcp_mutex_t ev_lock; /* after any cq->lock */
 	struct tcp_cq *ev_pending;
 };
 
@@ -67,7 +68,7 @@ struct tcp_mr {
 
 struct tcp_cq {
 	struct verbs_cq vcq;
-	pthread_mutex_t lock;
+	tcp_mutex_t lock;
 	struct ibv_wc *ring;
 	uint32_t size; /* ring slots (power of two, >= cqe + 1) */
 	uint32_t cqe;  /* what the application asked for (reported back) */
@@ -80,7 +81,7 @@ struct tcp_cq {
 	 * the engine thread, which on a busy 2-core host may wait a whole
 	 * scheduler slice for a CPU.
 	 */
-	pthread_mutex_t qps_lock;
+	tcp_mutex_t qps_lock;
 	struct tcp_qp **qps;
 	uint32_t nqps, qps_cap;
 	/* ibv_poll_cq calls: a poll ends a QP's posting burst (post.c) */

@@ -130,6 +130,7 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 	uint32_t inflight = qp->sq_head - qp->sq_done;
 	bool oneway = false;
 
+	tcp_assert_held(&qp->lock);
 	if (qp->rx_app_driven) {
 		/* (a peer that never sent a request -- ib_read_lat's -- has
 		 * nothing for the engine to serve: the tick hands back) */
@@ -174,6 +175,7 @@ bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 {
 	uint64_t before = qp->io_rx;
 
+	tcp_assert_held(&qp->lock);
 	qp->rx_by_app = true;
 	tcp_qp_rx(qp);
 	qp->rx_by_app = false;
@@ -194,6 +196,7 @@ bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 /* The engine watches the socket's input again. */
 void tcp_qp_engine_rx(struct tcp_qp *qp)
 {
+	tcp_assert_held(&qp->lock);
 	if (!qp->rx_app_driven)
 		return;
 	qp->rx_app_driven = false;
@@ -522,6 +525,7 @@ void tcp_qp_tx(struct tcp_qp *qp)
 	struct msghdr m = { 0 };
 	ssize_t n;
 
+	tcp_assert_held(&qp->lock);
 	if (!qp->connected || qp->fd < 0)
 		return;
 	/* whatever is held back goes now, or waits on EPOLLOUT or credit */
@@ -1240,6 +1244,7 @@ void tcp_qp_rx(struct tcp_qp *qp)
 	bool drained = false; /* a read came back short: the socket is empty */
 	bool ack_pending = qp->want_ack; /* held back by an earlier pass */
 
+	tcp_assert_held(&qp->lock);
 	while (qp->connected) {
 		if (qp->rx_phase == RX_STALL) {
 			if (!take_rwqe(qp))
