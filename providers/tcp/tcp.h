@@ -104,7 +104,21 @@ struct tcp_cq {
 	uint64_t wc_flags_ex;
 };
 
-/* engine timer: writes events that found the channel full (cq.c) */
+/*
+ * cq->head and cq->tail change under cq->lock only, but a poll reads them
+ * without it first (ring_holds_hint, cq.c): every store is atomic.
+ */
+static inline void tcp_cq_set_head(struct tcp_cq *cq, uint32_t head)
+{
+	__atomic_store_n(&cq->head, head, __ATOMIC_RELAXED);
+}
+
+static inline void tcp_cq_set_tail(struct tcp_cq *cq, uint32_t tail)
+{
+	__atomic_store_n(&cq->tail, tail, __ATOMIC_RELEASE);
+}
+
+/* engine timer: writes events that found the channel full (cq_ring.c) */
 void tcp_cq_retry_events(struct tcp_context *ctx);
 
 /*
@@ -196,7 +210,10 @@ struct tcp_qp;
 int tcp_cq_attach(struct tcp_cq *cq, struct tcp_qp *qp);
 void tcp_cq_detach(struct tcp_cq *cq, struct tcp_qp *qp);
 bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited);
+/* cq_ring.c: the producer side */
 /* Drops the entries of QP qpn not polled yet (a QP moved to RESET). */
 void tcp_cq_purge_qp(struct tcp_cq *cq, uint32_t qpn);
+/* Takes cq off the list of CQs with unsent events; caller holds cq->lock. */
+void tcp_cq_unqueue_locked(struct tcp_context *ctx, struct tcp_cq *cq);
 
 #endif
