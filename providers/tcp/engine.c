@@ -303,13 +303,15 @@ void tcp_engine_linger(struct tcp_context *ctx, int fd)
 	c->p.kind = POLL_CLOSING;
 	c->fd = fd;
 	c->deadline_ns = tcp_now_ns() + TCP_LINGER_NS;
+	tcp_engine_timer_get(ctx); /* deadline checks */
 	tcp_mutex_lock(&e->closing_lock);
 	c->next = e->closing;
 	e->closing = c;
-	tcp_mutex_unlock(&e->closing_lock);
-	tcp_engine_timer_get(ctx); /* deadline checks */
+	/* watched before the engine may reap it (linger_reap closes the fd
+	 * and frees c under this lock): not a reused fd number, nor c freed */
 	if (tcp_engine_watch(ctx, fd, &c->p, EPOLLIN | EPOLLRDHUP))
 		tcp_engine_wake(ctx);
+	tcp_mutex_unlock(&e->closing_lock);
 }
 
 /* Drains a lingering socket; true when it is finished (EOF or error). */
@@ -372,6 +374,7 @@ static int engine_wait(struct tcp_engine *e, struct epoll_event *ev, int max,
 			limit = tmo->tv_nsec;
 		do {
 			n = epoll_pwait2(e->epfd, ev, max, &zero, NULL);
+			tcp_sync_acquire(e);
 			if (n) {
 				if (n > 0)
 					e->spin_ns =
@@ -390,6 +393,7 @@ static int engine_wait(struct tcp_engine *e, struct epoll_event *ev, int max,
 	}
 	t0 = tcp_now_ns();
 	n = epoll_pwait2(e->epfd, ev, max, tmo, NULL);
+	tcp_sync_acquire(e);
 	if (n > 0 && !e->spin_ns && e->spin_max_ns &&
 	    tcp_now_ns() - t0 < e->spin_max_ns)
 		e->spin_ns = TCP_SPIN_MIN_NS < e->spin_max_ns ? TCP_SPIN_MIN_NS
@@ -653,6 +657,7 @@ int tcp_engine_watch(struct tcp_context *ctx, int fd, struct tcp_pollable *p,
 {
 	struct epoll_event ev = { .events = events, .data.ptr = p };
 
+	tcp_sync_release(ctx->engine);
 	return epoll_ctl(ctx->engine->epfd, EPOLL_CTL_ADD, fd, &ev) ? errno : 0;
 }
 
@@ -661,6 +666,7 @@ int tcp_engine_rewatch(struct tcp_context *ctx, int fd, struct tcp_pollable *p,
 {
 	struct epoll_event ev = { .events = events, .data.ptr = p };
 
+	tcp_sync_release(ctx->engine);
 	return epoll_ctl(ctx->engine->epfd, EPOLL_CTL_MOD, fd, &ev) ? errno : 0;
 }
 
