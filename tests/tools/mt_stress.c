@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -74,10 +75,11 @@ static struct ibv_pd *pd;
 static struct ibv_cq_ex *scq_ex;
 static struct ibv_cq *scq, *rcq;
 static struct ibv_mr *mr; /* all buffers: one region */
-static char *mem;
+static char *mem, *churn_buf;
 static union ibv_gid gid;
 static struct pair pairs[PAIRS];
 static atomic_bool stop_posting, stop_all;
+static atomic_int in_post; /* post_one calls under way */
 static atomic_uint errors, churn_cycles, churn_wcs, window_posts, churn_stale;
 
 #define ERR(...)                                      \
@@ -198,8 +200,15 @@ static void post_one(unsigned int pi, bool write)
 	struct ibv_send_wr wr = { .sg_list = &sge, .num_sge = 1 }, *bad;
 	int err;
 
+	/* stop_posting, then in_post at 0: no post is left under way */
+	atomic_fetch_add(&in_post, 1);
+	if (atomic_load(&stop_posting)) {
+		atomic_fetch_sub(&in_post, 1);
+		return;
+	}
 	if (atomic_fetch_add(&p->outstanding, 1) >= WINDOW) {
 		atomic_fetch_sub(&p->outstanding, 1);
+		atomic_fetch_sub(&in_post, 1);
 		return;
 	}
 	wr.send_flags = IBV_SEND_SIGNALED;
@@ -214,6 +223,7 @@ static void post_one(unsigned int pi, bool write)
 		msg[1] = atomic_fetch_add(&p->next_seq, 1);
 		if (msg[1] >= MAX_SEQ) {
 			atomic_fetch_sub(&p->outstanding, 1);
+			atomic_fetch_sub(&in_post, 1);
 			return;
 		}
 		wr.opcode = IBV_WR_SEND;
@@ -225,6 +235,7 @@ static void post_one(unsigned int pi, bool write)
 	err = ibv_post_send(p->a, &wr, &bad);
 	if (err)
 		ERR("post_send pair %u: %s\n", pi, strerror(err));
+	atomic_fetch_sub(&in_post, 1);
 }
 
 static void on_recv(const struct ibv_wc *wc, unsigned int pi, uint32_t slot)
@@ -360,11 +371,15 @@ static void *arm_query(void *arg)
 static void churn_once(unsigned int c, struct ibv_cq *cq)
 {
 	struct ibv_qp *a = make_qp(cq, cq), *b = make_qp(cq, cq);
-	struct ibv_sge sge = { .addr = (uintptr_t)mem,
-			       .length = MSG,
-			       .lkey = mr->lkey };
-	struct ibv_recv_wr rwr = { .sg_list = &sge, .num_sge = 1 }, *rbad;
-	struct ibv_send_wr swr = { .sg_list = &sge, .num_sge = 1 }, *sbad;
+	/* bytes of its own: a SEND's source must not change under it */
+	struct ibv_sge ssge = { .addr = (uintptr_t)churn_buf,
+				.length = MSG,
+				.lkey = mr->lkey },
+		       rsge = { .addr = (uintptr_t)churn_buf + MSG,
+				.length = MSG,
+				.lkey = mr->lkey };
+	struct ibv_recv_wr rwr = { .sg_list = &rsge, .num_sge = 1 }, *rbad;
+	struct ibv_send_wr swr = { .sg_list = &ssge, .num_sge = 1 }, *sbad;
 	struct ibv_qp_attr err = { .qp_state = IBV_QPS_ERR };
 	int i;
 
@@ -440,8 +455,8 @@ static int setup(const char *dev)
 {
 	struct ibv_cq_init_attr_ex ca = { .cqe = 1024,
 					  .wc_flags = IBV_WC_STANDARD_FLAGS };
-	/* WRITE source and targets, then the receive slots */
-	size_t len = WRITE_LEN * (PAIRS + 1) + PAIRS * DEPTH * MSG;
+	/* WRITE source and targets, the receive slots, the churn's bytes */
+	size_t len = WRITE_LEN * (PAIRS + 1) + PAIRS * DEPTH * MSG + 2 * MSG;
 	unsigned int i, j;
 
 	ctx = open_dev(dev);
@@ -454,6 +469,7 @@ static int setup(const char *dev)
 	if (!pd || !scq_ex || !rcq || !mem)
 		return -1;
 	scq = ibv_cq_ex_to_cq(scq_ex);
+	churn_buf = mem + len - 2 * MSG;
 	mr = ibv_reg_mr(pd, mem, len,
 			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
 	if (!mr)
@@ -536,6 +552,8 @@ int main(int argc, char **argv)
 	while (now_s() - t0 < secs)
 		usleep(10000);
 	atomic_store(&stop_posting, true);
+	while (atomic_load(&in_post))
+		sched_yield();
 	end = now_s() + DRAIN_SECS;
 	while (!drained() && now_s() < end)
 		usleep(1000);
