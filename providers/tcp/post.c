@@ -194,6 +194,7 @@ static int post_send_locked(struct tcp_qp *qp, struct ibv_send_wr *wr,
 	uint32_t nwr = 0;
 	int err = 0;
 
+	tcp_assert_held(&qp->lock);
 	for (; wr; wr = wr->next, nwr++) {
 		if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD &&
 		    qp->state != IBV_QPS_SQE && qp->state != IBV_QPS_ERR) {
