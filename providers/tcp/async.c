@@ -41,12 +41,12 @@ void tcp_async_post(struct tcp_context *ctx, enum ibv_event_type type,
 					   .event_type = type };
 	ssize_t n;
 
-	pthread_mutex_lock(&ctx->async_lock);
+	tcp_mutex_lock(&ctx->async_lock);
 	do {
 		n = write(ctx->async_wfd, &d, sizeof(d));
 	} while (n < 0 && errno == EINTR);
 	/* A full pipe drops the event, as a NIC's overflowing EQ would. */
-	pthread_mutex_unlock(&ctx->async_lock);
+	tcp_mutex_unlock(&ctx->async_lock);
 }
 
 void tcp_async_event(struct ibv_context *ctx, struct ibv_async_event *ev)

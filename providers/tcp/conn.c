@@ -92,6 +92,7 @@ struct tcp_qp *tcp_conn_live_qp(struct tcp_context *ctx)
 	struct tcp_rendezvous *rv = ctx->rv;
 	int i, j;
 
+	tcp_assert_held(&ctx->lock);
 	for (i = 0; rv && i < rv->nlis; i++)
 		for (j = 0; rv->lis[i]->nused && j < TCP_QPS_PER_LISTENER; j++)
 			if (rv->lis[i]->slots[j])
@@ -413,12 +414,12 @@ static unsigned int lsock_ready(struct tcp_context *ctx, struct tcp_watch *w,
 		if (fd >= 0) {
 			s->rests = 0;
 			set_sock_opts(fd);
-			pthread_mutex_lock(&ctx->lock);
+			tcp_mutex_lock(&ctx->lock);
 			pc = pending_add(ctx, s, fd);
 			/* its hello has often arrived already: no wake-up */
 			if (pc)
 				pending_hello_rx(ctx, pc);
-			pthread_mutex_unlock(&ctx->lock);
+			tcp_mutex_unlock(&ctx->lock);
 			continue;
 		}
 		switch (errno) {
@@ -467,7 +468,7 @@ static uint64_t conn_deadlines(struct tcp_context *ctx, uint64_t now)
 	struct tcp_pending *pc, *next;
 	uint64_t at = 0, due;
 
-	pthread_mutex_lock(&ctx->lock);
+	tcp_mutex_lock(&ctx->lock);
 	if (rv->accept_resume_at && now >= rv->accept_resume_at)
 		tcp_listen_resume(ctx);
 	if (rv->accept_resume_at)
@@ -482,7 +483,7 @@ static uint64_t conn_deadlines(struct tcp_context *ctx, uint64_t now)
 		else if (!at || due < at)
 			at = due;
 	}
-	pthread_mutex_unlock(&ctx->lock);
+	tcp_mutex_unlock(&ctx->lock);
 	return at;
 }
 
@@ -523,7 +524,7 @@ static bool hello_lookup(void *arg, uint32_t qpn, struct tcp_hello_qp *q)
 	if (!qp)
 		return false;
 	/* held until the verdict is carried out (pending_try_bind) */
-	pthread_mutex_lock(&qp->lock);
+	tcp_mutex_lock(&qp->lock);
 	hc->qp = qp;
 	q->failed = qp->dead || qp->state == IBV_QPS_ERR;
 	q->before_rtr = qp->state == IBV_QPS_RESET || qp->state == IBV_QPS_INIT;
@@ -554,12 +555,13 @@ static bool pending_try_bind(struct tcp_context *ctx, struct tcp_pending *pc)
 	};
 	enum tcp_hello_verdict v = tcp_hello_judge(pc->buf, &env);
 
+	tcp_assert_held(&ctx->lock);
 	if (v == TCP_HELLO_BIND) {
 		tcp_engine_unwatch(ctx, pc->fd);
 		bind_socket(hc.qp, pc->fd);
 	}
 	if (hc.qp)
-		pthread_mutex_unlock(&hc.qp->lock);
+		tcp_mutex_unlock(&hc.qp->lock);
 	if (v == TCP_HELLO_WAIT)
 		return false;
 	if (v == TCP_HELLO_REJECT)
@@ -577,7 +579,7 @@ static unsigned int pending_ready(struct tcp_context *ctx, struct tcp_watch *w,
 	ssize_t n;
 
 	(void)events;
-	pthread_mutex_lock(&ctx->lock);
+	tcp_mutex_lock(&ctx->lock);
 	if (pc->gone)
 		goto out; /* dropped while its event was in flight */
 	if (!pc->complete) {
@@ -593,7 +595,7 @@ static unsigned int pending_ready(struct tcp_context *ctx, struct tcp_watch *w,
 			pending_try_bind(ctx, pc);
 	}
 out:
-	pthread_mutex_unlock(&ctx->lock);
+	tcp_mutex_unlock(&ctx->lock);
 	return 0;
 }
 
@@ -606,6 +608,7 @@ void tcp_conn_drop_pending(struct tcp_context *ctx, uint32_t qpn)
 	struct tcp_pending *pc, *next;
 	struct rtcp_hello h;
 
+	tcp_assert_held(&ctx->lock);
 	if (!ctx->rv)
 		return;
 	for (pc = ctx->rv->pending; pc; pc = next) {
@@ -621,6 +624,7 @@ void tcp_conn_match_pending(struct tcp_context *ctx)
 {
 	struct tcp_pending *pc, *next;
 
+	tcp_assert_held(&ctx->lock);
 	if (!ctx->rv)
 		return;
 	for (pc = ctx->rv->pending; pc; pc = next) {

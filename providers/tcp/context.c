@@ -75,9 +75,9 @@ struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
 	ctx->dev = to_tdev(ibdev);
 	ctx->async_wfd = -1;
 	ctx->vctx.context.num_comp_vectors = 1;
-	pthread_mutex_init(&ctx->async_lock, NULL);
-	pthread_mutex_init(&ctx->lock, NULL);
-	pthread_mutex_init(&ctx->ev_lock, NULL);
+	tcp_mutex_init(&ctx->async_lock, TCP_LOCK_RANK_ASYNC);
+	tcp_mutex_init(&ctx->lock, TCP_LOCK_RANK_CTX);
+	tcp_mutex_init(&ctx->ev_lock, TCP_LOCK_RANK_EV);
 	keytab_init(&ctx->keys, TCP_MAX_MR);
 	verbs_set_ops(&ctx->vctx, &tcp_ctx_ops);
 
@@ -88,9 +88,9 @@ struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
 	 * The engine runs from the start: it reports port events, and it
 	 * is what makes one-sided operations land without verb calls.
 	 */
-	pthread_mutex_lock(&ctx->lock);
+	tcp_mutex_lock(&ctx->lock);
 	err = tcp_engine_start(ctx, engine_serves);
-	pthread_mutex_unlock(&ctx->lock);
+	tcp_mutex_unlock(&ctx->lock);
 	if (err)
 		goto fail;
 	return &ctx->vctx;
@@ -117,9 +117,9 @@ static void tcp_free_context(struct ibv_context *ibctx)
 	 * (Their CQs, PDs, MRs and SRQs are memory only and stay.)
 	 */
 	for (;;) {
-		pthread_mutex_lock(&ctx->lock);
+		tcp_mutex_lock(&ctx->lock);
 		qp = tcp_conn_live_qp(ctx);
-		pthread_mutex_unlock(&ctx->lock);
+		tcp_mutex_unlock(&ctx->lock);
 		if (!qp)
 			break;
 		tcp_destroy_qp(&qp->vqp.qp);
@@ -128,9 +128,9 @@ static void tcp_free_context(struct ibv_context *ibctx)
 	if (ctx->async_wfd >= 0)
 		close(ctx->async_wfd);
 	keytab_destroy(&ctx->keys);
-	pthread_mutex_destroy(&ctx->lock);
-	pthread_mutex_destroy(&ctx->ev_lock);
-	pthread_mutex_destroy(&ctx->async_lock);
+	tcp_mutex_destroy(&ctx->lock);
+	tcp_mutex_destroy(&ctx->ev_lock);
+	tcp_mutex_destroy(&ctx->async_lock);
 	verbs_uninit_context(&ctx->vctx);
 	free(ctx);
 }

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * Completion queues: a ring of work completions filled by the transport
- * (engine thread or the posting thread) and drained by ibv_poll_cq or the
- * ibv_cq_ex iterator. Overflow is reported as a NIC reports it: the CQ
- * stops accepting entries and an IBV_EVENT_CQ_ERR is raised.
+ * (engine thread or the posting thread: cq_ring.c) and drained here, by
+ * ibv_poll_cq or the ibv_cq_ex iterator. Overflow is reported as a NIC
+ * reports it: the CQ stops accepting entries and an IBV_EVENT_CQ_ERR is
+ * raised.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -60,8 +61,8 @@ static int cq_init(struct tcp_context *ctx, struct tcp_cq *cq, int cqe, int vec,
 		return ENOMEM;
 	}
 	cq->cqe = cqe;
-	pthread_mutex_init(&cq->lock, NULL);
-	pthread_mutex_init(&cq->qps_lock, NULL);
+	tcp_mutex_init(&cq->lock, TCP_LOCK_RANK_CQ);
+	tcp_mutex_init(&cq->qps_lock, TCP_LOCK_RANK_CQ_QPS);
 	return 0;
 }
 
@@ -84,8 +85,6 @@ struct ibv_cq *tcp_create_cq(struct ibv_context *ibctx, int cqe,
 	cq->vcq.cq.cqe = cqe;
 	return &cq->vcq.cq;
 }
-
-static void cq_unqueue_locked(struct tcp_context *ctx, struct tcp_cq *cq);
 
 /*
  * Takes the CQ's events that the application has not read yet out of its
@@ -137,11 +136,11 @@ int tcp_destroy_cq(struct ibv_cq *ibcq)
 		 */
 		uint32_t delivered;
 
-		pthread_mutex_lock(&cq->lock);
+		tcp_mutex_lock(&cq->lock);
 		cq->armed = 0; /* no new event from here on */
-		cq_unqueue_locked(to_tctx(ibcq->context), cq);
+		tcp_cq_unqueue_locked(to_tctx(ibcq->context), cq);
 		cq->events_unsent = 0; /* never delivered: nothing to ack */
-		pthread_mutex_unlock(&cq->lock);
+		tcp_mutex_unlock(&cq->lock);
 		delivered = cq->events_written -
 			    take_unread_events(ibcq->channel, ibcq);
 		pthread_mutex_lock(&ibcq->mutex);
@@ -150,8 +149,8 @@ int tcp_destroy_cq(struct ibv_cq *ibcq)
 		pthread_mutex_unlock(&ibcq->mutex);
 	}
 	atomic_fetch_sub(&to_tctx(ibcq->context)->n_cq, 1);
-	pthread_mutex_destroy(&cq->lock);
-	pthread_mutex_destroy(&cq->qps_lock);
+	tcp_mutex_destroy(&cq->lock);
+	tcp_mutex_destroy(&cq->qps_lock);
 	free(cq->qps);
 	free(cq->ring);
 	free(cq);
@@ -170,11 +169,11 @@ int tcp_resize_cq(struct ibv_cq *ibcq, int cqe)
 	ring = calloc(size, sizeof(*ring));
 	if (!ring)
 		return tcp_fail(ENOMEM);
-	pthread_mutex_lock(&cq->lock);
+	tcp_mutex_lock(&cq->lock);
 	n = cq->tail - cq->head;
 	/* Shrinking below the queued completions would lose them. */
 	if (n > (uint32_t)cqe) {
-		pthread_mutex_unlock(&cq->lock);
+		tcp_mutex_unlock(&cq->lock);
 		free(ring);
 		return tcp_fail(EINVAL);
 	}
@@ -183,11 +182,11 @@ int tcp_resize_cq(struct ibv_cq *ibcq, int cqe)
 	free(cq->ring);
 	cq->ring = ring;
 	cq->size = size;
-	cq->head = 0;
-	cq->tail = n;
+	tcp_cq_set_head(cq, 0);
+	tcp_cq_set_tail(cq, n);
 	cq->cqe = cqe;
 	ibcq->cqe = cqe;
-	pthread_mutex_unlock(&cq->lock);
+	tcp_mutex_unlock(&cq->lock);
 	return 0;
 }
 
@@ -196,7 +195,7 @@ int tcp_cq_attach(struct tcp_cq *cq, struct tcp_qp *qp)
 	struct tcp_qp **n;
 	int err = 0;
 
-	pthread_mutex_lock(&cq->qps_lock);
+	tcp_mutex_lock(&cq->qps_lock);
 	if (cq->nqps == cq->qps_cap) {
 		uint32_t cap = cq->qps_cap ? cq->qps_cap * 2 : 4;
 
@@ -210,7 +209,7 @@ int tcp_cq_attach(struct tcp_cq *cq, struct tcp_qp *qp)
 	}
 	cq->qps[cq->nqps++] = qp;
 out:
-	pthread_mutex_unlock(&cq->qps_lock);
+	tcp_mutex_unlock(&cq->qps_lock);
 	return err;
 }
 
@@ -218,139 +217,13 @@ void tcp_cq_detach(struct tcp_cq *cq, struct tcp_qp *qp)
 {
 	uint32_t i;
 
-	pthread_mutex_lock(&cq->qps_lock);
+	tcp_mutex_lock(&cq->qps_lock);
 	for (i = 0; i < cq->nqps; i++)
 		if (cq->qps[i] == qp) {
 			cq->qps[i] = cq->qps[--cq->nqps];
 			break;
 		}
-	pthread_mutex_unlock(&cq->qps_lock);
-}
-
-/* Writes one completion event record to the CQ's channel, if armed. */
-/* One event record for the CQ into its channel; false if it is full. */
-static bool chan_write(struct tcp_cq *cq)
-{
-	struct ibv_comp_channel *ch = cq->vcq.cq.channel;
-	struct vabi_comp_event_desc ev = {
-		.cq_handle = (uint64_t)(uintptr_t)&cq->vcq.cq
-	};
-
-	/* create_cq only accepts channels made by librdmacm-ext */
-	if (write(container_of(ch, struct rtcp_comp_channel, ch)->wfd, &ev,
-		  sizeof(ev)) != sizeof(ev))
-		return false;
-	cq->events_written++;
-	return true;
-}
-
-static void cq_notify_locked(struct tcp_cq *cq, bool solicited)
-{
-	struct tcp_context *ctx = to_tctx(cq->vcq.cq.context);
-
-	if (!cq->armed || !cq->vcq.cq.channel)
-		return;
-	if (cq->armed == 2 && !solicited)
-		return;
-	cq->armed = 0;
-	if (!cq->events_unsent && chan_write(cq))
-		return;
-	/*
-	 * The channel (a socketpair) is full: an application re-arming
-	 * without reading it. A kernel queues events without bound; here
-	 * they wait in a count, and the engine's timer writes them as the
-	 * application reads (tcp_cq_retry_events) -- delayed, never lost.
-	 */
-	cq->events_unsent++;
-	if (!cq->ev_queued) {
-		cq->ev_queued = true;
-		pthread_mutex_lock(&ctx->ev_lock);
-		cq->ev_next = ctx->ev_pending;
-		ctx->ev_pending = cq;
-		pthread_mutex_unlock(&ctx->ev_lock);
-		tcp_engine_timer_get(ctx);
-	}
-}
-
-/* Removes cq from the pending list; caller holds cq->lock. */
-static void cq_unqueue_locked(struct tcp_context *ctx, struct tcp_cq *cq)
-{
-	struct tcp_cq **pp;
-
-	if (!cq->ev_queued)
-		return;
-	pthread_mutex_lock(&ctx->ev_lock);
-	for (pp = &ctx->ev_pending; *pp; pp = &(*pp)->ev_next)
-		if (*pp == cq) {
-			*pp = cq->ev_next;
-			break;
-		}
-	pthread_mutex_unlock(&ctx->ev_lock);
-	cq->ev_queued = false;
-	tcp_engine_timer_put(ctx);
-}
-
-void tcp_cq_retry_events(struct tcp_context *ctx)
-{
-	struct tcp_cq **pp, *cq;
-
-	pthread_mutex_lock(&ctx->ev_lock);
-	pp = &ctx->ev_pending;
-	while ((cq = *pp)) {
-		bool done = false;
-
-		/* ev_lock comes after cq->lock: only try it from here */
-		if (!pthread_mutex_trylock(&cq->lock)) {
-			while (cq->events_unsent && chan_write(cq))
-				cq->events_unsent--;
-			done = !cq->events_unsent;
-			if (done) {
-				*pp = cq->ev_next;
-				cq->ev_queued = false;
-				tcp_engine_timer_put(ctx);
-			}
-			pthread_mutex_unlock(&cq->lock);
-		}
-		if (!done)
-			pp = &cq->ev_next;
-	}
-	pthread_mutex_unlock(&ctx->ev_lock);
-}
-
-bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited)
-{
-	bool ok = true;
-
-	pthread_mutex_lock(&cq->lock);
-	if (cq->overflow) {
-		ok = false;
-	} else if (cq->tail - cq->head >= cq->cqe) {
-		cq->overflow = true;
-		ok = false;
-		tcp_async_post(to_tctx(cq->vcq.cq.context), IBV_EVENT_CQ_ERR,
-			       (uint64_t)(uintptr_t)&cq->vcq.cq);
-	} else {
-		cq->ring[cq->tail++ & (cq->size - 1)] = *wc;
-		cq_notify_locked(cq, solicited || wc->status != IBV_WC_SUCCESS);
-	}
-	pthread_mutex_unlock(&cq->lock);
-	return ok;
-}
-
-void tcp_cq_purge_qp(struct tcp_cq *cq, uint32_t qpn)
-{
-	uint32_t from, to;
-
-	pthread_mutex_lock(&cq->lock);
-	/* keep the others, in order, packed towards the tail */
-	for (from = to = cq->tail; from != cq->head;) {
-		struct ibv_wc *wc = &cq->ring[--from & (cq->size - 1)];
-
-		if (wc->qp_num != qpn)
-			cq->ring[--to & (cq->size - 1)] = *wc;
-	}
-	cq->head = to;
-	pthread_mutex_unlock(&cq->lock);
+	tcp_mutex_unlock(&cq->qps_lock);
 }
 
 /* At least n entries queued? A hint read without the lock (the next poll
@@ -404,10 +277,13 @@ int tcp_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 	poll_progress(cq, n);
 	if (!ring_holds_hint(cq, 1))
 		return 0;
-	pthread_mutex_lock(&cq->lock);
-	while (i < n && cq->head != cq->tail)
-		wc[i++] = cq->ring[cq->head++ & (cq->size - 1)];
-	pthread_mutex_unlock(&cq->lock);
+	tcp_mutex_lock(&cq->lock);
+	while (i < n && cq->head + i != cq->tail) {
+		wc[i] = cq->ring[(cq->head + i) & (cq->size - 1)];
+		i++;
+	}
+	tcp_cq_set_head(cq, cq->head + i);
+	tcp_mutex_unlock(&cq->lock);
 	return i;
 }
 
@@ -420,11 +296,11 @@ int tcp_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
 	atomic_fetch_add_explicit(&cq->polls, 1, memory_order_relaxed);
 	tcp_progress_cq(cq);
 	tcp_engine_takes_rx(cq);
-	pthread_mutex_lock(&cq->lock);
+	tcp_mutex_lock(&cq->lock);
 	/* "next completion" wins over "solicited only" until it fires */
 	if (!solicited_only || cq->armed != 1)
 		cq->armed = solicited_only ? 2 : 1;
-	pthread_mutex_unlock(&cq->lock);
+	tcp_mutex_unlock(&cq->lock);
 	return 0;
 }
 
@@ -449,13 +325,14 @@ static struct tcp_cq *ex_to_tcq(struct ibv_cq_ex *ex)
 
 static int cq_ex_pop(struct tcp_cq *cq)
 {
-	pthread_mutex_lock(&cq->lock);
+	tcp_mutex_lock(&cq->lock);
 	if (cq->head == cq->tail) {
-		pthread_mutex_unlock(&cq->lock);
+		tcp_mutex_unlock(&cq->lock);
 		return ENOENT;
 	}
-	cq->cur = cq->ring[cq->head++ & (cq->size - 1)];
-	pthread_mutex_unlock(&cq->lock);
+	cq->cur = cq->ring[cq->head & (cq->size - 1)];
+	tcp_cq_set_head(cq, cq->head + 1);
+	tcp_mutex_unlock(&cq->lock);
 	cq->vcq.cq_ex.status = cq->cur.status;
 	cq->vcq.cq_ex.wr_id = cq->cur.wr_id;
 	return 0;

@@ -8,19 +8,19 @@ void tcp_engine_takes_rx(struct tcp_cq *cq)
 {
 	uint32_t i;
 
-	pthread_mutex_lock(&cq->qps_lock);
+	tcp_mutex_lock(&cq->qps_lock);
 	for (i = 0; i < cq->nqps; i++) {
 		struct tcp_qp *qp = cq->qps[i];
 
-		pthread_mutex_lock(&qp->lock);
+		tcp_mutex_lock(&qp->lock);
 		if (!qp->dead) {
 			tcp_qp_engine_rx(qp);
 			if (qp->conn.connected)
 				tcp_qp_flush(qp);
 		}
-		pthread_mutex_unlock(&qp->lock);
+		tcp_mutex_unlock(&qp->lock);
 	}
-	pthread_mutex_unlock(&cq->qps_lock);
+	tcp_mutex_unlock(&cq->qps_lock);
 }
 
 /*
@@ -33,7 +33,7 @@ void tcp_progress_cq(struct tcp_cq *cq)
 	bool idle = true; /* every QP found nothing and may back off */
 	uint32_t i;
 
-	if (pthread_mutex_trylock(&cq->qps_lock))
+	if (tcp_mutex_trylock(&cq->qps_lock))
 		return;
 	for (i = 0; i < cq->nqps; i++) {
 		struct tcp_qp *qp = cq->qps[i];
@@ -41,7 +41,7 @@ void tcp_progress_cq(struct tcp_cq *cq)
 		/* the engine waits for this QP: let it in (tcp_qp_yield) */
 		if (atomic_load_explicit(&qp->engine_wants,
 					 memory_order_relaxed) ||
-		    pthread_mutex_trylock(&qp->lock)) {
+		    tcp_mutex_trylock(&qp->lock)) {
 			idle = false;
 			continue;
 		}
@@ -63,7 +63,7 @@ void tcp_progress_cq(struct tcp_cq *cq)
 			if (!tcp_qp_app_pass(qp, cq))
 				idle = false;
 		}
-		pthread_mutex_unlock(&qp->lock);
+		tcp_mutex_unlock(&qp->lock);
 	}
 	if (!idle)
 		cq->rx_backoff = 0;
@@ -71,5 +71,5 @@ void tcp_progress_cq(struct tcp_cq *cq)
 		cq->rx_backoff = cq->rx_backoff * 2 + 1;
 	atomic_store_explicit(&cq->rx_skip, cq->rx_backoff,
 			      memory_order_relaxed);
-	pthread_mutex_unlock(&cq->qps_lock);
+	tcp_mutex_unlock(&cq->qps_lock);
 }

@@ -25,7 +25,7 @@ static void reap_graves(struct tcp_context *ctx, uint64_t epoch)
 	struct tcp_engine *e = ctx->engine;
 	struct tcp_watch **pp, *w;
 
-	pthread_mutex_lock(&ctx->lock);
+	tcp_mutex_lock(&ctx->lock);
 	pp = &e->grave;
 	while ((w = *pp)) {
 		if (w->dead_epoch < epoch) {
@@ -35,7 +35,7 @@ static void reap_graves(struct tcp_context *ctx, uint64_t epoch)
 			pp = &w->grave_next;
 		}
 	}
-	pthread_mutex_unlock(&ctx->lock);
+	tcp_mutex_unlock(&ctx->lock);
 }
 
 /*
@@ -108,7 +108,8 @@ static uint64_t run_deadlines(struct tcp_context *ctx)
  * that exits without destroying its QPs would take both with it, and the
  * peer's WR would fail with IBV_WC_RETRY_EXC_ERR where a NIC's succeeds.
  */
-static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static tcp_mutex_t live_lock =
+	TCP_MUTEX_INITIALIZER(TCP_LOCK_RANK_LIVE, "live_lock");
 static struct tcp_engine *live;
 
 static void live_add(struct tcp_context *ctx)
@@ -117,24 +118,24 @@ static void live_add(struct tcp_context *ctx)
 
 	e->ctx = ctx;
 	e->pid = getpid();
-	pthread_mutex_lock(&live_lock);
+	tcp_mutex_lock(&live_lock);
 	e->live_next = live;
 	live = e;
-	pthread_mutex_unlock(&live_lock);
+	tcp_mutex_unlock(&live_lock);
 }
 
 static void live_del(struct tcp_engine *e)
 {
 	struct tcp_engine **pp;
 
-	pthread_mutex_lock(&live_lock);
+	tcp_mutex_lock(&live_lock);
 	for (pp = &live; *pp; pp = &(*pp)->live_next) {
 		if (*pp == e) {
 			*pp = e->live_next;
 			break;
 		}
 	}
-	pthread_mutex_unlock(&live_lock);
+	tcp_mutex_unlock(&live_lock);
 }
 
 /*
@@ -150,12 +151,12 @@ __attribute__((destructor)) static void flush_at_exit(void)
 	struct tcp_engine *e;
 	pid_t self = getpid();
 
-	if (pthread_mutex_trylock(&live_lock))
+	if (tcp_mutex_trylock(&live_lock))
 		return;
 	for (e = live; e; e = e->live_next)
 		if (e->pid == self)
 			run_flush(e->ctx, true);
-	pthread_mutex_unlock(&live_lock);
+	tcp_mutex_unlock(&live_lock);
 }
 
 /*
@@ -219,13 +220,15 @@ void tcp_engine_linger(struct tcp_context *ctx, int fd)
 	c->p.ops = &closing_ops;
 	c->fd = fd;
 	c->deadline_ns = now_ns() + TCP_LINGER_NS;
-	pthread_mutex_lock(&e->closing_lock);
+	tcp_engine_timer_get(ctx); /* deadline checks */
+	tcp_mutex_lock(&e->closing_lock);
 	c->next = e->closing;
 	e->closing = c;
-	pthread_mutex_unlock(&e->closing_lock);
-	tcp_engine_timer_get(ctx); /* deadline checks */
+	/* watched before the engine may reap it (linger_reap closes the fd
+	 * and frees c under this lock): not a reused fd number, nor c freed */
 	if (tcp_engine_watch(ctx, fd, &c->p, EPOLLIN | EPOLLRDHUP))
 		tcp_engine_wake(ctx);
+	tcp_mutex_unlock(&e->closing_lock);
 }
 
 /* Drains a lingering socket; true when it is finished (EOF or error). */
@@ -247,7 +250,7 @@ static void linger_reap(struct tcp_context *ctx, struct tcp_closing *only,
 	struct tcp_closing **pp, *c;
 	uint64_t now = now_ns();
 
-	pthread_mutex_lock(&e->closing_lock);
+	tcp_mutex_lock(&e->closing_lock);
 	pp = &e->closing;
 	while ((c = *pp)) {
 		if ((!only || c == only) &&
@@ -261,7 +264,7 @@ static void linger_reap(struct tcp_context *ctx, struct tcp_closing *only,
 			pp = &c->next;
 		}
 	}
-	pthread_mutex_unlock(&e->closing_lock);
+	tcp_mutex_unlock(&e->closing_lock);
 }
 
 /*
@@ -288,6 +291,7 @@ static int engine_wait(struct tcp_engine *e, struct epoll_event *ev, int max,
 			limit = tmo->tv_nsec;
 		do {
 			n = epoll_pwait2(e->epfd, ev, max, &zero, NULL);
+			tcp_sync_acquire(e);
 			if (n) {
 				if (n > 0)
 					e->spin_ns =
@@ -306,6 +310,7 @@ static int engine_wait(struct tcp_engine *e, struct epoll_event *ev, int max,
 	}
 	t0 = now_ns();
 	n = epoll_pwait2(e->epfd, ev, max, tmo, NULL);
+	tcp_sync_acquire(e);
 	if (n > 0 && !e->spin_ns && e->spin_max_ns &&
 	    now_ns() - t0 < e->spin_max_ns)
 		e->spin_ns = TCP_SPIN_MIN_NS < e->spin_max_ns ? TCP_SPIN_MIN_NS
@@ -465,6 +470,7 @@ int tcp_engine_start(struct tcp_context *ctx,
 	struct epoll_event ev = { .events = EPOLLIN };
 	int err;
 
+	tcp_assert_held(&ctx->lock);
 	if (ctx->engine)
 		return 0;
 	e = calloc(1, sizeof(*e));
@@ -472,7 +478,7 @@ int tcp_engine_start(struct tcp_context *ctx,
 		return ENOMEM;
 	e->hooks = hooks;
 	e->spin_max_ns = spin_ceiling();
-	pthread_mutex_init(&e->closing_lock, NULL);
+	tcp_mutex_init(&e->closing_lock, TCP_LOCK_RANK_CLOSING);
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (e->epfd < 0 || e->wakefd < 0)
@@ -534,11 +540,11 @@ void tcp_engine_stop(struct tcp_context *ctx)
 		struct pollfd pf[16];
 		int n = 0;
 
-		pthread_mutex_lock(&e->closing_lock);
+		tcp_mutex_lock(&e->closing_lock);
 		for (c = e->closing; c && n < 16; c = c->next)
 			pf[n++] = (struct pollfd){ .fd = c->fd,
 						   .events = POLLIN };
-		pthread_mutex_unlock(&e->closing_lock);
+		tcp_mutex_unlock(&e->closing_lock);
 		poll(pf, n, 10);
 		linger_reap(ctx, NULL, false);
 	}
@@ -559,6 +565,7 @@ int tcp_engine_watch(struct tcp_context *ctx, int fd, struct tcp_watch *w,
 {
 	struct epoll_event ev = { .events = events, .data.ptr = w };
 
+	tcp_sync_release(ctx->engine);
 	return epoll_ctl(ctx->engine->epfd, EPOLL_CTL_ADD, fd, &ev) ? errno : 0;
 }
 
@@ -567,6 +574,7 @@ int tcp_engine_rewatch(struct tcp_context *ctx, int fd, struct tcp_watch *w,
 {
 	struct epoll_event ev = { .events = events, .data.ptr = w };
 
+	tcp_sync_release(ctx->engine);
 	return epoll_ctl(ctx->engine->epfd, EPOLL_CTL_MOD, fd, &ev) ? errno : 0;
 }
 
@@ -580,6 +588,7 @@ void tcp_engine_bury(struct tcp_context *ctx, struct tcp_watch *w)
 {
 	struct tcp_engine *e = ctx->engine;
 
+	tcp_assert_held(&ctx->lock);
 	if (!e) {
 		w->ops->free(w);
 		return;

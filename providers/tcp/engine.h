@@ -97,7 +97,7 @@ struct tcp_engine {
 	uint64_t spin_ns;	 /* busy-poll budget (engine_wait) */
 	uint64_t spin_max_ns;	 /* its ceiling: RDMA_TCP_ENGINE_SPIN_US */
 	struct tcp_watch *grave; /* buried watches awaiting free, ctx->lock */
-	pthread_mutex_t closing_lock;
+	tcp_mutex_t closing_lock;
 	struct tcp_closing *closing;
 	/* the hooks' next deadline (tcp_engine_deadline), engine thread */
 	uint64_t deadline_at;

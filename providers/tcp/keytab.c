@@ -21,7 +21,7 @@ static uint8_t random_gen(uint8_t avoid)
 int keytab_init(struct keytab *kt, uint32_t max_used)
 {
 	memset(kt, 0, sizeof(*kt));
-	pthread_mutex_init(&kt->lock, NULL);
+	tcp_mutex_init(&kt->lock, TCP_LOCK_RANK_KEYS);
 	kt->max_used = max_used < KEYTAB_MAX_SLOTS - 1 ? max_used
 						       : KEYTAB_MAX_SLOTS - 1;
 	return 0;
@@ -31,7 +31,7 @@ void keytab_destroy(struct keytab *kt)
 {
 	free(kt->slots);
 	kt->slots = NULL;
-	pthread_mutex_destroy(&kt->lock);
+	tcp_mutex_destroy(&kt->lock);
 }
 
 static int keytab_grow(struct keytab *kt)
@@ -65,9 +65,9 @@ int keytab_insert(struct keytab *kt, void *obj, uint32_t *key)
 	struct keytab_slot *s;
 	uint32_t idx;
 
-	pthread_mutex_lock(&kt->lock);
+	tcp_mutex_lock(&kt->lock);
 	if (kt->used >= kt->max_used || (!kt->free_head && keytab_grow(kt))) {
-		pthread_mutex_unlock(&kt->lock);
+		tcp_mutex_unlock(&kt->lock);
 		return ENOMEM;
 	}
 	idx = kt->free_head;
@@ -78,7 +78,7 @@ int keytab_insert(struct keytab *kt, void *obj, uint32_t *key)
 	s->gen = random_gen(s->gen);
 	kt->used++;
 	*key = idx << 8 | s->gen;
-	pthread_mutex_unlock(&kt->lock);
+	tcp_mutex_unlock(&kt->lock);
 	return 0;
 }
 
@@ -87,10 +87,10 @@ uint32_t keytab_rekey(struct keytab *kt, uint32_t key)
 	uint32_t idx = key >> 8;
 	uint32_t nkey;
 
-	pthread_mutex_lock(&kt->lock);
+	tcp_mutex_lock(&kt->lock);
 	kt->slots[idx].gen = random_gen(kt->slots[idx].gen);
 	nkey = idx << 8 | kt->slots[idx].gen;
-	pthread_mutex_unlock(&kt->lock);
+	tcp_mutex_unlock(&kt->lock);
 	return nkey;
 }
 
@@ -98,7 +98,7 @@ void keytab_remove(struct keytab *kt, uint32_t key)
 {
 	uint32_t idx = key >> 8;
 
-	pthread_mutex_lock(&kt->lock);
+	tcp_mutex_lock(&kt->lock);
 	if (idx && idx < kt->nslots && kt->slots[idx].obj &&
 	    kt->slots[idx].gen == (key & 0xff)) {
 		kt->slots[idx].obj = NULL;
@@ -106,13 +106,14 @@ void keytab_remove(struct keytab *kt, uint32_t key)
 		kt->free_head = idx;
 		kt->used--;
 	}
-	pthread_mutex_unlock(&kt->lock);
+	tcp_mutex_unlock(&kt->lock);
 }
 
 void *keytab_lookup_locked(struct keytab *kt, uint32_t key)
 {
 	uint32_t idx = key >> 8;
 
+	tcp_assert_held(&kt->lock);
 	if (!idx || idx >= kt->nslots)
 		return NULL;
 	if (!kt->slots[idx].obj || kt->slots[idx].gen != (key & 0xff))

@@ -17,6 +17,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "lock.h"
+
 #define KEYTAB_MAX_SLOTS (1u << 24)
 
 struct keytab_slot {
@@ -26,7 +28,7 @@ struct keytab_slot {
 };
 
 struct keytab {
-	pthread_mutex_t lock;
+	tcp_mutex_t lock;
 	struct keytab_slot *slots;
 	uint32_t
 		nslots; /* allocated; slot 0 is never used so key 0 is invalid */

@@ -168,6 +168,7 @@ int tcp_listen_open(struct tcp_context *ctx, struct tcp_listener *l,
 	struct tcp_addr addrs[TCP_LISTEN_ADDRS];
 	int i, n, err;
 
+	tcp_assert_held(&ctx->lock);
 	l->ops = ops;
 	l->resv_fd = -1;
 	for (i = 0; i < TCP_LISTEN_ADDRS; i++)
@@ -203,10 +204,10 @@ void tcp_listen_sync(struct tcp_context *ctx)
 	n = tcp_netdev_addrs(ctx->dev->netdev, addrs, TCP_LISTEN_ADDRS);
 	if (n < 0)
 		return; /* keep what is open; the next event tries again */
-	pthread_mutex_lock(&ctx->lock);
+	tcp_mutex_lock(&ctx->lock);
 	for (i = 0; i < rv->nlis; i++)
 		listener_sync(ctx, rv->lis[i], addrs, n);
-	pthread_mutex_unlock(&ctx->lock);
+	tcp_mutex_unlock(&ctx->lock);
 }
 
 /*

@@ -16,20 +16,20 @@ enum ibv_wc_status tcp_place_check(struct tcp_qp *qp, uint32_t rkey,
 
 	if (!(qp->attr.qp_access_flags & access))
 		return IBV_WC_REM_ACCESS_ERR;
-	pthread_mutex_lock(&ctx->keys.lock);
+	tcp_mutex_lock(&ctx->keys.lock);
 	mr = keytab_lookup_locked(&ctx->keys, rkey);
 	if (!mr || mr->pd != qp->pd || !(mr->access & access) ||
 	    raddr < mr->iova) {
-		pthread_mutex_unlock(&ctx->keys.lock);
+		tcp_mutex_unlock(&ctx->keys.lock);
 		return IBV_WC_REM_ACCESS_ERR;
 	}
 	off = raddr - mr->iova;
 	if (off > mr->length || len > mr->length - off) {
-		pthread_mutex_unlock(&ctx->keys.lock);
+		tcp_mutex_unlock(&ctx->keys.lock);
 		return IBV_WC_REM_ACCESS_ERR;
 	}
 	atomic_fetch_add(&mr->busy, 1);
-	pthread_mutex_unlock(&ctx->keys.lock);
+	tcp_mutex_unlock(&ctx->keys.lock);
 	*out = mr;
 	*where = mr->addr + off;
 	return IBV_WC_SUCCESS;
@@ -48,12 +48,12 @@ bool tcp_mr_repin(struct tcp_context *ctx, uint32_t key, struct tcp_mr *mr,
 	struct tcp_mr *cur;
 	bool ok;
 
-	pthread_mutex_lock(&ctx->keys.lock);
+	tcp_mutex_lock(&ctx->keys.lock);
 	cur = keytab_lookup_locked(&ctx->keys, key);
 	ok = cur && cur == mr && cur->serial == serial;
 	if (ok)
 		atomic_fetch_add(&cur->busy, 1);
-	pthread_mutex_unlock(&ctx->keys.lock);
+	tcp_mutex_unlock(&ctx->keys.lock);
 	return ok;
 }
 
@@ -71,7 +71,7 @@ enum ibv_wc_status tcp_resolve_sges(struct tcp_context *ctx, struct tcp_pd *pd,
 	uint64_t sum = 0;
 	int i;
 
-	pthread_mutex_lock(&ctx->keys.lock);
+	tcp_mutex_lock(&ctx->keys.lock);
 	for (i = 0; i < n; i++) {
 		struct tcp_mr *mr;
 		uint64_t off;
@@ -91,12 +91,12 @@ enum ibv_wc_status tcp_resolve_sges(struct tcp_context *ctx, struct tcp_pd *pd,
 			goto prot;
 		out[i].addr = mr->addr + off;
 	}
-	pthread_mutex_unlock(&ctx->keys.lock);
+	tcp_mutex_unlock(&ctx->keys.lock);
 	if (sum > TCP_MAX_MSG_SZ)
 		return IBV_WC_LOC_LEN_ERR;
 	*total = (uint32_t)sum;
 	return IBV_WC_SUCCESS;
 prot:
-	pthread_mutex_unlock(&ctx->keys.lock);
+	tcp_mutex_unlock(&ctx->keys.lock);
 	return IBV_WC_LOC_PROT_ERR;
 }

@@ -194,6 +194,7 @@ static int post_send_locked(struct tcp_qp *qp, struct ibv_send_wr *wr,
 	uint32_t nwr = 0;
 	int err = 0;
 
+	tcp_assert_held(&qp->lock);
 	for (; wr; wr = wr->next, nwr++) {
 		if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD &&
 		    qp->state != IBV_QPS_SQE && qp->state != IBV_QPS_ERR) {
@@ -232,9 +233,9 @@ int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	int err;
 
 	tcp_qp_yield(qp);
-	pthread_mutex_lock(&qp->lock);
+	tcp_mutex_lock(&qp->lock);
 	err = post_send_locked(qp, wr, bad);
-	pthread_mutex_unlock(&qp->lock);
+	tcp_mutex_unlock(&qp->lock);
 	return tcp_fail(err);
 }
 
@@ -250,7 +251,7 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 		return tcp_fail(EINVAL);
 	}
 	tcp_qp_yield(qp);
-	pthread_mutex_lock(&qp->lock);
+	tcp_mutex_lock(&qp->lock);
 	for (; wr; wr = wr->next) {
 		struct tcp_recv_wqe *w;
 
@@ -301,7 +302,7 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 		else
 			tcp_qp_tx(qp);
 	}
-	pthread_mutex_unlock(&qp->lock);
+	tcp_mutex_unlock(&qp->lock);
 	return tcp_fail(err);
 }
 
@@ -365,7 +366,7 @@ static int ex_wr_complete(struct ibv_qp_ex *ex)
 			qp->wr.stage[i].next = &qp->wr.stage[i + 1];
 		qp->wr.stage[qp->wr.n - 1].next = NULL;
 		tcp_qp_yield(qp);
-		pthread_mutex_lock(&qp->lock);
+		tcp_mutex_lock(&qp->lock);
 		for (i = 0; i < qp->wr.n && !err; i++)
 			err = check_send(qp, &qp->wr.stage[i]);
 		if (!err && qp->state != IBV_QPS_ERR &&
@@ -374,7 +375,7 @@ static int ex_wr_complete(struct ibv_qp_ex *ex)
 			err = ENOMEM;
 		if (!err)
 			err = post_send_locked(qp, qp->wr.stage, &bad);
-		pthread_mutex_unlock(&qp->lock);
+		tcp_mutex_unlock(&qp->lock);
 	}
 	qp->wr.n = 0;
 	qp->wr.err = 0;

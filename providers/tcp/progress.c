@@ -103,6 +103,7 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 	uint32_t inflight = qp->sq.head - qp->sq.done;
 	bool oneway = false;
 
+	tcp_assert_held(&qp->lock);
 	if (qp->prog.rx_app_driven) {
 		/* (a peer that never sent a request -- ib_read_lat's -- has
 		 * nothing for the engine to serve: the tick hands back) */
@@ -148,6 +149,7 @@ bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 {
 	uint64_t before = qp->prog.io_rx;
 
+	tcp_assert_held(&qp->lock);
 	qp->rx.by_app = true;
 	tcp_qp_rx(qp);
 	qp->rx.by_app = false;
@@ -168,6 +170,7 @@ bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 /* The engine watches the socket's input again. */
 void tcp_qp_engine_rx(struct tcp_qp *qp)
 {
+	tcp_assert_held(&qp->lock);
 	if (!qp->prog.rx_app_driven)
 		return;
 	qp->prog.rx_app_driven = false;

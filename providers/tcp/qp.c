@@ -175,14 +175,14 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 	qp->state = IBV_QPS_RESET;
 	qp->conn.poll.p.ops = &qp_watch_ops;
 	qp->conn.poll.qp = qp;
-	pthread_mutex_init(&qp->lock, NULL);
+	tcp_mutex_init(&qp->lock, TCP_LOCK_RANK_QP);
 	err = qp_alloc_queues(qp);
 	if (err)
 		goto fail;
 
-	pthread_mutex_lock(&ctx->lock);
+	tcp_mutex_lock(&ctx->lock);
 	err = tcp_qpn_alloc(qp);
-	pthread_mutex_unlock(&ctx->lock);
+	tcp_mutex_unlock(&ctx->lock);
 	if (err)
 		goto fail;
 
@@ -202,9 +202,9 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 	if (tcp_cq_attach(qp->scq, qp) ||
 	    (qp->rcq != qp->scq && tcp_cq_attach(qp->rcq, qp))) {
 		tcp_cq_detach(qp->scq, qp);
-		pthread_mutex_lock(&ctx->lock);
+		tcp_mutex_lock(&ctx->lock);
 		tcp_qpn_free(qp);
-		pthread_mutex_unlock(&ctx->lock);
+		tcp_mutex_unlock(&ctx->lock);
 		err = ENOMEM;
 		goto fail;
 	}
@@ -390,8 +390,8 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 	enum ibv_qp_state next;
 	int err = 0;
 
-	pthread_mutex_lock(&ctx->lock);
-	pthread_mutex_lock(&qp->lock);
+	tcp_mutex_lock(&ctx->lock);
+	tcp_mutex_lock(&qp->lock);
 	next = (mask & IBV_QP_STATE) ? a->qp_state : qp->state;
 	if (!tcp_qp_mask_ok(qp->type, qp->state, next, mask | IBV_QP_STATE)) {
 		err = EINVAL;
@@ -421,9 +421,9 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 			qp->state = IBV_QPS_INIT;
 			goto out;
 		}
-		pthread_mutex_unlock(&qp->lock);
+		tcp_mutex_unlock(&qp->lock);
 		tcp_conn_match_pending(ctx);
-		pthread_mutex_unlock(&ctx->lock);
+		tcp_mutex_unlock(&ctx->lock);
 		return 0;
 	}
 	if (next == IBV_QPS_SQD && qp->state == IBV_QPS_RTS &&
@@ -434,8 +434,8 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 	if (next == IBV_QPS_RTS)
 		tcp_qp_tx(qp); /* work posted earlier may now flow */
 out:
-	pthread_mutex_unlock(&qp->lock);
-	pthread_mutex_unlock(&ctx->lock);
+	tcp_mutex_unlock(&qp->lock);
+	tcp_mutex_unlock(&ctx->lock);
 	return tcp_fail(err);
 }
 
@@ -444,7 +444,7 @@ int tcp_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask,
 {
 	struct tcp_qp *qp = to_tqp(ibqp);
 
-	pthread_mutex_lock(&qp->lock);
+	tcp_mutex_lock(&qp->lock);
 	*a = qp->attr;
 	a->qp_state = qp->state;
 	a->cur_qp_state = qp->state;
@@ -459,7 +459,7 @@ int tcp_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask,
 	init->cap = qp->cap;
 	init->qp_type = qp->type;
 	init->sq_sig_all = qp->sq_sig_all;
-	pthread_mutex_unlock(&qp->lock);
+	tcp_mutex_unlock(&qp->lock);
 	return 0;
 }
 
@@ -472,8 +472,8 @@ int tcp_destroy_qp(struct ibv_qp *ibqp)
 	tcp_cq_detach(qp->scq, qp);
 	if (qp->rcq != qp->scq)
 		tcp_cq_detach(qp->rcq, qp);
-	pthread_mutex_lock(&ctx->lock);
-	pthread_mutex_lock(&qp->lock);
+	tcp_mutex_lock(&ctx->lock);
+	tcp_mutex_lock(&qp->lock);
 	if (qp->conn.connected)
 		tcp_qp_flush(qp); /* a held-back ack goes before the close */
 	tcp_qp_close_conn(qp);
@@ -488,9 +488,9 @@ int tcp_destroy_qp(struct ibv_qp *ibqp)
 	if (qp->srq)
 		atomic_fetch_sub(&qp->srq->users, 1);
 	atomic_fetch_sub(&ctx->n_qp, 1);
-	pthread_mutex_unlock(&qp->lock);
+	tcp_mutex_unlock(&qp->lock);
 	tcp_engine_bury(ctx, &qp->conn.poll.p);
-	pthread_mutex_unlock(&ctx->lock);
+	tcp_mutex_unlock(&ctx->lock);
 	return 0;
 }
 
@@ -500,6 +500,6 @@ void tcp_qp_free(struct tcp_qp *qp)
 	free(qp->wr.stage);
 	free(qp->wr.sges);
 	free(qp->wr.inl);
-	pthread_mutex_destroy(&qp->lock);
+	tcp_mutex_destroy(&qp->lock);
 	free(qp);
 }

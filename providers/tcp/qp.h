@@ -57,7 +57,7 @@ struct tcp_recv_wqe {
 
 struct tcp_srq {
 	struct verbs_srq vsrq;
-	pthread_mutex_t lock;
+	tcp_mutex_t lock;
 	struct tcp_recv_wqe *ring;
 	struct tcp_seg *segs;
 	uint32_t size, max_wr, max_sge, limit;
@@ -254,7 +254,7 @@ struct tcp_wr_stage {
 struct tcp_qp {
 	struct verbs_qp vqp;
 	struct tcp_context *ctx;
-	pthread_mutex_t lock;
+	tcp_mutex_t lock;
 	bool dead;		  /* destroyed; engine frees it later */
 	unsigned int timer_skips; /* engine only: see each_qp */
 	atomic_uint engine_wants; /* the engine waits for `lock` */
@@ -384,6 +384,7 @@ void tcp_qp_live_arm_slow(struct tcp_qp *qp);
  */
 static inline void tcp_qp_live_arm(struct tcp_qp *qp)
 {
+	tcp_assert_held(&qp->lock);
 	if (!qp->conn.live_armed && qp->type == IBV_QPT_RC &&
 	    qp->attr.timeout && qp->sq.done != qp->sq.head)
 		tcp_qp_live_arm_slow(qp);
@@ -447,6 +448,7 @@ static inline bool tcp_qp_only_ack_held(const struct tcp_qp *qp)
 /* Sends WRs held back by batching, if any; caller holds qp->lock. */
 static inline void tcp_qp_flush(struct tcp_qp *qp)
 {
+	tcp_assert_held(&qp->lock);
 	if (qp->prog.tx_deferred)
 		tcp_qp_tx(qp);
 }

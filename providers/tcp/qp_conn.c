@@ -63,6 +63,7 @@ void tcp_qp_conn_ready(struct tcp_qp *qp)
  */
 void tcp_qp_close_conn(struct tcp_qp *qp)
 {
+	tcp_assert_held(&qp->lock);
 	if (qp->conn.fd >= 0) {
 		if (qp->ctx->engine)
 			tcp_engine_unwatch(qp->ctx, qp->conn.fd);

@@ -40,6 +40,7 @@ static enum ibv_wc_opcode wc_op(enum ibv_wr_opcode op)
 /* Completes the SQ from the oldest WQE while WQEs are done, in order. */
 void tcp_sq_reap(struct tcp_qp *qp)
 {
+	tcp_assert_held(&qp->lock);
 	while (qp->sq.done != qp->sq.tx) {
 		struct tcp_send_wqe *w =
 			&qp->sq.wqe[qp->sq.done & (qp->sq.size - 1)];
@@ -74,6 +75,7 @@ void tcp_sq_reap(struct tcp_qp *qp)
 /* Moves the QP to ERR: the connection closes, every WR is flushed. */
 void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev)
 {
+	tcp_assert_held(&qp->lock);
 	if (qp->state == IBV_QPS_ERR)
 		return;
 	qp->state = IBV_QPS_ERR;

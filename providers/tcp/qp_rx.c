@@ -301,6 +301,7 @@ void tcp_qp_rx(struct tcp_qp *qp)
 	bool ack_pending = qp->resp.want_ack; /* held back by an earlier pass */
 	enum rx_step step;
 
+	tcp_assert_held(&qp->lock);
 	if (qp->resp.term_at_ns && qp->conn.connected) {
 		rx_discard_stream(qp);
 		return;

@@ -244,6 +244,7 @@ void tcp_qp_unheard_arm(struct tcp_qp *qp)
 {
 	uint64_t ns = retry_budget_ns(qp);
 
+	tcp_assert_held(&qp->lock);
 	if (qp->type != IBV_QPT_RC || !ns || qp->conn.unheard_fail_ns ||
 	    qp->state != IBV_QPS_RTS)
 		return;
@@ -256,6 +257,7 @@ void tcp_qp_unheard_arm(struct tcp_qp *qp)
 /* The deadline of tcp_qp_unheard_arm: the peer answered, or it fails. */
 static void unheard_timer(struct tcp_qp *qp, uint64_t now)
 {
+	tcp_assert_held(&qp->lock);
 	if (!qp->sq.peer_heard && now < qp->conn.unheard_fail_ns)
 		return;
 	qp->conn.unheard_fail_ns = 0;
@@ -340,6 +342,7 @@ static void rnr_credit_timer(struct tcp_qp *qp, uint64_t now)
 /* The engine's look at a QP with deadlines (and at every tick). */
 void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 {
+	tcp_assert_held(&qp->lock);
 	if (qp->conn.fail_at_ns && now >= qp->conn.fail_at_ns) {
 		dead_peer_expired(qp);
 		return;

@@ -357,6 +357,7 @@ void tcp_qp_tx(struct tcp_qp *qp)
 	struct msghdr m = { 0 };
 	ssize_t n;
 
+	tcp_assert_held(&qp->lock);
 	if (!qp->conn.connected || qp->conn.fd < 0)
 		return;
 	/* whatever is held back goes now, or waits on EPOLLOUT or credit */
@@ -456,6 +457,7 @@ void tcp_qp_terminate(struct tcp_qp *qp, uint32_t msn, uint32_t syn,
 {
 	struct tcp_resp *r = calloc(1, sizeof(*r));
 
+	tcp_assert_held(&qp->lock);
 	if (r) {
 		r->hdr.opcode = RTCP_OP_TERMINATE;
 		r->hdr.msn = msn;

@@ -13,9 +13,9 @@ unsigned int tcp_qp_ready(struct tcp_context *ctx, struct tcp_watch *w,
 	uint64_t l;
 
 	(void)ctx;
-	pthread_mutex_lock(&qp->lock);
+	tcp_mutex_lock(&qp->lock);
 	if (qp->dead) {
-		pthread_mutex_unlock(&qp->lock);
+		tcp_mutex_unlock(&qp->lock);
 		return TCP_READY_IO;
 	}
 	l = qp->prog.io_large;
@@ -30,7 +30,7 @@ unsigned int tcp_qp_ready(struct tcp_context *ctx, struct tcp_watch *w,
 	}
 	/* frames, reads and sends over TCP_SPIN_BYTES: see engine_wait */
 	l = qp->prog.io_large - l;
-	pthread_mutex_unlock(&qp->lock);
+	tcp_mutex_unlock(&qp->lock);
 	return TCP_READY_IO | (l ? TCP_READY_LARGE : 0);
 }
 
@@ -43,7 +43,7 @@ unsigned int tcp_qp_ready(struct tcp_context *ctx, struct tcp_watch *w,
 static void engine_lock_qp(struct tcp_qp *qp)
 {
 	atomic_fetch_add_explicit(&qp->engine_wants, 1, memory_order_relaxed);
-	pthread_mutex_lock(&qp->lock);
+	tcp_mutex_lock(&qp->lock);
 	atomic_fetch_sub_explicit(&qp->engine_wants, 1, memory_order_relaxed);
 }
 
@@ -76,8 +76,8 @@ static void each_qp(struct tcp_context *ctx,
 	int i, j;
 
 	if (mode != QP_LOCK_TRY)
-		pthread_mutex_lock(&ctx->lock);
-	else if (pthread_mutex_trylock(&ctx->lock))
+		tcp_mutex_lock(&ctx->lock);
+	else if (tcp_mutex_trylock(&ctx->lock))
 		return;
 	for (i = 0; i < rv->nlis; i++) {
 		for (j = 0; j < TCP_QPS_PER_LISTENER; j++) {
@@ -96,7 +96,7 @@ static void each_qp(struct tcp_context *ctx,
 			 * work that cannot wait (held-back WRs), the engine
 			 * asks for the lock (engine_lock_qp).
 			 */
-			if (pthread_mutex_trylock(&qp->lock)) {
+			if (tcp_mutex_trylock(&qp->lock)) {
 				if (mode == QP_LOCK_TRY ||
 				    (mode == QP_LOCK_SKIP_FEW &&
 				     ++qp->timer_skips < TCP_TIMER_SKIPS))
@@ -106,10 +106,10 @@ static void each_qp(struct tcp_context *ctx,
 			qp->timer_skips = 0;
 			if (!qp->dead)
 				fn(qp, now);
-			pthread_mutex_unlock(&qp->lock);
+			tcp_mutex_unlock(&qp->lock);
 		}
 	}
-	pthread_mutex_unlock(&ctx->lock);
+	tcp_mutex_unlock(&ctx->lock);
 }
 
 /*
@@ -163,6 +163,7 @@ const struct tcp_engine_hooks tcp_qp_hooks = {
  */
 void tcp_engine_defer_tx(struct tcp_qp *qp)
 {
+	tcp_assert_held(&qp->lock);
 	if (qp->prog.tx_kicked)
 		return;
 	qp->prog.tx_deferred = true;

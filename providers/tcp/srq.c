@@ -38,7 +38,7 @@ static struct tcp_srq *srq_new(struct tcp_context *ctx, struct ibv_pd *pd,
 	srq->max_sge = a->max_sge;
 	srq->limit = a->srq_limit;
 	srq->pd = to_tpd(pd);
-	pthread_mutex_init(&srq->lock, NULL);
+	tcp_mutex_init(&srq->lock, TCP_LOCK_RANK_SRQ);
 	atomic_fetch_add(&srq->pd->users, 1);
 	srq->vsrq.srq.context = &ctx->vctx.context;
 	srq->vsrq.srq_type = IBV_SRQT_BASIC;
@@ -91,7 +91,7 @@ int tcp_destroy_srq(struct ibv_srq *ibsrq)
 		return tcp_fail(EBUSY);
 	atomic_fetch_sub(&srq->pd->users, 1);
 	atomic_fetch_sub(&to_tctx(ibsrq->context)->n_srq, 1);
-	pthread_mutex_destroy(&srq->lock);
+	tcp_mutex_destroy(&srq->lock);
 	free(srq->ring);
 	free(srq->segs);
 	free(srq);
@@ -141,7 +141,7 @@ int tcp_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *a, int mask)
 
 	if (mask & ~(IBV_SRQ_MAX_WR | IBV_SRQ_LIMIT))
 		return tcp_fail(EINVAL);
-	pthread_mutex_lock(&srq->lock);
+	tcp_mutex_lock(&srq->lock);
 	if (mask & IBV_SRQ_MAX_WR) {
 		/* never below what is posted, nor below the armed limit
 		 * (the one this call sets, if it sets one: rxe) */
@@ -162,7 +162,7 @@ int tcp_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *a, int mask)
 		else
 			srq->limit = a->srq_limit;
 	}
-	pthread_mutex_unlock(&srq->lock);
+	tcp_mutex_unlock(&srq->lock);
 	return tcp_fail(err);
 }
 
@@ -170,11 +170,11 @@ int tcp_query_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *a)
 {
 	struct tcp_srq *srq = to_tsrq(ibsrq);
 
-	pthread_mutex_lock(&srq->lock);
+	tcp_mutex_lock(&srq->lock);
 	a->max_wr = srq->max_wr;
 	a->max_sge = srq->max_sge;
 	a->srq_limit = srq->limit;
-	pthread_mutex_unlock(&srq->lock);
+	tcp_mutex_unlock(&srq->lock);
 	return 0;
 }
 
@@ -189,7 +189,7 @@ int tcp_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
 	struct tcp_srq *srq = to_tsrq(ibsrq);
 	int err = 0, i;
 
-	pthread_mutex_lock(&srq->lock);
+	tcp_mutex_lock(&srq->lock);
 	for (; wr; wr = wr->next) {
 		struct tcp_recv_wqe *w;
 
@@ -213,7 +213,7 @@ int tcp_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
 	}
 	if (err)
 		*bad = wr;
-	pthread_mutex_unlock(&srq->lock);
+	tcp_mutex_unlock(&srq->lock);
 	/* QPs waiting on an empty SRQ retry from the engine's timer pass */
 	return tcp_fail(err);
 }
@@ -223,9 +223,9 @@ bool tcp_srq_take(struct tcp_srq *srq, struct tcp_recv_wqe *out)
 	struct tcp_recv_wqe *w;
 	bool fire = false;
 
-	pthread_mutex_lock(&srq->lock);
+	tcp_mutex_lock(&srq->lock);
 	if (srq->head == srq->tail) {
-		pthread_mutex_unlock(&srq->lock);
+		tcp_mutex_unlock(&srq->lock);
 		return false;
 	}
 	w = &srq->ring[srq->tail++ & (srq->size - 1)];
@@ -237,7 +237,7 @@ bool tcp_srq_take(struct tcp_srq *srq, struct tcp_recv_wqe *out)
 		srq->limit = 0;
 		fire = true;
 	}
-	pthread_mutex_unlock(&srq->lock);
+	tcp_mutex_unlock(&srq->lock);
 	if (fire)
 		tcp_async_post(to_tctx(srq->vsrq.srq.context),
 			       IBV_EVENT_SRQ_LIMIT_REACHED,

@@ -16,6 +16,7 @@
 
 #include "verbs_abi.h"
 #include "keytab.h"
+#include "lock.h"
 #include "tcp_limits.h"
 
 #define container_of(ptr, type, member) \
@@ -36,14 +37,14 @@ struct tcp_context {
 	struct verbs_context vctx;
 	struct tcp_device *dev;
 	int async_wfd; /* write end of the async event pipe */
-	pthread_mutex_t async_lock;
+	tcp_mutex_t async_lock;
 	struct keytab keys; /* memory keys (lkey == rkey) */
 	atomic_int n_pd, n_cq, n_qp, n_srq, n_ah; /* for the max_* limits */
-	pthread_mutex_t lock;			  /* QP table, engine start */
+	tcp_mutex_t lock;			  /* QP table, engine start */
 	struct tcp_engine *engine;
 	struct tcp_rendezvous *rv; /* listeners, hellos (conn.h) */
 	/* CQs whose channel was full: the engine writes their events later */
-	pthread_mutex_t ev_lock; /* after any cq->lock */
+	tcp_mutex_t ev_lock; /* after any cq->lock */
 	struct tcp_cq *ev_pending;
 };
 
@@ -69,7 +70,7 @@ struct tcp_mr {
 
 struct tcp_cq {
 	struct verbs_cq vcq;
-	pthread_mutex_t lock;
+	tcp_mutex_t lock;
 	struct ibv_wc *ring;
 	uint32_t size; /* ring slots (power of two, >= cqe + 1) */
 	uint32_t cqe;  /* what the application asked for (reported back) */
@@ -82,7 +83,7 @@ struct tcp_cq {
 	 * the engine thread, which on a busy 2-core host may wait a whole
 	 * scheduler slice for a CPU.
 	 */
-	pthread_mutex_t qps_lock;
+	tcp_mutex_t qps_lock;
 	struct tcp_qp **qps;
 	uint32_t nqps, qps_cap;
 	/* ibv_poll_cq calls: a poll ends a QP's posting burst (post.c) */
@@ -105,7 +106,21 @@ struct tcp_cq {
 	uint64_t wc_flags_ex;
 };
 
-/* engine timer: writes events that found the channel full (cq.c) */
+/*
+ * cq->head and cq->tail change under cq->lock only, but a poll reads them
+ * without it first (ring_holds_hint, cq.c): every store is atomic.
+ */
+static inline void tcp_cq_set_head(struct tcp_cq *cq, uint32_t head)
+{
+	__atomic_store_n(&cq->head, head, __ATOMIC_RELAXED);
+}
+
+static inline void tcp_cq_set_tail(struct tcp_cq *cq, uint32_t tail)
+{
+	__atomic_store_n(&cq->tail, tail, __ATOMIC_RELEASE);
+}
+
+/* engine timer: writes events that found the channel full (cq_ring.c) */
 void tcp_cq_retry_events(struct tcp_context *ctx);
 
 /*
@@ -202,7 +217,10 @@ struct tcp_qp;
 int tcp_cq_attach(struct tcp_cq *cq, struct tcp_qp *qp);
 void tcp_cq_detach(struct tcp_cq *cq, struct tcp_qp *qp);
 bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited);
+/* cq_ring.c: the producer side */
 /* Drops the entries of QP qpn not polled yet (a QP moved to RESET). */
 void tcp_cq_purge_qp(struct tcp_cq *cq, uint32_t qpn);
+/* Takes cq off the list of CQs with unsent events; caller holds cq->lock. */
+void tcp_cq_unqueue_locked(struct tcp_context *ctx, struct tcp_cq *cq);
 
 #endif

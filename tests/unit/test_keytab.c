@@ -26,9 +26,9 @@ static void *lookup(struct keytab *kt, uint32_t key)
 {
 	void *o;
 
-	pthread_mutex_lock(&kt->lock);
+	tcp_mutex_lock(&kt->lock);
 	o = keytab_lookup_locked(kt, key);
-	pthread_mutex_unlock(&kt->lock);
+	tcp_mutex_unlock(&kt->lock);
 	return o;
 }
 
