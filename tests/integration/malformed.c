@@ -48,9 +48,11 @@
  */
 #include <arpa/inet.h>
 #include <endian.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
@@ -59,6 +61,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -153,6 +156,94 @@ static void sleep_ms(int ms)
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
+}
+
+/* ------------------------------------------------------- socket probes */
+
+/* A connection's two addresses, as the test's end of it sees them. */
+struct conn_ends {
+	struct sockaddr_storage self, peer;
+	socklen_t self_len, peer_len;
+};
+
+static bool conn_ends_of(int fd, struct conn_ends *e)
+{
+	e->self_len = sizeof(e->self);
+	e->peer_len = sizeof(e->peer);
+	return !getsockname(fd, (struct sockaddr *)&e->self, &e->self_len) &&
+	       !getpeername(fd, (struct sockaddr *)&e->peer, &e->peer_len);
+}
+
+/*
+ * The provider's end of a connection the test made: the socket of this
+ * process whose addresses are @e's, swapped; -1 while there is none (not
+ * accepted yet, or closed).
+ */
+static int provider_end(const struct conn_ends *e)
+{
+	struct conn_ends o;
+	struct dirent *d;
+	DIR *dir = opendir("/proc/self/fd");
+	int fd, found = -1;
+
+	if (!dir)
+		return -1;
+	while (found < 0 && (d = readdir(dir))) {
+		fd = atoi(d->d_name);
+		if (fd > 2 && fd != dirfd(dir) && conn_ends_of(fd, &o) &&
+		    o.self_len == e->peer_len &&
+		    !memcmp(&o.self, &e->peer, o.self_len) &&
+		    o.peer_len == e->self_len &&
+		    !memcmp(&o.peer, &e->self, o.peer_len))
+			found = fd;
+	}
+	closedir(dir);
+	return found;
+}
+
+/*
+ * Whether the provider has read all but @left of the bytes the test sent
+ * on @fd: every byte has reached the provider's socket (none waits for an
+ * acknowledgement) and at most @left wait there unread.
+ */
+static bool provider_read(int fd, const struct conn_ends *e, int left)
+{
+	int queued, pfd;
+
+	if (ioctl(fd, SIOCOUTQ, &queued) || queued)
+		return false;
+	pfd = provider_end(e);
+	return pfd >= 0 && !ioctl(pfd, FIONREAD, &queued) && queued <= left;
+}
+
+/*
+ * Waits up to DEADLINE_MS for the provider to read what the test sent on
+ * @fd (all but @left bytes), so that what the test does next reaches it
+ * as a separate event; false if it did not.
+ */
+static bool wait_provider_read(int fd, int left)
+{
+	struct conn_ends e;
+	uint64_t t0 = now_ms();
+	bool done;
+
+	if (!conn_ends_of(fd, &e))
+		return false;
+	while (!(done = provider_read(fd, &e, left)) &&
+	       now_ms() - t0 < DEADLINE_MS)
+		sleep_ms(1);
+	return done;
+}
+
+/* Waits up to DEADLINE_MS for the provider to close its end of @e. */
+static bool wait_provider_closed(const struct conn_ends *e)
+{
+	uint64_t t0 = now_ms();
+	bool done;
+
+	while (!(done = provider_end(e) < 0) && now_ms() - t0 < DEADLINE_MS)
+		sleep_ms(1);
+	return done;
 }
 
 /* ------------------------------------------------------------ memory */
@@ -1124,7 +1215,8 @@ static void send_truncated_header(struct peer *p, struct ibv_qp *qp,
 	h.sseq = RTCP_HDR_LEN;
 	rtcp_hdr_encode(&h, hb);
 	send_all(p->fd, hb, RTCP_OFF_RKEY); /* stops before the placement */
-	sleep_ms(50);
+	check(wait_provider_read(p->fd, 0),
+	      "the QP read the partial header before the peer's FIN");
 	shutdown(p->fd, SHUT_WR);
 }
 
@@ -1154,7 +1246,9 @@ static void send_partial_payload_close(struct peer *p, struct ibv_qp *qp,
 	h.raddr = win_addr(0);
 	h.len = WIN;
 	peer_frame(p, &h, pl, 10000, 0, 0);
-	sleep_ms(50);
+	/* (the rest may wait in the socket: a large payload sets a low mark) */
+	check(wait_provider_read(p->fd, 10000),
+	      "the QP read the header before the peer's FIN");
 	shutdown(p->fd, SHUT_WR);
 	/* the bytes sent may land; nothing past them, nothing outside */
 	k->alt.r = R_WIN;
@@ -1864,14 +1958,23 @@ static void hello_cases(void)
 					.dst_qpn = qp->qp_num };
 		uint8_t hb[RTCP_HELLO_LEN];
 
+		struct conn_ends e;
+		bool sent = false;
+
 		rtcp_hello_encode(&h, hb);
-		if (fd >= 0 && !connect(fd, (struct sockaddr *)&ss, sl)) {
-			send_all(fd, hb, RTCP_HELLO_OFF_DST_QPN);
-			sleep_ms(50);
+		if (fd >= 0 && !connect(fd, (struct sockaddr *)&ss, sl) &&
+		    conn_ends_of(fd, &e)) {
+			sent = !send_all(fd, hb, RTCP_HELLO_OFF_DST_QPN);
+			check(sent && wait_provider_read(fd, 0),
+			      "the provider read the half hello");
 		}
 		if (fd >= 0)
 			close(fd);
-		sleep_ms(50);
+		if (sent)
+			check(wait_provider_closed(&e),
+			      "the provider closed the half-hello connection");
+		else
+			fail("half a hello sent");
 	}
 	check(qp_state(qp) == IBV_QPS_RTS,
 	      "QP still RTS after bad and truncated hellos (%s)",

@@ -45,6 +45,8 @@ struct end {
 };
 
 #define BUF (1 << 20)
+/* empty polls after which the exit scenario's receiver says it spins */
+#define SPINNING_POLLS 1000
 
 static struct ibv_context *open_dev(const char *name)
 {
@@ -157,6 +159,16 @@ static bool wait_event(struct ibv_context *ctx, enum ibv_event_type t, int secs)
 	return false;
 }
 
+/* Waits up to @secs for the byte @want from the peer on @fd. */
+static bool child_says(int fd, char want, int secs)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c;
+
+	return poll(&p, 1, secs * 1000) == 1 && read(fd, &c, 1) == 1 &&
+	       c == want;
+}
+
 /* The peer's half of start_peer's exchange: QPN out, QPN in, connect. */
 static void child_connect(struct end *e, int rfd, int wfd)
 {
@@ -251,7 +263,8 @@ static void teardown(struct end *e, int p2c[2], int c2p[2])
  * a message: a NIC acknowledged it as it arrived, so the sender's WR must
  * succeed, even though the provider held the ack back for a reply to
  * carry. The child busy-polls (the application-driven mode, where acks
- * are held) and leaves the moment the message completes.
+ * are held), tells the parent over its pipe once it is spinning, and
+ * leaves the moment the message completes.
  */
 static void exit_child(const char *dev, int rfd, int wfd, bool unused)
 {
@@ -259,6 +272,7 @@ static void exit_child(const char *dev, int rfd, int wfd, bool unused)
 	struct ibv_sge sge;
 	struct ibv_recv_wr rwr = { 0 }, *rbad;
 	struct ibv_wc wc;
+	unsigned int polls = 0;
 	time_t end;
 
 	(void)unused;
@@ -280,6 +294,9 @@ static void exit_child(const char *dev, int rfd, int wfd, bool unused)
 			_exit(2);
 		if (n)
 			exit(wc.status == IBV_WC_SUCCESS ? 0 : 3);
+		/* a busy poller by any measure: the parent may send */
+		if (++polls == SPINNING_POLLS && write(wfd, "s", 1) != 1)
+			_exit(2);
 	}
 	_exit(4);
 }
@@ -298,8 +315,8 @@ static void exit_scenario(const char *dev)
 	pid = start_peer(&e, dev, "exit", p2c, c2p, exit_child, false);
 	if (pid < 0)
 		return;
-	/* let the child spin on its CQ for a while first (its mode) */
-	usleep(50000);
+	/* the child spins on its CQ first (its mode) */
+	CHECK(child_says(c2p[0], 's', 20), "exit: receiver spins on its CQ");
 	signaled_wr(&e, &sge, &wr, IBV_WR_SEND, 64);
 	CHECK(!ibv_post_send(e.qp, &wr, &bad), "exit: post SEND");
 	n = poll_n(e.cq, &wc, 1, 20);
