@@ -69,6 +69,8 @@
 #include <infiniband/verbs.h>
 #include <rdma_tcp/wire.h>
 
+#include "tcheck.h"
+
 #define WIN	    (64 * 1024)	  /* the registered window */
 #define PAD	    4096	  /* canary bytes on each side */
 #define SMALL	    4096	  /* the extra regions */
@@ -77,86 +79,6 @@
 #define DEADLINE_MS 3000
 #define MAX_MSG	    (1u << 31) /* the provider's max_msg_sz */
 #define WATCHDOG_S  240
-
-static int passed, failed;
-static const char *cur_case = "";
-
-static void ok(const char *fmt, ...)
-{
-	va_list ap;
-
-	passed++;
-	printf("ok - %s: ", cur_case);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-}
-
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	failed++;
-	printf("FAIL - %s: ", cur_case);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-}
-
-/* detail lines under the last check */
-static void note(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("    | ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-}
-
-static void check(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-	char msg[512];
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (cond)
-		ok("%s", msg);
-	else
-		fail("%s", msg);
-}
-
-static void on_alarm(int sig)
-{
-	static const char m[] = "FAIL - watchdog: the test hung (provider "
-				"or test did not finish in time)\n";
-
-	(void)!write(1, m, sizeof(m) - 1);
-	_exit(1);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* ------------------------------------------------------- socket probes */
 
@@ -1589,7 +1511,7 @@ static void run_case(struct kase *k)
 	struct ibv_wc wc[8];
 	int nwc, i;
 
-	cur_case = k->name;
+	tc_section = k->name;
 	printf("# %s\n", k->name);
 	qp = make_qp();
 	if (!qp)
@@ -1683,8 +1605,8 @@ static void control(void)
 	uint64_t old, v;
 	uint32_t msn = 0;
 
-	cur_case = "control: well-formed frames";
-	printf("# %s\n", cur_case);
+	tc_section = "control: well-formed frames";
+	printf("# %s\n", tc_section);
 	qp = make_qp();
 	if (!qp)
 		return;
@@ -1809,8 +1731,8 @@ static void ack_then_close(void)
 	uint64_t t0;
 	int n = 0;
 
-	cur_case = "control: ACK then close";
-	printf("# %s\n", cur_case);
+	tc_section = "control: ACK then close";
+	printf("# %s\n", tc_section);
 	qp = make_qp();
 	if (!qp)
 		return;
@@ -1878,8 +1800,8 @@ static void trickled_write(void)
 	uint64_t t0;
 	int r = 0;
 
-	cur_case = "control: a large WRITE that arrives in pieces";
-	printf("# %s\n", cur_case);
+	tc_section = "control: a large WRITE that arrives in pieces";
+	printf("# %s\n", tc_section);
 	qp = make_qp();
 	if (!qp)
 		return;
@@ -1936,8 +1858,8 @@ static void hello_cases(void)
 	const uint8_t *pl;
 	uint32_t other_slot;
 
-	cur_case = "hostile hellos";
-	printf("# %s\n", cur_case);
+	tc_section = "hostile hellos";
+	printf("# %s\n", tc_section);
 	qp = make_qp();
 	if (!qp)
 		return;
@@ -2010,8 +1932,8 @@ static void hijack_case(void)
 	uint32_t qpn;
 	int r;
 
-	cur_case = "second connection to a connected QP";
-	printf("# %s\n", cur_case);
+	tc_section = "second connection to a connected QP";
+	printf("# %s\n", tc_section);
 	qp = make_qp();
 	if (!qp)
 		return;
@@ -2049,8 +1971,8 @@ static void hijack_case(void)
 	check_async(qp, EV(IBV_EVENT_QP_FATAL));
 	ibv_destroy_qp(qp);
 
-	cur_case = "stale connection and a QP reusing the QPN";
-	printf("# %s\n", cur_case);
+	tc_section = "stale connection and a QP reusing the QPN";
+	printf("# %s\n", tc_section);
 	qp2 = make_qp();
 	if (!qp2) {
 		peer_close(&p2);
@@ -2103,8 +2025,7 @@ int main(int argc, char **argv)
 		name = "tcp0";
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGALRM, on_alarm);
-	alarm(WATCHDOG_S);
+	tc_watchdog(WATCHDOG_S);
 
 	list = ibv_get_device_list(&n);
 	if (!list) {
@@ -2167,7 +2088,7 @@ int main(int argc, char **argv)
 		run_case(&cases[i]);
 	hijack_case();
 
-	cur_case = "teardown";
+	tc_section = "teardown";
 	for (i = 0; i < NREG; i++)
 		if (reg[i].mr && ibv_dereg_mr(reg[i].mr))
 			fail("ibv_dereg_mr %s: %s", reg[i].name,
@@ -2179,6 +2100,5 @@ int main(int argc, char **argv)
 		free(reg[i].mem);
 		free(reg[i].shadow);
 	}
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return tc_report();
 }
