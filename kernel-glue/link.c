@@ -103,6 +103,85 @@ static void host_name(char *buf, size_t len)
 	buf[len - 1] = '\0';
 }
 
+/* The netlink socket that reads @ifname's addresses and MAC; NULL on error. */
+static struct nl_sock *route_socket(const char *ifname, unsigned int *ifindex)
+{
+	struct nl_sock *sk;
+	int err;
+
+	*ifindex = if_nametoindex(ifname);
+	if (!*ifindex) {
+		if (errno == ENODEV || errno == ENXIO)
+			rtcp_err("no netdev %s in this network namespace",
+				 ifname);
+		else
+			rtcp_err("netdev %s: %s", ifname, strerror(errno));
+		return NULL;
+	}
+	sk = nl_socket_alloc();
+	if (!sk) {
+		rtcp_err("out of memory");
+		return NULL;
+	}
+	err = nl_connect(sk, NETLINK_ROUTE);
+	if (err) {
+		rtcp_err("cannot open a netlink socket: %s", nl_geterror(err));
+		nl_socket_free(sk);
+		return NULL;
+	}
+	return sk;
+}
+
+/* @ifname's addresses into @gids; what does not fit is only warned of. */
+static int read_gids(struct nl_sock *sk, const char *ifname,
+		     struct gid_table *gids)
+{
+	int err;
+
+	err = gid_table_collect(sk, ifname, gids);
+	if (!err && !gids->netdev_present)
+		err = -ENODEV;
+	if (err) {
+		rtcp_err("cannot read the addresses of %s: %s", ifname,
+			 strerror(-err));
+		return err;
+	}
+	if (gids->dropped)
+		fprintf(stderr,
+			"rdma-tcp: warning: %u addresses of %s do not fit in "
+			"the %d-entry GID table\n",
+			gids->dropped, ifname, RDMA_TCP_GID_TBL_LEN);
+	return 0;
+}
+
+/* The registry's steps, in order; a failed one undoes those before it. */
+static int publish(const struct reg_root *r, const char *name,
+		   const char *ifname, const struct reg_dev_attrs *attrs)
+{
+	struct reg_txn t;
+	pid_t pid;
+	int err;
+
+	reg_txn_init(&t, r, name);
+	err = reg_claim_uverbs(&t);
+	if (!err)
+		err = reg_publish_device(&t, attrs);
+	if (!err)
+		err = reg_publish_uverbs(&t);
+	if (!err) {
+		pid = gid_monitor_start(r, name, ifname);
+		if (pid < 0)
+			err = -ECHILD;
+		else
+			t.monitor = pid;
+	}
+	if (!err)
+		err = reg_write_pidfile(&t, t.monitor);
+	if (err)
+		reg_rollback(&t);
+	return err;
+}
+
 /* Everything after the checks that need no lock; see cmd_link_add(). */
 static int link_add(const struct reg_root *r, const char *name,
 		    const char *ifname)
@@ -111,31 +190,12 @@ static int link_add(const struct reg_root *r, const char *name,
 	struct reg_dev_attrs attrs;
 	struct gid_table gids;
 	struct nl_sock *sk;
-	struct reg_txn t;
 	unsigned int ifindex;
 	int lock = -1, err;
-	pid_t pid;
 
-	ifindex = if_nametoindex(ifname);
-	if (!ifindex) {
-		if (errno == ENODEV || errno == ENXIO)
-			rtcp_err("no netdev %s in this network namespace",
-				 ifname);
-		else
-			rtcp_err("netdev %s: %s", ifname, strerror(errno));
+	sk = route_socket(ifname, &ifindex);
+	if (!sk)
 		return RTCP_EXIT_FAIL;
-	}
-	sk = nl_socket_alloc();
-	if (!sk) {
-		rtcp_err("out of memory");
-		return RTCP_EXIT_FAIL;
-	}
-	err = nl_connect(sk, NETLINK_ROUTE);
-	if (err) {
-		rtcp_err("cannot open a netlink socket: %s", nl_geterror(err));
-		nl_socket_free(sk);
-		return RTCP_EXIT_FAIL;
-	}
 
 	memset(&attrs, 0, sizeof(attrs));
 	attrs.name = name;
@@ -163,38 +223,11 @@ static int link_add(const struct reg_root *r, const char *name,
 		err = -EEXIST;
 		goto out;
 	}
-	err = gid_table_collect(sk, ifname, &gids);
-	if (!err && !gids.netdev_present)
-		err = -ENODEV;
-	if (err) {
-		rtcp_err("cannot read the addresses of %s: %s", ifname,
-			 strerror(-err));
-		goto out;
-	}
-	if (gids.dropped)
-		fprintf(stderr,
-			"rdma-tcp: warning: %u addresses of %s do not fit in "
-			"the %d-entry GID table\n",
-			gids.dropped, ifname, RDMA_TCP_GID_TBL_LEN);
-	make_guid(r, sk, ifindex, name, attrs.guid);
-
-	reg_txn_init(&t, r, name);
-	err = reg_claim_uverbs(&t);
-	if (!err)
-		err = reg_publish_device(&t, &attrs);
-	if (!err)
-		err = reg_publish_uverbs(&t);
-	if (!err) {
-		pid = gid_monitor_start(r, name, ifname);
-		if (pid < 0)
-			err = -ECHILD;
-		else
-			t.monitor = pid;
-	}
-	if (!err)
-		err = reg_write_pidfile(&t, t.monitor);
+	err = read_gids(sk, ifname, &gids);
 	if (err)
-		reg_rollback(&t);
+		goto out;
+	make_guid(r, sk, ifindex, name, attrs.guid);
+	err = publish(r, name, ifname, &attrs);
 out:
 	reg_unlock(lock);
 	nl_socket_free(sk);

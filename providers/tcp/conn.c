@@ -144,14 +144,13 @@ static int conn_watch(struct tcp_qp *qp, int fd)
 {
 	qp->conn.fd = fd;
 	qp->conn.connecting = true;
-	/* epoll out of memory: fail_conn closes the socket it now owns */
+	/* epoll out of memory: tcp_qp_fail_conn closes the socket it now owns */
 	if (tcp_engine_watch(qp->ctx, fd, &qp->conn.poll.p,
 			     EPOLLOUT | EPOLLIN | EPOLLRDHUP))
 		tcp_qp_fail_conn(qp);
 	return 0;
 }
 
-/* Starts the rendezvous for a QP entering RTR; ctx->lock, qp->lock held. */
 /*
  * A QP whose destination is itself (same GID, same QPN), as NICs allow:
  * a TCP socket connected to its own address and port (a "self-connect",
@@ -182,6 +181,7 @@ static int self_connect(struct tcp_qp *qp, const union ibv_gid *sgid,
 	return conn_watch(qp, fd);
 }
 
+/* Starts the rendezvous for a QP entering RTR; ctx->lock, qp->lock held. */
 int tcp_conn_start(struct tcp_qp *qp)
 {
 	struct ibv_global_route *grh = &qp->attr.ah_attr.grh;

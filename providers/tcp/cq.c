@@ -241,11 +241,10 @@ static bool ring_holds_hint(struct tcp_cq *cq, uint32_t n)
  * and drives the CQ's QPs (tcp_progress_cq), except:
  * - when the CQ already holds what it takes: reading the sockets again
  *   would only grow the backlog while the application's receives sit in
- *   it unreposted. (A receiver of 8 SEND QPs fell behind that way with
- *   thousands queued, advertised a few credits a frame and spent half
- *   its CPU sending them.) Every TCP_CQ_FED_SKIPS-th such poll reads
- *   anyway, so QPs the engine keeps feeding the CQ from cannot starve
- *   those the poller reads;
+ *   it unreposted. (A receiver of several SEND QPs fell behind that way,
+ *   advertised a few credits a frame and spent its CPU sending them.)
+ *   Every TCP_CQ_FED_SKIPS-th such poll reads anyway, so QPs the engine
+ *   keeps feeding the CQ from cannot starve those the poller reads;
  * - when a bandwidth test's requester found nothing lately: then a few
  *   polls skip it (rx_skip, tcp_progress_cq).
  */

@@ -338,6 +338,40 @@ static void wait_until(uint64_t at, struct timespec *ts, struct timespec **tmo)
 	}
 }
 
+/*
+ * How long the engine may sleep: until the held-back WRs' grace ends, else
+ * the next timer tick while timers are needed, and no later than the next
+ * deadline or liveness look; NULL (no limit) when nothing is due.
+ */
+static struct timespec *next_wait(struct tcp_engine *e, uint64_t kick_at,
+				  struct timespec *ts)
+{
+	struct timespec *tmo = NULL;
+
+	*ts = (struct timespec){ 0 };
+	if (kick_at) {
+		uint64_t now = now_ns();
+
+		ts->tv_nsec = kick_at > now ? (long)(kick_at - now) : 0;
+		tmo = ts;
+	} else if (atomic_load(&e->stalled)) {
+		uint64_t now = now_ns();
+
+		/* a tick due now is run now; a mark left from before
+		 * the timers were needed starts a fresh period */
+		if (e->tick_at + TCP_TICK_NS < now ||
+		    e->tick_at > now + TCP_TICK_NS)
+			e->tick_at = now + TCP_TICK_NS;
+		ts->tv_nsec = e->tick_at > now ? (long)(e->tick_at - now) : 0;
+		tmo = ts;
+	}
+	if (e->deadline_at)
+		wait_until(e->deadline_at, ts, &tmo);
+	if (atomic_load(&e->live_qps))
+		wait_until(e->live_at, ts, &tmo);
+	return tmo;
+}
+
 static void *engine_main(void *arg)
 {
 	struct tcp_context *ctx = arg;
@@ -348,31 +382,11 @@ static void *engine_main(void *arg)
 	int n, i;
 
 	while (!atomic_load(&e->stop)) {
-		struct timespec ts = { 0 }, *tmo = NULL;
+		struct timespec ts, *tmo;
 
 		epoch = atomic_fetch_add(&e->epoch, 1) + 1;
 		reap_graves(ctx, epoch);
-		if (kick_at) {
-			uint64_t now = now_ns();
-
-			ts.tv_nsec = kick_at > now ? (long)(kick_at - now) : 0;
-			tmo = &ts;
-		} else if (atomic_load(&e->stalled)) {
-			uint64_t now = now_ns();
-
-			/* a tick due now is run now; a mark left from before
-			 * the timers were needed starts a fresh period */
-			if (e->tick_at + TCP_TICK_NS < now ||
-			    e->tick_at > now + TCP_TICK_NS)
-				e->tick_at = now + TCP_TICK_NS;
-			ts.tv_nsec =
-				e->tick_at > now ? (long)(e->tick_at - now) : 0;
-			tmo = &ts;
-		}
-		if (e->deadline_at)
-			wait_until(e->deadline_at, &ts, &tmo);
-		if (atomic_load(&e->live_qps))
-			wait_until(e->live_at, &ts, &tmo);
+		tmo = next_wait(e, kick_at, &ts);
 		n = engine_wait(e, ev, 64, tmo, served);
 		if (n < 0 && errno != EINTR)
 			break;

@@ -5,11 +5,10 @@
  * A 64-byte WRITE is two elements on the wire (a 64-byte header and the
  * payload in registered memory). The kernel's copy of a batch walks the
  * elements one by one, and for elements this small the walk costs more
- * than the bytes: _copy_from_iter was 13 % of an ib_write_bw 64 B
- * requester's CPU. Copying runs of small elements into one buffer first
- * hands the kernel a few large elements instead; the byte stream is the
- * same, so the caller still accounts for a partial send against its own
- * elements.
+ * than the bytes (docs/performance.md, History). Copying runs of small
+ * elements into one buffer first hands the kernel a few large elements
+ * instead; the byte stream is the same, so the caller still accounts for
+ * a partial send against its own elements.
  */
 #ifndef RDMA_TCP_IOV_GATHER_H
 #define RDMA_TCP_IOV_GATHER_H

@@ -8,7 +8,7 @@
  * slot is never handed out again while its region is registered, so two
  * live regions never share a key. Lookups run on the engine thread while
  * the application registers and deregisters, hence the lock; the holder of a
- * looked-up entry pins it (see tcp_mr_get/put) so dereg waits for in-flight
+ * looked-up entry pins it (tcp_mr_repin/unpin) so dereg waits for in-flight
  * placement instead of letting a write land in freed memory.
  */
 #ifndef RDMA_TCP_KEYTAB_H

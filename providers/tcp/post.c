@@ -160,9 +160,8 @@ static void send_or_defer(struct tcp_qp *qp, uint32_t nwr)
 		 * between its last two polls): the first WR of this one
 		 * waits for the rest too. A bandwidth test posts a window's
 		 * worth after each completion, so this saves it a sendmsg of
-		 * one frame a window (ib_write_bw 64 B: a third of its
-		 * sendmsgs); a latency loop posts one WR per poll and still
-		 * sends it at once.
+		 * one frame a window; a latency loop posts one WR per poll
+		 * and still sends it at once.
 		 */
 		burst = qp->prog.prev_burst_wrs >= TCP_TX_STREAM_BURST;
 	}

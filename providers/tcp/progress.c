@@ -140,10 +140,10 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
  * The application's look at the socket, from poll_cq. Returns true when
  * it found nothing and the QP is a bandwidth test's requester (the second
  * case above, with no receives): such an application polls far more often
- * than acks come (one a batch), and
- * each look costs a system call and three lock round trips, so
- * tcp_progress_cq lets the CQ's next polls skip it (1, 3, 7 ... up to
- * TCP_APP_RX_SKIP_MAX), until a look finds data or a post comes.
+ * than acks come (one a batch), and each look costs a system call and
+ * three lock round trips, so tcp_progress_cq lets the CQ's next polls skip
+ * it (1, 3, 7 ... up to TCP_APP_RX_SKIP_MAX), until a look finds data or
+ * a post comes.
  */
 bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 {
@@ -254,7 +254,7 @@ void tcp_qp_rx_pass_done(struct tcp_qp *qp, bool progress, unsigned int frames,
 		 * even if this pass read more. Otherwise a receiver fed a
 		 * steady stream (every pass reads something) held its acks
 		 * and credits until a pass found nothing: with several SEND
-		 * QPs the requesters stalled on credit every ~10 messages.
+		 * QPs the requesters stalled on credit again and again.
 		 */
 		if (qp->rx.by_app && progress && !ack_pending)
 			qp->prog.ack_grace = true;

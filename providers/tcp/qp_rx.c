@@ -274,10 +274,6 @@ static enum rx_step rx_place(struct tcp_qp *qp)
 }
 
 /*
- * One receive pass: reads and places frames until the socket is empty,
- * then acknowledges (or holds the ack, tcp_qp_rx_pass_done).
- */
-/*
  * A QP whose TERMINATE is on its way out (tcp_qp_terminate) reads no more
  * requests: what comes is discarded, so that the requester is not blocked
  * and the engine not woken again for the same bytes.
@@ -293,6 +289,10 @@ static void rx_discard_stream(struct tcp_qp *qp)
 		tcp_qp_to_error(qp, qp->resp.term_ev);
 }
 
+/*
+ * One receive pass: reads and places frames until the socket is empty,
+ * then acknowledges (or holds the ack, tcp_qp_rx_pass_done).
+ */
 void tcp_qp_rx(struct tcp_qp *qp)
 {
 	bool progress = false;

@@ -13,126 +13,18 @@
  * splicing. The target aborts on a violated invariant; exit 0 otherwise.
  * Reproducible: the same N and SEED give the same inputs.
  */
-#include <dirent.h>
 #include <stdbool.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "fuzz_frame.h"
 #include "fuzz_gen.h"
+#include "replay_corpus.h"
 
 #define MAX_IN 16384
 
-static void run_file(const uint8_t *d, size_t n);
-
-struct blob {
-	uint8_t *d;
-	size_t n;
-};
-
-static struct blob *corpus;
-static size_t ncorpus;
-static unsigned long nfiles;
-
-static int add_file(const char *path)
-{
-	struct blob b;
-	FILE *f = fopen(path, "rb");
-	struct blob *nc;
-
-	if (!f) {
-		fprintf(stderr, "%s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	b.d = malloc(MAX_IN);
-	if (!b.d) {
-		fclose(f);
-		return -1;
-	}
-	b.n = fread(b.d, 1, MAX_IN, f);
-	fclose(f);
-	run_file(b.d, b.n);
-	nfiles++;
-	nc = realloc(corpus, (ncorpus + 1) * sizeof(*nc));
-	if (!nc) {
-		free(b.d);
-		return -1;
-	}
-	corpus = nc;
-	corpus[ncorpus++] = b;
-	return 0;
-}
-
-static int add_path(const char *path)
-{
-	struct stat st;
-	struct dirent **ents;
-	int n, i, rc = 0;
-
-	if (stat(path, &st)) {
-		fprintf(stderr, "%s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode))
-		return add_file(path);
-	n = scandir(path, &ents, NULL, alphasort); /* sorted: reproducible */
-	if (n < 0) {
-		fprintf(stderr, "%s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		char p[4096];
-		struct stat s2;
-
-		snprintf(p, sizeof(p), "%s/%s", path, ents[i]->d_name);
-		if (!stat(p, &s2) && S_ISREG(s2.st_mode) && add_file(p))
-			rc = -1;
-		free(ents[i]);
-	}
-	free(ents);
-	return rc;
-}
-
 static uint32_t rng;
-
-/* The input being run, saved by the abort handler for reproduction with
- * `fuzz_frame_replay -n 0 FILE` or the libFuzzer binary. */
-static const uint8_t *cur_in;
-static size_t cur_n;
-
-static void on_abort(int sig)
-{
-	static const char name[] = "fuzz_frame-crash.bin";
-	int fd = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	if (fd >= 0) {
-		if (write(fd, cur_in, cur_n) == (ssize_t)cur_n)
-			(void)!write(2,
-				     "input saved to ./fuzz_frame-crash.bin\n",
-				     38);
-		close(fd);
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void run(const uint8_t *d, size_t n)
-{
-	cur_in = d;
-	cur_n = n;
-	LLVMFuzzerTestOneInput(d, n);
-}
-
-static void run_file(const uint8_t *d, size_t n)
-{
-	run(d, n);
-}
 
 static uint32_t rnd(uint32_t n)
 {
@@ -286,27 +178,15 @@ int main(int argc, char **argv)
 	unsigned long iters = 20000, i, nvalid = 0, nvalid_bad = 0;
 	uint32_t seed = 20240601;
 	uint8_t *buf;
-	int opt, rc = 0;
+	int rc;
 
-	signal(SIGABRT, on_abort);
-	while ((opt = getopt(argc, argv, "n:s:")) != -1) {
-		switch (opt) {
-		case 'n':
-			iters = strtoul(optarg, NULL, 0);
-			break;
-		case 's':
-			seed = (uint32_t)strtoul(optarg, NULL, 0);
-			break;
-		default:
-			fprintf(stderr, "usage: %s [-n N] [-s SEED] PATH...\n",
-				argv[0]);
-			return 2;
-		}
-	}
-	for (; optind < argc; optind++)
-		if (add_path(argv[optind]))
-			rc = 1;
-	printf("replayed %lu corpus files\n", nfiles);
+	/* a saved input reproduces with `fuzz_frame_replay -n 0 FILE` or the
+	 * libFuzzer binary */
+	rc = replay_start(argc, argv, MAX_IN, "fuzz_frame-crash.bin", &iters,
+			  &seed);
+	if (rc == 2)
+		return 2;
+	printf("replayed %zu corpus files\n", ncorpus);
 
 	buf = malloc(MAX_IN);
 	if (!buf)
@@ -328,14 +208,13 @@ int main(int argc, char **argv)
 		}
 		if (rnd(4)) {
 			n = mutate(buf, n);
-			run(buf, n);
+			replay_run(buf, n);
 		} else if (valid) {
 			/* a well-formed stream must be accepted whole: a
 			 * decoder rejecting everything would pass the rest */
 			int end;
 
-			cur_in = buf;
-			cur_n = n;
+			replay_mark(buf, n);
 			end = fuzz_frame_run(buf, n);
 
 			if (end != FUZZ_END_CLEAN) {
@@ -348,15 +227,13 @@ int main(int argc, char **argv)
 			}
 			nvalid++;
 		} else {
-			run(buf, n);
+			replay_run(buf, n);
 		}
 	}
 	printf("ran %lu generated inputs (seed %u): no invariant violated; "
 	       "%lu unmutated valid streams, %lu not accepted whole\n",
 	       iters, seed, nvalid, nvalid_bad);
 	free(buf);
-	for (i = 0; i < ncorpus; i++)
-		free(corpus[i].d);
-	free(corpus);
+	replay_end();
 	return rc;
 }

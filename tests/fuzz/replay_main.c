@@ -12,103 +12,15 @@
  * input is then saved to ./fuzz-replay-crash.bin); exit 0 otherwise.
  * The same N and SEED give the same inputs.
  */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "replay_corpus.h"
 
 #define MAX_IN 4096
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-struct blob {
-	uint8_t d[MAX_IN];
-	size_t n;
-};
-
-static struct blob *corpus;
-static size_t ncorpus;
-static const uint8_t *cur_in;
-static size_t cur_n;
 static uint32_t rng;
-
-static void on_abort(int sig)
-{
-	int fd = open("fuzz-replay-crash.bin", O_WRONLY | O_CREAT | O_TRUNC,
-		      0644);
-
-	if (fd >= 0) {
-		if (write(fd, cur_in, cur_n) == (ssize_t)cur_n)
-			(void)!write(2,
-				     "input saved to ./fuzz-replay-crash.bin\n",
-				     39);
-		close(fd);
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void run(const uint8_t *d, size_t n)
-{
-	cur_in = d;
-	cur_n = n;
-	LLVMFuzzerTestOneInput(d, n);
-}
-
-static int add_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	struct blob *nc;
-
-	if (!f) {
-		fprintf(stderr, "%s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	nc = realloc(corpus, (ncorpus + 1) * sizeof(*nc));
-	if (!nc) {
-		fclose(f);
-		return -1;
-	}
-	corpus = nc;
-	corpus[ncorpus].n = fread(corpus[ncorpus].d, 1, MAX_IN, f);
-	fclose(f);
-	run(corpus[ncorpus].d, corpus[ncorpus].n);
-	ncorpus++;
-	return 0;
-}
-
-static int add_path(const char *path)
-{
-	struct dirent **ents;
-	struct stat st;
-	int n, i, rc = 0;
-
-	if (stat(path, &st)) {
-		fprintf(stderr, "%s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode))
-		return add_file(path);
-	n = scandir(path, &ents, NULL, alphasort); /* sorted: reproducible */
-	if (n < 0)
-		return -1;
-	for (i = 0; i < n; i++) {
-		char p[4096];
-
-		snprintf(p, sizeof(p), "%s/%s", path, ents[i]->d_name);
-		if (!stat(p, &st) && S_ISREG(st.st_mode) && add_file(p))
-			rc = -1;
-		free(ents[i]);
-	}
-	free(ents);
-	return rc;
-}
 
 static uint32_t rnd(uint32_t n)
 {
@@ -171,26 +83,12 @@ int main(int argc, char **argv)
 	unsigned long iters = 20000, i;
 	uint32_t seed = 20261206;
 	static uint8_t buf[MAX_IN];
-	int opt, rc = 0;
+	int rc;
 
-	signal(SIGABRT, on_abort);
-	while ((opt = getopt(argc, argv, "n:s:")) != -1) {
-		switch (opt) {
-		case 'n':
-			iters = strtoul(optarg, NULL, 0);
-			break;
-		case 's':
-			seed = (uint32_t)strtoul(optarg, NULL, 0);
-			break;
-		default:
-			fprintf(stderr, "usage: %s [-n N] [-s SEED] PATH...\n",
-				argv[0]);
-			return 2;
-		}
-	}
-	for (; optind < argc; optind++)
-		if (add_path(argv[optind]))
-			rc = 1;
+	rc = replay_start(argc, argv, MAX_IN, "fuzz-replay-crash.bin", &iters,
+			  &seed);
+	if (rc == 2)
+		return 2;
 	if (!ncorpus) {
 		fprintf(stderr, "%s: no corpus files\n", argv[0]);
 		return 1;
@@ -203,10 +101,10 @@ int main(int argc, char **argv)
 
 		memcpy(buf, b->d, b->n);
 		n = mutate(buf, b->n);
-		run(buf, n);
+		replay_run(buf, n);
 	}
 	printf("ran %lu mutated inputs (seed %u): no invariant violated\n",
 	       iters, seed);
-	free(corpus);
+	replay_end();
 	return rc;
 }

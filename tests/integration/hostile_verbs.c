@@ -41,28 +41,12 @@
 
 #include <infiniband/verbs.h>
 
+#include "tcheck.h"
+#include "tdev.h"
+
 #define BUF	    (64 * 1024)
 #define DEADLINE_MS 5000
 #define WATCHDOG_S  240
-
-static int passed, failed;
-static const char *section = "";
-
-static void check(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (cond)
-		passed++;
-	else
-		failed++;
-	printf("%s - %s: ", cond ? "ok" : "FAIL", section);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-}
 
 static const char *en(int e)
 {
@@ -114,23 +98,6 @@ static const char *en(int e)
 		      (want) ? en(want) : "an object");                      \
 	} while (0)
 
-static void on_alarm(int sig)
-{
-	static const char m[] = "FAIL - watchdog: the test hung\n";
-
-	(void)sig;
-	(void)!write(1, m, sizeof(m) - 1);
-	_exit(1);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct ibv_context *ctx, *ctx2;
 static struct ibv_pd *pd, *pd2;
 static struct ibv_cq *cq, *cq2;
@@ -138,20 +105,6 @@ static struct ibv_mr *mr;
 static char *buf;
 static union ibv_gid gid0;
 static uint32_t qp_inline = 64; /* max_inline_data of new_qp's QPs */
-
-static struct ibv_context *open_dev(const char *name)
-{
-	struct ibv_device **l = ibv_get_device_list(NULL);
-	struct ibv_context *c = NULL;
-	int i;
-
-	for (i = 0; l && l[i]; i++)
-		if (!strcmp(ibv_get_device_name(l[i]), name))
-			c = ibv_open_device(l[i]);
-	if (l)
-		ibv_free_device_list(l);
-	return c;
-}
 
 /* ------------------------------------------------------------- QPs */
 
@@ -313,7 +266,7 @@ static void t_device(void)
 	struct ibv_device_attr_ex dx;
 	struct ibv_query_device_ex_input in = { .comp_mask = 1 };
 
-	section = "query";
+	tc_section = "query";
 	EXPECT_RC(0, ibv_query_port(ctx, 1, &pa));
 	EXPECT_RC(EINVAL, ibv_query_port(ctx, 0, &pa));
 	EXPECT_RC(EINVAL, ibv_query_port(ctx, 2, &pa));
@@ -332,7 +285,7 @@ static void t_mr(void)
 	long pg = sysconf(_SC_PAGESIZE);
 	int lw = IBV_ACCESS_LOCAL_WRITE;
 
-	section = "reg_mr";
+	tc_section = "reg_mr";
 	hole = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ro = mmap(NULL, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -381,7 +334,7 @@ static void t_mr(void)
 	if (m)
 		ibv_dereg_mr(m);
 
-	section = "rereg_mr";
+	tc_section = "rereg_mr";
 	m = ibv_reg_mr(pd, buf, BUF, lw);
 	if (m) {
 		uint32_t key = m->lkey;
@@ -420,7 +373,7 @@ static void t_cq(void)
 	struct ibv_cq_init_attr_ex ca = { .cqe = 16 };
 	struct ibv_wc wc[4];
 
-	section = "create_cq";
+	tc_section = "create_cq";
 	errno = 0;
 	c = ibv_create_cq(ctx, 0, NULL, NULL, 0);
 	EXPECT_NULL(EINVAL, c, "create_cq(cqe 0)");
@@ -453,7 +406,7 @@ static void t_cq(void)
 		}
 	}
 
-	section = "create_cq_ex";
+	tc_section = "create_cq_ex";
 	ca.wc_flags = IBV_WC_EX_WITH_COMPLETION_TIMESTAMP;
 	cx = ibv_create_cq_ex(ctx, &ca);
 	EXPECT_NULL(EOPNOTSUPP, cx, "create_cq_ex(wc_flags timestamp)");
@@ -485,7 +438,7 @@ static void t_cq(void)
 		EXPECT_RC(0, ibv_destroy_cq(ibv_cq_ex_to_cq(cx)));
 	}
 
-	section = "poll_cq";
+	tc_section = "poll_cq";
 	c = ibv_create_cq(ctx, 4, NULL, NULL, 0);
 	EXPECT_NULL(0, c, "create_cq(cqe 4)");
 	if (!c)
@@ -499,7 +452,7 @@ static void t_cq(void)
 	EXPECT_RC(0, ibv_req_notify_cq(c, 1));
 	EXPECT_RC(0, ibv_req_notify_cq(c, 77));
 
-	section = "resize_cq";
+	tc_section = "resize_cq";
 	EXPECT_RC(EINVAL, ibv_resize_cq(c, 0));
 	EXPECT_RC(EINVAL, ibv_resize_cq(c, -1));
 	EXPECT_RC(EINVAL, ibv_resize_cq(c, INT_MAX));
@@ -569,7 +522,7 @@ static void t_cq_full(void)
 	int n, i;
 	bool order = true;
 
-	section = "resize_cq with completions queued";
+	tc_section = "resize_cq with completions queued";
 	if (!qp || flush_recvs(qp, 3)) {
 		check(false, "CQ with 3 flushed receives: %s", strerror(errno));
 		goto out;
@@ -584,7 +537,7 @@ static void t_cq_full(void)
 	check(n == 3 && order, "the 3 completions survive, in order (%d)", n);
 	EXPECT_RC(0, ibv_resize_cq(c, 4));
 
-	section = "CQ overflow";
+	tc_section = "CQ overflow";
 	if (flush_recvs(qp, 6)) {
 		check(false, "flush 6 receives: %s", strerror(errno));
 		goto out;
@@ -625,7 +578,7 @@ static void t_create_qp(void)
 		  { .max_inline_data = UINT32_MAX } },
 	};
 
-	section = "create_qp";
+	tc_section = "create_qp";
 	for (i = 0; i < (int)(sizeof(caps) / sizeof(caps[0])); i++) {
 		char what[96];
 
@@ -687,7 +640,7 @@ static void t_create_qp(void)
 		EXPECT_RC(0, ibv_destroy_srq(srq2));
 	}
 
-	section = "create_qp_ex";
+	tc_section = "create_qp_ex";
 	memset(&ix, 0, sizeof(ix));
 	ix.send_cq = ix.recv_cq = cq;
 	ix.qp_type = IBV_QPT_RC;
@@ -723,7 +676,7 @@ static void t_create_qp(void)
 	EXPECT_NULL(EOPNOTSUPP, qp, "create_qp_ex(create_flags 1<<20)");
 
 	/* caps 0: a QP that holds nothing, every post is "queue full" */
-	section = "create_qp caps 0";
+	tc_section = "create_qp caps 0";
 	memset(&ia, 0, sizeof(ia));
 	ia.send_cq = ia.recv_cq = cq;
 	ia.qp_type = IBV_QPT_RC;
@@ -785,7 +738,7 @@ static void t_modify_qp(void)
 	struct ibv_qp_init_attr qi;
 	int mask, full;
 
-	section = "modify_qp";
+	tc_section = "modify_qp";
 	peer = new_qp(IBV_QPT_RC, 4, 4, NULL);
 	if (!qp || !peer) {
 		check(false, "create_qp: %s", strerror(errno));
@@ -933,7 +886,7 @@ static void t_modify_qp(void)
 	EXPECT_RC(0, ibv_modify_qp(qp, &a, mask));
 	check(qstate(qp) == IBV_QPS_RTS, "QP in RTS");
 
-	section = "query_qp";
+	tc_section = "query_qp";
 	memset(&q, 0xa5, sizeof(q));
 	EXPECT_RC(0, ibv_query_qp(qp, &q, 0, &qi));
 	EXPECT_RC(0, ibv_query_qp(qp, &q, -1, &qi));
@@ -947,7 +900,7 @@ static void t_modify_qp(void)
 	      "0xffffff)",
 	      q.sq_psn, q.rq_psn);
 
-	section = "modify_qp";
+	tc_section = "modify_qp";
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTR;
 	bad_modify(qp, &a, IBV_QP_STATE, "RTS->RTR");
@@ -994,7 +947,7 @@ static void t_post_send_states(void)
 	struct ibv_qp_attr a;
 	int mask;
 
-	section = "post in early states";
+	tc_section = "post in early states";
 	if (!qp)
 		return;
 	w.opcode = IBV_WR_SEND;
@@ -1035,7 +988,7 @@ static void t_post_send_args(void)
 	int i;
 	char big[256];
 
-	section = "post_send args";
+	tc_section = "post_send args";
 	if (!pair_up(&p, IBV_QPT_RC, 8, 8))
 		return;
 	for (i = 0; i < 40; i++)
@@ -1182,7 +1135,7 @@ static void t_inline_zero(void)
 	struct ibv_wc wc[2];
 	int n;
 
-	section = "inline, max_inline_data 0";
+	tc_section = "inline, max_inline_data 0";
 	qp_inline = 0;
 	if (!pair_up(&p, IBV_QPT_RC, 4, 4)) {
 		qp_inline = 64;
@@ -1253,7 +1206,7 @@ static void t_post_send_local(void)
 		ibv_reg_mr(pd, buf + 8192, 4096, IBV_ACCESS_REMOTE_READ);
 	struct ibv_sge s;
 
-	section = "post_send local checks";
+	tc_section = "post_send local checks";
 	s = sge(0, 8);
 	s.lkey = mr->lkey ^ 0x5a5a5a00;
 	failing_send(s, IBV_WC_LOC_PROT_ERR, "with a garbage lkey");
@@ -1297,7 +1250,7 @@ static void t_post_chain(void)
 	int i, r, n, sends = 0, recvs = 0;
 	bool order = true;
 
-	section = "chains";
+	tc_section = "chains";
 	if (!pair_up(&p, IBV_QPT_RC, SQ, SQ))
 		return;
 	for (i = 0; i < N; i++) {
@@ -1378,7 +1331,7 @@ static void t_post_err_state(void)
 	struct ibv_wc wc[4];
 	int n;
 
-	section = "post in ERR";
+	tc_section = "post in ERR";
 	if (!qp || to_init(qp) || ibv_modify_qp(qp, &a, IBV_QP_STATE)) {
 		check(false, "QP to ERR: %s", strerror(errno));
 		return;
@@ -1416,7 +1369,7 @@ static void t_uc(void)
 	struct ibv_sge s = sge(0, 8);
 	struct ibv_send_wr w = { .wr_id = 1, .sg_list = &s, .num_sge = 1 };
 
-	section = "UC";
+	tc_section = "UC";
 	p.a = new_qp(IBV_QPT_UC, 4, 4, NULL);
 	if (p.a && !to_init(p.a)) {
 		rtr_attr(&a, 1, &mask);
@@ -1457,7 +1410,7 @@ static void t_no_peer(void)
 	struct ibv_wc wc;
 	int r, n;
 
-	section = "dest_qp_num of nobody";
+	tc_section = "dest_qp_num of nobody";
 	if (!qp)
 		return;
 	w.wr.rdma.rkey = mr->rkey;
@@ -1494,7 +1447,7 @@ static void t_post_recv(void)
 	int n, i;
 	bool rl = false, sl = false;
 
-	section = "post_recv";
+	tc_section = "post_recv";
 	if (!pair_up(&p, IBV_QPT_RC, 4, 4))
 		return;
 	rw.num_sge = 3;
@@ -1554,7 +1507,7 @@ static void t_srq(void)
 		{ "srq_limit > max_wr", 4, 1, 5 },
 	};
 
-	section = "create_srq";
+	tc_section = "create_srq";
 	for (i = 0; i < (int)(sizeof(bad) / sizeof(bad[0])); i++) {
 		char what[64];
 
@@ -1577,7 +1530,7 @@ static void t_srq(void)
 	if (!srq)
 		return;
 
-	section = "create_srq_ex";
+	tc_section = "create_srq_ex";
 	{
 		struct ibv_srq_init_attr_ex sx = {
 			.attr = { .max_wr = 4, .max_sge = 1 },
@@ -1602,7 +1555,7 @@ static void t_srq(void)
 		EXPECT_NULL(EOPNOTSUPP, s2, "create_srq_ex(BASIC with a CQ)");
 	}
 
-	section = "modify_srq";
+	tc_section = "modify_srq";
 	memset(&ma, 0, sizeof(ma));
 	EXPECT_RC(EINVAL, ibv_modify_srq(srq, &ma, 1 << 5));
 	EXPECT_RC(EINVAL, ibv_modify_srq(srq, &ma, -1));
@@ -1623,7 +1576,7 @@ static void t_srq(void)
 	      ma.srq_limit);
 	EXPECT_RC(EOPNOTSUPP, ibv_get_srq_num(srq, &num));
 
-	section = "post_srq_recv";
+	tc_section = "post_srq_recv";
 	for (i = 0; i < 6; i++)
 		rw[i] = (struct ibv_recv_wr){ .wr_id = i,
 					      .sg_list = &s,
@@ -1646,7 +1599,7 @@ static void t_srq(void)
 	ma.max_wr = 3;
 	EXPECT_RC(EINVAL, ibv_modify_srq(srq, &ma, IBV_SRQ_MAX_WR));
 
-	section = "SRQ in use";
+	tc_section = "SRQ in use";
 	qp = new_qp(IBV_QPT_RC, 4, UINT32_MAX, srq);
 	EXPECT_NULL(0, qp,
 		    "create_qp(with SRQ, max_recv_wr UINT32_MAX: "
@@ -1759,7 +1712,7 @@ static void t_wr_api(void)
 	char data[64] = "x";
 	int i;
 
-	section = "wr_* API";
+	tc_section = "wr_* API";
 	qp = ibv_create_qp_ex(ctx, &ix);
 	peer = new_qp(IBV_QPT_RC, 2, 2, NULL);
 	x = qp ? ibv_qp_to_qp_ex(qp) : NULL;
@@ -1889,7 +1842,7 @@ static void t_close_live(void)
 	struct ibv_wc wc;
 	int n;
 
-	section = "close_device with a live QP";
+	tc_section = "close_device with a live QP";
 	left_pd = c3 ? ibv_alloc_pd(c3) : NULL;
 	left_cq = c3 ? ibv_create_cq(c3, 4, NULL, NULL, 0) : NULL;
 	ia.send_cq = ia.recv_cq = left_cq;
@@ -1950,7 +1903,7 @@ static void t_ah_and_busy(void)
 	struct ibv_qp_init_attr ia = { .qp_type = IBV_QPT_RC };
 	struct ibv_qp *qp;
 
-	section = "create_ah";
+	tc_section = "create_ah";
 	aa.grh.dgid = gid0;
 	aa.port_num = 0;
 	ah = ibv_create_ah(pd, &aa);
@@ -1968,7 +1921,7 @@ static void t_ah_and_busy(void)
 	EXPECT_NULL(EINVAL, ah, "create_ah(sgid_index 200)");
 	aa.grh.sgid_index = 0;
 
-	section = "in use";
+	tc_section = "in use";
 	p = ibv_alloc_pd(ctx);
 	c = ibv_create_cq(ctx, 4, NULL, NULL, 0);
 	if (!p || !c) {
@@ -2002,8 +1955,7 @@ int main(int argc, char **argv)
 {
 	const char *dev = argc > 1 ? argv[1] : getenv("RDMA_TCP_DEV");
 
-	signal(SIGALRM, on_alarm);
-	alarm(WATCHDOG_S);
+	tc_watchdog(WATCHDOG_S);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!dev)
 		dev = "tcp0";
@@ -2053,7 +2005,7 @@ int main(int argc, char **argv)
 	t_ah_and_busy();
 	t_close_live();
 
-	section = "teardown";
+	tc_section = "teardown";
 	EXPECT_RC(EBUSY, ibv_dealloc_pd(pd));
 	EXPECT_RC(0, ibv_dereg_mr(mr));
 	EXPECT_RC(0, ibv_destroy_cq(cq));
@@ -2063,6 +2015,5 @@ int main(int argc, char **argv)
 	EXPECT_RC(0, ibv_close_device(ctx));
 	EXPECT_RC(0, ibv_close_device(ctx2));
 	free(buf);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return tc_report();
 }

@@ -48,9 +48,11 @@
  */
 #include <arpa/inet.h>
 #include <endian.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
@@ -59,12 +61,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <infiniband/verbs.h>
 #include <rdma_tcp/wire.h>
+
+#include "tcheck.h"
 
 #define WIN	    (64 * 1024)	  /* the registered window */
 #define PAD	    4096	  /* canary bytes on each side */
@@ -75,84 +80,92 @@
 #define MAX_MSG	    (1u << 31) /* the provider's max_msg_sz */
 #define WATCHDOG_S  240
 
-static int passed, failed;
-static const char *cur_case = "";
+/* ------------------------------------------------------- socket probes */
 
-static void ok(const char *fmt, ...)
+/* A connection's two addresses, as the test's end of it sees them. */
+struct conn_ends {
+	struct sockaddr_storage self, peer;
+	socklen_t self_len, peer_len;
+};
+
+static bool conn_ends_of(int fd, struct conn_ends *e)
 {
-	va_list ap;
-
-	passed++;
-	printf("ok - %s: ", cur_case);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
+	e->self_len = sizeof(e->self);
+	e->peer_len = sizeof(e->peer);
+	return !getsockname(fd, (struct sockaddr *)&e->self, &e->self_len) &&
+	       !getpeername(fd, (struct sockaddr *)&e->peer, &e->peer_len);
 }
 
-static void fail(const char *fmt, ...)
+/*
+ * The provider's end of a connection the test made: the socket of this
+ * process whose addresses are @e's, swapped; -1 while there is none (not
+ * accepted yet, or closed).
+ */
+static int provider_end(const struct conn_ends *e)
 {
-	va_list ap;
+	struct conn_ends o;
+	struct dirent *d;
+	DIR *dir = opendir("/proc/self/fd");
+	int fd, found = -1;
 
-	failed++;
-	printf("FAIL - %s: ", cur_case);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
+	if (!dir)
+		return -1;
+	while (found < 0 && (d = readdir(dir))) {
+		fd = atoi(d->d_name);
+		if (fd > 2 && fd != dirfd(dir) && conn_ends_of(fd, &o) &&
+		    o.self_len == e->peer_len &&
+		    !memcmp(&o.self, &e->peer, o.self_len) &&
+		    o.peer_len == e->self_len &&
+		    !memcmp(&o.peer, &e->self, o.peer_len))
+			found = fd;
+	}
+	closedir(dir);
+	return found;
 }
 
-/* detail lines under the last check */
-static void note(const char *fmt, ...)
+/*
+ * Whether the provider has read all but @left of the bytes the test sent
+ * on @fd: every byte has reached the provider's socket (none waits for an
+ * acknowledgement) and at most @left wait there unread.
+ */
+static bool provider_read(int fd, const struct conn_ends *e, int left)
 {
-	va_list ap;
+	int queued, pfd;
 
-	printf("    | ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
+	if (ioctl(fd, SIOCOUTQ, &queued) || queued)
+		return false;
+	pfd = provider_end(e);
+	return pfd >= 0 && !ioctl(pfd, FIONREAD, &queued) && queued <= left;
 }
 
-static void check(bool cond, const char *fmt, ...)
+/*
+ * Waits up to DEADLINE_MS for the provider to read what the test sent on
+ * @fd (all but @left bytes), so that what the test does next reaches it
+ * as a separate event; false if it did not.
+ */
+static bool wait_provider_read(int fd, int left)
 {
-	va_list ap;
-	char msg[512];
+	struct conn_ends e;
+	uint64_t t0 = now_ms();
+	bool done;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (cond)
-		ok("%s", msg);
-	else
-		fail("%s", msg);
+	if (!conn_ends_of(fd, &e))
+		return false;
+	while (!(done = provider_read(fd, &e, left)) &&
+	       now_ms() - t0 < DEADLINE_MS)
+		sleep_ms(1);
+	return done;
 }
 
-static void on_alarm(int sig)
+/* Waits up to DEADLINE_MS for the provider to close its end of @e. */
+static bool wait_provider_closed(const struct conn_ends *e)
 {
-	static const char m[] = "FAIL - watchdog: the test hung (provider "
-				"or test did not finish in time)\n";
+	uint64_t t0 = now_ms();
+	bool done;
 
-	(void)!write(1, m, sizeof(m) - 1);
-	_exit(1);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
+	while (!(done = provider_end(e) < 0) && now_ms() - t0 < DEADLINE_MS)
+		sleep_ms(1);
+	return done;
 }
 
 /* ------------------------------------------------------------ memory */
@@ -1124,7 +1137,8 @@ static void send_truncated_header(struct peer *p, struct ibv_qp *qp,
 	h.sseq = RTCP_HDR_LEN;
 	rtcp_hdr_encode(&h, hb);
 	send_all(p->fd, hb, RTCP_OFF_RKEY); /* stops before the placement */
-	sleep_ms(50);
+	check(wait_provider_read(p->fd, 0),
+	      "the QP read the partial header before the peer's FIN");
 	shutdown(p->fd, SHUT_WR);
 }
 
@@ -1154,7 +1168,9 @@ static void send_partial_payload_close(struct peer *p, struct ibv_qp *qp,
 	h.raddr = win_addr(0);
 	h.len = WIN;
 	peer_frame(p, &h, pl, 10000, 0, 0);
-	sleep_ms(50);
+	/* (the rest may wait in the socket: a large payload sets a low mark) */
+	check(wait_provider_read(p->fd, 10000),
+	      "the QP read the header before the peer's FIN");
 	shutdown(p->fd, SHUT_WR);
 	/* the bytes sent may land; nothing past them, nothing outside */
 	k->alt.r = R_WIN;
@@ -1495,7 +1511,7 @@ static void run_case(struct kase *k)
 	struct ibv_wc wc[8];
 	int nwc, i;
 
-	cur_case = k->name;
+	tc_section = k->name;
 	printf("# %s\n", k->name);
 	qp = make_qp();
 	if (!qp)
@@ -1589,8 +1605,8 @@ static void control(void)
 	uint64_t old, v;
 	uint32_t msn = 0;
 
-	cur_case = "control: well-formed frames";
-	printf("# %s\n", cur_case);
+	tc_section = "control: well-formed frames";
+	printf("# %s\n", tc_section);
 	qp = make_qp();
 	if (!qp)
 		return;
@@ -1715,8 +1731,8 @@ static void ack_then_close(void)
 	uint64_t t0;
 	int n = 0;
 
-	cur_case = "control: ACK then close";
-	printf("# %s\n", cur_case);
+	tc_section = "control: ACK then close";
+	printf("# %s\n", tc_section);
 	qp = make_qp();
 	if (!qp)
 		return;
@@ -1784,8 +1800,8 @@ static void trickled_write(void)
 	uint64_t t0;
 	int r = 0;
 
-	cur_case = "control: a large WRITE that arrives in pieces";
-	printf("# %s\n", cur_case);
+	tc_section = "control: a large WRITE that arrives in pieces";
+	printf("# %s\n", tc_section);
 	qp = make_qp();
 	if (!qp)
 		return;
@@ -1842,8 +1858,8 @@ static void hello_cases(void)
 	const uint8_t *pl;
 	uint32_t other_slot;
 
-	cur_case = "hostile hellos";
-	printf("# %s\n", cur_case);
+	tc_section = "hostile hellos";
+	printf("# %s\n", tc_section);
 	qp = make_qp();
 	if (!qp)
 		return;
@@ -1864,14 +1880,23 @@ static void hello_cases(void)
 					.dst_qpn = qp->qp_num };
 		uint8_t hb[RTCP_HELLO_LEN];
 
+		struct conn_ends e;
+		bool sent = false;
+
 		rtcp_hello_encode(&h, hb);
-		if (fd >= 0 && !connect(fd, (struct sockaddr *)&ss, sl)) {
-			send_all(fd, hb, RTCP_HELLO_OFF_DST_QPN);
-			sleep_ms(50);
+		if (fd >= 0 && !connect(fd, (struct sockaddr *)&ss, sl) &&
+		    conn_ends_of(fd, &e)) {
+			sent = !send_all(fd, hb, RTCP_HELLO_OFF_DST_QPN);
+			check(sent && wait_provider_read(fd, 0),
+			      "the provider read the half hello");
 		}
 		if (fd >= 0)
 			close(fd);
-		sleep_ms(50);
+		if (sent)
+			check(wait_provider_closed(&e),
+			      "the provider closed the half-hello connection");
+		else
+			fail("half a hello sent");
 	}
 	check(qp_state(qp) == IBV_QPS_RTS,
 	      "QP still RTS after bad and truncated hellos (%s)",
@@ -1907,8 +1932,8 @@ static void hijack_case(void)
 	uint32_t qpn;
 	int r;
 
-	cur_case = "second connection to a connected QP";
-	printf("# %s\n", cur_case);
+	tc_section = "second connection to a connected QP";
+	printf("# %s\n", tc_section);
 	qp = make_qp();
 	if (!qp)
 		return;
@@ -1946,8 +1971,8 @@ static void hijack_case(void)
 	check_async(qp, EV(IBV_EVENT_QP_FATAL));
 	ibv_destroy_qp(qp);
 
-	cur_case = "stale connection and a QP reusing the QPN";
-	printf("# %s\n", cur_case);
+	tc_section = "stale connection and a QP reusing the QPN";
+	printf("# %s\n", tc_section);
 	qp2 = make_qp();
 	if (!qp2) {
 		peer_close(&p2);
@@ -2000,8 +2025,7 @@ int main(int argc, char **argv)
 		name = "tcp0";
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGALRM, on_alarm);
-	alarm(WATCHDOG_S);
+	tc_watchdog(WATCHDOG_S);
 
 	list = ibv_get_device_list(&n);
 	if (!list) {
@@ -2064,7 +2088,7 @@ int main(int argc, char **argv)
 		run_case(&cases[i]);
 	hijack_case();
 
-	cur_case = "teardown";
+	tc_section = "teardown";
 	for (i = 0; i < NREG; i++)
 		if (reg[i].mr && ibv_dereg_mr(reg[i].mr))
 			fail("ibv_dereg_mr %s: %s", reg[i].name,
@@ -2076,6 +2100,5 @@ int main(int argc, char **argv)
 		free(reg[i].mem);
 		free(reg[i].shadow);
 	}
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return tc_report();
 }

@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "soak.h"
+#include "tdev.h"
 
 #define MAGIC 0x534f414bu
 
@@ -89,19 +90,6 @@ double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static struct ibv_context *open_dev(const char *name)
-{
-	struct ibv_device **l = ibv_get_device_list(NULL);
-	struct ibv_context *c = NULL;
-	int i;
-
-	for (i = 0; l && l[i]; i++)
-		if (!strcmp(ibv_get_device_name(l[i]), name))
-			c = ibv_open_device(l[i]);
-	ibv_free_device_list(l);
-	return c;
 }
 
 /* Receive buffers: `share` per QP, 1-3 pieces, larger than -M. */

@@ -46,20 +46,8 @@
 
 #include <infiniband/verbs.h>
 
-static unsigned int passed, failed;
-
-/* records and prints one check; cond is evaluated once */
-#define CHECK(cond, ...)                         \
-	do {                                     \
-		bool ok_ = (cond);               \
-		printf(ok_ ? "ok   " : "FAIL "); \
-		printf(__VA_ARGS__);             \
-		printf("\n");                    \
-		if (ok_)                         \
-			passed++;                \
-		else                             \
-			failed++;                \
-	} while (0)
+#include "tcheck.h"
+#include "tdev.h"
 
 #define BLK   4096u
 #define SLOTS 64u /* blocks in each remote region */
@@ -146,19 +134,6 @@ static bool msg_ok(const char *p, uint64_t seq)
 		if ((uint8_t)p[i] != msg_byte(seq, i))
 			return false;
 	return true;
-}
-
-static struct ibv_context *open_dev(const char *name)
-{
-	struct ibv_device **l = ibv_get_device_list(NULL);
-	struct ibv_context *c = NULL;
-	int i;
-
-	for (i = 0; l && l[i]; i++)
-		if (!strcmp(ibv_get_device_name(l[i]), name))
-			c = ibv_open_device(l[i]);
-	ibv_free_device_list(l);
-	return c;
 }
 
 static int open_end(struct end *e, const char *dev, size_t len)
@@ -979,6 +954,5 @@ int main(int argc, char **argv)
 			CHECK(0, "%s: known scenario", s);
 	}
 	stop_peer(&r);
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed != 0;
+	return tc_report();
 }

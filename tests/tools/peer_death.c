@@ -22,18 +22,8 @@
 
 #include <infiniband/verbs.h>
 
-static unsigned int passed, failed;
-
-#define CHECK(cond, what)                                      \
-	do {                                                   \
-		if (cond) {                                    \
-			passed++;                              \
-			printf("ok   %s\n", what);             \
-		} else {                                       \
-			failed++;                              \
-			printf("FAIL %s (%s)\n", what, #cond); \
-		}                                              \
-	} while (0)
+#include "tcheck.h"
+#include "tdev.h"
 
 struct end {
 	struct ibv_context *ctx;
@@ -45,19 +35,8 @@ struct end {
 };
 
 #define BUF (1 << 20)
-
-static struct ibv_context *open_dev(const char *name)
-{
-	struct ibv_device **l = ibv_get_device_list(NULL);
-	struct ibv_context *c = NULL;
-	int i;
-
-	for (i = 0; l && l[i]; i++)
-		if (!strcmp(ibv_get_device_name(l[i]), name))
-			c = ibv_open_device(l[i]);
-	ibv_free_device_list(l);
-	return c;
-}
+/* empty polls after which the exit scenario's receiver says it spins */
+#define SPINNING_POLLS 1000
 
 static int setup(struct end *e, const char *dev)
 {
@@ -157,6 +136,16 @@ static bool wait_event(struct ibv_context *ctx, enum ibv_event_type t, int secs)
 	return false;
 }
 
+/* Waits up to @secs for the byte @want from the peer on @fd. */
+static bool child_says(int fd, char want, int secs)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c;
+
+	return poll(&p, 1, secs * 1000) == 1 && read(fd, &c, 1) == 1 &&
+	       c == want;
+}
+
 /* The peer's half of start_peer's exchange: QPN out, QPN in, connect. */
 static void child_connect(struct end *e, int rfd, int wfd)
 {
@@ -207,8 +196,7 @@ static pid_t start_peer(struct end *e, const char *dev, const char *tag,
 		child(dev, p2c[0], c2p[1], arg);
 	if (setup(e, dev) || read(c2p[0], &qpn, 4) != 4 ||
 	    write(p2c[1], &e->qp->qp_num, 4) != 4 || connect_to(e, qpn)) {
-		printf("FAIL %s: setup\n", tag);
-		failed++;
+		fail("%s: setup", tag);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		return -1;
@@ -251,7 +239,8 @@ static void teardown(struct end *e, int p2c[2], int c2p[2])
  * a message: a NIC acknowledged it as it arrived, so the sender's WR must
  * succeed, even though the provider held the ack back for a reply to
  * carry. The child busy-polls (the application-driven mode, where acks
- * are held) and leaves the moment the message completes.
+ * are held), tells the parent over its pipe once it is spinning, and
+ * leaves the moment the message completes.
  */
 static void exit_child(const char *dev, int rfd, int wfd, bool unused)
 {
@@ -259,6 +248,7 @@ static void exit_child(const char *dev, int rfd, int wfd, bool unused)
 	struct ibv_sge sge;
 	struct ibv_recv_wr rwr = { 0 }, *rbad;
 	struct ibv_wc wc;
+	unsigned int polls = 0;
 	time_t end;
 
 	(void)unused;
@@ -280,6 +270,9 @@ static void exit_child(const char *dev, int rfd, int wfd, bool unused)
 			_exit(2);
 		if (n)
 			exit(wc.status == IBV_WC_SUCCESS ? 0 : 3);
+		/* a busy poller by any measure: the parent may send */
+		if (++polls == SPINNING_POLLS && write(wfd, "s", 1) != 1)
+			_exit(2);
 	}
 	_exit(4);
 }
@@ -298,8 +291,8 @@ static void exit_scenario(const char *dev)
 	pid = start_peer(&e, dev, "exit", p2c, c2p, exit_child, false);
 	if (pid < 0)
 		return;
-	/* let the child spin on its CQ for a while first (its mode) */
-	usleep(50000);
+	/* the child spins on its CQ first (its mode) */
+	CHECK(child_says(c2p[0], 's', 20), "exit: receiver spins on its CQ");
 	signaled_wr(&e, &sge, &wr, IBV_WR_SEND, 64);
 	CHECK(!ibv_post_send(e.qp, &wr, &bad), "exit: post SEND");
 	n = poll_n(e.cq, &wc, 1, 20);
@@ -309,7 +302,7 @@ static void exit_scenario(const char *dev)
 	snprintf(what, sizeof(what),
 		 "exit: the SEND to a receiver that exited succeeds (%s)",
 		 n == 1 ? ibv_wc_status_str(wc.status) : "no completion");
-	CHECK(n == 1 && wc.status == IBV_WC_SUCCESS, what);
+	CHECK(n == 1 && wc.status == IBV_WC_SUCCESS, "%s", what);
 	teardown(&e, p2c, c2p);
 }
 
@@ -338,7 +331,7 @@ static void scenario(const char *dev, bool reset)
 	CHECK(!ibv_post_send(e.qp, &wr, &bad), "post zero-length write");
 	n = poll_n(e.cq, wc, 1, 10);
 	snprintf(what, sizeof(what), "%s: connection works before", tag);
-	CHECK(n == 1 && wc[0].status == IBV_WC_SUCCESS, what);
+	CHECK(n == 1 && wc[0].status == IBV_WC_SUCCESS, "%s", what);
 
 	/* receives that will be flushed */
 	rwr.sg_list = &sge;
@@ -365,7 +358,7 @@ static void scenario(const char *dev, bool reset)
 	n = poll_n(e.cq, wc, 12, 1);
 	snprintf(what, sizeof(what), "%s: no completion while peer stopped",
 		 tag);
-	CHECK(n == 0, what);
+	CHECK(n == 0, "%s", what);
 	if (reset) {
 		kill(pid, SIGCONT);
 		if (write(p2c[1], &qpn, 4) != 4)
@@ -396,7 +389,7 @@ static void scenario(const char *dev, bool reset)
 	}
 	snprintf(what, sizeof(what),
 		 "%s: all 12 WRs complete, none hang (got %d)", tag, n);
-	CHECK(n == 12, what);
+	CHECK(n == 12, "%s", what);
 	snprintf(what, sizeof(what),
 		 "%s: sends end in error/flush (err %d, flush %d)", tag, errs,
 		 flush);
@@ -404,14 +397,14 @@ static void scenario(const char *dev, bool reset)
 	CHECK(okc + errs + flush == 8 && errs == 1 && first >= 0 &&
 		      wc[first].wr_id == (uint64_t)okc &&
 		      wc[first].status == IBV_WC_RETRY_EXC_ERR,
-	      what);
+	      "%s", what);
 	snprintf(what, sizeof(what), "%s: 4 receives flushed", tag);
-	CHECK(recv_flush == 4, what);
+	CHECK(recv_flush == 4, "%s", what);
 	ibv_query_qp(e.qp, &qa, IBV_QP_STATE, &qi);
 	snprintf(what, sizeof(what), "%s: QP in ERR", tag);
-	CHECK(qa.qp_state == IBV_QPS_ERR, what);
+	CHECK(qa.qp_state == IBV_QPS_ERR, "%s", what);
 	snprintf(what, sizeof(what), "%s: IBV_EVENT_QP_FATAL delivered", tag);
-	CHECK(wait_event(e.ctx, IBV_EVENT_QP_FATAL, 5), what);
+	CHECK(wait_event(e.ctx, IBV_EVENT_QP_FATAL, 5), "%s", what);
 	CHECK(!ibv_destroy_qp(e.qp), "destroy QP after peer death");
 	e.qp = NULL;
 	teardown(&e, p2c, c2p);
@@ -427,6 +420,5 @@ int main(int argc, char **argv)
 	/* the held ack may leave with the engine's 1 ms tick by luck: 3 tries */
 	for (int i = 0; i < 3; i++)
 		exit_scenario(dev);
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed != 0;
+	return tc_report();
 }

@@ -42,19 +42,10 @@
 #include <unistd.h>
 
 #include <infiniband/verbs.h>
+
+#include "tcheck.h"
+#include "tdev.h"
 #include <rdma_tcp/wire.h>
-
-static unsigned int passed, failed;
-
-#define CHECK(cond, ...)                                   \
-	do {                                               \
-		bool ok_ = (cond);                         \
-                                                           \
-		ok_ ? passed++ : failed++;                 \
-		printf(ok_ ? "ok   " : "FAIL ");           \
-		printf(__VA_ARGS__);                       \
-		printf("%s\n", ok_ ? "" : " (" #cond ")"); \
-	} while (0)
 
 /* the provider's bounds this test holds it to (providers/tcp/engine.h) */
 #define PENDING_MAX	 256
@@ -92,19 +83,6 @@ struct victim {
 
 #define SLOT 8192 /* each pair WRITEs 4 KiB within its own 8 KiB */
 #define HALF (SLOT / 2)
-
-static struct ibv_context *open_dev(const char *name)
-{
-	struct ibv_device **l = ibv_get_device_list(NULL);
-	struct ibv_context *c = NULL;
-	int i;
-
-	for (i = 0; l && l[i]; i++)
-		if (!strcmp(ibv_get_device_name(l[i]), name))
-			c = ibv_open_device(l[i]);
-	ibv_free_device_list(l);
-	return c;
-}
 
 static struct ibv_qp *new_qp(struct victim *v)
 {
@@ -847,6 +825,5 @@ int main(int argc, char **argv)
 	}
 	if (rc)
 		return rc;
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return tc_report();
 }
