@@ -13,7 +13,8 @@
  *                             its traffic goes on
  *   res_attack DEV nofile N   the victim under RLIMIT_NOFILE N with more
  *                             QPs than fds allow, plus connections to its
- *                             port: its engine stays under 20 % of a core,
+ *                             port: the attack costs its engine under 20 %
+ *                             of a core more than its traffic alone,
  *                             every WR completes or fails, QPs that failed
  *                             got an async event, connected ones work
  *   res_attack DEV hold       a victim with one pair: prints "port P",
@@ -729,7 +730,7 @@ static int nofile(const char *dev, int limit)
 	struct aconn a[N_KNOCK];
 	int i, n = 0, open, out;
 	unsigned long long k0;
-	double t0, cpu, deadline;
+	double t0, cpu, base, deadline;
 	struct child c;
 
 	if (spawn_victim(&c, dev, 40, limit))
@@ -741,6 +742,10 @@ static int nofile(const char *dev, int limit)
 	      c.setup_failed);
 	t0 = now_s();
 	k0 = engine_ticks(c.pid);
+	/* what the traffic itself costs the engine here and now: the
+	 * attack's cost is measured above it (a shared machine moves both) */
+	sleep_ms(2000);
+	base = engine_cpu(c.pid, &t0, &k0);
 	ok0 = stat_ok(&c, &err);
 	/* knocks on a listener that cannot accept: EMFILE in the victim */
 	for (i = 0; i < N_KNOCK; i++) {
@@ -758,11 +763,13 @@ static int nofile(const char *dev, int limit)
 		open = reap_closed(a, n, 100);
 	cpu = engine_cpu(c.pid, &t0, &k0);
 	ok1 = stat_ok(&c, &err);
-	printf("under EMFILE: engine CPU %.1f %%, fds %d, WRITEs done %lu "
-	       "(%lu more), failed %lu, knocks open %d of %d\n",
-	       cpu, proc_nfds(c.pid), ok1, ok1 - ok0, err, open, n);
-	CHECK(cpu < ENGINE_CPU_LIMIT, "engine CPU %.1f %% < %.0f %% of a core",
-	      cpu, ENGINE_CPU_LIMIT);
+	printf("under EMFILE: engine CPU %.1f %% (traffic alone %.1f %%), "
+	       "fds %d, WRITEs done %lu (%lu more), failed %lu, knocks open "
+	       "%d of %d\n",
+	       cpu, base, proc_nfds(c.pid), ok1, ok1 - ok0, err, open, n);
+	CHECK(cpu < base + ENGINE_CPU_LIMIT,
+	      "engine CPU %.1f %% < traffic alone %.1f %% + %.0f %% of a core",
+	      cpu, base, ENGINE_CPU_LIMIT);
 	CHECK(ok1 > ok0, "connected QPs keep working (%lu WRITEs in 4 s)",
 	      ok1 - ok0);
 	CHECK(!open, "connections it could not accept were refused (%d open)",
