@@ -199,8 +199,9 @@ static int node_open(struct tnode *n, const struct tqp_opts *o, uint32_t qpn,
 	n->ro = reg(n, n->pd, TNODE_RW, TNODE_RO,
 		    IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ);
 	n->other = reg(n, n->pd2, TNODE_OTHER, TNODE_RW, all);
+	n->big = reg(n, n->pd, TNODE_BIG, TNODE_BIG_LEN, all);
 	n->cq = tcp_create_cq(&n->ctx->vctx.context, TNODE_CQE, NULL, 0);
-	if (!n->mr || !n->ro || !n->other || !n->cq)
+	if (!n->mr || !n->ro || !n->other || !n->big || !n->cq)
 		return ENOMEM;
 	n->cq->context = &n->ctx->vctx.context;
 	n->qp = qp_new(n, o ? o : &default_opts, qpn, dest);
@@ -260,6 +261,8 @@ static void node_close(struct tnode *n)
 		tcp_dereg_mr(container_of(n->ro, struct verbs_mr, ibv_mr));
 	if (n->other)
 		tcp_dereg_mr(container_of(n->other, struct verbs_mr, ibv_mr));
+	if (n->big)
+		tcp_dereg_mr(container_of(n->big, struct verbs_mr, ibv_mr));
 	if (n->cq)
 		tcp_destroy_cq(n->cq);
 	if (n->pd)
@@ -359,14 +362,34 @@ void tpair_give(struct tpair *p, struct tnode *n, const uint8_t *buf,
 	}
 }
 
+/* Hands pending bytes to the peer's socket while it has room. */
+static void relay_flush(struct relay_buf *r, struct tnode *to)
+{
+	while (r->off < r->len) {
+		ssize_t k = send(to->fd, r->data + r->off, r->len - r->off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (k <= 0)
+			return;
+		r->off += k;
+	}
+	r->off = r->len = 0;
+}
+
 size_t tpair_relay(struct tpair *p, struct tnode *from)
 {
 	struct tnode *to = from == &p->a ? &p->b : &p->a;
-	uint8_t buf[65536];
+	struct relay_buf *r = from == &p->a ? &p->rab : &p->rba;
 	size_t n, total = 0;
 
-	while ((n = tpair_take(p, from, buf, sizeof(buf)))) {
-		tpair_give(p, to, buf, n);
+	for (;;) {
+		relay_flush(r, to);
+		if (r->len)
+			return total; /* the peer reads first */
+		n = tpair_take(p, from, r->data, sizeof(r->data));
+		if (!n)
+			break;
+		r->len = n;
 		total += n;
 	}
 	/* the QP closed its socket: its peer sees the FIN */
@@ -381,6 +404,16 @@ bool tpair_serve(struct tnode *n)
 	struct pollfd pf = { .fd = qp->conn.fd };
 	bool did = false;
 
+	/* the engine's timer pass (here without the 1 ms tick's duties) */
+	if (atomic_load(&qp->ctx->engine->stalled)) {
+		uint64_t seq = qp->tx.seq;
+		enum ibv_qp_state st = qp->state;
+
+		pthread_mutex_lock(&qp->lock);
+		tcp_qp_timers(qp, tcp_now_ns());
+		pthread_mutex_unlock(&qp->lock);
+		did = qp->tx.seq != seq || qp->state != st;
+	}
 	/* the events the engine would watch for (poll's bits are epoll's) */
 	pf.events = (short)tcp_qp_events(qp);
 	if (pf.fd >= 0 && poll(&pf, 1, 0) == 1) {
@@ -401,11 +434,16 @@ bool tpair_pump(struct tpair *p)
 {
 	int i;
 
-	for (i = 0; i < 10000; i++) {
-		bool moved = tpair_relay(p, &p->a) | tpair_relay(p, &p->b);
+	for (i = 0; i < 100000; i++) {
+		int eofs = p->a.eof + p->b.eof;
+		bool moved;
 
-		moved |= tpair_serve(&p->a);
+		/* serve first: what it sends is relayed in the same round */
+		moved = tpair_serve(&p->a);
 		moved |= tpair_serve(&p->b);
+		moved |= tpair_relay(p, &p->a) != 0;
+		moved |= tpair_relay(p, &p->b) != 0;
+		moved |= p->a.eof + p->b.eof != eofs;
 		if (!moved)
 			return true;
 	}
@@ -428,13 +466,20 @@ bool tnode_async(struct tnode *n, uint32_t *type, uint64_t *element)
 	return true;
 }
 
+/* The local key of the registered memory at addr. */
+static uint32_t lkey_of(struct tnode *n, const void *addr)
+{
+	return (const uint8_t *)addr >= n->mem + TNODE_BIG ? n->big->lkey
+							   : n->mr->lkey;
+}
+
 int tnode_post(struct tnode *n, enum ibv_wr_opcode op, uint64_t wr_id,
 	       void *laddr, uint32_t len, struct ibv_mr *rmr, uint64_t raddr,
 	       unsigned int flags)
 {
 	struct ibv_sge sge = { .addr = (uintptr_t)laddr,
 			       .length = len,
-			       .lkey = n->mr->lkey };
+			       .lkey = lkey_of(n, laddr) };
 	struct ibv_send_wr wr = { .wr_id = wr_id,
 				  .sg_list = &sge,
 				  .num_sge = laddr ? 1 : 0,

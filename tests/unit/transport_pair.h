@@ -29,12 +29,17 @@
 
 #include "transport.h"
 
-/* Each end's memory: [0, RW) every right, [RW, RW + RO) no remote write,
- * [OTHER, OTHER + RW) every right but in another PD, then a guard. */
-#define TNODE_MEM   16384
-#define TNODE_RW    4096
-#define TNODE_RO    2048
-#define TNODE_OTHER 8192
+/*
+ * Each end's memory: [0, RW) every right, [RW, RW + RO) no remote write,
+ * [OTHER, OTHER + RW) every right but in another PD, a guard, then
+ * [BIG, BIG + BIG_LEN) every right: more than a socketpair holds.
+ */
+#define TNODE_RW      4096
+#define TNODE_RO      2048
+#define TNODE_OTHER   8192
+#define TNODE_BIG     16384
+#define TNODE_BIG_LEN (1 << 20)
+#define TNODE_MEM     (TNODE_BIG + TNODE_BIG_LEN)
 
 /* The frames a tap saw. */
 #define TAP_LOG 512
@@ -56,7 +61,7 @@ struct tnode {
 	struct ibv_cq *cq;
 	struct tcp_qp *qp;
 	uint8_t *mem;
-	struct ibv_mr *mr, *ro, *other;
+	struct ibv_mr *mr, *ro, *other, *big;
 	int fd;	  /* the test's end of the QP's socketpair */
 	bool eof; /* the QP shut its socket down: passed on to the peer */
 };
@@ -68,9 +73,16 @@ struct tqp_opts {
 	unsigned int access;	     /* qp_access_flags */
 };
 
+/* Bytes taken from one QP that the other's socket had no room for yet. */
+struct relay_buf {
+	uint8_t data[65536];
+	size_t off, len;
+};
+
 struct tpair {
 	struct tnode a, b;
 	struct tap ab, ba; /* A to B, B to A */
+	struct relay_buf rab, rba;
 	/* READs and atomics sent by A whose response has not passed the
 	 * tap yet, and the most there ever were */
 	int rd_out, rd_max;
@@ -86,9 +98,14 @@ size_t tpair_take(struct tpair *p, struct tnode *n, uint8_t *buf, size_t max);
 /* Hands bytes to n's QP, as if its peer had sent them. */
 void tpair_give(struct tpair *p, struct tnode *n, const uint8_t *buf,
 		size_t len);
-/* Moves everything n's QP sent to its peer; returns the byte count. */
+/* Moves what n's QP sent to its peer, as far as the peer's socket takes
+ * it; returns the byte count. */
 size_t tpair_relay(struct tpair *p, struct tnode *from);
-/* What the engine does for n's QP now: true if it had anything to do. */
+/*
+ * What the engine does for n's QP now: socket events, held-back work, and
+ * its timer pass while the context holds a timer reference. True if it
+ * had anything to do.
+ */
 bool tpair_serve(struct tnode *n);
 /* Relays and serves both ends until nothing moves; false if it never
  * settled. */
