@@ -212,11 +212,15 @@ static int node_open(struct tnode *n, const struct tqp_opts *o, uint32_t qpn,
  * each side's first frame announces its credits. */
 static int node_connect(struct tnode *n)
 {
-	int sv[2];
+	int sv[2], sndbuf = 65536;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 		       sv))
 		return errno;
+	/* the same room whatever the host's defaults: a 1 MiB response
+	 * does not fit (the kernel doubles what is set) */
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	n->qp->conn.fd = sv[0];
 	n->fd = sv[1];
 	pthread_mutex_lock(&n->qp->lock);
