@@ -16,7 +16,9 @@
  *   a SEND longer than its receive, a READ past B's IRD behind a response
  *   of 1 MiB; headers B cannot trust (QP_FATAL, nothing placed).
  * - acks and credits: A sends no more SENDs than B has advertised
- *   receives (the rest wait, off the wire, until B posts more); acks are
+ *   receives (the rest wait, off the wire, until B posts more), or
+ *   sends at once to an SRQ, whose empty queue holds the SEND in the
+ *   stream with an RNR NAK until a receive comes; acks are
  *   cumulative and completions stay in order; A keeps at most its ORD of
  *   READs outstanding, and B refuses more than its IRD with a TERMINATE.
  *
@@ -735,6 +737,55 @@ static void test_cumulative_acks(void)
 	done(&p);
 }
 
+/*
+ * B's receives come from an SRQ: it advertises no credits, so A sends at
+ * once; the SEND that finds the SRQ empty waits in the stream (an RNR NAK
+ * tells A, which with rnr_retry 7 waits for ever) until a receive is
+ * posted, and lands then (the engine's timer pass retries it).
+ */
+static void test_srq_rnr(void)
+{
+	static uint8_t buf[4096];
+	struct tqp_opts ob = { .max_rd_atomic = 4,
+			       .max_dest_rd_atomic = 4,
+			       .access = IBV_ACCESS_REMOTE_WRITE,
+			       .srq = true };
+	struct tpair p;
+	struct tnode *a = &p.a, *b = &p.b;
+	const struct rtcp_hdr *h;
+	size_t n;
+
+	CHECK(!tpair_open(&p, NULL, &ob));
+	CHECK(tpair_pump(&p));
+	h = last_frame(&p.ba);
+	CHECK(h && (h->flags & RTCP_F_NO_CREDIT) && h->credits == 0);
+	CHECK(a->qp->sq.peer_no_credit);
+	CHECK(!tnode_post(a, IBV_WR_SEND, 1, a->mem, 64, NULL, 0,
+			  IBV_SEND_SIGNALED));
+	CHECK(tpair_relay(&p, a) == RTCP_HDR_LEN + 64);
+	tpair_serve(b);
+	CHECK(b->qp->rx.phase == RX_STALL);
+	CHECK(atomic_load(&b->ctx->engine->stalled) == 1);
+	n = tpair_take(&p, b, buf, sizeof(buf));
+	h = last_frame(&p.ba);
+	CHECKF(n == RTCP_HDR_LEN, "%zu bytes", n);
+	CHECK(h && h->opcode == RTCP_OP_ACK && (h->flags & RTCP_F_RNR) &&
+	      h->msn == 0 && be32toh(h->imm) == 12 && h->ack_msn == 0);
+	tpair_give(&p, a, buf, n);
+	CHECK(tpair_pump(&p));
+	CHECK(a->qp->state == IBV_QPS_RTS && b->qp->state == IBV_QPS_RTS);
+	expect_no_wc(a, "SEND waiting for an SRQ receive");
+	expect_no_wc(b, "SEND waiting for an SRQ receive");
+
+	CHECK(!tnode_recv(b, 100, b->mem + 512, 128));
+	CHECK(tpair_pump(&p));
+	expect_wc(b, 100, IBV_WC_RECV, IBV_WC_SUCCESS, "SRQ receive");
+	CHECK(!memcmp(b->mem + 512, a->mem, 64));
+	expect_wc(a, 1, IBV_WC_SEND, IBV_WC_SUCCESS, "SEND to an SRQ");
+	CHECK(atomic_load(&b->ctx->engine->stalled) == 0);
+	done(&p);
+}
+
 /* A keeps at most max_rd_atomic READs without their response. */
 static void test_ord(void)
 {
@@ -826,6 +877,7 @@ int main(void)
 	test_bad_headers();
 	test_credits();
 	test_cumulative_acks();
+	test_srq_rnr();
 	test_ord();
 	test_ird();
 	test_terminate_behind_response();

@@ -169,6 +169,10 @@ static struct tcp_qp *qp_new(struct tnode *n, const struct tqp_opts *o,
 	qp->attr.min_rnr_timer = 12;
 	qp->attr.rnr_retry = 7;
 	qp->state = qp->vqp.qp.state = IBV_QPS_RTS;
+	if (n->srq) {
+		qp->srq = container_of(n->srq, struct tcp_srq, vsrq.srq);
+		qp->vqp.qp.srq = n->srq;
+	}
 	if (qp_queues(qp)) {
 		tcp_qp_free(qp);
 		return NULL;
@@ -204,6 +208,15 @@ static int node_open(struct tnode *n, const struct tqp_opts *o, uint32_t qpn,
 	if (!n->mr || !n->ro || !n->other || !n->big || !n->cq)
 		return ENOMEM;
 	n->cq->context = &n->ctx->vctx.context;
+	if (o && o->srq) {
+		struct ibv_srq_init_attr sa = {
+			.attr = { .max_wr = TQP_WR, .max_sge = TQP_SGE }
+		};
+
+		n->srq = tcp_create_srq(n->pd, &sa);
+		if (!n->srq)
+			return ENOMEM;
+	}
 	n->qp = qp_new(n, o ? o : &default_opts, qpn, dest);
 	return n->qp ? 0 : ENOMEM;
 }
@@ -267,6 +280,8 @@ static void node_close(struct tnode *n)
 		tcp_dereg_mr(container_of(n->other, struct verbs_mr, ibv_mr));
 	if (n->big)
 		tcp_dereg_mr(container_of(n->big, struct verbs_mr, ibv_mr));
+	if (n->srq)
+		tcp_destroy_srq(n->srq);
 	if (n->cq)
 		tcp_destroy_cq(n->cq);
 	if (n->pd)
@@ -531,5 +546,7 @@ int tnode_recv(struct tnode *n, uint64_t wr_id, void *addr, uint32_t len)
 				  .num_sge = 1 },
 			   *bad;
 
+	if (n->srq)
+		return tcp_post_srq_recv(n->srq, &wr, &bad);
 	return tcp_post_recv(&n->qp->vqp.qp, &wr, &bad);
 }

@@ -59,6 +59,7 @@ struct tnode {
 	struct tcp_context *ctx;
 	struct ibv_pd *pd, *pd2;
 	struct ibv_cq *cq;
+	struct ibv_srq *srq; /* with tqp_opts.srq */
 	struct tcp_qp *qp;
 	uint8_t *mem;
 	struct ibv_mr *mr, *ro, *other, *big;
@@ -71,6 +72,7 @@ struct tqp_opts {
 	uint32_t max_rd_atomic;	     /* ORD */
 	uint32_t max_dest_rd_atomic; /* IRD */
 	unsigned int access;	     /* qp_access_flags */
+	bool srq;		     /* receives from an SRQ (tnode.srq) */
 };
 
 /* Bytes taken from one QP that the other's socket had no room for yet. */
@@ -123,6 +125,7 @@ int tnode_post(struct tnode *n, enum ibv_wr_opcode op, uint64_t wr_id,
 int tnode_atomic(struct tnode *n, enum ibv_wr_opcode op, uint64_t wr_id,
 		 void *laddr, struct ibv_mr *rmr, uint64_t raddr,
 		 uint64_t compare_add, uint64_t swap);
+/* Posts a receive to n's QP, or to its SRQ if it has one. */
 int tnode_recv(struct tnode *n, uint64_t wr_id, void *addr, uint32_t len);
 
 #endif
