@@ -248,6 +248,7 @@ int tpair_open(struct tpair *p, const struct tqp_opts *a,
 	int err;
 
 	memset(p, 0, sizeof(*p));
+	p->a.fd = p->b.fd = -1;
 	err = node_open(&p->a, a, 0x10100, 0x20200);
 	if (!err)
 		err = node_open(&p->b, b, 0x20200, 0x10100);

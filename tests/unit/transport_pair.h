@@ -14,11 +14,16 @@
  * every byte between them passes through the test (tpair_take /
  * tpair_give), which can read frames off the wire, hold them back or feed
  * them one byte at a time. A tap decodes every frame that passes.
+ * AF_UNIX rather than loopback TCP because a byte sent there is readable
+ * when send() returns, so "nothing moved" means quiet; on TCP the
+ * loopback's softirq may still hold it. (The price: recv(MSG_TRUNC)
+ * discards only on TCP, see test_transport.c.)
  *
  * Driving is single-threaded and by hand: tpair_serve does what the
- * engine thread does for a QP (socket events through tcp_qp_ready, then
- * work held back for batching); tpair_pump relays and serves both ends
- * until nothing moves.
+ * engine thread does for a QP (its timer pass while a timer reference is
+ * held, socket events through tcp_qp_ready, work held back for
+ * batching); tpair_pump relays and serves both ends until nothing
+ * moves.
  */
 #ifndef RDMA_TCP_TEST_TRANSPORT_PAIR_H
 #define RDMA_TCP_TEST_TRANSPORT_PAIR_H
