@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Two RC QPs of the provider connected back to back, for unit tests of the
+ * transport (qp_tx.c, qp_rx.c, rx_ops.c) with no engine thread.
+ *
+ * Each end is a context of its own (key table, async event pipe, and an
+ * engine that is never started: its epoll set and eventfd exist, so the
+ * transport may register its socket and take timer references), a PD, a
+ * CQ, registered memory and a QP built as tcp_create_qp_ex builds one,
+ * moved to RTS by hand (modify_qp to RTR would start the rendezvous).
+ *
+ * A's and B's sockets are not connected to each other: each QP has one
+ * end of an AF_UNIX stream socketpair and the test holds the other, so
+ * every byte between them passes through the test (tpair_take /
+ * tpair_give), which can read frames off the wire, hold them back or feed
+ * them one byte at a time. A tap decodes every frame that passes.
+ * AF_UNIX rather than loopback TCP because a byte sent there is readable
+ * when send() returns, so "nothing moved" means quiet; on TCP the
+ * loopback's softirq may still hold it. (The price: recv(MSG_TRUNC)
+ * discards only on TCP, see test_transport.c.)
+ *
+ * Driving is single-threaded and by hand: tpair_serve does what the
+ * engine thread does for a QP (its timer pass while a timer reference is
+ * held, socket events through tcp_qp_ready, work held back for
+ * batching); tpair_pump relays and serves both ends until nothing
+ * moves.
+ */
+#ifndef RDMA_TCP_TEST_TRANSPORT_PAIR_H
+#define RDMA_TCP_TEST_TRANSPORT_PAIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "transport.h"
+
+/*
+ * Each end's memory: [0, RW) every right, [RW, RW + RO) no remote write,
+ * [OTHER, OTHER + RW) every right but in another PD, a guard, then
+ * [BIG, BIG + BIG_LEN) every right: more than a socketpair holds.
+ */
+#define TNODE_RW      4096
+#define TNODE_RO      2048
+#define TNODE_OTHER   8192
+#define TNODE_BIG     16384
+#define TNODE_BIG_LEN (1 << 20)
+#define TNODE_MEM     (TNODE_BIG + TNODE_BIG_LEN)
+
+/* The frames a tap saw. */
+#define TAP_LOG 512
+
+/* Decodes the frames of one direction as they pass. */
+struct tap {
+	uint8_t hb[RTCP_HDR_LEN];
+	unsigned int got; /* header bytes collected */
+	uint64_t left;	  /* payload bytes still to skip */
+	uint64_t pos;	  /* stream offset, as sseq counts it */
+	struct rtcp_hdr log[TAP_LOG];
+	unsigned int n;	  /* frames seen (log holds the first TAP_LOG) */
+	unsigned int bad; /* frames rtcp_hdr_validate refused */
+};
+
+struct tnode {
+	struct tcp_context *ctx;
+	struct ibv_pd *pd, *pd2;
+	struct ibv_cq *cq;
+	struct ibv_srq *srq; /* with tqp_opts.srq */
+	struct tcp_qp *qp;
+	uint8_t *mem;
+	struct ibv_mr *mr, *ro, *other, *big;
+	int fd;	  /* the test's end of the QP's socketpair */
+	bool eof; /* the QP shut its socket down: passed on to the peer */
+};
+
+/* What the QP is given at creation and modify time. */
+struct tqp_opts {
+	uint32_t max_rd_atomic;	     /* ORD */
+	uint32_t max_dest_rd_atomic; /* IRD */
+	unsigned int access;	     /* qp_access_flags */
+	bool srq;		     /* receives from an SRQ (tnode.srq) */
+};
+
+/* Bytes taken from one QP that the other's socket had no room for yet. */
+struct relay_buf {
+	uint8_t data[65536];
+	size_t off, len;
+};
+
+struct tpair {
+	struct tnode a, b;
+	struct tap ab, ba; /* A to B, B to A */
+	struct relay_buf rab, rba;
+	/* READs and atomics sent by A whose response has not passed the
+	 * tap yet, and the most there ever were */
+	int rd_out, rd_max;
+};
+
+/* Sets up both ends with the options (NULL: defaults); 0 or an errno. */
+int tpair_open(struct tpair *p, const struct tqp_opts *a,
+	       const struct tqp_opts *b);
+void tpair_close(struct tpair *p);
+
+/* What n's QP has sent so far (at most max bytes), through its tap. */
+size_t tpair_take(struct tpair *p, struct tnode *n, uint8_t *buf, size_t max);
+/* Hands bytes to n's QP, as if its peer had sent them. */
+void tpair_give(struct tpair *p, struct tnode *n, const uint8_t *buf,
+		size_t len);
+/* Moves what n's QP sent to its peer, as far as the peer's socket takes
+ * it; returns the byte count. */
+size_t tpair_relay(struct tpair *p, struct tnode *from);
+/*
+ * What the engine does for n's QP now: socket events, held-back work, and
+ * its timer pass while the context holds a timer reference. True if it
+ * had anything to do.
+ */
+bool tpair_serve(struct tnode *n);
+/* Relays and serves both ends until nothing moves; false if it never
+ * settled. */
+bool tpair_pump(struct tpair *p);
+
+/* Completions in n's CQ (at most max). */
+int tnode_poll(struct tnode *n, struct ibv_wc *wc, int max);
+/* The next async event of n's context; false if none is queued. */
+bool tnode_async(struct tnode *n, uint32_t *type, uint64_t *element);
+
+/* Posts one WR (a NULL laddr posts no SGE); returns ibv_post_send's. */
+int tnode_post(struct tnode *n, enum ibv_wr_opcode op, uint64_t wr_id,
+	       void *laddr, uint32_t len, struct ibv_mr *rmr, uint64_t raddr,
+	       unsigned int flags);
+int tnode_atomic(struct tnode *n, enum ibv_wr_opcode op, uint64_t wr_id,
+		 void *laddr, struct ibv_mr *rmr, uint64_t raddr,
+		 uint64_t compare_add, uint64_t swap);
+/* Posts a receive to n's QP, or to its SRQ if it has one. */
+int tnode_recv(struct tnode *n, uint64_t wr_id, void *addr, uint32_t len);
+
+#endif
