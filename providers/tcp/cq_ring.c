@@ -5,7 +5,7 @@
  * lock), the completion-channel events they raise, and the events that
  * wait for room in a full channel. Every cq->lock -> ctx->ev_lock nesting
  * is here; the consumer side (ibv_poll_cq, the ibv_cq_ex iterator) is
- * cq.c. Lock order: docs/lock-order.md.
+ * cq.c. Lock order: docs/design.md.
  */
 #include <unistd.h>
 

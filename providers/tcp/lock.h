@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The provider's mutexes, with their place in the one lock order
- * (docs/lock-order.md). Every lock is made with a rank; a thread may
+ * (docs/design.md, "Lock order"). Every lock is made with a rank; a thread may
  * block on a lock only if its rank is above the rank of every lock it
  * holds. tcp_mutex_trylock may be called out of order: it never waits, so
  * it cannot close a cycle (the engine's timers and the exit flush rely on
