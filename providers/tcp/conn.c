@@ -55,9 +55,10 @@ int tcp_qpn_alloc(struct tcp_qp *qp)
 		}
 		rv->lis[rv->nlis++] = l;
 	}
-	for (i = 0; i < TCP_QPS_PER_LISTENER; i++)
-		if (!l->slots[i])
-			break;
+	for (i = l->next_slot; l->slots[i % TCP_QPS_PER_LISTENER]; i++)
+		;
+	i %= TCP_QPS_PER_LISTENER;
+	l->next_slot = (i + 1) % TCP_QPS_PER_LISTENER;
 	l->slots[i] = qp;
 	l->nused++;
 	qp->slot = i;

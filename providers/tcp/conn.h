@@ -60,6 +60,10 @@ struct tcp_listener {
 	int resv_fd;
 	uint16_t port;
 	uint32_t nused;
+	/* where the search for a free slot starts: QP numbers are handed out
+	 * in turn, as rxe does, so a number just freed is not reused while
+	 * connections meant for its old QP may still arrive */
+	uint32_t next_slot;
 	uint32_t npending; /* its connections on the pending list */
 	struct tcp_lsock socks[TCP_LISTEN_ADDRS];
 	struct tcp_qp *slots[TCP_QPS_PER_LISTENER];

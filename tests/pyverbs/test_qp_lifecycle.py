@@ -167,6 +167,17 @@ class TestQPLifecycle(QPCase):
         for q in qpns:
             self.assertLessEqual(q, 0xffffff)
 
+    def test_qp_numbers_not_reused_at_once(self):
+        """A destroyed QP's number is not handed out again by the next
+        creates (rxe allocates cyclically): a connection or a message
+        meant for the old QP must not reach a new one."""
+        old = self.side()
+        qpn = old.qpn
+        old.qp.close()
+        fresh = [self.side().qpn for _ in range(16)]
+        self.assertNotIn(qpn, fresh)
+        self.assertEqual(len(set(fresh)), 16)
+
     def test_create_limits(self):
         a = self.attr
         pd = PD(self.ctx)
