@@ -51,11 +51,17 @@ UVERBS=$(cat "$RDMA_TCP_ROOT/sys/class/infiniband/tcp0/tcp_uverbs") || exit 2
 # A stock tool with the fake netlink of devices $1 (empty: no preload).
 # Output (stdout and stderr) in $OUT, status in $RC.
 run_nl() {
-	local devs=$1
+	local devs=$1 pre=(env "LD_PRELOAD=$SHIM")
 	shift
 	if [ -n "$devs" ]; then
+		# a sanitizer build's shim goes after the sanitizer runtimes
+		if [ "$SAN_ACTIVE" = 1 ]; then
+			LD_PRELOAD=$SHIM san_refresh
+			pre=("${STOCK[@]}")
+			san_refresh
+		fi
 		OUT=$(FAKE_RDMA_NL_DEVICES=$devs FAKE_RDMA_NL_TRACE=1 \
-			IBV_SHOW_WARNINGS=1 LD_PRELOAD=$SHIM stock "$@" 2>&1)
+			IBV_SHOW_WARNINGS=1 "${pre[@]}" "$@" 2>&1)
 	else
 		OUT=$(IBV_SHOW_WARNINGS=1 stock "$@" 2>&1)
 	fi
