@@ -116,10 +116,21 @@ static void tcp_uninit_device(struct verbs_device *vdev)
 struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
 					void *private_data);
 
+/*
+ * No table entry matches: tcp_match_device decides. The table must still
+ * exist: for a device listed through RDMA netlink with a driver id (a
+ * kernel device, e.g. rxe), libibverbs 44 walks every provider's table
+ * without a NULL check (try_drivers -> match_driver_id, libibverbs/init.c).
+ */
+static const struct verbs_match_ent tcp_match_table[] = {
+	{ .kind = VABI_MATCH_SENTINEL },
+};
+
 static const struct verbs_device_ops tcp_dev_ops = {
 	.name = "tcp",
 	.match_min_abi_version = RDMA_TCP_UVERBS_ABI,
 	.match_max_abi_version = RDMA_TCP_UVERBS_ABI,
+	.match_table = tcp_match_table,
 	.match_device = tcp_match_device,
 	.alloc_device = tcp_alloc_device,
 	.uninit_device = tcp_uninit_device,

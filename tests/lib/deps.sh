@@ -7,6 +7,7 @@
 RTCP_DEB_PACKAGES=(
 	build-essential cmake pkg-config
 	rdma-core libibverbs-dev librdmacm-dev ibverbs-utils rdmacm-utils
+	ibverbs-providers
 	perftest python3-pyverbs
 	libnl-3-dev libnl-route-3-dev liburing-dev libssl-dev
 	iproute2 valgrind clang libclang-rt-14-dev clang-format
