@@ -129,6 +129,21 @@ static const struct tcp_watch_ops qp_watch_ops = {
 	.free = qp_watch_free,
 };
 
+/*
+ * As rxe_init_sq() does: a send WQE's SGE area and its inline area are the
+ * same bytes, so the inline capacity is at least max_send_sge SGEs' worth
+ * (16 bytes each), and that is what the caps report. rxe also raises
+ * max_send_sge to what a larger inline area holds; that gives an
+ * application nothing it asked for, so the SGE count stays as requested.
+ */
+static void qp_round_inline(struct ibv_qp_cap *cap)
+{
+	uint32_t area = cap->max_send_sge * sizeof(struct ibv_sge);
+
+	if (area > cap->max_inline_data)
+		cap->max_inline_data = area;
+}
+
 /* What the QP takes from its creation attributes. */
 static void qp_init_fields(struct tcp_qp *qp, struct tcp_context *ctx,
 			   const struct ibv_qp_init_attr_ex *a)
@@ -143,6 +158,7 @@ static void qp_init_fields(struct tcp_qp *qp, struct tcp_context *ctx,
 	qp->srq = a->srq ? to_tsrq(a->srq) : NULL;
 	qp->sq_sig_all = a->sq_sig_all;
 	qp->cap = a->cap;
+	qp_round_inline(&qp->cap);
 	if (qp->srq) {
 		qp->cap.max_recv_wr = 0;
 		qp->cap.max_recv_sge = 0;
