@@ -171,11 +171,35 @@ int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *ibpd,
 	return 0;
 }
 
+/*
+ * An MR's handle is its key: it is ours if the key table of the context
+ * it names holds it under that key (the kernel's lookup of the handle the
+ * application passes, see tcp_obj_ok).
+ */
+static bool mr_is_ours(struct verbs_mr *vmr)
+{
+	struct tcp_mr *mr = container_of(vmr, struct tcp_mr, vmr);
+	struct ibv_context *ibctx = vmr->ibv_mr.context;
+	struct tcp_context *ctx;
+	bool ok;
+
+	if (!ibctx || vmr->ibv_mr.handle != mr->key)
+		return false;
+	ctx = to_tctx(ibctx);
+	tcp_mutex_lock(&ctx->keys.lock);
+	ok = keytab_lookup_locked(&ctx->keys, mr->key) == mr;
+	tcp_mutex_unlock(&ctx->keys.lock);
+	return ok;
+}
+
 int tcp_dereg_mr(struct verbs_mr *vmr)
 {
 	struct tcp_mr *mr = container_of(vmr, struct tcp_mr, vmr);
-	struct tcp_context *ctx = to_tctx(vmr->ibv_mr.context);
+	struct tcp_context *ctx;
 
+	if (!mr_is_ours(vmr))
+		return tcp_fail(ENOENT);
+	ctx = to_tctx(vmr->ibv_mr.context);
 	keytab_remove(&ctx->keys, mr->key);
 	mr_quiesce(mr);
 	atomic_fetch_sub(&mr->pd->users, 1);

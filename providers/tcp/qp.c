@@ -203,6 +203,7 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 		goto fail;
 
 	qp->vqp.qp.context = ibctx;
+	tcp_obj_init(&qp->id, ctx, &qp->vqp.qp.handle);
 	qp->vqp.qp.qp_context = a->qp_context;
 	qp->vqp.qp.pd = a->pd;
 	qp->vqp.qp.send_cq = a->send_cq;
@@ -406,6 +407,9 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 	enum ibv_qp_state next;
 	int err = 0;
 
+	/* the kernel's modify finds no such QP: EINVAL (ib_uverbs_modify_qp) */
+	if (!tcp_obj_ok(&qp->id, ibqp->context, ibqp->handle))
+		return tcp_fail(EINVAL);
 	tcp_mutex_lock(&ctx->lock);
 	tcp_mutex_lock(&qp->lock);
 	next = (mask & IBV_QP_STATE) ? a->qp_state : qp->state;
@@ -482,6 +486,16 @@ int tcp_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask,
 int tcp_destroy_qp(struct ibv_qp *ibqp)
 {
 	struct tcp_qp *qp = to_tqp(ibqp);
+
+	if (!tcp_obj_ok(&qp->id, ibqp->context, ibqp->handle))
+		return tcp_fail(ENOENT);
+	tcp_qp_destroy(qp);
+	return 0;
+}
+
+/* Destroys a QP known to be ours (ibv_destroy_qp, or a context closing). */
+void tcp_qp_destroy(struct tcp_qp *qp)
+{
 	struct tcp_context *ctx = qp->ctx;
 
 	/* pollers reach QPs through their CQs: unlink before anything */
@@ -507,7 +521,6 @@ int tcp_destroy_qp(struct ibv_qp *ibqp)
 	tcp_mutex_unlock(&qp->lock);
 	tcp_engine_bury(ctx, &qp->conn.poll.p);
 	tcp_mutex_unlock(&ctx->lock);
-	return 0;
 }
 
 void tcp_qp_free(struct tcp_qp *qp)
