@@ -122,7 +122,7 @@ static void tcp_free_context(struct ibv_context *ibctx)
 		tcp_mutex_unlock(&ctx->lock);
 		if (!qp)
 			break;
-		tcp_destroy_qp(&qp->vqp.qp);
+		tcp_qp_destroy(qp);
 	}
 	tcp_engine_stop(ctx);
 	if (ctx->async_wfd >= 0)

@@ -61,6 +61,7 @@ static int cq_init(struct tcp_context *ctx, struct tcp_cq *cq, int cqe, int vec,
 		return ENOMEM;
 	}
 	cq->cqe = cqe;
+	tcp_obj_init(&cq->id, ctx, &cq->vcq.cq.handle);
 	tcp_mutex_init(&cq->lock, TCP_LOCK_RANK_CQ);
 	tcp_mutex_init(&cq->qps_lock, TCP_LOCK_RANK_CQ_QPS);
 	return 0;
@@ -126,6 +127,8 @@ int tcp_destroy_cq(struct ibv_cq *ibcq)
 {
 	struct tcp_cq *cq = to_tcq(ibcq);
 
+	if (!tcp_obj_ok(&cq->id, ibcq->context, ibcq->handle))
+		return tcp_fail(ENOENT);
 	if (atomic_load(&cq->users))
 		return tcp_fail(EBUSY);
 	if (ibcq->channel) {

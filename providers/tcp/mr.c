@@ -37,6 +37,18 @@ static int check_iova(const void *addr, size_t length, uint64_t iova,
 	return 0;
 }
 
+/*
+ * A zero-length region is valid, as on rxe and NICs (the kernel's
+ * ib_uverbs_reg_mr does not refuse length 0): it maps no byte, so there is
+ * nothing to check, and only zero-byte accesses can name it.
+ */
+static int mr_check_range(const void *addr, size_t length, int access)
+{
+	if (!length)
+		return 0;
+	return tcp_check_mapped(addr, length, access & TCP_ACCESS_NEEDS_WRITE);
+}
+
 struct ibv_mr *tcp_reg_mr(struct ibv_pd *ibpd, void *addr, size_t length,
 			  uint64_t iova, int access)
 {
@@ -48,8 +60,7 @@ struct ibv_mr *tcp_reg_mr(struct ibv_pd *ibpd, void *addr, size_t length,
 	if (!err)
 		err = tcp_mr_check_access(access);
 	if (!err)
-		err = tcp_check_mapped(addr, length,
-				       access & TCP_ACCESS_NEEDS_WRITE);
+		err = mr_check_range(addr, length, access);
 	if (err) {
 		errno = err;
 		return NULL;
@@ -91,6 +102,41 @@ static void mr_quiesce(struct tcp_mr *mr)
 		sched_yield();
 }
 
+/*
+ * Re-registration keeps lkey and rkey, as rxe (rxe_rereg_user_mr changes
+ * the PD and access in place and returns no new MR) and mlx5 do. A key of
+ * the old registration still names the region, but only as it is now: the
+ * new range, access and PD are set under the key table's lock, where every
+ * placement check reads them. What the lock cannot cover is a placement
+ * checked before and still copying: it pinned the region for one chunk and
+ * is waited for (mr_quiesce), and its next chunk re-pins by serial
+ * (tcp_mr_repin), which a re-registration changes, so it stops there
+ * instead of landing in the old range the application may unmap now. The
+ * key's generation stays: it exists for slots reused by another region.
+ */
+static void mr_apply_rereg(struct tcp_context *ctx, struct tcp_mr *mr,
+			   int flags, struct ibv_pd *ibpd, void *addr,
+			   size_t length, int access)
+{
+	tcp_mutex_lock(&ctx->keys.lock);
+	mr->serial = atomic_fetch_add(&mr_serials, 1) + 1;
+	if (flags & IBV_REREG_MR_CHANGE_PD) {
+		atomic_fetch_sub(&mr->pd->users, 1);
+		mr->pd = to_tpd(ibpd);
+		atomic_fetch_add(&mr->pd->users, 1);
+	}
+	if (flags & IBV_REREG_MR_CHANGE_TRANSLATION) {
+		mr->addr = addr;
+		mr->length = length;
+		mr->iova = (access & IBV_ACCESS_ZERO_BASED)
+				   ? 0
+				   : (uint64_t)(uintptr_t)addr;
+	}
+	mr->access = access;
+	tcp_mutex_unlock(&ctx->keys.lock);
+	mr_quiesce(mr);
+}
+
 int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *ibpd,
 		 void *addr, size_t length, int access)
 {
@@ -115,43 +161,45 @@ int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *ibpd,
 		return tcp_fail(err);
 	if (flags &
 	    (IBV_REREG_MR_CHANGE_TRANSLATION | IBV_REREG_MR_CHANGE_ACCESS)) {
-		err = tcp_check_mapped(naddr, nlen,
-				       new_access & TCP_ACCESS_NEEDS_WRITE);
+		err = mr_check_range(naddr, nlen, new_access);
 		if (err)
 			return tcp_fail(err);
 	}
 
-	/*
-	 * A re-registered region is a new region to remote peers: it gets a
-	 * new generation, so keys handed out before stop working.
-	 */
-	mr->key = keytab_rekey(&ctx->keys, mr->key);
-	mr_quiesce(mr);
-	mr->serial = atomic_fetch_add(&mr_serials, 1) + 1;
-	if (flags & IBV_REREG_MR_CHANGE_PD) {
-		atomic_fetch_sub(&mr->pd->users, 1);
-		mr->pd = to_tpd(ibpd);
-		atomic_fetch_add(&mr->pd->users, 1);
-	}
-	if (flags & IBV_REREG_MR_CHANGE_TRANSLATION) {
-		mr->addr = addr;
-		mr->length = length;
-		mr->iova = (new_access & IBV_ACCESS_ZERO_BASED)
-				   ? 0
-				   : (uint64_t)(uintptr_t)addr;
-	}
-	mr->access = new_access;
+	mr_apply_rereg(ctx, mr, flags, ibpd, naddr, nlen, new_access);
 	vmr->access = new_access;
-	vmr->ibv_mr.lkey = mr->key;
-	vmr->ibv_mr.rkey = mr->key;
 	return 0;
+}
+
+/*
+ * An MR's handle is its key: it is ours if the key table of the context
+ * it names holds it under that key (the kernel's lookup of the handle the
+ * application passes, see tcp_obj_ok).
+ */
+static bool mr_is_ours(struct verbs_mr *vmr)
+{
+	struct tcp_mr *mr = container_of(vmr, struct tcp_mr, vmr);
+	struct ibv_context *ibctx = vmr->ibv_mr.context;
+	struct tcp_context *ctx;
+	bool ok;
+
+	if (!ibctx || vmr->ibv_mr.handle != mr->key)
+		return false;
+	ctx = to_tctx(ibctx);
+	tcp_mutex_lock(&ctx->keys.lock);
+	ok = keytab_lookup_locked(&ctx->keys, mr->key) == mr;
+	tcp_mutex_unlock(&ctx->keys.lock);
+	return ok;
 }
 
 int tcp_dereg_mr(struct verbs_mr *vmr)
 {
 	struct tcp_mr *mr = container_of(vmr, struct tcp_mr, vmr);
-	struct tcp_context *ctx = to_tctx(vmr->ibv_mr.context);
+	struct tcp_context *ctx;
 
+	if (!mr_is_ours(vmr))
+		return tcp_fail(ENOENT);
+	ctx = to_tctx(vmr->ibv_mr.context);
 	keytab_remove(&ctx->keys, mr->key);
 	mr_quiesce(mr);
 	atomic_fetch_sub(&mr->pd->users, 1);

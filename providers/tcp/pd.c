@@ -22,7 +22,7 @@ struct ibv_pd *tcp_alloc_pd(struct ibv_context *ibctx)
 		return NULL;
 	}
 	pd->ibv_pd.context = ibctx;
-	pd->ibv_pd.handle = 0;
+	tcp_obj_init(&pd->id, ctx, &pd->ibv_pd.handle);
 	return &pd->ibv_pd;
 }
 
@@ -30,6 +30,8 @@ int tcp_dealloc_pd(struct ibv_pd *ibpd)
 {
 	struct tcp_pd *pd = to_tpd(ibpd);
 
+	if (!tcp_obj_ok(&pd->id, ibpd->context, ibpd->handle))
+		return tcp_fail(ENOENT);
 	if (atomic_load(&pd->users))
 		return tcp_fail(EBUSY);
 	atomic_fetch_sub(&to_tctx(ibpd->context)->n_pd, 1);

@@ -129,6 +129,21 @@ static const struct tcp_watch_ops qp_watch_ops = {
 	.free = qp_watch_free,
 };
 
+/*
+ * As rxe_init_sq() does: a send WQE's SGE area and its inline area are the
+ * same bytes, so the inline capacity is at least max_send_sge SGEs' worth
+ * (16 bytes each), and that is what the caps report. rxe also raises
+ * max_send_sge to what a larger inline area holds; that gives an
+ * application nothing it asked for, so the SGE count stays as requested.
+ */
+static void qp_round_inline(struct ibv_qp_cap *cap)
+{
+	uint32_t area = cap->max_send_sge * sizeof(struct ibv_sge);
+
+	if (area > cap->max_inline_data)
+		cap->max_inline_data = area;
+}
+
 /* What the QP takes from its creation attributes. */
 static void qp_init_fields(struct tcp_qp *qp, struct tcp_context *ctx,
 			   const struct ibv_qp_init_attr_ex *a)
@@ -143,6 +158,7 @@ static void qp_init_fields(struct tcp_qp *qp, struct tcp_context *ctx,
 	qp->srq = a->srq ? to_tsrq(a->srq) : NULL;
 	qp->sq_sig_all = a->sq_sig_all;
 	qp->cap = a->cap;
+	qp_round_inline(&qp->cap);
 	if (qp->srq) {
 		qp->cap.max_recv_wr = 0;
 		qp->cap.max_recv_sge = 0;
@@ -187,6 +203,7 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 		goto fail;
 
 	qp->vqp.qp.context = ibctx;
+	tcp_obj_init(&qp->id, ctx, &qp->vqp.qp.handle);
 	qp->vqp.qp.qp_context = a->qp_context;
 	qp->vqp.qp.pd = a->pd;
 	qp->vqp.qp.send_cq = a->send_cq;
@@ -390,6 +407,9 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 	enum ibv_qp_state next;
 	int err = 0;
 
+	/* the kernel's modify finds no such QP: EINVAL (ib_uverbs_modify_qp) */
+	if (!tcp_obj_ok(&qp->id, ibqp->context, ibqp->handle))
+		return tcp_fail(EINVAL);
 	tcp_mutex_lock(&ctx->lock);
 	tcp_mutex_lock(&qp->lock);
 	next = (mask & IBV_QP_STATE) ? a->qp_state : qp->state;
@@ -466,6 +486,16 @@ int tcp_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask,
 int tcp_destroy_qp(struct ibv_qp *ibqp)
 {
 	struct tcp_qp *qp = to_tqp(ibqp);
+
+	if (!tcp_obj_ok(&qp->id, ibqp->context, ibqp->handle))
+		return tcp_fail(ENOENT);
+	tcp_qp_destroy(qp);
+	return 0;
+}
+
+/* Destroys a QP known to be ours (ibv_destroy_qp, or a context closing). */
+void tcp_qp_destroy(struct tcp_qp *qp)
+{
 	struct tcp_context *ctx = qp->ctx;
 
 	/* pollers reach QPs through their CQs: unlink before anything */
@@ -491,7 +521,6 @@ int tcp_destroy_qp(struct ibv_qp *ibqp)
 	tcp_mutex_unlock(&qp->lock);
 	tcp_engine_bury(ctx, &qp->conn.poll.p);
 	tcp_mutex_unlock(&ctx->lock);
-	return 0;
 }
 
 void tcp_qp_free(struct tcp_qp *qp)

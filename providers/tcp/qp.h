@@ -57,6 +57,7 @@ struct tcp_recv_wqe {
 
 struct tcp_srq {
 	struct verbs_srq vsrq;
+	struct tcp_obj id;
 	tcp_mutex_t lock;
 	struct tcp_recv_wqe *ring;
 	struct tcp_seg *segs;
@@ -253,6 +254,7 @@ struct tcp_wr_stage {
 
 struct tcp_qp {
 	struct verbs_qp vqp;
+	struct tcp_obj id;
 	struct tcp_context *ctx;
 	tcp_mutex_t lock;
 	bool dead;		  /* destroyed; engine frees it later */
@@ -296,6 +298,7 @@ static inline struct tcp_srq *to_tsrq(struct ibv_srq *srq)
 
 struct tcp_ah {
 	struct ibv_ah ibv_ah;
+	struct tcp_obj id;
 	struct ibv_ah_attr attr;
 };
 
@@ -308,6 +311,7 @@ struct ibv_qp *tcp_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *attr);
 struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ctx,
 				struct ibv_qp_init_attr_ex *attr);
 int tcp_destroy_qp(struct ibv_qp *qp);
+void tcp_qp_destroy(struct tcp_qp *qp);
 int tcp_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask);
 int tcp_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask,
 		 struct ibv_qp_init_attr *init);

@@ -41,6 +41,7 @@ static struct tcp_srq *srq_new(struct tcp_context *ctx, struct ibv_pd *pd,
 	tcp_mutex_init(&srq->lock, TCP_LOCK_RANK_SRQ);
 	atomic_fetch_add(&srq->pd->users, 1);
 	srq->vsrq.srq.context = &ctx->vctx.context;
+	tcp_obj_init(&srq->id, ctx, &srq->vsrq.srq.handle);
 	srq->vsrq.srq_type = IBV_SRQT_BASIC;
 	return srq;
 nomem:
@@ -87,6 +88,8 @@ int tcp_destroy_srq(struct ibv_srq *ibsrq)
 {
 	struct tcp_srq *srq = to_tsrq(ibsrq);
 
+	if (!tcp_obj_ok(&srq->id, ibsrq->context, ibsrq->handle))
+		return tcp_fail(ENOENT);
 	if (atomic_load(&srq->users))
 		return tcp_fail(EBUSY);
 	atomic_fetch_sub(&srq->pd->users, 1);

@@ -33,8 +33,22 @@ struct tcp_device {
 	char fw_ver[64];
 };
 
+/*
+ * Who an object is, kept where the application cannot write: the context
+ * that made it and the handle it was given (in its public struct, which
+ * the application can overwrite). A kernel provider passes the public
+ * handle to the kernel, which looks it up in the file's own table and
+ * answers ENOENT (destroy) or EINVAL (modify) when nothing matches;
+ * tcp_obj_ok is that lookup.
+ */
+struct tcp_obj {
+	struct tcp_context *ctx;
+	uint32_t handle;
+};
+
 struct tcp_context {
 	struct verbs_context vctx;
+	atomic_uint next_handle; /* tcp_obj_init */
 	struct tcp_device *dev;
 	int async_wfd; /* write end of the async event pipe */
 	tcp_mutex_t async_lock;
@@ -50,6 +64,7 @@ struct tcp_context {
 
 struct tcp_pd {
 	struct ibv_pd ibv_pd;
+	struct tcp_obj id;
 	atomic_int users; /* MRs, QPs, SRQs and AHs: dealloc is EBUSY until 0 */
 };
 
@@ -70,6 +85,7 @@ struct tcp_mr {
 
 struct tcp_cq {
 	struct verbs_cq vcq;
+	struct tcp_obj id;
 	tcp_mutex_t lock;
 	struct ibv_wc *ring;
 	uint32_t size; /* ring slots (power of two, >= cqe + 1) */
@@ -128,6 +144,23 @@ void tcp_cq_retry_events(struct tcp_context *ctx);
  * returning "the value of errno", and with a kernel provider the failed
  * system call has set errno as well; applications read either.
  */
+/* Gives an object its handle, in its identity and in its public struct. */
+static inline void tcp_obj_init(struct tcp_obj *id, struct tcp_context *ctx,
+				uint32_t *pub_handle)
+{
+	id->ctx = ctx;
+	id->handle = atomic_fetch_add(&ctx->next_handle, 1) + 1;
+	*pub_handle = id->handle;
+}
+
+/* Is the object (still) the one of this context with this handle? */
+static inline bool tcp_obj_ok(const struct tcp_obj *id,
+			      struct ibv_context *ibctx, uint32_t pub_handle)
+{
+	return ibctx && id->ctx && &id->ctx->vctx.context == ibctx &&
+	       id->handle == pub_handle;
+}
+
 static inline int tcp_fail(int err)
 {
 	if (err)
