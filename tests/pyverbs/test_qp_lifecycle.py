@@ -84,6 +84,29 @@ class TestQPLifecycle(QPCase):
                 self.assertRDMAError((errno.EOPNOTSUPP, errno.EINVAL), QPEx,
                                      self.ctx, ia)
 
+    def test_create_ex_create_flags(self):
+        """IBV_QP_INIT_ATTR_CREATE_FLAGS with no flag set asks for nothing
+        and is accepted (rdma-core's suite sets the mask at random, flags
+        0 on a non-Mellanox device); any flag is EOPNOTSUPP."""
+        pd = PD(self.ctx)
+        cq = CQ(self.ctx, 16)
+        mask = e.IBV_QP_INIT_ATTR_PD | e.IBV_QP_INIT_ATTR_CREATE_FLAGS
+        for qp_type in (RC, UC):
+            with self.subTest(qp_type=qp_type):
+                ia = QPInitAttrEx(qp_type=qp_type, scq=cq, rcq=cq,
+                                  cap=QPCap(), pd=pd, comp_mask=mask,
+                                  create_flags=0)
+                qp = QPEx(self.ctx, ia)
+                self.assertEqual(qp.qp_state, e.IBV_QPS_RESET)
+                qp.close()
+                for flag in (e.IBV_QP_CREATE_BLOCK_SELF_MCAST_LB,
+                             e.IBV_QP_CREATE_SCATTER_FCS):
+                    ia = QPInitAttrEx(qp_type=qp_type, scq=cq, rcq=cq,
+                                      cap=QPCap(), pd=pd, comp_mask=mask,
+                                      create_flags=flag)
+                    self.assertRDMAError((errno.EOPNOTSUPP,), QPEx,
+                                         self.ctx, ia)
+
     def test_many_qps_one_context(self):
         """More than 256 QPs in one context (the low 8 bits of a QPN pick
         one of 256 QPs behind a listener: more QPs, more listeners)."""
