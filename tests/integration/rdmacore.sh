@@ -125,7 +125,7 @@ esac
 check "rdma-core suite: some tests ran" test -n "$ran"
 # the suite's rdma_cm tests count a side killed by a signal as passed
 check_nomatch "rdma-core suite: no process crashed" \
-	'Fatal Python error|Segmentation fault|Sanitizer' "$(cat "$WORK/log")"
+	'Fatal Python error|Segmentation fault|Sanitizer|runtime error:' "$(cat "$WORK/log")"
 if [ -n "$ran" ]; then
 	echo "rdma-core tests: ${ran% *} passed, ${ran#* } failed"
 fi
