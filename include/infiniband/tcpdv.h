@@ -21,9 +21,13 @@
 extern "C" {
 #endif
 
-/* ibv_device_attr.vendor_part_id of every tcp device ("tcp" -> 0x7c70).
- * vendor_id is 0: the provider is not a NIC vendor's. */
+/* ibv_device_attr.vendor_part_id of every tcp device ("tcp" -> 0x7c70). */
 #define TCPDV_VENDOR_PART_ID 0x7c70
+
+/* ibv_device_attr.vendor_id: no IEEE OUI (the provider is not a NIC
+ * vendor's), so 0xffffff as rxe reports; 0 reads as "no device" to tools
+ * and to rdma-core's own tests. */
+#define TCPDV_VENDOR_ID 0xffffff
 
 /* Device names start with this prefix (tcp0, tcp1, ...). */
 #define TCPDV_DEVICE_PREFIX "tcp"

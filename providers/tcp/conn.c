@@ -527,8 +527,9 @@ static bool hello_lookup(void *arg, uint32_t qpn, struct tcp_hello_qp *q)
 	/* held until the verdict is carried out (pending_try_bind) */
 	tcp_mutex_lock(&qp->lock);
 	hc->qp = qp;
-	q->failed = qp->dead || qp->state == IBV_QPS_ERR;
-	q->before_rtr = qp->state == IBV_QPS_RESET || qp->state == IBV_QPS_INIT;
+	q->failed = qp->dead;
+	q->before_rtr = qp->state == IBV_QPS_RESET ||
+			qp->state == IBV_QPS_INIT || qp->state == IBV_QPS_ERR;
 	q->busy = qp->conn.active || qp->conn.fd >= 0 || qp->conn.connected;
 	q->dest_qpn = qp->attr.dest_qp_num;
 	memcpy(q->dgid, qp->attr.ah_attr.grh.dgid.raw, 16);

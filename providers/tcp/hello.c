@@ -15,7 +15,12 @@ enum tcp_hello_verdict tcp_hello_judge(const uint8_t in[RTCP_HELLO_LEN],
 		return TCP_HELLO_REJECT;
 	if (q.failed)
 		return TCP_HELLO_REJECT;
-	/* peers may reach RTR before we leave RESET or INIT: keep waiting */
+	/*
+	 * Peers may reach RTR before we leave RESET or INIT, or before we
+	 * are reset and brought up again after an error (a NIC's QP in
+	 * error drops the packets; the peer retries until its budget is
+	 * spent, tcp_qp_unheard_arm): keep waiting.
+	 */
 	if (q.before_rtr)
 		return TCP_HELLO_WAIT;
 	/*

@@ -15,14 +15,14 @@
 
 enum tcp_hello_verdict {
 	TCP_HELLO_REJECT, /* close the connection */
-	TCP_HELLO_WAIT,	  /* its QP has not reached RTR: keep it pending */
-	TCP_HELLO_BIND,	  /* the socket becomes the QP's */
+	TCP_HELLO_WAIT, /* its QP is not at RTR (yet, or again): keep it pending */
+	TCP_HELLO_BIND, /* the socket becomes the QP's */
 };
 
 /* The QP a hello names, as the accepting side sees it. */
 struct tcp_hello_qp {
-	bool failed;	   /* destroyed, or in the error state */
-	bool before_rtr;   /* RESET or INIT */
+	bool failed;	   /* destroyed */
+	bool before_rtr;   /* RESET, INIT, or ERROR (until it is reset) */
 	bool busy;	   /* the connecting end, or has its socket already */
 	uint32_t dest_qpn; /* the remote QPN it was given at RTR */
 	uint8_t dgid[16];  /* the remote GID it was given at RTR */

@@ -24,7 +24,7 @@
 #define TCP_MAX_AH	    65536
 #define TCP_MAX_MSG_SZ	    (1u << 31) /* 2 GiB per message */
 #define TCP_GID_TBL_LEN	    16
-#define TCP_VENDOR_ID	    0x000000 /* no IEEE OUI: not a NIC vendor */
+#define TCP_VENDOR_ID	    0xffffff /* no IEEE OUI: rxe's "none" */
 #define TCP_VENDOR_PART_ID  0x7c70   /* "tcp" */
 #define TCP_PAGE_SIZE_CAP   0xfffff000u
 

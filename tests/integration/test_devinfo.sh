@@ -143,6 +143,8 @@ check_match "transport InfiniBand" "transport:[[:space:]]+InfiniBand" "$DEVINFO"
 check_match "node_guid shown as in the registry" \
 	"node_guid:[[:space:]]+$(sed 's/\(....\)\(....\)\(....\)\(....\)/\1:\2:\3:\4/' <<<"$reg_guid")" \
 	"$DEVINFO"
+check_match "vendor_id 0xffffff (rxe's no-OUI value, never 0)" \
+	"vendor_id:[[:space:]]+0xffffff" "$DEVINFO"
 check_match "vendor_part_id 31856 (0x7c70)" \
 	"vendor_part_id:[[:space:]]+31856" "$DEVINFO"
 check_match "phys_port_cnt 1" "phys_port_cnt:[[:space:]]+1($|[^0-9])" "$DEVINFO"

@@ -105,6 +105,7 @@ class TestQuery(DeviceCase):
         self.assertEqual(a.atomic_caps, e.IBV_ATOMIC_HCA)
         self.assertEqual(a.phys_port_cnt, 1)
         self.assertEqual(a.vendor_part_id, 0x7c70)
+        self.assertEqual(a.vendor_id, 0xffffff)
         self.assertGreaterEqual(a.max_sge_rd, 1)
         self.assertNotEqual(a.node_guid, 0, 'node GUID is zero')
         self.assertTrue(a.device_cap_flags & e.IBV_DEVICE_PORT_ACTIVE_EVENT)

@@ -84,6 +84,29 @@ class TestQPLifecycle(QPCase):
                 self.assertRDMAError((errno.EOPNOTSUPP, errno.EINVAL), QPEx,
                                      self.ctx, ia)
 
+    def test_create_ex_create_flags(self):
+        """IBV_QP_INIT_ATTR_CREATE_FLAGS with no flag set asks for nothing
+        and is accepted (rdma-core's suite sets the mask at random, flags
+        0 on a non-Mellanox device); any flag is EOPNOTSUPP."""
+        pd = PD(self.ctx)
+        cq = CQ(self.ctx, 16)
+        mask = e.IBV_QP_INIT_ATTR_PD | e.IBV_QP_INIT_ATTR_CREATE_FLAGS
+        for qp_type in (RC, UC):
+            with self.subTest(qp_type=qp_type):
+                ia = QPInitAttrEx(qp_type=qp_type, scq=cq, rcq=cq,
+                                  cap=QPCap(), pd=pd, comp_mask=mask,
+                                  create_flags=0)
+                qp = QPEx(self.ctx, ia)
+                self.assertEqual(qp.qp_state, e.IBV_QPS_RESET)
+                qp.close()
+                for flag in (e.IBV_QP_CREATE_BLOCK_SELF_MCAST_LB,
+                             e.IBV_QP_CREATE_SCATTER_FCS):
+                    ia = QPInitAttrEx(qp_type=qp_type, scq=cq, rcq=cq,
+                                      cap=QPCap(), pd=pd, comp_mask=mask,
+                                      create_flags=flag)
+                    self.assertRDMAError((errno.EOPNOTSUPP,), QPEx,
+                                         self.ctx, ia)
+
     def test_many_qps_one_context(self):
         """More than 256 QPs in one context (the low 8 bits of a QPN pick
         one of 256 QPs behind a listener: more QPs, more listeners)."""
@@ -119,6 +142,36 @@ class TestQPLifecycle(QPCase):
         self._ping(a, c, wr_id=0x78)
         self._ping(c, a, wr_id=0x79)
         self.assertEqual(poll_quiet(a.scq, 0.02), [])
+
+    def _restate(self, s, peer):
+        s.qp.modify(QPAttr(qp_state=e.IBV_QPS_RESET), e.IBV_QP_STATE)
+        s.to_init()
+        s.to_rtr(peer.qpn)
+        s.to_rts()
+
+    def test_restate_after_error_either_order(self):
+        """Both QPs in error, then each reset and brought back to RTS
+        aimed at the other (rdma-core's test_mr_rereg_{pd,addr} do this):
+        the one restated first must not be turned away by its peer still
+        in error (a NIC's QP in error only drops packets) -- whichever end
+        connects. Three rounds per order, ping both ways each time.
+        Before: the hello was refused, and the ping failed with
+        RETRY_EXC_ERR after the retry budget."""
+        a, b = self.pair()
+        self._ping(a, b)
+        for first, second in ((a, b), (b, a)):
+            for rnd in range(3):
+                with self.subTest(first=first.qpn, round=rnd):
+                    for s in (first, second):
+                        s.qp.modify(QPAttr(qp_state=e.IBV_QPS_ERR),
+                                    e.IBV_QP_STATE)
+                    self._restate(first, second)
+                    # load shaping: the hello of whichever end connects
+                    # reaches its peer while that one is still in error
+                    self.assertEqual(poll_quiet(first.scq, 0.2), [])
+                    self._restate(second, first)
+                    self._ping(first, second, wr_id=0x80 + rnd)
+                    self._ping(second, first, wr_id=0x90 + rnd)
 
     def test_destroy_during_transfer(self):
         """A QP destroyed (its memory deregistered and freed) while a 16 MiB

@@ -35,6 +35,9 @@ int main(void)
 	       "header %#x, provider %#x", TCPDV_VENDOR_PART_ID,
 	       TCP_VENDOR_PART_ID);
 	CHECKF(TCPDV_VENDOR_PART_ID == 0x7c70, "%#x", TCPDV_VENDOR_PART_ID);
+	CHECKF(TCPDV_VENDOR_ID == TCP_VENDOR_ID, "header %#x, provider %#x",
+	       TCPDV_VENDOR_ID, TCP_VENDOR_ID);
+	CHECKF(TCPDV_VENDOR_ID != 0, "%#x", TCPDV_VENDOR_ID);
 	CHECKF(!strcmp(TCPDV_DEVICE_PREFIX, "tcp"), "%s", TCPDV_DEVICE_PREFIX);
 
 	CHECKF(is_tcp("tcp0"), "tcp0");
