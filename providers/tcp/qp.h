@@ -36,10 +36,13 @@ struct tcp_send_wqe {
 	enum ibv_wr_opcode opcode;
 	unsigned int send_flags;
 	uint32_t imm;
-	uint32_t rkey;
-	uint64_t raddr;
+	uint32_t rkey; /* SEND_WITH_INV, LOCAL_INV: the key; BIND_MW: new key */
+	uint64_t raddr; /* BIND_MW: the window's address */
 	uint64_t compare_add, swap;
-	uint32_t length; /* total payload bytes */
+	uint32_t mw_key, mr_lkey; /* BIND_MW: the window, the region */
+	uint64_t mw_len;	  /* BIND_MW: the window's length */
+	int mw_access;		  /* BIND_MW: the window's rights */
+	uint32_t length;	  /* total payload bytes */
 	uint32_t msn;
 	uint32_t nseg;
 	enum tcp_wqe_state state;

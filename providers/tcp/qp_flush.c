@@ -32,6 +32,10 @@ static enum ibv_wc_opcode wc_op(enum ibv_wr_opcode op)
 		return IBV_WC_COMP_SWAP;
 	case IBV_WR_ATOMIC_FETCH_AND_ADD:
 		return IBV_WC_FETCH_ADD;
+	case IBV_WR_BIND_MW:
+		return IBV_WC_BIND_MW;
+	case IBV_WR_LOCAL_INV:
+		return IBV_WC_LOCAL_INV;
 	default:
 		return IBV_WC_SEND;
 	}
@@ -47,6 +51,7 @@ void tcp_sq_reap(struct tcp_qp *qp)
 		bool acked = w->state == WQE_SENT &&
 			     (w->opcode == IBV_WR_SEND ||
 			      w->opcode == IBV_WR_SEND_WITH_IMM ||
+			      w->opcode == IBV_WR_SEND_WITH_INV ||
 			      w->opcode == IBV_WR_RDMA_WRITE ||
 			      w->opcode == IBV_WR_RDMA_WRITE_WITH_IMM) &&
 			     (int32_t)(w->msn - qp->sq.peer_acked) < 0;

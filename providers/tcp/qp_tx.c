@@ -14,13 +14,14 @@
 #include <sys/socket.h>
 
 #include "iov_gather.h"
+#include "mw.h"
 #include "transport.h"
 
 /* Requests that consume a receive at the peer: they need its credit. */
 static bool needs_credit(enum ibv_wr_opcode op)
 {
 	return op == IBV_WR_SEND || op == IBV_WR_SEND_WITH_IMM ||
-	       op == IBV_WR_RDMA_WRITE_WITH_IMM;
+	       op == IBV_WR_SEND_WITH_INV || op == IBV_WR_RDMA_WRITE_WITH_IMM;
 }
 
 /* Fills the piggybacked fields every header carries. */
@@ -72,6 +73,8 @@ static uint8_t wr_to_op(enum ibv_wr_opcode op)
 		return RTCP_OP_SEND;
 	case IBV_WR_SEND_WITH_IMM:
 		return RTCP_OP_SEND_IMM;
+	case IBV_WR_SEND_WITH_INV:
+		return RTCP_OP_SEND_INV;
 	case IBV_WR_RDMA_WRITE:
 		return RTCP_OP_WRITE;
 	case IBV_WR_RDMA_WRITE_WITH_IMM:
@@ -225,6 +228,23 @@ static bool batch_wqe(struct tcp_qp *qp, int *nh, struct tcp_send_wqe *w,
 	return true;
 }
 
+/*
+ * A bind or local invalidate takes effect when the send queue reaches it,
+ * after the requests posted before it, as on a NIC; true if w was one.
+ */
+static bool local_op(struct tcp_qp *qp, struct tcp_send_wqe *w)
+{
+	if (w->opcode == IBV_WR_BIND_MW)
+		w->status = tcp_mw_bind_wqe(qp, w);
+	else if (w->opcode == IBV_WR_LOCAL_INV)
+		w->status = tcp_mw_local_inv(qp, w->rkey);
+	else
+		return false;
+	w->state = WQE_DONE;
+	qp->sq.tx++;
+	return true;
+}
+
 /* Requests from the send queue, in order, as far as they may go. */
 static void batch_requests(struct tcp_qp *qp, int *nh)
 {
@@ -242,7 +262,11 @@ static void batch_requests(struct tcp_qp *qp, int *nh)
 			qp->sq.tx++;
 			continue;
 		}
-		if (!wqe_may_go(qp, w) || !batch_wqe(qp, nh, w, &h))
+		if (!wqe_may_go(qp, w))
+			break;
+		if (local_op(qp, w))
+			continue;
+		if (!batch_wqe(qp, nh, w, &h))
 			break;
 		last = h;
 		last_hb = qp->tx.hdrs[*nh - 1];
