@@ -13,6 +13,7 @@ import ctypes
 import errno
 import os
 import random
+import struct
 import sys
 import unittest
 
@@ -22,9 +23,11 @@ from pyverbs.pyverbs_error import PyverbsRDMAError
 from pyverbs.wr import SendWR
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qp_helpers import (FULL_ACCESS, Side, connect, poll_cq,  # noqa: E402
+from qp_helpers import (FULL_ACCESS, connect, poll_cq,  # noqa: E402
                         rand_bytes, recv_wr, send_wr, wait_for)
 from qp_case import QPCase  # noqa: E402
+from test_wire import RawPeer  # noqa: E402
+import rtcp_wire as w  # noqa: E402
 
 PAGE = 4096
 MR_ACCESS = FULL_ACCESS | e.IBV_ACCESS_MW_BIND
@@ -486,6 +489,60 @@ class TestMWType2(MWCase):
         self.assertWC(poll_cq(a.rcq, 1)[0], wr_id=0xa1)
         key = int.from_bytes(abuf.read(0, 4), 'little')
         self.access_ok(a, e.IBV_WR_RDMA_WRITE, lbuf, key, target, WOFF)
+
+
+class TestMWWire(MWCase):
+    """SEND_INV frames from a raw peer (the wire format spoken by hand)."""
+
+    def responder(self):
+        self.events.drain()
+        b = self.side()
+        b.to_init()
+        target = b.buf(3 * PAGE, access=MR_ACCESS, guard=PAGE)
+        rbuf = b.buf(PAGE)
+        b.qp.post_recv(recv_wr([rbuf.sge(0, 256)], wr_id=0xb1))
+        peer = RawPeer(b)
+        self.addCleanup(peer.close)
+        mw = self.mw(b, e.IBV_MW_TYPE_2)
+        rkey = self.bind2(b, mw, target, WOFF, WLEN, RW)
+        return b, target, rbuf, peer, rkey
+
+    def test_send_inv_frame(self):
+        b, target, rbuf, peer, rkey = self.responder()
+        peer.frame(w.RTCP_OP_WRITE, b'w1', rkey=rkey,
+                   raddr=target.addr + WOFF)
+        peer.frame(w.RTCP_OP_SEND_INV, b'bye', rkey=rkey)
+        wc = poll_cq(b.rcq, 1)[0]
+        self.assertWC(wc, wr_id=0xb1, opcode=e.IBV_WC_RECV)
+        self.assertTrue(wc.wc_flags & e.IBV_WC_WITH_INV)
+        self.assertEqual(wc.imm_data, rkey)
+        self.assertEqual(rbuf.read(0, 3), b'bye')
+        self.assertEqual(target.read(WOFF, 2), b'w1')
+        # the window is gone: a WRITE through it is refused
+        before = target.whole()
+        peer.frame(w.RTCP_OP_WRITE, b'w2', rkey=rkey,
+                   raddr=target.addr + WOFF)
+        hdr, _ = peer.read_until(w.RTCP_OP_TERMINATE)
+        self.assertEqual(hdr[4], 2)  # msn of the refused WRITE
+        self.assertIn(hdr[11], (struct.pack('>I', w.RTCP_SYN_REM_ACCESS),
+                                struct.pack('=I', w.RTCP_SYN_REM_ACCESS)))
+        self.assertEqual(target.whole(), before)
+
+    def test_send_inv_bad_key_frame(self):
+        """SEND_INV naming a region's key: TERMINATE with the invalid
+        request syndrome, the receive fails, the QP ends in ERR."""
+        b, target, rbuf, peer, rkey = self.responder()
+        peer.frame(w.RTCP_OP_SEND_INV, b'x' * 16, rkey=target.rkey)
+        hdr, _ = peer.read_until(w.RTCP_OP_TERMINATE)
+        self.assertEqual(hdr[4], 0)
+        self.assertIn(hdr[11], (struct.pack('>I', w.RTCP_SYN_REM_INV_REQ),
+                                struct.pack('=I', w.RTCP_SYN_REM_INV_REQ)))
+        self.assertWC(poll_cq(b.rcq, 1)[0], e.IBV_WC_REM_INV_REQ_ERR,
+                      wr_id=0xb1)
+        self.events.wait(e.IBV_EVENT_QP_REQ_ERR)
+        peer.wait_eof()
+        self.assertEqual(b.state(), e.IBV_QPS_ERR)
+        self.assertEqual(rbuf.read(0, 16), b'\xa5' * 16)
 
 
 if __name__ == '__main__':
