@@ -492,6 +492,39 @@ static void ex_fadd(struct ibv_qp_ex *ex, uint32_t rkey, uint64_t raddr,
 	}
 }
 
+static void ex_send_inv(struct ibv_qp_ex *ex, uint32_t rkey)
+{
+	struct ibv_send_wr *wr = stage_new(ex, IBV_WR_SEND_WITH_INV);
+
+	if (wr)
+		wr->invalidate_rkey = rkey;
+}
+
+static void ex_local_inv(struct ibv_qp_ex *ex, uint32_t rkey)
+{
+	struct ibv_send_wr *wr = stage_new(ex, IBV_WR_LOCAL_INV);
+
+	if (wr)
+		wr->invalidate_rkey = rkey;
+}
+
+/* As rxe's: the application keeps track of the window's new key. */
+static void ex_bind_mw(struct ibv_qp_ex *ex, struct ibv_mw *mw, uint32_t rkey,
+		       const struct ibv_mw_bind_info *info)
+{
+	struct ibv_send_wr *wr = stage_new(ex, IBV_WR_BIND_MW);
+
+	if (!wr)
+		return;
+	if (!mw || !info) {
+		exqp(ex)->wr.err = EINVAL;
+		return;
+	}
+	wr->bind_mw.mw = mw;
+	wr->bind_mw.rkey = rkey;
+	wr->bind_mw.bind_info = *info;
+}
+
 static void ex_set_sge_list(struct ibv_qp_ex *ex, size_t n,
 			    const struct ibv_sge *sg)
 {
@@ -582,6 +615,9 @@ void tcp_qp_ex_init(struct tcp_qp *qp, uint64_t flags)
 	ex->wr_rdma_read = ex_read;
 	ex->wr_atomic_cmp_swp = ex_cmp_swp;
 	ex->wr_atomic_fetch_add = ex_fadd;
+	ex->wr_send_inv = ex_send_inv;
+	ex->wr_local_inv = ex_local_inv;
+	ex->wr_bind_mw = ex_bind_mw;
 	ex->wr_set_sge = ex_set_sge;
 	ex->wr_set_sge_list = ex_set_sge_list;
 	ex->wr_set_inline_data = ex_set_inline;

@@ -330,7 +330,8 @@ class Side:
     """One end: PD, a send CQ and a receive CQ, one QP (or QPEx)."""
 
     def __init__(self, ctx, qp_type=RC, cap=None, sq_sig_all=1, ex=False,
-                 pd=None, srq=None, rcq=None, cqe=512, scq=None):
+                 pd=None, srq=None, rcq=None, cqe=512, scq=None,
+                 send_ops=None):
         self.ctx = ctx
         self.qp_type = qp_type
         self.pd = pd or PD(ctx)
@@ -345,7 +346,8 @@ class Side:
                 cap=cap, sq_sig_all=sq_sig_all, pd=self.pd,
                 comp_mask=(e.IBV_QP_INIT_ATTR_PD |
                            e.IBV_QP_INIT_ATTR_SEND_OPS_FLAGS),
-                send_ops_flags=SEND_OPS_RC if qp_type == RC else SEND_OPS_UC)
+                send_ops_flags=send_ops or (SEND_OPS_RC if qp_type == RC
+                                            else SEND_OPS_UC))
             self.qp = QPEx(ctx, self.ia)
         else:
             self.ia = QPInitAttr(qp_type=qp_type, scq=self.scq,

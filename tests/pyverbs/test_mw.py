@@ -491,6 +491,55 @@ class TestMWType2(MWCase):
         self.access_ok(a, e.IBV_WR_RDMA_WRITE, lbuf, key, target, WOFF)
 
 
+class TestMWQPEx(MWCase):
+    """The same through the ibv_wr_* API: wr_bind_mw, wr_local_inv,
+    wr_send_inv."""
+
+    OPS = (e.IBV_QP_EX_WITH_SEND | e.IBV_QP_EX_WITH_RDMA_WRITE |
+           e.IBV_QP_EX_WITH_RDMA_READ | e.IBV_QP_EX_WITH_SEND_WITH_INV |
+           e.IBV_QP_EX_WITH_LOCAL_INV | e.IBV_QP_EX_WITH_BIND_MW)
+
+    def post_ex(self, side, wr_id, build):
+        qp = side.qp
+        qp.wr_start()
+        qp.wr_id = wr_id
+        qp.wr_flags = e.IBV_SEND_SIGNALED
+        build(qp)
+        qp.wr_complete()
+        return poll_cq(side.scq, 1)[0]
+
+    def test_bind_invalidate(self):
+        self.events.drain()
+        a, b = self.pair(ex=True, send_ops=self.OPS)
+        lbuf = a.buf(2 * PAGE, guard=PAGE)
+        target = b.buf(3 * PAGE, access=MR_ACCESS, guard=PAGE)
+        mw = self.mw(b, e.IBV_MW_TYPE_2)
+        rkey = (mw.rkey & ~0xff) | ((mw.rkey + 7) & 0xff)
+        info = MWBindInfo(target.mr, target.addr + WOFF, WLEN, RW)
+        wc = self.post_ex(b, 0x2b, lambda qp: qp.wr_bind_mw(mw, rkey, info))
+        self.assertWC(wc, wr_id=0x2b, opcode=e.IBV_WC_BIND_MW)
+        self.access_ok(a, e.IBV_WR_RDMA_WRITE, lbuf, rkey, target, WOFF)
+        wc = self.post_ex(b, 0x1e, lambda qp: qp.wr_local_inv(rkey))
+        self.assertWC(wc, wr_id=0x1e, opcode=e.IBV_WC_LOCAL_INV)
+        # bound again, then invalidated by the peer's wr_send_inv
+        wc = self.post_ex(b, 0x2c, lambda qp: qp.wr_bind_mw(mw, rkey, info))
+        self.assertWC(wc, wr_id=0x2c, opcode=e.IBV_WC_BIND_MW)
+        rbuf = b.buf(PAGE)
+        b.qp.post_recv(recv_wr([rbuf.sge(0, 64)], wr_id=0xb1))
+
+        def send_inv(qp):
+            qp.wr_send_inv(rkey)
+            qp.wr_set_sge(lbuf.sge(0, 8))
+        wc = self.post_ex(a, 0x51, send_inv)
+        self.assertWC(wc, wr_id=0x51, opcode=e.IBV_WC_SEND)
+        wc = poll_cq(b.rcq, 1)[0]
+        self.assertWC(wc, wr_id=0xb1, opcode=e.IBV_WC_RECV)
+        self.assertTrue(wc.wc_flags & e.IBV_WC_WITH_INV)
+        self.assertEqual(wc.imm_data, rkey)
+        self.access_refused(a, b, e.IBV_WR_RDMA_WRITE, lbuf, rkey, target,
+                            WOFF)
+
+
 class TestMWWire(MWCase):
     """SEND_INV frames from a raw peer (the wire format spoken by hand)."""
 
