@@ -3,8 +3,9 @@
 what the QP suites (test_qp_lifecycle, test_data, test_placement,
 test_flow, test_srq, test_wire, test_destroy_rules, test_progress,
 test_reliability, test_comp_channel, test_mw) share -- constants,
-completion and async-event waits with deadlines, registered buffers with canaries, the
-QP attributes of each transition, Side (one end of a pair) and connect().
+completion and async-event waits with deadlines, registered buffers with
+canaries, the QP attributes of each transition, Side (one end of a pair)
+and connect().
 
 Most tests connect two QPs of ONE context to each other (GID index 0, the
 other QP's number as dest_qp_num; the provider opens the TCP connection by
