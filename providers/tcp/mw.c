@@ -205,6 +205,18 @@ bool tcp_mw_remote_inv(struct tcp_qp *qp, uint32_t rkey)
 	return mw_invalidate(qp, rkey, true);
 }
 
+bool tcp_mw_sq_op(struct tcp_qp *qp, struct tcp_send_wqe *w)
+{
+	if (w->opcode == IBV_WR_BIND_MW)
+		w->status = tcp_mw_bind_wqe(qp, w);
+	else if (w->opcode == IBV_WR_LOCAL_INV)
+		w->status = tcp_mw_local_inv(qp, w->rkey);
+	else
+		return false;
+	w->state = WQE_DONE;
+	return true;
+}
+
 struct tcp_mr *tcp_mw_target_locked(struct tcp_qp *qp, uint32_t rkey,
 				    uint64_t *va, uint64_t len, int access)
 {

@@ -33,7 +33,12 @@ struct ibv_mw *tcp_alloc_mw(struct ibv_pd *pd, enum ibv_mw_type type);
 int tcp_dealloc_mw(struct ibv_mw *mw);
 int tcp_bind_mw(struct ibv_qp *qp, struct ibv_mw *mw, struct ibv_mw_bind *bind);
 
-/* The send queue's local operations, executed in order (qp_tx.c). */
+/*
+ * The send queue's local operations (bind, local invalidate), done when
+ * the queue reaches them (qp_tx.c, or UC's drain): true if w is one, now
+ * WQE_DONE with its status.
+ */
+bool tcp_mw_sq_op(struct tcp_qp *qp, struct tcp_send_wqe *w);
 enum ibv_wc_status tcp_mw_bind_wqe(struct tcp_qp *qp,
 				   const struct tcp_send_wqe *w);
 enum ibv_wc_status tcp_mw_local_inv(struct tcp_qp *qp, uint32_t rkey);

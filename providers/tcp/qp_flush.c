@@ -5,6 +5,7 @@
  * error, and the error flushes everything still queued. Caller holds
  * qp->lock.
  */
+#include "mw.h"
 #include "transport.h"
 
 /* Pushes a flushed (or failed) completion for a work request. */
@@ -123,7 +124,9 @@ void tcp_uc_drain(struct tcp_qp *qp)
 		struct tcp_send_wqe *w =
 			&qp->sq.wqe[qp->sq.tx++ & (qp->sq.size - 1)];
 
-		w->state = WQE_DONE;
+		/* a bind or invalidate still happens (mw.c) */
+		if (w->status != IBV_WC_SUCCESS || !tcp_mw_sq_op(qp, w))
+			w->state = WQE_DONE;
 	}
 	tcp_sq_reap(qp);
 }

@@ -228,23 +228,6 @@ static bool batch_wqe(struct tcp_qp *qp, int *nh, struct tcp_send_wqe *w,
 	return true;
 }
 
-/*
- * A bind or local invalidate takes effect when the send queue reaches it,
- * after the requests posted before it, as on a NIC; true if w was one.
- */
-static bool local_op(struct tcp_qp *qp, struct tcp_send_wqe *w)
-{
-	if (w->opcode == IBV_WR_BIND_MW)
-		w->status = tcp_mw_bind_wqe(qp, w);
-	else if (w->opcode == IBV_WR_LOCAL_INV)
-		w->status = tcp_mw_local_inv(qp, w->rkey);
-	else
-		return false;
-	w->state = WQE_DONE;
-	qp->sq.tx++;
-	return true;
-}
-
 /* Requests from the send queue, in order, as far as they may go. */
 static void batch_requests(struct tcp_qp *qp, int *nh)
 {
@@ -264,8 +247,11 @@ static void batch_requests(struct tcp_qp *qp, int *nh)
 		}
 		if (!wqe_may_go(qp, w))
 			break;
-		if (local_op(qp, w))
+		if (tcp_mw_sq_op(qp, w)) {
+			/* done here, after the requests before it */
+			qp->sq.tx++;
 			continue;
+		}
 		if (!batch_wqe(qp, nh, w, &h))
 			break;
 		last = h;

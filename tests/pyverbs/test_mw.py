@@ -491,6 +491,45 @@ class TestMWType2(MWCase):
         self.access_ok(a, e.IBV_WR_RDMA_WRITE, lbuf, key, target, WOFF)
 
 
+class TestMWUC(MWCase):
+    """Windows on UC QPs: bind, WRITE through it, SEND_WITH_INV; a WRITE
+    through an invalidated window is dropped, as UC drops what it cannot
+    place, and the QP carries on."""
+
+    def test_uc(self):
+        a, b = self.pair(qp_type=e.IBV_QPT_UC)
+        lbuf = a.buf(PAGE)
+        target = b.buf(3 * PAGE, access=MR_ACCESS, guard=PAGE)
+        mw = self.mw(b, e.IBV_MW_TYPE_2)
+        rkey = self.bind2(b, mw, target, WOFF, WLEN,
+                          e.IBV_ACCESS_REMOTE_WRITE)
+        rbuf = b.buf(PAGE)
+        for i in range(2):
+            b.qp.post_recv(recv_wr([rbuf.sge(64 * i, 64)], wr_id=0xb1 + i))
+        lbuf.write(0, b'through the window')
+        a.qp.post_send(send_wr(e.IBV_WR_RDMA_WRITE, [lbuf.sge(0, 18)],
+                               wr_id=1, rkey=rkey, raddr=target.addr + WOFF))
+        a.qp.post_send(send_wr(e.IBV_WR_SEND_WITH_INV, [lbuf.sge(0, 4)],
+                               wr_id=2, imm=rkey))
+        self.assertEqual([w.status for w in poll_cq(a.scq, 2)],
+                         [e.IBV_WC_SUCCESS] * 2)
+        wc = poll_cq(b.rcq, 1)[0]
+        self.assertWC(wc, wr_id=0xb1)
+        self.assertTrue(wc.wc_flags & e.IBV_WC_WITH_INV)
+        self.assertEqual(wc.imm_data, rkey)
+        self.assertEqual(target.read(WOFF, 18), b'through the window')
+        # dropped: nothing lands; a later SEND still arrives
+        before = target.whole()
+        lbuf.write(0, b'X' * 18)
+        a.qp.post_send(send_wr(e.IBV_WR_RDMA_WRITE, [lbuf.sge(0, 18)],
+                               wr_id=3, rkey=rkey, raddr=target.addr + WOFF))
+        a.qp.post_send(send_wr(e.IBV_WR_SEND, [lbuf.sge(0, 4)], wr_id=4))
+        poll_cq(a.scq, 2)
+        self.assertWC(poll_cq(b.rcq, 1)[0], wr_id=0xb2)
+        self.assertEqual(target.whole(), before)
+        self.assertEqual(b.state(), e.IBV_QPS_RTS)
+
+
 class TestMWQPEx(MWCase):
     """The same through the ibv_wr_* API: wr_bind_mw, wr_local_inv,
     wr_send_inv."""
