@@ -201,6 +201,23 @@ class TestMWType1(MWCase):
                 self.access_refused(a, b, bad_op, lbuf, rkey, target,
                                     WOFF + 8, 8)
 
+    def test_atomic_through_window(self):
+        a, b, lbuf, target = self.setup_pair()
+        mw = self.mw(b, e.IBV_MW_TYPE_1)
+        rkey = self.bind1(b, mw, target, WOFF, WLEN,
+                          e.IBV_ACCESS_REMOTE_ATOMIC)
+        target.write(WOFF + 8, struct.pack('<Q', 40))
+        a.qp.post_send(send_wr(e.IBV_WR_ATOMIC_FETCH_AND_ADD,
+                               [lbuf.sge(0, 8)], wr_id=5, rkey=rkey,
+                               raddr=target.addr + WOFF + 8, compare_add=2))
+        self.assertWC(poll_cq(a.scq, 1)[0], wr_id=5,
+                      opcode=e.IBV_WC_FETCH_ADD)
+        self.assertEqual(lbuf.read(0, 8), struct.pack('<Q', 40))
+        self.assertEqual(target.read(WOFF + 8, 8), struct.pack('<Q', 42))
+        # just past the window: refused
+        self.access_refused(a, b, e.IBV_WR_ATOMIC_FETCH_AND_ADD, lbuf, rkey,
+                            target, WOFF + WLEN, 8)
+
     def test_region_rights_not_needed(self):
         """As in rxe (and rdma-core's MWTest): a region registered with
         only local write and MW_BIND serves a window's remote writes."""
