@@ -13,6 +13,12 @@
 
 #define MW_WRITABLE (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC)
 
+/* A BIND_MW's window rights travel in its imm field (queue_bind). */
+static int mw_access(const struct tcp_send_wqe *w)
+{
+	return (int)w->imm;
+}
+
 static struct tcp_mw *to_tmw(struct ibv_mw *mw)
 {
 	return container_of(mw, struct tcp_mw, ibmw);
@@ -113,10 +119,10 @@ static bool bind_mr_ok(const struct tcp_send_wqe *w, const struct tcp_mw *mw,
 	if (mr->pd != mw->pd || (mr->access & IBV_ACCESS_ZERO_BASED) ||
 	    !(mr->access & IBV_ACCESS_MW_BIND))
 		return false;
-	if ((w->mw_access & MW_WRITABLE) &&
+	if ((mw_access(w) & MW_WRITABLE) &&
 	    !(mr->access & IBV_ACCESS_LOCAL_WRITE))
 		return false;
-	if (w->mw_access & IBV_ACCESS_ZERO_BASED)
+	if (mw_access(w) & IBV_ACCESS_ZERO_BASED)
 		return w->mw_len <= mr->length;
 	return w->raddr >= mr->iova && w->mw_len <= mr->length &&
 	       w->raddr - mr->iova <= mr->length - w->mw_len;
@@ -128,7 +134,7 @@ static bool bind_ok(struct tcp_qp *qp, const struct tcp_send_wqe *w,
 	if (mw->ibmw.type == IBV_MW_TYPE_1) {
 		/* the key the application named must be the current one */
 		if (w->mw_key != mw->key ||
-		    (w->mw_access & IBV_ACCESS_ZERO_BASED))
+		    (mw_access(w) & IBV_ACCESS_ZERO_BASED))
 			return false;
 	} else {
 		/* bound already (invalidate first), other PD, or no region */
@@ -159,7 +165,7 @@ enum ibv_wc_status tcp_mw_bind_wqe(struct tcp_qp *qp,
 			atomic_fetch_add(&mr->mws, 1);
 			mw->addr = w->raddr;
 			mw->length = w->mw_len;
-			mw->access = w->mw_access;
+			mw->access = mw_access(w);
 		}
 		if (mw->ibmw.type == IBV_MW_TYPE_2) {
 			mw->qp = qp;

@@ -81,7 +81,7 @@ static void queue_bind(struct tcp_send_wqe *w, const struct ibv_send_wr *wr)
 	w->rkey = wr->bind_mw.rkey;
 	w->raddr = b->addr;
 	w->mw_len = b->mr ? b->length : 0;
-	w->mw_access = b->mw_access_flags;
+	w->imm = (uint32_t)b->mw_access_flags;
 	w->mr_lkey = b->mr ? b->mr->lkey : 0;
 }
 
