@@ -178,8 +178,8 @@ enum ibv_wc_status tcp_mw_bind_wqe(struct tcp_qp *qp,
 
 /*
  * Invalidates type 2 window rkey; remote: by a peer's SEND_WITH_INV, which
- * may only reach a window of this QP's PD bound through this QP. A window
- * already free stays free. False if rkey names no such window.
+ * may only reach a window of this QP's PD, if bound then through this QP.
+ * A window already free stays free. False if rkey names no such window.
  */
 static bool mw_invalidate(struct tcp_qp *qp, uint32_t rkey, bool remote)
 {
@@ -190,9 +190,10 @@ static bool mw_invalidate(struct tcp_qp *qp, uint32_t rkey, bool remote)
 	tcp_mutex_lock(&kt->lock);
 	mw = keytab_lookup_kind_locked(kt, rkey, KEYTAB_MW);
 	ok = mw && mw->ibmw.type == IBV_MW_TYPE_2;
-	if (ok && remote && mw->mr)
-		ok = mw->pd == qp->pd && mw->qp == qp &&
-		     mw->qpn == qp->vqp.qp.qp_num;
+	if (ok && remote)
+		ok = mw->pd == qp->pd &&
+		     (!mw->mr ||
+		      (mw->qp == qp && mw->qpn == qp->vqp.qp.qp_num));
 	if (ok)
 		mw_unbind_locked(mw);
 	tcp_mutex_unlock(&kt->lock);
