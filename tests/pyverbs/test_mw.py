@@ -443,14 +443,16 @@ class TestMWType2(MWCase):
         self.access_ok(a, e.IBV_WR_RDMA_READ, lbuf, k2, target, WOFF)
 
     def test_send_with_invalidate_bad_key(self):
-        """A key that names no window bound on the receiving QP: the
-        receive and the send both fail with REM_INV_REQ_ERR, nothing is
-        invalidated."""
-        for what in ('region', 'type 1', 'other qp'):
+        """A key that names no type 2 window of the receiving QP's PD bound
+        through that QP: the receive and the send both fail with
+        REM_INV_REQ_ERR, nothing is invalidated."""
+        for what in ('region', 'type 1', 'other qp', 'other pd'):
             with self.subTest(what=what):
                 a, b, lbuf, target = self.setup_pair()
                 if what == 'region':
                     key = target.rkey
+                elif what == 'other pd':  # a free window of a's PD
+                    key = self.mw(a, e.IBV_MW_TYPE_2).rkey
                 elif what == 'type 1':
                     key = self.bind1(b, self.mw(b, e.IBV_MW_TYPE_1), target,
                                      WOFF, WLEN, RW)
