@@ -37,7 +37,9 @@ enum rtcp_opcode {
 	RTCP_OP_ATOMIC_RESP = 9,
 	RTCP_OP_ACK = 10,	/* carries only ack_msn and credits */
 	RTCP_OP_TERMINATE = 11, /* fatal error on request msn; imm = syndrome */
-	RTCP_OP_MAX = 11,
+	/* SEND that also invalidates the responder's window named by rkey */
+	RTCP_OP_SEND_INV = 12,
+	RTCP_OP_MAX = 12,
 };
 
 enum rtcp_flags {

@@ -11,11 +11,14 @@
 #include "tcp.h"
 #include "qp.h"
 #include "conn.h"
+#include "mw.h"
 
 static void tcp_free_context(struct ibv_context *ibctx);
 
 static const struct verbs_context_ops tcp_ctx_ops = {
+	.alloc_mw = tcp_alloc_mw,
 	.alloc_pd = tcp_alloc_pd,
+	.bind_mw = tcp_bind_mw,
 	.async_event = tcp_async_event,
 	.cq_event = tcp_cq_event,
 	.create_ah = tcp_create_ah,
@@ -25,6 +28,7 @@ static const struct verbs_context_ops tcp_ctx_ops = {
 	.create_qp_ex = tcp_create_qp_ex,
 	.create_srq = tcp_create_srq,
 	.create_srq_ex = tcp_create_srq_ex,
+	.dealloc_mw = tcp_dealloc_mw,
 	.dealloc_pd = tcp_dealloc_pd,
 	.dereg_mr = tcp_dereg_mr,
 	.destroy_ah = tcp_destroy_ah,
@@ -78,7 +82,7 @@ struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
 	tcp_mutex_init(&ctx->async_lock, TCP_LOCK_RANK_ASYNC);
 	tcp_mutex_init(&ctx->lock, TCP_LOCK_RANK_CTX);
 	tcp_mutex_init(&ctx->ev_lock, TCP_LOCK_RANK_EV);
-	keytab_init(&ctx->keys, TCP_MAX_MR);
+	keytab_init(&ctx->keys, TCP_MAX_MR + TCP_MAX_MW);
 	verbs_set_ops(&ctx->vctx, &tcp_ctx_ops);
 
 	err = tcp_async_open(ctx);

@@ -62,6 +62,12 @@ static int keytab_grow(struct keytab *kt)
 
 int keytab_insert(struct keytab *kt, void *obj, uint32_t *key)
 {
+	return keytab_insert_kind(kt, obj, KEYTAB_MR, key);
+}
+
+int keytab_insert_kind(struct keytab *kt, void *obj, uint8_t kind,
+		       uint32_t *key)
+{
 	struct keytab_slot *s;
 	uint32_t idx;
 
@@ -75,6 +81,7 @@ int keytab_insert(struct keytab *kt, void *obj, uint32_t *key)
 	kt->free_head = s->next_free;
 	s->next_free = 0;
 	s->obj = obj;
+	s->kind = kind;
 	s->gen = random_gen(s->gen);
 	kt->used++;
 	*key = idx << 8 | s->gen;
@@ -96,9 +103,16 @@ uint32_t keytab_rekey(struct keytab *kt, uint32_t key)
 
 void keytab_remove(struct keytab *kt, uint32_t key)
 {
+	tcp_mutex_lock(&kt->lock);
+	keytab_remove_locked(kt, key);
+	tcp_mutex_unlock(&kt->lock);
+}
+
+void keytab_remove_locked(struct keytab *kt, uint32_t key)
+{
 	uint32_t idx = key >> 8;
 
-	tcp_mutex_lock(&kt->lock);
+	tcp_assert_held(&kt->lock);
 	if (idx && idx < kt->nslots && kt->slots[idx].obj &&
 	    kt->slots[idx].gen == (key & 0xff)) {
 		kt->slots[idx].obj = NULL;
@@ -106,17 +120,37 @@ void keytab_remove(struct keytab *kt, uint32_t key)
 		kt->free_head = idx;
 		kt->used--;
 	}
-	tcp_mutex_unlock(&kt->lock);
 }
 
-void *keytab_lookup_locked(struct keytab *kt, uint32_t key)
+void *keytab_slot_locked(struct keytab *kt, uint32_t key, uint8_t kind)
 {
 	uint32_t idx = key >> 8;
 
 	tcp_assert_held(&kt->lock);
-	if (!idx || idx >= kt->nslots)
-		return NULL;
-	if (!kt->slots[idx].obj || kt->slots[idx].gen != (key & 0xff))
+	if (!idx || idx >= kt->nslots || kt->slots[idx].kind != kind)
 		return NULL;
 	return kt->slots[idx].obj;
+}
+
+void *keytab_lookup_kind_locked(struct keytab *kt, uint32_t key, uint8_t kind)
+{
+	void *obj = keytab_slot_locked(kt, key, kind);
+
+	if (!obj || kt->slots[key >> 8].gen != (key & 0xff))
+		return NULL;
+	return obj;
+}
+
+void *keytab_lookup_locked(struct keytab *kt, uint32_t key)
+{
+	return keytab_lookup_kind_locked(kt, key, KEYTAB_MR);
+}
+
+uint32_t keytab_set_gen_locked(struct keytab *kt, uint32_t key, uint8_t gen)
+{
+	uint32_t idx = key >> 8;
+
+	tcp_assert_held(&kt->lock);
+	kt->slots[idx].gen = gen;
+	return idx << 8 | gen;
 }

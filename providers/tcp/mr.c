@@ -159,6 +159,8 @@ int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *ibpd,
 	err = tcp_mr_check_access(new_access);
 	if (err)
 		return tcp_fail(err);
+	if (atomic_load(&mr->mws))
+		return tcp_fail(EINVAL); /* windows are bound to it */
 	if (flags &
 	    (IBV_REREG_MR_CHANGE_TRANSLATION | IBV_REREG_MR_CHANGE_ACCESS)) {
 		err = mr_check_range(naddr, nlen, new_access);
@@ -200,7 +202,14 @@ int tcp_dereg_mr(struct verbs_mr *vmr)
 	if (!mr_is_ours(vmr))
 		return tcp_fail(ENOENT);
 	ctx = to_tctx(vmr->ibv_mr.context);
-	keytab_remove(&ctx->keys, mr->key);
+	/* windows bound to it keep it (rxe, IBA 10.6.7.2.6) */
+	tcp_mutex_lock(&ctx->keys.lock);
+	if (atomic_load(&mr->mws)) {
+		tcp_mutex_unlock(&ctx->keys.lock);
+		return tcp_fail(EINVAL);
+	}
+	keytab_remove_locked(&ctx->keys, mr->key);
+	tcp_mutex_unlock(&ctx->keys.lock);
 	mr_quiesce(mr);
 	atomic_fetch_sub(&mr->pd->users, 1);
 	free(mr);

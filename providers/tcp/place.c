@@ -2,9 +2,27 @@
 /*
  * Placement checks: every remote access is checked before a byte is written
  * or read. Key valid and current, region in the QP's PD, access right
- * granted by both the region and the QP, range inside the region.
+ * granted by both the region and the QP, range inside the region. A key
+ * may name a memory window instead: then the window's range and rights
+ * decide (mw.c), and the access lands in the region it is bound to.
  */
+#include "mw.h"
 #include "qp.h"
+
+/*
+ * Caller holds keys.lock. The region rkey names, directly or through a
+ * window (then *raddr becomes the region's address), or NULL.
+ */
+static struct tcp_mr *key_target_locked(struct tcp_qp *qp, uint32_t rkey,
+					uint64_t *raddr, uint64_t len,
+					int access)
+{
+	struct tcp_mr *mr = keytab_lookup_locked(&qp->ctx->keys, rkey);
+
+	if (mr)
+		return mr->pd == qp->pd && (mr->access & access) ? mr : NULL;
+	return tcp_mw_target_locked(qp, rkey, raddr, len, access);
+}
 
 enum ibv_wc_status tcp_place_check(struct tcp_qp *qp, uint32_t rkey,
 				   uint64_t raddr, uint64_t len, int access,
@@ -17,9 +35,8 @@ enum ibv_wc_status tcp_place_check(struct tcp_qp *qp, uint32_t rkey,
 	if (!(qp->attr.qp_access_flags & access))
 		return IBV_WC_REM_ACCESS_ERR;
 	tcp_mutex_lock(&ctx->keys.lock);
-	mr = keytab_lookup_locked(&ctx->keys, rkey);
-	if (!mr || mr->pd != qp->pd || !(mr->access & access) ||
-	    raddr < mr->iova) {
+	mr = key_target_locked(qp, rkey, &raddr, len, access);
+	if (!mr || raddr < mr->iova) {
 		tcp_mutex_unlock(&ctx->keys.lock);
 		return IBV_WC_REM_ACCESS_ERR;
 	}
@@ -50,6 +67,8 @@ bool tcp_mr_repin(struct tcp_context *ctx, uint32_t key, struct tcp_mr *mr,
 
 	tcp_mutex_lock(&ctx->keys.lock);
 	cur = keytab_lookup_locked(&ctx->keys, key);
+	if (!cur)
+		cur = tcp_mw_mr_locked(ctx, key); /* still bound there */
 	ok = cur && cur == mr && cur->serial == serial;
 	if (ok)
 		atomic_fetch_add(&cur->busy, 1);

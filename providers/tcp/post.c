@@ -18,6 +18,9 @@ static bool valid_opcode(struct tcp_qp *qp, enum ibv_wr_opcode op)
 	case IBV_WR_SEND_WITH_IMM:
 	case IBV_WR_RDMA_WRITE:
 	case IBV_WR_RDMA_WRITE_WITH_IMM:
+	case IBV_WR_SEND_WITH_INV:
+	case IBV_WR_BIND_MW:
+	case IBV_WR_LOCAL_INV:
 		return true;
 	case IBV_WR_RDMA_READ:
 	case IBV_WR_ATOMIC_CMP_AND_SWP:
@@ -42,6 +45,8 @@ static int check_send(struct tcp_qp *qp, const struct ibv_send_wr *wr)
 	    (uint32_t)wr->num_sge > qp->cap.max_send_sge ||
 	    (wr->num_sge && !wr->sg_list))
 		return EINVAL;
+	if (wr->opcode == IBV_WR_BIND_MW && !wr->bind_mw.mw)
+		return EINVAL;
 	if (wr->send_flags & ~(IBV_SEND_FENCE | IBV_SEND_SIGNALED |
 			       IBV_SEND_SOLICITED | IBV_SEND_INLINE))
 		return EINVAL;
@@ -59,6 +64,25 @@ static int check_send(struct tcp_qp *qp, const struct ibv_send_wr *wr)
 	    (total > qp->cap.max_inline_data || wr->opcode == IBV_WR_RDMA_READ))
 		return EINVAL;
 	return 0;
+}
+
+/* Work requests the send queue performs itself, nothing on the wire. */
+static bool is_local_op(enum ibv_wr_opcode op)
+{
+	return op == IBV_WR_BIND_MW || op == IBV_WR_LOCAL_INV;
+}
+
+/* A BIND_MW's arguments: checked when the send queue reaches it (mw.c). */
+static void queue_bind(struct tcp_send_wqe *w, const struct ibv_send_wr *wr)
+{
+	const struct ibv_mw_bind_info *b = &wr->bind_mw.bind_info;
+
+	w->mw_key = wr->bind_mw.mw->rkey;
+	w->rkey = wr->bind_mw.rkey;
+	w->raddr = b->addr;
+	w->mw_len = b->mr ? b->length : 0;
+	w->imm = (uint32_t)b->mw_access_flags;
+	w->mr_lkey = b->mr ? b->mr->lkey : 0;
 }
 
 /* Queues one checked send WR; returns 0 or ENOMEM (queue full). */
@@ -97,10 +121,21 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 		w->compare_add = wr->wr.atomic.compare_add;
 		w->swap = wr->wr.atomic.swap;
 		break;
+	case IBV_WR_SEND_WITH_INV:
+	case IBV_WR_LOCAL_INV:
+		w->rkey = wr->invalidate_rkey;
+		break;
+	case IBV_WR_BIND_MW:
+		queue_bind(w, wr);
+		break;
 	default:
 		break;
 	}
-	if (wr->send_flags & IBV_SEND_INLINE) {
+	if (is_local_op(wr->opcode)) {
+		w->nseg = 0;
+		w->length = 0;
+		total = 0;
+	} else if (wr->send_flags & IBV_SEND_INLINE) {
 		char *p = w->inl;
 
 		/* the application may reuse its buffers as soon as we return;
@@ -457,6 +492,39 @@ static void ex_fadd(struct ibv_qp_ex *ex, uint32_t rkey, uint64_t raddr,
 	}
 }
 
+static void ex_send_inv(struct ibv_qp_ex *ex, uint32_t rkey)
+{
+	struct ibv_send_wr *wr = stage_new(ex, IBV_WR_SEND_WITH_INV);
+
+	if (wr)
+		wr->invalidate_rkey = rkey;
+}
+
+static void ex_local_inv(struct ibv_qp_ex *ex, uint32_t rkey)
+{
+	struct ibv_send_wr *wr = stage_new(ex, IBV_WR_LOCAL_INV);
+
+	if (wr)
+		wr->invalidate_rkey = rkey;
+}
+
+/* As rxe's: the application keeps track of the window's new key. */
+static void ex_bind_mw(struct ibv_qp_ex *ex, struct ibv_mw *mw, uint32_t rkey,
+		       const struct ibv_mw_bind_info *info)
+{
+	struct ibv_send_wr *wr = stage_new(ex, IBV_WR_BIND_MW);
+
+	if (!wr)
+		return;
+	if (!mw || !info) {
+		exqp(ex)->wr.err = EINVAL;
+		return;
+	}
+	wr->bind_mw.mw = mw;
+	wr->bind_mw.rkey = rkey;
+	wr->bind_mw.bind_info = *info;
+}
+
 static void ex_set_sge_list(struct ibv_qp_ex *ex, size_t n,
 			    const struct ibv_sge *sg)
 {
@@ -547,6 +615,9 @@ void tcp_qp_ex_init(struct tcp_qp *qp, uint64_t flags)
 	ex->wr_rdma_read = ex_read;
 	ex->wr_atomic_cmp_swp = ex_cmp_swp;
 	ex->wr_atomic_fetch_add = ex_fadd;
+	ex->wr_send_inv = ex_send_inv;
+	ex->wr_local_inv = ex_local_inv;
+	ex->wr_bind_mw = ex_bind_mw;
 	ex->wr_set_sge = ex_set_sge;
 	ex->wr_set_sge_list = ex_set_sge_list;
 	ex->wr_set_inline_data = ex_set_inline;

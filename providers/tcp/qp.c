@@ -108,7 +108,9 @@ static int check_init_attr(struct ibv_context *ctx,
 		uint64_t ok = IBV_QP_EX_WITH_SEND |
 			      IBV_QP_EX_WITH_SEND_WITH_IMM |
 			      IBV_QP_EX_WITH_RDMA_WRITE |
-			      IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM;
+			      IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
+			      IBV_QP_EX_WITH_SEND_WITH_INV |
+			      IBV_QP_EX_WITH_LOCAL_INV | IBV_QP_EX_WITH_BIND_MW;
 
 		if (a->qp_type == IBV_QPT_RC)
 			ok |= IBV_QP_EX_WITH_RDMA_READ |

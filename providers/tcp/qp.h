@@ -35,10 +35,19 @@ struct tcp_send_wqe {
 	uint64_t wr_id;
 	enum ibv_wr_opcode opcode;
 	unsigned int send_flags;
-	uint32_t imm;
-	uint32_t rkey;
-	uint64_t raddr;
-	uint64_t compare_add, swap;
+	uint32_t imm;  /* BIND_MW: the window's rights (access flags) */
+	uint32_t rkey; /* SEND_WITH_INV, LOCAL_INV: the key; BIND_MW: new key */
+	uint64_t raddr; /* BIND_MW: the window's address */
+	union {
+		struct {
+			uint64_t compare_add, swap; /* atomics */
+		};
+		struct {		  /* BIND_MW (rkey, raddr above) */
+			uint64_t mw_len;  /* the window's length */
+			uint32_t mw_key;  /* the window */
+			uint32_t mr_lkey; /* the region */
+		};
+	};
 	uint32_t length; /* total payload bytes */
 	uint32_t msn;
 	uint32_t nseg;

@@ -5,6 +5,7 @@
  * error, and the error flushes everything still queued. Caller holds
  * qp->lock.
  */
+#include "mw.h"
 #include "transport.h"
 
 /* Pushes a flushed (or failed) completion for a work request. */
@@ -32,6 +33,10 @@ static enum ibv_wc_opcode wc_op(enum ibv_wr_opcode op)
 		return IBV_WC_COMP_SWAP;
 	case IBV_WR_ATOMIC_FETCH_AND_ADD:
 		return IBV_WC_FETCH_ADD;
+	case IBV_WR_BIND_MW:
+		return IBV_WC_BIND_MW;
+	case IBV_WR_LOCAL_INV:
+		return IBV_WC_LOCAL_INV;
 	default:
 		return IBV_WC_SEND;
 	}
@@ -47,6 +52,7 @@ void tcp_sq_reap(struct tcp_qp *qp)
 		bool acked = w->state == WQE_SENT &&
 			     (w->opcode == IBV_WR_SEND ||
 			      w->opcode == IBV_WR_SEND_WITH_IMM ||
+			      w->opcode == IBV_WR_SEND_WITH_INV ||
 			      w->opcode == IBV_WR_RDMA_WRITE ||
 			      w->opcode == IBV_WR_RDMA_WRITE_WITH_IMM) &&
 			     (int32_t)(w->msn - qp->sq.peer_acked) < 0;
@@ -118,7 +124,9 @@ void tcp_uc_drain(struct tcp_qp *qp)
 		struct tcp_send_wqe *w =
 			&qp->sq.wqe[qp->sq.tx++ & (qp->sq.size - 1)];
 
-		w->state = WQE_DONE;
+		/* a bind or invalidate still happens (mw.c) */
+		if (w->status != IBV_WC_SUCCESS || !tcp_mw_sq_op(qp, w))
+			w->state = WQE_DONE;
 	}
 	tcp_sq_reap(qp);
 }

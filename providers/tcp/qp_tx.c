@@ -14,13 +14,14 @@
 #include <sys/socket.h>
 
 #include "iov_gather.h"
+#include "mw.h"
 #include "transport.h"
 
 /* Requests that consume a receive at the peer: they need its credit. */
 static bool needs_credit(enum ibv_wr_opcode op)
 {
 	return op == IBV_WR_SEND || op == IBV_WR_SEND_WITH_IMM ||
-	       op == IBV_WR_RDMA_WRITE_WITH_IMM;
+	       op == IBV_WR_SEND_WITH_INV || op == IBV_WR_RDMA_WRITE_WITH_IMM;
 }
 
 /* Fills the piggybacked fields every header carries. */
@@ -72,6 +73,8 @@ static uint8_t wr_to_op(enum ibv_wr_opcode op)
 		return RTCP_OP_SEND;
 	case IBV_WR_SEND_WITH_IMM:
 		return RTCP_OP_SEND_IMM;
+	case IBV_WR_SEND_WITH_INV:
+		return RTCP_OP_SEND_INV;
 	case IBV_WR_RDMA_WRITE:
 		return RTCP_OP_WRITE;
 	case IBV_WR_RDMA_WRITE_WITH_IMM:
@@ -242,7 +245,14 @@ static void batch_requests(struct tcp_qp *qp, int *nh)
 			qp->sq.tx++;
 			continue;
 		}
-		if (!wqe_may_go(qp, w) || !batch_wqe(qp, nh, w, &h))
+		if (!wqe_may_go(qp, w))
+			break;
+		if (tcp_mw_sq_op(qp, w)) {
+			/* done here, after the requests before it */
+			qp->sq.tx++;
+			continue;
+		}
+		if (!batch_wqe(qp, nh, w, &h))
 			break;
 		last = h;
 		last_hb = qp->tx.hdrs[*nh - 1];

@@ -25,12 +25,14 @@ static void fill_device_attr(struct tcp_context *ctx, struct ibv_device_attr *a)
 		IBV_DEVICE_RC_RNR_NAK_GEN | IBV_DEVICE_SYS_IMAGE_GUID |
 		IBV_DEVICE_RESIZE_MAX_WR | IBV_DEVICE_SRQ_RESIZE |
 		IBV_DEVICE_N_NOTIFY_CQ | IBV_DEVICE_PORT_ACTIVE_EVENT |
-		IBV_DEVICE_CURR_QP_STATE_MOD;
+		IBV_DEVICE_CURR_QP_STATE_MOD | IBV_DEVICE_MEM_WINDOW |
+		IBV_DEVICE_MEM_WINDOW_TYPE_2B;
 	a->max_sge = TCP_MAX_SGE;
 	a->max_sge_rd = TCP_MAX_SGE_RD;
 	a->max_cq = TCP_MAX_CQ;
 	a->max_cqe = TCP_MAX_CQE;
 	a->max_mr = TCP_MAX_MR;
+	a->max_mw = TCP_MAX_MW;
 	a->max_pd = TCP_MAX_PD;
 	a->max_qp_rd_atom = TCP_MAX_QP_RD_ATOM;
 	a->max_ee_rd_atom = 0;

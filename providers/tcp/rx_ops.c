@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mw.h"
 #include "transport.h"
 
 struct rx_op {
@@ -102,6 +103,9 @@ static void complete_recv(struct tcp_qp *qp, enum ibv_wc_status st)
 	if (h->opcode == RTCP_OP_SEND_IMM || h->opcode == RTCP_OP_WRITE_IMM) {
 		wc.wc_flags = IBV_WC_WITH_IMM;
 		wc.imm_data = h->imm;
+	} else if (h->opcode == RTCP_OP_SEND_INV) {
+		wc.wc_flags = IBV_WC_WITH_INV;
+		wc.invalidated_rkey = h->rkey;
 	}
 	qp->rx.has_rwqe = false;
 	tcp_cq_push(qp->rcq, &wc, h->flags & RTCP_F_SOLICITED);
@@ -217,6 +221,29 @@ static void rx_send(struct tcp_qp *qp, const struct rtcp_hdr *h)
 		return;
 	}
 	tcp_rx_segs_to_iov(qp, qp->rx.rwqe.seg, qp->rx.rwqe.nseg);
+}
+
+/*
+ * SEND_INV: a SEND that invalidates the window h->rkey once it has its
+ * receive (an SRQ's stall runs this again). A key that names no window
+ * this QP may invalidate fails the receive with REM_INV_REQ_ERR, as rxe
+ * completes it, and RC's request too.
+ */
+static void rx_send_inv(struct tcp_qp *qp, const struct rtcp_hdr *h)
+{
+	if (!rx_recv_wqe(qp, h))
+		return;
+	if (tcp_mw_remote_inv(qp, h->rkey)) {
+		rx_send(qp, h);
+		return;
+	}
+	complete_recv(qp, IBV_WC_REM_INV_REQ_ERR);
+	if (qp->type == IBV_QPT_UC) {
+		qp->rx.discard = true; /* the payload is dropped */
+		return;
+	}
+	tcp_qp_terminate(qp, h->msn, RTCP_SYN_REM_INV_REQ,
+			 IBV_EVENT_QP_REQ_ERR);
 }
 
 /* WRITE, WRITE_IMM: the payload goes into the checked target region. */
@@ -429,6 +456,9 @@ static const struct rx_op rx_ops[RTCP_OP_MAX + 1] = {
 			   .done = done_recv,
 			   .request = true },
 	[RTCP_OP_SEND_IMM] = { .handle = rx_send,
+			       .done = done_recv,
+			       .request = true },
+	[RTCP_OP_SEND_INV] = { .handle = rx_send_inv,
 			       .done = done_recv,
 			       .request = true },
 	[RTCP_OP_WRITE] = { .handle = rx_write,

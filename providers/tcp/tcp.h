@@ -53,8 +53,8 @@ struct tcp_context {
 	int async_wfd; /* write end of the async event pipe */
 	tcp_mutex_t async_lock;
 	struct keytab keys; /* memory keys (lkey == rkey) */
-	atomic_int n_pd, n_cq, n_qp, n_srq, n_ah; /* for the max_* limits */
-	tcp_mutex_t lock;			  /* QP table, engine start */
+	atomic_int n_pd, n_cq, n_qp, n_srq, n_ah, n_mw; /* the max_* limits */
+	tcp_mutex_t lock; /* QP table, engine start */
 	struct tcp_engine *engine;
 	struct tcp_rendezvous *rv; /* listeners, hellos (conn.h) */
 	/* CQs whose channel was full: the engine writes their events later */
@@ -78,6 +78,7 @@ struct tcp_mr {
 	uint32_t key;
 	uint64_t serial; /* new at every (re)registration: see tcp_mr_repin */
 	atomic_int busy; /* placements in flight; dereg waits for 0 */
+	atomic_int mws;	 /* windows bound to it: dereg/rereg are EINVAL */
 };
 
 /* polls in a row that may skip reading while the CQ holds enough */

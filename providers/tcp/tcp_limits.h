@@ -15,6 +15,7 @@
 #define TCP_MAX_CQ	    16384
 #define TCP_MAX_CQE	    ((1 << 20) - 1)
 #define TCP_MAX_MR	    524288
+#define TCP_MAX_MW	    65536
 #define TCP_MAX_PD	    65536
 #define TCP_MAX_QP_RD_ATOM  128
 #define TCP_MAX_RES_RD_ATOM (TCP_MAX_QP_RD_ATOM * TCP_MAX_QP)

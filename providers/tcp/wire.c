@@ -97,6 +97,7 @@ int rtcp_hdr_validate(const struct rtcp_hdr *h, uint64_t expect_sseq,
 	switch (h->opcode) {
 	case RTCP_OP_SEND:
 	case RTCP_OP_SEND_IMM:
+	case RTCP_OP_SEND_INV:
 	case RTCP_OP_WRITE:
 	case RTCP_OP_WRITE_IMM:
 	case RTCP_OP_READ_RESP:

@@ -163,6 +163,7 @@ static unsigned int violations(const struct rtcp_hdr *h, uint64_t expect,
 	switch (h->opcode) {
 	case RTCP_OP_SEND:
 	case RTCP_OP_SEND_IMM:
+	case RTCP_OP_SEND_INV:
 	case RTCP_OP_WRITE:
 	case RTCP_OP_WRITE_IMM:
 	case RTCP_OP_READ_RESP:
@@ -198,8 +199,8 @@ static int validate_checked(const struct rtcp_hdr *h, uint64_t expect,
 static bool header_only(uint8_t op)
 {
 	return op != RTCP_OP_SEND && op != RTCP_OP_SEND_IMM &&
-	       op != RTCP_OP_WRITE && op != RTCP_OP_WRITE_IMM &&
-	       op != RTCP_OP_READ_RESP;
+	       op != RTCP_OP_SEND_INV && op != RTCP_OP_WRITE &&
+	       op != RTCP_OP_WRITE_IMM && op != RTCP_OP_READ_RESP;
 }
 
 /* 3. hello */

@@ -56,6 +56,7 @@ static size_t build_valid(uint8_t *buf)
 		switch (h.opcode) {
 		case RTCP_OP_SEND:
 		case RTCP_OP_SEND_IMM:
+		case RTCP_OP_SEND_INV:
 		case RTCP_OP_WRITE:
 		case RTCP_OP_WRITE_IMM:
 		case RTCP_OP_READ_RESP:

@@ -71,6 +71,7 @@ int main(int argc, char **argv)
 		switch (op) {
 		case RTCP_OP_SEND:
 		case RTCP_OP_SEND_IMM:
+		case RTCP_OP_SEND_INV:
 		case RTCP_OP_WRITE:
 		case RTCP_OP_WRITE_IMM:
 		case RTCP_OP_READ_RESP:

@@ -2,9 +2,10 @@
 """RC and UC queue pairs of a tcp device through Debian's stock pyverbs:
 what the QP suites (test_qp_lifecycle, test_data, test_placement,
 test_flow, test_srq, test_wire, test_destroy_rules, test_progress,
-test_reliability, test_comp_channel) share -- constants, completion and
-async-event waits with deadlines, registered buffers with canaries, the
-QP attributes of each transition, Side (one end of a pair) and connect().
+test_reliability, test_comp_channel, test_mw) share -- constants,
+completion and async-event waits with deadlines, registered buffers with
+canaries, the QP attributes of each transition, Side (one end of a pair)
+and connect().
 
 Most tests connect two QPs of ONE context to each other (GID index 0, the
 other QP's number as dest_qp_num; the provider opens the TCP connection by
@@ -330,7 +331,8 @@ class Side:
     """One end: PD, a send CQ and a receive CQ, one QP (or QPEx)."""
 
     def __init__(self, ctx, qp_type=RC, cap=None, sq_sig_all=1, ex=False,
-                 pd=None, srq=None, rcq=None, cqe=512, scq=None):
+                 pd=None, srq=None, rcq=None, cqe=512, scq=None,
+                 send_ops=None):
         self.ctx = ctx
         self.qp_type = qp_type
         self.pd = pd or PD(ctx)
@@ -345,7 +347,8 @@ class Side:
                 cap=cap, sq_sig_all=sq_sig_all, pd=self.pd,
                 comp_mask=(e.IBV_QP_INIT_ATTR_PD |
                            e.IBV_QP_INIT_ATTR_SEND_OPS_FLAGS),
-                send_ops_flags=SEND_OPS_RC if qp_type == RC else SEND_OPS_UC)
+                send_ops_flags=send_ops or (SEND_OPS_RC if qp_type == RC
+                                            else SEND_OPS_UC))
             self.qp = QPEx(ctx, self.ia)
         else:
             self.ia = QPInitAttr(qp_type=qp_type, scq=self.scq,

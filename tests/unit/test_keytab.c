@@ -369,6 +369,45 @@ static void test_threads(void)
 	keytab_destroy(&kt);
 }
 
+/* Regions and windows share the key space, never each other's keys. */
+static void test_kinds(void)
+{
+	struct keytab kt;
+	uint32_t kmr, kmw, k2;
+	int mr, mw;
+	void *a, *b, *c, *d;
+
+	keytab_init(&kt, 16);
+	CHECKF(keytab_insert(&kt, &mr, &kmr) == 0, "insert a region");
+	CHECKF(keytab_insert_kind(&kt, &mw, KEYTAB_MW, &kmw) == 0,
+	       "insert a window");
+	CHECKF(kmr >> 8 != kmw >> 8, "distinct slots");
+	CHECKF(lookup(&kt, kmw) == NULL, "a window's key is no region's");
+	tcp_mutex_lock(&kt.lock);
+	a = keytab_lookup_kind_locked(&kt, kmw, KEYTAB_MW);
+	b = keytab_lookup_kind_locked(&kt, kmr, KEYTAB_MW);
+	c = keytab_slot_locked(&kt, kmw ^ 0x5a, KEYTAB_MW);
+	d = keytab_lookup_kind_locked(&kt, kmw ^ 0x5a, KEYTAB_MW);
+	/* a bind's key byte: the old key fails, the new one works */
+	k2 = keytab_set_gen_locked(&kt, kmw, (uint8_t)(kmw + 1));
+	tcp_mutex_unlock(&kt.lock);
+	CHECKF(a == &mw, "the window by its key");
+	CHECKF(b == NULL, "a region's key is no window's");
+	CHECKF(c == &mw, "the window's slot whatever the generation");
+	CHECKF(d == NULL, "a wrong generation fails");
+	CHECKF(k2 >> 8 == kmw >> 8 && (k2 & 0xff) == ((kmw + 1) & 0xff),
+	       "set_gen keeps the slot: %#x -> %#x", kmw, k2);
+	tcp_mutex_lock(&kt.lock);
+	a = keytab_lookup_kind_locked(&kt, kmw, KEYTAB_MW);
+	b = keytab_lookup_kind_locked(&kt, k2, KEYTAB_MW);
+	keytab_remove_locked(&kt, k2);
+	c = keytab_slot_locked(&kt, k2, KEYTAB_MW);
+	tcp_mutex_unlock(&kt.lock);
+	CHECKF(a == NULL && b == &mw, "only the new key names the window");
+	CHECKF(c == NULL && kt.used == 1, "removed (used %u)", kt.used);
+	keytab_destroy(&kt);
+}
+
 int main(void)
 {
 	test_unique_and_lookup();
@@ -378,5 +417,6 @@ int main(void)
 	test_limit();
 	test_churn();
 	test_threads();
+	test_kinds();
 	return check_report();
 }

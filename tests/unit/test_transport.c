@@ -505,7 +505,7 @@ static void test_refused_requests(void)
 static void bad_header(int kind)
 {
 	static const char *const what[] = { "wrong sseq", "unknown flag",
-					    "header length 72", "opcode 12",
+					    "header length 72", "opcode 13",
 					    "READ of 4 GiB - 1" };
 	static uint8_t buf[4096], before[TNODE_MEM];
 	struct tpair p;
@@ -534,7 +534,7 @@ static void bad_header(int kind)
 	case 2: /* (the encoder always writes 64: patched below) */
 		break;
 	case 3:
-		h.opcode = 12;
+		h.opcode = RTCP_OP_MAX + 1; /* 13 */
 		break;
 	default:
 		h.opcode = RTCP_OP_READ_REQ;
