@@ -4,14 +4,96 @@
 
 /* ------------------------------------------------------------ controls */
 
+/* WRITE, zero-length WRITE, READ back; returns the next msn. */
+static uint32_t control_write_read(struct peer *p, uint32_t msn)
+{
+	struct rtcp_hdr h, r;
+	const uint8_t *pl;
+	uint8_t data[256], rd[64];
+
+	/* WRITE 256 bytes into the window, asking for an immediate ack
+	 * (acks are otherwise coalesced): lands, ACK comes back */
+	pl = payload_of(256, 0x33);
+	memcpy(data, pl, 256);
+	write_to_f(p, win_rkey(), win_addr(100), 256, msn++, 0x33,
+		   RTCP_F_ACK_REQ);
+	check(wait_landed(100, data, 256),
+	      "WRITE 256 bytes lands in the window");
+	shadow_write(R_WIN, 100, data, 256);
+	check(peer_wait_op(p, RTCP_OP_ACK, msn, &h, NULL, 0) == RECV_FRAME,
+	      "ACK frame with ack_msn >= %u comes back", msn);
+
+	/* zero-length WRITE with rkey 0: no key checked (docs/design.md) */
+	hdr_init(&h, RTCP_OP_WRITE, msn++);
+	h.flags = RTCP_F_ACK_REQ;
+	peer_frame(p, &h, NULL, 0, 0, 0);
+	check(peer_wait_op(p, RTCP_OP_ACK, msn, NULL, NULL, 0) == RECV_FRAME,
+	      "zero-length WRITE with rkey 0 acked");
+
+	/* READ 64 bytes back */
+	hdr_init(&h, RTCP_OP_READ_REQ, msn++);
+	h.rkey = win_rkey();
+	h.raddr = win_addr(100);
+	h.aux0 = 64;
+	peer_frame(p, &h, NULL, 0, 0, 0);
+	if (peer_wait_op(p, RTCP_OP_READ_RESP, 0, &r, rd, sizeof(rd)) ==
+	    RECV_FRAME) {
+		check(r.msn == h.msn && r.len == 64 && !memcmp(rd, data, 64),
+		      "READ_REQ answered with the 64 bytes (msn %u, len %u)",
+		      r.msn, r.len);
+	} else {
+		fail("READ_REQ answered with READ_RESP");
+	}
+	return msn;
+}
+
+/* The two atomics on an aligned word; returns the next msn. */
+static uint32_t control_atomics(struct peer *p, uint32_t msn)
+{
+	struct rtcp_hdr h, r;
+	uint64_t old, v;
+
+	/* FETCH_AND_ADD and CMP_SWP on an aligned word */
+	memcpy(&old, win() + 1024, 8);
+	hdr_init(&h, RTCP_OP_ATOMIC_FADD, msn++);
+	h.rkey = win_rkey();
+	h.raddr = win_addr(1024);
+	h.aux0 = 5;
+	peer_frame(p, &h, NULL, 0, 0, 0);
+	if (peer_wait_op(p, RTCP_OP_ATOMIC_RESP, 0, &r, NULL, 0) ==
+	    RECV_FRAME) {
+		memcpy(&v, win() + 1024, 8);
+		check(r.msn == h.msn && r.aux0 == old && v == old + 5,
+		      "FETCH_AND_ADD returns the old value and adds");
+	} else {
+		fail("FETCH_AND_ADD answered");
+	}
+	v = old + 5;
+	hdr_init(&h, RTCP_OP_ATOMIC_CMP_SWP, msn++);
+	h.flags = RTCP_F_ACK_REQ;
+	h.rkey = win_rkey();
+	h.raddr = win_addr(1024);
+	h.aux0 = v;
+	h.aux1 = 0x1122334455667788ull;
+	peer_frame(p, &h, NULL, 0, 0, 0);
+	if (peer_wait_op(p, RTCP_OP_ATOMIC_RESP, 0, &r, NULL, 0) ==
+	    RECV_FRAME) {
+		uint64_t now;
+
+		memcpy(&now, win() + 1024, 8);
+		check(r.aux0 == v && now == 0x1122334455667788ull,
+		      "CMP_AND_SWP returns the old value and swaps");
+		shadow_write(R_WIN, 1024, (const uint8_t *)&now, 8);
+	} else {
+		fail("CMP_AND_SWP answered");
+	}
+	return msn;
+}
+
 void control(void)
 {
 	struct ibv_qp *qp;
 	struct peer p;
-	struct rtcp_hdr h, r;
-	const uint8_t *pl;
-	uint8_t data[256], rd[64];
-	uint64_t old, v;
 	uint32_t msn = 0;
 
 	tc_section = "control: well-formed frames";
@@ -27,74 +109,8 @@ void control(void)
 	ok("QP 0x%x accepted the hostile peer's connection on port %u",
 	   qp->qp_num, qp->qp_num >> 8);
 
-	/* WRITE 256 bytes into the window, asking for an immediate ack
-	 * (acks are otherwise coalesced): lands, ACK comes back */
-	pl = payload_of(256, 0x33);
-	memcpy(data, pl, 256);
-	write_to_f(&p, win_rkey(), win_addr(100), 256, msn++, 0x33,
-		   RTCP_F_ACK_REQ);
-	check(wait_landed(100, data, 256),
-	      "WRITE 256 bytes lands in the window");
-	shadow_write(R_WIN, 100, data, 256);
-	check(peer_wait_op(&p, RTCP_OP_ACK, msn, &h, NULL, 0) == RECV_FRAME,
-	      "ACK frame with ack_msn >= %u comes back", msn);
-
-	/* zero-length WRITE with rkey 0: no key checked (docs/design.md) */
-	hdr_init(&h, RTCP_OP_WRITE, msn++);
-	h.flags = RTCP_F_ACK_REQ;
-	peer_frame(&p, &h, NULL, 0, 0, 0);
-	check(peer_wait_op(&p, RTCP_OP_ACK, msn, NULL, NULL, 0) == RECV_FRAME,
-	      "zero-length WRITE with rkey 0 acked");
-
-	/* READ 64 bytes back */
-	hdr_init(&h, RTCP_OP_READ_REQ, msn++);
-	h.rkey = win_rkey();
-	h.raddr = win_addr(100);
-	h.aux0 = 64;
-	peer_frame(&p, &h, NULL, 0, 0, 0);
-	if (peer_wait_op(&p, RTCP_OP_READ_RESP, 0, &r, rd, sizeof(rd)) ==
-	    RECV_FRAME) {
-		check(r.msn == h.msn && r.len == 64 && !memcmp(rd, data, 64),
-		      "READ_REQ answered with the 64 bytes (msn %u, len %u)",
-		      r.msn, r.len);
-	} else {
-		fail("READ_REQ answered with READ_RESP");
-	}
-
-	/* FETCH_AND_ADD and CMP_SWP on an aligned word */
-	memcpy(&old, win() + 1024, 8);
-	hdr_init(&h, RTCP_OP_ATOMIC_FADD, msn++);
-	h.rkey = win_rkey();
-	h.raddr = win_addr(1024);
-	h.aux0 = 5;
-	peer_frame(&p, &h, NULL, 0, 0, 0);
-	if (peer_wait_op(&p, RTCP_OP_ATOMIC_RESP, 0, &r, NULL, 0) ==
-	    RECV_FRAME) {
-		memcpy(&v, win() + 1024, 8);
-		check(r.msn == h.msn && r.aux0 == old && v == old + 5,
-		      "FETCH_AND_ADD returns the old value and adds");
-	} else {
-		fail("FETCH_AND_ADD answered");
-	}
-	v = old + 5;
-	hdr_init(&h, RTCP_OP_ATOMIC_CMP_SWP, msn++);
-	h.flags = RTCP_F_ACK_REQ;
-	h.rkey = win_rkey();
-	h.raddr = win_addr(1024);
-	h.aux0 = v;
-	h.aux1 = 0x1122334455667788ull;
-	peer_frame(&p, &h, NULL, 0, 0, 0);
-	if (peer_wait_op(&p, RTCP_OP_ATOMIC_RESP, 0, &r, NULL, 0) ==
-	    RECV_FRAME) {
-		uint64_t now;
-
-		memcpy(&now, win() + 1024, 8);
-		check(r.aux0 == v && now == 0x1122334455667788ull,
-		      "CMP_AND_SWP returns the old value and swaps");
-		shadow_write(R_WIN, 1024, (const uint8_t *)&now, 8);
-	} else {
-		fail("CMP_AND_SWP answered");
-	}
+	msn = control_write_read(&p, msn);
+	msn = control_atomics(&p, msn);
 	check(p.max_ack == msn || peer_wait_op(&p, RTCP_OP_ACK, msn, NULL, NULL,
 					       0) == RECV_FRAME,
 	      "all %u requests acknowledged (ack_msn %u)", msn, p.max_ack);

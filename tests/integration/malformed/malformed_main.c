@@ -69,39 +69,31 @@ static struct ibv_mr *reg_region(struct ibv_pd *on, int r, int access)
 	return m;
 }
 
-int main(int argc, char **argv)
+/* The device @name, its GID 0, PDs and CQ; false (and why) on failure. */
+static bool open_device(const char *name)
 {
-	const char *name = argc > 1 ? argv[1] : getenv("RDMA_TCP_DEV");
 	struct ibv_device **list;
 	int i, n;
-	const int full = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
-			 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC;
 	char gs[INET6_ADDRSTRLEN];
-
-	if (!name || !*name)
-		name = "tcp0";
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	signal(SIGPIPE, SIG_IGN);
-	tc_watchdog(WATCHDOG_S);
 
 	list = ibv_get_device_list(&n);
 	if (!list) {
 		fprintf(stderr, "ibv_get_device_list: %s\n", strerror(errno));
-		return 2;
+		return false;
 	}
 	for (i = 0; i < n; i++)
 		if (!strcmp(ibv_get_device_name(list[i]), name))
 			break;
 	if (i == n) {
 		fprintf(stderr, "device %s not found\n", name);
-		return 2;
+		return false;
 	}
 	ctx = ibv_open_device(list[i]);
 	ibv_free_device_list(list);
 	if (!ctx || ibv_query_gid(ctx, 1, 0, &gid0)) {
 		fprintf(stderr, "open %s / query GID 0: %s\n", name,
 			strerror(errno));
-		return 2;
+		return false;
 	}
 	inet_ntop(AF_INET6, gid0.raw, gs, sizeof(gs));
 	printf("# device %s, GID 0 %s\n", name, gs);
@@ -110,8 +102,17 @@ int main(int argc, char **argv)
 	cq = ibv_create_cq(ctx, 256, NULL, NULL, 0);
 	if (!pd || !pd2 || !cq) {
 		fprintf(stderr, "PD/CQ: %s\n", strerror(errno));
-		return 2;
+		return false;
 	}
+	return true;
+}
+
+/* The regions, registered; R_STALE's key deregistered. */
+static bool setup_regions(void)
+{
+	const int full = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+			 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC;
+
 	if (region_alloc(R_WIN, "window (64 KiB, remote write/read/atomic)",
 			 WIN) ||
 	    region_alloc(R_RO, "region without REMOTE_WRITE", SMALL) ||
@@ -119,7 +120,7 @@ int main(int argc, char **argv)
 	    region_alloc(R_FOREIGN, "region of another PD", SMALL) ||
 	    region_alloc(R_BIG, "large region (1 MiB, remote write)", BIG)) {
 		fprintf(stderr, "out of memory\n");
-		return 2;
+		return false;
 	}
 	reg[R_WIN].mr = reg_region(pd, R_WIN, full);
 	reg[R_RO].mr = reg_region(
@@ -129,13 +130,28 @@ int main(int argc, char **argv)
 	reg[R_BIG].mr = reg_region(pd, R_BIG, full);
 	if (!reg[R_WIN].mr || !reg[R_RO].mr || !reg[R_STALE].mr ||
 	    !reg[R_FOREIGN].mr || !reg[R_BIG].mr)
-		return 2;
+		return false;
 	stale_rkey = reg[R_STALE].mr->rkey;
 	if (ibv_dereg_mr(reg[R_STALE].mr)) {
 		fprintf(stderr, "ibv_dereg_mr: %s\n", strerror(errno));
-		return 2;
+		return false;
 	}
 	reg[R_STALE].mr = NULL;
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	const char *name = argc > 1 ? argv[1] : getenv("RDMA_TCP_DEV");
+	int i;
+
+	if (!name || !*name)
+		name = "tcp0";
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	tc_watchdog(WATCHDOG_S);
+	if (!open_device(name) || !setup_regions())
+		return 2;
 
 	control();
 	ack_then_close();

@@ -53,13 +53,41 @@ static void check_reconnect_refused(struct ibv_qp *qp)
 		    "reconnect after ERR");
 }
 
+/* The completions the case left: none successful, the wanted one failed. */
+static void check_wcs(const struct kase *k)
+{
+	struct ibv_wc wc[8];
+	int nwc, i;
+
+	nwc = drain_cq(wc, 8);
+	for (i = 0; i < nwc && i < 8; i++) {
+		if (wc[i].status == IBV_WC_SUCCESS)
+			fail("unexpected successful completion wr_id %" PRIu64,
+			     wc[i].wr_id);
+		else
+			note("completion wr_id %" PRIu64 ": %s", wc[i].wr_id,
+			     ibv_wc_status_str(wc[i].status));
+	}
+	if (k->want_wc_id) {
+		for (i = 0; i < nwc && i < 8; i++)
+			if (wc[i].wr_id == k->want_wc_id)
+				break;
+		check(i < nwc && i < 8 && wc[i].status != IBV_WC_SUCCESS,
+		      "work request %" PRIu64 " completes in error",
+		      k->want_wc_id);
+	}
+	if (k->send == send_send_too_big)
+		check(nwc == 1 && wc[0].wr_id == 77 &&
+			      wc[0].status != IBV_WC_SUCCESS,
+		      "the receive completes once, in error (%d completions)",
+		      nwc);
+}
+
 void run_case(struct kase *k)
 {
 	struct ibv_qp *qp;
 	struct peer p;
 	long ms;
-	struct ibv_wc wc[8];
-	int nwc, i;
 
 	tc_section = k->name;
 	printf("# %s\n", k->name);
@@ -109,28 +137,7 @@ void run_case(struct kase *k)
 	}
 	check(p.n_term <= 1, "at most one TERMINATE (%d)", p.n_term);
 
-	nwc = drain_cq(wc, 8);
-	for (i = 0; i < nwc && i < 8; i++) {
-		if (wc[i].status == IBV_WC_SUCCESS)
-			fail("unexpected successful completion wr_id %" PRIu64,
-			     wc[i].wr_id);
-		else
-			note("completion wr_id %" PRIu64 ": %s", wc[i].wr_id,
-			     ibv_wc_status_str(wc[i].status));
-	}
-	if (k->want_wc_id) {
-		for (i = 0; i < nwc && i < 8; i++)
-			if (wc[i].wr_id == k->want_wc_id)
-				break;
-		check(i < nwc && i < 8 && wc[i].status != IBV_WC_SUCCESS,
-		      "work request %" PRIu64 " completes in error",
-		      k->want_wc_id);
-	}
-	if (k->send == send_send_too_big)
-		check(nwc == 1 && wc[0].wr_id == 77 &&
-			      wc[0].status != IBV_WC_SUCCESS,
-		      "the receive completes once, in error (%d completions)",
-		      nwc);
+	check_wcs(k);
 
 	if (k->reconnect)
 		check_reconnect_refused(qp);
