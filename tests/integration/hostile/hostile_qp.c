@@ -4,12 +4,10 @@
 
 /* -------------------------------------------------------- create_qp */
 
-void t_create_qp(void)
+/* create_qp: each cap over the limit. */
+static void create_qp_caps(void)
 {
 	struct ibv_qp_init_attr ia;
-	struct ibv_qp_init_attr_ex ix;
-	struct ibv_srq_init_attr sa = { .attr = { .max_wr = 4, .max_sge = 1 } };
-	struct ibv_srq *srq2;
 	struct ibv_qp *qp;
 	int i;
 	static const struct {
@@ -42,6 +40,16 @@ void t_create_qp(void)
 		if (qp)
 			ibv_destroy_qp(qp);
 	}
+}
+
+/* create_qp: missing CQs, other types, objects of another context. */
+static void create_qp_objs(void)
+{
+	struct ibv_qp_init_attr ia;
+	struct ibv_srq_init_attr sa = { .attr = { .max_wr = 4, .max_sge = 1 } };
+	struct ibv_srq *srq2;
+	struct ibv_qp *qp;
+
 	memset(&ia, 0, sizeof(ia));
 	ia.send_cq = ia.recv_cq = cq;
 	ia.qp_type = IBV_QPT_RC;
@@ -88,6 +96,13 @@ void t_create_qp(void)
 		ia.srq = NULL;
 		EXPECT_RC(0, ibv_destroy_srq(srq2));
 	}
+}
+
+/* create_qp_ex: PD, send_ops_flags, create_flags. */
+static void create_qp_ex_args(void)
+{
+	struct ibv_qp_init_attr_ex ix;
+	struct ibv_qp *qp;
 
 	tc_section = "create_qp_ex";
 	memset(&ix, 0, sizeof(ix));
@@ -123,6 +138,13 @@ void t_create_qp(void)
 	ix.create_flags = 1u << 20;
 	qp = ibv_create_qp_ex(ctx, &ix);
 	EXPECT_NULL(EOPNOTSUPP, qp, "create_qp_ex(create_flags 1<<20)");
+}
+
+/* A QP of caps 0 takes nothing. */
+static void create_qp_caps0(void)
+{
+	struct ibv_qp_init_attr ia;
+	struct ibv_qp *qp;
 
 	/* caps 0: a QP that holds nothing, every post is "queue full" */
 	tc_section = "create_qp caps 0";
@@ -144,6 +166,14 @@ void t_create_qp(void)
 		EXPECT_POST(EINVAL, ibv_post_recv(qp, &rw, &rbad), rbad, &rw);
 		EXPECT_RC(0, ibv_destroy_qp(qp));
 	}
+}
+
+void t_create_qp(void)
+{
+	create_qp_caps();
+	create_qp_objs();
+	create_qp_ex_args();
+	create_qp_caps0();
 }
 
 /* -------------------------------------------------------- modify_qp */
@@ -180,19 +210,12 @@ static void extra_bits(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask,
 	}
 }
 
-void t_modify_qp(void)
+/* RESET -> INIT: each bad attribute refused, then the good one. */
+static void modify_reset_init(struct ibv_qp *qp)
 {
-	struct ibv_qp *qp = new_qp(IBV_QPT_RC, 4, 4, NULL), *peer;
-	struct ibv_qp_attr a, q;
-	struct ibv_qp_init_attr qi;
-	int mask, full;
+	struct ibv_qp_attr a;
+	int full;
 
-	tc_section = "modify_qp";
-	peer = new_qp(IBV_QPT_RC, 4, 4, NULL);
-	if (!qp || !peer) {
-		check(false, "create_qp: %s", strerror(errno));
-		return;
-	}
 	/* RESET -> INIT */
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_INIT;
@@ -234,6 +257,13 @@ void t_modify_qp(void)
 	bad_modify(qp, &a, full | IBV_QP_CUR_STATE, "cur_qp_state wrong");
 	EXPECT_RC(0, ibv_modify_qp(qp, &a, full));
 	check(qstate(qp) == IBV_QPS_INIT, "QP in INIT");
+}
+
+/* INIT -> RTR: each bad attribute or path refused, then the good one. */
+static void modify_init_rtr(struct ibv_qp *qp, struct ibv_qp *peer)
+{
+	struct ibv_qp_attr a;
+	int mask;
 
 	/* INIT -> RTR */
 	rtr_attr(&a, peer->qp_num, &mask);
@@ -301,6 +331,13 @@ void t_modify_qp(void)
 	a.rq_psn = 0xffffffff;
 	EXPECT_RC(0, ibv_modify_qp(qp, &a, mask));
 	check(qstate(qp) == IBV_QPS_RTR, "QP in RTR");
+}
+
+/* RTR -> RTS: each bad attribute refused, then the good one. */
+static void modify_rtr_rts(struct ibv_qp *qp)
+{
+	struct ibv_qp_attr a;
+	int mask;
 
 	/* RTR -> RTS */
 	rts_attr(&a, &mask);
@@ -334,6 +371,13 @@ void t_modify_qp(void)
 	a.sq_psn = 0xfedcba98;
 	EXPECT_RC(0, ibv_modify_qp(qp, &a, mask));
 	check(qstate(qp) == IBV_QPS_RTS, "QP in RTS");
+}
+
+/* query_qp with any mask; the PSNs are 24 bits. */
+static void query_qp_cases(struct ibv_qp *qp)
+{
+	struct ibv_qp_attr q;
+	struct ibv_qp_init_attr qi;
 
 	tc_section = "query_qp";
 	memset(&q, 0xa5, sizeof(q));
@@ -348,6 +392,12 @@ void t_modify_qp(void)
 	      "query_qp: sq_psn 0x%x (want 0xdcba98), rq_psn 0x%x (want "
 	      "0xffffff)",
 	      q.sq_psn, q.rq_psn);
+}
+
+/* From RTS: what RTS may become and what it may not. */
+static void modify_from_rts(struct ibv_qp *qp)
+{
+	struct ibv_qp_attr a;
 
 	tc_section = "modify_qp";
 	memset(&a, 0, sizeof(a));
@@ -378,6 +428,23 @@ void t_modify_qp(void)
 	bad_modify(qp, &a, IBV_QP_STATE | IBV_QP_PORT, "->RESET with PORT");
 	EXPECT_RC(0, ibv_modify_qp(qp, &a, IBV_QP_STATE));
 	check(qstate(qp) == IBV_QPS_RESET, "QP back in RESET");
+}
+
+void t_modify_qp(void)
+{
+	struct ibv_qp *qp = new_qp(IBV_QPT_RC, 4, 4, NULL), *peer;
+
+	tc_section = "modify_qp";
+	peer = new_qp(IBV_QPT_RC, 4, 4, NULL);
+	if (!qp || !peer) {
+		check(false, "create_qp: %s", strerror(errno));
+		return;
+	}
+	modify_reset_init(qp);
+	modify_init_rtr(qp, peer);
+	modify_rtr_rts(qp);
+	query_qp_cases(qp);
+	modify_from_rts(qp);
 	EXPECT_RC(0, ibv_destroy_qp(qp));
 	EXPECT_RC(0, ibv_destroy_qp(peer));
 	drain();

@@ -57,16 +57,12 @@ void t_post_recv(void)
 
 /* -------------------------------------------------------------- SRQ */
 
-void t_srq(void)
+/* create_srq: each size over the limit. */
+static void create_srq_bad(void)
 {
 	struct ibv_srq_init_attr sa;
-	struct ibv_srq_attr ma;
 	struct ibv_srq *srq;
-	struct ibv_sge s = sge(0, 8);
-	struct ibv_recv_wr rw[6], *rbad;
-	struct ibv_qp *qp;
 	int i;
-	uint32_t num;
 	static const struct {
 		const char *what;
 		uint32_t wr, sge, limit;
@@ -94,14 +90,11 @@ void t_srq(void)
 		if (srq)
 			ibv_destroy_srq(srq);
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.attr.max_wr = 4;
-	sa.attr.max_sge = 2;
-	srq = ibv_create_srq(pd, &sa);
-	EXPECT_NULL(0, srq, "create_srq(4, 2)");
-	if (!srq)
-		return;
+}
 
+/* create_srq_ex: the types this device does not have. */
+static void create_srq_ex_types(void)
+{
 	tc_section = "create_srq_ex";
 	{
 		struct ibv_srq_init_attr_ex sx = {
@@ -126,6 +119,17 @@ void t_srq(void)
 		s2 = ibv_create_srq_ex(ctx, &sx);
 		EXPECT_NULL(EOPNOTSUPP, s2, "create_srq_ex(BASIC with a CQ)");
 	}
+}
+
+/* modify_srq, post_srq_recv, and the SRQ while a QP uses it. */
+static void srq_modify_post(struct ibv_srq *srq)
+{
+	struct ibv_srq_attr ma;
+	struct ibv_sge s = sge(0, 8);
+	struct ibv_recv_wr rw[6], *rbad;
+	struct ibv_qp *qp;
+	int i;
+	uint32_t num;
 
 	tc_section = "modify_srq";
 	memset(&ma, 0, sizeof(ma));
@@ -184,5 +188,23 @@ void t_srq(void)
 		EXPECT_RC(EBUSY, ibv_dealloc_pd(pd));
 		EXPECT_RC(0, ibv_destroy_qp(qp));
 	}
+}
+
+void t_srq(void)
+{
+	struct ibv_srq_init_attr sa;
+	struct ibv_srq *srq;
+
+	create_srq_bad();
+	memset(&sa, 0, sizeof(sa));
+	sa.attr.max_wr = 4;
+	sa.attr.max_sge = 2;
+	srq = ibv_create_srq(pd, &sa);
+	EXPECT_NULL(0, srq, "create_srq(4, 2)");
+	if (!srq)
+		return;
+
+	create_srq_ex_types();
+	srq_modify_post(srq);
 	EXPECT_RC(0, ibv_destroy_srq(srq));
 }

@@ -24,6 +24,40 @@ void t_device(void)
 
 /* -------------------------------------------------------------- MRs */
 
+/* rereg_mr: a failed one leaves the MR as it was. */
+static void rereg_cases(char *hole, long pg)
+{
+	struct ibv_mr *m;
+	int lw = IBV_ACCESS_LOCAL_WRITE;
+
+	tc_section = "rereg_mr";
+	m = ibv_reg_mr(pd, buf, BUF, lw);
+	if (m) {
+		uint32_t key = m->lkey;
+
+		check(ibv_rereg_mr(m, IBV_REREG_MR_CHANGE_ACCESS, NULL, NULL, 0,
+				   IBV_ACCESS_REMOTE_WRITE) != 0,
+		      "rereg_mr(REMOTE_WRITE without LOCAL_WRITE) fails");
+		check(ibv_rereg_mr(m, IBV_REREG_MR_CHANGE_TRANSLATION, NULL,
+				   hole + pg, pg, 0) != 0,
+		      "rereg_mr(to an unmapped page) fails");
+		check(ibv_rereg_mr(m, IBV_REREG_MR_CHANGE_PD, NULL, NULL, 0,
+				   0) != 0,
+		      "rereg_mr(CHANGE_PD, NULL pd) fails");
+		check(ibv_rereg_mr(m, 1 << 7, NULL, NULL, 0, 0) != 0,
+		      "rereg_mr(unknown flag) fails");
+		errno = 0;
+		check(ibv_rereg_mr(m, IBV_REREG_MR_CHANGE_PD, pd2, NULL, 0,
+				   0) != 0 &&
+			      errno == EINVAL && m->pd == pd,
+		      "rereg_mr(CHANGE_PD to a PD of another context) fails "
+		      "with EINVAL (errno %s)",
+		      en(errno));
+		check(m->lkey == key, "a failed rereg leaves the key");
+		EXPECT_RC(0, ibv_dereg_mr(m));
+	}
+}
+
 void t_mr(void)
 {
 	struct ibv_mr *m;
@@ -88,44 +122,18 @@ void t_mr(void)
 	if (m)
 		ibv_dereg_mr(m);
 
-	tc_section = "rereg_mr";
-	m = ibv_reg_mr(pd, buf, BUF, lw);
-	if (m) {
-		uint32_t key = m->lkey;
+	rereg_cases(hole, pg);
 
-		check(ibv_rereg_mr(m, IBV_REREG_MR_CHANGE_ACCESS, NULL, NULL, 0,
-				   IBV_ACCESS_REMOTE_WRITE) != 0,
-		      "rereg_mr(REMOTE_WRITE without LOCAL_WRITE) fails");
-		check(ibv_rereg_mr(m, IBV_REREG_MR_CHANGE_TRANSLATION, NULL,
-				   hole + pg, pg, 0) != 0,
-		      "rereg_mr(to an unmapped page) fails");
-		check(ibv_rereg_mr(m, IBV_REREG_MR_CHANGE_PD, NULL, NULL, 0,
-				   0) != 0,
-		      "rereg_mr(CHANGE_PD, NULL pd) fails");
-		check(ibv_rereg_mr(m, 1 << 7, NULL, NULL, 0, 0) != 0,
-		      "rereg_mr(unknown flag) fails");
-		errno = 0;
-		check(ibv_rereg_mr(m, IBV_REREG_MR_CHANGE_PD, pd2, NULL, 0,
-				   0) != 0 &&
-			      errno == EINVAL && m->pd == pd,
-		      "rereg_mr(CHANGE_PD to a PD of another context) fails "
-		      "with EINVAL (errno %s)",
-		      en(errno));
-		check(m->lkey == key, "a failed rereg leaves the key");
-		EXPECT_RC(0, ibv_dereg_mr(m));
-	}
 	munmap(hole, 2 * pg);
 	munmap(ro, pg);
 }
 
 /* -------------------------------------------------------------- CQs */
 
-void t_cq(void)
+/* create_cq: sizes, vectors, a channel. */
+static void create_cq_args(void)
 {
 	struct ibv_cq *c;
-	struct ibv_cq_ex *cx;
-	struct ibv_cq_init_attr_ex ca = { .cqe = 16 };
-	struct ibv_wc wc[4];
 
 	tc_section = "create_cq";
 	errno = 0;
@@ -159,6 +167,13 @@ void t_cq(void)
 			ibv_destroy_comp_channel(ch);
 		}
 	}
+}
+
+/* create_cq_ex: flags and sizes. */
+static void create_cq_ex_args(void)
+{
+	struct ibv_cq_ex *cx;
+	struct ibv_cq_init_attr_ex ca = { .cqe = 16 };
 
 	tc_section = "create_cq_ex";
 	ca.wc_flags = IBV_WC_EX_WITH_COMPLETION_TIMESTAMP;
@@ -191,6 +206,13 @@ void t_cq(void)
 		EXPECT_RV(ENOENT, ibv_start_poll(cx, &pa));
 		EXPECT_RC(0, ibv_destroy_cq(ibv_cq_ex_to_cq(cx)));
 	}
+}
+
+/* poll_cq and resize_cq. */
+static void poll_resize_cq(void)
+{
+	struct ibv_cq *c;
+	struct ibv_wc wc[4];
 
 	tc_section = "poll_cq";
 	c = ibv_create_cq(ctx, 4, NULL, NULL, 0);
@@ -214,6 +236,13 @@ void t_cq(void)
 	EXPECT_RC(0, ibv_resize_cq(c, 100));
 	check(c->cqe >= 100, "resize_cq(100): cqe %d", c->cqe);
 	EXPECT_RC(0, ibv_destroy_cq(c));
+}
+
+void t_cq(void)
+{
+	create_cq_args();
+	create_cq_ex_args();
+	poll_resize_cq();
 }
 
 void t_cq_full(void)

@@ -46,112 +46,92 @@ void bad_send(struct pair *p, struct ibv_send_wr *w, int want, const char *what)
 	      en(want), bad == w ? "right" : "WRONG", qstate(p->a));
 }
 
-void t_post_send_args(void)
+/* SGE counts, lists, lengths and opcodes the send queue refuses. */
+static void bad_sges_opcodes(struct pair *p, struct ibv_send_wr *w,
+			     struct ibv_sge *s)
 {
-	struct pair p;
-	struct ibv_sge s[40];
-	struct ibv_send_wr w, *bad;
-	struct ibv_wc wc[4];
-	int i;
-	char big[256];
-
-	tc_section = "post_send args";
-	if (!pair_up(&p, IBV_QPT_RC, 8, 8))
-		return;
-	for (i = 0; i < 40; i++)
-		s[i] = sge(i * 8, 8);
-	memset(big, 'x', sizeof(big));
-	memset(&w, 0, sizeof(w));
-	w.wr_id = 7;
-	w.sg_list = s;
-	w.opcode = IBV_WR_RDMA_WRITE;
-	w.wr.rdma.rkey = mr->rkey;
-	w.wr.rdma.remote_addr = (uintptr_t)buf + 4096;
-	w.send_flags = IBV_SEND_SIGNALED;
-
-	w.num_sge = 3;
-	bad_send(&p, &w, EINVAL, "num_sge 3 > max_send_sge 2");
-	w.num_sge = 40;
-	bad_send(&p, &w, EINVAL, "num_sge 40");
-	w.num_sge = -1;
-	bad_send(&p, &w, EINVAL, "num_sge -1");
-	w.num_sge = INT_MIN;
-	bad_send(&p, &w, EINVAL, "num_sge INT_MIN");
-	w.num_sge = 1;
-	w.sg_list = NULL;
-	bad_send(&p, &w, EINVAL, "sg_list NULL, num_sge 1");
-	w.sg_list = s;
+	w->num_sge = 3;
+	bad_send(p, w, EINVAL, "num_sge 3 > max_send_sge 2");
+	w->num_sge = 40;
+	bad_send(p, w, EINVAL, "num_sge 40");
+	w->num_sge = -1;
+	bad_send(p, w, EINVAL, "num_sge -1");
+	w->num_sge = INT_MIN;
+	bad_send(p, w, EINVAL, "num_sge INT_MIN");
+	w->num_sge = 1;
+	w->sg_list = NULL;
+	bad_send(p, w, EINVAL, "sg_list NULL, num_sge 1");
+	w->sg_list = s;
 	s[0].length = UINT32_MAX;
-	bad_send(&p, &w, EINVAL, "length 2^32-1");
+	bad_send(p, w, EINVAL, "length 2^32-1");
 	s[0].length = 1u << 31;
 	s[1].length = 1u << 31;
-	w.num_sge = 2;
-	bad_send(&p, &w, EINVAL, "two SGEs of 2^31");
+	w->num_sge = 2;
+	bad_send(p, w, EINVAL, "two SGEs of 2^31");
 	s[0] = sge(0, 8);
 	s[1] = sge(8, 8);
-	w.num_sge = 1;
-	w.opcode = (enum ibv_wr_opcode)100;
-	bad_send(&p, &w, EINVAL, "opcode 100");
-	w.opcode = (enum ibv_wr_opcode) - 1;
-	bad_send(&p, &w, EINVAL, "opcode -1");
-	w.opcode = IBV_WR_LOCAL_INV;
-	bad_send(&p, &w, EINVAL, "opcode LOCAL_INV");
-	w.opcode = IBV_WR_BIND_MW;
-	bad_send(&p, &w, EINVAL, "opcode BIND_MW");
-	w.opcode = IBV_WR_SEND_WITH_INV;
-	bad_send(&p, &w, EINVAL, "opcode SEND_WITH_INV");
-	w.opcode = IBV_WR_TSO;
-	bad_send(&p, &w, EINVAL, "opcode TSO");
-	w.opcode = IBV_WR_DRIVER1;
-	bad_send(&p, &w, EINVAL, "opcode DRIVER1");
-	w.opcode = IBV_WR_ATOMIC_WRITE;
-	bad_send(&p, &w, EINVAL, "opcode ATOMIC_WRITE");
-	w.opcode = IBV_WR_RDMA_WRITE;
-	w.send_flags = IBV_SEND_SIGNALED | (1u << 20);
-	bad_send(&p, &w, EINVAL, "send_flags 1<<20");
-	w.send_flags = IBV_SEND_SIGNALED | IBV_SEND_IP_CSUM;
-	bad_send(&p, &w, EINVAL, "send_flags IP_CSUM");
-	w.send_flags = -1;
-	bad_send(&p, &w, EINVAL, "send_flags -1");
-	w.send_flags = IBV_SEND_SIGNALED | IBV_SEND_INLINE;
+	w->num_sge = 1;
+	w->opcode = (enum ibv_wr_opcode)100;
+	bad_send(p, w, EINVAL, "opcode 100");
+	w->opcode = (enum ibv_wr_opcode) - 1;
+	bad_send(p, w, EINVAL, "opcode -1");
+	w->opcode = IBV_WR_LOCAL_INV;
+	bad_send(p, w, EINVAL, "opcode LOCAL_INV");
+	w->opcode = IBV_WR_BIND_MW;
+	bad_send(p, w, EINVAL, "opcode BIND_MW");
+	w->opcode = IBV_WR_SEND_WITH_INV;
+	bad_send(p, w, EINVAL, "opcode SEND_WITH_INV");
+	w->opcode = IBV_WR_TSO;
+	bad_send(p, w, EINVAL, "opcode TSO");
+	w->opcode = IBV_WR_DRIVER1;
+	bad_send(p, w, EINVAL, "opcode DRIVER1");
+	w->opcode = IBV_WR_ATOMIC_WRITE;
+	bad_send(p, w, EINVAL, "opcode ATOMIC_WRITE");
+}
+
+/* Send flags, inline sizes and atomics the send queue refuses. */
+static void bad_flags_inline_atomics(struct pair *p, struct ibv_send_wr *w,
+				     struct ibv_sge *s, char *big)
+{
+	w->opcode = IBV_WR_RDMA_WRITE;
+	w->send_flags = IBV_SEND_SIGNALED | (1u << 20);
+	bad_send(p, w, EINVAL, "send_flags 1<<20");
+	w->send_flags = IBV_SEND_SIGNALED | IBV_SEND_IP_CSUM;
+	bad_send(p, w, EINVAL, "send_flags IP_CSUM");
+	w->send_flags = -1;
+	bad_send(p, w, EINVAL, "send_flags -1");
+	w->send_flags = IBV_SEND_SIGNALED | IBV_SEND_INLINE;
 	s[0] = (struct ibv_sge){ .addr = (uintptr_t)big, .length = 65 };
-	bad_send(&p, &w, EINVAL, "inline 65 > max_inline_data 64");
+	bad_send(p, w, EINVAL, "inline 65 > max_inline_data 64");
 	s[0].length = 40;
 	s[1] = (struct ibv_sge){ .addr = (uintptr_t)big, .length = 40 };
-	w.num_sge = 2;
-	bad_send(&p, &w, EINVAL, "inline 2 x 40 > max_inline_data 64");
-	w.num_sge = 1;
-	w.opcode = IBV_WR_RDMA_READ;
-	bad_send(&p, &w, EINVAL, "inline RDMA_READ");
-	w.opcode = IBV_WR_ATOMIC_FETCH_AND_ADD;
+	w->num_sge = 2;
+	bad_send(p, w, EINVAL, "inline 2 x 40 > max_inline_data 64");
+	w->num_sge = 1;
+	w->opcode = IBV_WR_RDMA_READ;
+	bad_send(p, w, EINVAL, "inline RDMA_READ");
+	w->opcode = IBV_WR_ATOMIC_FETCH_AND_ADD;
 	s[0] = sge(0, 8);
-	bad_send(&p, &w, EINVAL, "inline atomic");
-	w.send_flags = IBV_SEND_SIGNALED;
-	w.wr.atomic.rkey = mr->rkey;
-	w.wr.atomic.remote_addr = (uintptr_t)buf + 4096;
+	bad_send(p, w, EINVAL, "inline atomic");
+	w->send_flags = IBV_SEND_SIGNALED;
+	w->wr.atomic.rkey = mr->rkey;
+	w->wr.atomic.remote_addr = (uintptr_t)buf + 4096;
 	s[0].length = 4;
-	bad_send(&p, &w, EINVAL, "atomic of 4 bytes");
+	bad_send(p, w, EINVAL, "atomic of 4 bytes");
 	s[0].length = 8;
-	w.num_sge = 0;
-	bad_send(&p, &w, EINVAL, "atomic without SGE");
-	w.num_sge = 1;
-	/*
-	 * (An atomic at a misaligned remote address is posted, and fails at
-	 * the responder as on hardware: tests/pyverbs test_data.py.)
-	 * Nothing of the above was queued: the QP still works.
-	 */
-	w.wr_id = 99;
-	bad = NULL;
-	EXPECT_POST(0, ibv_post_send(p.a, &w, &bad), bad, NULL);
-	i = poll_n(wc, 1);
-	i += ibv_poll_cq(cq, 1, wc + 1); /* nothing more */
-	check(i == 1 && wc[0].wr_id == 99 && wc[0].status == IBV_WC_SUCCESS,
-	      "after the refused WRs a good one completes (%d wc, id %" PRIu64
-	      ", %s)",
-	      i, i ? wc[0].wr_id : 0,
-	      i ? ibv_wc_status_str(wc[0].status) : "-");
+	w->num_sge = 0;
+	bad_send(p, w, EINVAL, "atomic without SGE");
+	w->num_sge = 1;
+}
 
-	/* zero-length WRs are legal, whatever the lkey */
+/* Zero-length WRs are legal, whatever the lkey. */
+static void zero_length_wrs(struct pair p)
+{
+	struct ibv_send_wr w, *bad;
+	struct ibv_sge s[1];
+	struct ibv_wc wc[4];
+	int i;
+
 	memset(&w, 0, sizeof(w));
 	w.wr_id = 100;
 	w.opcode = IBV_WR_RDMA_WRITE;
@@ -183,6 +163,51 @@ void t_post_send_args(void)
 	      "%d completions, %s, %s",
 	      i, i > 0 ? ibv_wc_status_str(wc[0].status) : "-",
 	      i > 1 ? ibv_wc_status_str(wc[1].status) : "-");
+}
+
+void t_post_send_args(void)
+{
+	struct pair p;
+	struct ibv_sge s[40];
+	struct ibv_send_wr w, *bad;
+	struct ibv_wc wc[4];
+	int i;
+	char big[256];
+
+	tc_section = "post_send args";
+	if (!pair_up(&p, IBV_QPT_RC, 8, 8))
+		return;
+	for (i = 0; i < 40; i++)
+		s[i] = sge(i * 8, 8);
+	memset(big, 'x', sizeof(big));
+	memset(&w, 0, sizeof(w));
+	w.wr_id = 7;
+	w.sg_list = s;
+	w.opcode = IBV_WR_RDMA_WRITE;
+	w.wr.rdma.rkey = mr->rkey;
+	w.wr.rdma.remote_addr = (uintptr_t)buf + 4096;
+	w.send_flags = IBV_SEND_SIGNALED;
+
+	bad_sges_opcodes(&p, &w, s);
+	bad_flags_inline_atomics(&p, &w, s, big);
+
+	/*
+	 * (An atomic at a misaligned remote address is posted, and fails at
+	 * the responder as on hardware: tests/pyverbs test_data.py.)
+	 * Nothing of the above was queued: the QP still works.
+	 */
+	w.wr_id = 99;
+	bad = NULL;
+	EXPECT_POST(0, ibv_post_send(p.a, &w, &bad), bad, NULL);
+	i = poll_n(wc, 1);
+	i += ibv_poll_cq(cq, 1, wc + 1); /* nothing more */
+	check(i == 1 && wc[0].wr_id == 99 && wc[0].status == IBV_WC_SUCCESS,
+	      "after the refused WRs a good one completes (%d wc, id %" PRIu64
+	      ", %s)",
+	      i, i ? wc[0].wr_id : 0,
+	      i ? ibv_wc_status_str(wc[0].status) : "-");
+
+	zero_length_wrs(p);
 	pair_down(&p);
 	drain();
 }

@@ -75,39 +75,14 @@ static void wr_all_or_none(struct ibv_qp *qp, struct ibv_qp_ex *x,
 	      n > 1 ? ids[1] : 0);
 }
 
-void t_wr_api(void)
+/* Batches over the queue, over the SGE and inline limits, without buffers. */
+static void wr_bad_batches(struct ibv_qp_ex *x)
 {
-	struct ibv_qp_init_attr_ex ix = {
-		.send_cq = cq,
-		.recv_cq = cq,
-		.cap = { .max_send_wr = 2,
-			 .max_recv_wr = 2,
-			 .max_send_sge = 2,
-			 .max_recv_sge = 1,
-			 .max_inline_data = 32 },
-		.qp_type = IBV_QPT_RC,
-		.comp_mask =
-			IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS,
-		.pd = pd,
-		.send_ops_flags =
-			IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_RDMA_WRITE,
-	};
-	struct ibv_qp *qp, *peer;
-	struct ibv_qp_ex *x;
 	struct ibv_sge sl[40];
 	struct ibv_data_buf db[2];
 	char data[64] = "x";
 	int i;
 
-	tc_section = "wr_* API";
-	qp = ibv_create_qp_ex(ctx, &ix);
-	peer = new_qp(IBV_QPT_RC, 2, 2, NULL);
-	x = qp ? ibv_qp_to_qp_ex(qp) : NULL;
-	if (!x || !peer || to_rts(qp, peer->qp_num) ||
-	    to_rts(peer, qp->qp_num)) {
-		check(false, "create an ibv_qp_ex pair: %s", strerror(errno));
-		goto out;
-	}
 	for (i = 0; i < 40; i++)
 		sl[i] = sge(i * 8, 8);
 
@@ -161,8 +136,11 @@ void t_wr_api(void)
 	ibv_wr_send(x);
 	ibv_wr_set_sge(x, mr->lkey, (uintptr_t)buf, UINT32_MAX);
 	EXPECT_RC(EINVAL, ibv_wr_complete(x));
+}
 
-	/* an empty inline WR may name no buffer */
+/* An empty inline WR may name no buffer. */
+static void wr_empty_inline(struct ibv_qp_ex *x)
+{
 	ibv_wr_start(x);
 	x->wr_id = 50;
 	x->wr_flags = IBV_SEND_SIGNALED;
@@ -178,7 +156,39 @@ void t_wr_api(void)
 		      "the empty inline WRITE completes: %s",
 		      n ? ibv_wc_status_str(wc.status) : "no completion");
 	}
+}
 
+void t_wr_api(void)
+{
+	struct ibv_qp_init_attr_ex ix = {
+		.send_cq = cq,
+		.recv_cq = cq,
+		.cap = { .max_send_wr = 2,
+			 .max_recv_wr = 2,
+			 .max_send_sge = 2,
+			 .max_recv_sge = 1,
+			 .max_inline_data = 32 },
+		.qp_type = IBV_QPT_RC,
+		.comp_mask =
+			IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS,
+		.pd = pd,
+		.send_ops_flags =
+			IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_RDMA_WRITE,
+	};
+	struct ibv_qp *qp, *peer;
+	struct ibv_qp_ex *x;
+
+	tc_section = "wr_* API";
+	qp = ibv_create_qp_ex(ctx, &ix);
+	peer = new_qp(IBV_QPT_RC, 2, 2, NULL);
+	x = qp ? ibv_qp_to_qp_ex(qp) : NULL;
+	if (!x || !peer || to_rts(qp, peer->qp_num) ||
+	    to_rts(peer, qp->qp_num)) {
+		check(false, "create an ibv_qp_ex pair: %s", strerror(errno));
+		goto out;
+	}
+	wr_bad_batches(x);
+	wr_empty_inline(x);
 	wr_all_or_none(qp, x, peer);
 
 	ibv_wr_start(x);
