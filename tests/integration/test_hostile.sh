@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# Hostile application input: tests/integration/hostile_verbs.c calls every
+# Hostile application input: tests/integration/hostile/ calls every
 # verb the tcp provider implements, through the real libibverbs, with NULL,
 # garbage or oversize arguments (sge counts, lengths, queue sizes, access
 # flags, attribute masks and values, opcodes, WR chains longer than the

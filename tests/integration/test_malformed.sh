@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # Placement safety and malformed frames against a real QP: the program
-# tests/integration/malformed.c plays a hostile peer (plain TCP socket,
+# tests/integration/malformed/ plays a hostile peer (plain TCP socket,
 # hand-made frames) against an RC QP of tcp0 in the same process: unknown
 # opcodes, bad header lengths and flags, desynchronised stream sequence,
 # impossible lengths, bad / stale / foreign / under-privileged keys,

@@ -4,8 +4,8 @@
  * one line a check, "ok - ..." or "FAIL - ..." as tests/lib/testlib.sh
  * prints them (after the program's current section, when it names one),
  * the "N passed, N failed" line run_c_suite reads last, a watchdog for a
- * hang, and the clock their deadlines are measured with. Each program is
- * one file, so the counters live here.
+ * hang, and the clock their deadlines are measured with. The counters of
+ * a one-file program live here; see TC_EXTERN for a program of several.
  */
 #ifndef RDMA_TCP_TCHECK_H
 #define RDMA_TCP_TCHECK_H
@@ -18,9 +18,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef TC_EXTERN
+/*
+ * A program of several files shares one set: its headers define TC_EXTERN
+ * before this one, and one file defines them with TC_DEFINE_COUNTERS.
+ */
+extern unsigned int tc_passed, tc_failed;
+extern const char *tc_section;
+#define TC_DEFINE_COUNTERS                 \
+	unsigned int tc_passed, tc_failed; \
+	const char *tc_section = ""
+#else
 static unsigned int tc_passed, tc_failed;
 /* what the program checks now, printed before each line ("": nothing) */
 static const char *tc_section = "";
+#endif
 
 static inline void tc_vline(bool pass, const char *cond, const char *fmt,
 			    va_list ap)
