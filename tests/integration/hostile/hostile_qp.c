@@ -125,9 +125,9 @@ static void create_qp_ex_args(void)
 	ix.send_ops_flags = 1ull << 40;
 	qp = ibv_create_qp_ex(ctx, &ix);
 	EXPECT_NULL(EOPNOTSUPP, qp, "create_qp_ex(send_ops_flags 1<<40)");
-	ix.send_ops_flags = IBV_QP_EX_WITH_LOCAL_INV;
+	ix.send_ops_flags = IBV_QP_EX_WITH_TSO;
 	qp = ibv_create_qp_ex(ctx, &ix);
-	EXPECT_NULL(EOPNOTSUPP, qp, "create_qp_ex(WITH_LOCAL_INV)");
+	EXPECT_NULL(EOPNOTSUPP, qp, "create_qp_ex(WITH_TSO)");
 	ix.qp_type = IBV_QPT_UC;
 	ix.send_ops_flags = IBV_QP_EX_WITH_RDMA_READ;
 	qp = ibv_create_qp_ex(ctx, &ix);

@@ -46,11 +46,30 @@ void turned_away(uint32_t qpn, uint32_t src, uint32_t dst, bool magic_ok,
 	peer_close(&p2);
 }
 
-/* After ERR: a new connection with a good hello must be turned away. */
+/*
+ * After ERR: a new connection with a good hello takes nothing. It may be
+ * closed, or held until the QP is reset and brought up again (a hello
+ * that reaches a QP in error waits, as one that reaches a QP before RTR:
+ * a pair restated one side at a time must not fail), but it gets no frame
+ * and the QP stays in error. How long "nothing" is watched for:
+ */
+#define ERR_QUIET_MS 300
+
 static void check_reconnect_refused(struct ibv_qp *qp)
 {
-	turned_away(qp->qp_num, FAKE_QPN, qp->qp_num, true,
-		    "reconnect after ERR");
+	struct peer p2;
+	bool eof;
+
+	if (peer_open_raw(&p2, qp->qp_num, FAKE_QPN, qp->qp_num, true)) {
+		ok("reconnect after ERR: turned away (%s)", strerror(errno));
+		return;
+	}
+	eof = peer_until_eof(&p2, ERR_QUIET_MS);
+	check(!p2.rx_seq && qp_state(qp) == IBV_QPS_ERR,
+	      "reconnect after ERR: takes nothing (%s, %" PRIu64
+	      " bytes of frames, QP %s)",
+	      eof ? "closed" : "held", p2.rx_seq, state_str(qp_state(qp)));
+	peer_close(&p2);
 }
 
 /* The completions the case left: none successful, the wanted one failed. */
