@@ -169,6 +169,27 @@ def bounded(seconds=TEST_TIMEOUT):
 
 libverbs = ctypes.CDLL('libibverbs.so.1', use_errno=True)
 _P = ctypes.c_void_p
+
+
+class IbvQpCap(ctypes.Structure):
+    _fields_ = [('max_send_wr', ctypes.c_uint32),
+                ('max_recv_wr', ctypes.c_uint32),
+                ('max_send_sge', ctypes.c_uint32),
+                ('max_recv_sge', ctypes.c_uint32),
+                ('max_inline_data', ctypes.c_uint32)]
+
+
+class IbvQpInitAttr(ctypes.Structure):
+    _fields_ = [('qp_context', _P), ('send_cq', _P), ('recv_cq', _P),
+                ('srq', _P), ('cap', IbvQpCap), ('qp_type', ctypes.c_int),
+                ('sq_sig_all', ctypes.c_int)]
+
+
+class IbvSrqInitAttr(ctypes.Structure):
+    _fields_ = [('srq_context', _P), ('max_wr', ctypes.c_uint32),
+                ('max_sge', ctypes.c_uint32), ('srq_limit', ctypes.c_uint32)]
+
+
 for _name, _res, _args in (
         ('ibv_get_device_list', ctypes.POINTER(_P), [ctypes.c_void_p]),
         ('ibv_free_device_list', None, [ctypes.POINTER(_P)]),
@@ -180,7 +201,13 @@ for _name, _res, _args in (
         ('ibv_reg_mr', _P, [_P, _P, ctypes.c_size_t, ctypes.c_int]),
         ('ibv_dereg_mr', ctypes.c_int, [_P]),
         ('ibv_get_async_event', ctypes.c_int, [_P, _P]),
-        ('ibv_ack_async_event', None, [_P])):
+        ('ibv_ack_async_event', None, [_P]),
+        ('ibv_create_cq', _P, [_P, ctypes.c_int, _P, _P, ctypes.c_int]),
+        ('ibv_destroy_cq', ctypes.c_int, [_P]),
+        ('ibv_create_qp', _P, [_P, ctypes.POINTER(IbvQpInitAttr)]),
+        ('ibv_destroy_qp', ctypes.c_int, [_P]),
+        ('ibv_create_srq', _P, [_P, ctypes.POINTER(IbvSrqInitAttr)]),
+        ('ibv_destroy_srq', ctypes.c_int, [_P])):
     _f = getattr(libverbs, _name)
     _f.restype = _res
     _f.argtypes = _args

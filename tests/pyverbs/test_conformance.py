@@ -20,45 +20,13 @@ from pyverbs.pyverbs_error import PyverbsRDMAError
 from pyverbs.wr import SGE
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rtcp_verbs import RawContext, libverbs  # noqa: E402
+from rtcp_verbs import (IbvQpCap, IbvQpInitAttr,  # noqa: E402
+                        IbvSrqInitAttr, RawContext, libverbs)
 from qp_case import QPCase  # noqa: E402
 from qp_helpers import (FULL_ACCESS, poll_cq, rand_bytes,  # noqa: E402
                         recv_wr, send_wr)
 
-_P = ctypes.c_void_p
 WRITE, READ = e.IBV_WR_RDMA_WRITE, e.IBV_WR_RDMA_READ
-
-
-class IbvQpCap(ctypes.Structure):
-    _fields_ = [('max_send_wr', ctypes.c_uint32),
-                ('max_recv_wr', ctypes.c_uint32),
-                ('max_send_sge', ctypes.c_uint32),
-                ('max_recv_sge', ctypes.c_uint32),
-                ('max_inline_data', ctypes.c_uint32)]
-
-
-class IbvQpInitAttr(ctypes.Structure):
-    _fields_ = [('qp_context', _P), ('send_cq', _P), ('recv_cq', _P),
-                ('srq', _P), ('cap', IbvQpCap), ('qp_type', ctypes.c_int),
-                ('sq_sig_all', ctypes.c_int)]
-
-
-class IbvSrqInitAttr(ctypes.Structure):
-    _fields_ = [('srq_context', _P), ('max_wr', ctypes.c_uint32),
-                ('max_sge', ctypes.c_uint32), ('srq_limit', ctypes.c_uint32)]
-
-
-_v = ctypes.CDLL('libibverbs.so.1', use_errno=True)
-for _name, _res, _args in (
-        ('ibv_create_cq', _P, [_P, ctypes.c_int, _P, _P, ctypes.c_int]),
-        ('ibv_destroy_cq', ctypes.c_int, [_P]),
-        ('ibv_create_qp', _P, [_P, ctypes.POINTER(IbvQpInitAttr)]),
-        ('ibv_destroy_qp', ctypes.c_int, [_P]),
-        ('ibv_create_srq', _P, [_P, ctypes.POINTER(IbvSrqInitAttr)]),
-        ('ibv_destroy_srq', ctypes.c_int, [_P])):
-    _f = getattr(_v, _name)
-    _f.restype = _res
-    _f.argtypes = _args
 
 
 class RawBuf:
@@ -145,25 +113,25 @@ class TestDestroyErrno(unittest.TestCase):
         mem = RawBuf(4096)
         with RawContext() as rc:
             pd = rc.alloc_pd()
-            cq = _v.ibv_create_cq(rc.ctx, 16, None, None, 0)
+            cq = libverbs.ibv_create_cq(rc.ctx, 16, None, None, 0)
             self.assertTrue(cq)
             sa = IbvSrqInitAttr(max_wr=8, max_sge=1)
-            srq = _v.ibv_create_srq(pd, ctypes.byref(sa))
+            srq = libverbs.ibv_create_srq(pd, ctypes.byref(sa))
             self.assertTrue(srq)
             ia = IbvQpInitAttr(send_cq=cq, recv_cq=cq, srq=srq,
                                cap=IbvQpCap(max_send_wr=4, max_send_sge=1),
                                qp_type=e.IBV_QPT_RC)
-            qp = _v.ibv_create_qp(pd, ctypes.byref(ia))
+            qp = libverbs.ibv_create_qp(pd, ctypes.byref(ia))
             self.assertTrue(qp)
             mr, err = rc.reg_mr(pd, mem.addr, 4096, e.IBV_ACCESS_LOCAL_WRITE)
             self.assertTrue(mr, 'ibv_reg_mr: errno %d' % err)
             self.check_busy('PD', libverbs.ibv_dealloc_pd, pd)
-            self.check_busy('CQ', _v.ibv_destroy_cq, cq)
-            self.check_busy('SRQ', _v.ibv_destroy_srq, srq)
-            self.assertEqual(_v.ibv_destroy_qp(qp), 0)
+            self.check_busy('CQ', libverbs.ibv_destroy_cq, cq)
+            self.check_busy('SRQ', libverbs.ibv_destroy_srq, srq)
+            self.assertEqual(libverbs.ibv_destroy_qp(qp), 0)
             self.check_busy('PD (MR, SRQ)', libverbs.ibv_dealloc_pd, pd)
-            self.assertEqual(_v.ibv_destroy_srq(srq), 0)
-            self.assertEqual(_v.ibv_destroy_cq(cq), 0)
+            self.assertEqual(libverbs.ibv_destroy_srq(srq), 0)
+            self.assertEqual(libverbs.ibv_destroy_cq(cq), 0)
             self.check_busy('PD (MR)', libverbs.ibv_dealloc_pd, pd)
             self.assertEqual(rc.dereg_mr(mr), 0)
             self.assertEqual(rc.dealloc_pd(pd), 0)

@@ -13,46 +13,12 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rtcp_verbs import RawContext  # noqa: E402
+from rtcp_verbs import (IbvQpCap, IbvQpInitAttr,  # noqa: E402
+                        IbvSrqInitAttr, RawContext, libverbs)
 from qp_helpers import RC  # noqa: E402
 
 
 # ========================================================= 6. destroy rules
-
-_v = ctypes.CDLL('libibverbs.so.1', use_errno=True)
-_P = ctypes.c_void_p
-
-
-class IbvQpCap(ctypes.Structure):
-    _fields_ = [('max_send_wr', ctypes.c_uint32),
-                ('max_recv_wr', ctypes.c_uint32),
-                ('max_send_sge', ctypes.c_uint32),
-                ('max_recv_sge', ctypes.c_uint32),
-                ('max_inline_data', ctypes.c_uint32)]
-
-
-class IbvQpInitAttr(ctypes.Structure):
-    _fields_ = [('qp_context', _P), ('send_cq', _P), ('recv_cq', _P),
-                ('srq', _P), ('cap', IbvQpCap), ('qp_type', ctypes.c_int),
-                ('sq_sig_all', ctypes.c_int)]
-
-
-class IbvSrqInitAttr(ctypes.Structure):
-    _fields_ = [('srq_context', _P), ('max_wr', ctypes.c_uint32),
-                ('max_sge', ctypes.c_uint32), ('srq_limit', ctypes.c_uint32)]
-
-
-for _name, _res, _args in (
-        ('ibv_create_cq', _P, [_P, ctypes.c_int, _P, _P, ctypes.c_int]),
-        ('ibv_destroy_cq', ctypes.c_int, [_P]),
-        ('ibv_create_qp', _P, [_P, ctypes.POINTER(IbvQpInitAttr)]),
-        ('ibv_destroy_qp', ctypes.c_int, [_P]),
-        ('ibv_create_srq', _P, [_P, ctypes.POINTER(IbvSrqInitAttr)]),
-        ('ibv_destroy_srq', ctypes.c_int, [_P])):
-    _f = getattr(_v, _name)
-    _f.restype = _res
-    _f.argtypes = _args
-
 
 WAITING_CONNECTION_SCRIPT = r"""
 import sys, time
@@ -97,39 +63,39 @@ class TestDestroyRules(unittest.TestCase):
     def raw_qp(self, pd, cq, srq=None):
         ia = IbvQpInitAttr(send_cq=cq, recv_cq=cq, srq=srq,
                            cap=IbvQpCap(4, 4, 1, 1, 0), qp_type=RC)
-        qp = _v.ibv_create_qp(pd, ctypes.byref(ia))
+        qp = libverbs.ibv_create_qp(pd, ctypes.byref(ia))
         self.assertTrue(qp, 'ibv_create_qp: errno %d' % ctypes.get_errno())
         return qp
 
     def test_pd_and_cq_busy_with_qp(self):
         with RawContext() as rc:
             pd = rc.alloc_pd()
-            cq = _v.ibv_create_cq(rc.ctx, 16, None, None, 0)
+            cq = libverbs.ibv_create_cq(rc.ctx, 16, None, None, 0)
             self.assertTrue(cq)
-            cq2 = _v.ibv_create_cq(rc.ctx, 16, None, None, 0)
+            cq2 = libverbs.ibv_create_cq(rc.ctx, 16, None, None, 0)
             self.assertTrue(cq2)
             qp = self.raw_qp(pd, cq)
             self.assertEqual(rc.dealloc_pd(pd), errno.EBUSY)
-            self.assertEqual(_v.ibv_destroy_cq(cq), errno.EBUSY)
-            self.assertEqual(_v.ibv_destroy_cq(cq2), 0)  # unused: fine
-            self.assertEqual(_v.ibv_destroy_qp(qp), 0)
-            self.assertEqual(_v.ibv_destroy_cq(cq), 0)
+            self.assertEqual(libverbs.ibv_destroy_cq(cq), errno.EBUSY)
+            self.assertEqual(libverbs.ibv_destroy_cq(cq2), 0)  # unused: fine
+            self.assertEqual(libverbs.ibv_destroy_qp(qp), 0)
+            self.assertEqual(libverbs.ibv_destroy_cq(cq), 0)
             self.assertEqual(rc.dealloc_pd(pd), 0)
 
     def test_srq_busy_with_qp(self):
         with RawContext() as rc:
             pd = rc.alloc_pd()
-            cq = _v.ibv_create_cq(rc.ctx, 16, None, None, 0)
+            cq = libverbs.ibv_create_cq(rc.ctx, 16, None, None, 0)
             sa = IbvSrqInitAttr(max_wr=8, max_sge=1)
-            srq = _v.ibv_create_srq(pd, ctypes.byref(sa))
+            srq = libverbs.ibv_create_srq(pd, ctypes.byref(sa))
             self.assertTrue(srq)
             qp = self.raw_qp(pd, cq, srq)
-            self.assertEqual(_v.ibv_destroy_srq(srq), errno.EBUSY)
+            self.assertEqual(libverbs.ibv_destroy_srq(srq), errno.EBUSY)
             self.assertEqual(rc.dealloc_pd(pd), errno.EBUSY)
-            self.assertEqual(_v.ibv_destroy_qp(qp), 0)
+            self.assertEqual(libverbs.ibv_destroy_qp(qp), 0)
             self.assertEqual(rc.dealloc_pd(pd), errno.EBUSY)  # the SRQ
-            self.assertEqual(_v.ibv_destroy_srq(srq), 0)
-            self.assertEqual(_v.ibv_destroy_cq(cq), 0)
+            self.assertEqual(libverbs.ibv_destroy_srq(srq), 0)
+            self.assertEqual(libverbs.ibv_destroy_cq(cq), 0)
             self.assertEqual(rc.dealloc_pd(pd), 0)
 
 
