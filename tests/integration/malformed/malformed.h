@@ -164,6 +164,9 @@ void send_send_too_big(struct peer *p, struct ibv_qp *qp, struct kase *k);
 
 /* malformed_run.c */
 bool peer_open(struct peer *p, struct ibv_qp *qp);
+/* A case's start: its section printed, a fresh QP and the hostile peer
+ * connected to it; NULL (and nothing left open) if either fails. */
+struct ibv_qp *case_start(const char *section, struct peer *p);
 void turned_away(uint32_t qpn, uint32_t src, uint32_t dst, bool magic_ok,
 		 const char *what);
 void run_case(struct kase *k);

@@ -96,16 +96,9 @@ void control(void)
 	struct peer p;
 	uint32_t msn = 0;
 
-	tc_section = "control: well-formed frames";
-	printf("# %s\n", tc_section);
-	qp = make_qp();
+	qp = case_start("control: well-formed frames", &p);
 	if (!qp)
 		return;
-	if (!peer_open(&p, qp)) {
-		peer_close(&p);
-		ibv_destroy_qp(qp);
-		return;
-	}
 	ok("QP 0x%x accepted the hostile peer's connection on port %u",
 	   qp->qp_num, qp->qp_num >> 8);
 
@@ -156,16 +149,9 @@ void ack_then_close(void)
 	uint64_t t0;
 	int n = 0;
 
-	tc_section = "control: ACK then close";
-	printf("# %s\n", tc_section);
-	qp = make_qp();
+	qp = case_start("control: ACK then close", &p);
 	if (!qp)
 		return;
-	if (!peer_open(&p, qp)) {
-		peer_close(&p);
-		ibv_destroy_qp(qp);
-		return;
-	}
 	wr.wr.rdma.remote_addr = 0x10000;
 	wr.wr.rdma.rkey = 0x1234;
 	if (ibv_post_send(qp, &wr, &bad)) {
@@ -225,16 +211,9 @@ void trickled_write(void)
 	uint64_t t0;
 	int r = 0;
 
-	tc_section = "control: a large WRITE that arrives in pieces";
-	printf("# %s\n", tc_section);
-	qp = make_qp();
+	qp = case_start("control: a large WRITE that arrives in pieces", &p);
 	if (!qp)
 		return;
-	if (!peer_open(&p, qp)) {
-		peer_close(&p);
-		ibv_destroy_qp(qp);
-		return;
-	}
 	pl = payload_of(len, 0x5c);
 	hdr_init(&h, RTCP_OP_WRITE, 0);
 	h.rkey = reg[R_BIG].mr->rkey;

@@ -25,6 +25,23 @@ bool peer_open(struct peer *p, struct ibv_qp *qp)
 	return true;
 }
 
+struct ibv_qp *case_start(const char *section, struct peer *p)
+{
+	struct ibv_qp *qp;
+
+	tc_section = section;
+	printf("# %s\n", section);
+	qp = make_qp();
+	if (!qp)
+		return NULL;
+	if (!peer_open(p, qp)) {
+		peer_close(p);
+		ibv_destroy_qp(qp);
+		return NULL;
+	}
+	return qp;
+}
+
 /*
  * A connection with this hello must be turned away: refused, or closed
  * (EOF within the deadline) without a single frame from the QP.
@@ -108,16 +125,9 @@ void run_case(struct kase *k)
 	struct peer p;
 	long ms;
 
-	tc_section = k->name;
-	printf("# %s\n", k->name);
-	qp = make_qp();
+	qp = case_start(k->name, &p);
 	if (!qp)
 		return;
-	if (!peer_open(&p, qp)) {
-		peer_close(&p);
-		ibv_destroy_qp(qp);
-		return;
-	}
 	k->send(&p, qp, k);
 
 	ms = wait_err(qp);
