@@ -39,7 +39,13 @@ enum rtcp_opcode {
 	RTCP_OP_TERMINATE = 11, /* fatal error on request msn; imm = syndrome */
 	/* SEND that also invalidates the responder's window named by rkey */
 	RTCP_OP_SEND_INV = 12,
-	RTCP_OP_MAX = 12,
+	/*
+	 * Secured connections only: the sender's new receive SA (after a
+	 * device key rotation), payload struct rtcp_rekey; always sealed in
+	 * encrypt mode, whatever the connection's mode
+	 */
+	RTCP_OP_REKEY = 13,
+	RTCP_OP_MAX = 13,
 };
 
 enum rtcp_flags {
@@ -95,6 +101,51 @@ struct rtcp_hello {
 #define RTCP_HELLO_LEN 32
 
 /*
+ * Security association messages (docs/design.md, "Security model"): on a
+ * secured connection the hello travels inside TLS 1.3 as an SA offer, and
+ * the accepting side answers with its own SA (or a reject). Each side
+ * sends the SPI and key of its *receive* SA, chosen and derived by itself
+ * from its device key (as a PSP receiver does); the peer seals its frames
+ * with them. Fixed length; integers big-endian.
+ */
+#define RTCP_SA_MAGIC 0x52545341u /* "RTSA" */
+enum rtcp_sa_kind {
+	RTCP_SA_OFFER = 1,  /* connecting side: hello + its receive SA */
+	RTCP_SA_ANSWER = 2, /* accepting side: bound; its receive SA */
+	RTCP_SA_REJECT = 3, /* accepting side: no connection (reason) */
+};
+enum rtcp_sa_reason {
+	RTCP_SA_R_NONE = 0,
+	RTCP_SA_R_MODE = 1,  /* psp mode or algorithm differ */
+	RTCP_SA_R_NOQP = 2,  /* no QP with that number, or not for this peer */
+	RTCP_SA_R_PROTO = 3, /* malformed offer */
+};
+struct rtcp_sa_msg {
+	uint32_t magic;
+	uint16_t version; /* RTCP_VERSION */
+	uint8_t kind;
+	uint8_t reason;
+	uint8_t mode;	/* enum tcp_psp_mode of the sender */
+	uint8_t alg;	/* enum tcp_psp_alg */
+	uint16_t flags; /* 0 */
+	uint32_t src_qpn;
+	uint32_t dst_qpn;
+	uint32_t spi;	 /* the sender's receive SPI */
+	uint8_t key[32]; /* ...and key (16 bytes used with AES-128) */
+	uint8_t src_gid[16];
+};
+#define RTCP_SA_MSG_LEN 72
+
+/* REKEY's payload: the sender's new receive SA. */
+struct rtcp_rekey {
+	uint32_t spi;
+	uint8_t alg;
+	uint8_t pad[3];
+	uint8_t key[32];
+};
+#define RTCP_REKEY_LEN 40
+
+/*
  * Byte offsets on the wire, defined here once: wire.c encodes and decodes
  * with them, the fuzz oracle and the hostile-peer tests check against them,
  * and tests/pyverbs/rtcp_wire.py reads these lines to build its struct
@@ -124,6 +175,24 @@ struct rtcp_hello {
 #define RTCP_HELLO_OFF_DST_QPN 12
 #define RTCP_HELLO_OFF_SRC_GID 16 /* opaque: 16 bytes of GID */
 
+#define RTCP_SA_OFF_MAGIC   0
+#define RTCP_SA_OFF_VERSION 4
+#define RTCP_SA_OFF_KIND    6
+#define RTCP_SA_OFF_REASON  7
+#define RTCP_SA_OFF_MODE    8
+#define RTCP_SA_OFF_ALG	    9
+#define RTCP_SA_OFF_FLAGS   10
+#define RTCP_SA_OFF_SRC_QPN 12
+#define RTCP_SA_OFF_DST_QPN 16
+#define RTCP_SA_OFF_SPI	    20
+#define RTCP_SA_OFF_KEY	    24 /* opaque: key bytes */
+#define RTCP_SA_OFF_SRC_GID 56 /* opaque: 16 bytes of GID */
+
+#define RTCP_REKEY_OFF_SPI 0
+#define RTCP_REKEY_OFF_ALG 4
+#define RTCP_REKEY_OFF_PAD 5 /* opaque: zero */
+#define RTCP_REKEY_OFF_KEY 8 /* opaque: key bytes */
+
 /* Each field is as wide on the wire as in the host-order struct. */
 #define RTCP_END(type, f, off) ((off) + sizeof(((struct type *)0)->f))
 #define RTCP_ADJ(type, f, off, next)                     \
@@ -149,6 +218,22 @@ RTCP_ADJ(rtcp_hello, flags, RTCP_HELLO_OFF_FLAGS, RTCP_HELLO_OFF_SRC_QPN);
 RTCP_ADJ(rtcp_hello, src_qpn, RTCP_HELLO_OFF_SRC_QPN, RTCP_HELLO_OFF_DST_QPN);
 RTCP_ADJ(rtcp_hello, dst_qpn, RTCP_HELLO_OFF_DST_QPN, RTCP_HELLO_OFF_SRC_GID);
 RTCP_ADJ(rtcp_hello, src_gid, RTCP_HELLO_OFF_SRC_GID, RTCP_HELLO_LEN);
+RTCP_ADJ(rtcp_sa_msg, magic, RTCP_SA_OFF_MAGIC, RTCP_SA_OFF_VERSION);
+RTCP_ADJ(rtcp_sa_msg, version, RTCP_SA_OFF_VERSION, RTCP_SA_OFF_KIND);
+RTCP_ADJ(rtcp_sa_msg, kind, RTCP_SA_OFF_KIND, RTCP_SA_OFF_REASON);
+RTCP_ADJ(rtcp_sa_msg, reason, RTCP_SA_OFF_REASON, RTCP_SA_OFF_MODE);
+RTCP_ADJ(rtcp_sa_msg, mode, RTCP_SA_OFF_MODE, RTCP_SA_OFF_ALG);
+RTCP_ADJ(rtcp_sa_msg, alg, RTCP_SA_OFF_ALG, RTCP_SA_OFF_FLAGS);
+RTCP_ADJ(rtcp_sa_msg, flags, RTCP_SA_OFF_FLAGS, RTCP_SA_OFF_SRC_QPN);
+RTCP_ADJ(rtcp_sa_msg, src_qpn, RTCP_SA_OFF_SRC_QPN, RTCP_SA_OFF_DST_QPN);
+RTCP_ADJ(rtcp_sa_msg, dst_qpn, RTCP_SA_OFF_DST_QPN, RTCP_SA_OFF_SPI);
+RTCP_ADJ(rtcp_sa_msg, spi, RTCP_SA_OFF_SPI, RTCP_SA_OFF_KEY);
+RTCP_ADJ(rtcp_sa_msg, key, RTCP_SA_OFF_KEY, RTCP_SA_OFF_SRC_GID);
+RTCP_ADJ(rtcp_sa_msg, src_gid, RTCP_SA_OFF_SRC_GID, RTCP_SA_MSG_LEN);
+RTCP_ADJ(rtcp_rekey, spi, RTCP_REKEY_OFF_SPI, RTCP_REKEY_OFF_ALG);
+RTCP_ADJ(rtcp_rekey, alg, RTCP_REKEY_OFF_ALG, RTCP_REKEY_OFF_PAD);
+RTCP_ADJ(rtcp_rekey, pad, RTCP_REKEY_OFF_PAD, RTCP_REKEY_OFF_KEY);
+RTCP_ADJ(rtcp_rekey, key, RTCP_REKEY_OFF_KEY, RTCP_REKEY_LEN);
 #undef RTCP_ADJ
 #undef RTCP_END
 
@@ -171,5 +256,10 @@ int rtcp_hdr_validate(const struct rtcp_hdr *h, uint64_t expect_sseq,
 		      uint32_t max_msg);
 void rtcp_hello_encode(const struct rtcp_hello *h, uint8_t out[RTCP_HELLO_LEN]);
 int rtcp_hello_decode(const uint8_t in[RTCP_HELLO_LEN], struct rtcp_hello *h);
+void rtcp_sa_encode(const struct rtcp_sa_msg *m, uint8_t out[RTCP_SA_MSG_LEN]);
+/* 0, or -1 for a bad magic, version or kind */
+int rtcp_sa_decode(const uint8_t in[RTCP_SA_MSG_LEN], struct rtcp_sa_msg *m);
+void rtcp_rekey_encode(const struct rtcp_rekey *r, uint8_t out[RTCP_REKEY_LEN]);
+void rtcp_rekey_decode(const uint8_t in[RTCP_REKEY_LEN], struct rtcp_rekey *r);
 
 #endif

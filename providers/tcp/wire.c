@@ -108,6 +108,10 @@ int rtcp_hdr_validate(const struct rtcp_hdr *h, uint64_t expect_sseq,
 		if (h->len || h->aux0 > max_msg)
 			return RTCP_EBADLEN;
 		break;
+	case RTCP_OP_REKEY:
+		if (h->len != RTCP_REKEY_LEN)
+			return RTCP_EBADLEN;
+		break;
 	default: /* atomics, their responses, acks, terminate: header only */
 		if (h->len)
 			return RTCP_EBADLEN;
@@ -137,4 +141,56 @@ int rtcp_hello_decode(const uint8_t in[RTCP_HELLO_LEN], struct rtcp_hello *h)
 	if (h->magic != RTCP_HELLO_MAGIC || h->version != RTCP_VERSION)
 		return -1;
 	return 0;
+}
+
+void rtcp_sa_encode(const struct rtcp_sa_msg *m, uint8_t o[RTCP_SA_MSG_LEN])
+{
+	put32(o + RTCP_SA_OFF_MAGIC, RTCP_SA_MAGIC);
+	put16(o + RTCP_SA_OFF_VERSION, RTCP_VERSION);
+	o[RTCP_SA_OFF_KIND] = m->kind;
+	o[RTCP_SA_OFF_REASON] = m->reason;
+	o[RTCP_SA_OFF_MODE] = m->mode;
+	o[RTCP_SA_OFF_ALG] = m->alg;
+	put16(o + RTCP_SA_OFF_FLAGS, m->flags);
+	put32(o + RTCP_SA_OFF_SRC_QPN, m->src_qpn);
+	put32(o + RTCP_SA_OFF_DST_QPN, m->dst_qpn);
+	put32(o + RTCP_SA_OFF_SPI, m->spi);
+	memcpy(o + RTCP_SA_OFF_KEY, m->key, sizeof(m->key));
+	memcpy(o + RTCP_SA_OFF_SRC_GID, m->src_gid, 16);
+}
+
+int rtcp_sa_decode(const uint8_t in[RTCP_SA_MSG_LEN], struct rtcp_sa_msg *m)
+{
+	m->magic = get32(in + RTCP_SA_OFF_MAGIC);
+	m->version = get16(in + RTCP_SA_OFF_VERSION);
+	m->kind = in[RTCP_SA_OFF_KIND];
+	m->reason = in[RTCP_SA_OFF_REASON];
+	m->mode = in[RTCP_SA_OFF_MODE];
+	m->alg = in[RTCP_SA_OFF_ALG];
+	m->flags = get16(in + RTCP_SA_OFF_FLAGS);
+	m->src_qpn = get32(in + RTCP_SA_OFF_SRC_QPN);
+	m->dst_qpn = get32(in + RTCP_SA_OFF_DST_QPN);
+	m->spi = get32(in + RTCP_SA_OFF_SPI);
+	memcpy(m->key, in + RTCP_SA_OFF_KEY, sizeof(m->key));
+	memcpy(m->src_gid, in + RTCP_SA_OFF_SRC_GID, 16);
+	if (m->magic != RTCP_SA_MAGIC || m->version != RTCP_VERSION ||
+	    m->kind < RTCP_SA_OFFER || m->kind > RTCP_SA_REJECT)
+		return -1;
+	return 0;
+}
+
+void rtcp_rekey_encode(const struct rtcp_rekey *r, uint8_t o[RTCP_REKEY_LEN])
+{
+	put32(o + RTCP_REKEY_OFF_SPI, r->spi);
+	o[RTCP_REKEY_OFF_ALG] = r->alg;
+	memset(o + RTCP_REKEY_OFF_PAD, 0, sizeof(r->pad));
+	memcpy(o + RTCP_REKEY_OFF_KEY, r->key, sizeof(r->key));
+}
+
+void rtcp_rekey_decode(const uint8_t in[RTCP_REKEY_LEN], struct rtcp_rekey *r)
+{
+	r->spi = get32(in + RTCP_REKEY_OFF_SPI);
+	r->alg = in[RTCP_REKEY_OFF_ALG];
+	memcpy(r->pad, in + RTCP_REKEY_OFF_PAD, sizeof(r->pad));
+	memcpy(r->key, in + RTCP_REKEY_OFF_KEY, sizeof(r->key));
 }

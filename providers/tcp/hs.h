@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The authenticated key exchange of a QP connection (docs/design.md,
+ * "Security model"): TLS 1.3 with OpenSSL, mutual, with an external PSK
+ * (the device's key file) or certificates. TLS carries only the
+ * rendezvous messages (the SA offer and answer, wire.h); frames follow on
+ * the raw stream. So TLS must never read past its last record: records
+ * are read from the socket one at a time (5-byte record header, then
+ * exactly its body) and fed to OpenSSL through memory BIOs.
+ *
+ * Nonblocking: every call does what the socket allows and says whether
+ * it waits for input or for room to write. No session tickets, no
+ * renegotiation, no post-handshake messages.
+ */
+#ifndef RDMA_TCP_HS_H
+#define RDMA_TCP_HS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "psp_conf.h"
+
+/* A context's TLS configuration, both roles (SSL_CTX each). */
+struct tcp_hs_cred {
+	void *client; /* SSL_CTX */
+	void *server; /* SSL_CTX */
+	/* external PSK (conf->psk), wiped with the credential */
+	uint8_t psk[TCP_PSP_PSK_LEN];
+	bool have_psk;
+};
+
+/* Builds both SSL_CTXs from @conf (PSK or cert/key/CA). 0 or an errno
+ * (EINVAL: unusable credentials; ENOMEM). */
+int tcp_hs_cred_init(struct tcp_hs_cred *c, const struct tcp_psp_conf *conf);
+void tcp_hs_cred_free(struct tcp_hs_cred *c);
+
+enum tcp_hs_role { TCP_HS_CLIENT, TCP_HS_SERVER };
+
+enum tcp_hs_status {
+	TCP_HS_OK = 0,	   /* done: handshake complete / message sent or read */
+	TCP_HS_WANT_READ,  /* call again when the socket is readable */
+	TCP_HS_WANT_WRITE, /* call again when the socket is writable */
+	TCP_HS_FAIL,	   /* the exchange failed: close the connection */
+};
+
+/* Why an exchange failed (tcp_hs_reason), for logs and rdma_cm rejects. */
+enum tcp_hs_err {
+	TCP_HS_ERR_NONE = 0,
+	TCP_HS_ERR_CRED,   /* the peer's credentials are not ours (PSK, CA) */
+	TCP_HS_ERR_CLOSED, /* the peer closed or reset the connection */
+	TCP_HS_ERR_PROTO,  /* not TLS 1.3 as we speak it, or too large */
+	TCP_HS_ERR_NOMEM,
+};
+
+struct tcp_hs;
+
+/* A handshake on connected socket @fd (nonblocking; not owned). */
+struct tcp_hs *tcp_hs_new(struct tcp_hs_cred *c, enum tcp_hs_role role, int fd);
+/* Frees the TLS state (no close_notify: frames follow); wipes secrets. */
+void tcp_hs_free(struct tcp_hs *hs);
+/* Drives the handshake; TCP_HS_OK once it is complete. */
+enum tcp_hs_status tcp_hs_step(struct tcp_hs *hs);
+/* Sends one application message of @len bytes (<= 512) after the
+ * handshake; TCP_HS_WANT_WRITE: call tcp_hs_flush until TCP_HS_OK. */
+enum tcp_hs_status tcp_hs_send(struct tcp_hs *hs, const void *msg, size_t len);
+enum tcp_hs_status tcp_hs_flush(struct tcp_hs *hs);
+/* Reads one application message of exactly @len bytes (the peer sent it
+ * with one tcp_hs_send); reads no byte of the stream past its record. */
+enum tcp_hs_status tcp_hs_recv(struct tcp_hs *hs, void *msg, size_t len);
+enum tcp_hs_err tcp_hs_reason(const struct tcp_hs *hs);
+const char *tcp_hs_strerror(enum tcp_hs_err e);
+
+#endif
