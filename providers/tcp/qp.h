@@ -16,6 +16,9 @@
 
 #include "tcp.h"
 #include "progress.h"
+#include "psp.h"
+
+struct tcp_hs;
 #include "qp_watch.h"
 
 /* One scatter/gather element resolved to process memory. */
@@ -252,6 +255,26 @@ struct tcp_progress_state {
 	uint64_t io_rx, io_large;
 };
 
+/*
+ * The connection's security (docs/design.md, "Security model"; psp.h has
+ * the frame layout). mode OFF: the plain wire format, nothing else here is
+ * used. Set when the handshake completes (conn.c), cleared with the
+ * connection.
+ */
+struct tcp_sec_state {
+	enum tcp_psp_mode mode;
+	struct tcp_hs *hs;    /* the key exchange in progress, or NULL */
+	struct tcp_psp_sa tx; /* the peer's receive SA: we seal with it */
+	/* our receive SAs: [0] current, [1] the one before the last rekey,
+	 * valid until the next (PSP: one rotation) */
+	struct tcp_psp_sa rx[2];
+	uint32_t rx_gen;   /* device key generation rx[0] was derived from */
+	uint64_t rejected; /* frames that failed verification */
+	/* encrypt mode: ciphertext of the batch in flight (qp_tx.c) */
+	uint8_t *tx_cipher;
+	uint32_t tx_cipher_cap, tx_cipher_used;
+};
+
 /* ibv_wr_* API: work requests staged between wr_start and wr_complete */
 struct tcp_wr_stage {
 	struct ibv_send_wr *stage;
@@ -290,6 +313,7 @@ struct tcp_qp {
 	struct tcp_rx_state rx;
 	struct tcp_progress_state prog;
 	struct tcp_wr_stage wr;
+	struct tcp_sec_state sec;
 
 	/* slot in the context's QP table */
 	uint32_t slot;
