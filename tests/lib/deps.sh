@@ -10,6 +10,7 @@ RTCP_DEB_PACKAGES=(
 	ibverbs-providers
 	perftest python3-pyverbs
 	libnl-3-dev libnl-route-3-dev liburing-dev libssl-dev
+	openssl xxd
 	iproute2 valgrind clang libclang-rt-14-dev clang-format
 )
 
