@@ -24,6 +24,8 @@
 #define PSP_NONCE_LEN 12
 /* EVP's update takes an int length: feed longer runs in steps */
 #define PSP_EVP_STEP (1u << 30)
+/* auth frames up to this size (header included) are hashed in one go */
+#define PSP_SMALL 256
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
@@ -265,46 +267,101 @@ static int feed_iov(EVP_CIPHER_CTX *ctx, uint8_t *out, const struct iovec *in,
 	return len ? -1 : 0;
 }
 
+/*
+ * Auth mode authenticates header and payload alike as AAD, so a small
+ * frame goes to GHASH in one update: each EVP call costs about as much as
+ * hashing a hundred bytes.
+ */
+static bool auth_small(enum tcp_psp_mode mode, size_t aad_len, size_t len)
+{
+	return mode == TCP_PSP_AUTH && aad_len + len <= PSP_SMALL;
+}
+
+/* @aad then the first @len bytes of @in, copied to @dst; -1 if short. */
+static int gather(uint8_t *dst, const void *aad, size_t aad_len,
+		  const struct iovec *in, int in_n, size_t len)
+{
+	size_t n;
+	int i;
+
+	if (aad_len)
+		memcpy(dst, aad, aad_len);
+	dst += aad_len;
+	for (i = 0; i < in_n && len; i++) {
+		n = in[i].iov_len < len ? in[i].iov_len : len;
+		memcpy(dst, in[i].iov_base, n);
+		dst += n;
+		len -= n;
+	}
+	return len ? -1 : 0;
+}
+
+/* The tag out of (@get) or into the context, straight through params:
+ * EVP_CIPHER_CTX_ctrl would translate to the same params first. */
+static int tag_param(EVP_CIPHER_CTX *ctx, const uint8_t *tag, bool get)
+{
+	OSSL_PARAM p[] = {
+		/* set_params only reads it: the cast drops nothing */
+		OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
+						  (void *)tag, TCP_PSP_TAG_LEN),
+		OSSL_PARAM_construct_end(),
+	};
+
+	if (get)
+		return EVP_CIPHER_CTX_get_params(ctx, p) == 1 ? 0 : -1;
+	return EVP_CIPHER_CTX_set_params(ctx, p) == 1 ? 0 : -1;
+}
+
+/* Feeds aad and payload: one AAD update for a small auth frame. */
+static int seal_feed(EVP_CIPHER_CTX *ctx, enum tcp_psp_mode mode,
+		     const void *aad, size_t aad_len, const struct iovec *in,
+		     int in_n, size_t len, uint8_t *out)
+{
+	uint8_t small[PSP_SMALL];
+
+	if (auth_small(mode, aad_len, len))
+		return gather(small, aad, aad_len, in, in_n, len) ||
+		       feed(ctx, NULL, small, aad_len + len);
+	return feed(ctx, NULL, aad, aad_len) ||
+	       feed_iov(ctx, mode == TCP_PSP_ENCRYPT ? out : NULL, in, in_n,
+			len);
+}
+
 int tcp_psp_seal(struct tcp_psp_sa *sa, enum tcp_psp_mode mode, uint64_t iv,
 		 const void *aad, size_t aad_len, const struct iovec *in,
 		 int in_n, size_t len, uint8_t *out,
 		 uint8_t tag[TCP_PSP_TAG_LEN])
 {
-	EVP_CIPHER_CTX *ctx = sa->evp;
-	uint8_t *dst = mode == TCP_PSP_ENCRYPT ? out : NULL;
 	int outl;
 
-	if (!mode_valid(mode) || (dst == NULL && mode == TCP_PSP_ENCRYPT) ||
-	    sa_start(sa, iv, 1))
-		return -1;
-	if (feed(ctx, NULL, aad, aad_len) || feed_iov(ctx, dst, in, in_n, len))
+	if (!mode_valid(mode) || (mode == TCP_PSP_ENCRYPT && len && !out) ||
+	    sa_start(sa, iv, 1) ||
+	    seal_feed(sa->evp, mode, aad, aad_len, in, in_n, len, out))
 		return -1;
 	/* GCM's final emits nothing: the cipher is a stream */
-	if (EVP_EncryptFinal_ex(ctx, NULL, &outl) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TCP_PSP_TAG_LEN,
-				tag) != 1)
+	if (EVP_EncryptFinal_ex(sa->evp, NULL, &outl) != 1)
 		return -1;
-	return 0;
+	return tag_param(sa->evp, tag, true);
 }
 
 int tcp_psp_open(struct tcp_psp_sa *sa, enum tcp_psp_mode mode, uint64_t iv,
 		 const void *aad, size_t aad_len, uint8_t *buf, size_t len,
 		 const uint8_t tag[TCP_PSP_TAG_LEN])
 {
+	struct iovec v = { buf, len };
 	EVP_CIPHER_CTX *ctx = sa->evp;
-	uint8_t *dst = mode == TCP_PSP_ENCRYPT ? buf : NULL;
-	uint8_t want[TCP_PSP_TAG_LEN];
 	int outl;
 
-	if (!mode_valid(mode) || sa_start(sa, iv, 0))
+	if (!mode_valid(mode) || sa_start(sa, iv, 0) ||
+	    tag_param(ctx, tag, false))
 		return -1;
-	/* EVP takes a mutable pointer; the tag is only copied */
-	memcpy(want, tag, sizeof(want));
-	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TCP_PSP_TAG_LEN,
-				want) != 1)
+	if (auth_small(mode, aad_len, len)) {
+		if (seal_feed(ctx, mode, aad, aad_len, &v, 1, len, NULL))
+			return -1;
+	} else if (feed(ctx, NULL, aad, aad_len) ||
+		   feed(ctx, mode == TCP_PSP_ENCRYPT ? buf : NULL, buf, len)) {
 		return -1;
-	if (feed(ctx, NULL, aad, aad_len) || feed(ctx, dst, buf, len))
-		return -1;
+	}
 	/* the comparison inside is constant time (CRYPTO_memcmp) */
 	return EVP_DecryptFinal_ex(ctx, NULL, &outl) == 1 ? 0 : -1;
 }
