@@ -8,9 +8,10 @@
  * tables are the expensive part); every call then only sets the nonce and
  * the direction, which OpenSSL's GCM implementation does without
  * re-keying. So the data path allocates nothing and derives nothing.
+ * An SA is one cipher context: calls on one SA must not overlap (each
+ * direction's SA belongs to the thread sending or receiving it).
  */
 #include <errno.h>
-#include <limits.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -312,10 +313,14 @@ static int tag_param(EVP_CIPHER_CTX *ctx, const uint8_t *tag, bool get)
 	return EVP_CIPHER_CTX_set_params(ctx, p) == 1 ? 0 : -1;
 }
 
-/* Feeds aad and payload: one AAD update for a small auth frame. */
-static int seal_feed(EVP_CIPHER_CTX *ctx, enum tcp_psp_mode mode,
-		     const void *aad, size_t aad_len, const struct iovec *in,
-		     int in_n, size_t len, uint8_t *out)
+/*
+ * Feeds aad and payload, the payload through the cipher into @out in
+ * encrypt mode (out == in.iov_base decrypts in place). A small auth frame
+ * takes one AAD update.
+ */
+static int feed_frame(EVP_CIPHER_CTX *ctx, enum tcp_psp_mode mode,
+		      const void *aad, size_t aad_len, const struct iovec *in,
+		      int in_n, size_t len, uint8_t *out)
 {
 	uint8_t small[PSP_SMALL];
 
@@ -336,7 +341,7 @@ int tcp_psp_seal(struct tcp_psp_sa *sa, enum tcp_psp_mode mode, uint64_t iv,
 
 	if (!mode_valid(mode) || (mode == TCP_PSP_ENCRYPT && len && !out) ||
 	    sa_start(sa, iv, 1) ||
-	    seal_feed(sa->evp, mode, aad, aad_len, in, in_n, len, out))
+	    feed_frame(sa->evp, mode, aad, aad_len, in, in_n, len, out))
 		return -1;
 	/* GCM's final emits nothing: the cipher is a stream */
 	if (EVP_EncryptFinal_ex(sa->evp, NULL, &outl) != 1)
@@ -353,15 +358,9 @@ int tcp_psp_open(struct tcp_psp_sa *sa, enum tcp_psp_mode mode, uint64_t iv,
 	int outl;
 
 	if (!mode_valid(mode) || sa_start(sa, iv, 0) ||
-	    tag_param(ctx, tag, false))
+	    tag_param(ctx, tag, false) ||
+	    feed_frame(ctx, mode, aad, aad_len, &v, 1, len, buf))
 		return -1;
-	if (auth_small(mode, aad_len, len)) {
-		if (seal_feed(ctx, mode, aad, aad_len, &v, 1, len, NULL))
-			return -1;
-	} else if (feed(ctx, NULL, aad, aad_len) ||
-		   feed(ctx, mode == TCP_PSP_ENCRYPT ? buf : NULL, buf, len)) {
-		return -1;
-	}
 	/* the comparison inside is constant time (CRYPTO_memcmp) */
 	return EVP_DecryptFinal_ex(ctx, NULL, &outl) == 1 ? 0 : -1;
 }
