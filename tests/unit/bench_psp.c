@@ -12,11 +12,12 @@
 
 #include "psp.h"
 
+/* the thread's CPU time: time spent descheduled by other load is not ours */
 static double now(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
