@@ -25,6 +25,8 @@
 #define PSP_NONCE_LEN 12
 /* EVP's update takes an int length: feed longer runs in steps */
 #define PSP_EVP_STEP (1u << 30)
+/* distinct non-zero values of an SPI's low 31 bits */
+#define PSP_SPI_MAX (TCP_PSP_SPI_KEY_BIT - 1)
 /* auth frames up to this size (header included) are hashed in one go */
 #define PSP_SMALL 256
 
@@ -52,7 +54,9 @@ int tcp_psp_dev_init(struct tcp_psp_dev *d, enum tcp_psp_mode mode,
 	memset(d, 0, sizeof(*d));
 	if ((mode != TCP_PSP_OFF && !mode_valid(mode)) || !alg_valid(alg))
 		return EINVAL;
-	if (RAND_priv_bytes(&d->master[0][0], sizeof(d->master)) != 1) {
+	if (RAND_priv_bytes(&d->master[0][0], sizeof(d->master)) != 1 ||
+	    RAND_bytes((unsigned char *)&d->spi_base, sizeof(d->spi_base)) !=
+		    1) {
 		tcp_psp_dev_wipe(d);
 		return EIO;
 	}
@@ -149,21 +153,21 @@ int tcp_psp_derive(const uint8_t master[TCP_PSP_MASTER_LEN], uint32_t spi,
 	return ret;
 }
 
-int tcp_psp_dev_new_rx(const struct tcp_psp_dev *d, uint32_t *spi,
+int tcp_psp_dev_new_rx(struct tcp_psp_dev *d, uint32_t *spi,
 		       uint8_t key[TCP_PSP_KEY_MAX])
 {
 	unsigned int slot = d->gen & 1;
-	uint32_t s;
+	uint32_t n, s;
 
 	/*
-	 * The low 31 bits are never 0 either, so neither slot can produce
-	 * an SPI that differs from "no SA" only in the slot bit.
+	 * A counter, not a fresh random SPI: among n random ones two would
+	 * collide with odds near n^2 / 2^32, and colliding SAs share a key.
+	 * The low 31 bits run through 1 .. 2^31 - 1 from a random start.
 	 */
-	do {
-		if (RAND_bytes((unsigned char *)&s, sizeof(s)) != 1)
-			return -1;
-		s &= ~TCP_PSP_SPI_KEY_BIT;
-	} while (!s);
+	n = __atomic_fetch_add(&d->spi_count, 1, __ATOMIC_RELAXED);
+	if (n >= PSP_SPI_MAX)
+		return -1;
+	s = (uint32_t)(((uint64_t)d->spi_base + n) % PSP_SPI_MAX) + 1;
 	if (slot)
 		s |= TCP_PSP_SPI_KEY_BIT;
 	if (tcp_psp_derive(d->master[slot], s, d->alg, key))

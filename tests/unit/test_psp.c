@@ -489,8 +489,31 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* SPIs handed out so far: every one must be new (psp.h). */
+static uint32_t spis[1000];
+static size_t nspis;
+
+static bool spis_distinct(void)
+{
+	size_t i;
+
+	qsort(spis, nspis, sizeof(spis[0]), cmp_u32);
+	for (i = 1; i < nspis; i++)
+		if ((spis[i] & ~TCP_PSP_SPI_KEY_BIT) ==
+		    (spis[i - 1] & ~TCP_PSP_SPI_KEY_BIT))
+			return false;
+	return true;
+}
+
 /* new_rx from @d: the SPI's slot bit and the key derived from that slot. */
-static void check_new_rx(const struct tcp_psp_dev *d, unsigned int slot)
+static void check_new_rx(struct tcp_psp_dev *d, unsigned int slot)
 {
 	uint8_t key[TCP_PSP_KEY_MAX], want[TCP_PSP_KEY_MAX];
 	uint32_t spi;
@@ -502,8 +525,27 @@ static void check_new_rx(const struct tcp_psp_dev *d, unsigned int slot)
 		ok &= !!(spi & TCP_PSP_SPI_KEY_BIT) == slot;
 		CHECK(tcp_psp_derive(d->master[slot], spi, d->alg, want) == 0);
 		ok &= !memcmp(key, want, tcp_psp_key_len(d->alg));
+		if (nspis < sizeof(spis) / sizeof(spis[0]))
+			spis[nspis++] = spi;
 	}
 	CHECKF(ok, "200 SPIs of slot %u", slot);
+}
+
+/* The low 31 bits wrap past 2^31 - 1 to 1, never 0, and run out. */
+static void test_spi_wrap(void)
+{
+	uint8_t key[TCP_PSP_KEY_MAX];
+	struct tcp_psp_dev d;
+	uint32_t spi;
+
+	CHECK(tcp_psp_dev_init(&d, TCP_PSP_AUTH, TCP_PSP_AES128) == 0);
+	d.spi_base = 0x7ffffffe;
+	CHECK(tcp_psp_dev_new_rx(&d, &spi, key) == 0 && spi == 0x7fffffff);
+	CHECK(tcp_psp_dev_new_rx(&d, &spi, key) == 0 && spi == 1);
+	d.spi_count = 0x7ffffffe; /* the last of 2^31 - 1 */
+	CHECK(tcp_psp_dev_new_rx(&d, &spi, key) == 0 && spi == 0x7ffffffe);
+	CHECK(tcp_psp_dev_new_rx(&d, &spi, key) == -1);
+	tcp_psp_dev_wipe(&d);
 }
 
 static void test_dev(void)
@@ -528,6 +570,8 @@ static void test_dev(void)
 	CHECK(d.gen == 2 && !memcmp(d.master[1], m1, 32));
 	CHECK(memcmp(d.master[0], m0, 32));
 	check_new_rx(&d, 0);
+	/* unique across rotations too, whichever slot they came from */
+	CHECKF(spis_distinct(), "%zu SPIs distinct", nspis);
 	tcp_psp_dev_wipe(&d);
 	CHECK(all_zero(d.master[0], 64));
 	CHECK(tcp_psp_dev_init(&d, (enum tcp_psp_mode)9, TCP_PSP_AES128) ==
@@ -535,6 +579,7 @@ static void test_dev(void)
 	CHECK(tcp_psp_dev_init(&d, TCP_PSP_OFF, TCP_PSP_AES128) == 0);
 	check_new_rx(&d, 0);
 	tcp_psp_dev_wipe(&d);
+	test_spi_wrap();
 }
 
 /*
