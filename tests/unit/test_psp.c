@@ -460,6 +460,14 @@ static void test_short_iov(void)
 			   tag) == -1); /* a cleared SA refuses */
 }
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	while (n--)
+		if (*p++)
+			return false;
+	return true;
+}
+
 static void test_sa_init_errors(void)
 {
 	uint8_t k[32] = { 1 };
@@ -476,17 +484,10 @@ static void test_sa_init_errors(void)
 	/* re-initialising a live SA frees the old context (valgrind) */
 	CHECK(tcp_psp_sa_init(&sa, TCP_PSP_AUTH, TCP_PSP_AES128, 5, k) == 0);
 	CHECK(tcp_psp_sa_init(&sa, TCP_PSP_AUTH, TCP_PSP_AES256, 6, k) == 0);
-	CHECK(sa.spi == 6 && sa.evp != NULL);
+	CHECK(sa.spi == 6 && sa.evp != NULL && sa.key[0] == 1);
 	tcp_psp_sa_clear(&sa);
-	tcp_psp_sa_clear(&sa); /* twice is harmless */
-}
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	while (n--)
-		if (*p++)
-			return false;
-	return true;
+	CHECK(all_zero(sa.key, sizeof(sa.key))); /* wiped */
+	tcp_psp_sa_clear(&sa);			 /* twice is harmless */
 }
 
 static int cmp_u32(const void *a, const void *b)
