@@ -31,7 +31,8 @@ struct tcp_psp_conf {
  * Loads the configuration of the device at @ibdev_path (its registry
  * directory). A device without one is `auth` with the host key. Returns
  * 0, or an errno: EACCES (the key file is unreadable to this user, or
- * readable by everyone: refused), EINVAL (malformed), ENOENT (no key).
+ * accessible to every user or writable by its group: refused), EINVAL
+ * (malformed), ENOENT (no key).
  * Prints one line saying why on stderr when it fails.
  */
 int tcp_psp_conf_load(const char *ibdev_path, struct tcp_psp_conf *c);
