@@ -153,7 +153,7 @@ out:
 static int apply_credential(const struct reg_root *r, struct tcp_psp_conf *c,
 			    const struct psp_opts *o)
 {
-	char host[PATH_MAX] = "";
+	char host[PATH_MAX];
 	int err = 0;
 
 	if (o->key) {
@@ -168,22 +168,23 @@ static int apply_credential(const struct reg_root *r, struct tcp_psp_conf *c,
 		if (!err)
 			err = abs_path(c->ca, o->ca, "CA certificate");
 	}
-	if (err || c->mode == TCP_PSP_OFF)
+	if (!err &&
+	    fs_path(host, sizeof(host), "%s/" RDMA_TCP_HOST_KEY, r->path))
+		err = -ENAMETOOLONG;
+	if (err || (c->mode == TCP_PSP_OFF && !o->group))
 		return err;
-	if ((!c->key[0] && !c->cert[0]) || o->group) {
-		err = hostkey_ensure(r, o->group, host, sizeof(host));
-		if (err)
-			return err;
-		if (!c->key[0] && !c->cert[0])
-			strcpy(c->key, host);
-	}
+	if (!c->key[0] && !c->cert[0])
+		strcpy(c->key, host);
 	if (o->group && strcmp(c->key, host)) {
 		rtcp_err("group applies to the host key only; the device uses "
 			 "%s: chgrp it yourself",
 			 c->key[0] ? c->key : c->cert_key);
 		return -EINVAL;
 	}
-	return 0;
+	/* made on first use; also for a device older than host keys */
+	if (!strcmp(c->key, host))
+		err = hostkey_ensure(r, o->group, host, sizeof(host));
+	return err;
 }
 
 int psp_apply(const struct reg_root *r, struct tcp_psp_conf *c,

@@ -64,7 +64,7 @@ cleanup() {
 		[ -d "$name" ] && "$BIN" link del "$(basename "$name")" \
 			>/dev/null 2>&1
 	done
-	for name in tcp5 tcp6; do
+	for name in tcp4 tcp5 tcp6; do
 		[ -d "$WORK/root2/sys/class/infiniband/$name" ] &&
 			RDMA_TCP_ROOT=$WORK/root2 "$BIN" link del "$name" \
 				>/dev/null 2>&1
@@ -594,9 +594,18 @@ eq "a member of the group sees the fingerprint" "$(psp_of)" "$PSP_DEF"
 show "${NOBODY[@]}" "$WORK/rdma-tcp-copy" link show tcp0
 eq "others do not" "$(psp_of)" "psp auth aes128 key (unreadable)"
 
-### concurrent adds in a fresh registry agree on one host key
+### a fresh registry: psp off makes no key; concurrent adds agree on one
 ROOT2=$WORK/root2
 mkdir -p "$ROOT2"
+expect_rc 0 "link add tcp4 netdev lo psp off" \
+	env RDMA_TCP_ROOT="$ROOT2" "$BIN" link add tcp4 netdev lo psp off
+check "psp off made no host key" test ! -e "$ROOT2/etc/host.key"
+eq "psp off: tcp_psp" "$(cat "$ROOT2/sys/class/infiniband/tcp4/tcp_psp")" \
+	"mode off
+alg aes128"
+show env RDMA_TCP_ROOT="$ROOT2" "$BIN" link show tcp4
+eq "psp off from link add: UNAUTHENTICATED" "$(sed 's/.* psp /psp /' "$OUT")" \
+	"psp off (UNAUTHENTICATED)"
 RDMA_TCP_ROOT=$ROOT2 "$BIN" link add tcp5 netdev lo >"$WORK/a5" 2>&1 &
 A5=$!
 RDMA_TCP_ROOT=$ROOT2 "$BIN" link add tcp6 netdev lo >"$WORK/a6" 2>&1
@@ -605,12 +614,25 @@ wait "$A5"
 eq "two concurrent link adds succeed" "$? $RC6" "0 0"
 show env RDMA_TCP_ROOT="$ROOT2" "$BIN" link show
 FP2=$(key_fp "$ROOT2/etc/host.key")
-eq "...and show one host key" "$(sed 's/.* psp //' "$OUT")" \
+eq "...and show one host key" "$(sed -n 's/^link tcp[56]\/1 .* psp //p' "$OUT")" \
 	"auth aes128 key sha256:$FP2
 auth aes128 key sha256:$FP2"
 eq "...with no temporary left" "$(ls -A "$ROOT2/etc")" host.key
 check "a new registry has a new host key" test "$FP2" != "$HOSTFP"
-for name in tcp5 tcp6; do
+# a device made before tcp_psp existed, whose host key is gone: the
+# defaults, and link set makes the key again
+rm -f "$ROOT2/sys/class/infiniband/tcp5/tcp_psp" "$ROOT2/etc/host.key"
+show env RDMA_TCP_ROOT="$ROOT2" "$BIN" link show tcp5
+eq "no tcp_psp, no host key: auth, key missing" \
+	"$(sed 's/.* psp /psp /' "$OUT")" "psp auth aes128 key (missing)"
+show env RDMA_TCP_ROOT="$ROOT2" "$BIN" link set tcp5 psp auth
+eq "link set tcp5 psp auth" "$RC $(cat "$ERR")" "0 "
+check "...made the host key again" test -f "$ROOT2/etc/host.key"
+FP2=$(key_fp "$ROOT2/etc/host.key")
+show env RDMA_TCP_ROOT="$ROOT2" "$BIN" link show tcp5
+eq "...and shows its fingerprint" "$(sed 's/.* psp /psp /' "$OUT")" \
+	"psp auth aes128 key sha256:$FP2"
+for name in tcp4 tcp5 tcp6; do
 	RDMA_TCP_ROOT=$ROOT2 "$BIN" link del $name >/dev/null 2>&1 ||
 		fail "link del $name in the second registry"
 done
