@@ -4,14 +4,16 @@
  * on real files in a temporary registry: ROOT/sys/class/infiniband/tcp0
  * with tcp_psp and tcp_psp_rotation, key files of every mode, and the host
  * key ROOT/etc/host.key. The refusals are what keeps a key readable by
- * more users than the device's own from being used. Run as root the
- * "unreadable" case is skipped (root reads everything).
+ * more users than the device's own from being used. Run as root, the
+ * "unreadable" case reads as nobody in a child process.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "psp_conf.h"
@@ -67,6 +69,32 @@ static bool psk_is_ramp(const struct tcp_psp_conf *c)
 	return true;
 }
 
+/*
+ * A key this user may not read is EACCES. As root (CI), the load runs in a
+ * child that became nobody, reading root's 0600 key.
+ */
+static bool unreadable_is_eacces(void)
+{
+	struct tcp_psp_conf c;
+	int status;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		bool ok = chmod(at("k1"), 0200) == 0 && load(&c) == EACCES;
+
+		return chmod(at("k1"), 0600) == 0 && ok;
+	}
+	pid = fork();
+	if (pid == 0) {
+		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534))
+			_exit(2);
+		_exit(load(&c) == EACCES ? 0 : 1);
+	}
+	return pid > 0 && waitpid(pid, &status, 0) == pid &&
+	       WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 static void test_defaults(void)
 {
 	struct tcp_psp_conf c;
@@ -108,9 +136,8 @@ static void test_key_file(void)
 	CHECK(chmod(at("k1"), 0660) == 0 && load(&c) == EACCES);
 	CHECK(chmod(at("k1"), 0620) == 0 && load(&c) == EACCES);
 	CHECK(c.psk[0] == 0 && c.psk[31] == 0); /* wiped on refusal */
-	if (geteuid() != 0)
-		CHECK(chmod(at("k1"), 0200) == 0 && load(&c) == EACCES);
 	CHECK(chmod(at("k1"), 0600) == 0);
+	CHECK(unreadable_is_eacces());
 
 	snprintf(text, sizeof(text), "mode auth\nkey %s/nokey\n", root);
 	conf(text);
@@ -237,7 +264,7 @@ int main(void)
 	char cmd[600];
 
 	snprintf(root, sizeof(root), "/tmp/rtcp-psp-conf.XXXXXX");
-	if (!mkdtemp(root))
+	if (!mkdtemp(root) || chmod(root, 0755)) /* nobody must reach it */
 		return 2;
 	snprintf(dev, sizeof(dev), "%s/sys/class/infiniband/tcp0", root);
 	snprintf(cmd, sizeof(cmd), "mkdir -p %s %s/etc", dev, root);
