@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * `rdma-tcp link add|del|show`: validation, privilege checks and the order
- * of the steps; the file work is registry.c's, the addresses gid_table.c's.
+ * of the steps; the file work is registry.c's, the addresses gid_table.c's,
+ * the security configuration psp_cfg.c's (link set/rotate: link_psp.c).
  */
 #include <errno.h>
 #include <limits.h>
