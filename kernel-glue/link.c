@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * `rdma-tcp link add|del|show`: validation, privilege checks and the order
- * of the steps; the file work is registry.c's, the addresses gid_table.c's.
+ * of the steps; the file work is registry.c's, the addresses gid_table.c's,
+ * the security configuration psp_cfg.c's (link set/rotate: link_psp.c).
  */
 #include <errno.h>
 #include <limits.h>
@@ -22,6 +23,7 @@
 #include "gid_table.h"
 #include "glue_util.h"
 #include "netdev.h"
+#include "psp_cfg.h"
 #include "registry_int.h"
 
 /* /etc/machine-id is 32 hex digits; room for a longer one */
@@ -182,11 +184,27 @@ static int publish(const struct reg_root *r, const char *name,
 	return err;
 }
 
+/* The device's NAME/tcp_psp into @text; under the lock (the host key). */
+static int psp_text(const struct reg_root *r, const struct psp_opts *o,
+		    char *text, size_t len)
+{
+	struct tcp_psp_conf c;
+	int err;
+
+	psp_conf_default(&c);
+	err = psp_apply(r, &c, o);
+	if (!err && psp_format(&c, text, len)) {
+		rtcp_err("the security configuration does not fit");
+		err = -ENAMETOOLONG;
+	}
+	return err;
+}
+
 /* Everything after the checks that need no lock; see cmd_link_add(). */
 static int link_add(const struct reg_root *r, const char *name,
-		    const char *ifname)
+		    const char *ifname, const struct psp_opts *psp)
 {
-	char hostname[HOST_NAME_MAX + 1];
+	char hostname[HOST_NAME_MAX + 1], psp_conf[PSP_TEXT_MAX];
 	struct reg_dev_attrs attrs;
 	struct gid_table gids;
 	struct nl_sock *sk;
@@ -203,6 +221,7 @@ static int link_add(const struct reg_root *r, const char *name,
 	attrs.gids = &gids;
 	host_name(hostname, sizeof(hostname));
 	attrs.hostname = hostname;
+	attrs.psp = psp_conf;
 	err = netns_inode(&attrs.netns);
 	if (err) {
 		rtcp_err("cannot find our network namespace: %s",
@@ -223,7 +242,9 @@ static int link_add(const struct reg_root *r, const char *name,
 		err = -EEXIST;
 		goto out;
 	}
-	err = read_gids(sk, ifname, &gids);
+	err = psp_text(r, psp, psp_conf, sizeof(psp_conf));
+	if (!err)
+		err = read_gids(sk, ifname, &gids);
 	if (err)
 		goto out;
 	make_guid(r, sk, ifindex, name, attrs.guid);
@@ -234,7 +255,8 @@ out:
 	return err ? RTCP_EXIT_FAIL : RTCP_EXIT_OK;
 }
 
-int cmd_link_add(const char *name, const char *ifname)
+int cmd_link_add(const char *name, const char *ifname,
+		 const struct psp_opts *psp)
 {
 	struct reg_root root;
 	const char *why;
@@ -260,7 +282,7 @@ int cmd_link_add(const char *name, const char *ifname)
 	/* files are read by every user; the caller's umask must not matter */
 	umask(022);
 	block_stop_signals(&old);
-	ret = link_add(&root, name, ifname);
+	ret = link_add(&root, name, ifname, psp);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return ret;
 }
@@ -300,7 +322,8 @@ int cmd_link_del(const char *name)
 static void show_one(const struct reg_root *r, const char *name,
 		     unsigned long long my_netns, bool have_netns)
 {
-	char parent[IF_NAMESIZE + 1] = "?", val[32];
+	char parent[IF_NAMESIZE + 1] = "?", val[32], dir[PATH_MAX];
+	char psp[PSP_DESCR_MAX] = "psp ?";
 	unsigned long long netns;
 	unsigned int flags = 0;
 	bool present, active;
@@ -322,9 +345,11 @@ static void show_one(const struct reg_root *r, const char *name,
 	/* lo has no carrier to speak of: being up is enough */
 	active = present && (flags & IFF_UP) &&
 		 (flags & (IFF_RUNNING | IFF_LOOPBACK));
-	printf("link %s/1 state %s physical_state %s netdev %s%s\n", name,
+	if (!reg_dev_dir(r, name, dir, sizeof(dir)))
+		psp_describe(dir, psp, sizeof(psp));
+	printf("link %s/1 state %s physical_state %s netdev %s%s %s\n", name,
 	       active ? "ACTIVE" : "DOWN", active ? "LINK_UP" : "DISABLED",
-	       parent, present ? "" : " (absent)");
+	       parent, present ? "" : " (absent)", psp);
 }
 
 int cmd_link_show(const char *arg)

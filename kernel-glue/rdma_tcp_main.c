@@ -17,9 +17,12 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "psp_cfg.h"
 
 static const char usage_text[] =
-	"Usage: rdma-tcp link add NAME netdev IFNAME [type tcp]\n"
+	"Usage: rdma-tcp link add NAME netdev IFNAME [type tcp] [SECURITY]\n"
+	"       rdma-tcp link set NAME SECURITY\n"
+	"       rdma-tcp link rotate NAME\n"
 	"       rdma-tcp link del NAME\n"
 	"       rdma-tcp link [show [NAME]]\n"
 	"       rdma-tcp env\n"
@@ -27,8 +30,13 @@ static const char usage_text[] =
 	"       rdma-tcp help | -h | --help\n"
 	"       rdma-tcp -V | --version\n"
 	"\n"
+	"SECURITY := [psp auth|encrypt|off] [alg aes128|aes256]\n"
+	"            [key FILE | cert FILE certkey FILE ca FILE]\n"
+	"            [group GROUP]\n"
+	"\n"
 	"NAME must start with \"tcp\" (e.g. tcp0). ROOT is $RDMA_TCP_ROOT or\n"
-	"/run/rdma-tcp. See rdma-tcp(8).\n";
+	"/run/rdma-tcp. The default is psp auth with the host key\n"
+	"ROOT/etc/host.key. See rdma-tcp(8).\n";
 
 static int usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
@@ -53,19 +61,23 @@ static bool is_help(const char *arg)
 	       !strcmp(arg, "--help");
 }
 
-/* link add NAME netdev IFNAME [type tcp], the pairs in any order */
-static int parse_link_add(int argc, char **argv)
+/*
+ * The "WORD VALUE" pairs of link add and link set, in any order, and one
+ * bare word, the device NAME. @ifname/@type are NULL for link set.
+ */
+static int parse_pairs(int argc, char **argv, const char **name,
+		       const char **ifname, const char **type,
+		       struct psp_opts *psp)
 {
-	const char *name = NULL, *ifname = NULL, *type = NULL;
 	int i;
 
 	for (i = 0; i < argc; i++) {
-		const char **slot = NULL;
+		const char **slot = psp_opts_slot(psp, argv[i]);
 
-		if (!strcmp(argv[i], "netdev"))
-			slot = &ifname;
-		else if (!strcmp(argv[i], "type"))
-			slot = &type;
+		if (!slot && ifname && !strcmp(argv[i], "netdev"))
+			slot = ifname;
+		else if (!slot && type && !strcmp(argv[i], "type"))
+			slot = type;
 		if (slot) {
 			if (i + 1 >= argc)
 				return usage_error("\"%s\" needs a value",
@@ -76,19 +88,53 @@ static int parse_link_add(int argc, char **argv)
 			*slot = argv[++i];
 			continue;
 		}
-		if (name)
+		if (*name)
 			return usage_error("unexpected argument \"%s\"",
 					   argv[i]);
-		name = argv[i];
+		*name = argv[i];
 	}
-	if (!name)
-		return usage_error("link add: missing device NAME");
+	if (!*name)
+		return usage_error("missing device NAME");
+	return RTCP_EXIT_OK;
+}
+
+/* link add NAME netdev IFNAME [type tcp] [SECURITY] */
+static int parse_link_add(int argc, char **argv)
+{
+	const char *name = NULL, *ifname = NULL, *type = NULL, *why;
+	struct psp_opts psp = { 0 };
+	int ret;
+
+	ret = parse_pairs(argc, argv, &name, &ifname, &type, &psp);
+	if (ret)
+		return ret;
 	if (!ifname)
 		return usage_error("link add: missing \"netdev IFNAME\"");
 	if (type && strcmp(type, "tcp") != 0)
 		return usage_error("unsupported device type \"%s\" (only tcp)",
 				   type);
-	return cmd_link_add(name, ifname);
+	why = psp_opts_check(&psp);
+	if (why)
+		return usage_error("%s", why);
+	return cmd_link_add(name, ifname, &psp);
+}
+
+/* link set NAME SECURITY */
+static int parse_link_set(int argc, char **argv)
+{
+	struct psp_opts psp = { 0 };
+	const char *name = NULL, *why;
+	int ret;
+
+	ret = parse_pairs(argc, argv, &name, NULL, NULL, &psp);
+	if (ret)
+		return ret;
+	if (!psp_opts_any(&psp))
+		return usage_error("link set: nothing to change");
+	why = psp_opts_check(&psp);
+	if (why)
+		return usage_error("%s", why);
+	return cmd_link_set(name, &psp);
 }
 
 static int parse_link(int argc, char **argv)
@@ -110,6 +156,15 @@ static int parse_link(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "add"))
 		return parse_link_add(argc - 1, argv + 1);
+	if (!strcmp(cmd, "set"))
+		return parse_link_set(argc - 1, argv + 1);
+	if (!strcmp(cmd, "rotate")) {
+		if (argc != 2)
+			return usage_error(argc < 2 ? "link rotate: missing "
+						      "device NAME"
+						    : "unexpected argument");
+		return cmd_link_rotate(argv[1]);
+	}
 	if (!strcmp(cmd, "del") || !strcmp(cmd, "delete")) {
 		if (argc < 2)
 			return usage_error("link del: missing device NAME");

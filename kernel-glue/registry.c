@@ -311,6 +311,20 @@ static int write_attr(const char *dir, const char *attr, const char *fmt, ...)
 	return err;
 }
 
+/* write_attr() for text longer than an attribute (paths). */
+static int write_text(const char *dir, const char *attr, const char *text)
+{
+	char path[PATH_MAX];
+	int err;
+
+	err = fs_path(path, sizeof(path), "%s/%s", dir, attr);
+	if (!err)
+		err = fs_write_str(path, text);
+	if (err)
+		rtcp_err("cannot write %s/%s: %s", dir, attr, strerror(-err));
+	return err;
+}
+
 static int fill_device(const char *dir, const struct reg_txn *t,
 		       const struct reg_dev_attrs *a)
 {
@@ -357,6 +371,11 @@ static int fill_device(const char *dir, const struct reg_txn *t,
 		err = write_attr(dir, "tcp_netns", "%llu\n", a->netns);
 	if (!err)
 		err = write_attr(dir, "tcp_uverbs", "uverbs%u\n", t->uverbs);
+	/* security: the configuration (paths only) and `link rotate`'s count */
+	if (!err)
+		err = write_text(dir, RDMA_TCP_PSP_FILE, a->psp);
+	if (!err)
+		err = write_attr(dir, RDMA_TCP_PSP_ROTATION, "0\n");
 	if (!err)
 		err = write_attr(dir, "ports/1/link_layer", "Ethernet\n");
 	if (!err)

@@ -65,6 +65,7 @@ struct reg_dev_attrs {
 	uint8_t guid[8];
 	unsigned long long netns;
 	const struct gid_table *gids;
+	const char *psp; /* the text of NAME/tcp_psp */
 };
 
 /* What `link add` has made so far, so a failure can undo exactly that. */

@@ -24,7 +24,22 @@
  *   ROOT/sys/class/infiniband/NAME/ports/1/gid_attrs/ndevs/I  netdev name
  *   ROOT/sys/class/infiniband/NAME/ports/1/pkeys/0   "0xffff"
  *   ROOT/sys/class/infiniband/NAME/ports/1/link_layer "Ethernet"
+ *   ROOT/sys/class/infiniband/NAME/tcp_psp           security config, below
+ *   ROOT/sys/class/infiniband/NAME/tcp_psp_rotation  "N": `link rotate` count
+ *   ROOT/etc/host.key         the host key: 64 hex digits, mode 0600 (0640
+ *                             with a group); made by the first `link add`
+ *                             that needs it, shared by the ROOT's devices
  *   /dev/infiniband/uverbsN   char device 1:7 (/dev/full), mode 0666
+ *
+ * tcp_psp holds lines "WORD VALUE" (providers/tcp/psp_conf.h reads them):
+ *   mode auth|encrypt|off     alg aes128|aes256
+ *   key /abs/path             a key file, or the certificate triple:
+ *   cert /abs/path   certkey /abs/path   ca /abs/path
+ * With no credential line (or no file: a device made before it existed)
+ * the device is `auth`, aes128, with ROOT/etc/host.key. Both files hold no
+ * secret (only paths) and are world-readable like the rest, since every
+ * process that opens the device reads them; the key files they name are
+ * readable by their owner and at most one group.
  *
  * The device node is /dev/full's: libibverbs needs a character device whose
  * ioctl() fails with ENOTTY (so it falls back to sysfs for GIDs and pkeys)
@@ -43,5 +58,8 @@
 #define RDMA_TCP_UVERBS_ABI   1	    /* per-device abi_version (driver ABI) */
 #define RDMA_TCP_KERNEL_ABI   6	    /* class/infiniband_verbs/abi_version */
 #define RDMA_TCP_NAME_PREFIX  "tcp" /* provider matches devices by name */
+#define RDMA_TCP_PSP_FILE     "tcp_psp"
+#define RDMA_TCP_PSP_ROTATION "tcp_psp_rotation"
+#define RDMA_TCP_HOST_KEY     "etc/host.key" /* below ROOT */
 
 #endif

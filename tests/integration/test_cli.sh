@@ -8,7 +8,9 @@
 # Works in a temporary RDMA_TCP_ROOT and, when unshare(1) can, in a private
 # network namespace, so the test netdev and its addresses never touch the
 # host's network (RTCP_TEST_IN_NETNS=no: stay in the current namespace). /dev/infiniband is shared with the host: the test only
-# looks at the nodes its own devices name. Prints one line per check and
+# looks at the nodes its own devices name. The security words (psp, alg,
+# key, cert, group, link set/rotate) are checked against files and
+# fingerprints computed here with coreutils and openssl(1). Prints one line per check and
 # ends with "N passed, N failed"; exits nonzero on any failure.
 
 set -u
@@ -62,6 +64,11 @@ cleanup() {
 		[ -d "$name" ] && "$BIN" link del "$(basename "$name")" \
 			>/dev/null 2>&1
 	done
+	for name in tcp4 tcp5 tcp6; do
+		[ -d "$WORK/root2/sys/class/infiniband/$name" ] &&
+			RDMA_TCP_ROOT=$WORK/root2 "$BIN" link del "$name" \
+				>/dev/null 2>&1
+	done
 	for name in $(our_monitors); do
 		kill "$name" 2>/dev/null
 	done
@@ -112,6 +119,18 @@ proc_gone() {
 
 attr() {
 	cat "$IB/$1/$2" 2>/dev/null
+}
+
+# key_fp FILE: the first 16 hex digits of the SHA-256 of the 32 bytes a key
+# file's 64 hex digits stand for (what `link show` must print)
+key_fp() {
+	local hex esc="" i
+	hex=$(tr -d '\n' <"$1")
+	for ((i = 0; i < ${#hex}; i += 2)); do
+		esc+="\\x${hex:i:2}"
+	done
+	# shellcheck disable=SC2059 # the format is the bytes
+	printf "$esc" | sha256sum | cut -c1-16
 }
 
 gid_table_has() {
@@ -181,7 +200,14 @@ for args in "" "bogus" "--bogus" "link add" "link add tcp0" \
 	"link add tcp0 netdev lo netdev lo" "link add tcp0 netdev lo type rxe" \
 	"link add tcp0 type" "link del" "link del tcp0 tcp1" "link frob" \
 	"link show tcp0 extra" "link show -j" "env extra" "run" "run --" \
-	"help extra"; do
+	"help extra" "link set" "link set tcp0" "link set tcp0 psp" \
+	"link set tcp0 psp bogus" "link add tcp0 netdev lo alg aes192" \
+	"link add tcp0 netdev lo psp auth psp off" \
+	"link add tcp0 netdev lo cert /c" "link add tcp0 netdev lo cert /c ca /a" \
+	"link add tcp0 netdev lo key /k cert /c certkey /k ca /a" \
+	"link add tcp0 netdev lo psp off key /k" \
+	"link add tcp0 netdev lo key /k group rdma" \
+	"link rotate" "link rotate tcp0 tcp1"; do
 	# shellcheck disable=SC2086 # word splitting wanted
 	expect_rc 2 "malformed: rdma-tcp $args" "$BIN" $args
 	if grep -q '^Usage:' "$ERR" && [ ! -s "$OUT" ]; then
@@ -291,20 +317,41 @@ eq "monitor has stdio on /dev/null" \
 	"$(readlink "/proc/${PID0:-0}/fd/0" "/proc/${PID0:-0}/fd/1" \
 		"/proc/${PID0:-0}/fd/2" | sort -u)" /dev/null
 
+### security defaults: auth with the host key, made once, 0600
+HOSTKEY=$ROOT/etc/host.key
+check "link add made the host key" test -f "$HOSTKEY"
+eq "host key is root's, mode 0600" "$(stat -c '%U:%G %a' "$HOSTKEY")" \
+	"root:root 600"
+check "host key is 64 hex digits and a newline" \
+	test "$(grep -cxE '[0-9a-f]{64}' "$HOSTKEY")" = 1 -a \
+	"$(stat -c %s "$HOSTKEY")" = 65
+eq "tcp_psp names mode, alg and the host key" "$(attr tcp0 tcp_psp)" \
+	"mode auth
+alg aes128
+key $HOSTKEY"
+eq "tcp_psp_rotation starts at 0" "$(attr tcp0 tcp_psp_rotation)" 0
+eq "tcp_psp and tcp_psp_rotation are 0644" \
+	"$(stat -c %a "$IB/tcp0/tcp_psp" "$IB/tcp0/tcp_psp_rotation" | sort -u)" 644
+HOSTFP=$(key_fp "$HOSTKEY")
+PSP_DEF="psp auth aes128 key sha256:$HOSTFP"
+
 ### show
-LINE0="link tcp0/1 state ACTIVE physical_state LINK_UP netdev lo"
+LINE0_DEV="link tcp0/1 state ACTIVE physical_state LINK_UP netdev lo"
+LINE0="$LINE0_DEV $PSP_DEF"
 for args in "link" "link show" "link list" "link show tcp0" "link show tcp0/1"; do
 	# shellcheck disable=SC2086
 	run_rc "$BIN" $args
 	eq "rdma-tcp $args" "$RC $(cat "$OUT")" "0 $LINE0"
 done
 expect_rc 1 "link show tcp0/2" "$BIN" link show tcp0/2
+# nobody may not read the host key: no fingerprint, and no refusal either
 run_rc "${NOBODY[@]}" "$WORK/rdma-tcp-copy" link show
-eq "link show as nobody" "$RC $(cat "$OUT")" "0 $LINE0"
+eq "link show as nobody" "$RC $(cat "$OUT")" \
+	"0 $LINE0_DEV psp auth aes128 key (unreadable)"
 if unshare --net true 2>/dev/null; then
 	run_rc unshare --net "$BIN" link show
 	eq "link show from another netns: absent" "$RC $(cat "$OUT")" \
-		"0 link tcp0/1 state DOWN physical_state DISABLED netdev lo (absent)"
+		"0 link tcp0/1 state DOWN physical_state DISABLED netdev lo (absent) $PSP_DEF"
 fi
 
 ### duplicate
@@ -316,8 +363,14 @@ check "tcp0 monitor survived the duplicate" proc_alive "$PID0"
 
 ### a second device on a second netdev
 if make_testdev; then
+	HOSTKEY_ID=$(stat -c '%i %Y' "$HOSTKEY")
 	expect_rc 0 "link add tcp1 type tcp netdev $TESTDEV" \
 		"$BIN" link add tcp1 type tcp netdev "$TESTDEV"
+	eq "tcp1 reuses the host key (same file, same key)" \
+		"$(stat -c '%i %Y' "$HOSTKEY") $(key_fp "$HOSTKEY")" \
+		"$HOSTKEY_ID $HOSTFP"
+	eq "tcp1 names the host key" "$(sed -n 's/^key //p' "$IB/tcp1/tcp_psp")" \
+		"$HOSTKEY"
 	UV1=$(attr tcp1 tcp_uverbs)
 	check "tcp1 has its own uverbs index" test -n "$UV1" -a "$UV1" != "$UV0"
 	eq "$UV1/ibdev" "$(cat "$VERBS/$UV1/ibdev" 2>/dev/null)" tcp1
@@ -329,7 +382,7 @@ if make_testdev; then
 	run_rc "$BIN" link show
 	eq "link show lists both, in order" "$(cat "$OUT")" \
 		"$LINE0
-link tcp1/1 state ACTIVE physical_state LINK_UP netdev $TESTDEV"
+link tcp1/1 state ACTIVE physical_state LINK_UP netdev $TESTDEV $PSP_DEF"
 	PID1=$(cat "$ROOT/run/tcp1.pid" 2>/dev/null)
 	check "monitor of tcp1 is running" proc_alive "${PID1:-0}"
 
@@ -346,7 +399,7 @@ link tcp1/1 state ACTIVE physical_state LINK_UP netdev $TESTDEV"
 	ip link set "$TESTDEV" down
 	run_rc "$BIN" link show tcp1
 	eq "netdev down: state DOWN" "$(cat "$OUT")" \
-		"link tcp1/1 state DOWN physical_state DISABLED netdev $TESTDEV"
+		"link tcp1/1 state DOWN physical_state DISABLED netdev $TESTDEV $PSP_DEF"
 	ip link set "$TESTDEV" up
 	# a down link loses no IPv4 address; bring it back for the next step
 	ip addr replace 127.1.0.1/32 dev "$TESTDEV"
@@ -359,7 +412,7 @@ link tcp1/1 state ACTIVE physical_state LINK_UP netdev $TESTDEV"
 		"$(stat -c %s "$IB/tcp1/ports/1/gid_attrs/ndevs/0")" 0
 	run_rc "$BIN" link show tcp1
 	eq "netdev gone: show says absent" "$(cat "$OUT")" \
-		"link tcp1/1 state DOWN physical_state DISABLED netdev $TESTDEV (absent)"
+		"link tcp1/1 state DOWN physical_state DISABLED netdev $TESTDEV (absent) $PSP_DEF"
 	check "monitor keeps running without its netdev" proc_alive "$PID1"
 	make_testdev
 	check "netdev back: table filled again within 3 s" \
@@ -405,6 +458,194 @@ check "run env (no --) works" grep -qx "SYSFS_PATH=$ROOT/sys" "$OUT"
 run_rc "$BIN" run -- sh -c 'exit 7'
 eq "run passes the exit status through" "$RC" 7
 expect_rc 127 "run of a missing command" "$BIN" run -- /nonexistent/cmd
+
+### security: link set, link rotate, key files, certificates
+# Every `link show` output of this section, to prove no key hex ever shows
+SHOWN=$WORK/shown
+: >"$SHOWN"
+show() {
+	run_rc "$@"
+	cat "$OUT" >>"$SHOWN"
+}
+psp_of() { sed "s|^$LINE0_DEV ||" "$OUT"; }
+
+show "$BIN" link set tcp0 psp off
+eq "link set tcp0 psp off" "$RC $(cat "$ERR")" "0 "
+show "$BIN" link show tcp0
+eq "psp off shows UNAUTHENTICATED" "$(psp_of)" "psp off (UNAUTHENTICATED)"
+check "tcp_psp says mode off" grep -qx "mode off" "$IB/tcp0/tcp_psp"
+show "$BIN" link set tcp0 psp auth
+show "$BIN" link show tcp0
+eq "back to auth: the host key again" "$(psp_of)" "$PSP_DEF"
+
+# a key file of the caller's, by mode
+K1=$WORK/k1.key
+K2=$WORK/k2.key
+openssl rand -hex 32 >"$K1"
+openssl rand -hex 32 >"$K2"
+PSP_BEFORE=$(attr tcp0 tcp_psp)
+for mode in 644 604 660 620; do
+	chmod "$mode" "$K1"
+	expect_rc 1 "key file mode $mode refused" "$BIN" link set tcp0 key "$K1"
+	case $mode in
+	6?0) why="writable by its group" ;;
+	*) why="accessible to every user" ;;
+	esac
+	check "key file mode $mode: the message says why and how to fix it" \
+		grep -q "key file $K1 is $why (mode 0$mode): refused; chmod 600" "$ERR"
+done
+eq "refused keys left tcp_psp alone" "$(attr tcp0 tcp_psp)" "$PSP_BEFORE"
+chmod 644 "$K1"
+expect_rc 1 "link add with a 0644 key" "$BIN" link add tcp4 netdev lo key "$K1"
+eq "link add with a 0644 key made nothing" "$(traces_of tcp4)" ""
+chmod 600 "$K1"
+show "$BIN" link set tcp0 key "$K1"
+eq "link set tcp0 key K1 (0600)" "$RC $(cat "$ERR")" "0 "
+show "$BIN" link show tcp0
+FP1=$(key_fp "$K1")
+eq "link show: K1's fingerprint" "$(psp_of)" "psp auth aes128 key sha256:$FP1"
+check "K1's fingerprint differs from the host key's" test "$FP1" != "$HOSTFP"
+eq "tcp_psp names K1" "$(sed -n 's/^key //p' "$IB/tcp0/tcp_psp")" "$K1"
+chmod 640 "$K2"
+show "$BIN" link set tcp0 psp encrypt alg aes256 key "$K2"
+show "$BIN" link show tcp0
+eq "encrypt, aes256, K2 (0640)" "$(psp_of)" \
+	"psp encrypt aes256 key sha256:$(key_fp "$K2")"
+show "$BIN" link set tcp0 psp auth
+show "$BIN" link show tcp0
+eq "link set psp keeps the key and alg" "$(psp_of)" \
+	"psp auth aes256 key sha256:$(key_fp "$K2")"
+
+printf '%s\n' "not a key" >"$WORK/bad.key"
+chmod 600 "$WORK/bad.key"
+expect_rc 1 "a malformed key file" "$BIN" link set tcp0 key "$WORK/bad.key"
+check "...says what a key file holds" grep -q "64 hex digits" "$ERR"
+expect_rc 1 "a missing key file" "$BIN" link set tcp0 key "$WORK/none.key"
+check "...names it" grep -q "$WORK/none.key" "$ERR"
+expect_rc 1 "link set as nobody" \
+	"${NOBODY[@]}" "$WORK/rdma-tcp-copy" link set tcp0 psp off
+check "link set as nobody says why" grep -q "must be root" "$ERR"
+expect_rc 1 "link set of an unknown device" "$BIN" link set tcp7 psp off
+
+### link rotate: the count the contexts poll
+for n in 1 2; do
+	show "$BIN" link rotate tcp0
+	eq "link rotate tcp0 ($n)" "$RC $(attr tcp0 tcp_psp_rotation)" "0 $n"
+done
+eq "tcp_psp_rotation stays 0644" "$(stat -c %a "$IB/tcp0/tcp_psp_rotation")" 644
+expect_rc 1 "link rotate as nobody" \
+	"${NOBODY[@]}" "$WORK/rdma-tcp-copy" link rotate tcp0
+expect_rc 1 "link rotate of an unknown device" "$BIN" link rotate tcp7
+eq "the failed rotations counted nothing" "$(attr tcp0 tcp_psp_rotation)" 2
+
+### certificates: a CA and a certificate it signed
+CA_KEY=$WORK/ca.key CA=$WORK/ca.pem CKEY=$WORK/c.key CERT=$WORK/c.pem
+if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$CA_KEY" -out "$CA" -subj /CN=rtcp-test-ca -days 1 \
+	2>/dev/null &&
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$CKEY" -out "$WORK/c.csr" -subj /CN=rtcp-test \
+		2>/dev/null &&
+	openssl x509 -req -in "$WORK/c.csr" -CA "$CA" -CAkey "$CA_KEY" \
+		-CAcreateserial -out "$CERT" -days 1 2>/dev/null; then
+	chmod 600 "$CKEY"
+	show "$BIN" link set tcp0 cert "$CERT" certkey "$CKEY" ca "$CA"
+	eq "link set tcp0 cert ..." "$RC $(cat "$ERR")" "0 "
+	show "$BIN" link show tcp0
+	CFP=$(openssl x509 -in "$CERT" -noout -fingerprint -sha256 |
+		sed 's/.*=//; s/://g' | tr 'A-F' 'a-f')
+	eq "link show: the certificate's fingerprint" "$(psp_of)" \
+		"psp auth aes256 cert sha256:$CFP"
+	eq "tcp_psp names the triple" \
+		"$(grep -E '^(cert|certkey|ca|key) ' "$IB/tcp0/tcp_psp")" \
+		"cert $CERT
+certkey $CKEY
+ca $CA"
+	expect_rc 1 "a certificate with another's key" \
+		"$BIN" link set tcp0 cert "$CERT" certkey "$CA_KEY" ca "$CA"
+	check "...says the key is not the certificate's" \
+		grep -q "is not the private key of" "$ERR"
+	chmod 644 "$CKEY"
+	expect_rc 1 "a certificate key of mode 0644" \
+		"$BIN" link set tcp0 cert "$CERT" certkey "$CKEY" ca "$CA"
+	check "...is refused with the reason" \
+		grep -q "certificate key $CKEY is accessible to every user" "$ERR"
+	expect_rc 1 "a key file as the certificate" \
+		"$BIN" link set tcp0 cert "$K1" certkey "$CA_KEY" ca "$CA"
+	check "...says it is not one" grep -q "not a PEM certificate" "$ERR"
+else
+	fail "openssl cannot make a test CA and certificate"
+fi
+
+### group: the host key readable by one group, and by nobody else
+show "$BIN" link set tcp0 key "$K1"
+expect_rc 1 "group with a key file of the caller's" \
+	"$BIN" link set tcp0 group 4242
+check "...says group is for the host key" grep -q "host key only" "$ERR"
+show "$BIN" link set tcp0 key "$HOSTKEY"
+show "$BIN" link set tcp0 alg aes128 group 4242
+eq "link set tcp0 group 4242 (the host key's)" "$RC $(cat "$ERR")" "0 "
+eq "host key: group 4242, mode 0640, same key" \
+	"$(stat -c '%U:%g %a' "$HOSTKEY") $(key_fp "$HOSTKEY")" \
+	"root:4242 640 $HOSTFP"
+show setpriv --reuid=65534 --regid=65534 --groups=4242 \
+	"$WORK/rdma-tcp-copy" link show tcp0
+eq "a member of the group sees the fingerprint" "$(psp_of)" "$PSP_DEF"
+show "${NOBODY[@]}" "$WORK/rdma-tcp-copy" link show tcp0
+eq "others do not" "$(psp_of)" "psp auth aes128 key (unreadable)"
+
+### a fresh registry: psp off makes no key; concurrent adds agree on one
+ROOT2=$WORK/root2
+mkdir -p "$ROOT2"
+expect_rc 0 "link add tcp4 netdev lo psp off" \
+	env RDMA_TCP_ROOT="$ROOT2" "$BIN" link add tcp4 netdev lo psp off
+check "psp off made no host key" test ! -e "$ROOT2/etc/host.key"
+eq "psp off: tcp_psp" "$(cat "$ROOT2/sys/class/infiniband/tcp4/tcp_psp")" \
+	"mode off
+alg aes128"
+show env RDMA_TCP_ROOT="$ROOT2" "$BIN" link show tcp4
+eq "psp off from link add: UNAUTHENTICATED" "$(sed 's/.* psp /psp /' "$OUT")" \
+	"psp off (UNAUTHENTICATED)"
+RDMA_TCP_ROOT=$ROOT2 "$BIN" link add tcp5 netdev lo >"$WORK/a5" 2>&1 &
+A5=$!
+RDMA_TCP_ROOT=$ROOT2 "$BIN" link add tcp6 netdev lo >"$WORK/a6" 2>&1
+RC6=$?
+wait "$A5"
+eq "two concurrent link adds succeed" "$? $RC6" "0 0"
+show env RDMA_TCP_ROOT="$ROOT2" "$BIN" link show
+FP2=$(key_fp "$ROOT2/etc/host.key")
+eq "...and show one host key" "$(sed -n 's/^link tcp[56]\/1 .* psp //p' "$OUT")" \
+	"auth aes128 key sha256:$FP2
+auth aes128 key sha256:$FP2"
+eq "...with no temporary left" "$(ls -A "$ROOT2/etc")" host.key
+check "a new registry has a new host key" test "$FP2" != "$HOSTFP"
+# a device made before tcp_psp existed, whose host key is gone: the
+# defaults, and link set makes the key again
+rm -f "$ROOT2/sys/class/infiniband/tcp5/tcp_psp" "$ROOT2/etc/host.key"
+show env RDMA_TCP_ROOT="$ROOT2" "$BIN" link show tcp5
+eq "no tcp_psp, no host key: auth, key missing" \
+	"$(sed 's/.* psp /psp /' "$OUT")" "psp auth aes128 key (missing)"
+show env RDMA_TCP_ROOT="$ROOT2" "$BIN" link set tcp5 psp auth
+eq "link set tcp5 psp auth" "$RC $(cat "$ERR")" "0 "
+check "...made the host key again" test -f "$ROOT2/etc/host.key"
+FP2=$(key_fp "$ROOT2/etc/host.key")
+show env RDMA_TCP_ROOT="$ROOT2" "$BIN" link show tcp5
+eq "...and shows its fingerprint" "$(sed 's/.* psp /psp /' "$OUT")" \
+	"psp auth aes128 key sha256:$FP2"
+for name in tcp4 tcp5 tcp6; do
+	RDMA_TCP_ROOT=$ROOT2 "$BIN" link del $name >/dev/null 2>&1 ||
+		fail "link del $name in the second registry"
+done
+
+# no output of any link show above holds key material
+for k in "$HOSTKEY" "$K1" "$K2" "$ROOT2/etc/host.key"; do
+	hex=$(cat "$k")
+	check "link show never printed the key of $(basename "$k")" \
+		test "$(grep -ciF "$hex" "$SHOWN")" = 0
+	check "the registry files never hold the key of $(basename "$k")" \
+		test -z "$(grep -rlF "$hex" "$ROOT/sys" "$ROOT2/sys")"
+done
+check "the show outputs were collected" test -s "$SHOWN"
 
 ### a failed add leaves nothing behind (the pidfile cannot be written)
 NODES=$(ls /dev/infiniband 2>/dev/null)
