@@ -3,16 +3,17 @@
  * tcpdv.h - provider-specific ("direct verbs") interface of the rdma-tcp
  * provider, in the spirit of efadv.h and mlx5dv.h. See tcpdv(3).
  *
- * This version is header-only: it lets an application recognise a tcp
- * device. It declares no functions exported by the provider, so including
- * it adds no link dependency beyond libibverbs. Direct verbs proper (device
- * query, per-QP transport options, security associations) come in later
- * versions; the capability bits below are the names they will report.
+ * The constants and tcpdv_is_tcp_device() are header-only. The query
+ * functions are exported by the provider's library, libtcp.so.1 (link with
+ * -ltcp, or `pkg-config --libs tcpdv`); libibverbs loads the same object as
+ * its provider, so a program linked with it sees the devices it opens.
+ * Symbols carry the version TCPDV_1.0.
  */
 #ifndef INFINIBAND_TCPDV_H
 #define INFINIBAND_TCPDV_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <infiniband/verbs.h>
@@ -33,20 +34,112 @@ extern "C" {
 #define TCPDV_DEVICE_PREFIX "tcp"
 
 /*
- * Capabilities of a tcp device, as a bit mask. No query returns them yet
- * (tcpdv_query_device() is future work); they are fixed here so that code
- * written against them keeps its meaning.
+ * Capabilities of a tcp device, as tcpdv_query_device() reports them in
+ * tcpdv_device_attr.caps. Every bit names something the provider does;
+ * bit 3 is reserved: it was TCPDV_CAP_ZEROCOPY_SEND, a feature that was
+ * never implemented, and is never reused.
  */
 enum tcpdv_device_caps {
 	/* RC queue pairs, one kernel TCP connection each */
 	TCPDV_CAP_RC = 1 << 0,
-	/* RDMA READ/WRITE and atomics placed by the responder's provider */
+	/* RDMA READ/WRITE and the 8-byte atomics, placed by the responder */
 	TCPDV_CAP_RDMA = 1 << 1,
-	/* PSP-style per-connection security associations (AES-GCM) */
-	TCPDV_CAP_PSP = 1 << 2,
-	/* MSG_ZEROCOPY / io_uring zero-copy send for large messages */
-	TCPDV_CAP_ZEROCOPY_SEND = 1 << 3,
+	/* PSP-style security associations per connection, authenticating
+	 * every frame (AES-GMAC): `psp auth` */
+	TCPDV_CAP_PSP_AUTH = 1 << 2,
+	TCPDV_CAP_PSP = TCPDV_CAP_PSP_AUTH, /* its name before version 1.0 */
+	/* UC queue pairs */
+	TCPDV_CAP_UC = 1 << 4,
+	/* shared receive queues */
+	TCPDV_CAP_SRQ = 1 << 5,
+	/* memory windows, type 1 and 2B */
+	TCPDV_CAP_MW = 1 << 6,
+	/* ...and encrypting payload (AES-GCM): `psp encrypt` */
+	TCPDV_CAP_PSP_ENCRYPT = 1 << 7,
 };
+
+/* A connection's (or a device's) security mode: `rdma-tcp link ... psp` */
+enum tcpdv_psp_mode {
+	TCPDV_PSP_OFF = 0,     /* unauthenticated */
+	TCPDV_PSP_AUTH = 1,    /* AES-GMAC over header and payload */
+	TCPDV_PSP_ENCRYPT = 2, /* AES-GCM: payload encrypted too */
+};
+
+/* The AES key size of the security associations (GCM or GMAC by mode) */
+enum tcpdv_psp_alg {
+	TCPDV_PSP_ALG_NONE = 0, /* mode off */
+	TCPDV_PSP_ALG_AES128 = 1,
+	TCPDV_PSP_ALG_AES256 = 2,
+};
+
+/* tcpdv_device_attr.comp_mask: the optional parts */
+enum tcpdv_device_attr_mask {
+	/* psp_mode, psp_alg and fingerprint */
+	TCPDV_DEVICE_ATTR_PSP = 1 << 0,
+};
+
+#define TCPDV_FINGERPRINT_MAX 80
+
+/*
+ * What tcpdv_query_device() reports. The caller sets comp_mask to the
+ * optional parts it wants; the provider fills caps always, fills the
+ * parts it knows and clears the bits of those it does not, so a program
+ * built against a newer header runs on an older provider.
+ */
+struct tcpdv_device_attr {
+	uint64_t comp_mask;
+	uint64_t caps; /* enum tcpdv_device_caps */
+	/* TCPDV_DEVICE_ATTR_PSP: the device's configured security (what
+	 * the context's connections use), and the fingerprint of its
+	 * credential, as `rdma-tcp link show` prints it ("" if none):
+	 * "sha256:" and 64 hex digits. Never key material. */
+	uint32_t psp_mode; /* enum tcpdv_psp_mode */
+	uint32_t psp_alg;  /* enum tcpdv_psp_alg */
+	char fingerprint[TCPDV_FINGERPRINT_MAX];
+};
+
+/* tcpdv_qp_security.flags */
+enum tcpdv_qp_security_flags {
+	/* the connection is up: mode and alg are what it negotiated, the
+	 * SPIs its security associations'. Otherwise they are what the
+	 * connection will use and the SPIs are 0. */
+	TCPDV_QP_SEC_ESTABLISHED = 1 << 0,
+};
+
+/*
+ * A QP's security state, from tcpdv_query_qp_security(). No key is ever
+ * reported. comp_mask: as in tcpdv_device_attr (no optional part yet: 0
+ * on return).
+ */
+struct tcpdv_qp_security {
+	uint64_t comp_mask;
+	uint32_t flags;	 /* enum tcpdv_qp_security_flags */
+	uint32_t mode;	 /* enum tcpdv_psp_mode */
+	uint32_t alg;	 /* enum tcpdv_psp_alg */
+	uint32_t tx_spi; /* the peer's receive SA, which we seal with */
+	uint32_t rx_spi; /* our receive SA */
+	/* the receive SA before the last rekey, still accepted until the
+	 * next one (PSP: one rotation); 0 if none */
+	uint32_t rx_spi_prev;
+	/* the device key generation rx_spi was derived from (rotations) */
+	uint32_t key_gen;
+	uint32_t reserved;
+	uint64_t rejected; /* frames that failed verification */
+};
+
+/*
+ * The capabilities and security configuration of @ctx's device. 0, or an
+ * errno value (also in errno): EOPNOTSUPP if @ctx is not a tcp device's
+ * context, EINVAL if an argument is NULL.
+ */
+int tcpdv_query_device(struct ibv_context *ctx, struct tcpdv_device_attr *attr);
+
+/*
+ * The security state of @qp. 0, or an errno value (also in errno):
+ * EOPNOTSUPP if @qp is not a tcp QP, EINVAL if an argument is NULL or
+ * @qp is not a live QP of its context.
+ */
+int tcpdv_query_qp_security(struct ibv_qp *qp, struct tcpdv_qp_security *sec);
 
 /*
  * true when @ctx is a context of a tcp device. Decided by the device name,

@@ -197,20 +197,25 @@ class Runs:
 
     def __init__(self):
         self.vals = {}
+        self.by_rep = {}  # rep -> [{metric: value}] of its ok runs, in order
         self.fails = []
         self.na = None
         self.reps = 0
 
-    def add(self, status, rest):
+    def add(self, status, rest, rep=None):
         self.reps += 1
         rest = rest.replace('|', '\\|')  # reasons land in table cells
         if status == 'ok':
+            run = {}
             for kv in rest.split():
                 k, _, v = kv.partition('=')
                 try:
-                    self.vals.setdefault(k, []).append(float(v))
+                    run[k] = float(v)
                 except ValueError:
                     pass
+            for k, v in run.items():
+                self.vals.setdefault(k, []).append(v)
+            self.by_rep.setdefault(rep, []).append(run)
         elif status == 'na':
             self.na = rest
         else:
@@ -236,12 +241,12 @@ def load(raw):
             parts = line.rstrip('\n').split('\t')
             if len(parts) < 3:
                 continue
-            jid, _rep, status = parts[:3]
+            jid, rep, status = parts[:3]
             rest = parts[3] if len(parts) > 3 else ''
             if jid not in jobs:
                 jobs[jid] = Runs()
                 order.append(jid)
-            jobs[jid].add(status, rest)
+            jobs[jid].add(status, rest, rep)
     return jobs, order
 
 
@@ -289,13 +294,38 @@ class Report:
             return None
         return a / b
 
+    def paired(self, a_id, b_id, metric, diff=False):
+        """Median over runs made side by side (the k-th ok run of each in
+        the same repetition) of a / b, or a - b; None if no pair."""
+        a, b = self.jobs.get(a_id), self.jobs.get(b_id)
+        if not a or not b:
+            return None
+        out = []
+        for rep, runs in a.by_rep.items():
+            for ra, rb in zip(runs, b.by_rep.get(rep, [])):
+                x, y = ra.get(metric), rb.get(metric)
+                if x is None or y is None:
+                    continue
+                if diff:
+                    out.append(x - y)
+                elif y:
+                    out.append(x / y)
+        return statistics.median(out) if out else None
+
     def target(self, what, ours_id, ours_m, ref_id, ref_m, op, goal,
-               ours_scale=1.0, ref_scale=1.0, unit=''):
+               ours_scale=1.0, ref_scale=1.0, unit='', diff=False):
+        """A goal on ours ÷ reference, or on ours − reference (diff).
+        Left out when neither side was in the plan (--only)."""
+        if ours_id not in self.jobs and ref_id not in self.jobs:
+            return
         a = self.get(ours_id, ours_m)
         b = self.get(ref_id, ref_m)
         a = a * ours_scale if a is not None else None
         b = b * ref_scale if b is not None else None
-        r = self.ratio(a, b)
+        if diff:
+            r = a - b if a is not None and b is not None else None
+        else:
+            r = self.ratio(a, b)
         if r is None:
             missing = [(j, self.jobs.get(j)) for j in (ours_id, ref_id)
                        if self.get(j, ours_m if j == ours_id else ref_m)
@@ -306,9 +336,13 @@ class Report:
         else:
             ok = r >= goal if op == '>=' else r <= goal
             res = 'PASS' if ok else 'MISS'
-        self.targets.append((what, fmt(a), fmt(b), unit, fmt(r),
-                             '%s %s' % (op.replace('>=', '≥').replace(
-                                 '<=', '≤'), goal), res))
+        shown = fmt(r)
+        if diff and r is not None:
+            shown = '%+.2f %s (difference)' % (r, unit)
+        self.targets.append((what, fmt(a), fmt(b), unit, shown,
+                             '%s %s%s' % (op.replace('>=', '≥').replace(
+                                 '<=', '≤'), '+' if diff else '', goal)
+                             + (' ' + unit if diff else ''), res))
 
     # ------------------------------------------------------------ sections
 
@@ -336,6 +370,10 @@ class Report:
                    m.get('reps', '?'), m.get('lat_samples', '1'),
                    m.get('bw_samples', '1')))
         self.w()
+        if m.get('smoke') == '1':
+            self.w('**Smoke run** (`--smoke`: one repetition of short runs, '
+                   'to check the harness): the figures mean nothing.')
+            self.w()
         self.w('Host: %s; %s CPUs; kernel %s; commit %s; perftest %s.' % (
             m.get('cpu', '?'), m.get('ncpu', '?'), m.get('kernel', '?'),
             m.get('commit', '?'), m.get('perftest', '?')))
@@ -350,6 +388,7 @@ class Report:
         self.latency()
         self.cpu()
         self.scale()
+        self.psp()
         self.make_targets()
         body = self.lines[body_start:]
         self.lines = self.lines[:body_start]
@@ -470,7 +509,7 @@ class Report:
         self.w('Averages (µs): ' + '; '.join(
             '%s %s' % (j, fmt(self.get(j, 'usec_avg')))
             for j in self.jobs if j.split(':')[0] in
-            ('pt_lat', 'sockperf', 'qperf_lat', 'fi_pingpong') or
+            ('pt_lat', 'psp_lat', 'sockperf', 'qperf_lat', 'fi_pingpong') or
             j.startswith('ucx:ucp_put_lat') or
             j.startswith('ucx:ucp_am_lat')) + '.')
         self.w()
@@ -541,6 +580,56 @@ class Report:
                     'skmem_per_qp', 'slab_per_qp', 'total_per_qp'))))
         self.w()
 
+    PSP_ROWS = (
+        # (label, point without the mode, metric, unit, difference?)
+        ('ib_write_bw 64 KiB, 1 QP', 'psp_bw:write:65536', 'gbps', 'GB/s',
+         False),
+        ('ib_write_bw 64 B, 1 QP (message rate)', 'psp_bw:write:64',
+         'mmsgs', 'Mmsg/s', False),
+        ('ib_send_lat 8 B', 'psp_lat:send:8', 'usec', 'µs', True),
+    )
+
+    def psp(self):
+        if not any(j.startswith('psp_') for j in self.jobs):
+            return
+        self.w('## PSP cost (off / auth / encrypt, same run)')
+        self.w()
+        self.w('The same perftest points on three devices on `lo` that differ '
+               'only in their security mode (`rdma-tcp link add NAME netdev '
+               'lo psp off|auth|encrypt`), each mode\'s run next to the '
+               'others\' in every repetition. "÷ off" is the ratio of the '
+               'medians (for latency: the difference, µs); "paired" is the '
+               'median over repetitions of the same ratio (difference) '
+               'between runs made side by side, which a drifting host '
+               'disturbs less.')
+        self.w()
+        for show in self.meta.get('psp_show', []):
+            self.w('- `%s`' % show)
+        self.w()
+        self.w('| point | unit | off | auth | encrypt | auth ÷ off | '
+               'encrypt ÷ off | auth ÷ off, paired | encrypt ÷ off, paired |')
+        self.w('| ' + ' | '.join(['---'] * 9) + ' |')
+        for label, base, m, unit, diff in self.PSP_ROWS:
+            ids = ['%s:%s' % (base, mode) for mode in
+                   ('off', 'auth', 'encrypt')]
+            if not any(i in self.jobs for i in ids):
+                continue
+            off = self.get(ids[0], m)
+            cells = [label, unit] + [self.cell(i, m) for i in ids]
+            for i in ids[1:]:
+                v = self.get(i, m)
+                if diff:
+                    cells.append('%+.2f' % (v - off) if v is not None and
+                                 off is not None else '—')
+                else:
+                    cells.append(fmt(self.ratio(v, off)))
+            for i in ids[1:]:
+                p = self.paired(i, ids[0], m, diff)
+                cells.append(('%+.2f' % p if diff else fmt(p))
+                             if p is not None else '—')
+            self.w('| ' + ' | '.join(cells) + ' |')
+        self.w()
+
     def make_targets(self):
         t = self.target
         t('ib_write_bw 64 KiB 1 QP ÷ iperf3 -l 64K', 'pt_bw:write:65536:1',
@@ -571,11 +660,29 @@ class Report:
         t('ib_write_bw aggregate -q 64 ÷ -q 1', 'scale:64', 'gbps', 'scale:1',
           'gbps', '>=', 0.9, unit='GB/s')
         # a ratio against the budget itself: bytes / 65536
-        self.jobs.setdefault('budget:64KiB', Runs()).add(
-            'ok', 'bytes=65536')
-        t('idle QP memory (ib_write_bw\'s QP) ÷ 64 KiB', QPMEM_HEADLINE,
-          'total_per_qp', 'budget:64KiB', 'bytes', '<=', 1.0, unit='bytes')
-        del self.jobs['budget:64KiB']
+        if QPMEM_HEADLINE in self.jobs:
+            self.jobs['budget:64KiB'] = Runs()
+            self.jobs['budget:64KiB'].add('ok', 'bytes=65536')
+            t('idle QP memory (ib_write_bw\'s QP) ÷ 64 KiB', QPMEM_HEADLINE,
+              'total_per_qp', 'budget:64KiB', 'bytes', '<=', 1.0,
+              unit='bytes')
+            del self.jobs['budget:64KiB']
+        if any(j.startswith('psp_') for j in self.jobs):
+            self.psp_targets()
+
+    def psp_targets(self):
+        t = self.target
+        t('PSP: ib_write_bw 64 KiB auth ÷ off', 'psp_bw:write:65536:auth',
+          'gbps', 'psp_bw:write:65536:off', 'gbps', '>=', 0.85,
+          unit='GB/s')
+        t('PSP: ib_write_bw 64 KiB encrypt ÷ off',
+          'psp_bw:write:65536:encrypt', 'gbps', 'psp_bw:write:65536:off',
+          'gbps', '>=', 0.75, unit='GB/s')
+        t('PSP: ib_send_lat 8 B auth − off', 'psp_lat:send:8:auth', 'usec',
+          'psp_lat:send:8:off', 'usec', '<=', 1.0, unit='µs', diff=True)
+        t('PSP: 64 B message rate (ib_write_bw -s 64) auth ÷ off',
+          'psp_bw:write:64:auth', 'mmsgs', 'psp_bw:write:64:off', 'mmsgs',
+          '>=', 0.7, unit='Mmsg/s')
 
     def raw(self, cmds):
         self.w('## Raw figures')
@@ -586,7 +693,8 @@ class Report:
         main = {'pt_bw': 'gbps', 'iperf3': 'gbps', 'qperf_bw': 'gbps',
                 'pt_lat': 'usec', 'sockperf': 'usec', 'qperf_lat': 'usec',
                 'fi_pingpong': 'usec', 'cpu': 'cpu_per_gb', 'scale': 'gbps',
-                'qpmem': 'total_per_qp'}
+                'qpmem': 'total_per_qp', 'psp_bw': 'gbps',
+                'psp_lat': 'usec'}
         self.w('| point | metric | runs | median |')
         self.w('| --- | --- | --- | --- |')
         for jid, r in self.jobs.items():
@@ -642,7 +750,10 @@ def cmd_render(raw, meta_path, cmds_path, out):
     with open(meta_path) as f:
         for line in f:
             k, _, v = line.rstrip('\n').partition('=')
-            meta[k] = v
+            if k == 'psp_show':
+                meta.setdefault(k, []).append(v)
+            else:
+                meta[k] = v
     cmds = []
     seen = set()
     try:

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The direct verbs of <infiniband/tcpdv.h>: the only functions the
+ * provider's library exports (tcpdv.map). They copy the provider's state
+ * out under its locks; no key ever leaves.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <infiniband/tcpdv.h>
+
+#include "tcp.h"
+#include "qp.h"
+#include "psp_fpr.h"
+
+#define TCPDV_EXPORT __attribute__((visibility("default")))
+
+/* What every tcp device does: no bit depends on the configuration. */
+#define TCPDV_CAPS                                                      \
+	(TCPDV_CAP_RC | TCPDV_CAP_RDMA | TCPDV_CAP_UC | TCPDV_CAP_SRQ | \
+	 TCPDV_CAP_MW | TCPDV_CAP_PSP_AUTH | TCPDV_CAP_PSP_ENCRYPT)
+
+/* context.c: the device operation by which we know our own contexts */
+struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
+					void *private_data);
+
+/*
+ * Is @ctx a context of our provider? Decided by the device's operation
+ * table, as mlx5dv and efadv decide, not by the name an application sees.
+ */
+static bool is_tcp_ctx(struct ibv_context *ctx)
+{
+	struct verbs_device *vd;
+
+	if (!ctx->device)
+		return false;
+	vd = container_of(ctx->device, struct verbs_device, device);
+	return vd->ops && vd->ops->alloc_context == tcp_alloc_context;
+}
+
+static uint32_t dv_mode(enum tcp_psp_mode m)
+{
+	switch (m) {
+	case TCP_PSP_AUTH:
+		return TCPDV_PSP_AUTH;
+	case TCP_PSP_ENCRYPT:
+		return TCPDV_PSP_ENCRYPT;
+	default:
+		return TCPDV_PSP_OFF;
+	}
+}
+
+static uint32_t dv_alg(enum tcp_psp_mode m, enum tcp_psp_alg a)
+{
+	if (m == TCP_PSP_OFF)
+		return TCPDV_PSP_ALG_NONE;
+	return a == TCP_PSP_AES256 ? TCPDV_PSP_ALG_AES256
+				   : TCPDV_PSP_ALG_AES128;
+}
+
+/*
+ * The configured mode, algorithm and credential fingerprint. A
+ * certificate is read outside the lock (file I/O); a pre-shared key is
+ * hashed under it, where it lives.
+ */
+static int query_psp(struct tcp_context *ctx, struct tcpdv_device_attr *attr)
+{
+	char cert[PATH_MAX] = "", fpr[TCP_PSP_FPR_LEN] = "";
+	enum tcp_psp_mode mode;
+	enum tcp_psp_alg alg;
+	int err = 0;
+
+	tcp_mutex_lock(&ctx->lock);
+	mode = ctx->psp_conf.mode;
+	alg = ctx->psp_conf.alg;
+	if (mode != TCP_PSP_OFF && ctx->psp_conf.have_psk)
+		err = tcp_psp_fpr_psk(ctx->psp_conf.psk, TCP_PSP_PSK_LEN, fpr,
+				      sizeof(fpr));
+	else if (mode != TCP_PSP_OFF)
+		snprintf(cert, sizeof(cert), "%s", ctx->psp_conf.cert);
+	tcp_mutex_unlock(&ctx->lock);
+	if (!err && cert[0])
+		err = tcp_psp_fpr_cert(cert, fpr, sizeof(fpr));
+	if (err)
+		return err;
+	attr->psp_mode = dv_mode(mode);
+	attr->psp_alg = dv_alg(mode, alg);
+	snprintf(attr->fingerprint, sizeof(attr->fingerprint), "%s", fpr);
+	return 0;
+}
+
+TCPDV_EXPORT int tcpdv_query_device(struct ibv_context *ibctx,
+				    struct tcpdv_device_attr *attr)
+{
+	uint64_t want;
+	int err;
+
+	if (!ibctx || !attr)
+		return tcp_fail(EINVAL);
+	if (!is_tcp_ctx(ibctx))
+		return tcp_fail(EOPNOTSUPP);
+	/* only what was asked for is written: an older caller's struct may
+	 * end before a newer part */
+	want = attr->comp_mask;
+	attr->comp_mask = 0;
+	attr->caps = TCPDV_CAPS;
+	if (want & TCPDV_DEVICE_ATTR_PSP) {
+		err = query_psp(to_tctx(ibctx), attr);
+		if (err)
+			return tcp_fail(err);
+		attr->comp_mask |= TCPDV_DEVICE_ATTR_PSP;
+	}
+	return 0;
+}
+
+/* The QP's security state; caller holds qp->lock. */
+static void copy_sec(const struct tcp_qp *qp, struct tcpdv_qp_security *out)
+{
+	const struct tcp_sec_state *s = &qp->sec;
+
+	out->flags = TCPDV_QP_SEC_ESTABLISHED;
+	out->mode = dv_mode(s->mode);
+	/* both directions use the mode's and device's algorithm */
+	out->alg = dv_alg(s->mode, s->rx[0].spi ? s->rx[0].alg : s->tx.alg);
+	out->tx_spi = s->tx.spi;
+	out->rx_spi = s->rx[0].spi;
+	out->rx_spi_prev = s->rx[1].spi;
+	out->key_gen = s->rx_gen;
+}
+
+TCPDV_EXPORT int tcpdv_query_qp_security(struct ibv_qp *ibqp,
+					 struct tcpdv_qp_security *sec)
+{
+	struct tcp_context *ctx;
+	enum tcp_psp_mode mode;
+	enum tcp_psp_alg alg;
+	struct tcp_qp *qp;
+
+	if (!ibqp || !sec)
+		return tcp_fail(EINVAL);
+	if (!ibqp->context || !is_tcp_ctx(ibqp->context))
+		return tcp_fail(EOPNOTSUPP);
+	qp = to_tqp(ibqp);
+	if (!tcp_obj_ok(&qp->id, ibqp->context, ibqp->handle))
+		return tcp_fail(EINVAL);
+	ctx = qp->ctx;
+	/* what a connection not up yet will use (ctx->lock ranks first) */
+	tcp_mutex_lock(&ctx->lock);
+	mode = ctx->psp_conf.mode;
+	alg = ctx->psp_conf.alg;
+	tcp_mutex_unlock(&ctx->lock);
+
+	memset(sec, 0, sizeof(*sec));
+	sec->mode = dv_mode(mode);
+	sec->alg = dv_alg(mode, alg);
+	tcp_mutex_lock(&qp->lock);
+	if (qp->conn.connected || qp->sec.tx.spi || qp->sec.rx[0].spi)
+		copy_sec(qp, sec);
+	sec->rejected = qp->sec.rejected;
+	tcp_mutex_unlock(&qp->lock);
+	return 0;
+}
