@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Memory key allocation: see keytab.h for the key format and why. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -9,8 +10,27 @@
 
 #define KEYTAB_MIN_ENTS 64u
 
+/*
+ * Bumped in a forked child: the draws left in a pool when the process
+ * forked must not become the next keys of both processes (a child that
+ * drops privileges would know its parent's).
+ */
+static atomic_uint fork_epoch;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	atomic_fetch_add(&fork_epoch, 1);
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
 int keytab_init(struct keytab *kt, uint32_t max_used)
 {
+	pthread_once(&atfork_once, register_atfork);
 	memset(kt, 0, sizeof(*kt));
 	tcp_mutex_init(&kt->lock, TCP_LOCK_RANK_KEYS);
 	kt->max_used = max_used < KEYTAB_MAX_LIVE ? max_used : KEYTAB_MAX_LIVE;
@@ -32,8 +52,14 @@ void keytab_destroy(struct keytab *kt)
 /* One CSPRNG word, from a batch so a registration rarely makes a syscall */
 static int draw(struct keytab *kt, uint32_t *r)
 {
+	unsigned int epoch = atomic_load(&fork_epoch);
 	ssize_t n;
 
+	if (kt->rnd_epoch != epoch) {
+		explicit_bzero(kt->rnd, sizeof(kt->rnd));
+		kt->rnd_left = 0;
+		kt->rnd_epoch = epoch;
+	}
 	if (!kt->rnd_left) {
 		do
 			n = getrandom(kt->rnd, sizeof(kt->rnd), 0);

@@ -61,6 +61,7 @@ struct keytab {
 	uint32_t quar_head, quar_len;
 	uint32_t rnd[KEYTAB_RAND_BATCH]; /* unused CSPRNG output */
 	uint32_t rnd_left;
+	unsigned int rnd_epoch; /* fork epoch of the pool (keytab.c) */
 };
 
 int keytab_init(struct keytab *kt, uint32_t max_used);

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "keytab.h"
 
@@ -495,6 +497,41 @@ static void test_mw_key_bytes(void)
 	keytab_destroy(&kt);
 }
 
+/*
+ * A fork leaves a half-used random pool in both processes: their next
+ * keys must still differ (the child draws afresh).
+ */
+static void test_fork(void)
+{
+	struct keytab kt;
+	uint32_t first, mine, childs = 0;
+	int obj, fd[2], st = -1;
+	pid_t pid;
+
+	keytab_init(&kt, 8);
+	keytab_insert(&kt, &obj, &first); /* the pool is now in use */
+	if (pipe(fd)) {
+		CHECKF(0, "pipe");
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		uint32_t k = 0;
+
+		keytab_insert(&kt, &obj, &k);
+		_exit(write(fd[1], &k, sizeof(k)) == sizeof(k) ? 0 : 1);
+	}
+	keytab_insert(&kt, &obj, &mine);
+	close(fd[1]);
+	if (pid > 0 && read(fd[0], &childs, sizeof(childs)) == sizeof(childs))
+		waitpid(pid, &st, 0);
+	close(fd[0]);
+	CHECKF(pid > 0 && st == 0, "the child made a key (status %d)", st);
+	CHECKF(childs != mine, "parent and child keys differ: %#x %#x", mine,
+	       childs);
+	keytab_destroy(&kt);
+}
+
 int main(void)
 {
 	test_unique_and_lookup();
@@ -506,5 +543,6 @@ int main(void)
 	test_threads();
 	test_kinds();
 	test_mw_key_bytes();
+	test_fork();
 	return check_report();
 }
