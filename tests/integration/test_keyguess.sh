@@ -10,6 +10,11 @@
 # prints the guessing rates and the expected time to a hit that
 # docs/design.md quotes.
 #
+# The attacker is an insider: it may use the device. The figure wanted is
+# the fastest guessing, so the device should be unauthenticated (`psp off`
+# once devices have a PSP mode; with `auth` the test still holds, at the
+# handshake's slower connection rate).
+#
 #   tests/integration/test_keyguess.sh PATH/TO/rdma-tcp
 #
 # As root: registers tcp0 on lo in a private registry (RDMA_TCP_ROOT). All
