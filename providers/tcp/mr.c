@@ -112,7 +112,7 @@ static void mr_quiesce(struct tcp_mr *mr)
  * is waited for (mr_quiesce), and its next chunk re-pins by serial
  * (tcp_mr_repin), which a re-registration changes, so it stops there
  * instead of landing in the old range the application may unmap now. The
- * key's generation stays: it exists for slots reused by another region.
+ * key stays: its random tag is unique among live objects (keytab.h).
  */
 static void mr_apply_rereg(struct tcp_context *ctx, struct tcp_mr *mr,
 			   int flags, struct ibv_pd *ibpd, void *addr,

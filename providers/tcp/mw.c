@@ -153,13 +153,13 @@ enum ibv_wc_status tcp_mw_bind_wqe(struct tcp_qp *qp,
 	bool ok;
 
 	tcp_mutex_lock(&kt->lock);
-	mw = keytab_slot_locked(kt, w->mw_key, KEYTAB_MW);
+	mw = keytab_obj_locked(kt, w->mw_key, KEYTAB_MW);
 	if (mw && w->mw_len)
 		mr = keytab_lookup_locked(kt, w->mr_lkey);
 	ok = mw && (!w->mw_len || mr) && bind_ok(qp, w, mw, mr);
 	if (ok) {
 		mw_unbind_locked(mw);
-		mw->key = keytab_set_gen_locked(kt, mw->key, w->rkey & 0xff);
+		mw->key = keytab_set_byte_locked(kt, mw->key, w->rkey & 0xff);
 		if (w->mw_len) {
 			mw->mr = mr;
 			atomic_fetch_add(&mr->mws, 1);

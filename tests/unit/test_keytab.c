@@ -3,9 +3,9 @@
  * Unit tests of the memory key table (providers/tcp/keytab.h).
  *
  * What a key must guarantee (docs/design.md, "Memory keys"): unique among the
- * registered regions, never 0, a generation byte that changes whenever a slot
- * is re-used or re-keyed so a stale key fails, and a hard limit reported as
- * ENOMEM. Each failing check is printed; the last line is "N passed, N
+ * live regions and windows, never 0, 32 unpredictable bits for a region (a
+ * random 24-bit tag and key byte), a freed key dead (its tag quarantined),
+ * window key bytes as binds set them, and a hard limit reported as ENOMEM. Each failing check is printed; the last line is "N passed, N
  * failed" and the exit status is non-zero on any failure.
  */
 #include <errno.h>
@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "keytab.h"
 
@@ -57,6 +59,15 @@ static int all_distinct(const uint32_t *keys, size_t n)
 	return ok;
 }
 
+/* xorshift32: deterministic, so a failure reproduces */
+static uint32_t rnd(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
 static void test_unique_and_lookup(void)
 {
 	enum { N = 5000 };
@@ -96,22 +107,20 @@ static void test_unique_and_lookup(void)
 static void test_key_zero_and_garbage(void)
 {
 	struct keytab kt;
-	uint32_t key, g;
-	int obj, ok = 1;
+	uint32_t key, g, seed = 0x1234567;
+	int obj, ok = 1, i;
 
 	keytab_init(&kt, 16);
 	CHECKF(lookup(&kt, 0) == NULL, "key 0 on an empty table");
 	CHECKF(lookup(&kt, 0x12345678) == NULL, "arbitrary key, empty table");
 	CHECKF(keytab_insert(&kt, &obj, &key) == 0, "insert");
-	CHECKF(key != 0, "key %#x", key);
-	CHECKF((key >> 8) != 0, "slot 0 is never used (key %#x)", key);
-	/* Slot 0 with any generation byte is invalid: key 0 never names an MR */
+	CHECKF((key >> 8) != 0, "tag 0 is never issued (key %#x)", key);
+	/* Tag 0 with any key byte is invalid: key 0 never names an MR */
 	for (g = 0; g < 256; g++)
 		if (lookup(&kt, g))
 			ok = 0;
-	CHECK_LOOP(ok, "keys of slot 0 (0x00..0xff) never look up");
-	CHECKF(lookup(&kt, 0) == NULL, "key 0 with a live region");
-	/* The right slot with every wrong generation fails */
+	CHECK_LOOP(ok, "keys of tag 0 (0x00..0xff) never look up");
+	/* The right tag with every wrong key byte fails */
 	ok = 1;
 	for (g = 0; g < 256; g++) {
 		uint32_t k = (key & ~0xffu) | g;
@@ -119,13 +128,21 @@ static void test_key_zero_and_garbage(void)
 		if (k != key && lookup(&kt, k))
 			ok = 0;
 	}
-	CHECK_LOOP(ok, "255 guessed generations of a live slot all fail");
-	CHECKF(lookup(&kt, key + (1u << 20)) == NULL, "slot beyond the table");
-	CHECKF(lookup(&kt, 0xffffffffu) == NULL, "key 0xffffffff");
-	/* Removing with a wrong generation must not free the live region */
+	CHECK_LOOP(ok, "255 guessed key bytes of a live tag all fail");
+	/* The right byte with other tags fails (near ones and random ones) */
+	ok = 1;
+	for (i = 1; i < 4096; i++)
+		if (lookup(&kt, key + ((uint32_t)i << 8)) ||
+		    lookup(&kt, key - ((uint32_t)i << 8)) ||
+		    lookup(&kt, (key & 0xff) | (rnd(&seed) & ~0xffu)))
+			ok = 0;
+	CHECK_LOOP(ok, "12285 other tags with the right key byte all fail");
+	CHECKF(lookup(&kt, 0xffffffffu) == NULL || key == 0xffffffffu,
+	       "key 0xffffffff");
+	/* Removing with a wrong key byte or tag must not free the region */
 	keytab_remove(&kt, key ^ 0x01);
 	keytab_remove(&kt, 0);
-	keytab_remove(&kt, 0xffffff00u | (key & 0xff));
+	keytab_remove(&kt, key ^ 0x100);
 	CHECKF(lookup(&kt, key) == &obj,
 	       "bogus removes leave the region alone");
 	CHECKF(kt.used == 1, "used %u", kt.used);
@@ -135,75 +152,98 @@ static void test_key_zero_and_garbage(void)
 	keytab_destroy(&kt);
 }
 
-static void test_reuse_changes_generation(void)
+/* The last KEYTAB_QUARANTINE freed keys: none names anything again. */
+static void test_stale_keys(void)
 {
+	enum { ROUNDS = 3 * KEYTAB_QUARANTINE };
+	static uint32_t hist[ROUNDS + 1];
 	struct keytab kt;
-	uint32_t key, old, first;
-	int obj, ok = 1, same_slot = 0, i;
-	unsigned int seen[256] = { 0 }, distinct = 0;
+	uint32_t key, live;
+	int obj, ok = 1, ok_old = 1, i, j;
 
 	keytab_init(&kt, 4);
 	keytab_insert(&kt, &obj, &key);
-	first = key;
-	seen[key & 0xff]++;
-	for (i = 0; i < 2000; i++) {
-		old = key;
-		keytab_remove(&kt, old);
-		if (keytab_insert(&kt, &obj, &key)) {
+	hist[0] = key;
+	for (i = 1; i <= ROUNDS; i++) {
+		keytab_remove(&kt, hist[i - 1]);
+		if (keytab_insert(&kt, &obj, &hist[i])) {
 			ok = 0;
 			break;
 		}
-		if ((key >> 8) == (old >> 8)) {
-			same_slot++;
-			if ((key & 0xff) == (old & 0xff))
-				ok = 0;
-		}
-		if ((key & 0xff) == 0 || key == old || lookup(&kt, old))
+		if (lookup(&kt, hist[i - 1]) || lookup(&kt, hist[i]) != &obj)
 			ok = 0;
-		if (lookup(&kt, key) != &obj)
-			ok = 0;
-		seen[key & 0xff]++;
 	}
-	CHECK_LOOP(ok, "re-registration: new key differs, old key is dead, "
-		       "generation never 0");
-	CHECKF(same_slot > 0, "the freed slot was re-used (%d times)",
-	       same_slot);
-	for (i = 0; i < 256; i++)
-		distinct += seen[i] != 0;
-	/* 2001 random draws from 255 values: all but a handful appear. */
-	CHECKF(distinct > 200, "generation looks random: %u distinct of 255",
-	       distinct);
-	CHECKF(seen[0] == 0, "generation 0 never issued");
-	CHECKF(lookup(&kt, first) == NULL || key == first,
-	       "the very first key is dead");
-	keytab_remove(&kt, key);
+	CHECK_LOOP(ok, "re-registration: the new key works, the old is dead");
+	/* every key of the last KEYTAB_QUARANTINE frees is dead, and no
+	 * tag among them (nor the live one) was issued twice */
+	for (i = ROUNDS - KEYTAB_QUARANTINE; i < ROUNDS; i++)
+		if (lookup(&kt, hist[i]))
+			ok_old = 0;
+	CHECK_LOOP(ok_old, "the last 4096 retired keys all fail");
+	live = hist[ROUNDS];
+	for (i = ROUNDS - KEYTAB_QUARANTINE; i <= ROUNDS; i++)
+		hist[i] >>= 8;
+	CHECKF(all_distinct(hist + ROUNDS - KEYTAB_QUARANTINE,
+			    KEYTAB_QUARANTINE + 1),
+	       "no tag re-issued within the quarantine");
+	CHECKF(kt.quar_len == KEYTAB_QUARANTINE, "quarantine full: %u",
+	       kt.quar_len);
+	/* the table holds live + quarantined entries, at most half full */
+	for (i = 0, j = 0; (uint32_t)i <= kt.mask; i++)
+		j += kt.ents[i].tag != 0;
+	CHECKF((uint32_t)j == kt.used + kt.quar_len &&
+		       2 * j <= (int)kt.mask + 1,
+	       "%d entries in %u (live %u)", j, kt.mask + 1, kt.used);
+	keytab_remove(&kt, live ^ 1); /* wrong byte: no-op */
+	CHECKF(kt.used == 1, "used %u", kt.used);
+	keytab_remove(&kt, live);
+	CHECKF(kt.used == 0 && !lookup(&kt, live), "freed (used %u)", kt.used);
 	keytab_destroy(&kt);
 }
 
-static void test_rekey(void)
+/*
+ * 100k live keys: pairwise distinct, every bit of the key and of the XOR
+ * of consecutive keys set about half the time. A counter, a shared draw
+ * or a stuck bit fails this; a CSPRNG fails it with odds far below 1e-9
+ * (the bound is 6.5 standard deviations per bit).
+ */
+static void test_distribution(void)
 {
+	enum { N = 100000, DEV = 1030 }; /* sd = sqrt(N / 4) = 158 */
+	static uint32_t keys[N];
+	static int obj[N];
+	unsigned int ones[32] = { 0 }, flips[32] = { 0 }, bad = 0;
 	struct keytab kt;
-	uint32_t key, nk, other;
-	int obj, obj2, ok = 1, i;
+	int i, b, ok = 1;
 
-	keytab_init(&kt, 8);
-	keytab_insert(&kt, &obj, &key);
-	keytab_insert(&kt, &obj2, &other);
-	for (i = 0; i < 1000; i++) {
-		nk = keytab_rekey(&kt, key);
-		if (nk == key || (nk >> 8) != (key >> 8) || (nk & 0xff) == 0)
+	keytab_init(&kt, N);
+	for (i = 0; i < N; i++)
+		if (keytab_insert(&kt, &obj[i], &keys[i]) || !(keys[i] >> 8))
 			ok = 0;
-		if (lookup(&kt, key) != NULL || lookup(&kt, nk) != &obj)
+	CHECK_LOOP(ok, "100000 registrations succeed, tags non-zero");
+	CHECKF(all_distinct(keys, N), "100000 live keys pairwise distinct");
+	for (i = 0; i < N; i++)
+		for (b = 0; b < 32; b++) {
+			ones[b] += keys[i] >> b & 1;
+			if (i)
+				flips[b] += (keys[i] ^ keys[i - 1]) >> b & 1;
+		}
+	for (b = 0; b < 32; b++)
+		if (ones[b] < N / 2 - DEV || ones[b] > N / 2 + DEV ||
+		    flips[b] < N / 2 - DEV || flips[b] > N / 2 + DEV) {
+			printf("  bit %d: %u ones, %u flips of %d\n", b,
+			       ones[b], flips[b], N);
+			bad++;
+		}
+	CHECKF(bad == 0, "every key bit balanced (%u bits out of bounds)", bad);
+	ok = 1;
+	for (i = 0; i < N; i++)
+		if (lookup(&kt, keys[i]) != &obj[i])
 			ok = 0;
-		key = nk;
-	}
-	CHECK_LOOP(ok, "rekey: same slot, new generation, old key dead, "
-		       "object kept (1000 times)");
-	CHECKF(lookup(&kt, other) == &obj2, "rekey leaves other regions alone");
-	CHECKF(kt.used == 2, "rekey does not change the count (%u)", kt.used);
-	keytab_remove(&kt, key);
-	keytab_remove(&kt, other);
-	CHECKF(kt.used == 0, "used %u", kt.used);
+	CHECK_LOOP(ok, "every one of 100000 keys finds its region");
+	for (i = 0; i < N; i++)
+		keytab_remove(&kt, keys[i]);
+	CHECKF(kt.used == 0, "all removed (%u)", kt.used);
 	keytab_destroy(&kt);
 }
 
@@ -222,12 +262,22 @@ static void test_limit(void)
 	extra = 0xdeadbeef;
 	CHECKF(keytab_insert(&kt, &obj, &extra) == ENOMEM,
 	       "insert past the limit is ENOMEM");
+	CHECKF(extra == 0xdeadbeef, "a failed insert gives no key");
 	CHECKF(kt.used == MAX, "failed insert does not count (%u)", kt.used);
 	keytab_remove(&kt, keys[7]);
 	CHECKF(keytab_insert(&kt, &obj, &keys[7]) == 0,
 	       "after one remove, one insert fits again");
 	CHECKF(keytab_insert(&kt, &obj, &extra) == ENOMEM, "and then ENOMEM");
 	CHECKF(all_distinct(keys, MAX), "keys at the limit distinct");
+	/* a full table churned past its quarantine stays bounded */
+	for (i = 0; i < 3 * (int)KEYTAB_QUARANTINE; i++) {
+		keytab_remove(&kt, keys[i % MAX]);
+		if (keytab_insert(&kt, &obj, &keys[i % MAX]))
+			ok = 0;
+	}
+	CHECK_LOOP(ok, "a full table: every free makes room for one insert");
+	CHECKF(kt.mask + 1 <= 4 * (MAX + KEYTAB_QUARANTINE),
+	       "table size bounded by live + quarantine: %u", kt.mask + 1);
 	for (i = 0; i < MAX; i++)
 		keytab_remove(&kt, keys[i]);
 	CHECKF(kt.used == 0, "used %u", kt.used);
@@ -238,27 +288,18 @@ static void test_limit(void)
 	keytab_destroy(&kt);
 
 	keytab_init(&kt, UINT32_MAX);
-	CHECKF(kt.max_used <= KEYTAB_MAX_SLOTS - 1,
-	       "limit clamped to the 24-bit index space (%u)", kt.max_used);
+	CHECKF(kt.max_used == KEYTAB_MAX_LIVE,
+	       "limit clamped to a quarter of the tag space (%u)", kt.max_used);
 	keytab_destroy(&kt);
-}
-
-/* xorshift32: deterministic, so a failure reproduces */
-static uint32_t rnd(uint32_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
 }
 
 static void test_churn(void)
 {
-	enum { LIVE = 3000, OPS = 200000, DEAD = 4096 };
+	enum { LIVE = 3000, OPS = 200000, DEAD = KEYTAB_QUARANTINE };
 	static uint32_t keys[LIVE], dead[DEAD];
 	static int objs[LIVE], live[LIVE];
 	struct keytab kt;
-	uint32_t seed = 0x9e3779b9, ndead = 0, k;
+	uint32_t seed = 0x9e3779b9, ndead = 0;
 	int ok_insert = 1, ok_lookup = 1, ok_dead = 1, nlive = 0, i, j;
 	uint32_t *tmp;
 
@@ -273,14 +314,11 @@ static void test_churn(void)
 			}
 			live[j] = 1;
 			nlive++;
-		} else if (rnd(&seed) & 1) {
+		} else {
 			dead[ndead++ % DEAD] = keys[j];
 			keytab_remove(&kt, keys[j]);
 			live[j] = 0;
 			nlive--;
-		} else {
-			dead[ndead++ % DEAD] = keys[j];
-			keys[j] = keytab_rekey(&kt, keys[j]);
 		}
 		if (lookup(&kt, keys[j]) != (live[j] ? &objs[j] : NULL))
 			ok_lookup = 0;
@@ -289,24 +327,23 @@ static void test_churn(void)
 	CHECK_LOOP(ok_lookup, "churn: every live key finds its object");
 	CHECKF(kt.used == (uint32_t)nlive, "churn: used %u, live %d", kt.used,
 	       nlive);
-	tmp = malloc(LIVE * sizeof(*tmp));
+	tmp = malloc((LIVE + DEAD) * sizeof(*tmp));
 	for (i = 0, j = 0; i < LIVE; i++)
-		if (live[i])
-			tmp[j++] = keys[i];
-	CHECKF(all_distinct(tmp, j), "churn: %d live keys distinct", j);
-	/* A recently retired key fails unless it is some live region's key
-	 * again (possible: 8 random bits; never the same region's). */
-	for (i = 0; i < DEAD && (uint32_t)i < ndead; i++) {
-		void *o = lookup(&kt, dead[i]);
-		int still = 0;
-
-		for (k = 0; k < (uint32_t)j; k++)
-			if (tmp[k] == dead[i])
-				still = 1;
-		if (o && !still)
+		if (live[i] && lookup(&kt, keys[i]) != &objs[i])
+			ok_lookup = 0;
+		else if (live[i])
+			tmp[j++] = keys[i] >> 8;
+	CHECK_LOOP(ok_lookup, "churn: live keys intact after the evictions");
+	/* The last DEAD retired keys (the quarantine) all fail, and their
+	 * tags are no live object's */
+	for (i = 0; i < DEAD; i++) {
+		if (lookup(&kt, dead[i]))
 			ok_dead = 0;
+		tmp[j + i] = dead[i] >> 8;
 	}
-	CHECK_LOOP(ok_dead, "churn: retired keys fail unless re-issued");
+	CHECK_LOOP(ok_dead, "churn: the last 4096 retired keys fail");
+	CHECKF(all_distinct(tmp, j + DEAD),
+	       "churn: %d live and 4096 retired tags all distinct", j);
 	free(tmp);
 	for (i = 0; i < LIVE; i++)
 		if (live[i])
@@ -381,30 +418,117 @@ static void test_kinds(void)
 	CHECKF(keytab_insert(&kt, &mr, &kmr) == 0, "insert a region");
 	CHECKF(keytab_insert_kind(&kt, &mw, KEYTAB_MW, &kmw) == 0,
 	       "insert a window");
-	CHECKF(kmr >> 8 != kmw >> 8, "distinct slots");
+	CHECKF(kmr >> 8 != kmw >> 8, "distinct tags");
 	CHECKF(lookup(&kt, kmw) == NULL, "a window's key is no region's");
 	tcp_mutex_lock(&kt.lock);
 	a = keytab_lookup_kind_locked(&kt, kmw, KEYTAB_MW);
 	b = keytab_lookup_kind_locked(&kt, kmr, KEYTAB_MW);
-	c = keytab_slot_locked(&kt, kmw ^ 0x5a, KEYTAB_MW);
+	c = keytab_obj_locked(&kt, kmw ^ 0x5a, KEYTAB_MW);
 	d = keytab_lookup_kind_locked(&kt, kmw ^ 0x5a, KEYTAB_MW);
-	/* a bind's key byte: the old key fails, the new one works */
-	k2 = keytab_set_gen_locked(&kt, kmw, (uint8_t)(kmw + 1));
 	tcp_mutex_unlock(&kt.lock);
 	CHECKF(a == &mw, "the window by its key");
 	CHECKF(b == NULL, "a region's key is no window's");
-	CHECKF(c == &mw, "the window's slot whatever the generation");
-	CHECKF(d == NULL, "a wrong generation fails");
-	CHECKF(k2 >> 8 == kmw >> 8 && (k2 & 0xff) == ((kmw + 1) & 0xff),
-	       "set_gen keeps the slot: %#x -> %#x", kmw, k2);
+	CHECKF(c == &mw, "the window by its tag whatever the key byte");
+	CHECKF(d == NULL, "a wrong key byte fails");
 	tcp_mutex_lock(&kt.lock);
+	a = keytab_obj_locked(&kt, kmr, KEYTAB_MW);
+	b = keytab_obj_locked(&kt, kmw ^ 0x100, KEYTAB_MW);
+	tcp_mutex_unlock(&kt.lock);
+	CHECKF(a == NULL && b == NULL, "by tag: only a window's own tag");
+	tcp_mutex_lock(&kt.lock);
+	k2 = keytab_set_byte_locked(&kt, kmw, (uint8_t)(kmw + 1));
 	a = keytab_lookup_kind_locked(&kt, kmw, KEYTAB_MW);
 	b = keytab_lookup_kind_locked(&kt, k2, KEYTAB_MW);
+	keytab_remove_locked(&kt, kmw); /* the old key frees nothing */
+	c = keytab_lookup_kind_locked(&kt, k2, KEYTAB_MW);
 	keytab_remove_locked(&kt, k2);
-	c = keytab_slot_locked(&kt, k2, KEYTAB_MW);
+	d = keytab_obj_locked(&kt, k2, KEYTAB_MW);
 	tcp_mutex_unlock(&kt.lock);
-	CHECKF(a == NULL && b == &mw, "only the new key names the window");
-	CHECKF(c == NULL && kt.used == 1, "removed (used %u)", kt.used);
+	CHECKF(k2 >> 8 == kmw >> 8 && (k2 & 0xff) == ((kmw + 1) & 0xff),
+	       "set_byte keeps the tag: %#x -> %#x", kmw, k2);
+	CHECKF(a == NULL && b == &mw && c == &mw,
+	       "only the new key names the window");
+	CHECKF(d == NULL && kt.used == 1, "removed (used %u)", kt.used);
+	keytab_remove(&kt, kmr);
+	keytab_destroy(&kt);
+}
+
+/*
+ * A window's key byte through binds: type 1 steps it as ibv_inc_rkey does
+ * (all 256 values, wrapping), type 2 takes any byte the application names
+ * (its own current byte too). Each time the new key alone names it.
+ */
+static void test_mw_key_bytes(void)
+{
+	struct keytab kt;
+	uint32_t k, nk, prev;
+	int mw, ok = 1, i;
+
+	keytab_init(&kt, 4);
+	keytab_insert_kind(&kt, &mw, KEYTAB_MW, &k);
+	tcp_mutex_lock(&kt.lock);
+	for (i = 0; i < 300; i++) {
+		prev = k;
+		nk = (k & 0xffffff00u) | ((k + 1) & 0xff); /* ibv_inc_rkey */
+		k = keytab_set_byte_locked(&kt, k, (uint8_t)nk);
+		if (k != nk ||
+		    keytab_lookup_kind_locked(&kt, k, KEYTAB_MW) != &mw ||
+		    keytab_lookup_kind_locked(&kt, prev, KEYTAB_MW))
+			ok = 0;
+	}
+	tcp_mutex_unlock(&kt.lock);
+	CHECK_LOOP(ok, "type 1: 300 ibv_inc_rkey binds, each key alone works");
+	ok = 1;
+	tcp_mutex_lock(&kt.lock);
+	for (i = 0; i < 256; i++) {
+		k = keytab_set_byte_locked(&kt, k, (uint8_t)(i * 37));
+		if ((k & 0xff) != (uint8_t)(i * 37) ||
+		    keytab_lookup_kind_locked(&kt, k, KEYTAB_MW) != &mw ||
+		    keytab_obj_locked(&kt, k ^ 0xff, KEYTAB_MW) != &mw)
+			ok = 0;
+	}
+	k = keytab_set_byte_locked(&kt, k, (uint8_t)k); /* the same byte */
+	if (keytab_lookup_kind_locked(&kt, k, KEYTAB_MW) != &mw)
+		ok = 0;
+	tcp_mutex_unlock(&kt.lock);
+	CHECK_LOOP(ok, "type 2: any application byte, 0 included");
+	keytab_remove(&kt, k);
+	CHECKF(kt.used == 0, "window freed by its current key (%u)", kt.used);
+	keytab_destroy(&kt);
+}
+
+/*
+ * A fork leaves a half-used random pool in both processes: their next
+ * keys must still differ (the child draws afresh).
+ */
+static void test_fork(void)
+{
+	struct keytab kt;
+	uint32_t first, mine, childs = 0;
+	int obj, fd[2], st = -1;
+	pid_t pid;
+
+	keytab_init(&kt, 8);
+	keytab_insert(&kt, &obj, &first); /* the pool is now in use */
+	if (pipe(fd)) {
+		CHECKF(0, "pipe");
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		uint32_t k = 0;
+
+		keytab_insert(&kt, &obj, &k);
+		_exit(write(fd[1], &k, sizeof(k)) == sizeof(k) ? 0 : 1);
+	}
+	keytab_insert(&kt, &obj, &mine);
+	close(fd[1]);
+	if (pid > 0 && read(fd[0], &childs, sizeof(childs)) == sizeof(childs))
+		waitpid(pid, &st, 0);
+	close(fd[0]);
+	CHECKF(pid > 0 && st == 0, "the child made a key (status %d)", st);
+	CHECKF(childs != mine, "parent and child keys differ: %#x %#x", mine,
+	       childs);
 	keytab_destroy(&kt);
 }
 
@@ -412,11 +536,13 @@ int main(void)
 {
 	test_unique_and_lookup();
 	test_key_zero_and_garbage();
-	test_reuse_changes_generation();
-	test_rekey();
+	test_stale_keys();
+	test_distribution();
 	test_limit();
 	test_churn();
 	test_threads();
 	test_kinds();
+	test_mw_key_bytes();
+	test_fork();
 	return check_report();
 }
