@@ -288,7 +288,6 @@ static void qp_reset(struct tcp_qp *qp)
 	qp->tx.seq = qp->rx.seq = 0;
 	qp->rx.start = qp->rx.end = 0;
 	qp->rx.has_rwqe = false;
-	qp->rx.uc_refused = 0;
 	qp->conn.hello_sent = 0;
 	qp->conn.active = false;
 	qp->conn.lost = false;

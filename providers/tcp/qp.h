@@ -212,7 +212,6 @@ struct tcp_rx_state {
 	bool by_app;  /* this rx pass runs in the application's poll_cq */
 	/* the socket's SO_RCVLOWAT, 0 for the default (1): see rx_lowat() */
 	uint32_t lowat;
-	uint32_t uc_refused; /* UC WRITEs refused since reset (rx_ops.c) */
 };
 
 /*

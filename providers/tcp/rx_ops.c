@@ -112,18 +112,10 @@ static void complete_recv(struct tcp_qp *qp, enum ibv_wc_status st)
 }
 
 /*
- * Refused UC WRITEs a QP survives. A NIC's UC responder drops every one;
- * unbounded, that lets a peer try memory keys at the frame rate with no
- * connection lost (docs/design.md, "Memory keys and placement"), so the
- * TCP_UC_REFUSED_MAX-th fails the QP as RC's first does.
- */
-#define TCP_UC_REFUSED_MAX 4
-
-/*
  * A WRITE (with immediate) whose target fails the checks. UC drops the
- * message and carries on, as a NIC's UC responder does, a few times;
- * RC fails: a WRITE_IMM's receive completes with the error first (as rxe
- * completes it), then the QP goes to error and the requester learns why.
+ * message and carries on, as a NIC's UC responder does; RC fails: a
+ * WRITE_IMM's receive completes with the error first (as rxe completes
+ * it), then the QP goes to error and the requester learns why.
  */
 static void write_refused(struct tcp_qp *qp)
 {
@@ -131,8 +123,6 @@ static void write_refused(struct tcp_qp *qp)
 
 	if (qp->type == IBV_QPT_UC) {
 		qp->rx.discard = true;
-		if (++qp->rx.uc_refused >= TCP_UC_REFUSED_MAX)
-			tcp_qp_to_error(qp, IBV_EVENT_QP_ACCESS_ERR);
 		return;
 	}
 	if (h->opcode == RTCP_OP_WRITE_IMM &&
