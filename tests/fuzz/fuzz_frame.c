@@ -174,6 +174,10 @@ static unsigned int violations(const struct rtcp_hdr *h, uint64_t expect,
 		if (h->len || h->aux0 > max_msg)
 			v |= V(RTCP_EBADLEN);
 		break;
+	case RTCP_OP_REKEY: /* the sender's new receive SA */
+		if (h->len != RTCP_REKEY_LEN)
+			v |= V(RTCP_EBADLEN);
+		break;
 	default: /* atomics, ATOMIC_RESP, ACK, TERMINATE: header only */
 		if (h->len)
 			v |= V(RTCP_EBADLEN);
