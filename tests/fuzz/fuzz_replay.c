@@ -48,7 +48,8 @@ static size_t build_valid(uint8_t *buf)
 	for (i = 0; i < nf; i++) {
 		struct rtcp_hdr h = { 0 };
 
-		h.opcode = (uint8_t)(rnd(RTCP_OP_MAX) + 1);
+		/* the opcodes of a plain stream (REKEY: secured only) */
+		h.opcode = (uint8_t)(rnd(RTCP_OP_SEND_INV) + 1);
 		h.flags = (uint8_t)(rnd(RTCP_F_KNOWN + 1) & RTCP_F_KNOWN);
 		h.msn = (uint32_t)i;
 		h.rkey = fgen_rand(&rng);
