@@ -17,6 +17,14 @@
 #define TQP_INLINE 64
 #define TNODE_CQE  256
 
+enum tcp_psp_mode tpair_mode = TCP_PSP_OFF;
+const uint8_t tpair_key_ab[16] = { 0x10, 0x11, 0x12, 0x13, 0x14, 0x15,
+				   0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b,
+				   0x1c, 0x1d, 0x1e, 0x1f };
+const uint8_t tpair_key_ba[16] = { 0xb0, 0xa1, 0xb2, 0xa3, 0xb4, 0xa5,
+				   0xb6, 0xa7, 0xb8, 0xa9, 0xba, 0xab,
+				   0xbc, 0xad, 0xbe, 0xaf };
+
 static const struct tqp_opts default_opts = {
 	.max_rd_atomic = 4,
 	.max_dest_rd_atomic = 4,
@@ -221,6 +229,26 @@ static int node_open(struct tnode *n, const struct tqp_opts *o, uint32_t qpn,
 	return n->qp ? 0 : ENOMEM;
 }
 
+/*
+ * The security the handshake would have set up: n seals with @tx_key
+ * under @tx_spi, and opens with @rx_key under @rx_spi.
+ */
+static int node_secure(struct tnode *n, uint32_t tx_spi, const uint8_t *tx_key,
+		       uint32_t rx_spi, const uint8_t *rx_key)
+{
+	struct tcp_sec_state *s = &n->qp->sec;
+
+	s->mode = tpair_mode;
+	if (tpair_mode == TCP_PSP_OFF)
+		return 0;
+	if (tcp_psp_sa_init(&s->tx, tpair_mode, TCP_PSP_AES128, tx_spi,
+			    tx_key) ||
+	    tcp_psp_sa_init(&s->rx[0], tpair_mode, TCP_PSP_AES128, rx_spi,
+			    rx_key))
+		return ENOMEM;
+	return 0;
+}
+
 /* The connection comes up as an accepted one does (tcp_qp_conn_ready):
  * each side's first frame announces its credits. */
 static int node_connect(struct tnode *n)
@@ -249,9 +277,16 @@ int tpair_open(struct tpair *p, const struct tqp_opts *a,
 
 	memset(p, 0, sizeof(*p));
 	p->a.fd = p->b.fd = -1;
+	p->ab.sec = p->ba.sec = tpair_mode != TCP_PSP_OFF;
 	err = node_open(&p->a, a, 0x10100, 0x20200);
 	if (!err)
 		err = node_open(&p->b, b, 0x20200, 0x10100);
+	if (!err)
+		err = node_secure(&p->a, TPAIR_SPI_AB, tpair_key_ab,
+				  TPAIR_SPI_BA, tpair_key_ba);
+	if (!err)
+		err = node_secure(&p->b, TPAIR_SPI_BA, tpair_key_ba,
+				  TPAIR_SPI_AB, tpair_key_ab);
 	if (!err)
 		err = node_connect(&p->a);
 	if (!err)
@@ -266,6 +301,10 @@ static void node_close(struct tnode *n)
 	if (qp) {
 		tcp_mutex_lock(&qp->lock);
 		tcp_qp_close_conn(qp); /* frees queued responses */
+		/* (the handshake's code clears these with the connection) */
+		tcp_psp_sa_clear(&qp->sec.tx);
+		tcp_psp_sa_clear(&qp->sec.rx[0]);
+		tcp_psp_sa_clear(&qp->sec.rx[1]);
 		tcp_mutex_unlock(&qp->lock);
 		if (qp->conn.closing_fd >= 0)
 			close(qp->conn.closing_fd);
@@ -319,8 +358,9 @@ static void tap_header(struct tpair *p, struct tap *t)
 		t->log[t->n] = h;
 	t->n++;
 	t->got = 0;
-	t->left = h.len;
-	t->pos += h.len;
+	/* (a secured frame's chunks carry their tags) */
+	t->left = t->sec ? tcp_psp_frame_bytes(h.len) - RTCP_HDR_LEN : h.len;
+	t->pos += t->left;
 	if (t == &p->ab && is_rd_atomic_req(h.opcode) &&
 	    ++p->rd_out > p->rd_max)
 		p->rd_max = p->rd_out;
