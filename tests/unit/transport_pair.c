@@ -88,20 +88,39 @@ static void ctx_free(struct tcp_context *ctx)
 	free(ctx);
 }
 
-static struct ibv_mr *reg(struct tnode *n, struct ibv_pd *pd, size_t off,
-			  size_t len, int access)
+static struct ibv_mr *reg_at(struct tnode *n, struct ibv_pd *pd, void *addr,
+			     size_t len, int access)
 {
-	struct ibv_mr *mr = tcp_reg_mr(pd, n->mem + off, len,
-				       (uintptr_t)(n->mem + off), access);
+	struct ibv_mr *mr = tcp_reg_mr(pd, addr, len, (uintptr_t)addr, access);
 
 	/* what libibverbs fills in after the provider returns */
 	if (mr) {
 		mr->context = &n->ctx->vctx.context;
 		mr->pd = pd;
-		mr->addr = n->mem + off;
+		mr->addr = addr;
 		mr->length = len;
 	}
 	return mr;
+}
+
+static struct ibv_mr *reg(struct tnode *n, struct ibv_pd *pd, size_t off,
+			  size_t len, int access)
+{
+	return reg_at(n, pd, n->mem + off, len, access);
+}
+
+struct ibv_mr *tnode_reg(struct tnode *n, void *addr, size_t len)
+{
+	const int all = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+			IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC;
+
+	return reg_at(n, n->pd, addr, len, all);
+}
+
+void tnode_dereg(struct ibv_mr *mr)
+{
+	if (mr)
+		tcp_dereg_mr(container_of(mr, struct verbs_mr, ibv_mr));
 }
 
 static uint32_t pow2_at_least(uint32_t v)
@@ -291,6 +310,22 @@ int tpair_open(struct tpair *p, const struct tqp_opts *a,
 		err = node_connect(&p->a);
 	if (!err)
 		err = node_connect(&p->b);
+	return err;
+}
+
+int tpair_open_self(struct tpair *p)
+{
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	p->a.fd = p->b.fd = -1;
+	p->ab.sec = p->ba.sec = tpair_mode != TCP_PSP_OFF;
+	err = node_open(&p->a, NULL, 0x10100, 0x10100);
+	if (!err)
+		err = node_secure(&p->a, TPAIR_SPI_AB, tpair_key_ab,
+				  TPAIR_SPI_AB, tpair_key_ab);
+	if (!err)
+		err = node_connect(&p->a);
 	return err;
 }
 

@@ -118,6 +118,16 @@ static inline size_t tframe(uint32_t len)
 int tpair_open(struct tpair *p, const struct tqp_opts *a,
 	       const struct tqp_opts *b);
 void tpair_close(struct tpair *p);
+/*
+ * A alone, connected to itself (the same SA both ways): what it sends
+ * comes back to it through the test (tpair_take, then tpair_give to A).
+ */
+int tpair_open_self(struct tpair *p);
+
+/* Registers memory the test allocated (every right, n's PD); the test
+ * deregisters it (tnode_dereg) before tpair_close. */
+struct ibv_mr *tnode_reg(struct tnode *n, void *addr, size_t len);
+void tnode_dereg(struct ibv_mr *mr);
 
 /* What n's QP has sent so far (at most max bytes), through its tap. */
 size_t tpair_take(struct tpair *p, struct tnode *n, uint8_t *buf, size_t max);
