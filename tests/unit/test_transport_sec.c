@@ -401,6 +401,119 @@ static void test_tampering(void)
 		tampered((enum tamper)t);
 }
 
+/*
+ * A READ response altered in its chunk 2: A (the requester) places chunks
+ * 0 and 1, nothing after, and its READ does not complete but flushed.
+ */
+static void test_tampered_response(void)
+{
+	static uint8_t wire[WIRE_MAX], before[MID];
+	struct tpair p;
+	struct tnode *a = &p.a, *b = &p.b;
+	uint8_t *dst;
+	size_t n;
+	uint64_t el;
+	uint32_t ev;
+
+	CHECK(!tpair_open(&p, NULL, NULL));
+	CHECK(tpair_pump(&p));
+	dst = a->mem + TNODE_BIG;
+	memcpy(before, dst, MID);
+	CHECK(!tnode_post(a, IBV_WR_RDMA_READ, 1, dst, MID, b->big,
+			  (uintptr_t)b->mem + TNODE_BIG, IBV_SEND_SIGNALED));
+	tpair_serve(a);
+	tpair_relay(&p, a);
+	n = take_all(&p, b, wire, sizeof(wire));
+	CHECKF(n == tcp_psp_frame_bytes(MID), "READ_RESP: %zu bytes", n);
+	wire[RTCP_HDR_LEN + 2 * STEP + 4000] ^= 0x04;
+	feed(a, wire, n);
+	CHECK(a->qp->state == IBV_QPS_ERR && a->qp->sec.rejected == 1);
+	CHECK(tnode_async(a, &ev, &el) && ev == IBV_EVENT_QP_FATAL);
+	expect_wc(a, 1, IBV_WC_WR_FLUSH_ERR, "tampered READ response");
+	CHECK(!memcmp(dst, b->mem + TNODE_BIG, 2 * TCP_PSP_CHUNK));
+	CHECKF(!memcmp(dst + 2 * TCP_PSP_CHUNK, before + 2 * TCP_PSP_CHUNK,
+		       MID - 2 * TCP_PSP_CHUNK),
+	       "tampered READ response (%s): the canary", mode_name());
+	tpair_close(&p);
+}
+
+/*
+ * UC: a SEND nobody receives is dropped, but verified first: a good one
+ * leaves the QP up, an altered one fails it (nothing placed either way).
+ */
+static void test_uc_drop(void)
+{
+	static uint8_t wire[WIRE_MAX], before[TNODE_MEM];
+	struct tqp_opts uc = { .access = IBV_ACCESS_REMOTE_WRITE, .uc = true };
+	struct tpair p;
+	struct tnode *a = &p.a, *b = &p.b;
+	struct ibv_wc wc;
+	size_t n;
+
+	CHECK(!tpair_open(&p, &uc, &uc));
+	CHECK(tpair_pump(&p));
+	memcpy(before, b->mem, TNODE_MEM);
+	CHECK(!tnode_post(a, IBV_WR_SEND, 1, a->mem + TNODE_BIG,
+			  2 * TCP_PSP_CHUNK + 3, NULL, 0, IBV_SEND_SIGNALED));
+	n = take_all(&p, a, wire, sizeof(wire));
+	CHECK(n == tcp_psp_frame_bytes(2 * TCP_PSP_CHUNK + 3));
+	feed(b, wire, n);
+	CHECK(b->qp->state == IBV_QPS_RTS && !b->qp->sec.rejected);
+	CHECK(b->qp->rx.seq == p.ab.pos);
+	expect_wc(a, 1, IBV_WC_SUCCESS, "UC SEND dropped");
+	CHECK(!tnode_post(a, IBV_WR_SEND, 2, a->mem + TNODE_BIG,
+			  2 * TCP_PSP_CHUNK + 3, NULL, 0, IBV_SEND_SIGNALED));
+	n = take_all(&p, a, wire, sizeof(wire));
+	wire[RTCP_HDR_LEN + STEP + 9] ^= 0x20; /* chunk 1 */
+	feed(b, wire, n);
+	CHECKF(b->qp->state == IBV_QPS_ERR && b->qp->sec.rejected == 1,
+	       "UC drop of an altered SEND (%s): B in state %d", mode_name(),
+	       b->qp->state);
+	CHECK(!memcmp(before, b->mem, TNODE_MEM));
+	CHECK(tnode_poll(b, &wc, 1) == 0);
+	tpair_close(&p);
+}
+
+/*
+ * While a 1 MiB WRITE of A's spans batches, B's READs reach A: their
+ * responses wait until the WRITE's last chunk is out (the taps, which
+ * decode both streams frame by frame, would find garbage otherwise).
+ */
+static void test_no_interleave(void)
+{
+	struct tpair p;
+	struct tnode *a = &p.a, *b = &p.b;
+	int i;
+
+	CHECK(!tpair_open(&p, NULL, NULL));
+	CHECK(!tnode_recv(b, 9, b->mem + 512, 256));
+	CHECK(tpair_pump(&p));
+	CHECK(!tnode_post(a, IBV_WR_RDMA_WRITE, 1, a->mem + TNODE_BIG,
+			  TNODE_BIG_LEN, b->big, (uintptr_t)b->mem + TNODE_BIG,
+			  0));
+	CHECK(!tnode_post(a, IBV_WR_SEND, 2, a->mem, 200, NULL, 0,
+			  IBV_SEND_SIGNALED));
+	tpair_serve(a);
+	tpair_relay(&p, a); /* the first 64 KiB or so */
+	for (i = 0; i < 3; i++)
+		CHECK(!tnode_post(b, IBV_WR_RDMA_READ, 10 + i,
+				  b->mem + 1024 + 64 * i, 64, a->mr,
+				  (uintptr_t)a->mem + 2048 + 64 * i,
+				  IBV_SEND_SIGNALED));
+	CHECK(tpair_pump(&p));
+	CHECK(p.ab.bad == 0 && p.ba.bad == 0);
+	CHECK(!memcmp(a->mem + TNODE_BIG, b->mem + TNODE_BIG, TNODE_BIG_LEN));
+	CHECK(!memcmp(a->mem, b->mem + 512, 200));
+	CHECK(!memcmp(a->mem + 2048, b->mem + 1024, 3 * 64));
+	/* the responses go before A's queued SEND (responses first) */
+	for (i = 0; i < 3; i++)
+		expect_wc(b, 10 + i, IBV_WC_SUCCESS, "READ during 1 MiB");
+	expect_wc(b, 9, IBV_WC_SUCCESS, "SEND behind 1 MiB");
+	expect_wc(a, 2, IBV_WC_SUCCESS, "SEND behind 1 MiB, sender");
+	CHECK(!a->qp->sec.rejected && !b->qp->sec.rejected);
+	tpair_close(&p);
+}
+
 /* ----------------------------------------------------- other secured */
 
 /* A QP connected to itself seals and opens with one SA: it works. */
@@ -486,6 +599,9 @@ int main(void)
 		test_layout();
 		test_big();
 		test_tampering();
+		test_tampered_response();
+		test_uc_drop();
+		test_no_interleave();
 		test_self();
 		test_rekey();
 	}

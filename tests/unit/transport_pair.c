@@ -162,7 +162,7 @@ static int qp_queues(struct tcp_qp *qp)
 }
 
 /*
- * An RC QP in RTS, its attributes as modify_qp stores them: RNR retry 7
+ * An RC (or UC) QP in RTS, its attributes as modify_qp stores them: RNR retry 7
  * (waits for credit for ever: no timer decides anything here), timeout 0
  * (no dead-peer watch).
  */
@@ -177,7 +177,7 @@ static struct tcp_qp *qp_new(struct tnode *n, const struct tqp_opts *o,
 	qp->conn.fd = -1;
 	qp->conn.closing_fd = -1;
 	qp->conn.poll.qp = qp;
-	qp->type = IBV_QPT_RC;
+	qp->type = o->uc ? IBV_QPT_UC : IBV_QPT_RC;
 	qp->pd = container_of(n->pd, struct tcp_pd, ibv_pd);
 	qp->scq = qp->rcq = container_of(n->cq, struct tcp_cq, vcq.cq);
 	qp->cap.max_send_wr = qp->cap.max_recv_wr = TQP_WR;
@@ -188,7 +188,7 @@ static struct tcp_qp *qp_new(struct tnode *n, const struct tqp_opts *o,
 	qp->vqp.qp.qp_num = qpn;
 	qp->vqp.qp.pd = n->pd;
 	qp->vqp.qp.send_cq = qp->vqp.qp.recv_cq = n->cq;
-	qp->vqp.qp.qp_type = IBV_QPT_RC;
+	qp->vqp.qp.qp_type = qp->type;
 	qp->attr.qp_access_flags = o->access;
 	qp->attr.max_rd_atomic = o->max_rd_atomic;
 	qp->attr.max_dest_rd_atomic = o->max_dest_rd_atomic;

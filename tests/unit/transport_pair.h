@@ -79,6 +79,7 @@ struct tqp_opts {
 	uint32_t max_dest_rd_atomic; /* IRD */
 	unsigned int access;	     /* qp_access_flags */
 	bool srq;		     /* receives from an SRQ (tnode.srq) */
+	bool uc;		     /* a UC QP (RC otherwise) */
 };
 
 /* Bytes taken from one QP that the other's socket had no room for yet. */
