@@ -514,6 +514,41 @@ static void test_no_interleave(void)
 	tpair_close(&p);
 }
 
+/*
+ * B's region is deregistered while its 1 MiB READ response spans batches:
+ * the rest cannot be read (as pin_batch finds it for a response of one
+ * batch), so B goes to error with QP_ACCESS_ERR; nothing is read from
+ * the freed region.
+ */
+static void test_response_region_gone(void)
+{
+	struct tpair p;
+	struct tnode *a = &p.a, *b = &p.b;
+	uint64_t el;
+	uint32_t ev;
+
+	CHECK(!tpair_open(&p, NULL, NULL));
+	CHECK(tpair_pump(&p));
+	CHECK(!tnode_post(a, IBV_WR_RDMA_READ, 1, a->mem + TNODE_BIG,
+			  TNODE_BIG_LEN, b->big, (uintptr_t)b->mem + TNODE_BIG,
+			  IBV_SEND_SIGNALED));
+	tpair_serve(a);
+	tpair_relay(&p, a);
+	tpair_serve(b); /* the response fills B's socket */
+	CHECK(b->qp->tx.cur.active && b->qp->tx.cur.resp);
+	tnode_dereg(b->big);
+	b->big = NULL;
+	tpair_relay(&p, b);
+	tpair_serve(b);
+	CHECKF(b->qp->state == IBV_QPS_ERR, "region gone (%s): B in state %d",
+	       mode_name(), b->qp->state);
+	CHECK(tnode_async(b, &ev, &el) && ev == IBV_EVENT_QP_ACCESS_ERR);
+	CHECK(!b->qp->tx.cur.active && !b->qp->sec.seal);
+	tpair_pump(&p);
+	CHECK(!a->qp->sec.rejected);
+	tpair_close(&p);
+}
+
 /* ----------------------------------------------------- other secured */
 
 /* A QP connected to itself seals and opens with one SA: it works. */
@@ -602,6 +637,7 @@ int main(void)
 		test_tampered_response();
 		test_uc_drop();
 		test_no_interleave();
+		test_response_region_gone();
 		test_self();
 		test_rekey();
 	}
