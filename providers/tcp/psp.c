@@ -8,9 +8,10 @@
  * tables are the expensive part); every call then only sets the nonce and
  * the direction, which OpenSSL's GCM implementation does without
  * re-keying. So the data path allocates nothing and derives nothing.
+ * An SA is one cipher context: calls on one SA must not overlap (each
+ * direction's SA belongs to the thread sending or receiving it).
  */
 #include <errno.h>
-#include <limits.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -24,6 +25,10 @@
 #define PSP_NONCE_LEN 12
 /* EVP's update takes an int length: feed longer runs in steps */
 #define PSP_EVP_STEP (1u << 30)
+/* distinct non-zero values of an SPI's low 31 bits */
+#define PSP_SPI_MAX (TCP_PSP_SPI_KEY_BIT - 1)
+/* auth frames up to this size (header included) are hashed in one go */
+#define PSP_SMALL 256
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
@@ -49,7 +54,9 @@ int tcp_psp_dev_init(struct tcp_psp_dev *d, enum tcp_psp_mode mode,
 	memset(d, 0, sizeof(*d));
 	if ((mode != TCP_PSP_OFF && !mode_valid(mode)) || !alg_valid(alg))
 		return EINVAL;
-	if (RAND_priv_bytes(&d->master[0][0], sizeof(d->master)) != 1) {
+	if (RAND_priv_bytes(&d->master[0][0], sizeof(d->master)) != 1 ||
+	    RAND_bytes((unsigned char *)&d->spi_base, sizeof(d->spi_base)) !=
+		    1) {
 		tcp_psp_dev_wipe(d);
 		return EIO;
 	}
@@ -146,21 +153,21 @@ int tcp_psp_derive(const uint8_t master[TCP_PSP_MASTER_LEN], uint32_t spi,
 	return ret;
 }
 
-int tcp_psp_dev_new_rx(const struct tcp_psp_dev *d, uint32_t *spi,
+int tcp_psp_dev_new_rx(struct tcp_psp_dev *d, uint32_t *spi,
 		       uint8_t key[TCP_PSP_KEY_MAX])
 {
 	unsigned int slot = d->gen & 1;
-	uint32_t s;
+	uint32_t n, s;
 
 	/*
-	 * The low 31 bits are never 0 either, so neither slot can produce
-	 * an SPI that differs from "no SA" only in the slot bit.
+	 * A counter, not a fresh random SPI: among n random ones two would
+	 * collide with odds near n^2 / 2^32, and colliding SAs share a key.
+	 * The low 31 bits run through 1 .. 2^31 - 1 from a random start.
 	 */
-	do {
-		if (RAND_bytes((unsigned char *)&s, sizeof(s)) != 1)
-			return -1;
-		s &= ~TCP_PSP_SPI_KEY_BIT;
-	} while (!s);
+	n = __atomic_fetch_add(&d->spi_count, 1, __ATOMIC_RELAXED);
+	if (n >= PSP_SPI_MAX)
+		return -1;
+	s = (uint32_t)(((uint64_t)d->spi_base + n) % PSP_SPI_MAX) + 1;
 	if (slot)
 		s |= TCP_PSP_SPI_KEY_BIT;
 	if (tcp_psp_derive(d->master[slot], s, d->alg, key))
@@ -265,45 +272,98 @@ static int feed_iov(EVP_CIPHER_CTX *ctx, uint8_t *out, const struct iovec *in,
 	return len ? -1 : 0;
 }
 
+/*
+ * Auth mode authenticates header and payload alike as AAD, so a small
+ * frame goes to GHASH in one update: each EVP call costs about as much as
+ * hashing a hundred bytes.
+ */
+static bool auth_small(enum tcp_psp_mode mode, size_t aad_len, size_t len)
+{
+	return mode == TCP_PSP_AUTH && aad_len + len <= PSP_SMALL;
+}
+
+/* @aad then the first @len bytes of @in, copied to @dst; -1 if short. */
+static int gather(uint8_t *dst, const void *aad, size_t aad_len,
+		  const struct iovec *in, int in_n, size_t len)
+{
+	size_t n;
+	int i;
+
+	if (aad_len)
+		memcpy(dst, aad, aad_len);
+	dst += aad_len;
+	for (i = 0; i < in_n && len; i++) {
+		n = in[i].iov_len < len ? in[i].iov_len : len;
+		memcpy(dst, in[i].iov_base, n);
+		dst += n;
+		len -= n;
+	}
+	return len ? -1 : 0;
+}
+
+/* The tag out of (@get) or into the context, straight through params:
+ * EVP_CIPHER_CTX_ctrl would translate to the same params first. */
+static int tag_param(EVP_CIPHER_CTX *ctx, const uint8_t *tag, bool get)
+{
+	OSSL_PARAM p[] = {
+		/* set_params only reads it: the cast drops nothing */
+		OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
+						  (void *)tag, TCP_PSP_TAG_LEN),
+		OSSL_PARAM_construct_end(),
+	};
+
+	if (get)
+		return EVP_CIPHER_CTX_get_params(ctx, p) == 1 ? 0 : -1;
+	return EVP_CIPHER_CTX_set_params(ctx, p) == 1 ? 0 : -1;
+}
+
+/*
+ * Feeds aad and payload, the payload through the cipher into @out in
+ * encrypt mode (out == in.iov_base decrypts in place). A small auth frame
+ * takes one AAD update.
+ */
+static int feed_frame(EVP_CIPHER_CTX *ctx, enum tcp_psp_mode mode,
+		      const void *aad, size_t aad_len, const struct iovec *in,
+		      int in_n, size_t len, uint8_t *out)
+{
+	uint8_t small[PSP_SMALL];
+
+	if (auth_small(mode, aad_len, len))
+		return gather(small, aad, aad_len, in, in_n, len) ||
+		       feed(ctx, NULL, small, aad_len + len);
+	return feed(ctx, NULL, aad, aad_len) ||
+	       feed_iov(ctx, mode == TCP_PSP_ENCRYPT ? out : NULL, in, in_n,
+			len);
+}
+
 int tcp_psp_seal(struct tcp_psp_sa *sa, enum tcp_psp_mode mode, uint64_t iv,
 		 const void *aad, size_t aad_len, const struct iovec *in,
 		 int in_n, size_t len, uint8_t *out,
 		 uint8_t tag[TCP_PSP_TAG_LEN])
 {
-	EVP_CIPHER_CTX *ctx = sa->evp;
-	uint8_t *dst = mode == TCP_PSP_ENCRYPT ? out : NULL;
 	int outl;
 
-	if (!mode_valid(mode) || (dst == NULL && mode == TCP_PSP_ENCRYPT) ||
-	    sa_start(sa, iv, 1))
-		return -1;
-	if (feed(ctx, NULL, aad, aad_len) || feed_iov(ctx, dst, in, in_n, len))
+	if (!mode_valid(mode) || (mode == TCP_PSP_ENCRYPT && len && !out) ||
+	    sa_start(sa, iv, 1) ||
+	    feed_frame(sa->evp, mode, aad, aad_len, in, in_n, len, out))
 		return -1;
 	/* GCM's final emits nothing: the cipher is a stream */
-	if (EVP_EncryptFinal_ex(ctx, NULL, &outl) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TCP_PSP_TAG_LEN,
-				tag) != 1)
+	if (EVP_EncryptFinal_ex(sa->evp, NULL, &outl) != 1)
 		return -1;
-	return 0;
+	return tag_param(sa->evp, tag, true);
 }
 
 int tcp_psp_open(struct tcp_psp_sa *sa, enum tcp_psp_mode mode, uint64_t iv,
 		 const void *aad, size_t aad_len, uint8_t *buf, size_t len,
 		 const uint8_t tag[TCP_PSP_TAG_LEN])
 {
+	struct iovec v = { buf, len };
 	EVP_CIPHER_CTX *ctx = sa->evp;
-	uint8_t *dst = mode == TCP_PSP_ENCRYPT ? buf : NULL;
-	uint8_t want[TCP_PSP_TAG_LEN];
 	int outl;
 
-	if (!mode_valid(mode) || sa_start(sa, iv, 0))
-		return -1;
-	/* EVP takes a mutable pointer; the tag is only copied */
-	memcpy(want, tag, sizeof(want));
-	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TCP_PSP_TAG_LEN,
-				want) != 1)
-		return -1;
-	if (feed(ctx, NULL, aad, aad_len) || feed(ctx, dst, buf, len))
+	if (!mode_valid(mode) || sa_start(sa, iv, 0) ||
+	    tag_param(ctx, tag, false) ||
+	    feed_frame(ctx, mode, aad, aad_len, &v, 1, len, buf))
 		return -1;
 	/* the comparison inside is constant time (CRYPTO_memcmp) */
 	return EVP_DecryptFinal_ex(ctx, NULL, &outl) == 1 ? 0 : -1;

@@ -75,6 +75,13 @@ struct tcp_psp_dev {
 	uint32_t gen; /* rotations so far: the active master is gen & 1 */
 	enum tcp_psp_mode mode;
 	enum tcp_psp_alg alg;
+	/*
+	 * Receive SPIs handed out (atomic) and the random start they count
+	 * from: a key is a function of master and SPI, and IVs restart at 0
+	 * on every connection, so two SAs sharing an SPI would share nonces
+	 * and each peer could forge the other's frames.
+	 */
+	uint32_t spi_base, spi_count;
 };
 
 /* Fresh random masters (RAND_priv_bytes); 0 or an errno. */
@@ -96,9 +103,10 @@ int tcp_psp_derive(const uint8_t master[TCP_PSP_MASTER_LEN], uint32_t spi,
 		   enum tcp_psp_alg alg, uint8_t *key);
 /*
  * A new receive SA's SPI and key from the active master: the SPI is
- * random and non-zero, its top bit the active slot. 0 or -1.
+ * unique within @d (2^31 - 1 of them) and non-zero, its top bit the
+ * active slot. Safe to call concurrently, but not with rotate. 0 or -1.
  */
-int tcp_psp_dev_new_rx(const struct tcp_psp_dev *d, uint32_t *spi,
+int tcp_psp_dev_new_rx(struct tcp_psp_dev *d, uint32_t *spi,
 		       uint8_t key[TCP_PSP_KEY_MAX]);
 
 static inline size_t tcp_psp_key_len(enum tcp_psp_alg alg)

@@ -65,6 +65,18 @@ static void print_hex(const uint8_t *p, size_t n)
 #define K1_256 \
 	"c960b23a83066cd0b2aaff6bc676c265ca166ff8454c00cfad7c0890500cd1cd"
 
+/*
+ * And the PSP reference implementation's: google/psp's test configuration
+ * (cfg/encrypt_transport_crypt_off_128.cfg: master keys 0 and 1, SPI
+ * 0x9A345678) with the derived keys a Rust port of that reference
+ * (psp_security, unit tests test_derive_psp_key_128/test_derive_psp_key)
+ * asserts; the openssl commands above give the same.
+ */
+#define REF_MK0 \
+	"34448a064292601b11a0978f56a2d34cf3fc35ede1a6bc04f8db3e5243a2b0ca"
+#define REF_MK1 \
+	"563952565d3a78ae773ec1b779f2f2d99f4a7f53a6fbb9b07d5b71f39364d739"
+
 static const struct kdf_vec {
 	const char *master;
 	uint32_t spi;
@@ -76,6 +88,12 @@ static const struct kdf_vec {
 	{ M2, 0x9a0b0c0d, TCP_PSP_AES128, "6e2bf65d30d8462e8125dfde2c2fac7b" },
 	{ M2, 0x9a0b0c0d, TCP_PSP_AES256,
 	  "ea713357c2ce4086f5690244dccaf154235978032ce5cc20fa29266e6cee5008" },
+	{ REF_MK0, 0x12345678, TCP_PSP_AES128,
+	  "96c22dc799198090b74b70ae468e4e30" },
+	{ REF_MK0, 0x12345678, TCP_PSP_AES256,
+	  "2b7d72074e42ca334487f2990e3f8c4037e436f38283449b76463e9b7fb2e3de" },
+	{ REF_MK1, 0x9a345678, TCP_PSP_AES128,
+	  "3946da2554eae46ad1ef77a64372edc4" },
 };
 
 static void test_kdf(void)
@@ -229,7 +247,7 @@ static const struct frame_vec {
 	  "7eba6f52df2e539356adc7958bf45e13" },
 };
 
-static uint8_t hdr[64], chunk[100];
+static uint8_t hdr[64], chunk[100], big[1500];
 
 static void frame_inputs(void)
 {
@@ -239,6 +257,8 @@ static void frame_inputs(void)
 		hdr[i] = (uint8_t)i;
 	for (i = 0; i < sizeof(chunk); i++)
 		chunk[i] = (uint8_t)((i * 7 + 3) & 255);
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 13 + (i >> 8));
 }
 
 static void test_frame_auth(const struct frame_vec *v)
@@ -292,7 +312,7 @@ static void test_frame_encrypt(const struct frame_vec *v)
 static void test_mode_override(void)
 {
 	struct iovec pl = { (void *)"payload!", 8 };
-	uint8_t tag[TCP_PSP_TAG_LEN], ct[8];
+	uint8_t tag[TCP_PSP_TAG_LEN], ct[TCP_PSP_TAG_LEN];
 	struct tcp_psp_sa sa;
 
 	sa_hex(&sa, TCP_PSP_AUTH, K1_128, 0x12345678);
@@ -304,6 +324,14 @@ static void test_mode_override(void)
 	/* encrypt needs somewhere to put the ciphertext */
 	CHECK(tcp_psp_seal(&sa, TCP_PSP_ENCRYPT, 0x1000, hdr, 64, &pl, 1, 8,
 			   NULL, tag) == -1);
+	/* unless there is none: a header alone is GMAC'd in both modes */
+	CHECK(tcp_psp_seal(&sa, TCP_PSP_ENCRYPT, 0x1000, hdr, 64, NULL, 0, 0,
+			   NULL, tag) == 0);
+	CHECK(tcp_psp_seal(&sa, TCP_PSP_AUTH, 0x1000, hdr, 64, NULL, 0, 0, NULL,
+			   ct) == 0);
+	CHECK(!memcmp(tag, ct, TCP_PSP_TAG_LEN));
+	CHECK(tcp_psp_open(&sa, TCP_PSP_ENCRYPT, 0x1000, hdr, 64, NULL, 0,
+			   tag) == 0);
 	tcp_psp_sa_clear(&sa);
 }
 
@@ -319,16 +347,21 @@ static void test_frames(void)
 	test_mode_override();
 }
 
-/* Seals hdr + chunk under @mode, then opens a copy changed by @tamper. */
+/*
+ * Seals hdr + @len bytes of big under @mode, then opens a copy changed by
+ * @t. Lengths up to 192 take psp.c's one-update path for small auth
+ * frames, longer ones the general path.
+ */
 enum tamper { T_NONE, T_AAD, T_DATA, T_TAG, T_IV, T_KEY, T_SHORT, T_MODE };
 
-static int sealed_then_opened(enum tcp_psp_mode mode, enum tamper t, int bit)
+static int sealed_then_opened(enum tcp_psp_mode mode, enum tamper t, int bit,
+			      size_t len)
 {
-	struct iovec c = { chunk, sizeof(chunk) };
-	uint8_t tag[TCP_PSP_TAG_LEN], buf[sizeof(chunk)], h[64];
+	struct iovec c[2] = { { big, len / 2 },
+			      { big + len / 2, len - len / 2 } };
+	uint8_t tag[TCP_PSP_TAG_LEN], buf[sizeof(big)], h[64];
 	struct tcp_psp_sa tx, rx, other;
 	uint64_t iv = 0x2000;
-	size_t len = sizeof(chunk);
 	int ret;
 
 	sa_hex(&tx, mode, K1_128, 0x12345678);
@@ -336,8 +369,8 @@ static int sealed_then_opened(enum tcp_psp_mode mode, enum tamper t, int bit)
 	/* same key, other SPI: the nonce differs */
 	sa_hex(&other, mode, K1_128, 0x12345679);
 	memcpy(h, hdr, sizeof(h));
-	memcpy(buf, chunk, sizeof(buf));
-	CHECK(tcp_psp_seal(&tx, mode, iv, h, 64, &c, 1, len, buf, tag) == 0);
+	memcpy(buf, big, len);
+	CHECK(tcp_psp_seal(&tx, mode, iv, h, 64, c, 2, len, buf, tag) == 0);
 	switch (t) {
 	case T_AAD:
 		h[bit / 8 % 64] ^= 1u << (bit % 8);
@@ -363,37 +396,45 @@ static int sealed_then_opened(enum tcp_psp_mode mode, enum tamper t, int bit)
 	ret = tcp_psp_open(t == T_KEY ? &other : &rx, mode, iv, h, 64, buf, len,
 			   tag);
 	if (!ret)
-		CHECK(!memcmp(buf, chunk, len));
+		CHECK(!memcmp(buf, big, len));
 	tcp_psp_sa_clear(&tx);
 	tcp_psp_sa_clear(&rx);
 	tcp_psp_sa_clear(&other);
 	return ret;
 }
 
+static void tamper_len(enum tcp_psp_mode m, size_t len)
+{
+	int bit, bad;
+
+	CHECK(sealed_then_opened(m, T_NONE, 0, len) == 0);
+	/* every bit of the tag, a spread of header and data bits */
+	for (bad = 0, bit = 0; bit < 128; bit++)
+		bad += sealed_then_opened(m, T_TAG, bit, len) == -1;
+	CHECKF(bad == 128, "mode %d len %zu: %d of 128 tag flips caught", m,
+	       len, bad);
+	for (bad = 0, bit = 0; bit < 512; bit += 37)
+		bad += sealed_then_opened(m, T_AAD, bit, len) == -1;
+	CHECKF(bad == 14, "mode %d len %zu: %d of 14 header flips", m, len,
+	       bad);
+	for (bad = 0, bit = 0; bit < 20 * 41; bit += 41)
+		bad += sealed_then_opened(m, T_DATA, bit * (int)len / 100,
+					  len) == -1;
+	CHECKF(bad == 20, "mode %d len %zu: %d of 20 data flips", m, len, bad);
+	CHECK(sealed_then_opened(m, T_IV, 0, len) == -1);
+	CHECK(sealed_then_opened(m, T_KEY, 0, len) == -1);
+	CHECK(sealed_then_opened(m, T_SHORT, 0, len) == -1);
+	CHECK(sealed_then_opened(m, T_MODE, 0, len) == -1);
+}
+
 static void test_tamper(void)
 {
-	enum tcp_psp_mode modes[] = { TCP_PSP_AUTH, TCP_PSP_ENCRYPT };
-	int m, bit, bad;
+	static const size_t lens[] = { 1, 100, 192, 193, 1500 };
+	size_t i;
 
-	for (m = 0; m < 2; m++) {
-		CHECK(sealed_then_opened(modes[m], T_NONE, 0) == 0);
-		/* every bit of the tag, a spread of header and data bits */
-		for (bad = 0, bit = 0; bit < 128; bit++)
-			bad += sealed_then_opened(modes[m], T_TAG, bit) == -1;
-		CHECKF(bad == 128, "mode %d: %d of 128 tag flips caught",
-		       modes[m], bad);
-		for (bad = 0, bit = 0; bit < 512; bit += 37)
-			bad += sealed_then_opened(modes[m], T_AAD, bit) == -1;
-		CHECKF(bad == 14, "mode %d: %d of 14 header flips", modes[m],
-		       bad);
-		for (bad = 0, bit = 0; bit < 800; bit += 41)
-			bad += sealed_then_opened(modes[m], T_DATA, bit) == -1;
-		CHECKF(bad == 20, "mode %d: %d of 20 data flips", modes[m],
-		       bad);
-		CHECK(sealed_then_opened(modes[m], T_IV, 0) == -1);
-		CHECK(sealed_then_opened(modes[m], T_KEY, 0) == -1);
-		CHECK(sealed_then_opened(modes[m], T_SHORT, 0) == -1);
-		CHECK(sealed_then_opened(modes[m], T_MODE, 0) == -1);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		tamper_len(TCP_PSP_AUTH, lens[i]);
+		tamper_len(TCP_PSP_ENCRYPT, lens[i]);
 	}
 }
 
@@ -419,6 +460,14 @@ static void test_short_iov(void)
 			   tag) == -1); /* a cleared SA refuses */
 }
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	while (n--)
+		if (*p++)
+			return false;
+	return true;
+}
+
 static void test_sa_init_errors(void)
 {
 	uint8_t k[32] = { 1 };
@@ -435,21 +484,37 @@ static void test_sa_init_errors(void)
 	/* re-initialising a live SA frees the old context (valgrind) */
 	CHECK(tcp_psp_sa_init(&sa, TCP_PSP_AUTH, TCP_PSP_AES128, 5, k) == 0);
 	CHECK(tcp_psp_sa_init(&sa, TCP_PSP_AUTH, TCP_PSP_AES256, 6, k) == 0);
-	CHECK(sa.spi == 6 && sa.evp != NULL);
+	CHECK(sa.spi == 6 && sa.evp != NULL && sa.key[0] == 1);
 	tcp_psp_sa_clear(&sa);
-	tcp_psp_sa_clear(&sa); /* twice is harmless */
+	CHECK(all_zero(sa.key, sizeof(sa.key))); /* wiped */
+	tcp_psp_sa_clear(&sa);			 /* twice is harmless */
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
+static int cmp_u32(const void *a, const void *b)
 {
-	while (n--)
-		if (*p++)
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* SPIs handed out so far: every one must be new (psp.h). */
+static uint32_t spis[1000];
+static size_t nspis;
+
+static bool spis_distinct(void)
+{
+	size_t i;
+
+	qsort(spis, nspis, sizeof(spis[0]), cmp_u32);
+	for (i = 1; i < nspis; i++)
+		if ((spis[i] & ~TCP_PSP_SPI_KEY_BIT) ==
+		    (spis[i - 1] & ~TCP_PSP_SPI_KEY_BIT))
 			return false;
 	return true;
 }
 
 /* new_rx from @d: the SPI's slot bit and the key derived from that slot. */
-static void check_new_rx(const struct tcp_psp_dev *d, unsigned int slot)
+static void check_new_rx(struct tcp_psp_dev *d, unsigned int slot)
 {
 	uint8_t key[TCP_PSP_KEY_MAX], want[TCP_PSP_KEY_MAX];
 	uint32_t spi;
@@ -461,8 +526,27 @@ static void check_new_rx(const struct tcp_psp_dev *d, unsigned int slot)
 		ok &= !!(spi & TCP_PSP_SPI_KEY_BIT) == slot;
 		CHECK(tcp_psp_derive(d->master[slot], spi, d->alg, want) == 0);
 		ok &= !memcmp(key, want, tcp_psp_key_len(d->alg));
+		if (nspis < sizeof(spis) / sizeof(spis[0]))
+			spis[nspis++] = spi;
 	}
 	CHECKF(ok, "200 SPIs of slot %u", slot);
+}
+
+/* The low 31 bits wrap past 2^31 - 1 to 1, never 0, and run out. */
+static void test_spi_wrap(void)
+{
+	uint8_t key[TCP_PSP_KEY_MAX];
+	struct tcp_psp_dev d;
+	uint32_t spi;
+
+	CHECK(tcp_psp_dev_init(&d, TCP_PSP_AUTH, TCP_PSP_AES128) == 0);
+	d.spi_base = 0x7ffffffe;
+	CHECK(tcp_psp_dev_new_rx(&d, &spi, key) == 0 && spi == 0x7fffffff);
+	CHECK(tcp_psp_dev_new_rx(&d, &spi, key) == 0 && spi == 1);
+	d.spi_count = 0x7ffffffe; /* the last of 2^31 - 1 */
+	CHECK(tcp_psp_dev_new_rx(&d, &spi, key) == 0 && spi == 0x7ffffffe);
+	CHECK(tcp_psp_dev_new_rx(&d, &spi, key) == -1);
+	tcp_psp_dev_wipe(&d);
 }
 
 static void test_dev(void)
@@ -487,6 +571,8 @@ static void test_dev(void)
 	CHECK(d.gen == 2 && !memcmp(d.master[1], m1, 32));
 	CHECK(memcmp(d.master[0], m0, 32));
 	check_new_rx(&d, 0);
+	/* unique across rotations too, whichever slot they came from */
+	CHECKF(spis_distinct(), "%zu SPIs distinct", nspis);
 	tcp_psp_dev_wipe(&d);
 	CHECK(all_zero(d.master[0], 64));
 	CHECK(tcp_psp_dev_init(&d, (enum tcp_psp_mode)9, TCP_PSP_AES128) ==
@@ -494,6 +580,7 @@ static void test_dev(void)
 	CHECK(tcp_psp_dev_init(&d, TCP_PSP_OFF, TCP_PSP_AES128) == 0);
 	check_new_rx(&d, 0);
 	tcp_psp_dev_wipe(&d);
+	test_spi_wrap();
 }
 
 /*
