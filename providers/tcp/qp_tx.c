@@ -49,6 +49,8 @@ static bool add_sec_frame(struct tcp_qp *qp, int *nh, struct rtcp_hdr *h,
 	struct tcp_tx_frame f;
 	uint8_t *hb;
 
+	if (qp->tx.cur.active)
+		return false; /* nothing goes between a frame's chunks */
 	tcp_tx_frame_init(qp, &f, h, seg, nseg, snapshot);
 	if (!tcp_tx_chunk_fits(qp, &f, true))
 		return false;

@@ -515,6 +515,56 @@ static void test_no_interleave(void)
 }
 
 /*
+ * The other way round: while B's 512 KiB WRITE spans batches, A's READ of
+ * 512 KiB arrives and B's WRITE and SEND are posted; once the WRITE's
+ * last chunk is out, the READ response starts (responses first) and spans
+ * batches in its turn (its snapshot or ciphertext fills a batch's buffer
+ * long before its iovecs): the WRITE and SEND go after its last chunk.
+ */
+static void test_no_interleave_response(void)
+{
+	const uint32_t half = TNODE_BIG_LEN / 2;
+	struct tpair p;
+	struct tnode *a = &p.a, *b = &p.b;
+	uint8_t *abig, *bbig;
+
+	CHECK(!tpair_open(&p, NULL, NULL));
+	abig = a->mem + TNODE_BIG;
+	bbig = b->mem + TNODE_BIG;
+	CHECK(!tnode_recv(a, 9, a->mem + 512, 256));
+	CHECK(tpair_pump(&p));
+	CHECK(!tnode_post(b, IBV_WR_RDMA_WRITE, 19, bbig, half, a->big,
+			  (uintptr_t)abig + half, 0));
+	tpair_serve(b);
+	CHECK(b->qp->tx.iov_i < b->qp->tx.iov_n); /* still going out */
+	CHECK(!tnode_post(a, IBV_WR_RDMA_READ, 1, abig, half, b->big,
+			  (uintptr_t)bbig + half, IBV_SEND_SIGNALED));
+	tpair_serve(a);
+	tpair_relay(&p, a);
+	tpair_serve(b); /* takes the READ: its response waits */
+	CHECK(b->qp->resp.head);
+	CHECK(!tnode_post(b, IBV_WR_RDMA_WRITE, 20, b->mem, 100, a->mr,
+			  (uintptr_t)a->mem + 1024, 0));
+	CHECK(!tnode_post(b, IBV_WR_SEND, 21, b->mem + 200, 150, NULL, 0,
+			  IBV_SEND_SIGNALED));
+	CHECK(tpair_pump(&p));
+	CHECK(p.ab.bad == 0 && p.ba.bad == 0);
+	/* B's last frames: the response, then the WRITE and the SEND */
+	CHECK(p.ba.n >= 3 && p.ba.log[p.ba.n - 3].opcode == RTCP_OP_READ_RESP &&
+	      p.ba.log[p.ba.n - 2].opcode == RTCP_OP_WRITE &&
+	      p.ba.log[p.ba.n - 1].opcode == RTCP_OP_SEND);
+	expect_wc(a, 1, IBV_WC_SUCCESS, "512 KiB READ");
+	expect_wc(a, 9, IBV_WC_SUCCESS, "SEND behind a 512 KiB response");
+	expect_wc(b, 21, IBV_WC_SUCCESS, "SEND behind a 512 KiB response");
+	CHECK(!memcmp(abig, bbig + half, half));
+	CHECK(!memcmp(abig + half, bbig, half));
+	CHECK(!memcmp(a->mem + 1024, b->mem, 100));
+	CHECK(!memcmp(a->mem + 512, b->mem + 200, 150));
+	CHECK(!a->qp->sec.rejected && !b->qp->sec.rejected);
+	tpair_close(&p);
+}
+
+/*
  * B's region is deregistered while its 1 MiB READ response spans batches:
  * the rest cannot be read (as pin_batch finds it for a response of one
  * batch), so B goes to error with QP_ACCESS_ERR; nothing is read from
@@ -637,6 +687,7 @@ int main(void)
 		test_tampered_response();
 		test_uc_drop();
 		test_no_interleave();
+		test_no_interleave_response();
 		test_response_region_gone();
 		test_self();
 		test_rekey();
