@@ -286,6 +286,11 @@ struct tcp_sec_state {
 	enum tcp_psp_mode mode;
 	struct tcp_hs *hs;    /* the key exchange in progress, or NULL */
 	struct tcp_psp_sa tx; /* the peer's receive SA: we seal with it */
+	/* the peer's next receive SA (its REKEY): it replaces tx at the
+	 * start of the first batch that begins between frames, since every
+	 * chunk of a frame is sealed with the SA its header names (qp_seal.c;
+	 * spi 0: none waiting) */
+	struct tcp_psp_sa tx_next;
 	/* our receive SAs: [0] current, [1] the one before the last rekey,
 	 * valid until the next (PSP: one rotation) */
 	struct tcp_psp_sa rx[2];

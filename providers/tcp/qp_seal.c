@@ -11,7 +11,8 @@
  * RTCP_F_ACK_REQ when the batch ends, and a READ response's region is
  * read only while pin_batch holds it. Each job runs once: a batch is
  * sealed once, then sent until all of it is in the kernel, so no IV is
- * ever sealed twice.
+ * ever sealed twice. For the same reason a new SA (sec.tx_next) takes
+ * over only when a batch starts between frames.
  *
  * Encrypt mode writes the ciphertext into sec.tx_cipher, never over the
  * application's memory, and the batch sends it from there. Auth mode
@@ -67,6 +68,12 @@ bool tcp_tx_sec_prepare(struct tcp_qp *qp)
 	}
 	s->seal->njob = s->seal->nsrc = 0;
 	s->tx_cipher_used = 0;
+	/* no job of the old SA is pending, and no frame is half sent */
+	if (s->tx_next.spi && !qp->tx.cur.active) {
+		tcp_psp_sa_clear(&s->tx);
+		s->tx = s->tx_next;
+		memset(&s->tx_next, 0, sizeof(s->tx_next));
+	}
 	return true;
 }
 
@@ -256,5 +263,6 @@ void tcp_tx_sec_reset(struct tcp_qp *qp)
 	qp->sec.seal = NULL;
 	qp->sec.tx_cipher = NULL;
 	qp->sec.tx_cipher_cap = qp->sec.tx_cipher_used = 0;
+	tcp_psp_sa_clear(&qp->sec.tx_next);
 	qp->rx.sec_avail = 0;
 }

@@ -599,6 +599,72 @@ static void test_response_region_gone(void)
 	tpair_close(&p);
 }
 
+/* The last frame of a kind a tap saw. */
+static const struct rtcp_hdr *last_op(const struct tap *t, uint8_t op)
+{
+	unsigned int i;
+
+	for (i = t->n < TAP_LOG ? t->n : TAP_LOG; i-- > 0;)
+		if (t->log[i].opcode == op)
+			return &t->log[i];
+	return NULL;
+}
+
+/*
+ * The peer's new receive SA arrives (sec.tx_next, as a REKEY's handler
+ * sets it) while A's 1 MiB WRITE spans batches: the WRITE's chunks stay
+ * sealed with the SA its header names, the next frame uses the new one,
+ * and B (which keeps the old SA as rx[1], as after its own rekey) takes
+ * both.
+ */
+static void test_tx_switch(void)
+{
+	static const uint8_t key2[16] = { 0x77, 1, 2, 3, 4, 5, 6, 7, 8 };
+	const uint32_t spi2 = 0x4000beefu;
+	struct tpair p;
+	struct tnode *a = &p.a, *b = &p.b;
+	struct tcp_sec_state *bs;
+	const struct rtcp_hdr *h;
+
+	CHECK(!tpair_open(&p, NULL, NULL));
+	bs = &b->qp->sec;
+	CHECK(!tnode_recv(b, 9, b->mem, 256));
+	CHECK(tpair_pump(&p));
+	CHECK(!tnode_post(a, IBV_WR_RDMA_WRITE, 1, a->mem + TNODE_BIG,
+			  TNODE_BIG_LEN, b->big, (uintptr_t)b->mem + TNODE_BIG,
+			  0));
+	tpair_serve(a);
+	CHECK(a->qp->tx.cur.active);
+	CHECK(!tcp_psp_sa_init(&a->qp->sec.tx_next, tpair_mode, TCP_PSP_AES128,
+			       spi2, key2));
+	bs->rx[1] = bs->rx[0];
+	memset(&bs->rx[0], 0, sizeof(bs->rx[0]));
+	CHECK(!tcp_psp_sa_init(&bs->rx[0], tpair_mode, TCP_PSP_AES128, spi2,
+			       key2));
+	CHECK(!tnode_post(a, IBV_WR_SEND, 2, a->mem + 300, 100, NULL, 0,
+			  IBV_SEND_SIGNALED));
+	CHECK(tpair_pump(&p));
+	expect_wc(b, 9, IBV_WC_SUCCESS, "SEND under the new SA");
+	expect_wc(a, 2, IBV_WC_SUCCESS, "SEND under the new SA, sender");
+	CHECK(!memcmp(a->mem + TNODE_BIG, b->mem + TNODE_BIG, TNODE_BIG_LEN));
+	CHECK(!memcmp(a->mem + 300, b->mem, 100));
+	h = last_op(&p.ab, RTCP_OP_WRITE);
+	CHECK(h && h->spi == TPAIR_SPI_AB);
+	/* (that SEND may have shared the WRITE's last batch: old SA) */
+	CHECK(a->qp->sec.tx.spi == spi2 && !a->qp->sec.tx_next.spi);
+	CHECK(!tnode_recv(b, 10, b->mem + 256, 256));
+	CHECK(!tnode_post(a, IBV_WR_SEND, 3, a->mem + 600, 100, NULL, 0,
+			  IBV_SEND_SIGNALED));
+	CHECK(tpair_pump(&p));
+	expect_wc(b, 10, IBV_WC_SUCCESS, "SEND after the switch");
+	expect_wc(a, 3, IBV_WC_SUCCESS, "SEND after the switch, sender");
+	CHECK(!memcmp(a->mem + 600, b->mem + 256, 100));
+	h = last_op(&p.ab, RTCP_OP_SEND);
+	CHECK(h && h->spi == spi2);
+	CHECK(!bs->rejected && b->qp->state == IBV_QPS_RTS);
+	tpair_close(&p);
+}
+
 /* ----------------------------------------------------- other secured */
 
 /* A QP connected to itself seals and opens with one SA: it works. */
@@ -689,6 +755,7 @@ int main(void)
 		test_no_interleave();
 		test_no_interleave_response();
 		test_response_region_gone();
+		test_tx_switch();
 		test_self();
 		test_rekey();
 	}
