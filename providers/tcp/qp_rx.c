@@ -6,7 +6,9 @@
  * Headers are read through a small staging buffer, payload with readv()
  * straight into the target memory; only bytes that arrived together with
  * a header are copied. What a frame means is its opcode's handler's
- * business (rx_ops.c).
+ * business (rx_ops.c). A secured connection's frames are read through
+ * the staging buffer whole and verified chunk by chunk before anything of
+ * them is used or placed (qp_open.c).
  */
 #include <errno.h>
 #include <limits.h>
