@@ -58,7 +58,10 @@ static int reject(struct tcp_qp *qp)
 	return -3;
 }
 
-/* Once per QP: a staging buffer that takes several chunks a read. */
+/*
+ * Once per QP, at its first frame of several chunks: a staging buffer
+ * that takes several chunks a read.
+ */
 static void rx_grow(struct tcp_qp *qp)
 {
 	uint8_t *b;
@@ -115,10 +118,11 @@ int tcp_rx_sec_header(struct tcp_qp *qp, bool *drained)
 	uint8_t *h;
 	int r;
 
-	rx_grow(qp);
 	h = qp->rx.buf + qp->rx.start;
 	spi = peek32(h + RTCP_OFF_SPI);
 	len = peek32(h + RTCP_OFF_LEN);
+	if (len > TCP_PSP_CHUNK)
+		rx_grow(qp); /* (may move the buffer) */
 	c = len < TCP_PSP_CHUNK ? len : TCP_PSP_CHUNK;
 	sa = rx_sa(qp, spi);
 	if (!sa)

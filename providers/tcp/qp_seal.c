@@ -50,22 +50,32 @@ struct tcp_tx_seal {
 	uint32_t njob, nsrc;
 };
 
+/*
+ * The ciphertext buffer, when the batch may need it: in encrypt mode, or
+ * for a response (a READ's snapshot, a REKEY); a connection in auth mode
+ * that only sends requests never allocates it.
+ */
+static bool cipher_alloc(struct tcp_qp *qp)
+{
+	struct tcp_sec_state *s = &qp->sec;
+
+	if (s->tx_cipher || (s->mode != TCP_PSP_ENCRYPT && !qp->resp.head))
+		return true;
+	s->tx_cipher = malloc(TCP_TX_CIPHER);
+	if (!s->tx_cipher)
+		return false;
+	s->tx_cipher_cap = TCP_TX_CIPHER;
+	return true;
+}
+
 bool tcp_tx_sec_prepare(struct tcp_qp *qp)
 {
 	struct tcp_sec_state *s = &qp->sec;
 
-	if (!s->seal) {
+	if (!s->seal)
 		s->seal = calloc(1, sizeof(*s->seal));
-		s->tx_cipher = malloc(TCP_TX_CIPHER);
-		if (!s->seal || !s->tx_cipher) {
-			free(s->seal);
-			free(s->tx_cipher);
-			s->seal = NULL;
-			s->tx_cipher = NULL;
-			return false;
-		}
-		s->tx_cipher_cap = TCP_TX_CIPHER;
-	}
+	if (!s->seal || !cipher_alloc(qp))
+		return false;
 	s->seal->njob = s->seal->nsrc = 0;
 	s->tx_cipher_used = 0;
 	/* no job of the old SA is pending, and no frame is half sent */

@@ -160,11 +160,16 @@ static void test_big(void)
 		     (uintptr_t)bdst));
 	CHECK(tpair_pump(&p));
 	expect_wc(a, 1, IBV_WC_SUCCESS, "4 MiB WRITE");
+	/* buffers as needed: auth sends requests in place; a frame of
+	 * several chunks grows the receiver's staging buffer */
+	CHECK(!a->qp->sec.tx_cipher == (tpair_mode == TCP_PSP_AUTH));
+	CHECK(b->qp->sec.rx_cap > TCP_RXBUF && !a->qp->sec.rx_cap);
 	CHECKF(!memcmp(asrc, bdst, BIG), "4 MiB WRITE (%s): data", mode_name());
 	CHECK(!post2(a, mback, IBV_WR_RDMA_READ, 2, aback, BIG,
 		     BIG - 3 * TCP_PSP_CHUNK - 77, mdst, (uintptr_t)bdst));
 	CHECK(tpair_pump(&p));
 	expect_wc(a, 2, IBV_WC_SUCCESS, "4 MiB READ");
+	CHECK(b->qp->sec.tx_cipher && a->qp->sec.rx_cap > TCP_RXBUF);
 	CHECKF(!memcmp(asrc, aback, BIG), "4 MiB READ (%s): data", mode_name());
 	/* the streams as both sides counted them: tags included */
 	CHECK(b->qp->rx.seq == p.ab.pos && a->qp->rx.seq == p.ba.pos);
