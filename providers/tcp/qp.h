@@ -19,6 +19,7 @@
 #include "psp.h"
 
 struct tcp_hs;
+struct tcp_tx_seal;
 #include "qp_watch.h"
 
 /* One scatter/gather element resolved to process memory. */
@@ -179,6 +180,23 @@ struct tcp_conn_state {
 	bool epollout; /* EPOLLOUT armed */
 };
 
+/*
+ * A secured frame that spans batches (qp_seal.c): its payload's pieces
+ * and how far they are in a batch. A frame of up to 2 GiB is sealed chunk
+ * by chunk as batches take it, and nothing else goes between its chunks.
+ */
+struct tcp_tx_frame {
+	const struct tcp_seg *seg; /* the payload's pieces (NULL: one) */
+	struct tcp_seg one;	   /* ...a response's or inline payload */
+	uint32_t nseg, si, soff;   /* next piece, and the offset in it */
+	uint32_t left;		   /* payload bytes not in a batch yet */
+	enum tcp_psp_mode mode;	   /* how its chunks are sealed */
+	bool copy; /* auth: sealed over a snapshot (memory others write) */
+	bool active;
+	struct tcp_resp *resp;	  /* a response: freed once all sent */
+	struct tcp_send_wqe *wqe; /* a request: SENT, not yet all sent */
+};
+
 /* The transmit batch in flight (qp_tx.c). */
 struct tcp_tx_state {
 	struct iovec iov[TCP_TX_IOV];
@@ -187,7 +205,8 @@ struct tcp_tx_state {
 	/* frames in the batch: what to mark done once the batch drains */
 	uint32_t batch_wqes; /* SQ WQEs moved to SENT by this batch */
 	struct tcp_resp *batch_resps;
-	uint64_t seq; /* bytes sent on this stream, hello excluded */
+	uint64_t seq;		 /* bytes sent on this stream, hello excluded */
+	struct tcp_tx_frame cur; /* secured: the frame the batch ends in */
 };
 
 /* The frame being received (qp_rx.c, rx_ops.c). */
@@ -199,7 +218,9 @@ struct tcp_rx_state {
 	struct rtcp_hdr hdr;
 	struct iovec iov[TCP_MAX_SGE];
 	int iov_n, iov_i;
-	uint32_t left;	/* payload bytes still to place */
+	uint32_t left; /* payload bytes still to place */
+	/* secured: verified bytes of the current chunk at buf + start */
+	uint32_t sec_avail;
 	uint32_t total; /* payload bytes of the frame */
 	/* WRITE target region: checked at the header, pinned per chunk */
 	struct tcp_mr *mr; /* identity only: may be freed (tcp_mr_repin) */
@@ -265,6 +286,11 @@ struct tcp_sec_state {
 	enum tcp_psp_mode mode;
 	struct tcp_hs *hs;    /* the key exchange in progress, or NULL */
 	struct tcp_psp_sa tx; /* the peer's receive SA: we seal with it */
+	/* the peer's next receive SA (its REKEY): it replaces tx at the
+	 * start of the first batch that begins between frames, since every
+	 * chunk of a frame is sealed with the SA its header names (qp_seal.c;
+	 * spi 0: none waiting) */
+	struct tcp_psp_sa tx_next;
 	/* our receive SAs: [0] current, [1] the one before the last rekey,
 	 * valid until the next (PSP: one rotation) */
 	struct tcp_psp_sa rx[2];
@@ -273,6 +299,15 @@ struct tcp_sec_state {
 	/* encrypt mode: ciphertext of the batch in flight (qp_tx.c) */
 	uint8_t *tx_cipher;
 	uint32_t tx_cipher_cap, tx_cipher_used;
+	/* the batch's tags and what they cover, sealed before it is sent;
+	 * allocated with tx_cipher on first use (qp_seal.c) */
+	struct tcp_tx_seal *seal;
+	/* the frame being received: its SA and mode (qp_open.c) */
+	uint32_t rx_spi;
+	enum tcp_psp_mode rx_mode;
+	uint32_t rx_cap; /* staging bytes, grown for secured frames */
+	/* a REKEY's payload, until tcp_qp_rekey_rx has taken it */
+	uint8_t rekey[RTCP_REKEY_LEN];
 };
 
 /* ibv_wr_* API: work requests staged between wr_start and wr_complete */

@@ -116,6 +116,7 @@ void tcp_qp_close_conn(struct tcp_qp *qp)
 		free(r);
 	}
 	qp->tx.iov_n = qp->tx.iov_i = 0;
+	tcp_tx_sec_reset(qp); /* a secured frame half sent, its buffers */
 }
 
 /* UC after losing its connection: unsent work completes (lost). */

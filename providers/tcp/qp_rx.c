@@ -6,7 +6,9 @@
  * Headers are read through a small staging buffer, payload with readv()
  * straight into the target memory; only bytes that arrived together with
  * a header are copied. What a frame means is its opcode's handler's
- * business (rx_ops.c).
+ * business (rx_ops.c). A secured connection's frames are read through
+ * the staging buffer whole and verified chunk by chunk before anything of
+ * them is used or placed (qp_open.c).
  */
 #include <errno.h>
 #include <limits.h>
@@ -150,16 +152,19 @@ static int rx_payload(struct tcp_qp *qp)
  */
 static void rx_lowat(struct tcp_qp *qp)
 {
+	/* a secured frame owes its tags too, less what is staged */
+	uint64_t owed =
+		qp->sec.mode != TCP_PSP_OFF ? tcp_rx_sec_owed(qp) : qp->rx.left;
 	uint32_t want = 0;
 	int v;
 
 	if (qp->rx.phase != RX_PAYLOAD)
 		want = 0;
 	else if (qp->rx.by_app)
-		want = qp->rx.lowat <= qp->rx.left ? qp->rx.lowat : 0;
-	else if (qp->rx.left >= TCP_RX_LOWAT_MIN)
-		want = qp->rx.left < TCP_RX_LOWAT_MAX ? qp->rx.left
-						      : TCP_RX_LOWAT_MAX;
+		want = qp->rx.lowat <= owed ? qp->rx.lowat : 0;
+	else if (owed >= TCP_RX_LOWAT_MIN)
+		want = owed < TCP_RX_LOWAT_MAX ? (uint32_t)owed
+					       : TCP_RX_LOWAT_MAX;
 	if (want == qp->rx.lowat)
 		return;
 	v = want ? (int)want : 1;
@@ -176,6 +181,9 @@ static void rx_finish(struct tcp_qp *qp)
 		qp->resp.want_ack = true;
 
 	qp->rx.seq += qp->rx.total;
+	if (qp->sec.mode != TCP_PSP_OFF)
+		qp->rx.seq += (uint64_t)tcp_psp_nchunks(qp->rx.total) *
+			      TCP_PSP_TAG_LEN;
 	qp->rx.phase = RX_HDR;
 	tcp_rx_op_done(qp);
 }
@@ -206,8 +214,12 @@ static enum rx_step rx_fill(struct tcp_qp *qp, bool *drained)
 	 * through the staging buffer (one copy, not two). Small frames are
 	 * read in bulk.
 	 */
-	want = (qp->rx.total >= TCP_RX_DIRECT ? RTCP_HDR_LEN : TCP_RXBUF) -
-	       avail;
+	if (qp->sec.mode != TCP_PSP_OFF)
+		want = tcp_rx_cap(qp) - avail; /* nothing is read in place */
+	else
+		want = (qp->rx.total >= TCP_RX_DIRECT ? RTCP_HDR_LEN
+						      : TCP_RXBUF) -
+		       avail;
 	n = recv(qp->conn.fd, qp->rx.buf + avail, want, MSG_DONTWAIT);
 	if (n > 0) {
 		*drained = (size_t)n < want;
@@ -225,10 +237,22 @@ static enum rx_step rx_fill(struct tcp_qp *qp, bool *drained)
  * Takes the header at the front of the staging buffer: what it tells of
  * the peer (ack, credits), then its frame's handler (rx_ops.c).
  */
-static enum rx_step rx_header(struct tcp_qp *qp)
+static enum rx_step rx_header(struct tcp_qp *qp, bool *drained)
 {
 	struct rtcp_hdr *h = &qp->rx.hdr;
+	bool sec = qp->sec.mode != TCP_PSP_OFF;
 
+	if (sec) {
+		/* not a byte of it is looked at before its tag checks */
+		int r = tcp_rx_sec_header(qp, drained);
+
+		if (r == 1)
+			return RX_WAIT;
+		if (r == -1)
+			tcp_qp_fail_conn(qp);
+		if (r)
+			return RX_FAILED;
+	}
 	rtcp_hdr_decode(qp->rx.buf + qp->rx.start, h);
 	if (rtcp_hdr_validate(h, qp->rx.seq + RTCP_HDR_LEN, TCP_MAX_MSG_SZ)) {
 		/* the stream cannot be trusted any more */
@@ -237,6 +261,8 @@ static enum rx_step rx_header(struct tcp_qp *qp)
 	}
 	qp->rx.start += RTCP_HDR_LEN;
 	qp->rx.seq += RTCP_HDR_LEN;
+	if (sec && !h->len)
+		qp->rx.start += TCP_PSP_TAG_LEN; /* tag_0 covered the header */
 	qp->prog.io_large += h->len > TCP_SPIN_BYTES;
 	if (msn_before(qp->sq.peer_acked, h->ack_msn))
 		qp->sq.peer_acked = h->ack_msn;
@@ -248,10 +274,13 @@ static enum rx_step rx_header(struct tcp_qp *qp)
 }
 
 /* Places the frame's payload; completes the frame once all is placed. */
-static enum rx_step rx_place(struct tcp_qp *qp)
+static enum rx_step rx_place(struct tcp_qp *qp, bool *drained)
 {
-	int r = rx_payload(qp);
+	int r = qp->sec.mode != TCP_PSP_OFF ? tcp_rx_sec_payload(qp, drained)
+					    : rx_payload(qp);
 
+	if (r == -3)
+		return RX_FAILED; /* verification failed: the QP is in error */
 	if (r > 0) {
 		rx_lowat(qp); /* the payload ran dry */
 		return RX_WAIT;
@@ -319,10 +348,10 @@ void tcp_qp_rx(struct tcp_qp *qp)
 		    qp->rx.end - qp->rx.start < RTCP_HDR_LEN) {
 			step = rx_fill(qp, &drained);
 		} else if (qp->rx.phase == RX_HDR) {
-			step = rx_header(qp);
-			progress = true;
+			step = rx_header(qp, &drained);
+			progress |= step != RX_WAIT;
 		} else {
-			step = rx_place(qp);
+			step = rx_place(qp, &drained);
 			if (step == RX_MORE) {
 				progress = true;
 				frames++;

@@ -6,7 +6,9 @@
  * A batch gathers many frames (headers plus payload straight from
  * registered memory) into one sendmsg(): responses first, then an ack,
  * then requests. Runs of small elements are copied together first
- * (iov_gather.h).
+ * (iov_gather.h). On a secured connection frames are cut into sealed
+ * chunks, and a frame larger than a batch continues in the next ones
+ * (qp_seal.c).
  */
 #include <endian.h>
 #include <errno.h>
@@ -38,16 +40,49 @@ static void hdr_common(struct tcp_qp *qp, struct rtcp_hdr *h)
 }
 
 /*
+ * A secured frame: the header and its chunk 0 go into the batch together,
+ * or not at all; chunks that do not fit wait in tx.cur for the next batch
+ * (qp_seal.c).
+ */
+static bool add_sec_frame(struct tcp_qp *qp, int *nh, struct rtcp_hdr *h,
+			  const struct tcp_seg *seg, uint32_t nseg,
+			  bool snapshot)
+{
+	struct tcp_tx_frame f;
+	uint8_t *hb;
+
+	if (qp->tx.cur.active)
+		return false; /* nothing goes between a frame's chunks */
+	tcp_tx_frame_init(qp, &f, h, seg, nseg, snapshot);
+	if (!tcp_tx_chunk_fits(qp, &f, true))
+		return false;
+	hdr_common(qp, h);
+	qp->prog.io_large += h->len > TCP_SPIN_BYTES;
+	h->spi = qp->sec.tx.spi;
+	h->sseq = qp->tx.seq + RTCP_HDR_LEN;
+	hb = qp->tx.hdrs[(*nh)++];
+	rtcp_hdr_encode(h, hb);
+	qp->tx.cur = f;
+	tcp_tx_sec_add(qp, hb);
+	return true;
+}
+
+/*
  * Appends a frame (header, then the payload's segments) to the batch;
- * false when the batch has no room for it.
+ * false when the batch has no room for it. @snapshot: the payload is a
+ * region others may write while it is sent (a READ response).
  */
 static bool add_frame(struct tcp_qp *qp, int *nh, struct rtcp_hdr *h,
-		      const struct tcp_seg *seg, uint32_t nseg)
+		      const struct tcp_seg *seg, uint32_t nseg, bool snapshot)
 {
 	uint32_t i;
 	uint8_t *hb;
 
-	if (*nh >= TCP_TX_IOV / 2 || qp->tx.iov_n + 1 + nseg > TCP_TX_IOV)
+	if (*nh >= TCP_TX_IOV / 2)
+		return false;
+	if (qp->sec.mode != TCP_PSP_OFF)
+		return add_sec_frame(qp, nh, h, seg, nseg, snapshot);
+	if (qp->tx.iov_n + 1 + nseg > TCP_TX_IOV)
 		return false;
 	hdr_common(qp, h);
 	qp->prog.io_large += h->len > TCP_SPIN_BYTES;
@@ -125,7 +160,7 @@ static void batch_resps(struct tcp_qp *qp, int *nh)
 	while ((r = qp->resp.head)) {
 		struct tcp_seg s = { .addr = r->payload, .len = r->len };
 
-		if (!add_frame(qp, nh, &r->hdr, &s, 1))
+		if (!add_frame(qp, nh, &r->hdr, &s, 1, r->mr != NULL))
 			break;
 		/*
 		 * The requester may count this answer done once its own
@@ -135,6 +170,11 @@ static void batch_resps(struct tcp_qp *qp, int *nh)
 		if (is_resp_rd_atomic(r))
 			qp->resp.rd_queued--;
 		qp->resp.head = r->next;
+		if (qp->tx.cur.active) {
+			/* the rest of it goes in the next batches */
+			qp->tx.cur.resp = r;
+			break;
+		}
 		r->next = qp->tx.batch_resps;
 		qp->tx.batch_resps = r;
 	}
@@ -211,8 +251,11 @@ static bool batch_wqe(struct tcp_qp *qp, int *nh, struct tcp_send_wqe *w,
 		    qp, nh, h,
 		    (w->send_flags & IBV_SEND_INLINE) ? &inl : w->seg,
 		    h->len ? ((w->send_flags & IBV_SEND_INLINE) ? 1 : w->nseg)
-			   : 0))
+			   : 0,
+		    false))
 		return false;
+	if (qp->tx.cur.active)
+		qp->tx.cur.wqe = w; /* the rest goes in the next batches */
 	if (qp->sq.rnr_since_ns) {
 		qp->sq.rnr_since_ns = 0;
 		tcp_engine_timer_put(qp->ctx);
@@ -256,6 +299,8 @@ static void batch_requests(struct tcp_qp *qp, int *nh)
 			break;
 		last = h;
 		last_hb = qp->tx.hdrs[*nh - 1];
+		if (qp->tx.cur.active)
+			break; /* nothing goes between a frame's chunks */
 	}
 	if (qp->sq.tx == qp->sq.head)
 		qp->prog.tx_unsent_bytes = qp->prog.tx_unsig =
@@ -277,20 +322,31 @@ static void batch_requests(struct tcp_qp *qp, int *nh)
 	}
 }
 
-/* Builds the next batch: responses first, then an ack, then requests. */
-static void build_batch(struct tcp_qp *qp)
+/*
+ * Builds the next batch: the rest of a secured frame first, then
+ * responses, then an ack, then requests. False when the batch cannot be
+ * built (no memory for a secured connection's buffers).
+ */
+static bool build_batch(struct tcp_qp *qp)
 {
 	int nh = 0;
 
 	qp->tx.iov_n = qp->tx.iov_i = 0;
 	qp->tx.batch_wqes = 0;
+	if (qp->sec.mode != TCP_PSP_OFF) {
+		if (!tcp_tx_sec_prepare(qp))
+			return false;
+		if (qp->tx.cur.active && !tcp_tx_sec_add(qp, NULL))
+			return true; /* the batch is that frame's */
+	}
 	batch_resps(qp, &nh);
 	batch_requests(qp, &nh);
 	if (!nh && qp->resp.want_ack) {
 		struct rtcp_hdr h = { .opcode = RTCP_OP_ACK };
 
-		add_frame(qp, &nh, &h, NULL, 0);
+		add_frame(qp, &nh, &h, NULL, 0, false);
 	}
+	return true;
 }
 
 /* The batch is all in the kernel: what it carried is sent. */
@@ -310,7 +366,8 @@ static void batch_done(struct tcp_qp *qp)
 			struct tcp_send_wqe *w =
 				&qp->sq.wqe[i & (qp->sq.size - 1)];
 
-			if (w->state == WQE_SENT)
+			/* (not one whose frame is still going out) */
+			if (w->state == WQE_SENT && w != qp->tx.cur.wqe)
 				w->state = WQE_DONE;
 		}
 	}
@@ -324,14 +381,19 @@ static void batch_done(struct tcp_qp *qp)
  */
 static bool pin_batch(struct tcp_qp *qp)
 {
-	struct tcp_resp *r, *s;
+	struct tcp_resp *r, *s, *cur = qp->tx.cur.resp;
 
+	if (cur && cur->mr &&
+	    !tcp_mr_repin(qp->ctx, cur->key, cur->mr, cur->serial))
+		return false;
 	for (r = qp->tx.batch_resps; r; r = r->next) {
 		if (!r->mr)
 			continue;
 		if (!tcp_mr_repin(qp->ctx, r->key, r->mr, r->serial)) {
 			for (s = qp->tx.batch_resps; s != r; s = s->next)
 				tcp_mr_unpin(s->mr);
+			if (cur)
+				tcp_mr_unpin(cur->mr);
 			return false;
 		}
 	}
@@ -342,6 +404,8 @@ static void unpin_batch(struct tcp_qp *qp)
 {
 	struct tcp_resp *r;
 
+	if (qp->tx.cur.resp)
+		tcp_mr_unpin(qp->tx.cur.resp->mr);
 	for (r = qp->tx.batch_resps; r; r = r->next)
 		tcp_mr_unpin(r->mr);
 }
@@ -378,7 +442,10 @@ void tcp_qp_tx(struct tcp_qp *qp)
 			tcp_sq_reap(qp);
 			if (!qp->conn.connected)
 				return;
-			build_batch(qp);
+			if (!build_batch(qp)) {
+				tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
+				return;
+			}
 			if (!qp->tx.iov_n) {
 				tcp_qp_set_epollout(qp, false);
 				/* WRs that failed local checks complete now */
@@ -393,6 +460,12 @@ void tcp_qp_tx(struct tcp_qp *qp)
 			 * fails, as a NIC's would on a local access error.
 			 */
 			tcp_qp_to_error(qp, IBV_EVENT_QP_ACCESS_ERR);
+			return;
+		}
+		/* a secured batch's tags, once, while its regions are pinned */
+		if (qp->sec.mode != TCP_PSP_OFF && tcp_tx_sec_seal(qp)) {
+			unpin_batch(qp);
+			tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
 			return;
 		}
 		/* the same bytes: a partial send is accounted on tx.iov */

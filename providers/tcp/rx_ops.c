@@ -402,6 +402,33 @@ static void rx_ack(struct tcp_qp *qp, const struct rtcp_hdr *h)
 		tcp_qp_rnr_nak_arm(qp, h);
 }
 
+/*
+ * REKEY: the peer's new receive SA. Only on a secured connection, where
+ * its payload (RTCP_REKEY_LEN bytes: all in chunk 0) is verified and
+ * decrypted in the staging buffer before this runs; it is taken from
+ * there and wiped, never placed anywhere else.
+ */
+static void rx_rekey(struct tcp_qp *qp, const struct rtcp_hdr *h)
+{
+	uint8_t *p = qp->rx.buf + qp->rx.start;
+
+	if (qp->sec.mode == TCP_PSP_OFF || h->len != RTCP_REKEY_LEN ||
+	    qp->rx.sec_avail != RTCP_REKEY_LEN) {
+		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
+		return;
+	}
+	memcpy(qp->sec.rekey, p, RTCP_REKEY_LEN);
+	explicit_bzero(p, RTCP_REKEY_LEN);
+	qp->rx.discard = true; /* (consumed here) */
+}
+
+static void done_rekey(struct tcp_qp *qp, const struct rtcp_hdr *h)
+{
+	(void)h;
+	tcp_qp_rekey_rx(qp, qp->sec.rekey);
+	explicit_bzero(qp->sec.rekey, sizeof(qp->sec.rekey));
+}
+
 /* SEND, SEND_IMM, WRITE_IMM placed: the receive completes. */
 static void done_recv(struct tcp_qp *qp, const struct rtcp_hdr *h)
 {
@@ -484,6 +511,7 @@ static const struct rx_op rx_ops[RTCP_OP_MAX + 1] = {
 	[RTCP_OP_ATOMIC_RESP] = { .handle = rx_atomic_resp },
 	[RTCP_OP_ACK] = { .handle = rx_ack },
 	[RTCP_OP_TERMINATE] = { .handle = rx_terminate },
+	[RTCP_OP_REKEY] = { .handle = rx_rekey, .done = done_rekey },
 };
 
 static const struct rx_op *rx_op_of(uint8_t opcode)

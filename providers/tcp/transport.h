@@ -6,6 +6,10 @@
  *                sendmsg() batches
  *   qp_rx.c      the receive loop: headers through a staging buffer,
  *                payload read straight into place
+ *   qp_seal.c    secured connections' transmit: frames cut into chunks,
+ *                sealed once a batch is complete, spanning batches
+ *   qp_open.c    secured connections' receive: each chunk verified in the
+ *                staging buffer before a byte of it is placed
  *   rx_ops.c     one handler per received opcode
  *   qp_conn.c    the connection coming up and going away
  *   qp_timers.c  RNR waits, a peer that never answers, a dead peer
@@ -43,6 +47,44 @@ void tcp_qp_term_cancel(struct tcp_qp *qp);
 void tcp_qp_terminate(struct tcp_qp *qp, uint32_t msn, uint32_t syn,
 		      enum ibv_event_type ev);
 
+/* qp_seal.c: secured frames out (see psp.h for the layout) */
+/* The batch's buffers exist and are empty; false without memory. */
+bool tcp_tx_sec_prepare(struct tcp_qp *qp);
+/* What a frame's payload is, before its chunk 0 is tried. */
+void tcp_tx_frame_init(const struct tcp_qp *qp, struct tcp_tx_frame *f,
+		       const struct rtcp_hdr *h, const struct tcp_seg *seg,
+		       uint32_t nseg, bool snapshot);
+/* Is there room in the batch for f's next chunk (with a header)? */
+bool tcp_tx_chunk_fits(const struct tcp_qp *qp, const struct tcp_tx_frame *f,
+		       bool hdr);
+/*
+ * Adds tx.cur's chunks to the batch (the header @hb first, if not NULL)
+ * while they fit; true when the frame is all in a batch.
+ */
+bool tcp_tx_sec_add(struct tcp_qp *qp, const uint8_t *hb);
+/* Computes the batch's tags (and ciphertext); 0 or -1. */
+int tcp_tx_sec_seal(struct tcp_qp *qp);
+/* The connection is gone: the frame in progress and the buffers too. */
+void tcp_tx_sec_reset(struct tcp_qp *qp);
+
+/* qp_open.c: secured frames in */
+/*
+ * The header at rx.buf + rx.start, once its chunk 0 and tag_0 are staged
+ * and verified; returns 0 (verified), 1 (wait for bytes), -1 (broken
+ * stream) or -3 (rejected: the QP is in error).
+ */
+int tcp_rx_sec_header(struct tcp_qp *qp, bool *drained);
+/* Verifies and places the payload chunk by chunk; returns as rx_payload,
+ * or -3 (rejected: the QP is in error). */
+int tcp_rx_sec_payload(struct tcp_qp *qp, bool *drained);
+/* Bytes of the stream the frame being placed still owes the socket. */
+uint64_t tcp_rx_sec_owed(const struct tcp_qp *qp);
+/* The staging buffer's size. */
+static inline uint32_t tcp_rx_cap(const struct tcp_qp *qp)
+{
+	return qp->sec.rx_cap ? qp->sec.rx_cap : TCP_RXBUF;
+}
+
 /* qp_rx.c: frames in */
 void tcp_rx_segs_to_iov(struct tcp_qp *qp, const struct tcp_seg *s, uint32_t n);
 
@@ -53,6 +95,12 @@ void tcp_rx_dispatch(struct tcp_qp *qp);
 void tcp_rx_op_done(struct tcp_qp *qp);
 /* Takes a receive WQE for SEND / WRITE_IMM; false when none is posted. */
 bool tcp_rx_take_rwqe(struct tcp_qp *qp);
+
+/*
+ * A REKEY frame's payload (struct rtcp_rekey, verified and decrypted):
+ * the peer's new receive SA (qp_rekey.c).
+ */
+void tcp_qp_rekey_rx(struct tcp_qp *qp, const uint8_t *payload);
 
 /* qp_timers.c: deadlines */
 /* The connection of an RC QP broke: it fails after its retry budget. */

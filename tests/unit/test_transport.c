@@ -36,6 +36,8 @@
 
 #include "check.h"
 
+static void run_all(void);
+
 /* Frames of a kind among those a tap saw. */
 static unsigned int count_op(const struct tap *t, uint8_t op)
 {
@@ -102,13 +104,15 @@ static void framing_send(struct tpair *p, uint8_t *buf)
 	CHECK(!tnode_post(a, IBV_WR_SEND, 1, a->mem, 100, NULL, 0,
 			  IBV_SEND_SIGNALED | IBV_SEND_SOLICITED));
 	n = tpair_take(p, a, buf, 4096);
-	CHECKF(n == RTCP_HDR_LEN + 100, "SEND: %zu bytes on the wire", n);
+	CHECKF(n == tframe(100), "SEND: %zu bytes on the wire", n);
 	rtcp_hdr_decode(buf, &h);
 	CHECK(h.opcode == RTCP_OP_SEND && h.hlen == RTCP_HDR_LEN);
 	CHECK(h.flags == (RTCP_F_SOLICITED | RTCP_F_ACK_REQ));
 	CHECK(h.msn == 0 && h.len == 100 && h.sseq == pos + RTCP_HDR_LEN);
 	CHECK(h.credits == 0 && h.ack_msn == 0);
-	CHECK(!memcmp(buf + RTCP_HDR_LEN, a->mem, 100));
+	/* the payload travels in the clear but in encrypt mode */
+	CHECK(!memcmp(buf + RTCP_HDR_LEN, a->mem, 100) ==
+	      (tpair_mode != TCP_PSP_ENCRYPT));
 	tpair_give(p, b, buf, n);
 	CHECK(tpair_pump(p));
 	CHECK(tnode_poll(b, &wc, 1) == 1);
@@ -132,7 +136,7 @@ static void framing_write(struct tpair *p, uint8_t *buf)
 	CHECK(!tnode_post(a, IBV_WR_RDMA_WRITE, 2, a->mem + 1024, 200, b->mr,
 			  (uintptr_t)b->mem + 1024, IBV_SEND_SIGNALED));
 	n = tpair_take(p, a, buf, 4096);
-	CHECKF(n == RTCP_HDR_LEN + 200, "WRITE: %zu bytes on the wire", n);
+	CHECKF(n == tframe(200), "WRITE: %zu bytes on the wire", n);
 	rtcp_hdr_decode(buf, &h);
 	CHECK(h.opcode == RTCP_OP_WRITE && h.msn == 1 && h.len == 200);
 	CHECK(h.rkey == b->mr->rkey && h.raddr == (uintptr_t)b->mem + 1024);
@@ -167,7 +171,7 @@ static void framing_read(struct tpair *p, uint8_t *buf)
 	CHECK(!tnode_post(a, IBV_WR_RDMA_READ, 4, a->mem + 3000, 64, b->mr,
 			  (uintptr_t)b->mem + 3000, IBV_SEND_SIGNALED));
 	n = tpair_take(p, a, buf, 4096);
-	CHECKF(n == RTCP_HDR_LEN, "READ_REQ: %zu bytes on the wire", n);
+	CHECKF(n == tframe(0), "READ_REQ: %zu bytes on the wire", n);
 	rtcp_hdr_decode(buf, &h);
 	CHECK(h.opcode == RTCP_OP_READ_REQ && h.msn == 3 && h.len == 0);
 	CHECK(h.aux0 == 64 && h.rkey == b->mr->rkey &&
@@ -175,11 +179,12 @@ static void framing_read(struct tpair *p, uint8_t *buf)
 	tpair_give(p, b, buf, n);
 	tpair_serve(b); /* reads the request, sends the response */
 	n = tpair_take(p, b, buf, 4096);
-	CHECKF(n == RTCP_HDR_LEN + 64, "READ_RESP: %zu bytes on the wire", n);
+	CHECKF(n == tframe(64), "READ_RESP: %zu bytes on the wire", n);
 	rtcp_hdr_decode(buf, &h);
 	CHECK(h.opcode == RTCP_OP_READ_RESP && h.msn == 3 && h.len == 64);
 	CHECK(h.ack_msn == 4); /* B has taken requests 0..3 */
-	CHECK(!memcmp(buf + RTCP_HDR_LEN, b->mem + 3000, 64));
+	CHECK(!memcmp(buf + RTCP_HDR_LEN, b->mem + 3000, 64) ==
+	      (tpair_mode != TCP_PSP_ENCRYPT));
 	tpair_give(p, a, buf, n);
 	CHECK(tpair_pump(p));
 	CHECK(!memcmp(a->mem + 3000, b->mem + 3000, 64));
@@ -247,7 +252,7 @@ static void test_one_byte_at_a_time(void)
 	struct tpair p;
 	struct tnode *a = &p.a, *b = &p.b;
 	struct ibv_wc wc;
-	size_t n, i, send_end = RTCP_HDR_LEN + 300;
+	size_t n, i, send_end = tframe(300);
 	bool early = false, late = false;
 
 	CHECK(!tpair_open(&p, NULL, NULL));
@@ -259,7 +264,7 @@ static void test_one_byte_at_a_time(void)
 			  (uintptr_t)b->mem + 2000, IBV_SEND_SIGNALED));
 	flush(a);
 	n = tpair_take(&p, a, buf, sizeof(buf));
-	CHECKF(n == send_end + RTCP_HDR_LEN + 150, "%zu bytes", n);
+	CHECKF(n == send_end + tframe(150), "%zu bytes", n);
 	for (i = 0; i < n; i++) {
 		int got;
 
@@ -366,7 +371,7 @@ static void bad_write(enum bad_write kind)
 	expect_wc(b, 50, IBV_WC_RECV, IBV_WC_WR_FLUSH_ERR, what);
 	n = tpair_take(&p, b, buf, sizeof(buf));
 	h = last_frame(&p.ba);
-	CHECKF(n == RTCP_HDR_LEN && h && h->opcode == RTCP_OP_TERMINATE &&
+	CHECKF(n == tframe(0) && h && h->opcode == RTCP_OP_TERMINATE &&
 		       h->msn == 0 && be32toh(h->imm) == RTCP_SYN_REM_ACCESS,
 	       "%s: %zu bytes, last frame opcode %d", what, n,
 	       h ? h->opcode : 0);
@@ -522,7 +527,7 @@ static void bad_header(int kind)
 	CHECK(!tnode_post(a, IBV_WR_RDMA_WRITE, 7, a->mem, 32, b->mr,
 			  (uintptr_t)b->mem, IBV_SEND_SIGNALED));
 	n = tpair_take(&p, a, buf, sizeof(buf));
-	CHECK(n == RTCP_HDR_LEN + 32);
+	CHECK(n == tframe(32));
 	rtcp_hdr_decode(buf, &h);
 	switch (kind) {
 	case 0:
@@ -540,7 +545,7 @@ static void bad_header(int kind)
 		h.opcode = RTCP_OP_READ_REQ;
 		h.len = 0;
 		h.aux0 = 0xffffffffu;
-		n = RTCP_HDR_LEN;
+		n = tframe(0); /* (secured: fails its tag, for a header) */
 		break;
 	}
 	rtcp_hdr_encode(&h, buf);
@@ -635,10 +640,10 @@ static void test_credits(void)
 	CHECK(!tpair_open(&p, NULL, NULL));
 	CHECK(tpair_pump(&p));
 	CHECK(!tnode_recv(b, 100, b->mem, 64));
-	CHECK(tpair_take(&p, b, buf, sizeof(buf)) == RTCP_HDR_LEN);
+	CHECK(tpair_take(&p, b, buf, sizeof(buf)) == tframe(0));
 	h = last_frame(&p.ba);
 	CHECK(h && h->opcode == RTCP_OP_ACK && h->credits == 1);
-	tpair_give(&p, a, buf, RTCP_HDR_LEN);
+	tpair_give(&p, a, buf, tframe(0));
 	tpair_serve(a);
 	CHECK(a->qp->sq.peer_credits == 1);
 
@@ -646,7 +651,7 @@ static void test_credits(void)
 		CHECK(!tnode_post(a, IBV_WR_SEND, 1 + i, a->mem + 64 * i, 64,
 				  NULL, 0, IBV_SEND_SIGNALED));
 	flush(a);
-	CHECK(tpair_relay(&p, a) == RTCP_HDR_LEN + 64);
+	CHECK(tpair_relay(&p, a) == tframe(64));
 	CHECK(count_op(&p.ab, RTCP_OP_SEND) == 1);
 	CHECK(a->qp->sq.tx == 1 && a->qp->sq.head == 3);
 	CHECK(a->qp->sq.rnr_since_ns != 0);
@@ -684,12 +689,12 @@ static void test_credits(void)
  */
 static void test_cumulative_acks(void)
 {
-	static uint8_t buf[4096];
+	static uint8_t buf[2 * TCP_PSP_CHUNK];
 	struct tpair p;
 	struct tnode *a = &p.a, *b = &p.b;
 	const struct rtcp_hdr *h;
 	unsigned int acks;
-	size_t n;
+	size_t n, held;
 	int i;
 
 	CHECK(!tpair_open(&p, NULL, NULL));
@@ -711,8 +716,11 @@ static void test_cumulative_acks(void)
 	expect_wc(a, 5, IBV_WC_RDMA_WRITE, IBV_WC_SUCCESS, "signaled WRITE");
 	expect_no_wc(a, "unsignaled WRITEs");
 
-	CHECK(!tnode_post(a, IBV_WR_RDMA_READ, 10, a->mem + 1024, 256, b->mr,
-			  (uintptr_t)b->mem + 1024, IBV_SEND_SIGNALED));
+	/* two chunks on a secured connection: the header is trusted with
+	 * its chunk 0, the second chunk's bytes are held back */
+	CHECK(!tnode_post(a, IBV_WR_RDMA_READ, 10, a->mem + TNODE_BIG,
+			  TCP_PSP_CHUNK + 256, b->big,
+			  (uintptr_t)b->mem + TNODE_BIG, IBV_SEND_SIGNALED));
 	CHECK(!tnode_post(a, IBV_WR_RDMA_WRITE, 11, a->mem, 16, b->mr,
 			  (uintptr_t)b->mem + 2048, IBV_SEND_SIGNALED));
 	flush(a);
@@ -720,19 +728,21 @@ static void test_cumulative_acks(void)
 	tpair_serve(b);
 	n = tpair_take(&p, b, buf, sizeof(buf));
 	h = last_frame(&p.ba);
-	CHECKF(n == RTCP_HDR_LEN + 256, "%zu bytes", n);
+	CHECKF(n == tframe(TCP_PSP_CHUNK + 256), "%zu bytes", n);
 	CHECK(h && h->opcode == RTCP_OP_READ_RESP && h->msn == 5 &&
 	      h->ack_msn == 7);
-	/* the header, with its ack of the WRITE, and half the data */
-	tpair_give(&p, a, buf, RTCP_HDR_LEN + 128);
+	/* the header, with its ack of the WRITE, and all but 128 bytes */
+	held = 128 + (tpair_mode != TCP_PSP_OFF ? TCP_PSP_TAG_LEN : 0);
+	tpair_give(&p, a, buf, n - held);
 	tpair_serve(a);
 	CHECK(a->qp->sq.peer_acked == 7 && a->qp->sq.done == 5);
 	expect_no_wc(a, "WRITE acked behind an unfinished READ");
-	tpair_give(&p, a, buf + RTCP_HDR_LEN + 128, 128);
+	tpair_give(&p, a, buf + n - held, held);
 	tpair_serve(a);
 	expect_wc(a, 10, IBV_WC_RDMA_READ, IBV_WC_SUCCESS, "READ first");
 	expect_wc(a, 11, IBV_WC_RDMA_WRITE, IBV_WC_SUCCESS, "then WRITE");
-	CHECK(!memcmp(a->mem + 1024, b->mem + 1024, 256));
+	CHECK(!memcmp(a->mem + TNODE_BIG, b->mem + TNODE_BIG,
+		      TCP_PSP_CHUNK + 256));
 	CHECK(tpair_pump(&p));
 	done(&p);
 }
@@ -762,13 +772,13 @@ static void test_srq_rnr(void)
 	CHECK(a->qp->sq.peer_no_credit);
 	CHECK(!tnode_post(a, IBV_WR_SEND, 1, a->mem, 64, NULL, 0,
 			  IBV_SEND_SIGNALED));
-	CHECK(tpair_relay(&p, a) == RTCP_HDR_LEN + 64);
+	CHECK(tpair_relay(&p, a) == tframe(64));
 	tpair_serve(b);
 	CHECK(b->qp->rx.phase == RX_STALL);
 	CHECK(atomic_load(&b->ctx->engine->stalled) == 1);
 	n = tpair_take(&p, b, buf, sizeof(buf));
 	h = last_frame(&p.ba);
-	CHECKF(n == RTCP_HDR_LEN, "%zu bytes", n);
+	CHECKF(n == tframe(0), "%zu bytes", n);
 	CHECK(h && h->opcode == RTCP_OP_ACK && (h->flags & RTCP_F_RNR) &&
 	      h->msn == 0 && be32toh(h->imm) == 12 && h->ack_msn == 0);
 	tpair_give(&p, a, buf, n);
@@ -850,7 +860,7 @@ static void test_ird(void)
 	CHECK(b->qp->state == IBV_QPS_ERR);
 	CHECK(tnode_async(b, &ev, &el) && ev == IBV_EVENT_QP_REQ_ERR);
 	n = tpair_take(&p, b, buf, sizeof(buf));
-	CHECKF(n == 2 * RTCP_HDR_LEN + 32, "%zu bytes", n);
+	CHECKF(n == tframe(32) + tframe(0), "%zu bytes", n);
 	CHECK(p.ba.n >= 2 && p.ba.log[p.ba.n - 2].opcode == RTCP_OP_READ_RESP &&
 	      p.ba.log[p.ba.n - 2].msn == 0);
 	CHECK(p.ba.log[p.ba.n - 1].opcode == RTCP_OP_TERMINATE &&
@@ -870,6 +880,20 @@ static void test_ird(void)
 
 int main(void)
 {
+	static const enum tcp_psp_mode modes[] = { TCP_PSP_OFF, TCP_PSP_AUTH,
+						   TCP_PSP_ENCRYPT };
+	size_t m;
+
+	for (m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		tpair_mode = modes[m];
+		run_all();
+	}
+	return check_report();
+}
+
+/* Every test, in tpair_mode. */
+static void run_all(void)
+{
 	test_framing();
 	test_one_byte_at_a_time();
 	test_placement_errors();
@@ -881,5 +905,4 @@ int main(void)
 	test_ord();
 	test_ird();
 	test_terminate_behind_response();
-	return check_report();
 }

@@ -17,6 +17,14 @@
 #define TQP_INLINE 64
 #define TNODE_CQE  256
 
+enum tcp_psp_mode tpair_mode = TCP_PSP_OFF;
+const uint8_t tpair_key_ab[16] = { 0x10, 0x11, 0x12, 0x13, 0x14, 0x15,
+				   0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b,
+				   0x1c, 0x1d, 0x1e, 0x1f };
+const uint8_t tpair_key_ba[16] = { 0xb0, 0xa1, 0xb2, 0xa3, 0xb4, 0xa5,
+				   0xb6, 0xa7, 0xb8, 0xa9, 0xba, 0xab,
+				   0xbc, 0xad, 0xbe, 0xaf };
+
 static const struct tqp_opts default_opts = {
 	.max_rd_atomic = 4,
 	.max_dest_rd_atomic = 4,
@@ -80,20 +88,39 @@ static void ctx_free(struct tcp_context *ctx)
 	free(ctx);
 }
 
-static struct ibv_mr *reg(struct tnode *n, struct ibv_pd *pd, size_t off,
-			  size_t len, int access)
+static struct ibv_mr *reg_at(struct tnode *n, struct ibv_pd *pd, void *addr,
+			     size_t len, int access)
 {
-	struct ibv_mr *mr = tcp_reg_mr(pd, n->mem + off, len,
-				       (uintptr_t)(n->mem + off), access);
+	struct ibv_mr *mr = tcp_reg_mr(pd, addr, len, (uintptr_t)addr, access);
 
 	/* what libibverbs fills in after the provider returns */
 	if (mr) {
 		mr->context = &n->ctx->vctx.context;
 		mr->pd = pd;
-		mr->addr = n->mem + off;
+		mr->addr = addr;
 		mr->length = len;
 	}
 	return mr;
+}
+
+static struct ibv_mr *reg(struct tnode *n, struct ibv_pd *pd, size_t off,
+			  size_t len, int access)
+{
+	return reg_at(n, pd, n->mem + off, len, access);
+}
+
+struct ibv_mr *tnode_reg(struct tnode *n, void *addr, size_t len)
+{
+	const int all = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+			IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC;
+
+	return reg_at(n, n->pd, addr, len, all);
+}
+
+void tnode_dereg(struct ibv_mr *mr)
+{
+	if (mr)
+		tcp_dereg_mr(container_of(mr, struct verbs_mr, ibv_mr));
 }
 
 static uint32_t pow2_at_least(uint32_t v)
@@ -135,7 +162,7 @@ static int qp_queues(struct tcp_qp *qp)
 }
 
 /*
- * An RC QP in RTS, its attributes as modify_qp stores them: RNR retry 7
+ * An RC (or UC) QP in RTS, its attributes as modify_qp stores them: RNR retry 7
  * (waits for credit for ever: no timer decides anything here), timeout 0
  * (no dead-peer watch).
  */
@@ -150,7 +177,7 @@ static struct tcp_qp *qp_new(struct tnode *n, const struct tqp_opts *o,
 	qp->conn.fd = -1;
 	qp->conn.closing_fd = -1;
 	qp->conn.poll.qp = qp;
-	qp->type = IBV_QPT_RC;
+	qp->type = o->uc ? IBV_QPT_UC : IBV_QPT_RC;
 	qp->pd = container_of(n->pd, struct tcp_pd, ibv_pd);
 	qp->scq = qp->rcq = container_of(n->cq, struct tcp_cq, vcq.cq);
 	qp->cap.max_send_wr = qp->cap.max_recv_wr = TQP_WR;
@@ -161,7 +188,7 @@ static struct tcp_qp *qp_new(struct tnode *n, const struct tqp_opts *o,
 	qp->vqp.qp.qp_num = qpn;
 	qp->vqp.qp.pd = n->pd;
 	qp->vqp.qp.send_cq = qp->vqp.qp.recv_cq = n->cq;
-	qp->vqp.qp.qp_type = IBV_QPT_RC;
+	qp->vqp.qp.qp_type = qp->type;
 	qp->attr.qp_access_flags = o->access;
 	qp->attr.max_rd_atomic = o->max_rd_atomic;
 	qp->attr.max_dest_rd_atomic = o->max_dest_rd_atomic;
@@ -221,6 +248,26 @@ static int node_open(struct tnode *n, const struct tqp_opts *o, uint32_t qpn,
 	return n->qp ? 0 : ENOMEM;
 }
 
+/*
+ * The security the handshake would have set up: n seals with @tx_key
+ * under @tx_spi, and opens with @rx_key under @rx_spi.
+ */
+static int node_secure(struct tnode *n, uint32_t tx_spi, const uint8_t *tx_key,
+		       uint32_t rx_spi, const uint8_t *rx_key)
+{
+	struct tcp_sec_state *s = &n->qp->sec;
+
+	s->mode = tpair_mode;
+	if (tpair_mode == TCP_PSP_OFF)
+		return 0;
+	if (tcp_psp_sa_init(&s->tx, tpair_mode, TCP_PSP_AES128, tx_spi,
+			    tx_key) ||
+	    tcp_psp_sa_init(&s->rx[0], tpair_mode, TCP_PSP_AES128, rx_spi,
+			    rx_key))
+		return ENOMEM;
+	return 0;
+}
+
 /* The connection comes up as an accepted one does (tcp_qp_conn_ready):
  * each side's first frame announces its credits. */
 static int node_connect(struct tnode *n)
@@ -249,13 +296,36 @@ int tpair_open(struct tpair *p, const struct tqp_opts *a,
 
 	memset(p, 0, sizeof(*p));
 	p->a.fd = p->b.fd = -1;
+	p->ab.sec = p->ba.sec = tpair_mode != TCP_PSP_OFF;
 	err = node_open(&p->a, a, 0x10100, 0x20200);
 	if (!err)
 		err = node_open(&p->b, b, 0x20200, 0x10100);
 	if (!err)
+		err = node_secure(&p->a, TPAIR_SPI_AB, tpair_key_ab,
+				  TPAIR_SPI_BA, tpair_key_ba);
+	if (!err)
+		err = node_secure(&p->b, TPAIR_SPI_BA, tpair_key_ba,
+				  TPAIR_SPI_AB, tpair_key_ab);
+	if (!err)
 		err = node_connect(&p->a);
 	if (!err)
 		err = node_connect(&p->b);
+	return err;
+}
+
+int tpair_open_self(struct tpair *p)
+{
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	p->a.fd = p->b.fd = -1;
+	p->ab.sec = p->ba.sec = tpair_mode != TCP_PSP_OFF;
+	err = node_open(&p->a, NULL, 0x10100, 0x10100);
+	if (!err)
+		err = node_secure(&p->a, TPAIR_SPI_AB, tpair_key_ab,
+				  TPAIR_SPI_AB, tpair_key_ab);
+	if (!err)
+		err = node_connect(&p->a);
 	return err;
 }
 
@@ -266,6 +336,10 @@ static void node_close(struct tnode *n)
 	if (qp) {
 		tcp_mutex_lock(&qp->lock);
 		tcp_qp_close_conn(qp); /* frees queued responses */
+		/* (the handshake's code clears these with the connection) */
+		tcp_psp_sa_clear(&qp->sec.tx);
+		tcp_psp_sa_clear(&qp->sec.rx[0]);
+		tcp_psp_sa_clear(&qp->sec.rx[1]);
 		tcp_mutex_unlock(&qp->lock);
 		if (qp->conn.closing_fd >= 0)
 			close(qp->conn.closing_fd);
@@ -319,8 +393,9 @@ static void tap_header(struct tpair *p, struct tap *t)
 		t->log[t->n] = h;
 	t->n++;
 	t->got = 0;
-	t->left = h.len;
-	t->pos += h.len;
+	/* (a secured frame's chunks carry their tags) */
+	t->left = t->sec ? tcp_psp_frame_bytes(h.len) - RTCP_HDR_LEN : h.len;
+	t->pos += t->left;
 	if (t == &p->ab && is_rd_atomic_req(h.opcode) &&
 	    ++p->rd_out > p->rd_max)
 		p->rd_max = p->rd_out;

@@ -51,6 +51,7 @@
 
 /* Decodes the frames of one direction as they pass. */
 struct tap {
+	bool sec; /* secured frames: chunks carry tags */
 	uint8_t hb[RTCP_HDR_LEN];
 	unsigned int got; /* header bytes collected */
 	uint64_t left;	  /* payload bytes still to skip */
@@ -78,6 +79,7 @@ struct tqp_opts {
 	uint32_t max_dest_rd_atomic; /* IRD */
 	unsigned int access;	     /* qp_access_flags */
 	bool srq;		     /* receives from an SRQ (tnode.srq) */
+	bool uc;		     /* a UC QP (RC otherwise) */
 };
 
 /* Bytes taken from one QP that the other's socket had no room for yet. */
@@ -95,10 +97,38 @@ struct tpair {
 	int rd_out, rd_max;
 };
 
+/*
+ * The connections' security for the pairs opened from now on: with auth
+ * or encrypt, each direction gets an SA as the handshake would set it up
+ * (A's tx is B's rx[0], B's tx A's rx[0]).
+ */
+extern enum tcp_psp_mode tpair_mode;
+/* The keys and SPIs tpair_open gives A to B and B to A. */
+extern const uint8_t tpair_key_ab[16], tpair_key_ba[16];
+#define TPAIR_SPI_AB 0x1234abcdu
+#define TPAIR_SPI_BA 0x0badf00du
+
+/* Bytes a frame with @len payload bytes takes on the wire in tpair_mode. */
+static inline size_t tframe(uint32_t len)
+{
+	return tpair_mode == TCP_PSP_OFF ? RTCP_HDR_LEN + (size_t)len
+					 : tcp_psp_frame_bytes(len);
+}
+
 /* Sets up both ends with the options (NULL: defaults); 0 or an errno. */
 int tpair_open(struct tpair *p, const struct tqp_opts *a,
 	       const struct tqp_opts *b);
 void tpair_close(struct tpair *p);
+/*
+ * A alone, connected to itself (the same SA both ways): what it sends
+ * comes back to it through the test (tpair_take, then tpair_give to A).
+ */
+int tpair_open_self(struct tpair *p);
+
+/* Registers memory the test allocated (every right, n's PD); the test
+ * deregisters it (tnode_dereg) before tpair_close. */
+struct ibv_mr *tnode_reg(struct tnode *n, void *addr, size_t len);
+void tnode_dereg(struct ibv_mr *mr);
 
 /* What n's QP has sent so far (at most max bytes), through its tap. */
 size_t tpair_take(struct tpair *p, struct tnode *n, uint8_t *buf, size_t max);
