@@ -20,6 +20,7 @@
 #include "conn.h"
 #include "hello.h"
 #include "qp.h"
+#include "sec_conn.h"
 
 static const struct tcp_watch_ops lsock_ops;
 
@@ -179,6 +180,10 @@ static int self_connect(struct tcp_qp *qp, const union ibv_gid *sgid,
 	}
 	qp->conn.active = true;
 	qp->conn.hello_sent = RTCP_HELLO_LEN;
+	if (tcp_sec_on(qp->ctx) && tcp_sec_self(qp)) {
+		close(fd);
+		return EIO;
+	}
 	return conn_watch(qp, fd);
 }
 
@@ -280,6 +285,17 @@ static void pending_hello_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 {
 	ssize_t n;
 
+	if (tcp_sec_on(ctx)) {
+		/* the hello comes inside the key exchange, as its offer */
+		int r = tcp_sec_pending_rx(ctx, pc);
+
+		if (r < 0)
+			pending_close(ctx, pc);
+		if (r <= 0)
+			return;
+		pc->got = RTCP_HELLO_LEN;
+		goto complete;
+	}
 	n = recv(pc->fd, pc->buf + pc->got, RTCP_HELLO_LEN - pc->got,
 		 MSG_DONTWAIT);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
@@ -290,6 +306,7 @@ static void pending_hello_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 		pc->got += n;
 	if (pc->got < RTCP_HELLO_LEN)
 		return;
+complete:
 	pc->complete = true;
 	/*
 	 * Frames may follow the hello; they wait in the socket for the QP.
@@ -558,6 +575,11 @@ static bool pending_try_bind(struct tcp_context *ctx, struct tcp_pending *pc)
 	enum tcp_hello_verdict v = tcp_hello_judge(pc->buf, &env);
 
 	tcp_assert_held(&ctx->lock);
+	if (v == TCP_HELLO_BIND && tcp_sec_on(ctx) &&
+	    tcp_sec_pending_bind(pc, hc.qp))
+		v = TCP_HELLO_REJECT; /* our answer could not go */
+	else if (v == TCP_HELLO_REJECT && tcp_sec_on(ctx))
+		tcp_sec_pending_reject(pc, RTCP_SA_R_NOQP);
 	if (v == TCP_HELLO_BIND) {
 		tcp_engine_unwatch(ctx, pc->fd);
 		bind_socket(hc.qp, pc->fd);
@@ -638,7 +660,10 @@ void tcp_conn_match_pending(struct tcp_context *ctx)
 
 static void pending_free(struct tcp_watch *w)
 {
-	free(container_of(w, struct tcp_pending, p));
+	struct tcp_pending *pc = container_of(w, struct tcp_pending, p);
+
+	tcp_sec_pending_free(pc);
+	free(pc);
 }
 
 static const struct tcp_watch_ops pending_ops = {
@@ -671,6 +696,7 @@ static void conn_stop(struct tcp_context *ctx)
 	while ((pc = rv->pending)) {
 		rv->pending = pc->next;
 		close(pc->fd);
+		tcp_sec_pending_free(pc);
 		free(pc);
 	}
 	for (i = 0; i < rv->nlis; i++) {

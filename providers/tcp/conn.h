@@ -9,6 +9,8 @@
 #ifndef RDMA_TCP_CONN_H
 #define RDMA_TCP_CONN_H
 
+#include <rdma_tcp/wire.h>
+
 #include "engine.h"
 
 #define TCP_QPS_PER_LISTENER 256
@@ -79,6 +81,10 @@ struct tcp_pending {
 	bool complete;
 	struct tcp_listener *l; /* accepted by (counts in its npending) */
 	uint64_t accepted_ns;
+	/* secured devices: the key exchange, and the offer it brought
+	 * (sec_conn.c); buf then holds the offer's hello */
+	struct tcp_hs *hs;
+	struct rtcp_sa_msg offer;
 	struct tcp_pending *next;
 };
 

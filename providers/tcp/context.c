@@ -12,6 +12,7 @@
 #include "qp.h"
 #include "conn.h"
 #include "mw.h"
+#include "sec_conn.h"
 
 static void tcp_free_context(struct ibv_context *ibctx);
 
@@ -58,10 +59,7 @@ struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
 
 /* What the progress engine serves (engine.h: struct tcp_engine_hooks). */
 static const struct tcp_engine_hooks *const engine_serves[] = {
-	&tcp_conn_hooks,
-	&tcp_port_hooks,
-	&tcp_qp_hooks,
-	NULL,
+	&tcp_conn_hooks, &tcp_port_hooks, &tcp_qp_hooks, &tcp_sec_hooks, NULL,
 };
 
 struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
@@ -85,7 +83,10 @@ struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
 	keytab_init(&ctx->keys, TCP_MAX_MR + TCP_MAX_MW);
 	verbs_set_ops(&ctx->vctx, &tcp_ctx_ops);
 
-	err = tcp_async_open(ctx);
+	/* the device's security: no key the user may read, no device */
+	err = tcp_sec_open(ctx);
+	if (!err)
+		err = tcp_async_open(ctx);
 	if (err)
 		goto fail;
 	/*
@@ -102,6 +103,7 @@ struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
 fail:
 	if (ctx->async_wfd >= 0)
 		close(ctx->async_wfd);
+	tcp_sec_destroy(ctx);
 	keytab_destroy(&ctx->keys);
 	verbs_uninit_context(&ctx->vctx);
 	free(ctx);
@@ -131,6 +133,7 @@ static void tcp_free_context(struct ibv_context *ibctx)
 	tcp_engine_stop(ctx);
 	if (ctx->async_wfd >= 0)
 		close(ctx->async_wfd);
+	tcp_sec_destroy(ctx); /* keys wiped */
 	keytab_destroy(&ctx->keys);
 	tcp_mutex_destroy(&ctx->lock);
 	tcp_mutex_destroy(&ctx->ev_lock);

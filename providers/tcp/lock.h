@@ -29,6 +29,7 @@ enum tcp_lock_rank {
 	TCP_LOCK_RANK_CQ = 50,	    /* cq->lock: ring, arming, channel */
 	TCP_LOCK_RANK_EV = 60,	    /* ctx->ev_lock: CQs with unsent events */
 	TCP_LOCK_RANK_KEYS = 70,    /* keytab lock: memory keys */
+	TCP_LOCK_RANK_PSP = 75,	    /* ctx->psp_lock: the device keys */
 	TCP_LOCK_RANK_CLOSING = 80, /* engine closing_lock: lingering fds */
 	TCP_LOCK_RANK_ASYNC = 90,   /* ctx->async_lock: async event pipe */
 };

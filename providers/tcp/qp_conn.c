@@ -11,7 +11,38 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sec_conn.h"
 #include "transport.h"
+
+/*
+ * The key exchange of the connecting side (sec_conn.c), as far as the
+ * socket allows; true once the SAs are set.
+ */
+static bool conn_secure(struct tcp_qp *qp)
+{
+	enum tcp_sec_rc rc = tcp_sec_client(qp);
+
+	switch (rc) {
+	case TCP_SEC_DONE:
+		return true;
+	case TCP_SEC_WAIT_IN:
+	case TCP_SEC_WAIT_OUT:
+		/* readable wakes us for the peer's records; writable only
+		 * while ours wait for room, or the engine would spin */
+		tcp_engine_rewatch(
+			qp->ctx, qp->conn.fd, &qp->conn.poll.p,
+			EPOLLIN | EPOLLRDHUP |
+				(rc == TCP_SEC_WAIT_OUT ? EPOLLOUT : 0));
+		return false;
+	case TCP_SEC_FAIL_CONN:
+		tcp_qp_fail_conn(qp);
+		return false;
+	default:
+		/* other credentials or mode: no retry can succeed */
+		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
+		return false;
+	}
+}
 
 /* The socket is connected (active side) or accepted (passive side). */
 void tcp_qp_conn_ready(struct tcp_qp *qp)
@@ -27,6 +58,11 @@ void tcp_qp_conn_ready(struct tcp_qp *qp)
 			tcp_qp_fail_conn(qp);
 			return;
 		}
+		if (tcp_sec_on(qp->ctx) && qp->sec.mode == TCP_PSP_OFF) {
+			if (!conn_secure(qp))
+				return;
+			goto up;
+		}
 		n = send(qp->conn.fd, qp->conn.hello_out + qp->conn.hello_sent,
 			 RTCP_HELLO_LEN - qp->conn.hello_sent,
 			 MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -38,6 +74,7 @@ void tcp_qp_conn_ready(struct tcp_qp *qp)
 		qp->conn.hello_sent += n;
 		if (qp->conn.hello_sent < RTCP_HELLO_LEN)
 			return;
+	up:
 		qp->conn.epollout = true;
 	} else {
 		qp->conn.epollout = false;
@@ -80,6 +117,7 @@ void tcp_qp_close_conn(struct tcp_qp *qp)
 		qp->conn.fd = -1;
 	}
 	tcp_qp_rx_mode_end(qp); /* the socket is gone: clears the mode */
+	tcp_sec_conn_end(qp);
 	tcp_qp_term_cancel(qp);
 	tcp_qp_live_disarm(qp);
 	qp->conn.connected = qp->conn.connecting = false;

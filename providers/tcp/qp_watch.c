@@ -20,7 +20,8 @@ unsigned int tcp_qp_ready(struct tcp_context *ctx, struct tcp_watch *w,
 	}
 	l = qp->prog.io_large;
 	if (!qp->conn.connected && qp->conn.connecting &&
-	    (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+	    (events & (EPOLLOUT | EPOLLERR | EPOLLHUP) ||
+	     (qp->sec.hs && (events & (EPOLLIN | EPOLLRDHUP))))) {
 		tcp_qp_conn_ready(qp);
 	} else if (qp->conn.connected) {
 		if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))

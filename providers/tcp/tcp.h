@@ -17,6 +17,7 @@
 #include "verbs_abi.h"
 #include "keytab.h"
 #include "lock.h"
+#include "hs.h"
 #include "psp_conf.h"
 #include "tcp_limits.h"
 
@@ -61,15 +62,13 @@ struct tcp_context {
 	/* CQs whose channel was full: the engine writes their events later */
 	tcp_mutex_t ev_lock; /* after any cq->lock */
 	struct tcp_cq *ev_pending;
-	/*
-	 * Security (issue 15; filled by the context's open, zero until
-	 * then, which reads as mode off): the device's configuration as
-	 * loaded at open, and the context's device keys. tcpdv.c reads
-	 * psp_conf's mode, alg and credential under ctx->lock: change them
-	 * under it too.
-	 */
+	/* security (sec_conn.c): the device's configuration, loaded at open
+	 * and fixed for the context's life; the device keys, rotated by the
+	 * engine only; the TLS credentials of the key exchange */
 	struct tcp_psp_conf psp_conf;
+	tcp_mutex_t psp_lock; /* psp_dev: read under any QP lock, rotated */
 	struct tcp_psp_dev psp_dev;
+	struct tcp_hs_cred hs_cred;
 };
 
 struct tcp_pd {

@@ -40,6 +40,8 @@ static inline bool is_rd_atomic(enum ibv_wr_opcode op)
 
 /* qp_tx.c: frames out */
 void tcp_qp_queue_resp(struct tcp_qp *qp, struct tcp_resp *r);
+/* sec_rekey.c: a REKEY frame's verified payload (RTCP_REKEY_LEN bytes) */
+void tcp_qp_rekey_rx(struct tcp_qp *qp, const uint8_t *payload);
 /* Tells the requester its request failed; the QP then goes to error. */
 /* the TERMINATE on its way out: the engine's tick, and its end */
 void tcp_qp_term_timer(struct tcp_qp *qp, uint64_t now);
