@@ -46,6 +46,8 @@ SRC=$(cd "$HERE/../.." && pwd)
 . "$HERE/../lib/testlib.sh"
 # shellcheck source=../lib/stock_matrix.sh
 . "$HERE/../lib/stock_matrix.sh"
+# shellcheck source=../lib/mkcerts.sh
+. "$HERE/../lib/mkcerts.sh"
 
 rt_args "$@"
 PEER=$(built tests/tools/psp_peer) || exit 2

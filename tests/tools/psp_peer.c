@@ -21,7 +21,8 @@
  * DIR/<our QPN> before RTR (psp_attack race opens it: its hello first). -t SECS: the
  * deadline of the whole run (default 30).
  *
- * Prints what happened, one fact a line ("iterations 20/20", "forged 0",
+ * Prints "running" once the first iteration is verified, then what
+ * happened, one fact a line ("iterations 20/20", "forged 0",
  * "canary intact", "first_error IBV_WC_...", "flushed K", "unfinished K",
  * "event IBV_EVENT_...", "qp_state ERR"), then "result: clean | failed |
  * forged | hang", and exits 0, 1, 2 or 3 (4: setup failed). "failed"
@@ -352,7 +353,8 @@ static void on_recv(struct peer *p, const struct ibv_wc *wc)
 	}
 	if (!p->o.writer && post_msg(p, MAGIC_ACK, p->done))
 		p->err = true;
-	p->done++;
+	if (++p->done == 1)
+		puts("running: the first iteration is verified");
 	if (!p->err && post_recv(p, slot))
 		p->err = true;
 }

@@ -96,7 +96,8 @@ atk_open_nobody() {
 phase_attack() {
 	local mode kinds k
 	for mode in off $MODES; do
-		dev_set "" tcp0 lo 127.0.0.1 $(mode_words "$mode") || continue
+		mode_words "$mode"
+		dev_set "" tcp0 lo 127.0.0.1 "${MW[@]}" || continue
 		kinds="race tls"
 		[ "$mode" != off ] || kinds=race
 		[ "$mode" = off ] || atk_open_nobody
@@ -107,8 +108,10 @@ phase_attack() {
 	"$RDMA_TCP" link del tcp0 >/dev/null 2>&1
 	net_up || return
 	for mode in off $MODES; do
-		dev_set "$NSB" tcpB2 bC "$IPBC" $(mode_words "$mode") || continue
-		dev_set "$NSC" tcpC vC "$IPC" $(mode_words "$mode") || continue
+		mode_words "$mode"
+		dev_set "$NSB" tcpB2 bC "$IPBC" "${MW[@]}" || continue
+		mode_words "$mode"
+		dev_set "$NSC" tcpC vC "$IPC" "${MW[@]}" || continue
 		kinds="race tls"
 		[ "$mode" != off ] || kinds=race
 		for k in $kinds; do

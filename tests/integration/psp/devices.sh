@@ -8,8 +8,9 @@
 #                        namespace NS ("" = here) with the `link add`
 #                        words, and waits until it is ACTIVE with GID[0]
 #                        ::ffff:ADDR; false (and one failed check) if not
-#   mode_words MODE      the words of a psp mode: none for auth (the
-#                        default is what is tested), "psp MODE" otherwise
+#   mode_words MODE      the `link add` words of a psp mode in the array
+#                        MW: none for auth (the default is what is
+#                        tested), (psp MODE) otherwise
 #   as_nobody CMD...     CMD as user nobody, group nogroup, no other groups
 
 NET_UP=0
@@ -70,7 +71,8 @@ dev_set() {
 }
 
 mode_words() {
-	[ "$1" = auth ] || printf 'psp %s\n' "$1"
+	MW=()
+	[ "$1" = auth ] || MW=(psp "$1")
 }
 
 as_nobody() {

@@ -87,8 +87,10 @@ phase_proxy() {
 	local mode faults f
 	net_up || return
 	for mode in off $MODES; do
-		dev_set "$NSA" tcpA vA "$IPA" $(mode_words "$mode") || continue
-		dev_set "$NSB" tcpB vB "$IPB" $(mode_words "$mode") || continue
+		mode_words "$mode"
+		dev_set "$NSA" tcpA vA "$IPA" "${MW[@]}" || continue
+		mode_words "$mode"
+		dev_set "$NSB" tcpB vB "$IPB" "${MW[@]}" || continue
 		faults=$PX_FAULTS_SECURED
 		[ "$mode" != off ] || faults=$PX_FAULTS_OFF
 		for f in $faults; do
