@@ -9,7 +9,7 @@
 # (psp_peer -G): the attacker's hello or handshake is always first. It
 # then keeps attacking for ATK_SECS while the pair runs.
 
-ATK_SECS=4
+ATK_SECS=3
 ATK_ITERS=5
 
 # atk_run TNS TDEV PNS PDEV ADDR KIND: target (acceptor side) in TNS on

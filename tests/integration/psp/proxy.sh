@@ -24,7 +24,7 @@ px_run() {
 	PX_DIR=$WORK/proxy-$CASE-$mode-$fault
 	mkdir -p "$PX_DIR"
 	in_ns "$NSB" timeout -k 5 "$PX_TIMEOUT" "$PEER" -d tcpB -o "$PX_DIR/b" \
-		-i "$PX_DIR/a" -g "$IPMB" -n "$PX_ITERS" -t 40 \
+		-i "$PX_DIR/a" -g "$IPMB" -n "$PX_ITERS" -t 20 \
 		>"$PX_DIR/b.log" 2>&1 &
 	pb=$!
 	in_ns "$NSM" timeout -k 5 "$PX_TIMEOUT" "$PYTHON" "$PROXY" \
@@ -34,7 +34,7 @@ px_run() {
 		>"$PX_DIR/proxy.log" 2>&1 &
 	pp=$!
 	in_ns "$NSA" timeout -k 5 "$PX_TIMEOUT" "$PEER" -d tcpA -o "$PX_DIR/a" \
-		-i "$PX_DIR/b.via" -g "$IPMA" -w -n "$PX_ITERS" -t 40 \
+		-i "$PX_DIR/b.via" -g "$IPMA" -w -n "$PX_ITERS" -t 20 \
 		>"$PX_DIR/a.log" 2>&1 &
 	pa=$!
 	PIDS=("$pa" "$pb" "$pp")
