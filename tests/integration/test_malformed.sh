@@ -14,7 +14,10 @@
 #
 #   tests/integration/test_malformed.sh PATH/TO/rdma-tcp
 #
-# As root: registers tcp0 on lo in a private registry (RDMA_TCP_ROOT). All
+# As root: registers tcp0 on lo in a private registry (RDMA_TCP_ROOT), in
+# the unauthenticated mode (`psp off`, testlib.sh's RAW_PSP): the peer
+# speaks frames without the handshake, so this documents what `off`
+# accepts and refuses; test_psp.sh covers the secured modes. All
 # traffic is on loopback. Prints one line per check and "N passed,
 # N failed"; exit status 1 on any failure, 2 on a usage or setup error.
 
@@ -25,6 +28,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 rt_args "$@"
 PROG=$(built tests/integration/malformed) || exit 2
-lo_device tcp0
+lo_device tcp0 "${RAW_PSP[@]}"
 own_san_options
 run_c_suite 300 "$PROG" tcp0

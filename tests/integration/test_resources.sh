@@ -17,6 +17,10 @@
 #
 #   tests/integration/test_resources.sh PATH/TO/rdma-tcp
 #
+# The flood and nofile victims' device (tcp0) is registered with `psp off`
+# (testlib.sh's RAW_PSP): the attacker sends hand-made half-hellos, the
+# unauthenticated rendezvous. The reach checks only connect(): default mode.
+#
 # As root. Traffic on loopback and in a namespace of its own (10.86.0.0/24
 # and 10.86.1.0/24 on a dummy netdev). Prints one line per check and
 # "N passed, N failed".
@@ -127,8 +131,8 @@ else
 fi
 
 ########################################################################
-if ! out=$("$RDMA_TCP" link add tcp0 netdev lo 2>&1); then
-	fail "link add tcp0 netdev lo" "$out"
+if ! out=$("$RDMA_TCP" link add tcp0 netdev lo "${RAW_PSP[@]}" 2>&1); then
+	fail "link add tcp0 netdev lo ${RAW_PSP[*]}" "$out"
 	finish
 	exit 1
 fi

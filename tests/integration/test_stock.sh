@@ -26,6 +26,9 @@
 # processes running for the whole matrix (an oversubscribed host);
 # STOCK_RETRY=N sets how often a failed case runs again (default 1; a pass
 # on retry is reported and counted, see tests/lib/stock_matrix.sh).
+# STOCK_PSP=MODE registers the devices with `psp MODE` (default: none
+# given, the default mode, auth -- the suite's; test_psp.sh runs a subset
+# in the other modes).
 #
 # Traffic stays on lo and inside the test namespaces. Prints one line per
 # check and "N passed, N failed"; exit status 1 on any failure, 2 on a
@@ -111,6 +114,8 @@ else
 	PHASES=${STOCK_PHASES:-lo netns}
 fi
 ONLY=${STOCK_ONLY:-}
+PSP_WORDS=()
+[ -z "${STOCK_PSP:-}" ] || PSP_WORDS=(psp "$STOCK_PSP")
 NSA=rtcp-stA-$$
 NSB=rtcp-stB-$$
 IPA=10.77.0.1
@@ -200,8 +205,8 @@ fi
 ########################################################################
 if [[ " $PHASES " == *" lo "* ]]; then
 	echo "# loopback: tcp0 on lo, client -> 127.0.0.1 (registry $RDMA_TCP_ROOT)"
-	if out=$("$RDMA_TCP" link add tcp0 netdev lo 2>&1); then
-		ok "link add tcp0 netdev lo"
+	if out=$("$RDMA_TCP" link add tcp0 netdev lo "${PSP_WORDS[@]}" 2>&1); then
+		ok "link add tcp0 netdev lo ${PSP_WORDS[*]}"
 		if poll 5 dev_ready "" tcp0 127.0.0.1; then
 			ok "tcp0 PORT_ACTIVE, GID[0] ::ffff:127.0.0.1"
 		else
@@ -213,7 +218,7 @@ if [[ " $PHASES " == *" lo "* ]]; then
 		"$RDMA_TCP" link del tcp0 >/dev/null 2>&1 ||
 			fail "link del tcp0"
 	else
-		fail "link add tcp0 netdev lo" "$out"
+		fail "link add tcp0 netdev lo ${PSP_WORDS[*]}" "$out"
 	fi
 fi
 
@@ -225,10 +230,10 @@ if [[ " $PHASES " == *" netns "* ]]; then
 		setup=ok
 		for side in "$NSA tcpA vethA $IPA" "$NSB tcpB vethB $IPB"; do
 			read -r ns dev nd addr <<<"$side"
-			if out=$(ip netns exec "$ns" "$RDMA_TCP" link add "$dev" netdev "$nd" 2>&1); then
-				ok "link add $dev netdev $nd (in $ns)"
+			if out=$(ip netns exec "$ns" "$RDMA_TCP" link add "$dev" netdev "$nd" "${PSP_WORDS[@]}" 2>&1); then
+				ok "link add $dev netdev $nd ${PSP_WORDS[*]} (in $ns)"
 			else
-				fail "link add $dev netdev $nd (in $ns)" "$out"
+				fail "link add $dev netdev $nd ${PSP_WORDS[*]} (in $ns)" "$out"
 				setup=bad
 				continue
 			fi

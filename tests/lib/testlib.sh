@@ -16,9 +16,12 @@
 #   VAR=$(built REL) || exit 2   the build's file REL (e.g.
 #                        tests/tools/faults), or a message if it is not built
 #   need_tools TOOL...   exit 2 unless every TOOL is on PATH
-#   lo_device NAME       a private registry (RDMA_TCP_ROOT) with NAME on lo
-#                        and its environment applied (no rdma_cm preload),
-#                        all removed at exit
+#   lo_device NAME [WORD...]  a private registry (RDMA_TCP_ROOT) with NAME
+#                        on lo (`link add NAME netdev lo WORD...`) and its
+#                        environment applied (no rdma_cm preload), all
+#                        removed at exit
+#   "${RAW_PSP[@]}"      the `link add` words of a device that a test
+#                        speaks the wire to itself (see RAW_PSP below)
 #   run_c_suite SECS PROG ARG...  a C test program printing "ok"/"FAIL"
 #                        lines and "N passed, N failed": its own verdict,
 #                        or one failure if it hangs or dies
@@ -42,6 +45,15 @@
 
 T_PASSED=0
 T_FAILED=0
+
+# Tests that play a peer themselves (hand-made hellos, frames, CM
+# messages, with no TLS handshake: malformed/, res_attack's half-hellos)
+# test the unauthenticated frame parser. The default mode (`auth`) drops
+# such a peer before its first frame, so their devices are registered in
+# the mode they document, `psp off`, and say so. Tests with stock or
+# verbs programs on both ends keep the default. RDMA_TCP_TEST_PSP
+# overrides the mode (e.g. to watch those tests fail against `auth`).
+RAW_PSP=(psp "${RDMA_TCP_TEST_PSP:-off}")
 
 ok() {
 	T_PASSED=$((T_PASSED + 1))
@@ -151,12 +163,13 @@ _lo_device_cleanup() {
 lo_device() {
 	local out
 	LO_DEVICE=$1
+	shift
 	RDMA_TCP_ROOT=$(mktemp -d /tmp/rdma-tcp-test.XXXXXX) || exit 2
 	export RDMA_TCP_ROOT
 	trap _lo_device_cleanup EXIT
 	trap 'exit 130' INT TERM
-	if ! out=$("$RDMA_TCP" link add "$LO_DEVICE" netdev lo 2>&1); then
-		echo "$0: link add $LO_DEVICE netdev lo: $out" >&2
+	if ! out=$("$RDMA_TCP" link add "$LO_DEVICE" netdev lo "$@" 2>&1); then
+		echo "$0: link add $LO_DEVICE netdev lo $*: $out" >&2
 		exit 2
 	fi
 	out=$("$RDMA_TCP" env) || exit 2

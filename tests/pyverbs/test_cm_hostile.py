@@ -28,7 +28,7 @@ import unittest
 import pyverbs.cm_enums as ce
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rtcp_verbs import bounded, preloaded, readable  # noqa: E402
+from rtcp_verbs import bounded, preloaded, raw_wire, readable  # noqa: E402
 from test_cm import (ADDR, CONSUMER_REJECT, CmEventC,  # noqa: E402
                      CmEventFullC, ConnParamC, cm_c, pattern, sockaddr_in)
 
@@ -58,6 +58,7 @@ def rep_body(pdata, pdata_len=None):
             bytes([16, 16, 0, 7, 0, 0, 0, plen]) + pdata)
 
 
+@raw_wire
 @unittest.skipUnless(preloaded(), 'librdmacm-ext is not preloaded '
                      '(eval "$(rdma-tcp env)")')
 class HostileCmPeer(unittest.TestCase):

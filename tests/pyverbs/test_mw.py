@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qp_helpers import (FULL_ACCESS, connect, poll_cq,  # noqa: E402
                         rand_bytes, recv_wr, send_wr, wait_for)
 from qp_case import QPCase  # noqa: E402
+from rtcp_verbs import raw_wire  # noqa: E402
 from test_wire import RawPeer  # noqa: E402
 import rtcp_wire as w  # noqa: E402
 
@@ -598,6 +599,7 @@ class TestMWQPEx(MWCase):
                             WOFF)
 
 
+@raw_wire
 class TestMWWire(MWCase):
     """SEND_INV frames from a raw peer (the wire format spoken by hand)."""
 

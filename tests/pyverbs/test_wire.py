@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qp_helpers import (MiB, TIMEOUT, poll_cq, rand_bytes,  # noqa: E402
                         recv_wr, wait_for)
 from qp_case import QPCase  # noqa: E402
+from rtcp_verbs import raw_wire  # noqa: E402
 
 
 # ================================================ 3b. the wire, from outside
@@ -126,6 +127,7 @@ class RawPeer:
         self.sock.close()
 
 
+@raw_wire
 class TestWire(QPCase):
     """The responder side of the wire contract, driven by a raw socket:
     placement from the header alone, and malformed frames ending in QP
