@@ -105,6 +105,8 @@ struct end {
 	const enum stage *plan; /* what this end does, in order */
 	int at;
 	enum tcp_hs_status st; /* the last status: what it waits for */
+	bool close_on_fail;    /* as a QP does: the socket goes at once */
+	bool closed;
 	uint8_t out[MSG_LEN], in[MSG_LEN];
 };
 
@@ -149,8 +151,10 @@ static void end_advance(struct end *e)
 {
 	while (e->plan[e->at] != ST_DONE) {
 		e->st = end_stage(e);
-		if (e->st == TCP_HS_FAIL)
-			return;
+		if (e->st == TCP_HS_FAIL && e->close_on_fail) {
+			close(e->fd);
+			e->closed = true;
+		}
 		if (e->st != TCP_HS_OK)
 			return;
 		e->at++;
@@ -223,7 +227,7 @@ static void pair_close(struct pair *p)
 	for (int i = 0; i < 2; i++) {
 		tcp_hs_free(p->e[i].hs);
 		tcp_hs_cred_free(&p->cred[i]);
-		if (p->fds[i] >= 0)
+		if (p->fds[i] >= 0 && !p->e[i].closed)
 			close(p->fds[i]);
 	}
 }
@@ -312,14 +316,16 @@ static void check_ok(const char *name, const struct tcp_psp_conf *cc,
 }
 
 /* Both ends fail, each with the reason it should give. */
-static void check_fail(const char *name, const struct tcp_psp_conf *cc,
-		       const struct tcp_psp_conf *sc, enum tcp_hs_err want_c,
-		       enum tcp_hs_err want_s)
+static void check_fail_once(const char *name, const struct tcp_psp_conf *cc,
+			    const struct tcp_psp_conf *sc,
+			    enum tcp_hs_err want_c, enum tcp_hs_err want_s,
+			    bool close_on_fail)
 {
 	enum tcp_hs_err want[2] = { want_c, want_s };
 	struct pair p;
 
 	if (pair_setup(&p, name, cc, sc)) {
+		p.e[0].close_on_fail = p.e[1].close_on_fail = close_on_fail;
 		CHECKF(run_pair(p.e), "%s: deadline", name);
 		for (int i = 0; i < 2; i++) {
 			CHECKF(p.e[i].st == TCP_HS_FAIL &&
@@ -327,10 +333,22 @@ static void check_fail(const char *name, const struct tcp_psp_conf *cc,
 			       "%s: end %d: status %d, reason %d (%s), want %s",
 			       name, i, p.e[i].st, tcp_hs_reason(p.e[i].hs),
 			       reason(&p.e[i]), tcp_hs_strerror(want[i]));
-			printf("%s: end %d: %s\n", name, i, reason(&p.e[i]));
+			printf("%s%s: end %d: %s\n", name,
+			       close_on_fail ? " (close on fail)" : "", i,
+			       reason(&p.e[i]));
 		}
 	}
 	pair_close(&p);
+}
+
+/* Both with the sockets open until both ends are done, and with each end
+ * closing its socket as soon as it fails: the reason still gets across. */
+static void check_fail(const char *name, const struct tcp_psp_conf *cc,
+		       const struct tcp_psp_conf *sc, enum tcp_hs_err want_c,
+		       enum tcp_hs_err want_s)
+{
+	check_fail_once(name, cc, sc, want_c, want_s, false);
+	check_fail_once(name, cc, sc, want_c, want_s, true);
 }
 
 /* Closes end @i's socket: it takes no further part. */
@@ -452,6 +470,39 @@ static void test_psk(void)
 		   TCP_HS_ERR_CRED);
 }
 
+/*
+ * The server rejects the client's certificate after the client's
+ * handshake is over, and closes at once with the client's records unread:
+ * a reset. A client that only then sends its message still learns why
+ * (the alert was queued before the reset), not just "connection reset".
+ */
+static void test_reset_after_alert(const struct tcp_psp_conf *cc,
+				   const struct tcp_psp_conf *sc)
+{
+	struct pollfd pfd = { .events = 0 }; /* POLLERR comes anyway */
+	uint8_t msg[MSG_LEN] = { 0 };
+	enum tcp_hs_status st;
+	struct pair p;
+
+	if (pair_setup(&p, "send after reset", cc, sc)) {
+		p.e[0].plan = plan_hs;
+		p.e[1].close_on_fail = true;
+		CHECK(run_pair(p.e));
+		CHECK(p.e[0].st == TCP_HS_OK && p.e[1].st == TCP_HS_FAIL);
+		/* wait for the reset itself, not just the alert's bytes */
+		pfd.fd = p.fds[0];
+		poll(&pfd, 1, DEADLINE_MS);
+		CHECKF(pfd.revents & POLLERR, "no reset seen");
+		st = tcp_hs_send(p.e[0].hs, msg, MSG_LEN);
+		CHECKF(st == TCP_HS_FAIL &&
+			       tcp_hs_reason(p.e[0].hs) == TCP_HS_ERR_CRED,
+		       "status %d reason %d (%s)", st, tcp_hs_reason(p.e[0].hs),
+		       reason(&p.e[0]));
+		printf("send after reset: %s\n", reason(&p.e[0]));
+	}
+	pair_close(&p);
+}
+
 static void test_cert(void)
 {
 	struct tcp_psp_conf a, b, other, other_ca, expired, stranger;
@@ -467,6 +518,7 @@ static void test_cert(void)
 	 * handshake is over by then, its ERR_CRED comes with the answer */
 	check_fail("client cert of another CA", &stranger, &b, TCP_HS_ERR_CRED,
 		   TCP_HS_ERR_CRED);
+	test_reset_after_alert(&stranger, &b);
 	check_fail("client of another CA", &other, &b, TCP_HS_ERR_CRED,
 		   TCP_HS_ERR_CRED);
 	check_fail("server cert of another CA", &a, &other, TCP_HS_ERR_CRED,
