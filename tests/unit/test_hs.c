@@ -48,12 +48,13 @@ static void set_nonblock(int fd)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
-/* A connected TCP pair on 127.0.0.1, both ends nonblocking. */
-static int tcp_pair(int fds[2])
+/* A connected TCP pair on 127.0.0.1, both ends nonblocking. @small:
+ * the smallest buffers the kernel allows (client receive, server send). */
+static int tcp_pair(int fds[2], bool small)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof(a);
-	int l, one = 1;
+	int l, one = 1, tiny = 1;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	l = socket(AF_INET, SOCK_STREAM, 0);
@@ -61,12 +62,16 @@ static int tcp_pair(int fds[2])
 	    listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &alen))
 		return -1;
 	fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+	if (small)
+		setsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &tiny, sizeof(tiny));
 	if (fds[0] < 0 || connect(fds[0], (struct sockaddr *)&a, sizeof(a)))
 		return -1;
 	fds[1] = accept(l, NULL, NULL);
 	close(l);
 	if (fds[1] < 0)
 		return -1;
+	if (small)
+		setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof(tiny));
 	for (int i = 0; i < 2; i++) {
 		set_nonblock(fds[i]);
 		setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -106,6 +111,7 @@ struct end {
 	int at;
 	enum tcp_hs_status st; /* the last status: what it waits for */
 	bool close_on_fail;    /* as a QP does: the socket goes at once */
+	unsigned int want_writes;
 	bool closed;
 	uint8_t out[MSG_LEN], in[MSG_LEN];
 };
@@ -155,6 +161,7 @@ static void end_advance(struct end *e)
 			close(e->fd);
 			e->closed = true;
 		}
+		e->want_writes += e->st == TCP_HS_WANT_WRITE;
 		if (e->st != TCP_HS_OK)
 			return;
 		e->at++;
@@ -197,13 +204,13 @@ struct pair {
 	int fds[2];
 };
 
-static bool pair_open(struct pair *p, const struct tcp_psp_conf *cc,
-		      const struct tcp_psp_conf *sc)
+static bool pair_open_buf(struct pair *p, const struct tcp_psp_conf *cc,
+			  const struct tcp_psp_conf *sc, bool small)
 {
 	memset(p, 0, sizeof(*p));
 	p->fds[0] = p->fds[1] = -1;
 	if (tcp_hs_cred_init(&p->cred[0], cc) ||
-	    tcp_hs_cred_init(&p->cred[1], sc) || tcp_pair(p->fds))
+	    tcp_hs_cred_init(&p->cred[1], sc) || tcp_pair(p->fds, small))
 		return false;
 	for (int i = 0; i < 2; i++) {
 		struct end *e = &p->e[i];
@@ -220,6 +227,12 @@ static bool pair_open(struct pair *p, const struct tcp_psp_conf *cc,
 			return false;
 	}
 	return true;
+}
+
+static bool pair_open(struct pair *p, const struct tcp_psp_conf *cc,
+		      const struct tcp_psp_conf *sc)
+{
+	return pair_open_buf(p, cc, sc, false);
 }
 
 static void pair_close(struct pair *p)
@@ -288,13 +301,15 @@ static void check_raw_after(struct pair *p, const char *name)
 	}
 }
 
-static void check_ok(const char *name, const struct tcp_psp_conf *cc,
-		     const struct tcp_psp_conf *sc)
+static void check_ok_buf(const char *name, const struct tcp_psp_conf *cc,
+			 const struct tcp_psp_conf *sc, bool small)
 {
 	uint8_t key[2][32], zero[32] = { 0 };
 	struct pair p;
+	bool ok = pair_open_buf(&p, cc, sc, small);
 
-	if (pair_setup(&p, name, cc, sc)) {
+	CHECKF(ok, "%s: setup failed", name);
+	if (ok) {
 		CHECKF(run_pair(p.e), "%s: deadline", name);
 		for (int i = 0; i < 2; i++)
 			CHECKF(p.e[i].st == TCP_HS_OK &&
@@ -311,8 +326,20 @@ static void check_ok(const char *name, const struct tcp_psp_conf *cc,
 					     sizeof(key[i])));
 		CHECKF(!memcmp(key[0], key[1], 32) && memcmp(key[0], zero, 32),
 		       "%s: exported keys differ or are zero", name);
+		/* the server's flight did not fit: tcp_hs_step waited for
+		 * room to write */
+		CHECKF(!small || p.e[1].want_writes,
+		       "%s: the server never waited to write", name);
+		printf("%s: WANT_WRITE %u (client), %u (server)\n", name,
+		       p.e[0].want_writes, p.e[1].want_writes);
 	}
 	pair_close(&p);
+}
+
+static void check_ok(const char *name, const struct tcp_psp_conf *cc,
+		     const struct tcp_psp_conf *sc)
+{
+	check_ok_buf(name, cc, sc, false);
 }
 
 /* Both ends fail, each with the reason it should give. */
@@ -505,7 +532,7 @@ static void test_reset_after_alert(const struct tcp_psp_conf *cc,
 
 static void test_cert(void)
 {
-	struct tcp_psp_conf a, b, other, other_ca, expired, stranger;
+	struct tcp_psp_conf a, b, other, other_ca, expired, stranger, big;
 
 	conf_cert(&a, "a", "ca");
 	conf_cert(&b, "b", "ca");
@@ -514,6 +541,8 @@ static void test_cert(void)
 	conf_cert(&expired, "expired", "ca");
 	conf_cert(&stranger, "other", "ca"); /* trusts our CA, not signed */
 	check_ok("cert", &a, &b);
+	conf_cert(&big, "big", "ca");
+	check_ok_buf("cert chain > socket buffer", &a, &big, true);
 	/* the server rejects the client's certificate: the client's
 	 * handshake is over by then, its ERR_CRED comes with the answer */
 	check_fail("client cert of another CA", &stranger, &b, TCP_HS_ERR_CRED,
@@ -529,6 +558,41 @@ static void test_cert(void)
 		   TCP_HS_ERR_CRED);
 	check_fail("server cert expired", &a, &expired, TCP_HS_ERR_CRED,
 		   TCP_HS_ERR_CRED);
+}
+
+/* Messages out of turn or of the wrong size fail cleanly. */
+static void test_messages(void)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	uint8_t msg[MSG_LEN] = { 0 }, in[40];
+	enum tcp_hs_status st = TCP_HS_WANT_READ;
+	struct tcp_psp_conf c;
+	struct pair p;
+
+	conf_psk(&c, 4);
+	if (pair_setup(&p, "messages", &c, &c)) {
+		CHECK(tcp_hs_send(p.e[0].hs, msg, MSG_LEN) == TCP_HS_FAIL);
+		CHECK(tcp_hs_reason(p.e[0].hs) == TCP_HS_ERR_PROTO);
+	}
+	pair_close(&p);
+	if (pair_setup(&p, "messages", &c, &c)) {
+		p.e[0].plan = p.e[1].plan = plan_hs;
+		CHECK(run_pair(p.e) && p.e[0].st == TCP_HS_OK &&
+		      p.e[1].st == TCP_HS_OK);
+		/* 72 bytes sent, 40 expected */
+		CHECK(tcp_hs_send(p.e[0].hs, msg, MSG_LEN) == TCP_HS_OK);
+		pfd.fd = p.fds[1];
+		for (int k = 0; k < 100 && st == TCP_HS_WANT_READ; k++) {
+			poll(&pfd, 1, DEADLINE_MS / 100);
+			st = tcp_hs_recv(p.e[1].hs, in, sizeof(in));
+		}
+		CHECKF(st == TCP_HS_FAIL &&
+			       tcp_hs_reason(p.e[1].hs) == TCP_HS_ERR_PROTO,
+		       "status %d: %s", st, reason(&p.e[1]));
+		printf("wrong length: %s\n", reason(&p.e[1]));
+		CHECK(tcp_hs_send(p.e[0].hs, msg, 513) == TCP_HS_FAIL);
+	}
+	pair_close(&p);
 }
 
 /* Credentials that cannot make a context are refused up front. */
@@ -594,6 +658,7 @@ int main(int argc, char **argv)
 	}
 	certdir = argv[1];
 	test_cred_init();
+	test_messages();
 	test_psk();
 	test_cert();
 	test_closed();
