@@ -141,6 +141,11 @@ static int hs_ctx_psk(SSL_CTX *ctx, bool server)
 
 static int hs_ctx_cert(SSL_CTX *ctx, const struct tcp_psp_conf *conf)
 {
+	/* send the chain of the certificate file, not one completed from
+	 * the CA file: the peer holds that CA already (and a stranger's
+	 * certificate then fails as "unable to get local issuer", not as a
+	 * self-signed root of ours in its chain) */
+	SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
 	if (SSL_CTX_use_certificate_chain_file(ctx, conf->cert) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(ctx, conf->cert_key,
 					SSL_FILETYPE_PEM) != 1 ||
