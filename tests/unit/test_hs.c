@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -569,6 +571,123 @@ static void test_cert(void)
 		   TCP_HS_ERR_CRED);
 }
 
+/* `openssl s_client ARGS -connect 127.0.0.1:@port` on its own; its pid. */
+static pid_t s_client(int port, const char *const *args)
+{
+	const char *argv[24] = { "openssl", "s_client", "-tls1_3", "-quiet" };
+	char addr[32];
+	int n = 4, null;
+	pid_t pid;
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	while (*args && n < 20)
+		argv[n++] = *args++;
+	argv[n++] = "-connect";
+	argv[n++] = addr;
+	argv[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Our server's handshake with whoever connects to @l; its status. */
+static enum tcp_hs_status serve_one(int l, struct tcp_hs_cred *cred,
+				    const char *name, enum tcp_hs_err *why)
+{
+	uint64_t deadline = now_us() + DEADLINE_MS * 1000ull;
+	enum tcp_hs_status st = TCP_HS_FAIL;
+	struct pollfd pfd = { .fd = l, .events = POLLIN };
+	struct tcp_hs *hs;
+	int fd;
+
+	*why = TCP_HS_ERR_NONE;
+	if (poll(&pfd, 1, DEADLINE_MS) != 1)
+		return st;
+	fd = accept(l, NULL, NULL);
+	set_nonblock(fd);
+	hs = tcp_hs_new(cred, TCP_HS_SERVER, fd);
+	pfd.fd = fd;
+	do {
+		st = tcp_hs_step(hs);
+		pfd.events = st == TCP_HS_WANT_WRITE ? POLLOUT : POLLIN;
+		if (st == TCP_HS_WANT_READ || st == TCP_HS_WANT_WRITE)
+			poll(&pfd, 1, 100);
+	} while ((st == TCP_HS_WANT_READ || st == TCP_HS_WANT_WRITE) &&
+		 now_us() < deadline);
+	*why = tcp_hs_reason(hs);
+	printf("%s: %s\n", name, *tcp_hs_detail(hs) ? tcp_hs_detail(hs) : "ok");
+	tcp_hs_free(hs);
+	close(fd);
+	return st;
+}
+
+/*
+ * A stock TLS 1.3 client, `openssl s_client`, against our server (PSK as
+ * RFC 8446 external PSK, certificates): the construction is standard,
+ * and a client with middlebox-compatibility records is served too.
+ */
+static void check_s_client(const char *name, const struct tcp_psp_conf *sc,
+			   const char *const *args, enum tcp_hs_err want)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	struct tcp_hs_cred cred;
+	enum tcp_hs_status st;
+	enum tcp_hs_err why;
+	pid_t pid;
+	int l;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	if (tcp_hs_cred_init(&cred, sc) || l < 0 ||
+	    bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&a, &alen)) {
+		CHECKF(0, "%s: setup", name);
+		return;
+	}
+	pid = s_client(ntohs(a.sin_port), args);
+	st = serve_one(l, &cred, name, &why);
+	CHECKF(want ? st == TCP_HS_FAIL && why == want : st == TCP_HS_OK,
+	       "%s: status %d reason %d", name, st, why);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	close(l);
+	tcp_hs_cred_free(&cred);
+}
+
+static void test_s_client(void)
+{
+	char psk_hex[2 * TCP_PSP_PSK_LEN + 1], cert[PATH_MAX + 8],
+		key[PATH_MAX + 8], ca[PATH_MAX + 8];
+	const char *psk_args[] = { "-psk_identity", "rdma-tcp psk v1", "-psk",
+				   psk_hex, NULL };
+	const char *cert_args[] = { "-cert",   cert, "-key", key,
+				    "-CAfile", ca,   NULL };
+	const char *none[] = { NULL };
+	struct tcp_psp_conf psk, b;
+
+	conf_psk(&psk, 5);
+	for (int i = 0; i < TCP_PSP_PSK_LEN; i++)
+		sprintf(psk_hex + 2 * i, "%02x", psk.psk[i]);
+	conf_cert(&b, "b", "ca");
+	snprintf(cert, sizeof(cert), "%s/a.pem", certdir);
+	snprintf(key, sizeof(key), "%s/a.key", certdir);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", certdir);
+	check_s_client("s_client psk", &psk, psk_args, TCP_HS_ERR_NONE);
+	check_s_client("s_client cert", &b, cert_args, TCP_HS_ERR_NONE);
+	check_s_client("s_client without psk", &psk, none, TCP_HS_ERR_CRED);
+	check_s_client("s_client without cert", &b, none, TCP_HS_ERR_CRED);
+	psk_hex[0] = psk_hex[0] == '0' ? '1' : '0';
+	check_s_client("s_client wrong psk", &psk, psk_args, TCP_HS_ERR_CRED);
+}
+
 /* Messages out of turn or of the wrong size fail cleanly. */
 static void test_messages(void)
 {
@@ -672,6 +791,7 @@ int main(int argc, char **argv)
 	test_cert();
 	test_closed();
 	test_strangers();
+	test_s_client();
 	conf_psk(&psk, 7);
 	conf_cert(&a, "a", "ca");
 	conf_cert(&b, "b", "ca");
