@@ -4,8 +4,9 @@
  * TCP loopback connection, both driven from this thread by a poll loop:
  * PSK and certificates that match, credentials that do not (every failure
  * must be ERR_CRED on both ends, before a deadline), a peer that closes or
- * resets, a stranger's bytes, and a record too large to read. After a
- * successful exchange each end writes raw bytes behind its TLS record and
+ * resets, a stranger's bytes, a record too large to read, and a stock
+ * client (`openssl s_client`) against our server. After a successful
+ * exchange each end writes raw bytes behind its TLS record and
  * the other reads them with plain recv(): the handshake read nothing of
  * the stream past its last record.
  *
@@ -16,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,252 +28,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "hs.h"
-
-#define MSG_LEN	    72
-#define DEADLINE_MS 30000
-
-static const char *certdir;
-static const char frames_c[] = "FRAMES from the client";
-static const char frames_s[] = "FRAMES from the server, longer";
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static void set_nonblock(int fd)
-{
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-}
-
-/* A connected TCP pair on 127.0.0.1, both ends nonblocking. @small:
- * the smallest buffers the kernel allows (client receive, server send). */
-static int tcp_pair(int fds[2], bool small)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof(a);
-	int l, one = 1, tiny = 1;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) ||
-	    listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &alen))
-		return -1;
-	fds[0] = socket(AF_INET, SOCK_STREAM, 0);
-	if (small)
-		setsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &tiny, sizeof(tiny));
-	if (fds[0] < 0 || connect(fds[0], (struct sockaddr *)&a, sizeof(a)))
-		return -1;
-	fds[1] = accept(l, NULL, NULL);
-	close(l);
-	if (fds[1] < 0)
-		return -1;
-	if (small)
-		setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof(tiny));
-	for (int i = 0; i < 2; i++) {
-		set_nonblock(fds[i]);
-		setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
-	return 0;
-}
-
-/* ---- credentials ---- */
-
-static void conf_psk(struct tcp_psp_conf *c, uint8_t fill)
-{
-	memset(c, 0, sizeof(*c));
-	c->mode = TCP_PSP_AUTH;
-	c->have_psk = true;
-	for (int i = 0; i < TCP_PSP_PSK_LEN; i++)
-		c->psk[i] = (uint8_t)(fill + i);
-}
-
-static void conf_cert(struct tcp_psp_conf *c, const char *name, const char *ca)
-{
-	memset(c, 0, sizeof(*c));
-	c->mode = TCP_PSP_AUTH;
-	snprintf(c->cert, sizeof(c->cert), "%s/%s.pem", certdir, name);
-	snprintf(c->cert_key, sizeof(c->cert_key), "%s/%s.key", certdir, name);
-	snprintf(c->ca, sizeof(c->ca), "%s/%s.pem", certdir, ca);
-}
-
-/* ---- one end of an exchange, as the QP rendezvous will run it ---- */
-
-enum stage { ST_HS, ST_SEND, ST_FLUSH, ST_RAW, ST_RECV, ST_DONE };
-
-struct end {
-	struct tcp_hs *hs;
-	int fd;
-	bool client;
-	const enum stage *plan; /* what this end does, in order */
-	int at;
-	enum tcp_hs_status st; /* the last status: what it waits for */
-	bool close_on_fail;    /* as a QP does: the socket goes at once */
-	unsigned int want_writes;
-	bool closed;
-	uint8_t out[MSG_LEN], in[MSG_LEN];
-};
-
-/* client: handshake, message, raw frames, answer; server: handshake,
- * message, answer, raw frames. Each writes its raw frames right behind
- * its record, so they sit in the peer's socket with it. */
-static const enum stage plan_client[] = { ST_HS,  ST_SEND, ST_FLUSH,
-					  ST_RAW, ST_RECV, ST_DONE };
-static const enum stage plan_server[] = { ST_HS,    ST_RECV, ST_SEND,
-					  ST_FLUSH, ST_RAW,  ST_DONE };
-
-static enum tcp_hs_status end_raw(struct end *e)
-{
-	const char *f = e->client ? frames_c : frames_s;
-	size_t len = strlen(f);
-
-	return send(e->fd, f, len, MSG_NOSIGNAL) == (ssize_t)len ? TCP_HS_OK
-								 : TCP_HS_FAIL;
-}
-
-static enum tcp_hs_status end_stage(struct end *e)
-{
-	switch (e->plan[e->at]) {
-	case ST_HS:
-		return tcp_hs_step(e->hs);
-	case ST_SEND:
-		return tcp_hs_send(e->hs, e->out, MSG_LEN);
-	case ST_FLUSH:
-		return tcp_hs_flush(e->hs);
-	case ST_RAW:
-		return end_raw(e);
-	case ST_RECV:
-		return tcp_hs_recv(e->hs, e->in, MSG_LEN);
-	case ST_DONE:
-		break;
-	}
-	return TCP_HS_OK;
-}
-
-/* Runs @e until it waits or ends. */
-static void end_advance(struct end *e)
-{
-	while (e->plan[e->at] != ST_DONE) {
-		e->st = end_stage(e);
-		if (e->st == TCP_HS_FAIL && e->close_on_fail) {
-			close(e->fd);
-			e->closed = true;
-		}
-		e->want_writes += e->st == TCP_HS_WANT_WRITE;
-		if (e->st != TCP_HS_OK)
-			return;
-		e->at++;
-		/* a send that WANT_WRITE stays in ST_FLUSH next */
-	}
-	e->st = TCP_HS_OK;
-}
-
-static bool end_over(const struct end *e)
-{
-	return e->st == TCP_HS_FAIL || e->plan[e->at] == ST_DONE;
-}
-
-/* Drives both ends until each is done or failed; false on the deadline. */
-static bool run_pair(struct end e[2])
-{
-	uint64_t deadline = now_us() + DEADLINE_MS * 1000ull;
-	struct pollfd p[2];
-
-	for (;;) {
-		for (int i = 0; i < 2; i++)
-			if (!end_over(&e[i]))
-				end_advance(&e[i]);
-		if (end_over(&e[0]) && end_over(&e[1]))
-			return true;
-		for (int i = 0; i < 2; i++) {
-			p[i].fd = end_over(&e[i]) ? -1 : e[i].fd;
-			p[i].events =
-				e[i].st == TCP_HS_WANT_WRITE ? POLLOUT : POLLIN;
-		}
-		if (now_us() > deadline)
-			return false;
-		poll(p, 2, 100);
-	}
-}
-
-struct pair {
-	struct tcp_hs_cred cred[2];
-	struct end e[2]; /* [0] client, [1] server */
-	int fds[2];
-};
-
-static bool pair_open_buf(struct pair *p, const struct tcp_psp_conf *cc,
-			  const struct tcp_psp_conf *sc, bool small)
-{
-	memset(p, 0, sizeof(*p));
-	p->fds[0] = p->fds[1] = -1;
-	if (tcp_hs_cred_init(&p->cred[0], cc) ||
-	    tcp_hs_cred_init(&p->cred[1], sc) || tcp_pair(p->fds, small))
-		return false;
-	for (int i = 0; i < 2; i++) {
-		struct end *e = &p->e[i];
-
-		e->client = i == 0;
-		e->fd = p->fds[i];
-		e->plan = e->client ? plan_client : plan_server;
-		e->hs = tcp_hs_new(&p->cred[i],
-				   e->client ? TCP_HS_CLIENT : TCP_HS_SERVER,
-				   e->fd);
-		memset(e->out, e->client ? 'c' : 's', MSG_LEN);
-		e->out[0] = (uint8_t)i;
-		if (!e->hs)
-			return false;
-	}
-	return true;
-}
-
-static bool pair_open(struct pair *p, const struct tcp_psp_conf *cc,
-		      const struct tcp_psp_conf *sc)
-{
-	return pair_open_buf(p, cc, sc, false);
-}
-
-static void pair_close(struct pair *p)
-{
-	for (int i = 0; i < 2; i++) {
-		tcp_hs_free(p->e[i].hs);
-		tcp_hs_cred_free(&p->cred[i]);
-		if (p->fds[i] >= 0 && !p->e[i].closed)
-			close(p->fds[i]);
-	}
-}
-
-/* Reads exactly @len bytes with plain recv, within the deadline. */
-static bool recv_exact(int fd, void *buf, size_t len)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	uint64_t deadline = now_us() + DEADLINE_MS * 1000ull;
-	size_t have = 0;
-	ssize_t n;
-
-	while (have < len && now_us() < deadline) {
-		n = recv(fd, (char *)buf + have, len - have, MSG_DONTWAIT);
-		if (n > 0)
-			have += (size_t)n;
-		else if (n == 0)
-			return false;
-		else
-			poll(&p, 1, 100);
-	}
-	return have == len;
-}
-
-static const char *reason(const struct end *e)
-{
-	return tcp_hs_detail(e->hs);
-}
-
-static const enum stage plan_none[] = { ST_DONE };
-static const enum stage plan_hs[] = { ST_HS, ST_DONE };
+#include "hs_pair.h"
 
 static bool pair_setup(struct pair *p, const char *name,
 		       const struct tcp_psp_conf *cc,
@@ -317,7 +72,7 @@ static void check_ok_buf(const char *name, const struct tcp_psp_conf *cc,
 			CHECKF(p.e[i].st == TCP_HS_OK &&
 				       p.e[i].plan[p.e[i].at] == ST_DONE,
 			       "%s: end %d: status %d: %s", name, i, p.e[i].st,
-			       reason(&p.e[i]));
+			       end_reason(&p.e[i]));
 		CHECKF(!memcmp(p.e[0].in, p.e[1].out, MSG_LEN) &&
 			       !memcmp(p.e[1].in, p.e[0].out, MSG_LEN),
 		       "%s: messages differ", name);
@@ -361,10 +116,10 @@ static void check_fail_once(const char *name, const struct tcp_psp_conf *cc,
 				       tcp_hs_reason(p.e[i].hs) == want[i],
 			       "%s: end %d: status %d, reason %d (%s), want %s",
 			       name, i, p.e[i].st, tcp_hs_reason(p.e[i].hs),
-			       reason(&p.e[i]), tcp_hs_strerror(want[i]));
+			       end_reason(&p.e[i]), tcp_hs_strerror(want[i]));
 			printf("%s%s: end %d: %s\n", name,
 			       close_on_fail ? " (close on fail)" : "", i,
-			       reason(&p.e[i]));
+			       end_reason(&p.e[i]));
 		}
 	}
 	pair_close(&p);
@@ -397,8 +152,8 @@ static void check_closed(struct pair *p, const char *name, int i)
 	CHECKF(p->e[i].st == TCP_HS_FAIL &&
 		       tcp_hs_reason(p->e[i].hs) == TCP_HS_ERR_CLOSED,
 	       "%s: status %d, reason %d (%s)", name, p->e[i].st,
-	       tcp_hs_reason(p->e[i].hs), reason(&p->e[i]));
-	printf("%s: %s\n", name, reason(&p->e[i]));
+	       tcp_hs_reason(p->e[i].hs), end_reason(&p->e[i]));
+	printf("%s: %s\n", name, end_reason(&p->e[i]));
 }
 
 static void test_closed(void)
@@ -462,8 +217,8 @@ static void check_stranger(const char *name, int i, const void *bytes,
 		CHECKF(st == TCP_HS_FAIL &&
 			       tcp_hs_reason(p.e[i].hs) == TCP_HS_ERR_PROTO,
 		       "%s: status %d reason %d (%s)", name, st,
-		       tcp_hs_reason(p.e[i].hs), reason(&p.e[i]));
-		printf("%s: %s\n", name, reason(&p.e[i]));
+		       tcp_hs_reason(p.e[i].hs), end_reason(&p.e[i]));
+		printf("%s: %s\n", name, end_reason(&p.e[i]));
 		CHECKF(recv_exact(p.fds[i], buf, strlen(tail)) &&
 			       !memcmp(buf, tail, strlen(tail)),
 		       "%s: read past the record header", name);
@@ -535,8 +290,8 @@ static void test_reset_after_alert(const struct tcp_psp_conf *cc,
 		CHECKF(st == TCP_HS_FAIL &&
 			       tcp_hs_reason(p.e[0].hs) == TCP_HS_ERR_CRED,
 		       "status %d reason %d (%s)", st, tcp_hs_reason(p.e[0].hs),
-		       reason(&p.e[0]));
-		printf("send after reset: %s\n", reason(&p.e[0]));
+		       end_reason(&p.e[0]));
+		printf("send after reset: %s\n", end_reason(&p.e[0]));
 	}
 	pair_close(&p);
 }
@@ -716,8 +471,8 @@ static void test_messages(void)
 		}
 		CHECKF(st == TCP_HS_FAIL &&
 			       tcp_hs_reason(p.e[1].hs) == TCP_HS_ERR_PROTO,
-		       "status %d: %s", st, reason(&p.e[1]));
-		printf("wrong length: %s\n", reason(&p.e[1]));
+		       "status %d: %s", st, end_reason(&p.e[1]));
+		printf("wrong length: %s\n", end_reason(&p.e[1]));
 		CHECK(tcp_hs_send(p.e[0].hs, msg, 513) == TCP_HS_FAIL);
 	}
 	pair_close(&p);
