@@ -30,8 +30,9 @@ struct tcp_hs_cred {
 	bool have_psk;
 };
 
-/* Builds both SSL_CTXs from @conf (PSK or cert/key/CA). 0 or an errno
- * (EINVAL: unusable credentials; ENOMEM). */
+/* Builds both SSL_CTXs from @conf (the PSK when conf->have_psk, else
+ * cert/key/CA). 0 or an errno (EINVAL: unusable credentials -- a file
+ * missing or unreadable, a key that is not the certificate's; ENOMEM). */
 int tcp_hs_cred_init(struct tcp_hs_cred *c, const struct tcp_psp_conf *conf);
 void tcp_hs_cred_free(struct tcp_hs_cred *c);
 
@@ -67,8 +68,10 @@ void tcp_hs_free(struct tcp_hs *hs);
  * client's certificate (or, in PSK mode, its Finished). A client is only
  * accepted once the server's first message arrives: a rejection reaches
  * it as TCP_HS_FAIL/ERR_CRED from tcp_hs_recv (or tcp_hs_send, if the
- * server's close reset the connection first). The server reads no message
- * of ours before its own step returned OK.
+ * server's close reset the connection first). tcp_hs_send/recv fail
+ * before the end's own step returned OK, so the server never takes a
+ * message from a client it has not authenticated. In PSK mode a wrong
+ * key fails at the ClientHello (its binder), before either end is done.
  */
 enum tcp_hs_status tcp_hs_step(struct tcp_hs *hs);
 /* Sends one application message of @len bytes (1..512) after the
