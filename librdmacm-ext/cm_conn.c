@@ -200,6 +200,7 @@ static int connect_locked(struct cm_id *id, struct rdma_conn_param *p)
 	struct rtcp_cm_req req;
 	struct cm_conn *c = id->conn;
 	size_t plen = id->connect_len;
+	int err;
 
 	if (id->state != CM_ROUTE_RESOLVED || !c || !id->dev)
 		return ext_err(EINVAL);
@@ -220,6 +221,10 @@ static int connect_locked(struct cm_id *id, struct rdma_conn_param *p)
 	id->rnr_retry_count = p ? p->rnr_retry_count : CM_DEFAULT_RETRY;
 	id->flow_control = p ? p->flow_control : 0;
 	id->local_psn = cm_random_psn();
+	/* TLS or not, by the device's configuration now (cm_sec.c) */
+	err = cm_sec_connect(c, id->dev);
+	if (err)
+		return ext_err(err);
 
 	memset(&req, 0, sizeof(req));
 	memcpy(req.gid, id->id.route.addr.addr.ibaddr.sgid.raw, 16);
@@ -516,7 +521,7 @@ void cm_on_listen_ready(struct cm_conn *lc)
 		}
 		c->listen_id = lc->id;
 		c->deadline = cm_now_ms() + CM_REQ_TIMEOUT_MS;
-		if (cm_conn_watch(c, CONN_STREAM))
+		if (cm_sec_accept(c) || cm_conn_watch(c, CONN_STREAM))
 			cm_conn_close(c);
 	}
 }
@@ -531,8 +536,11 @@ void cm_on_connected(struct cm_conn *c, int err)
 		cm_conn_close(c);
 		return;
 	}
-	if (!err)
-		return; /* the thread sends the queued REQ */
+	if (!err) {
+		/* the thread sends the queued REQ, after TLS's handshake */
+		cm_sec_connected(c);
+		return;
+	}
 	if (err == ECONNREFUSED &&
 	    cm_now_ms() + CM_RETRY_EVERY_MS < c->give_up) {
 		c->retry = true;
@@ -657,7 +665,11 @@ static void on_rej(struct cm_id *id, const struct rtcp_cm_rej *rej)
 
 	id->state = CM_FAILED;
 	drop_conn(id, false);
-	e = cm_event_new(id, RDMA_CM_EVENT_REJECTED, ntohs(rej->reason));
+	/* a TLS listener telling a plain peer why (cm_sec.c) */
+	e = cm_event_new(id, RDMA_CM_EVENT_REJECTED,
+			 ntohs(rej->reason) == RTCP_CM_REJ_AUTH
+				 ? -EKEYREJECTED
+				 : ntohs(rej->reason));
 	if (!e)
 		return;
 	set_event_pdata(e, rej->pdata, rej->pdata_len);
@@ -762,11 +774,34 @@ void cm_on_timeout(struct cm_conn *c)
 		start_connect(id);
 		return;
 	}
-	if (id->state == CM_CONNECT && c->connecting) {
+	if (id->state == CM_CONNECT && (c->connecting || c->sec == CM_SEC_HS)) {
 		drop_conn(id, false);
 		id->state = CM_FAILED;
 		post(id, RDMA_CM_EVENT_UNREACHABLE, -ETIMEDOUT);
 	}
+}
+
+void cm_on_hs_failed(struct cm_conn *c, int err)
+{
+	struct cm_id *id = c->id;
+
+	/* a passive side's connection goes without an event; its alert,
+	 * if any, reaches the peer */
+	if (!id) {
+		cm_conn_drain(c);
+		return;
+	}
+	/* past its REQ's answer, a refusal is a lost connection */
+	if (id->state != CM_CONNECT) {
+		cm_on_lost(c, EPROTO);
+		return;
+	}
+	id->state = CM_FAILED;
+	drop_conn(id, false);
+	post(id,
+	     err == EKEYREJECTED ? RDMA_CM_EVENT_REJECTED
+				 : RDMA_CM_EVENT_UNREACHABLE,
+	     -err);
 }
 
 void cm_on_timewait(struct cm_id *id)
