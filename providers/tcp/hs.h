@@ -55,7 +55,8 @@ enum tcp_hs_err {
 
 struct tcp_hs;
 
-/* A handshake on connected socket @fd (nonblocking; not owned). */
+/* A handshake on connected socket @fd (nonblocking; not owned). @c must
+ * stay where it is and outlive the handshake (the PSK callbacks read it). */
 struct tcp_hs *tcp_hs_new(struct tcp_hs_cred *c, enum tcp_hs_role role, int fd);
 /* Frees the TLS state (no close_notify: frames follow); wipes secrets. */
 void tcp_hs_free(struct tcp_hs *hs);
@@ -70,5 +71,17 @@ enum tcp_hs_status tcp_hs_flush(struct tcp_hs *hs);
 enum tcp_hs_status tcp_hs_recv(struct tcp_hs *hs, void *msg, size_t len);
 enum tcp_hs_err tcp_hs_reason(const struct tcp_hs *hs);
 const char *tcp_hs_strerror(enum tcp_hs_err e);
+/* One line on what failed, for logs: the peer's alert ("peer's alert:
+ * unknown CA"), the certificate check ("peer's certificate: certificate
+ * has expired"), the socket error; "" while nothing failed. Names no key
+ * material. Valid until tcp_hs_free. */
+const char *tcp_hs_detail(const struct tcp_hs *hs);
+/*
+ * RFC 5705 / 8446 (7.5) exported keying material of the completed
+ * handshake: @len bytes for @label (no context), equal on both ends and
+ * secret like a key (wipe it). 0, or -1 before the handshake completed.
+ */
+int tcp_hs_export(struct tcp_hs *hs, const char *label, uint8_t *out,
+		  size_t len);
 
 #endif
