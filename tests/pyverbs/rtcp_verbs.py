@@ -126,39 +126,6 @@ def threads():
     return len(os.listdir('/proc/self/task'))
 
 
-def psp_mode():
-    """The device's security mode as its registry says (registry.h:
-    tcp_psp's "mode" line; no file or no line: auth, the default)."""
-    for line in (registry_attr('tcp_psp') or '').splitlines():
-        words = line.split()
-        if len(words) == 2 and words[0] == 'mode':
-            return words[1]
-    return 'auth'
-
-
-def psp_set_conf(text):
-    """Replaces the device's tcp_psp with text (None: removes it), as
-    `rdma-tcp link set` does (rename into place); returns the old text or
-    None. Connections made afterwards use it (librdmacm-ext reads it per
-    connection)."""
-    path = os.path.join(os.environ['SYSFS_PATH'], 'class/infiniband', DEV,
-                        'tcp_psp')
-    try:
-        with open(path) as f:
-            old = f.read()
-    except FileNotFoundError:
-        old = None
-    if text is None:
-        if old is not None:
-            os.unlink(path)
-        return old
-    tmp = path + '.test'
-    with open(tmp, 'w') as f:
-        f.write(text)
-    os.rename(tmp, path)
-    return old
-
-
 def readable(fd, timeout=0.0):
     return bool(select.select([fd], [], [], timeout)[0])
 

@@ -19,7 +19,7 @@ Mismatched keys and modes between two devices, with stock programs:
 tests/integration/test_cm_auth.sh.
 
 Run like test_cm.py (the environment of `rdma-tcp env` applied). Skipped
-on a device in mode off.
+on a device in mode off (RDMA_TCP_TEST_PSP=off, as tests/run says it).
 """
 
 import ctypes
@@ -34,12 +34,14 @@ import unittest
 import pyverbs.cm_enums as ce
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rtcp_verbs import bounded, preloaded, psp_mode, readable  # noqa: E402
+from rtcp_verbs import bounded, preloaded, readable  # noqa: E402
 from test_cm import (ADDR, CONSUMER_REJECT, CmEventC,  # noqa: E402
                      CmEventFullC, ConnParamC, cm_c, pattern, sockaddr_in)
 from test_cm_hostile import HDR, MAGIC, REJ, REJ_FIXED, REQ, msg  # noqa
 
 _P = ctypes.c_void_p
+# the device's mode as registered ('' = the default, auth)
+PSP = os.environ.get('RDMA_TCP_TEST_PSP', '')
 REJ_AUTH = 0x100  # cm_proto.h: RTCP_CM_REJ_AUTH
 REQ_BODY = bytes(32)  # a REQ's fixed part, no private data
 # every expected event comes well within this (the handshake's deadline,
@@ -119,7 +121,7 @@ def read_to_eof(sock):
 
 @unittest.skipUnless(preloaded(), 'librdmacm-ext is not preloaded '
                      '(eval "$(rdma-tcp env)")')
-@unittest.skipIf(psp_mode() == 'off', 'the device is in mode off')
+@unittest.skipIf(PSP == 'off', 'the device is in mode off')
 class AuthListener(unittest.TestCase):
     """What a listener of an authenticated device does with strangers."""
 
@@ -214,7 +216,7 @@ class AuthListener(unittest.TestCase):
 
 @unittest.skipUnless(preloaded(), 'librdmacm-ext is not preloaded '
                      '(eval "$(rdma-tcp env)")')
-@unittest.skipIf(psp_mode() == 'off', 'the device is in mode off')
+@unittest.skipIf(PSP == 'off', 'the device is in mode off')
 class AuthConnect(unittest.TestCase):
     """rdma_connect from an authenticated device to a peer that is not."""
 

@@ -11,11 +11,6 @@ attempt at once with UNREACHABLE, status -EPROTO, and close the control
 connection. A well-formed REJ (the control) gives REJECTED with its
 reason as status and its private data.
 
-The hostile peer speaks the plain protocol, so the device is switched to
-`psp off` for this module (and back afterwards): on an authenticated
-device the control connection is TLS first (test_cm_auth.py covers what
-a plain peer gets there).
-
 Run like test_cm.py (the environment of `rdma-tcp env` applied):
 
     RDMA_TCP_DEV=tcp0 /usr/bin/python3 -m unittest -v \\
@@ -33,8 +28,7 @@ import unittest
 import pyverbs.cm_enums as ce
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rtcp_verbs import (bounded, preloaded, psp_set_conf,  # noqa: E402
-                        readable)
+from rtcp_verbs import bounded, preloaded, readable  # noqa: E402
 from test_cm import (ADDR, CONSUMER_REJECT, CmEventC,  # noqa: E402
                      CmEventFullC, ConnParamC, cm_c, pattern, sockaddr_in)
 
@@ -62,20 +56,6 @@ def rep_body(pdata, pdata_len=None):
     plen = len(pdata) if pdata_len is None else pdata_len
     return (bytes(16) + struct.pack('!II', 0xc36002, 0x654321) +
             bytes([16, 16, 0, 7, 0, 0, 0, plen]) + pdata)
-
-
-_saved_conf = None
-
-
-def setUpModule():
-    global _saved_conf
-    if preloaded():
-        _saved_conf = psp_set_conf('mode off\n')
-
-
-def tearDownModule():
-    if preloaded():
-        psp_set_conf(_saved_conf)
 
 
 @unittest.skipUnless(preloaded(), 'librdmacm-ext is not preloaded '
