@@ -434,7 +434,7 @@ int ext_rdma_notify(struct rdma_cm_id *cid, enum ibv_event_type event)
 
 void cm_conn_teardown(struct cm_id *id)
 {
-	struct cm_conn *c;
+	struct cm_conn *c, *cn;
 
 	switch (id->state) {
 	case CM_ESTABLISHED:
@@ -448,12 +448,15 @@ void cm_conn_teardown(struct cm_id *id)
 		drop_conn(id, true);
 		break;
 	case CM_LISTEN:
-		/* connections accepted but not yet requesting go too */
-		for (c = cm_g.conns; c; c = c->next)
+		/* connections accepted but not yet requesting go too (a closed
+		 * one's next is the graveyard's: taken before) */
+		for (c = cm_g.conns; c; c = cn) {
+			cn = c->next;
 			if (c->listen_id == id) {
 				c->listen_id = NULL;
 				cm_conn_close(c);
 			}
+		}
 		drop_conn(id, false);
 		break;
 	default:

@@ -28,7 +28,9 @@ import os
 import socket
 import ssl
 import struct
+import subprocess
 import sys
+import time
 import unittest
 
 import pyverbs.cm_enums as ce
@@ -194,6 +196,31 @@ class AuthListener(unittest.TestCase):
             read_to_eof(s)
         self.assertTrue(self.srv.quiet(), 'an event for garbage')
         self.served()
+
+    def accepted(self):
+        """The listener's accept queue is empty (ss: its Recv-Q)."""
+        out = subprocess.run(['ss', '-Hltn', 'sport = :%d' % self.port],
+                             capture_output=True, text=True).stdout.split()
+        return len(out) > 1 and out[1] == '0'
+
+    @bounded()
+    def test_destroyed_listener_drops_every_stranger(self):
+        # strangers in the handshake (or before it) when the listener
+        # goes: every one is closed at once, none outlives it
+        socks = [self.stranger() for _ in range(4)]
+        for s in socks[:2]:
+            s.sendall(b'\x16\x03\x01')  # a TLS record header, cut short
+        end = time.monotonic() + DEADLINE
+        while not self.accepted():
+            self.assertLess(time.monotonic(), end, 'not accepted')
+            time.sleep(0.05)
+        self.assertEqual(cm_c.rdma_destroy_id(self.listener), 0)
+        self.srv.ids.remove(self.listener)
+        for i, s in enumerate(socks):
+            # closed well before the REQ deadline (CM_REQ_TIMEOUT_MS, 10 s)
+            self.assertTrue(readable(s.fileno(), 5),
+                            'stranger %d still open' % i)
+            self.assertEqual(read_to_eof(s), b'')
 
     @bounded()
     def test_tls_client_without_credentials(self):
