@@ -29,7 +29,9 @@
  * REJECTED with status -ECONNREFUSED (as iWARP reports it), an unanswered
  * one UNREACHABLE (-ETIMEDOUT); rdma_disconnect moves the QP to ERR, both
  * sides get exactly one DISCONNECTED, then TIMEWAIT_EXIT a moment later if
- * the id still exists.
+ * the id still exists. On an authenticated device (cm_sec.c) a peer that
+ * fails the TLS handshake is REJECTED with -EKEYREJECTED on the active
+ * side and never announced on the passive side.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>

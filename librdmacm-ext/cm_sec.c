@@ -94,7 +94,8 @@ static void cred_put(struct cm_cred *c)
 }
 
 /* The same TLS credentials (the mode matters only as off or not, and
- * off never gets here). */
+ * off never gets here); certificates by their paths: a file replaced
+ * under the same name takes effect when the process restarts. */
 static bool same_cred(const struct tcp_psp_conf *a,
 		      const struct tcp_psp_conf *b)
 {
@@ -119,8 +120,14 @@ int cm_sec_cred(struct cm_dev *dev, struct cm_cred **out)
 	if (!nc)
 		return ENOMEM;
 	err = t->conf_load(dev->device->ibdev_path, &nc->conf);
-	if (err || nc->conf.mode == TCP_PSP_OFF)
+	if (err)
 		goto out;
+	if (nc->conf.mode == TCP_PSP_OFF) {
+		/* keys no longer configured are not kept */
+		cred_put(dev->cred);
+		dev->cred = NULL;
+		goto out;
+	}
 	if (dev->cred && same_cred(&dev->cred->conf, &nc->conf)) {
 		dev->cred->refs++;
 		*out = dev->cred;
