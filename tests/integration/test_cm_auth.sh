@@ -72,11 +72,13 @@ rt() {
 	RDMA_TCP_ROOT=$root "$RDMA_TCP" "$@"
 }
 
-out=$(rt "$RA" env 2>&1) && eval "$out" || {
+if out=$(rt "$RA" env 2>&1); then
+	eval "$out"
+else
 	fail "rdma-tcp env" "$out"
 	finish
 	exit 1
-}
+fi
 # the preload goes to the stock programs only (after the sanitizer
 # runtimes in an ASan build), not to this script's own tools
 PRE=$LD_PRELOAD
@@ -120,8 +122,7 @@ start_server() {
 
 # stop_server: its exit code (a server left waiting is killed: 124+)
 stop_server() {
-	local i
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		alive "$SERVER_PID" || break
 		sleep 0.1
 	done
