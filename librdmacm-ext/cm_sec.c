@@ -322,11 +322,9 @@ static void read_records(struct cm_conn *c)
 
 	while (!c->dead && c->sec == CM_SEC_UP) {
 		st = tls->hs_recv(c->hs, c->in, RTCP_CM_MAX_MSG);
-		if (st == TCP_HS_WANT_READ || st == TCP_HS_WANT_WRITE) {
-			c->hs_write = st == TCP_HS_WANT_WRITE;
-			cm_conn_update(c);
+		/* (reading never waits for room: it only reads records) */
+		if (st == TCP_HS_WANT_READ || st == TCP_HS_WANT_WRITE)
 			return;
-		}
 		if (st != TCP_HS_OK ||
 		    rtcp_cm_parse(c->in, RTCP_CM_MAX_MSG, &type, &body) !=
 			    RTCP_CM_WHOLE) {
