@@ -57,7 +57,7 @@ px_logs() {
 }
 
 # px_expect WHAT RA RB: both ends' exit codes (psp_peer: 0 clean, 1 failed
-# cleanly, 2 forged, 3 hang) and the proxy's word that the fault happened
+# cleanly, 2 forged, 3 waiting untouched, 5 hang) and the proxy's word that the fault happened
 px_expect() {
 	local what=$1 ra=$2 rb=$3 fault=$4
 	if [ "$PX_RA" = "$ra" ] && [ "$PX_RB" = "$rb" ] && [ "$PX_RP" = 0 ] &&
