@@ -29,7 +29,9 @@
  * REJECTED with status -ECONNREFUSED (as iWARP reports it), an unanswered
  * one UNREACHABLE (-ETIMEDOUT); rdma_disconnect moves the QP to ERR, both
  * sides get exactly one DISCONNECTED, then TIMEWAIT_EXIT a moment later if
- * the id still exists.
+ * the id still exists. On an authenticated device (cm_sec.c) a peer that
+ * fails the TLS handshake is REJECTED with -EKEYREJECTED on the active
+ * side and never announced on the passive side.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -200,6 +202,7 @@ static int connect_locked(struct cm_id *id, struct rdma_conn_param *p)
 	struct rtcp_cm_req req;
 	struct cm_conn *c = id->conn;
 	size_t plen = id->connect_len;
+	int err;
 
 	if (id->state != CM_ROUTE_RESOLVED || !c || !id->dev)
 		return ext_err(EINVAL);
@@ -220,6 +223,10 @@ static int connect_locked(struct cm_id *id, struct rdma_conn_param *p)
 	id->rnr_retry_count = p ? p->rnr_retry_count : CM_DEFAULT_RETRY;
 	id->flow_control = p ? p->flow_control : 0;
 	id->local_psn = cm_random_psn();
+	/* TLS or not, by the device's configuration now (cm_sec.c) */
+	err = cm_sec_connect(c, id->dev);
+	if (err)
+		return ext_err(err);
 
 	memset(&req, 0, sizeof(req));
 	memcpy(req.gid, id->id.route.addr.addr.ibaddr.sgid.raw, 16);
@@ -429,7 +436,7 @@ int ext_rdma_notify(struct rdma_cm_id *cid, enum ibv_event_type event)
 
 void cm_conn_teardown(struct cm_id *id)
 {
-	struct cm_conn *c;
+	struct cm_conn *c, *cn;
 
 	switch (id->state) {
 	case CM_ESTABLISHED:
@@ -443,12 +450,15 @@ void cm_conn_teardown(struct cm_id *id)
 		drop_conn(id, true);
 		break;
 	case CM_LISTEN:
-		/* connections accepted but not yet requesting go too */
-		for (c = cm_g.conns; c; c = c->next)
+		/* connections accepted but not yet requesting go too (a closed
+		 * one's next is the graveyard's: taken before) */
+		for (c = cm_g.conns; c; c = cn) {
+			cn = c->next;
 			if (c->listen_id == id) {
 				c->listen_id = NULL;
 				cm_conn_close(c);
 			}
+		}
 		drop_conn(id, false);
 		break;
 	default:
@@ -516,7 +526,7 @@ void cm_on_listen_ready(struct cm_conn *lc)
 		}
 		c->listen_id = lc->id;
 		c->deadline = cm_now_ms() + CM_REQ_TIMEOUT_MS;
-		if (cm_conn_watch(c, CONN_STREAM))
+		if (cm_sec_accept(c) || cm_conn_watch(c, CONN_STREAM))
 			cm_conn_close(c);
 	}
 }
@@ -531,8 +541,11 @@ void cm_on_connected(struct cm_conn *c, int err)
 		cm_conn_close(c);
 		return;
 	}
-	if (!err)
-		return; /* the thread sends the queued REQ */
+	if (!err) {
+		/* the thread sends the queued REQ, after TLS's handshake */
+		cm_sec_connected(c);
+		return;
+	}
 	if (err == ECONNREFUSED &&
 	    cm_now_ms() + CM_RETRY_EVERY_MS < c->give_up) {
 		c->retry = true;
@@ -657,7 +670,11 @@ static void on_rej(struct cm_id *id, const struct rtcp_cm_rej *rej)
 
 	id->state = CM_FAILED;
 	drop_conn(id, false);
-	e = cm_event_new(id, RDMA_CM_EVENT_REJECTED, ntohs(rej->reason));
+	/* a TLS listener telling a plain peer why (cm_sec.c) */
+	e = cm_event_new(id, RDMA_CM_EVENT_REJECTED,
+			 ntohs(rej->reason) == RTCP_CM_REJ_AUTH
+				 ? -EKEYREJECTED
+				 : ntohs(rej->reason));
 	if (!e)
 		return;
 	set_event_pdata(e, rej->pdata, rej->pdata_len);
@@ -762,11 +779,34 @@ void cm_on_timeout(struct cm_conn *c)
 		start_connect(id);
 		return;
 	}
-	if (id->state == CM_CONNECT && c->connecting) {
+	if (id->state == CM_CONNECT && (c->connecting || c->sec == CM_SEC_HS)) {
 		drop_conn(id, false);
 		id->state = CM_FAILED;
 		post(id, RDMA_CM_EVENT_UNREACHABLE, -ETIMEDOUT);
 	}
+}
+
+void cm_on_hs_failed(struct cm_conn *c, int err)
+{
+	struct cm_id *id = c->id;
+
+	/* a passive side's connection goes without an event; its alert,
+	 * if any, reaches the peer */
+	if (!id) {
+		cm_conn_drain(c);
+		return;
+	}
+	/* past its REQ's answer, a refusal is a lost connection */
+	if (id->state != CM_CONNECT) {
+		cm_on_lost(c, EPROTO);
+		return;
+	}
+	id->state = CM_FAILED;
+	drop_conn(id, false);
+	post(id,
+	     err == EKEYREJECTED ? RDMA_CM_EVENT_REJECTED
+				 : RDMA_CM_EVENT_UNREACHABLE,
+	     -err);
 }
 
 void cm_on_timewait(struct cm_id *id)

@@ -40,6 +40,14 @@
  * refused TCP connect -> REJECTED (-ECONNREFUSED), closed before REP ->
  * UNREACHABLE, closed after RTU -> DISCONNECTED.
  *
+ * Authenticated devices (mode auth or encrypt, cm_sec.c): the control
+ * connection is a TLS 1.3 session with the device's credentials, set up
+ * right after the TCP connect and before any message; every message then
+ * travels as one TLS record of exactly RTCP_CM_MAX_MSG bytes (header,
+ * body, zeros to the end). A TLS listener answers a peer whose first byte
+ * is not a TLS handshake record with a plain REJ, reason RTCP_CM_REJ_AUTH,
+ * and closes; a failed handshake closes with no message at all.
+ *
  * The QP numbers carried here are the provider's (listener port << 8 |
  * slot); after the handshake each side moves its own QP to RTR with the
  * peer's GID (the peer address of the control connection) and QPN, and the
@@ -63,6 +71,9 @@
 /* IB CM reject reason "consumer defined", what rdma_reject() sends and
  * what librdmacm reports as the REJECTED event's status on RoCE. */
 #define RTCP_CM_REJ_CONSUMER 28
+/* Outside the IB CM's reasons: a TLS listener's answer to a peer that
+ * spoke plain CM (cm_sec.c); reported as REJECTED, status -EKEYREJECTED. */
+#define RTCP_CM_REJ_AUTH 0x100
 
 enum rtcp_cm_type {
 	RTCP_CM_REQ = 1,  /* connection request, active -> passive */

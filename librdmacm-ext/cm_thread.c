@@ -108,6 +108,7 @@ void cm_conn_close(struct cm_conn *c)
 		return;
 	if (c->in_ep && cm_g.epfd >= 0)
 		epoll_ctl(cm_g.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	cm_sec_release(c);
 	close(c->fd);
 	c->dead = true;
 	if (c->id && c->id->conn == c)
@@ -139,7 +140,10 @@ void cm_conn_update(struct cm_conn *c)
 		return;
 	}
 	ev.events = EPOLLIN;
-	if (c->kind == CONN_STREAM && (c->connecting || c->out_len))
+	/* TLS says when it waits for room (cm_sec.c) */
+	if (c->kind == CONN_STREAM &&
+	    (c->connecting ||
+	     (c->sec == CM_SEC_PLAIN ? c->out_len > 0 : c->hs_write)))
 		ev.events |= EPOLLOUT;
 	if (!c->in_ep) {
 		if (!epoll_ctl(cm_g.epfd, EPOLL_CTL_ADD, c->fd, &ev)) {
@@ -152,11 +156,13 @@ void cm_conn_update(struct cm_conn *c)
 	}
 }
 
-static void flush(struct cm_conn *c)
+void cm_conn_flush(struct cm_conn *c)
 {
 	ssize_t n;
 
-	while (c->out_len) {
+	if (c->sec != CM_SEC_PLAIN)
+		cm_sec_flush(c);
+	while (c->sec == CM_SEC_PLAIN && c->out_len) {
 		n = send(c->fd, c->out, c->out_len,
 			 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
@@ -170,7 +176,7 @@ static void flush(struct cm_conn *c)
 		memmove(c->out, c->out + n, c->out_len - n);
 		c->out_len -= n;
 	}
-	if (!c->out_len && c->closing && !c->shut) {
+	if (!c->out_len && !c->rec_pending && c->closing && !c->shut) {
 		shutdown(c->fd, SHUT_WR);
 		c->shut = true;
 	}
@@ -179,7 +185,10 @@ static void flush(struct cm_conn *c)
 
 int cm_conn_send(struct cm_conn *c, uint8_t type, const void *body, size_t len)
 {
-	size_t need = c->out_len + RTCP_CM_HDR_LEN + len;
+	/* TLS: a record of RTCP_CM_MAX_MSG bytes per message (cm_sec.c) */
+	size_t msg = c->sec == CM_SEC_PLAIN ? RTCP_CM_HDR_LEN + len
+					    : RTCP_CM_MAX_MSG;
+	size_t need = c->out_len + msg;
 	uint8_t *p;
 
 	if (c->dead || c->closing || len > RTCP_CM_MAX_BODY)
@@ -192,23 +201,65 @@ int cm_conn_send(struct cm_conn *c, uint8_t type, const void *body, size_t len)
 		c->out_cap = need;
 	}
 	CM_DBG("fd %d: send message %u (%zu bytes)", c->fd, type, len);
+	memset(c->out + c->out_len, 0, msg);
 	rtcp_cm_encode(c->out + c->out_len, type, body, len);
 	c->out_len = need;
 	if (c->watched && !c->connecting)
-		flush(c);
+		cm_conn_flush(c);
 	return 0;
 }
 
 void cm_conn_finish(struct cm_conn *c)
 {
 	c->id = NULL;
-	if (!c->watched || c->connecting || c->kind != CONN_STREAM) {
+	/* a TLS connection not up yet has nothing worth finishing */
+	if (!c->watched || c->connecting || c->kind != CONN_STREAM ||
+	    (c->sec != CM_SEC_PLAIN && c->sec != CM_SEC_UP)) {
 		cm_conn_close(c);
 		return;
 	}
 	c->closing = true;
 	c->deadline = cm_now_ms() + CM_LINGER_MS;
-	flush(c);
+	cm_conn_flush(c);
+}
+
+/*
+ * A close() with unread input sends a reset, and a reset can make the
+ * peer's kernel drop what we sent just before it: a TLS alert saying why
+ * its credentials were refused. So a broken connection is shut for
+ * writing and read to its end instead.
+ */
+void cm_conn_drain(struct cm_conn *c)
+{
+	cm_sec_release(c);
+	c->sec = CM_SEC_PLAIN;
+	c->hs_write = false;
+	c->id = NULL;
+	c->listen_id = NULL;
+	c->out_len = 0;
+	c->drain = c->closing = c->shut = true;
+	if (shutdown(c->fd, SHUT_WR) || !c->watched) {
+		cm_conn_close(c);
+		return;
+	}
+	c->deadline = cm_now_ms() + CM_LINGER_MS;
+	cm_conn_update(c);
+}
+
+static void drain_input(struct cm_conn *c)
+{
+	uint8_t buf[512];
+	ssize_t n;
+
+	for (;;) {
+		n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0 || (n < 0 && errno == EINTR))
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		cm_conn_close(c);
+		return;
+	}
 }
 
 /* Reads whole messages and dispatches them until the socket is dry. */
@@ -266,6 +317,10 @@ static void handle(struct cm_conn *c, uint32_t events)
 	}
 	if (c->retry)
 		return; /* left the set in this batch */
+	if (c->drain) {
+		drain_input(c);
+		return;
+	}
 	if (c->connecting) {
 		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			return;
@@ -275,11 +330,18 @@ static void handle(struct cm_conn *c, uint32_t events)
 		cm_on_connected(c, err);
 		if (c->dead || c->retry)
 			return;
-		flush(c);
+		if (c->sec != CM_SEC_PLAIN) {
+			cm_sec_handle(c, events);
+			return;
+		}
+		cm_conn_flush(c);
 		if (c->dead)
 			return;
+	} else if (c->sec != CM_SEC_PLAIN) {
+		cm_sec_handle(c, events);
+		return;
 	} else if (events & EPOLLOUT) {
-		flush(c);
+		cm_conn_flush(c);
 	}
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 		conn_read(c);

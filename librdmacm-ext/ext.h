@@ -94,6 +94,9 @@ int ext_comp_channel_destroy(struct ibv_comp_channel *ch);
 
 /* ---- cm_devices.c ---------------------------------------------------- */
 
+struct cm_cred;
+struct tcp_hs;
+
 struct cm_dev {
 	struct ibv_device *device;
 	char netdev[IF_NAMESIZE + 1];
@@ -102,6 +105,8 @@ struct cm_dev {
 	uint8_t max_initiator_depth;
 	uint8_t max_responder_resources;
 	int max_qpsize;
+	struct cm_cred *cred; /* its TLS credentials as last loaded
+				 (cm_sec.c; cm_g.lock) */
 };
 
 /* true: serve rdma_* for tcp devices; false: forward all to librdmacm */
@@ -199,6 +204,15 @@ struct cm_id {
 	struct cm_id *next; /* cm_g.ids */
 };
 
+/* A control connection's protection (cm_sec.c). */
+enum cm_sec {
+	CM_SEC_PLAIN, /* mode off: CM messages as they are */
+	CM_SEC_START, /* TLS, client: the TCP connect is under way */
+	CM_SEC_PEEK,  /* TLS, server: accepted, its first byte decides */
+	CM_SEC_HS,    /* TLS handshake under way */
+	CM_SEC_UP,    /* TLS: one record per CM message */
+};
+
 enum cm_conn_kind {
 	CONN_BOUND, /* a bound socket, not watched yet */
 	CONN_LISTEN,
@@ -211,8 +225,9 @@ struct cm_conn {
 	struct cm_id *id;	 /* owner; NULL once orphaned */
 	struct cm_id *listen_id; /* accepted, REQ not in yet */
 	bool watched, connecting, closing, shut, dead;
-	bool in_ep;	  /* in the epoll set */
-	bool retry;	  /* refused: connect again at the deadline */
+	bool drain; /* input is read and dropped until EOF (cm_conn_drain) */
+	bool in_ep; /* in the epoll set */
+	bool retry; /* refused: connect again at the deadline */
 	uint64_t give_up; /* ms: a refused connect is final after this */
 	uint32_t ev_mask;
 	uint64_t deadline; /* ms; 0 = none */
@@ -220,6 +235,12 @@ struct cm_conn {
 	uint8_t in[RTCP_CM_MAX_MSG];
 	uint8_t *out;
 	size_t out_len, out_cap;
+	/* TLS (cm_sec.c): out holds whole records of RTCP_CM_MAX_MSG bytes */
+	enum cm_sec sec;
+	struct cm_cred *cred; /* its device's credentials, referenced */
+	struct tcp_hs *hs;
+	bool hs_write;	      /* TLS waits for the socket to be writable */
+	bool rec_pending;     /* a record sits in TLS's output (hs_flush) */
 	struct cm_conn *next; /* cm_g.conns, then the graveyard */
 };
 
@@ -329,6 +350,28 @@ void cm_on_message(struct cm_conn *c, uint8_t type, const uint8_t *body,
 void cm_on_lost(struct cm_conn *c, int err);
 void cm_on_timeout(struct cm_conn *c);
 void cm_on_timewait(struct cm_id *id);
+/* The TLS handshake of @c failed: EKEYREJECTED (the peer's credentials
+ * or mode are not ours, or it broke the exchange off), else an errno */
+void cm_on_hs_failed(struct cm_conn *c, int err);
+
+/* cm_sec.c: the control connection's TLS (docs/design.md, rdma_cm) */
+/* The credentials @dev is configured with now, referenced (NULL: mode
+ * off). 0 or an errno (the configuration is unusable). Locked. */
+int cm_sec_cred(struct cm_dev *dev, struct cm_cred **out);
+/* Marks @c (bound, not connected) as a TLS client if its id's device
+ * wants it. 0 or an errno. Locked. */
+int cm_sec_connect(struct cm_conn *c, struct cm_dev *dev);
+/* The TCP connect of a TLS client completed: the handshake starts. */
+void cm_sec_connected(struct cm_conn *c);
+/* An accepted connection: TLS server if the device of the address it
+ * reached wants it. 0 or -1 (drop it: no device, unusable credentials). */
+int cm_sec_accept(struct cm_conn *c);
+/* Drives a TLS connection on socket events (handshake, records). */
+void cm_sec_handle(struct cm_conn *c, uint32_t events);
+/* Sends queued records as far as the socket allows. */
+void cm_sec_flush(struct cm_conn *c);
+/* Frees the TLS state of a closing connection. */
+void cm_sec_release(struct cm_conn *c);
 
 /* cm_thread.c: sockets driven by the background thread */
 struct cm_conn *cm_conn_new(int fd, enum cm_conn_kind kind);
@@ -338,9 +381,16 @@ int cm_conn_send(struct cm_conn *c, uint8_t type, const void *body, size_t len);
 /* Flush what is queued, shut the write side, close at EOF or timeout;
  * detached from its id. */
 void cm_conn_finish(struct cm_conn *c);
+/* Ends a connection the peer's bytes broke without resetting it: the
+ * last output (a TLS alert) is followed by our FIN, the peer's input read
+ * and dropped until its EOF or CM_LINGER_MS; detached from everything. */
+void cm_conn_drain(struct cm_conn *c);
 void cm_conn_close(struct cm_conn *c);
 /* Re-arms the epoll mask after connecting/retry/out_len changed. */
 void cm_conn_update(struct cm_conn *c);
+/* Sends what is queued as far as the socket allows; shuts the write side
+ * of a finished connection once all is out. */
+void cm_conn_flush(struct cm_conn *c);
 
 /* cm_ep.c */
 int ext_rdma_create_ep(struct rdma_cm_id **id, struct rdma_addrinfo *res,
@@ -354,6 +404,7 @@ int ext_rdma_get_request(struct rdma_cm_id *listen, struct rdma_cm_id **id);
 #define CM_RETRY_EVERY_MS     50
 #define CM_REQ_TIMEOUT_MS     10000 /* accepted socket waiting for its REQ */
 #define CM_LINGER_MS	      5000 /* a finished conn waiting for the peer's EOF */
-#define CM_TIMEWAIT_MS	      1000 /* DISCONNECTED -> TIMEWAIT_EXIT */
+#define CM_TIMEWAIT_MS	      1000  /* DISCONNECTED -> TIMEWAIT_EXIT */
+#define CM_HS_TIMEOUT_MS      10000 /* active side's TLS handshake */
 
 #endif

@@ -141,6 +141,11 @@ static int hs_ctx_psk(SSL_CTX *ctx, bool server)
 
 static int hs_ctx_cert(SSL_CTX *ctx, const struct tcp_psp_conf *conf)
 {
+	/* send the chain of the certificate file, not one completed from
+	 * the CA file: the peer holds that CA already (and a stranger's
+	 * certificate then fails as "unable to get local issuer", not as a
+	 * self-signed root of ours in its chain) */
+	SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
 	if (SSL_CTX_use_certificate_chain_file(ctx, conf->cert) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(ctx, conf->cert_key,
 					SSL_FILETYPE_PEM) != 1 ||
@@ -297,10 +302,36 @@ static enum tcp_hs_status hs_drain(struct tcp_hs *hs)
 	return TCP_HS_OK;
 }
 
+static enum tcp_hs_status hs_read_record(struct tcp_hs *hs);
+static enum tcp_hs_status hs_ssl_fail(struct tcp_hs *hs, int ret);
+
+/*
+ * send() found the connection reset: a peer that rejected us sends its
+ * alert and closes, and the close resets when our records are unread.
+ * Linux still hands out what was queued before the reset, so the alert
+ * may be there to read: it says why better than the reset does.
+ */
+static void hs_salvage(struct tcp_hs *hs)
+{
+	uint8_t buf[HS_MSG_MAX + 1];
+	int r;
+
+	while (!hs->failed && hs_read_record(hs) == TCP_HS_OK) {
+		ERR_clear_error();
+		r = hs->done ? SSL_read(hs->ssl, buf, sizeof(buf))
+			     : SSL_do_handshake(hs->ssl);
+		if (r <= 0 && SSL_get_error(hs->ssl, r) != SSL_ERROR_WANT_READ)
+			hs_ssl_fail(hs, r);
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+	ERR_clear_error();
+}
+
 /* Sends what SSL wrote, as far as the socket takes it. */
 static enum tcp_hs_status hs_push(struct tcp_hs *hs)
 {
 	ssize_t n;
+	int err;
 
 	if (hs_drain(hs) != TCP_HS_OK)
 		return TCP_HS_FAIL;
@@ -316,7 +347,10 @@ static enum tcp_hs_status hs_push(struct tcp_hs *hs)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return TCP_HS_WANT_WRITE;
-		return hs_sock_err(hs, errno, "send");
+		err = errno;
+		if (!hs->failed && (err == ECONNRESET || err == EPIPE))
+			hs_salvage(hs);
+		return hs_sock_err(hs, err, "send");
 	}
 	hs->out_off = hs->out_len = 0;
 	return TCP_HS_OK;

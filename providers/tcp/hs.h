@@ -30,8 +30,9 @@ struct tcp_hs_cred {
 	bool have_psk;
 };
 
-/* Builds both SSL_CTXs from @conf (PSK or cert/key/CA). 0 or an errno
- * (EINVAL: unusable credentials; ENOMEM). */
+/* Builds both SSL_CTXs from @conf (the PSK when conf->have_psk, else
+ * cert/key/CA). 0 or an errno (EINVAL: unusable credentials -- a file
+ * missing or unreadable, a key that is not the certificate's; ENOMEM). */
 int tcp_hs_cred_init(struct tcp_hs_cred *c, const struct tcp_psp_conf *conf);
 void tcp_hs_cred_free(struct tcp_hs_cred *c);
 
@@ -60,14 +61,27 @@ struct tcp_hs;
 struct tcp_hs *tcp_hs_new(struct tcp_hs_cred *c, enum tcp_hs_role role, int fd);
 /* Frees the TLS state (no close_notify: frames follow); wipes secrets. */
 void tcp_hs_free(struct tcp_hs *hs);
-/* Drives the handshake; TCP_HS_OK once it is complete. */
+/*
+ * Drives the handshake; TCP_HS_OK once it is complete. Each end's OK
+ * means it has authenticated the peer -- but the client's step completes
+ * when it has sent its last flight, before the server has checked the
+ * client's certificate (or, in PSK mode, its Finished). A client is only
+ * accepted once the server's first message arrives: a rejection reaches
+ * it as TCP_HS_FAIL/ERR_CRED from tcp_hs_recv (or tcp_hs_send, if the
+ * server's close reset the connection first). tcp_hs_send/recv fail
+ * before the end's own step returned OK, so the server never takes a
+ * message from a client it has not authenticated. In PSK mode a wrong
+ * key fails at the ClientHello (its binder), before either end is done.
+ */
 enum tcp_hs_status tcp_hs_step(struct tcp_hs *hs);
-/* Sends one application message of @len bytes (<= 512) after the
- * handshake; TCP_HS_WANT_WRITE: call tcp_hs_flush until TCP_HS_OK. */
+/* Sends one application message of @len bytes (1..512) after the
+ * handshake, as one TLS record; TCP_HS_WANT_WRITE: call tcp_hs_flush
+ * until TCP_HS_OK. */
 enum tcp_hs_status tcp_hs_send(struct tcp_hs *hs, const void *msg, size_t len);
 enum tcp_hs_status tcp_hs_flush(struct tcp_hs *hs);
-/* Reads one application message of exactly @len bytes (the peer sent it
- * with one tcp_hs_send); reads no byte of the stream past its record. */
+/* Reads one application message of exactly @len bytes (1..512; the peer
+ * sent it with one tcp_hs_send; another length is ERR_PROTO); reads no
+ * byte of the stream past its record. */
 enum tcp_hs_status tcp_hs_recv(struct tcp_hs *hs, void *msg, size_t len);
 enum tcp_hs_err tcp_hs_reason(const struct tcp_hs *hs);
 const char *tcp_hs_strerror(enum tcp_hs_err e);

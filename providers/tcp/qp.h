@@ -17,10 +17,10 @@
 #include "tcp.h"
 #include "progress.h"
 #include "psp.h"
+#include "qp_watch.h"
 
 struct tcp_hs;
 struct tcp_tx_seal;
-#include "qp_watch.h"
 
 /* One scatter/gather element resolved to process memory. */
 struct tcp_seg {

@@ -5,6 +5,8 @@
 #   a.pem/a.key, b.pem/b.key "node a", "node b", signed by ca
 #   other.pem/other.key      signed by ca2
 #   expired.pem/expired.key  signed by ca, valid in 2020 only
+#   big.pem/big.key          b's certificate followed by 40 copies of
+#                            ca.pem: a flight larger than a socket buffer
 # `openssl x509 -req` of OpenSSL 3.0 has no -not_before/-not_after, so the
 # expired one goes through `openssl ca`, which takes -startdate/-enddate.
 set -eu
@@ -60,5 +62,14 @@ openssl_q ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key \
 	-in expired.csr -out expired.pem -notext \
 	-startdate 20200101000000Z -enddate 20200201000000Z
 rm -rf expired.csr newcerts ca.db* ca.serial* ca.cnf
+cp b.key big.key
+{
+	cat b.pem
+	i=0
+	while [ $i -lt 40 ]; do
+		cat ca.pem
+		i=$((i + 1))
+	done
+} >big.pem
 chmod 600 ./*.key
 openssl verify -CAfile ca.pem a.pem b.pem >/dev/null

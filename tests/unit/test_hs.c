@@ -4,8 +4,9 @@
  * TCP loopback connection, both driven from this thread by a poll loop:
  * PSK and certificates that match, credentials that do not (every failure
  * must be ERR_CRED on both ends, before a deadline), a peer that closes or
- * resets, a stranger's bytes, and a record too large to read. After a
- * successful exchange each end writes raw bytes behind its TLS record and
+ * resets, a stranger's bytes, a record too large to read, and a stock
+ * client (`openssl s_client`) against our server. After a successful
+ * exchange each end writes raw bytes behind its TLS record and
  * the other reads them with plain recv(): the handshake read nothing of
  * the stream past its last record.
  *
@@ -16,245 +17,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "check.h"
-#include "hs.h"
-
-#define MSG_LEN	    72
-#define DEADLINE_MS 30000
-
-static const char *certdir;
-static const char frames_c[] = "FRAMES from the client";
-static const char frames_s[] = "FRAMES from the server, longer";
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static void set_nonblock(int fd)
-{
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-}
-
-/* A connected TCP pair on 127.0.0.1, both ends nonblocking. */
-static int tcp_pair(int fds[2])
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof(a);
-	int l, one = 1;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) ||
-	    listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &alen))
-		return -1;
-	fds[0] = socket(AF_INET, SOCK_STREAM, 0);
-	if (fds[0] < 0 || connect(fds[0], (struct sockaddr *)&a, sizeof(a)))
-		return -1;
-	fds[1] = accept(l, NULL, NULL);
-	close(l);
-	if (fds[1] < 0)
-		return -1;
-	for (int i = 0; i < 2; i++) {
-		set_nonblock(fds[i]);
-		setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
-	return 0;
-}
-
-/* ---- credentials ---- */
-
-static void conf_psk(struct tcp_psp_conf *c, uint8_t fill)
-{
-	memset(c, 0, sizeof(*c));
-	c->mode = TCP_PSP_AUTH;
-	c->have_psk = true;
-	for (int i = 0; i < TCP_PSP_PSK_LEN; i++)
-		c->psk[i] = (uint8_t)(fill + i);
-}
-
-static void conf_cert(struct tcp_psp_conf *c, const char *name, const char *ca)
-{
-	memset(c, 0, sizeof(*c));
-	c->mode = TCP_PSP_AUTH;
-	snprintf(c->cert, sizeof(c->cert), "%s/%s.pem", certdir, name);
-	snprintf(c->cert_key, sizeof(c->cert_key), "%s/%s.key", certdir, name);
-	snprintf(c->ca, sizeof(c->ca), "%s/%s.pem", certdir, ca);
-}
-
-/* ---- one end of an exchange, as the QP rendezvous will run it ---- */
-
-enum stage { ST_HS, ST_SEND, ST_FLUSH, ST_RAW, ST_RECV, ST_DONE };
-
-struct end {
-	struct tcp_hs *hs;
-	int fd;
-	bool client;
-	const enum stage *plan; /* what this end does, in order */
-	int at;
-	enum tcp_hs_status st; /* the last status: what it waits for */
-	uint8_t out[MSG_LEN], in[MSG_LEN];
-};
-
-/* client: handshake, message, raw frames, answer; server: handshake,
- * message, answer, raw frames. Each writes its raw frames right behind
- * its record, so they sit in the peer's socket with it. */
-static const enum stage plan_client[] = { ST_HS,  ST_SEND, ST_FLUSH,
-					  ST_RAW, ST_RECV, ST_DONE };
-static const enum stage plan_server[] = { ST_HS,    ST_RECV, ST_SEND,
-					  ST_FLUSH, ST_RAW,  ST_DONE };
-
-static enum tcp_hs_status end_raw(struct end *e)
-{
-	const char *f = e->client ? frames_c : frames_s;
-	size_t len = strlen(f);
-
-	return send(e->fd, f, len, MSG_NOSIGNAL) == (ssize_t)len ? TCP_HS_OK
-								 : TCP_HS_FAIL;
-}
-
-static enum tcp_hs_status end_stage(struct end *e)
-{
-	switch (e->plan[e->at]) {
-	case ST_HS:
-		return tcp_hs_step(e->hs);
-	case ST_SEND:
-		return tcp_hs_send(e->hs, e->out, MSG_LEN);
-	case ST_FLUSH:
-		return tcp_hs_flush(e->hs);
-	case ST_RAW:
-		return end_raw(e);
-	case ST_RECV:
-		return tcp_hs_recv(e->hs, e->in, MSG_LEN);
-	case ST_DONE:
-		break;
-	}
-	return TCP_HS_OK;
-}
-
-/* Runs @e until it waits or ends. */
-static void end_advance(struct end *e)
-{
-	while (e->plan[e->at] != ST_DONE) {
-		e->st = end_stage(e);
-		if (e->st == TCP_HS_FAIL)
-			return;
-		if (e->st != TCP_HS_OK)
-			return;
-		e->at++;
-		/* a send that WANT_WRITE stays in ST_FLUSH next */
-	}
-	e->st = TCP_HS_OK;
-}
-
-static bool end_over(const struct end *e)
-{
-	return e->st == TCP_HS_FAIL || e->plan[e->at] == ST_DONE;
-}
-
-/* Drives both ends until each is done or failed; false on the deadline. */
-static bool run_pair(struct end e[2])
-{
-	uint64_t deadline = now_us() + DEADLINE_MS * 1000ull;
-	struct pollfd p[2];
-
-	for (;;) {
-		for (int i = 0; i < 2; i++)
-			if (!end_over(&e[i]))
-				end_advance(&e[i]);
-		if (end_over(&e[0]) && end_over(&e[1]))
-			return true;
-		for (int i = 0; i < 2; i++) {
-			p[i].fd = end_over(&e[i]) ? -1 : e[i].fd;
-			p[i].events =
-				e[i].st == TCP_HS_WANT_WRITE ? POLLOUT : POLLIN;
-		}
-		if (now_us() > deadline)
-			return false;
-		poll(p, 2, 100);
-	}
-}
-
-struct pair {
-	struct tcp_hs_cred cred[2];
-	struct end e[2]; /* [0] client, [1] server */
-	int fds[2];
-};
-
-static bool pair_open(struct pair *p, const struct tcp_psp_conf *cc,
-		      const struct tcp_psp_conf *sc)
-{
-	memset(p, 0, sizeof(*p));
-	p->fds[0] = p->fds[1] = -1;
-	if (tcp_hs_cred_init(&p->cred[0], cc) ||
-	    tcp_hs_cred_init(&p->cred[1], sc) || tcp_pair(p->fds))
-		return false;
-	for (int i = 0; i < 2; i++) {
-		struct end *e = &p->e[i];
-
-		e->client = i == 0;
-		e->fd = p->fds[i];
-		e->plan = e->client ? plan_client : plan_server;
-		e->hs = tcp_hs_new(&p->cred[i],
-				   e->client ? TCP_HS_CLIENT : TCP_HS_SERVER,
-				   e->fd);
-		memset(e->out, e->client ? 'c' : 's', MSG_LEN);
-		e->out[0] = (uint8_t)i;
-		if (!e->hs)
-			return false;
-	}
-	return true;
-}
-
-static void pair_close(struct pair *p)
-{
-	for (int i = 0; i < 2; i++) {
-		tcp_hs_free(p->e[i].hs);
-		tcp_hs_cred_free(&p->cred[i]);
-		if (p->fds[i] >= 0)
-			close(p->fds[i]);
-	}
-}
-
-/* Reads exactly @len bytes with plain recv, within the deadline. */
-static bool recv_exact(int fd, void *buf, size_t len)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	uint64_t deadline = now_us() + DEADLINE_MS * 1000ull;
-	size_t have = 0;
-	ssize_t n;
-
-	while (have < len && now_us() < deadline) {
-		n = recv(fd, (char *)buf + have, len - have, MSG_DONTWAIT);
-		if (n > 0)
-			have += (size_t)n;
-		else if (n == 0)
-			return false;
-		else
-			poll(&p, 1, 100);
-	}
-	return have == len;
-}
-
-static const char *reason(const struct end *e)
-{
-	return tcp_hs_detail(e->hs);
-}
-
-static const enum stage plan_none[] = { ST_DONE };
-static const enum stage plan_hs[] = { ST_HS, ST_DONE };
+#include "hs_pair.h"
 
 static bool pair_setup(struct pair *p, const char *name,
 		       const struct tcp_psp_conf *cc,
@@ -284,19 +58,21 @@ static void check_raw_after(struct pair *p, const char *name)
 	}
 }
 
-static void check_ok(const char *name, const struct tcp_psp_conf *cc,
-		     const struct tcp_psp_conf *sc)
+static void check_ok_buf(const char *name, const struct tcp_psp_conf *cc,
+			 const struct tcp_psp_conf *sc, bool small)
 {
 	uint8_t key[2][32], zero[32] = { 0 };
 	struct pair p;
+	bool ok = pair_open_buf(&p, cc, sc, small);
 
-	if (pair_setup(&p, name, cc, sc)) {
+	CHECKF(ok, "%s: setup failed", name);
+	if (ok) {
 		CHECKF(run_pair(p.e), "%s: deadline", name);
 		for (int i = 0; i < 2; i++)
 			CHECKF(p.e[i].st == TCP_HS_OK &&
 				       p.e[i].plan[p.e[i].at] == ST_DONE,
 			       "%s: end %d: status %d: %s", name, i, p.e[i].st,
-			       reason(&p.e[i]));
+			       end_reason(&p.e[i]));
 		CHECKF(!memcmp(p.e[0].in, p.e[1].out, MSG_LEN) &&
 			       !memcmp(p.e[1].in, p.e[0].out, MSG_LEN),
 		       "%s: messages differ", name);
@@ -307,30 +83,56 @@ static void check_ok(const char *name, const struct tcp_psp_conf *cc,
 					     sizeof(key[i])));
 		CHECKF(!memcmp(key[0], key[1], 32) && memcmp(key[0], zero, 32),
 		       "%s: exported keys differ or are zero", name);
+		/* the server's flight did not fit: tcp_hs_step waited for
+		 * room to write */
+		CHECKF(!small || p.e[1].want_writes,
+		       "%s: the server never waited to write", name);
+		printf("%s: WANT_WRITE %u (client), %u (server)\n", name,
+		       p.e[0].want_writes, p.e[1].want_writes);
 	}
 	pair_close(&p);
 }
 
+static void check_ok(const char *name, const struct tcp_psp_conf *cc,
+		     const struct tcp_psp_conf *sc)
+{
+	check_ok_buf(name, cc, sc, false);
+}
+
 /* Both ends fail, each with the reason it should give. */
-static void check_fail(const char *name, const struct tcp_psp_conf *cc,
-		       const struct tcp_psp_conf *sc, enum tcp_hs_err want_c,
-		       enum tcp_hs_err want_s)
+static void check_fail_once(const char *name, const struct tcp_psp_conf *cc,
+			    const struct tcp_psp_conf *sc,
+			    enum tcp_hs_err want_c, enum tcp_hs_err want_s,
+			    bool close_on_fail)
 {
 	enum tcp_hs_err want[2] = { want_c, want_s };
 	struct pair p;
 
 	if (pair_setup(&p, name, cc, sc)) {
+		p.e[0].close_on_fail = p.e[1].close_on_fail = close_on_fail;
 		CHECKF(run_pair(p.e), "%s: deadline", name);
 		for (int i = 0; i < 2; i++) {
 			CHECKF(p.e[i].st == TCP_HS_FAIL &&
 				       tcp_hs_reason(p.e[i].hs) == want[i],
 			       "%s: end %d: status %d, reason %d (%s), want %s",
 			       name, i, p.e[i].st, tcp_hs_reason(p.e[i].hs),
-			       reason(&p.e[i]), tcp_hs_strerror(want[i]));
-			printf("%s: end %d: %s\n", name, i, reason(&p.e[i]));
+			       end_reason(&p.e[i]), tcp_hs_strerror(want[i]));
+			printf("%s%s: end %d: %s\n", name,
+			       close_on_fail ? " (close on fail)" : "", i,
+			       end_reason(&p.e[i]));
 		}
 	}
 	pair_close(&p);
+}
+
+/* Both with the sockets open until both ends are done, and with each end
+ * closing its socket as soon as it fails: the reason still gets across. */
+static void check_fail(const char *name, const struct tcp_psp_conf *cc,
+		       const struct tcp_psp_conf *sc, enum tcp_hs_err want_c,
+		       enum tcp_hs_err want_s)
+{
+	check_fail_once(name, cc, sc, want_c, want_s, false);
+	check_fail_once(name, cc, sc, want_c, want_s, true);
 }
 
 /* Closes end @i's socket: it takes no further part. */
@@ -350,8 +152,8 @@ static void check_closed(struct pair *p, const char *name, int i)
 	CHECKF(p->e[i].st == TCP_HS_FAIL &&
 		       tcp_hs_reason(p->e[i].hs) == TCP_HS_ERR_CLOSED,
 	       "%s: status %d, reason %d (%s)", name, p->e[i].st,
-	       tcp_hs_reason(p->e[i].hs), reason(&p->e[i]));
-	printf("%s: %s\n", name, reason(&p->e[i]));
+	       tcp_hs_reason(p->e[i].hs), end_reason(&p->e[i]));
+	printf("%s: %s\n", name, end_reason(&p->e[i]));
 }
 
 static void test_closed(void)
@@ -392,6 +194,7 @@ static void test_closed(void)
 static void check_stranger(const char *name, int i, const void *bytes,
 			   size_t len, const char *tail)
 {
+	uint64_t deadline = now_us() + DEADLINE_MS * 1000ull;
 	struct pollfd pfd = { .events = POLLIN };
 	struct tcp_psp_conf c;
 	enum tcp_hs_status st;
@@ -406,13 +209,16 @@ static void check_stranger(const char *name, int i, const void *bytes,
 		CHECK(send(p.fds[!i], tail, strlen(tail), 0) ==
 		      (ssize_t)strlen(tail));
 		pfd.fd = p.fds[i];
-		CHECK(poll(&pfd, 1, DEADLINE_MS) == 1);
-		st = tcp_hs_step(p.e[i].hs);
+		/* fails on what arrived, without waiting for more */
+		do {
+			poll(&pfd, 1, DEADLINE_MS);
+			st = tcp_hs_step(p.e[i].hs);
+		} while (st == TCP_HS_WANT_READ && now_us() < deadline);
 		CHECKF(st == TCP_HS_FAIL &&
 			       tcp_hs_reason(p.e[i].hs) == TCP_HS_ERR_PROTO,
 		       "%s: status %d reason %d (%s)", name, st,
-		       tcp_hs_reason(p.e[i].hs), reason(&p.e[i]));
-		printf("%s: %s\n", name, reason(&p.e[i]));
+		       tcp_hs_reason(p.e[i].hs), end_reason(&p.e[i]));
+		printf("%s: %s\n", name, end_reason(&p.e[i]));
 		CHECKF(recv_exact(p.fds[i], buf, strlen(tail)) &&
 			       !memcmp(buf, tail, strlen(tail)),
 		       "%s: read past the record header", name);
@@ -428,6 +234,9 @@ static void test_strangers(void)
 	static const uint8_t huge[] = { 0x16, 3, 1, 0xff, 0xff };
 	/* application data before any handshake, 16 KiB + 257 */
 	static const uint8_t big[] = { 0x17, 3, 3, 0x41, 0x01 };
+	/* a well-formed record holding a ClientHello cut to 4 bytes */
+	static const uint8_t bad_hello[] = { 0x16, 3, 1, 0, 8, 1, 0,
+					     0,	   4, 1, 2, 3, 4 };
 
 	/* all but the header's 5 bytes stay unread: the HTTP request's rest
 	 * counts as the tail */
@@ -435,6 +244,8 @@ static void test_strangers(void)
 	check_stranger("SSH banner to a client", 0, ssh, 5, ssh + 5);
 	check_stranger("64 KiB record header", 1, huge, sizeof(huge), "TAIL");
 	check_stranger("16 KiB+257 record", 1, big, sizeof(big), "TAIL");
+	check_stranger("malformed ClientHello", 1, bad_hello, sizeof(bad_hello),
+		       "TAIL");
 }
 
 static void test_psk(void)
@@ -452,9 +263,42 @@ static void test_psk(void)
 		   TCP_HS_ERR_CRED);
 }
 
+/*
+ * The server rejects the client's certificate after the client's
+ * handshake is over, and closes at once with the client's records unread:
+ * a reset. A client that only then sends its message still learns why
+ * (the alert was queued before the reset), not just "connection reset".
+ */
+static void test_reset_after_alert(const struct tcp_psp_conf *cc,
+				   const struct tcp_psp_conf *sc)
+{
+	struct pollfd pfd = { .events = 0 }; /* POLLERR comes anyway */
+	uint8_t msg[MSG_LEN] = { 0 };
+	enum tcp_hs_status st;
+	struct pair p;
+
+	if (pair_setup(&p, "send after reset", cc, sc)) {
+		p.e[0].plan = plan_hs;
+		p.e[1].close_on_fail = true;
+		CHECK(run_pair(p.e));
+		CHECK(p.e[0].st == TCP_HS_OK && p.e[1].st == TCP_HS_FAIL);
+		/* wait for the reset itself, not just the alert's bytes */
+		pfd.fd = p.fds[0];
+		poll(&pfd, 1, DEADLINE_MS);
+		CHECKF(pfd.revents & POLLERR, "no reset seen");
+		st = tcp_hs_send(p.e[0].hs, msg, MSG_LEN);
+		CHECKF(st == TCP_HS_FAIL &&
+			       tcp_hs_reason(p.e[0].hs) == TCP_HS_ERR_CRED,
+		       "status %d reason %d (%s)", st, tcp_hs_reason(p.e[0].hs),
+		       end_reason(&p.e[0]));
+		printf("send after reset: %s\n", end_reason(&p.e[0]));
+	}
+	pair_close(&p);
+}
+
 static void test_cert(void)
 {
-	struct tcp_psp_conf a, b, other, other_ca, expired, stranger;
+	struct tcp_psp_conf a, b, other, other_ca, expired, stranger, big;
 
 	conf_cert(&a, "a", "ca");
 	conf_cert(&b, "b", "ca");
@@ -463,10 +307,13 @@ static void test_cert(void)
 	conf_cert(&expired, "expired", "ca");
 	conf_cert(&stranger, "other", "ca"); /* trusts our CA, not signed */
 	check_ok("cert", &a, &b);
+	conf_cert(&big, "big", "ca");
+	check_ok_buf("cert chain > socket buffer", &a, &big, true);
 	/* the server rejects the client's certificate: the client's
 	 * handshake is over by then, its ERR_CRED comes with the answer */
 	check_fail("client cert of another CA", &stranger, &b, TCP_HS_ERR_CRED,
 		   TCP_HS_ERR_CRED);
+	test_reset_after_alert(&stranger, &b);
 	check_fail("client of another CA", &other, &b, TCP_HS_ERR_CRED,
 		   TCP_HS_ERR_CRED);
 	check_fail("server cert of another CA", &a, &other, TCP_HS_ERR_CRED,
@@ -477,6 +324,158 @@ static void test_cert(void)
 		   TCP_HS_ERR_CRED);
 	check_fail("server cert expired", &a, &expired, TCP_HS_ERR_CRED,
 		   TCP_HS_ERR_CRED);
+}
+
+/* `openssl s_client ARGS -connect 127.0.0.1:@port` on its own; its pid. */
+static pid_t s_client(int port, const char *const *args)
+{
+	const char *argv[24] = { "openssl", "s_client", "-tls1_3", "-quiet" };
+	char addr[32];
+	int n = 4, null;
+	pid_t pid;
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	while (*args && n < 20)
+		argv[n++] = *args++;
+	argv[n++] = "-connect";
+	argv[n++] = addr;
+	argv[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Our server's handshake with whoever connects to @l; its status. */
+static enum tcp_hs_status serve_one(int l, struct tcp_hs_cred *cred,
+				    const char *name, enum tcp_hs_err *why)
+{
+	uint64_t deadline = now_us() + DEADLINE_MS * 1000ull;
+	enum tcp_hs_status st = TCP_HS_FAIL;
+	struct pollfd pfd = { .fd = l, .events = POLLIN };
+	struct tcp_hs *hs;
+	int fd;
+
+	*why = TCP_HS_ERR_NONE;
+	if (poll(&pfd, 1, DEADLINE_MS) != 1)
+		return st;
+	fd = accept(l, NULL, NULL);
+	set_nonblock(fd);
+	hs = tcp_hs_new(cred, TCP_HS_SERVER, fd);
+	pfd.fd = fd;
+	do {
+		st = tcp_hs_step(hs);
+		pfd.events = st == TCP_HS_WANT_WRITE ? POLLOUT : POLLIN;
+		if (st == TCP_HS_WANT_READ || st == TCP_HS_WANT_WRITE)
+			poll(&pfd, 1, 100);
+	} while ((st == TCP_HS_WANT_READ || st == TCP_HS_WANT_WRITE) &&
+		 now_us() < deadline);
+	*why = tcp_hs_reason(hs);
+	printf("%s: %s\n", name, *tcp_hs_detail(hs) ? tcp_hs_detail(hs) : "ok");
+	tcp_hs_free(hs);
+	close(fd);
+	return st;
+}
+
+/*
+ * A stock TLS 1.3 client, `openssl s_client`, against our server (PSK as
+ * RFC 8446 external PSK, certificates): the construction is standard,
+ * and a client with middlebox-compatibility records is served too.
+ */
+static void check_s_client(const char *name, const struct tcp_psp_conf *sc,
+			   const char *const *args, enum tcp_hs_err want)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	struct tcp_hs_cred cred;
+	enum tcp_hs_status st;
+	enum tcp_hs_err why;
+	pid_t pid;
+	int l;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	if (tcp_hs_cred_init(&cred, sc) || l < 0 ||
+	    bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&a, &alen)) {
+		CHECKF(0, "%s: setup", name);
+		return;
+	}
+	pid = s_client(ntohs(a.sin_port), args);
+	st = serve_one(l, &cred, name, &why);
+	CHECKF(want ? st == TCP_HS_FAIL && why == want : st == TCP_HS_OK,
+	       "%s: status %d reason %d", name, st, why);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	close(l);
+	tcp_hs_cred_free(&cred);
+}
+
+static void test_s_client(void)
+{
+	char psk_hex[2 * TCP_PSP_PSK_LEN + 1], cert[PATH_MAX + 8],
+		key[PATH_MAX + 8], ca[PATH_MAX + 8];
+	const char *psk_args[] = { "-psk_identity", "rdma-tcp psk v1", "-psk",
+				   psk_hex, NULL };
+	const char *cert_args[] = { "-cert",   cert, "-key", key,
+				    "-CAfile", ca,   NULL };
+	const char *none[] = { NULL };
+	struct tcp_psp_conf psk, b;
+
+	conf_psk(&psk, 5);
+	for (int i = 0; i < TCP_PSP_PSK_LEN; i++)
+		sprintf(psk_hex + 2 * i, "%02x", psk.psk[i]);
+	conf_cert(&b, "b", "ca");
+	snprintf(cert, sizeof(cert), "%s/a.pem", certdir);
+	snprintf(key, sizeof(key), "%s/a.key", certdir);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", certdir);
+	check_s_client("s_client psk", &psk, psk_args, TCP_HS_ERR_NONE);
+	check_s_client("s_client cert", &b, cert_args, TCP_HS_ERR_NONE);
+	check_s_client("s_client without psk", &psk, none, TCP_HS_ERR_CRED);
+	check_s_client("s_client without cert", &b, none, TCP_HS_ERR_CRED);
+	psk_hex[0] = psk_hex[0] == '0' ? '1' : '0';
+	check_s_client("s_client wrong psk", &psk, psk_args, TCP_HS_ERR_CRED);
+}
+
+/* Messages out of turn or of the wrong size fail cleanly. */
+static void test_messages(void)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	uint8_t msg[MSG_LEN] = { 0 }, in[40];
+	enum tcp_hs_status st = TCP_HS_WANT_READ;
+	struct tcp_psp_conf c;
+	struct pair p;
+
+	conf_psk(&c, 4);
+	if (pair_setup(&p, "messages", &c, &c)) {
+		CHECK(tcp_hs_send(p.e[0].hs, msg, MSG_LEN) == TCP_HS_FAIL);
+		CHECK(tcp_hs_reason(p.e[0].hs) == TCP_HS_ERR_PROTO);
+	}
+	pair_close(&p);
+	if (pair_setup(&p, "messages", &c, &c)) {
+		p.e[0].plan = p.e[1].plan = plan_hs;
+		CHECK(run_pair(p.e) && p.e[0].st == TCP_HS_OK &&
+		      p.e[1].st == TCP_HS_OK);
+		/* 72 bytes sent, 40 expected */
+		CHECK(tcp_hs_send(p.e[0].hs, msg, MSG_LEN) == TCP_HS_OK);
+		pfd.fd = p.fds[1];
+		for (int k = 0; k < 100 && st == TCP_HS_WANT_READ; k++) {
+			poll(&pfd, 1, DEADLINE_MS / 100);
+			st = tcp_hs_recv(p.e[1].hs, in, sizeof(in));
+		}
+		CHECKF(st == TCP_HS_FAIL &&
+			       tcp_hs_reason(p.e[1].hs) == TCP_HS_ERR_PROTO,
+		       "status %d: %s", st, end_reason(&p.e[1]));
+		printf("wrong length: %s\n", end_reason(&p.e[1]));
+		CHECK(tcp_hs_send(p.e[0].hs, msg, 513) == TCP_HS_FAIL);
+	}
+	pair_close(&p);
 }
 
 /* Credentials that cannot make a context are refused up front. */
@@ -542,10 +541,12 @@ int main(int argc, char **argv)
 	}
 	certdir = argv[1];
 	test_cred_init();
+	test_messages();
 	test_psk();
 	test_cert();
 	test_closed();
 	test_strangers();
+	test_s_client();
 	conf_psk(&psk, 7);
 	conf_cert(&a, "a", "ca");
 	conf_cert(&b, "b", "ca");
