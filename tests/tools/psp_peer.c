@@ -24,7 +24,8 @@
  * Prints "running" once the first iteration is verified, then what
  * happened, one fact a line ("iterations 20/20", "forged 0",
  * "canary intact", "first_error IBV_WC_...", "flushed K", "unfinished K",
- * "event IBV_EVENT_...", "qp_state ERR"), then "result: clean | failed |
+ * "event IBV_EVENT_...", "qp_state ERR", "rejected N": frames that failed
+ * verification, tcpdv_query_qp_security), then "result: clean | failed |
  * forged | waiting | hang", and exits 0, 1, 2, 3 or 5 (4: setup failed).
  * "failed" means cleanly: the QP in ERR, a fatal or access-error async
  * event, and every posted work request completed (with its error or
@@ -44,6 +45,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <infiniband/tcpdv.h>
 #include <infiniband/verbs.h>
 
 #include "tcheck.h"
@@ -480,6 +482,20 @@ static bool canaries_intact(const struct peer *p)
 	return true;
 }
 
+/* What the provider says of the connection's security (tcpdv) */
+static void report_security(struct peer *p)
+{
+	struct tcpdv_qp_security sec;
+
+	if (tcpdv_query_qp_security(p->qp, &sec)) {
+		printf("security unknown: %s\n", strerror(errno));
+		return;
+	}
+	printf("psp_mode %u established %s\nrejected %llu\n", sec.mode,
+	       sec.flags & TCPDV_QP_SEC_ESTABLISHED ? "yes" : "no",
+	       (unsigned long long)sec.rejected);
+}
+
 static int report(struct peer *p)
 {
 	struct ibv_qp_attr a;
@@ -488,6 +504,7 @@ static int report(struct peer *p)
 
 	if (!ibv_query_qp(p->qp, &a, IBV_QP_STATE, &ia))
 		err_state = a.qp_state == IBV_QPS_ERR;
+	report_security(p);
 	printf("iterations %d/%d\nforged %d\nextra_recv %d\n", p->done,
 	       p->o.iters, p->forged, p->extra);
 	printf("canary %s\n", intact ? "intact" : "BROKEN");

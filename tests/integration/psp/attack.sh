@@ -77,9 +77,13 @@ atk_case() {
 		fi
 		return
 	fi
+	# dropped before it reaches a QP: no frame counted against either
+	local rej
+	rej=$(grep -h '^rejected ' "$ATK_DIR/t.log" "$ATK_DIR/p.log" | tr '\n' ' ')
 	if [ "$ATK_RT" = 0 ] && [ "$ATK_RP" = 0 ] && [ "$ATK_RA" = 0 ] &&
+		[ "$rej" = "rejected 0 rejected 0 " ] &&
 		[ "${drop:-0}" -gt 0 ] && [ "${held:-1}" = 0 ] && [ "${tlsd:-1}" = 0 ]; then
-		ok "$what: $drop attempts dropped by the victim (of $att; the rest found the pair gone), none held; the pair's $ATK_ITERS iterations verified, no extra receive, canaries intact"
+		ok "$what: $drop attempts dropped by the victim (of $att; the rest found the pair gone), none held; the pair's $ATK_ITERS iterations verified, no extra receive, canaries intact, no rejected frame on its QPs"
 	else
 		fail "$what: every attempt refused, the pair unaffected" "$(atk_logs)"
 	fi
