@@ -55,13 +55,13 @@ cr_expect() {
 	local what=$1 want=$2 t0 secs ws
 	t0=$(date +%s)
 	# refused: the target waits out a short deadline, untouched
-	if [ "$want" = refused ]; then CR_T=4 cr_pair; else cr_pair; fi
+	if [ "$want" = refused ]; then CR_T=3 cr_pair; else cr_pair; fi
 	secs=$(($(date +%s) - t0))
 	ws=$(cr_wsecs "$t0")
 	if [ "$want" = connects ] && [ "$CR_RT" = 0 ] && [ "$CR_RW" = 0 ]; then
 		ok "$what: connects, $CR_ITERS iterations verified (${secs} s)"
 	elif [ "$want" = refused ] && [ "$CR_RW" = 1 ] && [ "$CR_RT" = 3 ] &&
-		[ "$ws" -lt 4 ]; then
+		[ "$ws" -lt 3 ]; then
 		ok "$what: no connection; the connecting QP fails cleanly in ${ws} s, the accepting one waits untouched"
 	else
 		fail "$what: want $want (${secs} s; writer done after ${ws} s)" "$(cr_logs)"
