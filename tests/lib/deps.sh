@@ -12,7 +12,6 @@ RTCP_DEB_PACKAGES=(
 	libnl-3-dev libnl-route-3-dev liburing-dev libssl-dev
 	openssl xxd
 	iproute2 valgrind clang libclang-rt-14-dev clang-format
-	openssl # test_psp.sh: key files and certificates made at test time
 )
 
 rtcp_deps() {

@@ -5,7 +5,7 @@
  * application sees it.
  *
  *   psp_peer -d DEV -o MYFILE -i PEERFILE [-w] [-g IP] [-s SIZE] [-n N]
- *            [-t SECS] [-G DIR]
+ *            [-t SECS] [-G DIR] [-R MS]
  *
  * The ends meet through files (namespaces share the file system): each
  * writes "QPN RKEY ADDR GID" to MYFILE (atomically) and waits for
@@ -24,10 +24,15 @@
  * Prints "running" once the first iteration is verified, then what
  * happened, one fact a line ("iterations 20/20", "forged 0",
  * "canary intact", "first_error IBV_WC_...", "flushed K", "unfinished K",
- * "event IBV_EVENT_...", "qp_state ERR"), then "result: clean | failed |
- * forged | hang", and exits 0, 1, 2 or 3 (4: setup failed). "failed"
- * means cleanly: the QP in ERR, a fatal or access-error async event, and
- * every posted work request completed (with its error or flushed).
+ * "event IBV_EVENT_...", "qp_state ERR", "rejected N": frames that failed
+ * verification, tcpdv_query_qp_security), then "result: clean | failed |
+ * forged | waiting | hang", and exits 0, 1, 2, 3 or 5 (4: setup failed).
+ * "failed" means cleanly: the QP in ERR, a fatal or access-error async
+ * event, and every posted work request completed (with its error or
+ * flushed). "waiting": at the deadline no error at all, the QP not in ERR,
+ * its work still posted -- an accepting QP whose peer never connected (a
+ * connection that failed its handshake leaves it untouched). "hang": an
+ * error, but not a clean failure.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,6 +45,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <infiniband/tcpdv.h>
 #include <infiniband/verbs.h>
 
 #include "tcheck.h"
@@ -60,7 +66,7 @@ struct opts {
 	const char *dev, *me, *peer, *peer_ip, *gate;
 	bool writer;
 	size_t size;
-	int iters, secs;
+	int iters, secs, rts_delay_ms;
 };
 
 struct peer {
@@ -90,7 +96,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	int c;
 
 	*o = (struct opts){ .size = 65536, .iters = 20, .secs = 30 };
-	while ((c = getopt(argc, argv, "d:o:i:wg:s:n:t:G:")) != -1) {
+	while ((c = getopt(argc, argv, "d:o:i:wg:s:n:t:G:R:")) != -1) {
 		switch (c) {
 		case 'd':
 			o->dev = optarg;
@@ -118,6 +124,9 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'G':
 			o->gate = optarg;
+			break;
+		case 'R':
+			o->rts_delay_ms = atoi(optarg);
 			break;
 		default:
 			return -1;
@@ -217,6 +226,18 @@ static int await_peer(struct peer *p)
 	return inet_pton(AF_INET6, gid, p->rgid.raw) == 1 ? 0 : -1;
 }
 
+static const char *qp_state_name(struct ibv_qp *qp)
+{
+	static const char *const n[] = { "RESET", "INIT", "RTR", "RTS",
+					 "SQD",	  "SQE",  "ERR" };
+	struct ibv_qp_init_attr ia;
+	struct ibv_qp_attr a;
+
+	if (ibv_query_qp(qp, &a, IBV_QP_STATE, &ia) || a.qp_state > IBV_QPS_ERR)
+		return "?";
+	return n[a.qp_state];
+}
+
 static int connect_qp(struct peer *p)
 {
 	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTR };
@@ -242,18 +263,27 @@ static int connect_qp(struct peer *p)
 			  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
 				  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
 				  IBV_QP_MAX_DEST_RD_ATOMIC |
-				  IBV_QP_MIN_RNR_TIMER))
+				  IBV_QP_MIN_RNR_TIMER)) {
+		printf("modify to RTR: %s\n", strerror(errno));
 		return -1;
+	}
+	if (p->o.rts_delay_ms) /* load shaping: an app slow to reach RTS */
+		sleep_ms(p->o.rts_delay_ms);
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
 	a.timeout = 14;
 	a.retry_cnt = 7;
 	a.rnr_retry = 7;
 	a.max_rd_atomic = 1;
-	return ibv_modify_qp(p->qp, &a,
-			     IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-				     IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-				     IBV_QP_MAX_QP_RD_ATOMIC);
+	if (ibv_modify_qp(p->qp, &a,
+			  IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+				  IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
+				  IBV_QP_MAX_QP_RD_ATOMIC)) {
+		printf("modify RTR to RTS: %s (QP state %s)\n", strerror(errno),
+		       qp_state_name(p->qp));
+		return -1;
+	}
+	return 0;
 }
 
 static int post_recv(struct peer *p, int slot)
@@ -452,6 +482,20 @@ static bool canaries_intact(const struct peer *p)
 	return true;
 }
 
+/* What the provider says of the connection's security (tcpdv) */
+static void report_security(struct peer *p)
+{
+	struct tcpdv_qp_security sec;
+
+	if (tcpdv_query_qp_security(p->qp, &sec)) {
+		printf("security unknown: %s\n", strerror(errno));
+		return;
+	}
+	printf("psp_mode %u established %s\nrejected %llu\n", sec.mode,
+	       sec.flags & TCPDV_QP_SEC_ESTABLISHED ? "yes" : "no",
+	       (unsigned long long)sec.rejected);
+}
+
 static int report(struct peer *p)
 {
 	struct ibv_qp_attr a;
@@ -460,6 +504,7 @@ static int report(struct peer *p)
 
 	if (!ibv_query_qp(p->qp, &a, IBV_QP_STATE, &ia))
 		err_state = a.qp_state == IBV_QPS_ERR;
+	report_security(p);
 	printf("iterations %d/%d\nforged %d\nextra_recv %d\n", p->done,
 	       p->o.iters, p->forged, p->extra);
 	printf("canary %s\n", intact ? "intact" : "BROKEN");
@@ -480,8 +525,12 @@ static int report(struct peer *p)
 		puts("result: failed");
 		return 1;
 	}
+	if (!p->err && !err_state) {
+		puts("result: waiting");
+		return 3;
+	}
 	puts("result: hang");
-	return 3;
+	return 5;
 }
 
 int main(int argc, char **argv)
@@ -493,7 +542,7 @@ int main(int argc, char **argv)
 	if (parse(argc, argv, &p.o)) {
 		fprintf(stderr, "usage: psp_peer -d DEV -o MYFILE -i PEERFILE "
 				"[-w] [-g IP] [-s SIZE] [-n N] [-t SECS] "
-				"[-G DIR]\n");
+				"[-G DIR] [-R MS]\n");
 		return 4;
 	}
 	p.deadline = now_ms() + (uint64_t)p.o.secs * 1000;
@@ -504,8 +553,12 @@ int main(int argc, char **argv)
 	for (i = 0; i < RQ; i++)
 		if (post_recv(&p, i))
 			return 4;
-	if (await_peer(&p) || connect_qp(&p)) {
-		printf("no peer or modify failed: %s\n", strerror(errno));
+	if (await_peer(&p)) {
+		printf("no peer within the deadline\n");
+		puts("result: setup failed");
+		return 4;
+	}
+	if (connect_qp(&p)) {
 		puts("result: setup failed");
 		return 4;
 	}

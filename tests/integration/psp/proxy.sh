@@ -57,7 +57,7 @@ px_logs() {
 }
 
 # px_expect WHAT RA RB: both ends' exit codes (psp_peer: 0 clean, 1 failed
-# cleanly, 2 forged, 3 hang) and the proxy's word that the fault happened
+# cleanly, 2 forged, 3 waiting untouched, 5 hang) and the proxy's word that the fault happened
 px_expect() {
 	local what=$1 ra=$2 rb=$3 fault=$4
 	if [ "$PX_RA" = "$ra" ] && [ "$PX_RB" = "$rb" ] && [ "$PX_RP" = 0 ] &&
@@ -75,11 +75,28 @@ px_case() {
 	local secs=$(($(date +%s) - t0))
 	if [ "$fault" = none ]; then
 		px_expect "proxy $mode, no fault: $PX_ITERS iterations verified on both ends (${secs} s)" 0 0 none
+		[ "$mode" = off ] || px_rejected "$mode" none
 	elif [ "$mode" = off ]; then
 		# documented: without authentication a flipped bit is data
 		px_expect "proxy off, $fault: the flipped bit is delivered as good data (target: forged; unauthenticated mode) (${secs} s)" 1 2 "$fault"
 	else
 		px_expect "proxy $mode, $fault: both QPs fail cleanly (ERR, fatal event, WRs flushed), no forged byte completes, no hang (${secs} s)" 1 1 "$fault"
+		px_rejected "$mode" "$fault"
+	fi
+}
+
+# The target's count of frames that failed verification (psp_peer's
+# "rejected", tcpdv_query_qp_security): every fault but a truncation
+# (an end of stream, not a bad frame) is caught by a tag
+px_rejected() {
+	local n
+	n=$(sed -n 's/^rejected \([0-9]*\)$/\1/p' "$PX_DIR/b.log")
+	if [ "$2" = trunc ] || [ "$2" = none ]; then
+		check_match "proxy $1, $2: no frame counted as rejected" '^0$' "$n"
+	elif [[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ]; then
+		ok "proxy $1, $2: the target counts $n rejected frame(s)"
+	else
+		fail "proxy $1, $2: the target counts the rejected frame" "rejected: '${n}'"$'\n'"$(px_logs)"
 	fi
 }
 
