@@ -282,6 +282,7 @@ static void qp_reset(struct tcp_qp *qp)
 	qp->sq.next_msn = qp->sq.peer_acked = qp->sq.peer_credits = 0;
 	qp->sq.sends_issued = qp->rq.posted_total = 0;
 	qp->sq.rd_out = 0;
+	qp->sec.refused = false;
 	qp->resp.expect_msn = qp->resp.ack_sent = qp->resp.credits_sent = 0;
 	qp->sq.peer_no_credit = false;
 	qp->sq.peer_heard = false;
@@ -457,8 +458,13 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 		tcp_async_post(ctx, IBV_EVENT_SQ_DRAINED,
 			       (uint64_t)(uintptr_t)&qp->vqp.qp);
 	qp->state = next;
-	if (next == IBV_QPS_RTS)
+	if (next == IBV_QPS_RTS && qp->sec.refused) {
+		/* the peer refused our credentials while we were at RTR */
+		qp->sec.refused = false;
+		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
+	} else if (next == IBV_QPS_RTS) {
 		tcp_qp_tx(qp); /* work posted earlier may now flow */
+	}
 out:
 	tcp_mutex_unlock(&qp->lock);
 	tcp_mutex_unlock(&ctx->lock);

@@ -284,8 +284,12 @@ struct tcp_progress_state {
  */
 struct tcp_sec_state {
 	enum tcp_psp_mode mode;
-	struct tcp_hs *hs;    /* the key exchange in progress, or NULL */
-	uint8_t hs_phase;     /* sec_conn.c: handshake, offer, answer */
+	struct tcp_hs *hs; /* the key exchange in progress, or NULL */
+	uint8_t hs_phase;  /* sec_conn.c: handshake, offer, answer */
+	/* the peer refused our credentials or mode while the QP was at RTR:
+	 * it fails (QP_FATAL) when the application moves it to RTS, as
+	 * ibv_modify_qp itself must succeed */
+	bool refused;
 	struct tcp_psp_sa tx; /* the peer's receive SA: we seal with it */
 	/* the peer's next receive SA (its REKEY): it replaces tx at the
 	 * start of the first batch that begins between frames, since every

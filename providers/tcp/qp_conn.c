@@ -38,8 +38,15 @@ static bool conn_secure(struct tcp_qp *qp)
 		tcp_qp_fail_conn(qp);
 		return false;
 	default:
-		/* other credentials or mode: no retry can succeed */
-		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
+		/* other credentials or mode: no retry can succeed. A QP not
+		 * at RTS yet fails when it gets there: the application's
+		 * ibv_modify_qp(RTS) must not meet a QP in ERR */
+		if (qp->state == IBV_QPS_RTR) {
+			qp->sec.refused = true;
+			tcp_qp_close_conn(qp);
+		} else {
+			tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
+		}
 		return false;
 	}
 }
