@@ -20,7 +20,7 @@
 #include "psp_cfg.h"
 
 /* hex digits of a key's SHA-256 that `link show` prints */
-#define KEY_FP_HEX 16
+#define KEY_FP_HEX 64 /* the whole SHA-256, as tcpdv_query_device reports it */
 
 const char **psp_opts_slot(struct psp_opts *o, const char *word)
 {
@@ -248,7 +248,7 @@ static void hex(const unsigned char *p, size_t n, char *out)
 }
 
 /*
- * "sha256:" and the first hex digits of the key's SHA-256, or why there
+ * "sha256:" and the key's SHA-256 (64 hex digits, as tcpdv reports it), or why there
  * is none.
  */
 static void key_fingerprint(struct tcp_psp_conf *c, char *out)

@@ -121,7 +121,7 @@ attr() {
 	cat "$IB/$1/$2" 2>/dev/null
 }
 
-# key_fp FILE: the first 16 hex digits of the SHA-256 of the 32 bytes a key
+# key_fp FILE: the SHA-256 (64 hex digits) of the 32 bytes a key
 # file's 64 hex digits stand for (what `link show` must print)
 key_fp() {
 	local hex esc="" i
@@ -130,7 +130,7 @@ key_fp() {
 		esc+="\\x${hex:i:2}"
 	done
 	# shellcheck disable=SC2059 # the format is the bytes
-	printf "$esc" | sha256sum | cut -c1-16
+	printf "$esc" | sha256sum | cut -c1-64
 }
 
 gid_table_has() {
