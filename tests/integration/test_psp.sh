@@ -34,7 +34,8 @@
 # As root. Private registries; namespaces rtcp-p{A,M,B,C}-PID with
 # 10.81.1.0/24 (A -- M), 10.81.2.0/24 (M -- B), 10.81.3.0/24 (C -- B),
 # all removed at exit, whatever happens. PSP_PHASES (default
-# "local attack proxy cred stock"; no stock in a sanitizer build) picks
+# "local attack proxy cred stock"; "local attack proxy" in a sanitizer
+# build) picks
 # phases; PSP_MODES (default "auth encrypt"; "auth" in a sanitizer build)
 # the secured modes phases 2-5 run in. PSP_KEEP_LOGS=1 keeps the logs of
 # a failed run. Prints one line per check and "N passed, N failed".
@@ -59,10 +60,12 @@ san_setup "$RDMA_TCP" || exit 2
 own_san_options
 need_tools ip ss timeout setpriv openssl ibv_rc_pingpong ib_write_bw rping
 
-# The sanitizer build runs the secured modes' code once (auth) and no
-# stock programs (test_stock.sh runs them in auth): the suite's time budget
+# The sanitizer build runs the secured modes' code once (auth), under
+# attack and tampering, and neither the credential cases (the handshake's
+# outcomes: test_hs and the plain build) nor stock programs (test_stock.sh
+# runs them in auth): the suite's time budget
 if [ "$SAN_ACTIVE" = 1 ]; then
-	PHASES=${PSP_PHASES-local attack proxy cred}
+	PHASES=${PSP_PHASES-local attack proxy}
 	MODES=${PSP_MODES-auth}
 else
 	PHASES=${PSP_PHASES-local attack proxy cred stock}
