@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -339,6 +340,10 @@ int main(int argc, char **argv)
 {
 	struct target a = { 0 };
 
+	/* a victim that hangs up on our TLS writes is the expected outcome,
+	 * not a reason to die of SIGPIPE (OpenSSL's socket BIO sends without
+	 * MSG_NOSIGNAL) */
+	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 3 && !strcmp(argv[1], "open"))
 		return open_mode(argv[2]);
