@@ -147,11 +147,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The size sweeps of the latency programs (-a) run in the loopback phase
+# only: perftest calibrates its clock at every size, ~10 s a sweep, and
+# the namespace phase runs the same sizes' code paths in the bandwidth
+# sweeps (the suite's time budget). STOCK_ALL_PHASES=1 runs them in both.
+SWEEP_LO_ONLY='_lat +-a '
+[ "${STOCK_ALL_PHASES:-0}" = 1 ] && SWEEP_LO_ONLY='^$'
+
 # runs the matrix: run_matrix LABEL SRV_NS SRV_DEV CLI_NS CLI_DEV SRV_IP
 run_matrix() {
 	local c words
 	for c in "${STOCK_CASES[@]}"; do
 		if [ -n "$ONLY" ] && ! [[ $c =~ $ONLY ]]; then
+			continue
+		fi
+		if [ "$1" != lo ] && [[ $c =~ $SWEEP_LO_ONLY ]]; then
 			continue
 		fi
 		read -ra words <<<"$c"
