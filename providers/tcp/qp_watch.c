@@ -118,6 +118,12 @@ static void each_qp(struct tcp_context *ctx,
  * at every wake-up while timer references are held; what is measured in
  * ticks (hand-backs, held-back acks) only when the engine's tick is set.
  */
+void tcp_qp_each(struct tcp_context *ctx, void (*fn)(struct tcp_qp *, uint64_t),
+		 uint64_t now)
+{
+	each_qp(ctx, fn, now, QP_LOCK_WAIT);
+}
+
 static void qp_timers(struct tcp_context *ctx, uint64_t now)
 {
 	each_qp(ctx, tcp_qp_timers, now, QP_LOCK_SKIP_FEW);

@@ -25,6 +25,9 @@ struct tcp_qp_poll {
 
 /* The engine hooks of the context's QPs. */
 extern const struct tcp_engine_hooks tcp_qp_hooks;
+/* Engine thread: fn on every live QP, under ctx->lock and its lock. */
+void tcp_qp_each(struct tcp_context *ctx, void (*fn)(struct tcp_qp *, uint64_t),
+		 uint64_t now);
 /* Serves events on a QP's socket (the ready of its watch ops). */
 unsigned int tcp_qp_ready(struct tcp_context *ctx, struct tcp_watch *w,
 			  uint32_t events);

@@ -14,20 +14,21 @@
 
 #include <openssl/crypto.h>
 
-#include "conn.h"
+#include "qp_watch.h"
 #include "sec_conn.h"
 #include "transport.h"
 
 #define TCP_SEC_ROTATION_POLL_NS 1000000000ull
 
 /* Our new receive SA, and the REKEY that tells the peer. */
-static void qp_rekey_tx(struct tcp_qp *qp)
+static void qp_rekey_tx(struct tcp_qp *qp, uint64_t now)
 {
 	struct tcp_context *ctx = qp->ctx;
 	struct rtcp_rekey rk = { .alg = ctx->psp_conf.alg };
 	struct tcp_resp *r;
 	uint8_t key[TCP_PSP_KEY_MAX];
 
+	(void)now;
 	tcp_assert_held(&qp->lock);
 	if (!qp->conn.connected || qp->sec.mode == TCP_PSP_OFF ||
 	    qp->resp.term_at_ns)
@@ -82,28 +83,6 @@ void tcp_qp_rekey_rx(struct tcp_qp *qp, const uint8_t *payload)
 	OPENSSL_cleanse(&rk, sizeof(rk));
 }
 
-/* Every live connection of the context gets a receive SA of the new key. */
-static void rekey_all(struct tcp_context *ctx)
-{
-	struct tcp_rendezvous *rv = ctx->rv;
-	int i, j;
-
-	tcp_mutex_lock(&ctx->lock);
-	for (i = 0; rv && i < rv->nlis; i++) {
-		for (j = 0; j < TCP_QPS_PER_LISTENER; j++) {
-			struct tcp_qp *qp = rv->lis[i]->slots[j];
-
-			if (!qp)
-				continue;
-			tcp_mutex_lock(&qp->lock);
-			if (!qp->dead)
-				qp_rekey_tx(qp);
-			tcp_mutex_unlock(&qp->lock);
-		}
-	}
-	tcp_mutex_unlock(&ctx->lock);
-}
-
 /* The engine's look at the rotation count; the next look's time. */
 static uint64_t sec_deadlines(struct tcp_context *ctx, uint64_t now)
 {
@@ -118,8 +97,9 @@ static uint64_t sec_deadlines(struct tcp_context *ctx, uint64_t now)
 		tcp_mutex_lock(&ctx->psp_lock);
 		err = tcp_psp_dev_rotate(&ctx->psp_dev);
 		tcp_mutex_unlock(&ctx->psp_lock);
+		/* every live connection: a receive SA of the new key */
 		if (!err)
-			rekey_all(ctx);
+			tcp_qp_each(ctx, qp_rekey_tx, now);
 	}
 	return now + TCP_SEC_ROTATION_POLL_NS;
 }

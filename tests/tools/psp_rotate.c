@@ -19,6 +19,8 @@
 #include <infiniband/tcpdv.h>
 #include <infiniband/verbs.h>
 
+#include "tdev.h"
+
 #define BIG	   65536
 #define DEADLINE_S 20
 #define SRC(p, i)  ((p)->buf[i] + BIG + 64)
@@ -100,14 +102,10 @@ static int setup(struct pair *p, const char *name)
 						.max_recv_wr = 16,
 						.max_send_sge = 1,
 						.max_recv_sge = 1 } };
-	struct ibv_device **l = ibv_get_device_list(NULL);
 	union ibv_gid gid;
 	int i;
 
-	for (i = 0; l && l[i]; i++)
-		if (!strcmp(ibv_get_device_name(l[i]), name))
-			p->ctx = ibv_open_device(l[i]);
-	ibv_free_device_list(l);
+	p->ctx = open_dev(name);
 	if (!p->ctx || ibv_query_gid(p->ctx, 1, 0, &gid))
 		return -1;
 	p->pd = ibv_alloc_pd(p->ctx);
