@@ -19,6 +19,7 @@
 #ifndef RDMA_TCP_WIRE_H
 #define RDMA_TCP_WIRE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define RTCP_HELLO_MAGIC 0x52544350u /* "RTCP" */
@@ -146,6 +147,41 @@ struct rtcp_rekey {
 #define RTCP_REKEY_LEN 40
 
 /*
+ * UD datagrams (docs/design.md, "UD queue pairs"): one UDP datagram per
+ * message, header | payload (<= the port's active MTU) | tag (16 bytes,
+ * psp auth and encrypt only). A UD QP's number names its UDP port
+ * (qpn >> 8, as an RC QPN names its TCP port); dst_qpn says which QP of
+ * that port. Security: the sender's random 64-bit sid names the key
+ * (derived from the device's pre-shared key, ud_sec.h), seq strictly
+ * increases per sid; the header is authenticated in both modes, the
+ * payload encrypted in encrypt mode. Integers big-endian.
+ */
+#define RTCP_UD_MAGIC	  0x52545544u /* "RTUD" */
+#define RTCP_UD_HDR_LEN	  48
+#define RTCP_UD_TAG_LEN	  16
+#define RTCP_UD_MCAST_QPN 0xffffffu
+enum rtcp_ud_opcode {
+	RTCP_UD_SEND = 1,
+	RTCP_UD_SEND_IMM = 2,
+};
+struct rtcp_ud_hdr {
+	uint32_t magic;
+	uint8_t version; /* RTCP_VERSION */
+	uint8_t opcode;	 /* enum rtcp_ud_opcode */
+	uint8_t mode;	 /* enum tcp_psp_mode: must be the receiver's */
+	uint8_t alg;	 /* enum tcp_psp_alg (0 when mode is off) */
+	uint32_t dst_qpn;
+	uint32_t src_qpn;
+	uint32_t qkey;
+	uint32_t imm;	/* opaque: immediate data as the application gave it */
+	uint32_t len;	/* payload bytes: the datagram is exactly hdr+len+tag */
+	uint32_t flags; /* bit 0: solicited; other bits 0 */
+	uint64_t sid;	/* sender's key id (0 when off) */
+	uint64_t seq;	/* per-sid sequence, nonce part (0 when off) */
+};
+#define RTCP_UD_F_SOLICITED 1u
+
+/*
  * Byte offsets on the wire, defined here once: wire.c encodes and decodes
  * with them, the fuzz oracle and the hostile-peer tests check against them,
  * and tests/pyverbs/rtcp_wire.py reads these lines to build its struct
@@ -187,6 +223,20 @@ struct rtcp_rekey {
 #define RTCP_SA_OFF_SPI	    20
 #define RTCP_SA_OFF_KEY	    24 /* opaque: key bytes */
 #define RTCP_SA_OFF_SRC_GID 56 /* opaque: 16 bytes of GID */
+
+#define RTCP_UD_OFF_MAGIC   0
+#define RTCP_UD_OFF_VERSION 4
+#define RTCP_UD_OFF_OPCODE  5
+#define RTCP_UD_OFF_MODE    6
+#define RTCP_UD_OFF_ALG	    7
+#define RTCP_UD_OFF_DST_QPN 8
+#define RTCP_UD_OFF_SRC_QPN 12
+#define RTCP_UD_OFF_QKEY    16
+#define RTCP_UD_OFF_IMM	    20 /* opaque: immediate data */
+#define RTCP_UD_OFF_LEN	    24
+#define RTCP_UD_OFF_FLAGS   28
+#define RTCP_UD_OFF_SID	    32
+#define RTCP_UD_OFF_SEQ	    40
 
 #define RTCP_REKEY_OFF_SPI 0
 #define RTCP_REKEY_OFF_ALG 4
@@ -234,6 +284,19 @@ RTCP_ADJ(rtcp_rekey, spi, RTCP_REKEY_OFF_SPI, RTCP_REKEY_OFF_ALG);
 RTCP_ADJ(rtcp_rekey, alg, RTCP_REKEY_OFF_ALG, RTCP_REKEY_OFF_PAD);
 RTCP_ADJ(rtcp_rekey, pad, RTCP_REKEY_OFF_PAD, RTCP_REKEY_OFF_KEY);
 RTCP_ADJ(rtcp_rekey, key, RTCP_REKEY_OFF_KEY, RTCP_REKEY_LEN);
+RTCP_ADJ(rtcp_ud_hdr, magic, RTCP_UD_OFF_MAGIC, RTCP_UD_OFF_VERSION);
+RTCP_ADJ(rtcp_ud_hdr, version, RTCP_UD_OFF_VERSION, RTCP_UD_OFF_OPCODE);
+RTCP_ADJ(rtcp_ud_hdr, opcode, RTCP_UD_OFF_OPCODE, RTCP_UD_OFF_MODE);
+RTCP_ADJ(rtcp_ud_hdr, mode, RTCP_UD_OFF_MODE, RTCP_UD_OFF_ALG);
+RTCP_ADJ(rtcp_ud_hdr, alg, RTCP_UD_OFF_ALG, RTCP_UD_OFF_DST_QPN);
+RTCP_ADJ(rtcp_ud_hdr, dst_qpn, RTCP_UD_OFF_DST_QPN, RTCP_UD_OFF_SRC_QPN);
+RTCP_ADJ(rtcp_ud_hdr, src_qpn, RTCP_UD_OFF_SRC_QPN, RTCP_UD_OFF_QKEY);
+RTCP_ADJ(rtcp_ud_hdr, qkey, RTCP_UD_OFF_QKEY, RTCP_UD_OFF_IMM);
+RTCP_ADJ(rtcp_ud_hdr, imm, RTCP_UD_OFF_IMM, RTCP_UD_OFF_LEN);
+RTCP_ADJ(rtcp_ud_hdr, len, RTCP_UD_OFF_LEN, RTCP_UD_OFF_FLAGS);
+RTCP_ADJ(rtcp_ud_hdr, flags, RTCP_UD_OFF_FLAGS, RTCP_UD_OFF_SID);
+RTCP_ADJ(rtcp_ud_hdr, sid, RTCP_UD_OFF_SID, RTCP_UD_OFF_SEQ);
+RTCP_ADJ(rtcp_ud_hdr, seq, RTCP_UD_OFF_SEQ, RTCP_UD_HDR_LEN);
 #undef RTCP_ADJ
 #undef RTCP_END
 
@@ -258,6 +321,11 @@ void rtcp_hello_encode(const struct rtcp_hello *h, uint8_t out[RTCP_HELLO_LEN]);
 int rtcp_hello_decode(const uint8_t in[RTCP_HELLO_LEN], struct rtcp_hello *h);
 void rtcp_sa_encode(const struct rtcp_sa_msg *m, uint8_t out[RTCP_SA_MSG_LEN]);
 /* 0, or -1 for a bad magic, version or kind */
+/* UD header: decode returns RTCP_OK or why the datagram is dropped
+ * (magic, version, opcode, flags, len against @dgram_len and @mtu). */
+void rtcp_ud_encode(const struct rtcp_ud_hdr *h, uint8_t out[RTCP_UD_HDR_LEN]);
+int rtcp_ud_decode(const uint8_t *in, size_t dgram_len, uint32_t mtu,
+		   struct rtcp_ud_hdr *h);
 int rtcp_sa_decode(const uint8_t in[RTCP_SA_MSG_LEN], struct rtcp_sa_msg *m);
 void rtcp_rekey_encode(const struct rtcp_rekey *r, uint8_t out[RTCP_REKEY_LEN]);
 void rtcp_rekey_decode(const uint8_t in[RTCP_REKEY_LEN], struct rtcp_rekey *r);

@@ -194,3 +194,57 @@ void rtcp_rekey_decode(const uint8_t in[RTCP_REKEY_LEN], struct rtcp_rekey *r)
 	memcpy(r->pad, in + RTCP_REKEY_OFF_PAD, sizeof(r->pad));
 	memcpy(r->key, in + RTCP_REKEY_OFF_KEY, sizeof(r->key));
 }
+
+void rtcp_ud_encode(const struct rtcp_ud_hdr *h, uint8_t o[RTCP_UD_HDR_LEN])
+{
+	put32(o + RTCP_UD_OFF_MAGIC, RTCP_UD_MAGIC);
+	o[RTCP_UD_OFF_VERSION] = RTCP_VERSION;
+	o[RTCP_UD_OFF_OPCODE] = h->opcode;
+	o[RTCP_UD_OFF_MODE] = h->mode;
+	o[RTCP_UD_OFF_ALG] = h->alg;
+	put32(o + RTCP_UD_OFF_DST_QPN, h->dst_qpn);
+	put32(o + RTCP_UD_OFF_SRC_QPN, h->src_qpn);
+	put32(o + RTCP_UD_OFF_QKEY, h->qkey);
+	memcpy(o + RTCP_UD_OFF_IMM, &h->imm, 4); /* opaque */
+	put32(o + RTCP_UD_OFF_LEN, h->len);
+	put32(o + RTCP_UD_OFF_FLAGS, h->flags);
+	put64(o + RTCP_UD_OFF_SID, h->sid);
+	put64(o + RTCP_UD_OFF_SEQ, h->seq);
+}
+
+/*
+ * A datagram is exactly header, payload and (unless mode is off, 0) the
+ * tag; anything else is dropped before any key is looked at.
+ */
+int rtcp_ud_decode(const uint8_t *in, size_t dgram_len, uint32_t mtu,
+		   struct rtcp_ud_hdr *h)
+{
+	size_t want;
+
+	if (dgram_len < RTCP_UD_HDR_LEN)
+		return RTCP_EBADLEN;
+	h->magic = get32(in + RTCP_UD_OFF_MAGIC);
+	h->version = in[RTCP_UD_OFF_VERSION];
+	h->opcode = in[RTCP_UD_OFF_OPCODE];
+	h->mode = in[RTCP_UD_OFF_MODE];
+	h->alg = in[RTCP_UD_OFF_ALG];
+	h->dst_qpn = get32(in + RTCP_UD_OFF_DST_QPN);
+	h->src_qpn = get32(in + RTCP_UD_OFF_SRC_QPN);
+	h->qkey = get32(in + RTCP_UD_OFF_QKEY);
+	memcpy(&h->imm, in + RTCP_UD_OFF_IMM, 4);
+	h->len = get32(in + RTCP_UD_OFF_LEN);
+	h->flags = get32(in + RTCP_UD_OFF_FLAGS);
+	h->sid = get64(in + RTCP_UD_OFF_SID);
+	h->seq = get64(in + RTCP_UD_OFF_SEQ);
+	if (h->magic != RTCP_UD_MAGIC || h->version != RTCP_VERSION)
+		return RTCP_EBADHLEN;
+	if (h->opcode != RTCP_UD_SEND && h->opcode != RTCP_UD_SEND_IMM)
+		return RTCP_EBADOP;
+	if (h->flags & ~RTCP_UD_F_SOLICITED)
+		return RTCP_EBADFLAGS;
+	if (h->len > mtu)
+		return RTCP_EBADLEN;
+	want = RTCP_UD_HDR_LEN + (size_t)h->len +
+	       (h->mode ? RTCP_UD_TAG_LEN : 0);
+	return dgram_len == want ? RTCP_OK : RTCP_EBADLEN;
+}
