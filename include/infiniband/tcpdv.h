@@ -34,6 +34,18 @@ extern "C" {
 #define TCPDV_DEVICE_PREFIX "tcp"
 
 /*
+ * The resource_type a parent domain's allocator is called with
+ * (ibv_alloc_parent_domain(3)), as mlx5dv's MLX5DV_RES_TYPE_*: what the
+ * buffer asked for will hold. One block per object: a QP's send and
+ * receive queues, a CQ's ring (and its completion timestamps), an SRQ's
+ * ring. The allocator may answer IBV_ALLOCATOR_USE_DEFAULT.
+ */
+#define TCPDV_RES_TYPE_BASE ((uint64_t)0x7c70 << 32)
+#define TCPDV_RES_TYPE_QP   (TCPDV_RES_TYPE_BASE + 1)
+#define TCPDV_RES_TYPE_CQ   (TCPDV_RES_TYPE_BASE + 2)
+#define TCPDV_RES_TYPE_SRQ  (TCPDV_RES_TYPE_BASE + 3)
+
+/*
  * Capabilities of a tcp device, as tcpdv_query_device() reports them in
  * tcpdv_device_attr.caps. Every bit names something the provider does;
  * bit 3 is reserved: it was TCPDV_CAP_ZEROCOPY_SEND, a feature that was

@@ -32,7 +32,8 @@ struct ibv_ah *tcp_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr)
 	}
 	ah->attr = *attr;
 	tcp_obj_init(&ah->id, ctx, &ah->ibv_ah.handle);
-	atomic_fetch_add(&to_tpd(pd)->users, 1);
+	ah->pd = tcp_pd_prot(pd);
+	atomic_fetch_add(&ah->pd->users, 1);
 	return &ah->ibv_ah;
 }
 
@@ -42,7 +43,7 @@ int tcp_destroy_ah(struct ibv_ah *ibah)
 
 	if (!tcp_obj_ok(&ah->id, ibah->context, ibah->handle))
 		return tcp_fail(ENOENT);
-	atomic_fetch_sub(&to_tpd(ibah->pd)->users, 1);
+	atomic_fetch_sub(&ah->pd->users, 1);
 	atomic_fetch_sub(&to_tctx(ibah->context)->n_ah, 1);
 	free(ah);
 	return 0;

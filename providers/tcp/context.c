@@ -18,7 +18,9 @@ static void tcp_free_context(struct ibv_context *ibctx);
 
 static const struct verbs_context_ops tcp_ctx_ops = {
 	.alloc_mw = tcp_alloc_mw,
+	.alloc_parent_domain = tcp_alloc_parent_domain,
 	.alloc_pd = tcp_alloc_pd,
+	.alloc_td = tcp_alloc_td,
 	.bind_mw = tcp_bind_mw,
 	.async_event = tcp_async_event,
 	.cq_event = tcp_cq_event,
@@ -31,6 +33,7 @@ static const struct verbs_context_ops tcp_ctx_ops = {
 	.create_srq_ex = tcp_create_srq_ex,
 	.dealloc_mw = tcp_dealloc_mw,
 	.dealloc_pd = tcp_dealloc_pd,
+	.dealloc_td = tcp_dealloc_td,
 	.dereg_mr = tcp_dereg_mr,
 	.destroy_ah = tcp_destroy_ah,
 	.destroy_cq = tcp_destroy_cq,
@@ -47,6 +50,8 @@ static const struct verbs_context_ops tcp_ctx_ops = {
 	.query_device_ex = tcp_query_device_ex,
 	.query_port = tcp_query_port,
 	.query_qp = tcp_query_qp,
+	.query_qp_data_in_order = tcp_query_qp_data_in_order,
+	.query_rt_values = tcp_query_rt_values,
 	.query_srq = tcp_query_srq,
 	.reg_mr = tcp_reg_mr,
 	.req_notify_cq = tcp_req_notify_cq,

@@ -21,16 +21,7 @@
 #define TCP_CQ_WC_FLAGS_SUP                                                    \
 	(IBV_WC_EX_WITH_BYTE_LEN | IBV_WC_EX_WITH_IMM |                        \
 	 IBV_WC_EX_WITH_QP_NUM | IBV_WC_EX_WITH_SRC_QP | IBV_WC_EX_WITH_SLID | \
-	 IBV_WC_EX_WITH_SL | IBV_WC_EX_WITH_DLID_PATH_BITS)
-
-static uint32_t ring_size_for(uint32_t cqe)
-{
-	uint32_t n = 1;
-
-	while (n < cqe + 1)
-		n <<= 1;
-	return n;
-}
+	 IBV_WC_EX_WITH_SL | IBV_WC_EX_WITH_DLID_PATH_BITS | TCP_CQ_TS_FLAGS)
 
 /* A channel must be one librdmacm-ext made for this context. */
 static bool channel_ok(struct tcp_context *ctx, struct ibv_comp_channel *ch)
@@ -42,9 +33,12 @@ static bool channel_ok(struct tcp_context *ctx, struct ibv_comp_channel *ch)
 		       RTCP_CHAN_MAGIC;
 }
 
+/* What the CQ's ring is allocated by and holds: set before cq_init. */
 static int cq_init(struct tcp_context *ctx, struct tcp_cq *cq, int cqe, int vec,
 		   struct ibv_comp_channel *ch)
 {
+	struct tcp_cq_ring r;
+
 	if (!channel_ok(ctx, ch))
 		return EINVAL;
 	if (cqe < 1 || cqe > TCP_MAX_CQE || vec < 0 ||
@@ -54,12 +48,15 @@ static int cq_init(struct tcp_context *ctx, struct tcp_cq *cq, int cqe, int vec,
 		atomic_fetch_sub(&ctx->n_cq, 1);
 		return ENOMEM;
 	}
-	cq->size = ring_size_for(cqe);
-	cq->ring = calloc(cq->size, sizeof(*cq->ring));
-	if (!cq->ring) {
+	cq->size = tcp_cq_ring_size_for(cqe);
+	if (tcp_cq_ring_alloc(cq, cq->size, &r)) {
 		atomic_fetch_sub(&ctx->n_cq, 1);
 		return ENOMEM;
 	}
+	cq->buf = r.buf;
+	cq->ring = r.ring;
+	cq->ts_raw = r.ts_raw;
+	cq->ts_wall = r.ts_wall;
 	cq->cqe = cqe;
 	tcp_obj_init(&cq->id, ctx, &cq->vcq.cq.handle);
 	tcp_mutex_init(&cq->lock, TCP_LOCK_RANK_CQ);
@@ -155,41 +152,9 @@ int tcp_destroy_cq(struct ibv_cq *ibcq)
 	tcp_mutex_destroy(&cq->lock);
 	tcp_mutex_destroy(&cq->qps_lock);
 	free(cq->qps);
-	free(cq->ring);
+	tcp_cq_ring_free(cq);
+	tcp_pdom_put(cq->pdom);
 	free(cq);
-	return 0;
-}
-
-int tcp_resize_cq(struct ibv_cq *ibcq, int cqe)
-{
-	struct tcp_cq *cq = to_tcq(ibcq);
-	struct ibv_wc *ring;
-	uint32_t size, n, i;
-
-	if (cqe < 1 || cqe > TCP_MAX_CQE)
-		return tcp_fail(EINVAL);
-	size = ring_size_for(cqe);
-	ring = calloc(size, sizeof(*ring));
-	if (!ring)
-		return tcp_fail(ENOMEM);
-	tcp_mutex_lock(&cq->lock);
-	n = cq->tail - cq->head;
-	/* Shrinking below the queued completions would lose them. */
-	if (n > (uint32_t)cqe) {
-		tcp_mutex_unlock(&cq->lock);
-		free(ring);
-		return tcp_fail(EINVAL);
-	}
-	for (i = 0; i < n; i++)
-		ring[i] = cq->ring[(cq->head + i) & (cq->size - 1)];
-	free(cq->ring);
-	cq->ring = ring;
-	cq->size = size;
-	tcp_cq_set_head(cq, 0);
-	tcp_cq_set_tail(cq, n);
-	cq->cqe = cqe;
-	ibcq->cqe = cqe;
-	tcp_mutex_unlock(&cq->lock);
 	return 0;
 }
 
@@ -327,12 +292,19 @@ static struct tcp_cq *ex_to_tcq(struct ibv_cq_ex *ex)
 
 static int cq_ex_pop(struct tcp_cq *cq)
 {
+	uint32_t i;
+
 	tcp_mutex_lock(&cq->lock);
 	if (cq->head == cq->tail) {
 		tcp_mutex_unlock(&cq->lock);
 		return ENOENT;
 	}
-	cq->cur = cq->ring[cq->head & (cq->size - 1)];
+	i = cq->head & (cq->size - 1);
+	cq->cur = cq->ring[i];
+	if (cq->ts_raw)
+		cq->cur_ts_raw = cq->ts_raw[i];
+	if (cq->ts_wall)
+		cq->cur_ts_wall = cq->ts_wall[i];
 	tcp_cq_set_head(cq, cq->head + 1);
 	tcp_mutex_unlock(&cq->lock);
 	cq->vcq.cq_ex.status = cq->cur.status;
@@ -412,25 +384,79 @@ static uint8_t cq_ex_read_dlid_path_bits(struct ibv_cq_ex *ex)
 	return ex_to_tcq(ex)->cur.dlid_path_bits;
 }
 
+static uint64_t cq_ex_read_completion_ts(struct ibv_cq_ex *ex)
+{
+	return ex_to_tcq(ex)->cur_ts_raw;
+}
+
+static uint64_t cq_ex_read_completion_wallclock_ns(struct ibv_cq_ex *ex)
+{
+	return ex_to_tcq(ex)->cur_ts_wall;
+}
+
+/* The read_* a CQ offers: those of the wc_flags it was created with. */
+static void cq_ex_set_readers(struct ibv_cq_ex *ex, uint64_t f)
+{
+	ex->start_poll = cq_ex_start_poll;
+	ex->next_poll = cq_ex_next_poll;
+	ex->end_poll = cq_ex_end_poll;
+	ex->read_opcode = cq_ex_read_opcode;
+	ex->read_vendor_err = cq_ex_read_vendor_err;
+	ex->read_wc_flags = cq_ex_read_wc_flags;
+	if (f & IBV_WC_EX_WITH_BYTE_LEN)
+		ex->read_byte_len = cq_ex_read_byte_len;
+	if (f & IBV_WC_EX_WITH_IMM)
+		ex->read_imm_data = cq_ex_read_imm_data;
+	if (f & IBV_WC_EX_WITH_QP_NUM)
+		ex->read_qp_num = cq_ex_read_qp_num;
+	if (f & IBV_WC_EX_WITH_SRC_QP)
+		ex->read_src_qp = cq_ex_read_src_qp;
+	if (f & IBV_WC_EX_WITH_SLID)
+		ex->read_slid = cq_ex_read_slid;
+	if (f & IBV_WC_EX_WITH_SL)
+		ex->read_sl = cq_ex_read_sl;
+	if (f & IBV_WC_EX_WITH_DLID_PATH_BITS)
+		ex->read_dlid_path_bits = cq_ex_read_dlid_path_bits;
+	if (f & IBV_WC_EX_WITH_COMPLETION_TIMESTAMP)
+		ex->read_completion_ts = cq_ex_read_completion_ts;
+	if (f & IBV_WC_EX_WITH_COMPLETION_TIMESTAMP_WALLCLOCK)
+		ex->read_completion_wallclock_ns =
+			cq_ex_read_completion_wallclock_ns;
+}
+
+/*
+ * IBV_CQ_INIT_ATTR_MASK_PD names a parent domain of this context (as
+ * mlx5 asks): the CQ's ring comes from its allocator.
+ */
+static int check_cq_ex_attr(struct ibv_context *ibctx,
+			    struct ibv_cq_init_attr_ex *attr)
+{
+	struct ibv_pd *pd = attr->parent_domain;
+
+	if (attr->comp_mask &
+	    ~(IBV_CQ_INIT_ATTR_MASK_FLAGS | IBV_CQ_INIT_ATTR_MASK_PD))
+		return EOPNOTSUPP;
+	if (attr->wc_flags & ~TCP_CQ_WC_FLAGS_SUP)
+		return EOPNOTSUPP;
+	if ((attr->comp_mask & IBV_CQ_INIT_ATTR_MASK_FLAGS) &&
+	    (attr->flags & ~IBV_CREATE_CQ_ATTR_SINGLE_THREADED))
+		return EOPNOTSUPP;
+	if ((attr->comp_mask & IBV_CQ_INIT_ATTR_MASK_PD) &&
+	    (!pd || pd->context != ibctx ||
+	     !tcp_obj_ok(&to_tpd(pd)->id, ibctx, pd->handle) ||
+	     tcp_pd_prot(pd) == to_tpd(pd)))
+		return EINVAL;
+	return 0;
+}
+
 struct ibv_cq_ex *tcp_create_cq_ex(struct ibv_context *ibctx,
 				   struct ibv_cq_init_attr_ex *attr)
 {
 	struct tcp_cq *cq;
-	struct ibv_cq_ex *ex;
-	int err;
+	int err = check_cq_ex_attr(ibctx, attr);
 
-	if (attr->comp_mask &
-	    ~(IBV_CQ_INIT_ATTR_MASK_FLAGS | IBV_CQ_INIT_ATTR_MASK_PD)) {
-		errno = EOPNOTSUPP;
-		return NULL;
-	}
-	if (attr->wc_flags & ~TCP_CQ_WC_FLAGS_SUP) {
-		errno = EOPNOTSUPP;
-		return NULL;
-	}
-	if ((attr->comp_mask & IBV_CQ_INIT_ATTR_MASK_FLAGS) &&
-	    (attr->flags & ~IBV_CREATE_CQ_ATTR_SINGLE_THREADED)) {
-		errno = EOPNOTSUPP;
+	if (err) {
+		errno = err;
 		return NULL;
 	}
 	cq = calloc(1, sizeof(*cq));
@@ -438,35 +464,18 @@ struct ibv_cq_ex *tcp_create_cq_ex(struct ibv_context *ibctx,
 		errno = ENOMEM;
 		return NULL;
 	}
+	cq->wc_flags_ex = attr->wc_flags;
+	if (attr->comp_mask & IBV_CQ_INIT_ATTR_MASK_PD)
+		cq->pdom = tcp_pdom_get(attr->parent_domain, &cq->alloc);
 	err = cq_init(to_tctx(ibctx), cq, attr->cqe, attr->comp_vector,
 		      attr->channel);
 	if (err) {
+		tcp_pdom_put(cq->pdom);
 		free(cq);
 		errno = err;
 		return NULL;
 	}
-	cq->wc_flags_ex = attr->wc_flags;
-	ex = &cq->vcq.cq_ex;
-	ex->cqe = attr->cqe;
-	ex->start_poll = cq_ex_start_poll;
-	ex->next_poll = cq_ex_next_poll;
-	ex->end_poll = cq_ex_end_poll;
-	ex->read_opcode = cq_ex_read_opcode;
-	ex->read_vendor_err = cq_ex_read_vendor_err;
-	ex->read_wc_flags = cq_ex_read_wc_flags;
-	if (attr->wc_flags & IBV_WC_EX_WITH_BYTE_LEN)
-		ex->read_byte_len = cq_ex_read_byte_len;
-	if (attr->wc_flags & IBV_WC_EX_WITH_IMM)
-		ex->read_imm_data = cq_ex_read_imm_data;
-	if (attr->wc_flags & IBV_WC_EX_WITH_QP_NUM)
-		ex->read_qp_num = cq_ex_read_qp_num;
-	if (attr->wc_flags & IBV_WC_EX_WITH_SRC_QP)
-		ex->read_src_qp = cq_ex_read_src_qp;
-	if (attr->wc_flags & IBV_WC_EX_WITH_SLID)
-		ex->read_slid = cq_ex_read_slid;
-	if (attr->wc_flags & IBV_WC_EX_WITH_SL)
-		ex->read_sl = cq_ex_read_sl;
-	if (attr->wc_flags & IBV_WC_EX_WITH_DLID_PATH_BITS)
-		ex->read_dlid_path_bits = cq_ex_read_dlid_path_bits;
-	return ex;
+	cq->vcq.cq_ex.cqe = attr->cqe;
+	cq_ex_set_readers(&cq->vcq.cq_ex, attr->wc_flags);
+	return &cq->vcq.cq_ex;
 }

@@ -106,8 +106,19 @@ void tcp_cq_retry_events(struct tcp_context *ctx)
 
 bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited)
 {
+	uint64_t raw = 0, wall = 0;
 	bool ok = true;
+	uint32_t i;
 
+	/* the completion's time: when the transport makes it (wc_flags_ex
+	 * is fixed at creation, so it is read without the lock) */
+	if (cq->wc_flags_ex & TCP_CQ_TS_FLAGS) {
+		if (cq->wc_flags_ex & IBV_WC_EX_WITH_COMPLETION_TIMESTAMP)
+			raw = tcp_clock_raw();
+		if (cq->wc_flags_ex &
+		    IBV_WC_EX_WITH_COMPLETION_TIMESTAMP_WALLCLOCK)
+			wall = tcp_clock_wall();
+	}
 	tcp_mutex_lock(&cq->lock);
 	if (cq->overflow) {
 		ok = false;
@@ -117,7 +128,12 @@ bool tcp_cq_push(struct tcp_cq *cq, const struct ibv_wc *wc, bool solicited)
 		tcp_async_post(to_tctx(cq->vcq.cq.context), IBV_EVENT_CQ_ERR,
 			       (uint64_t)(uintptr_t)&cq->vcq.cq);
 	} else {
-		cq->ring[cq->tail & (cq->size - 1)] = *wc;
+		i = cq->tail & (cq->size - 1);
+		cq->ring[i] = *wc;
+		if (cq->ts_raw)
+			cq->ts_raw[i] = raw;
+		if (cq->ts_wall)
+			cq->ts_wall[i] = wall;
 		tcp_cq_set_tail(cq, cq->tail + 1);
 		cq_notify_locked(cq, solicited || wc->status != IBV_WC_SUCCESS);
 	}
@@ -132,10 +148,16 @@ void tcp_cq_purge_qp(struct tcp_cq *cq, uint32_t qpn)
 	tcp_mutex_lock(&cq->lock);
 	/* keep the others, in order, packed towards the tail */
 	for (from = to = cq->tail; from != cq->head;) {
-		struct ibv_wc *wc = &cq->ring[--from & (cq->size - 1)];
+		uint32_t f = --from & (cq->size - 1), t;
 
-		if (wc->qp_num != qpn)
-			cq->ring[--to & (cq->size - 1)] = *wc;
+		if (cq->ring[f].qp_num == qpn)
+			continue;
+		t = --to & (cq->size - 1);
+		cq->ring[t] = cq->ring[f];
+		if (cq->ts_raw)
+			cq->ts_raw[t] = cq->ts_raw[f];
+		if (cq->ts_wall)
+			cq->ts_wall[t] = cq->ts_wall[f];
 	}
 	tcp_cq_set_head(cq, to);
 	tcp_mutex_unlock(&cq->lock);

@@ -77,7 +77,7 @@ struct ibv_mr *tcp_reg_mr(struct ibv_pd *ibpd, void *addr, size_t length,
 		return NULL;
 	}
 	mr->serial = atomic_fetch_add(&mr_serials, 1) + 1;
-	mr->pd = to_tpd(ibpd);
+	mr->pd = tcp_pd_prot(ibpd);
 	mr->addr = addr;
 	mr->length = length;
 	mr->iova = (access & IBV_ACCESS_ZERO_BASED) ? 0 : iova;
@@ -122,7 +122,7 @@ static void mr_apply_rereg(struct tcp_context *ctx, struct tcp_mr *mr,
 	mr->serial = atomic_fetch_add(&mr_serials, 1) + 1;
 	if (flags & IBV_REREG_MR_CHANGE_PD) {
 		atomic_fetch_sub(&mr->pd->users, 1);
-		mr->pd = to_tpd(ibpd);
+		mr->pd = tcp_pd_prot(ibpd);
 		atomic_fetch_add(&mr->pd->users, 1);
 	}
 	if (flags & IBV_REREG_MR_CHANGE_TRANSLATION) {

@@ -48,7 +48,7 @@ struct ibv_mw *tcp_alloc_mw(struct ibv_pd *ibpd, enum ibv_mw_type type)
 		errno = err;
 		return NULL;
 	}
-	mw->pd = to_tpd(ibpd);
+	mw->pd = tcp_pd_prot(ibpd);
 	mw->ibmw.context = ibpd->context;
 	mw->ibmw.pd = ibpd;
 	mw->ibmw.rkey = mw->key;

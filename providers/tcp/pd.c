@@ -22,6 +22,7 @@ struct ibv_pd *tcp_alloc_pd(struct ibv_context *ibctx)
 		return NULL;
 	}
 	pd->ibv_pd.context = ibctx;
+	pd->prot = pd;
 	tcp_obj_init(&pd->id, ctx, &pd->ibv_pd.handle);
 	return &pd->ibv_pd;
 }
@@ -32,6 +33,8 @@ int tcp_dealloc_pd(struct ibv_pd *ibpd)
 
 	if (!tcp_obj_ok(&pd->id, ibpd->context, ibpd->handle))
 		return tcp_fail(ENOENT);
+	if (pd->prot != pd)
+		return tcp_dealloc_parent_domain(pd);
 	if (atomic_load(&pd->users))
 		return tcp_fail(EBUSY);
 	atomic_fetch_sub(&to_tctx(ibpd->context)->n_pd, 1);

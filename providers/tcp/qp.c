@@ -20,52 +20,74 @@ static uint32_t pow2_at_least(uint32_t n)
 
 static void qp_free_queues(struct tcp_qp *qp)
 {
-	free(qp->sq.segs);
-	free(qp->sq.inl);
-	free(qp->rq.segs);
+	tcp_qbuf_free(&qp->alloc, &qp->qbuf, TCP_RES_TYPE_QP);
 	free(qp->rx.rwqe.seg);
-	free(qp->sq.wqe);
-	free(qp->rq.wqe);
 	free(qp->rx.buf);
 }
 
-static int qp_alloc_queues(struct tcp_qp *qp)
+/* Takes n bytes at *off of the block being laid out (64-byte aligned). */
+static size_t qp_carve(size_t *off, size_t n)
 {
-	uint32_t i, sge;
+	size_t at = *off;
 
-	/*
-	 * Rings indexed by free-running counters, capacity checked against
-	 * cap before a slot is taken: max_wr slots suffice (rounded up to a
-	 * power of two). SGE lists and inline buffers are one allocation per
-	 * queue: an idle QP's memory is mostly these (docs/performance.md).
-	 */
-	qp->sq.size = pow2_at_least(qp->cap.max_send_wr);
-	qp->sq.wqe = calloc(qp->sq.size, sizeof(*qp->sq.wqe));
-	sge = qp->cap.max_send_sge ? qp->cap.max_send_sge : 1;
-	qp->sq.segs = calloc((size_t)qp->sq.size * sge, sizeof(struct tcp_seg));
-	if (qp->cap.max_inline_data)
-		qp->sq.inl =
-			malloc((size_t)qp->sq.size * qp->cap.max_inline_data);
-	if (!qp->sq.wqe || !qp->sq.segs ||
-	    (qp->cap.max_inline_data && !qp->sq.inl))
-		return ENOMEM;
+	*off = (at + n + 63) & ~(size_t)63;
+	return at;
+}
+
+/* Points the SQ's and RQ's arrays into the block at the offsets given. */
+static void qp_lay_out(struct tcp_qp *qp, const size_t at[5], uint32_t ssge,
+		       uint32_t rsge)
+{
+	char *b = qp->qbuf.p;
+	uint32_t i;
+
+	qp->sq.wqe = (void *)(b + at[0]);
+	qp->sq.segs = (void *)(b + at[1]);
+	qp->sq.inl = qp->cap.max_inline_data ? b + at[2] : NULL;
 	for (i = 0; i < qp->sq.size; i++) {
-		qp->sq.wqe[i].seg = &qp->sq.segs[(size_t)i * sge];
+		qp->sq.wqe[i].seg = &qp->sq.segs[(size_t)i * ssge];
 		if (qp->cap.max_inline_data)
 			qp->sq.wqe[i].inl = qp->sq.inl +
 					    (size_t)i * qp->cap.max_inline_data;
 	}
+	if (qp->srq)
+		return;
+	qp->rq.wqe = (void *)(b + at[3]);
+	qp->rq.segs = (void *)(b + at[4]);
+	for (i = 0; i < qp->rq.size; i++)
+		qp->rq.wqe[i].seg = &qp->rq.segs[(size_t)i * rsge];
+}
+
+static int qp_alloc_queues(struct tcp_qp *qp)
+{
+	uint32_t ssge, rsge;
+	size_t at[5] = { 0 }, off = 0;
+
+	/*
+	 * Rings indexed by free-running counters, capacity checked against
+	 * cap before a slot is taken: max_wr slots suffice (rounded up to a
+	 * power of two). The queues' WQEs, SGE lists and inline buffers are
+	 * one block (an idle QP's memory is mostly these:
+	 * docs/performance.md), the queue buffer a parent domain's
+	 * allocator is asked for.
+	 */
+	qp->sq.size = pow2_at_least(qp->cap.max_send_wr);
+	ssge = qp->cap.max_send_sge ? qp->cap.max_send_sge : 1;
+	at[0] = qp_carve(&off, (size_t)qp->sq.size * sizeof(*qp->sq.wqe));
+	at[1] = qp_carve(&off,
+			 (size_t)qp->sq.size * ssge * sizeof(struct tcp_seg));
+	at[2] = qp_carve(&off, (size_t)qp->sq.size * qp->cap.max_inline_data);
+	rsge = qp->cap.max_recv_sge ? qp->cap.max_recv_sge : 1;
 	if (!qp->srq) {
 		qp->rq.size = pow2_at_least(qp->cap.max_recv_wr);
-		qp->rq.wqe = calloc(qp->rq.size, sizeof(*qp->rq.wqe));
-		sge = qp->cap.max_recv_sge ? qp->cap.max_recv_sge : 1;
-		qp->rq.segs = calloc((size_t)qp->rq.size * sge,
-				     sizeof(struct tcp_seg));
-		if (!qp->rq.wqe || !qp->rq.segs)
-			return ENOMEM;
-		for (i = 0; i < qp->rq.size; i++)
-			qp->rq.wqe[i].seg = &qp->rq.segs[(size_t)i * sge];
+		at[3] = qp_carve(&off,
+				 (size_t)qp->rq.size * sizeof(*qp->rq.wqe));
+		at[4] = qp_carve(&off, (size_t)qp->rq.size * rsge *
+					       sizeof(struct tcp_seg));
 	}
+	if (tcp_qbuf_alloc(&qp->alloc, &qp->qbuf, off, TCP_RES_TYPE_QP))
+		return ENOMEM;
+	qp_lay_out(qp, at, ssge, rsge);
 	qp->rx.rwqe.seg = calloc(TCP_MAX_SGE, sizeof(struct tcp_seg));
 	qp->rx.buf = malloc(TCP_RXBUF);
 	if (!qp->rx.rwqe.seg || !qp->rx.buf)
@@ -158,7 +180,8 @@ static void qp_init_fields(struct tcp_qp *qp, struct tcp_context *ctx,
 	qp->conn.fd = -1;
 	qp->conn.closing_fd = -1;
 	qp->type = a->qp_type;
-	qp->pd = to_tpd(a->pd);
+	qp->pd = tcp_pd_prot(a->pd);
+	qp->pdom = tcp_pdom_get(a->pd, &qp->alloc);
 	qp->scq = to_tcq(a->send_cq);
 	qp->rcq = to_tcq(a->recv_cq);
 	qp->srq = a->srq ? to_tsrq(a->srq) : NULL;
@@ -241,6 +264,7 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 	return &qp->vqp.qp;
 fail:
 	qp_free_queues(qp);
+	tcp_pdom_put(qp->pdom);
 	free(qp);
 fail_count:
 	atomic_fetch_sub(&ctx->n_qp, 1);
@@ -495,6 +519,25 @@ int tcp_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask,
 	return 0;
 }
 
+/*
+ * ibv_query_qp_data_in_order: may a reader poll the last byte of a
+ * message instead of its completion? No, whatever the op: TCP delivers
+ * the stream in order and messages are placed one after the other, but
+ * within one message the bytes are stored by the CPU (the kernel's copy
+ * into the region, or memcpy from the staging buffer), and neither x86's
+ * fast-string copies nor glibc's overlapping head/tail stores make the
+ * stores visible in address order. So 0, and no capability bit for
+ * rdma-core 45's IBV_QUERY_QP_DATA_IN_ORDER_RETURN_CAPS either.
+ */
+int tcp_query_qp_data_in_order(struct ibv_qp *ibqp, enum ibv_wr_opcode op,
+			       uint32_t flags)
+{
+	(void)ibqp;
+	(void)op;
+	(void)flags;
+	return 0;
+}
+
 int tcp_destroy_qp(struct ibv_qp *ibqp)
 {
 	struct tcp_qp *qp = to_tqp(ibqp);
@@ -530,6 +573,15 @@ void tcp_qp_destroy(struct tcp_qp *qp)
 	if (qp->srq)
 		atomic_fetch_sub(&qp->srq->users, 1);
 	atomic_fetch_sub(&ctx->n_qp, 1);
+	/*
+	 * The queues go now, not at burial: a parent domain's allocator is
+	 * the application's, and so is deallocating the domain once its QPs
+	 * are destroyed. Nothing reads them from here: every path into a QP
+	 * takes its lock and stops at `dead`.
+	 */
+	tcp_qbuf_free(&qp->alloc, &qp->qbuf, TCP_RES_TYPE_QP);
+	tcp_pdom_put(qp->pdom);
+	qp->pdom = NULL;
 	tcp_mutex_unlock(&qp->lock);
 	tcp_engine_bury(ctx, &qp->conn.poll.p);
 	tcp_mutex_unlock(&ctx->lock);

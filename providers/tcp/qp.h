@@ -73,11 +73,13 @@ struct tcp_srq {
 	struct tcp_obj id;
 	tcp_mutex_t lock;
 	struct tcp_recv_wqe *ring;
-	struct tcp_seg *segs;
 	uint32_t size, max_wr, max_sge, limit;
 	uint32_t head, tail;
 	atomic_int users;
 	struct tcp_pd *pd;
+	struct tcp_qbuf buf;	/* ring and segs: one block */
+	struct tcp_pd *pdom;	/* parent domain it was made through, or NULL */
+	struct tcp_alloc alloc; /* its allocator, or none */
 };
 
 /* A frame being transmitted (response or ack queued by the responder). */
@@ -357,6 +359,12 @@ struct tcp_qp {
 
 	/* slot in the context's QP table */
 	uint32_t slot;
+
+	/* the SQ's and RQ's WQEs, SGE lists and inline buffers: one block,
+	 * from the parent domain's allocator if it was made through one */
+	struct tcp_qbuf qbuf;
+	struct tcp_pd *pdom;
+	struct tcp_alloc alloc;
 };
 
 static inline struct tcp_qp *to_tqp(struct ibv_qp *qp)
@@ -373,6 +381,7 @@ struct tcp_ah {
 	struct ibv_ah ibv_ah;
 	struct tcp_obj id;
 	struct ibv_ah_attr attr;
+	struct tcp_pd *pd; /* the protection domain (of a parent domain) */
 };
 
 /* ah.c */
@@ -386,6 +395,8 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ctx,
 int tcp_destroy_qp(struct ibv_qp *qp);
 void tcp_qp_destroy(struct tcp_qp *qp);
 int tcp_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask);
+int tcp_query_qp_data_in_order(struct ibv_qp *qp, enum ibv_wr_opcode op,
+			       uint32_t flags);
 int tcp_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask,
 		 struct ibv_qp_init_attr *init);
 void tcp_qp_free(struct tcp_qp *qp);

@@ -69,9 +69,28 @@ int tcp_query_device_ex(struct ibv_context *ibctx,
 		attr_size = sizeof(*attr);
 	memset(attr, 0, attr_size);
 	fill_device_attr(ctx, &attr->orig_attr);
+	/* completion timestamps: the raw clock ticks in ns (cq_buf.c) */
+	if (attr_size >= offsetof(struct ibv_device_attr_ex, hca_core_clock) +
+				 sizeof(attr->hca_core_clock)) {
+		attr->completion_timestamp_mask = UINT64_MAX;
+		attr->hca_core_clock = 1000000; /* kHz: 1 GHz */
+	}
 	if (attr_size >= offsetof(struct ibv_device_attr_ex, phys_port_cnt_ex) +
 				 sizeof(attr->phys_port_cnt_ex))
 		attr->phys_port_cnt_ex = 1;
+	return 0;
+}
+
+/* ibv_query_rt_values_ex: the raw clock as mlx5 gives it (tv_nsec: ticks). */
+int tcp_query_rt_values(struct ibv_context *ibctx, struct ibv_values_ex *v)
+{
+	(void)ibctx;
+	if (v->comp_mask & ~(uint32_t)IBV_VALUES_MASK_RAW_CLOCK)
+		return tcp_fail(EINVAL);
+	if (v->comp_mask & IBV_VALUES_MASK_RAW_CLOCK) {
+		v->raw_clock.tv_sec = 0;
+		v->raw_clock.tv_nsec = (long)tcp_clock_raw();
+	}
 	return 0;
 }
 

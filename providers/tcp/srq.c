@@ -6,11 +6,34 @@
 
 #include "qp.h"
 
+/*
+ * A ring of size WQEs of max_sge SGEs each, in one block from the SRQ's
+ * allocator (a parent domain's, or calloc).
+ */
+static int srq_ring_alloc(struct tcp_srq *srq, uint32_t size, uint32_t max_sge,
+			  struct tcp_qbuf *b)
+{
+	size_t ring_len = (size_t)size * sizeof(struct tcp_recv_wqe);
+	struct tcp_recv_wqe *ring;
+	struct tcp_seg *segs;
+	uint32_t i;
+
+	ring_len = (ring_len + 63) & ~(size_t)63;
+	if (tcp_qbuf_alloc(&srq->alloc, b,
+			   ring_len + (size_t)size * max_sge * sizeof(*segs),
+			   TCP_RES_TYPE_SRQ))
+		return ENOMEM;
+	ring = b->p;
+	segs = (struct tcp_seg *)((char *)b->p + ring_len);
+	for (i = 0; i < size; i++)
+		ring[i].seg = &segs[(size_t)i * max_sge];
+	return 0;
+}
+
 static struct tcp_srq *srq_new(struct tcp_context *ctx, struct ibv_pd *pd,
 			       struct ibv_srq_attr *a)
 {
 	struct tcp_srq *srq;
-	uint32_t i;
 
 	if (!a->max_wr || a->max_wr > TCP_MAX_SRQ_WR || !a->max_sge ||
 	    a->max_sge > TCP_MAX_SRQ_SGE || a->srq_limit > a->max_wr) {
@@ -25,19 +48,17 @@ static struct tcp_srq *srq_new(struct tcp_context *ctx, struct ibv_pd *pd,
 	srq = calloc(1, sizeof(*srq));
 	if (!srq)
 		goto nomem;
+	srq->pdom = tcp_pdom_get(pd, &srq->alloc);
 	srq->size = 1;
 	while (srq->size < a->max_wr + 1)
 		srq->size <<= 1;
-	srq->ring = calloc(srq->size, sizeof(*srq->ring));
-	srq->segs = calloc((size_t)srq->size * a->max_sge, sizeof(*srq->segs));
-	if (!srq->ring || !srq->segs)
+	if (srq_ring_alloc(srq, srq->size, a->max_sge, &srq->buf))
 		goto nomem;
-	for (i = 0; i < srq->size; i++)
-		srq->ring[i].seg = &srq->segs[(size_t)i * a->max_sge];
+	srq->ring = srq->buf.p;
 	srq->max_wr = a->max_wr;
 	srq->max_sge = a->max_sge;
 	srq->limit = a->srq_limit;
-	srq->pd = to_tpd(pd);
+	srq->pd = tcp_pd_prot(pd);
 	tcp_mutex_init(&srq->lock, TCP_LOCK_RANK_SRQ);
 	atomic_fetch_add(&srq->pd->users, 1);
 	srq->vsrq.srq.context = &ctx->vctx.context;
@@ -46,8 +67,7 @@ static struct tcp_srq *srq_new(struct tcp_context *ctx, struct ibv_pd *pd,
 	return srq;
 nomem:
 	if (srq) {
-		free(srq->ring);
-		free(srq->segs);
+		tcp_pdom_put(srq->pdom);
 		free(srq);
 	}
 	atomic_fetch_sub(&ctx->n_srq, 1);
@@ -95,8 +115,8 @@ int tcp_destroy_srq(struct ibv_srq *ibsrq)
 	atomic_fetch_sub(&srq->pd->users, 1);
 	atomic_fetch_sub(&to_tctx(ibsrq->context)->n_srq, 1);
 	tcp_mutex_destroy(&srq->lock);
-	free(srq->ring);
-	free(srq->segs);
+	tcp_qbuf_free(&srq->alloc, &srq->buf, TCP_RES_TYPE_SRQ);
+	tcp_pdom_put(srq->pdom);
 	free(srq);
 	return 0;
 }
@@ -105,20 +125,14 @@ int tcp_destroy_srq(struct ibv_srq *ibsrq)
 static int srq_grow(struct tcp_srq *srq, uint32_t max_wr)
 {
 	struct tcp_recv_wqe *ring;
-	struct tcp_seg *segs;
+	struct tcp_qbuf b;
 	uint32_t size = 1, n = srq->head - srq->tail, i;
 
 	while (size < max_wr + 1)
 		size <<= 1;
-	ring = calloc(size, sizeof(*ring));
-	segs = calloc((size_t)size * srq->max_sge, sizeof(*segs));
-	if (!ring || !segs) {
-		free(ring);
-		free(segs);
+	if (srq_ring_alloc(srq, size, srq->max_sge, &b))
 		return ENOMEM;
-	}
-	for (i = 0; i < size; i++)
-		ring[i].seg = &segs[(size_t)i * srq->max_sge];
+	ring = b.p;
 	for (i = 0; i < n; i++) {
 		struct tcp_recv_wqe *o =
 			&srq->ring[(srq->tail + i) & (srq->size - 1)];
@@ -127,10 +141,9 @@ static int srq_grow(struct tcp_srq *srq, uint32_t max_wr)
 		ring[i].nseg = o->nseg;
 		memcpy(ring[i].seg, o->seg, o->nseg * sizeof(*o->seg));
 	}
-	free(srq->ring);
-	free(srq->segs);
+	tcp_qbuf_free(&srq->alloc, &srq->buf, TCP_RES_TYPE_SRQ);
+	srq->buf = b;
 	srq->ring = ring;
-	srq->segs = segs;
 	srq->size = size;
 	srq->tail = 0;
 	srq->head = n;

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "verbs_abi.h"
+#include <infiniband/tcpdv.h>
 #include "keytab.h"
 #include "lock.h"
 #include "hs.h"
@@ -71,10 +72,48 @@ struct tcp_context {
 	struct tcp_hs_cred hs_cred;
 };
 
+/*
+ * A parent domain's allocator (ibv_parent_domain_init_attr): where the
+ * queue buffers of the QPs, CQs and SRQs made through it come from.
+ * Each such object keeps a copy, so that its buffers go back the way
+ * they came whatever happens to the domain.
+ */
+struct tcp_alloc {
+	struct ibv_pd
+		*pd; /* the parent domain, as the callbacks are given it */
+	void *(*alloc)(struct ibv_pd *pd, void *pd_context, size_t size,
+		       size_t alignment, uint64_t resource_type);
+	void (*free)(struct ibv_pd *pd, void *pd_context, void *ptr,
+		     uint64_t resource_type);
+	void *pd_context;
+};
+
+/* A thread domain: only counted (pdom.c); every object keeps its locks. */
+struct tcp_td {
+	struct ibv_td ibv_td;
+	atomic_int users; /* parent domains: dealloc is EBUSY until 0 */
+};
+
+/*
+ * A protection domain, or a parent domain: then `prot` is the protection
+ * domain it contains (a plain PD's `prot` is itself), and the objects made
+ * through it are protected by that one -- checks compare `prot`s.
+ */
 struct tcp_pd {
 	struct ibv_pd ibv_pd;
 	struct tcp_obj id;
-	atomic_int users; /* MRs, QPs, SRQs and AHs: dealloc is EBUSY until 0 */
+	/* MRs, QPs, SRQs, AHs, parent domains (of a parent domain: its QPs,
+	 * CQs and SRQs): dealloc is EBUSY until 0 */
+	atomic_int users;
+	struct tcp_pd *prot;
+	struct tcp_td *td;	/* parent domain: its thread domain, or NULL */
+	struct tcp_alloc alloc; /* parent domain: alloc.alloc NULL if none */
+};
+
+/* A queue buffer, and whether the parent domain's allocator gave it. */
+struct tcp_qbuf {
+	void *p;
+	bool custom;
 };
 
 struct tcp_mr {
@@ -130,6 +169,13 @@ struct tcp_cq {
 	/* ibv_cq_ex polling state */
 	struct ibv_wc cur;
 	uint64_t wc_flags_ex;
+	/* completion timestamps, one per ring slot, taken at push; NULL
+	 * unless the CQ was created with the wc_flag (cq_ts.c) */
+	uint64_t *ts_raw, *ts_wall;
+	uint64_t cur_ts_raw, cur_ts_wall;
+	struct tcp_qbuf buf;	/* ring and timestamps: one block */
+	struct tcp_pd *pdom;	/* parent domain (ibv_create_cq_ex), or NULL */
+	struct tcp_alloc alloc; /* its allocator, or none */
 };
 
 /*
@@ -145,6 +191,30 @@ static inline void tcp_cq_set_tail(struct tcp_cq *cq, uint32_t tail)
 {
 	__atomic_store_n(&cq->tail, tail, __ATOMIC_RELEASE);
 }
+
+/* cq_buf.c: a CQ's ring block (ring, then the timestamps asked for) */
+struct tcp_cq_ring {
+	struct tcp_qbuf buf;
+	struct ibv_wc *ring;
+	uint64_t *ts_raw, *ts_wall;
+};
+int tcp_cq_ring_alloc(struct tcp_cq *cq, uint32_t size, struct tcp_cq_ring *r);
+void tcp_cq_ring_free(struct tcp_cq *cq);
+/* ring slots for cqe entries: a power of two, >= cqe + 1 */
+static inline uint32_t tcp_cq_ring_size_for(uint32_t cqe)
+{
+	uint32_t n = 1;
+
+	while (n < cqe + 1)
+		n <<= 1;
+	return n;
+}
+/* the completion clocks, in ns: raw (hca_core_clock) and wall */
+uint64_t tcp_clock_raw(void);
+uint64_t tcp_clock_wall(void);
+#define TCP_CQ_TS_FLAGS                        \
+	(IBV_WC_EX_WITH_COMPLETION_TIMESTAMP | \
+	 IBV_WC_EX_WITH_COMPLETION_TIMESTAMP_WALLCLOCK)
 
 /* engine timer: writes events that found the channel full (cq_ring.c) */
 void tcp_cq_retry_events(struct tcp_context *ctx);
@@ -193,6 +263,12 @@ static inline struct tcp_pd *to_tpd(struct ibv_pd *pd)
 	return container_of(pd, struct tcp_pd, ibv_pd);
 }
 
+/* The protection domain that guards what is made through pd. */
+static inline struct tcp_pd *tcp_pd_prot(struct ibv_pd *pd)
+{
+	return to_tpd(pd)->prot;
+}
+
 static inline struct tcp_mr *to_tmr(struct ibv_mr *mr)
 {
 	return container_of(mr, struct tcp_mr, vmr.ibv_mr);
@@ -227,6 +303,7 @@ int tcp_query_device_ex(struct ibv_context *ctx,
 			struct ibv_device_attr_ex *attr, size_t attr_size);
 int tcp_query_port(struct ibv_context *ctx, uint8_t port,
 		   struct ibv_port_attr *attr);
+int tcp_query_rt_values(struct ibv_context *ctx, struct ibv_values_ex *v);
 
 /* async.c */
 int tcp_async_open(struct tcp_context *ctx);
@@ -237,6 +314,31 @@ void tcp_async_event(struct ibv_context *ctx, struct ibv_async_event *ev);
 /* pd.c */
 struct ibv_pd *tcp_alloc_pd(struct ibv_context *ctx);
 int tcp_dealloc_pd(struct ibv_pd *pd);
+
+/* pdom.c: thread and parent domains, and the buffers of their allocators */
+struct ibv_td *tcp_alloc_td(struct ibv_context *ctx,
+			    struct ibv_td_init_attr *attr);
+int tcp_dealloc_td(struct ibv_td *td);
+struct ibv_pd *
+tcp_alloc_parent_domain(struct ibv_context *ctx,
+			struct ibv_parent_domain_init_attr *attr);
+int tcp_dealloc_parent_domain(struct tcp_pd *pdom);
+/*
+ * The allocator of what is made through pd: a parent domain's, else
+ * none (a zeroed struct). Takes a reference on the parent domain, which
+ * tcp_pdom_put gives back.
+ */
+struct tcp_pd *tcp_pdom_get(struct ibv_pd *pd, struct tcp_alloc *a);
+void tcp_pdom_put(struct tcp_pd *pdom);
+/* TCPDV_RES_TYPE_*: what the allocator is asked for */
+#define TCP_RES_TYPE_QP	 TCPDV_RES_TYPE_QP
+#define TCP_RES_TYPE_CQ	 TCPDV_RES_TYPE_CQ
+#define TCP_RES_TYPE_SRQ TCPDV_RES_TYPE_SRQ
+/* size bytes, zeroed, from a's allocator (or calloc); 0 or ENOMEM */
+int tcp_qbuf_alloc(const struct tcp_alloc *a, struct tcp_qbuf *b, size_t size,
+		   uint64_t type);
+void tcp_qbuf_free(const struct tcp_alloc *a, struct tcp_qbuf *b,
+		   uint64_t type);
 
 /* mr.c */
 struct ibv_mr *tcp_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
