@@ -97,6 +97,85 @@ static void thread_domains(struct ibv_context *c, struct ibv_pd *pd)
 	      "parent domain without a PD: EINVAL");
 }
 
+/* A parent domain's allocator that counts, and can be made to fail. */
+static int n_alloc, n_free, alloc_fails;
+
+static void *count_alloc(struct ibv_pd *pd, void *pd_context, size_t size,
+			 size_t alignment, uint64_t resource_type)
+{
+	void *p = NULL;
+
+	(void)pd;
+	(void)resource_type;
+	if (pd_context != &n_alloc || alloc_fails)
+		return NULL;
+	if (posix_memalign(&p, alignment, size))
+		return NULL;
+	memset(p, 0x5a, size); /* the provider must not rely on zeroes */
+	n_alloc++;
+	return p;
+}
+
+static void count_free(struct ibv_pd *pd, void *pd_context, void *ptr,
+		       uint64_t resource_type)
+{
+	(void)pd;
+	(void)pd_context;
+	(void)resource_type;
+	n_free++;
+	free(ptr);
+}
+
+/* Buffers replaced by ibv_resize_cq and a growing SRQ come from the
+ * allocator too, and the old ones go back. */
+static void allocator_regrow(struct ibv_context *c, struct ibv_pd *pd)
+{
+	struct ibv_parent_domain_init_attr pa = {
+		.pd = pd,
+		.comp_mask = IBV_PARENT_DOMAIN_INIT_ATTR_ALLOCATORS |
+			     IBV_PARENT_DOMAIN_INIT_ATTR_PD_CONTEXT,
+		.alloc = count_alloc,
+		.free = count_free,
+		.pd_context = &n_alloc,
+	};
+	struct ibv_cq_init_attr_ex ca = {
+		.cqe = 4,
+		.wc_flags = IBV_WC_EX_WITH_COMPLETION_TIMESTAMP,
+		.comp_mask = IBV_CQ_INIT_ATTR_MASK_PD,
+	};
+	struct ibv_srq_init_attr sa = { .attr = { .max_wr = 4, .max_sge = 1 } };
+	struct ibv_srq_attr grow = { .max_wr = 64 };
+	struct ibv_pd *pdom = ibv_alloc_parent_domain(c, &pa);
+	struct ibv_cq_ex *cq;
+	struct ibv_srq *srq;
+
+	check(pdom != NULL, "parent domain with allocators");
+	if (!pdom)
+		return;
+	ca.parent_domain = pdom;
+	alloc_fails = 1;
+	errno = 0;
+	check(null_errno(ibv_create_cq_ex(c, &ca), ENOMEM) && !n_alloc,
+	      "allocator returns NULL: create fails with ENOMEM");
+	alloc_fails = 0;
+	cq = ibv_create_cq_ex(c, &ca);
+	check(cq && n_alloc == 1, "CQ ring from the allocator");
+	check(cq && !ibv_resize_cq(ibv_cq_ex_to_cq(cq), 64) && n_alloc == 2 &&
+		      n_free == 1,
+	      "ibv_resize_cq: new ring from the allocator, old one freed");
+	srq = ibv_create_srq(pdom, &sa);
+	check(srq && n_alloc == 3, "SRQ ring from the allocator");
+	check(srq && !ibv_modify_srq(srq, &grow, IBV_SRQ_MAX_WR) &&
+		      n_alloc == 4 && n_free == 2,
+	      "SRQ grown: new ring from the allocator, old one freed");
+	if (srq)
+		ibv_destroy_srq(srq);
+	if (cq)
+		ibv_destroy_cq(ibv_cq_ex_to_cq(cq));
+	check(n_free == n_alloc, "every buffer back through free");
+	check(!ibv_dealloc_pd(pdom), "parent domain deallocated");
+}
+
 static void unsupported_objects(struct ibv_context *c, struct ibv_pd *pd)
 {
 	struct ibv_alloc_dm_attr dm = { .length = 64 };
@@ -168,6 +247,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	thread_domains(c, pd);
+	allocator_regrow(c, pd);
 	unsupported_objects(c, pd);
 	flow_steering(c, pd);
 	check(!ibv_dealloc_pd(pd), "PD deallocated at the end");
