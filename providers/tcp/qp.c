@@ -527,7 +527,7 @@ int tcp_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask,
  * into the region, or memcpy from the staging buffer), and neither x86's
  * fast-string copies nor glibc's overlapping head/tail stores make the
  * stores visible in address order. So 0, and no capability bit for
- * rdma-core 45's IBV_QUERY_QP_DATA_IN_ORDER_RETURN_CAPS either.
+ * rdma-core 46's IBV_QUERY_QP_DATA_IN_ORDER_RETURN_CAPS either.
  */
 int tcp_query_qp_data_in_order(struct ibv_qp *ibqp, enum ibv_wr_opcode op,
 			       uint32_t flags)
