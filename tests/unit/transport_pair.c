@@ -132,26 +132,33 @@ static uint32_t pow2_at_least(uint32_t v)
 	return p;
 }
 
-/* The queues, as qp.c's qp_alloc_queues lays them out (tcp_qp_free frees
- * them). */
+/* The queues, as qp.c's qp_alloc_queues lays them out: one block in
+ * qp->qbuf (tcp_qp_free frees it). */
 static int qp_queues(struct tcp_qp *qp)
 {
+	size_t sq_wqe, sq_segs, sq_inl, rq_wqe, rq_segs;
+	char *b;
 	uint32_t i;
 
 	qp->sq.size = pow2_at_least(qp->cap.max_send_wr);
-	qp->sq.wqe = calloc(qp->sq.size, sizeof(*qp->sq.wqe));
-	qp->sq.segs =
-		calloc((size_t)qp->sq.size * TQP_SGE, sizeof(struct tcp_seg));
-	qp->sq.inl = calloc(qp->sq.size, TQP_INLINE);
 	qp->rq.size = pow2_at_least(qp->cap.max_recv_wr);
-	qp->rq.wqe = calloc(qp->rq.size, sizeof(*qp->rq.wqe));
-	qp->rq.segs =
-		calloc((size_t)qp->rq.size * TQP_SGE, sizeof(struct tcp_seg));
+	sq_wqe = (size_t)qp->sq.size * sizeof(*qp->sq.wqe);
+	sq_segs = (size_t)qp->sq.size * TQP_SGE * sizeof(struct tcp_seg);
+	sq_inl = (size_t)qp->sq.size * TQP_INLINE;
+	rq_wqe = (size_t)qp->rq.size * sizeof(*qp->rq.wqe);
+	rq_segs = (size_t)qp->rq.size * TQP_SGE * sizeof(struct tcp_seg);
+	/* every part a multiple of 8 bytes: each one stays aligned */
+	b = calloc(1, sq_wqe + sq_segs + sq_inl + rq_wqe + rq_segs);
+	qp->qbuf.p = b;
 	qp->rx.rwqe.seg = calloc(TCP_MAX_SGE, sizeof(struct tcp_seg));
 	qp->rx.buf = malloc(TCP_RXBUF);
-	if (!qp->sq.wqe || !qp->sq.segs || !qp->sq.inl || !qp->rq.wqe ||
-	    !qp->rq.segs || !qp->rx.rwqe.seg || !qp->rx.buf)
+	if (!b || !qp->rx.rwqe.seg || !qp->rx.buf)
 		return ENOMEM;
+	qp->sq.wqe = (void *)b;
+	qp->sq.segs = (void *)(b + sq_wqe);
+	qp->sq.inl = b + sq_wqe + sq_segs;
+	qp->rq.wqe = (void *)(b + sq_wqe + sq_segs + sq_inl);
+	qp->rq.segs = (void *)(b + sq_wqe + sq_segs + sq_inl + rq_wqe);
 	for (i = 0; i < qp->sq.size; i++) {
 		qp->sq.wqe[i].seg = &qp->sq.segs[(size_t)i * TQP_SGE];
 		qp->sq.wqe[i].inl = qp->sq.inl + (size_t)i * TQP_INLINE;
