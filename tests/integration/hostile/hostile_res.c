@@ -176,9 +176,15 @@ static void create_cq_ex_args(void)
 	struct ibv_cq_init_attr_ex ca = { .cqe = 16 };
 
 	tc_section = "create_cq_ex";
-	ca.wc_flags = IBV_WC_EX_WITH_COMPLETION_TIMESTAMP;
+	/* (timestamps are served: tests/pyverbs/test_domains.py) */
+	ca.wc_flags = IBV_WC_EX_WITH_TM_INFO;
 	cx = ibv_create_cq_ex(ctx, &ca);
-	EXPECT_NULL(EOPNOTSUPP, cx, "create_cq_ex(wc_flags timestamp)");
+	EXPECT_NULL(EOPNOTSUPP, cx, "create_cq_ex(wc_flags TM info)");
+	ca.wc_flags = 0;
+	ca.comp_mask = IBV_CQ_INIT_ATTR_MASK_PD; /* no parent domain */
+	cx = ibv_create_cq_ex(ctx, &ca);
+	EXPECT_NULL(EINVAL, cx, "create_cq_ex(MASK_PD, parent_domain NULL)");
+	ca.comp_mask = 0;
 	ca.wc_flags = 1ull << 60;
 	cx = ibv_create_cq_ex(ctx, &ca);
 	EXPECT_NULL(EOPNOTSUPP, cx, "create_cq_ex(wc_flags 1<<60)");
