@@ -46,7 +46,14 @@ enum rtcp_opcode {
 	 * encrypt mode, whatever the connection's mode
 	 */
 	RTCP_OP_REKEY = 13,
-	RTCP_OP_MAX = 13,
+	/*
+	 * IBV_WR_ATOMIC_WRITE (RC): header only, the 8 bytes in aux0 (as a
+	 * big-endian integer of the requester's bytes), stored by the
+	 * responder in one 8-byte atomic store at raddr (8-aligned, remote
+	 * write access); acked like a WRITE, no response
+	 */
+	RTCP_OP_ATOMIC_WRITE = 14,
+	RTCP_OP_MAX = 14,
 };
 
 enum rtcp_flags {

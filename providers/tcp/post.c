@@ -25,6 +25,7 @@ static bool valid_opcode(struct tcp_qp *qp, enum ibv_wr_opcode op)
 	case IBV_WR_RDMA_READ:
 	case IBV_WR_ATOMIC_CMP_AND_SWP:
 	case IBV_WR_ATOMIC_FETCH_AND_ADD:
+	case IBV_WR_ATOMIC_WRITE:
 		return qp->type == IBV_QPT_RC;
 	default:
 		return false;
@@ -60,6 +61,11 @@ static int check_send(struct tcp_qp *qp, const struct ibv_send_wr *wr)
 		    (wr->send_flags & IBV_SEND_INLINE))
 			return EINVAL;
 	}
+	/* its 8 bytes are named by one SGE and copied at post (as rxe) */
+	if (wr->opcode == IBV_WR_ATOMIC_WRITE &&
+	    (wr->num_sge != 1 || wr->sg_list[0].length != 8 ||
+	     !wr->sg_list[0].addr))
+		return EINVAL;
 	if ((wr->send_flags & IBV_SEND_INLINE) &&
 	    (total > qp->cap.max_inline_data || wr->opcode == IBV_WR_RDMA_READ))
 		return EINVAL;
@@ -83,6 +89,18 @@ static void queue_bind(struct tcp_send_wqe *w, const struct ibv_send_wr *wr)
 	w->mw_len = b->mr ? b->length : 0;
 	w->imm = (uint32_t)b->mw_access_flags;
 	w->mr_lkey = b->mr ? b->mr->lkey : 0;
+}
+
+/* An ATOMIC_WRITE's 8 bytes, as the big-endian integer the wire carries. */
+static uint64_t atomic_write_value(const struct ibv_send_wr *wr)
+{
+	const uint8_t *b = (const uint8_t *)(uintptr_t)wr->sg_list[0].addr;
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | b[i];
+	return v;
 }
 
 /* Queues one checked send WR; returns 0 or ENOMEM (queue full). */
@@ -114,6 +132,11 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 		w->rkey = wr->wr.rdma.rkey;
 		w->raddr = wr->wr.rdma.remote_addr;
 		break;
+	case IBV_WR_ATOMIC_WRITE:
+		w->rkey = wr->wr.rdma.rkey;
+		w->raddr = wr->wr.rdma.remote_addr;
+		w->compare_add = atomic_write_value(wr);
+		break;
 	case IBV_WR_ATOMIC_CMP_AND_SWP:
 	case IBV_WR_ATOMIC_FETCH_AND_ADD:
 		w->rkey = wr->wr.atomic.rkey;
@@ -131,7 +154,7 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 	default:
 		break;
 	}
-	if (is_local_op(wr->opcode)) {
+	if (is_local_op(wr->opcode) || wr->opcode == IBV_WR_ATOMIC_WRITE) {
 		w->nseg = 0;
 		w->length = 0;
 		total = 0;
@@ -492,6 +515,29 @@ static void ex_fadd(struct ibv_qp_ex *ex, uint32_t rkey, uint64_t raddr,
 	}
 }
 
+/* Its 8 bytes are copied now, into the staged WR's inline slot. */
+static void ex_atomic_write(struct ibv_qp_ex *ex, uint32_t rkey, uint64_t raddr,
+			    const void *atomic_wr)
+{
+	struct ibv_send_wr *wr = stage_new(ex, IBV_WR_ATOMIC_WRITE);
+	struct tcp_qp *qp = exqp(ex);
+	char *slot;
+
+	if (!wr)
+		return;
+	if (!atomic_wr) {
+		qp->wr.err = EINVAL;
+		return;
+	}
+	slot = qp->wr.inl + (size_t)(qp->wr.n - 1) * TCP_MAX_INLINE;
+	memcpy(slot, atomic_wr, 8);
+	wr->wr.rdma.rkey = rkey;
+	wr->wr.rdma.remote_addr = raddr;
+	wr->sg_list[0].addr = (uintptr_t)slot;
+	wr->sg_list[0].length = 8;
+	wr->num_sge = 1;
+}
+
 static void ex_send_inv(struct ibv_qp_ex *ex, uint32_t rkey)
 {
 	struct ibv_send_wr *wr = stage_new(ex, IBV_WR_SEND_WITH_INV);
@@ -615,6 +661,7 @@ void tcp_qp_ex_init(struct tcp_qp *qp, uint64_t flags)
 	ex->wr_rdma_read = ex_read;
 	ex->wr_atomic_cmp_swp = ex_cmp_swp;
 	ex->wr_atomic_fetch_add = ex_fadd;
+	ex->wr_atomic_write = ex_atomic_write;
 	ex->wr_send_inv = ex_send_inv;
 	ex->wr_local_inv = ex_local_inv;
 	ex->wr_bind_mw = ex_bind_mw;

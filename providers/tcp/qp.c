@@ -137,7 +137,8 @@ static int check_init_attr(struct ibv_context *ctx,
 		if (a->qp_type == IBV_QPT_RC)
 			ok |= IBV_QP_EX_WITH_RDMA_READ |
 			      IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP |
-			      IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD;
+			      IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD |
+			      IBV_QP_EX_WITH_ATOMIC_WRITE;
 		/* an op we cannot do would leave a NULL ibv_wr_* pointer */
 		if (a->send_ops_flags & ~ok)
 			return EOPNOTSUPP;

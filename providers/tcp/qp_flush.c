@@ -33,6 +33,8 @@ static enum ibv_wc_opcode wc_op(enum ibv_wr_opcode op)
 		return IBV_WC_COMP_SWAP;
 	case IBV_WR_ATOMIC_FETCH_AND_ADD:
 		return IBV_WC_FETCH_ADD;
+	case IBV_WR_ATOMIC_WRITE:
+		return IBV_WC_ATOMIC_WRITE;
 	case IBV_WR_BIND_MW:
 		return IBV_WC_BIND_MW;
 	case IBV_WR_LOCAL_INV:
@@ -54,7 +56,8 @@ void tcp_sq_reap(struct tcp_qp *qp)
 			      w->opcode == IBV_WR_SEND_WITH_IMM ||
 			      w->opcode == IBV_WR_SEND_WITH_INV ||
 			      w->opcode == IBV_WR_RDMA_WRITE ||
-			      w->opcode == IBV_WR_RDMA_WRITE_WITH_IMM) &&
+			      w->opcode == IBV_WR_RDMA_WRITE_WITH_IMM ||
+			      w->opcode == IBV_WR_ATOMIC_WRITE) &&
 			     (int32_t)(w->msn - qp->sq.peer_acked) < 0;
 		struct ibv_wc wc = { 0 };
 

@@ -118,6 +118,8 @@ static uint8_t wr_to_op(enum ibv_wr_opcode op)
 		return RTCP_OP_READ_REQ;
 	case IBV_WR_ATOMIC_CMP_AND_SWP:
 		return RTCP_OP_ATOMIC_CMP_SWP;
+	case IBV_WR_ATOMIC_WRITE:
+		return RTCP_OP_ATOMIC_WRITE;
 	default:
 		return RTCP_OP_ATOMIC_FADD;
 	}
@@ -231,6 +233,8 @@ static void wqe_hdr(struct tcp_qp *qp, const struct tcp_send_wqe *w,
 		   w->opcode == IBV_WR_ATOMIC_FETCH_AND_ADD) {
 		h->aux0 = w->compare_add;
 		h->aux1 = w->swap;
+	} else if (w->opcode == IBV_WR_ATOMIC_WRITE) {
+		h->aux0 = w->compare_add; /* header only */
 	} else {
 		h->len = w->length;
 	}

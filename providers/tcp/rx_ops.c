@@ -348,6 +348,36 @@ static void rx_atomic(struct tcp_qp *qp, const struct rtcp_hdr *h)
 	tcp_qp_queue_resp(qp, r);
 }
 
+/*
+ * ATOMIC_WRITE: aux0's 8 bytes stored at raddr in one atomic store, so a
+ * reader of the word sees all of them or none. Acked as a WRITE is.
+ */
+static void rx_atomic_write(struct tcp_qp *qp, const struct rtcp_hdr *h)
+{
+	uint8_t bytes[8];
+	uint64_t v = h->aux0;
+	struct tcp_mr *mr;
+	char *where;
+	int i;
+
+	if (qp->type != IBV_QPT_RC || (h->raddr & 7)) {
+		tcp_qp_terminate(qp, h->msn, RTCP_SYN_REM_INV_REQ,
+				 IBV_EVENT_QP_REQ_ERR);
+		return;
+	}
+	if (tcp_place_check(qp, h->rkey, h->raddr, 8, IBV_ACCESS_REMOTE_WRITE,
+			    &mr, &where) != IBV_WC_SUCCESS) {
+		tcp_qp_terminate(qp, h->msn, RTCP_SYN_REM_ACCESS,
+				 IBV_EVENT_QP_ACCESS_ERR);
+		return;
+	}
+	for (i = 7; i >= 0; i--, v >>= 8)
+		bytes[i] = (uint8_t)v;
+	memcpy(&v, bytes, 8); /* the requester's bytes, in memory order */
+	__atomic_store_n((uint64_t *)(void *)where, v, __ATOMIC_SEQ_CST);
+	tcp_mr_unpin(mr);
+}
+
 /* READ response: the payload goes into the READ's local buffers. */
 static void rx_read_resp(struct tcp_qp *qp, const struct rtcp_hdr *h)
 {
@@ -512,6 +542,9 @@ static const struct rx_op rx_ops[RTCP_OP_MAX + 1] = {
 	[RTCP_OP_ACK] = { .handle = rx_ack },
 	[RTCP_OP_TERMINATE] = { .handle = rx_terminate },
 	[RTCP_OP_REKEY] = { .handle = rx_rekey, .done = done_rekey },
+	[RTCP_OP_ATOMIC_WRITE] = { .handle = rx_atomic_write,
+				   .done = done_write,
+				   .request = true },
 };
 
 static const struct rx_op *rx_op_of(uint8_t opcode)

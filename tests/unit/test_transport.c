@@ -539,7 +539,7 @@ static void bad_header(int kind)
 	case 2: /* (the encoder always writes 64: patched below) */
 		break;
 	case 3:
-		h.opcode = RTCP_OP_MAX + 1; /* 13 */
+		h.opcode = RTCP_OP_MAX + 1; /* 15 */
 		break;
 	default:
 		h.opcode = RTCP_OP_READ_REQ;
