@@ -83,8 +83,14 @@ static void bad_sges_opcodes(struct pair *p, struct ibv_send_wr *w,
 	bad_send(p, w, EINVAL, "opcode TSO");
 	w->opcode = IBV_WR_DRIVER1;
 	bad_send(p, w, EINVAL, "opcode DRIVER1");
+	/* ATOMIC_WRITE is valid with exactly one 8-byte SGE (RC) */
 	w->opcode = IBV_WR_ATOMIC_WRITE;
-	bad_send(p, w, EINVAL, "opcode ATOMIC_WRITE");
+	s[0].length = 16;
+	bad_send(p, w, EINVAL, "ATOMIC_WRITE with 16 bytes");
+	s[0].length = 8;
+	w->num_sge = 0;
+	bad_send(p, w, EINVAL, "ATOMIC_WRITE without an SGE");
+	w->num_sge = 1;
 }
 
 /* Send flags, inline sizes and atomics the send queue refuses. */
