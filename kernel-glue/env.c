@@ -204,6 +204,8 @@ static int env_build(struct env_set *e)
 	memset(e, 0, sizeof(*e));
 	if (reg_root_get(&root))
 		return -EINVAL;
+	/* kernel devices added since: best effort, env may not write ROOT */
+	reg_mirror_kernel(&root);
 	if (reg_sysfs_dir(&root, e->sysfs, sizeof(e->sysfs)))
 		return -ENAMETOOLONG;
 	e->root = root.is_default ? NULL : root.path;
