@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nl_preload.h"
@@ -58,6 +59,16 @@ static void init(void)
 	pthread_once(&resolved, resolve);
 }
 
+/* the inode of @fd, 0 if it is not open */
+static ino_t ino_of(int fd)
+{
+	struct stat st;
+
+	return fd < 0 || fstat(fd, &st) ? 0 : st.st_ino;
+}
+
+static void publish(struct nlp_sock *s, int fd1);
+
 static struct nlp_sock *lookup(int fd)
 {
 	int i;
@@ -65,9 +76,19 @@ static struct nlp_sock *lookup(int fd)
 	init();
 	if (!__atomic_load_n(&nsocks, __ATOMIC_ACQUIRE) || fd < 0)
 		return NULL;
-	for (i = 0; i < MAX_SOCKS; i++)
-		if (__atomic_load_n(&slot_fd[i], __ATOMIC_ACQUIRE) == fd + 1)
+	for (i = 0; i < MAX_SOCKS; i++) {
+		if (__atomic_load_n(&slot_fd[i], __ATOMIC_ACQUIRE) != fd + 1)
+			continue;
+		if (ino_of(fd) == socks[i].fd_ino)
 			return &socks[i];
+		/*
+		 * Closed behind our back (close_range(), dup2() over it) and
+		 * the number reused: not ours any more. Its companions'
+		 * numbers may be reused too, so they are left alone.
+		 */
+		publish(&socks[i], 0);
+		return NULL;
+	}
 	return NULL;
 }
 
@@ -115,6 +136,9 @@ static int open_proxy(int type)
 	s->kernel = nlp_real.socket(AF_NETLINK,
 				    (type & ~SOCK_NONBLOCK) | SOCK_CLOEXEC,
 				    NETLINK_RDMA);
+	s->fd_ino = ino_of(sv[0]);
+	s->peer_ino = ino_of(sv[1]);
+	s->kernel_ino = ino_of(s->kernel);
 	publish(s, sv[0] + 1);
 	return sv[0];
 }
@@ -298,9 +322,11 @@ NLP_EXPORT int close(int fd)
 	struct nlp_sock *s = lookup(fd);
 
 	if (s) {
-		if (s->kernel >= 0)
+		/* unless closed behind our back and reused */
+		if (s->kernel >= 0 && ino_of(s->kernel) == s->kernel_ino)
 			nlp_real.close(s->kernel);
-		nlp_real.close(s->peer);
+		if (ino_of(s->peer) == s->peer_ino)
+			nlp_real.close(s->peer);
 		publish(s, 0);
 	}
 	return nlp_real.close(fd);

@@ -79,6 +79,8 @@ struct nlp_sock {
 	int kernel; /* the kernel's NETLINK_RDMA socket, -1 without one */
 	bool bound;
 	uint32_t portid;
+	/* the inodes of the three, to tell them from reused numbers */
+	ino_t fd_ino, peer_ino, kernel_ino;
 };
 
 /* Answer the request(s) in @buf (@len bytes) sent on @s. */

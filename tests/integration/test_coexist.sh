@@ -53,7 +53,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 rt_args "$@"
 san_setup "$RDMA_TCP" || exit 2
-need_tools ibv_devices ibv_devinfo ibv_rc_pingpong unshare ss timeout
+need_tools ibv_devices ibv_devinfo ibv_rc_pingpong unshare ss timeout readelf nm
 SHIM=$(built tests/tools/fake_rdma_nl.so) || exit 2
 NL=$(built kernel-glue/librdma-tcp-nl.so) || exit 2
 PROBE=$(built tests/tools/nl_probe) || exit 2
@@ -76,6 +76,14 @@ ENV_PRELOAD=$(sed -n "s/^export LD_PRELOAD=//p" <<<"$("$RDMA_TCP" env)" |
 	tr -d "'")
 check_match "rdma-tcp env puts librdma-tcp-nl in LD_PRELOAD" \
 	"(^|:)$NL(:|$)" "$ENV_PRELOAD"
+# cheap for programs that never use RDMA: libc only, the interposed calls
+# only (nothing else of a program can land in it)
+NEEDED=$(readelf -d "$NL" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+check_match "librdma-tcp-nl needs libc only (got: $NEEDED)" '^libc\.so\.6 $' "$NEEDED"
+EXPORTS=$(nm -D --defined-only "$NL" | awk '$2 == "T" { print $3 }' | sort | tr '\n' ' ')
+check_match "librdma-tcp-nl exports the interposed calls only" \
+	'^bind close getsockname ibv_fork_init recvfrom recvmsg send sendmsg sendto setsockopt socket $' \
+	"$EXPORTS"
 SM_LOGDIR=$(mktemp -d /tmp/rdma-tcp-coexist.XXXXXX) || exit 2
 SM_RETRY=0
 SM_TIMEOUT=30
