@@ -27,6 +27,8 @@
 #    shared with an MR after ibv_fork_init() lives (C and pyverbs); without
 #    the preload the same child has no such page (libibverbs 44 marks it
 #    MADV_DONTFORK: a touch is SIGSEGV), which shows the check can fail;
+#  - a raw NETLINK_RDMA client under the preload: its char device answer,
+#    clean errors for requests it cannot serve or that are malformed;
 #  - a fake rxe0 (driver id RDMA_DRIVER_RXE) without our preload: no crash,
 #    netlink was asked, Debian's rxe provider claims rxe0;
 #  - the same under librdma-tcp-nl: rxe0 and tcp0 in one list, each with
@@ -187,6 +189,77 @@ run_pre "$ENV_PRELOAD" "" "$PYTHON" -c "$PYCODE"
 check_match "pyverbs, no kernel: tcp0 listed" $'(^|\n)devices tcp0' "$OUT"
 check_match "pyverbs, no kernel: fork_init, UNNEEDED, the child lives" \
 	$'fork UNNEEDED\nchild 0' "$OUT"
+
+# A raw NETLINK_RDMA client (as iproute2's rdma, which uses libmnl), with
+# requests libibverbs never sends: the device's char device, the wrong
+# char device type, an unknown index, an attribute running past the
+# message, a header longer than what was sent and 3 stray bytes (no
+# answer, as from the kernel), then copy-on-fork with an ack.
+RAWCODE='
+import socket, struct
+# uapi values (rdma/rdma_netlink.h): a stable ABI
+NLDEV, GET, SYS_GET, GET_CHARDEV = 5, 1, 6, 15
+ATTR_INDEX, ATTR_NAME, ATTR_CHARDEV_NAME, ATTR_CHARDEV_TYPE = 1, 2, 70, 69
+COF = 93
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 20)
+s.bind((0, 0))
+s.settimeout(5)
+def attr(typ, data):
+    return struct.pack("=HH", 4 + len(data), typ) + data + b"\0" * (-len(data) % 4)
+def send(op, flags, seq, attrs=b"", length=None):
+    s.send(struct.pack("=IHHII", length or 16 + len(attrs), (NLDEV << 10) + op,
+                       flags, seq, 0) + attrs)
+def recv():
+    b = s.recv(65536)
+    typ, seq = struct.unpack_from("=H", b, 4)[0], struct.unpack_from("=I", b, 8)[0]
+    attrs, off = {}, 16
+    while typ not in (2, 3) and off + 4 <= len(b):
+        alen, atyp = struct.unpack_from("=HH", b, off)
+        attrs[atyp] = b[off + 4:off + alen]
+        off += (alen + 3) & ~3
+    err = struct.unpack_from("=i", b, 16)[0] if typ == 2 else None
+    return typ, seq, attrs, err
+send(GET, 0x301, 1)
+devs = {}
+while True:
+    typ, seq, a, _ = recv()
+    if typ == 3: break
+    devs[a[ATTR_NAME][:-1].decode()] = struct.unpack("=I", a[ATTR_INDEX])[0]
+print("dump", *sorted(devs))
+idx = devs["tcp0"]
+send(GET_CHARDEV, 1, 2, attr(ATTR_INDEX, struct.pack("=I", idx)) + attr(ATTR_CHARDEV_TYPE, b"uverbs\0"))
+typ, seq, a, _ = recv()
+print("chardev", seq, a[ATTR_CHARDEV_NAME][:-1].decode())
+send(GET_CHARDEV, 1, 3, attr(ATTR_INDEX, struct.pack("=I", idx)) + attr(ATTR_CHARDEV_TYPE, b"umad\0"))
+print("chardev-umad error", recv()[3])
+send(GET_CHARDEV, 1, 4, attr(ATTR_INDEX, struct.pack("=I", 0x7ffffff0)))
+print("chardev-unknown error", recv()[3])
+# an attribute running past the end of the message
+send(GET_CHARDEV, 1, 5, struct.pack("=HHI", 200, ATTR_INDEX, idx))
+print("chardev-bad-attr error", recv()[3])
+# a header claiming more than was sent, and bytes short of a header: no
+# answer, as from the kernel
+send(GET_CHARDEV, 1, 6, length=4000)
+s.send(b"\x01\x02\x03")
+send(SYS_GET, 1 | 4, 7)
+typ, seq, a, _ = recv()
+print("sys", seq, "cof", a[COF][0])
+typ, seq, a, err = recv()
+print("ack", seq, err)
+'
+run_pre "$NL" "" "$PYTHON" -c "$RAWCODE"
+check "raw client: exit 0" test "$RC" = 0
+check_match "raw client: the dump lists tcp0" $'(^|\n)dump tcp0\n' "$OUT"
+check_match "raw client: GET_CHARDEV names tcp0's $UVERBS" \
+	$'\nchardev 2 '"$UVERBS"$'\n' "$OUT"
+check_match "raw client: another char device type: EOPNOTSUPP" \
+	$'\nchardev-umad error -95\n' "$OUT"
+check_match "raw client: an unknown index: EOPNOTSUPP (no kernel to ask)" \
+	$'\nchardev-unknown error -95\n' "$OUT"
+check_match "raw client: an attribute past the message's end: refused" \
+	$'\nchardev-bad-attr error -95\n' "$OUT"
+check_match "raw client: truncated requests unanswered, the next one answered, then acked" \
+	$'\nsys 7 cof 1\nack 7 0' "$OUT"
 
 # 3. a kernel rxe device beside our provider, without our preload
 run_nl "rxe0:$DRIVER_RXE:$UVERBS" ibv_devices
