@@ -40,7 +40,8 @@
 #  - ibv_devinfo over all of them: not killed by a signal;
 #  - the registry's mirror of the kernel's /sys/class/infiniband (a mount
 #    namespace shows a fake rxe0 there): made by `env`, read through
-#    SYSFS_PATH, removed when the device goes.
+#    SYSFS_PATH, removed when the device goes; and with a kernel
+#    infiniband_verbs class there, `link add` numbers from uverbs512.
 #
 # Traffic only on lo. Prints one line per check and "N passed, N failed";
 # exit status 1 on any failure, 2 on a usage error.
@@ -336,7 +337,7 @@ check_match "ibv_devinfo, netlink rxe0 nes0: the device dump was asked for" \
 mirror_run() {
 	local view=$SM_LOGDIR/class real=$SM_LOGDIR/class.real c ib
 	ib=$RDMA_TCP_ROOT/sys/class/infiniband
-	mkdir -p "$view/infiniband/rxe0" "$real" &&
+	mkdir -p "$view/infiniband/rxe0" "$view/infiniband_verbs" "$real" &&
 		echo "0200:0000:0000:0000" >"$view/infiniband/rxe0/node_guid" &&
 		mount --bind /sys/class "$real" || return
 	for c in "$real"/*; do
@@ -347,6 +348,10 @@ mirror_run() {
 	[ -L "$ib/rxe0" ] && echo "link $(readlink "$ib/rxe0")"
 	eval "$("$RDMA_TCP" env)"
 	echo "read $(cat "$SYSFS_PATH/class/infiniband/rxe0/node_guid")"
+	# the kernel has uverbs devices: ours number from a high base
+	"$RDMA_TCP" link add tcp1 netdev lo >/dev/null &&
+		echo "tcp1 $(cat "$ib/tcp1/tcp_uverbs")"
+	"$RDMA_TCP" link del tcp1 >/dev/null
 	rm -r "$view/infiniband/rxe0"
 	"$RDMA_TCP" env >/dev/null
 	[ -e "$ib/rxe0" ] || [ -L "$ib/rxe0" ] || echo "gone"
@@ -359,6 +364,9 @@ check_match "mirror: env links ROOT's class/infiniband/rxe0 to the kernel's" \
 	$'(^|\n)link /sys/class/infiniband/rxe0\n' "$OUT"
 check_match "mirror: rxe0's sysfs file read through SYSFS_PATH" \
 	$'\nread 0200:0000:0000:0000\n' "$OUT"
+N=$(sed -n 's/^tcp1 uverbs//p' <<<"$OUT")
+check "kernel with uverbs: a device added numbers from uverbs512 (got uverbs$N)" \
+	test "${N:-0}" -ge 512
 check_match "mirror: the link goes with the device, tcp0 stays" \
 	$'\ngone\ntcp0 kept' "$OUT"
 check "mirror: nothing of rxe0 left outside the namespace" \
