@@ -3,12 +3,14 @@
  * `rdma-tcp env` and `rdma-tcp run`: the environment that points stock
  * libibverbs at the registry and at our provider.
  *
- * - SYSFS_PATH=ROOT/sys: libibverbs then lists ROOT's class/infiniband_verbs
- *   (only when the kernel has no RDMA netlink; see rdma-tcp(8)).
+ * - SYSFS_PATH=ROOT/sys: where libibverbs finds every device's sysfs
+ *   files, and where librdma-tcp-nl (or libibverbs itself, without the
+ *   preload and without RDMA netlink) lists the registry's devices.
  * - RDMAV_DRIVERS: libibverbs loads each absolute entry with "-rdmav34.so"
  *   appended, so the provider works from a build tree without installing.
- * - LD_PRELOAD: librdmacm-ext (rdma_cm and completion channels for tcp
- *   devices), when it is there.
+ * - LD_PRELOAD: librdma-tcp-nl (RDMA netlink: the registry's devices
+ *   beside the kernel's, copy-on-fork) and librdmacm-ext (rdma_cm and
+ *   completion channels for tcp devices), those that are there.
  * - RDMA_TCP_ROOT, when not the default, for the provider and child runs.
  *
  * Build or install paths are chosen by where the running binary is: a
@@ -27,10 +29,11 @@
 #include "glue_util.h"
 #include "registry_int.h"
 
-#if !defined(RDMA_TCP_BUILD_PROVIDER) ||         \
-	!defined(RDMA_TCP_INSTALL_PROVIDER) ||   \
-	!defined(RDMA_TCP_BUILD_RDMACM_EXT) ||   \
-	!defined(RDMA_TCP_INSTALL_RDMACM_EXT) || \
+#if !defined(RDMA_TCP_BUILD_PROVIDER) ||                                \
+	!defined(RDMA_TCP_INSTALL_PROVIDER) ||                          \
+	!defined(RDMA_TCP_BUILD_RDMACM_EXT) ||                          \
+	!defined(RDMA_TCP_INSTALL_RDMACM_EXT) ||                        \
+	!defined(RDMA_TCP_BUILD_NL) || !defined(RDMA_TCP_INSTALL_NL) || \
 	!defined(RDMA_TCP_BUILD_BINDIR)
 #error "build with CMake: it defines the provider and preload library paths"
 #endif
@@ -126,6 +129,64 @@ static char *provider_path(bool build)
 	return out;
 }
 
+/*
+ * @item in front of @list (a malloc()ed LD_PRELOAD value, or NULL), unless
+ * it is in it already. Frees @list; NULL when out of memory.
+ */
+static char *preload_add(char *list, const char *item)
+{
+	char *out;
+
+	if (!list || !*list) {
+		free(list);
+		return strdup(item);
+	}
+	if (rtcp_list_has(list, PRELOAD_SEPS, item))
+		return list;
+	if (asprintf(&out, "%s:%s", item, list) < 0)
+		out = NULL;
+	free(list);
+	return out;
+}
+
+/*
+ * LD_PRELOAD with the preload libraries that are there in front:
+ * librdma-tcp-nl (RDMA netlink: tcp devices beside the kernel's, the
+ * fork status), librdmacm-ext (rdma_cm), and in a sanitizer build run
+ * from the build tree, the sanitizer runtimes before both (a program's
+ * instrumented libraries need them first). NULL: nothing to set.
+ */
+static char *preload_value(bool build, bool *nomem)
+{
+	const char *nl = build ? RDMA_TCP_BUILD_NL : RDMA_TCP_INSTALL_NL;
+	const char *ext =
+		build ? RDMA_TCP_BUILD_RDMACM_EXT : RDMA_TCP_INSTALL_RDMACM_EXT;
+	const char *cur = getenv("LD_PRELOAD");
+	char *list = cur && *cur ? strdup(cur) : NULL;
+	bool any = false;
+
+	*nomem = cur && *cur && !list;
+	if (is_file(ext) && !*nomem) {
+		list = preload_add(list, ext);
+		any = true;
+	}
+	if (is_file(nl) && (any || !*nomem)) {
+		list = preload_add(list, nl);
+		any = true;
+	}
+#ifdef RDMA_TCP_SAN_RUNTIME
+	if (any && list && build && *RDMA_TCP_SAN_RUNTIME &&
+	    !(cur && strstr(cur, RDMA_TCP_SAN_RUNTIME)))
+		list = preload_add(list, RDMA_TCP_SAN_RUNTIME);
+#endif
+	if (!any) {
+		free(list);
+		return NULL;
+	}
+	*nomem = !list;
+	return list;
+}
+
 static void env_free(struct env_set *e)
 {
 	free(e->drivers);
@@ -137,12 +198,14 @@ static int env_build(struct env_set *e)
 	/* static: e->root points into it after we return */
 	static struct reg_root root;
 	bool build = in_build_tree();
-	const char *ext;
 	char *provider;
+	bool nomem;
 
 	memset(e, 0, sizeof(*e));
 	if (reg_root_get(&root))
 		return -EINVAL;
+	/* kernel devices added since: best effort, env may not write ROOT */
+	reg_mirror_kernel(&root);
 	if (reg_sysfs_dir(&root, e->sysfs, sizeof(e->sysfs)))
 		return -ENAMETOOLONG;
 	e->root = root.is_default ? NULL : root.path;
@@ -151,33 +214,10 @@ static int env_build(struct env_set *e)
 		return -EINVAL;
 	e->drivers = prepend("RDMAV_DRIVERS", DRIVERS_SEPS, provider);
 	free(provider);
-	ext = build ? RDMA_TCP_BUILD_RDMACM_EXT : RDMA_TCP_INSTALL_RDMACM_EXT;
-	if (is_file(ext)) {
-#ifdef RDMA_TCP_SAN_RUNTIME
-		/*
-		 * A sanitizer build's preload library is instrumented: every
-		 * program it is preloaded into needs the sanitizer runtime
-		 * loaded before it, or the runtime refuses to start.
-		 */
-		char *both = NULL;
-
-		if (build && *RDMA_TCP_SAN_RUNTIME &&
-		    !rtcp_list_has(getenv("LD_PRELOAD") ? getenv("LD_PRELOAD")
-							: "",
-				   PRELOAD_SEPS, ext) &&
-		    asprintf(&both, "%s:%s", RDMA_TCP_SAN_RUNTIME, ext) > 0) {
-			e->preload = prepend("LD_PRELOAD", PRELOAD_SEPS, both);
-			free(both);
-		} else {
-			e->preload = prepend("LD_PRELOAD", PRELOAD_SEPS, ext);
-		}
-#else
-		e->preload = prepend("LD_PRELOAD", PRELOAD_SEPS, ext);
-#endif
-		if (!e->preload) {
-			env_free(e);
-			return -ENOMEM;
-		}
+	e->preload = preload_value(build, &nomem);
+	if (nomem) {
+		env_free(e);
+		return -ENOMEM;
 	}
 	if (!e->drivers) {
 		env_free(e);

@@ -237,6 +237,11 @@ static int link_add(const struct reg_root *r, const char *name,
 	err = reg_prepare(r);
 	if (err)
 		goto out;
+	if (reg_mirror_kernel(r))
+		fprintf(stderr,
+			"rdma-tcp: warning: cannot mirror the kernel's "
+			"RDMA devices into %s\n",
+			r->path);
 	if (reg_dev_exists(r, name)) {
 		rtcp_err("device %s already exists", name);
 		err = -EEXIST;

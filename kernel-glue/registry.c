@@ -36,6 +36,14 @@
 #define STAGE_PREFIX ".stage-"
 /* Far more than anyone needs; bounds the search for a free index. */
 #define UVERBS_MAX 1024
+/*
+ * Where the search starts when the kernel has uverbs devices of its own
+ * (ib_uverbs loaded): /dev/infiniband/uverbsN is one namespace for the
+ * kernel and the registry, the kernel takes the lowest free N, and a
+ * kernel device made after ours must not find its node taken.
+ */
+#define UVERBS_KERNEL_BASE 512
+#define KERNEL_VERBS_CLASS "/sys/class/infiniband_verbs"
 /* Entries of class/infiniband_verbs one device may own (normally one). */
 #define UVERBS_PER_DEV_MAX 8
 #define ATTR_MAX	   512
@@ -242,6 +250,13 @@ void reg_txn_init(struct reg_txn *t, const struct reg_root *r, const char *name)
 	t->monitor = -1;
 }
 
+static unsigned int uverbs_base(void)
+{
+	struct stat st;
+
+	return stat(KERNEL_VERBS_CLASS, &st) ? 0 : UVERBS_KERNEL_BASE;
+}
+
 int reg_claim_uverbs(struct reg_txn *t)
 {
 	char dir[PATH_MAX], cdev[PATH_MAX];
@@ -256,7 +271,7 @@ int reg_claim_uverbs(struct reg_txn *t)
 			 strerror(-err));
 		return err;
 	}
-	for (n = 0; n < UVERBS_MAX; n++) {
+	for (n = uverbs_base(); n < UVERBS_MAX; n++) {
 		if (reg_uverbs_dir(t->root, n, dir, sizeof(dir)) ||
 		    reg_cdev_path(n, cdev, sizeof(cdev)))
 			return -ENAMETOOLONG;

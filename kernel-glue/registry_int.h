@@ -55,6 +55,13 @@ void reg_unlock(int fd);
  */
 int reg_prepare(const struct reg_root *r);
 
+/*
+ * Mirror the kernel's RDMA devices into ROOT's class/infiniband (symbolic
+ * links; mirror.c), removing those gone. Only when that directory exists.
+ * 0 or the first -errno.
+ */
+int reg_mirror_kernel(const struct reg_root *r);
+
 /* Whether any trace of device @name is in the registry. */
 bool reg_dev_exists(const struct reg_root *r, const char *name);
 

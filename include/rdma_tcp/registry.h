@@ -29,7 +29,8 @@
  *   ROOT/etc/host.key         the host key: 64 hex digits, mode 0600 (0640
  *                             with a group); made by the first `link add`
  *                             that needs it, shared by the ROOT's devices
- *   /dev/infiniband/uverbsN   char device 1:7 (/dev/full), mode 0666
+ *   /dev/infiniband/uverbsN   char device 1:7 (/dev/full), mode 0666; N
+ *                             from 512 when the kernel has uverbs devices
  *
  * tcp_psp holds lines "WORD VALUE" (providers/tcp/psp_conf.h reads them):
  *   mode auth|encrypt|off     alg aes128|aes256

@@ -32,12 +32,13 @@ need_tools gunzip timeout ip
 
 PYTHON=/usr/bin/python3 # pyverbs exists only for Debian's python
 SRC_TESTS=${RDMACORE_TESTS:-/usr/share/doc/rdma-core/tests}
-# test_fork last: its ibv_fork_init() holds for the rest of the process
-# (see docs/conformance.md)
-MODULES=${RDMACORE_MODULES:-test_device test_pd test_addr test_cq
+# test_fork anywhere: under librdma-tcp-nl (LD_PRELOAD of `rdma-tcp env`)
+# its ibv_fork_init() finds fork protection unneeded and marks no page
+# (docs/conformance.md)
+MODULES=${RDMACORE_MODULES:-test_device test_pd test_fork test_addr test_cq
 	test_cq_events test_cqex test_qp test_qpex test_atomic test_mr
 	test_parent_domain test_relaxed_ordering test_shared_pd test_odp
-	test_tag_matching test_rdmacm test_fork}
+	test_tag_matching test_rdmacm}
 CONFORMANCE=$HERE/../../docs/conformance.md
 DEV=tcp0
 
@@ -78,7 +79,8 @@ out=$("$RDMA_TCP" link add "$DEV" netdev lo 2>&1) || {
 }
 out=$("$RDMA_TCP" env) || exit 2
 eval "$out"
-# the rdma_cm preload goes to python only, after the sanitizer runtime
+# the preloads (RDMA netlink, rdma_cm) go to python only, after the
+# sanitizer runtime
 pre=${LD_PRELOAD:-}
 unset LD_PRELOAD
 export RDMA_TCP_DEV=$DEV
@@ -98,7 +100,7 @@ class_view() {
 	mount --bind "$view" /sys/class
 }
 
-# the rdma_cm preload, after the sanitizer runtime in an ASan build
+# the preloads, after the sanitizer runtime in an ASan build
 LD_PRELOAD=$pre san_refresh
 ENVPFX=("${STOCK[@]}")
 [ "${#ENVPFX[@]}" -gt 0 ] || ENVPFX=(env "LD_PRELOAD=$pre")

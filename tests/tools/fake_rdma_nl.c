@@ -12,8 +12,12 @@
  * - RDMA_NLDEV_CMD_GET (dump): one message per fake device, then DONE;
  * - RDMA_NLDEV_CMD_GET_CHARDEV "uverbs" for a fake device's index: its
  *   char device name, number (stat() of /dev/infiniband/NAME) and driver id;
- * - RDMA_NLDEV_CMD_SYS_GET: a reply without attributes (an older kernel);
- * - anything else: an NLMSG_ERROR with -EOPNOTSUPP.
+ * - RDMA_NLDEV_CMD_SYS_GET: a reply without attributes (a kernel before
+ *   5.13), or with RDMA_NLDEV_SYS_ATTR_COPY_ON_FORK = FAKE_RDMA_NL_COF
+ *   when that is set (0 or 1);
+ * - anything else: an NLMSG_ERROR with -EOPNOTSUPP;
+ * - after a successful answer to a request other than a dump with
+ *   NLM_F_ACK: an ack (NLMSG_ERROR 0), as rdma_nl_rcv_skb() sends.
  *
  * The devices come from FAKE_RDMA_NL_DEVICES="NAME:DRIVER_ID:CHARDEV,...",
  * their indexes are 1, 2, ... in that order. FAKE_RDMA_NL_TRACE=1 prints a
@@ -270,7 +274,8 @@ static uint64_t encode_dev(dev_t d)
 	return (mi & 0xff) | (ma << 8) | ((mi & ~0xffULL) << 12);
 }
 
-static void answer_chardev(int fd, const struct nlmsghdr *req)
+/* true when it answered with the char device (not an error) */
+static bool answer_chardev(int fd, const struct nlmsghdr *req)
 {
 	uint32_t idx = req_u32(req, RDMA_NLDEV_ATTR_DEV_INDEX, 0);
 	char path[128];
@@ -279,13 +284,13 @@ static void answer_chardev(int fd, const struct nlmsghdr *req)
 
 	if (idx < 1 || idx > (uint32_t)ndevs) {
 		answer_error(fd, req, EINVAL);
-		return;
+		return false;
 	}
 	snprintf(path, sizeof(path), "/dev/infiniband/%s",
 		 devs[idx - 1].chardev);
 	if (stat(path, &st)) {
 		answer_error(fd, req, ENODEV);
-		return;
+		return false;
 	}
 	reply_start(&r, req->nlmsg_type, 0, req);
 	put_str(&r, RDMA_NLDEV_ATTR_CHARDEV_NAME, devs[idx - 1].chardev);
@@ -294,6 +299,13 @@ static void answer_chardev(int fd, const struct nlmsghdr *req)
 	put_u32(&r, RDMA_NLDEV_ATTR_UVERBS_DRIVER_ID, devs[idx - 1].driver_id);
 	reply_send(fd, &r);
 	trace("answered RDMA_NLDEV_CMD_GET_CHARDEV");
+	return true;
+}
+
+static void answer_ack(int fd, const struct nlmsghdr *req)
+{
+	if (req->nlmsg_flags & NLM_F_ACK)
+		answer_error(fd, req, 0);
 }
 
 static void answer(int fd, const struct nlmsghdr *req)
@@ -308,11 +320,18 @@ static void answer(int fd, const struct nlmsghdr *req)
 		}
 		break;
 	case RDMA_NL_GET_TYPE(RDMA_NL_NLDEV, RDMA_NLDEV_CMD_GET_CHARDEV):
-		answer_chardev(fd, req);
+		if (answer_chardev(fd, req))
+			answer_ack(fd, req);
 		return;
 	case RDMA_NL_GET_TYPE(RDMA_NL_NLDEV, RDMA_NLDEV_CMD_SYS_GET):
 		reply_start(&r, req->nlmsg_type, 0, req);
+		if (getenv("FAKE_RDMA_NL_COF"))
+			put_attr(&r, RDMA_NLDEV_SYS_ATTR_COPY_ON_FORK,
+				 &(uint8_t){ getenv("FAKE_RDMA_NL_COF")[0] ==
+					     '1' },
+				 1);
 		reply_send(fd, &r);
+		answer_ack(fd, req);
 		trace("answered RDMA_NLDEV_CMD_SYS_GET");
 		return;
 	}
