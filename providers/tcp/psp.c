@@ -48,20 +48,15 @@ static bool alg_valid(enum tcp_psp_alg a)
 	return a == TCP_PSP_AES128 || a == TCP_PSP_AES256;
 }
 
-int tcp_psp_dev_init(struct tcp_psp_dev *d, enum tcp_psp_mode mode,
-		     enum tcp_psp_alg alg)
+int tcp_psp_dev_init(struct tcp_psp_dev *d)
 {
 	memset(d, 0, sizeof(*d));
-	if ((mode != TCP_PSP_OFF && !mode_valid(mode)) || !alg_valid(alg))
-		return EINVAL;
 	if (RAND_priv_bytes(&d->master[0][0], sizeof(d->master)) != 1 ||
 	    RAND_bytes((unsigned char *)&d->spi_base, sizeof(d->spi_base)) !=
 		    1) {
 		tcp_psp_dev_wipe(d);
 		return EIO;
 	}
-	d->mode = mode;
-	d->alg = alg;
 	return 0;
 }
 
@@ -153,8 +148,8 @@ int tcp_psp_derive(const uint8_t master[TCP_PSP_MASTER_LEN], uint32_t spi,
 	return ret;
 }
 
-int tcp_psp_dev_new_rx(struct tcp_psp_dev *d, uint32_t *spi,
-		       uint8_t key[TCP_PSP_KEY_MAX])
+int tcp_psp_dev_new_rx(struct tcp_psp_dev *d, enum tcp_psp_alg alg,
+		       uint32_t *spi, uint8_t key[TCP_PSP_KEY_MAX])
 {
 	unsigned int slot = d->gen & 1;
 	uint32_t n, s;
@@ -170,7 +165,7 @@ int tcp_psp_dev_new_rx(struct tcp_psp_dev *d, uint32_t *spi,
 	s = (uint32_t)(((uint64_t)d->spi_base + n) % PSP_SPI_MAX) + 1;
 	if (slot)
 		s |= TCP_PSP_SPI_KEY_BIT;
-	if (tcp_psp_derive(d->master[slot], s, d->alg, key))
+	if (tcp_psp_derive(d->master[slot], s, alg, key))
 		return -1;
 	*spi = s;
 	return 0;

@@ -514,18 +514,19 @@ static bool spis_distinct(void)
 }
 
 /* new_rx from @d: the SPI's slot bit and the key derived from that slot. */
-static void check_new_rx(struct tcp_psp_dev *d, unsigned int slot)
+static void check_new_rx(struct tcp_psp_dev *d, enum tcp_psp_alg alg,
+			 unsigned int slot)
 {
 	uint8_t key[TCP_PSP_KEY_MAX], want[TCP_PSP_KEY_MAX];
 	uint32_t spi;
 	int i, ok = 1;
 
 	for (i = 0; i < 200; i++) {
-		CHECK(tcp_psp_dev_new_rx(d, &spi, key) == 0);
+		CHECK(tcp_psp_dev_new_rx(d, alg, &spi, key) == 0);
 		ok &= spi != 0 && (spi & ~TCP_PSP_SPI_KEY_BIT) != 0;
 		ok &= !!(spi & TCP_PSP_SPI_KEY_BIT) == slot;
-		CHECK(tcp_psp_derive(d->master[slot], spi, d->alg, want) == 0);
-		ok &= !memcmp(key, want, tcp_psp_key_len(d->alg));
+		CHECK(tcp_psp_derive(d->master[slot], spi, alg, want) == 0);
+		ok &= !memcmp(key, want, tcp_psp_key_len(alg));
 		if (nspis < sizeof(spis) / sizeof(spis[0]))
 			spis[nspis++] = spi;
 	}
@@ -539,13 +540,16 @@ static void test_spi_wrap(void)
 	struct tcp_psp_dev d;
 	uint32_t spi;
 
-	CHECK(tcp_psp_dev_init(&d, TCP_PSP_AUTH, TCP_PSP_AES128) == 0);
+	CHECK(tcp_psp_dev_init(&d) == 0);
 	d.spi_base = 0x7ffffffe;
-	CHECK(tcp_psp_dev_new_rx(&d, &spi, key) == 0 && spi == 0x7fffffff);
-	CHECK(tcp_psp_dev_new_rx(&d, &spi, key) == 0 && spi == 1);
+	CHECK(tcp_psp_dev_new_rx(&d, TCP_PSP_AES128, &spi, key) == 0 &&
+	      spi == 0x7fffffff);
+	CHECK(tcp_psp_dev_new_rx(&d, TCP_PSP_AES128, &spi, key) == 0 &&
+	      spi == 1);
 	d.spi_count = 0x7ffffffe; /* the last of 2^31 - 1 */
-	CHECK(tcp_psp_dev_new_rx(&d, &spi, key) == 0 && spi == 0x7ffffffe);
-	CHECK(tcp_psp_dev_new_rx(&d, &spi, key) == -1);
+	CHECK(tcp_psp_dev_new_rx(&d, TCP_PSP_AES128, &spi, key) == 0 &&
+	      spi == 0x7ffffffe);
+	CHECK(tcp_psp_dev_new_rx(&d, TCP_PSP_AES128, &spi, key) == -1);
 	tcp_psp_dev_wipe(&d);
 }
 
@@ -554,31 +558,37 @@ static void test_dev(void)
 	uint8_t m0[TCP_PSP_MASTER_LEN], m1[TCP_PSP_MASTER_LEN];
 	struct tcp_psp_dev d;
 
-	CHECK(tcp_psp_dev_init(&d, TCP_PSP_AUTH, TCP_PSP_AES256) == 0);
-	CHECK(d.gen == 0 && d.mode == TCP_PSP_AUTH && d.alg == TCP_PSP_AES256);
+	CHECK(tcp_psp_dev_init(&d) == 0);
+	CHECK(d.gen == 0);
 	CHECK(!all_zero(d.master[0], 32) && !all_zero(d.master[1], 32));
 	CHECK(memcmp(d.master[0], d.master[1], 32));
-	check_new_rx(&d, 0);
+	check_new_rx(&d, TCP_PSP_AES256, 0);
 	memcpy(m0, d.master[0], 32);
 	memcpy(m1, d.master[1], 32);
 	/* rotation: a fresh key in slot 1, slot 0 kept for one rotation */
 	CHECK(tcp_psp_dev_rotate(&d) == 0);
 	CHECK(d.gen == 1 && !memcmp(d.master[0], m0, 32));
 	CHECK(memcmp(d.master[1], m1, 32));
-	check_new_rx(&d, 1);
+	check_new_rx(&d, TCP_PSP_AES128, 1);
 	memcpy(m1, d.master[1], 32);
 	CHECK(tcp_psp_dev_rotate(&d) == 0);
 	CHECK(d.gen == 2 && !memcmp(d.master[1], m1, 32));
 	CHECK(memcmp(d.master[0], m0, 32));
-	check_new_rx(&d, 0);
+	check_new_rx(&d, TCP_PSP_AES256, 0);
 	/* unique across rotations too, whichever slot they came from */
 	CHECKF(spis_distinct(), "%zu SPIs distinct", nspis);
 	tcp_psp_dev_wipe(&d);
 	CHECK(all_zero(d.master[0], 64));
-	CHECK(tcp_psp_dev_init(&d, (enum tcp_psp_mode)9, TCP_PSP_AES128) ==
-	      EINVAL);
-	CHECK(tcp_psp_dev_init(&d, TCP_PSP_OFF, TCP_PSP_AES128) == 0);
-	check_new_rx(&d, 0);
+	CHECK(tcp_psp_dev_init(&d) == 0);
+	check_new_rx(&d, TCP_PSP_AES128, 0);
+	/* an algorithm that does not exist derives nothing */
+	{
+		uint8_t key[TCP_PSP_KEY_MAX];
+		uint32_t spi;
+
+		CHECK(tcp_psp_dev_new_rx(&d, (enum tcp_psp_alg)7, &spi, key) ==
+		      -1);
+	}
 	tcp_psp_dev_wipe(&d);
 	test_spi_wrap();
 }
