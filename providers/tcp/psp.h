@@ -121,7 +121,8 @@ struct tcp_psp_sa {
 	enum tcp_psp_mode mode;
 	enum tcp_psp_alg alg;
 	uint8_t key[TCP_PSP_KEY_MAX];
-	void *evp; /* EVP_CIPHER_CTX, keyed */
+	void *evp;    /* EVP_CIPHER_CTX, keyed */
+	bool opening; /* evp is set up for opens: decrypt, SPI as fixed IV */
 };
 
 /* 0 or an errno; @sa is cleared first, so it may hold an old SA. */
