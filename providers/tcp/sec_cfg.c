@@ -106,15 +106,31 @@ static void stamp_all(const char *ibdev_path, const struct tcp_psp_conf *conf,
 }
 
 /*
- * What the look compares with: the files as they were before they were
- * read (a change after that is seen at the next look). An unreadable
- * tcp_psp leaves the paths empty: tcp_psp's own stamp still tells.
+ * Loads the configuration (@c: NULL and *@err if it fails, with one line
+ * on stderr) and records what the look compares with: the files as they
+ * were before they were read, so a change made meanwhile is seen at the
+ * next look -- tcp_psp's stamp is taken first, and if it moved while the
+ * rest was read, the record cannot match any look and the next one loads
+ * again.
  */
-static void watch_set(const char *ibdev_path, struct tcp_sec_watch *w)
+static struct tcp_sec_cfg *load_watch(struct tcp_context *ctx,
+				      struct tcp_psp_conf *conf, int *err)
 {
-	if (tcp_psp_conf_read(ibdev_path, &w->conf))
-		memset(&w->conf, 0, sizeof(w->conf));
-	stamp_all(ibdev_path, &w->conf, w->stamp);
+	struct tcp_sec_watch *w = ctx->sec_watch;
+	struct tcp_sec_stamp before;
+	struct tcp_sec_cfg *c;
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/" RDMA_TCP_PSP_FILE,
+		 ctx->dev->ibdev_path);
+	stamp_one(path, &before);
+	c = cfg_load(ctx->dev->ibdev_path, conf, err);
+	/* the paths it named, parsed or not (no secret: wiped by cfg_load) */
+	w->conf = *conf;
+	stamp_all(ctx->dev->ibdev_path, &w->conf, w->stamp);
+	if (memcmp(&before, &w->stamp[0], sizeof(before)))
+		w->stamp[0].err = -1; /* no stat gives that */
+	return c;
 }
 
 int tcp_sec_cfg_open(struct tcp_context *ctx)
@@ -123,10 +139,8 @@ int tcp_sec_cfg_open(struct tcp_context *ctx)
 	int err = ENOMEM;
 
 	ctx->sec_watch = calloc(1, sizeof(*ctx->sec_watch));
-	if (conf && ctx->sec_watch) {
-		watch_set(ctx->dev->ibdev_path, ctx->sec_watch);
-		ctx->sec_cfg = cfg_load(ctx->dev->ibdev_path, conf, &err);
-	}
+	if (conf && ctx->sec_watch)
+		ctx->sec_cfg = load_watch(ctx, conf, &err);
 	if (!err) {
 		ctx->psp_conf = *conf;
 	} else {
@@ -168,17 +182,17 @@ void tcp_sec_cfg_poll(struct tcp_context *ctx)
 	struct tcp_sec_stamp now[TCP_SEC_STAMPS];
 	struct tcp_sec_watch *w = ctx->sec_watch;
 	struct tcp_psp_conf *conf;
-	struct tcp_sec_cfg *c;
+	struct tcp_sec_cfg *c = NULL;
 	int err = ENOMEM;
 
 	stamp_all(ctx->dev->ibdev_path, &w->conf, now);
 	if (!memcmp(now, w->stamp, sizeof(now)))
 		return;
-	/* seen once: a configuration that fails is not tried again until
-	 * it changes, so it is reported once */
-	watch_set(ctx->dev->ibdev_path, w);
+	/* a configuration that fails is not tried again until its files
+	 * change again, so it is reported once */
 	conf = calloc(1, sizeof(*conf));
-	c = conf ? cfg_load(ctx->dev->ibdev_path, conf, &err) : NULL;
+	if (conf)
+		c = load_watch(ctx, conf, &err);
 	if (c)
 		cfg_swap(ctx, c, conf);
 	else
