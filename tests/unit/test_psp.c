@@ -438,6 +438,71 @@ static void test_tamper(void)
 	}
 }
 
+/*
+ * One receive SA over a stream of frames, as a connection uses it: each
+ * open after the first only replaces the nonce's invocation field and the
+ * tag (psp.c), so a failed open must leave nothing behind that lets a
+ * later wrong frame pass, and a seal on the same SA (which re-inits it
+ * for encryption) must not break later opens. Frame k is sealed at IV
+ * 0x100 * k; opening it at another IV, with a flipped tag bit, or after a
+ * failure must behave exactly as on a fresh SA.
+ */
+static void open_stream(enum tcp_psp_mode mode, size_t len)
+{
+	uint8_t tag[8][TCP_PSP_TAG_LEN], ct[8][sizeof(big)], buf[sizeof(big)];
+	struct iovec v = { big, len };
+	struct tcp_psp_sa tx, rx;
+	int k, good = 0, bad = 0;
+
+	sa_hex(&tx, mode, K1_128, 0x0badcafe);
+	sa_hex(&rx, mode, K1_128, 0x0badcafe);
+	for (k = 0; k < 8; k++)
+		CHECK(tcp_psp_seal(&tx, mode, 0x100 * k, hdr, 64, &v, 1, len,
+				   ct[k], tag[k]) == 0);
+	for (k = 0; k < 8; k++) {
+		const uint8_t *in = mode == TCP_PSP_ENCRYPT ? ct[k] : big;
+		uint8_t t[TCP_PSP_TAG_LEN];
+
+		memcpy(t, tag[k], sizeof(t));
+		/* a wrong IV, then a flipped tag bit, then the right frame */
+		memcpy(buf, in, len);
+		bad += tcp_psp_open(&rx, mode, 0x100 * k + 1, hdr, 64, buf, len,
+				    t) == -1;
+		t[k] ^= 0x40;
+		memcpy(buf, in, len);
+		bad += tcp_psp_open(&rx, mode, 0x100 * k, hdr, 64, buf, len,
+				    t) == -1;
+		memcpy(buf, in, len);
+		good += tcp_psp_open(&rx, mode, 0x100 * k, hdr, 64, buf, len,
+				     tag[k]) == 0 &&
+			!memcmp(buf, big, len);
+		/* the previous frame's tag at this frame's IV */
+		memcpy(buf, in, len);
+		bad += k && tcp_psp_open(&rx, mode, 0x100 * k, hdr, 64, buf,
+					 len, tag[k - 1]) == -1;
+		if (k == 3) /* a seal on the SA between opens */
+			CHECK(tcp_psp_seal(&rx, mode, 0x7777, hdr, 64, &v, 1,
+					   len, buf, t) == 0);
+	}
+	CHECKF(good == 8, "mode %d len %zu: %d of 8 frames open on one SA",
+	       mode, len, good);
+	CHECKF(bad == 23, "mode %d len %zu: %d of 23 wrong opens refused", mode,
+	       len, bad);
+	tcp_psp_sa_clear(&tx);
+	tcp_psp_sa_clear(&rx);
+}
+
+static void test_open_stream(void)
+{
+	static const size_t lens[] = { 8, 64, 1500 };
+	size_t i;
+
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		open_stream(TCP_PSP_AUTH, lens[i]);
+		open_stream(TCP_PSP_ENCRYPT, lens[i]);
+	}
+}
+
 /* A list shorter than @len is an error, not a read past its end. */
 static void test_short_iov(void)
 {
@@ -647,6 +712,7 @@ int main(int argc, char **argv)
 	test_gmac_published();
 	test_frames();
 	test_tamper();
+	test_open_stream();
 	test_short_iov();
 	test_sa_init_errors();
 	test_dev();
