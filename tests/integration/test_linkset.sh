@@ -67,9 +67,9 @@ check "link add tcp1 (the old key)" "$RDMA_TCP" link add tcp1 netdev lo key "$K1
 check "link add tcp2 (the new key)" "$RDMA_TCP" link add tcp2 netdev lo key "$K2"
 F2=$(fpr tcp2)
 for h in 1 2; do
-	# the pair with the old key: its waiting end gives up after 8 s
+	# the pair with the old key: its waiting end gives up after 10 s
 	timeout -k 5 60 "$PEER" -d tcp0 -W "$W/gate" -F "$F2" -o "$W/h$h" \
-		-i "$W/p$h" -n 4 -s 4096 -t $((h == 1 ? 8 : 30)) \
+		-i "$W/p$h" -n 4 -s 4096 -t $((h == 1 ? 10 : 30)) \
 		>"$W/h$h.log" 2>&1 &
 	if [ $h = 1 ]; then H1=$!; else H2=$!; fi
 done
