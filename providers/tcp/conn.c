@@ -180,7 +180,7 @@ static int self_connect(struct tcp_qp *qp, const union ibv_gid *sgid,
 	}
 	qp->conn.active = true;
 	qp->conn.hello_sent = RTCP_HELLO_LEN;
-	if (tcp_sec_on(qp->ctx) && tcp_sec_self(qp)) {
+	if (tcp_sec_conn_on(qp) && tcp_sec_self(qp)) {
 		close(fd);
 		return EIO;
 	}
@@ -285,7 +285,7 @@ static void pending_hello_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 {
 	ssize_t n;
 
-	if (tcp_sec_on(ctx)) {
+	if (tcp_sec_pending_on(ctx, pc)) {
 		/* the hello comes inside the key exchange, as its offer */
 		int r = tcp_sec_pending_rx(ctx, pc);
 
@@ -575,10 +575,10 @@ static bool pending_try_bind(struct tcp_context *ctx, struct tcp_pending *pc)
 	enum tcp_hello_verdict v = tcp_hello_judge(pc->buf, &env);
 
 	tcp_assert_held(&ctx->lock);
-	if (v == TCP_HELLO_BIND && tcp_sec_on(ctx) &&
+	if (v == TCP_HELLO_BIND && tcp_sec_pending_on(ctx, pc) &&
 	    tcp_sec_pending_bind(pc, hc.qp))
 		v = TCP_HELLO_REJECT; /* our answer could not go */
-	else if (v == TCP_HELLO_REJECT && tcp_sec_on(ctx))
+	else if (v == TCP_HELLO_REJECT && tcp_sec_pending_on(ctx, pc))
 		tcp_sec_pending_reject(pc, RTCP_SA_R_NOQP);
 	if (v == TCP_HELLO_BIND) {
 		tcp_engine_unwatch(ctx, pc->fd);

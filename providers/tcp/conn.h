@@ -85,6 +85,7 @@ struct tcp_pending {
 	 * (sec_conn.c); buf then holds the offer's hello */
 	struct tcp_hs *hs;
 	struct rtcp_sa_msg offer;
+	struct tcp_sec_cfg *cfg; /* taken at its first byte (sec_cfg.h) */
 	struct tcp_pending *next;
 };
 

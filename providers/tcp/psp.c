@@ -8,6 +8,16 @@
  * tables are the expensive part); every call then only sets the nonce and
  * the direction, which OpenSSL's GCM implementation does without
  * re-keying. So the data path allocates nothing and derives nothing.
+ *
+ * What is left per tag is EVP's parameter handling: in OpenSSL 3.0 every
+ * re-init with a nonce asks the provider for the IV length, and every
+ * tag goes in or out as a named parameter -- each a string search through
+ * the provider's parameter names, which costs as much as hashing a small
+ * frame. An open therefore sets nonce and expected tag in one parameter
+ * call: PSP's nonce is a fixed field (the SPI) and an invocation field
+ * (the IV), exactly the split OpenSSL's GCM offers for TLS records --
+ * "tlsivfixed" once, when the SA starts opening, then "tlsivinv" (the
+ * invocation field, decryption only) with the tag, per open.
  * An SA is one cipher context: calls on one SA must not overlap (each
  * direction's SA belongs to the thread sending or receiving it).
  */
@@ -48,20 +58,15 @@ static bool alg_valid(enum tcp_psp_alg a)
 	return a == TCP_PSP_AES128 || a == TCP_PSP_AES256;
 }
 
-int tcp_psp_dev_init(struct tcp_psp_dev *d, enum tcp_psp_mode mode,
-		     enum tcp_psp_alg alg)
+int tcp_psp_dev_init(struct tcp_psp_dev *d)
 {
 	memset(d, 0, sizeof(*d));
-	if ((mode != TCP_PSP_OFF && !mode_valid(mode)) || !alg_valid(alg))
-		return EINVAL;
 	if (RAND_priv_bytes(&d->master[0][0], sizeof(d->master)) != 1 ||
 	    RAND_bytes((unsigned char *)&d->spi_base, sizeof(d->spi_base)) !=
 		    1) {
 		tcp_psp_dev_wipe(d);
 		return EIO;
 	}
-	d->mode = mode;
-	d->alg = alg;
 	return 0;
 }
 
@@ -153,8 +158,8 @@ int tcp_psp_derive(const uint8_t master[TCP_PSP_MASTER_LEN], uint32_t spi,
 	return ret;
 }
 
-int tcp_psp_dev_new_rx(struct tcp_psp_dev *d, uint32_t *spi,
-		       uint8_t key[TCP_PSP_KEY_MAX])
+int tcp_psp_dev_new_rx(struct tcp_psp_dev *d, enum tcp_psp_alg alg,
+		       uint32_t *spi, uint8_t key[TCP_PSP_KEY_MAX])
 {
 	unsigned int slot = d->gen & 1;
 	uint32_t n, s;
@@ -170,7 +175,7 @@ int tcp_psp_dev_new_rx(struct tcp_psp_dev *d, uint32_t *spi,
 	s = (uint32_t)(((uint64_t)d->spi_base + n) % PSP_SPI_MAX) + 1;
 	if (slot)
 		s |= TCP_PSP_SPI_KEY_BIT;
-	if (tcp_psp_derive(d->master[slot], s, d->alg, key))
+	if (tcp_psp_derive(d->master[slot], s, alg, key))
 		return -1;
 	*spi = s;
 	return 0;
@@ -202,6 +207,7 @@ int tcp_psp_sa_init(struct tcp_psp_sa *sa, enum tcp_psp_mode mode,
 	sa->alg = alg;
 	memcpy(sa->key, key, tcp_psp_key_len(alg));
 	sa->evp = ctx;
+	sa->opening = false;
 	return 0;
 }
 
@@ -215,11 +221,10 @@ void tcp_psp_sa_clear(struct tcp_psp_sa *sa)
 }
 
 /*
- * Starts one tag's computation: nonce SPI || IV, direction @enc. With a
- * NULL cipher and key, EVP keeps the keyed context and only resets the
- * GCM state.
+ * Starts one seal: nonce SPI || IV, encrypting. With a NULL cipher and
+ * key, EVP keeps the keyed context and only resets the GCM state.
  */
-static int sa_start(struct tcp_psp_sa *sa, uint64_t iv, int enc)
+static int seal_start(struct tcp_psp_sa *sa, uint64_t iv)
 {
 	uint8_t nonce[PSP_NONCE_LEN];
 
@@ -228,9 +233,53 @@ static int sa_start(struct tcp_psp_sa *sa, uint64_t iv, int enc)
 	put_be32(nonce, sa->spi);
 	put_be32(nonce + 4, iv >> 32);
 	put_be32(nonce + 8, (uint32_t)iv);
-	return EVP_CipherInit_ex(sa->evp, NULL, NULL, NULL, nonce, enc) == 1
-		       ? 0
-		       : -1;
+	sa->opening = false;
+	return EVP_CipherInit_ex(sa->evp, NULL, NULL, NULL, nonce, 1) == 1 ? 0
+									   : -1;
+}
+
+/* The context set up for opens: decrypting, the SPI its fixed field. */
+static int open_setup(struct tcp_psp_sa *sa)
+{
+	uint8_t fixed[4];
+	OSSL_PARAM p[] = {
+		OSSL_PARAM_construct_octet_string(
+			OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED, fixed,
+			sizeof(fixed)),
+		OSSL_PARAM_construct_end(),
+	};
+
+	put_be32(fixed, sa->spi);
+	if (EVP_CipherInit_ex(sa->evp, NULL, NULL, NULL, NULL, 0) != 1 ||
+	    EVP_CIPHER_CTX_set_params(sa->evp, p) != 1)
+		return -1;
+	sa->opening = true;
+	return 0;
+}
+
+/*
+ * Starts one open: the invocation field (@iv) and the tag to check, in
+ * one parameter call; setting the invocation field restarts GCM.
+ */
+static int open_start(struct tcp_psp_sa *sa, uint64_t iv,
+		      const uint8_t tag[TCP_PSP_TAG_LEN])
+{
+	uint8_t inv[8];
+	OSSL_PARAM p[] = {
+		/* set_params only reads it: the cast drops nothing */
+		OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
+						  (void *)tag, TCP_PSP_TAG_LEN),
+		OSSL_PARAM_construct_octet_string(
+			OSSL_CIPHER_PARAM_AEAD_TLS1_SET_IV_INV, inv,
+			sizeof(inv)),
+		OSSL_PARAM_construct_end(),
+	};
+
+	if (!sa->evp || !sa->spi || (!sa->opening && open_setup(sa)))
+		return -1;
+	put_be32(inv, iv >> 32);
+	put_be32(inv + 4, (uint32_t)iv);
+	return EVP_CIPHER_CTX_set_params(sa->evp, p) == 1 ? 0 : -1;
 }
 
 /*
@@ -301,20 +350,17 @@ static int gather(uint8_t *dst, const void *aad, size_t aad_len,
 	return len ? -1 : 0;
 }
 
-/* The tag out of (@get) or into the context, straight through params:
+/* The tag out of the context, straight through params:
  * EVP_CIPHER_CTX_ctrl would translate to the same params first. */
-static int tag_param(EVP_CIPHER_CTX *ctx, const uint8_t *tag, bool get)
+static int tag_get(EVP_CIPHER_CTX *ctx, uint8_t tag[TCP_PSP_TAG_LEN])
 {
 	OSSL_PARAM p[] = {
-		/* set_params only reads it: the cast drops nothing */
 		OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
-						  (void *)tag, TCP_PSP_TAG_LEN),
+						  tag, TCP_PSP_TAG_LEN),
 		OSSL_PARAM_construct_end(),
 	};
 
-	if (get)
-		return EVP_CIPHER_CTX_get_params(ctx, p) == 1 ? 0 : -1;
-	return EVP_CIPHER_CTX_set_params(ctx, p) == 1 ? 0 : -1;
+	return EVP_CIPHER_CTX_get_params(ctx, p) == 1 ? 0 : -1;
 }
 
 /*
@@ -328,6 +374,10 @@ static int feed_frame(EVP_CIPHER_CTX *ctx, enum tcp_psp_mode mode,
 {
 	uint8_t small[PSP_SMALL];
 
+	/* header and payload side by side (a received frame): no copy */
+	if (auth_small(mode, aad_len, len) && aad_len && in_n == 1 &&
+	    (const uint8_t *)aad + aad_len == in[0].iov_base)
+		return feed(ctx, NULL, aad, aad_len + len);
 	if (auth_small(mode, aad_len, len))
 		return gather(small, aad, aad_len, in, in_n, len) ||
 		       feed(ctx, NULL, small, aad_len + len);
@@ -344,13 +394,13 @@ int tcp_psp_seal(struct tcp_psp_sa *sa, enum tcp_psp_mode mode, uint64_t iv,
 	int outl;
 
 	if (!mode_valid(mode) || (mode == TCP_PSP_ENCRYPT && len && !out) ||
-	    sa_start(sa, iv, 1) ||
+	    seal_start(sa, iv) ||
 	    feed_frame(sa->evp, mode, aad, aad_len, in, in_n, len, out))
 		return -1;
 	/* GCM's final emits nothing: the cipher is a stream */
 	if (EVP_EncryptFinal_ex(sa->evp, NULL, &outl) != 1)
 		return -1;
-	return tag_param(sa->evp, tag, true);
+	return tag_get(sa->evp, tag);
 }
 
 int tcp_psp_open(struct tcp_psp_sa *sa, enum tcp_psp_mode mode, uint64_t iv,
@@ -361,8 +411,7 @@ int tcp_psp_open(struct tcp_psp_sa *sa, enum tcp_psp_mode mode, uint64_t iv,
 	EVP_CIPHER_CTX *ctx = sa->evp;
 	int outl;
 
-	if (!mode_valid(mode) || sa_start(sa, iv, 0) ||
-	    tag_param(ctx, tag, false) ||
+	if (!mode_valid(mode) || open_start(sa, iv, tag) ||
 	    feed_frame(ctx, mode, aad, aad_len, &v, 1, len, buf))
 		return -1;
 	/* the comparison inside is constant time (CRYPTO_memcmp) */

@@ -73,8 +73,6 @@ static inline uint64_t tcp_psp_frame_bytes(uint32_t len)
 struct tcp_psp_dev {
 	uint8_t master[2][TCP_PSP_MASTER_LEN];
 	uint32_t gen; /* rotations so far: the active master is gen & 1 */
-	enum tcp_psp_mode mode;
-	enum tcp_psp_alg alg;
 	/*
 	 * Receive SPIs handed out (atomic) and the random start they count
 	 * from: a key is a function of master and SPI, and IVs restart at 0
@@ -84,9 +82,11 @@ struct tcp_psp_dev {
 	uint32_t spi_base, spi_count;
 };
 
-/* Fresh random masters (RAND_priv_bytes); 0 or an errno. */
-int tcp_psp_dev_init(struct tcp_psp_dev *d, enum tcp_psp_mode mode,
-		     enum tcp_psp_alg alg);
+/*
+ * Fresh random masters (RAND_priv_bytes); 0 or an errno. The masters do
+ * not depend on mode or algorithm: the KDF takes the algorithm per SA.
+ */
+int tcp_psp_dev_init(struct tcp_psp_dev *d);
 /* A fresh master in the other slot; gen++. 0 or an errno. */
 int tcp_psp_dev_rotate(struct tcp_psp_dev *d);
 /* Wipes the masters (OPENSSL_cleanse). */
@@ -102,12 +102,13 @@ void tcp_psp_dev_wipe(struct tcp_psp_dev *d);
 int tcp_psp_derive(const uint8_t master[TCP_PSP_MASTER_LEN], uint32_t spi,
 		   enum tcp_psp_alg alg, uint8_t *key);
 /*
- * A new receive SA's SPI and key from the active master: the SPI is
- * unique within @d (2^31 - 1 of them) and non-zero, its top bit the
- * active slot. Safe to call concurrently, but not with rotate. 0 or -1.
+ * A new receive SA's SPI and key (of @alg) from the active master: the
+ * SPI is unique within @d (2^31 - 1 of them) and non-zero, its top bit
+ * the active slot. Safe to call concurrently, but not with rotate. 0 or
+ * -1.
  */
-int tcp_psp_dev_new_rx(struct tcp_psp_dev *d, uint32_t *spi,
-		       uint8_t key[TCP_PSP_KEY_MAX]);
+int tcp_psp_dev_new_rx(struct tcp_psp_dev *d, enum tcp_psp_alg alg,
+		       uint32_t *spi, uint8_t key[TCP_PSP_KEY_MAX]);
 
 static inline size_t tcp_psp_key_len(enum tcp_psp_alg alg)
 {
@@ -120,7 +121,8 @@ struct tcp_psp_sa {
 	enum tcp_psp_mode mode;
 	enum tcp_psp_alg alg;
 	uint8_t key[TCP_PSP_KEY_MAX];
-	void *evp; /* EVP_CIPHER_CTX, keyed */
+	void *evp;    /* EVP_CIPHER_CTX, keyed */
+	bool opening; /* evp is set up for opens: decrypt, SPI as fixed IV */
 };
 
 /* 0 or an errno; @sa is cleared first, so it may hold an old SA. */

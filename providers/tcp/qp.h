@@ -286,6 +286,9 @@ struct tcp_progress_state {
  */
 struct tcp_sec_state {
 	enum tcp_psp_mode mode;
+	/* the configuration this connection started with (sec_cfg.h), from
+	 * its first step to its end; NULL between connections */
+	struct tcp_sec_cfg *cfg;
 	struct tcp_hs *hs; /* the key exchange in progress, or NULL */
 	uint8_t hs_phase;  /* sec_conn.c: handshake, offer, answer */
 	/* the peer refused our credentials or mode while the QP was at RTR:

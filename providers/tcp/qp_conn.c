@@ -65,7 +65,7 @@ void tcp_qp_conn_ready(struct tcp_qp *qp)
 			tcp_qp_fail_conn(qp);
 			return;
 		}
-		if (tcp_sec_on(qp->ctx) && qp->sec.mode == TCP_PSP_OFF) {
+		if (qp->sec.mode == TCP_PSP_OFF && tcp_sec_conn_on(qp)) {
 			if (!conn_secure(qp))
 				return;
 			goto up;

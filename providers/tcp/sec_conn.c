@@ -27,15 +27,10 @@ int tcp_sec_open(struct tcp_context *ctx)
 	int err;
 
 	tcp_mutex_init(&ctx->psp_lock, TCP_LOCK_RANK_PSP);
-	err = tcp_psp_conf_load(ctx->dev->ibdev_path, &ctx->psp_conf);
-	if (err)
-		return err;
-	if (!tcp_sec_on(ctx))
-		return 0;
-	err = tcp_psp_dev_init(&ctx->psp_dev, ctx->psp_conf.mode,
-			       ctx->psp_conf.alg);
+	err = tcp_sec_cfg_open(ctx);
+	/* device keys even when off: `link set` may turn security on */
 	if (!err)
-		err = tcp_hs_cred_init(&ctx->hs_cred, &ctx->psp_conf);
+		err = tcp_psp_dev_init(&ctx->psp_dev);
 	if (err)
 		tcp_sec_close(ctx);
 	return err;
@@ -43,10 +38,29 @@ int tcp_sec_open(struct tcp_context *ctx)
 
 void tcp_sec_close(struct tcp_context *ctx)
 {
-	if (ctx->hs_cred.client || ctx->hs_cred.server)
-		tcp_hs_cred_free(&ctx->hs_cred);
+	tcp_sec_cfg_close(ctx);
 	tcp_psp_dev_wipe(&ctx->psp_dev);
-	tcp_psp_conf_wipe(&ctx->psp_conf);
+}
+
+/* The configuration of the QP's connection: the current one at its start. */
+static struct tcp_sec_cfg *conn_cfg(struct tcp_qp *qp)
+{
+	if (!qp->sec.cfg)
+		qp->sec.cfg = tcp_sec_cfg_get(qp->ctx);
+	return qp->sec.cfg;
+}
+
+bool tcp_sec_conn_on(struct tcp_qp *qp)
+{
+	tcp_assert_held(&qp->lock);
+	return conn_cfg(qp)->mode != TCP_PSP_OFF;
+}
+
+bool tcp_sec_pending_on(struct tcp_context *ctx, struct tcp_pending *pc)
+{
+	if (!pc->cfg)
+		pc->cfg = tcp_sec_cfg_get(ctx);
+	return pc->cfg->mode != TCP_PSP_OFF;
 }
 
 /* After tcp_sec_close, when the context goes (its engine has stopped). */
@@ -60,29 +74,31 @@ void tcp_sec_destroy(struct tcp_context *ctx)
 static int sa_rx_new(struct tcp_qp *qp, uint8_t key[TCP_PSP_KEY_MAX])
 {
 	struct tcp_context *ctx = qp->ctx;
+	struct tcp_sec_cfg *cfg = conn_cfg(qp);
 	uint32_t spi;
 	int err;
 
 	tcp_mutex_lock(&ctx->psp_lock);
-	err = tcp_psp_dev_new_rx(&ctx->psp_dev, &spi, key) ? EIO : 0;
+	err = tcp_psp_dev_new_rx(&ctx->psp_dev, cfg->alg, &spi, key) ? EIO : 0;
 	qp->sec.rx_gen = ctx->psp_dev.gen;
 	tcp_mutex_unlock(&ctx->psp_lock);
 	if (!err)
-		err = tcp_psp_sa_init(&qp->sec.rx[0], ctx->psp_conf.mode,
-				      ctx->psp_conf.alg, spi, key);
+		err = tcp_psp_sa_init(&qp->sec.rx[0], cfg->mode, cfg->alg, spi,
+				      key);
 	return err;
 }
 
 static int sa_tx_set(struct tcp_qp *qp, uint32_t spi, const uint8_t *key)
 {
-	return tcp_psp_sa_init(&qp->sec.tx, qp->ctx->psp_conf.mode,
-			       qp->ctx->psp_conf.alg, spi, key);
+	struct tcp_sec_cfg *cfg = conn_cfg(qp);
+
+	return tcp_psp_sa_init(&qp->sec.tx, cfg->mode, cfg->alg, spi, key);
 }
 
 /* The connection's SAs are set: frames from now on are sealed. */
 static void sec_established(struct tcp_qp *qp)
 {
-	qp->sec.mode = qp->ctx->psp_conf.mode;
+	qp->sec.mode = conn_cfg(qp)->mode;
 	if (qp->sec.hs) {
 		tcp_hs_free(qp->sec.hs);
 		qp->sec.hs = NULL;
@@ -101,6 +117,8 @@ void tcp_sec_conn_end(struct tcp_qp *qp)
 	tcp_psp_sa_clear(&qp->sec.rx[1]);
 	qp->sec.mode = TCP_PSP_OFF;
 	qp->sec.hs_phase = 0;
+	tcp_sec_cfg_put(qp->sec.cfg);
+	qp->sec.cfg = NULL;
 }
 
 int tcp_sec_self(struct tcp_qp *qp)
@@ -117,13 +135,13 @@ int tcp_sec_self(struct tcp_qp *qp)
 }
 
 /* A message of this side, filled with its receive SA. */
-static void sa_msg_init(struct tcp_context *ctx, struct rtcp_sa_msg *m,
+static void sa_msg_init(const struct tcp_sec_cfg *cfg, struct rtcp_sa_msg *m,
 			uint8_t kind)
 {
 	memset(m, 0, sizeof(*m));
 	m->kind = kind;
-	m->mode = ctx->psp_conf.mode;
-	m->alg = ctx->psp_conf.alg;
+	m->mode = cfg->mode;
+	m->alg = cfg->alg;
 }
 
 static enum tcp_sec_rc hs_rc(struct tcp_hs *hs, enum tcp_hs_status st)
@@ -153,7 +171,7 @@ static enum tcp_hs_status client_offer(struct tcp_qp *qp)
 	rtcp_hello_decode(qp->conn.hello_out, &h);
 	if (sa_rx_new(qp, key))
 		return TCP_HS_FAIL;
-	sa_msg_init(qp->ctx, &m, RTCP_SA_OFFER);
+	sa_msg_init(conn_cfg(qp), &m, RTCP_SA_OFFER);
 	m.src_qpn = h.src_qpn;
 	m.dst_qpn = h.dst_qpn;
 	memcpy(m.src_gid, h.src_gid, 16);
@@ -184,9 +202,8 @@ static enum tcp_sec_rc client_answer(struct tcp_qp *qp)
 		/* no QP there for us (yet): as a peer that never answers */
 		rc = m.reason == RTCP_SA_R_NOQP ? TCP_SEC_FAIL_CONN
 						: TCP_SEC_FAIL_FATAL;
-	} else if (m.kind == RTCP_SA_ANSWER &&
-		   m.mode == qp->ctx->psp_conf.mode &&
-		   m.alg == qp->ctx->psp_conf.alg && m.spi &&
+	} else if (m.kind == RTCP_SA_ANSWER && m.mode == conn_cfg(qp)->mode &&
+		   m.alg == conn_cfg(qp)->alg && m.spi &&
 		   m.src_qpn == qp->attr.dest_qp_num &&
 		   m.dst_qpn == qp->vqp.qp.qp_num &&
 		   !sa_tx_set(qp, m.spi, m.key)) {
@@ -204,7 +221,7 @@ enum tcp_sec_rc tcp_sec_client(struct tcp_qp *qp)
 
 	tcp_assert_held(&qp->lock);
 	if (!qp->sec.hs) {
-		qp->sec.hs = tcp_hs_new(&qp->ctx->hs_cred, TCP_HS_CLIENT,
+		qp->sec.hs = tcp_hs_new(&conn_cfg(qp)->cred, TCP_HS_CLIENT,
 					qp->conn.fd);
 		qp->sec.hs_phase = 0;
 		if (!qp->sec.hs)
@@ -248,8 +265,10 @@ int tcp_sec_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 	struct rtcp_hello h;
 	int r = -1;
 
+	if (!tcp_sec_pending_on(ctx, pc))
+		return -1;
 	if (!pc->hs) {
-		pc->hs = tcp_hs_new(&ctx->hs_cred, TCP_HS_SERVER, pc->fd);
+		pc->hs = tcp_hs_new(&pc->cfg->cred, TCP_HS_SERVER, pc->fd);
 		if (!pc->hs)
 			return -1;
 	}
@@ -268,8 +287,8 @@ int tcp_sec_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 	if (rtcp_sa_decode(in, &pc->offer) || pc->offer.kind != RTCP_SA_OFFER ||
 	    !pc->offer.spi) {
 		tcp_sec_pending_reject(pc, RTCP_SA_R_PROTO);
-	} else if (pc->offer.mode != ctx->psp_conf.mode ||
-		   pc->offer.alg != ctx->psp_conf.alg) {
+	} else if (pc->offer.mode != pc->cfg->mode ||
+		   pc->offer.alg != pc->cfg->alg) {
 		tcp_sec_pending_reject(pc, RTCP_SA_R_MODE);
 	} else {
 		memset(&h, 0, sizeof(h));
@@ -307,10 +326,12 @@ int tcp_sec_pending_bind(struct tcp_pending *pc, struct tcp_qp *qp)
 	enum tcp_hs_status st = TCP_HS_FAIL;
 
 	tcp_assert_held(&qp->lock);
-	tcp_sec_conn_end(qp); /* (an SA of an earlier connection) */
+	tcp_sec_conn_end(qp);  /* (an SA of an earlier connection) */
+	qp->sec.cfg = pc->cfg; /* the connection's from its first byte */
+	pc->cfg = NULL;
 	if (!sa_rx_new(qp, key) &&
 	    !sa_tx_set(qp, pc->offer.spi, pc->offer.key)) {
-		sa_msg_init(qp->ctx, &m, RTCP_SA_ANSWER);
+		sa_msg_init(qp->sec.cfg, &m, RTCP_SA_ANSWER);
 		m.src_qpn = qp->vqp.qp.qp_num;
 		m.dst_qpn = pc->offer.src_qpn;
 		m.spi = qp->sec.rx[0].spi;
@@ -328,7 +349,7 @@ int tcp_sec_pending_bind(struct tcp_pending *pc, struct tcp_qp *qp)
 		tcp_sec_conn_end(qp);
 		return -1;
 	}
-	qp->sec.mode = qp->ctx->psp_conf.mode;
+	qp->sec.mode = qp->sec.cfg->mode;
 	tcp_sec_pending_free(pc);
 	return 0;
 }
@@ -340,4 +361,6 @@ void tcp_sec_pending_free(struct tcp_pending *pc)
 		pc->hs = NULL;
 	}
 	OPENSSL_cleanse(&pc->offer, sizeof(pc->offer));
+	tcp_sec_cfg_put(pc->cfg);
+	pc->cfg = NULL;
 }

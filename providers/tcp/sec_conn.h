@@ -11,12 +11,7 @@
 
 struct tcp_pending;
 
-static inline bool tcp_sec_on(const struct tcp_context *ctx)
-{
-	return ctx->psp_conf.mode != TCP_PSP_OFF;
-}
-
-/* The context's configuration, device keys and TLS credentials. */
+/* The context's configuration (sec_cfg.h) and device keys. */
 int tcp_sec_open(struct tcp_context *ctx);
 void tcp_sec_close(struct tcp_context *ctx);
 void tcp_sec_destroy(struct tcp_context *ctx);
@@ -29,6 +24,15 @@ enum tcp_sec_rc {
 	TCP_SEC_FAIL_CONN,  /* as a lost connection (a peer that may come) */
 	TCP_SEC_FAIL_FATAL, /* other credentials or mode: the QP fails */
 };
+
+/*
+ * Does the QP's connection run the key exchange? Its first call takes
+ * the configuration current then for the whole connection (until
+ * tcp_sec_conn_end). Caller holds qp->lock.
+ */
+bool tcp_sec_conn_on(struct tcp_qp *qp);
+/* The same for a pending connection of the accepting side (ctx->lock). */
+bool tcp_sec_pending_on(struct tcp_context *ctx, struct tcp_pending *pc);
 
 /* The connecting side (qp_conn.c); caller holds qp->lock. */
 enum tcp_sec_rc tcp_sec_client(struct tcp_qp *qp);

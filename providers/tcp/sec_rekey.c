@@ -14,6 +14,7 @@
 
 #include <openssl/crypto.h>
 
+#include "engine.h"
 #include "qp_watch.h"
 #include "sec_conn.h"
 #include "transport.h"
@@ -24,7 +25,9 @@
 static void qp_rekey_tx(struct tcp_qp *qp, uint64_t now)
 {
 	struct tcp_context *ctx = qp->ctx;
-	struct rtcp_rekey rk = { .alg = ctx->psp_conf.alg };
+	/* the connection's algorithm, which `link set` may since have changed
+	 * for later connections */
+	struct rtcp_rekey rk = { .alg = qp->sec.rx[0].alg };
 	struct tcp_resp *r;
 	uint8_t key[TCP_PSP_KEY_MAX];
 
@@ -37,7 +40,7 @@ static void qp_rekey_tx(struct tcp_qp *qp, uint64_t now)
 	if (!r)
 		return;
 	tcp_mutex_lock(&ctx->psp_lock);
-	if (tcp_psp_dev_new_rx(&ctx->psp_dev, &rk.spi, key)) {
+	if (tcp_psp_dev_new_rx(&ctx->psp_dev, rk.alg, &rk.spi, key)) {
 		tcp_mutex_unlock(&ctx->psp_lock);
 		free(r);
 		return;
@@ -47,8 +50,8 @@ static void qp_rekey_tx(struct tcp_qp *qp, uint64_t now)
 	tcp_psp_sa_clear(&qp->sec.rx[1]);
 	qp->sec.rx[1] = qp->sec.rx[0];
 	memset(&qp->sec.rx[0], 0, sizeof(qp->sec.rx[0]));
-	if (tcp_psp_sa_init(&qp->sec.rx[0], qp->sec.mode, ctx->psp_conf.alg,
-			    rk.spi, key)) {
+	if (tcp_psp_sa_init(&qp->sec.rx[0], qp->sec.mode, rk.alg, rk.spi,
+			    key)) {
 		OPENSSL_cleanse(key, sizeof(key));
 		free(r);
 		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
@@ -75,7 +78,7 @@ void tcp_qp_rekey_rx(struct tcp_qp *qp, const uint8_t *payload)
 
 	tcp_assert_held(&qp->lock);
 	rtcp_rekey_decode(payload, &rk);
-	if (qp->sec.mode == TCP_PSP_OFF || rk.alg != qp->ctx->psp_conf.alg ||
+	if (qp->sec.mode == TCP_PSP_OFF || rk.alg != qp->sec.tx.alg ||
 	    !rk.spi ||
 	    tcp_psp_sa_init(&qp->sec.tx_next, qp->sec.mode, rk.alg, rk.spi,
 			    rk.key))
@@ -83,14 +86,17 @@ void tcp_qp_rekey_rx(struct tcp_qp *qp, const uint8_t *payload)
 	OPENSSL_cleanse(&rk, sizeof(rk));
 }
 
-/* The engine's look at the rotation count; the next look's time. */
+/*
+ * The engine's look at the configuration (`link set`, sec_cfg.c) and at
+ * the rotation count; the next look's time. Device keys rotate in every
+ * mode: a context that is off now may be secured later.
+ */
 static uint64_t sec_deadlines(struct tcp_context *ctx, uint64_t now)
 {
 	uint32_t rot;
 	int err;
 
-	if (!tcp_sec_on(ctx))
-		return 0;
+	tcp_sec_cfg_poll(ctx);
 	if (!tcp_psp_conf_rotation(ctx->dev->ibdev_path, &rot) &&
 	    rot != ctx->psp_conf.rotation) {
 		ctx->psp_conf.rotation = rot;
@@ -104,6 +110,17 @@ static uint64_t sec_deadlines(struct tcp_context *ctx, uint64_t now)
 	return now + TCP_SEC_ROTATION_POLL_NS;
 }
 
+/*
+ * The first look: the engine runs deadlines only once one is set, and a
+ * context that never accepts a connection sets none of its own.
+ */
+static int sec_start(struct tcp_context *ctx)
+{
+	tcp_engine_deadline(ctx, tcp_now_ns() + TCP_SEC_ROTATION_POLL_NS);
+	return 0;
+}
+
 const struct tcp_engine_hooks tcp_sec_hooks = {
+	.start = sec_start,
 	.deadlines = sec_deadlines,
 };

@@ -20,6 +20,7 @@
 #include "lock.h"
 #include "hs.h"
 #include "psp_conf.h"
+#include "sec_cfg.h"
 #include "tcp_limits.h"
 
 #define container_of(ptr, type, member) \
@@ -63,13 +64,17 @@ struct tcp_context {
 	/* CQs whose channel was full: the engine writes their events later */
 	tcp_mutex_t ev_lock; /* after any cq->lock */
 	struct tcp_cq *ev_pending;
-	/* security (sec_conn.c): the device's configuration, loaded at open
-	 * and fixed for the context's life; the device keys, rotated by the
-	 * engine only; the TLS credentials of the key exchange */
+	/* security (sec_conn.c, sec_cfg.c): the device's configuration as
+	 * connections take it (sec_cfg: counted, replaced by the engine when
+	 * `link set` changes it) and as a copy without secrets (psp_conf;
+	 * its rotation count is the engine's); the device keys, rotated by
+	 * the engine only */
+	tcp_mutex_t psp_lock; /* psp_dev, sec_cfg, psp_conf: read under any
+				 QP lock, replaced by the engine */
+	struct tcp_sec_cfg *sec_cfg;
 	struct tcp_psp_conf psp_conf;
-	tcp_mutex_t psp_lock; /* psp_dev: read under any QP lock, rotated */
+	struct tcp_sec_watch *sec_watch; /* the engine's last look */
 	struct tcp_psp_dev psp_dev;
-	struct tcp_hs_cred hs_cred;
 };
 
 /*

@@ -60,33 +60,17 @@ static uint32_t dv_alg(enum tcp_psp_mode m, enum tcp_psp_alg a)
 }
 
 /*
- * The configured mode, algorithm and credential fingerprint. A
- * certificate is read outside the lock (file I/O); a pre-shared key is
- * hashed under it, where it lives.
+ * The mode, algorithm and credential fingerprint that connections made
+ * now use (the fingerprint was taken when the configuration was loaded).
  */
 static int query_psp(struct tcp_context *ctx, struct tcpdv_device_attr *attr)
 {
-	char cert[PATH_MAX] = "", fpr[TCP_PSP_FPR_LEN] = "";
-	enum tcp_psp_mode mode;
-	enum tcp_psp_alg alg;
-	int err = 0;
+	struct tcp_sec_cfg *cfg = tcp_sec_cfg_get(ctx);
 
-	tcp_mutex_lock(&ctx->lock);
-	mode = ctx->psp_conf.mode;
-	alg = ctx->psp_conf.alg;
-	if (mode != TCP_PSP_OFF && ctx->psp_conf.have_psk)
-		err = tcp_psp_fpr_psk(ctx->psp_conf.psk, TCP_PSP_PSK_LEN, fpr,
-				      sizeof(fpr));
-	else if (mode != TCP_PSP_OFF)
-		snprintf(cert, sizeof(cert), "%s", ctx->psp_conf.cert);
-	tcp_mutex_unlock(&ctx->lock);
-	if (!err && cert[0])
-		err = tcp_psp_fpr_cert(cert, fpr, sizeof(fpr));
-	if (err)
-		return err;
-	attr->psp_mode = dv_mode(mode);
-	attr->psp_alg = dv_alg(mode, alg);
-	snprintf(attr->fingerprint, sizeof(attr->fingerprint), "%s", fpr);
+	attr->psp_mode = dv_mode(cfg->mode);
+	attr->psp_alg = dv_alg(cfg->mode, cfg->alg);
+	snprintf(attr->fingerprint, sizeof(attr->fingerprint), "%s", cfg->fpr);
+	tcp_sec_cfg_put(cfg);
 	return 0;
 }
 
@@ -132,9 +116,7 @@ static void copy_sec(const struct tcp_qp *qp, struct tcpdv_qp_security *out)
 TCPDV_EXPORT int tcpdv_query_qp_security(struct ibv_qp *ibqp,
 					 struct tcpdv_qp_security *sec)
 {
-	struct tcp_context *ctx;
-	enum tcp_psp_mode mode;
-	enum tcp_psp_alg alg;
+	struct tcp_sec_cfg *cfg;
 	struct tcp_qp *qp;
 
 	if (!ibqp || !sec)
@@ -144,17 +126,14 @@ TCPDV_EXPORT int tcpdv_query_qp_security(struct ibv_qp *ibqp,
 	qp = to_tqp(ibqp);
 	if (!tcp_obj_ok(&qp->id, ibqp->context, ibqp->handle))
 		return tcp_fail(EINVAL);
-	ctx = qp->ctx;
-	/* what a connection not up yet will use (ctx->lock ranks first) */
-	tcp_mutex_lock(&ctx->lock);
-	mode = ctx->psp_conf.mode;
-	alg = ctx->psp_conf.alg;
-	tcp_mutex_unlock(&ctx->lock);
-
 	memset(sec, 0, sizeof(*sec));
-	sec->mode = dv_mode(mode);
-	sec->alg = dv_alg(mode, alg);
 	tcp_mutex_lock(&qp->lock);
+	/* what the connection being made uses, else what one made now would */
+	cfg = qp->sec.cfg ? qp->sec.cfg : tcp_sec_cfg_get(qp->ctx);
+	sec->mode = dv_mode(cfg->mode);
+	sec->alg = dv_alg(cfg->mode, cfg->alg);
+	if (cfg != qp->sec.cfg)
+		tcp_sec_cfg_put(cfg);
 	if (qp->conn.connected || qp->sec.tx.spi || qp->sec.rx[0].spi)
 		copy_sec(qp, sec);
 	sec->rejected = qp->sec.rejected;

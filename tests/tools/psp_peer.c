@@ -5,7 +5,7 @@
  * application sees it.
  *
  *   psp_peer -d DEV -o MYFILE -i PEERFILE [-w] [-g IP] [-s SIZE] [-n N]
- *            [-t SECS] [-G DIR] [-R MS]
+ *            [-t SECS] [-G DIR] [-R MS] [-W GATE -F FPR]
  *
  * The ends meet through files (namespaces share the file system): each
  * writes "QPN RKEY ADDR GID" to MYFILE (atomically) and waits for
@@ -19,7 +19,10 @@
  * canaries on each side (the writer's region is all canary), registered
  * with remote write, checked at the end. -G DIR: wait for the file
  * DIR/<our QPN> before RTR (psp_attack race opens it: its hello first). -t SECS: the
- * deadline of the whole run (default 30).
+ * deadline of the whole run (default 30). -W GATE -F FPR: with the device
+ * open, wait for the file GATE, then until the context's credential has
+ * fingerprint FPR (tcpdv_query_device: a `link set` made meanwhile), and
+ * only then publish (test_linkset.sh).
  *
  * Prints "running" once the first iteration is verified, then what
  * happened, one fact a line ("iterations 20/20", "forged 0",
@@ -63,7 +66,7 @@
 #define K_RECV	(3ull << 40)
 
 struct opts {
-	const char *dev, *me, *peer, *peer_ip, *gate;
+	const char *dev, *me, *peer, *peer_ip, *gate, *hold, *fpr;
 	bool writer;
 	size_t size;
 	int iters, secs, rts_delay_ms;
@@ -96,7 +99,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	int c;
 
 	*o = (struct opts){ .size = 65536, .iters = 20, .secs = 30 };
-	while ((c = getopt(argc, argv, "d:o:i:wg:s:n:t:G:R:")) != -1) {
+	while ((c = getopt(argc, argv, "d:o:i:wg:s:n:t:G:R:W:F:")) != -1) {
 		switch (c) {
 		case 'd':
 			o->dev = optarg;
@@ -128,11 +131,20 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'R':
 			o->rts_delay_ms = atoi(optarg);
 			break;
+		case 'W':
+			o->hold = optarg;
+			break;
+		case 'F':
+			o->fpr = optarg;
+			break;
 		default:
 			return -1;
 		}
 	}
-	return o->dev && o->me && o->peer && o->size && o->iters > 0 ? 0 : -1;
+	return o->dev && o->me && o->peer && o->size && o->iters > 0 &&
+			       !o->hold == !o->fpr
+		       ? 0
+		       : -1;
 }
 
 static int setup(struct peer *p)
@@ -202,6 +214,33 @@ static FILE *await_file(const struct peer *p, const char *path)
 	while (!(f = fopen(path, "r")) && now_ms() < p->deadline)
 		sleep_ms(20);
 	return f;
+}
+
+/* -W/-F: the gate, then the device's credential as FPR says */
+static int await_config(struct peer *p)
+{
+	struct tcpdv_device_attr a;
+	FILE *f;
+
+	if (!p->o.hold)
+		return 0;
+	printf("holding %s open\n", p->o.dev);
+	f = await_file(p, p->o.hold);
+	if (!f)
+		return -1;
+	fclose(f);
+	do {
+		memset(&a, 0, sizeof(a));
+		a.comp_mask = TCPDV_DEVICE_ATTR_PSP;
+		if (!tcpdv_query_device(p->ctx, &a) &&
+		    !strcmp(a.fingerprint, p->o.fpr)) {
+			printf("fingerprint %s\n", a.fingerprint);
+			return 0;
+		}
+		sleep_ms(50);
+	} while (now_ms() < p->deadline);
+	printf("fingerprint still %s\n", a.fingerprint);
+	return -1;
 }
 
 static int await_peer(struct peer *p)
@@ -542,11 +581,11 @@ int main(int argc, char **argv)
 	if (parse(argc, argv, &p.o)) {
 		fprintf(stderr, "usage: psp_peer -d DEV -o MYFILE -i PEERFILE "
 				"[-w] [-g IP] [-s SIZE] [-n N] [-t SECS] "
-				"[-G DIR] [-R MS]\n");
+				"[-G DIR] [-R MS] [-W GATE -F FPR]\n");
 		return 4;
 	}
 	p.deadline = now_ms() + (uint64_t)p.o.secs * 1000;
-	if (setup(&p) || publish(&p)) {
+	if (setup(&p) || await_config(&p) || publish(&p)) {
 		puts("result: setup failed");
 		return 4;
 	}

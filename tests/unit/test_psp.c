@@ -438,6 +438,71 @@ static void test_tamper(void)
 	}
 }
 
+/*
+ * One receive SA over a stream of frames, as a connection uses it: each
+ * open after the first only replaces the nonce's invocation field and the
+ * tag (psp.c), so a failed open must leave nothing behind that lets a
+ * later wrong frame pass, and a seal on the same SA (which re-inits it
+ * for encryption) must not break later opens. Frame k is sealed at IV
+ * 0x100 * k; opening it at another IV, with a flipped tag bit, or after a
+ * failure must behave exactly as on a fresh SA.
+ */
+static void open_stream(enum tcp_psp_mode mode, size_t len)
+{
+	uint8_t tag[8][TCP_PSP_TAG_LEN], ct[8][sizeof(big)], buf[sizeof(big)];
+	struct iovec v = { big, len };
+	struct tcp_psp_sa tx, rx;
+	int k, good = 0, bad = 0;
+
+	sa_hex(&tx, mode, K1_128, 0x0badcafe);
+	sa_hex(&rx, mode, K1_128, 0x0badcafe);
+	for (k = 0; k < 8; k++)
+		CHECK(tcp_psp_seal(&tx, mode, 0x100 * k, hdr, 64, &v, 1, len,
+				   ct[k], tag[k]) == 0);
+	for (k = 0; k < 8; k++) {
+		const uint8_t *in = mode == TCP_PSP_ENCRYPT ? ct[k] : big;
+		uint8_t t[TCP_PSP_TAG_LEN];
+
+		memcpy(t, tag[k], sizeof(t));
+		/* a wrong IV, then a flipped tag bit, then the right frame */
+		memcpy(buf, in, len);
+		bad += tcp_psp_open(&rx, mode, 0x100 * k + 1, hdr, 64, buf, len,
+				    t) == -1;
+		t[k] ^= 0x40;
+		memcpy(buf, in, len);
+		bad += tcp_psp_open(&rx, mode, 0x100 * k, hdr, 64, buf, len,
+				    t) == -1;
+		memcpy(buf, in, len);
+		good += tcp_psp_open(&rx, mode, 0x100 * k, hdr, 64, buf, len,
+				     tag[k]) == 0 &&
+			!memcmp(buf, big, len);
+		/* the previous frame's tag at this frame's IV */
+		memcpy(buf, in, len);
+		bad += k && tcp_psp_open(&rx, mode, 0x100 * k, hdr, 64, buf,
+					 len, tag[k - 1]) == -1;
+		if (k == 3) /* a seal on the SA between opens */
+			CHECK(tcp_psp_seal(&rx, mode, 0x7777, hdr, 64, &v, 1,
+					   len, buf, t) == 0);
+	}
+	CHECKF(good == 8, "mode %d len %zu: %d of 8 frames open on one SA",
+	       mode, len, good);
+	CHECKF(bad == 23, "mode %d len %zu: %d of 23 wrong opens refused", mode,
+	       len, bad);
+	tcp_psp_sa_clear(&tx);
+	tcp_psp_sa_clear(&rx);
+}
+
+static void test_open_stream(void)
+{
+	static const size_t lens[] = { 8, 64, 1500 };
+	size_t i;
+
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		open_stream(TCP_PSP_AUTH, lens[i]);
+		open_stream(TCP_PSP_ENCRYPT, lens[i]);
+	}
+}
+
 /* A list shorter than @len is an error, not a read past its end. */
 static void test_short_iov(void)
 {
@@ -514,18 +579,19 @@ static bool spis_distinct(void)
 }
 
 /* new_rx from @d: the SPI's slot bit and the key derived from that slot. */
-static void check_new_rx(struct tcp_psp_dev *d, unsigned int slot)
+static void check_new_rx(struct tcp_psp_dev *d, enum tcp_psp_alg alg,
+			 unsigned int slot)
 {
 	uint8_t key[TCP_PSP_KEY_MAX], want[TCP_PSP_KEY_MAX];
 	uint32_t spi;
 	int i, ok = 1;
 
 	for (i = 0; i < 200; i++) {
-		CHECK(tcp_psp_dev_new_rx(d, &spi, key) == 0);
+		CHECK(tcp_psp_dev_new_rx(d, alg, &spi, key) == 0);
 		ok &= spi != 0 && (spi & ~TCP_PSP_SPI_KEY_BIT) != 0;
 		ok &= !!(spi & TCP_PSP_SPI_KEY_BIT) == slot;
-		CHECK(tcp_psp_derive(d->master[slot], spi, d->alg, want) == 0);
-		ok &= !memcmp(key, want, tcp_psp_key_len(d->alg));
+		CHECK(tcp_psp_derive(d->master[slot], spi, alg, want) == 0);
+		ok &= !memcmp(key, want, tcp_psp_key_len(alg));
 		if (nspis < sizeof(spis) / sizeof(spis[0]))
 			spis[nspis++] = spi;
 	}
@@ -539,13 +605,16 @@ static void test_spi_wrap(void)
 	struct tcp_psp_dev d;
 	uint32_t spi;
 
-	CHECK(tcp_psp_dev_init(&d, TCP_PSP_AUTH, TCP_PSP_AES128) == 0);
+	CHECK(tcp_psp_dev_init(&d) == 0);
 	d.spi_base = 0x7ffffffe;
-	CHECK(tcp_psp_dev_new_rx(&d, &spi, key) == 0 && spi == 0x7fffffff);
-	CHECK(tcp_psp_dev_new_rx(&d, &spi, key) == 0 && spi == 1);
+	CHECK(tcp_psp_dev_new_rx(&d, TCP_PSP_AES128, &spi, key) == 0 &&
+	      spi == 0x7fffffff);
+	CHECK(tcp_psp_dev_new_rx(&d, TCP_PSP_AES128, &spi, key) == 0 &&
+	      spi == 1);
 	d.spi_count = 0x7ffffffe; /* the last of 2^31 - 1 */
-	CHECK(tcp_psp_dev_new_rx(&d, &spi, key) == 0 && spi == 0x7ffffffe);
-	CHECK(tcp_psp_dev_new_rx(&d, &spi, key) == -1);
+	CHECK(tcp_psp_dev_new_rx(&d, TCP_PSP_AES128, &spi, key) == 0 &&
+	      spi == 0x7ffffffe);
+	CHECK(tcp_psp_dev_new_rx(&d, TCP_PSP_AES128, &spi, key) == -1);
 	tcp_psp_dev_wipe(&d);
 }
 
@@ -554,31 +623,37 @@ static void test_dev(void)
 	uint8_t m0[TCP_PSP_MASTER_LEN], m1[TCP_PSP_MASTER_LEN];
 	struct tcp_psp_dev d;
 
-	CHECK(tcp_psp_dev_init(&d, TCP_PSP_AUTH, TCP_PSP_AES256) == 0);
-	CHECK(d.gen == 0 && d.mode == TCP_PSP_AUTH && d.alg == TCP_PSP_AES256);
+	CHECK(tcp_psp_dev_init(&d) == 0);
+	CHECK(d.gen == 0);
 	CHECK(!all_zero(d.master[0], 32) && !all_zero(d.master[1], 32));
 	CHECK(memcmp(d.master[0], d.master[1], 32));
-	check_new_rx(&d, 0);
+	check_new_rx(&d, TCP_PSP_AES256, 0);
 	memcpy(m0, d.master[0], 32);
 	memcpy(m1, d.master[1], 32);
 	/* rotation: a fresh key in slot 1, slot 0 kept for one rotation */
 	CHECK(tcp_psp_dev_rotate(&d) == 0);
 	CHECK(d.gen == 1 && !memcmp(d.master[0], m0, 32));
 	CHECK(memcmp(d.master[1], m1, 32));
-	check_new_rx(&d, 1);
+	check_new_rx(&d, TCP_PSP_AES128, 1);
 	memcpy(m1, d.master[1], 32);
 	CHECK(tcp_psp_dev_rotate(&d) == 0);
 	CHECK(d.gen == 2 && !memcmp(d.master[1], m1, 32));
 	CHECK(memcmp(d.master[0], m0, 32));
-	check_new_rx(&d, 0);
+	check_new_rx(&d, TCP_PSP_AES256, 0);
 	/* unique across rotations too, whichever slot they came from */
 	CHECKF(spis_distinct(), "%zu SPIs distinct", nspis);
 	tcp_psp_dev_wipe(&d);
 	CHECK(all_zero(d.master[0], 64));
-	CHECK(tcp_psp_dev_init(&d, (enum tcp_psp_mode)9, TCP_PSP_AES128) ==
-	      EINVAL);
-	CHECK(tcp_psp_dev_init(&d, TCP_PSP_OFF, TCP_PSP_AES128) == 0);
-	check_new_rx(&d, 0);
+	CHECK(tcp_psp_dev_init(&d) == 0);
+	check_new_rx(&d, TCP_PSP_AES128, 0);
+	/* an algorithm that does not exist derives nothing */
+	{
+		uint8_t key[TCP_PSP_KEY_MAX];
+		uint32_t spi;
+
+		CHECK(tcp_psp_dev_new_rx(&d, (enum tcp_psp_alg)7, &spi, key) ==
+		      -1);
+	}
 	tcp_psp_dev_wipe(&d);
 	test_spi_wrap();
 }
@@ -637,6 +712,7 @@ int main(int argc, char **argv)
 	test_gmac_published();
 	test_frames();
 	test_tamper();
+	test_open_stream();
 	test_short_iov();
 	test_sa_init_errors();
 	test_dev();
