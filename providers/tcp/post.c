@@ -337,6 +337,8 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 	 * (rx_app_driven), with its next post (every header carries credits),
 	 * poll or the engine's tick, as held-back acks go (tcp_qp_rx).
 	 */
+	if (posted && qp->type == IBV_QPT_UD)
+		tcp_ud_recv_posted(qp);
 	if (posted && qp->conn.connected && tcp_credit_update_due(qp)) {
 		qp->resp.want_ack = true;
 		if (qp->prog.rx_app_driven)

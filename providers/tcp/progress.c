@@ -30,7 +30,7 @@ static int rx_fd(const struct tcp_qp *qp)
 uint32_t tcp_qp_events(const struct tcp_qp *qp)
 {
 	if (qp->type == IBV_QPT_UD) /* (no peer to close, no room to wait) */
-		return qp->prog.rx_app_driven ? 0 : EPOLLIN;
+		return qp->prog.rx_app_driven || qp->ud->rx_wait ? 0 : EPOLLIN;
 	if (qp->prog.rx_app_driven)
 		return EPOLLRDHUP;
 	return EPOLLRDHUP | EPOLLIN | (qp->conn.epollout ? EPOLLOUT : 0);

@@ -43,6 +43,9 @@ struct tcp_ud {
 	struct tcp_addr addrs[TCP_GID_TBL_LEN];
 	int naddrs;
 	uint64_t addrs_at;
+	/* no receive posted: datagrams wait in the socket, unwatched, until
+	 * one is (tcp_ud_recv_posted) */
+	bool rx_wait;
 	/* datagrams dropped, by reason (UD is unreliable: no error) */
 	uint64_t drop_bad, drop_state, drop_qkey, drop_norecv, drop_len;
 	uint64_t drop_tx;
@@ -63,5 +66,7 @@ int tcp_ud_post_send(struct tcp_qp *qp, struct ibv_send_wr *wr,
 		     struct ibv_send_wr **bad);
 /* ud_rx.c: reads and delivers what the socket holds */
 void tcp_ud_rx(struct tcp_qp *qp);
+/* receives were posted to the QP's own queue */
+void tcp_ud_recv_posted(struct tcp_qp *qp);
 
 #endif

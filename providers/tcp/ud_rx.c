@@ -229,6 +229,45 @@ static void ud_datagram(struct tcp_qp *qp, uint8_t *d, uint32_t len,
 	ud_place(qp, &h, d + RTCP_UD_HDR_LEN, &ip);
 }
 
+/*
+ * How many datagrams a recvmmsg may take. A QP with its own receive queue
+ * takes no more than it has receives for: the rest wait in the socket
+ * (SO_RCVBUF bounds them, the kernel drops beyond), where a receive posted
+ * a moment later still finds them -- on a 2-core host a polling receiver
+ * is often descheduled while its sender runs, and a NIC's line-rate
+ * receive path has no such gaps. An SRQ is shared: its datagrams are
+ * read, and dropped when it is empty, as rxe drops them. A QP that cannot
+ * receive reads everything and drops it.
+ */
+static int ud_room(struct tcp_qp *qp)
+{
+	uint32_t n = qp->rq.head - qp->rq.tail;
+
+	if (qp->srq || (qp->state != IBV_QPS_RTR && qp->state != IBV_QPS_RTS &&
+			qp->state != IBV_QPS_SQD && qp->state != IBV_QPS_SQE))
+		return TCP_UD_BATCH;
+	return n < TCP_UD_BATCH ? (int)n : TCP_UD_BATCH;
+}
+
+/* The engine stops (or starts again) watching the socket. */
+static void ud_rx_wait(struct tcp_qp *qp, bool on)
+{
+	if (qp->ud->rx_wait == on || qp->ud->fd < 0)
+		return;
+	qp->ud->rx_wait = on;
+	tcp_engine_rewatch(qp->ctx, qp->ud->fd, &qp->conn.poll.p,
+			   tcp_qp_events(qp));
+}
+
+void tcp_ud_recv_posted(struct tcp_qp *qp)
+{
+	tcp_assert_held(&qp->lock);
+	if (!qp->ud->rx_wait)
+		return;
+	ud_rx_wait(qp, false);
+	tcp_ud_rx(qp); /* what waited in the socket, now */
+}
+
 void tcp_ud_rx(struct tcp_qp *qp)
 {
 	struct tcp_ud *ud = qp->ud;
@@ -239,10 +278,15 @@ void tcp_ud_rx(struct tcp_qp *qp)
 		char buf[UD_CTL];
 		struct cmsghdr align;
 	} ctl[TCP_UD_BATCH];
-	int pass, i, n;
+	int pass, i, n, room;
 
 	tcp_assert_held(&qp->lock);
 	for (pass = 0; ud->fd >= 0 && pass < TCP_UD_PASSES; pass++) {
+		room = ud_room(qp);
+		if (!room) {
+			ud_rx_wait(qp, true);
+			break;
+		}
 		memset(mm, 0, sizeof(mm));
 		for (i = 0; i < TCP_UD_BATCH; i++) {
 			iov[i].iov_base = ud->buf + (size_t)i * TCP_UD_DGRAM;
@@ -254,7 +298,7 @@ void tcp_ud_rx(struct tcp_qp *qp)
 			mm[i].msg_hdr.msg_control = ctl[i].buf;
 			mm[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
 		}
-		n = recvmmsg(ud->fd, mm, TCP_UD_BATCH, MSG_DONTWAIT, NULL);
+		n = recvmmsg(ud->fd, mm, room, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			break;
 		for (i = 0; i < n; i++) {
@@ -262,7 +306,7 @@ void tcp_ud_rx(struct tcp_qp *qp)
 			ud_datagram(qp, iov[i].iov_base, mm[i].msg_len,
 				    &mm[i].msg_hdr);
 		}
-		if (n < TCP_UD_BATCH)
+		if (n < room)
 			break;
 	}
 }
