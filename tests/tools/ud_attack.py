@@ -194,8 +194,8 @@ class Run:
         check(what, wc.status == e.IBV_WC_SUCCESS and
               wc.wr_id == self.next and got == data and
               wc.byte_len == GRH + len(data),
-              'wc wr_id %d (want %d) status %d len %d, bytes %r' %
-              (wc.wr_id, self.next, wc.status, wc.byte_len, got))
+              'wc wr_id %d (want %d) status %d len %d, bytes %r (want %r)' %
+              (wc.wr_id, self.next, wc.status, wc.byte_len, got, data))
         self.next = wc.wr_id + 1
 
     def attack(self, name, dgrams, delivered=None):
