@@ -6,9 +6,10 @@ Q_Key bit, a receive too small, a send above the MTU, SRQ, the reply path
 through ibv_create_ah_from_wc, the ibv_wr_* API, loss tolerance, destroy
 with traffic, bad address handles, the modify table, the QPN's ports.
 
-Until datagram security lands (ud_sec.c), a device in psp auth or encrypt
-refuses UD QPs (EOPNOTSUPP): the suite then skips, and tests/run runs it on
-a device registered with `psp off`. How to run: qp_helpers.py."""
+It runs in every psp mode (tests/run: the default, auth, and off); a
+device with certificates has no shared key for datagram security and
+refuses UD QPs (EOPNOTSUPP): the suite then skips. How to run:
+qp_helpers.py."""
 
 import errno
 import ipaddress
@@ -33,6 +34,9 @@ from qp_case import QPCase  # noqa: E402
 UD = e.IBV_QPT_UD
 QKEY = 0x11111111
 GRH = 40
+HDR = 48  # struct rtcp_ud_hdr
+# the datagram's tag (ud_sec.h): in every mode but off
+TAG = 0 if os.environ.get('RDMA_TCP_TEST_PSP') == 'off' else 16
 QUIET = 0.3  # how long "nothing arrives" is watched (a bound, not a sync)
 
 
@@ -85,7 +89,7 @@ class UDCase(QPCase):
         except PyverbsRDMAError as ex:
             if (ex.error_code == errno.EOPNOTSUPP and
                     os.environ.get('RDMA_TCP_TEST_PSP') != 'off'):
-                self.skipTest('UD needs datagram security on this device')
+                self.skipTest('no UD on this device (certificates)')
             raise
         if up:
             ud_up(s.qp, qkey)
@@ -151,8 +155,9 @@ class UDCase(QPCase):
         ip = g[20:]
         self.assertEqual(ip[0], 0x45)
         self.assertEqual(ip[9], socket.IPPROTO_UDP)
-        # total length covers IP, UDP, our header and the payload
-        self.assertEqual(struct.unpack('>H', ip[2:4])[0], 20 + 8 + 48 + 33)
+        # total length covers IP, UDP, our header, the payload, the tag
+        self.assertEqual(struct.unpack('>H', ip[2:4])[0],
+                         20 + 8 + HDR + 33 + TAG)
         s = sum(struct.unpack('>10H', ip)) % 0xffff
         self.assertEqual(s, 0, 'IPv4 header checksum')
         mine = ipaddress.IPv6Address(str(gid0(a.ctx))).ipv4_mapped
@@ -172,7 +177,7 @@ class UDCase(QPCase):
         g = b.rbuf.read(0, GRH)
         self.assertEqual(g[0] >> 4, 6)
         self.assertEqual(g[6], socket.IPPROTO_UDP)
-        self.assertEqual(struct.unpack('>H', g[4:6])[0], 8 + 48 + 17)
+        self.assertEqual(struct.unpack('>H', g[4:6])[0], 8 + HDR + 17 + TAG)
         addr = ipaddress.IPv6Address(str(g6)).packed
         self.assertEqual(g[8:24], addr)
         self.assertEqual(g[24:40], addr)
@@ -351,8 +356,8 @@ class UDCase(QPCase):
 
     def test_qp_ex_ops_refused(self):
         ops = e.IBV_QP_EX_WITH_SEND | e.IBV_QP_EX_WITH_RDMA_WRITE
-        self.assertRDMAError(errno.EOPNOTSUPP, self.ud, ex=True,
-                             send_ops=ops, up=False)
+        self.assertRDMAError(errno.EOPNOTSUPP, self.side, qp_type=UD,
+                             cap=ud_cap(), ex=True, send_ops=ops)
 
     # ------------------------------------------------ loss, destroy, AHs
 
