@@ -181,6 +181,15 @@ class UDCase(QPCase):
         addr = ipaddress.IPv6Address(str(g6)).packed
         self.assertEqual(g[8:24], addr)
         self.assertEqual(g[24:40], addr)
+        # libibverbs reads it as IPv6 and finds the GID: the reply works
+        back = AH(b.pd, wc=wc, grh=b.rbuf.addr, port_num=PORT)
+        self._keep.append(back)
+        a.rbuf = a.buf(GRH + 64)
+        a.qp.post_recv(recv_wr([a.rbuf.sge(0, GRH + 64)], wr_id=5))
+        self.send(b, back, wc.src_qp, b'v6 reply')
+        poll_cq(b.scq, 1)
+        self.assertWC(poll_cq(a.rcq, 1)[0], wr_id=5)
+        self.assertEqual(a.rbuf.read(0, GRH)[8:24], addr)
 
     # ------------------------------------------------------------- Q_Key
 
