@@ -21,15 +21,16 @@ import time
 import unittest
 
 import pyverbs.enums as e
-from pyverbs.addr import AH, AHAttr, GlobalRoute
+from pyverbs.addr import AH, GID, AHAttr, GlobalRoute
 from pyverbs.pyverbs_error import PyverbsRDMAError
 from pyverbs.qp import QPAttr, QPCap
 from pyverbs.srq import SRQ, SrqAttr, SrqInitAttr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qp_helpers import (PORT, Side, gid0, poll_cq, poll_quiet,  # noqa: E402
+from qp_helpers import (PORT, gid0, poll_cq, poll_quiet,  # noqa: E402
                         rand_bytes, recv_wr, send_wr)
 from qp_case import QPCase  # noqa: E402
+import rtcp_wire  # noqa: E402
 
 UD = e.IBV_QPT_UD
 QKEY = 0x11111111
@@ -450,6 +451,66 @@ class UDCase(QPCase):
         # a remote QPN beyond 24 bits
         wr.set_wr_ud(self.ah(s), 1 << 24, QKEY)
         self.assertRDMAError(errno.EINVAL, s.qp.post_send, wr)
+
+    def test_hostile_datagrams_dropped(self):
+        """Anything but a well-formed datagram for this QP, in the
+        device's mode, under its Q_Key, is dropped without a trace; the QP
+        carries on. (A plain datagram is the control in psp off, and
+        dropped in the secured modes: it has no tag.)"""
+        a, b, ah = self.pair_up()
+        b.qp.post_recv(recv_wr([b.rbuf.sge(0, b.rbuf.length)], wr_id=7))
+        good = dict(dst_qpn=b.qpn, src_qpn=0x4200, qkey=QKEY, len=4)
+        bad = [
+            b'', b'RTUD', rtcp_wire.pack_ud_hdr(**good),       # short
+            rtcp_wire.pack_ud_hdr(**good) + b'abcde',           # long
+            rtcp_wire.pack_ud_hdr(**dict(good, magic=1)) + b'abcd',
+            rtcp_wire.pack_ud_hdr(**dict(good, version=9)) + b'abcd',
+            rtcp_wire.pack_ud_hdr(**dict(good, opcode=7)) + b'abcd',
+            rtcp_wire.pack_ud_hdr(**dict(good, flags=2)) + b'abcd',
+            rtcp_wire.pack_ud_hdr(**dict(good, dst_qpn=b.qpn + 1)) + b'abcd',
+            rtcp_wire.pack_ud_hdr(**dict(good, qkey=QKEY + 1)) + b'abcd',
+            rtcp_wire.pack_ud_hdr(**dict(good, len=self.mtu + 1)) +
+            bytes(self.mtu + 1),
+            rtcp_wire.pack_ud_hdr(**dict(good, mode=1)) + b'abcd',
+            rtcp_wire.pack_ud_hdr(**dict(good, mode=1)) + b'abcd' + bytes(16),
+        ]
+        plain = rtcp_wire.pack_ud_hdr(**good) + b'abcd'
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            for d in bad + ([plain] if TAG else []):
+                u.sendto(d, ('127.0.0.1', b.qpn >> 8))
+            self.assertEqual(poll_quiet(b.rcq, QUIET), [])
+            if not TAG:
+                u.sendto(plain, ('127.0.0.1', b.qpn >> 8))
+                wc = poll_cq(b.rcq, 1)[0]
+                self.assertWC(wc, wr_id=7)
+                self.assertEqual((wc.src_qp, wc.byte_len), (0x4200, GRH + 4))
+                self.assertEqual(b.rbuf.read(GRH, 4), b'abcd')
+                b.qp.post_recv(recv_wr([b.rbuf.sge(0, b.rbuf.length)],
+                                       wr_id=8))
+        wc = self.roundtrip(a, b, ah, b'still here') if TAG else None
+        if not TAG:
+            self.send(a, ah, b.qpn, b'still here')
+            poll_cq(a.scq, 1)
+            wc = poll_cq(b.rcq, 1)[0]
+        self.assertWC(wc, opcode=e.IBV_WC_RECV)
+        self.assertEqual(b.state(), e.IBV_QPS_RTS)
+
+    def test_only_to_the_device_gids(self):
+        """A datagram sent to an address of the host that is not one of
+        the device's GIDs (127.0.0.2 on lo) is not taken."""
+        if (ipaddress.IPv6Address(str(gid0(self.ctx))) !=
+                ipaddress.IPv6Address('::ffff:127.0.0.1')):
+            self.skipTest('needs the device on lo')
+        a, b, _ = self.pair_up()
+        b.qp.post_recv(recv_wr([b.rbuf.sge(0, b.rbuf.length)], wr_id=7))
+        other = self.ah(a, dgid=GID(
+            ipaddress.IPv6Address('::ffff:127.0.0.2').exploded))
+        self.send(a, other, b.qpn, b'elsewhere')
+        poll_cq(a.scq, 1)
+        self.assertEqual(poll_quiet(b.rcq, QUIET), [])
+        wc = self.roundtrip(a, b, self.ah(a), b'here')
+        self.assertEqual(b.rbuf.read(GRH, 4), b'here')
+        self.assertWC(wc, wr_id=7)
 
     def test_across_contexts(self):
         ctx2, _ = self.other_context()
