@@ -569,6 +569,8 @@ void tcp_qp_destroy(struct tcp_qp *qp)
 	if (qp->type == IBV_QPT_UD) {
 		/* the socket, then the ports: nobody may take the number
 		 * while a datagram could still be read for this QP */
+		while (qp->ud->mc)
+			tcp_ud_mcast_leave(qp, &qp->ud->mc);
 		tcp_engine_unwatch(ctx, qp->ud->fd);
 		close(qp->ud->fd);
 		qp->ud->fd = -1;
