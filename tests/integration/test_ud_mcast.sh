@@ -25,7 +25,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 rt_args "$@"
 PROG=$(built tests/tools/ud_mcast) || exit 2
-need_tools ip timeout
+need_tools ip timeout ibv_devinfo
 NSA=rtcp-udmA-$$
 NSB=rtcp-udmB-$$
 
