@@ -220,10 +220,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s DEVICE MGID\n", argv[0]);
 		return 2;
 	}
+	setvbuf(stdout, NULL, _IOLBF, 0); /* lines out as they come */
 	list = ibv_get_device_list(&n);
 	for (i = 0; list && i < n && !ctx; i++)
 		if (!strcmp(ibv_get_device_name(list[i]), argv[1]))
 			ctx = ibv_open_device(list[i]);
+	if (list)
+		ibv_free_device_list(list);
 	buf = calloc(1, (MEMBERS + 1) * MSGS * (GRH + LEN));
 	if (!ctx || !buf || !(pd = ibv_alloc_pd(ctx)) ||
 	    !(cq = ibv_create_cq(ctx, 256, NULL, NULL, 0)) ||
@@ -248,6 +251,11 @@ int main(int argc, char **argv)
 	for (i = 0; i < MEMBERS; i++)
 		ibv_destroy_qp(m[i]); /* (leaves the groups it is in) */
 	ibv_destroy_qp(s);
+	ibv_dereg_mr(mr);
+	ibv_destroy_cq(cq);
+	ibv_dealloc_pd(pd);
+	ibv_close_device(ctx);
+	free(buf);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
