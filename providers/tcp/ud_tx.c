@@ -91,10 +91,42 @@ static enum ibv_wc_status ud_payload(struct tcp_qp *qp,
 	return st;
 }
 
+static struct cmsghdr *ud_cmsg_int(struct cmsghdr *cm, int level, int type,
+				   int v)
+{
+	cm->cmsg_level = level;
+	cm->cmsg_type = type;
+	cm->cmsg_len = CMSG_LEN(sizeof(v));
+	memcpy(CMSG_DATA(cm), &v, sizeof(v));
+	return (struct cmsghdr *)((char *)cm + CMSG_SPACE(sizeof(v)));
+}
+
+/*
+ * The AH's traffic class and hop limit as the datagram's TOS and TTL (IPv4)
+ * or traffic class and hop limit (IPv6), as rxe builds its IP header from
+ * them. A hop limit of 0 (an AH the application left zeroed) keeps the
+ * host's default, and multicast always leaves with TTL 1 (ud_mcast.c).
+ * Returns the control bytes used after the PKTINFO.
+ */
+static size_t ud_ttl_tos(const struct tcp_ah *ah, struct cmsghdr *cm)
+{
+	bool v4 = tcp_gid_is_v4(&ah->attr.grh.dgid);
+	struct cmsghdr *c = cm;
+
+	if (ah->attr.grh.hop_limit && !tcp_ud_gid_mcast(&ah->attr.grh.dgid))
+		c = ud_cmsg_int(c, v4 ? IPPROTO_IP : IPPROTO_IPV6,
+				v4 ? IP_TTL : IPV6_HOPLIMIT,
+				ah->attr.grh.hop_limit);
+	c = ud_cmsg_int(c, v4 ? IPPROTO_IP : IPPROTO_IPV6,
+			v4 ? IP_TOS : IPV6_TCLASS, ah->attr.grh.traffic_class);
+	return (char *)c - (char *)cm;
+}
+
 /* Where the datagram goes (the AH's dgid, the QPN's port), and from. */
 static socklen_t ud_dest(struct tcp_qp *qp, const struct ibv_send_wr *wr,
-			 struct sockaddr_in6 *to, struct cmsghdr *cm)
+			 struct sockaddr_in6 *to, struct msghdr *m)
 {
+	struct cmsghdr *cm = m->msg_control;
 	struct tcp_ah *ah = to_tah(wr->wr.ud.ah);
 	struct in6_pktinfo pi = { .ipi6_ifindex = 0 };
 
@@ -116,6 +148,10 @@ static socklen_t ud_dest(struct tcp_qp *qp, const struct ibv_send_wr *wr,
 	cm->cmsg_type = IPV6_PKTINFO;
 	cm->cmsg_len = CMSG_LEN(sizeof(pi));
 	memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+	m->msg_controllen =
+		CMSG_SPACE(sizeof(pi)) +
+		ud_ttl_tos(ah, (struct cmsghdr *)((char *)cm +
+						  CMSG_SPACE(sizeof(pi))));
 	return sizeof(*to);
 }
 
@@ -145,7 +181,8 @@ static void ud_send_one(struct tcp_qp *qp, const struct ibv_send_wr *wr)
 	struct iovec pl[TCP_MAX_SGE], iov[TCP_MAX_SGE + 2];
 	uint8_t hw[RTCP_UD_HDR_LEN], tag[RTCP_UD_TAG_LEN];
 	union {
-		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+			 2 * CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
 	struct sockaddr_in6 to;
@@ -195,9 +232,9 @@ static void ud_send_one(struct tcp_qp *qp, const struct ibv_send_wr *wr)
 		iov[n++].iov_len = sizeof(tag);
 	}
 	m.msg_name = &to;
+	memset(&ctl, 0, sizeof(ctl));
 	m.msg_control = ctl.buf;
-	m.msg_controllen = sizeof(ctl.buf);
-	m.msg_namelen = ud_dest(qp, wr, &to, (struct cmsghdr *)ctl.buf);
+	m.msg_namelen = ud_dest(qp, wr, &to, &m);
 	m.msg_iov = iov;
 	m.msg_iovlen = n;
 	ud_sendmsg(qp, &m);

@@ -96,8 +96,9 @@ class UDCase(QPCase):
             ud_up(s.qp, qkey)
         return s
 
-    def ah(self, side, sgid_index=0, dgid=None):
-        gr = GlobalRoute(dgid=dgid or gid0(side.ctx), sgid_index=sgid_index)
+    def ah(self, side, sgid_index=0, dgid=None, hop_limit=64, tclass=0):
+        gr = GlobalRoute(dgid=dgid or gid0(side.ctx), sgid_index=sgid_index,
+                         hop_limit=hop_limit, traffic_class=tclass)
         a = AH(side.pd, attr=AHAttr(port_num=PORT, is_global=1, gr=gr))
         self._keep.append(a)
         return a
@@ -149,12 +150,15 @@ class UDCase(QPCase):
         self.assertEqual(wc.byte_len, GRH)
 
     def test_grh_ipv4(self):
-        a, b, ah = self.pair_up()
-        self.roundtrip(a, b, ah, b'x' * 33)
+        a, b, _ = self.pair_up()
+        # the AH's hop limit and traffic class are the datagram's TTL and
+        # TOS, and come back in the GRH
+        self.roundtrip(a, b, self.ah(a, hop_limit=7, tclass=0x20),
+                       b'x' * 33)
         g = b.rbuf.read(0, GRH)
         self.assertEqual(g[:20], bytes(20))
         ip = g[20:]
-        self.assertEqual(ip[0], 0x45)
+        self.assertEqual((ip[0], ip[1], ip[8]), (0x45, 0x20, 7))
         self.assertEqual(ip[9], socket.IPPROTO_UDP)
         # total length covers IP, UDP, our header, the payload, the tag
         self.assertEqual(struct.unpack('>H', ip[2:4])[0],
@@ -172,11 +176,13 @@ class UDCase(QPCase):
         g6 = self.ctx.query_gid(PORT, i)
         a, b = self.ud(), self.ud()
         b.rbuf = b.buf(GRH + 64)
-        ah = self.ah(a, sgid_index=i, dgid=g6)
+        ah = self.ah(a, sgid_index=i, dgid=g6, hop_limit=9, tclass=0x40)
         wc = self.roundtrip(a, b, ah, b'y' * 17)
         self.assertEqual(wc.byte_len, GRH + 17)
         g = b.rbuf.read(0, GRH)
         self.assertEqual(g[0] >> 4, 6)
+        tclass = (g[0] & 0xf) << 4 | g[1] >> 4
+        self.assertEqual((tclass, g[7]), (0x40, 9))
         self.assertEqual(g[6], socket.IPPROTO_UDP)
         self.assertEqual(struct.unpack('>H', g[4:6])[0], 8 + HDR + 17 + TAG)
         addr = ipaddress.IPv6Address(str(g6)).packed
