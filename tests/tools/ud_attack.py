@@ -24,11 +24,13 @@ over, the unused receives' canaries are intact and R is still in RTS. In
 `off` (the control: unauthenticated) the attacks that need no key --
 replay, payload, header, downgrade -- are delivered, and the script
 checks that they are, so it can tell delivery from dropping.
-  usage: ud_attack.py DEVICE-MODE(auth|encrypt|off)
+With `cert` (a device with certificates): UD QPs are EOPNOTSUPP there.
+  usage: ud_attack.py DEVICE-MODE(auth|encrypt|off|cert)
 Device from RDMA_TCP_DEV (tcp0). Prints "ok"/"FAIL" lines and "N passed,
 N failed". Needs root (AF_PACKET).
 """
 import ctypes
+import errno
 import hashlib
 import hmac
 import os
@@ -39,6 +41,7 @@ import time
 
 import pyverbs.enums as e
 from pyverbs.addr import AH
+from pyverbs.pyverbs_error import PyverbsRDMAError
 from pyverbs.qp import QPAttr, QPCap
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -301,8 +304,26 @@ class Run:
               attr.qp_state == e.IBV_QPS_RTS)
 
 
+def cert_device():
+    """A device with certificates has no shared key to key datagrams
+    from: no UD QP (EOPNOTSUPP), while RC QPs are still made."""
+    ctx, _ = open_context()
+    try:
+        Side(ctx, qp_type=UD, cap=cap())
+        err = 0
+    except PyverbsRDMAError as ex:
+        err = ex.error_code
+    check('cert: a UD QP is refused with EOPNOTSUPP', err == errno.EOPNOTSUPP,
+          'error %d' % err)
+    rc = Side(ctx, qp_type=e.IBV_QPT_RC)
+    check('cert: an RC QP is made', rc.qpn != 0)
+
+
 def main():
-    Run(sys.argv[1]).run()
+    if sys.argv[1] == 'cert':
+        cert_device()
+    else:
+        Run(sys.argv[1]).run()
     print('%d passed, %d failed' % (passed, failed))
     return 1 if failed else 0
 
