@@ -12,7 +12,8 @@
 # in the next posted receive, the unused receives keep their canaries,
 # the victim stays in RTS. Then `off`, the control: the attacks that need
 # no key are delivered (unauthenticated, documented), which shows the
-# script tells delivery from dropping.
+# script tells delivery from dropping. Last, a device with certificates
+# (tests/lib/mkcerts.sh): no shared key, so UD QPs are EOPNOTSUPP there.
 #
 #   tests/integration/test_ud_sec.sh PATH/TO/rdma-tcp
 #
@@ -34,9 +35,27 @@ lo_device tcp0 psp auth
 san_setup "$RDMA_TCP" || exit 2
 export RDMA_TCP_DEV=tcp0
 
-for mode in auth encrypt off; do
-	if ! out=$("$RDMA_TCP" link set tcp0 psp "$mode" 2>&1); then
-		fail "link set tcp0 psp $mode" "$out"
+# the words of `link set` for a mode; cert: a certificate made for the run
+link_words() {
+	case $1 in
+	cert) echo psp auth cert "$CERTS/a.pem" certkey "$CERTS/a.key" ca "$CERTS/ca.pem" ;;
+	*) echo psp "$1" ;;
+	esac
+}
+
+CERTS=$RDMA_TCP_ROOT/certs
+modes="auth encrypt off"
+if sh "$SRC/tests/lib/mkcerts.sh" "$CERTS" >/dev/null 2>&1 &&
+	chmod 600 "$CERTS"/*.key; then
+	modes="$modes cert"
+else
+	fail "mkcerts.sh: certificates for the cert phase"
+fi
+
+for mode in $modes; do
+	# shellcheck disable=SC2046 # the words split on purpose (no spaces in paths)
+	if ! out=$("$RDMA_TCP" link set tcp0 $(link_words "$mode") 2>&1); then
+		fail "link set tcp0 $(link_words "$mode")" "$out"
 		continue
 	fi
 	out=$(stock timeout -k 5 60 "$PYTHON" -X faulthandler "$ATTACK" "$mode" 2>&1)

@@ -24,10 +24,13 @@ over, the unused receives' canaries are intact and R is still in RTS. In
 `off` (the control: unauthenticated) the attacks that need no key --
 replay, payload, header, downgrade -- are delivered, and the script
 checks that they are, so it can tell delivery from dropping.
-  usage: ud_attack.py DEVICE-MODE(auth|encrypt|off)
+With `cert` (a device with certificates): UD QPs are EOPNOTSUPP there.
+  usage: ud_attack.py DEVICE-MODE(auth|encrypt|off|cert)
 Device from RDMA_TCP_DEV (tcp0). Prints "ok"/"FAIL" lines and "N passed,
 N failed". Needs root (AF_PACKET).
 """
+import ctypes
+import errno
 import hashlib
 import hmac
 import os
@@ -38,6 +41,7 @@ import time
 
 import pyverbs.enums as e
 from pyverbs.addr import AH
+from pyverbs.pyverbs_error import PyverbsRDMAError
 from pyverbs.qp import QPAttr, QPCap
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -83,6 +87,26 @@ def cap():
                  max_recv_sge=1, max_inline_data=0)
 
 
+def udp_port_filter(port):
+    """Classic BPF for IPv4 "udp dst port PORT" on an Ethernet frame (what
+    `tcpdump -dd` gives for it): lo carries other programs' traffic too,
+    which would fill the capture's buffer before our datagram."""
+    prog = [(0x28, 0, 0, 12),            # ldh [12]: ethertype
+            (0x15, 0, 8, 0x0800),        # IPv4, else drop
+            (0x30, 0, 0, 23),            # ldb [23]: protocol
+            (0x15, 0, 6, 17),            # UDP, else drop
+            (0x28, 0, 0, 20),            # ldh [20]: fragment offset
+            (0x45, 4, 0, 0x1fff),        # a later fragment: drop
+            (0xb1, 0, 0, 14),            # x = IP header length
+            (0x48, 0, 0, 16),            # ldh [x + 16]: UDP dst port
+            (0x15, 0, 1, port),          # ours: accept, else drop
+            (0x06, 0, 0, 0x40000),       # accept
+            (0x06, 0, 0, 0)]             # drop
+    code = ctypes.create_string_buffer(
+        b''.join(struct.pack('HBBI', *i) for i in prog))
+    return code, struct.pack('HL', len(prog), ctypes.addressof(code))
+
+
 class Capture:
     """UDP datagrams to one port as lo carries them (root: AF_PACKET)."""
 
@@ -90,8 +114,16 @@ class Capture:
         self.port = port
         self.s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
                                socket.htons(3))  # ETH_P_ALL
+        self.code, fprog = udp_port_filter(port)
+        self.s.setsockopt(socket.SOL_SOCKET, 26, fprog)  # SO_ATTACH_FILTER
         self.s.bind(('lo', 0))
         self.s.setblocking(False)
+        # what came before the filter was attached
+        while True:
+            try:
+                self.s.recv(65536)
+            except BlockingIOError:
+                break
 
     def udp_payload(self, f):
         et = struct.unpack('>H', f[12:14])[0]
@@ -104,6 +136,9 @@ class Capture:
         if struct.unpack('>H', f[u + 2:u + 4])[0] != self.port:
             return None
         return f[u + 8:]
+
+    def stats(self):
+        return struct.unpack('II', self.s.getsockopt(263, 6, 8))
 
     def first(self, timeout=10):
         """The first datagram to the port, waiting at most timeout s."""
@@ -219,7 +254,8 @@ class Run:
         first = self.genuine()
         self.lands('%s: the first genuine message' % self.mode, first)
         d = cap.first()
-        check('%s: S\'s datagram captured on lo' % self.mode, d is not None)
+        check('%s: S\'s datagram captured on lo' % self.mode, d is not None,
+              'packets %d, dropped %d (PACKET_STATISTICS)' % cap.stats())
         if d is None:
             return
         secured = self.mode != 'off'
@@ -268,8 +304,26 @@ class Run:
               attr.qp_state == e.IBV_QPS_RTS)
 
 
+def cert_device():
+    """A device with certificates has no shared key to key datagrams
+    from: no UD QP (EOPNOTSUPP), while RC QPs are still made."""
+    ctx, _ = open_context()
+    try:
+        Side(ctx, qp_type=UD, cap=cap())
+        err = 0
+    except PyverbsRDMAError as ex:
+        err = ex.error_code
+    check('cert: a UD QP is refused with EOPNOTSUPP', err == errno.EOPNOTSUPP,
+          'error %d' % err)
+    rc = Side(ctx, qp_type=e.IBV_QPT_RC)
+    check('cert: an RC QP is made', rc.qpn != 0)
+
+
 def main():
-    Run(sys.argv[1]).run()
+    if sys.argv[1] == 'cert':
+        cert_device()
+    else:
+        Run(sys.argv[1]).run()
     print('%d passed, %d failed' % (passed, failed))
     return 1 if failed else 0
 

@@ -67,7 +67,8 @@ static int seal(struct tcp_context *ctx, struct tcp_ud_tx_sec *tx,
 	uint8_t *pay = d->b + RTCP_UD_HDR_LEN;
 	int err;
 
-	memcpy(pay, p, len); /* auth sends the plaintext itself */
+	if (len)
+		memcpy(pay, p, len); /* auth sends the plaintext itself */
 	err = tcp_ud_seal(ctx, tx, &h, d->b, &v, 1, len, pay, pay + len);
 	d->n = RTCP_UD_HDR_LEN + len +
 	       (ctx->psp_conf.mode ? RTCP_UD_TAG_LEN : 0);
