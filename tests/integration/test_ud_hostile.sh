@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Hostile UDP datagrams against a live UD QP: tests/tools/ud_hostile.py
+# (pyverbs, one process) makes a UD QP of tcp0 and aims a plain UDP socket
+# at its port: bad magic, version, opcode, flags, mode; len above, below
+# and over the MTU; truncated, empty and 64 KiB datagrams; wrong, oversize
+# and multicast dst_qpn; wrong and privileged Q_Keys; a wrong destination
+# address; random garbage; every header byte flipped. None may be
+# delivered, the one posted receive must take the genuine datagram sent
+# behind them (checked by content), the QP stays in RTS with no async
+# event; then a flood with no receive posted must leave memory,
+# descriptors and threads as they were and never deliver garbage.
+#
+#   tests/integration/test_ud_hostile.sh PATH/TO/rdma-tcp
+#
+# As root: registers tcp0 on lo in a private registry (RDMA_TCP_ROOT), in
+# the mode whose datagrams are plaintext an attacker can forge, `psp off`
+# (testlib.sh's RAW_PSP); the secured modes' datagrams carry a tag that
+# ud_sec.c checks. All traffic is on loopback. Prints one line per check
+# and "N passed, N failed"; exit status 1 on any failure, 2 on a usage or
+# setup error.
+
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/../lib/testlib.sh"
+
+rt_args "$@"
+san_setup "$RDMA_TCP" || exit 2
+PYTHON=/usr/bin/python3 # pyverbs exists only for Debian's python
+lo_device tcp0 "${RAW_PSP[@]}"
+export RDMA_TCP_DEV=tcp0 RDMA_TCP_TEST_PSP=${RAW_PSP[1]}
+# the sanitizer runtimes first when the provider is an ASan build
+san_refresh
+run_c_suite 120 "${STOCK[@]}" "$PYTHON" -X faulthandler \
+	"$HERE/../tools/ud_hostile.py"
