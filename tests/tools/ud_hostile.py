@@ -452,8 +452,14 @@ def run_health(v, a, left):
 
 
 def main():
-    v = Victim()
-    a = Attacker(v)
+    try:
+        v = Victim()
+        a = Attacker(v)
+    except Exception as ex:  # pyverbs errors carry the errno
+        fail('a UD QP pair on %s in RTS' % os.environ.get('RDMA_TCP_DEV',
+                                                          'tcp0'), ex)
+        print('%d passed, %d failed' % (passed, failed))
+        return 1
     print('# victim qpn %#x (UDP port %d), sender qpn %#x, MTU %d' %
           (v.qp.qp_num, a.dst[1], v.sender.qp_num, v.mtu), flush=True)
     # the forgery itself is right: controls the cases depend on
