@@ -23,7 +23,8 @@ and never deliver garbage.
 
 Prints "ok - ..." / "FAIL - ..." per check and "N passed, N failed";
 exit 1 on any failure. Needs Debian's python (pyverbs) and the device's
-environment (`rdma-tcp env`).
+environment (`rdma-tcp env`); UD_HOSTILE_RSS_CHECK=0 prints the flood's
+memory growth instead of checking it.
 """
 
 import os
@@ -55,6 +56,9 @@ MAX_UDP = 65507  # the largest UDP payload over IPv4
 RECV_SLOTS = 64
 FLOOD = 20000
 TIMEOUT = 10.0
+# 0: the flood's memory growth is printed, not checked (an ASan build's
+# quarantine keeps every freed block, Python's too)
+RSS_CHECK = os.environ.get('UD_HOSTILE_RSS_CHECK', '1') != '0'
 
 passed = failed = 0
 
@@ -450,7 +454,13 @@ def run_flood(v, a):
     check(not p, 'flood: a genuine datagram after it is delivered',
           '\n'.join(p))
     grow = rss_kib() - rss
-    check(grow < 16 * 1024, 'flood: memory grew by %d KiB (< 16 MiB)' % grow)
+    if RSS_CHECK:
+        # the flood's valid half alone is ~9.5 MB: a QP that kept it
+        # would show
+        check(grow < 4096, 'flood: memory grew by %d KiB (< 4 MiB)' % grow)
+    else:
+        print('# flood: memory grew by %d KiB (not checked: '
+              'UD_HOSTILE_RSS_CHECK=0)' % grow)
     check(open_fds() == fds, 'flood: descriptors unchanged',
           'before %s, after %s' % (sorted(fds), sorted(open_fds())))
     check(threads() == thr, 'flood: threads unchanged (%d)' % thr,
