@@ -133,7 +133,13 @@ add_dev() {
 		return 1
 	fi
 	MTU=$(dev_mtu "$ns" "$dev" "$ip")
-	ok "$dev ($mode) on $nd${ns:+ in $ns}: PORT_ACTIVE, MTU $MTU"
+	# the phase runs in the mode it is named after (auth: the default)
+	out=$(in_ns "$ns" "$RDMA_TCP" link show "$dev" 2>&1)
+	if ! [[ $out == *" psp $mode "* ]]; then
+		fail "$dev registered in psp $mode" "$out"
+		return 1
+	fi
+	ok "$dev (psp $mode) on $nd${ns:+ in $ns}: PORT_ACTIVE, MTU $MTU"
 }
 
 # run_cases LABEL SRV_NS SRV_DEV CLI_NS CLI_DEV SRV_IP
