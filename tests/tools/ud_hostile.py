@@ -24,7 +24,10 @@ and never deliver garbage.
 Prints "ok - ..." / "FAIL - ..." per check and "N passed, N failed";
 exit 1 on any failure. Needs Debian's python (pyverbs) and the device's
 environment (`rdma-tcp env`); UD_HOSTILE_RSS_CHECK=0 prints the flood's
-memory growth instead of checking it.
+memory growth instead of checking it. UD_HOSTILE_SECURED_DEV=DEV (a
+device in psp auth or encrypt) adds a phase there: forged datagrams,
+plaintext and sealed-looking with random tags, are dropped and the verbs
+sender's sealed datagram behind them is delivered.
 """
 
 import os
@@ -40,6 +43,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'pyverbs'))
 import pyverbs.enums as e  # noqa: E402
 from pyverbs.addr import AH  # noqa: E402
 from pyverbs.cq import CQ  # noqa: E402
+from pyverbs.device import Context  # noqa: E402
 from pyverbs.pd import PD  # noqa: E402
 from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr  # noqa: E402
 from pyverbs.wr import RecvWR, SendWR  # noqa: E402
@@ -89,8 +93,11 @@ def mtu_bytes(active_mtu):
 class Victim:
     """The UD QP under attack, its receive slots, and a verbs sender."""
 
-    def __init__(self):
-        self.ctx, self.async_fd = open_context()
+    def __init__(self, dev=None):
+        if dev:
+            self.ctx, self.async_fd = Context(name=dev), None
+        else:
+            self.ctx, self.async_fd = open_context()
         self.mtu = mtu_bytes(self.ctx.query_port(PORT).active_mtu)
         self.slot = GRH + self.mtu
         self.pd = PD(self.ctx)
@@ -498,6 +505,52 @@ def run_health(v, a):
             sender=lambda: v.verbs_send(b'WRONG QKEY', QKEY ^ 2))
 
 
+def forged_secured(a):
+    """Datagrams of a party without the device's key: plaintext ones, and
+    sealed-looking ones (each mode and algorithm, random sid and tag)."""
+    rng = random.Random(0x5ec)
+    p = hostile(100)
+    out = [a.dgram(p), a.dgram(p, opcode=w.RTCP_UD_SEND), a.dgram(b''),
+           a.dgram(p, flags=w.RTCP_UD_F_SOLICITED)]
+    for mode in (1, 2):
+        for alg in (0, 1):
+            for seq in (1, 2, 1 << 40):
+                out.append(a.dgram(p + rng.randbytes(w.RTCP_UD_TAG_LEN),
+                                   len=len(p), mode=mode, alg=alg,
+                                   sid=rng.getrandbits(64) | 1, seq=seq))
+    return out + garbage(rng, 200)
+
+
+def run_secured(dev):
+    """A device in psp auth (the default): nothing forged without the key
+    is delivered; a verbs sender's sealed datagrams are."""
+    print('# secured device %s' % dev)
+    try:
+        v = Victim(dev)
+        a = Attacker(v)
+    except Exception as ex:
+        fail('a UD QP pair on %s in RTS' % dev, ex)
+        return
+    forged = forged_secured(a)
+    v.one_recv()
+    for d in forged:
+        a.send(d)
+    # read (and dropped) by the QP, which has a receive to read for
+    end = time.monotonic() + TIMEOUT
+    while socket_backlog(a.dst[1]) and time.monotonic() < end:
+        time.sleep(0.01)
+    data = b'SEALED ' + os.urandom(100)
+    swc = v.verbs_send(data, imm=0x0a0b0c0d)
+    check(swc is not None and swc.status == e.IBV_WC_SUCCESS,
+          '%s: verbs sender completes' % dev, swc and wc_str(swc))
+    p = wc_problems(v, v.poll(), data, struct.pack('=I', 0x0a0b0c0d),
+                    v.sender.qp_num)
+    check(not p, '%s: %d forged datagrams (plaintext, sealed-looking with '
+          'each mode and alg, garbage) dropped, the sealed one behind them '
+          'delivered' % (dev, len(forged)), '\n'.join(p))
+    check(qp_state(v.qp) == e.IBV_QPS_RTS, '%s: victim QP still in RTS' % dev)
+
+
 def main():
     try:
         v = Victim()
@@ -524,6 +577,8 @@ def main():
     run_flood(v, a)
     print('# flood: %.1f s' % (time.monotonic() - t0))
     run_health(v, a)
+    if os.environ.get('UD_HOSTILE_SECURED_DEV'):
+        run_secured(os.environ['UD_HOSTILE_SECURED_DEV'])
     print('%d passed, %d failed' % (passed, failed))
     return 1 if failed else 0
 
