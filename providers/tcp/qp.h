@@ -384,6 +384,10 @@ static inline struct tcp_ah *to_tah(struct ibv_ah *ah)
 	return container_of(ah, struct tcp_ah, ibv_ah);
 }
 
+/* ud_qp.c: multicast (not offered) */
+int tcp_attach_mcast(struct ibv_qp *qp, const union ibv_gid *gid, uint16_t lid);
+int tcp_detach_mcast(struct ibv_qp *qp, const union ibv_gid *gid, uint16_t lid);
+
 /* ah.c */
 struct ibv_ah *tcp_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr);
 int tcp_destroy_ah(struct ibv_ah *ah);

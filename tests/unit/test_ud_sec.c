@@ -307,7 +307,7 @@ static void flood_genuine(struct tcp_context *a, struct tcp_ud_rx_sec *rx)
 	struct tcp_ud_tx_sec first, tx;
 	struct dgram d0, d1, d;
 	unsigned int i, ok = 0;
-	size_t mid = 0;
+	size_t mid = 0, start = heap_used();
 	uint8_t p[32] = { 0 };
 
 	tcp_ud_tx_init(a, &first);
@@ -326,6 +326,9 @@ static void flood_genuine(struct tcp_context *a, struct tcp_ud_rx_sec *rx)
 	       tcp_ud_rx_senders(rx));
 	/* a full cache's memory stays put however many more senders come */
 	CHECKF(heap_used() <= mid + 4096, "heap %zu -> %zu", mid, heap_used());
+	if (start)
+		printf("a full cache of %u senders: %zu bytes of heap\n",
+		       tcp_ud_rx_senders(rx), heap_used() - start);
 	CHECK(deliver(a, rx, &d0, NULL) == -EBADMSG); /* evicted, replayed */
 	CHECK(deliver(a, rx, &d, NULL) == -EBADMSG);  /* cached, replayed */
 	seal(a, &first, p, sizeof(p), &d1);

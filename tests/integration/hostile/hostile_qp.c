@@ -61,9 +61,10 @@ static void create_qp_objs(void)
 	qp = ibv_create_qp(pd, &ia);
 	EXPECT_NULL(EINVAL, qp, "create_qp(recv_cq NULL)");
 	ia.recv_cq = cq;
-	ia.qp_type = IBV_QPT_UD;
+	/* (UD is offered since issue 16; raw packet QPs are not) */
+	ia.qp_type = IBV_QPT_RAW_PACKET;
 	qp = ibv_create_qp(pd, &ia);
-	EXPECT_NULL(EOPNOTSUPP, qp, "create_qp(UD)");
+	EXPECT_NULL(EOPNOTSUPP, qp, "create_qp(RAW_PACKET)");
 	ia.qp_type = (enum ibv_qp_type)200;
 	qp = ibv_create_qp(pd, &ia);
 	EXPECT_NULL(EOPNOTSUPP, qp, "create_qp(qp_type 200)");
@@ -168,12 +169,47 @@ static void create_qp_caps0(void)
 	}
 }
 
+/*
+ * UD multicast is not offered: attach and detach fail with EOPNOTSUPP,
+ * returned and in errno, on a UD QP and on an RC QP alike.
+ */
+static void mcast_refused(void)
+{
+	struct ibv_qp_init_attr ia;
+	union ibv_gid mgid;
+	struct ibv_qp *qp;
+	int t;
+
+	tc_section = "mcast";
+	/* ::ffff:239.1.2.3, a RoCE v2 IPv4 multicast GID */
+	memset(&mgid, 0, sizeof(mgid));
+	mgid.raw[10] = mgid.raw[11] = 0xff;
+	mgid.raw[12] = 239;
+	mgid.raw[13] = 1;
+	mgid.raw[14] = 2;
+	mgid.raw[15] = 3;
+	for (t = 0; t < 2; t++) {
+		memset(&ia, 0, sizeof(ia));
+		ia.send_cq = ia.recv_cq = cq;
+		ia.qp_type = t ? IBV_QPT_UD : IBV_QPT_RC;
+		ia.cap.max_send_wr = ia.cap.max_recv_wr = 1;
+		ia.cap.max_send_sge = ia.cap.max_recv_sge = 1;
+		qp = ibv_create_qp(pd, &ia);
+		if (!qp) /* (a device without UD: certificates) */
+			continue;
+		EXPECT_RC(EOPNOTSUPP, ibv_attach_mcast(qp, &mgid, 0));
+		EXPECT_RC(EOPNOTSUPP, ibv_detach_mcast(qp, &mgid, 0));
+		ibv_destroy_qp(qp);
+	}
+}
+
 void t_create_qp(void)
 {
 	create_qp_caps();
 	create_qp_objs();
 	create_qp_ex_args();
 	create_qp_caps0();
+	mcast_refused();
 }
 
 /* -------------------------------------------------------- modify_qp */
