@@ -6,19 +6,22 @@ defined, so no Python copy can drift from the C one.
 What it reads there:
     #define RTCP_OFF_<FIELD> N        header field offsets
     #define RTCP_HELLO_OFF_<FIELD> N  hello field offsets
+    #define RTCP_UD_OFF_<FIELD> N     UD datagram header field offsets
     #define RTCP_<NAME> N             plain integer constants
     enum ... { RTCP_<NAME> [= EXPR], ... };   opcodes, flags, syndromes,
                                               validation results
 A field runs from its offset to the next one (the last to RTCP_HDR_LEN /
-RTCP_HELLO_LEN). Integers are big-endian; a field whose #define carries a
-comment starting with "opaque" is raw bytes (struct 'Ns').
+RTCP_HELLO_LEN / RTCP_UD_HDR_LEN). Integers are big-endian; a field whose
+#define carries a comment starting with "opaque" is raw bytes (struct
+'Ns').
 
-Exports RTCP_HDR, RTCP_HELLO and RTCP_UD_HDR (struct.Struct, fields in
-wire order), HDR_FIELDS / HELLO_FIELDS / UD_FIELDS ((name, offset, width,
-opaque) tuples), every constant by its C name (RTCP_OP_SEND, RTCP_F_RNR,
-RTCP_EBADSEQ, ...), pack_hdr / unpack_hdr / pack_hello / unpack_hello /
-pack_ud_hdr, and codec_path(): the tests' wire_codec program, which runs
-the provider's real decoder.
+Exports RTCP_HDR, RTCP_HELLO and RTCP_UD (struct.Struct, fields in wire
+order; RTCP_UD_HDR is RTCP_UD), HDR_FIELDS / HELLO_FIELDS / UD_FIELDS
+((name, offset, width, opaque) tuples), every constant by its C name
+(RTCP_OP_SEND, RTCP_F_RNR, RTCP_EBADSEQ, RTCP_UD_SEND_IMM, ...), pack_hdr /
+unpack_hdr / pack_hello / unpack_hello / pack_ud / pack_ud_hdr (opcode
+SEND unless given) / unpack_ud, and codec_path(): the tests' wire_codec
+program, which runs the provider's real decoder.
 
 Environment: RTCP_WIRE_H (another wire.h), RTCP_WIRE_CODEC (the
 wire_codec binary; else found beside the provider RDMAV_DRIVERS names).
@@ -104,12 +107,15 @@ globals().update(CONSTS)
 HDR_FIELDS = _fields(CONSTS, _NOTES, 'RTCP_OFF_', CONSTS['RTCP_HDR_LEN'])
 HELLO_FIELDS = _fields(CONSTS, _NOTES, 'RTCP_HELLO_OFF_',
                        CONSTS['RTCP_HELLO_LEN'])
+UD_FIELDS = _fields(CONSTS, _NOTES, 'RTCP_UD_OFF_',
+                    CONSTS['RTCP_UD_HDR_LEN'])
 RTCP_HDR = _struct(HDR_FIELDS)
 RTCP_HELLO = _struct(HELLO_FIELDS)
+RTCP_UD = _struct(UD_FIELDS)
 HDR_NAMES = tuple(f[0] for f in HDR_FIELDS)
 HELLO_NAMES = tuple(f[0] for f in HELLO_FIELDS)
-UD_FIELDS = _fields(CONSTS, _NOTES, 'RTCP_UD_OFF_', CONSTS['RTCP_UD_HDR_LEN'])
-RTCP_UD_HDR = _struct(UD_FIELDS)
+UD_NAMES = tuple(f[0] for f in UD_FIELDS)
+RTCP_UD_HDR = RTCP_UD
 
 
 def _pack(st, fields, defaults, values):
@@ -153,6 +159,18 @@ def pack_hello(**fields):
 
 def unpack_hello(data):
     return dict(zip(HELLO_NAMES, RTCP_HELLO.unpack(data[:RTCP_HELLO.size])))
+
+
+def pack_ud(**fields):
+    """A UD datagram header; magic and version the current ones unless
+    given, every other field 0 (mode off)."""
+    return _pack(RTCP_UD, UD_FIELDS,
+                 {'magic': CONSTS['RTCP_UD_MAGIC'],
+                  'version': CONSTS['RTCP_VERSION']}, fields)
+
+
+def unpack_ud(data):
+    return dict(zip(UD_NAMES, RTCP_UD.unpack(data[:RTCP_UD.size])))
 
 
 def codec_path():

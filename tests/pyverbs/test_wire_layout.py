@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
 """The Python view of the wire (rtcp_wire.py, read from wire.h) against the
-provider's own codec: a header or hello packed in Python is decoded by
-providers/tcp/wire.c (rtcp_hdr_decode / rtcp_hdr_validate /
-rtcp_hello_decode, run by the wire_codec program built with the tests), and
-every field must come out as packed. No device needed: ctest runs this file
+provider's own codec: a header, hello or UD datagram header packed in Python
+is decoded by providers/tcp/wire.c (rtcp_hdr_decode / rtcp_hdr_validate /
+rtcp_hello_decode / rtcp_ud_decode, run by the wire_codec program built
+with the tests), and every field must come out as packed. No device needed: ctest runs this file
 too (RTCP_WIRE_CODEC set), and the pyverbs suite finds wire_codec beside
 the provider under test.
 """
@@ -47,6 +47,9 @@ class Codec:
     def hello(self, raw):
         return self.ask(f'hello {raw.hex()}')
 
+    def ud(self, raw, dgram_len, mtu):
+        return self.ask(f'ud {raw.hex()} {dgram_len} {mtu}')
+
     def close(self):
         self.proc.stdin.close()
         self.proc.wait(timeout=10)
@@ -83,7 +86,8 @@ class WireLayout(unittest.TestCase):
         for fields, st, members, total in (
                 (w.HDR_FIELDS, w.RTCP_HDR, 'rtcp_hdr', w.RTCP_HDR_LEN),
                 (w.HELLO_FIELDS, w.RTCP_HELLO, 'rtcp_hello',
-                 w.RTCP_HELLO_LEN)):
+                 w.RTCP_HELLO_LEN),
+                (w.UD_FIELDS, w.RTCP_UD, 'rtcp_ud_hdr', w.RTCP_UD_HDR_LEN)):
             self.assertEqual(st.size, total)
             self.assertEqual([f[0] for f in fields],
                              w.struct_members(members))
@@ -175,6 +179,87 @@ class WireLayout(unittest.TestCase):
                 got = self.codec.hello(w.pack_hello(src_qpn=1, dst_qpn=2,
                                                     **over))
                 self.assertEqual(got['decode'], -1)
+
+
+class UdLayout(unittest.TestCase):
+    """The UD datagram header (rtcp_ud_hdr): what tests/tools/ud_hostile.py
+    forges is what rtcp_ud_decode reads."""
+    MTU = 4096
+
+    @classmethod
+    def setUpClass(cls):
+        cls.codec = Codec()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.codec.close()
+
+    def test_every_field_decodes_as_packed(self):
+        raw_vals = {name: distinct(width, i + 1)
+                    for i, (name, _, width, _) in enumerate(w.UD_FIELDS)}
+        ints = {n: v if opaque else int.from_bytes(v, 'big')
+                for (n, _, _, opaque), v in zip(w.UD_FIELDS,
+                                                raw_vals.values())}
+        raw = w.pack_ud(**ints)
+        self.assertEqual(len(raw), w.RTCP_UD_HDR_LEN)
+        for name, off, width, _ in w.UD_FIELDS:
+            self.assertEqual(raw[off:off + width], raw_vals[name], name)
+        # not a valid datagram (magic, len...), but decoded field by field
+        got = self.codec.ud(raw, w.RTCP_UD_HDR_LEN, self.MTU)
+        self.assertNotEqual(got['decode'], w.RTCP_OK)
+        for name, _, _, opaque in w.UD_FIELDS:
+            self.assertEqual(got[name], ints[name], name)
+        back = w.unpack_ud(raw)
+        for name in w.UD_NAMES:
+            self.assertEqual(back[name], got[name], name)
+
+    def valid(self, **over):
+        f = dict(opcode=w.RTCP_UD_SEND_IMM, dst_qpn=0x123456,
+                 src_qpn=0x654321, qkey=0x11111111, imm=b'wxyz', len=100,
+                 flags=w.RTCP_UD_F_SOLICITED)
+        f.update(over)
+        return f
+
+    def test_valid_datagram_decodes(self):
+        f = self.valid()
+        got = self.codec.ud(w.pack_ud(**f), w.RTCP_UD_HDR_LEN + 100,
+                            self.MTU)
+        self.assertEqual(got['decode'], w.RTCP_OK)
+        self.assertEqual(got['magic'], w.RTCP_UD_MAGIC)
+        self.assertEqual(got['version'], w.RTCP_VERSION)
+        for name, value in f.items():
+            self.assertEqual(got[name], value, name)
+
+    def test_bad_datagram_is_dropped(self):
+        hl = w.RTCP_UD_HDR_LEN
+        cases = (
+            ('magic', dict(magic=w.RTCP_UD_MAGIC ^ 1), hl + 100,
+             w.RTCP_EBADHLEN),
+            ('version', dict(version=w.RTCP_VERSION + 1), hl + 100,
+             w.RTCP_EBADHLEN),
+            ('opcode 0', dict(opcode=0), hl + 100, w.RTCP_EBADOP),
+            ('opcode 3', dict(opcode=3), hl + 100, w.RTCP_EBADOP),
+            ('flag bit 1', dict(flags=2), hl + 100, w.RTCP_EBADFLAGS),
+            ('flag bit 31', dict(flags=1 << 31), hl + 100,
+             w.RTCP_EBADFLAGS),
+            ('truncated header', {}, hl - 1, w.RTCP_EBADLEN),
+            ('len above the datagram', {}, hl + 99, w.RTCP_EBADLEN),
+            ('len below the datagram', {}, hl + 101, w.RTCP_EBADLEN),
+            ('len over the MTU', dict(len=self.MTU + 1),
+             hl + self.MTU + 1, w.RTCP_EBADLEN),
+            ('mode on, no tag', dict(mode=1), hl + 100, w.RTCP_EBADLEN),
+        )
+        for what, over, size, err in cases:
+            with self.subTest(what):
+                got = self.codec.ud(w.pack_ud(**self.valid(**over)), size,
+                                    self.MTU)
+                self.assertEqual(got['decode'], err)
+        got = self.codec.ud(w.pack_ud(**self.valid(mode=1)),
+                            hl + 100 + w.RTCP_UD_TAG_LEN, self.MTU)
+        self.assertEqual(got['decode'], w.RTCP_OK)
+        got = self.codec.ud(w.pack_ud(**self.valid(len=self.MTU)),
+                            hl + self.MTU, self.MTU)
+        self.assertEqual(got['decode'], w.RTCP_OK)
 
 
 if __name__ == '__main__':

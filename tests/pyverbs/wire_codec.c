@@ -9,9 +9,14 @@
  *                                      validate=<rtcp_hdr_validate's result>
  *   hello HEX32                     -> the decoded fields, then
  *                                      decode=<rtcp_hello_decode's result>
+ *   ud HEX48 DGRAM_LEN MTU          -> the decoded fields, then
+ *                                      decode=<rtcp_ud_decode's result>
  *
- * HEX64 / HEX32 are the header's 64 / the hello's 32 bytes in hex. Fields
- * come out as name=value (decimal; imm and src_gid as hex of their bytes).
+ * HEX64 / HEX32 / HEX48 are the header's 64 / the hello's 32 / the UD
+ * header's 48 bytes in hex; a UD header is decoded as the start of a
+ * datagram of DGRAM_LEN bytes (zeros after the header). Fields
+ * come out as name=value (decimal; imm and src_gid as hex of their bytes;
+ * a UD header's fields after a truncated datagram's decode are not shown).
  * A malformed request line answers "error ..." and the program goes on.
  */
 #include <inttypes.h>
@@ -89,6 +94,40 @@ static void do_hello(const char *hex)
 	printf(" decode=%d\n", r);
 }
 
+static void do_ud(const char *hex, const char *dlen, const char *mtu)
+{
+	uint8_t b[RTCP_UD_HDR_LEN], *dgram;
+	struct rtcp_ud_hdr h;
+	size_t n;
+	int r;
+
+	if (!dlen || !mtu || unhex(hex, b, sizeof(b))) {
+		printf("error bad ud request\n");
+		return;
+	}
+	n = strtoul(dlen, NULL, 0);
+	dgram = calloc(1, n > sizeof(b) ? n : sizeof(b));
+	if (!dgram) {
+		printf("error no memory for %zu bytes\n", n);
+		return;
+	}
+	memcpy(dgram, b, sizeof(b));
+	memset(&h, 0xa5, sizeof(h));
+	r = rtcp_ud_decode(dgram, n, (uint32_t)strtoul(mtu, NULL, 0), &h);
+	free(dgram);
+	if (n >= RTCP_UD_HDR_LEN) {
+		printf("magic=%" PRIu32 " version=%u opcode=%u mode=%u alg=%u"
+		       " dst_qpn=%" PRIu32 " src_qpn=%" PRIu32 " qkey=%" PRIu32,
+		       h.magic, h.version, h.opcode, h.mode, h.alg, h.dst_qpn,
+		       h.src_qpn, h.qkey);
+		put_hex("imm", &h.imm, sizeof(h.imm));
+		printf(" len=%" PRIu32 " flags=%" PRIu32 " sid=%" PRIu64
+		       " seq=%" PRIu64 " ",
+		       h.len, h.flags, h.sid, h.seq);
+	}
+	printf("decode=%d\n", r);
+}
+
 int main(void)
 {
 	char line[512];
@@ -103,6 +142,8 @@ int main(void)
 			do_hdr(a, b, c);
 		else if (cmd && a && !strcmp(cmd, "hello"))
 			do_hello(a);
+		else if (cmd && a && !strcmp(cmd, "ud"))
+			do_ud(a, b, c);
 		else
 			printf("error unknown request\n");
 		fflush(stdout);
