@@ -263,9 +263,10 @@ static void ud_datagram(struct tcp_qp *qp, uint8_t *d, uint32_t len,
 		return;
 	}
 	ud_cmsgs(m, &ip);
+	/* a QPN has 24 bits: a completion never names a larger one */
 	if (!ip.have_dst || rtcp_ud_decode(d, len, ud->mtu, &h) != RTCP_OK ||
-	    !ud_for_us(qp, &ip, &h, mgid) ||
-	    tcp_ud_open(qp->ctx, &ud->rx, &h, d, d + RTCP_UD_HDR_LEN, h.len,
+	    h.src_qpn > 0xffffff || !ud_for_us(qp, &ip, &h, mgid) ||
+	    tcp_ud_open(&ud->rx, &h, d, d + RTCP_UD_HDR_LEN, h.len,
 			d + RTCP_UD_HDR_LEN + h.len)) {
 		ud->drop_bad++;
 		return;

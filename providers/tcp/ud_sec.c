@@ -45,6 +45,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "sec_cfg.h"
 #include "tcp.h"
 #include "ud_sec.h"
 
@@ -71,9 +72,9 @@ struct ud_cache {
 	struct ud_sender s[UD_SLOTS];
 };
 
-static bool ud_on(const struct tcp_context *ctx)
+static bool ud_on(const struct tcp_sec_cfg *cfg)
 {
-	return ctx->psp_conf.mode != TCP_PSP_OFF;
+	return cfg && cfg->mode != TCP_PSP_OFF;
 }
 
 /* sid 0 means "off" and an SPI of 0 "no SA": neither names a key. */
@@ -117,15 +118,14 @@ static int ud_derive(const uint8_t psk[TCP_PSP_PSK_LEN], enum tcp_psp_mode mode,
 	return ret;
 }
 
-/* @sa keyed for @sid under this context's PSK, mode and alg; 0 or -1. */
-static int ud_sa_new(struct tcp_context *ctx, uint64_t sid,
+/* @sa keyed for @sid under the configuration's PSK, mode and alg. */
+static int ud_sa_new(const struct tcp_sec_cfg *c, uint64_t sid,
 		     struct tcp_psp_sa *sa)
 {
-	const struct tcp_psp_conf *c = &ctx->psp_conf;
 	uint8_t key[TCP_PSP_KEY_MAX];
 	int ret = -1;
 
-	if (!ud_derive(c->psk, c->mode, c->alg, sid, key))
+	if (!ud_derive(c->cred.psk, c->mode, c->alg, sid, key))
 		ret = tcp_psp_sa_init(sa, c->mode, c->alg, (uint32_t)sid, key)
 			      ? -1
 			      : 0;
@@ -133,12 +133,36 @@ static int ud_sa_new(struct tcp_context *ctx, uint64_t sid,
 	return ret;
 }
 
+/* certificates authenticate handshakes; UD has none to carry them */
+static int cfg_supported(const struct tcp_sec_cfg *cfg)
+{
+	return ud_on(cfg) && !cfg->cred.have_psk ? -EOPNOTSUPP : 0;
+}
+
 int tcp_ud_sec_supported(struct tcp_context *ctx)
 {
-	/* certificates authenticate handshakes; UD has none to carry them */
-	if (ud_on(ctx) && !ctx->psp_conf.have_psk)
-		return -EOPNOTSUPP;
-	return 0;
+	struct tcp_sec_cfg *cfg = tcp_sec_cfg_get(ctx);
+	int err = cfg_supported(cfg);
+
+	tcp_sec_cfg_put(cfg);
+	return err;
+}
+
+/*
+ * The configuration a UD QP keeps for its life, as a connection keeps
+ * the one it started with (sec_cfg.h): NULL and an errno if it cannot
+ * carry UD.
+ */
+static struct tcp_sec_cfg *cfg_take(struct tcp_context *ctx, int *err)
+{
+	struct tcp_sec_cfg *cfg = tcp_sec_cfg_get(ctx);
+
+	*err = cfg_supported(cfg);
+	if (*err) {
+		tcp_sec_cfg_put(cfg);
+		return NULL;
+	}
+	return cfg;
 }
 
 int tcp_ud_tx_init(struct tcp_context *ctx, struct tcp_ud_tx_sec *tx)
@@ -148,8 +172,8 @@ int tcp_ud_tx_init(struct tcp_context *ctx, struct tcp_ud_tx_sec *tx)
 	int err, tries;
 
 	memset(tx, 0, sizeof(*tx));
-	err = tcp_ud_sec_supported(ctx);
-	if (err || !ud_on(ctx))
+	tx->cfg = cfg_take(ctx, &err);
+	if (err || !ud_on(tx->cfg))
 		return err;
 	/* an unusable draw has odds 2^-31: a few tries are plenty */
 	for (tries = 0; tries < 8 && !sid_ok(sid); tries++)
@@ -158,7 +182,7 @@ int tcp_ud_tx_init(struct tcp_context *ctx, struct tcp_ud_tx_sec *tx)
 	sa = calloc(1, sizeof(*sa));
 	if (!sa)
 		return -ENOMEM;
-	if (!sid_ok(sid) || ud_sa_new(ctx, sid, sa)) {
+	if (!sid_ok(sid) || ud_sa_new(tx->cfg, sid, sa)) {
 		free(sa);
 		return -EIO;
 	}
@@ -173,6 +197,7 @@ void tcp_ud_tx_fini(struct tcp_ud_tx_sec *tx)
 		tcp_psp_sa_clear(tx->sa); /* frees the cipher, wipes the key */
 		free(tx->sa);
 	}
+	tcp_sec_cfg_put(tx->cfg);
 	memset(tx, 0, sizeof(*tx));
 }
 
@@ -182,8 +207,8 @@ int tcp_ud_rx_init(struct tcp_context *ctx, struct tcp_ud_rx_sec *rx)
 	int err, i;
 
 	memset(rx, 0, sizeof(*rx));
-	err = tcp_ud_sec_supported(ctx);
-	if (err || !ud_on(ctx))
+	rx->cfg = cfg_take(ctx, &err);
+	if (err || !ud_on(rx->cfg))
 		return err;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -205,6 +230,7 @@ void tcp_ud_rx_fini(struct tcp_ud_rx_sec *rx)
 		tcp_psp_sa_clear(&c->spare);
 		OPENSSL_clear_free(c, sizeof(*c));
 	}
+	tcp_sec_cfg_put(rx->cfg);
 	memset(rx, 0, sizeof(*rx));
 }
 
@@ -229,16 +255,16 @@ static int next_seq(struct tcp_ud_tx_sec *tx, uint64_t *seq)
 	return 0;
 }
 
-int tcp_ud_seal(struct tcp_context *ctx, struct tcp_ud_tx_sec *tx,
-		struct rtcp_ud_hdr *h, uint8_t hdr_wire[RTCP_UD_HDR_LEN],
-		const struct iovec *iov, int niov, uint32_t len, uint8_t *out,
+int tcp_ud_seal(struct tcp_ud_tx_sec *tx, struct rtcp_ud_hdr *h,
+		uint8_t hdr_wire[RTCP_UD_HDR_LEN], const struct iovec *iov,
+		int niov, uint32_t len, uint8_t *out,
 		uint8_t tag[RTCP_UD_TAG_LEN])
 {
 	struct tcp_psp_sa *sa = tx->sa;
 	uint64_t seq;
 	int err;
 
-	if (!ud_on(ctx)) {
+	if (!ud_on(tx->cfg)) {
 		h->mode = TCP_PSP_OFF;
 		h->alg = 0;
 		h->sid = 0;
@@ -316,14 +342,14 @@ static int slot_take(struct ud_cache *c)
  * checks. Replays of evicted senders stop at the low-water mark, before
  * any key is derived.
  */
-static int newcomer(struct tcp_context *ctx, struct ud_cache *c,
+static int newcomer(const struct tcp_sec_cfg *cfg, struct ud_cache *c,
 		    const struct rtcp_ud_hdr *h, const uint8_t *hdr_wire,
 		    uint8_t *payload, uint32_t len, const uint8_t *tag)
 {
 	struct ud_sender *s;
 	int i;
 
-	if (h->seq <= c->low_water || ud_sa_new(ctx, h->sid, &c->spare) ||
+	if (h->seq <= c->low_water || ud_sa_new(cfg, h->sid, &c->spare) ||
 	    tcp_psp_open(&c->spare, c->spare.mode, h->seq, hdr_wire,
 			 RTCP_UD_HDR_LEN, payload, len, tag)) {
 		tcp_psp_sa_clear(&c->spare);
@@ -341,24 +367,23 @@ static int newcomer(struct tcp_context *ctx, struct ud_cache *c,
 	return 0;
 }
 
-int tcp_ud_open(struct tcp_context *ctx, struct tcp_ud_rx_sec *rx,
-		const struct rtcp_ud_hdr *h,
+int tcp_ud_open(struct tcp_ud_rx_sec *rx, const struct rtcp_ud_hdr *h,
 		const uint8_t hdr_wire[RTCP_UD_HDR_LEN], uint8_t *payload,
 		uint32_t len, const uint8_t tag[RTCP_UD_TAG_LEN])
 {
-	const struct tcp_psp_conf *conf = &ctx->psp_conf;
+	const struct tcp_sec_cfg *conf = rx->cfg;
 	struct ud_cache *c = rx->cache;
 	struct ud_sender *s;
 
-	if (!ud_on(ctx))
-		return h->mode == TCP_PSP_OFF ? 0 : -EBADMSG;
+	if (!ud_on(conf))
+		return h->mode == TCP_PSP_OFF && !h->alg ? 0 : -EBADMSG;
 	/* no downgrade, no other algorithm: the context's, or nothing */
 	if (!c || h->mode != conf->mode || h->alg != conf->alg ||
 	    !sid_ok(h->sid) || !h->seq)
 		return -EBADMSG;
 	s = find(c, h->sid);
 	if (!s)
-		return newcomer(ctx, c, h, hdr_wire, payload, len, tag);
+		return newcomer(conf, c, h, hdr_wire, payload, len, tag);
 	/* a replay or a reordered datagram: refused before any AES work */
 	if (h->seq <= s->last ||
 	    tcp_psp_open(&s->sa, s->sa.mode, h->seq, hdr_wire, RTCP_UD_HDR_LEN,

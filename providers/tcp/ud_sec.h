@@ -24,15 +24,23 @@
 #include <rdma_tcp/wire.h>
 
 struct tcp_context;
+struct tcp_sec_cfg;
 
+/*
+ * Each state holds a reference to the configuration current when it was
+ * made (sec_cfg.h) and keeps it for its life: a `link set` reaches UD QPs
+ * created afterwards, as it reaches connections that start afterwards.
+ */
 struct tcp_ud_tx_sec {
 	uint64_t sid;
 	uint64_t seq; /* last used */
 	void *sa;     /* the keyed cipher (ud_sec.c), NULL when off */
+	struct tcp_sec_cfg *cfg;
 };
 
 struct tcp_ud_rx_sec {
 	void *cache; /* senders seen: sid -> key, last seq (ud_sec.c) */
+	struct tcp_sec_cfg *cfg;
 };
 
 /*
@@ -55,9 +63,9 @@ unsigned int tcp_ud_rx_senders(const struct tcp_ud_rx_sec *rx);
  * overlapping @iov): send @out instead of @iov then. Off mode: no tag,
  * @out unused. 0 or -errno.
  */
-int tcp_ud_seal(struct tcp_context *ctx, struct tcp_ud_tx_sec *tx,
-		struct rtcp_ud_hdr *h, uint8_t hdr_wire[RTCP_UD_HDR_LEN],
-		const struct iovec *iov, int niov, uint32_t len, uint8_t *out,
+int tcp_ud_seal(struct tcp_ud_tx_sec *tx, struct rtcp_ud_hdr *h,
+		uint8_t hdr_wire[RTCP_UD_HDR_LEN], const struct iovec *iov,
+		int niov, uint32_t len, uint8_t *out,
 		uint8_t tag[RTCP_UD_TAG_LEN]);
 /*
  * Checks a received datagram already decoded into @h (rtcp_ud_decode):
@@ -65,8 +73,7 @@ int tcp_ud_seal(struct tcp_context *ctx, struct tcp_ud_tx_sec *tx,
  * and @payload (decrypted in place in encrypt mode), its seq is new for
  * its sid. 0: deliver; -EBADMSG: drop it (nothing of it may be placed).
  */
-int tcp_ud_open(struct tcp_context *ctx, struct tcp_ud_rx_sec *rx,
-		const struct rtcp_ud_hdr *h,
+int tcp_ud_open(struct tcp_ud_rx_sec *rx, const struct rtcp_ud_hdr *h,
 		const uint8_t hdr_wire[RTCP_UD_HDR_LEN], uint8_t *payload,
 		uint32_t len, const uint8_t tag[RTCP_UD_TAG_LEN]);
 

@@ -213,8 +213,7 @@ static void ud_send_one(struct tcp_qp *qp, const struct ibv_send_wr *wr)
 		memcpy(&h.imm, &wr->imm_data, 4);
 	h.len = len;
 	h.flags = wr->send_flags & IBV_SEND_SOLICITED ? RTCP_UD_F_SOLICITED : 0;
-	if (tcp_ud_seal(qp->ctx, &ud->tx, &h, hw, pl, np, len, ud->cipher,
-			tag)) {
+	if (tcp_ud_seal(&ud->tx, &h, hw, pl, np, len, ud->cipher, tag)) {
 		ud_send_wc(qp, wr, len, IBV_WC_GENERAL_ERR);
 		return;
 	}

@@ -24,6 +24,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "sec_cfg.h"
 #include "tcp.h"
 #include "ud_sec.h"
 
@@ -45,13 +46,24 @@ static struct tcp_context *ctx_new(enum tcp_psp_mode mode, enum tcp_psp_alg alg,
 				   const uint8_t *psk)
 {
 	struct tcp_context *ctx = calloc(1, sizeof(*ctx));
+	struct tcp_sec_cfg *cfg = calloc(1, sizeof(*cfg));
 
-	ctx->psp_conf.mode = mode;
-	ctx->psp_conf.alg = alg;
-	ctx->psp_conf.have_psk = psk != NULL;
+	/* what sec_cfg.c loads at open: the PSK lives in the credential */
+	ctx->psp_conf.mode = cfg->mode = mode;
+	ctx->psp_conf.alg = cfg->alg = alg;
+	cfg->cred.have_psk = psk != NULL;
 	if (psk)
-		memcpy(ctx->psp_conf.psk, psk, TCP_PSP_PSK_LEN);
+		memcpy(cfg->cred.psk, psk, TCP_PSP_PSK_LEN);
+	atomic_init(&cfg->refs, 1);
+	ctx->sec_cfg = cfg;
+	tcp_mutex_init(&ctx->psp_lock, TCP_LOCK_RANK_PSP);
 	return ctx;
+}
+
+static void ctx_free(struct tcp_context *ctx)
+{
+	tcp_sec_cfg_put(ctx->sec_cfg);
+	free(ctx);
 }
 
 /* A SEND of @len bytes of @p sealed by @tx into @d; 0 or -errno. */
@@ -69,7 +81,7 @@ static int seal(struct tcp_context *ctx, struct tcp_ud_tx_sec *tx,
 
 	if (len)
 		memcpy(pay, p, len); /* auth sends the plaintext itself */
-	err = tcp_ud_seal(ctx, tx, &h, d->b, &v, 1, len, pay, pay + len);
+	err = tcp_ud_seal(tx, &h, d->b, &v, 1, len, pay, pay + len);
 	d->n = RTCP_UD_HDR_LEN + len +
 	       (ctx->psp_conf.mode ? RTCP_UD_TAG_LEN : 0);
 	return err;
@@ -89,7 +101,7 @@ static int deliver(struct tcp_context *ctx, struct tcp_ud_rx_sec *rx,
 
 	if (rtcp_ud_decode(c.b, c.n, MTU, &h) != RTCP_OK)
 		return 1;
-	ret = tcp_ud_open(ctx, rx, &h, c.b, c.b + RTCP_UD_HDR_LEN, h.len,
+	ret = tcp_ud_open(rx, &h, c.b, c.b + RTCP_UD_HDR_LEN, h.len,
 			  c.b + RTCP_UD_HDR_LEN + h.len);
 	if (!ret && out)
 		memcpy(out, c.b + RTCP_UD_HDR_LEN, h.len);
@@ -128,8 +140,8 @@ static void round_trip(enum tcp_psp_mode mode, enum tcp_psp_alg alg)
 	CHECK(!tx.sa && !tx.sid);
 	tcp_ud_rx_fini(&rx);
 	CHECK(!rx.cache);
-	free(a);
-	free(b);
+	ctx_free(a);
+	ctx_free(b);
 }
 
 /* Every byte of a datagram flipped: never delivered; then the original is. */
@@ -157,7 +169,7 @@ static void tamper(enum tcp_psp_mode mode)
 		codec += r == 1;
 		/* and the tag alone, the header decoded from the original */
 		if (i < RTCP_UD_HDR_LEN)
-			hdr_bad += tcp_ud_open(a, &rx, &h, t.b,
+			hdr_bad += tcp_ud_open(&rx, &h, t.b,
 					       t.b + RTCP_UD_HDR_LEN, h.len,
 					       t.b + RTCP_UD_HDR_LEN + h.len) ==
 				   -EBADMSG;
@@ -169,7 +181,7 @@ static void tamper(enum tcp_psp_mode mode)
 	CHECK(!deliver(a, &rx, &d, NULL));
 	tcp_ud_tx_fini(&tx);
 	tcp_ud_rx_fini(&rx);
-	free(a);
+	ctx_free(a);
 }
 
 static void replay_reorder(void)
@@ -194,7 +206,7 @@ static void replay_reorder(void)
 	CHECK(deliver(a, &rx, &d[3], NULL) == -EBADMSG);
 	tcp_ud_tx_fini(&tx);
 	tcp_ud_rx_fini(&rx);
-	free(a);
+	ctx_free(a);
 }
 
 /* seq strictly increases even when the clock does not move between. */
@@ -216,7 +228,7 @@ static void seq_monotonic(void)
 	}
 	CHECK(up == 1000);
 	tcp_ud_tx_fini(&tx);
-	free(a);
+	ctx_free(a);
 }
 
 /* One datagram from @txc's context to @rxc's: the open's verdict. */
@@ -263,12 +275,12 @@ static void mismatches(void)
 	CHECK(tcp_ud_tx_init(cert, &tx) == -EOPNOTSUPP && !tx.sa);
 	CHECK(tcp_ud_rx_init(cert, &rx) == -EOPNOTSUPP && !rx.cache);
 	CHECK(!tcp_ud_sec_supported(off) && !tcp_ud_sec_supported(auth));
-	free(auth);
-	free(enc);
-	free(a256);
-	free(other);
-	free(off);
-	free(cert);
+	ctx_free(auth);
+	ctx_free(enc);
+	ctx_free(a256);
+	ctx_free(other);
+	ctx_free(off);
+	ctx_free(cert);
 }
 
 /* Heap bytes in use; 0 where the allocator does not say (valgrind). */
@@ -347,7 +359,7 @@ static void cache_bounded(void)
 	flood_forged(a, &rx);
 	flood_genuine(a, &rx);
 	tcp_ud_rx_fini(&rx);
-	free(a);
+	ctx_free(a);
 }
 
 static int run_tests(void)
@@ -424,7 +436,7 @@ static int cli(int argc, char **argv)
 		tcp_ud_rx_fini(&rx);
 	}
 	OPENSSL_cleanse(ctx, sizeof(*ctx));
-	free(ctx);
+	ctx_free(ctx);
 	return ret;
 }
 
