@@ -71,4 +71,51 @@ for mode in $modes; do
 		T_FAILED=$((T_FAILED + BASH_REMATCH[2]))
 	fi
 done
+# ud_pair PORT: ibv_ud_pingpong, server on tcp0, client on tcp1, 5
+# iterations within a 4 s deadline; the client's exit status
+ud_pair() {
+	local port=$1 spid rc
+	stock timeout -k 2 4 ibv_ud_pingpong -d tcp0 -g 0 -p "$port" -n 5 \
+		>"$RDMA_TCP_ROOT/s.log" 2>&1 &
+	spid=$!
+	if ! poll 5 listening "" "$port"; then
+		kill "$spid" 2>/dev/null
+		wait "$spid"
+		return 99
+	fi
+	stock timeout -k 2 4 ibv_ud_pingpong -d tcp1 -g 0 -p "$port" -n 5 \
+		127.0.0.1 >"$RDMA_TCP_ROOT/c.log" 2>&1
+	rc=$?
+	wait "$spid"
+	return "$rc"
+}
+
+# Two devices, two key files: a UD datagram's key comes from its device's
+# key, so a device with another key hears nothing of the other; with the
+# same key file the pair runs (the control).
+two_keys() {
+	local k2=$RDMA_TCP_ROOT/k2.key host=$RDMA_TCP_ROOT/etc/host.key out
+	local port=$((20000 + $$ % 20000))
+	(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$k2" &&
+		echo >>"$k2")
+	"$RDMA_TCP" link set tcp0 psp auth key "$host" >/dev/null 2>&1
+	if ! out=$("$RDMA_TCP" link add tcp1 netdev lo psp auth key "$k2" 2>&1); then
+		fail "link add tcp1 with its own key" "$out"
+		return
+	fi
+	ud_pair "$port"
+	check "two keys: ibv_ud_pingpong hears nothing (deadline)" \
+		test "$?" -eq 124
+	"$RDMA_TCP" link set tcp1 psp auth key "$host" >/dev/null 2>&1
+	ud_pair $((port + 1))
+	check "one key: ibv_ud_pingpong runs" test "$?" -eq 0
+	"$RDMA_TCP" link del tcp1 >/dev/null 2>&1
+}
+
+two_keys_cleanup() {
+	"$RDMA_TCP" link del tcp1 >/dev/null 2>&1
+	_lo_device_cleanup
+}
+trap two_keys_cleanup EXIT
+two_keys
 finish
