@@ -44,7 +44,7 @@
 #define CM_DEFAULT_BACKLOG 1024
 #define CM_DEFAULT_RETRY   7
 
-static void post(struct cm_id *id, enum rdma_cm_event_type type, int status)
+void cm_post(struct cm_id *id, enum rdma_cm_event_type type, int status)
 {
 	struct cm_event *e = cm_event_new(id, type, status);
 
@@ -54,7 +54,7 @@ static void post(struct cm_id *id, enum rdma_cm_event_type type, int status)
 
 /* Detaches the control connection from @id: closed at once, or finished
  * (what is queued is sent first, then the peer's EOF is awaited). */
-static void drop_conn(struct cm_id *id, bool finish)
+void cm_conn_drop(struct cm_id *id, bool finish)
 {
 	struct cm_conn *c = id->conn;
 
@@ -68,10 +68,21 @@ static void drop_conn(struct cm_id *id, bool finish)
 		cm_conn_close(c);
 }
 
+/* A refused connect is REJECTED (as iWARP reports it), credentials
+ * refused too; a UD id's SIDR knows only UNREACHABLE. */
+enum rdma_cm_event_type cm_refusal(struct cm_id *id, int err)
+{
+	if (cm_is_ud(id))
+		return RDMA_CM_EVENT_UNREACHABLE;
+	return err == ECONNREFUSED || err == EKEYREJECTED
+		       ? RDMA_CM_EVENT_REJECTED
+		       : RDMA_CM_EVENT_UNREACHABLE;
+}
+
 static void disconnected(struct cm_id *id)
 {
 	id->state = CM_DISCONNECTED;
-	post(id, RDMA_CM_EVENT_DISCONNECTED, 0);
+	cm_post(id, RDMA_CM_EVENT_DISCONNECTED, 0);
 	id->timewait_at = cm_now_ms() + CM_TIMEWAIT_MS;
 }
 
@@ -152,7 +163,7 @@ int ext_rdma_listen(struct rdma_cm_id *cid, int backlog)
  * handshake the server answers before it listens), which the kernel's CM
  * on a fabric hides behind its REQ latency.
  */
-static void start_connect(struct cm_id *id)
+void cm_conn_start(struct cm_id *id)
 {
 	struct cm_conn *c = id->conn;
 	struct sockaddr_storage dst;
@@ -206,6 +217,8 @@ static int connect_locked(struct cm_id *id, struct rdma_conn_param *p)
 
 	if (id->state != CM_ROUTE_RESOLVED || !c || !id->dev)
 		return ext_err(EINVAL);
+	if (cm_is_ud(id))
+		return cm_sidr_connect(id, p);
 	if (valid_param(id, p))
 		return -1;
 	if (p && p->private_data && p->private_data_len)
@@ -255,7 +268,7 @@ static int connect_locked(struct cm_id *id, struct rdma_conn_param *p)
 	id->state = CM_CONNECT;
 
 	c->give_up = cm_now_ms() + CM_REFUSED_RETRY_MS;
-	start_connect(id);
+	cm_conn_start(id);
 	return 0;
 }
 
@@ -274,6 +287,8 @@ static int accept_locked(struct cm_id *id, struct rdma_conn_param *p)
 	struct rtcp_cm_rep rep;
 	size_t plen = id->connect_len;
 
+	if (cm_is_ud(id))
+		return cm_sidr_accept(id, p);
 	if (id->state != CM_REQ_RCVD)
 		return ext_err(EINVAL);
 	if (valid_param(id, p))
@@ -300,7 +315,7 @@ static int accept_locked(struct cm_id *id, struct rdma_conn_param *p)
 	if (!id->conn) {
 		/* the initiator gave up before we answered */
 		id->state = CM_FAILED;
-		post(id, RDMA_CM_EVENT_UNREACHABLE, -ECONNRESET);
+		cm_post(id, RDMA_CM_EVENT_UNREACHABLE, -ECONNRESET);
 		return 0;
 	}
 	if (cm_qp_rtr_rts(id))
@@ -350,9 +365,11 @@ int ext_rdma_reject(struct rdma_cm_id *cid, const void *pdata, uint8_t len)
 	if (len > RTCP_CM_REJ_PDATA_MAX || (len && !pdata))
 		return ext_err(EINVAL);
 	pthread_mutex_lock(&cm_g.lock);
-	if (id->state == CM_REQ_RCVD || id->state == CM_REP_RCVD) {
+	if (cm_is_ud(id)) {
+		ret = cm_sidr_reject(id, pdata, len);
+	} else if (id->state == CM_REQ_RCVD || id->state == CM_REP_RCVD) {
 		send_rej(id, pdata, len);
-		drop_conn(id, true);
+		cm_conn_drop(id, true);
 		id->state = CM_FAILED;
 	} else {
 		ret = ext_err(EINVAL);
@@ -392,6 +409,12 @@ int ext_rdma_disconnect(struct rdma_cm_id *cid)
 	}
 	/* as librdmacm on an IB-transport device */
 	cm_qp_to_err(id);
+	if (cm_is_ud(id)) {
+		/* SIDR leaves nothing to disconnect: no message, no event */
+		ret = id->cm_started ? 0 : ext_err(EINVAL);
+		pthread_mutex_unlock(&cm_g.lock);
+		return ret;
+	}
 	switch (id->state) {
 	case CM_ESTABLISHED:
 	case CM_REP_SENT:
@@ -428,7 +451,7 @@ int ext_rdma_notify(struct rdma_cm_id *cid, enum ibv_event_type event)
 	/* data arrived before the RTU: the connection is up */
 	if (event == IBV_EVENT_COMM_EST && id->state == CM_REP_SENT) {
 		id->state = CM_ESTABLISHED;
-		post(id, RDMA_CM_EVENT_ESTABLISHED, 0);
+		cm_post(id, RDMA_CM_EVENT_ESTABLISHED, 0);
 	}
 	pthread_mutex_unlock(&cm_g.lock);
 	return 0;
@@ -443,11 +466,15 @@ void cm_conn_teardown(struct cm_id *id)
 	case CM_REP_SENT:
 	case CM_REP_RCVD:
 		send_empty(id, RTCP_CM_DREQ);
-		drop_conn(id, true);
+		cm_conn_drop(id, true);
 		break;
 	case CM_REQ_RCVD:
+		if (cm_is_ud(id)) {
+			cm_sidr_teardown(id);
+			break;
+		}
 		send_rej(id, NULL, 0);
-		drop_conn(id, true);
+		cm_conn_drop(id, true);
 		break;
 	case CM_LISTEN:
 		/* connections accepted but not yet requesting go too (a closed
@@ -459,10 +486,10 @@ void cm_conn_teardown(struct cm_id *id)
 				cm_conn_close(c);
 			}
 		}
-		drop_conn(id, false);
+		cm_conn_drop(id, false);
 		break;
 	default:
-		drop_conn(id, false);
+		cm_conn_drop(id, false);
 		break;
 	}
 }
@@ -492,7 +519,7 @@ bool cm_conn_event_out(struct cm_event *e)
 		cm_qp_to_err(id);
 		if (id->state == CM_REP_RCVD) {
 			send_rej(id, NULL, 0);
-			drop_conn(id, true);
+			cm_conn_drop(id, true);
 			id->state = CM_FAILED;
 		}
 		return true;
@@ -503,6 +530,9 @@ bool cm_conn_event_out(struct cm_event *e)
 		return true;
 	case RDMA_CM_EVENT_DISCONNECTED:
 		return !id->connect_error;
+	case RDMA_CM_EVENT_MULTICAST_JOIN:
+		cm_mcast_event_out(e);
+		return true;
 	default:
 		return true;
 	}
@@ -554,15 +584,15 @@ void cm_on_connected(struct cm_conn *c, int err)
 		return;
 	}
 	id->state = CM_FAILED;
-	drop_conn(id, false);
-	post(id,
-	     err == ECONNREFUSED ? RDMA_CM_EVENT_REJECTED
-				 : RDMA_CM_EVENT_UNREACHABLE,
-	     -err);
+	cm_conn_drop(id, false);
+	cm_post(id, cm_refusal(id, err), -err);
 }
 
-/* A REQ on an accepted connection: a new id, announced to the listener. */
-static void on_req(struct cm_conn *c, const struct rtcp_cm_req *req)
+/*
+ * A request on an accepted connection: a new id, its CONNECT_REQUEST
+ * event for the listener (not posted yet), the connection handed over.
+ */
+struct cm_id *cm_conn_child(struct cm_conn *c, struct cm_event **ep)
 {
 	struct cm_id *lid = c->listen_id, *id;
 	struct sockaddr_storage local, peer;
@@ -601,6 +631,42 @@ static void on_req(struct cm_conn *c, const struct rtcp_cm_req *req)
 	id->tos = lid->tos;
 	id->tos_set = lid->tos_set;
 	id->timeout = lid->timeout;
+	cm_id_fill_path(id);
+	id->cm_started = true;
+	id->conn = c;
+	c->id = id;
+	c->listen_id = NULL;
+	c->deadline = 0;
+	id->state = CM_REQ_RCVD;
+	e->owner = lid;
+	e->ev.listen_id = &lid->id;
+	*ep = e;
+	return id;
+drop:
+	c->listen_id = NULL;
+	cm_conn_close(c);
+	return NULL;
+}
+
+/* A REQ: a connection asked for. */
+static void on_req(struct cm_conn *c, const struct rtcp_cm_req *req)
+{
+	struct rtcp_cm_rej rej = {
+		.reason = htons(RTCP_CM_REJ_INVALID_SERVICE_ID),
+	};
+	struct cm_event *e;
+	struct cm_id *id;
+
+	if (c->listen_id && cm_is_ud(c->listen_id)) {
+		/* a UD listener has no connection to give */
+		c->listen_id = NULL;
+		cm_conn_send(c, RTCP_CM_REJ, &rej, RTCP_CM_REJ_FIXED);
+		cm_conn_finish(c);
+		return;
+	}
+	id = cm_conn_child(c, &e);
+	if (!id)
+		return;
 	id->remote_qpn = ntohl(req->qpn) & 0xffffff;
 	id->remote_psn = ntohl(req->psn) & 0xffffff;
 	/* our view of the initiator's offer, as the IB CM swaps them */
@@ -611,17 +677,7 @@ static void on_req(struct cm_conn *c, const struct rtcp_cm_req *req)
 	id->flow_control = req->flow_control;
 	id->srq = req->srq;
 	id->local_psn = cm_random_psn();
-	id->cm_started = true;
 	id->remote_known = true;
-	cm_id_fill_path(id);
-	id->conn = c;
-	c->id = id;
-	c->listen_id = NULL;
-	c->deadline = 0;
-	id->state = CM_REQ_RCVD;
-
-	e->owner = lid;
-	e->ev.listen_id = &lid->id;
 	e->ev.param.conn.responder_resources = req->initiator_depth;
 	e->ev.param.conn.initiator_depth = req->responder_resources;
 	e->ev.param.conn.flow_control = req->flow_control;
@@ -631,10 +687,6 @@ static void on_req(struct cm_conn *c, const struct rtcp_cm_req *req)
 	e->ev.param.conn.qp_num = ntohl(req->qpn) & 0xffffff;
 	set_event_pdata(e, req->pdata, req->pdata_len);
 	cm_event_post(e);
-	return;
-drop:
-	c->listen_id = NULL;
-	cm_conn_close(c);
 }
 
 static void on_rep(struct cm_id *id, const struct rtcp_cm_rep *rep)
@@ -669,9 +721,11 @@ static void on_rej(struct cm_id *id, const struct rtcp_cm_rej *rej)
 	struct cm_event *e;
 
 	id->state = CM_FAILED;
-	drop_conn(id, false);
+	cm_conn_drop(id, false);
 	/* a TLS listener telling a plain peer why (cm_sec.c) */
-	e = cm_event_new(id, RDMA_CM_EVENT_REJECTED,
+	e = cm_event_new(id,
+			 cm_is_ud(id) ? RDMA_CM_EVENT_UNREACHABLE
+				      : RDMA_CM_EVENT_REJECTED,
 			 ntohs(rej->reason) == RTCP_CM_REJ_AUTH
 				 ? -EKEYREJECTED
 				 : ntohs(rej->reason));
@@ -696,6 +750,8 @@ void cm_on_message(struct cm_conn *c, uint8_t type, const uint8_t *body,
 	if (!id) {
 		if (type == RTCP_CM_REQ && c->listen_id)
 			on_req(c, &b.req);
+		else if (type == RTCP_CM_SIDR_REQ && c->listen_id)
+			cm_sidr_on_req(c, &b.sidr_req);
 		else
 			cm_conn_close(c);
 		return;
@@ -709,10 +765,14 @@ void cm_on_message(struct cm_conn *c, uint8_t type, const uint8_t *body,
 		if (id->state == CM_CONNECT || id->state == CM_REP_SENT)
 			on_rej(id, &b.rej);
 		break;
+	case RTCP_CM_SIDR_REP:
+		if (id->state == CM_CONNECT && cm_is_ud(id))
+			cm_sidr_on_rep(id, &b.sidr_rep);
+		break;
 	case RTCP_CM_RTU:
 		if (id->state == CM_REP_SENT) {
 			id->state = CM_ESTABLISHED;
-			post(id, RDMA_CM_EVENT_ESTABLISHED, 0);
+			cm_post(id, RDMA_CM_EVENT_ESTABLISHED, 0);
 		}
 		break;
 	case RTCP_CM_DREQ:
@@ -722,7 +782,7 @@ void cm_on_message(struct cm_conn *c, uint8_t type, const uint8_t *body,
 		case CM_ESTABLISHED:
 		case CM_DREQ_SENT:
 			send_empty(id, RTCP_CM_DREP);
-			drop_conn(id, true);
+			cm_conn_drop(id, true);
 			disconnected(id);
 			break;
 		default:
@@ -731,7 +791,7 @@ void cm_on_message(struct cm_conn *c, uint8_t type, const uint8_t *body,
 		break;
 	case RTCP_CM_DREP:
 		if (id->state == CM_DREQ_SENT) {
-			drop_conn(id, false);
+			cm_conn_drop(id, false);
 			disconnected(id);
 		}
 		break;
@@ -748,12 +808,13 @@ void cm_on_lost(struct cm_conn *c, int err)
 		cm_conn_close(c);
 		return;
 	}
-	drop_conn(id, false);
+	cm_conn_drop(id, false);
 	switch (id->state) {
 	case CM_CONNECT:
 	case CM_REP_SENT:
 		id->state = CM_FAILED;
-		post(id, RDMA_CM_EVENT_UNREACHABLE, -(err ? err : ECONNRESET));
+		cm_post(id, RDMA_CM_EVENT_UNREACHABLE,
+			-(err ? err : ECONNRESET));
 		break;
 	case CM_REP_RCVD:
 	case CM_ESTABLISHED:
@@ -776,13 +837,13 @@ void cm_on_timeout(struct cm_conn *c)
 		return;
 	}
 	if (id->state == CM_CONNECT && c->retry) {
-		start_connect(id);
+		cm_conn_start(id);
 		return;
 	}
 	if (id->state == CM_CONNECT && (c->connecting || c->sec == CM_SEC_HS)) {
-		drop_conn(id, false);
+		cm_conn_drop(id, false);
 		id->state = CM_FAILED;
-		post(id, RDMA_CM_EVENT_UNREACHABLE, -ETIMEDOUT);
+		cm_post(id, RDMA_CM_EVENT_UNREACHABLE, -ETIMEDOUT);
 	}
 }
 
@@ -802,15 +863,12 @@ void cm_on_hs_failed(struct cm_conn *c, int err)
 		return;
 	}
 	id->state = CM_FAILED;
-	drop_conn(id, false);
-	post(id,
-	     err == EKEYREJECTED ? RDMA_CM_EVENT_REJECTED
-				 : RDMA_CM_EVENT_UNREACHABLE,
-	     -err);
+	cm_conn_drop(id, false);
+	cm_post(id, cm_refusal(id, err), -err);
 }
 
 void cm_on_timewait(struct cm_id *id)
 {
 	id->timewait_at = 0;
-	post(id, RDMA_CM_EVENT_TIMEWAIT_EXIT, 0);
+	cm_post(id, RDMA_CM_EVENT_TIMEWAIT_EXIT, 0);
 }
