@@ -1,21 +1,26 @@
 // SPDX-License-Identifier: MIT
 /*
- * Address handles. Only UD QPs use them and those are not offered yet, but
- * middleware creates one to validate a GID (UCX does), so they exist and
- * check what a RoCE device checks.
+ * Address handles, as UD sends use them (ud_tx.c), checked as a RoCE
+ * device checks them: a GRH, port 1, a source GID index that names an
+ * address (rxe refuses an AH whose sgid entry is empty).
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "qp.h"
 
 struct ibv_ah *tcp_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr)
 {
+	static const union ibv_gid zero;
 	struct tcp_context *ctx = to_tctx(pd->context);
+	union ibv_gid sgid;
 	struct tcp_ah *ah;
 
 	if (!attr->is_global || attr->port_num != 1 ||
-	    attr->grh.sgid_index >= TCP_GID_TBL_LEN) {
+	    attr->grh.sgid_index >= TCP_GID_TBL_LEN ||
+	    ibv_query_gid(pd->context, 1, attr->grh.sgid_index, &sgid) ||
+	    !memcmp(&sgid, &zero, sizeof(sgid))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -31,6 +36,7 @@ struct ibv_ah *tcp_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr)
 		return NULL;
 	}
 	ah->attr = *attr;
+	ah->sgid = sgid;
 	tcp_obj_init(&ah->id, ctx, &ah->ibv_ah.handle);
 	atomic_fetch_add(&to_tpd(pd)->users, 1);
 	return &ah->ibv_ah;

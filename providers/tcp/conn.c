@@ -537,7 +537,8 @@ static bool hello_lookup(void *arg, uint32_t qpn, struct tcp_hello_qp *q)
 {
 	struct hello_ctx *hc = arg;
 	struct tcp_listener *l = listener_of(hc->ctx, qpn);
-	struct tcp_qp *qp = l ? l->slots[qpn & 0xff] : NULL;
+	/* (a UD QP's number names no connection) */
+	struct tcp_qp *qp = l && !l->ud ? l->slots[qpn & 0xff] : NULL;
 
 	if (!qp)
 		return false;

@@ -61,6 +61,9 @@ struct tcp_listener {
 	 * every address for the sockets below (listen.c) */
 	int resv_fd;
 	uint16_t port;
+	/* the port of one UD QP (slot 0), held on TCP so that no RC QP
+	 * anywhere gets its number; never listens (ud_port.c) */
+	bool ud;
 	uint32_t nused;
 	/* where the search for a free slot starts: QP numbers are handed out
 	 * in turn, as rxe does, so a number just freed is not reused while
@@ -118,6 +121,8 @@ void tcp_conn_drop_pending(struct tcp_context *ctx, uint32_t qpn);
 /* A QP of the context not destroyed yet, or NULL (ctx->lock held). */
 struct tcp_qp *tcp_conn_live_qp(struct tcp_context *ctx);
 /* listen.c: a listener's sockets (caller holds ctx->lock) */
+/* holds a free port on TCP, every address (l->resv_fd, l->port) */
+int tcp_listen_reserve(struct tcp_listener *l);
 int tcp_listen_open(struct tcp_context *ctx, struct tcp_listener *l,
 		    const struct tcp_watch_ops *ops);
 void tcp_listen_close(struct tcp_context *ctx, struct tcp_listener *l);

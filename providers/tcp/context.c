@@ -19,6 +19,7 @@ static void tcp_free_context(struct ibv_context *ibctx);
 static const struct verbs_context_ops tcp_ctx_ops = {
 	.alloc_mw = tcp_alloc_mw,
 	.alloc_pd = tcp_alloc_pd,
+	.attach_mcast = tcp_attach_mcast,
 	.bind_mw = tcp_bind_mw,
 	.async_event = tcp_async_event,
 	.cq_event = tcp_cq_event,
@@ -36,6 +37,7 @@ static const struct verbs_context_ops tcp_ctx_ops = {
 	.destroy_cq = tcp_destroy_cq,
 	.destroy_qp = tcp_destroy_qp,
 	.destroy_srq = tcp_destroy_srq,
+	.detach_mcast = tcp_detach_mcast,
 	.free_context = tcp_free_context,
 	.get_srq_num = tcp_get_srq_num,
 	.modify_qp = tcp_modify_qp,

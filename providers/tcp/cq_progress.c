@@ -45,7 +45,9 @@ void tcp_progress_cq(struct tcp_cq *cq)
 			idle = false;
 			continue;
 		}
-		if (!qp->dead && qp->conn.connected) {
+		/* (a UD QP's socket has no connection: it is always there) */
+		if (!qp->dead &&
+		    (qp->conn.connected || qp->type == IBV_QPT_UD)) {
 			/*
 			 * A poll ends a burst: send what it held back. First,
 			 * so that an ack this pass holds back (tcp_qp_rx)

@@ -29,7 +29,7 @@
 #include "qp.h"
 
 /* Binds a socket to port 0 of every address; sets l->port. */
-static int reserve_port(struct tcp_listener *l)
+int tcp_listen_reserve(struct tcp_listener *l)
 {
 	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
 	struct sockaddr_in a4 = { .sin_family = AF_INET };
@@ -176,7 +176,7 @@ int tcp_listen_open(struct tcp_context *ctx, struct tcp_listener *l,
 	n = tcp_netdev_addrs(ctx->dev->netdev, addrs, TCP_LISTEN_ADDRS);
 	if (n < 0)
 		return -n;
-	err = reserve_port(l);
+	err = tcp_listen_reserve(l);
 	if (!err)
 		err = listener_sync(ctx, l, addrs, n);
 	if (err)
@@ -206,7 +206,8 @@ void tcp_listen_sync(struct tcp_context *ctx)
 		return; /* keep what is open; the next event tries again */
 	tcp_mutex_lock(&ctx->lock);
 	for (i = 0; i < rv->nlis; i++)
-		listener_sync(ctx, rv->lis[i], addrs, n);
+		if (!rv->lis[i]->ud) /* a UD QP's port never listens */
+			listener_sync(ctx, rv->lis[i], addrs, n);
 	tcp_mutex_unlock(&ctx->lock);
 }
 

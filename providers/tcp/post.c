@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "qp.h"
+#include "ud.h"
 
 static bool valid_opcode(struct tcp_qp *qp, enum ibv_wr_opcode op)
 {
@@ -229,6 +230,13 @@ static int post_send_locked(struct tcp_qp *qp, struct ibv_send_wr *wr,
 	int err = 0;
 
 	tcp_assert_held(&qp->lock);
+	if (qp->type == IBV_QPT_UD) {
+		/* datagrams: sent now, nothing held back (ud_tx.c) */
+		err = tcp_ud_post_send(qp, wr, bad);
+		qp->prog.app_posts++;
+		tcp_qp_app_call(qp);
+		return err;
+	}
 	for (; wr; wr = wr->next, nwr++) {
 		if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD &&
 		    qp->state != IBV_QPS_SQE && qp->state != IBV_QPS_ERR) {
@@ -329,6 +337,8 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 	 * (rx_app_driven), with its next post (every header carries credits),
 	 * poll or the engine's tick, as held-back acks go (tcp_qp_rx).
 	 */
+	if (posted && qp->type == IBV_QPT_UD)
+		tcp_ud_recv_posted(qp);
 	if (posted && qp->conn.connected && tcp_credit_update_due(qp)) {
 		qp->resp.want_ack = true;
 		if (qp->prog.rx_app_driven)
@@ -402,7 +412,9 @@ static int ex_wr_complete(struct ibv_qp_ex *ex)
 		tcp_qp_yield(qp);
 		tcp_mutex_lock(&qp->lock);
 		for (i = 0; i < qp->wr.n && !err; i++)
-			err = check_send(qp, &qp->wr.stage[i]);
+			err = qp->type == IBV_QPT_UD
+				      ? tcp_ud_check_send(qp, &qp->wr.stage[i])
+				      : check_send(qp, &qp->wr.stage[i]);
 		if (!err && qp->state != IBV_QPS_ERR &&
 		    qp->wr.n >
 			    qp->cap.max_send_wr - (qp->sq.head - qp->sq.done))
@@ -525,6 +537,18 @@ static void ex_bind_mw(struct ibv_qp_ex *ex, struct ibv_mw *mw, uint32_t rkey,
 	wr->bind_mw.bind_info = *info;
 }
 
+static void ex_set_ud_addr(struct ibv_qp_ex *ex, struct ibv_ah *ah,
+			   uint32_t remote_qpn, uint32_t remote_qkey)
+{
+	struct ibv_send_wr *wr = stage_cur(ex);
+
+	if (!wr)
+		return;
+	wr->wr.ud.ah = ah;
+	wr->wr.ud.remote_qpn = remote_qpn;
+	wr->wr.ud.remote_qkey = remote_qkey;
+}
+
 static void ex_set_sge_list(struct ibv_qp_ex *ex, size_t n,
 			    const struct ibv_sge *sg)
 {
@@ -619,6 +643,7 @@ void tcp_qp_ex_init(struct tcp_qp *qp, uint64_t flags)
 	ex->wr_local_inv = ex_local_inv;
 	ex->wr_bind_mw = ex_bind_mw;
 	ex->wr_set_sge = ex_set_sge;
+	ex->wr_set_ud_addr = ex_set_ud_addr;
 	ex->wr_set_sge_list = ex_set_sge_list;
 	ex->wr_set_inline_data = ex_set_inline;
 	ex->wr_set_inline_data_list = ex_set_inline_list;

@@ -10,6 +10,13 @@
 #include <time.h>
 
 #include "transport.h"
+#include "ud.h"
+
+/* The socket the QP receives from: its connection, or its UDP socket. */
+static int rx_fd(const struct tcp_qp *qp)
+{
+	return qp->type == IBV_QPT_UD ? qp->ud->fd : qp->conn.fd;
+}
 
 /*
  * What the engine watches on a connected QP's socket. Nothing but the
@@ -22,6 +29,8 @@
  */
 uint32_t tcp_qp_events(const struct tcp_qp *qp)
 {
+	if (qp->type == IBV_QPT_UD) /* (no peer to close, no room to wait) */
+		return qp->prog.rx_app_driven || qp->ud->rx_wait ? 0 : EPOLLIN;
 	if (qp->prog.rx_app_driven)
 		return EPOLLRDHUP;
 	return EPOLLRDHUP | EPOLLIN | (qp->conn.epollout ? EPOLLOUT : 0);
@@ -111,7 +120,7 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 			tcp_qp_engine_rx(qp);
 		return;
 	}
-	if (qp->conn.fd < 0 || !qp->conn.connected)
+	if (rx_fd(qp) < 0 || (qp->type != IBV_QPT_UD && !qp->conn.connected))
 		return;
 	if (!tcp_qp_app_call(qp))
 		return;
@@ -124,7 +133,7 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 	}
 	qp->prog.rx_app_driven = true;
 	qp->prog.rx_app_oneway = oneway;
-	tcp_engine_rewatch(qp->ctx, qp->conn.fd, &qp->conn.poll.p,
+	tcp_engine_rewatch(qp->ctx, rx_fd(qp), &qp->conn.poll.p,
 			   tcp_qp_events(qp));
 	if (!qp->prog.rx_tick) {
 		/* the tick counts polls from here (a QP entering and leaving
@@ -150,6 +159,14 @@ bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 	uint64_t before = qp->prog.io_rx;
 
 	tcp_assert_held(&qp->lock);
+	if (qp->type == IBV_QPT_UD) {
+		/* (a sender polling its send CQ finds nothing here: back
+		 * off as a bandwidth requester does) */
+		tcp_ud_rx(qp);
+		tcp_qp_app_rx(qp, cq);
+		return qp->prog.io_rx == before && cq == qp->scq &&
+		       !qp->rq.posted_total;
+	}
 	qp->rx.by_app = true;
 	tcp_qp_rx(qp);
 	qp->rx.by_app = false;
@@ -174,8 +191,8 @@ void tcp_qp_engine_rx(struct tcp_qp *qp)
 	if (!qp->prog.rx_app_driven)
 		return;
 	qp->prog.rx_app_driven = false;
-	if (qp->conn.fd >= 0)
-		tcp_engine_rewatch(qp->ctx, qp->conn.fd, &qp->conn.poll.p,
+	if (rx_fd(qp) >= 0)
+		tcp_engine_rewatch(qp->ctx, rx_fd(qp), &qp->conn.poll.p,
 				   tcp_qp_events(qp));
 }
 

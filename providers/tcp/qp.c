@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "conn.h"
 #include "qp.h"
 #include "qp_state.h"
+#include "ud.h"
 
 static uint32_t pow2_at_least(uint32_t n)
 {
@@ -76,7 +78,8 @@ static int qp_alloc_queues(struct tcp_qp *qp)
 static int check_init_attr(struct ibv_context *ctx,
 			   struct ibv_qp_init_attr_ex *a)
 {
-	if (a->qp_type != IBV_QPT_RC && a->qp_type != IBV_QPT_UC)
+	if (a->qp_type != IBV_QPT_RC && a->qp_type != IBV_QPT_UC &&
+	    a->qp_type != IBV_QPT_UD)
 		return EOPNOTSUPP;
 	if (!(a->comp_mask & IBV_QP_INIT_ATTR_PD) || !a->pd)
 		return EINVAL;
@@ -112,6 +115,8 @@ static int check_init_attr(struct ibv_context *ctx,
 			      IBV_QP_EX_WITH_SEND_WITH_INV |
 			      IBV_QP_EX_WITH_LOCAL_INV | IBV_QP_EX_WITH_BIND_MW;
 
+		if (a->qp_type == IBV_QPT_UD)
+			ok = IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM;
 		if (a->qp_type == IBV_QPT_RC)
 			ok |= IBV_QP_EX_WITH_RDMA_READ |
 			      IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP |
@@ -199,11 +204,14 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 	qp->conn.poll.qp = qp;
 	tcp_mutex_init(&qp->lock, TCP_LOCK_RANK_QP);
 	err = qp_alloc_queues(qp);
+	if (!err && qp->type == IBV_QPT_UD)
+		err = tcp_ud_create(qp);
 	if (err)
 		goto fail;
 
 	tcp_mutex_lock(&ctx->lock);
-	err = tcp_qpn_alloc(qp);
+	err = qp->type == IBV_QPT_UD ? tcp_ud_port_alloc(qp)
+				     : tcp_qpn_alloc(qp);
 	tcp_mutex_unlock(&ctx->lock);
 	if (err)
 		goto fail;
@@ -225,11 +233,19 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 	if (tcp_cq_attach(qp->scq, qp) ||
 	    (qp->rcq != qp->scq && tcp_cq_attach(qp->rcq, qp))) {
 		tcp_cq_detach(qp->scq, qp);
-		tcp_mutex_lock(&ctx->lock);
-		tcp_qpn_free(qp);
-		tcp_mutex_unlock(&ctx->lock);
 		err = ENOMEM;
-		goto fail;
+		goto fail_qpn;
+	}
+	/* a UD QP's socket is the engine's to read from now on (qp_watch.c) */
+	if (qp->type == IBV_QPT_UD) {
+		err = tcp_engine_watch(ctx, qp->ud->fd, &qp->conn.poll.p,
+				       EPOLLIN);
+		if (err) {
+			tcp_cq_detach(qp->scq, qp);
+			if (qp->rcq != qp->scq)
+				tcp_cq_detach(qp->rcq, qp);
+			goto fail_qpn;
+		}
 	}
 	atomic_fetch_add(&qp->pd->users, 1);
 	atomic_fetch_add(&qp->scq->users, 1);
@@ -239,7 +255,15 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 	/* report what the QP really holds */
 	a->cap = qp->cap;
 	return &qp->vqp.qp;
+fail_qpn:
+	tcp_mutex_lock(&ctx->lock);
+	if (qp->type == IBV_QPT_UD)
+		tcp_ud_port_free(qp);
+	else
+		tcp_qpn_free(qp);
+	tcp_mutex_unlock(&ctx->lock);
 fail:
+	tcp_ud_free(qp);
 	qp_free_queues(qp);
 	free(qp);
 fail_count:
@@ -400,6 +424,7 @@ static void store_attrs(struct tcp_qp *qp, struct ibv_qp_attr *a, int mask)
 	COPY(IBV_QP_ALT_PATH, alt_timeout);
 	COPY(IBV_QP_PATH_MIG_STATE, path_mig_state);
 	COPY(IBV_QP_EN_SQD_ASYNC_NOTIFY, en_sqd_async_notify);
+	COPY(IBV_QP_QKEY, qkey);
 #undef COPY
 	/* PSNs are 24 bits on the wire of every transport: keep those (rxe) */
 	s->rq_psn &= 0xffffff;
@@ -441,7 +466,8 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 		goto out;
 	}
 	store_attrs(qp, a, mask);
-	if (qp->state == IBV_QPS_INIT && next == IBV_QPS_RTR) {
+	if (qp->state == IBV_QPS_INIT && next == IBV_QPS_RTR &&
+	    qp->type != IBV_QPT_UD) {
 		qp->state = IBV_QPS_RTR;
 		err = tcp_conn_start(qp);
 		if (err) {
@@ -462,7 +488,7 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 		/* the peer refused our credentials while we were at RTR */
 		qp->sec.refused = false;
 		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
-	} else if (next == IBV_QPS_RTS) {
+	} else if (next == IBV_QPS_RTS && qp->type != IBV_QPT_UD) {
 		tcp_qp_tx(qp); /* work posted earlier may now flow */
 	}
 out:
@@ -522,7 +548,16 @@ void tcp_qp_destroy(struct tcp_qp *qp)
 	drop_closing(qp);
 	tcp_qp_dead_peer_cancel(qp);
 	qp->dead = true;
-	tcp_qpn_free(qp);
+	if (qp->type == IBV_QPT_UD) {
+		/* the socket, then the ports: nobody may take the number
+		 * while a datagram could still be read for this QP */
+		tcp_engine_unwatch(ctx, qp->ud->fd);
+		close(qp->ud->fd);
+		qp->ud->fd = -1;
+		tcp_ud_port_free(qp);
+	} else {
+		tcp_qpn_free(qp);
+	}
 	tcp_conn_drop_pending(ctx, qp->vqp.qp.qp_num);
 	atomic_fetch_sub(&qp->pd->users, 1);
 	atomic_fetch_sub(&qp->scq->users, 1);
@@ -537,6 +572,7 @@ void tcp_qp_destroy(struct tcp_qp *qp)
 
 void tcp_qp_free(struct tcp_qp *qp)
 {
+	tcp_ud_free(qp);
 	qp_free_queues(qp);
 	free(qp->wr.stage);
 	free(qp->wr.sges);

@@ -21,6 +21,7 @@
 
 struct tcp_hs;
 struct tcp_tx_seal;
+struct tcp_ud;
 
 /* One scatter/gather element resolved to process memory. */
 struct tcp_seg {
@@ -357,6 +358,7 @@ struct tcp_qp {
 
 	/* slot in the context's QP table */
 	uint32_t slot;
+	struct tcp_ud *ud; /* UD QPs only (ud.h) */
 };
 
 static inline struct tcp_qp *to_tqp(struct ibv_qp *qp)
@@ -373,7 +375,18 @@ struct tcp_ah {
 	struct ibv_ah ibv_ah;
 	struct tcp_obj id;
 	struct ibv_ah_attr attr;
+	union ibv_gid
+		sgid; /* the source GID's address: UD sends leave from it */
 };
+
+static inline struct tcp_ah *to_tah(struct ibv_ah *ah)
+{
+	return container_of(ah, struct tcp_ah, ibv_ah);
+}
+
+/* ud_qp.c: multicast (not offered) */
+int tcp_attach_mcast(struct ibv_qp *qp, const union ibv_gid *gid, uint16_t lid);
+int tcp_detach_mcast(struct ibv_qp *qp, const union ibv_gid *gid, uint16_t lid);
 
 /* ah.c */
 struct ibv_ah *tcp_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr);

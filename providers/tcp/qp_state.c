@@ -2,7 +2,8 @@
 /*
  * The QP state machine: which transitions exist and which attributes each
  * one requires or allows, per the IB spec's modify-QP tables (as the kernel's
- * ib_modify_qp_is_ok() encodes them), for RC and UC.
+ * ib_modify_qp_is_ok() encodes them), for RC and UC, and for UD its own
+ * (Q_Key instead of the connection's attributes).
  */
 #include "qp_state.h"
 
@@ -61,6 +62,31 @@ static const struct trans table[IBV_QPS_ERR + 1][IBV_QPS_ERR + 1] = {
 	},
 };
 
+/* UD (and the kernel's UD column of qp_state_table) */
+static const struct trans ud_table[IBV_QPS_ERR + 1][IBV_QPS_ERR + 1] = {
+	[IBV_QPS_RESET] = {
+		[IBV_QPS_INIT] = { M(PKEY_INDEX) | M(PORT) | M(QKEY), 0 },
+	},
+	[IBV_QPS_INIT] = {
+		[IBV_QPS_INIT] = { 0, M(PKEY_INDEX) | M(PORT) | M(QKEY) },
+		[IBV_QPS_RTR] = { 0, M(PKEY_INDEX) | M(QKEY) },
+	},
+	[IBV_QPS_RTR] = {
+		[IBV_QPS_RTS] = { M(SQ_PSN), M(CUR_STATE) | M(QKEY) },
+	},
+	[IBV_QPS_RTS] = {
+		[IBV_QPS_RTS] = { 0, M(CUR_STATE) | M(QKEY) },
+		[IBV_QPS_SQD] = { 0, M(EN_SQD_ASYNC_NOTIFY) },
+	},
+	[IBV_QPS_SQD] = {
+		[IBV_QPS_RTS] = { 0, M(CUR_STATE) | M(QKEY) },
+		[IBV_QPS_SQD] = { 0, M(PKEY_INDEX) | M(QKEY) },
+	},
+	[IBV_QPS_SQE] = {
+		[IBV_QPS_RTS] = { 0, M(CUR_STATE) | M(QKEY) },
+	},
+};
+
 static bool exists(int cur, int next)
 {
 	if (next == IBV_QPS_RESET || next == IBV_QPS_ERR)
@@ -94,6 +120,11 @@ bool tcp_qp_mask_ok(enum ibv_qp_type type, enum ibv_qp_state cur,
 		return false;
 	if (next == IBV_QPS_RESET || next == IBV_QPS_ERR)
 		return !(mask & ~(M(STATE) | M(CUR_STATE)));
+	if (type == IBV_QPT_UD) {
+		req = ud_table[cur][next].req | M(STATE);
+		opt = ud_table[cur][next].opt;
+		return (mask & req) == req && !(mask & ~(req | opt));
+	}
 	req = table[cur][next].req | M(STATE);
 	opt = table[cur][next].opt;
 	if (type == IBV_QPT_UC) {

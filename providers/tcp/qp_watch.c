@@ -5,6 +5,7 @@
 
 #include "conn.h"
 #include "qp.h"
+#include "ud.h"
 
 unsigned int tcp_qp_ready(struct tcp_context *ctx, struct tcp_watch *w,
 			  uint32_t events)
@@ -19,9 +20,12 @@ unsigned int tcp_qp_ready(struct tcp_context *ctx, struct tcp_watch *w,
 		return TCP_READY_IO;
 	}
 	l = qp->prog.io_large;
-	if (!qp->conn.connected && qp->conn.connecting &&
-	    (events & (EPOLLOUT | EPOLLERR | EPOLLHUP) ||
-	     (qp->sec.hs && (events & (EPOLLIN | EPOLLRDHUP))))) {
+	if (qp->type == IBV_QPT_UD) {
+		if (events & (EPOLLIN | EPOLLERR))
+			tcp_ud_rx(qp);
+	} else if (!qp->conn.connected && qp->conn.connecting &&
+		   (events & (EPOLLOUT | EPOLLERR | EPOLLHUP) ||
+		    (qp->sec.hs && (events & (EPOLLIN | EPOLLRDHUP))))) {
 		tcp_qp_conn_ready(qp);
 	} else if (qp->conn.connected) {
 		if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Security of UD datagrams (docs/design.md, "UD queue pairs"). A UD
+ * Security of UD datagrams (docs/design.md, "UD datagram security"). A UD
  * datagram has no connection and so no key exchange: in psp auth and
  * encrypt modes its key is derived from the device's pre-shared key (the
  * key file every user of the device reads) and the sender's random 64-bit
  * sid, so every sending QP has keys of its own and its nonces (SPI-like
  * low half of the sid || seq) never repeat under one key. The receiver
  * derives the same key from the sid it reads, caches it, and refuses a
- * seq not above the last one it accepted from that sid. A device with
+ * seq not above the last one it accepted from that sid (seq is the
+ * sender's clock in ns, kept strictly increasing, so that a receiver
+ * can refuse old seqs of senders it evicted from its cache). A device with
  * certificates has no shared key: UD QPs are EOPNOTSUPP there.
  *
  * Locking: a tx state belongs to one QP's send path, an rx state to the
@@ -43,6 +45,8 @@ int tcp_ud_tx_init(struct tcp_context *ctx, struct tcp_ud_tx_sec *tx);
 void tcp_ud_tx_fini(struct tcp_ud_tx_sec *tx);
 int tcp_ud_rx_init(struct tcp_context *ctx, struct tcp_ud_rx_sec *rx);
 void tcp_ud_rx_fini(struct tcp_ud_rx_sec *rx);
+/* Senders an rx state holds keys for (at most 256; 0 when off). */
+unsigned int tcp_ud_rx_senders(const struct tcp_ud_rx_sec *rx);
 
 /*
  * Sets @h's mode, alg, sid and seq (the next one), encodes it into

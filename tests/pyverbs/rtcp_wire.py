@@ -13,11 +13,12 @@ A field runs from its offset to the next one (the last to RTCP_HDR_LEN /
 RTCP_HELLO_LEN). Integers are big-endian; a field whose #define carries a
 comment starting with "opaque" is raw bytes (struct 'Ns').
 
-Exports RTCP_HDR and RTCP_HELLO (struct.Struct, fields in wire order),
-HDR_FIELDS / HELLO_FIELDS ((name, offset, width, opaque) tuples), every
-constant by its C name (RTCP_OP_SEND, RTCP_F_RNR, RTCP_EBADSEQ, ...),
-pack_hdr / unpack_hdr / pack_hello / unpack_hello, and codec_path(): the
-tests' wire_codec program, which runs the provider's real decoder.
+Exports RTCP_HDR, RTCP_HELLO and RTCP_UD_HDR (struct.Struct, fields in
+wire order), HDR_FIELDS / HELLO_FIELDS / UD_FIELDS ((name, offset, width,
+opaque) tuples), every constant by its C name (RTCP_OP_SEND, RTCP_F_RNR,
+RTCP_EBADSEQ, ...), pack_hdr / unpack_hdr / pack_hello / unpack_hello /
+pack_ud_hdr, and codec_path(): the tests' wire_codec program, which runs
+the provider's real decoder.
 
 Environment: RTCP_WIRE_H (another wire.h), RTCP_WIRE_CODEC (the
 wire_codec binary; else found beside the provider RDMAV_DRIVERS names).
@@ -107,6 +108,8 @@ RTCP_HDR = _struct(HDR_FIELDS)
 RTCP_HELLO = _struct(HELLO_FIELDS)
 HDR_NAMES = tuple(f[0] for f in HDR_FIELDS)
 HELLO_NAMES = tuple(f[0] for f in HELLO_FIELDS)
+UD_FIELDS = _fields(CONSTS, _NOTES, 'RTCP_UD_OFF_', CONSTS['RTCP_UD_HDR_LEN'])
+RTCP_UD_HDR = _struct(UD_FIELDS)
 
 
 def _pack(st, fields, defaults, values):
@@ -130,6 +133,15 @@ def pack_hdr(**fields):
 
 def unpack_hdr(data):
     return dict(zip(HDR_NAMES, RTCP_HDR.unpack(data[:RTCP_HDR.size])))
+
+
+def pack_ud_hdr(**fields):
+    """A UD datagram's 48-byte header (struct rtcp_ud_hdr); unnamed fields
+    0, magic and version right, opcode SEND."""
+    return _pack(RTCP_UD_HDR, UD_FIELDS,
+                 {'magic': CONSTS['RTCP_UD_MAGIC'],
+                  'version': CONSTS['RTCP_VERSION'],
+                  'opcode': CONSTS['RTCP_UD_SEND']}, fields)
 
 
 def pack_hello(**fields):

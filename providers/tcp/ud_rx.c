@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: MIT
+/*
+ * UD receives (docs/design.md, "UD queue pairs"): datagrams are read in
+ * batches into the QP's staging buffer, checked -- addressed to one of
+ * the device's GIDs, a well-formed header for this QP, verified by
+ * ud_sec.h, the QP's Q_Key, a receive posted -- and only then copied into
+ * the receive after its 40-byte GRH area, which is filled as RoCE v2 fills
+ * it (rxe_resp.c: the IPv4 header in its last 20 bytes, or the IPv6
+ * header). Whatever fails is dropped and counted: UD is unreliable. Caller
+ * holds qp->lock.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "transport.h"
+#include "ud.h"
+
+/* cmsg room per datagram: PKTINFO of both families, TTL/TOS, hop/tclass */
+#define UD_CTL 192
+
+/* What the kernel said about one datagram's IP header. */
+struct ud_ip {
+	uint8_t src[16], dst[16]; /* GIDs: IPv4 mapped */
+	bool v4, have_dst;
+	uint8_t ttl, tos;
+	uint32_t dlen; /* UDP payload bytes */
+};
+
+static void ud_cmsgs(struct msghdr *m, struct ud_ip *ip)
+{
+	struct cmsghdr *c;
+	int v;
+
+	for (c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		if (c->cmsg_level == IPPROTO_IPV6 &&
+		    c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			memcpy(ip->dst, &pi.ipi6_addr, 16);
+			ip->have_dst = true;
+		} else if (c->cmsg_level == IPPROTO_IPV6 &&
+			   (c->cmsg_type == IPV6_HOPLIMIT ||
+			    c->cmsg_type == IPV6_TCLASS) &&
+			   !ip->v4) {
+			memcpy(&v, CMSG_DATA(c), sizeof(v));
+			if (c->cmsg_type == IPV6_HOPLIMIT)
+				ip->ttl = v;
+			else
+				ip->tos = v;
+		} else if (c->cmsg_level == IPPROTO_IP &&
+			   c->cmsg_type == IP_TTL) {
+			memcpy(&v, CMSG_DATA(c), sizeof(v));
+			ip->ttl = v;
+		} else if (c->cmsg_level == IPPROTO_IP &&
+			   c->cmsg_type == IP_TOS) {
+			ip->tos = *(uint8_t *)CMSG_DATA(c);
+		}
+	}
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+/*
+ * The GRH area as a RoCE v2 device leaves it: for IPv4, 20 zero bytes and
+ * the IPv4 header (with its checksum: libibverbs' ibv_init_ah_from_wc
+ * tells the two apart by it); for IPv6, the IPv6 header. No options, no
+ * fragment id: what the application reads are the addresses, TTL (hop
+ * limit) and TOS (traffic class), all from the datagram's own header.
+ */
+static void ud_grh(uint8_t g[TCP_UD_GRH], const struct ud_ip *ip)
+{
+	uint32_t sum = 0;
+	uint8_t *h = g + 20;
+	int i;
+
+	memset(g, 0, TCP_UD_GRH);
+	if (!ip->v4) {
+		g[0] = 0x60 | ip->tos >> 4;
+		g[1] = (uint8_t)(ip->tos << 4);
+		put16(g + 4, 8 + ip->dlen);
+		g[6] = IPPROTO_UDP;
+		g[7] = ip->ttl;
+		memcpy(g + 8, ip->src, 16);
+		memcpy(g + 24, ip->dst, 16);
+		return;
+	}
+	h[0] = 0x45;
+	h[1] = ip->tos;
+	put16(h + 2, 20 + 8 + ip->dlen);
+	h[6] = 0x40; /* DF */
+	h[8] = ip->ttl;
+	h[9] = IPPROTO_UDP;
+	memcpy(h + 12, ip->src + 12, 4);
+	memcpy(h + 16, ip->dst + 12, 4);
+	for (i = 0; i < 20; i += 2)
+		sum += (uint32_t)h[i] << 8 | h[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	put16(h + 10, ~sum & 0xffff);
+}
+
+/* Copies src into the receive's resolved buffers, from offset off. */
+static void ud_scatter(struct tcp_qp *qp, uint32_t off, const uint8_t *src,
+		       uint32_t len)
+{
+	const struct tcp_recv_wqe *w = &qp->rx.rwqe;
+	uint32_t i, n;
+
+	for (i = 0; i < w->nseg && len; i++) {
+		if (off >= w->seg[i].len) {
+			off -= w->seg[i].len;
+			continue;
+		}
+		n = w->seg[i].len - off < len ? w->seg[i].len - off : len;
+		memcpy(w->seg[i].addr + off, src, n);
+		src += n;
+		len -= n;
+		off = 0;
+	}
+}
+
+static void ud_recv_wc(struct tcp_qp *qp, const struct rtcp_ud_hdr *h,
+		       enum ibv_wc_status st)
+{
+	struct ibv_wc wc = { .wr_id = qp->rx.rwqe.wr_id,
+			     .status = st,
+			     .opcode = IBV_WC_RECV,
+			     .qp_num = qp->vqp.qp.qp_num };
+
+	qp->rx.has_rwqe = false;
+	if (st == IBV_WC_SUCCESS) {
+		wc.byte_len = TCP_UD_GRH + h->len;
+		wc.src_qp = h->src_qpn;
+		wc.wc_flags = IBV_WC_GRH;
+		if (h->opcode == RTCP_UD_SEND_IMM) {
+			wc.wc_flags |= IBV_WC_WITH_IMM;
+			wc.imm_data = h->imm;
+		}
+	}
+	tcp_cq_push(qp->rcq, &wc, h->flags & RTCP_UD_F_SOLICITED);
+}
+
+/* The verified datagram into a receive, or dropped as rxe drops it. */
+static void ud_place(struct tcp_qp *qp, const struct rtcp_ud_hdr *h,
+		     const uint8_t *payload, const struct ud_ip *ip)
+{
+	struct ibv_sge sg[TCP_MAX_SGE];
+	uint8_t grh[TCP_UD_GRH];
+	enum ibv_wc_status st;
+	uint32_t i, total;
+
+	if (!tcp_rx_take_rwqe(qp)) {
+		qp->ud->drop_norecv++;
+		return;
+	}
+	for (i = 0; i < qp->rx.rwqe.nseg; i++) {
+		sg[i].addr = (uintptr_t)qp->rx.rwqe.seg[i].addr;
+		sg[i].length = qp->rx.rwqe.seg[i].len;
+		sg[i].lkey = qp->rx.rwqe.seg[i].lkey;
+	}
+	/* an SRQ's receives belong to the SRQ's PD */
+	st = tcp_resolve_sges(qp->ctx, qp->srq ? qp->srq->pd : qp->pd, sg,
+			      qp->rx.rwqe.nseg, true, qp->rx.rwqe.seg, &total);
+	if (st != IBV_WC_SUCCESS) {
+		/* rxe: a malformed receive is a class A error */
+		ud_recv_wc(qp, h, st);
+		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
+		return;
+	}
+	if (total < TCP_UD_GRH + h->len) {
+		/*
+		 * rxe (RESPST_ERR_LENGTH): an SRQ's receive completes with
+		 * REM_INV_REQ_ERR (class E); the QP's own stays posted and
+		 * the message is dropped (class D).
+		 */
+		qp->ud->drop_len++;
+		if (qp->srq) {
+			ud_recv_wc(qp, h, IBV_WC_REM_INV_REQ_ERR);
+		} else {
+			qp->rq.tail--;
+			qp->rx.has_rwqe = false;
+		}
+		return;
+	}
+	ud_grh(grh, ip);
+	ud_scatter(qp, 0, grh, TCP_UD_GRH);
+	ud_scatter(qp, TCP_UD_GRH, payload, h->len);
+	ud_recv_wc(qp, h, IBV_WC_SUCCESS);
+}
+
+/* One datagram of len bytes at d: every check, then ud_place. */
+static void ud_datagram(struct tcp_qp *qp, uint8_t *d, uint32_t len,
+			struct msghdr *m)
+{
+	const struct sockaddr_in6 *from = m->msg_name;
+	struct tcp_ud *ud = qp->ud;
+	struct rtcp_ud_hdr h;
+	struct ud_ip ip = { .ttl = 64 };
+
+	if (qp->state != IBV_QPS_RTR && qp->state != IBV_QPS_RTS &&
+	    qp->state != IBV_QPS_SQD && qp->state != IBV_QPS_SQE) {
+		ud->drop_state++;
+		return;
+	}
+	memcpy(ip.src, &from->sin6_addr, 16);
+	ip.v4 = IN6_IS_ADDR_V4MAPPED(&from->sin6_addr);
+	ip.dlen = len;
+	ud_cmsgs(m, &ip);
+	if ((m->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+	    m->msg_namelen != sizeof(*from) || !ip.have_dst ||
+	    !tcp_ud_addr_ok(qp, ip.dst) ||
+	    rtcp_ud_decode(d, len, ud->mtu, &h) != RTCP_OK ||
+	    h.dst_qpn != qp->vqp.qp.qp_num ||
+	    tcp_ud_open(qp->ctx, &ud->rx, &h, d, d + RTCP_UD_HDR_LEN, h.len,
+			d + RTCP_UD_HDR_LEN + h.len)) {
+		ud->drop_bad++;
+		return;
+	}
+	if (h.qkey != qp->attr.qkey) {
+		ud->drop_qkey++;
+		return;
+	}
+	ud_place(qp, &h, d + RTCP_UD_HDR_LEN, &ip);
+}
+
+/*
+ * How many datagrams a recvmmsg may take. A QP with its own receive queue
+ * takes no more than it has receives for: the rest wait in the socket
+ * (SO_RCVBUF bounds them, the kernel drops beyond), where a receive posted
+ * a moment later still finds them -- on a 2-core host a polling receiver
+ * is often descheduled while its sender runs, and a NIC's line-rate
+ * receive path has no such gaps. An SRQ is shared: its datagrams are
+ * read, and dropped when it is empty, as rxe drops them. A QP that cannot
+ * receive reads everything and drops it.
+ */
+static int ud_room(struct tcp_qp *qp)
+{
+	uint32_t n = qp->rq.head - qp->rq.tail;
+
+	if (qp->srq || (qp->state != IBV_QPS_RTR && qp->state != IBV_QPS_RTS &&
+			qp->state != IBV_QPS_SQD && qp->state != IBV_QPS_SQE))
+		return TCP_UD_BATCH;
+	return n < TCP_UD_BATCH ? (int)n : TCP_UD_BATCH;
+}
+
+/* The engine stops (or starts again) watching the socket. */
+static void ud_rx_wait(struct tcp_qp *qp, bool on)
+{
+	if (qp->ud->rx_wait == on || qp->ud->fd < 0)
+		return;
+	qp->ud->rx_wait = on;
+	tcp_engine_rewatch(qp->ctx, qp->ud->fd, &qp->conn.poll.p,
+			   tcp_qp_events(qp));
+}
+
+void tcp_ud_recv_posted(struct tcp_qp *qp)
+{
+	tcp_assert_held(&qp->lock);
+	if (!qp->ud->rx_wait)
+		return;
+	ud_rx_wait(qp, false);
+	tcp_ud_rx(qp); /* what waited in the socket, now */
+}
+
+void tcp_ud_rx(struct tcp_qp *qp)
+{
+	struct tcp_ud *ud = qp->ud;
+	struct mmsghdr mm[TCP_UD_BATCH];
+	struct iovec iov[TCP_UD_BATCH];
+	struct sockaddr_in6 from[TCP_UD_BATCH];
+	union {
+		char buf[UD_CTL];
+		struct cmsghdr align;
+	} ctl[TCP_UD_BATCH];
+	int pass, i, n, room;
+
+	tcp_assert_held(&qp->lock);
+	for (pass = 0; ud->fd >= 0 && pass < TCP_UD_PASSES; pass++) {
+		room = ud_room(qp);
+		if (!room) {
+			ud_rx_wait(qp, true);
+			break;
+		}
+		memset(mm, 0, sizeof(mm));
+		for (i = 0; i < TCP_UD_BATCH; i++) {
+			iov[i].iov_base = ud->buf + (size_t)i * TCP_UD_DGRAM;
+			iov[i].iov_len = TCP_UD_DGRAM;
+			mm[i].msg_hdr.msg_name = &from[i];
+			mm[i].msg_hdr.msg_namelen = sizeof(from[i]);
+			mm[i].msg_hdr.msg_iov = &iov[i];
+			mm[i].msg_hdr.msg_iovlen = 1;
+			mm[i].msg_hdr.msg_control = ctl[i].buf;
+			mm[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
+		}
+		n = recvmmsg(ud->fd, mm, room, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;
+		for (i = 0; i < n; i++) {
+			qp->prog.io_rx += mm[i].msg_len;
+			ud_datagram(qp, iov[i].iov_base, mm[i].msg_len,
+				    &mm[i].msg_hdr);
+		}
+		if (n < room)
+			break;
+	}
+}

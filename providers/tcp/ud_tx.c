@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: MIT
+/*
+ * UD sends (docs/design.md, "UD queue pairs"): each WR is one datagram,
+ * sent by the posting thread with one sendmsg -- header, the WR's memory
+ * (or ciphertext) and the tag -- and complete once the kernel has it, as a
+ * NIC completes a UD send once it is on the wire. Caller holds qp->lock.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <string.h>
+
+#include "transport.h"
+#include "ud.h"
+
+/* IB spec: a remote Q_Key with the high bit set means the QP's own */
+#define UD_QKEY_PRIV 0x80000000u
+
+int tcp_ud_check_send(struct tcp_qp *qp, const struct ibv_send_wr *wr)
+{
+	uint64_t total = 0;
+	struct ibv_ah *ah = wr->wr.ud.ah;
+	int i;
+
+	if ((wr->opcode != IBV_WR_SEND && wr->opcode != IBV_WR_SEND_WITH_IMM) ||
+	    wr->num_sge < 0 || (uint32_t)wr->num_sge > qp->cap.max_send_sge ||
+	    (wr->num_sge && !wr->sg_list))
+		return EINVAL;
+	if (wr->send_flags & ~(IBV_SEND_FENCE | IBV_SEND_SIGNALED |
+			       IBV_SEND_SOLICITED | IBV_SEND_INLINE))
+		return EINVAL;
+	for (i = 0; i < wr->num_sge; i++)
+		total += wr->sg_list[i].length;
+	if ((wr->send_flags & IBV_SEND_INLINE) &&
+	    total > qp->cap.max_inline_data)
+		return EINVAL;
+	/* an AH of this context, alive (the kernel's handle lookup) */
+	if (!ah || wr->wr.ud.remote_qpn > 0xffffff ||
+	    !tcp_obj_ok(&to_tah(ah)->id, qp->vqp.qp.context, ah->handle))
+		return EINVAL;
+	return 0;
+}
+
+static void ud_send_wc(struct tcp_qp *qp, const struct ibv_send_wr *wr,
+		       uint32_t len, enum ibv_wc_status st)
+{
+	struct ibv_wc wc = { .wr_id = wr->wr_id,
+			     .status = st,
+			     .opcode = IBV_WC_SEND,
+			     .byte_len = len,
+			     .qp_num = qp->vqp.qp.qp_num };
+
+	if (st == IBV_WC_SUCCESS && !(wr->send_flags & IBV_SEND_SIGNALED) &&
+	    !qp->sq_sig_all)
+		return;
+	tcp_cq_push(qp->scq, &wc, false);
+}
+
+/* The WR's payload as iovecs: the application's memory, lkeys checked. */
+static enum ibv_wc_status ud_payload(struct tcp_qp *qp,
+				     const struct ibv_send_wr *wr,
+				     struct iovec *iov, int *niov,
+				     uint32_t *len)
+{
+	struct tcp_seg seg[TCP_MAX_SGE];
+	enum ibv_wc_status st = IBV_WC_SUCCESS;
+	int i;
+
+	*len = 0;
+	*niov = 0;
+	if (!(wr->send_flags & IBV_SEND_INLINE)) {
+		st = tcp_resolve_sges(qp->ctx, qp->pd, wr->sg_list, wr->num_sge,
+				      false, seg, len);
+		for (i = 0; st == IBV_WC_SUCCESS && i < wr->num_sge; i++) {
+			if (!seg[i].len)
+				continue;
+			iov[*niov].iov_base = seg[i].addr;
+			iov[(*niov)++].iov_len = seg[i].len;
+		}
+		return st;
+	}
+	/* inline: sent before the post returns, so straight from the
+	 * application's buffers (an empty SGE may name no memory) */
+	for (i = 0; i < wr->num_sge; i++) {
+		if (!wr->sg_list[i].length)
+			continue;
+		iov[*niov].iov_base = (void *)(uintptr_t)wr->sg_list[i].addr;
+		iov[(*niov)++].iov_len = wr->sg_list[i].length;
+		*len += wr->sg_list[i].length;
+	}
+	return st;
+}
+
+static bool ud_multicast(const struct tcp_ah *ah)
+{
+	const uint8_t *g = ah->attr.grh.dgid.raw;
+
+	if (tcp_gid_is_v4(&ah->attr.grh.dgid))
+		return (g[12] & 0xf0) == 0xe0; /* 224.0.0.0/4 */
+	return g[0] == 0xff;
+}
+
+/* Where the datagram goes (the AH's dgid, the QPN's port), and from. */
+static socklen_t ud_dest(struct tcp_qp *qp, const struct ibv_send_wr *wr,
+			 struct sockaddr_in6 *to, struct cmsghdr *cm)
+{
+	struct tcp_ah *ah = to_tah(wr->wr.ud.ah);
+	struct in6_pktinfo pi = { .ipi6_ifindex = 0 };
+
+	memset(to, 0, sizeof(*to));
+	to->sin6_family = AF_INET6;
+	to->sin6_port = htons(wr->wr.ud.remote_qpn >> 8);
+	memcpy(&to->sin6_addr, ah->attr.grh.dgid.raw, 16);
+	if (IN6_IS_ADDR_LINKLOCAL(&to->sin6_addr))
+		to->sin6_scope_id = qp->ud->ifindex;
+	/* the source is the AH's sgid (IPv4 mapped on the dual-stack
+	 * socket: the kernel takes it for the IPv4 source address) */
+	memcpy(&pi.ipi6_addr, ah->sgid.raw, 16);
+	if (IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr))
+		pi.ipi6_ifindex = qp->ud->ifindex;
+	cm->cmsg_level = IPPROTO_IPV6;
+	cm->cmsg_type = IPV6_PKTINFO;
+	cm->cmsg_len = CMSG_LEN(sizeof(pi));
+	memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+	return sizeof(*to);
+}
+
+/*
+ * One sendmsg. A full socket buffer (EAGAIN, ENOBUFS) gets one bounded
+ * wait for room, then the datagram is dropped, as a NIC's port drops what
+ * it cannot queue: the application is never blocked for longer, and UD
+ * promises no delivery. Any other failure (no route, the source address
+ * gone) drops it too. The send still completes successfully.
+ */
+static void ud_sendmsg(struct tcp_qp *qp, struct msghdr *m)
+{
+	struct pollfd pfd = { .fd = qp->ud->fd, .events = POLLOUT };
+
+	if (sendmsg(qp->ud->fd, m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+		return;
+	if ((errno == EAGAIN || errno == ENOBUFS) &&
+	    poll(&pfd, 1, TCP_UD_SEND_WAIT_MS) > 0 &&
+	    sendmsg(qp->ud->fd, m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+		return;
+	qp->ud->drop_tx++;
+}
+
+static void ud_send_one(struct tcp_qp *qp, const struct ibv_send_wr *wr)
+{
+	struct tcp_ud *ud = qp->ud;
+	struct iovec pl[TCP_MAX_SGE], iov[TCP_MAX_SGE + 2];
+	uint8_t hw[RTCP_UD_HDR_LEN], tag[RTCP_UD_TAG_LEN];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		struct cmsghdr align;
+	} ctl;
+	struct sockaddr_in6 to;
+	struct rtcp_ud_hdr h = { 0 };
+	struct msghdr m = { 0 };
+	enum ibv_wc_status st;
+	uint32_t len;
+	int np, n = 0;
+
+	st = ud_payload(qp, wr, pl, &np, &len);
+	if (st != IBV_WC_SUCCESS) {
+		ud_send_wc(qp, wr, 0, st);
+		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
+		return;
+	}
+	/*
+	 * IB C10-93.1.1: above the port's MTU, no packet and no error. And
+	 * no multicast (not offered): such a datagram would leave by
+	 * whatever interface the host's multicast route names, not the
+	 * device's netdev, so it is dropped here, as one nobody joined.
+	 */
+	if (len > ud->mtu || ud_multicast(to_tah(wr->wr.ud.ah))) {
+		ud_send_wc(qp, wr, len, IBV_WC_SUCCESS);
+		return;
+	}
+	h.opcode = wr->opcode == IBV_WR_SEND_WITH_IMM ? RTCP_UD_SEND_IMM
+						      : RTCP_UD_SEND;
+	h.dst_qpn = wr->wr.ud.remote_qpn;
+	h.src_qpn = qp->vqp.qp.qp_num;
+	h.qkey = wr->wr.ud.remote_qkey & UD_QKEY_PRIV ? qp->attr.qkey
+						      : wr->wr.ud.remote_qkey;
+	if (h.opcode == RTCP_UD_SEND_IMM)
+		memcpy(&h.imm, &wr->imm_data, 4);
+	h.len = len;
+	h.flags = wr->send_flags & IBV_SEND_SOLICITED ? RTCP_UD_F_SOLICITED : 0;
+	if (tcp_ud_seal(qp->ctx, &ud->tx, &h, hw, pl, np, len, ud->cipher,
+			tag)) {
+		ud_send_wc(qp, wr, len, IBV_WC_GENERAL_ERR);
+		return;
+	}
+	iov[n].iov_base = hw;
+	iov[n++].iov_len = sizeof(hw);
+	if (h.mode == TCP_PSP_ENCRYPT && len) {
+		iov[n].iov_base = ud->cipher;
+		iov[n++].iov_len = len;
+	} else {
+		memcpy(&iov[n], pl, np * sizeof(*pl));
+		n += np;
+	}
+	if (h.mode != TCP_PSP_OFF) {
+		iov[n].iov_base = tag;
+		iov[n++].iov_len = sizeof(tag);
+	}
+	m.msg_name = &to;
+	m.msg_control = ctl.buf;
+	m.msg_controllen = sizeof(ctl.buf);
+	m.msg_namelen = ud_dest(qp, wr, &to, (struct cmsghdr *)ctl.buf);
+	m.msg_iov = iov;
+	m.msg_iovlen = n;
+	ud_sendmsg(qp, &m);
+	ud_send_wc(qp, wr, len, IBV_WC_SUCCESS);
+}
+
+int tcp_ud_post_send(struct tcp_qp *qp, struct ibv_send_wr *wr,
+		     struct ibv_send_wr **bad)
+{
+	int err = 0;
+
+	tcp_assert_held(&qp->lock);
+	for (; wr; wr = wr->next) {
+		if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD &&
+		    qp->state != IBV_QPS_SQE && qp->state != IBV_QPS_ERR) {
+			err = EINVAL;
+			break;
+		}
+		err = tcp_ud_check_send(qp, wr);
+		if (err)
+			break;
+		if (qp->state == IBV_QPS_ERR) {
+			tcp_flush_wc(qp->scq, qp, wr->wr_id, IBV_WC_SEND,
+				     IBV_WC_WR_FLUSH_ERR);
+			continue;
+		}
+		ud_send_one(qp, wr);
+	}
+	if (err)
+		*bad = wr;
+	return err;
+}
