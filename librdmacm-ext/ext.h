@@ -353,7 +353,7 @@ int ext_rdma_create_srq(struct rdma_cm_id *id, struct ibv_pd *pd,
 			struct ibv_srq_init_attr *attr);
 void ext_rdma_destroy_srq(struct rdma_cm_id *id);
 
-/* cm_conn.c: the connection protocol */
+/* cm_conn.c, cm_conn_rx.c: the connection protocol */
 int ext_rdma_listen(struct rdma_cm_id *id, int backlog);
 int ext_rdma_connect(struct rdma_cm_id *id, struct rdma_conn_param *param);
 int ext_rdma_accept(struct rdma_cm_id *id, struct rdma_conn_param *param);
@@ -368,6 +368,12 @@ void cm_conn_teardown(struct cm_id *id);
  * connect of an id started; a new id for a request on accepted @c with
  * its CONNECT_REQUEST event, not posted (NULL: @c is closed). */
 void cm_post(struct cm_id *id, enum rdma_cm_event_type type, int status);
+/* Shared with cm_conn_rx.c, locked: DISCONNECTED (then TIMEWAIT_EXIT);
+ * an empty message on the id's control connection; an event's
+ * param.conn private data. */
+void cm_disconnected(struct cm_id *id);
+void cm_send_empty(struct cm_id *id, uint8_t type);
+void cm_event_pdata(struct cm_event *e, const uint8_t *p, uint8_t len);
 void cm_conn_drop(struct cm_id *id, bool finish);
 void cm_conn_start(struct cm_id *id);
 struct cm_id *cm_conn_child(struct cm_conn *c, struct cm_event **ev);
