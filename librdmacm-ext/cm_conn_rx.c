@@ -232,7 +232,8 @@ void cm_on_message(struct cm_conn *c, uint8_t type, const uint8_t *body,
 	}
 	switch (type) {
 	case RTCP_CM_REP:
-		if (id->state == CM_CONNECT)
+		/* a UD id asked a question a REP does not answer */
+		if (id->state == CM_CONNECT && !cm_is_ud(id))
 			on_rep(id, &b.rep);
 		break;
 	case RTCP_CM_REJ:

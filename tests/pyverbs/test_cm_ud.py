@@ -26,12 +26,16 @@ import ctypes
 import errno
 import ipaddress
 import os
-import socket
+import subprocess
 import sys
 import time
 import unittest
 
 import pyverbs.cm_enums as ce
+import pyverbs.enums as e
+from pyverbs.cmid import AddrInfo, CMID
+from pyverbs.pyverbs_error import PyverbsRDMAError
+from pyverbs.qp import QPCap, QPInitAttr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rtcp_verbs import (IbvQpCap, IbvQpInitAttr, bounded,  # noqa: E402
@@ -467,5 +471,80 @@ class Multicast(UdCase):
         self.assertTrue(qp)
 
 
+# --- synchronous ids (rdma_create_ep, rdma_get_request): two processes.
+# The server runs as `python3 test_cm_ud.py --sync-server ADDR PORT
+# accept|reject` and reports on stdout, one line per step.
+
+def ud_init():
+    return QPInitAttr(qp_type=e.IBV_QPT_UD,
+                      cap=QPCap(max_send_wr=4, max_recv_wr=4,
+                                max_send_sge=1, max_recv_sge=1))
+
+
+def sync_server(addr, port, answer):
+    try:
+        ai = AddrInfo(src=addr, src_service=port, port_space=ce.RDMA_PS_UDP,
+                      flags=ce.RAI_PASSIVE)
+        listener = CMID(creator=ai, qp_init_attr=ud_init())
+        listener.listen()
+        print('listening', flush=True)
+        child = listener.get_request()  # its UD QP made by the request
+        if answer == 'accept':
+            child.accept()  # returns at once: SIDR has nothing to wait for
+        else:
+            child.reject()
+        print('answered %d' % child.qpn, flush=True)
+        child.close()
+        listener.close()
+    except Exception as ex:  # noqa: BLE001 - reported to the parent
+        print('server: %r' % ex, flush=True)
+        return 1
+    return 0
+
+
+@unittest.skipUnless(preloaded(), 'librdmacm-ext is not preloaded')
+class SyncUd(unittest.TestCase):
+
+    def run_pair(self, answer):
+        port = str(free_port())
+        srv = subprocess.Popen([sys.executable, os.path.abspath(__file__),
+                                '--sync-server', ADDR, port, answer],
+                               stdout=subprocess.PIPE, text=True)
+        self.addCleanup(srv.stdout.close)
+        self.addCleanup(lambda: srv.poll() is None and srv.kill())
+        self.assertEqual(srv.stdout.readline().strip(), 'listening')
+        ai = AddrInfo(src=ADDR, dst=ADDR, dst_service=port,
+                      port_space=ce.RDMA_PS_UDP)
+        try:
+            cmid = CMID(creator=ai, qp_init_attr=ud_init())
+        except PyverbsRDMAError as ex:
+            srv.kill()
+            self.skipTest('no UD QPs on this device (%s)' % ex)
+        self.addCleanup(cmid.close)
+        err = 0
+        try:
+            cmid.connect()
+        except PyverbsRDMAError as ex:
+            err = ex.error_code
+        line = srv.stdout.readline().strip()
+        self.assertEqual(srv.wait(30), 0, line)
+        return err, line
+
+    @bounded()
+    def test_sync_accept(self):
+        err, line = self.run_pair('accept')
+        self.assertEqual(err, 0)
+        self.assertRegex(line, r'^answered \d+$')
+
+    @bounded()
+    def test_sync_reject_is_enoent(self):
+        # UNREACHABLE with status 2: librdmacm's ucma_complete makes it
+        # errno 2
+        err, _ = self.run_pair('reject')
+        self.assertEqual(err, errno.ENOENT)
+
+
 if __name__ == '__main__':
+    if len(sys.argv) == 5 and sys.argv[1] == '--sync-server':
+        sys.exit(sync_server(sys.argv[2], sys.argv[3], sys.argv[4]))
     unittest.main()
