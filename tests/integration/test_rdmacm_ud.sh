@@ -169,17 +169,20 @@ client_fails() {
 	fi
 }
 
+# the mckey receiver logging to MC_LOG has its join's outcome, or is gone
+mc_joined() { grep -Eq 'joined dgid|MULTICAST_ERROR' "$MC_LOG" || ! alive "$BG_PID"; }
+
 # mckey_case NS ADDR GROUP: a receiver joins GROUP; when the provider
 # attaches multicast, a sender's messages reach it, else the join ends in
 # MULTICAST_ERROR -EOPNOTSUPP (librdmacm-ext/README.md)
 mckey_case() {
-	local ns=$1 addr=$2 group=$3 rlog slog joined
+	local ns=$1 addr=$2 group=$3 rlog slog
 	N=$((N + 1))
 	rlog=$LOGS/$N-mckey-recv.log
 	slog=$LOGS/$N-mckey-send.log
 	bg "$ns" "$rlog" mckey -m "$group" -b "$addr" -C 5
-	joined() { grep -Eq 'joined dgid|MULTICAST_ERROR' "$rlog" || ! alive "$BG_PID"; }
-	poll 15 joined
+	MC_LOG=$rlog
+	poll 15 mc_joined
 	if grep -q 'MULTICAST_ERROR, error: -95' "$rlog"; then
 		bg_wait
 		if grep -q '^return status' "$rlog" && ! san_report_in "$(cat "$rlog")"; then
