@@ -176,6 +176,51 @@ static void qp_init_fields(struct tcp_qp *qp, struct tcp_context *ctx,
 	}
 }
 
+/* The libibverbs side of the QP, as ibv_create_qp would fill it. */
+static void qp_init_public(struct tcp_qp *qp, struct ibv_context *ibctx,
+			   const struct ibv_qp_init_attr_ex *a)
+{
+	qp->vqp.qp.context = ibctx;
+	tcp_obj_init(&qp->id, qp->ctx, &qp->vqp.qp.handle);
+	qp->vqp.qp.qp_context = a->qp_context;
+	qp->vqp.qp.pd = a->pd;
+	qp->vqp.qp.send_cq = a->send_cq;
+	qp->vqp.qp.recv_cq = a->recv_cq;
+	qp->vqp.qp.srq = a->srq;
+	qp->vqp.qp.qp_type = a->qp_type;
+	qp->vqp.qp.state = IBV_QPS_RESET;
+	qp->vqp.qp.events_completed = 0;
+	pthread_mutex_init(&qp->vqp.qp.mutex, NULL);
+	pthread_cond_init(&qp->vqp.qp.cond, NULL);
+	if (a->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS)
+		tcp_qp_ex_init(qp, a->send_ops_flags);
+}
+
+/*
+ * Who drives the new QP: the pollers of its CQs, and for a UD QP the
+ * engine, which reads its socket from now on (qp_watch.c). 0 or an errno.
+ */
+static int qp_serve(struct tcp_qp *qp)
+{
+	int err = ENOMEM;
+
+	if (tcp_cq_attach(qp->scq, qp) ||
+	    (qp->rcq != qp->scq && tcp_cq_attach(qp->rcq, qp)))
+		goto fail;
+	if (qp->type == IBV_QPT_UD) {
+		err = tcp_engine_watch(qp->ctx, qp->ud->fd, &qp->conn.poll.p,
+				       EPOLLIN);
+		if (err)
+			goto fail;
+	}
+	return 0;
+fail:
+	/* (detaching a QP that is not attached does nothing) */
+	tcp_cq_detach(qp->scq, qp);
+	tcp_cq_detach(qp->rcq, qp);
+	return err;
+}
+
 struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 				struct ibv_qp_init_attr_ex *a)
 {
@@ -216,37 +261,10 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 	if (err)
 		goto fail;
 
-	qp->vqp.qp.context = ibctx;
-	tcp_obj_init(&qp->id, ctx, &qp->vqp.qp.handle);
-	qp->vqp.qp.qp_context = a->qp_context;
-	qp->vqp.qp.pd = a->pd;
-	qp->vqp.qp.send_cq = a->send_cq;
-	qp->vqp.qp.recv_cq = a->recv_cq;
-	qp->vqp.qp.srq = a->srq;
-	qp->vqp.qp.qp_type = a->qp_type;
-	qp->vqp.qp.state = IBV_QPS_RESET;
-	qp->vqp.qp.events_completed = 0;
-	pthread_mutex_init(&qp->vqp.qp.mutex, NULL);
-	pthread_cond_init(&qp->vqp.qp.cond, NULL);
-	if (a->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS)
-		tcp_qp_ex_init(qp, a->send_ops_flags);
-	if (tcp_cq_attach(qp->scq, qp) ||
-	    (qp->rcq != qp->scq && tcp_cq_attach(qp->rcq, qp))) {
-		tcp_cq_detach(qp->scq, qp);
-		err = ENOMEM;
+	qp_init_public(qp, ibctx, a);
+	err = qp_serve(qp);
+	if (err)
 		goto fail_qpn;
-	}
-	/* a UD QP's socket is the engine's to read from now on (qp_watch.c) */
-	if (qp->type == IBV_QPT_UD) {
-		err = tcp_engine_watch(ctx, qp->ud->fd, &qp->conn.poll.p,
-				       EPOLLIN);
-		if (err) {
-			tcp_cq_detach(qp->scq, qp);
-			if (qp->rcq != qp->scq)
-				tcp_cq_detach(qp->rcq, qp);
-			goto fail_qpn;
-		}
-	}
 	atomic_fetch_add(&qp->pd->users, 1);
 	atomic_fetch_add(&qp->scq->users, 1);
 	atomic_fetch_add(&qp->rcq->users, 1);
@@ -551,6 +569,8 @@ void tcp_qp_destroy(struct tcp_qp *qp)
 	if (qp->type == IBV_QPT_UD) {
 		/* the socket, then the ports: nobody may take the number
 		 * while a datagram could still be read for this QP */
+		while (qp->ud->mc)
+			tcp_ud_mcast_leave(qp, &qp->ud->mc);
 		tcp_engine_unwatch(ctx, qp->ud->fd);
 		close(qp->ud->fd);
 		qp->ud->fd = -1;

@@ -384,7 +384,7 @@ static inline struct tcp_ah *to_tah(struct ibv_ah *ah)
 	return container_of(ah, struct tcp_ah, ibv_ah);
 }
 
-/* ud_qp.c: multicast (not offered) */
+/* ud_mcast.c: UD multicast over IP multicast */
 int tcp_attach_mcast(struct ibv_qp *qp, const union ibv_gid *gid, uint16_t lid);
 int tcp_detach_mcast(struct ibv_qp *qp, const union ibv_gid *gid, uint16_t lid);
 

@@ -47,6 +47,9 @@ static void fill_device_attr(struct tcp_context *ctx, struct ibv_device_attr *a)
 	 */
 	a->atomic_cap = IBV_ATOMIC_HCA;
 	a->max_ah = TCP_MAX_AH;
+	a->max_mcast_grp = TCP_MAX_MCAST_GRP;
+	a->max_mcast_qp_attach = TCP_MAX_MCAST_QP_ATTACH;
+	a->max_total_mcast_qp_attach = TCP_MAX_TOTAL_MCAST_QP_ATTACH;
 	a->max_srq = TCP_MAX_SRQ;
 	a->max_srq_wr = TCP_MAX_SRQ_WR;
 	a->max_srq_sge = TCP_MAX_SRQ_SGE;

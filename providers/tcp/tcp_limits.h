@@ -25,8 +25,14 @@
 #define TCP_MAX_AH	    65536
 #define TCP_MAX_MSG_SZ	    (1u << 31) /* 2 GiB per message */
 #define TCP_GID_TBL_LEN	    16
-#define TCP_VENDOR_ID	    0xffffff /* no IEEE OUI: rxe's "none" */
-#define TCP_VENDOR_PART_ID  0x7c70   /* "tcp" */
-#define TCP_PAGE_SIZE_CAP   0xfffff000u
+/* UD multicast (ud_mcast.c): a socket per QP and group; the kernel, not
+ * the provider, bounds groups and members -- these are what is promised
+ * (rxe's max_mcast_qp_attach is 56, total 0x70000) */
+#define TCP_MAX_MCAST_GRP	      8192
+#define TCP_MAX_MCAST_QP_ATTACH	      56
+#define TCP_MAX_TOTAL_MCAST_QP_ATTACH 65536
+#define TCP_VENDOR_ID		      0xffffff /* no IEEE OUI: rxe's "none" */
+#define TCP_VENDOR_PART_ID	      0x7c70   /* "tcp" */
+#define TCP_PAGE_SIZE_CAP	      0xfffff000u
 
 #endif

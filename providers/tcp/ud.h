@@ -23,6 +23,10 @@
 #define TCP_UD_PASSES 4
 /* the largest datagram: header, the device's largest MTU, tag */
 #define TCP_UD_DGRAM (RTCP_UD_HDR_LEN + 4096 + RTCP_UD_TAG_LEN)
+/* where every member of a multicast group listens: RoCE v2's port */
+#define TCP_UD_MCAST_PORT 4791
+/* groups one QP may join (a socket each) */
+#define TCP_UD_MCAST_PER_QP 16
 /* how long a send waits for socket room before the datagram is dropped */
 #define TCP_UD_SEND_WAIT_MS 1
 /* how often a datagram to an address not in the cached GID table makes
@@ -30,6 +34,15 @@
 #define TCP_UD_ADDR_REFRESH_NS 100000000ull
 /* ...and how old the cached table may be for a datagram it accepts */
 #define TCP_UD_ADDR_FRESH_NS 1000000000ull
+
+/* A QP's membership of a multicast group (ud_mcast.c). */
+struct tcp_ud_mcast {
+	struct tcp_watch p; /* the engine reads fd for the QP */
+	struct tcp_qp *qp;
+	int fd; /* bound to the group and TCP_UD_MCAST_PORT, joined */
+	union ibv_gid mgid;
+	struct tcp_ud_mcast *next;
+};
 
 struct tcp_ud {
 	int fd;		      /* UDP, dual stack, bound to the QPN's port */
@@ -46,6 +59,8 @@ struct tcp_ud {
 	/* no receive posted: datagrams wait in the socket, unwatched, until
 	 * one is (tcp_ud_recv_posted) */
 	bool rx_wait;
+	struct tcp_ud_mcast *mc; /* groups joined */
+	int nmc;
 	/* datagrams dropped, by reason (UD is unreliable: no error) */
 	uint64_t drop_bad, drop_state, drop_qkey, drop_norecv, drop_len;
 	uint64_t drop_tx;
@@ -57,6 +72,10 @@ void tcp_ud_port_free(struct tcp_qp *qp);
 /* ud_qp.c: the QP's UD state from create to free */
 int tcp_ud_create(struct tcp_qp *qp);
 void tcp_ud_free(struct tcp_qp *qp);
+/* ud_mcast.c: is the GID an IP multicast group (IPv4 mapped or IPv6)? */
+bool tcp_ud_gid_mcast(const union ibv_gid *g);
+/* leaves the group *pm names (caller holds ctx->lock and qp->lock) */
+void tcp_ud_mcast_leave(struct tcp_qp *qp, struct tcp_ud_mcast **pm);
 /* Is gid one of the device's addresses? (cached, re-read on a miss) */
 bool tcp_ud_addr_ok(struct tcp_qp *qp, const uint8_t gid[16]);
 /* ud_tx.c: ibv_post_send on a UD QP (caller holds qp->lock) */
@@ -66,6 +85,8 @@ int tcp_ud_post_send(struct tcp_qp *qp, struct ibv_send_wr *wr,
 		     struct ibv_send_wr **bad);
 /* ud_rx.c: reads and delivers what the socket holds */
 void tcp_ud_rx(struct tcp_qp *qp);
+/* ...or a multicast membership's socket (mgid: its group) */
+void tcp_ud_rx_fd(struct tcp_qp *qp, int fd, const union ibv_gid *mgid);
 /* receives were posted to the QP's own queue */
 void tcp_ud_recv_posted(struct tcp_qp *qp);
 

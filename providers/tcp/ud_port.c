@@ -25,8 +25,9 @@
  * and IPv6's, both arrive on it). IPv6 sockets only: a host booted with
  * ipv6.disable=1 has no UD QPs.
  */
-static int udp_open(uint16_t port)
+static int udp_open(uint16_t port, unsigned int ifindex)
 {
+	struct ip_mreqn mif = { .imr_ifindex = (int)ifindex };
 	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
 				   .sin6_port = htons(port) };
 	int fd, err, off = 0, one = 1, buf = 4 << 20;
@@ -46,6 +47,10 @@ static int udp_open(uint16_t port)
 	setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
 	setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &one, sizeof(one));
 	setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof(one));
+	/* multicast leaves by the netdev (and, TTL 1, no further) */
+	setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mif, sizeof(mif));
+	setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex,
+		   sizeof(ifindex));
 	/* a burst of datagrams waits in the kernel rather than be dropped */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)))
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
@@ -54,7 +59,7 @@ static int udp_open(uint16_t port)
 }
 
 /* A port free on TCP and UDP alike: the listener entry and the socket. */
-static int ud_ports(struct tcp_listener *l, int *fd)
+static int ud_ports(struct tcp_listener *l, int *fd, unsigned int ifindex)
 {
 	int i, err = EADDRINUSE;
 
@@ -62,7 +67,7 @@ static int ud_ports(struct tcp_listener *l, int *fd)
 		err = tcp_listen_reserve(l);
 		if (err)
 			return err;
-		*fd = udp_open(l->port);
+		*fd = udp_open(l->port, ifindex);
 		if (*fd >= 0)
 			return 0;
 		err = -*fd;
@@ -93,7 +98,7 @@ int tcp_ud_port_alloc(struct tcp_qp *qp)
 		return ENOMEM;
 	}
 	rv->lis = nl;
-	err = ud_ports(l, &qp->ud->fd);
+	err = ud_ports(l, &qp->ud->fd, qp->ud->ifindex);
 	if (err) {
 		qp->ud->fd = -1;
 		free(l);

@@ -99,19 +99,3 @@ bool tcp_ud_addr_ok(struct tcp_qp *qp, const uint8_t gid[16])
 	ud->addrs_at = now;
 	return addr_cached(ud, gid);
 }
-
-/*
- * Multicast is not offered (docs/design.md, "UD queue pairs"): EOPNOTSUPP,
- * returned and in errno as the other verbs fail, for every QP and GID.
- */
-int tcp_attach_mcast(struct ibv_qp *qp, const union ibv_gid *gid, uint16_t lid)
-{
-	(void)qp, (void)gid, (void)lid;
-	return tcp_fail(EOPNOTSUPP);
-}
-
-int tcp_detach_mcast(struct ibv_qp *qp, const union ibv_gid *gid, uint16_t lid)
-{
-	(void)qp, (void)gid, (void)lid;
-	return tcp_fail(EOPNOTSUPP);
-}

@@ -23,6 +23,7 @@
 struct ud_ip {
 	uint8_t src[16], dst[16]; /* GIDs: IPv4 mapped */
 	bool v4, have_dst;
+	unsigned int ifindex; /* where it came in */
 	uint8_t ttl, tos;
 	uint32_t dlen; /* UDP payload bytes */
 };
@@ -39,6 +40,7 @@ static void ud_cmsgs(struct msghdr *m, struct ud_ip *ip)
 
 			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
 			memcpy(ip->dst, &pi.ipi6_addr, 16);
+			ip->ifindex = pi.ipi6_ifindex;
 			ip->have_dst = true;
 		} else if (c->cmsg_level == IPPROTO_IPV6 &&
 			   (c->cmsg_type == IPV6_HOPLIMIT ||
@@ -49,6 +51,17 @@ static void ud_cmsgs(struct msghdr *m, struct ud_ip *ip)
 				ip->ttl = v;
 			else
 				ip->tos = v;
+		} else if (c->cmsg_level == IPPROTO_IP &&
+			   c->cmsg_type == IP_PKTINFO && !ip->have_dst) {
+			struct in_pktinfo pi;
+
+			/* (an IPv4 socket's: a multicast group's) */
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			memset(ip->dst, 0, 10);
+			ip->dst[10] = ip->dst[11] = 0xff;
+			memcpy(ip->dst + 12, &pi.ipi_addr, 4);
+			ip->ifindex = pi.ipi_ifindex;
+			ip->have_dst = true;
 		} else if (c->cmsg_level == IPPROTO_IP &&
 			   c->cmsg_type == IP_TTL) {
 			memcpy(&v, CMSG_DATA(c), sizeof(v));
@@ -194,11 +207,47 @@ static void ud_place(struct tcp_qp *qp, const struct rtcp_ud_hdr *h,
 	ud_recv_wc(qp, h, IBV_WC_SUCCESS);
 }
 
+/* The sender's address as a GID (IPv4 mapped); false if none. */
+static bool ud_source(const struct msghdr *m, struct ud_ip *ip)
+{
+	const struct sockaddr_in6 *s6 = m->msg_name;
+	const struct sockaddr_in *s4 = m->msg_name;
+
+	if (m->msg_namelen == sizeof(*s6) && s6->sin6_family == AF_INET6) {
+		memcpy(ip->src, &s6->sin6_addr, 16);
+		ip->v4 = IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr);
+		return true;
+	}
+	if (m->msg_namelen == sizeof(*s4) && s4->sin_family == AF_INET) {
+		memset(ip->src, 0, 10);
+		ip->src[10] = ip->src[11] = 0xff;
+		memcpy(ip->src + 12, &s4->sin_addr, 4);
+		ip->v4 = true;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Was the datagram for this QP: sent to one of the device's GIDs and
+ * naming the QP, or (mgid) sent to a group the QP joined, to every member,
+ * on the device's netdev (the group's socket would also get what another
+ * program's membership on another interface lets in).
+ */
+static bool ud_for_us(struct tcp_qp *qp, const struct ud_ip *ip,
+		      const struct rtcp_ud_hdr *h, const union ibv_gid *mgid)
+{
+	if (mgid)
+		return !memcmp(ip->dst, mgid->raw, 16) &&
+		       ip->ifindex == qp->ud->ifindex &&
+		       h->dst_qpn == RTCP_UD_MCAST_QPN;
+	return tcp_ud_addr_ok(qp, ip->dst) && h->dst_qpn == qp->vqp.qp.qp_num;
+}
+
 /* One datagram of len bytes at d: every check, then ud_place. */
 static void ud_datagram(struct tcp_qp *qp, uint8_t *d, uint32_t len,
-			struct msghdr *m)
+			struct msghdr *m, const union ibv_gid *mgid)
 {
-	const struct sockaddr_in6 *from = m->msg_name;
 	struct tcp_ud *ud = qp->ud;
 	struct rtcp_ud_hdr h;
 	struct ud_ip ip = { .ttl = 64 };
@@ -208,15 +257,14 @@ static void ud_datagram(struct tcp_qp *qp, uint8_t *d, uint32_t len,
 		ud->drop_state++;
 		return;
 	}
-	memcpy(ip.src, &from->sin6_addr, 16);
-	ip.v4 = IN6_IS_ADDR_V4MAPPED(&from->sin6_addr);
 	ip.dlen = len;
+	if ((m->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || !ud_source(m, &ip)) {
+		ud->drop_bad++;
+		return;
+	}
 	ud_cmsgs(m, &ip);
-	if ((m->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-	    m->msg_namelen != sizeof(*from) || !ip.have_dst ||
-	    !tcp_ud_addr_ok(qp, ip.dst) ||
-	    rtcp_ud_decode(d, len, ud->mtu, &h) != RTCP_OK ||
-	    h.dst_qpn != qp->vqp.qp.qp_num ||
+	if (!ip.have_dst || rtcp_ud_decode(d, len, ud->mtu, &h) != RTCP_OK ||
+	    !ud_for_us(qp, &ip, &h, mgid) ||
 	    tcp_ud_open(qp->ctx, &ud->rx, &h, d, d + RTCP_UD_HDR_LEN, h.len,
 			d + RTCP_UD_HDR_LEN + h.len)) {
 		ud->drop_bad++;
@@ -239,12 +287,13 @@ static void ud_datagram(struct tcp_qp *qp, uint8_t *d, uint32_t len,
  * read, and dropped when it is empty, as rxe drops them. A QP that cannot
  * receive reads everything and drops it.
  */
-static int ud_room(struct tcp_qp *qp)
+static int ud_room(struct tcp_qp *qp, bool mcast)
 {
 	uint32_t n = qp->rq.head - qp->rq.tail;
 
-	if (qp->srq || (qp->state != IBV_QPS_RTR && qp->state != IBV_QPS_RTS &&
-			qp->state != IBV_QPS_SQD && qp->state != IBV_QPS_SQE))
+	if (qp->srq || mcast ||
+	    (qp->state != IBV_QPS_RTR && qp->state != IBV_QPS_RTS &&
+	     qp->state != IBV_QPS_SQD && qp->state != IBV_QPS_SQE))
 		return TCP_UD_BATCH;
 	return n < TCP_UD_BATCH ? (int)n : TCP_UD_BATCH;
 }
@@ -270,10 +319,15 @@ void tcp_ud_recv_posted(struct tcp_qp *qp)
 
 void tcp_ud_rx(struct tcp_qp *qp)
 {
+	tcp_ud_rx_fd(qp, qp->ud->fd, NULL);
+}
+
+void tcp_ud_rx_fd(struct tcp_qp *qp, int fd, const union ibv_gid *mgid)
+{
 	struct tcp_ud *ud = qp->ud;
 	struct mmsghdr mm[TCP_UD_BATCH];
 	struct iovec iov[TCP_UD_BATCH];
-	struct sockaddr_in6 from[TCP_UD_BATCH];
+	struct sockaddr_storage from[TCP_UD_BATCH];
 	union {
 		char buf[UD_CTL];
 		struct cmsghdr align;
@@ -281,8 +335,9 @@ void tcp_ud_rx(struct tcp_qp *qp)
 	int pass, i, n, room;
 
 	tcp_assert_held(&qp->lock);
-	for (pass = 0; ud->fd >= 0 && pass < TCP_UD_PASSES; pass++) {
-		room = ud_room(qp);
+	for (pass = 0; fd >= 0 && pass < TCP_UD_PASSES; pass++) {
+		/* (a group's socket is read and dropped from as an SRQ's) */
+		room = ud_room(qp, mgid);
 		if (!room) {
 			ud_rx_wait(qp, true);
 			break;
@@ -298,13 +353,13 @@ void tcp_ud_rx(struct tcp_qp *qp)
 			mm[i].msg_hdr.msg_control = ctl[i].buf;
 			mm[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
 		}
-		n = recvmmsg(ud->fd, mm, room, MSG_DONTWAIT, NULL);
+		n = recvmmsg(fd, mm, room, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			break;
 		for (i = 0; i < n; i++) {
 			qp->prog.io_rx += mm[i].msg_len;
 			ud_datagram(qp, iov[i].iov_base, mm[i].msg_len,
-				    &mm[i].msg_hdr);
+				    &mm[i].msg_hdr, mgid);
 		}
 		if (n < room)
 			break;

@@ -91,15 +91,6 @@ static enum ibv_wc_status ud_payload(struct tcp_qp *qp,
 	return st;
 }
 
-static bool ud_multicast(const struct tcp_ah *ah)
-{
-	const uint8_t *g = ah->attr.grh.dgid.raw;
-
-	if (tcp_gid_is_v4(&ah->attr.grh.dgid))
-		return (g[12] & 0xf0) == 0xe0; /* 224.0.0.0/4 */
-	return g[0] == 0xff;
-}
-
 /* Where the datagram goes (the AH's dgid, the QPN's port), and from. */
 static socklen_t ud_dest(struct tcp_qp *qp, const struct ibv_send_wr *wr,
 			 struct sockaddr_in6 *to, struct cmsghdr *cm)
@@ -109,7 +100,10 @@ static socklen_t ud_dest(struct tcp_qp *qp, const struct ibv_send_wr *wr,
 
 	memset(to, 0, sizeof(*to));
 	to->sin6_family = AF_INET6;
-	to->sin6_port = htons(wr->wr.ud.remote_qpn >> 8);
+	/* a group's members all listen on one port (ud_mcast.c) */
+	to->sin6_port = htons(tcp_ud_gid_mcast(&ah->attr.grh.dgid)
+				      ? TCP_UD_MCAST_PORT
+				      : wr->wr.ud.remote_qpn >> 8);
 	memcpy(&to->sin6_addr, ah->attr.grh.dgid.raw, 16);
 	if (IN6_IS_ADDR_LINKLOCAL(&to->sin6_addr))
 		to->sin6_scope_id = qp->ud->ifindex;
@@ -167,13 +161,8 @@ static void ud_send_one(struct tcp_qp *qp, const struct ibv_send_wr *wr)
 		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
 		return;
 	}
-	/*
-	 * IB C10-93.1.1: above the port's MTU, no packet and no error. And
-	 * no multicast (not offered): such a datagram would leave by
-	 * whatever interface the host's multicast route names, not the
-	 * device's netdev, so it is dropped here, as one nobody joined.
-	 */
-	if (len > ud->mtu || ud_multicast(to_tah(wr->wr.ud.ah))) {
+	/* IB C10-93.1.1: above the port's MTU, no packet and no error */
+	if (len > ud->mtu) {
 		ud_send_wc(qp, wr, len, IBV_WC_SUCCESS);
 		return;
 	}

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit tests of the QP state machine table (providers/tcp/qp_state.c):
- * which transitions exist and which attribute masks each accepts, for RC
- * and UC, as the IB spec's modify-QP tables say.
+ * which transitions exist and which attribute masks each accepts, for RC,
+ * UC and UD, as the IB spec's modify-QP tables say.
  */
 #include <stdio.h>
 
@@ -13,6 +13,7 @@
 #define S(x) IBV_QP_##x
 #define RC   IBV_QPT_RC
 #define UC   IBV_QPT_UC
+#define UD   IBV_QPT_UD
 
 static const int to_init = S(STATE) | S(PKEY_INDEX) | S(PORT) | S(ACCESS_FLAGS);
 static const int to_rtr_uc =
@@ -21,6 +22,7 @@ static const int to_rtr_rc = S(STATE) | S(AV) | S(PATH_MTU) | S(DEST_QPN) |
 			     S(RQ_PSN) | S(MAX_DEST_RD_ATOMIC) |
 			     S(MIN_RNR_TIMER);
 static const int to_rts_uc = S(STATE) | S(SQ_PSN);
+static const int to_init_ud = S(STATE) | S(PKEY_INDEX) | S(PORT) | S(QKEY);
 static const int to_rts_rc = S(STATE) | S(SQ_PSN) | S(TIMEOUT) | S(RETRY_CNT) |
 			     S(RNR_RETRY) | S(MAX_QP_RD_ATOMIC);
 
@@ -35,6 +37,26 @@ int main(void)
 	CHECK(tcp_qp_mask_ok(UC, IBV_QPS_RESET, IBV_QPS_INIT, to_init));
 	CHECK(tcp_qp_mask_ok(UC, IBV_QPS_INIT, IBV_QPS_RTR, to_rtr_uc));
 	CHECK(tcp_qp_mask_ok(UC, IBV_QPS_RTR, IBV_QPS_RTS, to_rts_uc));
+
+	/* UD: the Q_Key instead of access flags, nothing of a connection
+	 * (the kernel's qp_state_table, UD column) */
+	CHECK(tcp_qp_mask_ok(UD, IBV_QPS_RESET, IBV_QPS_INIT, to_init_ud));
+	CHECK(tcp_qp_mask_ok(UD, IBV_QPS_INIT, IBV_QPS_RTR, S(STATE)));
+	CHECK(tcp_qp_mask_ok(UD, IBV_QPS_INIT, IBV_QPS_RTR,
+			     S(STATE) | S(QKEY)));
+	CHECK(tcp_qp_mask_ok(UD, IBV_QPS_RTR, IBV_QPS_RTS, to_rts_uc));
+	CHECK(tcp_qp_mask_ok(UD, IBV_QPS_RTS, IBV_QPS_RTS, S(STATE) | S(QKEY)));
+	CHECK(tcp_qp_mask_ok(UD, IBV_QPS_RTS, IBV_QPS_SQD, S(STATE)));
+	CHECK(tcp_qp_mask_ok(UD, IBV_QPS_SQD, IBV_QPS_RTS, S(STATE) | S(QKEY)));
+	CHECK(!tcp_qp_mask_ok(UD, IBV_QPS_RESET, IBV_QPS_INIT,
+			      to_init_ud & ~S(QKEY)));
+	CHECK(!tcp_qp_mask_ok(UD, IBV_QPS_RESET, IBV_QPS_INIT, to_init));
+	CHECK(!tcp_qp_mask_ok(UD, IBV_QPS_INIT, IBV_QPS_RTR, to_rtr_uc));
+	CHECK(!tcp_qp_mask_ok(UD, IBV_QPS_RTR, IBV_QPS_RTS, S(STATE)));
+	CHECK(!tcp_qp_mask_ok(UD, IBV_QPS_RTR, IBV_QPS_RTS,
+			      to_rts_uc | S(TIMEOUT)));
+	CHECK(tcp_qp_mask_ok(UD, IBV_QPS_RTS, IBV_QPS_ERR, S(STATE)));
+	CHECK(tcp_qp_mask_ok(UD, IBV_QPS_ERR, IBV_QPS_RESET, S(STATE)));
 
 	/* required attributes missing */
 	CHECK(!tcp_qp_mask_ok(RC, IBV_QPS_RESET, IBV_QPS_INIT,

@@ -169,12 +169,54 @@ static void create_qp_caps0(void)
 	}
 }
 
+/*
+ * Multicast verbs on what cannot join: an RC QP (EINVAL, as the kernel's
+ * ib_attach_mcast), a UD QP given a unicast GID, a detach of a group not
+ * joined (EINVAL, as rxe). Joining works: tests/tools/ud_mcast.
+ */
+static void mcast_refused(void)
+{
+	struct ibv_qp_init_attr ia;
+	union ibv_gid mgid, uni;
+	struct ibv_qp *qp;
+	int t;
+
+	tc_section = "mcast";
+	/* ::ffff:239.1.2.3, a RoCE v2 IPv4 multicast GID */
+	memset(&mgid, 0, sizeof(mgid));
+	mgid.raw[10] = mgid.raw[11] = 0xff;
+	mgid.raw[12] = 239;
+	mgid.raw[13] = 1;
+	mgid.raw[14] = 2;
+	mgid.raw[15] = 3;
+	if (ibv_query_gid(ctx, 1, 0, &uni))
+		memset(&uni, 0, sizeof(uni));
+	for (t = 0; t < 2; t++) {
+		memset(&ia, 0, sizeof(ia));
+		ia.send_cq = ia.recv_cq = cq;
+		ia.qp_type = t ? IBV_QPT_UD : IBV_QPT_RC;
+		ia.cap.max_send_wr = ia.cap.max_recv_wr = 1;
+		ia.cap.max_send_sge = ia.cap.max_recv_sge = 1;
+		qp = ibv_create_qp(pd, &ia);
+		if (!qp) /* (a device without UD: certificates) */
+			continue;
+		if (t) {
+			EXPECT_RC(EINVAL, ibv_attach_mcast(qp, &uni, 0));
+		} else {
+			EXPECT_RC(EINVAL, ibv_attach_mcast(qp, &mgid, 0));
+		}
+		EXPECT_RC(EINVAL, ibv_detach_mcast(qp, &mgid, 0));
+		ibv_destroy_qp(qp);
+	}
+}
+
 void t_create_qp(void)
 {
 	create_qp_caps();
 	create_qp_objs();
 	create_qp_ex_args();
 	create_qp_caps0();
+	mcast_refused();
 }
 
 /* -------------------------------------------------------- modify_qp */
