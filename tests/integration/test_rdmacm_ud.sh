@@ -14,11 +14,12 @@
 #  1. loopback: namespace L with tcp0 on its lo; udaddy over 127.0.0.1
 #     (one connection, then four with 1000-byte messages) and ::1; a
 #     client with no server (UNREACHABLE, at once); RDMA_PS_IPOIB (-P
-#     ipoib: refused with EINVAL, as on RoCE); mckey: the join and, if
-#     the provider attaches multicast, the data -- else MULTICAST_ERROR
-#     with -EOPNOTSUPP (-95), as documented;
+#     ipoib: refused with EINVAL, as on RoCE); mckey: the join (MGID
+#     ::ffff:GROUP) and a sender's messages -- or, from a provider without
+#     multicast, MULTICAST_ERROR with -EOPNOTSUPP (-95), as documented;
 #  2. two namespaces joined by a veth pair (10.83.0.1/24 with tcpA,
-#     10.83.0.2/24 with tcpB): udaddy, server in A, client in B.
+#     10.83.0.2/24 with tcpB): udaddy, server in A, client in B; mckey,
+#     receiver in A, sender in B.
 # Devices keep the default mode (auth): the CM exchange runs in TLS.
 # Each process runs under `timeout` (RDMACM_UD_TIMEOUT, default 30 s);
 # the client starts once the server listens. Prints one line per check
@@ -169,44 +170,53 @@ client_fails() {
 	fi
 }
 
-# the mckey receiver logging to MC_LOG has its join's outcome, or is gone
-mc_joined() { grep -Eq 'joined dgid|MULTICAST_ERROR' "$MC_LOG" || ! alive "$BG_PID"; }
+# the mckey receiver in MC_NS has its QP attached (the provider's member
+# socket on RoCE v2's port, 4791), or is gone (its stdout is a file:
+# mckey's lines come at its exit)
+mc_joined() {
+	in_ns "$MC_NS" ss -Hlun 'sport = :4791' | grep -q . || ! alive "$BG_PID"
+}
 
-# mckey_case NS ADDR GROUP: a receiver joins GROUP; when the provider
-# attaches multicast, a sender's messages reach it, else the join ends in
-# MULTICAST_ERROR -EOPNOTSUPP (librdmacm-ext/README.md)
+# mckey_case NS ADDR SNS SADDR GROUP: a receiver in NS bound to ADDR
+# joins GROUP, a sender in SNS bound to SADDR sends it 5 messages; a
+# provider without multicast ends the join in MULTICAST_ERROR
+# -EOPNOTSUPP (librdmacm-ext/README.md)
 mckey_case() {
-	local ns=$1 addr=$2 group=$3 rlog slog
+	local ns=$1 addr=$2 sns=$3 saddr=$4 group=$5 rlog slog
 	N=$((N + 1))
 	rlog=$LOGS/$N-mckey-recv.log
 	slog=$LOGS/$N-mckey-send.log
 	bg "$ns" "$rlog" mckey -m "$group" -b "$addr" -C 5
-	MC_LOG=$rlog
+	MC_NS=$ns
 	poll 15 mc_joined
-	if grep -q 'MULTICAST_ERROR, error: -95' "$rlog"; then
+	if ! alive "$BG_PID" && grep -q 'MULTICAST_ERROR, error: -95' "$rlog"; then
 		bg_wait
 		if grep -q '^return status' "$rlog" && ! san_report_in "$(cat "$rlog")"; then
-			ok "mckey -m $group: no multicast in the provider: MULTICAST_ERROR -EOPNOTSUPP, clean exit"
+			ok "mckey -m $group ($addr <- $saddr): no multicast in the provider: MULTICAST_ERROR -EOPNOTSUPP, clean exit"
 		else
-			fail "mckey -m $group: MULTICAST_ERROR, clean exit" "$(logs "$rlog")"
+			fail "mckey -m $group ($addr <- $saddr): MULTICAST_ERROR, clean exit" "$(logs "$rlog")"
 		fi
 		return
 	fi
-	if ! grep -q "joined dgid: ::ffff:$group" "$rlog"; then
-		kill "$BG_PID" 2>/dev/null
+	if ! alive "$BG_PID"; then
 		bg_wait
-		fail "mckey -m $group: joined ::ffff:$group" "$(logs "$rlog")"
+		fail "mckey -m $group ($addr <- $saddr): the receiver joins" "$(logs "$rlog")"
 		return
 	fi
-	ok "mckey -m $group: joined ::ffff:$group"
-	in_ns "$ns" timeout -k 5 "$TMO" "${RUN[@]}" mckey -m "$group" -b "$addr" -s -C 5 \
+	# the sender waits 3 s after its own join before it sends (mckey's
+	# pause for a subnet manager): the receiver polls by then
+	in_ns "$sns" timeout -k 5 "$TMO" "${RUN[@]}" mckey -m "$group" -b "$saddr" -s -C 5 \
 		>"$slog" 2>&1 </dev/null
 	bg_wait
-	if grep -q '^data transfers complete' "$rlog" &&
-		grep -q '^data transfers complete' "$slog"; then
-		ok "mckey -m $group: 5 messages from a sender"
+	if grep -q "joined dgid: ::ffff:$group" "$rlog" &&
+		grep -q "joined dgid: ::ffff:$group" "$slog" &&
+		grep -q '^data transfers complete' "$rlog" &&
+		grep -q '^data transfers complete' "$slog" &&
+		! san_report_in "$(cat "$rlog" "$slog")"; then
+		ok "mckey -m $group ($addr <- $saddr): joined ::ffff:$group, 5 messages from a sender"
 	else
-		fail "mckey -m $group: 5 messages from a sender" "$(logs "$rlog" "$slog")"
+		fail "mckey -m $group ($addr <- $saddr): joined ::ffff:$group, 5 messages from a sender" \
+			"$(logs "$rlog" "$slog")"
 	fi
 }
 
@@ -224,7 +234,7 @@ if out=$(ip netns add "$NSL" 2>&1 && ip -n "$NSL" link set lo up 2>&1 &&
 		udaddy -s 127.0.0.1 -b 127.0.0.1
 	client_fails lo "$NSL" 'Invalid argument' \
 		udaddy -s 127.0.0.1 -b 127.0.0.1 -P ipoib
-	mckey_case "$NSL" 127.0.0.1 239.1.2.3
+	mckey_case "$NSL" 127.0.0.1 "$NSL" 127.0.0.1 239.1.2.3
 	echo "# loopback phase: $(($(date +%s) - t)) s"
 else
 	fail "tcp0 on lo of $NSL, PORT_ACTIVE" "$out"
@@ -240,6 +250,7 @@ if out=$(veth_pair "$NSA" "$IPA" "$NSB" "$IPB" 2>&1) &&
 	t=$(date +%s)
 	udaddy_pair netns "$NSA" "$NSB" "$IPA"
 	udaddy_pair netns "$NSA" "$NSB" "$IPA" -c 2 -C 50
+	mckey_case "$NSA" "$IPA" "$NSB" "$IPB" 239.1.2.4
 	echo "# namespace phase: $(($(date +%s) - t)) s"
 else
 	fail "namespaces joined by veth, tcpA and tcpB ACTIVE" "$out"
