@@ -15,8 +15,9 @@
  * reads that event, the id's QP (if it has one, and the join is not
  * send-only) is attached to the MGID with ibv_attach_mcast, as librdmacm
  * does in rdma_get_cm_event; the provider joins the IP group on its
- * netdev. If the provider refuses (EOPNOTSUPP: multicast not built in),
- * the event turns into MULTICAST_ERROR with status -errno (librdmacm
+ * netdev. If the provider refuses (ENOMEM: the QP has all the groups it
+ * may; EOPNOTSUPP from a provider without multicast), the event turns
+ * into MULTICAST_ERROR with status -errno (librdmacm
  * reports -1 and leaves the errno in the reading thread), and a
  * synchronous id's rdma_join_multicast fails with that errno.
  *

@@ -475,6 +475,27 @@ class Multicast(UdCase):
             self.assertNotEqual(libverbs.ibv_detach_mcast(
                 qp, ctypes.byref(mgid), 0), 0)
 
+    @bounded()
+    def test_refused_attach_is_multicast_error(self):
+        cid = self.bound()
+        qp = UdQp.create_qp(self, cid)
+        libverbs.ibv_attach_mcast.argtypes = [_P, _P, ctypes.c_uint16]
+        # the QP takes groups until the provider says no (its limit)
+        for i in range(1, 256):
+            g = Gid(raw=(ctypes.c_uint8 * 16)(
+                *gid_of('239.3.0.%d' % i).packed))
+            err = libverbs.ibv_attach_mcast(qp, ctypes.byref(g), 0)
+            if err:
+                break
+        else:
+            self.skipTest('the provider attached 255 groups to one QP')
+        group = sockaddr_in('239.3.1.1', 0)
+        self.assertEqual(self.join(cid, group, None), 0)
+        self.ack(self.event(ce.RDMA_CM_EVENT_MULTICAST_ERROR, -err))
+        # the join stays until left, as librdmacm's
+        self.assertEqual(cm_c.rdma_leave_multicast(cid, ctypes.byref(group)),
+                         0)
+
 
 # --- synchronous ids (rdma_create_ep, rdma_get_request): two processes.
 # The server runs as `python3 test_cm_ud.py --sync-server ADDR PORT
