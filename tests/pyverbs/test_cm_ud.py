@@ -141,8 +141,11 @@ class UdCase(unittest.TestCase):
         self.assertTrue(self.ch)
         self.ids = []
         self.unacked = {}
+        # a cleanup, not tearDown: the QPs' cleanups, registered later,
+        # run before it (an id is destroyed after its QP)
+        self.addCleanup(self.close_all)
 
-    def tearDown(self):
+    def close_all(self):
         # a failed check leaves its event unacked: rdma_destroy_id would
         # wait for it forever
         for ev in list(self.unacked.values()):
