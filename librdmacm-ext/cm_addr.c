@@ -13,7 +13,8 @@
  * The source address is the one the kernel's routing picks for the
  * destination (found by connecting a UDP socket, which sends nothing); the
  * device is the tcp device on the netdev owning it. No tcp device there ->
- * ADDR_ERROR (-ENODEV); no route -> ADDR_ERROR (-errno). Both are events,
+ * ADDR_ERROR (-ENODEV); no route -> ADDR_ERROR (-errno); an id of
+ * RDMA_PS_IPOIB -> ADDR_ERROR (-EINVAL), as on RoCE. All are events,
  * as from the kernel's rdma_cm; route resolution has nothing to look up
  * and reports ROUTE_RESOLVED at once.
  */
@@ -158,6 +159,10 @@ int cm_bind_locked(struct cm_id *id, const struct sockaddr *addr)
 		dev = cm_dev_by_addr(addr);
 		if (!dev)
 			return ext_err(errno == ENOMEM ? ENOMEM : ENODEV);
+		/* the kernel's cma_acquire_dev: IPoIB's port space only on
+		 * InfiniBand, never on RoCE */
+		if (id->id.ps == RDMA_PS_IPOIB)
+			return ext_err(EINVAL);
 	}
 	fd = cm_socket(id, addr->sa_family);
 	if (fd < 0)
@@ -242,6 +247,8 @@ static int resolve_locked(struct cm_id *id, struct sockaddr *src,
 	dev = err ? NULL : cm_dev_by_addr((struct sockaddr *)&local);
 	if (!err && !dev)
 		err = ENODEV;
+	if (!err && id->id.ps == RDMA_PS_IPOIB)
+		err = EINVAL; /* as cm_bind_locked */
 	if (!err && id->state == CM_IDLE) {
 		/* the CM socket leaves from the resolved address */
 		if (cm_bind_locked(id, (struct sockaddr *)&local))

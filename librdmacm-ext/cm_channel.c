@@ -211,6 +211,27 @@ void cm_channel_purge(struct cm_id *id)
 	}
 }
 
+void cm_channel_drop_mc(struct cm_id *id, struct cm_mcast *mc)
+{
+	struct cm_channel *ch = cm_id_channel(id);
+	struct cm_event **pp, *e;
+
+	if (!ch)
+		return;
+	ch->tail = NULL;
+	for (pp = &ch->head; (e = *pp);) {
+		if (e->mc == mc) {
+			*pp = e->next;
+			free(e);
+		} else {
+			ch->tail = e;
+			pp = &e->next;
+		}
+	}
+	if (!ch->head)
+		chan_unsignal(ch);
+}
+
 void cm_channel_move(struct cm_id *id, struct cm_channel *to)
 {
 	struct cm_channel *from = cm_id_channel(id);
@@ -297,6 +318,8 @@ int ext_rdma_get_cm_event(struct rdma_event_channel *channel,
 		}
 		if (e) {
 			e->owner->reported++;
+			if (e->mc)
+				e->mc->reported++;
 			pthread_mutex_unlock(&cm_g.lock);
 			*event = &e->ev;
 			return 0;
@@ -319,6 +342,8 @@ void cm_event_ack_locked(struct rdma_cm_event *event)
 {
 	struct cm_event *e = container_of(event, struct cm_event, ev);
 
+	if (e->mc)
+		cm_mcast_event_acked(e);
 	e->owner->acked++;
 	pthread_cond_broadcast(&e->owner->cond);
 	free(e);

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * The connection protocol: rdma_listen, rdma_connect, rdma_accept,
- * rdma_reject, rdma_establish, rdma_disconnect, rdma_notify, and what the
+ * rdma_reject, rdma_establish, rdma_disconnect, rdma_notify; what the
  * background thread does with the control connection's messages
- * (cm_proto.h documents them).
+ * (cm_proto.h documents them) is in cm_conn_rx.c, UD ids' SIDR in
+ * cm_sidr.c.
  *
  * Why a control connection of its own (docs/design.md, "rdma_cm"). In the iWARP
  * model: the TCP connection rdma_listen accepts, after the request/reply
@@ -44,7 +45,7 @@
 #define CM_DEFAULT_BACKLOG 1024
 #define CM_DEFAULT_RETRY   7
 
-static void post(struct cm_id *id, enum rdma_cm_event_type type, int status)
+void cm_post(struct cm_id *id, enum rdma_cm_event_type type, int status)
 {
 	struct cm_event *e = cm_event_new(id, type, status);
 
@@ -54,7 +55,7 @@ static void post(struct cm_id *id, enum rdma_cm_event_type type, int status)
 
 /* Detaches the control connection from @id: closed at once, or finished
  * (what is queued is sent first, then the peer's EOF is awaited). */
-static void drop_conn(struct cm_id *id, bool finish)
+void cm_conn_drop(struct cm_id *id, bool finish)
 {
 	struct cm_conn *c = id->conn;
 
@@ -68,14 +69,25 @@ static void drop_conn(struct cm_id *id, bool finish)
 		cm_conn_close(c);
 }
 
-static void disconnected(struct cm_id *id)
+/* A refused connect is REJECTED (as iWARP reports it), credentials
+ * refused too; a UD id's SIDR knows only UNREACHABLE. */
+enum rdma_cm_event_type cm_refusal(struct cm_id *id, int err)
+{
+	if (cm_is_ud(id))
+		return RDMA_CM_EVENT_UNREACHABLE;
+	return err == ECONNREFUSED || err == EKEYREJECTED
+		       ? RDMA_CM_EVENT_REJECTED
+		       : RDMA_CM_EVENT_UNREACHABLE;
+}
+
+void cm_disconnected(struct cm_id *id)
 {
 	id->state = CM_DISCONNECTED;
-	post(id, RDMA_CM_EVENT_DISCONNECTED, 0);
+	cm_post(id, RDMA_CM_EVENT_DISCONNECTED, 0);
 	id->timewait_at = cm_now_ms() + CM_TIMEWAIT_MS;
 }
 
-static void send_empty(struct cm_id *id, uint8_t type)
+void cm_send_empty(struct cm_id *id, uint8_t type)
 {
 	if (id->conn)
 		cm_conn_send(id->conn, type, NULL, 0);
@@ -95,7 +107,7 @@ static void send_rej(struct cm_id *id, const void *pdata, uint8_t len)
 	cm_conn_send(id->conn, RTCP_CM_REJ, &rej, RTCP_CM_REJ_FIXED + len);
 }
 
-static void set_event_pdata(struct cm_event *e, const uint8_t *p, uint8_t len)
+void cm_event_pdata(struct cm_event *e, const uint8_t *p, uint8_t len)
 {
 	e->ev.param.conn.private_data_len = len;
 	if (len) {
@@ -152,7 +164,7 @@ int ext_rdma_listen(struct rdma_cm_id *cid, int backlog)
  * handshake the server answers before it listens), which the kernel's CM
  * on a fabric hides behind its REQ latency.
  */
-static void start_connect(struct cm_id *id)
+void cm_conn_start(struct cm_id *id)
 {
 	struct cm_conn *c = id->conn;
 	struct sockaddr_storage dst;
@@ -206,6 +218,8 @@ static int connect_locked(struct cm_id *id, struct rdma_conn_param *p)
 
 	if (id->state != CM_ROUTE_RESOLVED || !c || !id->dev)
 		return ext_err(EINVAL);
+	if (cm_is_ud(id))
+		return cm_sidr_connect(id, p);
 	if (valid_param(id, p))
 		return -1;
 	if (p && p->private_data && p->private_data_len)
@@ -255,7 +269,7 @@ static int connect_locked(struct cm_id *id, struct rdma_conn_param *p)
 	id->state = CM_CONNECT;
 
 	c->give_up = cm_now_ms() + CM_REFUSED_RETRY_MS;
-	start_connect(id);
+	cm_conn_start(id);
 	return 0;
 }
 
@@ -274,6 +288,8 @@ static int accept_locked(struct cm_id *id, struct rdma_conn_param *p)
 	struct rtcp_cm_rep rep;
 	size_t plen = id->connect_len;
 
+	if (cm_is_ud(id))
+		return cm_sidr_accept(id, p);
 	if (id->state != CM_REQ_RCVD)
 		return ext_err(EINVAL);
 	if (valid_param(id, p))
@@ -300,7 +316,7 @@ static int accept_locked(struct cm_id *id, struct rdma_conn_param *p)
 	if (!id->conn) {
 		/* the initiator gave up before we answered */
 		id->state = CM_FAILED;
-		post(id, RDMA_CM_EVENT_UNREACHABLE, -ECONNRESET);
+		cm_post(id, RDMA_CM_EVENT_UNREACHABLE, -ECONNRESET);
 		return 0;
 	}
 	if (cm_qp_rtr_rts(id))
@@ -350,9 +366,11 @@ int ext_rdma_reject(struct rdma_cm_id *cid, const void *pdata, uint8_t len)
 	if (len > RTCP_CM_REJ_PDATA_MAX || (len && !pdata))
 		return ext_err(EINVAL);
 	pthread_mutex_lock(&cm_g.lock);
-	if (id->state == CM_REQ_RCVD || id->state == CM_REP_RCVD) {
+	if (cm_is_ud(id)) {
+		ret = cm_sidr_reject(id, pdata, len);
+	} else if (id->state == CM_REQ_RCVD || id->state == CM_REP_RCVD) {
 		send_rej(id, pdata, len);
-		drop_conn(id, true);
+		cm_conn_drop(id, true);
 		id->state = CM_FAILED;
 	} else {
 		ret = ext_err(EINVAL);
@@ -370,7 +388,7 @@ int ext_rdma_establish(struct rdma_cm_id *cid)
 		return ext_err(EINVAL);
 	pthread_mutex_lock(&cm_g.lock);
 	if (id->state == CM_REP_RCVD) {
-		send_empty(id, RTCP_CM_RTU);
+		cm_send_empty(id, RTCP_CM_RTU);
 		id->state = CM_ESTABLISHED;
 	} else {
 		ret = ext_err(EINVAL);
@@ -392,15 +410,21 @@ int ext_rdma_disconnect(struct rdma_cm_id *cid)
 	}
 	/* as librdmacm on an IB-transport device */
 	cm_qp_to_err(id);
+	if (cm_is_ud(id)) {
+		/* SIDR leaves nothing to disconnect: no message, no event */
+		ret = id->cm_started ? 0 : ext_err(EINVAL);
+		pthread_mutex_unlock(&cm_g.lock);
+		return ret;
+	}
 	switch (id->state) {
 	case CM_ESTABLISHED:
 	case CM_REP_SENT:
 	case CM_REP_RCVD:
 		if (id->conn) {
-			send_empty(id, RTCP_CM_DREQ);
+			cm_send_empty(id, RTCP_CM_DREQ);
 			id->state = CM_DREQ_SENT;
 		} else {
-			disconnected(id);
+			cm_disconnected(id);
 		}
 		wait = true;
 		break;
@@ -428,7 +452,7 @@ int ext_rdma_notify(struct rdma_cm_id *cid, enum ibv_event_type event)
 	/* data arrived before the RTU: the connection is up */
 	if (event == IBV_EVENT_COMM_EST && id->state == CM_REP_SENT) {
 		id->state = CM_ESTABLISHED;
-		post(id, RDMA_CM_EVENT_ESTABLISHED, 0);
+		cm_post(id, RDMA_CM_EVENT_ESTABLISHED, 0);
 	}
 	pthread_mutex_unlock(&cm_g.lock);
 	return 0;
@@ -442,12 +466,16 @@ void cm_conn_teardown(struct cm_id *id)
 	case CM_ESTABLISHED:
 	case CM_REP_SENT:
 	case CM_REP_RCVD:
-		send_empty(id, RTCP_CM_DREQ);
-		drop_conn(id, true);
+		cm_send_empty(id, RTCP_CM_DREQ);
+		cm_conn_drop(id, true);
 		break;
 	case CM_REQ_RCVD:
+		if (cm_is_ud(id)) {
+			cm_sidr_teardown(id);
+			break;
+		}
 		send_rej(id, NULL, 0);
-		drop_conn(id, true);
+		cm_conn_drop(id, true);
 		break;
 	case CM_LISTEN:
 		/* connections accepted but not yet requesting go too (a closed
@@ -459,10 +487,10 @@ void cm_conn_teardown(struct cm_id *id)
 				cm_conn_close(c);
 			}
 		}
-		drop_conn(id, false);
+		cm_conn_drop(id, false);
 		break;
 	default:
-		drop_conn(id, false);
+		cm_conn_drop(id, false);
 		break;
 	}
 }
@@ -479,7 +507,7 @@ bool cm_conn_event_out(struct cm_event *e)
 		if (!e->rep || !id->id.qp)
 			return true; /* the application calls rdma_establish */
 		if (!cm_qp_rtr_rts(id)) {
-			send_empty(id, RTCP_CM_RTU);
+			cm_send_empty(id, RTCP_CM_RTU);
 			if (id->state == CM_REP_RCVD)
 				id->state = CM_ESTABLISHED;
 			e->ev.event = RDMA_CM_EVENT_ESTABLISHED;
@@ -492,7 +520,7 @@ bool cm_conn_event_out(struct cm_event *e)
 		cm_qp_to_err(id);
 		if (id->state == CM_REP_RCVD) {
 			send_rej(id, NULL, 0);
-			drop_conn(id, true);
+			cm_conn_drop(id, true);
 			id->state = CM_FAILED;
 		}
 		return true;
@@ -503,314 +531,10 @@ bool cm_conn_event_out(struct cm_event *e)
 		return true;
 	case RDMA_CM_EVENT_DISCONNECTED:
 		return !id->connect_error;
+	case RDMA_CM_EVENT_MULTICAST_JOIN:
+		cm_mcast_event_out(e);
+		return true;
 	default:
 		return true;
 	}
-}
-
-/* ---- the background thread's side ----------------------------------- */
-
-void cm_on_listen_ready(struct cm_conn *lc)
-{
-	struct cm_conn *c;
-	int fd;
-
-	for (;;) {
-		fd = accept4(lc->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
-		c = cm_conn_new(fd, CONN_STREAM);
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		c->listen_id = lc->id;
-		c->deadline = cm_now_ms() + CM_REQ_TIMEOUT_MS;
-		if (cm_sec_accept(c) || cm_conn_watch(c, CONN_STREAM))
-			cm_conn_close(c);
-	}
-}
-
-void cm_on_connected(struct cm_conn *c, int err)
-{
-	struct cm_id *id = c->id;
-
-	c->connecting = false;
-	c->deadline = 0;
-	if (!id) {
-		cm_conn_close(c);
-		return;
-	}
-	if (!err) {
-		/* the thread sends the queued REQ, after TLS's handshake */
-		cm_sec_connected(c);
-		return;
-	}
-	if (err == ECONNREFUSED &&
-	    cm_now_ms() + CM_RETRY_EVERY_MS < c->give_up) {
-		c->retry = true;
-		c->deadline = cm_now_ms() + CM_RETRY_EVERY_MS;
-		cm_conn_update(c);
-		return;
-	}
-	id->state = CM_FAILED;
-	drop_conn(id, false);
-	post(id,
-	     err == ECONNREFUSED ? RDMA_CM_EVENT_REJECTED
-				 : RDMA_CM_EVENT_UNREACHABLE,
-	     -err);
-}
-
-/* A REQ on an accepted connection: a new id, announced to the listener. */
-static void on_req(struct cm_conn *c, const struct rtcp_cm_req *req)
-{
-	struct cm_id *lid = c->listen_id, *id;
-	struct sockaddr_storage local, peer;
-	socklen_t ll = sizeof(local), pl = sizeof(peer);
-	struct cm_channel *ch;
-	struct cm_event *e;
-	struct cm_dev *dev;
-
-	if (!lid || lid->state != CM_LISTEN)
-		goto drop;
-	ch = cm_id_channel(lid);
-	if ((!ch && !lid->sync) ||
-	    getsockname(c->fd, (struct sockaddr *)&local, &ll) ||
-	    getpeername(c->fd, (struct sockaddr *)&peer, &pl))
-		goto drop;
-	cm_addr_unmap(&local);
-	cm_addr_unmap(&peer);
-	/* the address the peer reached must be a tcp device's */
-	dev = cm_dev_by_addr((struct sockaddr *)&local);
-	if (!dev)
-		goto drop;
-	id = cm_id_alloc(lid->sync ? NULL : ch, lid->id.context, lid->id.ps,
-			 lid->id.qp_type);
-	if (!id)
-		goto drop;
-	e = cm_event_new(id, RDMA_CM_EVENT_CONNECT_REQUEST, 0);
-	if (!e) {
-		cm_id_free(id);
-		goto drop;
-	}
-	memcpy(&id->id.route.addr.src_storage, &local, sizeof(local));
-	memcpy(&id->id.route.addr.dst_storage, &peer, sizeof(peer));
-	cm_id_set_dev(id, dev, (struct sockaddr *)&local);
-	cm_addr_to_gid((struct sockaddr *)&peer,
-		       &id->id.route.addr.addr.ibaddr.dgid);
-	id->tos = lid->tos;
-	id->tos_set = lid->tos_set;
-	id->timeout = lid->timeout;
-	id->remote_qpn = ntohl(req->qpn) & 0xffffff;
-	id->remote_psn = ntohl(req->psn) & 0xffffff;
-	/* our view of the initiator's offer, as the IB CM swaps them */
-	id->initiator_depth = req->responder_resources;
-	id->responder_resources = req->initiator_depth;
-	id->retry_count = req->retry_count;
-	id->rnr_retry_count = req->rnr_retry_count;
-	id->flow_control = req->flow_control;
-	id->srq = req->srq;
-	id->local_psn = cm_random_psn();
-	id->cm_started = true;
-	id->remote_known = true;
-	cm_id_fill_path(id);
-	id->conn = c;
-	c->id = id;
-	c->listen_id = NULL;
-	c->deadline = 0;
-	id->state = CM_REQ_RCVD;
-
-	e->owner = lid;
-	e->ev.listen_id = &lid->id;
-	e->ev.param.conn.responder_resources = req->initiator_depth;
-	e->ev.param.conn.initiator_depth = req->responder_resources;
-	e->ev.param.conn.flow_control = req->flow_control;
-	e->ev.param.conn.retry_count = req->retry_count;
-	e->ev.param.conn.rnr_retry_count = req->rnr_retry_count;
-	e->ev.param.conn.srq = req->srq;
-	e->ev.param.conn.qp_num = ntohl(req->qpn) & 0xffffff;
-	set_event_pdata(e, req->pdata, req->pdata_len);
-	cm_event_post(e);
-	return;
-drop:
-	c->listen_id = NULL;
-	cm_conn_close(c);
-}
-
-static void on_rep(struct cm_id *id, const struct rtcp_cm_rep *rep)
-{
-	struct cm_event *e;
-
-	e = cm_event_new(id, RDMA_CM_EVENT_CONNECT_RESPONSE, 0);
-	if (!e) {
-		cm_on_lost(id->conn, ENOMEM);
-		return;
-	}
-	id->remote_qpn = ntohl(rep->qpn) & 0xffffff;
-	id->remote_psn = ntohl(rep->psn) & 0xffffff;
-	id->initiator_depth = rep->responder_resources;
-	id->responder_resources = rep->initiator_depth;
-	id->rnr_retry_count = rep->rnr_retry_count;
-	id->remote_known = true;
-	id->state = CM_REP_RCVD;
-	e->rep = true;
-	e->ev.param.conn.responder_resources = rep->initiator_depth;
-	e->ev.param.conn.initiator_depth = rep->responder_resources;
-	e->ev.param.conn.flow_control = rep->flow_control;
-	e->ev.param.conn.rnr_retry_count = rep->rnr_retry_count;
-	e->ev.param.conn.srq = rep->srq;
-	e->ev.param.conn.qp_num = ntohl(rep->qpn) & 0xffffff;
-	set_event_pdata(e, rep->pdata, rep->pdata_len);
-	cm_event_post(e);
-}
-
-static void on_rej(struct cm_id *id, const struct rtcp_cm_rej *rej)
-{
-	struct cm_event *e;
-
-	id->state = CM_FAILED;
-	drop_conn(id, false);
-	/* a TLS listener telling a plain peer why (cm_sec.c) */
-	e = cm_event_new(id, RDMA_CM_EVENT_REJECTED,
-			 ntohs(rej->reason) == RTCP_CM_REJ_AUTH
-				 ? -EKEYREJECTED
-				 : ntohs(rej->reason));
-	if (!e)
-		return;
-	set_event_pdata(e, rej->pdata, rej->pdata_len);
-	cm_event_post(e);
-}
-
-void cm_on_message(struct cm_conn *c, uint8_t type, const uint8_t *body,
-		   size_t len)
-{
-	struct cm_id *id = c->id;
-	union rtcp_cm_body b;
-
-	/* an unknown type, or a length its type does not allow (cm_proto.h),
-	 * closes the connection like a bad header */
-	if (rtcp_cm_body_decode(type, body, len, &b)) {
-		cm_on_lost(c, EPROTO);
-		return;
-	}
-	if (!id) {
-		if (type == RTCP_CM_REQ && c->listen_id)
-			on_req(c, &b.req);
-		else
-			cm_conn_close(c);
-		return;
-	}
-	switch (type) {
-	case RTCP_CM_REP:
-		if (id->state == CM_CONNECT)
-			on_rep(id, &b.rep);
-		break;
-	case RTCP_CM_REJ:
-		if (id->state == CM_CONNECT || id->state == CM_REP_SENT)
-			on_rej(id, &b.rej);
-		break;
-	case RTCP_CM_RTU:
-		if (id->state == CM_REP_SENT) {
-			id->state = CM_ESTABLISHED;
-			post(id, RDMA_CM_EVENT_ESTABLISHED, 0);
-		}
-		break;
-	case RTCP_CM_DREQ:
-		switch (id->state) {
-		case CM_REP_SENT: /* DREQ overtook nothing: RTU was lost */
-		case CM_REP_RCVD:
-		case CM_ESTABLISHED:
-		case CM_DREQ_SENT:
-			send_empty(id, RTCP_CM_DREP);
-			drop_conn(id, true);
-			disconnected(id);
-			break;
-		default:
-			break;
-		}
-		break;
-	case RTCP_CM_DREP:
-		if (id->state == CM_DREQ_SENT) {
-			drop_conn(id, false);
-			disconnected(id);
-		}
-		break;
-	default:
-		break;
-	}
-}
-
-void cm_on_lost(struct cm_conn *c, int err)
-{
-	struct cm_id *id = c->id;
-
-	if (!id) {
-		cm_conn_close(c);
-		return;
-	}
-	drop_conn(id, false);
-	switch (id->state) {
-	case CM_CONNECT:
-	case CM_REP_SENT:
-		id->state = CM_FAILED;
-		post(id, RDMA_CM_EVENT_UNREACHABLE, -(err ? err : ECONNRESET));
-		break;
-	case CM_REP_RCVD:
-	case CM_ESTABLISHED:
-	case CM_DREQ_SENT:
-		disconnected(id);
-		break;
-	default:
-		/* REQ_RCVD: rdma_accept will report it */
-		break;
-	}
-}
-
-void cm_on_timeout(struct cm_conn *c)
-{
-	struct cm_id *id = c->id;
-
-	c->deadline = 0;
-	if (!id) {
-		cm_conn_close(c); /* accepted, no REQ came */
-		return;
-	}
-	if (id->state == CM_CONNECT && c->retry) {
-		start_connect(id);
-		return;
-	}
-	if (id->state == CM_CONNECT && (c->connecting || c->sec == CM_SEC_HS)) {
-		drop_conn(id, false);
-		id->state = CM_FAILED;
-		post(id, RDMA_CM_EVENT_UNREACHABLE, -ETIMEDOUT);
-	}
-}
-
-void cm_on_hs_failed(struct cm_conn *c, int err)
-{
-	struct cm_id *id = c->id;
-
-	/* a passive side's connection goes without an event; its alert,
-	 * if any, reaches the peer */
-	if (!id) {
-		cm_conn_drain(c);
-		return;
-	}
-	/* past its REQ's answer, a refusal is a lost connection */
-	if (id->state != CM_CONNECT) {
-		cm_on_lost(c, EPROTO);
-		return;
-	}
-	id->state = CM_FAILED;
-	drop_conn(id, false);
-	post(id,
-	     err == EKEYREJECTED ? RDMA_CM_EVENT_REJECTED
-				 : RDMA_CM_EVENT_UNREACHABLE,
-	     -err);
-}
-
-void cm_on_timewait(struct cm_id *id)
-{
-	id->timewait_at = 0;
-	post(id, RDMA_CM_EVENT_TIMEWAIT_EXIT, 0);
 }

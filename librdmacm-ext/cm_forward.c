@@ -63,17 +63,6 @@
 		ext_ops()->name args;                     \
 	}
 
-/* calls that tcp devices do not support: multicast needs UD QPs */
-#define UNSUPPORTED(name, params, args)                      \
-	EXT_EXPORT int name params                           \
-	{                                                    \
-		if (!ext_ops()->tcp_mode()) {                \
-			__typeof__(&name) f = REAL(name);    \
-			return f ? f args : ext_err(ENOSYS); \
-		}                                            \
-		return ext_err(ENOSYS);                      \
-	}
-
 FWD_PTR(struct rdma_event_channel *, rdma_create_event_channel, (void), ())
 FWD_VOID(rdma_destroy_event_channel, (struct rdma_event_channel * ch), (ch))
 FWD_INT(rdma_create_id,
@@ -143,15 +132,15 @@ FWD_INT(rdma_set_local_ece, (struct rdma_cm_id * id, struct ibv_ece *ece),
 FWD_INT(rdma_get_remote_ece, (struct rdma_cm_id * id, struct ibv_ece *ece),
 	(id, ece))
 
-UNSUPPORTED(rdma_join_multicast,
-	    (struct rdma_cm_id * id, struct sockaddr *addr, void *ctx),
-	    (id, addr, ctx))
-UNSUPPORTED(rdma_join_multicast_ex,
-	    (struct rdma_cm_id * id, struct rdma_cm_join_mc_attr_ex *attr,
-	     void *ctx),
-	    (id, attr, ctx))
-UNSUPPORTED(rdma_leave_multicast, (struct rdma_cm_id * id, struct sockaddr *a),
-	    (id, a))
+FWD_INT(rdma_join_multicast,
+	(struct rdma_cm_id * id, struct sockaddr *addr, void *ctx),
+	(id, addr, ctx))
+FWD_INT(rdma_join_multicast_ex,
+	(struct rdma_cm_id * id, struct rdma_cm_join_mc_attr_ex *attr,
+	 void *ctx),
+	(id, attr, ctx))
+FWD_INT(rdma_leave_multicast, (struct rdma_cm_id * id, struct sockaddr *a),
+	(id, a))
 
 /* a reject that also says "ECE options not supported": the same here */
 EXT_EXPORT int rdma_reject_ece(struct rdma_cm_id *id, const void *pdata,

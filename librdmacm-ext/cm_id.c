@@ -62,6 +62,7 @@ void cm_id_free(struct cm_id *id)
 	if (id->sync && !id->chan_dead)
 		cm_channel_free(
 			container_of(id->id.channel, struct cm_channel, ch));
+	cm_mcast_free_all(id);
 	pthread_cond_destroy(&id->cond);
 	free(id->connect_pdata);
 	free(id->qp_init_attr);

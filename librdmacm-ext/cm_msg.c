@@ -78,6 +78,16 @@ int rtcp_cm_body_decode(uint8_t type, const uint8_t *body, size_t len,
 		max = RTCP_CM_REJ_PDATA_MAX;
 		plen = out->rej.pdata_len;
 		break;
+	case RTCP_CM_SIDR_REQ:
+		fixed = RTCP_CM_SIDR_REQ_FIXED;
+		max = RTCP_CM_SIDR_REQ_PDATA_MAX;
+		plen = out->sidr_req.pdata_len;
+		break;
+	case RTCP_CM_SIDR_REP:
+		fixed = RTCP_CM_SIDR_REP_FIXED;
+		max = RTCP_CM_SIDR_REP_PDATA_MAX;
+		plen = out->sidr_rep.pdata_len;
+		break;
 	case RTCP_CM_RTU:
 	case RTCP_CM_DREQ:
 	case RTCP_CM_DREP:

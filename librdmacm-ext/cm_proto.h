@@ -16,7 +16,8 @@
  *   version  u8   RTCP_CM_VERSION
  *   type     u8   enum rtcp_cm_type
  *   len      u16  body length, <= RTCP_CM_MAX_BODY and exactly what the type
- *                 needs (fixed part + pdata_len for REQ/REP/REJ, 0 else)
+ *                 needs (fixed part + pdata_len for REQ/REP/REJ and
+ *                 SIDR_REQ/SIDR_REP, 0 else)
  *
  * A bad magic, version, type or length closes the connection.
  *
@@ -52,6 +53,26 @@
  * slot); after the handshake each side moves its own QP to RTR with the
  * peer's GID (the peer address of the control connection) and QPN, and the
  * provider makes the QP's own TCP connection.
+ *
+ * UD ids (RDMA_PS_UDP, or RDMA_PS_IB with a UD QP) resolve their peer as
+ * the IB CM's SIDR does (Service ID Resolution, cm_sidr.c): one question,
+ * one answer, no connection state left behind.
+ *
+ *   active (rdma_connect, UD id)       passive (rdma_listen, UD id)
+ *   TCP connect [+ TLS] -------------> accept [+ TLS]
+ *   SIDR_REQ ------------------------> CONNECT_REQUEST event (param.ud)
+ *        <---------------------------- SIDR_REP (rdma_accept: status 0,
+ *                                      QPN, Q_Key; rdma_reject: status 2)
+ *   ESTABLISHED (param.ud: AH
+ *   attributes, QPN, Q_Key) or
+ *   UNREACHABLE (status: the REP's)
+ *   close                              close
+ *
+ * The passive side gets no event after its answer; neither side has a
+ * disconnect. A SIDR_REQ reaching a listener of another port space or QP
+ * type is answered with status RTCP_SIDR_UNSUPPORTED, an RC REQ reaching
+ * a UD listener with a REJ, reason RTCP_CM_REJ_INVALID_SERVICE_ID, as the
+ * IB CM answers a service ID nobody listens on.
  */
 #ifndef RDMACM_EXT_CM_PROTO_H
 #define RDMACM_EXT_CM_PROTO_H
@@ -67,6 +88,10 @@
 #define RTCP_CM_REQ_PDATA_MAX 56
 #define RTCP_CM_REP_PDATA_MAX 196
 #define RTCP_CM_REJ_PDATA_MAX 196
+/* SIDR: the IB CM's SIDR REQ (216) minus rdma_cm's IP header (36), and
+ * the SIDR REP's private data (136), as the kernel's rdma_cm allows. */
+#define RTCP_CM_SIDR_REQ_PDATA_MAX 180
+#define RTCP_CM_SIDR_REP_PDATA_MAX 136
 
 /* IB CM reject reason "consumer defined", what rdma_reject() sends and
  * what librdmacm reports as the REJECTED event's status on RoCE. */
@@ -74,14 +99,26 @@
 /* Outside the IB CM's reasons: a TLS listener's answer to a peer that
  * spoke plain CM (cm_sec.c); reported as REJECTED, status -EKEYREJECTED. */
 #define RTCP_CM_REJ_AUTH 0x100
+/* IB CM reject reason: no listener for the REQ's service (here: a UD
+ * listener asked for a connection). */
+#define RTCP_CM_REJ_INVALID_SERVICE_ID 8
+
+/* SIDR REP status, the IB CM's values (what UNREACHABLE reports). */
+enum rtcp_sidr_status {
+	RTCP_SIDR_SUCCESS = 0,
+	RTCP_SIDR_UNSUPPORTED = 1, /* no listener of that port space */
+	RTCP_SIDR_REJECT = 2,	   /* rdma_reject, or the id destroyed */
+};
 
 enum rtcp_cm_type {
-	RTCP_CM_REQ = 1,  /* connection request, active -> passive */
-	RTCP_CM_REP = 2,  /* accept, passive -> active */
-	RTCP_CM_REJ = 3,  /* reject, either way before RTU */
-	RTCP_CM_RTU = 4,  /* ready to use, active -> passive */
-	RTCP_CM_DREQ = 5, /* disconnect request, either way */
-	RTCP_CM_DREP = 6, /* disconnect reply */
+	RTCP_CM_REQ = 1,      /* connection request, active -> passive */
+	RTCP_CM_REP = 2,      /* accept, passive -> active */
+	RTCP_CM_REJ = 3,      /* reject, either way before RTU */
+	RTCP_CM_RTU = 4,      /* ready to use, active -> passive */
+	RTCP_CM_DREQ = 5,     /* disconnect request, either way */
+	RTCP_CM_DREP = 6,     /* disconnect reply */
+	RTCP_CM_SIDR_REQ = 7, /* UD: service ID resolution request */
+	RTCP_CM_SIDR_REP = 8, /* UD: its answer, passive -> active */
 };
 
 struct rtcp_cm_hdr {
@@ -131,18 +168,44 @@ struct rtcp_cm_rej {
 	uint8_t pdata[RTCP_CM_REJ_PDATA_MAX];
 } __attribute__((packed));
 
-#define RTCP_CM_REQ_FIXED offsetof(struct rtcp_cm_req, pdata)
-#define RTCP_CM_REP_FIXED offsetof(struct rtcp_cm_rep, pdata)
-#define RTCP_CM_REJ_FIXED offsetof(struct rtcp_cm_rej, pdata)
-#define RTCP_CM_MAX_BODY  sizeof(struct rtcp_cm_rep)
-#define RTCP_CM_MAX_MSG	  (sizeof(struct rtcp_cm_hdr) + RTCP_CM_MAX_BODY)
+/* SIDR_REQ: a UD id asks for the listener's QPN and Q_Key. */
+struct rtcp_cm_sidr_req {
+	uint8_t gid[16]; /* initiator's source GID (informational) */
+	uint16_t ps;	 /* enum rdma_port_space of the initiator's id */
+	uint8_t reserved;
+	uint8_t pdata_len;
+	uint8_t pdata[RTCP_CM_SIDR_REQ_PDATA_MAX];
+} __attribute__((packed));
+
+/* SIDR_REP: the listener's answer. */
+struct rtcp_cm_sidr_rep {
+	uint32_t qpn;	 /* the responder's UD QP (0 unless status 0) */
+	uint32_t qkey;	 /* its Q_Key, RDMA_UDP_QKEY */
+	uint8_t gid[16]; /* responder's GID (informational) */
+	uint8_t status;	 /* enum rtcp_sidr_status */
+	uint8_t reserved[2];
+	uint8_t pdata_len;
+	uint8_t pdata[RTCP_CM_SIDR_REP_PDATA_MAX];
+} __attribute__((packed));
+
+#define RTCP_CM_REQ_FIXED      offsetof(struct rtcp_cm_req, pdata)
+#define RTCP_CM_REP_FIXED      offsetof(struct rtcp_cm_rep, pdata)
+#define RTCP_CM_REJ_FIXED      offsetof(struct rtcp_cm_rej, pdata)
+#define RTCP_CM_SIDR_REQ_FIXED offsetof(struct rtcp_cm_sidr_req, pdata)
+#define RTCP_CM_SIDR_REP_FIXED offsetof(struct rtcp_cm_sidr_rep, pdata)
+#define RTCP_CM_MAX_BODY       sizeof(struct rtcp_cm_rep)
+#define RTCP_CM_MAX_MSG	       (sizeof(struct rtcp_cm_hdr) + RTCP_CM_MAX_BODY)
 
 _Static_assert(sizeof(struct rtcp_cm_hdr) == 8, "CM header is 8 bytes");
 _Static_assert(RTCP_CM_REQ_FIXED == 32, "REQ fixed part is 32 bytes");
 _Static_assert(RTCP_CM_REP_FIXED == 32, "REP fixed part is 32 bytes");
 _Static_assert(RTCP_CM_REJ_FIXED == 4, "REJ fixed part is 4 bytes");
+_Static_assert(RTCP_CM_SIDR_REQ_FIXED == 20, "SIDR_REQ fixed part: 20 bytes");
+_Static_assert(RTCP_CM_SIDR_REP_FIXED == 28, "SIDR_REP fixed part: 28 bytes");
 _Static_assert(sizeof(struct rtcp_cm_rej) <= RTCP_CM_MAX_BODY &&
-		       sizeof(struct rtcp_cm_req) <= RTCP_CM_MAX_BODY,
+		       sizeof(struct rtcp_cm_req) <= RTCP_CM_MAX_BODY &&
+		       sizeof(struct rtcp_cm_sidr_req) <= RTCP_CM_MAX_BODY &&
+		       sizeof(struct rtcp_cm_sidr_rep) <= RTCP_CM_MAX_BODY,
 	       "REP is the largest body");
 
 /*
@@ -174,6 +237,8 @@ union rtcp_cm_body {
 	struct rtcp_cm_req req;
 	struct rtcp_cm_rep rep;
 	struct rtcp_cm_rej rej;
+	struct rtcp_cm_sidr_req sidr_req;
+	struct rtcp_cm_sidr_rep sidr_rep;
 };
 
 /*

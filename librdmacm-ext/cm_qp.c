@@ -4,7 +4,8 @@
  * CQs and completion channels librdmacm makes when none are given),
  * SRQs, rdma_init_qp_attr, and the transitions librdmacm performs for
  * the application (INIT at creation, INIT->RTR->RTS at accept and at the
- * connect response, ERR at disconnect and reject).
+ * connect response, ERR at disconnect and reject; a UD QP all the way to
+ * RTS at creation, as librdmacm's ucma_init_ud_qp).
  *
  * RTR for a tcp device: the GRH carries the peer's GID (its address on
  * the control connection) and our source GID index; dest_qp_num is the
@@ -58,7 +59,9 @@ int cm_qp_attr(struct cm_id *id, struct ibv_qp_attr *a, int *mask)
 		}
 		break;
 	case IBV_QPS_RTR:
-		if (!id->remote_known)
+		/* UD: the kernel's IB CM has no RTR/RTS attributes for a
+		 * SIDR id (librdmacm moves UD QPs itself, cm_qp_init_ud) */
+		if (!id->remote_known || id->id.qp_type == IBV_QPT_UD)
 			return ext_err(EINVAL);
 		*mask = IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
 			IBV_QP_DEST_QPN | IBV_QP_RQ_PSN;
@@ -79,7 +82,7 @@ int cm_qp_attr(struct cm_id *id, struct ibv_qp_attr *a, int *mask)
 		}
 		break;
 	case IBV_QPS_RTS:
-		if (!id->remote_known)
+		if (!id->remote_known || id->id.qp_type == IBV_QPT_UD)
 			return ext_err(EINVAL);
 		*mask = IBV_QP_STATE | IBV_QP_SQ_PSN;
 		a->sq_psn = id->local_psn;
@@ -122,6 +125,26 @@ static int modify_to(struct cm_id *id, enum ibv_qp_state state)
 	if (cm_qp_attr(id, &a, &mask))
 		return -1;
 	ret = ext_verbs()->modify_qp(id->id.qp, &a, mask);
+	return ret ? ext_err(ret) : 0;
+}
+
+/* librdmacm's ucma_init_ud_qp: a UD QP is ready to send at creation --
+ * INIT (Q_Key RDMA_UDP_QKEY, P_Key index, port), RTR, RTS with SQ PSN 0.
+ * Locked. */
+static int init_ud(struct cm_id *id)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTR };
+	int ret;
+
+	if (modify_to(id, IBV_QPS_INIT))
+		return -1;
+	ret = ext_verbs()->modify_qp(id->id.qp, &a, IBV_QP_STATE);
+	if (!ret) {
+		a.qp_state = IBV_QPS_RTS;
+		a.sq_psn = 0;
+		ret = ext_verbs()->modify_qp(id->id.qp, &a,
+					     IBV_QP_STATE | IBV_QP_SQ_PSN);
+	}
 	return ret ? ext_err(ret) : 0;
 }
 
@@ -238,7 +261,7 @@ int ext_rdma_create_qp_ex(struct rdma_cm_id *cid,
 		goto err_cq;
 	pthread_mutex_lock(&cm_g.lock);
 	cid->qp = qp;
-	ret = cid->qp_type == IBV_QPT_UD ? ext_err(EOPNOTSUPP)
+	ret = cid->qp_type == IBV_QPT_UD ? init_ud(id)
 					 : modify_to(id, IBV_QPS_INIT);
 	if (ret)
 		cid->qp = NULL;

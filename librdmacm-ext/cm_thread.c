@@ -5,7 +5,8 @@
  * the library. It waits in epoll_wait on every CM socket and, holding
  * cm_g.lock, accepts connections, completes connects, reads whole messages
  * and hands them to cm_conn.c, flushes queued output, and fires timers
- * (connect and REQ timeouts, lingering closes, TIMEWAIT_EXIT).
+ * (connect and REQ timeouts, lingering closes, TIMEWAIT_EXIT, a UD id's
+ * unanswered SIDR request).
  *
  * Output: cm_conn_send() appends a message to the connection's buffer and
  * sends what the socket takes at once (CM messages are small, so normally
@@ -372,6 +373,10 @@ static int timers(void)
 	}
 	for (id = cm_g.ids; id; id = in) {
 		in = id->next;
+		if (id->sidr_at && id->sidr_at <= now)
+			cm_on_sidr_timeout(id);
+		else if (id->sidr_at && (!next || id->sidr_at < next))
+			next = id->sidr_at;
 		if (!id->timewait_at)
 			continue;
 		if (id->timewait_at <= now)

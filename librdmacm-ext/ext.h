@@ -76,6 +76,10 @@ struct ext_verbs {
 	struct ibv_srq *(*create_srq)(struct ibv_pd *pd,
 				      struct ibv_srq_init_attr *attr);
 	int (*destroy_srq)(struct ibv_srq *srq);
+	int (*attach_mcast)(struct ibv_qp *qp, const union ibv_gid *gid,
+			    uint16_t lid);
+	int (*detach_mcast)(struct ibv_qp *qp, const union ibv_gid *gid,
+			    uint16_t lid);
 	/* libibverbs' own, under our interposers */
 	struct ibv_comp_channel *(*create_comp_channel)(struct ibv_context *);
 	int (*destroy_comp_channel)(struct ibv_comp_channel *ch);
@@ -159,6 +163,8 @@ struct cm_channel {
 	struct cm_channel *next_dead;
 };
 
+struct cm_mcast;
+
 struct cm_event {
 	struct rdma_cm_event ev; /* first */
 	uint8_t pdata[256];	 /* librdmacm's RDMA_MAX_PRIVATE_DATA */
@@ -166,6 +172,8 @@ struct cm_event {
 				CONNECT_REQUEST, else the id) */
 	struct cm_id *target;	 /* the id it reports on (ev.id) */
 	bool rep;		 /* a REP to act on when the app reads it */
+	struct cm_mcast *mc;	 /* MULTICAST_JOIN/ERROR: the join (its
+				    QP is attached when the app reads it) */
 	struct cm_event *next;
 };
 
@@ -185,6 +193,8 @@ struct cm_id {
 	unsigned int reported, acked; /* events handed out / acked */
 	pthread_cond_t cond;	      /* acked changed */
 	uint64_t timewait_at;	      /* ms, CLOCK_MONOTONIC; 0 = none */
+	uint64_t sidr_at;	      /* ms: a UD id's SIDR answer is due */
+	struct cm_mcast *mcs;	      /* rdma_join_multicast's joins */
 	/* rdma_set_option */
 	uint8_t tos;
 	bool tos_set;
@@ -202,6 +212,17 @@ struct cm_id {
 	struct ibv_qp_init_attr *qp_init_attr;
 	struct ibv_ece local_ece, remote_ece;
 	struct cm_id *next; /* cm_g.ids */
+};
+
+/* One rdma_join_multicast of an id (cm_mcast.c). */
+struct cm_mcast {
+	struct sockaddr_storage addr; /* the group, as joined */
+	void *context;		      /* the join's, in its events */
+	union ibv_gid mgid;	      /* the address as RoCE v2 maps it */
+	uint8_t join_flags;	      /* enum rdma_cm_join_mc_attr_flags */
+	bool attached;		      /* the id's QP is attached to mgid */
+	unsigned int reported, acked; /* its events handed out / acked */
+	struct cm_mcast *next;
 };
 
 /* A control connection's protection (cm_sec.c). */
@@ -265,6 +286,8 @@ struct cm_event *cm_event_new(struct cm_id *id, enum rdma_cm_event_type type,
 void cm_event_post(struct cm_event *e);
 /* Drops queued events of @id; children @id announced are destroyed. */
 void cm_channel_purge(struct cm_id *id);
+/* Drops the queued events of one multicast join of @id. */
+void cm_channel_drop_mc(struct cm_id *id, struct cm_mcast *mc);
 /* Moves @id's queued events to @to. */
 void cm_channel_move(struct cm_id *id, struct cm_channel *to);
 void cm_event_ack_locked(struct rdma_cm_event *ev);
@@ -330,7 +353,7 @@ int ext_rdma_create_srq(struct rdma_cm_id *id, struct ibv_pd *pd,
 			struct ibv_srq_init_attr *attr);
 void ext_rdma_destroy_srq(struct rdma_cm_id *id);
 
-/* cm_conn.c: the connection protocol */
+/* cm_conn.c, cm_conn_rx.c: the connection protocol */
 int ext_rdma_listen(struct rdma_cm_id *id, int backlog);
 int ext_rdma_connect(struct rdma_cm_id *id, struct rdma_conn_param *param);
 int ext_rdma_accept(struct rdma_cm_id *id, struct rdma_conn_param *param);
@@ -340,6 +363,26 @@ int ext_rdma_establish(struct rdma_cm_id *id);
 int ext_rdma_notify(struct rdma_cm_id *id, enum ibv_event_type event);
 /* Ends @id's control connection as rdma_destroy_id does (locked). */
 void cm_conn_teardown(struct cm_id *id);
+/* Shared with cm_sidr.c, locked: an event for @id; the control
+ * connection detached (finish: what is queued goes out first); the TCP
+ * connect of an id started; a new id for a request on accepted @c with
+ * its CONNECT_REQUEST event, not posted (NULL: @c is closed). */
+void cm_post(struct cm_id *id, enum rdma_cm_event_type type, int status);
+/* Shared with cm_conn_rx.c, locked: DISCONNECTED (then TIMEWAIT_EXIT);
+ * an empty message on the id's control connection; an event's
+ * param.conn private data. */
+void cm_disconnected(struct cm_id *id);
+void cm_send_empty(struct cm_id *id, uint8_t type);
+void cm_event_pdata(struct cm_event *e, const uint8_t *p, uint8_t len);
+void cm_conn_drop(struct cm_id *id, bool finish);
+void cm_conn_start(struct cm_id *id);
+struct cm_id *cm_conn_child(struct cm_conn *c, struct cm_event **ev);
+/* The event that ends a failed connect: REJECTED, UNREACHABLE for UD. */
+enum rdma_cm_event_type cm_refusal(struct cm_id *id, int err);
+/* Concatenates rdma_create_ep's private data and @p's into @out (room
+ * for @max bytes): the length, or -1 (EINVAL) when it does not fit. */
+int cm_pdata_join(struct cm_id *id, const struct rdma_conn_param *p,
+		  uint8_t *out, size_t max);
 /* rdma_get_cm_event hands @e out: act on it; false = swallow it */
 bool cm_conn_event_out(struct cm_event *e);
 /* Called by the thread, locked */
@@ -353,6 +396,35 @@ void cm_on_timewait(struct cm_id *id);
 /* The TLS handshake of @c failed: EKEYREJECTED (the peer's credentials
  * or mode are not ours, or it broke the exchange off), else an errno */
 void cm_on_hs_failed(struct cm_conn *c, int err);
+
+/* cm_sidr.c: UD ids, SIDR over the control connection (cm_proto.h) */
+static inline bool cm_is_ud(const struct cm_id *id)
+{
+	return id->id.qp_type == IBV_QPT_UD;
+}
+int cm_sidr_connect(struct cm_id *id, struct rdma_conn_param *p);
+int cm_sidr_accept(struct cm_id *id, struct rdma_conn_param *p);
+int cm_sidr_reject(struct cm_id *id, const void *pdata, uint8_t len);
+/* rdma_destroy_id of a UD id asked and not answered: a SIDR reject */
+void cm_sidr_teardown(struct cm_id *id);
+void cm_sidr_on_req(struct cm_conn *c, const struct rtcp_cm_sidr_req *req);
+void cm_sidr_on_rep(struct cm_id *id, const struct rtcp_cm_sidr_rep *rep);
+/* a listener that is not UD (or of another port space) asked: refused */
+void cm_sidr_unsupported(struct cm_conn *c);
+void cm_on_sidr_timeout(struct cm_id *id);
+
+/* cm_mcast.c: rdma_join_multicast / rdma_leave_multicast */
+int ext_rdma_join_multicast(struct rdma_cm_id *id, struct sockaddr *addr,
+			    void *context);
+int ext_rdma_join_multicast_ex(struct rdma_cm_id *id,
+			       struct rdma_cm_join_mc_attr_ex *attr,
+			       void *context);
+int ext_rdma_leave_multicast(struct rdma_cm_id *id, struct sockaddr *addr);
+/* rdma_get_cm_event hands a multicast event out: attach the QP */
+void cm_mcast_event_out(struct cm_event *e);
+void cm_mcast_event_acked(struct cm_event *e);
+/* rdma_destroy_id, after every event was acked: the joins go */
+void cm_mcast_free_all(struct cm_id *id);
 
 /* cm_sec.c: the control connection's TLS (docs/design.md, rdma_cm) */
 /* The credentials @dev is configured with now, referenced (NULL: mode
@@ -406,5 +478,6 @@ int ext_rdma_get_request(struct rdma_cm_id *listen, struct rdma_cm_id **id);
 #define CM_LINGER_MS	      5000 /* a finished conn waiting for the peer's EOF */
 #define CM_TIMEWAIT_MS	      1000  /* DISCONNECTED -> TIMEWAIT_EXIT */
 #define CM_HS_TIMEOUT_MS      10000 /* active side's TLS handshake */
+#define CM_SIDR_TIMEOUT_MS    10000 /* a UD id's rdma_connect, answered */
 
 #endif

@@ -62,6 +62,9 @@ EXT_EXPORT const struct rdmacm_ext_ops rdmacm_ext_ops_impl = {
 	.rdma_init_qp_attr = ext_rdma_init_qp_attr,
 	.rdma_set_local_ece = ext_rdma_set_local_ece,
 	.rdma_get_remote_ece = ext_rdma_get_remote_ece,
+	.rdma_join_multicast = ext_rdma_join_multicast,
+	.rdma_join_multicast_ex = ext_rdma_join_multicast_ex,
+	.rdma_leave_multicast = ext_rdma_leave_multicast,
 	.rdma_get_devices = cm_get_devices,
 	.rdma_free_devices = cm_free_devices,
 };

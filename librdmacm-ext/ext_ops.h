@@ -18,7 +18,7 @@
 #include <rdma/rdma_cma.h>
 #include <rdma/rdma_verbs.h>
 
-#define RDMACM_EXT_OPS_VERSION 1
+#define RDMACM_EXT_OPS_VERSION 2
 #define RDMACM_EXT_OPS_SYMBOL  "rdmacm_ext_ops_impl"
 
 struct rdmacm_ext_ops {
@@ -86,6 +86,13 @@ struct rdmacm_ext_ops {
 				 struct ibv_qp_attr *attr, int *mask);
 	int (*rdma_set_local_ece)(struct rdma_cm_id *id, struct ibv_ece *ece);
 	int (*rdma_get_remote_ece)(struct rdma_cm_id *id, struct ibv_ece *ece);
+	int (*rdma_join_multicast)(struct rdma_cm_id *id, struct sockaddr *addr,
+				   void *context);
+	int (*rdma_join_multicast_ex)(struct rdma_cm_id *id,
+				      struct rdma_cm_join_mc_attr_ex *attr,
+				      void *context);
+	int (*rdma_leave_multicast)(struct rdma_cm_id *id,
+				    struct sockaddr *addr);
 	struct ibv_context **(*rdma_get_devices)(int *num);
 	void (*rdma_free_devices)(struct ibv_context **list);
 };

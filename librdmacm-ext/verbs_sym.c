@@ -59,6 +59,8 @@ static void verbs_resolve(void)
 	SYM(modify_qp, "ibv_modify_qp");
 	SYM(create_srq, "ibv_create_srq");
 	SYM(destroy_srq, "ibv_destroy_srq");
+	SYM(attach_mcast, "ibv_attach_mcast");
+	SYM(detach_mcast, "ibv_detach_mcast");
 	SYM(create_comp_channel, "ibv_create_comp_channel");
 	SYM(destroy_comp_channel, "ibv_destroy_comp_channel");
 	verbs_ok = true;

@@ -21,7 +21,8 @@
  *     be those of a linear walk over the stream by the model: header of
  *     magic "RTCM", version 1, type, body length <= RTCP_CM_MAX_BODY.
  *  2. Bodies. rtcp_cm_body_decode accepts exactly what the model allows:
- *     REQ, REP, REJ of their fixed part plus pdata_len bytes with
+ *     REQ, REP, REJ, SIDR_REQ, SIDR_REP of their fixed part plus
+ *     pdata_len bytes with
  *     pdata_len within the type's private data limit (so the private data
  *     lies inside the message); RTU, DREQ, DREP empty; no other type.
  *     The decoded body holds the body's bytes and zeros past them.
@@ -136,6 +137,14 @@ static bool model_body_ok(uint8_t type, const uint8_t *b, size_t len)
 		fixed = 4;
 		max = 196;
 		break;
+	case 7: /* SIDR_REQ: pdata_len at byte 19 */
+		fixed = 20;
+		max = 180;
+		break;
+	case 8: /* SIDR_REP: pdata_len at byte 27 */
+		fixed = 28;
+		max = 136;
+		break;
 	case 4:
 	case 5:
 	case 6:
@@ -178,6 +187,18 @@ static void check_body(uint8_t type, const uint8_t *body, size_t len)
 		case RTCP_CM_REJ:
 			CHECK(b.rej.pdata_len <= RTCP_CM_REJ_PDATA_MAX);
 			CHECK(RTCP_CM_REJ_FIXED + b.rej.pdata_len == len);
+			break;
+		case RTCP_CM_SIDR_REQ:
+			CHECK(b.sidr_req.pdata_len <=
+			      RTCP_CM_SIDR_REQ_PDATA_MAX);
+			CHECK(RTCP_CM_SIDR_REQ_FIXED + b.sidr_req.pdata_len ==
+			      len);
+			break;
+		case RTCP_CM_SIDR_REP:
+			CHECK(b.sidr_rep.pdata_len <=
+			      RTCP_CM_SIDR_REP_PDATA_MAX);
+			CHECK(RTCP_CM_SIDR_REP_FIXED + b.sidr_rep.pdata_len ==
+			      len);
 			break;
 		default:
 			CHECK(len == 0);

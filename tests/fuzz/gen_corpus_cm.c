@@ -7,7 +7,7 @@
  * Each file is 2 bytes of read-size seed, then a CM byte stream made
  * with rtcp_cm_encode (cm_msg.c): both directions of a connection's life
  * (REQ with the most private data, REP, RTU, DREQ, DREP), a reject with
- * private data, and broken streams (bad magic, version, length over the
+ * private data, a UD id's SIDR_REQ and SIDR_REP, and broken streams (bad magic, version, length over the
  * limit, private data over the limit or beyond the body, an RTU with a
  * body, an unknown type, a message cut short). The files under
  * tests/fuzz/corpus-cm/ were made with it; rerun after a change of
@@ -77,6 +77,33 @@ static struct rtcp_cm_rep rep(uint8_t plen)
 	for (i = 0; i < plen; i++)
 		r.pdata[i] = (uint8_t)i;
 	return r;
+}
+
+/* A SIDR_REQ with @qlen bytes of private data and a SIDR_REP with
+ * @plen and @status; the REQ claims @extra bytes more than it has. */
+static int sidr(uint8_t qlen, uint8_t plen, uint8_t status, uint8_t extra)
+{
+	struct rtcp_cm_sidr_req q;
+	struct rtcp_cm_sidr_rep p;
+
+	memset(&q, 0, sizeof(q));
+	q.gid[10] = q.gid[11] = 0xff;
+	q.gid[12] = 127;
+	q.gid[15] = 1;
+	q.ps = htons(0x0111); /* RDMA_PS_UDP */
+	q.pdata_len = qlen + extra;
+	memset(q.pdata, 0x3c, qlen);
+	msg(RTCP_CM_SIDR_REQ, &q, RTCP_CM_SIDR_REQ_FIXED + qlen);
+	memset(&p, 0, sizeof(p));
+	p.status = status;
+	if (status == RTCP_SIDR_SUCCESS) {
+		p.qpn = htonl(0xc37003);
+		p.qkey = htonl(0x01234567);
+	}
+	p.pdata_len = plen;
+	memset(p.pdata, 0xc3, plen);
+	msg(RTCP_CM_SIDR_REP, &p, RTCP_CM_SIDR_REP_FIXED + plen);
+	return 0;
 }
 
 static int put(const char *name)
@@ -173,9 +200,22 @@ int main(int argc, char **argv)
 	start(0x0b0b);
 	rq = req(0);
 	msg(RTCP_CM_RTU, &rq, 8);
-	msg(7, NULL, 0);
+	msg(9, NULL, 0);
 	msg(0, NULL, 0);
 	rc |= put("rtu_body_unknown_types");
+
+	/* SIDR: the most private data each way, a reject, and a SIDR_REQ
+	 * whose private data runs past its body */
+	start(0x0d0d);
+	rc |= sidr(RTCP_CM_SIDR_REQ_PDATA_MAX, RTCP_CM_SIDR_REP_PDATA_MAX,
+		   RTCP_SIDR_SUCCESS, 0);
+	rc |= put("sidr_life");
+	start(0x0e0e);
+	rc |= sidr(0, 9, RTCP_SIDR_REJECT, 0);
+	rc |= put("sidr_reject");
+	start(0x0f0f);
+	rc |= sidr(12, 0, RTCP_SIDR_SUCCESS, 30);
+	rc |= put("sidr_pdata_beyond_body");
 
 	/* a REQ cut short: the peer left mid-message */
 	start(0x0c0c);

@@ -4,6 +4,8 @@ the CM control connection (librdmacm-ext/cm_proto.h) against a stock
 rdma_connect through librdmacm-ext, reads its REQ and answers with
 messages of its own making.
 
+HostileSidrPeer does the same to a UD id's SIDR request.
+
 A message the protocol does not allow (bad magic, version or length in
 the header, an unknown type, a body of another length than its type
 needs, private data beyond the body or over its limit) must end the
@@ -61,7 +63,10 @@ def rep_body(pdata, pdata_len=None):
 @raw_wire
 @unittest.skipUnless(preloaded(), 'librdmacm-ext is not preloaded '
                      '(eval "$(rdma-tcp env)")')
-class HostileCmPeer(unittest.TestCase):
+class CmPeerBase(unittest.TestCase):
+    """A listening socket and an id of port space PS resolved to it."""
+
+    PS = ce.RDMA_PS_TCP
 
     def setUp(self):
         self.conn = None
@@ -73,7 +78,7 @@ class HostileCmPeer(unittest.TestCase):
         self.assertTrue(self.ch)
         self.cid = _P()
         self.assertEqual(cm_c.rdma_create_id(self.ch, ctypes.byref(self.cid),
-                                             None, ce.RDMA_PS_TCP), 0)
+                                             None, self.PS), 0)
         dst = sockaddr_in(ADDR, self.lsock.getsockname()[1])
         self.assertEqual(cm_c.rdma_resolve_addr(self.cid, None,
                                                 ctypes.byref(dst), 2000), 0)
@@ -117,6 +122,17 @@ class HostileCmPeer(unittest.TestCase):
             data += chunk
         return data
 
+    def closed(self):
+        """The peer closes the control connection (EOF or reset)."""
+        try:
+            while self.conn.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass  # closed with our unread bytes in its buffer
+
+
+class HostileCmPeer(CmPeerBase):
+
     def request(self):
         """rdma_connect; accepts the control connection, reads the REQ."""
         pdata = pattern(20, 3)
@@ -131,14 +147,6 @@ class HostileCmPeer(unittest.TestCase):
                          (MAGIC, 1, REQ, REQ_FIXED + len(pdata)))
         body = self.recv_exact(length)
         self.assertEqual(body[REQ_FIXED:], pdata)
-
-    def closed(self):
-        """The peer closes the control connection (EOF or reset)."""
-        try:
-            while self.conn.recv(4096):
-                pass
-        except ConnectionResetError:
-            pass  # closed with our unread bytes in its buffer
 
     def refused(self, data):
         self.request()
@@ -200,6 +208,75 @@ class HostileCmPeer(unittest.TestCase):
     @bounded()
     def test_drep_with_body(self):
         self.refused(msg(DREP, b'\x00\x00\x00\x00'))
+
+
+SIDR_REQ, SIDR_REP = 7, 8
+SIDR_REQ_FIXED = 20
+UDP_QKEY = 0x01234567
+
+
+def sidr_rep_body(pdata, pdata_len=None, status=0, qkey=UDP_QKEY):
+    plen = len(pdata) if pdata_len is None else pdata_len
+    return (struct.pack('!II', 0xc37003, qkey) + bytes(16) +
+            bytes([status, 0, 0, plen]) + pdata)
+
+
+class HostileSidrPeer(CmPeerBase):
+    """The same against a UD id's SIDR request (librdmacm-ext/cm_sidr.c):
+    a broken SIDR_REP is UNREACHABLE -EPROTO, a foreign Q_Key ADDR_ERROR
+    -EINVAL (the kernel's cma_set_qkey)."""
+
+    PS = ce.RDMA_PS_UDP
+
+    def request(self):
+        """rdma_connect; accepts the connection, reads the SIDR_REQ."""
+        pdata = pattern(40, 5)
+        buf = (ctypes.c_uint8 * len(pdata))(*pdata)
+        param = ConnParamC(ctypes.cast(buf, _P), len(pdata), 0, 0, 0, 0, 0,
+                           0, 0)
+        self.assertEqual(cm_c.rdma_connect(self.cid, ctypes.byref(param)), 0)
+        self.conn, _ = self.lsock.accept()
+        self.conn.settimeout(DEADLINE)
+        magic, version, mtype, length = HDR.unpack(self.recv_exact(HDR.size))
+        self.assertEqual((magic, version, mtype, length),
+                         (MAGIC, 1, SIDR_REQ, SIDR_REQ_FIXED + len(pdata)))
+        body = self.recv_exact(length)
+        # the port space, then the private data
+        self.assertEqual(struct.unpack('!H', body[16:18])[0], self.PS)
+        self.assertEqual(body[SIDR_REQ_FIXED:], pdata)
+
+    def answered(self, data, etype, status):
+        self.request()
+        self.conn.sendall(data)
+        ev = self.event(etype)
+        self.assertEqual(ev.contents.status, status)
+        self.ack(ev)
+        self.closed()
+
+    @bounded()
+    def test_well_formed_answer_is_established(self):
+        self.answered(msg(SIDR_REP, sidr_rep_body(pattern(136, 1))),
+                      ce.RDMA_CM_EVENT_ESTABLISHED, 0)
+
+    @bounded()
+    def test_private_data_over_limit(self):
+        self.answered(msg(SIDR_REP, sidr_rep_body(bytes(137))),
+                      ce.RDMA_CM_EVENT_UNREACHABLE, -errno.EPROTO)
+
+    @bounded()
+    def test_private_data_beyond_body(self):
+        self.answered(msg(SIDR_REP, sidr_rep_body(bytes(8), pdata_len=9)),
+                      ce.RDMA_CM_EVENT_UNREACHABLE, -errno.EPROTO)
+
+    @bounded()
+    def test_foreign_qkey(self):
+        self.answered(msg(SIDR_REP, sidr_rep_body(b'', qkey=0x80010000)),
+                      ce.RDMA_CM_EVENT_ADDR_ERROR, -errno.EINVAL)
+
+    @bounded()
+    def test_unknown_status_is_unreachable(self):
+        self.answered(msg(SIDR_REP, sidr_rep_body(b'', status=0xff)),
+                      ce.RDMA_CM_EVENT_UNREACHABLE, 0xff)
 
 
 if __name__ == '__main__':
