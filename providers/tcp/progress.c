@@ -265,6 +265,8 @@ void tcp_qp_rx_pass_done(struct tcp_qp *qp, bool progress, unsigned int frames,
 	    (qp->rx.by_app ? qp->prog.rx_app_driven
 			   : qp->prog.rx_tick && qp->prog.rx_app_oneway)) {
 		qp->prog.tx_deferred = true;
+		if (!qp->resp.ack_held_ns)
+			qp->resp.ack_held_ns = tcp_now_ns();
 		/*
 		 * One more poll of grace (see tcp_progress_cq), once: an ack
 		 * already held back by an earlier pass goes at the next poll

@@ -351,6 +351,7 @@ static void qp_reset(struct tcp_qp *qp)
 	qp->sq.rd_out = 0;
 	qp->sec.refused = false;
 	qp->resp.expect_msn = qp->resp.ack_sent = qp->resp.credits_sent = 0;
+	qp->resp.ack_held_ns = 0;
 	qp->sq.peer_no_credit = false;
 	qp->sq.peer_heard = false;
 	qp->tx.seq = qp->rx.seq = 0;

@@ -148,6 +148,9 @@ struct tcp_resp_state {
 	uint32_t ack_sent;   /* last ack_msn we sent */
 	uint32_t credits_sent;
 	bool want_ack;
+	/* since when an ack that is due has been held back for the
+	 * application's reply to carry it (progress.c), 0: none */
+	uint64_t ack_held_ns;
 	struct tcp_resp *head, *tail;
 	/* READ and atomic responses waiting for a transmit batch: at most
 	 * attr.max_dest_rd_atomic (the responder's IRD; one batch more may be

@@ -323,7 +323,9 @@ static void rnr_credit_timer(struct tcp_qp *qp, uint64_t now)
 		uint64_t budget = (qp->attr.rnr_retry + 1) *
 				  rnr_timer_ns(qp->attr.min_rnr_timer);
 
-		if (now - qp->sq.rnr_since_ns > budget) {
+		/* (the clock may start later than now: rnr_clock_start) */
+		if (now > qp->sq.rnr_since_ns &&
+		    now - qp->sq.rnr_since_ns > budget) {
 			struct tcp_send_wqe *w =
 				&qp->sq.wqe[qp->sq.tx & (qp->sq.size - 1)];
 

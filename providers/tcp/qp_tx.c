@@ -36,6 +36,7 @@ static void hdr_common(struct tcp_qp *qp, struct rtcp_hdr *h)
 	qp->resp.ack_sent = qp->resp.expect_msn;
 	qp->resp.credits_sent = qp->rq.posted_total;
 	qp->resp.want_ack = false;
+	qp->resp.ack_held_ns = 0;
 	qp->prog.ack_grace = false;
 }
 
@@ -184,6 +185,23 @@ static void batch_resps(struct tcp_qp *qp, int *nh)
 		qp->resp.tail = NULL;
 }
 
+/*
+ * When a SEND that waits for credit starts its receiver-not-ready clock.
+ * A NIC acks a request on arrival; an ack we held back for this reply
+ * (progress.c) reaches the peer only with it, as late as it was held, and
+ * the peer may be waiting for that very completion to post the receive
+ * (rdma-core's test_rdmacm_async_traffic_external_qp does): its budget
+ * starts as much later as a NIC's would have.
+ */
+static uint64_t rnr_clock_start(const struct tcp_qp *qp)
+{
+	uint64_t now = tcp_now_ns(), held = 0;
+
+	if (qp->resp.ack_held_ns && qp->resp.ack_held_ns < now)
+		held = now - qp->resp.ack_held_ns;
+	return now + held;
+}
+
 /* May the WQE at sq.tx go on the wire now? Later WRs wait behind it. */
 static bool wqe_may_go(struct tcp_qp *qp, const struct tcp_send_wqe *w)
 {
@@ -202,7 +220,7 @@ static bool wqe_may_go(struct tcp_qp *qp, const struct tcp_send_wqe *w)
 		 * known yet: that wait is not receiver-not-ready.
 		 */
 		if (!qp->sq.rnr_since_ns && qp->sq.peer_heard) {
-			qp->sq.rnr_since_ns = tcp_now_ns();
+			qp->sq.rnr_since_ns = rnr_clock_start(qp);
 			tcp_engine_timer_get(qp->ctx);
 		}
 		return false;
