@@ -72,8 +72,8 @@ def report(outcomes, known):
     skips = collections.Counter(r for s, _, r in outcomes if s == 'skip')
     failed = [(t, r) for s, t, r in outcomes if s == 'fail']
     bad = [(t, r) for t, r in failed if t not in known]
-    for t, r in bad:
-        print(f'\n---- FAIL {t}\n{r.rstrip()}')
+    for t, r in failed:  # a known failure's trace too: it says which way
+        print(f'\n---- {"known" if t in known else "FAIL"} {t}\n{r.rstrip()}')
     print(f'\n{len(outcomes)} tests: {counts["pass"]} passed, '
           f'{counts["fail"]} failed ({len(failed) - len(bad)} known), '
           f'{counts["skip"]} skipped')
