@@ -62,7 +62,8 @@ static struct tcp_context *ctx_new(enum tcp_psp_mode mode, enum tcp_psp_alg alg,
 
 static void ctx_free(struct tcp_context *ctx)
 {
-	tcp_sec_cfg_put(ctx->sec_cfg);
+	tcp_sec_cfg_put(ctx->sec_cfg); /* the last reference wipes the PSK */
+	OPENSSL_cleanse(ctx, sizeof(*ctx));
 	free(ctx);
 }
 
@@ -435,7 +436,6 @@ static int cli(int argc, char **argv)
 		printf("%s\n", ret ? "EBADMSG" : "");
 		tcp_ud_rx_fini(&rx);
 	}
-	OPENSSL_cleanse(ctx, sizeof(*ctx));
 	ctx_free(ctx);
 	return ret;
 }
