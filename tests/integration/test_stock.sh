@@ -80,10 +80,15 @@ STOCK_CASES=(
 	"ib_send_lat      -n 200"
 	"ib_atomic_lat    -n 200"
 	"ib_atomic_lat    -A CMP_AND_SWAP -n 200"
-	"ib_write_lat     -a -n 10"
 	"ib_read_lat      -a -n 10"
-	"ib_send_lat      -a -n 10"
 )
+# One latency sweep (READ: the responder's side at every size); the write
+# and send paths get every size from the bandwidth sweeps, and each
+# latency sweep costs ~10 s of perftest's clock calibration (the suite's
+# time budget). STOCK_LAT_SWEEPS=1 adds the other two.
+if [ "${STOCK_LAT_SWEEPS:-0}" = 1 ]; then
+	STOCK_CASES+=("ib_write_lat     -a -n 10" "ib_send_lat      -a -n 10")
+fi
 # STOCK_CASES_OVERRIDE (one case a line) replaces the matrix
 if [ -n "${STOCK_CASES_OVERRIDE:-}" ]; then
 	mapfile -t STOCK_CASES <<<"$STOCK_CASES_OVERRIDE"
