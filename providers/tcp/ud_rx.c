@@ -138,8 +138,19 @@ static void ud_scatter(struct tcp_qp *qp, uint32_t off, const uint8_t *src,
 	}
 }
 
+/*
+ * RoCE v2 packet type in the completion's SL, as mlx5 reports it for a UD
+ * receive (bit 3: UDP encapsulated; bits 2:0: L3 header, 1 IPv6, 2 IPv4).
+ * UCX's ud_verbs reads it to find the destination address in the GRH
+ * (last 4 bytes for IPv4, last 16 for IPv6) and drops what does not name
+ * one of its GIDs (UCX_UD_VERBS_ETH_DGID_CHECK, on by default).
+ */
+#define UD_WC_SL_UDP  0x8
+#define UD_WC_SL_IPV6 0x1
+#define UD_WC_SL_IPV4 0x2
+
 static void ud_recv_wc(struct tcp_qp *qp, const struct rtcp_ud_hdr *h,
-		       enum ibv_wc_status st)
+		       const struct ud_ip *ip, enum ibv_wc_status st)
 {
 	struct ibv_wc wc = { .wr_id = qp->rx.rwqe.wr_id,
 			     .status = st,
@@ -151,6 +162,7 @@ static void ud_recv_wc(struct tcp_qp *qp, const struct rtcp_ud_hdr *h,
 		wc.byte_len = TCP_UD_GRH + h->len;
 		wc.src_qp = h->src_qpn;
 		wc.wc_flags = IBV_WC_GRH;
+		wc.sl = UD_WC_SL_UDP | (ip->v4 ? UD_WC_SL_IPV4 : UD_WC_SL_IPV6);
 		if (h->opcode == RTCP_UD_SEND_IMM) {
 			wc.wc_flags |= IBV_WC_WITH_IMM;
 			wc.imm_data = h->imm;
@@ -182,7 +194,7 @@ static void ud_place(struct tcp_qp *qp, const struct rtcp_ud_hdr *h,
 			      qp->rx.rwqe.nseg, true, qp->rx.rwqe.seg, &total);
 	if (st != IBV_WC_SUCCESS) {
 		/* rxe: a malformed receive is a class A error */
-		ud_recv_wc(qp, h, st);
+		ud_recv_wc(qp, h, ip, st);
 		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
 		return;
 	}
@@ -194,7 +206,7 @@ static void ud_place(struct tcp_qp *qp, const struct rtcp_ud_hdr *h,
 		 */
 		qp->ud->drop_len++;
 		if (qp->srq) {
-			ud_recv_wc(qp, h, IBV_WC_REM_INV_REQ_ERR);
+			ud_recv_wc(qp, h, ip, IBV_WC_REM_INV_REQ_ERR);
 		} else {
 			qp->rq.tail--;
 			qp->rx.has_rwqe = false;
@@ -204,7 +216,7 @@ static void ud_place(struct tcp_qp *qp, const struct rtcp_ud_hdr *h,
 	ud_grh(grh, ip);
 	ud_scatter(qp, 0, grh, TCP_UD_GRH);
 	ud_scatter(qp, TCP_UD_GRH, payload, h->len);
-	ud_recv_wc(qp, h, IBV_WC_SUCCESS);
+	ud_recv_wc(qp, h, ip, IBV_WC_SUCCESS);
 }
 
 /* The sender's address as a GID (IPv4 mapped); false if none. */

@@ -12,6 +12,7 @@ RTCP_DEB_PACKAGES=(
 	libnl-3-dev libnl-route-3-dev liburing-dev libssl-dev
 	openssl xxd
 	iproute2 valgrind clang libclang-rt-14-dev clang-format
+	ucx-utils openmpi-bin libopenmpi-dev
 )
 
 rtcp_deps() {
