@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# UCX 1.13 and Open MPI 4.1 over tcp0 on loopback: ucx_perftest's UCT tests
+# on rc_verbs, its UCP tests with rc_verbs and ud_verbs only (UCP wire-up
+# runs over ud_verbs), and two MPI ranks with pml ucx on the same transports
+# running tests/mpi's ping-pong and allreduce, which check their data.
+# A few hundred iterations each. No shared memory transport is allowed, so
+# everything between the two processes crosses tcp0.
+#
+#   tests/integration/test_ucx.sh PATH/TO/rdma-tcp
+
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/testlib.sh
+. "$HERE/../lib/testlib.sh"
+# shellcheck source=../lib/sanitize.sh
+. "$HERE/../lib/sanitize.sh"
+
+rt_args "$@"
+need_tools ucx_perftest
+san_setup "$RDMA_TCP"
+lo_device tcp0
+# stock programs: libibverbs' completion channels need the registry's preload
+eval "$("$RDMA_TCP" env)"
+export LD_PRELOAD
+ITERS=${UCX_TEST_ITERS:-300}
+WORK=$(mktemp -d /tmp/test_ucx.XXXXXX) || exit 2
+trap 'rm -rf "$WORK"; _lo_device_cleanup' EXIT
+
+# a TCP port nobody uses, for ucx_perftest's out-of-band exchange
+free_port() {
+	local p
+	for p in $(shuf -i 20000-29999 -n 20); do
+		port_used "" "$p" || {
+			echo "$p"
+			return 0
+		}
+	done
+	return 1
+}
+
+# perftest NAME ARGS...: server and client; the client's "Final:" line is
+# the result (iterations must be ITERS), both must exit 0.
+perftest() {
+	local what=$1 port spid out rc src srv=$WORK/server.out
+	shift
+	port=$(free_port) || {
+		fail "$what" "no free port"
+		return
+	}
+	timeout -k 5 30 "${STOCK[@]}" ucx_perftest -p "$port" "$@" \
+		-n "$ITERS" >"$srv" 2>&1 &
+	spid=$!
+	if ! poll 10 listening "" "$port"; then
+		kill "$spid" 2>/dev/null
+		wait "$spid"
+		fail "$what" "server never listened on $port:"$'\n'"$(cat "$srv")"
+		return
+	fi
+	out=$(timeout -k 5 30 "${STOCK[@]}" ucx_perftest 127.0.0.1 -p "$port" \
+		"$@" -n "$ITERS" 2>&1)
+	rc=$?
+	wait "$spid"
+	src=$?
+	if [ "$rc" -ne 0 ] || [ "$src" -ne 0 ]; then
+		fail "$what" "client exit $rc, server $src:"$'\n'"$out"$'\n'"server:"$'\n'"$(cat "$srv")"
+		return
+	fi
+	check_match "$what" "Final: +$ITERS +[0-9.]+ " "$out"
+}
+
+UCT=(-x rc_verbs -d tcp0:1)
+for t in am_lat am_bw put_lat put_bw; do
+	perftest "UCT $t over rc_verbs/tcp0:1" -t "$t" "${UCT[@]}"
+done
+# rc_verbs has no "get short" (an RDMA READ lands in registered memory)
+for d in bcopy zcopy; do
+	perftest "UCT get ($d) over rc_verbs/tcp0:1" -t get -D "$d" -s 4096 "${UCT[@]}"
+done
+
+export UCX_TLS=rc_verbs,ud_verbs,self UCX_NET_DEVICES=tcp0:1
+for t in tag_lat tag_bw ucp_put_bw ucp_get; do
+	perftest "UCP $t over $UCX_TLS" -t "$t"
+done
+
+# Open MPI: every rank and orted would need the sanitizer runtime first in
+# the process; the sanitized provider is already covered by the UCX runs.
+if [ "$SAN_ACTIVE" = 1 ]; then
+	echo "# MPI skipped in the sanitizer build"
+elif ! command -v mpicc >/dev/null || ! command -v mpirun >/dev/null; then
+	fail "Open MPI present" "mpicc/mpirun not found (bash tests/lib/deps.sh)"
+else
+	MPIFLAGS=(-std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O2)
+	check "mpicc builds tests/mpi" sh -c \
+		"mpicc ${MPIFLAGS[*]} -o $WORK/pingpong $HERE/../mpi/pingpong.c &&
+		 mpicc ${MPIFLAGS[*]} -o $WORK/allreduce $HERE/../mpi/allreduce.c"
+	MPIRUN=(timeout -k 5 60 mpirun --allow-run-as-root --oversubscribe -np 2
+		--mca pml ucx -x LD_PRELOAD -x UCX_TLS -x UCX_NET_DEVICES -x SYSFS_PATH
+		-x RDMAV_DRIVERS -x RDMA_TCP_ROOT)
+	out=$("${MPIRUN[@]}" "$WORK/pingpong" -n "$ITERS" -s 262144 2>&1)
+	check_match "MPI ping-pong, pml ucx on tcp0 (1 B .. 256 KiB)" \
+		"pingpong: OK \(0 mismatches\)" "$out"
+	out=$("${MPIRUN[@]}" "$WORK/allreduce" -n 20 -c 65536 2>&1)
+	check_match "MPI allreduce, pml ucx on tcp0" \
+		"allreduce: OK \(2 ranks, 20 x 65536 longs, 0 mismatches\)" "$out"
+fi
+finish
