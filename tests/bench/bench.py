@@ -134,6 +134,18 @@ def parse_ucx_lat(text, _arg):
     return {'usec': f[1], 'usec_avg': f[3]}
 
 
+def parse_mpi_pp(text, _arg):
+    # tests/mpi/pingpong: "size iters one-way-usec MB/s" (1e6 bytes/s,
+    # both directions), then "pingpong: OK (0 mismatches)"
+    if not re.search(r'^pingpong: OK ', text, re.M):
+        _fail('no "pingpong: OK" line (data mismatch or crash)')
+    m = _last_match(r'^(\d+) (\d+) ([\d.]+) ([\d.]+)$', text)
+    if not m:
+        _fail('no result row')
+    return {'usec': float(m.group(3)), 'usec_avg': float(m.group(3)),
+            'gbps': float(m.group(4)) / 1e3}
+
+
 def parse_sockperf(text, _arg):
     p50 = _last_match(r'percentile 50\.000 =\s*([\d.]+)', text)
     avg = _last_match(r'avg-latency=([\d.]+)', text)
@@ -175,7 +187,7 @@ PARSERS = {
     'qperf_lat': parse_qperf_lat, 'ucx_bw': parse_ucx_bw,
     'ucx_lat': parse_ucx_lat, 'sockperf': parse_sockperf,
     'fi_pingpong': parse_fi_pingpong, 'time': parse_time,
-    'qp_mem': parse_qp_mem,
+    'qp_mem': parse_qp_mem, 'mpi_pp': parse_mpi_pp,
 }
 
 
@@ -389,6 +401,7 @@ class Report:
         self.cpu()
         self.scale()
         self.psp()
+        self.middleware()
         self.make_targets()
         body = self.lines[body_start:]
         self.lines = self.lines[:body_start]
@@ -630,8 +643,50 @@ class Report:
             self.w('| ' + ' | '.join(cells) + ' |')
         self.w()
 
+    # (label, ours id, reference id, metric, unit)
+    MW_ROWS = [
+        ('UCX tag_bw 64 KiB', 'ucxv:tag_bw:65536', 'ucx:tag_bw:65536',
+         'gbps', 'GB/s'),
+        ('UCX ucp_put_bw 64 KiB', 'ucxv:ucp_put_bw:65536',
+         'ucx:ucp_put_bw:65536', 'gbps', 'GB/s'),
+        ('UCX tag_lat 8 B (50%ile)', 'ucxv:tag_lat:8', 'ucx:tag_lat:8',
+         'usec', 'µs'),
+        ('MPI ping-pong 64 KiB', 'mpi:ucx:65536', 'mpi:ob1:65536', 'gbps',
+         'GB/s'),
+        ('MPI ping-pong 8 B (one-way)', 'mpi:ucx:8', 'mpi:ob1:8', 'usec',
+         'µs'),
+    ]
+
+    def middleware(self):
+        if not any(j.startswith(('ucxv:', 'mpi:')) for j in self.jobs):
+            return
+        self.w('## Middleware: UCX and Open MPI on tcp0 vs over TCP')
+        self.w()
+        self.w('UCX on tcp0: `UCX_TLS=rc_verbs,ud_verbs,self '
+               'UCX_NET_DEVICES=tcp0:1`; reference `UCX_TLS=tcp '
+               'UCX_NET_DEVICES=lo`. MPI: tests/mpi/pingpong (two ranks, '
+               'GB/s counts both directions) with `--mca pml ucx` and the '
+               'same UCX variables; reference `--mca pml ob1 --mca btl '
+               'tcp,self`.')
+        self.w()
+        self.w('| point | unit | tcp0 | TCP | tcp0 ÷ TCP | paired |')
+        self.w('| --- | --- | --- | --- | --- | --- |')
+        for label, ours, ref, m, unit in self.MW_ROWS:
+            if ours not in self.jobs and ref not in self.jobs:
+                continue
+            r = self.ratio(self.get(ours, m), self.get(ref, m))
+            p = self.paired(ours, ref, m)
+            self.w('| %s | %s | %s | %s | %s | %s |' % (
+                label, unit, self.cell(ours, m), self.cell(ref, m), fmt(r),
+                fmt(p) if p is not None else '—'))
+        self.w()
+
     def make_targets(self):
         t = self.target
+        for label, ours, ref, m, unit in self.MW_ROWS:
+            bw = m == 'gbps'
+            t(label + ' tcp0 ÷ TCP', ours, m, ref,
+              m, '>=' if bw else '<=', 2 if bw else 1.0, unit=unit)
         t('ib_write_bw 64 KiB 1 QP ÷ iperf3 -l 64K', 'pt_bw:write:65536:1',
           'gbps', 'iperf3:65536:1', 'gbps', '>=', 0.95, unit='GB/s')
         t('ib_write_bw 1 MiB 1 QP ÷ iperf3 -l 1M', 'pt_bw:write:1048576:1',
