@@ -22,9 +22,15 @@ rt_args "$@"
 need_tools ucx_perftest
 san_setup "$RDMA_TCP"
 lo_device tcp0
-# stock programs: libibverbs' completion channels need the registry's preload
+# UCX opens completion channels: it needs the preload of `rdma-tcp env`
+# (in a sanitizer build that starts with the ASan runtime), given to the
+# programs only, not to this shell's own tools
 eval "$("$RDMA_TCP" env)"
-export LD_PRELOAD
+UCXRUN=(env "LD_PRELOAD=$LD_PRELOAD")
+unset LD_PRELOAD
+if [ "$SAN_ACTIVE" = 1 ]; then
+	UCXRUN+=("ASAN_OPTIONS=$SAN_ASAN_OPTIONS" "UBSAN_OPTIONS=$SAN_UBSAN_OPTIONS")
+fi
 ITERS=${UCX_TEST_ITERS:-300}
 WORK=$(mktemp -d /tmp/test_ucx.XXXXXX) || exit 2
 trap 'rm -rf "$WORK"; _lo_device_cleanup' EXIT
@@ -50,7 +56,7 @@ perftest() {
 		fail "$what" "no free port"
 		return
 	}
-	timeout -k 5 30 "${STOCK[@]}" ucx_perftest -p "$port" "$@" \
+	timeout -k 5 30 "${UCXRUN[@]}" ucx_perftest -p "$port" "$@" \
 		-n "$ITERS" >"$srv" 2>&1 &
 	spid=$!
 	if ! poll 10 listening "" "$port"; then
@@ -59,7 +65,7 @@ perftest() {
 		fail "$what" "server never listened on $port:"$'\n'"$(cat "$srv")"
 		return
 	fi
-	out=$(timeout -k 5 30 "${STOCK[@]}" ucx_perftest 127.0.0.1 -p "$port" \
+	out=$(timeout -k 5 30 "${UCXRUN[@]}" ucx_perftest 127.0.0.1 -p "$port" \
 		"$@" -n "$ITERS" 2>&1)
 	rc=$?
 	wait "$spid"
@@ -96,7 +102,7 @@ else
 	check "mpicc builds tests/mpi" sh -c \
 		"mpicc ${MPIFLAGS[*]} -o $WORK/pingpong $HERE/../mpi/pingpong.c &&
 		 mpicc ${MPIFLAGS[*]} -o $WORK/allreduce $HERE/../mpi/allreduce.c"
-	MPIRUN=(timeout -k 5 60 mpirun --allow-run-as-root --oversubscribe -np 2
+	MPIRUN=(timeout -k 5 60 "${UCXRUN[@]}" mpirun --allow-run-as-root --oversubscribe -np 2
 		--mca pml ucx -x LD_PRELOAD -x UCX_TLS -x UCX_NET_DEVICES -x SYSFS_PATH
 		-x RDMAV_DRIVERS -x RDMA_TCP_ROOT)
 	out=$("${MPIRUN[@]}" "$WORK/pingpong" -n "$ITERS" -s 262144 2>&1)
