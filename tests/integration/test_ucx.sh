@@ -4,9 +4,11 @@
 # UCX 1.13 and Open MPI 4.1 over tcp0 on loopback: ucx_perftest's UCT tests
 # on rc_verbs, its UCP tests with rc_verbs and ud_verbs only (UCP wire-up
 # runs over ud_verbs), and two MPI ranks with pml ucx on the same transports
-# running tests/mpi's ping-pong and allreduce, which check their data.
+# running tests/mpi's ping-pong and allreduce, which check their data, and
+# io_demo with UCP endpoints created through rdma_cm.
 # A few hundred iterations each. No shared memory transport is allowed, so
-# everything between the two processes crosses tcp0.
+# everything between the two processes crosses tcp0. The sanitizer build
+# runs all but MPI.
 #
 #   tests/integration/test_ucx.sh PATH/TO/rdma-tcp
 
@@ -90,6 +92,40 @@ export UCX_TLS=rc_verbs,ud_verbs,self UCX_NET_DEVICES=tcp0:1
 for t in tag_lat tag_bw ucp_put_bw ucp_get; do
 	perftest "UCP $t over $UCX_TLS" -t "$t"
 done
+
+# io_demo: UCP endpoints made by rdma_cm (the preload; UCX's rdmacm
+# connection manager creates a UD QP on its id), reads and writes of
+# 1-64 KiB whose data it checks (-q); the server serves until stopped
+iodemo() {
+	local what="io_demo, endpoints by rdma_cm (UCX_SOCKADDR_TLS_PRIORITY=rdmacm)"
+	local port spid out rc srv=$WORK/iodemo.out
+	local args=(-q -d 1024:65536 -p)
+	port=$(free_port) || {
+		fail "$what" "no free port"
+		return
+	}
+	UCX_SOCKADDR_TLS_PRIORITY=rdmacm timeout -k 5 40 "${UCXRUN[@]}" \
+		io_demo "${args[@]}" "$port" >"$srv" 2>&1 &
+	spid=$!
+	if ! poll 10 listening "" "$port"; then
+		kill "$spid" 2>/dev/null
+		wait "$spid"
+		fail "$what" "server never listened on $port:"$'\n'"$(cat "$srv")"
+		return
+	fi
+	out=$(UCX_SOCKADDR_TLS_PRIORITY=rdmacm timeout -k 5 30 "${UCXRUN[@]}" \
+		io_demo 127.0.0.1 "${args[@]}" "$port" -i "$ITERS" -o read,write \
+		-c 1 2>&1)
+	rc=$?
+	kill "$spid" 2>/dev/null
+	wait "$spid"
+	if [ "$rc" -ne 0 ]; then
+		fail "$what" "client exit $rc:"$'\n'"$out"$'\n'"server:"$'\n'"$(cat "$srv")"
+		return
+	fi
+	check_match "$what" "total min:$ITERS max:$ITERS total:$ITERS " "$out"
+}
+iodemo
 
 # Open MPI: every rank and orted would need the sanitizer runtime first in
 # the process; the sanitized provider is already covered by the UCX runs.
