@@ -155,8 +155,11 @@ class UDCase(QPCase):
         a, b, _ = self.pair_up()
         # the AH's hop limit and traffic class are the datagram's TTL and
         # TOS, and come back in the GRH
-        self.roundtrip(a, b, self.ah(a, hop_limit=7, tclass=0x20),
-                       b'x' * 33)
+        wc = self.roundtrip(a, b, self.ah(a, hop_limit=7, tclass=0x20),
+                            b'x' * 33)
+        # sl: the RoCE v2 packet type, as mlx5 gives it (UDP | IPv4); UCX's
+        # ud_verbs finds the destination address in the GRH by it
+        self.assertEqual(wc.sl, 0x8 | 0x2)
         g = b.rbuf.read(0, GRH)
         self.assertEqual(g[:20], bytes(20))
         ip = g[20:]
@@ -181,6 +184,7 @@ class UDCase(QPCase):
         ah = self.ah(a, sgid_index=i, dgid=g6, hop_limit=9, tclass=0x40)
         wc = self.roundtrip(a, b, ah, b'y' * 17)
         self.assertEqual(wc.byte_len, GRH + 17)
+        self.assertEqual(wc.sl, 0x8 | 0x1)  # UDP | IPv6
         g = b.rbuf.read(0, GRH)
         self.assertEqual(g[0] >> 4, 6)
         tclass = (g[0] & 0xf) << 4 | g[1] >> 4
