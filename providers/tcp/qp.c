@@ -506,6 +506,14 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 		goto out;
 	}
 	if (next == IBV_QPS_ERR) {
+		/*
+		 * A NIC has acked what it placed before the application could
+		 * see it: rdma_disconnect after the last receive must not
+		 * leave the peer's SEND unacked (it would fail, retries
+		 * exceeded). The held-back ack goes before the close.
+		 */
+		if (qp->conn.connected)
+			tcp_qp_flush(qp);
 		tcp_qp_to_error(qp, 0);
 		goto out;
 	}

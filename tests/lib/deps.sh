@@ -9,6 +9,7 @@ RTCP_DEB_PACKAGES=(
 	rdma-core libibverbs-dev librdmacm-dev ibverbs-utils rdmacm-utils
 	ibverbs-providers
 	perftest python3-pyverbs python3-cryptography
+	libfabric-bin qperf
 	libnl-3-dev libnl-route-3-dev liburing-dev libssl-dev
 	openssl xxd
 	iproute2 valgrind clang libclang-rt-14-dev clang-format
