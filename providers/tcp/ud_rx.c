@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "stat.h"
 #include "transport.h"
 #include "ud.h"
 
@@ -156,6 +157,10 @@ static void ud_recv_wc(struct tcp_qp *qp, const struct rtcp_ud_hdr *h,
 			wc.imm_data = h->imm;
 		}
 	}
+	tcp_stat_add(
+		qp->stat,
+		st == IBV_WC_SUCCESS ? RTCP_STAT_UD_RECV : RTCP_STAT_ERR_WC, 1);
+	tcp_stat_add(qp->stat, RTCP_STAT_RECV_BYTES, h->len);
 	tcp_cq_push(qp->rcq, &wc, h->flags & RTCP_UD_F_SOLICITED);
 }
 
