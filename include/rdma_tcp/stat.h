@@ -37,6 +37,9 @@ struct rtcp_stat_slot {
 	uint32_t qpn;	  /* 0: free (QPN 0 is never handed out) */
 	uint32_t qp_type; /* enum ibv_qp_type */
 	char dev[16];	  /* the device's name */
+	/* the RC/UC connection's socket (sockaddr_in6, zeros before it
+	 * connects): rdma-tcp stat finds it with sock_diag by these */
+	uint8_t laddr[28], raddr[28];
 	uint64_t ctr[RTCP_STAT_N];
 };
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -123,6 +124,8 @@ void tcp_stat_qp_add(struct tcp_qp *qp)
 						 __ATOMIC_RELAXED))
 			continue;
 		memset(s->ctr, 0, sizeof(s->ctr));
+		memset(s->laddr, 0, sizeof(s->laddr));
+		memset(s->raddr, 0, sizeof(s->raddr));
 		s->qp_type = qp->type;
 		stat_dev_name(s->dev, qp->ctx->vctx.context.device->name);
 		__atomic_store_n(&s->qpn, qp->vqp.qp.qp_num, __ATOMIC_RELEASE);
@@ -139,4 +142,22 @@ void tcp_stat_qp_del(struct tcp_qp *qp)
 	qp->stat = NULL;
 	__atomic_store_n(&qp->stat_slot->qpn, 0, __ATOMIC_RELEASE);
 	qp->stat_slot = NULL;
+}
+
+void tcp_stat_qp_conn(struct tcp_qp *qp, int fd)
+{
+	struct rtcp_stat_slot *s = qp->stat_slot;
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (!s)
+		return;
+	len = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	if (!getsockname(fd, (struct sockaddr *)&ss, &len))
+		memcpy(s->laddr, &ss, sizeof(s->laddr));
+	len = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	if (!getpeername(fd, (struct sockaddr *)&ss, &len))
+		memcpy(s->raddr, &ss, sizeof(s->raddr));
 }

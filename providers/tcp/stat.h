@@ -21,6 +21,8 @@ void tcp_stat_close(struct tcp_context *ctx);
 /* claims / frees the QP's slot (after its number is known) */
 void tcp_stat_qp_add(struct tcp_qp *qp);
 void tcp_stat_qp_del(struct tcp_qp *qp);
+/* records the QP's connected socket's addresses */
+void tcp_stat_qp_conn(struct tcp_qp *qp, int fd);
 
 static inline void tcp_stat_add(uint64_t *ctr, enum rtcp_stat_ctr i, uint64_t v)
 {
