@@ -21,6 +21,8 @@
 #include "stat.h"
 #include "tcp.h"
 
+#define STAT_OFLAGS (O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC)
+
 static atomic_uint stat_seq; /* N of PID-N: one file per context */
 
 static void stat_path(char *buf, size_t len, unsigned int seq)
@@ -63,7 +65,11 @@ void tcp_stat_open(struct tcp_context *ctx)
 	ctx->stat_seq = atomic_fetch_add(&stat_seq, 1);
 	stat_path(path, sizeof(path), ctx->stat_seq);
 	stat_mkdir(path);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* never through a link or into another's file: a stale one of a
+	 * killed process that had our PID is ours to replace, once */
+	fd = open(path, STAT_OFLAGS, 0600);
+	if (fd < 0 && errno == EEXIST && !unlink(path))
+		fd = open(path, STAT_OFLAGS, 0600);
 	if (fd < 0)
 		return;
 	if (ftruncate(fd, sizeof(*f))) {
