@@ -24,9 +24,9 @@
 #include "stat_diag.h"
 
 static const char *const ctr_names[RTCP_STAT_N] = {
-	"send_ops",   "send_bytes", "write_ops",  "write_bytes",
-	"read_ops",   "read_bytes", "atomic_ops", "recv_ops",
-	"recv_bytes", "err_wc",	    "ud_sent",	  "ud_recv",
+	"send_ops",   "send_bytes", "write_ops",  "write_bytes", "read_ops",
+	"read_bytes", "atomic_ops", "recv_ops",	  "recv_bytes",	 "err_wc",
+	"ud_sent",    "ud_recv",    "ud_dropped", "rnr_waits",	 "rejected",
 };
 
 static const char *qp_type_name(uint32_t t)

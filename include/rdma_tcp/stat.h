@@ -30,6 +30,9 @@ enum rtcp_stat_ctr {
 	RTCP_STAT_ERR_WC, /* completions with a status other than success */
 	RTCP_STAT_UD_SENT,
 	RTCP_STAT_UD_RECV,
+	RTCP_STAT_UD_DROPPED, /* datagrams dropped, in or out (ud.h reasons) */
+	RTCP_STAT_RNR_WAITS, /* RNR NAKs taken, and waits for receive credits */
+	RTCP_STAT_REJECTED,  /* frames that failed verification (psp) */
 	RTCP_STAT_N
 };
 

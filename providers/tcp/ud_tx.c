@@ -178,6 +178,7 @@ static void ud_sendmsg(struct tcp_qp *qp, struct msghdr *m)
 	    sendmsg(qp->ud->fd, m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
 		return;
 	qp->ud->drop_tx++;
+	tcp_stat_add(qp->stat, RTCP_STAT_UD_DROPPED, 1);
 }
 
 static void ud_send_one(struct tcp_qp *qp, const struct ibv_send_wr *wr)
