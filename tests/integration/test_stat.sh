@@ -69,8 +69,7 @@ qa, qb, n, w, s = (int(x) for x in sys.argv[1:6])
 qps = {q['qpn']: q for q in json.loads(sys.argv[6])}
 a, b = qps[qa]['counters'], qps[qb]['counters']
 want_a = dict(send_ops=n, send_bytes=n * s, write_ops=w,
-              write_bytes=w * s, recv_ops=0, err_wc=0, rnr_waits=0,
-              rejected=0)
+              write_bytes=w * s, recv_ops=0, err_wc=0, rejected=0)
 want_b = dict(recv_ops=n, recv_bytes=n * s, send_ops=0, err_wc=0,
               rejected=0, ud_dropped=0)
 for c, want in ((a, want_a), (b, want_b)):
