@@ -94,8 +94,10 @@ OUT=$(files)
 check_match "a closed context's file is gone" '^$' "$OUT"
 
 start_traffic || fail "second traffic ran" "$(cat "$WORK/out")"
-kill -9 "$PID"
-wait "$PID" 2>/dev/null
+{
+	kill -9 "$PID"
+	wait "$PID"
+} 2>/dev/null # no "Killed" job notice
 exec 7>&-
 OUT=$(files)
 check_match "a killed process leaves its file" "^$PID-[0-9]+$" "$OUT"
