@@ -25,9 +25,11 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../lib/testlib.sh"
 
 rt_args "$@"
+san_setup "$RDMA_TCP" || exit 2
 PY=/usr/bin/python3 # pyverbs exists only for Debian's python
 need_tools "$PY"
 lo_device tcp0
+san_refresh
 
 N=20 W=7 S=4096
 STATDIR=$RDMA_TCP_ROOT/run/stat
@@ -41,7 +43,7 @@ start_traffic() {
 	mkfifo "$WORK/hold"
 	# no timeout(1) around it: $PID must be the context's process; it
 	# ends when the fifo's writer (this shell, fd 7) closes
-	"$PY" "$HERE/stat_traffic.py" "$N" "$W" "$S" \
+	"${STOCK[@]}" "$PY" "$HERE/stat_traffic.py" "$N" "$W" "$S" \
 		<"$WORK/hold" >"$WORK/out" 2>&1 &
 	PID=$!
 	exec 7>"$WORK/hold"
@@ -89,6 +91,9 @@ check_match "a device with no QPs shows none" '^\[\]$' "$OUT"
 exec 7>&-
 wait "$PID"
 check_match "the traffic exited cleanly" "^0$" "$?"
+if san_report_in "$(cat "$WORK/out")"; then
+	fail "no sanitizer report" "$(cat "$WORK/out")"
+fi
 files() { ls -A "$STATDIR" 2>/dev/null; }
 OUT=$(files)
 check_match "a closed context's file is gone" '^$' "$OUT"
