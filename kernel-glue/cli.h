@@ -3,6 +3,8 @@
 #ifndef RDMA_TCP_CLI_H
 #define RDMA_TCP_CLI_H
 
+#include <stdbool.h>
+
 /* Exit statuses: iproute2's, plus 2 for a malformed command line. */
 #define RTCP_EXIT_OK	0
 #define RTCP_EXIT_FAIL	1
@@ -31,5 +33,8 @@ int cmd_link_rotate(const char *name);
 /* env.c */
 int cmd_env(void);
 int cmd_run(char **argv);
+
+/* stat_cmd.c: @dev NULL shows every device's QPs */
+int cmd_stat(const char *dev, bool json);
 
 #endif

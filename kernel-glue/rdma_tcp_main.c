@@ -25,6 +25,7 @@ static const char usage_text[] =
 	"       rdma-tcp link rotate NAME\n"
 	"       rdma-tcp link del NAME\n"
 	"       rdma-tcp link [show [NAME]]\n"
+	"       rdma-tcp stat [DEV] [-j]\n"
 	"       rdma-tcp env\n"
 	"       rdma-tcp run [--] COMMAND [ARG]...\n"
 	"       rdma-tcp help | -h | --help\n"
@@ -180,6 +181,27 @@ static int parse_link(int argc, char **argv)
 	return usage_error("unknown link command \"%s\"", cmd);
 }
 
+/* stat [DEV] [-j], in either order */
+static int parse_stat(int argc, char **argv)
+{
+	const char *dev = NULL;
+	bool json = false;
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json"))
+			json = true;
+		else if (argv[i][0] == '-')
+			return usage_error("unknown option \"%s\"", argv[i]);
+		else if (dev)
+			return usage_error("unexpected argument \"%s\"",
+					   argv[i]);
+		else
+			dev = argv[i];
+	}
+	return cmd_stat(dev, json);
+}
+
 static int dispatch(int argc, char **argv)
 {
 	const char *obj;
@@ -203,6 +225,8 @@ static int dispatch(int argc, char **argv)
 	}
 	if (!strcmp(obj, "link"))
 		return parse_link(argc - 2, argv + 2);
+	if (!strcmp(obj, "stat"))
+		return parse_stat(argc - 2, argv + 2);
 	if (!strcmp(obj, "env")) {
 		if (argc > 2)
 			return usage_error("unexpected argument \"%s\"",

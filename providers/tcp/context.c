@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "stat.h"
 #include "tcp.h"
 #include "qp.h"
 #include "conn.h"
@@ -105,6 +106,7 @@ struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
 	tcp_mutex_unlock(&ctx->lock);
 	if (err)
 		goto fail;
+	tcp_stat_open(ctx);
 	return &ctx->vctx;
 
 fail:
@@ -138,6 +140,7 @@ static void tcp_free_context(struct ibv_context *ibctx)
 		tcp_qp_destroy(qp);
 	}
 	tcp_engine_stop(ctx);
+	tcp_stat_close(ctx);
 	if (ctx->async_wfd >= 0)
 		close(ctx->async_wfd);
 	tcp_sec_destroy(ctx); /* keys wiped */

@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "qp.h"
 #include "qp_state.h"
+#include "stat.h"
 #include "ud.h"
 
 static uint32_t pow2_at_least(uint32_t n)
@@ -286,6 +287,7 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 		goto fail;
 
 	qp_init_public(qp, ibctx, a);
+	tcp_stat_qp_add(qp);
 	err = qp_serve(qp);
 	if (err)
 		goto fail_qpn;
@@ -632,6 +634,7 @@ void tcp_qp_destroy(struct tcp_qp *qp)
 		tcp_qpn_free(qp);
 	}
 	tcp_conn_drop_pending(ctx, qp->vqp.qp.qp_num);
+	tcp_stat_qp_del(qp);
 	atomic_fetch_sub(&qp->pd->users, 1);
 	atomic_fetch_sub(&qp->scq->users, 1);
 	atomic_fetch_sub(&qp->rcq->users, 1);

@@ -333,6 +333,8 @@ struct tcp_wr_stage {
 	int err;
 };
 
+struct rtcp_stat_slot;
+
 struct tcp_qp {
 	struct verbs_qp vqp;
 	struct tcp_obj id;
@@ -363,6 +365,9 @@ struct tcp_qp {
 	struct tcp_progress_state prog;
 	struct tcp_wr_stage wr;
 	struct tcp_sec_state sec;
+	/* published counters (stat.h): relaxed atomic adds, no lock */
+	uint64_t *stat;
+	struct rtcp_stat_slot *stat_slot;
 
 	/* slot in the context's QP table */
 	uint32_t slot;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "sec_conn.h"
+#include "stat.h"
 #include "transport.h"
 
 /*
@@ -93,6 +94,7 @@ void tcp_qp_conn_ready(struct tcp_qp *qp)
 	}
 	qp->conn.connecting = false;
 	qp->conn.connected = true;
+	tcp_stat_qp_conn(qp, qp->conn.fd);
 	/* first frame tells the peer our credits (or that we use an SRQ) */
 	qp->resp.want_ack = true;
 	tcp_qp_live_connected(qp); /* dead-peer detection: qp_timers.c */

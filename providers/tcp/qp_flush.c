@@ -6,6 +6,7 @@
  * qp->lock.
  */
 #include "mw.h"
+#include "stat.h"
 #include "transport.h"
 
 /* Pushes a flushed (or failed) completion for a work request. */
@@ -18,6 +19,7 @@ void tcp_flush_wc(struct tcp_cq *cq, struct tcp_qp *qp, uint64_t wr_id,
 			     .qp_num = qp->vqp.qp.qp_num,
 			     .src_qp = qp->attr.dest_qp_num };
 
+	tcp_stat_add(qp->stat, RTCP_STAT_ERR_WC, 1);
 	tcp_cq_push(cq, &wc, true);
 }
 
@@ -44,6 +46,39 @@ static enum ibv_wc_opcode wc_op(enum ibv_wr_opcode op)
 	}
 }
 
+/* Counts a retired WQE by what it did (stat.h), signaled or not. */
+static void stat_retired(struct tcp_qp *qp, const struct tcp_send_wqe *w)
+{
+	enum rtcp_stat_ctr ops = RTCP_STAT_ATOMIC_OPS;
+
+	if (!qp->stat)
+		return;
+	if (w->status != IBV_WC_SUCCESS) {
+		tcp_stat_add(qp->stat, RTCP_STAT_ERR_WC, 1);
+		return;
+	}
+	switch (wc_op(w->opcode)) {
+	case IBV_WC_SEND:
+		ops = RTCP_STAT_SEND_OPS;
+		break;
+	case IBV_WC_RDMA_WRITE:
+		ops = RTCP_STAT_WRITE_OPS;
+		break;
+	case IBV_WC_RDMA_READ:
+		ops = RTCP_STAT_READ_OPS;
+		break;
+	case IBV_WC_BIND_MW:
+	case IBV_WC_LOCAL_INV:
+		return;
+	default:
+		break;
+	}
+	tcp_stat_add(qp->stat, ops, 1);
+	/* the byte counter follows its op counter in the enum */
+	if (ops != RTCP_STAT_ATOMIC_OPS)
+		tcp_stat_add(qp->stat, ops + 1, w->length);
+}
+
 /* Completes the SQ from the oldest WQE while WQEs are done, in order. */
 void tcp_sq_reap(struct tcp_qp *qp)
 {
@@ -64,6 +99,7 @@ void tcp_sq_reap(struct tcp_qp *qp)
 		if (w->state != WQE_DONE && !acked)
 			break;
 		qp->sq.done++;
+		stat_retired(qp, w);
 		if (w->status == IBV_WC_SUCCESS &&
 		    !(w->send_flags & IBV_SEND_SIGNALED) && !qp->sq_sig_all)
 			continue;

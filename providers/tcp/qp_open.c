@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "stat.h"
 #include "transport.h"
 
 /*
@@ -54,6 +55,7 @@ static struct tcp_psp_sa *rx_sa(struct tcp_qp *qp, uint32_t spi)
 static int reject(struct tcp_qp *qp)
 {
 	qp->sec.rejected++;
+	tcp_stat_add(qp->stat, RTCP_STAT_REJECTED, 1);
 	tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
 	return -3;
 }

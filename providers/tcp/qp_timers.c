@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "stat.h"
 #include "transport.h"
 
 /* longest wait between losing the peer and failing the QP */
@@ -288,6 +289,7 @@ void tcp_qp_rnr_nak_arm(struct tcp_qp *qp, const struct rtcp_hdr *h)
 	    qp->sq.rnr_nak_at_ns || !tcp_sq_find_sent(qp, h->msn))
 		return;
 	qp->sq.rnr_nak_msn = h->msn;
+	tcp_stat_add(qp->stat, RTCP_STAT_RNR_WAITS, 1);
 	qp->sq.rnr_nak_at_ns =
 		tcp_now_ns() + (qp->attr.rnr_retry + 1) * rnr_timer_ns(t & 31);
 	tcp_engine_timer_get(qp->ctx);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#include "stat.h"
 #include "iov_gather.h"
 #include "mw.h"
 #include "transport.h"
@@ -221,6 +222,7 @@ static bool wqe_may_go(struct tcp_qp *qp, const struct tcp_send_wqe *w)
 		 */
 		if (!qp->sq.rnr_since_ns && qp->sq.peer_heard) {
 			qp->sq.rnr_since_ns = rnr_clock_start(qp);
+			tcp_stat_add(qp->stat, RTCP_STAT_RNR_WAITS, 1);
 			tcp_engine_timer_get(qp->ctx);
 		}
 		return false;

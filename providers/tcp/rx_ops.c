@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "mw.h"
+#include "stat.h"
 #include "transport.h"
 
 struct rx_op {
@@ -108,6 +109,10 @@ static void complete_recv(struct tcp_qp *qp, enum ibv_wc_status st)
 		wc.invalidated_rkey = h->rkey;
 	}
 	qp->rx.has_rwqe = false;
+	tcp_stat_add(qp->stat, RTCP_STAT_RECV_OPS, 1);
+	tcp_stat_add(qp->stat, RTCP_STAT_RECV_BYTES, wc.byte_len);
+	if (st != IBV_WC_SUCCESS)
+		tcp_stat_add(qp->stat, RTCP_STAT_ERR_WC, 1);
 	tcp_cq_push(qp->rcq, &wc, h->flags & RTCP_F_SOLICITED);
 }
 

@@ -27,6 +27,7 @@
 	((type *)((char *)(ptr)-offsetof(type, member)))
 
 struct tcp_engine;
+struct rtcp_stat_file;
 
 struct tcp_device {
 	struct verbs_device vdev;
@@ -75,6 +76,9 @@ struct tcp_context {
 	struct tcp_psp_conf psp_conf;
 	struct tcp_sec_watch *sec_watch; /* the engine's last look */
 	struct tcp_psp_dev psp_dev;
+	/* the statistics file (stat.c), NULL when it could not be made */
+	struct rtcp_stat_file *stat;
+	unsigned int stat_seq;
 };
 
 /*

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "stat.h"
 #include "transport.h"
 #include "ud.h"
 
@@ -168,6 +169,10 @@ static void ud_recv_wc(struct tcp_qp *qp, const struct rtcp_ud_hdr *h,
 			wc.imm_data = h->imm;
 		}
 	}
+	tcp_stat_add(
+		qp->stat,
+		st == IBV_WC_SUCCESS ? RTCP_STAT_UD_RECV : RTCP_STAT_ERR_WC, 1);
+	tcp_stat_add(qp->stat, RTCP_STAT_RECV_BYTES, h->len);
 	tcp_cq_push(qp->rcq, &wc, h->flags & RTCP_UD_F_SOLICITED);
 }
 
@@ -182,6 +187,7 @@ static void ud_place(struct tcp_qp *qp, const struct rtcp_ud_hdr *h,
 
 	if (!tcp_rx_take_rwqe(qp)) {
 		qp->ud->drop_norecv++;
+		tcp_stat_add(qp->stat, RTCP_STAT_UD_DROPPED, 1);
 		return;
 	}
 	for (i = 0; i < qp->rx.rwqe.nseg; i++) {
@@ -205,6 +211,7 @@ static void ud_place(struct tcp_qp *qp, const struct rtcp_ud_hdr *h,
 		 * the message is dropped (class D).
 		 */
 		qp->ud->drop_len++;
+		tcp_stat_add(qp->stat, RTCP_STAT_UD_DROPPED, 1);
 		if (qp->srq) {
 			ud_recv_wc(qp, h, ip, IBV_WC_REM_INV_REQ_ERR);
 		} else {
@@ -267,11 +274,13 @@ static void ud_datagram(struct tcp_qp *qp, uint8_t *d, uint32_t len,
 	if (qp->state != IBV_QPS_RTR && qp->state != IBV_QPS_RTS &&
 	    qp->state != IBV_QPS_SQD && qp->state != IBV_QPS_SQE) {
 		ud->drop_state++;
+		tcp_stat_add(qp->stat, RTCP_STAT_UD_DROPPED, 1);
 		return;
 	}
 	ip.dlen = len;
 	if ((m->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || !ud_source(m, &ip)) {
 		ud->drop_bad++;
+		tcp_stat_add(qp->stat, RTCP_STAT_UD_DROPPED, 1);
 		return;
 	}
 	ud_cmsgs(m, &ip);
@@ -281,10 +290,12 @@ static void ud_datagram(struct tcp_qp *qp, uint8_t *d, uint32_t len,
 	    tcp_ud_open(&ud->rx, &h, d, d + RTCP_UD_HDR_LEN, h.len,
 			d + RTCP_UD_HDR_LEN + h.len)) {
 		ud->drop_bad++;
+		tcp_stat_add(qp->stat, RTCP_STAT_UD_DROPPED, 1);
 		return;
 	}
 	if (h.qkey != qp->attr.qkey) {
 		ud->drop_qkey++;
+		tcp_stat_add(qp->stat, RTCP_STAT_UD_DROPPED, 1);
 		return;
 	}
 	ud_place(qp, &h, d + RTCP_UD_HDR_LEN, &ip);

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <string.h>
 
+#include "stat.h"
 #include "transport.h"
 #include "ud.h"
 
@@ -50,6 +51,10 @@ static void ud_send_wc(struct tcp_qp *qp, const struct ibv_send_wr *wr,
 			     .byte_len = len,
 			     .qp_num = qp->vqp.qp.qp_num };
 
+	tcp_stat_add(
+		qp->stat,
+		st == IBV_WC_SUCCESS ? RTCP_STAT_UD_SENT : RTCP_STAT_ERR_WC, 1);
+	tcp_stat_add(qp->stat, RTCP_STAT_SEND_BYTES, len);
 	if (st == IBV_WC_SUCCESS && !(wr->send_flags & IBV_SEND_SIGNALED) &&
 	    !qp->sq_sig_all)
 		return;
@@ -173,6 +178,7 @@ static void ud_sendmsg(struct tcp_qp *qp, struct msghdr *m)
 	    sendmsg(qp->ud->fd, m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
 		return;
 	qp->ud->drop_tx++;
+	tcp_stat_add(qp->stat, RTCP_STAT_UD_DROPPED, 1);
 }
 
 static void ud_send_one(struct tcp_qp *qp, const struct ibv_send_wr *wr)

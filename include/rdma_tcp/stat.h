@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The statistics channel between the provider and `rdma-tcp stat`
+ * (docs/design.md, "Statistics"): every open context maps one file,
+ * ROOT/run/stat/PID-N (mode 0600, removed at close), holding a header and
+ * RTCP_STAT_SLOTS per-QP slots. The provider adds to the counters with
+ * relaxed atomics; readers copy them without a lock and skip files whose
+ * PID is gone (and remove them).
+ */
+#ifndef RDMA_TCP_STAT_H
+#define RDMA_TCP_STAT_H
+
+#include <stdint.h>
+
+#define RTCP_STAT_DIR	  "run/stat"  /* below ROOT */
+#define RTCP_STAT_MAGIC	  0x52544353u /* "RTCS" */
+#define RTCP_STAT_VERSION 1
+#define RTCP_STAT_SLOTS	  256 /* QPs past this many are not published */
+
+enum rtcp_stat_ctr {
+	RTCP_STAT_SEND_OPS, /* requester, every WR retired (signaled or not) */
+	RTCP_STAT_SEND_BYTES,
+	RTCP_STAT_WRITE_OPS,
+	RTCP_STAT_WRITE_BYTES,
+	RTCP_STAT_READ_OPS,
+	RTCP_STAT_READ_BYTES,
+	RTCP_STAT_ATOMIC_OPS,
+	RTCP_STAT_RECV_OPS, /* receive completions (RECV, RECV_RDMA_WITH_IMM) */
+	RTCP_STAT_RECV_BYTES,
+	RTCP_STAT_ERR_WC, /* completions with a status other than success */
+	RTCP_STAT_UD_SENT,
+	RTCP_STAT_UD_RECV,
+	RTCP_STAT_UD_DROPPED, /* datagrams dropped, in or out (ud.h reasons) */
+	RTCP_STAT_RNR_WAITS, /* RNR NAKs taken, and waits for receive credits */
+	RTCP_STAT_REJECTED,  /* frames that failed verification (psp) */
+	RTCP_STAT_N
+};
+
+struct rtcp_stat_slot {
+	uint32_t qpn;	  /* 0: free (QPN 0 is never handed out) */
+	uint32_t qp_type; /* enum ibv_qp_type */
+	char dev[16];	  /* the device's name */
+	/* the RC/UC connection's socket (sockaddr_in6, zeros before it
+	 * connects): rdma-tcp stat finds it with sock_diag by these */
+	uint8_t laddr[28], raddr[28];
+	uint64_t ctr[RTCP_STAT_N];
+};
+
+struct rtcp_stat_file {
+	uint32_t magic, version;
+	uint32_t pid, nslots;
+	struct rtcp_stat_slot slot[RTCP_STAT_SLOTS];
+};
+
+#endif
