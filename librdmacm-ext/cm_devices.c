@@ -195,6 +195,23 @@ static struct cm_dev *find_by_netdev(const char *name)
 	return NULL;
 }
 
+/*
+ * A loopback address with no tcp device on the loopback netdev: the
+ * kernel's rdma_cm binds it to the first device with an active port
+ * (cma_bind_loopback), so libfabric's verbs provider, which binds
+ * 127.0.0.1 while it probes, finds the namespace's device. Ours is the
+ * first whose netdev exists in this namespace. dev_lock held.
+ */
+static struct cm_dev *loopback_fallback(void)
+{
+	int i;
+
+	for (i = 0; i < ndevs; i++)
+		if (if_nametoindex(devs[i]->netdev))
+			return devs[i];
+	return NULL;
+}
+
 struct cm_dev *cm_dev_by_addr(const struct sockaddr *addr)
 {
 	struct sockaddr_storage ss;
@@ -213,6 +230,8 @@ struct cm_dev *cm_dev_by_addr(const struct sockaddr *addr)
 	/* a device registered since we last looked */
 	if (!d && scan_devices())
 		d = find_by_netdev(name);
+	if (!d && cm_addr_is_loopback((struct sockaddr *)&ss))
+		d = loopback_fallback();
 	err = d ? dev_open(d) : ENODEV;
 	pthread_mutex_unlock(&dev_lock);
 	if (err) {
