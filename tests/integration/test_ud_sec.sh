@@ -78,9 +78,10 @@ ud_pair() {
 	stock timeout -k 2 4 ibv_ud_pingpong -d tcp0 -g 0 -p "$port" -n 5 \
 		>"$RDMA_TCP_ROOT/s.log" 2>&1 &
 	spid=$!
-	if ! poll 5 listening "" "$port"; then
+	if ! poll 10 listening "" "$port"; then
 		kill "$spid" 2>/dev/null
 		wait "$spid"
+		sed 's/^/    | server: /' "$RDMA_TCP_ROOT/s.log"
 		return 99
 	fi
 	stock timeout -k 2 4 ibv_ud_pingpong -d tcp1 -g 0 -p "$port" -n 5 \
@@ -95,7 +96,7 @@ ud_pair() {
 # same key file the pair runs (the control).
 two_keys() {
 	local k2=$RDMA_TCP_ROOT/k2.key host=$RDMA_TCP_ROOT/etc/host.key out
-	local port=$((20000 + $$ % 20000))
+	local port=$((20000 + $$ % 10000))
 	(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$k2" &&
 		echo >>"$k2")
 	"$RDMA_TCP" link set tcp0 psp auth key "$host" >/dev/null 2>&1
@@ -103,6 +104,10 @@ two_keys() {
 		fail "link add tcp1 with its own key" "$out"
 		return
 	fi
+	# below the ephemeral range, and free (QP listeners take ports too)
+	while port_used "" "$port" || port_used "" $((port + 1)); do
+		port=$((port + 2))
+	done
 	ud_pair "$port"
 	check "two keys: ibv_ud_pingpong hears nothing (deadline)" \
 		test "$?" -eq 124
