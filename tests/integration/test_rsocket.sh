@@ -34,7 +34,14 @@ if [ "$SAN_ACTIVE" = 1 ]; then
 else
 	RUN=(env "LD_PRELOAD=$PRE")
 fi
-trap 'kill $BG_PID 2>/dev/null; rm -rf "$LOGS"; _lo_device_cleanup' EXIT
+cleanup() {
+	local rc=$?
+	[ -n "$BG_PID" ] && kill "$BG_PID" 2>/dev/null
+	rm -rf "$LOGS"
+	(exit "$rc") # the status lo_device's cleanup passes on
+	_lo_device_cleanup
+}
+trap cleanup EXIT
 
 PORT=7480
 while port_used "" "$PORT" && [ "$PORT" -lt 7580 ]; do PORT=$((PORT + 1)); done
