@@ -118,7 +118,9 @@ two_keys() {
 }
 
 two_keys_cleanup() {
+	local rc=$?
 	"$RDMA_TCP" link del tcp1 >/dev/null 2>&1
+	(exit "$rc") # _lo_device_cleanup exits with the script's status
 	_lo_device_cleanup
 }
 trap two_keys_cleanup EXIT
