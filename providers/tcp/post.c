@@ -261,7 +261,8 @@ static int post_send_locked(struct tcp_qp *qp, struct ibv_send_wr *wr,
 		return err;
 	}
 	for (; wr; wr = wr->next, nwr++) {
-		if (!tcp_qp_takes_sends(qp)) {
+		if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD &&
+		    qp->state != IBV_QPS_SQE && qp->state != IBV_QPS_ERR) {
 			err = EINVAL;
 			break;
 		}
