@@ -187,6 +187,35 @@ void ack_then_close(void)
 }
 
 /*
+ * The check that the trickled WRITE landed, saying on failure where the
+ * first wrong byte is and whether it still holds the region's initial
+ * pattern (never written) or something else (written twice, or wrong).
+ */
+static void report_landing(const uint8_t *dst, const uint8_t *pl, size_t len,
+			   size_t off, uint64_t ms)
+{
+	size_t i, wrong = 0, first = len;
+
+	for (i = 0; i < len; i++) {
+		if (dst[i] == pl[i])
+			continue;
+		if (first == len)
+			first = i;
+		wrong++;
+	}
+	if (first == len) {
+		check(true, "all of it landed (in %llu ms)",
+		      (unsigned long long)ms);
+		return;
+	}
+	check(false,
+	      "all of it landed (after %llu ms: %zu wrong bytes, the first at "
+	      "%zu: 0x%02x, expected 0x%02x, initial pattern 0x%02x)",
+	      (unsigned long long)ms, wrong, first, dst[first], pl[first],
+	      pattern(R_BIG, PAD + off + first));
+}
+
+/*
  * A large WRITE whose payload arrives in pieces, with pauses between
  * them, then a zero-length WRITE asking for an ack. While the engine
  * places a large payload it asks the socket to wake it only once more of
@@ -232,8 +261,7 @@ void trickled_write(void)
 	t0 = now_ms();
 	while (memcmp(dst, pl, len) && now_ms() - t0 < DEADLINE_MS)
 		sleep_ms(2);
-	check(!memcmp(dst, pl, len), "all of it landed (in %llu ms)",
-	      (unsigned long long)(now_ms() - t0));
+	report_landing(dst, pl, len, off, now_ms() - t0);
 	memcpy(reg[R_BIG].shadow + PAD + off, pl, len);
 	hdr_init(&h, RTCP_OP_WRITE, 1);
 	h.flags = RTCP_F_ACK_REQ;
