@@ -263,6 +263,7 @@ static void pending_drop(struct tcp_context *ctx, struct tcp_pending *pc)
 			break;
 		}
 	pc->l->npending--;
+	atomic_fetch_sub_explicit(&ctx->rv_greeting, 1, memory_order_relaxed);
 	pc->gone = true;
 	tcp_engine_bury(ctx, &pc->p);
 }
@@ -389,6 +390,7 @@ static struct tcp_pending *pending_add(struct tcp_context *ctx,
 	pc->next = rv->pending;
 	rv->pending = pc;
 	pc->l->npending++;
+	atomic_fetch_add_explicit(&ctx->rv_greeting, 1, memory_order_relaxed);
 	/* the engine thread's own timer (conn_deadlines) */
 	due = pc->accepted_ns + TCP_HELLO_TIMEOUT_NS;
 	tcp_engine_deadline(ctx, due);

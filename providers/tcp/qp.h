@@ -175,6 +175,8 @@ struct tcp_conn_state {
 	/* RC with work posted that has not heard its peer yet (the peer QP
 	 * is not at RTR, or never connects): the oldest WR fails then */
 	uint64_t unheard_fail_ns;
+	/* ...at the latest while the connection is up but still greeting */
+	uint64_t unheard_cap_ns;
 	/* dead-peer watch while requests are outstanding (qp_timers.c) */
 	bool live_armed;     /* counted in the engine's live_qps */
 	bool live_ka;	     /* SO_KEEPALIVE is on */

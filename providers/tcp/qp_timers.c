@@ -42,6 +42,11 @@
 #define TCP_DEAD_PEER_MAX_NS 1000000000ull
 /* shortest wait for a peer that has not answered yet (tcp_qp_unheard_arm) */
 #define TCP_UNHEARD_MIN_NS 1000000000ull
+/* longest extra wait for a peer whose TCP connection is up but whose
+ * handshake or hello has not finished (unheard_timer) */
+#define TCP_UNHEARD_GREET_MAX_NS 10000000000ull
+/* how often such a wait looks again */
+#define TCP_UNHEARD_GREET_STEP_NS 100000000ull
 /* shortest silence of a waiting kernel that makes a peer dead */
 #define TCP_LIVE_MIN_NS 1000000000ull
 
@@ -252,7 +257,28 @@ void tcp_qp_unheard_arm(struct tcp_qp *qp)
 	if (ns < TCP_UNHEARD_MIN_NS)
 		ns = TCP_UNHEARD_MIN_NS;
 	qp->conn.unheard_fail_ns = tcp_now_ns() + ns;
+	qp->conn.unheard_cap_ns =
+		qp->conn.unheard_fail_ns + TCP_UNHEARD_GREET_MAX_NS;
 	tcp_engine_timer_get(qp->ctx);
+}
+
+/*
+ * The peer is being greeted: our TCP connection to it is up and the key
+ * exchange or hello is under way, or it is up and we wait for the first
+ * frame, or (no connection of ours yet) our engine still greets accepted
+ * connections, one of which may be the peer's. The peer's QP exists and
+ * the engines answer, only slowly: hundreds of handshakes at once on
+ * busy CPUs. A NIC's first packet needs no such step, so this time is
+ * not the retry budget's.
+ */
+static bool greeting(const struct tcp_qp *qp)
+{
+	if (qp->conn.fd < 0)
+		return atomic_load_explicit(&qp->ctx->rv_greeting,
+					    memory_order_relaxed) > 0;
+	if (!qp->conn.connecting)
+		return true;
+	return qp->sec.hs || qp->conn.hello_sent; /* past the SYN */
 }
 
 /* The deadline of tcp_qp_unheard_arm: the peer answered, or it fails. */
@@ -261,6 +287,11 @@ static void unheard_timer(struct tcp_qp *qp, uint64_t now)
 	tcp_assert_held(&qp->lock);
 	if (!qp->sq.peer_heard && now < qp->conn.unheard_fail_ns)
 		return;
+	if (!qp->sq.peer_heard && greeting(qp) &&
+	    now < qp->conn.unheard_cap_ns) {
+		qp->conn.unheard_fail_ns = now + TCP_UNHEARD_GREET_STEP_NS;
+		return;
+	}
 	qp->conn.unheard_fail_ns = 0;
 	tcp_engine_timer_put(qp->ctx);
 	if (!qp->sq.peer_heard)
