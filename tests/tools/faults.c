@@ -219,10 +219,33 @@ static int post_recv(struct end *e, uint64_t slot)
 	return ibv_post_recv(e->qp[1], &wr, &bad);
 }
 
+/* The peer's receive completions of one poll: checked, counted, reposted. */
+static int take_recvs(struct end *e, uint64_t *got, uint64_t *bad)
+{
+	struct ibv_wc wc[16];
+	int n = ibv_poll_cq(e->cq, 16, wc), k;
+
+	for (k = 0; k < n; k++) {
+		if (wc[k].status != IBV_WC_SUCCESS ||
+		    wc[k].opcode != IBV_WC_RECV) {
+			*bad += wc[k].status != IBV_WC_WR_FLUSH_ERR;
+			continue;
+		}
+		if (wc[k].wr_id != *got ||
+		    !msg_ok(e->buf + RECV_OFF + (wc[k].wr_id % RSLOTS) * BLK,
+			    *got))
+			(*bad)++;
+		(*got)++;
+		post_recv(e, wc[k].wr_id + 100);
+	}
+	return n;
+}
+
 /*
  * The peer: serves the three QPs, checks every SEND (sequence and
- * payload), and on the parent's word (a byte on rfd) reports how many it
- * got and how many were wrong, then waits to be killed.
+ * payload), and on the parent's word (the number of SENDs it saw complete,
+ * on rfd) reports how many it got and how many were wrong, then waits to
+ * be killed.
  */
 static void peer(const char *ns, const char *dev, int rfd, int wfd,
 		 uint8_t timeout, uint8_t retry)
@@ -257,29 +280,21 @@ static void peer(const char *ns, const char *dev, int rfd, int wfd,
 			_exit(2);
 	for (;;) {
 		struct pollfd p = { .fd = rfd, .events = POLLIN };
-		struct ibv_wc wc[16];
-		int n = ibv_poll_cq(e.cq, 16, wc), k;
 
-		for (k = 0; k < n; k++) {
-			if (wc[k].status != IBV_WC_SUCCESS ||
-			    wc[k].opcode != IBV_WC_RECV) {
-				bad += wc[k].status != IBV_WC_WR_FLUSH_ERR;
-				continue;
-			}
-			if (wc[k].wr_id != got ||
-			    !msg_ok(e.buf + RECV_OFF +
-					    (wc[k].wr_id % RSLOTS) * BLK,
-				    got))
-				bad++;
-			got++;
-			post_recv(&e, wc[k].wr_id + 100);
-		}
+		take_recvs(&e, &got, &bad);
 		if (poll(&p, 1, 0) == 1) {
-			uint64_t r[2] = { got, bad };
-			char c;
+			uint64_t r[2], want, end = now_ns() + 10000000000ull;
 
-			if (read(rfd, &c, 1) != 1 ||
-			    write(wfd, r, sizeof(r)) != sizeof(r))
+			/* the parent saw `want` SENDs complete: each one's
+			 * receive is in the CQ or about to be */
+			if (read(rfd, &want, sizeof(want)) != sizeof(want))
+				_exit(2);
+			while ((take_recvs(&e, &got, &bad) > 0 || got < want) &&
+			       now_ns() < end)
+				;
+			r[0] = got;
+			r[1] = bad;
+			if (write(wfd, r, sizeof(r)) != sizeof(r))
 				_exit(2);
 			for (;;)
 				pause();
@@ -696,7 +711,8 @@ static void check_survived(struct run *r)
 		      "%s %s: data and order correct", r->scen, op);
 	}
 	check_written(r);
-	if (write(r->wfd, "x", 1) != 1 ||
+	if (write(r->wfd, &r->f[1].ok, sizeof(r->f[1].ok)) !=
+		    sizeof(r->f[1].ok) ||
 	    read(r->rfd, res, sizeof(res)) != sizeof(res))
 		res[0] = res[1] = ~0ull;
 	CHECK(res[0] == r->f[1].ok && !res[1],
