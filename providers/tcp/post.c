@@ -261,8 +261,7 @@ static int post_send_locked(struct tcp_qp *qp, struct ibv_send_wr *wr,
 		return err;
 	}
 	for (; wr; wr = wr->next, nwr++) {
-		if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD &&
-		    qp->state != IBV_QPS_SQE && qp->state != IBV_QPS_ERR) {
+		if (!tcp_qp_takes_sends(qp)) {
 			err = EINVAL;
 			break;
 		}

@@ -401,6 +401,13 @@ struct tcp_ah {
 		sgid; /* the source GID's address: UD sends leave from it */
 };
 
+/* The states in which ibv_post_send takes WRs (in ERR, to flush them). */
+static inline bool tcp_qp_takes_sends(const struct tcp_qp *qp)
+{
+	return qp->state == IBV_QPS_RTS || qp->state == IBV_QPS_SQD ||
+	       qp->state == IBV_QPS_SQE || qp->state == IBV_QPS_ERR;
+}
+
 static inline struct tcp_ah *to_tah(struct ibv_ah *ah)
 {
 	return container_of(ah, struct tcp_ah, ibv_ah);

@@ -253,8 +253,7 @@ int tcp_ud_post_send(struct tcp_qp *qp, struct ibv_send_wr *wr,
 
 	tcp_assert_held(&qp->lock);
 	for (; wr; wr = wr->next) {
-		if (qp->state != IBV_QPS_RTS && qp->state != IBV_QPS_SQD &&
-		    qp->state != IBV_QPS_SQE && qp->state != IBV_QPS_ERR) {
+		if (!tcp_qp_takes_sends(qp)) {
 			err = EINVAL;
 			break;
 		}
