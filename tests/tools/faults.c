@@ -49,6 +49,8 @@
 #include "tcheck.h"
 #include "tdev.h"
 
+#include "tqp.h"
+
 #define BLK   4096u
 #define SLOTS 64u /* blocks in each remote region */
 #define WIN   8u  /* WRs in flight per QP */
@@ -177,33 +179,12 @@ static int open_end(struct end *e, const char *dev, size_t len)
 static int connect_qp(struct ibv_qp *qp, uint32_t qpn, const union ibv_gid *g,
 		      uint8_t timeout, uint8_t retry)
 {
-	struct ibv_qp_attr a = { 0 };
+	struct tqp_path p = tqp_path(qpn, g);
 
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = qpn;
-	a.max_dest_rd_atomic = WIN;
-	a.min_rnr_timer = 12;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.port_num = 1;
-	a.ah_attr.grh.dgid = *g;
-	a.ah_attr.grh.hop_limit = 64;
-	if (ibv_modify_qp(qp, &a,
-			  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-				  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-				  IBV_QP_MAX_DEST_RD_ATOMIC |
-				  IBV_QP_MIN_RNR_TIMER))
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = timeout;
-	a.retry_cnt = retry;
-	a.rnr_retry = 7;
-	a.max_rd_atomic = WIN;
-	return ibv_modify_qp(qp, &a,
-			     IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-				     IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-				     IBV_QP_MAX_QP_RD_ATOMIC);
+	p.rd_atomic = WIN;
+	p.timeout = timeout;
+	p.retry_cnt = retry;
+	return tqp_rtr(qp, &p) || tqp_rts(qp, &p) ? -1 : 0;
 }
 
 static int post_recv(struct end *e, uint64_t slot)

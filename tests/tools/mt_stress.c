@@ -32,6 +32,8 @@
 
 #include <infiniband/verbs.h>
 
+#include "tqp.h"
+
 static unsigned int passed, failed;
 
 #define CHECK(cond, ...)                             \
@@ -130,37 +132,11 @@ static struct ibv_qp *make_qp(struct ibv_cq *s, struct ibv_cq *r)
 
 static int to_rts(struct ibv_qp *qp, uint32_t dest)
 {
-	struct ibv_qp_attr a = { 0 };
+	struct tqp_path p = tqp_path(dest, &gid);
 
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = dest;
-	a.max_dest_rd_atomic = 1;
-	a.min_rnr_timer = 1;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.port_num = 1;
-	a.ah_attr.grh.dgid = gid;
-	a.ah_attr.grh.hop_limit = 1;
-	if (ibv_modify_qp(qp, &a,
-			  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-				  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-				  IBV_QP_MAX_DEST_RD_ATOMIC |
-				  IBV_QP_MIN_RNR_TIMER)) {
-		return -1;
-	}
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7; /* a receiver behind on reposting: wait, not fail */
-	a.max_rd_atomic = 1;
-	if (ibv_modify_qp(qp, &a,
-			  IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-				  IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-				  IBV_QP_MAX_QP_RD_ATOMIC)) {
-		return -1;
-	}
-	return 0;
+	p.min_rnr_timer = 1;
+	/* rnr_retry 7: a receiver behind on reposting waits, not fails */
+	return tqp_rtr(qp, &p) || tqp_rts(qp, &p) ? -1 : 0;
 }
 
 static enum ibv_qp_state qp_state(struct ibv_qp *qp)

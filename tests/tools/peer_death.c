@@ -25,6 +25,8 @@
 #include "tcheck.h"
 #include "tdev.h"
 
+#include "tqp.h"
+
 struct end {
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
@@ -69,34 +71,13 @@ static int setup(struct end *e, const char *dev)
 
 static int connect_to(struct end *e, uint32_t qpn)
 {
-	struct ibv_qp_attr a = { 0 };
+	union ibv_gid gid;
+	struct tqp_path p;
 
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = qpn;
-	a.max_dest_rd_atomic = 1;
-	a.min_rnr_timer = 12;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.port_num = 1;
-	if (ibv_query_gid(e->ctx, 1, 0, &a.ah_attr.grh.dgid))
+	if (ibv_query_gid(e->ctx, 1, 0, &gid))
 		return -1;
-	a.ah_attr.grh.hop_limit = 1;
-	if (ibv_modify_qp(e->qp, &a,
-			  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-				  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-				  IBV_QP_MAX_DEST_RD_ATOMIC |
-				  IBV_QP_MIN_RNR_TIMER))
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.max_rd_atomic = 1;
-	return ibv_modify_qp(e->qp, &a,
-			     IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-				     IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-				     IBV_QP_MAX_QP_RD_ATOMIC);
+	p = tqp_path(qpn, &gid);
+	return tqp_rtr(e->qp, &p) || tqp_rts(e->qp, &p) ? -1 : 0;
 }
 
 /* Polls n completions (or until the deadline); returns how many. */

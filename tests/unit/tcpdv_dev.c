@@ -19,6 +19,8 @@
 #include "tcpdv_dev.h"
 #include "tdev.h"
 
+#include "tqp.h"
+
 #define ALL_CAPS                                                        \
 	(TCPDV_CAP_RC | TCPDV_CAP_RDMA | TCPDV_CAP_UC | TCPDV_CAP_SRQ | \
 	 TCPDV_CAP_MW | TCPDV_CAP_PSP_AUTH | TCPDV_CAP_PSP_ENCRYPT)
@@ -123,33 +125,13 @@ static bool make_end(struct ibv_context *ctx, struct end *e)
 
 static bool to_rts(struct ibv_context *ctx, struct end *e, uint32_t qpn)
 {
-	struct ibv_qp_attr a = { 0 };
+	union ibv_gid gid;
+	struct tqp_path p;
 
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = qpn;
-	a.max_dest_rd_atomic = 1;
-	a.min_rnr_timer = 12;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.port_num = 1;
-	a.ah_attr.grh.hop_limit = 1;
-	if (ibv_query_gid(ctx, 1, 0, &a.ah_attr.grh.dgid) ||
-	    ibv_modify_qp(e->qp, &a,
-			  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-				  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-				  IBV_QP_MAX_DEST_RD_ATOMIC |
-				  IBV_QP_MIN_RNR_TIMER))
+	if (ibv_query_gid(ctx, 1, 0, &gid))
 		return false;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.max_rd_atomic = 1;
-	return !ibv_modify_qp(e->qp, &a,
-			      IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-				      IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-				      IBV_QP_MAX_QP_RD_ATOMIC);
+	p = tqp_path(qpn, &gid);
+	return !tqp_rtr(e->qp, &p) && !tqp_rts(e->qp, &p);
 }
 
 /* One completion from @cq within 10 s (a deadline, not a wait for state). */
