@@ -28,11 +28,7 @@ int tcp_ud_create(struct tcp_qp *qp)
 {
 	struct tcp_context *ctx = qp->ctx;
 	struct tcp_ud *ud;
-	int err;
 
-	err = -tcp_ud_sec_supported(ctx);
-	if (err)
-		return err;
 	ud = calloc(1, sizeof(*ud));
 	if (!ud)
 		return ENOMEM;
@@ -44,10 +40,7 @@ int tcp_ud_create(struct tcp_qp *qp)
 	ud->cipher = malloc(TCP_UD_DGRAM);
 	if (!ud->buf || !ud->cipher)
 		return ENOMEM;
-	err = -tcp_ud_tx_init(ctx, &ud->tx);
-	if (!err)
-		err = -tcp_ud_rx_init(ctx, &ud->rx);
-	return err;
+	return -tcp_ud_sec_init(ctx, &ud->tx, &ud->rx);
 }
 
 void tcp_ud_free(struct tcp_qp *qp)

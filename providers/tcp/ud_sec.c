@@ -149,32 +149,25 @@ int tcp_ud_sec_supported(struct tcp_context *ctx)
 }
 
 /*
- * The configuration a UD QP keeps for its life, as a connection keeps
- * the one it started with (sec_cfg.h): NULL and an errno if it cannot
- * carry UD.
+ * A UD QP keeps the configuration current at its creation for its life,
+ * as a connection keeps the one it started with (sec_cfg.h). The *_cfg
+ * initialisers take over the caller's reference to @cfg, also on error.
  */
-static struct tcp_sec_cfg *cfg_take(struct tcp_context *ctx, int *err)
-{
-	struct tcp_sec_cfg *cfg = tcp_sec_cfg_get(ctx);
-
-	*err = cfg_supported(cfg);
-	if (*err) {
-		tcp_sec_cfg_put(cfg);
-		return NULL;
-	}
-	return cfg;
-}
-
-int tcp_ud_tx_init(struct tcp_context *ctx, struct tcp_ud_tx_sec *tx)
+static int tx_init_cfg(struct tcp_sec_cfg *cfg, struct tcp_ud_tx_sec *tx)
 {
 	struct tcp_psp_sa *sa;
 	uint64_t sid = 0;
 	int err, tries;
 
 	memset(tx, 0, sizeof(*tx));
-	tx->cfg = cfg_take(ctx, &err);
-	if (err || !ud_on(tx->cfg))
+	err = cfg_supported(cfg);
+	if (err) {
+		tcp_sec_cfg_put(cfg);
 		return err;
+	}
+	tx->cfg = cfg;
+	if (!ud_on(cfg))
+		return 0;
 	/* an unusable draw has odds 2^-31: a few tries are plenty */
 	for (tries = 0; tries < 8 && !sid_ok(sid); tries++)
 		if (RAND_bytes((unsigned char *)&sid, sizeof(sid)) != 1)
@@ -182,13 +175,62 @@ int tcp_ud_tx_init(struct tcp_context *ctx, struct tcp_ud_tx_sec *tx)
 	sa = calloc(1, sizeof(*sa));
 	if (!sa)
 		return -ENOMEM;
-	if (!sid_ok(sid) || ud_sa_new(tx->cfg, sid, sa)) {
+	if (!sid_ok(sid) || ud_sa_new(cfg, sid, sa)) {
 		free(sa);
 		return -EIO;
 	}
 	tx->sid = sid;
 	tx->sa = sa;
 	return 0;
+}
+
+static int rx_init_cfg(struct tcp_sec_cfg *cfg, struct tcp_ud_rx_sec *rx)
+{
+	struct ud_cache *c;
+	int err, i;
+
+	memset(rx, 0, sizeof(*rx));
+	err = cfg_supported(cfg);
+	if (err) {
+		tcp_sec_cfg_put(cfg);
+		return err;
+	}
+	rx->cfg = cfg;
+	if (!ud_on(cfg))
+		return 0;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	for (i = 0; i < UD_BUCKETS; i++)
+		c->bucket[i] = UD_NONE;
+	rx->cache = c;
+	return 0;
+}
+
+int tcp_ud_tx_init(struct tcp_context *ctx, struct tcp_ud_tx_sec *tx)
+{
+	return tx_init_cfg(tcp_sec_cfg_get(ctx), tx);
+}
+
+int tcp_ud_rx_init(struct tcp_context *ctx, struct tcp_ud_rx_sec *rx)
+{
+	return rx_init_cfg(tcp_sec_cfg_get(ctx), rx);
+}
+
+int tcp_ud_sec_init(struct tcp_context *ctx, struct tcp_ud_tx_sec *tx,
+		    struct tcp_ud_rx_sec *rx)
+{
+	struct tcp_sec_cfg *cfg = tcp_sec_cfg_get(ctx);
+	int err;
+
+	atomic_fetch_add(&cfg->refs, 1); /* one for each half */
+	err = tx_init_cfg(cfg, tx);
+	if (err) {
+		tcp_sec_cfg_put(cfg);
+		memset(rx, 0, sizeof(*rx));
+		return err;
+	}
+	return rx_init_cfg(cfg, rx);
 }
 
 void tcp_ud_tx_fini(struct tcp_ud_tx_sec *tx)
@@ -199,24 +241,6 @@ void tcp_ud_tx_fini(struct tcp_ud_tx_sec *tx)
 	}
 	tcp_sec_cfg_put(tx->cfg);
 	memset(tx, 0, sizeof(*tx));
-}
-
-int tcp_ud_rx_init(struct tcp_context *ctx, struct tcp_ud_rx_sec *rx)
-{
-	struct ud_cache *c;
-	int err, i;
-
-	memset(rx, 0, sizeof(*rx));
-	rx->cfg = cfg_take(ctx, &err);
-	if (err || !ud_on(rx->cfg))
-		return err;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	for (i = 0; i < UD_BUCKETS; i++)
-		c->bucket[i] = UD_NONE;
-	rx->cache = c;
-	return 0;
 }
 
 void tcp_ud_rx_fini(struct tcp_ud_rx_sec *rx)

@@ -52,6 +52,13 @@ int tcp_ud_sec_supported(struct tcp_context *ctx);
 int tcp_ud_tx_init(struct tcp_context *ctx, struct tcp_ud_tx_sec *tx);
 void tcp_ud_tx_fini(struct tcp_ud_tx_sec *tx);
 int tcp_ud_rx_init(struct tcp_context *ctx, struct tcp_ud_rx_sec *rx);
+/*
+ * Both halves of a UD QP from one configuration (a `link set` between
+ * two looks could otherwise give them two). 0 or -errno (-EOPNOTSUPP
+ * where the device has certificates); either way *_fini both.
+ */
+int tcp_ud_sec_init(struct tcp_context *ctx, struct tcp_ud_tx_sec *tx,
+		    struct tcp_ud_rx_sec *rx);
 void tcp_ud_rx_fini(struct tcp_ud_rx_sec *rx);
 /* Senders an rx state holds keys for (at most 256; 0 when off). */
 unsigned int tcp_ud_rx_senders(const struct tcp_ud_rx_sec *rx);
