@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Congestion control and traffic class of QP sockets (docs/design.md,
+# "Congestion control and traffic class"):
+#
+# 1. the registry: `link add ... cc NAME` and `link set NAME cc NAME`
+#    refuse a name the kernel does not have (exit status 1, the kernel's
+#    list in the message, the device unchanged); `link show` shows the
+#    name; `cc default` clears it.
+# 2. qp_net, one process with tcp0 open (cubic): the traffic class of the
+#    QP's address vector as its sockets' TOS, `link set tcp0 cc bbr` for
+#    connections made afterwards, tcpdv_modify_qp_cc per QP (live and
+#    before RTR), refusals -- each checked by getsockopt and by `ss -tin
+#    --tos` (sock_diag).
+#
+#   tests/integration/test_qp_net.sh PATH/TO/rdma-tcp
+#
+# Needs reno, cubic and bbr in tcp_available_congestion_control (bbr:
+# `modprobe tcp_bbr`). Prints "N passed, N failed"; exit status 1 on any
+# failure.
+
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/testlib.sh
+. "$HERE/../lib/testlib.sh"
+
+rt_args "$@"
+QP_NET=$(built tests/tools/qp_net) || exit 2
+need_tools ss
+AVAIL=/proc/sys/net/ipv4/tcp_available_congestion_control
+for cc in reno cubic bbr; do
+	grep -qw "$cc" "$AVAIL" || modprobe "tcp_$cc" 2>/dev/null
+	if ! grep -qw "$cc" "$AVAIL"; then
+		echo "$0: congestion control $cc not available ($(cat "$AVAIL"))" >&2
+		exit 2
+	fi
+done
+lo_device tcp0 cc cubic
+own_san_options
+
+# 1. the registry
+show() { "$RDMA_TCP" link show tcp0; }
+check_match "link add ... cc cubic: link show says cc cubic" ' cc cubic$' "$(show)"
+out=$("$RDMA_TCP" link add tcp1 netdev lo cc nosuchcc 2>&1)
+rc=$?
+check_match "link add ... cc nosuchcc fails ($rc)" '^1$' "$rc"
+check_match "... naming the kernel's list" \
+	"congestion control \"nosuchcc\" is not available \\(the kernel has: .*cubic" "$out"
+check_nomatch "... and makes no device" 'tcp1' "$("$RDMA_TCP" link show)"
+out=$("$RDMA_TCP" link set tcp0 cc nosuchcc 2>&1)
+rc=$?
+check_match "link set tcp0 cc nosuchcc fails ($rc)" '^1$' "$rc"
+check_match "... the device keeps cubic" ' cc cubic$' "$(show)"
+check "link set tcp0 cc default" "$RDMA_TCP" link set tcp0 cc default
+check_nomatch "... link show names no cc" ' cc ' "$(show)"
+check "link set tcp0 cc cubic" "$RDMA_TCP" link set tcp0 cc cubic
+check_match "... link show says cc cubic" ' cc cubic$' "$(show)"
+
+# 2. the sockets
+if run_c_suite 60 "$QP_NET" tcp0 "$RDMA_TCP link set tcp0 cc bbr"; then
+	ok "qp_net: device and QP congestion control, traffic class as TOS"
+else
+	fail "qp_net: device and QP congestion control, traffic class as TOS"
+fi
+check_match "link show says cc bbr" ' cc bbr$' "$(show)"
+finish
