@@ -12,7 +12,7 @@
 #    QP's address vector as its sockets' TOS, `link set tcp0 cc bbr` for
 #    connections made afterwards, tcpdv_modify_qp_cc per QP (live and
 #    before RTR), refusals -- each checked by getsockopt and by `ss -tin
-#    --tos` (sock_diag).
+#    --tos` (sock_diag), and by `rdma-tcp stat -j`.
 #
 #   tests/integration/test_qp_net.sh PATH/TO/rdma-tcp
 #
@@ -59,7 +59,8 @@ check "link set tcp0 cc cubic" "$RDMA_TCP" link set tcp0 cc cubic
 check_match "... link show says cc cubic" ' cc cubic$' "$(show)"
 
 # 2. the sockets
-if run_c_suite 60 "$QP_NET" tcp0 "$RDMA_TCP link set tcp0 cc bbr"; then
+if run_c_suite 60 "$QP_NET" tcp0 "$RDMA_TCP link set tcp0 cc bbr" \
+	"$RDMA_TCP stat tcp0 -j"; then
 	ok "qp_net: device and QP congestion control, traffic class as TOS"
 else
 	fail "qp_net: device and QP congestion control, traffic class as TOS"

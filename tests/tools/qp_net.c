@@ -3,14 +3,14 @@
  * A QP's congestion control and traffic class on its TCP socket
  * (docs/design.md, "Congestion control and traffic class"):
  *
- *   qp_net DEVICE 'LINK SET CC BBR'
+ *   qp_net DEVICE 'LINK SET CC BBR' ['STAT -J']
  *
  * The device's congestion control is cubic when this starts (the script's
  * `link add ... cc cubic`). One context, RC pairs of two of its QPs
  * connected to each other; each pair's two sockets are the connected TCP
  * sockets that appear in this process while it connects. What the kernel
  * says of them is read twice: getsockopt here, and at the end `ss -tin
- * --tos` (sock_diag) from outside.
+ * --tos` (sock_diag) from outside, and by `rdma-tcp stat -j` when given.
  *
  *   pair 1, traffic class 0x60: cubic, TOS 0x60 on both sockets
  *   `link set cc bbr`: tcpdv_query_device says bbr; pair 2 connects with
@@ -278,6 +278,55 @@ static bool ss_pair(struct pair *p, const char *cc, int tos)
 	return ss_says(p->fd[0], cc, tos) && ss_says(p->fd[1], cc, tos);
 }
 
+/* The `rdma-tcp stat -j` entry of QP @qpn says "cc":@cc and "tos":@tos. */
+static bool stat_says(const char *out, uint32_t qpn, const char *cc, int tos)
+{
+	char key[32], want[64];
+	const char *e, *end;
+	size_t n;
+
+	snprintf(key, sizeof(key), "\"qpn\":%u,", qpn);
+	e = strstr(out, key);
+	end = e ? strstr(e, "\"counters\"") : NULL;
+	if (!end)
+		return false;
+	n = (size_t)(end - e);
+	snprintf(want, sizeof(want), "\"cc\":\"%s\"", cc);
+	if (!memmem(e, n, want, strlen(want)))
+		return false;
+	snprintf(want, sizeof(want), "\"tos\":%d}", tos);
+	return memmem(e, n, want, strlen(want)) != NULL;
+}
+
+static void step_stat(struct pair *pr, const char *cmd)
+{
+	static const char *const cc[NPAIRS] = { "cubic", "reno", "bbr" };
+	static const int tos[NPAIRS] = { 0x60, 0, 0xb8 };
+	static char out[1 << 16];
+	size_t n = 0;
+	FILE *f;
+	int i, j;
+
+	tc_section = "stat";
+	f = popen(cmd, "r");
+	if (f) {
+		n = fread(out, 1, sizeof(out) - 1, f);
+		pclose(f);
+	}
+	out[n] = '\0';
+	for (i = 0; i < NPAIRS; i++) {
+		bool good = true;
+
+		for (j = 0; j < 2; j++)
+			good &= stat_says(out, pr[i].qp[j]->qp_num, cc[i],
+					  tos[i]);
+		CHECK(good, "%s: pair %d's QPs: %s, tos %d", cmd, i + 1, cc[i],
+		      tos[i]);
+		if (!good)
+			note("%s", out);
+	}
+}
+
 static void dev_cc(char out[TCPDV_CC_NAME_MAX])
 {
 	struct tcpdv_device_attr a = { .comp_mask = TCPDV_DEVICE_ATTR_CC };
@@ -381,8 +430,9 @@ int main(int argc, char **argv)
 	struct pair pr[NPAIRS] = { 0 };
 	int i;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: qp_net DEVICE 'LINK SET CC BBR'\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr,
+			"usage: qp_net DEVICE 'LINK SET CC BBR' ['STAT -J']\n");
 		return 2;
 	}
 	tc_watchdog(60);
@@ -398,6 +448,8 @@ int main(int argc, char **argv)
 	if (!tc_failed) {
 		step_refused(pr);
 		step_ss(pr);
+		if (argc > 3)
+			step_stat(pr, argv[3]);
 	}
 	for (i = 0; i < NPAIRS; i++)
 		pair_free(&pr[i]);
