@@ -13,6 +13,11 @@
 #    connections made afterwards, tcpdv_modify_qp_cc per QP (live and
 #    before RTR), refusals -- each checked by getsockopt and by `ss -tin
 #    --tos` (sock_diag), and by `rdma-tcp stat -j`.
+# 3. qp_net as user nobody on tcp1 (psp off: nobody may not read the host
+#    key), whose congestion control is one nobody may not use (available,
+#    not in tcp_allowed_congestion_control; skipped if there is none):
+#    connections use the default, stderr says so once, the per-QP call is
+#    EPERM.
 #
 #   tests/integration/test_qp_net.sh PATH/TO/rdma-tcp
 #
@@ -66,4 +71,28 @@ else
 	fail "qp_net: device and QP congestion control, traffic class as TOS"
 fi
 check_match "link show says cc bbr" ' cc bbr$' "$(show)"
+
+# 3. a user who may not use the device's congestion control
+ALLOWED=/proc/sys/net/ipv4/tcp_allowed_congestion_control
+DENIED=
+for cc in $(cat "$AVAIL"); do
+	grep -qw "$cc" "$ALLOWED" || { DENIED=$cc; break; }
+done
+if [ -z "$DENIED" ]; then
+	ok "# SKIP unprivileged: every available cc is allowed ($(cat "$ALLOWED"))"
+else
+	chmod 755 "$RDMA_TCP_ROOT"
+	check "link add tcp1 ... psp off cc $DENIED" \
+		"$RDMA_TCP" link add tcp1 netdev lo psp off cc "$DENIED"
+	ERRF=$RDMA_TCP_ROOT/unpriv.err
+	if run_c_suite 60 setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$QP_NET" tcp1 --unprivileged "$DENIED" 2>"$ERRF"; then
+		ok "qp_net as nobody: $DENIED refused, the default used"
+	else
+		fail "qp_net as nobody: $DENIED refused, the default used" "$(cat "$ERRF")"
+	fi
+	n=$(grep -c "congestion control \"$DENIED\" refused by the kernel" "$ERRF")
+	check_match "... said once on stderr ($n)" '^1$' "$n"
+	"$RDMA_TCP" link del tcp1 >/dev/null 2>&1
+fi
 finish

@@ -4,6 +4,7 @@
  * (docs/design.md, "Congestion control and traffic class"):
  *
  *   qp_net DEVICE 'LINK SET CC BBR' ['STAT -J']
+ *   qp_net DEVICE --unprivileged NAME
  *
  * The device's congestion control is cubic when this starts (the script's
  * `link add ... cc cubic`). One context, RC pairs of two of its QPs
@@ -19,6 +20,12 @@
  *   pair 3, traffic class 0xb8, cubic set per QP before RTR: cubic; reset
  *   (NULL): the device's bbr
  *   refused: an unknown name, a long one (EINVAL), a UD QP (EOPNOTSUPP)
+ *
+ * --unprivileged: run by a user who may not use NAME (available, not in
+ * tcp_allowed_congestion_control), the device's congestion control: two
+ * pairs connect all the same, with the netns default (the provider says so
+ * on stderr, which the script counts); tcpdv_modify_qp_cc(NAME) is EPERM
+ * and changes nothing, reno (always allowed) works.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -412,6 +419,34 @@ static void step_ss(struct pair *pr)
 	CHECK(ss_pair(&pr[2], "bbr", 0xb8), "pair 3: bbr, tos 0xb8");
 }
 
+static void step_unprivileged(struct pair *pr, const char *name)
+{
+	char def[TCPDV_CC_NAME_MAX] = "?";
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_congestion_control", "r");
+	int r;
+
+	tc_section = "unprivileged";
+	if (f) {
+		if (fscanf(f, "%15s", def) != 1)
+			def[0] = '?';
+		fclose(f);
+	}
+	CHECK(pair_new(&pr[0], 0x60, NULL) == 0 &&
+		      pair_new(&pr[1], 0, NULL) == 0,
+	      "two pairs connect though the device's %s is not allowed", name);
+	CHECK(pair_is(&pr[0], def, 0x60) && pair_is(&pr[1], def, 0),
+	      "with the default, %s (the traffic class all the same)", def);
+	errno = 0;
+	r = tcpdv_modify_qp_cc(pr[0].qp[0], name);
+	CHECK(r == EPERM && errno == EPERM,
+	      "tcpdv_modify_qp_cc(%s): EPERM (%d)", name, r);
+	CHECK(pair_is(&pr[0], def, 0x60), "...and changes nothing");
+	CHECK(!tcpdv_modify_qp_cc(pr[0].qp[0], "reno") &&
+		      !tcpdv_modify_qp_cc(pr[0].qp[1], "reno") &&
+		      pair_is(&pr[0], "reno", 0x60),
+	      "reno, which every user may use, works");
+}
+
 static void pair_free(struct pair *p)
 {
 	int i;
@@ -442,6 +477,13 @@ int main(int argc, char **argv)
 		fail("open %s", argv[1]);
 		return tc_report();
 	}
+	if (!strcmp(argv[2], "--unprivileged")) {
+		if (argc == 4)
+			step_unprivileged(pr, argv[3]);
+		else
+			fail("--unprivileged needs a NAME");
+		goto out;
+	}
 	step_device(pr, argv[2]);
 	if (!tc_failed)
 		step_qp(pr);
@@ -451,6 +493,7 @@ int main(int argc, char **argv)
 		if (argc > 3)
 			step_stat(pr, argv[3]);
 	}
+out:
 	for (i = 0; i < NPAIRS; i++)
 		pair_free(&pr[i]);
 	ibv_dealloc_pd(pd);
