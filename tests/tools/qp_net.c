@@ -20,6 +20,8 @@
  *   pair 3, traffic class 0xb8, cubic set per QP before RTR: cubic; reset
  *   (NULL): the device's bbr
  *   refused: an unknown name, a long one (EINVAL), a UD QP (EOPNOTSUPP)
+ *   pair 4, over the device's first IPv6 GID if it has one, traffic class
+ *   0x28: the sockets' IPv6 traffic class
  *
  * --unprivileged: run by a user who may not use NAME (available, not in
  * tcp_allowed_congestion_control), the device's congestion control: two
@@ -43,7 +45,7 @@
 #include "tcheck.h"
 #include "tdev.h"
 
-#define NPAIRS	3
+#define NPAIRS	4
 #define TRIP_MS 20000
 #define MAXFD	64
 
@@ -57,7 +59,12 @@ struct pair {
 
 static struct ibv_context *ctx;
 static struct ibv_pd *pd;
-static union ibv_gid gid;
+static union ibv_gid gid, gid6; /* GID 0; the first IPv6 GID */
+static int sgid6 = -1;		/* its index, -1 if none */
+static bool on_v6;		/* pairs made now use gid6 */
+/* what the pairs say at the end */
+static const char *const final_cc[NPAIRS] = { "cubic", "reno", "bbr", "bbr" };
+static const int final_tos[NPAIRS] = { 0x60, 0, 0xb8, 0x28 };
 
 /* The connected TCP sockets of this process, as a bitmap by fd. */
 static void conn_fds(unsigned char *set, int max)
@@ -99,7 +106,8 @@ static int to_rts(struct ibv_qp *qp, uint32_t dest, uint8_t tclass)
 	a.max_dest_rd_atomic = 1;
 	a.min_rnr_timer = 12;
 	a.ah_attr.is_global = 1;
-	a.ah_attr.grh.dgid = gid;
+	a.ah_attr.grh.dgid = on_v6 ? gid6 : gid;
+	a.ah_attr.grh.sgid_index = on_v6 ? sgid6 : 0;
 	a.ah_attr.grh.hop_limit = 64;
 	a.ah_attr.grh.traffic_class = tclass;
 	a.ah_attr.port_num = 1;
@@ -206,13 +214,23 @@ static void sock_cc(int fd, char out[TCPDV_CC_NAME_MAX])
 	out[TCPDV_CC_NAME_MAX - 1] = '\0';
 }
 
+/* The IPv4 TOS, or an IPv6 peer's socket's traffic class. */
 static int sock_tos(int fd)
 {
+	struct sockaddr_in6 peer;
+	socklen_t len = sizeof(peer);
 	int v = -1;
-	socklen_t len = sizeof(v);
 
-	if (getsockopt(fd, IPPROTO_IP, IP_TOS, &v, &len))
+	if (getpeername(fd, (struct sockaddr *)&peer, &len))
 		return -1;
+	len = sizeof(v);
+	if (peer.sin6_family == AF_INET6 &&
+	    !IN6_IS_ADDR_V4MAPPED(&peer.sin6_addr)) {
+		if (getsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &v, &len))
+			return -1;
+	} else if (getsockopt(fd, IPPROTO_IP, IP_TOS, &v, &len)) {
+		return -1;
+	}
 	return v & ~3; /* DSCP: the kernel owns TCP's ECN bits */
 }
 
@@ -270,8 +288,11 @@ static bool ss_says(int fd, const char *cc, int tos)
 	n = fread(out, 1, sizeof(out) - 1, f);
 	pclose(f);
 	out[n] = '\0';
-	t = strstr(out, "tos:0x");
+	/* an IPv6 socket's own is its traffic class */
+	t = strstr(out, "tclass:0x");
 	if (t)
+		seen = strtoul(t + 7, NULL, 16);
+	else if ((t = strstr(out, "tos:0x")))
 		seen = strtoul(t + 4, NULL, 16);
 	snprintf(want, sizeof(want), " %s ", cc);
 	if (strstr(out, want) && (int)(seen & ~3u) == tos)
@@ -307,8 +328,6 @@ static bool stat_says(const char *out, uint32_t qpn, const char *cc, int tos)
 
 static void step_stat(struct pair *pr, const char *cmd)
 {
-	static const char *const cc[NPAIRS] = { "cubic", "reno", "bbr" };
-	static const int tos[NPAIRS] = { 0x60, 0, 0xb8 };
 	static char out[1 << 16];
 	size_t n = 0;
 	FILE *f;
@@ -321,14 +340,14 @@ static void step_stat(struct pair *pr, const char *cmd)
 		pclose(f);
 	}
 	out[n] = '\0';
-	for (i = 0; i < NPAIRS; i++) {
+	for (i = 0; i < NPAIRS && pr[i].qp[1]; i++) {
 		bool good = true;
 
 		for (j = 0; j < 2; j++)
-			good &= stat_says(out, pr[i].qp[j]->qp_num, cc[i],
-					  tos[i]);
-		CHECK(good, "%s: pair %d's QPs: %s, tos %d", cmd, i + 1, cc[i],
-		      tos[i]);
+			good &= stat_says(out, pr[i].qp[j]->qp_num, final_cc[i],
+					  final_tos[i]);
+		CHECK(good, "%s: pair %d's QPs: %s, tos %d", cmd, i + 1,
+		      final_cc[i], final_tos[i]);
 		if (!good)
 			note("%s", out);
 	}
@@ -413,10 +432,45 @@ static void step_refused(struct pair *pr)
 
 static void step_ss(struct pair *pr)
 {
+	int i;
+
 	tc_section = "ss";
-	CHECK(ss_pair(&pr[0], "cubic", 0x60), "pair 1: cubic, tos 0x60");
-	CHECK(ss_pair(&pr[1], "reno", 0), "pair 2: reno, tos 0");
-	CHECK(ss_pair(&pr[2], "bbr", 0xb8), "pair 3: bbr, tos 0xb8");
+	for (i = 0; i < NPAIRS && pr[i].qp[1]; i++)
+		CHECK(ss_pair(&pr[i], final_cc[i], final_tos[i]),
+		      "pair %d: %s, tos 0x%x", i + 1, final_cc[i],
+		      final_tos[i]);
+}
+
+/* The first GID that is IPv6 proper (not zero, not IPv4-mapped). */
+static void find_gid6(void)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	static const uint8_t zero[16];
+	union ibv_gid g;
+	int i;
+
+	for (i = 0; i < 16 && sgid6 < 0; i++)
+		if (!ibv_query_gid(ctx, 1, i, &g) && memcmp(g.raw, zero, 16) &&
+		    memcmp(g.raw, mapped, 12)) {
+			gid6 = g;
+			sgid6 = i;
+		}
+}
+
+static void step_v6(struct pair *pr)
+{
+	tc_section = "IPv6";
+	find_gid6();
+	if (sgid6 < 0) {
+		ok("# SKIP the device has no IPv6 GID");
+		return;
+	}
+	on_v6 = true;
+	CHECK(pair_new(&pr[3], 0x28, NULL) == 0,
+	      "pair 4 (GID %d, traffic class 0x28) connects", sgid6);
+	on_v6 = false;
+	CHECK(pair_is(&pr[3], "bbr", 0x28),
+	      "its sockets: bbr, IPv6 traffic class 0x28");
 }
 
 static void step_unprivileged(struct pair *pr, const char *name)
@@ -487,6 +541,8 @@ int main(int argc, char **argv)
 	step_device(pr, argv[2]);
 	if (!tc_failed)
 		step_qp(pr);
+	if (!tc_failed)
+		step_v6(pr);
 	if (!tc_failed) {
 		step_refused(pr);
 		step_ss(pr);
