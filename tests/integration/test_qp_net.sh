@@ -21,9 +21,11 @@
 #
 #   tests/integration/test_qp_net.sh PATH/TO/rdma-tcp
 #
-# Needs reno, cubic and bbr in tcp_available_congestion_control (bbr:
-# `modprobe tcp_bbr`). Prints "N passed, N failed"; exit status 1 on any
-# failure.
+# Runs in a network namespace of its own (unshare; RTCP_TEST_IN_NETNS=no:
+# the current one) whose default congestion control is reno, so that the
+# device's and the QP's names differ from the default. Needs reno, cubic
+# and bbr in tcp_available_congestion_control (bbr: `modprobe tcp_bbr`).
+# Prints "N passed, N failed"; exit status 1 on any failure.
 
 set -uo pipefail
 
@@ -33,7 +35,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 rt_args "$@"
 QP_NET=$(built tests/tools/qp_net) || exit 2
-need_tools ss
+need_tools ss setpriv unshare
 AVAIL=/proc/sys/net/ipv4/tcp_available_congestion_control
 for cc in reno cubic bbr; do
 	grep -qw "$cc" "$AVAIL" || modprobe "tcp_$cc" 2>/dev/null
@@ -42,6 +44,15 @@ for cc in reno cubic bbr; do
 		exit 2
 	fi
 done
+if [ -z "${RTCP_TEST_IN_NETNS:-}" ] && unshare --net true 2>/dev/null; then
+	exec unshare --net env RTCP_TEST_IN_NETNS=1 bash "$0" "$@"
+fi
+if [ "${RTCP_TEST_IN_NETNS:-}" == 1 ]; then
+	ip link set lo up
+	# this namespace's own default (net.ipv4 per namespace)
+	echo reno >/proc/sys/net/ipv4/tcp_congestion_control || exit 2
+fi
+DEFAULT=$(cat /proc/sys/net/ipv4/tcp_congestion_control)
 lo_device tcp0 cc cubic
 own_san_options
 
@@ -78,6 +89,11 @@ DENIED=
 for cc in $(cat "$AVAIL"); do
 	grep -qw "$cc" "$ALLOWED" || { DENIED=$cc; break; }
 done
+# an allowed one other than the default if there is one (reno always is)
+OTHER=reno
+for cc in $(cat "$ALLOWED"); do
+	[ "$cc" = "$DEFAULT" ] || { OTHER=$cc; break; }
+done
 if [ -z "$DENIED" ]; then
 	ok "# SKIP unprivileged: every available cc is allowed ($(cat "$ALLOWED"))"
 else
@@ -86,7 +102,7 @@ else
 		"$RDMA_TCP" link add tcp1 netdev lo psp off cc "$DENIED"
 	ERRF=$RDMA_TCP_ROOT/unpriv.err
 	if run_c_suite 60 setpriv --reuid=65534 --regid=65534 --clear-groups \
-		"$QP_NET" tcp1 --unprivileged "$DENIED" 2>"$ERRF"; then
+		"$QP_NET" tcp1 --unprivileged "$DENIED" "$OTHER" 2>"$ERRF"; then
 		ok "qp_net as nobody: $DENIED refused, the default used"
 	else
 		fail "qp_net as nobody: $DENIED refused, the default used" "$(cat "$ERRF")"

@@ -4,7 +4,7 @@
  * (docs/design.md, "Congestion control and traffic class"):
  *
  *   qp_net DEVICE 'LINK SET CC BBR' ['STAT -J']
- *   qp_net DEVICE --unprivileged NAME
+ *   qp_net DEVICE --unprivileged NAME ALLOWED
  *
  * The device's congestion control is cubic when this starts (the script's
  * `link add ... cc cubic`). One context, RC pairs of two of its QPs
@@ -27,7 +27,7 @@
  * tcp_allowed_congestion_control), the device's congestion control: two
  * pairs connect all the same, with the netns default (the provider says so
  * on stderr, which the script counts); tcpdv_modify_qp_cc(NAME) is EPERM
- * and changes nothing, reno (always allowed) works.
+ * and changes nothing, ALLOWED (one this user may use) works.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -473,7 +473,8 @@ static void step_v6(struct pair *pr)
 	      "its sockets: bbr, IPv6 traffic class 0x28");
 }
 
-static void step_unprivileged(struct pair *pr, const char *name)
+static void step_unprivileged(struct pair *pr, const char *name,
+			      const char *allowed)
 {
 	char def[TCPDV_CC_NAME_MAX] = "?";
 	FILE *f = fopen("/proc/sys/net/ipv4/tcp_congestion_control", "r");
@@ -495,10 +496,10 @@ static void step_unprivileged(struct pair *pr, const char *name)
 	CHECK(r == EPERM && errno == EPERM,
 	      "tcpdv_modify_qp_cc(%s): EPERM (%d)", name, r);
 	CHECK(pair_is(&pr[0], def, 0x60), "...and changes nothing");
-	CHECK(!tcpdv_modify_qp_cc(pr[0].qp[0], "reno") &&
-		      !tcpdv_modify_qp_cc(pr[0].qp[1], "reno") &&
-		      pair_is(&pr[0], "reno", 0x60),
-	      "reno, which every user may use, works");
+	CHECK(!tcpdv_modify_qp_cc(pr[0].qp[0], allowed) &&
+		      !tcpdv_modify_qp_cc(pr[0].qp[1], allowed) &&
+		      pair_is(&pr[0], allowed, 0x60),
+	      "%s, which this user may use, works", allowed);
 }
 
 static void pair_free(struct pair *p)
@@ -519,9 +520,10 @@ int main(int argc, char **argv)
 	struct pair pr[NPAIRS] = { 0 };
 	int i;
 
-	if (argc != 3 && argc != 4) {
+	if (argc < 3 || argc > 5) {
 		fprintf(stderr,
-			"usage: qp_net DEVICE 'LINK SET CC BBR' ['STAT -J']\n");
+			"usage: qp_net DEVICE 'LINK SET CC BBR' ['STAT -J']\n"
+			"       qp_net DEVICE --unprivileged NAME ALLOWED\n");
 		return 2;
 	}
 	tc_watchdog(60);
@@ -532,10 +534,10 @@ int main(int argc, char **argv)
 		return tc_report();
 	}
 	if (!strcmp(argv[2], "--unprivileged")) {
-		if (argc == 4)
-			step_unprivileged(pr, argv[3]);
+		if (argc == 5)
+			step_unprivileged(pr, argv[3], argv[4]);
 		else
-			fail("--unprivileged needs a NAME");
+			fail("--unprivileged needs NAME and ALLOWED");
 		goto out;
 	}
 	step_device(pr, argv[2]);
