@@ -22,6 +22,9 @@
 #include "cc_conf.h"
 #include "qp.h"
 
+_Static_assert(sizeof(((struct tcp_qp *)0)->conn.cc) == TCP_CC_NAME_MAX,
+	       "a QP holds any name the kernel does");
+
 /*
  * A name the device's file gives that the kernel refuses (its module
  * unloaded, or an unprivileged process and a name outside
@@ -100,6 +103,8 @@ static int cc_probe(const char *name)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 	int err;
 
+	if (fd < 0 && errno == EAFNOSUPPORT) /* a host without IPv4 */
+		fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (fd < 0)
 		return errno;
 	err = set_cc(fd, name);

@@ -17,6 +17,9 @@
 
 #define TCPDV_EXPORT __attribute__((visibility("default")))
 
+_Static_assert(TCPDV_CC_NAME_MAX == TCP_CC_NAME_MAX,
+	       "the header's name length is the provider's");
+
 /* What every tcp device does: no bit depends on the configuration. */
 #define TCPDV_CAPS                                                      \
 	(TCPDV_CAP_RC | TCPDV_CAP_RDMA | TCPDV_CAP_UC | TCPDV_CAP_SRQ | \
