@@ -20,14 +20,15 @@ void rtcp_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 struct psp_opts;
 
 /* link.c */
+/* @cc: the `cc` word's value, or NULL */
 int cmd_link_add(const char *name, const char *ifname,
-		 const struct psp_opts *psp);
+		 const struct psp_opts *psp, const char *cc);
 int cmd_link_del(const char *name);
 /* @name NULL lists every device */
 int cmd_link_show(const char *name);
 
 /* link_psp.c: the security configuration of an existing device */
-int cmd_link_set(const char *name, const struct psp_opts *psp);
+int cmd_link_set(const char *name, const struct psp_opts *psp, const char *cc);
 int cmd_link_rotate(const char *name);
 
 /* env.c */

@@ -22,6 +22,7 @@
 #include "gid_monitor.h"
 #include "gid_table.h"
 #include "glue_util.h"
+#include "link_cc.h"
 #include "netdev.h"
 #include "psp_cfg.h"
 #include "registry_int.h"
@@ -202,7 +203,8 @@ static int psp_text(const struct reg_root *r, const struct psp_opts *o,
 
 /* Everything after the checks that need no lock; see cmd_link_add(). */
 static int link_add(const struct reg_root *r, const char *name,
-		    const char *ifname, const struct psp_opts *psp)
+		    const char *ifname, const struct psp_opts *psp,
+		    const char *cc)
 {
 	char hostname[HOST_NAME_MAX + 1], psp_conf[PSP_TEXT_MAX];
 	struct reg_dev_attrs attrs;
@@ -222,6 +224,7 @@ static int link_add(const struct reg_root *r, const char *name,
 	host_name(hostname, sizeof(hostname));
 	attrs.hostname = hostname;
 	attrs.psp = psp_conf;
+	attrs.cc = cc_opt_text(cc);
 	err = netns_inode(&attrs.netns);
 	if (err) {
 		rtcp_err("cannot find our network namespace: %s",
@@ -261,7 +264,7 @@ out:
 }
 
 int cmd_link_add(const char *name, const char *ifname,
-		 const struct psp_opts *psp)
+		 const struct psp_opts *psp, const char *cc)
 {
 	struct reg_root root;
 	const char *why;
@@ -287,7 +290,7 @@ int cmd_link_add(const char *name, const char *ifname,
 	/* files are read by every user; the caller's umask must not matter */
 	umask(022);
 	block_stop_signals(&old);
-	ret = link_add(&root, name, ifname, psp);
+	ret = link_add(&root, name, ifname, psp, cc);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return ret;
 }
@@ -328,7 +331,7 @@ static void show_one(const struct reg_root *r, const char *name,
 		     unsigned long long my_netns, bool have_netns)
 {
 	char parent[IF_NAMESIZE + 1] = "?", val[32], dir[PATH_MAX];
-	char psp[PSP_DESCR_MAX] = "psp ?";
+	char psp[PSP_DESCR_MAX] = "psp ?", cc[32] = "";
 	unsigned long long netns;
 	unsigned int flags = 0;
 	bool present, active;
@@ -350,11 +353,13 @@ static void show_one(const struct reg_root *r, const char *name,
 	/* lo has no carrier to speak of: being up is enough */
 	active = present && (flags & IFF_UP) &&
 		 (flags & (IFF_RUNNING | IFF_LOOPBACK));
-	if (!reg_dev_dir(r, name, dir, sizeof(dir)))
+	if (!reg_dev_dir(r, name, dir, sizeof(dir))) {
 		psp_describe(dir, psp, sizeof(psp));
-	printf("link %s/1 state %s physical_state %s netdev %s%s %s\n", name,
+		cc_describe(dir, cc, sizeof(cc));
+	}
+	printf("link %s/1 state %s physical_state %s netdev %s%s %s%s\n", name,
 	       active ? "ACTIVE" : "DOWN", active ? "LINK_UP" : "DISABLED",
-	       parent, present ? "" : " (absent)", psp);
+	       parent, present ? "" : " (absent)", psp, cc);
 }
 
 int cmd_link_show(const char *arg)

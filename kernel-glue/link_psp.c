@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * `rdma-tcp link set NAME psp ...` and `link rotate NAME`: the security
- * configuration of an existing device. Both replace one registry file by
+ * `rdma-tcp link set NAME psp ... cc ...` and `link rotate NAME`: the
+ * security configuration (and congestion control, link_cc.c) of an
+ * existing device. Both replace one registry file by
  * rename(), under the registry lock, so concurrent runs neither lose an
  * update nor show a reader half a file. Contexts read tcp_psp when they
  * open (so a change applies to connections made afterwards) and poll
@@ -17,6 +18,7 @@
 #include "cli.h"
 #include "fsutil.h"
 #include "glue_util.h"
+#include "link_cc.h"
 #include "psp_cfg.h"
 #include "registry_int.h"
 
@@ -77,7 +79,8 @@ static int set_locked(const struct reg_root *r, const char *dir,
 	return err;
 }
 
-int cmd_link_set(const char *name, const struct psp_opts *o)
+/* The security words if any were given, then the congestion control. */
+int cmd_link_set(const char *name, const struct psp_opts *o, const char *cc)
 {
 	char dir[PATH_MAX];
 	struct reg_root root;
@@ -87,7 +90,11 @@ int cmd_link_set(const char *name, const struct psp_opts *o)
 		return RTCP_EXIT_FAIL;
 	umask(022);
 	lock = reg_lock(&root);
-	err = lock < 0 ? lock : set_locked(&root, dir, o);
+	err = lock < 0 ? lock : 0;
+	if (!err && psp_opts_any(o))
+		err = set_locked(&root, dir, o);
+	if (!err && cc)
+		err = cc_set_locked(dir, cc);
 	reg_unlock(lock);
 	return err ? RTCP_EXIT_FAIL : RTCP_EXIT_OK;
 }

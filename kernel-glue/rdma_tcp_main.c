@@ -17,11 +17,13 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "link_cc.h"
 #include "psp_cfg.h"
 
 static const char usage_text[] =
 	"Usage: rdma-tcp link add NAME netdev IFNAME [type tcp] [SECURITY]\n"
-	"       rdma-tcp link set NAME SECURITY\n"
+	"                         [cc CC]\n"
+	"       rdma-tcp link set NAME [SECURITY] [cc CC]\n"
 	"       rdma-tcp link rotate NAME\n"
 	"       rdma-tcp link del NAME\n"
 	"       rdma-tcp link [show [NAME]]\n"
@@ -34,6 +36,7 @@ static const char usage_text[] =
 	"SECURITY := [psp auth|encrypt|off] [alg aes128|aes256]\n"
 	"            [key FILE | cert FILE certkey FILE ca FILE]\n"
 	"            [group GROUP]\n"
+	"CC := default | a name of tcp_available_congestion_control (bbr)\n"
 	"\n"
 	"NAME must start with \"tcp\" (e.g. tcp0). ROOT is $RDMA_TCP_ROOT or\n"
 	"/run/rdma-tcp. The default is psp auth with the host key\n"
@@ -68,7 +71,7 @@ static bool is_help(const char *arg)
  */
 static int parse_pairs(int argc, char **argv, const char **name,
 		       const char **ifname, const char **type,
-		       struct psp_opts *psp)
+		       struct psp_opts *psp, const char **cc)
 {
 	int i;
 
@@ -79,6 +82,8 @@ static int parse_pairs(int argc, char **argv, const char **name,
 			slot = ifname;
 		else if (!slot && type && !strcmp(argv[i], "type"))
 			slot = type;
+		else if (!slot && !strcmp(argv[i], "cc"))
+			slot = cc;
 		if (slot) {
 			if (i + 1 >= argc)
 				return usage_error("\"%s\" needs a value",
@@ -99,14 +104,15 @@ static int parse_pairs(int argc, char **argv, const char **name,
 	return RTCP_EXIT_OK;
 }
 
-/* link add NAME netdev IFNAME [type tcp] [SECURITY] */
+/* link add NAME netdev IFNAME [type tcp] [SECURITY] [cc CC] */
 static int parse_link_add(int argc, char **argv)
 {
 	const char *name = NULL, *ifname = NULL, *type = NULL, *why;
+	const char *cc = NULL;
 	struct psp_opts psp = { 0 };
 	int ret;
 
-	ret = parse_pairs(argc, argv, &name, &ifname, &type, &psp);
+	ret = parse_pairs(argc, argv, &name, &ifname, &type, &psp, &cc);
 	if (ret)
 		return ret;
 	if (!ifname)
@@ -117,25 +123,29 @@ static int parse_link_add(int argc, char **argv)
 	why = psp_opts_check(&psp);
 	if (why)
 		return usage_error("%s", why);
-	return cmd_link_add(name, ifname, &psp);
+	if (cc && cc_opt_check(cc))
+		return RTCP_EXIT_FAIL;
+	return cmd_link_add(name, ifname, &psp, cc);
 }
 
-/* link set NAME SECURITY */
+/* link set NAME [SECURITY] [cc CC] */
 static int parse_link_set(int argc, char **argv)
 {
 	struct psp_opts psp = { 0 };
-	const char *name = NULL, *why;
+	const char *name = NULL, *cc = NULL, *why;
 	int ret;
 
-	ret = parse_pairs(argc, argv, &name, NULL, NULL, &psp);
+	ret = parse_pairs(argc, argv, &name, NULL, NULL, &psp, &cc);
 	if (ret)
 		return ret;
-	if (!psp_opts_any(&psp))
+	if (!psp_opts_any(&psp) && !cc)
 		return usage_error("link set: nothing to change");
 	why = psp_opts_check(&psp);
 	if (why)
 		return usage_error("%s", why);
-	return cmd_link_set(name, &psp);
+	if (cc && cc_opt_check(cc))
+		return RTCP_EXIT_FAIL;
+	return cmd_link_set(name, &psp, cc);
 }
 
 static int parse_link(int argc, char **argv)

@@ -391,6 +391,9 @@ static int fill_device(const char *dir, const struct reg_txn *t,
 		err = write_text(dir, RDMA_TCP_PSP_FILE, a->psp);
 	if (!err)
 		err = write_attr(dir, RDMA_TCP_PSP_ROTATION, "0\n");
+	/* congestion control: "" for the netns default */
+	if (!err)
+		err = write_text(dir, RDMA_TCP_CC_FILE, a->cc ? a->cc : "");
 	if (!err)
 		err = write_attr(dir, "ports/1/link_layer", "Ethernet\n");
 	if (!err)

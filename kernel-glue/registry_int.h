@@ -73,6 +73,7 @@ struct reg_dev_attrs {
 	unsigned long long netns;
 	const struct gid_table *gids;
 	const char *psp; /* the text of NAME/tcp_psp */
+	const char *cc;	 /* the text of NAME/tcp_cc */
 };
 
 /* What `link add` has made so far, so a failure can undo exactly that. */

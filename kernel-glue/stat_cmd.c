@@ -63,11 +63,11 @@ static void print_text(uint32_t pid, const struct rtcp_stat_slot *s,
 	       qp_type_name(s->qp_type), pid, la, ra);
 	if (has_d)
 		printf("    tcp %s cc %s rtt %u.%03u/%u.%03u ms cwnd %u "
-		       "retrans %u delivery_rate %" PRIu64 " B/s\n",
+		       "retrans %u delivery_rate %" PRIu64 " B/s tos 0x%02x\n",
 		       diag_state_name(d->state), d->cc[0] ? d->cc : "-",
 		       d->rtt_us / 1000, d->rtt_us % 1000, d->rttvar_us / 1000,
 		       d->rttvar_us % 1000, d->snd_cwnd, d->total_retrans,
-		       d->delivery_rate);
+		       d->delivery_rate, d->tos);
 	printf("   ");
 	for (i = 0; i < RTCP_STAT_N; i++)
 		printf(" %s %" PRIu64, ctr_names[i], s->ctr[i]);
@@ -91,10 +91,11 @@ static void print_json(uint32_t pid, const struct rtcp_stat_slot *s,
 		printf(",\"tcp\":{\"state\":\"%s\",\"cc\":\"%s\",\"rtt_us\":%u,"
 		       "\"rttvar_us\":%u,\"cwnd\":%u,\"retrans\":%u,"
 		       "\"delivery_rate\":%" PRIu64 ",\"bytes_acked\":%" PRIu64
-		       ",\"bytes_received\":%" PRIu64 "}",
+		       ",\"bytes_received\":%" PRIu64 ",\"tos\":%u}",
 		       diag_state_name(d->state), d->cc, d->rtt_us,
 		       d->rttvar_us, d->snd_cwnd, d->total_retrans,
-		       d->delivery_rate, d->bytes_acked, d->bytes_received);
+		       d->delivery_rate, d->bytes_acked, d->bytes_received,
+		       d->tos);
 	printf(",\"counters\":{");
 	for (i = 0; i < RTCP_STAT_N; i++)
 		printf("%s\"%s\":%" PRIu64, i ? "," : "", ctr_names[i],

@@ -49,6 +49,15 @@ static void take_attrs(struct inet_diag_msg *m, int len, struct diag_info *out)
 
 	out->state = m->idiag_state;
 	for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		/* an IPv6 socket's own is its traffic class (a mapped IPv4
+		 * peer's packets carry the TOS, which the provider sets to
+		 * the same byte) */
+		if ((a->rta_type == INET_DIAG_TOS &&
+		     m->idiag_family == AF_INET) ||
+		    (a->rta_type == INET_DIAG_TCLASS &&
+		     m->idiag_family == AF_INET6))
+			if (RTA_PAYLOAD(a) >= 1)
+				out->tos = *(uint8_t *)RTA_DATA(a);
 		if (a->rta_type == INET_DIAG_CONG)
 			snprintf(out->cc, sizeof(out->cc), "%.*s",
 				 (int)RTA_PAYLOAD(a), (char *)RTA_DATA(a));
@@ -112,7 +121,9 @@ int diag_lookup(const struct sockaddr *local, const struct sockaddr *peer,
 	req.nh.nlmsg_flags = NLM_F_REQUEST;
 	req.r.sdiag_family = local->sa_family;
 	req.r.sdiag_protocol = IPPROTO_TCP;
-	req.r.idiag_ext = 1 << (INET_DIAG_INFO - 1) | 1 << (INET_DIAG_CONG - 1);
+	req.r.idiag_ext = 1 << (INET_DIAG_INFO - 1) |
+			  1 << (INET_DIAG_CONG - 1) | 1 << (INET_DIAG_TOS - 1) |
+			  1 << (INET_DIAG_TCLASS - 1);
 	req.r.idiag_states = ~0u;
 	fill_id(&req.r.id, local, peer);
 	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);

@@ -12,6 +12,7 @@ struct diag_info {
 	uint64_t delivery_rate; /* bytes per second */
 	uint64_t bytes_acked, bytes_received;
 	char cc[16];
+	uint8_t tos; /* IPv4 TOS, or the IPv6 socket's traffic class */
 };
 
 /* 0, or an errno (ENOENT: no such socket) */

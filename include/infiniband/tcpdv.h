@@ -68,6 +68,10 @@ enum tcpdv_device_caps {
 	TCPDV_CAP_MW = 1 << 6,
 	/* ...and encrypting payload (AES-GCM): `psp encrypt` */
 	TCPDV_CAP_PSP_ENCRYPT = 1 << 7,
+	/* congestion control per device (`rdma-tcp link ... cc NAME`) and
+	 * per QP (tcpdv_modify_qp_cc); the address vector's traffic class
+	 * as the connection's IP TOS / IPv6 traffic class */
+	TCPDV_CAP_CC = 1 << 8,
 };
 
 /* A connection's (or a device's) security mode: `rdma-tcp link ... psp` */
@@ -88,9 +92,14 @@ enum tcpdv_psp_alg {
 enum tcpdv_device_attr_mask {
 	/* psp_mode, psp_alg and fingerprint */
 	TCPDV_DEVICE_ATTR_PSP = 1 << 0,
+	/* cc (version 1.1) */
+	TCPDV_DEVICE_ATTR_CC = 1 << 1,
 };
 
 #define TCPDV_FINGERPRINT_MAX 80
+/* a congestion control's name, terminator included (the kernel's
+ * TCP_CA_NAME_MAX) */
+#define TCPDV_CC_NAME_MAX 16
 
 /*
  * What tcpdv_query_device() reports. The caller sets comp_mask to the
@@ -108,6 +117,10 @@ struct tcpdv_device_attr {
 	uint32_t psp_mode; /* enum tcpdv_psp_mode */
 	uint32_t psp_alg;  /* enum tcpdv_psp_alg */
 	char fingerprint[TCPDV_FINGERPRINT_MAX];
+	/* TCPDV_DEVICE_ATTR_CC: the congestion control the device's
+	 * connections made from now on use (`rdma-tcp link ... cc`), "" for
+	 * the network namespace's default */
+	char cc[TCPDV_CC_NAME_MAX];
 };
 
 /* tcpdv_qp_security.flags */
@@ -152,6 +165,24 @@ int tcpdv_query_device(struct ibv_context *ctx, struct tcpdv_device_attr *attr);
  * @qp is not a live QP of its context.
  */
 int tcpdv_query_qp_security(struct ibv_qp *qp, struct tcpdv_qp_security *sec);
+
+/*
+ * The congestion control of @qp's TCP connection (RC, UC): @name, one of
+ * the kernel's tcp_available_congestion_control, or NULL or "" for the
+ * device's again. A connection that is up switches at once; later ones
+ * start with it. 0, or an errno value (also in errno): EINVAL for a name
+ * the kernel does not have, or if @qp is not a live QP; EPERM for one this
+ * process may not use (tcp_allowed_congestion_control, CAP_NET_ADMIN);
+ * EOPNOTSUPP if @qp is not a tcp QP or is a UD QP. Version TCPDV_1.1.
+ */
+int tcpdv_modify_qp_cc(struct ibv_qp *qp, const char *name);
+
+/*
+ * The congestion control @qp's connection uses (its socket's, as the kernel
+ * reports it), or before it has one, the one it will start with; never "".
+ * 0, or an errno value as tcpdv_modify_qp_cc(). Version TCPDV_1.1.
+ */
+int tcpdv_query_qp_cc(struct ibv_qp *qp, char name[TCPDV_CC_NAME_MAX]);
 
 /*
  * true when @ctx is a context of a tcp device. Decided by the device name,

@@ -114,6 +114,7 @@ static void bind_socket(struct tcp_qp *qp, int fd)
 {
 	qp->conn.fd = fd;
 	qp->conn.connected = false;
+	tcp_qp_sock_net(qp, fd);
 	tcp_qp_conn_ready(qp);
 }
 
@@ -170,6 +171,7 @@ static int self_connect(struct tcp_qp *qp, const union ibv_gid *sgid,
 	if (fd < 0)
 		return conn_failed(qp, errno);
 	set_sock_opts(fd);
+	tcp_qp_sock_net(qp, fd);
 	if (bind(fd, (struct sockaddr *)&a, len) ||
 	    getsockname(fd, (struct sockaddr *)&a, &len) ||
 	    (connect(fd, (struct sockaddr *)&a, len) && errno != EINPROGRESS)) {
@@ -226,6 +228,7 @@ int tcp_conn_start(struct tcp_qp *qp)
 	if (fd < 0)
 		return conn_failed(qp, errno);
 	set_sock_opts(fd);
+	tcp_qp_sock_net(qp, fd);
 	/* Leave from the source GID's address, as a NIC would. */
 	if (tcp_gid_is_v4(&sgid) == tcp_gid_is_v4(&grh->dgid)) {
 		socklen_t sl = tcp_gid_sockaddr(&sgid, 0, scope, &src);

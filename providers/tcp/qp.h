@@ -186,6 +186,9 @@ struct tcp_conn_state {
 	uint8_t hello_out[RTCP_HELLO_LEN];
 	uint32_t hello_sent;
 	bool epollout; /* EPOLLOUT armed */
+	/* the QP's own congestion control (tcpdv_modify_qp_cc); "": the
+	 * device's (qp_net.c) */
+	char cc[16];
 };
 
 /*
@@ -468,6 +471,10 @@ bool tcp_mr_repin(struct tcp_context *ctx, uint32_t key, struct tcp_mr *mr,
 
 /* conn.c: the connection rendezvous */
 int tcp_conn_start(struct tcp_qp *qp); /* at RTR */
+/* qp_net.c: congestion control and traffic class of a QP's socket */
+void tcp_qp_sock_net(struct tcp_qp *qp, int fd); /* qp->lock held */
+int tcp_qp_set_cc(struct tcp_qp *qp, const char *name);
+int tcp_qp_get_cc(struct tcp_qp *qp, char out[16]);
 int tcp_qpn_alloc(struct tcp_qp *qp);
 void tcp_qpn_free(struct tcp_qp *qp);
 

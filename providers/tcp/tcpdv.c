@@ -12,14 +12,19 @@
 
 #include "tcp.h"
 #include "qp.h"
+#include "cc_conf.h"
 #include "psp_fpr.h"
 
 #define TCPDV_EXPORT __attribute__((visibility("default")))
 
+_Static_assert(TCPDV_CC_NAME_MAX == TCP_CC_NAME_MAX,
+	       "the header's name length is the provider's");
+
 /* What every tcp device does: no bit depends on the configuration. */
 #define TCPDV_CAPS                                                      \
 	(TCPDV_CAP_RC | TCPDV_CAP_RDMA | TCPDV_CAP_UC | TCPDV_CAP_SRQ | \
-	 TCPDV_CAP_MW | TCPDV_CAP_PSP_AUTH | TCPDV_CAP_PSP_ENCRYPT)
+	 TCPDV_CAP_MW | TCPDV_CAP_PSP_AUTH | TCPDV_CAP_PSP_ENCRYPT |    \
+	 TCPDV_CAP_CC)
 
 /* context.c: the device operation by which we know our own contexts */
 struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
@@ -95,6 +100,13 @@ TCPDV_EXPORT int tcpdv_query_device(struct ibv_context *ibctx,
 			return tcp_fail(err);
 		attr->comp_mask |= TCPDV_DEVICE_ATTR_PSP;
 	}
+	if (want & TCPDV_DEVICE_ATTR_CC) {
+		err = tcp_cc_conf_read(to_tctx(ibctx)->dev->ibdev_path,
+				       attr->cc);
+		if (err)
+			return tcp_fail(err);
+		attr->comp_mask |= TCPDV_DEVICE_ATTR_CC;
+	}
 	return 0;
 }
 
@@ -139,4 +151,43 @@ TCPDV_EXPORT int tcpdv_query_qp_security(struct ibv_qp *ibqp,
 	sec->rejected = qp->sec.rejected;
 	tcp_mutex_unlock(&qp->lock);
 	return 0;
+}
+
+/* A live RC or UC QP of ours, or the errno that says why not. */
+static int cc_qp(struct ibv_qp *ibqp, struct tcp_qp **out)
+{
+	struct tcp_qp *qp;
+
+	if (!ibqp)
+		return EINVAL;
+	if (!ibqp->context || !is_tcp_ctx(ibqp->context))
+		return EOPNOTSUPP;
+	qp = to_tqp(ibqp);
+	if (!tcp_obj_ok(&qp->id, ibqp->context, ibqp->handle))
+		return EINVAL;
+	if (qp->type != IBV_QPT_RC && qp->type != IBV_QPT_UC)
+		return EOPNOTSUPP; /* UD: datagrams, no congestion control */
+	*out = qp;
+	return 0;
+}
+
+TCPDV_EXPORT int tcpdv_modify_qp_cc(struct ibv_qp *ibqp, const char *name)
+{
+	struct tcp_qp *qp;
+	int err = cc_qp(ibqp, &qp);
+
+	if (!err)
+		err = tcp_qp_set_cc(qp, name);
+	return err ? tcp_fail(err) : 0;
+}
+
+TCPDV_EXPORT int tcpdv_query_qp_cc(struct ibv_qp *ibqp,
+				   char name[TCPDV_CC_NAME_MAX])
+{
+	struct tcp_qp *qp;
+	int err = name ? cc_qp(ibqp, &qp) : EINVAL;
+
+	if (!err)
+		err = tcp_qp_get_cc(qp, name);
+	return err ? tcp_fail(err) : 0;
 }

@@ -41,6 +41,8 @@ from rtcp_verbs import (DEV, NETDEV, bounded, libverbs,  # noqa: E402
 
 CONSUMER_REJECT = 28  # IB CM reject reason, as librdmacm reports it
 MSG = 1024
+RDMA_OPTION_ID_TOS = 0  # librdmacm's value; pyverbs has no name for it
+DEADLINE = 20  # seconds: what must happen comes well within this
 
 
 def netdev_ipv4(ifname):
@@ -72,6 +74,45 @@ def qp_init(max_wr=16):
 
 def pattern(n, seed):
     return bytes((seed + i * 7) & 0xff for i in range(n))
+
+
+def tcp_sockets():
+    """(local port, peer port, TOS) of this process's connected TCP
+    sockets, as the kernel says (the traffic class on an IPv6 socket)."""
+    out = []
+    for name in os.listdir('/proc/self/fd'):
+        try:
+            s = socket.socket(fileno=os.dup(int(name)))
+        except OSError:
+            continue  # not a socket, or already closed
+        with s:
+            try:
+                if s.type != socket.SOCK_STREAM:
+                    continue
+                peer = s.getpeername()
+                tos = (s.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS)
+                       if s.family == socket.AF_INET6 else
+                       s.getsockopt(socket.IPPROTO_IP, socket.IP_TOS))
+                out.append((s.getsockname()[1], peer[1], tos))
+            except OSError:
+                continue  # not connected
+    return out
+
+
+def qp_socket_tos(qpn, peer_qpn, deadline=DEADLINE):
+    """The DSCP bits of the TOS of QP `qpn`'s own TCP socket. A QPN is
+    its listener's port << 8 | slot; the smaller QPN connects to the
+    larger's port, the larger accepts on it. Polled: the connection is
+    made in the background after RTR."""
+    port = max(qpn, peer_qpn) >> 8
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        for lport, rport, tos in tcp_sockets():
+            if (rport == port if qpn < peer_qpn else
+                    lport == port and rport != port):
+                return tos & ~3  # the kernel owns TCP's ECN bits
+        time.sleep(0.05)
+    raise AssertionError('no socket of QP %#x' % qpn)
 
 
 def conn_param(pdata=b'', **kw):
@@ -118,6 +159,23 @@ class CmEventFullC(ctypes.Structure):
                 ('status', ctypes.c_int), ('conn', ConnParamC)]
 
 
+class QpInitAttrC(ctypes.Structure):
+    """struct ibv_qp_init_attr"""
+    _fields_ = [('qp_context', _P), ('send_cq', _P), ('recv_cq', _P),
+                ('srq', _P), ('max_send_wr', ctypes.c_uint32),
+                ('max_recv_wr', ctypes.c_uint32),
+                ('max_send_sge', ctypes.c_uint32),
+                ('max_recv_sge', ctypes.c_uint32),
+                ('max_inline_data', ctypes.c_uint32),
+                ('qp_type', ctypes.c_int), ('sq_sig_all', ctypes.c_int)]
+
+
+def c_qpn(cid):
+    """rdma_cm_id.qp->qp_num (the 4th pointer; ibv_qp's 14th u32)."""
+    qp = ctypes.cast(cid, ctypes.POINTER(_P))[3]
+    return ctypes.cast(qp, ctypes.POINTER(ctypes.c_uint32))[13]
+
+
 def sockaddr_in(addr, port):
     return SockaddrIn(socket.AF_INET, socket.htons(port),
                       (ctypes.c_uint8 * 4)(*socket.inet_aton(addr)))
@@ -136,6 +194,10 @@ for _name, _res, _args in (
         ('rdma_listen', ctypes.c_int, [_P, ctypes.c_int]),
         ('rdma_connect', ctypes.c_int, [_P, ctypes.POINTER(ConnParamC)]),
         ('rdma_reject', ctypes.c_int, [_P, _P, ctypes.c_uint8]),
+        ('rdma_accept', ctypes.c_int, [_P, ctypes.POINTER(ConnParamC)]),
+        ('rdma_create_qp', ctypes.c_int,
+         [_P, _P, ctypes.POINTER(QpInitAttrC)]),
+        ('rdma_destroy_qp', None, [_P]),
         ('rdma_get_src_port', ctypes.c_uint16, [_P]),
         ('rdma_set_option', ctypes.c_int,
          [_P, ctypes.c_int, ctypes.c_int, _P, ctypes.c_size_t]),
@@ -546,6 +608,56 @@ class CApi(unittest.TestCase):
             self.assertEqual(cm_c.rdma_destroy_id(child), 0)
         finally:
             cm_c.rdma_destroy_id(cid)
+            cm_c.rdma_destroy_id(lid)
+            cm_c.rdma_destroy_event_channel(ch)
+
+    def rc_qp(self, cid):
+        attr = QpInitAttrC(max_send_wr=4, max_recv_wr=4, max_send_sge=1,
+                           max_recv_sge=1, qp_type=e.IBV_QPT_RC)
+        self.assertEqual(cm_c.rdma_create_qp(cid, None, ctypes.byref(attr)),
+                         0)
+
+    @bounded()
+    def test_tos_is_the_qp_traffic_class(self):
+        # RDMA_OPTION_ID_TOS: the QP's traffic class at RTR, and so its
+        # TCP socket's TOS / traffic class, as RoCE's IP header carries it
+        port = free_port()
+        ch = cm_c.rdma_create_event_channel()
+        lid, cid, child = _P(), _P(), None
+        self.assertEqual(cm_c.rdma_create_id(ch, ctypes.byref(lid), None,
+                                             ce.RDMA_PS_TCP), 0)
+        self.assertEqual(cm_c.rdma_create_id(ch, ctypes.byref(cid), None,
+                                             ce.RDMA_PS_TCP), 0)
+        try:
+            self.assertEqual(self.set_option(cid, ce.RDMA_OPTION_ID,
+                                             RDMA_OPTION_ID_TOS, b'\x60'), 0)
+            src = sockaddr_in(ADDR, port)
+            self.assertEqual(cm_c.rdma_bind_addr(lid, ctypes.byref(src)), 0)
+            self.assertEqual(cm_c.rdma_listen(lid, 1), 0)
+            self.assertEqual(cm_c.rdma_resolve_addr(
+                cid, None, ctypes.byref(src), 2000), 0)
+            self.ack(self.get_event(ch, ce.RDMA_CM_EVENT_ADDR_RESOLVED))
+            self.assertEqual(cm_c.rdma_resolve_route(cid, 2000), 0)
+            self.ack(self.get_event(ch, ce.RDMA_CM_EVENT_ROUTE_RESOLVED))
+            self.rc_qp(cid)
+            param = ConnParamC(None, 0, 1, 1, 0, 7, 7, 0, 0)
+            self.assertEqual(cm_c.rdma_connect(cid, ctypes.byref(param)), 0)
+            ev = self.get_event(ch, ce.RDMA_CM_EVENT_CONNECT_REQUEST)
+            child = _P(ev.contents.id)
+            self.ack(ev)
+            self.rc_qp(child)
+            self.assertEqual(cm_c.rdma_accept(child, ctypes.byref(param)), 0)
+            for _ in range(2):  # the two ends', in either order
+                self.ack(self.get_event(ch, ce.RDMA_CM_EVENT_ESTABLISHED))
+            a, b = c_qpn(cid), c_qpn(child)
+            self.assertEqual(qp_socket_tos(a, b), 0x60)
+            # the listener set none: its side's QP keeps 0
+            self.assertEqual(qp_socket_tos(b, a), 0)
+        finally:
+            for i in (child, cid):
+                if i:
+                    cm_c.rdma_destroy_qp(i)
+                    cm_c.rdma_destroy_id(i)
             cm_c.rdma_destroy_id(lid)
             cm_c.rdma_destroy_event_channel(ch)
 

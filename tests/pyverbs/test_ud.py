@@ -174,6 +174,36 @@ class UDCase(QPCase):
         self.assertEqual(ipaddress.IPv4Address(ip[12:16]), mine)
         self.assertEqual(ipaddress.IPv4Address(ip[16:20]), mine)
 
+    def test_tclass_on_the_wire(self):
+        # the AH's traffic class is the datagram's TOS / IPv6 traffic
+        # class byte, ECN bits included, as a plain UDP socket (not ours)
+        # reads it from the IP header: the port it is bound to is the one
+        # a QPN of port << 8 sends to
+        v4 = ipaddress.IPv6Address(str(gid0(self.ctx))).ipv4_mapped
+        cases = [(0, socket.AF_INET, str(v4), socket.IPPROTO_IP,
+                  socket.IP_RECVTOS, socket.IP_TOS, 0x62)]
+        i = gid_index(self.ctx, want_v6=True)
+        v6 = i is not None and ipaddress.IPv6Address(
+            str(self.ctx.query_gid(PORT, i)))
+        if v6 and not v6.is_link_local:
+            cases.append((i, socket.AF_INET6, str(v6), socket.IPPROTO_IPV6,
+                          socket.IPV6_RECVTCLASS, socket.IPV6_TCLASS, 0xb9))
+        a = self.ud()
+        for sgid, family, addr, level, recv_opt, cmsg_type, tc in cases:
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.bind((addr, 0))
+                s.setsockopt(level, recv_opt, 1)
+                s.settimeout(20)
+                port = s.getsockname()[1]
+                ah = self.ah(a, sgid_index=sgid,
+                             dgid=self.ctx.query_gid(PORT, sgid), tclass=tc)
+                self.send(a, ah, port << 8 | 1, b'tos')
+                poll_cq(a.scq, 1)
+                _, anc, _, _ = s.recvmsg(4096, socket.CMSG_SPACE(4))
+                got = [d[0] for lv, t, d in anc if (lv, t) == (level,
+                                                               cmsg_type)]
+                self.assertEqual(got, [tc], addr)
+
     def test_grh_ipv6(self):
         i = gid_index(self.ctx, want_v6=True)
         if i is None:

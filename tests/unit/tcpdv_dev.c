@@ -23,7 +23,8 @@
 
 #define ALL_CAPS                                                        \
 	(TCPDV_CAP_RC | TCPDV_CAP_RDMA | TCPDV_CAP_UC | TCPDV_CAP_SRQ | \
-	 TCPDV_CAP_MW | TCPDV_CAP_PSP_AUTH | TCPDV_CAP_PSP_ENCRYPT)
+	 TCPDV_CAP_MW | TCPDV_CAP_PSP_AUTH | TCPDV_CAP_PSP_ENCRYPT |    \
+	 TCPDV_CAP_CC)
 
 struct end {
 	struct ibv_pd *pd;
@@ -72,6 +73,15 @@ static int check_device(struct ibv_context *ctx, int want_mode)
 	CHECKF(a.comp_mask == 0, "%#llx", (unsigned long long)a.comp_mask);
 	CHECKF(a.psp_mode == 0xabababab && a.fingerprint[0] == (char)0xab,
 	       "PSP part written though not asked for");
+	CHECKF(a.cc[0] == (char)0xab, "CC part written though not asked for");
+
+	memset(&a, 0xab, sizeof(a));
+	a.comp_mask = TCPDV_DEVICE_ATTR_CC;
+	CHECKF(tcpdv_query_device(ctx, &a) == 0, "errno %d", errno);
+	CHECKF(a.comp_mask == TCPDV_DEVICE_ATTR_CC, "%#llx",
+	       (unsigned long long)a.comp_mask);
+	CHECKF(memchr(a.cc, 0, sizeof(a.cc)) != NULL, "cc not terminated");
+	CHECKF(a.psp_mode == 0xabababab, "PSP part written though not asked");
 
 	memset(&a, 0, sizeof(a));
 	a.comp_mask = TCPDV_DEVICE_ATTR_PSP | (1ull << 63);

@@ -56,6 +56,7 @@ static void check_foreign(void)
 	struct ibv_qp qp;
 	struct tcpdv_device_attr a;
 	struct tcpdv_qp_security s;
+	char cc[TCPDV_CC_NAME_MAX];
 
 	memset(&dev, 0, sizeof(dev));
 	memset(&ctx, 0, sizeof(ctx));
@@ -74,6 +75,10 @@ static void check_foreign(void)
 	CHECKF(a.caps == 0x5a5a5a5a5a5a5a5aull, "attr written");
 	CHECKF(tcpdv_query_qp_security(&qp, &s) == EOPNOTSUPP, "foreign QP");
 	CHECKF(s.mode == 0x5a5a5a5a, "sec written");
+	memset(cc, 0x5a, sizeof(cc));
+	CHECKF(tcpdv_modify_qp_cc(&qp, "reno") == EOPNOTSUPP, "foreign QP cc");
+	CHECKF(tcpdv_query_qp_cc(&qp, cc) == EOPNOTSUPP && cc[0] == 0x5a,
+	       "foreign QP cc query");
 	ctx.device = NULL;
 	CHECKF(tcpdv_query_device(&ctx, &a) == EOPNOTSUPP, "no device");
 	qp.context = NULL;
@@ -114,7 +119,7 @@ int main(int argc, char **argv)
 			TCPDV_CAP_RC,	       TCPDV_CAP_RDMA,
 			TCPDV_CAP_PSP_AUTH,    TCPDV_CAP_UC,
 			TCPDV_CAP_SRQ,	       TCPDV_CAP_MW,
-			TCPDV_CAP_PSP_ENCRYPT,
+			TCPDV_CAP_PSP_ENCRYPT, TCPDV_CAP_CC,
 		};
 		unsigned int i, seen = 0;
 
