@@ -67,11 +67,15 @@ if [ "${1:-}" != --inner ]; then
 		fi
 		export PB
 	fi
-	exec unshare -m --propagation private bash "$0" --inner
+	SCR=$(mktemp -d /tmp/rdma-tcp-pkg.XXXXXX) || exit 2
+	unshare -m --propagation private bash "$0" --inner "$SCR"
+	rc=$?
+	rmdir "$SCR"
+	exit $rc
 fi
 
-# ---- inside the mount namespace ----
-SCR=$(mktemp -d /tmp/rdma-tcp-pkg.XXXXXX) || exit 2
+# ---- inside the mount namespace: $2 is the scratch mount point ----
+SCR=$2
 mount -t tmpfs -o mode=0755 rdma-tcp-pkg "$SCR" || exit 2
 overlay() { # DIR: writes land in $SCR
 	local n=${1//\//_}
