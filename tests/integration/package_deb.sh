@@ -10,9 +10,10 @@
 #    runs `dpkg-buildpackage -us -uc -b` there (the .debs land beside it,
 #    never in the repository's parent);
 # 2. lintian on the .changes: an error fails, warnings are printed;
-# 3. test_package.sh with RDMA_TCP_TEST_DEB=rdma-tcp_*.deb: `dpkg -i` of
-#    the package (maintainer scripts and all) into the scratch root of a
-#    mount namespace, then the same checks as with `cmake --install`.
+# 3. test_package.sh with RDMA_TCP_TEST_DEB="rdma-tcp_*.deb
+#    rdma-tcp-dev_*.deb": `dpkg -i` of the packages (maintainer scripts and
+#    all) into the scratch root of a mount namespace, the same checks as
+#    with `cmake --install`, and `dpkg -r` at the end.
 # Needs debhelper and lintian (tests/lib/deps.sh: rtcp_deps_package).
 #
 # Prints one line per check and "N passed, N failed".
@@ -51,10 +52,10 @@ lint=$(lintian "$CHANGES" 2>&1)
 check_nomatch "lintian: no error" '(^|'$'\n'')E: ' "$lint"
 printf '%s\n' "$lint" | grep '^W: ' | sed 's/^/    lintian /'
 
-DEB=$(ls "$WORK"/rdma-tcp_"$VER"_*.deb)
+DEB="$(ls "$WORK"/rdma-tcp_"$VER"_*.deb) $(ls "$WORK"/rdma-tcp-dev_"$VER"_*.deb)"
 if RDMA_TCP_TEST_DEB=$DEB bash "$HERE/test_package.sh" "$RDMA_TCP" >"$WORK/log" 2>&1; then
-	ok "test_package.sh with dpkg -i $(basename "$DEB")"
+	ok "test_package.sh with dpkg -i: $(tail -1 "$WORK/log")"
 else
-	fail "test_package.sh with dpkg -i $(basename "$DEB")" "$(grep -v '^ok' "$WORK/log")"
+	fail "test_package.sh with dpkg -i" "$(grep -v '^ok' "$WORK/log")"
 fi
 finish

@@ -11,9 +11,11 @@
 # a scratch tmpfs, /run and /dev/infiniband scratch tmpfs. Into that root:
 #  - the build configured as debian/rules configures it (prefix /usr,
 #    scratch build dir BUILD/package-test, reused) is installed with
-#    `cmake --install`, or, with RDMA_TCP_TEST_DEB=FILE.deb, that package
-#    with `dpkg -i` (maintainer scripts and all);
+#    `cmake --install`, or, with RDMA_TCP_TEST_DEB="FILE.deb...", those
+#    packages with `dpkg -i` (maintainer scripts and all; removed with
+#    `dpkg -r` at the end: the prerm takes the preload line out);
 #  - then the postinst's step: ld-so-preload add (in /etc/ld.so.preload);
+#    ld.so then says nothing to any program (it would name a bad line);
 #  - layout: the provider link in /usr/lib/MA/libibverbs, tcp.driver in
 #    /etc/libibverbs.d, the preload libraries, rdma-tcp in /usr/sbin,
 #    rdma-tcp.service, links.conf, the man pages; a program built with
@@ -24,8 +26,8 @@
 #  - with `env -i` (no variable at all): ibv_devices lists tcp0,
 #    ibv_devinfo shows its port active, ibv_rc_pingpong passes between two
 #    env -i processes over 127.0.0.1; with the ld.so.preload line removed
-#    (the prerm's step) ibv_devices no longer lists it, and its programs
-#    still run.
+#    (the prerm's step) ibv_devices no longer lists it, and programs run
+#    as before, ld.so silent.
 # With the ASan build it checks nothing (the installed layout is the plain
 # build's) and says so.
 #
@@ -99,9 +101,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+SYSPATH=PATH=/usr/sbin:/usr/bin:/sbin:/bin
 if [ -n "${RDMA_TCP_TEST_DEB:-}" ]; then
-	check "dpkg -i $(basename "$RDMA_TCP_TEST_DEB")" \
-		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin dpkg -i "$RDMA_TCP_TEST_DEB"
+	# shellcheck disable=SC2086 # a list of .debs
+	check "dpkg -i$(for d in $RDMA_TCP_TEST_DEB; do printf ' %s' "${d##*/}"; done)" \
+		env -i $SYSPATH dpkg -i $RDMA_TCP_TEST_DEB
 else
 	check "cmake --install (prefix /usr)" cmake --install "$PB"
 	check "ldconfig" ldconfig
@@ -124,6 +128,8 @@ check_match "provider beside rdma-core's: libibverbs/libtcp-rdmav34.so -> ../lib
 check "tcp.driver names the provider" grep -qx 'driver tcp' /etc/libibverbs.d/tcp.driver
 check "/etc/ld.so.preload names librdma-tcp-nl.so" \
 	grep -qx "$LIBDIR/rdma-tcp/librdma-tcp-nl.so" /etc/ld.so.preload
+check_match "ld.so says nothing to a program with the preload line" '^$' \
+	"$(env -i /bin/true 2>&1)"
 for m in man7/rdma-tcp.7 man5/rdma-tcp-links.conf.5 man8/rdma-tcp.8; do
 	check "man page $m" bash -c "ls /usr/share/man/$m* >/dev/null"
 done
@@ -202,14 +208,21 @@ else
 fi
 
 # ---- without the ld.so.preload line (the prerm's step) ----
-check "ld-so-preload remove" /usr/libexec/rdma-tcp/ld-so-preload remove
+check "link del tcp0" /usr/sbin/rdma-tcp link del tcp0
+if [ -n "${RDMA_TCP_TEST_DEB:-}" ]; then
+	check "dpkg -r (prerm takes the line out)" \
+		env -i $SYSPATH dpkg -r rdma-tcp-dev rdma-tcp
+	check "the library is gone" test ! -e "$LIBDIR/rdma-tcp/librdma-tcp-nl.so"
+else
+	check "ld-so-preload remove" /usr/libexec/rdma-tcp/ld-so-preload remove
+fi
 check "/etc/ld.so.preload without it" bash -c \
 	"! grep -q librdma-tcp-nl /etc/ld.so.preload 2>/dev/null"
+out=$(env -i /bin/true 2>&1)
+check_match "ld.so says nothing to a program (no stale preload line)" '^$' "$out"
 out=$(env -i ibv_devices 2>&1)
-check_nomatch "env -i ibv_devices: no tcp0 without the preload" 'tcp0' "$out"
+check_nomatch "env -i ibv_devices: no tcp device without the preload" 'tcp0' "$out"
 # the stock answers: a list, or this kernel's "no RDMA here"
 check_match "and ibv_devices runs as without rdma-tcp" \
 	'node GUID|Failed to get IB devices list' "$out"
-
-check "link del tcp0" /usr/sbin/rdma-tcp link del tcp0
 finish
