@@ -25,6 +25,7 @@
 
 struct conf_line {
 	int lineno;
+	const char *why; /* why the line cannot be read, or NULL */
 	int argc;
 	char *argv[WORDS_MAX];
 	char *buf; /* the words point into it */
@@ -71,7 +72,11 @@ static const char *split(char *s, struct conf_line *l)
 	return NULL;
 }
 
-/* Reads and splits @c->file; the count of bad lines, or -1. */
+/*
+ * Reads and splits @c->file; a line that cannot be split is kept with
+ * its reason, for conf_check() to report in line order. The count of
+ * lines reported here (past LINES_MAX), or -1.
+ */
 static int conf_read(struct conf *c, FILE *f)
 {
 	char *buf = NULL, *nl;
@@ -81,8 +86,10 @@ static int conf_read(struct conf *c, FILE *f)
 	ssize_t len;
 
 	while ((len = getline(&buf, &cap, f)) >= 0) {
-		struct conf_line *l = &c->lines[c->n];
+		struct conf_line spare,
+			*l = c->n < LINES_MAX ? &c->lines[c->n] : &spare;
 
+		memset(l, 0, sizeof(*l));
 		lineno++;
 		nl = memchr(buf, '\n', (size_t)len);
 		if (nl)
@@ -91,17 +98,17 @@ static int conf_read(struct conf *c, FILE *f)
 			why = "NUL byte in line";
 		else if (len > LINE_MAX_LEN)
 			why = "line longer than 1024 bytes";
-		else if (c->n == LINES_MAX)
-			why = "more than 256 devices";
 		else
 			why = split(buf, l);
-		if (why) {
-			rtcp_err("%s:%d: %s", c->file, lineno, why);
+		if (!why && !l->argc)
+			continue;
+		if (l == &spare) {
+			rtcp_err("%s:%d: more than %d devices", c->file, lineno,
+				 LINES_MAX);
 			bad++;
 			continue;
 		}
-		if (!l->argc)
-			continue;
+		l->why = why;
 		l->lineno = lineno;
 		l->buf = buf;
 		buf = NULL;
@@ -127,6 +134,12 @@ static int conf_check(struct conf *c, restore_line_fn fn)
 		struct conf_line *l = &c->lines[i];
 
 		snprintf(where, sizeof(where), "%s:%d", c->file, l->lineno);
+		if (l->why) {
+			rtcp_err("%s: %s", where, l->why);
+			names[i] = NULL;
+			bad++;
+			continue;
+		}
 		if (fn(l->argc, l->argv, where, false, &names[i])) {
 			names[i] = NULL;
 			bad++;
