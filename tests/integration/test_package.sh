@@ -52,7 +52,7 @@ if [ "${1:-}" != --inner ]; then
 	need_tools unshare cmake make cc pkg-config ibv_devices ibv_devinfo \
 		ibv_rc_pingpong ss
 	if grep -q '^RDMA_TCP_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt"; then
-		echo "ok - skipped: the installed layout is the plain build's"
+		echo "# skipped: the installed layout is the plain build's"
 		finish
 		exit
 	fi
@@ -138,6 +138,10 @@ done
 EXEC=$(sed -n 's/^ExecStart=//p' /lib/systemd/system/rdma-tcp.service)
 check_match "the unit restores /etc/rdma-tcp/links.conf" \
 	'^/usr/sbin/rdma-tcp link restore /etc/rdma-tcp/links.conf$' "$EXEC"
+if command -v systemd-analyze >/dev/null; then
+	check_match "systemd-analyze verify rdma-tcp.service: no complaint" '^ 0$' \
+		"$(systemd-analyze verify /lib/systemd/system/rdma-tcp.service 2>&1; echo " $?")"
+fi
 printf 'tcp0 netdev lo\ntcp1 netdev lo psp maybe\n' >/etc/rdma-tcp/links.conf
 out=$(env -i $EXEC 2>&1)
 check_match "a bad links.conf is refused whole (exit 2, FILE:LINE)" \
