@@ -25,7 +25,9 @@
 #    (twice: the second changes nothing), a bad links.conf refused whole;
 #  - with `env -i` (no variable at all): ibv_devices lists tcp0,
 #    ibv_devinfo shows its port active, ibv_rc_pingpong passes between two
-#    env -i processes over 127.0.0.1; with the ld.so.preload line removed
+#    env -i processes over 127.0.0.1; with a kernel that has RDMA
+#    (test_coexist.sh's emulated netlink, fake_rdma_nl.so, stacked after
+#    our line in /etc/ld.so.preload) ibv_devices lists its rxe0 and tcp0; with the ld.so.preload line removed
 #    (the prerm's step) ibv_devices no longer lists it, and programs run
 #    as before, ld.so silent.
 # With the ASan build it checks nothing (the installed layout is the plain
@@ -69,6 +71,9 @@ if [ "${1:-}" != --inner ]; then
 		fi
 		export PB
 	fi
+	# the emulated kernel RDMA netlink of test_coexist.sh
+	SHIM=$(built tests/tools/fake_rdma_nl.so) || exit 2
+	export SHIM
 	SCR=$(mktemp -d /tmp/rdma-tcp-pkg.XXXXXX) || exit 2
 	unshare -m --propagation private bash "$0" --inner "$SCR"
 	rc=$?
@@ -176,6 +181,21 @@ else
 	fail "ibv_rc_pingpong server listening on $PORT" "$(cat "$SCR/srv")"
 fi
 SRV=
+
+# ---- a host with kernel RDMA devices (emulated: test_coexist.sh) ----
+# tests/tools/fake_rdma_nl.so after our line in /etc/ld.so.preload is the
+# kernel's RDMA netlink, with an rxe0 (driver id 14) on tcp0's node.
+UV=$(cat /run/rdma-tcp/sys/class/infiniband/tcp0/tcp_uverbs)
+cp /etc/ld.so.preload "$SCR/preload.saved"
+echo "$SHIM" >>/etc/ld.so.preload
+out=$(env -i FAKE_RDMA_NL_DEVICES="rxe0:14:$UV" ibv_devices 2>&1)
+check_match "with a kernel: env -i ibv_devices lists the kernel's rxe0" \
+	'[[:space:]]rxe0[[:space:]]+[0-9a-f]{16}' "$out"
+check_match "with a kernel: and tcp0" '[[:space:]]tcp0[[:space:]]+[0-9a-f]{16}' "$out"
+out=$(env -i FAKE_RDMA_NL_DEVICES="rxe0:14:$UV" ibv_devinfo -d tcp0 2>&1)
+check_match "with a kernel: env -i ibv_devinfo -d tcp0: port active" \
+	'state:[[:space:]]+PORT_ACTIVE' "$out"
+cp "$SCR/preload.saved" /etc/ld.so.preload
 
 # ---- pkg-config rdma-tcp and the installed headers ----
 cat >"$SCR/dv.c" <<'EOF'
