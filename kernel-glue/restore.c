@@ -46,16 +46,20 @@ static void conf_free(struct conf *c)
 }
 
 /*
- * Split @s into words at blanks, up to a '#' that starts a word. Quotes
- * and control characters are refused rather than guessed at: the words
- * are passed on as they are (a path with blanks cannot be written).
- * 0, or a message.
+ * Split @s into words at blanks, up to a '#' that starts a word (the
+ * comment is not looked at). Quotes and control characters are refused
+ * rather than guessed at: the words are passed on as they are (a path
+ * with blanks cannot be written). 0, or a message.
  */
 static const char *split(char *s, struct conf_line *l)
 {
 	char *p;
 
 	for (p = s; *p; p++) {
+		if (*p == '#' && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			break;
+		}
 		if (*p == '"' || *p == '\'' || *p == '\\')
 			return "quotes and backslashes are not supported";
 		if ((unsigned char)*p < 0x20 && *p != '\t')
@@ -63,8 +67,6 @@ static const char *split(char *s, struct conf_line *l)
 	}
 	l->argc = 0;
 	for (p = strtok(s, " \t"); p; p = strtok(NULL, " \t")) {
-		if (*p == '#')
-			break;
 		if (l->argc == WORDS_MAX)
 			return "too many words";
 		l->argv[l->argc++] = p;

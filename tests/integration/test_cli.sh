@@ -682,7 +682,7 @@ eq "every bad line named FILE:LINE, in order, and nothing added" \
 	"$LC:2 $LC:3 $LC:4 $LC:5 $LC:6 $LC:7 $LC 0"
 check "...the duplicate names its first line" \
 	grep -q "^rdma-tcp: $LC:5: device tcp5 already on line 1$" "$ERR"
-printf '# devices\n\ntcp5 netdev lo   # host key\n\ttcp6 netdev lo psp encrypt\n' >"$LC"
+printf '# "devices"\n\ntcp5 netdev lo   # the \\"host\\" key\n\ttcp6 netdev lo psp encrypt\n' >"$LC"
 for i in $(seq 300); do echo "# comment $i"; done >>"$LC"
 expect_rc 0 "restore --check of a good file" "$BIN" link restore --check "$LC"
 check "...adds nothing" test ! -e "$IB/tcp5"
@@ -691,6 +691,9 @@ expect_rc 0 "restore" "$BIN" link restore "$LC"
 eq "...reports each device added" "$(cat "$OUT")" \
 	"$LC:3: tcp5 added"$'\n'"$LC:4: tcp6 added"
 check_match "...tcp6 in its mode" 'psp encrypt' "$("$BIN" link show tcp6)"
+printf 'tcp5 netdev lo psp encrypt#x\n' >"$WORK/hash.conf"
+expect_rc 2 "a '#' inside a word starts no comment" \
+	"$BIN" link restore --check "$WORK/hash.conf"
 expect_rc 0 "restore again" "$BIN" link restore "$LC"
 eq "...leaves both as they are" "$(cat "$OUT")" \
 	"$LC:3: tcp5 exists, left as it is"$'\n'"$LC:4: tcp6 exists, left as it is"
