@@ -10,6 +10,10 @@
 #define RTCP_EXIT_FAIL	1
 #define RTCP_EXIT_USAGE 2
 
+#ifndef RDMA_TCP_LINKS_CONF
+#define RDMA_TCP_LINKS_CONF "/etc/rdma-tcp/links.conf"
+#endif
+
 #ifndef RDMA_TCP_VERSION
 #define RDMA_TCP_VERSION "0.0.0"
 #endif
@@ -26,6 +30,18 @@ int cmd_link_add(const char *name, const char *ifname,
 int cmd_link_del(const char *name);
 /* @name NULL lists every device */
 int cmd_link_show(const char *name);
+
+/* link.c: whether ROOT has a device @name */
+bool link_exists(const char *name);
+
+/*
+ * restore.c: one line of a links.conf, the words after "link add"; @where
+ * is "FILE:LINE" for messages. Checks only unless @apply; sets @name to
+ * the device's. 0, or an exit status.
+ */
+typedef int (*restore_line_fn)(int argc, char **argv, const char *where,
+			       bool apply, const char **name);
+int cmd_link_restore(const char *file, bool check_only, restore_line_fn fn);
 
 /* link_psp.c: the security configuration of an existing device */
 int cmd_link_set(const char *name, const struct psp_opts *psp, const char *cc);

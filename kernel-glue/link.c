@@ -295,6 +295,13 @@ int cmd_link_add(const char *name, const char *ifname,
 	return ret;
 }
 
+bool link_exists(const char *name)
+{
+	struct reg_root root;
+
+	return !reg_root_get(&root) && reg_dev_exists(&root, name);
+}
+
 int cmd_link_del(const char *name)
 {
 	struct reg_root root;

@@ -19,17 +19,36 @@
 #include <unistd.h>
 
 #include <rdma/rdma_netlink.h>
+#include <rdma_tcp/registry.h>
 
 #include "nl_preload.h"
 
-/* ibv_get_sysfs_path(): $SYSFS_PATH without trailing slashes, or NULL
- * when that is the kernel's /sys (its devices are the kernel's to list) */
+/*
+ * The sysfs-shaped directory whose devices we list: $SYSFS_PATH as
+ * ibv_get_sysfs_path() gives it to libibverbs, unless that is the
+ * kernel's /sys (its devices are the kernel's to list). Unset, the
+ * registry's own ROOT/sys ($RDMA_TCP_ROOT or /run/rdma-tcp): an installed
+ * rdma-tcp with this library in /etc/ld.so.preload lists the registry's
+ * devices to programs started with no environment at all, and the
+ * provider finds them there (docs/design.md, "Installed: no
+ * environment"). secure_getenv(), as libibverbs ignores SYSFS_PATH in
+ * set-user-ID programs: /etc/ld.so.preload reaches those too. NULL: none.
+ */
 static char *registry_sysfs(void)
 {
-	const char *env = getenv("SYSFS_PATH");
-	char real[PATH_MAX];
+	const char *env = secure_getenv("SYSFS_PATH");
+	const char *root = secure_getenv(RDMA_TCP_ROOT_ENV);
+	char real[PATH_MAX], dflt[PATH_MAX];
 
-	if (!env || !*env || !realpath(env, real) || !strcmp(real, "/sys"))
+	if (!env || !*env) {
+		if (!root || root[0] != '/')
+			root = RDMA_TCP_DEFAULT_ROOT;
+		if (snprintf(dflt, sizeof(dflt), "%s/sys", root) >=
+		    (int)sizeof(dflt))
+			return NULL;
+		env = dflt;
+	}
+	if (!realpath(env, real) || !strcmp(real, "/sys"))
 		return NULL;
 	return strdup(real);
 }

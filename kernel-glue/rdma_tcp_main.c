@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "glue_util.h"
 #include "link_cc.h"
 #include "psp_cfg.h"
 
@@ -26,6 +27,7 @@ static const char usage_text[] =
 	"       rdma-tcp link set NAME [SECURITY] [cc CC]\n"
 	"       rdma-tcp link rotate NAME\n"
 	"       rdma-tcp link del NAME\n"
+	"       rdma-tcp link restore [--check] [FILE]\n"
 	"       rdma-tcp link [show [NAME]]\n"
 	"       rdma-tcp stat [DEV] [-j]\n"
 	"       rdma-tcp env\n"
@@ -40,7 +42,12 @@ static const char usage_text[] =
 	"\n"
 	"NAME must start with \"tcp\" (e.g. tcp0). ROOT is $RDMA_TCP_ROOT or\n"
 	"/run/rdma-tcp. The default is psp auth with the host key\n"
-	"ROOT/etc/host.key. See rdma-tcp(8).\n";
+	"ROOT/etc/host.key. FILE is " RDMA_TCP_LINKS_CONF " unless given.\n"
+	"See rdma-tcp(8), rdma-tcp(7), rdma-tcp-links.conf(5).\n";
+
+/* "FILE:LINE" while a links.conf line is parsed: its errors name it and
+ * print no usage */
+static const char *line_at;
 
 static int usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
@@ -51,11 +58,14 @@ static int usage_error(const char *fmt, ...)
 	va_list ap;
 
 	fputs("rdma-tcp: ", stderr);
+	if (line_at)
+		fprintf(stderr, "%s: ", line_at);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	fputs(usage_text, stderr);
+	if (!line_at)
+		fputs(usage_text, stderr);
 	return RTCP_EXIT_USAGE;
 }
 
@@ -104,28 +114,96 @@ static int parse_pairs(int argc, char **argv, const char **name,
 	return RTCP_EXIT_OK;
 }
 
-/* link add NAME netdev IFNAME [type tcp] [SECURITY] [cc CC] */
-static int parse_link_add(int argc, char **argv)
+struct add_args {
+	const char *name, *ifname, *type, *cc;
+	struct psp_opts psp;
+};
+
+/* NAME netdev IFNAME [type tcp] [SECURITY] [cc CC]: after "link add" */
+static int parse_add_args(int argc, char **argv, struct add_args *a)
 {
-	const char *name = NULL, *ifname = NULL, *type = NULL, *why;
-	const char *cc = NULL;
-	struct psp_opts psp = { 0 };
+	const char *why;
 	int ret;
 
-	ret = parse_pairs(argc, argv, &name, &ifname, &type, &psp, &cc);
+	memset(a, 0, sizeof(*a));
+	ret = parse_pairs(argc, argv, &a->name, &a->ifname, &a->type, &a->psp,
+			  &a->cc);
 	if (ret)
 		return ret;
-	if (!ifname)
+	if (!a->ifname)
 		return usage_error("link add: missing \"netdev IFNAME\"");
-	if (type && strcmp(type, "tcp") != 0)
+	if (a->type && strcmp(a->type, "tcp") != 0)
 		return usage_error("unsupported device type \"%s\" (only tcp)",
-				   type);
-	why = psp_opts_check(&psp);
+				   a->type);
+	why = psp_opts_check(&a->psp);
 	if (why)
 		return usage_error("%s", why);
-	if (cc && cc_opt_check(cc))
+	if (a->cc && cc_opt_check(a->cc))
 		return RTCP_EXIT_FAIL;
-	return cmd_link_add(name, ifname, &psp, cc);
+	return RTCP_EXIT_OK;
+}
+
+static int parse_link_add(int argc, char **argv)
+{
+	struct add_args a;
+	int ret = parse_add_args(argc, argv, &a);
+
+	return ret ? ret : cmd_link_add(a.name, a.ifname, &a.psp, a.cc);
+}
+
+/* One device of links.conf (restore.c); an existing one is left alone. */
+static int restore_line(int argc, char **argv, const char *where, bool apply,
+			const char **name)
+{
+	struct add_args a;
+	const char *why;
+	int ret;
+
+	line_at = where;
+	ret = parse_add_args(argc, argv, &a);
+	/* what link add would refuse, found before anything is added */
+	if (!ret && (why = rtcp_check_dev_name(a.name)))
+		ret = usage_error("invalid device name \"%s\": %s", a.name,
+				  why);
+	else if (!ret && (why = rtcp_check_ifname(a.ifname)))
+		ret = usage_error("invalid netdev name \"%s\": %s", a.ifname,
+				  why);
+	line_at = NULL;
+	*name = a.name;
+	if (ret || !apply)
+		return ret;
+	if (link_exists(a.name)) {
+		printf("%s: %s exists, left as it is\n", where, a.name);
+		return RTCP_EXIT_OK;
+	}
+	ret = cmd_link_add(a.name, a.ifname, &a.psp, a.cc);
+	if (ret)
+		rtcp_err("%s: %s not added", where, a.name);
+	else
+		printf("%s: %s added\n", where, a.name);
+	return ret;
+}
+
+/* link restore [--check] [FILE] */
+static int parse_link_restore(int argc, char **argv)
+{
+	const char *file = NULL;
+	bool check = false;
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--check") || !strcmp(argv[i], "-n"))
+			check = true;
+		else if (argv[i][0] == '-' && argv[i][1])
+			return usage_error("unknown option \"%s\"", argv[i]);
+		else if (file)
+			return usage_error("unexpected argument \"%s\"",
+					   argv[i]);
+		else
+			file = argv[i];
+	}
+	return cmd_link_restore(file ? file : RDMA_TCP_LINKS_CONF, check,
+				restore_line);
 }
 
 /* link set NAME [SECURITY] [cc CC] */
@@ -153,6 +231,8 @@ static int parse_link(int argc, char **argv)
 	const char *cmd = argc ? argv[0] : "show";
 	int i;
 
+	if (!strcmp(cmd, "restore"))
+		return parse_link_restore(argc - 1, argv + 1);
 	/* no options exist; "-j" must not be taken for a device name */
 	for (i = 1; i < argc; i++)
 		if (argv[i][0] == '-')

@@ -61,6 +61,33 @@ static unsigned long current_netns(void)
 }
 
 /*
+ * The registry's directory of a device libibverbs placed under the
+ * kernel's /sys: with no SYSFS_PATH (an installed rdma-tcp, its netlink
+ * library in /etc/ld.so.preload), libibverbs builds every ibdev_path as
+ * /sys/class/infiniband/NAME, where no tcp device is. The device is the
+ * registry's ($RDMA_TCP_ROOT or /run/rdma-tcp) when that has NAME marked
+ * with the same uverbsN; then its ibdev_path becomes the registry's, so
+ * libibverbs' own sysfs reads (GIDs, pkeys) and ours go there. Kernel
+ * devices keep their paths (docs/design.md, "Installed: no environment").
+ */
+static bool tcp_registry_path(struct verbs_sysfs_dev *sdev)
+{
+	const char *root = secure_getenv(RDMA_TCP_ROOT_ENV);
+	char path[IBV_SYSFS_PATH_MAX], buf[64];
+
+	if (!root || root[0] != '/')
+		root = RDMA_TCP_DEFAULT_ROOT;
+	if (snprintf(path, sizeof(path), "%s/sys/class/infiniband/%s", root,
+		     sdev->ibdev_name) >= (int)sizeof(path))
+		return false;
+	if (read_attr(path, "tcp_uverbs", buf, sizeof(buf)) ||
+	    strcmp(buf, sdev->sysfs_name))
+		return false;
+	memcpy(sdev->ibdev_path, path, sizeof(path));
+	return true;
+}
+
+/*
  * A device is ours when its name has our prefix, the registry marked it as
  * a tcp device, and it was created in this network namespace: a device of
  * another namespace names a netdev this process cannot reach.
@@ -72,7 +99,8 @@ static bool tcp_match_device(struct verbs_sysfs_dev *sdev)
 	if (strncmp(sdev->ibdev_name, RDMA_TCP_NAME_PREFIX,
 		    strlen(RDMA_TCP_NAME_PREFIX)))
 		return false;
-	if (read_attr(sdev->ibdev_path, "tcp_uverbs", buf, sizeof(buf)))
+	if (read_attr(sdev->ibdev_path, "tcp_uverbs", buf, sizeof(buf)) &&
+	    !tcp_registry_path(sdev))
 		return false;
 	if (read_attr(sdev->ibdev_path, "tcp_netns", buf, sizeof(buf)) == 0 &&
 	    strtoul(buf, NULL, 10) != current_netns())

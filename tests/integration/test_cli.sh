@@ -672,6 +672,41 @@ expect_rc 0 "link del cleans up what rm -rf left" "$BIN" link del tcp3
 check "...the uverbs dir" test ! -e "$VERBS/$UV3"
 check "...the device node" test ! -e "/dev/infiniband/$UV3"
 
+### link restore (rdma-tcp-links.conf(5))
+LC=$WORK/links.conf
+printf '%s\n' 'tcp5 netdev lo' 'tcp6 netdev lo psp nope' 'tcp7 "lo"' \
+	'foo netdev lo' 'tcp5 netdev lo' 'tcp8 netdev lo key' 'tcp9' >"$LC"
+expect_rc 2 "restore of a malformed file" "$BIN" link restore "$LC"
+eq "every bad line named FILE:LINE, in order, and nothing added" \
+	"$(sed 's/^rdma-tcp: //; s/: .*//' "$ERR" | tr '\n' ' ')$(ls "$IB" 2>/dev/null | grep -c '^tcp[5-9]')" \
+	"$LC:2 $LC:3 $LC:4 $LC:5 $LC:6 $LC:7 $LC 0"
+check "...the duplicate names its first line" \
+	grep -q "^rdma-tcp: $LC:5: device tcp5 already on line 1$" "$ERR"
+printf '# "devices"\n\ntcp5 netdev lo   # the \\"host\\" key\n\ttcp6 netdev lo psp encrypt\n' >"$LC"
+for i in $(seq 300); do echo "# comment $i"; done >>"$LC"
+expect_rc 0 "restore --check of a good file" "$BIN" link restore --check "$LC"
+check "...adds nothing" test ! -e "$IB/tcp5"
+expect_rc 1 "restore as nobody" "${NOBODY[@]}" "$WORK/rdma-tcp-copy" link restore "$LC"
+expect_rc 0 "restore" "$BIN" link restore "$LC"
+eq "...reports each device added" "$(cat "$OUT")" \
+	"$LC:3: tcp5 added"$'\n'"$LC:4: tcp6 added"
+check_match "...tcp6 in its mode" 'psp encrypt' "$("$BIN" link show tcp6)"
+printf 'tcp5 netdev lo psp encrypt#x\n' >"$WORK/hash.conf"
+expect_rc 2 "a '#' inside a word starts no comment" \
+	"$BIN" link restore --check "$WORK/hash.conf"
+expect_rc 0 "restore again" "$BIN" link restore "$LC"
+eq "...leaves both as they are" "$(cat "$OUT")" \
+	"$LC:3: tcp5 exists, left as it is"$'\n'"$LC:4: tcp6 exists, left as it is"
+printf 'tcp7 netdev nosuchnetdev0\ntcp8 netdev lo\n' >"$LC"
+expect_rc 1 "restore with a device that cannot be added" "$BIN" link restore "$LC"
+check "...still adds the next one" test -d "$IB/tcp8"
+check "...and names the line that failed" grep -q "$LC:1: tcp7 not added" "$ERR"
+expect_rc 1 "restore of a missing file" "$BIN" link restore "$WORK/none.conf"
+expect_rc 2 "restore with an unknown option" "$BIN" link restore -x "$LC"
+for name in tcp5 tcp6 tcp8; do
+	expect_rc 0 "link del $name (restored)" "$BIN" link del $name
+done
+
 ### link del
 for name in tcp1 tcp0; do
 	[ -d "$IB/$name" ] || continue

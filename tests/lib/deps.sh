@@ -16,6 +16,15 @@ RTCP_DEB_PACKAGES=(
 	ucx-utils openmpi-bin libopenmpi-dev
 )
 
+# Only for the opt-in package check (tests/integration/package_deb.sh):
+# CI's test_package.sh installs with cmake and needs neither.
+RTCP_DEB_PACKAGES_PACKAGING=(debhelper lintian dpkg-dev fakeroot)
+
+rtcp_deps_package() {
+	local RTCP_DEB_PACKAGES=("${RTCP_DEB_PACKAGES_PACKAGING[@]}")
+	rtcp_deps
+}
+
 rtcp_deps() {
 	local missing=() p
 	for p in "${RTCP_DEB_PACKAGES[@]}"; do
