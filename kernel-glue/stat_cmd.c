@@ -24,9 +24,11 @@
 #include "stat_diag.h"
 
 static const char *const ctr_names[RTCP_STAT_N] = {
-	"send_ops",   "send_bytes", "write_ops",  "write_bytes", "read_ops",
-	"read_bytes", "atomic_ops", "recv_ops",	  "recv_bytes",	 "err_wc",
-	"ud_sent",    "ud_recv",    "ud_dropped", "rnr_waits",	 "rejected",
+	"send_ops",	   "send_bytes",   "write_ops",	     "write_bytes",
+	"read_ops",	   "read_bytes",   "atomic_ops",     "recv_ops",
+	"recv_bytes",	   "err_wc",	   "ud_sent",	     "ud_recv",
+	"ud_dropped",	   "rnr_waits",	   "rejected",	     "tgt_write_ops",
+	"tgt_write_bytes", "tgt_read_ops", "tgt_read_bytes", "tgt_atomic_ops",
 };
 
 static const char *qp_type_name(uint32_t t)
@@ -61,7 +63,10 @@ static void print_text(uint32_t pid, const struct rtcp_stat_slot *s,
 	addr_str(s->raddr, ra, sizeof(ra));
 	printf("%s qpn %u type %s pid %u local %s peer %s\n", s->dev, s->qpn,
 	       qp_type_name(s->qp_type), pid, la, ra);
-	if (has_d)
+	if (has_d && s->qp_type == 4)
+		printf("    udp rqueue %u rcvbuf %u drops %u\n", d->rqueue,
+		       d->rcvbuf, d->drops);
+	else if (has_d)
 		printf("    tcp %s cc %s rtt %u.%03u/%u.%03u ms cwnd %u "
 		       "retrans %u delivery_rate %" PRIu64 " B/s\n",
 		       diag_state_name(d->state), d->cc[0] ? d->cc : "-",
@@ -87,7 +92,10 @@ static void print_json(uint32_t pid, const struct rtcp_stat_slot *s,
 	       *first ? "" : ",", s->dev, s->qpn, qp_type_name(s->qp_type), pid,
 	       la, ra);
 	*first = false;
-	if (has_d)
+	if (has_d && s->qp_type == 4)
+		printf(",\"udp\":{\"rqueue\":%u,\"rcvbuf\":%u,\"drops\":%u}",
+		       d->rqueue, d->rcvbuf, d->drops);
+	else if (has_d)
 		printf(",\"tcp\":{\"state\":\"%s\",\"cc\":\"%s\",\"rtt_us\":%u,"
 		       "\"rttvar_us\":%u,\"cwnd\":%u,\"retrans\":%u,"
 		       "\"delivery_rate\":%" PRIu64 ",\"bytes_acked\":%" PRIu64
@@ -136,9 +144,11 @@ static void show_file(const struct rtcp_stat_file *f, const char *dev,
 			continue;
 		if (dev && strncmp(s->dev, dev, sizeof(s->dev)))
 			continue;
-		has_d = s->qp_type != 4 &&
-			!diag_lookup((const void *)s->laddr,
-				     (const void *)s->raddr, &d);
+		if (s->qp_type == 4)
+			has_d = !diag_lookup_udp((const void *)s->laddr, &d);
+		else
+			has_d = !diag_lookup((const void *)s->laddr,
+					     (const void *)s->raddr, &d);
 		if (json)
 			print_json(f->pid, s, &d, has_d, first);
 		else

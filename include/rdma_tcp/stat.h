@@ -14,7 +14,7 @@
 
 #define RTCP_STAT_DIR	  "run/stat"  /* below ROOT */
 #define RTCP_STAT_MAGIC	  0x52544353u /* "RTCS" */
-#define RTCP_STAT_VERSION 1
+#define RTCP_STAT_VERSION 2
 #define RTCP_STAT_SLOTS	  256 /* QPs past this many are not published */
 
 enum rtcp_stat_ctr {
@@ -33,6 +33,13 @@ enum rtcp_stat_ctr {
 	RTCP_STAT_UD_DROPPED, /* datagrams dropped, in or out (ud.h reasons) */
 	RTCP_STAT_RNR_WAITS, /* RNR NAKs taken, and waits for receive credits */
 	RTCP_STAT_REJECTED,  /* frames that failed verification (psp) */
+	/* target (responder) side: what peers did to this process's regions,
+	 * counted when the data is placed or the request taken */
+	RTCP_STAT_TGT_WRITE_OPS, /* RDMA WRITE (with immediate) placed */
+	RTCP_STAT_TGT_WRITE_BYTES,
+	RTCP_STAT_TGT_READ_OPS, /* RDMA READ requests served */
+	RTCP_STAT_TGT_READ_BYTES,
+	RTCP_STAT_TGT_ATOMIC_OPS, /* compare-and-swap, fetch-add, atomic write */
 	RTCP_STAT_N
 };
 

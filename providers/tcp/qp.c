@@ -288,6 +288,8 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 
 	qp_init_public(qp, ibctx, a);
 	tcp_stat_qp_add(qp);
+	if (qp->type == IBV_QPT_UD)
+		tcp_stat_qp_conn(qp, qp->ud->fd); /* its UDP socket */
 	err = qp_serve(qp);
 	if (err)
 		goto fail_qpn;
