@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "debug.h"
 #include "mw.h"
 #include "stat.h"
 #include "transport.h"
@@ -111,8 +112,11 @@ static void complete_recv(struct tcp_qp *qp, enum ibv_wc_status st)
 	qp->rx.has_rwqe = false;
 	tcp_stat_add(qp->stat, RTCP_STAT_RECV_OPS, 1);
 	tcp_stat_add(qp->stat, RTCP_STAT_RECV_BYTES, wc.byte_len);
-	if (st != IBV_WC_SUCCESS)
+	if (st != IBV_WC_SUCCESS) {
 		tcp_stat_add(qp->stat, RTCP_STAT_ERR_WC, 1);
+		TCP_DBG_QP(RTCP_DBG_WC, qp, "receive wr_id %#llx failed: %s",
+			   (unsigned long long)wc.wr_id, ibv_wc_status_str(st));
+	}
 	tcp_cq_push(qp->rcq, &wc, h->flags & RTCP_F_SOLICITED);
 }
 
@@ -417,6 +421,9 @@ static void rx_terminate(struct tcp_qp *qp, const struct rtcp_hdr *h)
 {
 	struct tcp_send_wqe *w = tcp_sq_find_sent(qp, h->msn);
 
+	TCP_DBG_QP(RTCP_DBG_CONN, qp,
+		   "TERMINATE received (msn %u, syndrome %u)", h->msn,
+		   be32toh(h->imm));
 	if (w) {
 		w->state = WQE_DONE;
 		w->status = syndrome_status(be32toh(h->imm));
