@@ -24,7 +24,7 @@
 
 /* ibv_get_sysfs_path(): $SYSFS_PATH without trailing slashes, or NULL
  * when that is the kernel's /sys (its devices are the kernel's to list) */
-static char *registry_sysfs(void)
+char *nlp_registry_sysfs(void)
 {
 	const char *env = getenv("SYSFS_PATH");
 	char real[PATH_MAX];
@@ -155,7 +155,7 @@ static int read_dev(const char *sysfs, const char *uverbs, struct nlp_dev *d,
 
 int nlp_devs_scan(struct nlp_dev **devs)
 {
-	char *sysfs = registry_sysfs();
+	char *sysfs = nlp_registry_sysfs();
 	unsigned long netns = netns_ino();
 	struct nlp_dev *out = NULL, *grown;
 	char path[PATH_MAX];

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rdma-tcp stat [DEV] [-j]: every live context's published QPs
- * (<rdma_tcp/stat.h>) with the TCP connection behind each (stat_diag.c).
- * Files whose process is gone are removed, not shown.
+ * (<rdma_tcp/stat.h>) with the TCP connection or UDP socket behind each
+ * (stat_diag.c). Contexts that are over are not shown.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -22,14 +22,7 @@
 #include "cli.h"
 #include "registry_int.h"
 #include "stat_diag.h"
-
-static const char *const ctr_names[RTCP_STAT_N] = {
-	"send_ops",	   "send_bytes",   "write_ops",	     "write_bytes",
-	"read_ops",	   "read_bytes",   "atomic_ops",     "recv_ops",
-	"recv_bytes",	   "err_wc",	   "ud_sent",	     "ud_recv",
-	"ud_dropped",	   "rnr_waits",	   "rejected",	     "tgt_write_ops",
-	"tgt_write_bytes", "tgt_read_ops", "tgt_read_bytes", "tgt_atomic_ops",
-};
+#include "stat_read.h"
 
 static const char *qp_type_name(uint32_t t)
 {
@@ -75,7 +68,7 @@ static void print_text(uint32_t pid, const struct rtcp_stat_slot *s,
 		       d->delivery_rate);
 	printf("   ");
 	for (i = 0; i < RTCP_STAT_N; i++)
-		printf(" %s %" PRIu64, ctr_names[i], s->ctr[i]);
+		printf(" %s %" PRIu64, stat_ctr_names[i], s->ctr[i]);
 	printf("\n");
 }
 
@@ -105,29 +98,31 @@ static void print_json(uint32_t pid, const struct rtcp_stat_slot *s,
 		       d->delivery_rate, d->bytes_acked, d->bytes_received);
 	printf(",\"counters\":{");
 	for (i = 0; i < RTCP_STAT_N; i++)
-		printf("%s\"%s\":%" PRIu64, i ? "," : "", ctr_names[i],
+		printf("%s\"%s\":%" PRIu64, i ? "," : "", stat_ctr_names[i],
 		       s->ctr[i]);
 	printf("}}");
 }
 
-/* Reads one file; false when it is not a live context's. */
-static bool read_file(int dirfd, const char *name, struct rtcp_stat_file *f)
+/*
+ * Reads one file; false when it is not a live context's. The file of a
+ * context that is over (closed, or its process died) is the device
+ * daemon's to add to the device's totals and remove (hw_counters.c); only
+ * when its device is gone, and with it the daemon, is it removed here.
+ */
+static bool read_file(const struct reg_root *root, int dirfd, const char *name,
+		      struct rtcp_stat_file *f)
 {
-	unsigned long pid = strtoul(name, NULL, 10);
-	ssize_t n;
-	int fd;
+	char dir[PATH_MAX];
 
-	if (!pid || (kill((pid_t)pid, 0) && errno == ESRCH)) {
-		unlinkat(dirfd, name, 0); /* its process is gone */
+	if (stat_snapshot(dirfd, name, f))
 		return false;
-	}
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, f, sizeof(*f));
-	close(fd);
-	return n == (ssize_t)sizeof(*f) && f->magic == RTCP_STAT_MAGIC &&
-	       f->version == RTCP_STAT_VERSION;
+	if (!stat_file_over(f))
+		return true;
+	f->dev[sizeof(f->dev) - 1] = 0;
+	if (!reg_dev_dir(root, f->dev, dir, sizeof(dir)) && access(dir, F_OK) &&
+	    errno == ENOENT)
+		unlinkat(dirfd, name, 0);
+	return false;
 }
 
 static void show_file(const struct rtcp_stat_file *f, const char *dev,
@@ -174,7 +169,7 @@ int cmd_stat(const char *dev, bool json)
 	while (d && (e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		if (read_file(dirfd(d), e->d_name, &f))
+		if (read_file(&root, dirfd(d), e->d_name, &f))
 			show_file(&f, dev, json, &first);
 	}
 	if (d)
