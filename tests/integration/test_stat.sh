@@ -24,7 +24,8 @@
 #    port `ss` shows), and garbage datagrams sent to it are counted as
 #    dropped (and logged with RDMA_TCP_DEBUG=frame);
 #  - RDMA_TCP_DEBUG=conn,qp logs the connection and state changes with
-#    pid/tid; without it stderr stays empty.
+#    pid/tid; without it stderr stays empty; RDMA_TCP_DEBUG=cm logs the
+#    rdma_cm preload's messages (rping under `rdma-tcp run`).
 #
 # Prints one line per check and "N passed, N failed".
 
@@ -254,5 +255,19 @@ timeout 30 "${STOCK[@]}" ibv_ud_pingpong -d tcp0 -g 1 -p "$PORT" -n 5 \
 CRC=$?
 wait "$SRV"
 check_match "ibv_ud_pingpong ran" "^0 0$" "$? $CRC"
+
+# ---- the rdma_cm preload's log: RDMA_TCP_DEBUG=cm ------------------------
+# rping to a port nobody serves (1): it fails, logging on the way or not
+RDMA_TCP_DEBUG=cm timeout 30 "$RDMA_TCP" run -- rping -c -a 127.0.0.1 -p 1 \
+	-C 1 >"$WORK/cm_on" 2>&1 &
+CM=$!
+timeout 30 "$RDMA_TCP" run -- rping -c -a 127.0.0.1 -p 1 -C 1 \
+	>"$WORK/cm_off" 2>&1
+wait "$CM"
+check_match "RDMA_TCP_DEBUG=cm: the preload logs its CM messages" \
+	"librdmacm-ext\[[0-9]+/[0-9]+\] [0-9]+: fd [0-9]+: send message 1 " \
+	"$(cat "$WORK/cm_on")"
+check_nomatch "without it, the preload logs nothing" "librdmacm-ext\[" \
+	"$(cat "$WORK/cm_off")"
 
 finish
