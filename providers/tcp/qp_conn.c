@@ -11,8 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "sec_conn.h"
 #include "debug.h"
+#include "sec_conn.h"
 #include "stat.h"
 #include "transport.h"
 
