@@ -11,10 +11,12 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -23,35 +25,12 @@
 #include "hw_counters.h"
 #include "stat_read.h"
 
-const char *hw_ctr_name(unsigned int i)
-{
-	if (i < RTCP_STAT_N)
-		return stat_ctr_names[i];
-	return i == HW_CTR_RDMA_SENDS ? "rdma_sends" : "rdma_recvs";
-}
-
 static uint64_t read_u64_file(const char *path)
 {
 	char buf[32];
 
 	return fs_read_line(path, buf, sizeof(buf)) ? 0
 						    : strtoull(buf, NULL, 10);
-}
-
-/* DEV/tcp_hw_retired: "NAME VALUE" lines, in stat_ctr_names order */
-static void retired_load(struct hw_ctrs *h)
-{
-	char name[32];
-	unsigned long long v;
-	unsigned int i;
-	FILE *f = fopen(h->retired_path, "re");
-
-	while (f && fscanf(f, "%31s %llu", name, &v) == 2)
-		for (i = 0; i < RTCP_STAT_N; i++)
-			if (!strcmp(name, stat_ctr_names[i]))
-				h->retired[i] = v;
-	if (f)
-		fclose(f);
 }
 
 static int retired_save(const struct hw_ctrs *h)
@@ -87,7 +66,7 @@ int hw_ctrs_init(struct hw_ctrs *h, const struct reg_root *r, const char *name,
 		return err;
 	if (mkdir(h->dir, 0755) && errno != EEXIST)
 		return -errno;
-	retired_load(h);
+	hw_retired_load(h->retired_path, h->retired);
 	for (i = 0; i < HW_CTR_N; i++)
 		if (!fs_path(path, sizeof(path), "%s/%s", h->dir,
 			     hw_ctr_name(i)))
@@ -138,13 +117,22 @@ static void write_ctr(struct hw_ctrs *h, unsigned int i, uint64_t v)
 		h->shown[i] = v;
 }
 
-void hw_ctrs_refresh(struct hw_ctrs *h)
+/*
+ * Sums the device's contexts, taking in those that are over, under the
+ * exclusive lock on the counters' directory: a reader of the totals
+ * (hw_totals_now, under the shared lock) sees each context once, in its
+ * file or in the retired totals.
+ */
+static void sum_locked(struct hw_ctrs *h, uint64_t tot[RTCP_STAT_N])
 {
-	uint64_t v[HW_CTR_N] = { 0 };
-	struct stat st;
+	int lock = open(h->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	unsigned int i;
 
-	if (sum_contexts(h, v))
+	if (lock >= 0 && flock(lock, LOCK_EX)) {
+		close(lock);
+		lock = -1;
+	}
+	if (sum_contexts(h, tot))
 		h->retired_dirty = true;
 	if (h->retired_dirty) {
 		h->retired_dirty = retired_save(h) != 0;
@@ -152,13 +140,23 @@ void hw_ctrs_refresh(struct hw_ctrs *h)
 			syslog(LOG_ERR, "%s: cannot write %s", h->dev,
 			       h->retired_path);
 	}
+	if (lock >= 0)
+		close(lock); /* (the lock goes with it) */
 	for (i = 0; i < RTCP_STAT_N; i++)
-		v[i] += h->retired[i];
-	v[HW_CTR_RDMA_SENDS] = v[RTCP_STAT_SEND_OPS] + v[RTCP_STAT_UD_SENT];
-	v[HW_CTR_RDMA_RECVS] = v[RTCP_STAT_RECV_OPS] + v[RTCP_STAT_UD_RECV];
+		tot[i] += h->retired[i];
+}
+
+void hw_ctrs_refresh(struct hw_ctrs *h)
+{
+	uint64_t tot[RTCP_STAT_N] = { 0 }, v[HW_CTR_N];
+	struct stat st;
+	unsigned int i;
+
 	/* the directory is made again if someone removed it */
 	if (stat(h->dir, &st) && mkdir(h->dir, 0755))
 		return;
+	sum_locked(h, tot);
+	hw_ctr_values(tot, v);
 	for (i = 0; i < HW_CTR_N; i++) {
 		char path[PATH_MAX];
 

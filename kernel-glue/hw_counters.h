@@ -15,14 +15,7 @@
 #include <rdma_tcp/stat.h>
 
 #include "registry_int.h"
-
-/* the stat counters under their own names, then rxe's where they agree */
-#define HW_CTR_RDMA_SENDS RTCP_STAT_N
-#define HW_CTR_RDMA_RECVS (RTCP_STAT_N + 1)
-#define HW_CTR_N	  (RTCP_STAT_N + 2)
-
-/* the totals of contexts that are over, kept beside the device's files */
-#define HW_RETIRED_FILE "tcp_hw_retired"
+#include "stat_read.h"
 
 struct hw_ctrs {
 	char dev[16];
@@ -39,6 +32,5 @@ int hw_ctrs_init(struct hw_ctrs *h, const struct reg_root *r, const char *name,
 		 const char *devdir);
 /* sums the device's contexts, takes in those that are over, writes */
 void hw_ctrs_refresh(struct hw_ctrs *h);
-const char *hw_ctr_name(unsigned int i);
 
 #endif

@@ -15,8 +15,9 @@
 #    target side's writes, reads and atomics done to B's region); each
 #    QP's local address is the other's peer; TCP acked at least the payload;
 #  - a device filter that matches nothing shows nothing;
-#  - ports/1/hw_counters/ counts the live context, `rdma statistic show`
-#    (iproute2, through librdma-tcp-nl) says the same; once the context
+#  - `rdma statistic show` (iproute2, through librdma-tcp-nl) counts the
+#    live context at once, ports/1/hw_counters/ within the daemon's
+#    second, and then they say the same; once the context
 #    closes, or its process is killed, the daemon removes its file and no
 #    counter goes back (the totals are exact: nothing else ran);
 #  - ib_write_bw's known byte count lands in hw_counters' tgt_write_bytes;
@@ -122,6 +123,15 @@ not_below() {
 files() { ls -A "$STATDIR" 2>/dev/null; }
 no_files() { [ -z "$(files)" ]; }
 
+# the netlink preload alone (built without sanitizers: any program takes it)
+NLPRE=$(built kernel-glue/librdma-tcp-nl.so) || NLPRE=
+nl_stat() { LD_PRELOAD=$NLPRE rdma -j statistic show link tcp0/1 2>&1; }
+if command -v rdma >/dev/null && [ -n "$NLPRE" ]; then
+	# at once, whether or not the daemon has rewritten the files yet
+	OUT=$(nl_stat)
+	check_match "rdma statistic show counts the live context now" \
+		"\"recv_ops\":$N,.*\"tgt_write_bytes\":$((W * S))," "$OUT"
+fi
 if poll 5 hw_is recv_ops "$N"; then
 	ok "hw_counters count the live context"
 else
@@ -130,10 +140,8 @@ fi
 LIVE=$(hw_all)
 check_match "hw_counters: rdma_sends (rxe's name) = SENDs" \
 	"rdma_sends $N"$'\n' "$LIVE"$'\n'
-# the netlink preload alone (built without sanitizers: any program takes it)
-NLPRE=$(built kernel-glue/librdma-tcp-nl.so) || NLPRE=
 if command -v rdma >/dev/null && [ -n "$NLPRE" ]; then
-	OUT=$(LD_PRELOAD=$NLPRE rdma -j statistic show link tcp0/1 2>&1)
+	OUT=$(nl_stat)
 	check "rdma statistic show says what hw_counters say" "$PY" - \
 		"$OUT" "$LIVE" <<'PYEOF'
 import json, sys
