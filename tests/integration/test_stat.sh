@@ -173,7 +173,12 @@ check_match "the closed context's totals stay" \
 	"recv_ops $N"$'\n'".*tgt_write_bytes $((W * S))"$'\n' "$OUT"$'\n'
 
 start_traffic || fail "second traffic ran" "$(cat "$WORK/out")"
-poll 5 hw_is recv_ops $((2 * N))
+if poll 5 hw_is recv_ops $((2 * N)); then
+	ok "hw_counters add the second context to the first's totals"
+else
+	fail "hw_counters add the second context to the first's totals" \
+		"$(hw_all)"
+fi
 LIVE=$(hw_all)
 {
 	kill -9 "$PID"
@@ -187,6 +192,8 @@ if poll 5 no_files; then
 else
 	fail "the daemon took in and removed the killed process's file" "$(files)"
 fi
+# the daemon writes the files just after it removed the last one
+poll 5 hw_is recv_ops $((2 * N))
 OUT=$(hw_all)
 check "no counter went back when the process was killed" not_below \
 	"$LIVE" "$OUT"
