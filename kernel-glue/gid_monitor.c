@@ -16,6 +16,9 @@
  * again. The monitor exits on SIGTERM/SIGINT/SIGHUP (`link del`) and by
  * itself when the device directory is gone or replaced, which it checks on
  * every wakeup and at least every MON_TICK_MS.
+ *
+ * Being the device's one long-lived process, it also keeps the device's
+ * ports/1/hw_counters/ (hw_counters.c), once every MON_TICK_MS.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,12 +47,13 @@
 #include "fsutil.h"
 #include "gid_monitor.h"
 #include "gid_table.h"
+#include "hw_counters.h"
 #include "glue_util.h"
 #include "registry_int.h"
 
 /* comm (at most 15 characters): what `link del` checks before killing */
 #define MON_COMM    "rdma-tcp-gidmon"
-#define MON_TICK_MS 2000
+#define MON_TICK_MS 1000
 /* `link add` gives the daemon this long to subscribe and write the table */
 #define MON_READY_TIMEOUT_MS 5000
 #define MON_TERM_WAIT_MS     2000
@@ -80,6 +84,10 @@ struct mon {
 	bool dirty;
 	/* the last sync failed: logged once, not on every retry */
 	bool failing;
+	/* the device's counters, when their directory could be made */
+	struct hw_ctrs hw;
+	bool hw_ok;
+	struct timespec hw_at; /* last refresh (CLOCK_MONOTONIC) */
 };
 
 static volatile sig_atomic_t mon_stop;
@@ -254,6 +262,7 @@ static int mon_setup(struct mon *m, const struct reg_root *r, const char *name,
 		return -errno;
 	m->dir_dev = st.st_dev;
 	m->dir_ino = st.st_ino;
+	m->hw_ok = !hw_ctrs_init(&m->hw, r, name, m->devdir);
 
 	m->ev = nl_socket_alloc();
 	m->req = nl_socket_alloc();
@@ -296,10 +305,35 @@ static void mon_teardown(struct mon *m)
 		nl_socket_free(m->req);
 }
 
+/*
+ * Once per MON_TICK_MS, however many events wake us; returns how long
+ * until the next time (the loop's wait).
+ */
+static struct timespec mon_hw_counters(struct mon *m)
+{
+	struct timespec now,
+		wait = { MON_TICK_MS / 1000, (MON_TICK_MS % 1000) * 1000000L };
+	int64_t ms;
+
+	if (!m->hw_ok)
+		return wait;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(now.tv_sec - m->hw_at.tv_sec) * 1000 +
+	     (now.tv_nsec - m->hw_at.tv_nsec) / 1000000;
+	if (!m->hw_at.tv_sec || ms >= MON_TICK_MS) {
+		m->hw_at = now;
+		hw_ctrs_refresh(&m->hw);
+		return wait;
+	}
+	ms = MON_TICK_MS - ms;
+	wait.tv_sec = ms / 1000;
+	wait.tv_nsec = (ms % 1000) * 1000000L;
+	return wait;
+}
+
 static void mon_loop(struct mon *m)
 {
-	const struct timespec tick = { MON_TICK_MS / 1000,
-				       (MON_TICK_MS % 1000) * 1000000L };
+	struct timespec tick;
 	struct pollfd pfd = { .fd = nl_socket_get_fd(m->ev), .events = POLLIN };
 	sigset_t waitmask;
 
@@ -316,6 +350,7 @@ static void mon_loop(struct mon *m)
 		}
 		if (m->dirty)
 			mon_sync(m);
+		tick = mon_hw_counters(m);
 		n = ppoll(&pfd, 1, &tick, &waitmask);
 		if (n < 0) {
 			if (errno == EINTR)

@@ -34,7 +34,7 @@
  * environment"). secure_getenv(), as libibverbs ignores SYSFS_PATH in
  * set-user-ID programs: /etc/ld.so.preload reaches those too. NULL: none.
  */
-static char *registry_sysfs(void)
+char *nlp_registry_sysfs(void)
 {
 	const char *env = secure_getenv("SYSFS_PATH");
 	const char *root = secure_getenv(RDMA_TCP_ROOT_ENV);
@@ -174,7 +174,7 @@ static int read_dev(const char *sysfs, const char *uverbs, struct nlp_dev *d,
 
 int nlp_devs_scan(struct nlp_dev **devs)
 {
-	char *sysfs = registry_sysfs();
+	char *sysfs = nlp_registry_sysfs();
 	unsigned long netns = netns_ino();
 	struct nlp_dev *out = NULL, *grown;
 	char path[PATH_MAX];

@@ -51,6 +51,25 @@ void nlp_put_str(struct nlp_msg *m, uint16_t type, const char *s)
 	nlp_put(m, type, s, strlen(s) + 1);
 }
 
+size_t nlp_nest_start(struct nlp_msg *m, uint16_t type)
+{
+	size_t at = m->u.hdr.nlmsg_len;
+
+	nlp_put(m, type, "", 0); /* its header; the length comes at the end */
+	return at;
+}
+
+void nlp_nest_end(struct nlp_msg *m, size_t at)
+{
+	struct nlattr a;
+
+	if (at + NLA_HDRLEN > m->u.hdr.nlmsg_len)
+		return; /* the start did not fit */
+	memcpy(&a, m->u.b + at, sizeof(a));
+	a.nla_len = (uint16_t)(m->u.hdr.nlmsg_len - at);
+	memcpy(m->u.b + at, &a, sizeof(a));
+}
+
 void nlp_msg_error(struct nlp_msg *m, const struct nlmsghdr *req,
 		   uint32_t portid, int err)
 {

@@ -44,6 +44,8 @@ struct nlp_dev {
  * Returns the count (0 on any error); *devs is malloc()ed.
  */
 int nlp_devs_scan(struct nlp_dev **devs);
+/* $SYSFS_PATH resolved (malloc()ed), NULL when unset or the real /sys */
+char *nlp_registry_sysfs(void);
 
 /* A netlink message under construction (one nlmsghdr and attributes). */
 struct nlp_msg {
@@ -62,6 +64,16 @@ void nlp_put_str(struct nlp_msg *m, uint16_t type, const char *s);
 /* an NLMSG_ERROR (err 0: an ack) for request @req */
 void nlp_msg_error(struct nlp_msg *m, const struct nlmsghdr *req,
 		   uint32_t portid, int err);
+/* a nested attribute: start returns where it begins, end closes it */
+size_t nlp_nest_start(struct nlp_msg *m, uint16_t type);
+void nlp_nest_end(struct nlp_msg *m, size_t at);
+/*
+ * The answer to RDMA_NLDEV_CMD_STAT_GET for a port of a registry device:
+ * the counters of its ports/1/hw_counters/ (nl_stat.c). false when the
+ * port has none.
+ */
+bool nlp_msg_stat(struct nlp_msg *m, const struct nlp_dev *d, uint32_t port,
+		  uint32_t seq, uint32_t portid);
 /* the device message of a GET dump or a GET */
 void nlp_msg_dev(struct nlp_msg *m, const struct nlp_dev *d, uint16_t flags,
 		 uint32_t seq, uint32_t portid);

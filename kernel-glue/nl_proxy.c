@@ -10,8 +10,9 @@
  * back untouched, except:
  * - an RDMA_NLDEV_CMD_GET dump: the registry's devices go in before the
  *   kernel's NLMSG_DONE;
- * - GET, GET_CHARDEV and other nldev commands naming one of the registry's
- *   indexes: answered here (the kernel does not know them).
+ * - GET, GET_CHARDEV, STAT_GET (`rdma statistic show`, nl_stat.c) and
+ *   other nldev commands naming one of the registry's indexes: answered
+ *   here (the kernel does not know them).
  * Without a kernel, the same, plus RDMA_NLDEV_CMD_SYS_GET: copy-on-fork
  * (nothing in the process pins pages for a device: the tcp provider
  * reaches registered memory through the process's own mappings), and
@@ -256,6 +257,30 @@ static void serve_sys(struct nlp_sock *s, const struct nlmsghdr *req)
 	own_done(s, req);
 }
 
+/* The port's counters; QP counters (STAT_RES, dumps) are not kept. */
+static void serve_stat(struct nlp_sock *s, const struct nlmsghdr *req,
+		       const struct nlp_dev *d)
+{
+	struct nlp_msg m;
+	size_t len = 0;
+	const void *a = nlp_req_attr(req, RDMA_NLDEV_ATTR_PORT_INDEX, &len);
+	uint32_t port = 0;
+
+	if (a && len == sizeof(port))
+		memcpy(&port, a, len);
+	if ((req->nlmsg_flags & NLM_F_DUMP) ||
+	    nlp_req_attr(req, RDMA_NLDEV_ATTR_STAT_RES, &len)) {
+		emit_error(s, req, EOPNOTSUPP);
+		return;
+	}
+	if (!nlp_msg_stat(&m, d, port, req->nlmsg_seq, s->portid)) {
+		emit_error(s, req, EINVAL);
+		return;
+	}
+	emit_msg(s, &m);
+	own_done(s, req);
+}
+
 /* The registry device of index @idx, into @out. */
 static bool own_dev(uint32_t idx, struct nlp_dev *out)
 {
@@ -305,6 +330,8 @@ static void serve_one(struct nlp_sock *s, const struct nlmsghdr *req)
 		nlp_msg_dev(&m, &d, 0, req->nlmsg_seq, s->portid);
 		emit_msg(s, &m);
 		own_done(s, req);
+	} else if (op == RDMA_NLDEV_CMD_STAT_GET) {
+		serve_stat(s, req, &d);
 	} else {
 		emit_error(s, req, EOPNOTSUPP);
 	}

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rdma-tcp stat [DEV] [-j]: every live context's published QPs
- * (<rdma_tcp/stat.h>) with the TCP connection behind each (stat_diag.c).
- * Files whose process is gone are removed, not shown.
+ * (<rdma_tcp/stat.h>) with the TCP connection or UDP socket behind each
+ * (stat_diag.c). Contexts that are over are not shown.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -22,12 +22,7 @@
 #include "cli.h"
 #include "registry_int.h"
 #include "stat_diag.h"
-
-static const char *const ctr_names[RTCP_STAT_N] = {
-	"send_ops",   "send_bytes", "write_ops",  "write_bytes", "read_ops",
-	"read_bytes", "atomic_ops", "recv_ops",	  "recv_bytes",	 "err_wc",
-	"ud_sent",    "ud_recv",    "ud_dropped", "rnr_waits",	 "rejected",
-};
+#include "stat_read.h"
 
 static const char *qp_type_name(uint32_t t)
 {
@@ -61,7 +56,10 @@ static void print_text(uint32_t pid, const struct rtcp_stat_slot *s,
 	addr_str(s->raddr, ra, sizeof(ra));
 	printf("%s qpn %u type %s pid %u local %s peer %s\n", s->dev, s->qpn,
 	       qp_type_name(s->qp_type), pid, la, ra);
-	if (has_d)
+	if (has_d && s->qp_type == 4)
+		printf("    udp rqueue %u rcvbuf %u drops %u\n", d->rqueue,
+		       d->rcvbuf, d->drops);
+	else if (has_d)
 		printf("    tcp %s cc %s rtt %u.%03u/%u.%03u ms cwnd %u "
 		       "retrans %u delivery_rate %" PRIu64 " B/s tos 0x%02x\n",
 		       diag_state_name(d->state), d->cc[0] ? d->cc : "-",
@@ -70,7 +68,7 @@ static void print_text(uint32_t pid, const struct rtcp_stat_slot *s,
 		       d->delivery_rate, d->tos);
 	printf("   ");
 	for (i = 0; i < RTCP_STAT_N; i++)
-		printf(" %s %" PRIu64, ctr_names[i], s->ctr[i]);
+		printf(" %s %" PRIu64, stat_ctr_names[i], s->ctr[i]);
 	printf("\n");
 }
 
@@ -87,7 +85,10 @@ static void print_json(uint32_t pid, const struct rtcp_stat_slot *s,
 	       *first ? "" : ",", s->dev, s->qpn, qp_type_name(s->qp_type), pid,
 	       la, ra);
 	*first = false;
-	if (has_d)
+	if (has_d && s->qp_type == 4)
+		printf(",\"udp\":{\"rqueue\":%u,\"rcvbuf\":%u,\"drops\":%u}",
+		       d->rqueue, d->rcvbuf, d->drops);
+	else if (has_d)
 		printf(",\"tcp\":{\"state\":\"%s\",\"cc\":\"%s\",\"rtt_us\":%u,"
 		       "\"rttvar_us\":%u,\"cwnd\":%u,\"retrans\":%u,"
 		       "\"delivery_rate\":%" PRIu64 ",\"bytes_acked\":%" PRIu64
@@ -98,29 +99,31 @@ static void print_json(uint32_t pid, const struct rtcp_stat_slot *s,
 		       d->tos);
 	printf(",\"counters\":{");
 	for (i = 0; i < RTCP_STAT_N; i++)
-		printf("%s\"%s\":%" PRIu64, i ? "," : "", ctr_names[i],
+		printf("%s\"%s\":%" PRIu64, i ? "," : "", stat_ctr_names[i],
 		       s->ctr[i]);
 	printf("}}");
 }
 
-/* Reads one file; false when it is not a live context's. */
-static bool read_file(int dirfd, const char *name, struct rtcp_stat_file *f)
+/*
+ * Reads one file; false when it is not a live context's. The file of a
+ * context that is over (closed, or its process died) is the device
+ * daemon's to add to the device's totals and remove (hw_counters.c); only
+ * when its device is gone, and with it the daemon, is it removed here.
+ */
+static bool read_file(const struct reg_root *root, int dirfd, const char *name,
+		      struct rtcp_stat_file *f)
 {
-	unsigned long pid = strtoul(name, NULL, 10);
-	ssize_t n;
-	int fd;
+	char dir[PATH_MAX];
 
-	if (!pid || (kill((pid_t)pid, 0) && errno == ESRCH)) {
-		unlinkat(dirfd, name, 0); /* its process is gone */
+	if (stat_snapshot(dirfd, name, f))
 		return false;
-	}
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, f, sizeof(*f));
-	close(fd);
-	return n == (ssize_t)sizeof(*f) && f->magic == RTCP_STAT_MAGIC &&
-	       f->version == RTCP_STAT_VERSION;
+	if (!stat_file_over(f))
+		return true;
+	f->dev[sizeof(f->dev) - 1] = 0;
+	if (!reg_dev_dir(root, f->dev, dir, sizeof(dir)) && access(dir, F_OK) &&
+	    errno == ENOENT)
+		unlinkat(dirfd, name, 0);
+	return false;
 }
 
 static void show_file(const struct rtcp_stat_file *f, const char *dev,
@@ -137,9 +140,11 @@ static void show_file(const struct rtcp_stat_file *f, const char *dev,
 			continue;
 		if (dev && strncmp(s->dev, dev, sizeof(s->dev)))
 			continue;
-		has_d = s->qp_type != 4 &&
-			!diag_lookup((const void *)s->laddr,
-				     (const void *)s->raddr, &d);
+		if (s->qp_type == 4)
+			has_d = !diag_lookup_udp((const void *)s->laddr, &d);
+		else
+			has_d = !diag_lookup((const void *)s->laddr,
+					     (const void *)s->raddr, &d);
 		if (json)
 			print_json(f->pid, s, &d, has_d, first);
 		else
@@ -165,7 +170,7 @@ int cmd_stat(const char *dev, bool json)
 	while (d && (e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		if (read_file(dirfd(d), e->d_name, &f))
+		if (read_file(&root, dirfd(d), e->d_name, &f))
 			show_file(&f, dev, json, &first);
 	}
 	if (d)

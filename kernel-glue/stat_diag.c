@@ -17,28 +17,48 @@
 
 #include "stat_diag.h"
 
-static void fill_id(struct inet_diag_sockid *id, const struct sockaddr *l,
-		    const struct sockaddr *r)
+static void put_addr(const struct sockaddr *sa, __be16 *port, __be32 addr[4])
 {
-	if (l->sa_family == AF_INET) {
-		const struct sockaddr_in *a = (const void *)l;
-		const struct sockaddr_in *b = (const void *)r;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)sa;
 
-		id->idiag_sport = a->sin_port;
-		id->idiag_dport = b->sin_port;
-		memcpy(id->idiag_src, &a->sin_addr, 4);
-		memcpy(id->idiag_dst, &b->sin_addr, 4);
-	} else {
-		const struct sockaddr_in6 *a = (const void *)l;
-		const struct sockaddr_in6 *b = (const void *)r;
+		*port = a->sin_port;
+		memcpy(addr, &a->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)sa;
 
-		id->idiag_sport = a->sin6_port;
-		id->idiag_dport = b->sin6_port;
-		memcpy(id->idiag_src, &a->sin6_addr, 16);
-		memcpy(id->idiag_dst, &b->sin6_addr, 16);
+		*port = a->sin6_port;
+		memcpy(addr, &a->sin6_addr, 16);
 	}
+}
+
+/*
+ * TCP is found by its own side in src (the send orientation); UDP's exact
+ * lookup is a receive lookup: the local side in dst ("src and dst are
+ * swapped for historical reasons", net/ipv4/udp_diag.c), the peer -- here
+ * none, the socket is not connected -- in src.
+ */
+static void fill_id(struct inet_diag_sockid *id, const struct sockaddr *l,
+		    const struct sockaddr *r, int proto)
+{
+	if (proto == IPPROTO_UDP)
+		put_addr(l, &id->idiag_dport, id->idiag_dst);
+	else
+		put_addr(l, &id->idiag_sport, id->idiag_src);
+	if (r)
+		put_addr(r, &id->idiag_dport, id->idiag_dst);
 	id->idiag_cookie[0] = INET_DIAG_NOCOOKIE;
 	id->idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+}
+
+static void take_meminfo(const struct rtattr *a, struct diag_info *out)
+{
+	uint32_t mem[SK_MEMINFO_VARS] = { 0 };
+	size_t n = RTA_PAYLOAD(a);
+
+	memcpy(mem, RTA_DATA(a), n < sizeof(mem) ? n : sizeof(mem));
+	out->rcvbuf = mem[SK_MEMINFO_RCVBUF];
+	out->drops = mem[SK_MEMINFO_DROPS];
 }
 
 static void take_attrs(struct inet_diag_msg *m, int len, struct diag_info *out)
@@ -48,7 +68,10 @@ static void take_attrs(struct inet_diag_msg *m, int len, struct diag_info *out)
 	size_t n;
 
 	out->state = m->idiag_state;
+	out->rqueue = m->idiag_rqueue;
 	for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		if (a->rta_type == INET_DIAG_SKMEMINFO)
+			take_meminfo(a, out);
 		/* an IPv6 socket's own is its traffic class (a mapped IPv4
 		 * peer's packets carry the TOS, which the provider sets to
 		 * the same byte) */
@@ -102,8 +125,8 @@ static int diag_answer(int fd, struct diag_info *out)
 	return ENOENT;
 }
 
-int diag_lookup(const struct sockaddr *local, const struct sockaddr *peer,
-		struct diag_info *out)
+static int diag_query(int proto, const struct sockaddr *local,
+		      const struct sockaddr *peer, struct diag_info *out)
 {
 	struct {
 		struct nlmsghdr nh;
@@ -120,12 +143,13 @@ int diag_lookup(const struct sockaddr *local, const struct sockaddr *peer,
 	req.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
 	req.nh.nlmsg_flags = NLM_F_REQUEST;
 	req.r.sdiag_family = local->sa_family;
-	req.r.sdiag_protocol = IPPROTO_TCP;
+	req.r.sdiag_protocol = (uint8_t)proto;
 	req.r.idiag_ext = 1 << (INET_DIAG_INFO - 1) |
 			  1 << (INET_DIAG_CONG - 1) | 1 << (INET_DIAG_TOS - 1) |
-			  1 << (INET_DIAG_TCLASS - 1);
+			  1 << (INET_DIAG_TCLASS - 1) |
+			  1 << (INET_DIAG_SKMEMINFO - 1);
 	req.r.idiag_states = ~0u;
-	fill_id(&req.r.id, local, peer);
+	fill_id(&req.r.id, local, peer, proto);
 	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (fd < 0)
 		return errno;
@@ -135,6 +159,19 @@ int diag_lookup(const struct sockaddr *local, const struct sockaddr *peer,
 		      : diag_answer(fd, out);
 	close(fd);
 	return err;
+}
+
+int diag_lookup(const struct sockaddr *local, const struct sockaddr *peer,
+		struct diag_info *out)
+{
+	if (peer->sa_family != local->sa_family)
+		return ENOENT;
+	return diag_query(IPPROTO_TCP, local, peer, out);
+}
+
+int diag_lookup_udp(const struct sockaddr *local, struct diag_info *out)
+{
+	return diag_query(IPPROTO_UDP, local, NULL, out);
 }
 
 const char *diag_state_name(int state)

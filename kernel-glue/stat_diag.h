@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* A TCP socket's state from NETLINK_SOCK_DIAG, by its two addresses. */
+/* A QP's socket's state from NETLINK_SOCK_DIAG: TCP by its two addresses,
+ * a UD QP's UDP socket by its local one. */
 #ifndef RTCP_STAT_DIAG_H
 #define RTCP_STAT_DIAG_H
 
@@ -13,11 +14,16 @@ struct diag_info {
 	uint64_t bytes_acked, bytes_received;
 	char cc[16];
 	uint8_t tos; /* IPv4 TOS, or the IPv6 socket's traffic class */
+	/* both: the receive queue (bytes) and SK_MEMINFO (UDP's drops are
+	 * datagrams the socket had no room for) */
+	uint32_t rqueue, rcvbuf, drops;
 };
 
 /* 0, or an errno (ENOENT: no such socket) */
 int diag_lookup(const struct sockaddr *local, const struct sockaddr *peer,
 		struct diag_info *out);
+/* the unconnected UDP socket bound to local (a UD QP's) */
+int diag_lookup_udp(const struct sockaddr *local, struct diag_info *out);
 const char *diag_state_name(int state);
 
 #endif

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <rdma_tcp/debug.h>
 #include <rdma_tcp/registry.h>
 
 #include "ext.h"
@@ -102,9 +103,11 @@ static int scan_devices(void)
 
 static void mode_init(void)
 {
-	const char *dbg = getenv("RDMACM_EXT_DEBUG");
+	const char *dbg = getenv("RDMACM_EXT_DEBUG"); /* the older switch */
 
-	cm_debug_level = dbg ? atoi(dbg) : 0;
+	cm_debug_level =
+		(dbg && atoi(dbg) > 0) ||
+		(rtcp_debug_parse(getenv(RDMA_TCP_DEBUG_ENV)) & RTCP_DBG_CM);
 	pthread_mutex_lock(&dev_lock);
 	scan_devices();
 	tcp_mode = ndevs > 0;

@@ -21,6 +21,7 @@
  * would otherwise be shared); its inherited CM sockets are left alone.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,18 +48,21 @@ int cm_debug_level;
 
 void cm_debug(const char *fmt, ...)
 {
+	int saved = errno;
 	char buf[256];
 	va_list ap;
 	int n;
 
-	n = snprintf(buf, sizeof(buf), "librdmacm-ext[%d] %llu: ", getpid(),
+	n = snprintf(buf, sizeof(buf), "librdmacm-ext[%d/%ld] %llu: ", getpid(),
+		     (long)syscall(SYS_gettid),
 		     (unsigned long long)cm_now_ms());
 	va_start(ap, fmt);
 	vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
 	va_end(ap);
 	strcat(buf, "\n");
 	if (write(STDERR_FILENO, buf, strlen(buf)) < 0)
-		return;
+		errno = saved; /* a log line is not worth an error */
+	errno = saved;
 }
 
 uint64_t cm_now_ms(void)

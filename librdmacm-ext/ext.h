@@ -42,8 +42,9 @@ static inline int ext_err(int e)
 	return -1;
 }
 
-/* RDMACM_EXT_DEBUG=1 in the environment: one stderr line per CM message,
- * connection outcome and event (cm_thread.c). */
+/* RDMA_TCP_DEBUG=cm (or all, <rdma_tcp/debug.h>) or RDMACM_EXT_DEBUG=1
+ * in the environment: one stderr line per CM message, connection outcome
+ * and event (cm_thread.c). */
 extern int cm_debug_level;
 void cm_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define CM_DBG(...)                            \

@@ -29,6 +29,11 @@
  *   ROOT/sys/class/infiniband/NAME/tcp_cc   the congestion control of the
  *                             device's connections ("bbr"; missing: the
  *                             netns default), read at each connection
+ *   ROOT/sys/class/infiniband/NAME/ports/1/hw_counters/C  the device's
+ *                             counters, one file each, kept by the device's
+ *                             daemon from ROOT/run/stat (<rdma_tcp/stat.h>)
+ *   ROOT/sys/class/infiniband/NAME/tcp_hw_retired  "C N" lines: the totals
+ *                             of the device's contexts that are over
  *   ROOT/etc/host.key         the host key: 64 hex digits, mode 0600 (0640
  *                             with a group); made by the first `link add`
  *                             that needs it, shared by the ROOT's devices

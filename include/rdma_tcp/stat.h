@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The statistics channel between the provider and `rdma-tcp stat`
- * (docs/design.md, "Statistics"): every open context maps one file,
- * ROOT/run/stat/PID-N (mode 0600, removed at close), holding a header and
+ * The statistics channel between the provider, `rdma-tcp stat` and the
+ * device's daemon (docs/design.md, "Statistics"): every open context maps
+ * one file, ROOT/run/stat/PID-N (mode 0600), holding a header and
  * RTCP_STAT_SLOTS per-QP slots. The provider adds to the counters with
- * relaxed atomics; readers copy them without a lock and skip files whose
- * PID is gone (and remove them).
+ * relaxed atomics; readers copy them without a lock. A destroyed QP's
+ * counters are added to the header's `retired` first, and a closed
+ * context's file stays, marked `closed`, until the device's daemon has
+ * added its totals to the device's (ports/1/hw_counters) and removed it;
+ * so does the file of a process that died without closing.
  */
 #ifndef RDMA_TCP_STAT_H
 #define RDMA_TCP_STAT_H
@@ -14,7 +17,7 @@
 
 #define RTCP_STAT_DIR	  "run/stat"  /* below ROOT */
 #define RTCP_STAT_MAGIC	  0x52544353u /* "RTCS" */
-#define RTCP_STAT_VERSION 1
+#define RTCP_STAT_VERSION 2
 #define RTCP_STAT_SLOTS	  256 /* QPs past this many are not published */
 
 enum rtcp_stat_ctr {
@@ -33,6 +36,13 @@ enum rtcp_stat_ctr {
 	RTCP_STAT_UD_DROPPED, /* datagrams dropped, in or out (ud.h reasons) */
 	RTCP_STAT_RNR_WAITS, /* RNR NAKs taken, and waits for receive credits */
 	RTCP_STAT_REJECTED,  /* frames that failed verification (psp) */
+	/* target (responder) side: what peers did to this process's regions,
+	 * counted when the data is placed or the request taken */
+	RTCP_STAT_TGT_WRITE_OPS, /* RDMA WRITE (with immediate) placed */
+	RTCP_STAT_TGT_WRITE_BYTES,
+	RTCP_STAT_TGT_READ_OPS, /* RDMA READ requests served */
+	RTCP_STAT_TGT_READ_BYTES,
+	RTCP_STAT_TGT_ATOMIC_OPS, /* compare-and-swap, fetch-add, atomic write */
 	RTCP_STAT_N
 };
 
@@ -49,6 +59,17 @@ struct rtcp_stat_slot {
 struct rtcp_stat_file {
 	uint32_t magic, version;
 	uint32_t pid, nslots;
+	char dev[16];	 /* the context's device */
+	uint32_t closed; /* 1: ibv_close_device ran, nothing changes any more */
+	uint32_t pad;
+	/*
+	 * Each move of a destroyed QP's counters into retired[] is bracketed:
+	 * fold_begin++ before, fold_end++ after. A copy of the file is whole
+	 * (no QP counted twice or not at all) if fold_end read before the copy
+	 * equals fold_begin read after it.
+	 */
+	uint64_t fold_begin, fold_end;
+	uint64_t retired[RTCP_STAT_N]; /* the context's destroyed QPs' */
 	struct rtcp_stat_slot slot[RTCP_STAT_SLOTS];
 };
 

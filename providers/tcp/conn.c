@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "debug.h"
 #include "hello.h"
 #include "qp.h"
 #include "sec_conn.h"
@@ -293,8 +294,14 @@ static void pending_hello_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 		/* the hello comes inside the key exchange, as its offer */
 		int r = tcp_sec_pending_rx(ctx, pc);
 
-		if (r < 0)
+		if (r < 0) {
+			TCP_DBG_QP(RTCP_DBG_CONN, NULL,
+				   "%s: connection refused: key exchange "
+				   "failed (%s)",
+				   ctx->vctx.context.device->name,
+				   tcp_debug_addrs(pc->fd));
 			pending_close(ctx, pc);
+		}
 		if (r <= 0)
 			return;
 		pc->got = RTCP_HELLO_LEN;
@@ -594,9 +601,14 @@ static bool pending_try_bind(struct tcp_context *ctx, struct tcp_pending *pc)
 		tcp_mutex_unlock(&hc.qp->lock);
 	if (v == TCP_HELLO_WAIT)
 		return false;
-	if (v == TCP_HELLO_REJECT)
+	if (v == TCP_HELLO_REJECT) {
+		TCP_DBG_QP(RTCP_DBG_CONN, NULL,
+			   "%s: connection refused: its hello names no QP "
+			   "that waits for it (%s)",
+			   ctx->vctx.context.device->name,
+			   tcp_debug_addrs(pc->fd));
 		pending_close(ctx, pc);
-	else
+	} else
 		pending_drop(ctx, pc);
 	return true;
 }

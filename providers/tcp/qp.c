@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "qp.h"
 #include "qp_state.h"
+#include "debug.h"
 #include "stat.h"
 #include "ud.h"
 
@@ -288,6 +289,8 @@ struct ibv_qp *tcp_create_qp_ex(struct ibv_context *ibctx,
 
 	qp_init_public(qp, ibctx, a);
 	tcp_stat_qp_add(qp);
+	if (qp->type == IBV_QPT_UD)
+		tcp_stat_qp_conn(qp, qp->ud->fd); /* its UDP socket */
 	err = qp_serve(qp);
 	if (err)
 		goto fail_qpn;
@@ -478,11 +481,19 @@ static void store_attrs(struct tcp_qp *qp, struct ibv_qp_attr *a, int mask)
 	qp->attr_mask_set |= mask;
 }
 
+/* The debug log's line for a modify that changed the state. */
+static void log_transition(struct tcp_qp *qp, enum ibv_qp_state was)
+{
+	if (qp->state != was)
+		TCP_DBG_QP(RTCP_DBG_QP, qp, "%s -> %s (ibv_modify_qp)",
+			   tcp_qps_name(was), tcp_qps_name(qp->state));
+}
+
 int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 {
 	struct tcp_qp *qp = to_tqp(ibqp);
 	struct tcp_context *ctx = qp->ctx;
-	enum ibv_qp_state next;
+	enum ibv_qp_state next, was;
 	int err = 0;
 
 	/* the kernel's modify finds no such QP: EINVAL (ib_uverbs_modify_qp) */
@@ -490,6 +501,7 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 		return tcp_fail(EINVAL);
 	tcp_mutex_lock(&ctx->lock);
 	tcp_mutex_lock(&qp->lock);
+	was = qp->state;
 	next = (mask & IBV_QP_STATE) ? a->qp_state : qp->state;
 	if (!tcp_qp_mask_ok(qp->type, qp->state, next, mask | IBV_QP_STATE)) {
 		err = EINVAL;
@@ -528,6 +540,7 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 			qp->state = IBV_QPS_INIT;
 			goto out;
 		}
+		log_transition(qp, was);
 		tcp_mutex_unlock(&qp->lock);
 		tcp_conn_match_pending(ctx);
 		tcp_mutex_unlock(&ctx->lock);
@@ -546,6 +559,7 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 		tcp_qp_tx(qp); /* work posted earlier may now flow */
 	}
 out:
+	log_transition(qp, was);
 	tcp_mutex_unlock(&qp->lock);
 	tcp_mutex_unlock(&ctx->lock);
 	return tcp_fail(err);

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "debug.h"
 #include "sec_conn.h"
 #include "stat.h"
 #include "transport.h"
@@ -95,6 +96,9 @@ void tcp_qp_conn_ready(struct tcp_qp *qp)
 	qp->conn.connecting = false;
 	qp->conn.connected = true;
 	tcp_stat_qp_conn(qp, qp->conn.fd);
+	TCP_DBG_QP(RTCP_DBG_CONN, qp, "connection up (%s, peer qp %u, %s)",
+		   qp->conn.active ? "connected" : "accepted",
+		   qp->attr.dest_qp_num, tcp_debug_addrs(qp->conn.fd));
 	/* first frame tells the peer our credits (or that we use an SRQ) */
 	qp->resp.want_ack = true;
 	tcp_qp_live_connected(qp); /* dead-peer detection: qp_timers.c */
@@ -111,6 +115,8 @@ void tcp_qp_close_conn(struct tcp_qp *qp)
 {
 	tcp_assert_held(&qp->lock);
 	if (qp->conn.fd >= 0) {
+		TCP_DBG_QP(RTCP_DBG_CONN, qp, "connection closed (%s)",
+			   tcp_debug_addrs(qp->conn.fd));
 		if (qp->ctx->engine)
 			tcp_engine_unwatch(qp->ctx, qp->conn.fd);
 		/*
@@ -187,6 +193,7 @@ void tcp_qp_fail_conn(struct tcp_qp *qp)
 	tcp_sq_reap(qp);
 	if (qp->state == IBV_QPS_ERR)
 		return;
+	TCP_DBG_QP(RTCP_DBG_CONN, qp, "connection lost");
 	if (qp->type == IBV_QPT_UC) {
 		/*
 		 * UC has no acks and no retries: a NIC never notices a peer

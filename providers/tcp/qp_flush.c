@@ -5,6 +5,7 @@
  * error, and the error flushes everything still queued. Caller holds
  * qp->lock.
  */
+#include "debug.h"
 #include "mw.h"
 #include "stat.h"
 #include "transport.h"
@@ -51,10 +52,14 @@ static void stat_retired(struct tcp_qp *qp, const struct tcp_send_wqe *w)
 {
 	enum rtcp_stat_ctr ops = RTCP_STAT_ATOMIC_OPS;
 
-	if (!qp->stat)
+	if (!qp->stat && !TCP_DBG_ON(RTCP_DBG_WC))
 		return;
 	if (w->status != IBV_WC_SUCCESS) {
 		tcp_stat_add(qp->stat, RTCP_STAT_ERR_WC, 1);
+		TCP_DBG_QP(RTCP_DBG_WC, qp,
+			   "wr_id %#llx (opcode %d) failed: %s",
+			   (unsigned long long)w->wr_id, w->opcode,
+			   ibv_wc_status_str(w->status));
 		return;
 	}
 	switch (wc_op(w->opcode)) {
@@ -123,6 +128,10 @@ void tcp_qp_to_error(struct tcp_qp *qp, enum ibv_event_type ev)
 	tcp_assert_held(&qp->lock);
 	if (qp->state == IBV_QPS_ERR)
 		return;
+	TCP_DBG_QP(RTCP_DBG_QP, qp, "%s -> ERR%s%s, %u send WRs flushed",
+		   tcp_qps_name(qp->state), ev ? ": " : "",
+		   ev ? ibv_event_type_str(ev) : "",
+		   (unsigned int)(qp->sq.head - qp->sq.done));
 	qp->state = IBV_QPS_ERR;
 	tcp_qp_close_conn(qp);
 	tcp_qp_dead_peer_cancel(qp);

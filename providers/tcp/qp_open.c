@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "debug.h"
 #include "stat.h"
 #include "transport.h"
 
@@ -56,6 +57,7 @@ static int reject(struct tcp_qp *qp)
 {
 	qp->sec.rejected++;
 	tcp_stat_add(qp->stat, RTCP_STAT_REJECTED, 1);
+	TCP_DBG_QP(RTCP_DBG_FRAME, qp, "frame failed verification: rejected");
 	tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
 	return -3;
 }

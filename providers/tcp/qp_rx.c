@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "debug.h"
 #include "transport.h"
 
 /* What one step of the receive loop leaves it to do. */
@@ -256,6 +257,9 @@ static enum rx_step rx_header(struct tcp_qp *qp, bool *drained)
 	rtcp_hdr_decode(qp->rx.buf + qp->rx.start, h);
 	if (rtcp_hdr_validate(h, qp->rx.seq + RTCP_HDR_LEN, TCP_MAX_MSG_SZ)) {
 		/* the stream cannot be trusted any more */
+		TCP_DBG_QP(RTCP_DBG_FRAME, qp,
+			   "bad frame header (opcode %u, len %u): rejected",
+			   h->opcode, h->len);
 		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
 		return RX_FAILED;
 	}

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#include "debug.h"
 #include "stat.h"
 #include "iov_gather.h"
 #include "mw.h"
@@ -565,6 +566,9 @@ void tcp_qp_terminate(struct tcp_qp *qp, uint32_t msn, uint32_t syn,
 	struct tcp_resp *r = calloc(1, sizeof(*r));
 
 	tcp_assert_held(&qp->lock);
+	TCP_DBG_QP(RTCP_DBG_CONN, qp,
+		   "TERMINATE sent (msn %u, syndrome %u): %s", msn, syn,
+		   ibv_event_type_str(ev));
 	if (r) {
 		r->hdr.opcode = RTCP_OP_TERMINATE;
 		r->hdr.msn = msn;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "debug.h"
 #include "mw.h"
 #include "stat.h"
 #include "transport.h"
@@ -111,8 +112,11 @@ static void complete_recv(struct tcp_qp *qp, enum ibv_wc_status st)
 	qp->rx.has_rwqe = false;
 	tcp_stat_add(qp->stat, RTCP_STAT_RECV_OPS, 1);
 	tcp_stat_add(qp->stat, RTCP_STAT_RECV_BYTES, wc.byte_len);
-	if (st != IBV_WC_SUCCESS)
+	if (st != IBV_WC_SUCCESS) {
 		tcp_stat_add(qp->stat, RTCP_STAT_ERR_WC, 1);
+		TCP_DBG_QP(RTCP_DBG_WC, qp, "receive wr_id %#llx failed: %s",
+			   (unsigned long long)wc.wr_id, ibv_wc_status_str(st));
+	}
 	tcp_cq_push(qp->rcq, &wc, h->flags & RTCP_F_SOLICITED);
 }
 
@@ -417,6 +421,9 @@ static void rx_terminate(struct tcp_qp *qp, const struct rtcp_hdr *h)
 {
 	struct tcp_send_wqe *w = tcp_sq_find_sent(qp, h->msn);
 
+	TCP_DBG_QP(RTCP_DBG_CONN, qp,
+		   "TERMINATE received (msn %u, syndrome %u)", h->msn,
+		   be32toh(h->imm));
 	if (w) {
 		w->state = WQE_DONE;
 		w->status = syndrome_status(be32toh(h->imm));
@@ -464,14 +471,37 @@ static void done_rekey(struct tcp_qp *qp, const struct rtcp_hdr *h)
 	explicit_bzero(qp->sec.rekey, sizeof(qp->sec.rekey));
 }
 
+/*
+ * What a peer did to this process's memory, once it is done (placed, or
+ * the request taken): the responder's side of rdma-tcp stat.
+ */
+static void count_target(struct tcp_qp *qp, const struct rtcp_hdr *h)
+{
+	enum rtcp_stat_ctr c = RTCP_STAT_TGT_ATOMIC_OPS;
+	uint64_t bytes = h->len;
+
+	if (!qp->stat || qp->rx.discard || qp->resp.term_at_ns)
+		return; /* dropped, or refused */
+	if (h->opcode == RTCP_OP_WRITE || h->opcode == RTCP_OP_WRITE_IMM) {
+		c = RTCP_STAT_TGT_WRITE_OPS;
+	} else if (h->opcode == RTCP_OP_READ_REQ) {
+		c = RTCP_STAT_TGT_READ_OPS;
+		bytes = h->aux0;
+	}
+	tcp_stat_add(qp->stat, c, 1);
+	if (c != RTCP_STAT_TGT_ATOMIC_OPS)
+		tcp_stat_add(qp->stat, c + 1, bytes);
+}
+
 /* SEND, SEND_IMM, WRITE_IMM placed: the receive completes. */
 static void done_recv(struct tcp_qp *qp, const struct rtcp_hdr *h)
 {
-	(void)h;
 	qp->rx.mr = NULL;
 	qp->resp.expect_msn++;
 	if (qp->rx.discard)
 		return; /* dropped: no receive, no completion */
+	if (h->opcode == RTCP_OP_WRITE_IMM)
+		count_target(qp, h);
 	/*
 	 * A NIC acks before the receiver can see the completion: an
 	 * application that exits on its last completion must not leave the
@@ -488,19 +518,19 @@ static void done_recv(struct tcp_qp *qp, const struct rtcp_hdr *h)
 	complete_recv(qp, IBV_WC_SUCCESS);
 }
 
-/* WRITE placed. */
+/* WRITE or ATOMIC_WRITE placed. */
 static void done_write(struct tcp_qp *qp, const struct rtcp_hdr *h)
 {
-	(void)h;
 	qp->rx.mr = NULL;
 	qp->resp.expect_msn++;
+	count_target(qp, h);
 }
 
 /* READ request or atomic taken: its response is queued. */
 static void done_request(struct tcp_qp *qp, const struct rtcp_hdr *h)
 {
-	(void)h;
 	qp->resp.expect_msn++;
+	count_target(qp, h);
 }
 
 /* READ response placed: the READ is done. */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The context's statistics file (stat.h): created at open, a slot per QP,
- * unlinked at close. Readers only ever see whole counters; a slot's QPN is
- * published last (release) so that a reader never shows a half-set slot.
+ * marked closed at close (the device's daemon adds its totals to the
+ * device's and removes it). Readers only ever see whole counters; a slot's
+ * QPN is published last (release) so that a reader never shows a half-set
+ * slot.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +58,15 @@ static void stat_mkdir(const char *path)
 		chmod(dir, 01777);
 }
 
+/* device names are short ("tcp0"); a longer one is cut, still ended */
+static void stat_dev_name(char dst[16], const char *name)
+{
+	size_t n = strnlen(name, 15);
+
+	memcpy(dst, name, n);
+	dst[n] = 0;
+}
+
 void tcp_stat_open(struct tcp_context *ctx)
 {
 	struct rtcp_stat_file *f;
@@ -86,29 +97,22 @@ void tcp_stat_open(struct tcp_context *ctx)
 	f->version = RTCP_STAT_VERSION;
 	f->pid = (uint32_t)getpid();
 	f->nslots = RTCP_STAT_SLOTS;
+	stat_dev_name(f->dev, ctx->vctx.context.device->name);
 	__atomic_store_n(&f->magic, RTCP_STAT_MAGIC, __ATOMIC_RELEASE);
 	ctx->stat = f;
 }
 
+/*
+ * The file stays: its totals are the device's (hw_counters) until the
+ * device's daemon has added them to its own and removes it.
+ */
 void tcp_stat_close(struct tcp_context *ctx)
 {
-	char path[PATH_MAX];
-
 	if (!ctx->stat)
 		return;
-	stat_path(path, sizeof(path), ctx->stat_seq);
-	unlink(path);
+	__atomic_store_n(&ctx->stat->closed, 1, __ATOMIC_RELEASE);
 	munmap(ctx->stat, sizeof(*ctx->stat));
 	ctx->stat = NULL;
-}
-
-/* device names are short ("tcp0"); a longer one is cut, still ended */
-static void stat_dev_name(char dst[16], const char *name)
-{
-	size_t n = strnlen(name, 15);
-
-	memcpy(dst, name, n);
-	dst[n] = 0;
 }
 
 void tcp_stat_qp_add(struct tcp_qp *qp)
@@ -141,12 +145,28 @@ void tcp_stat_qp_add(struct tcp_qp *qp)
 	}
 }
 
+/*
+ * The QP's counters move to the context's retired totals before its slot
+ * is freed, so that the device's totals never go back; bracketed for
+ * readers (stat.h).
+ */
 void tcp_stat_qp_del(struct tcp_qp *qp)
 {
+	struct rtcp_stat_file *f = qp->ctx->stat;
+	uint64_t *ctr = qp->stat;
+	unsigned int i;
+
 	if (!qp->stat_slot)
 		return;
 	qp->stat = NULL;
-	__atomic_store_n(&qp->stat_slot->qpn, 0, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&f->fold_begin, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	for (i = 0; i < RTCP_STAT_N; i++)
+		__atomic_fetch_add(&f->retired[i],
+				   __atomic_load_n(&ctr[i], __ATOMIC_RELAXED),
+				   __ATOMIC_RELAXED);
+	__atomic_store_n(&qp->stat_slot->qpn, 0, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&f->fold_end, 1, __ATOMIC_RELEASE);
 	qp->stat_slot = NULL;
 }
 

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "debug.h"
 #include "stat.h"
 #include "transport.h"
 #include "ud.h"
@@ -176,6 +177,14 @@ static void ud_recv_wc(struct tcp_qp *qp, const struct rtcp_ud_hdr *h,
 	tcp_cq_push(qp->rcq, &wc, h->flags & RTCP_UD_F_SOLICITED);
 }
 
+/* A datagram dropped: counted by reason (ud.h) and in the QP's stat. */
+static void ud_drop(struct tcp_qp *qp, uint64_t *reason, const char *why)
+{
+	(*reason)++;
+	tcp_stat_add(qp->stat, RTCP_STAT_UD_DROPPED, 1);
+	TCP_DBG_QP(RTCP_DBG_FRAME, qp, "datagram dropped: %s", why);
+}
+
 /* The verified datagram into a receive, or dropped as rxe drops it. */
 static void ud_place(struct tcp_qp *qp, const struct rtcp_ud_hdr *h,
 		     const uint8_t *payload, const struct ud_ip *ip)
@@ -186,8 +195,7 @@ static void ud_place(struct tcp_qp *qp, const struct rtcp_ud_hdr *h,
 	uint32_t i, total;
 
 	if (!tcp_rx_take_rwqe(qp)) {
-		qp->ud->drop_norecv++;
-		tcp_stat_add(qp->stat, RTCP_STAT_UD_DROPPED, 1);
+		ud_drop(qp, &qp->ud->drop_norecv, "no receive posted");
 		return;
 	}
 	for (i = 0; i < qp->rx.rwqe.nseg; i++) {
@@ -210,8 +218,7 @@ static void ud_place(struct tcp_qp *qp, const struct rtcp_ud_hdr *h,
 		 * REM_INV_REQ_ERR (class E); the QP's own stays posted and
 		 * the message is dropped (class D).
 		 */
-		qp->ud->drop_len++;
-		tcp_stat_add(qp->stat, RTCP_STAT_UD_DROPPED, 1);
+		ud_drop(qp, &qp->ud->drop_len, "longer than the receive");
 		if (qp->srq) {
 			ud_recv_wc(qp, h, ip, IBV_WC_REM_INV_REQ_ERR);
 		} else {
@@ -273,14 +280,12 @@ static void ud_datagram(struct tcp_qp *qp, uint8_t *d, uint32_t len,
 
 	if (qp->state != IBV_QPS_RTR && qp->state != IBV_QPS_RTS &&
 	    qp->state != IBV_QPS_SQD && qp->state != IBV_QPS_SQE) {
-		ud->drop_state++;
-		tcp_stat_add(qp->stat, RTCP_STAT_UD_DROPPED, 1);
+		ud_drop(qp, &ud->drop_state, "QP not ready to receive");
 		return;
 	}
 	ip.dlen = len;
 	if ((m->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || !ud_source(m, &ip)) {
-		ud->drop_bad++;
-		tcp_stat_add(qp->stat, RTCP_STAT_UD_DROPPED, 1);
+		ud_drop(qp, &ud->drop_bad, "truncated, or no source");
 		return;
 	}
 	ud_cmsgs(m, &ip);
@@ -289,13 +294,12 @@ static void ud_datagram(struct tcp_qp *qp, uint8_t *d, uint32_t len,
 	    h.src_qpn > 0xffffff || !ud_for_us(qp, &ip, &h, mgid) ||
 	    tcp_ud_open(&ud->rx, &h, d, d + RTCP_UD_HDR_LEN, h.len,
 			d + RTCP_UD_HDR_LEN + h.len)) {
-		ud->drop_bad++;
-		tcp_stat_add(qp->stat, RTCP_STAT_UD_DROPPED, 1);
+		ud_drop(qp, &ud->drop_bad,
+			"malformed, not for this QP, or failed verification");
 		return;
 	}
 	if (h.qkey != qp->attr.qkey) {
-		ud->drop_qkey++;
-		tcp_stat_add(qp->stat, RTCP_STAT_UD_DROPPED, 1);
+		ud_drop(qp, &ud->drop_qkey, "Q_Key mismatch");
 		return;
 	}
 	ud_place(qp, &h, d + RTCP_UD_HDR_LEN, &ip);

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <string.h>
 
+#include "debug.h"
 #include "stat.h"
 #include "transport.h"
 #include "ud.h"
@@ -179,6 +180,8 @@ static void ud_sendmsg(struct tcp_qp *qp, struct msghdr *m)
 		return;
 	qp->ud->drop_tx++;
 	tcp_stat_add(qp->stat, RTCP_STAT_UD_DROPPED, 1);
+	TCP_DBG_QP(RTCP_DBG_FRAME, qp, "datagram not sent: %s",
+		   strerror(errno));
 }
 
 static void ud_send_one(struct tcp_qp *qp, const struct ibv_send_wr *wr)

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Traffic with known totals for test_stat.sh: an RC pair of one context
-sends N messages of S bytes and does W RDMA writes of S bytes, one way,
-then prints "ready QPN_A QPN_B" and holds the QPs until stdin closes (so
-that `rdma-tcp stat` sees them alive). Usage: stat_traffic.py N W S"""
+sends N messages of S bytes, does W RDMA writes and R RDMA reads of S
+bytes and A fetch-and-adds, all from A's side into B's region, then prints
+"ready QPN_A QPN_B" and holds the QPs until stdin closes (so that
+`rdma-tcp stat` sees them alive). Usage: stat_traffic.py N W S [R A]"""
 
 import os
 import sys
@@ -16,6 +17,7 @@ from qp_helpers import (Side, connect, open_context, poll_cq,  # noqa: E402
 
 def main():
     n, w, size = (int(x) for x in sys.argv[1:4])
+    r, atomics = (int(x) for x in (sys.argv[4:6] or (0, 0)))
     ctx, _ = open_context()
     a, b = Side(ctx), Side(ctx)
     connect(a, b)
@@ -28,6 +30,15 @@ def main():
     for i in range(w):
         a.qp.post_send(send_wr(e.IBV_WR_RDMA_WRITE, [src.sge(0, size)],
                                rkey=dst.rkey, raddr=dst.addr))
+        poll_cq(a.scq, 1)
+    for i in range(r):
+        a.qp.post_send(send_wr(e.IBV_WR_RDMA_READ, [src.sge(0, size)],
+                               rkey=dst.rkey, raddr=dst.addr))
+        poll_cq(a.scq, 1)
+    for i in range(atomics):
+        a.qp.post_send(send_wr(e.IBV_WR_ATOMIC_FETCH_AND_ADD,
+                               [src.sge(0, 8)], rkey=dst.rkey,
+                               raddr=dst.addr, compare_add=1))
         poll_cq(a.scq, 1)
     print('ready %d %d' % (a.qpn, b.qpn), flush=True)
     sys.stdin.read()
