@@ -84,7 +84,7 @@ static void put_counters(struct nlp_msg *m, const char *dir,
 static bool totals_now(const char *sysfs, const char *dev, const char *hwdir,
 		       uint64_t v[HW_CTR_N])
 {
-	const char *root = getenv(RDMA_TCP_ROOT_ENV);
+	const char *root = secure_getenv(RDMA_TCP_ROOT_ENV);
 	char retired[PATH_MAX], statdir[PATH_MAX];
 	uint64_t tot[RTCP_STAT_N];
 

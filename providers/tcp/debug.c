@@ -22,7 +22,7 @@ unsigned int tcp_debug_mask;
 
 __attribute__((constructor)) static void debug_init(void)
 {
-	tcp_debug_mask = rtcp_debug_parse(getenv(RDMA_TCP_DEBUG_ENV)) &
+	tcp_debug_mask = rtcp_debug_parse(secure_getenv(RDMA_TCP_DEBUG_ENV)) &
 			 ~(unsigned int)RTCP_DBG_CM; /* (the preload's) */
 }
 

@@ -29,7 +29,7 @@ static atomic_uint stat_seq; /* N of PID-N: one file per context */
 
 static void stat_path(char *buf, size_t len, unsigned int seq)
 {
-	const char *root = getenv(RDMA_TCP_ROOT_ENV);
+	const char *root = secure_getenv(RDMA_TCP_ROOT_ENV);
 
 	snprintf(buf, len, "%s/%s/%d-%u",
 		 root && *root ? root : RDMA_TCP_DEFAULT_ROOT, RTCP_STAT_DIR,
