@@ -5,10 +5,11 @@
  *
  * A batch gathers many frames (headers plus payload straight from
  * registered memory) into one sendmsg(): responses first, then an ack,
- * then requests. Runs of small elements are copied together first
- * (iov_gather.h). On a secured connection frames are cut into sealed
- * chunks, and a frame larger than a batch continues in the next ones
- * (qp_seal.c).
+ * then requests, at most TCP_TX_SEG bytes of each kind (a longer message
+ * goes as several frames, seg.c). Runs of small elements are copied
+ * together first (iov_gather.h). On a secured connection frames are cut
+ * into sealed chunks, and a frame larger than a batch continues in the
+ * next ones (qp_seal.c).
  */
 #include <endian.h>
 #include <errno.h>
