@@ -701,6 +701,66 @@ static void test_cut_messages(void)
 	done(&p);
 }
 
+/* One READ_RESP frame of a cut response, as B would send it to A. */
+static size_t resp_frame(struct tnode *a, uint8_t *buf, uint32_t msn,
+			 uint64_t sseq, uint8_t flags, uint32_t len,
+			 uint64_t off, uint64_t total, uint8_t fill)
+{
+	struct rtcp_hdr h = { .opcode = RTCP_OP_READ_RESP,
+			      .flags = flags,
+			      .hlen = RTCP_HDR_LEN,
+			      .msn = msn,
+			      .ack_msn = msn,
+			      .credits = a->qp->sq.peer_credits,
+			      .sseq = sseq,
+			      .len = len,
+			      .aux0 = off,
+			      .aux1 = total };
+
+	rtcp_hdr_encode(&h, buf);
+	memset(buf + RTCP_HDR_LEN, fill, len);
+	return RTCP_HDR_LEN + len;
+}
+
+/*
+ * A READ response's frames must continue each other: a frame that goes
+ * back into bytes already placed fails the READ with BAD_RESP_ERR (the
+ * QP goes to error), and none of its bytes land.
+ */
+static void test_cut_response_overlap(void)
+{
+	static uint8_t buf[512], before[TNODE_MEM];
+	struct tpair p;
+	struct tnode *a = &p.a;
+	struct rtcp_hdr h;
+	uint64_t seq;
+	size_t n;
+
+	if (tpair_mode != TCP_PSP_OFF)
+		return; /* (the frames made here carry no tags) */
+	CHECK(!tpair_open(&p, NULL, NULL));
+	CHECK(tpair_pump(&p));
+	CHECK(!tnode_post(a, IBV_WR_RDMA_READ, 5, a->mem + 2000, 64, p.b.mr,
+			  (uintptr_t)p.b.mem, IBV_SEND_SIGNALED));
+	CHECK(tpair_take(&p, a, buf, sizeof(buf)) == tframe(0));
+	rtcp_hdr_decode(buf, &h);
+	CHECK(h.opcode == RTCP_OP_READ_REQ);
+	memcpy(before, a->mem, TNODE_MEM);
+	seq = a->qp->rx.seq;
+	n = resp_frame(a, buf, h.msn, seq + RTCP_HDR_LEN, RTCP_F_MORE, 32, 0,
+		       64, 0x11);
+	n += resp_frame(a, buf + n, h.msn, seq + n + RTCP_HDR_LEN, 0, 48, 16,
+			64, 0x22);
+	tpair_give(&p, a, buf, n);
+	tpair_serve(a);
+	expect_wc(a, 5, IBV_WC_RDMA_READ, IBV_WC_BAD_RESP_ERR,
+		  "READ_RESP frame back at offset 16");
+	CHECK(a->qp->state == IBV_QPS_ERR);
+	CHECK(!memcmp(a->mem + 2032, before + 2032, TNODE_MEM - 2032));
+	CHECK(!memcmp(a->mem, before, 2000));
+	tpair_close(&p);
+}
+
 /* ------------------------------------------------- acks and credits */
 
 /*
@@ -985,4 +1045,5 @@ static void run_all(void)
 	test_ird();
 	test_terminate_behind_response();
 	test_cut_messages();
+	test_cut_response_overlap();
 }
