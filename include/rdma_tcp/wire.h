@@ -65,8 +65,20 @@ enum rtcp_flags {
 	 * the responder's RNR timer code, as an RNR NAK carries it
 	 */
 	RTCP_F_RNR = 1 << 3,
+	/*
+	 * SEND, SEND_IMM, SEND_INV, WRITE, WRITE_IMM, READ_RESP: more frames
+	 * of this message follow. A message longer than the sender's segment
+	 * is cut into frames with the same opcode and msn; in each of them
+	 * aux0 is the offset of its payload in the message and aux1 the
+	 * message's length, and a WRITE's raddr is its own payload's. The
+	 * frames of one message follow each other in order; only frames of
+	 * the other kind (responses and acks between a request's frames,
+	 * requests and acks between a response's) may come between them. A
+	 * single-frame message has aux0 0 and this flag clear.
+	 */
+	RTCP_F_MORE = 1 << 4,
 	RTCP_F_KNOWN = RTCP_F_SOLICITED | RTCP_F_NO_CREDIT | RTCP_F_ACK_REQ |
-		       RTCP_F_RNR,
+		       RTCP_F_RNR | RTCP_F_MORE,
 };
 
 /*

@@ -123,6 +123,7 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 	w->length = (uint32_t)total;
 	w->state = WQE_QUEUED;
 	w->status = IBV_WC_SUCCESS;
+	w->tx_off = 0;
 	w->nseg = wr->num_sge;
 	w->rkey = 0;
 	w->raddr = 0;

@@ -58,7 +58,7 @@ struct tcp_send_wqe {
 	uint32_t nseg;
 	enum tcp_wqe_state state;
 	enum ibv_wc_status status; /* set when it fails at post/local check */
-	uint32_t resp_done;	   /* READ: response bytes placed so far */
+	uint32_t tx_off;	   /* payload bytes framed so far (seg.c) */
 	struct tcp_seg *seg;	   /* max_send_sge entries (inline: one) */
 	char *inl;		   /* inline copy, max_inline_data bytes */
 };
@@ -89,6 +89,7 @@ struct tcp_resp {
 	struct rtcp_hdr hdr;
 	char *payload;
 	uint32_t len;
+	uint32_t off; /* bytes framed so far: a long one is cut (seg.c) */
 	/* READ source region: checked at the request, pinned only around
 	 * each sendmsg (so dereg never waits on a requester that stops
 	 * reading); identity only otherwise, may be freed */
@@ -218,6 +219,20 @@ struct tcp_tx_state {
 	struct tcp_resp *batch_resps;
 	uint64_t seq;		 /* bytes sent on this stream, hello excluded */
 	struct tcp_tx_frame cur; /* secured: the frame the batch ends in */
+	/* payload bytes of requests and of responses in the batch: each
+	 * kind stops at TCP_TX_SEG, so one waits at most that for the other */
+	uint32_t req_bytes, resp_bytes;
+	bool req_turn; /* a response's frame spanned batches: requests next */
+	/* the pieces of a request's frame cut out of its WQE (seg.c) */
+	struct tcp_seg slice[TCP_MAX_SGE];
+};
+
+/* A message of the peer whose frames are still coming (seg.c). */
+struct tcp_rx_msg {
+	bool active;
+	bool discard; /* dropped (UC): the rest is dropped too */
+	uint8_t opcode;
+	uint32_t msn, off, total;
 };
 
 /* The frame being received (qp_rx.c, rx_ops.c). */
@@ -244,6 +259,10 @@ struct tcp_rx_state {
 	bool by_app;  /* this rx pass runs in the application's poll_cq */
 	/* the socket's SO_RCVLOWAT, 0 for the default (1): see rx_lowat() */
 	uint32_t lowat;
+	/* the frame's message: its length, the frame's offset in it */
+	uint32_t msg_len, msg_off;
+	/* a request of the peer, a response to ours, cut into frames */
+	struct tcp_rx_msg req_msg, resp_msg;
 };
 
 /*

@@ -152,6 +152,7 @@ void tcp_qp_close_conn(struct tcp_qp *qp)
 	if (qp->rx.phase == RX_STALL)
 		tcp_engine_timer_put(qp->ctx);
 	qp->rx.phase = RX_HDR;
+	tcp_rx_seg_reset(qp);
 	qp->rx.lowat = 0; /* (a new socket starts at the default) */
 	qp->rx.mr = NULL; /* not pinned between chunks */
 	while (qp->resp.head) {

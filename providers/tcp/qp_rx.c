@@ -27,24 +27,30 @@ enum rx_step {
 };
 
 /*
- * The payload's destination: the segments' memory, cut at the message's
- * length (rx.left). A receive buffer is usually larger than the message,
- * and readv() fills every iovec it is given: left uncut, it would read the
+ * The payload's destination: the segments' memory from byte @off (where a
+ * message's later frame goes, seg.c), cut at the frame's length
+ * (rx.left). A receive buffer is usually larger than the message, and
+ * readv() fills every iovec it is given: left uncut, it would read the
  * frames behind this one into the application's buffer.
  */
-void tcp_rx_segs_to_iov(struct tcp_qp *qp, const struct tcp_seg *s, uint32_t n)
+void tcp_rx_segs_to_iov(struct tcp_qp *qp, const struct tcp_seg *s, uint32_t n,
+			uint32_t off)
 {
 	uint32_t i, left = qp->rx.left;
 
 	qp->rx.iov_n = qp->rx.iov_i = 0;
 	for (i = 0; i < n && left; i++) {
-		uint32_t len = s[i].len < left ? s[i].len : left;
+		uint32_t len;
 
-		if (!len)
+		if (off >= s[i].len) {
+			off -= s[i].len;
 			continue;
-		qp->rx.iov[qp->rx.iov_n].iov_base = s[i].addr;
+		}
+		len = s[i].len - off < left ? s[i].len - off : left;
+		qp->rx.iov[qp->rx.iov_n].iov_base = s[i].addr + off;
 		qp->rx.iov[qp->rx.iov_n++].iov_len = len;
 		left -= len;
+		off = 0;
 	}
 }
 

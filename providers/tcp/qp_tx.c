@@ -5,10 +5,11 @@
  *
  * A batch gathers many frames (headers plus payload straight from
  * registered memory) into one sendmsg(): responses first, then an ack,
- * then requests. Runs of small elements are copied together first
- * (iov_gather.h). On a secured connection frames are cut into sealed
- * chunks, and a frame larger than a batch continues in the next ones
- * (qp_seal.c).
+ * then requests, at most TCP_TX_SEG bytes of each kind (a longer message
+ * goes as several frames, seg.c). Runs of small elements are copied
+ * together first (iov_gather.h). On a secured connection frames are cut
+ * into sealed chunks, and a frame larger than a batch continues in the
+ * next ones (qp_seal.c).
  */
 #include <endian.h>
 #include <errno.h>
@@ -157,16 +158,50 @@ static bool reads_pending(const struct tcp_qp *qp)
 	return qp->sq.rd_out != 0;
 }
 
-/* Responses and acks the responder queued go first. */
+/*
+ * The next frame of response r into the batch: all of it, or its next
+ * TCP_TX_SEG bytes (seg.c). *last: nothing of it is left.
+ */
+static bool add_resp_frame(struct tcp_qp *qp, int *nh, struct tcp_resp *r,
+			   bool *last)
+{
+	struct rtcp_hdr h = r->hdr;
+	struct tcp_seg one = { .addr = r->payload, .len = r->len }, part;
+	const struct tcp_seg *s = &one;
+	uint32_t ns = 1;
+
+	tcp_tx_seg_cut(&h, r->off, r->len, &s, &ns, &part);
+	if (!add_frame(qp, nh, &h, s, ns, r->mr != NULL))
+		return false;
+	r->off += h.len;
+	qp->tx.resp_bytes += h.len;
+	*last = !(h.flags & RTCP_F_MORE);
+	return true;
+}
+
+/*
+ * Responses and acks the responder queued go first. A response cut into
+ * frames stays first in the queue until its last frame is in a batch:
+ * the ones behind it wait, and so does the rest of it for the next
+ * batch, after the requests of this one.
+ */
 static void batch_resps(struct tcp_qp *qp, int *nh)
 {
 	struct tcp_resp *r;
 
 	while ((r = qp->resp.head)) {
-		struct tcp_seg s = { .addr = r->payload, .len = r->len };
+		bool last;
 
-		if (!add_frame(qp, nh, &r->hdr, &s, 1, r->mr != NULL))
+		if (qp->tx.resp_bytes >= TCP_TX_SEG ||
+		    !add_resp_frame(qp, nh, r, &last))
 			break;
+		if (!last) {
+			if (!qp->tx.cur.active)
+				continue;
+			/* (pinned as the queue's head) requests go next */
+			qp->tx.req_turn = true;
+			break;
+		}
 		/*
 		 * The requester may count this answer done once its own
 		 * bytes arrive, long before the rest of the batch leaves:
@@ -261,26 +296,9 @@ static void wqe_hdr(struct tcp_qp *qp, const struct tcp_send_wqe *w,
 	}
 }
 
-/* Frames the WQE at sq.tx into *h and the batch; false if it is full. */
-static bool batch_wqe(struct tcp_qp *qp, int *nh, struct tcp_send_wqe *w,
-		      struct rtcp_hdr *h)
+/* The WQE is on the wire from its first frame: it has its msn. */
+static void wqe_first_frame(struct tcp_qp *qp, struct tcp_send_wqe *w)
 {
-	struct tcp_seg inl;
-
-	wqe_hdr(qp, w, h);
-	if (w->send_flags & IBV_SEND_INLINE) {
-		inl.addr = w->inl;
-		inl.len = w->length;
-	}
-	if (!add_frame(
-		    qp, nh, h,
-		    (w->send_flags & IBV_SEND_INLINE) ? &inl : w->seg,
-		    h->len ? ((w->send_flags & IBV_SEND_INLINE) ? 1 : w->nseg)
-			   : 0,
-		    false))
-		return false;
-	if (qp->tx.cur.active)
-		qp->tx.cur.wqe = w; /* the rest goes in the next batches */
 	if (qp->sq.rnr_since_ns) {
 		qp->sq.rnr_since_ns = 0;
 		tcp_engine_timer_put(qp->ctx);
@@ -291,8 +309,45 @@ static bool batch_wqe(struct tcp_qp *qp, int *nh, struct tcp_send_wqe *w,
 		qp->sq.rd_out++;
 	w->msn = qp->sq.next_msn++;
 	w->state = WQE_SENT;
-	qp->sq.tx++;
 	qp->tx.batch_wqes++;
+}
+
+/*
+ * Frames the WQE at sq.tx into *h and the batch -- all of it, or its next
+ * TCP_TX_SEG bytes (seg.c): it leaves sq.tx with its last frame. False if
+ * the batch is full.
+ */
+static bool batch_wqe(struct tcp_qp *qp, int *nh, struct tcp_send_wqe *w,
+		      struct rtcp_hdr *h)
+{
+	const struct tcp_seg *segs = w->seg;
+	uint32_t nseg = w->nseg;
+	struct tcp_seg inl;
+
+	wqe_hdr(qp, w, h);
+	if (w->tx_off)
+		h->msn = w->msn; /* a later frame of the same message */
+	if (w->send_flags & IBV_SEND_INLINE) {
+		inl.addr = w->inl;
+		inl.len = w->length;
+		segs = &inl;
+		nseg = 1;
+	}
+	if (!h->len)
+		nseg = 0;
+	else
+		tcp_tx_seg_cut(h, w->tx_off, w->length, &segs, &nseg,
+			       qp->tx.slice);
+	if (!add_frame(qp, nh, h, segs, nseg, false))
+		return false;
+	if (qp->tx.cur.active)
+		qp->tx.cur.wqe = w; /* the rest goes in the next batches */
+	if (!w->tx_off)
+		wqe_first_frame(qp, w);
+	w->tx_off += h->len;
+	qp->tx.req_bytes += h->len;
+	if (!(h->flags & RTCP_F_MORE))
+		qp->sq.tx++;
 	return true;
 }
 
@@ -302,28 +357,35 @@ static void batch_requests(struct tcp_qp *qp, int *nh)
 	struct rtcp_hdr last;
 	uint8_t *last_hb = NULL;
 
-	while (qp->sq.tx != qp->sq.head && qp->state != IBV_QPS_SQD) {
+	while (qp->sq.tx != qp->sq.head) {
 		struct tcp_send_wqe *w =
 			&qp->sq.wqe[qp->sq.tx & (qp->sq.size - 1)];
 		struct rtcp_hdr h = { 0 };
+		/* a message half framed goes on (even into SQD) */
+		bool next = w->tx_off != 0;
 
-		if (w->status != IBV_WC_SUCCESS) {
+		if ((qp->state == IBV_QPS_SQD && !next) ||
+		    qp->tx.req_bytes >= TCP_TX_SEG)
+			break;
+		if (!next && w->status != IBV_WC_SUCCESS) {
 			/* failed its local checks: completes in order */
 			w->state = WQE_DONE;
 			qp->sq.tx++;
 			continue;
 		}
-		if (!wqe_may_go(qp, w))
+		if (!next && !wqe_may_go(qp, w))
 			break;
-		if (tcp_mw_sq_op(qp, w)) {
+		if (!next && tcp_mw_sq_op(qp, w)) {
 			/* done here, after the requests before it */
 			qp->sq.tx++;
 			continue;
 		}
 		if (!batch_wqe(qp, nh, w, &h))
 			break;
-		last = h;
-		last_hb = qp->tx.hdrs[*nh - 1];
+		if (!(h.flags & RTCP_F_MORE)) {
+			last = h;
+			last_hb = qp->tx.hdrs[*nh - 1];
+		}
 		if (qp->tx.cur.active)
 			break; /* nothing goes between a frame's chunks */
 	}
@@ -349,7 +411,9 @@ static void batch_requests(struct tcp_qp *qp, int *nh)
 
 /*
  * Builds the next batch: the rest of a secured frame first, then
- * responses, then an ack, then requests. False when the batch cannot be
+ * responses, then an ack, then requests -- except after a frame of a long
+ * response that spanned batches: then requests first, or a READ response
+ * of a GiB would hold them all that time. False when the batch cannot be
  * built (no memory for a secured connection's buffers).
  */
 static bool build_batch(struct tcp_qp *qp)
@@ -358,11 +422,17 @@ static bool build_batch(struct tcp_qp *qp)
 
 	qp->tx.iov_n = qp->tx.iov_i = 0;
 	qp->tx.batch_wqes = 0;
+	qp->tx.req_bytes = qp->tx.resp_bytes = 0;
 	if (qp->sec.mode != TCP_PSP_OFF) {
 		if (!tcp_tx_sec_prepare(qp))
 			return false;
 		if (qp->tx.cur.active && !tcp_tx_sec_add(qp, NULL))
 			return true; /* the batch is that frame's */
+	}
+	if (qp->tx.req_turn) {
+		/* a response's frame filled the batches before */
+		qp->tx.req_turn = false;
+		batch_requests(qp, &nh);
 	}
 	batch_resps(qp, &nh);
 	batch_requests(qp, &nh);
@@ -400,6 +470,23 @@ static void batch_done(struct tcp_qp *qp)
 }
 
 /*
+ * A READ response cut into frames (seg.c) stays at the head of the queue
+ * until its last frame is in a batch: its earlier frames may be in this
+ * one.
+ */
+static struct tcp_resp *resp_partly_sent(const struct tcp_qp *qp)
+{
+	struct tcp_resp *r = qp->resp.head;
+
+	return r && r->off && r->mr ? r : NULL;
+}
+
+static bool repin_resp(struct tcp_qp *qp, struct tcp_resp *r)
+{
+	return !r || !r->mr || tcp_mr_repin(qp->ctx, r->key, r->mr, r->serial);
+}
+
+/*
  * Pins the regions READ responses of the batch are sent from, for one
  * sendmsg; false (nothing left pinned) if one was deregistered or
  * re-registered since the request was checked.
@@ -407,10 +494,15 @@ static void batch_done(struct tcp_qp *qp)
 static bool pin_batch(struct tcp_qp *qp)
 {
 	struct tcp_resp *r, *s, *cur = qp->tx.cur.resp;
+	struct tcp_resp *part = resp_partly_sent(qp);
 
-	if (cur && cur->mr &&
-	    !tcp_mr_repin(qp->ctx, cur->key, cur->mr, cur->serial))
+	if (!repin_resp(qp, cur))
 		return false;
+	if (!repin_resp(qp, part)) {
+		if (cur)
+			tcp_mr_unpin(cur->mr);
+		return false;
+	}
 	for (r = qp->tx.batch_resps; r; r = r->next) {
 		if (!r->mr)
 			continue;
@@ -419,6 +511,8 @@ static bool pin_batch(struct tcp_qp *qp)
 				tcp_mr_unpin(s->mr);
 			if (cur)
 				tcp_mr_unpin(cur->mr);
+			if (part)
+				tcp_mr_unpin(part->mr);
 			return false;
 		}
 	}
@@ -427,8 +521,10 @@ static bool pin_batch(struct tcp_qp *qp)
 
 static void unpin_batch(struct tcp_qp *qp)
 {
-	struct tcp_resp *r;
+	struct tcp_resp *r, *part = resp_partly_sent(qp);
 
+	if (part)
+		tcp_mr_unpin(part->mr);
 	if (qp->tx.cur.resp)
 		tcp_mr_unpin(qp->tx.cur.resp->mr);
 	for (r = qp->tx.batch_resps; r; r = r->next)

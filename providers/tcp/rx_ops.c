@@ -99,7 +99,7 @@ static void complete_recv(struct tcp_qp *qp, enum ibv_wc_status st)
 	wc.status = st;
 	wc.opcode = h->opcode == RTCP_OP_WRITE_IMM ? IBV_WC_RECV_RDMA_WITH_IMM
 						   : IBV_WC_RECV;
-	wc.byte_len = h->len;
+	wc.byte_len = qp->rx.msg_len; /* (of all its frames) */
 	wc.qp_num = qp->vqp.qp.qp_num;
 	wc.src_qp = qp->attr.dest_qp_num;
 	if (h->opcode == RTCP_OP_SEND_IMM || h->opcode == RTCP_OP_WRITE_IMM) {
@@ -219,7 +219,7 @@ static void rx_send(struct tcp_qp *qp, const struct rtcp_hdr *h)
 	/* an SRQ's receives belong to the SRQ's PD */
 	st = tcp_resolve_sges(qp->ctx, qp->srq ? qp->srq->pd : qp->pd, sg,
 			      qp->rx.rwqe.nseg, true, qp->rx.rwqe.seg, &total);
-	if (st == IBV_WC_SUCCESS && total < h->len)
+	if (st == IBV_WC_SUCCESS && total < qp->rx.msg_len)
 		st = IBV_WC_LOC_LEN_ERR;
 	if (st != IBV_WC_SUCCESS) {
 		complete_recv(qp, st);
@@ -229,7 +229,7 @@ static void rx_send(struct tcp_qp *qp, const struct rtcp_hdr *h)
 				 IBV_EVENT_QP_FATAL);
 		return;
 	}
-	tcp_rx_segs_to_iov(qp, qp->rx.rwqe.seg, qp->rx.rwqe.nseg);
+	tcp_rx_segs_to_iov(qp, qp->rx.rwqe.seg, qp->rx.rwqe.nseg, 0);
 }
 
 /*
@@ -392,12 +392,13 @@ static void rx_read_resp(struct tcp_qp *qp, const struct rtcp_hdr *h)
 {
 	struct tcp_send_wqe *w = tcp_sq_find_sent(qp, h->msn);
 
-	if (!w || w->opcode != IBV_WR_RDMA_READ || w->length != h->len) {
+	if (!w || w->opcode != IBV_WR_RDMA_READ ||
+	    w->length != qp->rx.msg_len) {
 		bad_response(qp);
 		return;
 	}
 	qp->rx.wqe = w;
-	tcp_rx_segs_to_iov(qp, w->seg, w->nseg);
+	tcp_rx_segs_to_iov(qp, w->seg, w->nseg, qp->rx.msg_off);
 }
 
 /* Atomic response: the old value lands, the atomic is done. */
@@ -590,10 +591,34 @@ static const struct rx_op *rx_op_of(uint8_t opcode)
 	return &rx_ops[opcode];
 }
 
+/*
+ * A later frame of a message whose first frame was taken (seg.c): its
+ * payload goes where the message's next bytes go. A WRITE's frame is
+ * checked and placed as any WRITE is; a SEND's receive was taken, checked
+ * and invalidated for at its first frame.
+ */
+static void rx_next_frame(struct tcp_qp *qp, const struct rtcp_hdr *h)
+{
+	bool resp = h->opcode == RTCP_OP_READ_RESP;
+
+	if (resp ? qp->rx.resp_msg.discard : qp->rx.req_msg.discard) {
+		qp->rx.discard = true; /* as its first frame was */
+		return;
+	}
+	if (h->opcode == RTCP_OP_WRITE || h->opcode == RTCP_OP_WRITE_IMM)
+		rx_write(qp, h);
+	else if (resp)
+		rx_read_resp(qp, h);
+	else if (qp->rx.has_rwqe)
+		tcp_rx_segs_to_iov(qp, qp->rx.rwqe.seg, qp->rx.rwqe.nseg,
+				   qp->rx.msg_off);
+}
+
 void tcp_rx_dispatch(struct tcp_qp *qp)
 {
 	const struct rtcp_hdr *h = &qp->rx.hdr;
 	const struct rx_op *op = rx_op_of(h->opcode);
+	int seg;
 
 	qp->rx.left = h->len;
 	qp->rx.total = h->len;
@@ -607,15 +632,25 @@ void tcp_rx_dispatch(struct tcp_qp *qp)
 		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
 		return;
 	}
+	seg = tcp_rx_seg_begin(qp, h, op->request);
+	if (seg < 0)
+		return;
 	if (op->request && !request_ok(qp, h, op))
 		return;
-	op->handle(qp, h);
+	if (seg == TCP_SEG_NEXT)
+		rx_next_frame(qp, h);
+	else
+		op->handle(qp, h);
 }
 
 void tcp_rx_op_done(struct tcp_qp *qp)
 {
 	const struct rx_op *op = rx_op_of(qp->rx.hdr.opcode);
 
+	if (!tcp_rx_seg_end(qp, &qp->rx.hdr)) {
+		qp->rx.mr = NULL; /* (pinned per chunk only) */
+		return;		  /* its message completes at its last frame */
+	}
 	if (op && op->done)
 		op->done(qp, &qp->rx.hdr);
 }

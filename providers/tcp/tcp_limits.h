@@ -24,7 +24,9 @@
 #define TCP_MAX_SRQ_SGE	    32
 #define TCP_MAX_AH	    65536
 #define TCP_MAX_MSG_SZ	    (1u << 31) /* 2 GiB per message */
-#define TCP_GID_TBL_LEN	    16
+/* a longer message travels as frames of at most this many bytes (seg.c) */
+#define TCP_TX_SEG	(256u * 1024)
+#define TCP_GID_TBL_LEN 16
 /* UD multicast (ud_mcast.c): a socket per QP and group; the kernel, not
  * the provider, bounds groups and members -- these are what is promised
  * (rxe's max_mcast_qp_attach is 56, total 0x70000) */

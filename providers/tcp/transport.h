@@ -88,7 +88,26 @@ static inline uint32_t tcp_rx_cap(const struct tcp_qp *qp)
 }
 
 /* qp_rx.c: frames in */
-void tcp_rx_segs_to_iov(struct tcp_qp *qp, const struct tcp_seg *s, uint32_t n);
+/* The frame's destination: @s's memory from byte @off of it, rx.left long. */
+void tcp_rx_segs_to_iov(struct tcp_qp *qp, const struct tcp_seg *s, uint32_t n,
+			uint32_t off);
+
+/* seg.c: messages cut into frames */
+/* Cuts a frame of at most TCP_TX_SEG bytes at @off out of the payload. */
+void tcp_tx_seg_cut(struct rtcp_hdr *h, uint32_t off, uint32_t total,
+		    const struct tcp_seg **seg, uint32_t *nseg,
+		    struct tcp_seg *slice);
+enum { TCP_SEG_FIRST = 0, TCP_SEG_NEXT = 1 };
+/*
+ * Checks a frame against the message it continues and sets rx.msg_len and
+ * rx.msg_off: TCP_SEG_FIRST (a message's first or only frame),
+ * TCP_SEG_NEXT, or -1 when it breaks the rules (the QP fails).
+ */
+int tcp_rx_seg_begin(struct tcp_qp *qp, const struct rtcp_hdr *h, bool request);
+/* The frame is placed: true when it was its message's last. */
+bool tcp_rx_seg_end(struct tcp_qp *qp, const struct rtcp_hdr *h);
+/* The connection is gone: no message is half received. */
+void tcp_rx_seg_reset(struct tcp_qp *qp);
 
 /* rx_ops.c: per opcode */
 /* Sets up placement for the frame whose header was just read. */

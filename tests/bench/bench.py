@@ -181,6 +181,14 @@ def parse_qp_mem(text, _arg):
             (kv.split('=') for kv in m.group(0).split())}
 
 
+def parse_read_hol(text, _arg):
+    m = _last_match(r'^idle_us=.*$', text)
+    if not m:
+        _fail('no read_hol line')
+    return {k: float(v) for k, v in
+            (kv.split('=') for kv in m.group(0).split())}
+
+
 PARSERS = {
     'perftest_bw': parse_perftest_bw, 'perftest_lat': parse_perftest_lat,
     'iperf3': parse_iperf3, 'qperf_bw': parse_qperf_bw,
@@ -188,6 +196,7 @@ PARSERS = {
     'ucx_lat': parse_ucx_lat, 'sockperf': parse_sockperf,
     'fi_pingpong': parse_fi_pingpong, 'time': parse_time,
     'qp_mem': parse_qp_mem, 'mpi_pp': parse_mpi_pp,
+    'read_hol': parse_read_hol,
 }
 
 
@@ -592,6 +601,21 @@ class Report:
                     'rss_per_qp', 'heap_per_qp', 'vm_per_qp',
                     'skmem_per_qp', 'slab_per_qp', 'total_per_qp'))))
         self.w()
+        if READHOL_ID in self.jobs:
+            self.w('READ behind a WRITE stream (`bench_read_hol`: one RC QP '
+                   'pair, A READs 8 B of B one at a time while B WRITEs '
+                   '1 GiB into A in 1 MiB WRITEs, 8 in flight: the READ '
+                   'responses share the connection\'s B-to-A direction '
+                   'with the stream). µs:')
+            self.w()
+            self.w('| | median | p99 | mean |')
+            self.w('| --- | --- | --- | --- |')
+            for label, k in (('idle', 'idle'), ('behind the stream',
+                                                 'loaded')):
+                self.w('| %s | %s | %s | %s |' % (label, *(
+                    self.cell(READHOL_ID, k + sfx)
+                    for sfx in ('_us', '_p99_us', '_mean_us'))))
+            self.w()
 
     PSP_ROWS = (
         # (label, point without the mode, metric, unit, difference?)
@@ -714,6 +738,11 @@ class Report:
           'cpu_per_gb', 'cpu:iperf3', 'cpu_per_gb', '<=', 1.15, unit='s/GB')
         t('ib_write_bw aggregate -q 64 ÷ -q 1', 'scale:64', 'gbps', 'scale:1',
           'gbps', '>=', 0.9, unit='GB/s')
+        t('ib_send_bw 1 MiB ÷ ib_write_bw 1 MiB', 'pt_bw:send:1048576:1',
+          'gbps', 'pt_bw:write:1048576:1', 'gbps', '>=', 0.95, unit='GB/s')
+        t('READ 8 B behind a 1 GiB WRITE stream, same connection ÷ idle '
+          '(bench_read_hol, median)', READHOL_ID, 'loaded_us', READHOL_ID,
+          'idle_us', '<=', 3, unit='µs')
         # a ratio against the budget itself: bytes / 65536
         if QPMEM_HEADLINE in self.jobs:
             self.jobs['budget:64KiB'] = Runs()
@@ -749,6 +778,7 @@ class Report:
                 'pt_lat': 'usec', 'sockperf': 'usec', 'qperf_lat': 'usec',
                 'fi_pingpong': 'usec', 'cpu': 'cpu_per_gb', 'scale': 'gbps',
                 'qpmem': 'total_per_qp', 'psp_bw': 'gbps',
+                'readhol': 'loaded_us',
                 'psp_lat': 'usec'}
         self.w('| point | metric | runs | median |')
         self.w('| --- | --- | --- | --- |')
@@ -789,6 +819,7 @@ class Report:
 
 
 QPMEM_HEADLINE = 'qpmem:128:1:0'
+READHOL_ID = 'readhol:1048576:1073741824'
 
 
 def size_name(s):

@@ -139,8 +139,9 @@ static void check_roundtrip(const uint8_t *b)
  * The flags a receiver understands, listed one by one: a flag added to
  * wire.h must be added here too (and to the fuzzing below), on purpose.
  */
-#define MODEL_FLAGS \
-	(RTCP_F_SOLICITED | RTCP_F_NO_CREDIT | RTCP_F_ACK_REQ | RTCP_F_RNR)
+#define MODEL_FLAGS                                                          \
+	(RTCP_F_SOLICITED | RTCP_F_NO_CREDIT | RTCP_F_ACK_REQ | RTCP_F_RNR | \
+	 RTCP_F_MORE)
 _Static_assert(MODEL_FLAGS == RTCP_F_KNOWN,
 	       "wire.h has a new header flag: teach fuzz_frame.c about it");
 

@@ -109,10 +109,29 @@ class RawPeer:
             self.rx += chunk
 
     def read_until(self, opcode, timeout=TIMEOUT):
+        """The next message of this opcode: a message cut into frames
+        (RTCP_F_MORE, docs/design.md) is put together, each frame checked
+        to continue it; other frames in between are passed by."""
         while True:
             f = self.read_frame(timeout)
             if f is None or f[0][0] == opcode:
-                return f
+                break
+        if f is None or not f[0][1] & w.RTCP_F_MORE:
+            return f
+        hdr, parts, got = f[0], [f[1]], len(f[1])
+        while True:
+            n = self.read_frame(timeout)
+            if n is None:
+                return None
+            if n[0][0] != opcode:
+                continue
+            if (n[0][4], n[0][12], n[0][13]) != (hdr[4], got, hdr[13]):
+                raise AssertionError('frame %r does not continue %r' %
+                                     (n[0], hdr))
+            parts.append(n[1])
+            got += len(n[1])
+            if not n[0][1] & w.RTCP_F_MORE:
+                return hdr, b''.join(parts)
 
     def wait_eof(self, timeout=TIMEOUT):
         """Reads (and drops) frames until the provider closes its side."""

@@ -622,6 +622,145 @@ static void test_terminate_behind_response(void)
 	done(&p);
 }
 
+/* ------------------------------------------------ messages cut into frames */
+
+/* The frames of opcode op a tap saw: each at its offset, flagged
+ * RTCP_F_MORE but the last; 0 if they break a rule or do not add up. */
+static unsigned int cut_frames(const struct tap *t, uint8_t op, uint64_t len)
+{
+	unsigned int i, n = 0;
+	uint64_t off = 0;
+
+	for (i = 0; i < t->n && i < TAP_LOG; i++) {
+		const struct rtcp_hdr *h = &t->log[i];
+
+		if (h->opcode != op)
+			continue;
+		if (h->aux0 != off || h->aux1 != len ||
+		    !(h->flags & RTCP_F_MORE) != (off + h->len == len))
+			return 0;
+		off += h->len;
+		n++;
+	}
+	return off == len ? n : 0;
+}
+
+/* The next completion of n: its byte_len (-1 if none or an error). */
+static long next_len(struct tnode *n, uint64_t wr_id)
+{
+	struct ibv_wc wc;
+
+	if (tnode_poll(n, &wc, 1) != 1 || wc.wr_id != wr_id ||
+	    wc.status != IBV_WC_SUCCESS)
+		return -1;
+	return wc.byte_len;
+}
+
+/*
+ * A SEND, a WRITE_IMM and a READ response longer than TCP_TX_SEG travel
+ * as frames of at most that (the last one shorter), each at its offset;
+ * each message lands whole and completes once, with its whole length.
+ */
+static void test_cut_messages(void)
+{
+	const uint32_t slen = TNODE_BIG_LEN - 5, wlen = 600 * 1024;
+	struct tpair p;
+	struct tnode *a = &p.a, *b = &p.b;
+	uint8_t *abig, *bbig;
+	uint32_t i;
+
+	CHECK(!tpair_open(&p, NULL, NULL));
+	abig = a->mem + TNODE_BIG;
+	bbig = b->mem + TNODE_BIG;
+	for (i = 0; i < TNODE_BIG_LEN; i++)
+		abig[i] = (uint8_t)(i * 7 + i / 251);
+	CHECK(!tnode_recv(b, 9, bbig, TNODE_BIG_LEN));
+	CHECK(!tnode_recv(b, 10, b->mem, 16));
+	CHECK(tpair_pump(&p));
+	CHECK(!tnode_post(a, IBV_WR_SEND, 1, abig, slen, NULL, 0,
+			  IBV_SEND_SIGNALED));
+	CHECK(tpair_pump(&p));
+	CHECK(next_len(b, 9) == slen && next_len(a, 1) == slen);
+	CHECK(!memcmp(abig, bbig, slen));
+	CHECK(cut_frames(&p.ab, RTCP_OP_SEND, slen) == 4);
+	memset(bbig, 0, TNODE_BIG_LEN);
+	CHECK(!tnode_post(a, IBV_WR_RDMA_WRITE_WITH_IMM, 2, abig + 3, wlen,
+			  b->big, (uintptr_t)bbig + 100, IBV_SEND_SIGNALED));
+	CHECK(tpair_pump(&p));
+	CHECK(next_len(b, 10) == wlen && next_len(a, 2) == wlen);
+	CHECK(!memcmp(abig + 3, bbig + 100, wlen));
+	CHECK(cut_frames(&p.ab, RTCP_OP_WRITE_IMM, wlen) == 3);
+	memset(abig, 0, TNODE_BIG_LEN);
+	CHECK(!tnode_post(a, IBV_WR_RDMA_READ, 3, abig, TNODE_BIG_LEN, b->big,
+			  (uintptr_t)bbig, IBV_SEND_SIGNALED));
+	CHECK(tpair_pump(&p));
+	CHECK(next_len(a, 3) == TNODE_BIG_LEN);
+	CHECK(!memcmp(abig, bbig, TNODE_BIG_LEN));
+	CHECK(cut_frames(&p.ba, RTCP_OP_READ_RESP, TNODE_BIG_LEN) == 4);
+	CHECK(a->qp->state == IBV_QPS_RTS && b->qp->state == IBV_QPS_RTS);
+	done(&p);
+}
+
+/* One READ_RESP frame of a cut response, as B would send it to A. */
+static size_t resp_frame(struct tnode *a, uint8_t *buf, uint32_t msn,
+			 uint64_t sseq, uint8_t flags, uint32_t len,
+			 uint64_t off, uint64_t total, uint8_t fill)
+{
+	struct rtcp_hdr h = { .opcode = RTCP_OP_READ_RESP,
+			      .flags = flags,
+			      .hlen = RTCP_HDR_LEN,
+			      .msn = msn,
+			      .ack_msn = msn,
+			      .credits = a->qp->sq.peer_credits,
+			      .sseq = sseq,
+			      .len = len,
+			      .aux0 = off,
+			      .aux1 = total };
+
+	rtcp_hdr_encode(&h, buf);
+	memset(buf + RTCP_HDR_LEN, fill, len);
+	return RTCP_HDR_LEN + len;
+}
+
+/*
+ * A READ response's frames must continue each other: a frame that goes
+ * back into bytes already placed fails the READ with BAD_RESP_ERR (the
+ * QP goes to error), and none of its bytes land.
+ */
+static void test_cut_response_overlap(void)
+{
+	static uint8_t buf[512], before[TNODE_MEM];
+	struct tpair p;
+	struct tnode *a = &p.a;
+	struct rtcp_hdr h;
+	uint64_t seq;
+	size_t n;
+
+	if (tpair_mode != TCP_PSP_OFF)
+		return; /* (the frames made here carry no tags) */
+	CHECK(!tpair_open(&p, NULL, NULL));
+	CHECK(tpair_pump(&p));
+	CHECK(!tnode_post(a, IBV_WR_RDMA_READ, 5, a->mem + 2000, 64, p.b.mr,
+			  (uintptr_t)p.b.mem, IBV_SEND_SIGNALED));
+	CHECK(tpair_take(&p, a, buf, sizeof(buf)) == tframe(0));
+	rtcp_hdr_decode(buf, &h);
+	CHECK(h.opcode == RTCP_OP_READ_REQ);
+	memcpy(before, a->mem, TNODE_MEM);
+	seq = a->qp->rx.seq;
+	n = resp_frame(a, buf, h.msn, seq + RTCP_HDR_LEN, RTCP_F_MORE, 32, 0,
+		       64, 0x11);
+	n += resp_frame(a, buf + n, h.msn, seq + n + RTCP_HDR_LEN, 0, 48, 16,
+			64, 0x22);
+	tpair_give(&p, a, buf, n);
+	tpair_serve(a);
+	expect_wc(a, 5, IBV_WC_RDMA_READ, IBV_WC_BAD_RESP_ERR,
+		  "READ_RESP frame back at offset 16");
+	CHECK(a->qp->state == IBV_QPS_ERR);
+	CHECK(!memcmp(a->mem + 2032, before + 2032, TNODE_MEM - 2032));
+	CHECK(!memcmp(a->mem, before, 2000));
+	tpair_close(&p);
+}
+
 /* ------------------------------------------------- acks and credits */
 
 /*
@@ -905,4 +1044,6 @@ static void run_all(void)
 	test_ord();
 	test_ird();
 	test_terminate_behind_response();
+	test_cut_messages();
+	test_cut_response_overlap();
 }

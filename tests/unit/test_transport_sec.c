@@ -479,13 +479,37 @@ static void test_uc_drop(void)
 	tpair_close(&p);
 }
 
-/*
- * While a 1 MiB WRITE of A's spans batches, B's READs reach A: their
- * responses wait until the WRITE's last chunk is out (the taps, which
- * decode both streams frame by frame, would find garbage otherwise).
- */
-static void test_no_interleave(void)
+/* The first frame of a kind a tap saw. */
+static const struct rtcp_hdr *first_op(const struct tap *t, uint8_t op)
 {
+	unsigned int i;
+
+	for (i = 0; i < t->n && i < TAP_LOG; i++)
+		if (t->log[i].opcode == op)
+			return &t->log[i];
+	return NULL;
+}
+
+/* The last frame of a kind a tap saw. */
+static const struct rtcp_hdr *last_op(const struct tap *t, uint8_t op)
+{
+	unsigned int i;
+
+	for (i = t->n < TAP_LOG ? t->n : TAP_LOG; i-- > 0;)
+		if (t->log[i].opcode == op)
+			return &t->log[i];
+	return NULL;
+}
+
+/*
+ * While a 1 MiB WRITE of A's (four frames) goes out, B's READs reach A:
+ * their responses go between the WRITE's frames, never inside one (the
+ * taps, which decode both streams frame by frame, would find garbage
+ * otherwise), and before the WRITE's last frame.
+ */
+static void test_read_between_frames(void)
+{
+	const struct rtcp_hdr *rr, *wl;
 	struct tpair p;
 	struct tnode *a = &p.a, *b = &p.b;
 	int i;
@@ -510,6 +534,9 @@ static void test_no_interleave(void)
 	CHECK(!memcmp(a->mem + TNODE_BIG, b->mem + TNODE_BIG, TNODE_BIG_LEN));
 	CHECK(!memcmp(a->mem, b->mem + 512, 200));
 	CHECK(!memcmp(a->mem + 2048, b->mem + 1024, 3 * 64));
+	rr = first_op(&p.ab, RTCP_OP_READ_RESP);
+	wl = last_op(&p.ab, RTCP_OP_WRITE);
+	CHECK(rr && wl && rr < wl && !(wl->flags & RTCP_F_MORE));
 	/* the responses go before A's queued SEND (responses first) */
 	for (i = 0; i < 3; i++)
 		expect_wc(b, 10 + i, IBV_WC_SUCCESS, "READ during 1 MiB");
@@ -520,13 +547,36 @@ static void test_no_interleave(void)
 }
 
 /*
- * The other way round: while B's 512 KiB WRITE spans batches, A's READ of
- * 512 KiB arrives and B's WRITE and SEND are posted; once the WRITE's
- * last chunk is out, the READ response starts (responses first) and spans
- * batches in its turn (its snapshot or ciphertext fills a batch's buffer
- * long before its iovecs): the WRITE and SEND go after its last chunk.
+ * The READ_RESP frames of a @len byte response a tap saw: each at its
+ * offset, all but the last flagged RTCP_F_MORE. 0 if they break a rule.
  */
-static void test_no_interleave_response(void)
+static unsigned int count_resp_frames(const struct tap *t, uint64_t len)
+{
+	unsigned int i, n = 0;
+	uint64_t off = 0;
+
+	for (i = 0; i < t->n && i < TAP_LOG; i++) {
+		const struct rtcp_hdr *h = &t->log[i];
+
+		if (h->opcode != RTCP_OP_READ_RESP)
+			continue;
+		if (h->aux0 != off || h->aux1 != len ||
+		    !(h->flags & RTCP_F_MORE) != (off + h->len == len))
+			return 0;
+		off += h->len;
+		n++;
+	}
+	return off == len ? n : 0;
+}
+
+/*
+ * The other way round: while B's 512 KiB WRITE (two frames) goes out,
+ * A's READ of 512 KiB arrives and B's WRITE and SEND are posted. The READ
+ * response travels as two frames too, each sealed on its own; requests
+ * stay in order among themselves whatever response frames come between
+ * them, and everything lands verified and whole.
+ */
+static void test_interleave_response(void)
 {
 	const uint32_t half = TNODE_BIG_LEN / 2;
 	struct tpair p;
@@ -554,10 +604,11 @@ static void test_no_interleave_response(void)
 			  IBV_SEND_SIGNALED));
 	CHECK(tpair_pump(&p));
 	CHECK(p.ab.bad == 0 && p.ba.bad == 0);
-	/* B's last frames: the response, then the WRITE and the SEND */
-	CHECK(p.ba.n >= 3 && p.ba.log[p.ba.n - 3].opcode == RTCP_OP_READ_RESP &&
-	      p.ba.log[p.ba.n - 2].opcode == RTCP_OP_WRITE &&
+	/* B's last frames: the WRITE and the SEND, after the big WRITE's */
+	CHECK(p.ba.n >= 2 && p.ba.log[p.ba.n - 2].opcode == RTCP_OP_WRITE &&
+	      p.ba.log[p.ba.n - 2].len == 100 &&
 	      p.ba.log[p.ba.n - 1].opcode == RTCP_OP_SEND);
+	CHECK(count_resp_frames(&p.ba, half) == 2);
 	expect_wc(a, 1, IBV_WC_SUCCESS, "512 KiB READ");
 	expect_wc(a, 9, IBV_WC_SUCCESS, "SEND behind a 512 KiB response");
 	expect_wc(b, 21, IBV_WC_SUCCESS, "SEND behind a 512 KiB response");
@@ -590,7 +641,7 @@ static void test_response_region_gone(void)
 	tpair_serve(a);
 	tpair_relay(&p, a);
 	tpair_serve(b); /* the response fills B's socket */
-	CHECK(b->qp->tx.cur.active && b->qp->tx.cur.resp);
+	CHECK(b->qp->resp.head && b->qp->resp.head->off); /* partly sent */
 	tnode_dereg(b->big);
 	b->big = NULL;
 	tpair_relay(&p, b);
@@ -604,23 +655,12 @@ static void test_response_region_gone(void)
 	tpair_close(&p);
 }
 
-/* The last frame of a kind a tap saw. */
-static const struct rtcp_hdr *last_op(const struct tap *t, uint8_t op)
-{
-	unsigned int i;
-
-	for (i = t->n < TAP_LOG ? t->n : TAP_LOG; i-- > 0;)
-		if (t->log[i].opcode == op)
-			return &t->log[i];
-	return NULL;
-}
-
 /*
  * The peer's new receive SA arrives (sec.tx_next, as a REKEY's handler
- * sets it) while A's 1 MiB WRITE spans batches: the WRITE's chunks stay
- * sealed with the SA its header names, the next frame uses the new one,
- * and B (which keeps the old SA as rx[1], as after its own rekey) takes
- * both.
+ * sets it) while A's 1 MiB WRITE (four frames) goes out: each frame's
+ * chunks stay sealed with the SA its header names, the frames that start
+ * after the switch use the new one, and B (which keeps the old SA as
+ * rx[1], as after its own rekey) takes both.
  */
 static void test_tx_switch(void)
 {
@@ -639,7 +679,7 @@ static void test_tx_switch(void)
 			  TNODE_BIG_LEN, b->big, (uintptr_t)b->mem + TNODE_BIG,
 			  0));
 	tpair_serve(a);
-	CHECK(a->qp->tx.cur.active);
+	CHECK(a->qp->sq.tx != a->qp->sq.head); /* frames still to come */
 	CHECK(!tcp_psp_sa_init(&a->qp->sec.tx_next, tpair_mode, TCP_PSP_AES128,
 			       spi2, key2));
 	bs->rx[1] = bs->rx[0];
@@ -653,8 +693,10 @@ static void test_tx_switch(void)
 	expect_wc(a, 2, IBV_WC_SUCCESS, "SEND under the new SA, sender");
 	CHECK(!memcmp(a->mem + TNODE_BIG, b->mem + TNODE_BIG, TNODE_BIG_LEN));
 	CHECK(!memcmp(a->mem + 300, b->mem, 100));
+	h = first_op(&p.ab, RTCP_OP_WRITE);
+	CHECK(h && h->spi == TPAIR_SPI_AB && (h->flags & RTCP_F_MORE));
 	h = last_op(&p.ab, RTCP_OP_WRITE);
-	CHECK(h && h->spi == TPAIR_SPI_AB);
+	CHECK(h && h->spi == spi2 && !(h->flags & RTCP_F_MORE));
 	/* (that SEND may have shared the WRITE's last batch: old SA) */
 	CHECK(a->qp->sec.tx.spi == spi2 && !a->qp->sec.tx_next.spi);
 	CHECK(!tnode_recv(b, 10, b->mem + 256, 256));
@@ -757,8 +799,8 @@ int main(void)
 		test_tampering();
 		test_tampered_response();
 		test_uc_drop();
-		test_no_interleave();
-		test_no_interleave_response();
+		test_read_between_frames();
+		test_interleave_response();
 		test_response_region_gone();
 		test_tx_switch();
 		test_self();

@@ -623,7 +623,7 @@ int tnode_recv(struct tnode *n, uint64_t wr_id, void *addr, uint32_t len)
 {
 	struct ibv_sge sge = { .addr = (uintptr_t)addr,
 			       .length = len,
-			       .lkey = n->mr->lkey };
+			       .lkey = lkey_of(n, addr) };
 	struct ibv_recv_wr wr = { .wr_id = wr_id,
 				  .sg_list = &sge,
 				  .num_sge = 1 },

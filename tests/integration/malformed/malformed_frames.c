@@ -511,6 +511,60 @@ static void send_atomic_resp_for_read(struct peer *p, struct ibv_qp *qp,
 	peer_frame(p, &h, NULL, 0, 0, 0);
 }
 
+/*
+ * Messages cut into frames (RTCP_F_MORE): a frame that does not continue
+ * its message where the last one ended is refused as a request out of
+ * order is; what an accepted first frame placed may stay.
+ */
+static void seg_write(struct peer *p, uint64_t off, uint32_t len, uint8_t salt)
+{
+	struct rtcp_hdr h;
+
+	hdr_init(&h, RTCP_OP_WRITE, 0);
+	h.flags = RTCP_F_MORE;
+	h.rkey = win_rkey();
+	h.raddr = win_addr(8192 + off);
+	h.len = len;
+	h.aux0 = off;
+	h.aux1 = 256;
+	peer_frame(p, &h, payload_of(len, salt), len, 0, 0);
+}
+
+static void send_seg_no_first(struct peer *p, struct ibv_qp *qp, struct kase *k)
+{
+	seg_write(p, 64, 64, 40); /* a middle frame, no first */
+}
+
+static void send_seg_overlap(struct peer *p, struct ibv_qp *qp, struct kase *k)
+{
+	seg_write(p, 0, 128, 41);
+	seg_write(p, 64, 64, 42); /* back into bytes already sent */
+	k->alt.r = R_WIN;
+	k->alt.lo = 8192;
+	k->alt.hi = 8192 + 128;
+	k->alt.alt = payload_of(128, 41);
+	k->has_alt = true;
+}
+
+static void send_seg_request_inside(struct peer *p, struct ibv_qp *qp,
+				    struct kase *k)
+{
+	struct rtcp_hdr h;
+
+	seg_write(p, 0, 128, 43);
+	/* a READ with the same msn, between the WRITE's frames */
+	hdr_init(&h, RTCP_OP_READ_REQ, 0);
+	h.rkey = win_rkey();
+	h.raddr = win_addr(0);
+	h.aux0 = 64;
+	peer_frame(p, &h, NULL, 0, 0, 0);
+	k->alt.r = R_WIN;
+	k->alt.lo = 8192;
+	k->alt.hi = 8192 + 128;
+	k->alt.alt = payload_of(128, 43);
+	k->has_alt = true;
+}
+
 #define CASE(n, fn, syn, msn, ev, rec)                                 \
 	{                                                              \
 		.name = (n), .send = (fn), .term_syn = (syn),          \
@@ -579,6 +633,15 @@ struct kase cases[] = {
 	/* protocol */
 	CASE("msn out of order (3, expected 0)", send_msn_out_of_order,
 	     RTCP_SYN_REM_INV_REQ, 3,
+	     EV(IBV_EVENT_QP_REQ_ERR) | EV(IBV_EVENT_QP_FATAL), false),
+	CASE("WRITE frame flagged MORE, at offset 64, with no first",
+	     send_seg_no_first, RTCP_SYN_REM_INV_REQ, 0,
+	     EV(IBV_EVENT_QP_REQ_ERR) | EV(IBV_EVENT_QP_FATAL), false),
+	CASE("WRITE frames overlapping (offset 64 after 128 bytes)",
+	     send_seg_overlap, RTCP_SYN_REM_INV_REQ, 0,
+	     EV(IBV_EVENT_QP_REQ_ERR) | EV(IBV_EVENT_QP_FATAL), false),
+	CASE("READ_REQ between a WRITE's frames", send_seg_request_inside,
+	     RTCP_SYN_REM_INV_REQ, 0,
 	     EV(IBV_EVENT_QP_REQ_ERR) | EV(IBV_EVENT_QP_FATAL), false),
 	CASE("SEND with no receive posted", send_send_no_recv, RTCP_SYN_RNR, 0,
 	     EV(IBV_EVENT_QP_FATAL) | EV(IBV_EVENT_QP_REQ_ERR), false),
