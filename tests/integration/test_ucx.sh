@@ -62,7 +62,17 @@ ns_cleanup() {
 	fi
 	[ -n "$ROOTB" ] && rm -rf "$ROOTB"
 }
-trap 'ns_cleanup; rm -rf "$WORK"; _lo_device_cleanup' EXIT
+status() { return "$1"; }
+# _lo_device_cleanup exits with the status it finds: the script's, not
+# that of the cleanup's last command
+cleanup() {
+	local rc=$?
+	ns_cleanup
+	rm -rf "$WORK"
+	status "$rc"
+	_lo_device_cleanup
+}
+trap cleanup EXIT
 
 # a TCP port nobody uses, for ucx_perftest's out-of-band exchange
 free_port() {
@@ -205,7 +215,9 @@ setup_ns() {
 	}
 	ok "tcp1 in $NSA ($IPA) and in $NSB ($IPB), a registry each, joined by a veth pair"
 }
-if [ "$SAN_ACTIVE" = 0 ] && setup_ns; then
+if [ "$SAN_ACTIVE" = 1 ]; then
+	echo "# namespaces: plain build only"
+elif setup_ns; then
 	SRV_NS=$NSA SRV_ENV=(SYSFS_PATH="$ROOTA/sys" RDMA_TCP_ROOT="$ROOTA")
 	CLI_NS=$NSB CLI_ENV=(SYSFS_PATH="$ROOTB/sys" RDMA_TCP_ROOT="$ROOTB")
 	SRV_ADDR=$IPA
