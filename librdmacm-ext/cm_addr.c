@@ -142,7 +142,18 @@ static int cm_socket(struct cm_id *id, int family)
 	return fd;
 }
 
-/* Binds the id's socket to @addr (locked; state IDLE). */
+/*
+ * Binds the id's socket to @addr (locked; state IDLE).
+ *
+ * A loopback address with no tcp device on lo (the namespace's device
+ * sits on a veth or a NIC) binds no device, as the wildcard does: the id
+ * reaches the namespace's device once it resolves or accepts. Giving it
+ * that device here would make libfabric's verbs provider, which binds
+ * "localhost" when an application gives no address, publish 127.0.0.1 as
+ * its passive endpoint's address (rdma_get_local_addr), which no other
+ * namespace or host can reach; with no device it lists the device's own
+ * interface addresses instead.
+ */
 int cm_bind_locked(struct cm_id *id, const struct sockaddr *addr)
 {
 	struct sockaddr_storage ss;
@@ -156,8 +167,8 @@ int cm_bind_locked(struct cm_id *id, const struct sockaddr *addr)
 	if (id->state != CM_IDLE)
 		return ext_err(EINVAL);
 	if (!cm_addr_is_any(addr)) {
-		dev = cm_dev_by_addr(addr);
-		if (!dev)
+		dev = cm_dev_on_netdev(addr);
+		if (!dev && (errno == ENOMEM || !cm_addr_is_loopback(addr)))
 			return ext_err(errno == ENOMEM ? ENOMEM : ENODEV);
 		/* the kernel's cma_acquire_dev: IPoIB's port space only on
 		 * InfiniBand, never on RoCE */

@@ -200,10 +200,11 @@ static struct cm_dev *find_by_netdev(const char *name)
 
 /*
  * A loopback address with no tcp device on the loopback netdev: the
- * kernel's rdma_cm binds it to the first device with an active port
- * (cma_bind_loopback), so libfabric's verbs provider, which binds
- * 127.0.0.1 while it probes, finds the namespace's device. Ours is the
- * first whose netdev exists in this namespace. dev_lock held.
+ * kernel's rdma_cm resolves it to the first device with an active port
+ * (cma_bind_loopback), so a connection to 127.0.0.1 in a namespace whose
+ * device sits on a veth finds that device. Ours is the first whose
+ * netdev exists in this namespace. rdma_bind_addr does not use it
+ * (cm_bind_locked). dev_lock held.
  */
 static struct cm_dev *loopback_fallback(void)
 {
@@ -215,7 +216,7 @@ static struct cm_dev *loopback_fallback(void)
 	return NULL;
 }
 
-struct cm_dev *cm_dev_by_addr(const struct sockaddr *addr)
+static struct cm_dev *dev_find(const struct sockaddr *addr, bool fallback)
 {
 	struct sockaddr_storage ss;
 	char name[IF_NAMESIZE + 1];
@@ -233,7 +234,7 @@ struct cm_dev *cm_dev_by_addr(const struct sockaddr *addr)
 	/* a device registered since we last looked */
 	if (!d && scan_devices())
 		d = find_by_netdev(name);
-	if (!d && cm_addr_is_loopback((struct sockaddr *)&ss))
+	if (!d && fallback && cm_addr_is_loopback((struct sockaddr *)&ss))
 		d = loopback_fallback();
 	err = d ? dev_open(d) : ENODEV;
 	pthread_mutex_unlock(&dev_lock);
@@ -242,6 +243,16 @@ struct cm_dev *cm_dev_by_addr(const struct sockaddr *addr)
 		return NULL;
 	}
 	return d;
+}
+
+struct cm_dev *cm_dev_by_addr(const struct sockaddr *addr)
+{
+	return dev_find(addr, true);
+}
+
+struct cm_dev *cm_dev_on_netdev(const struct sockaddr *addr)
+{
+	return dev_find(addr, false);
 }
 
 uint8_t cm_dev_gid_index(struct cm_dev *dev, const union ibv_gid *gid)

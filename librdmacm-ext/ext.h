@@ -116,8 +116,12 @@ struct cm_dev {
 
 /* true: serve rdma_* for tcp devices; false: forward all to librdmacm */
 bool cm_tcp_mode(void);
-/* The device whose netdev owns local address @sa, opened; NULL if none */
+/* The device whose netdev owns local address @sa, opened; NULL if none.
+ * A loopback address with no device on its netdev gives the namespace's
+ * first device, as the kernel's cma_bind_loopback does. */
 struct cm_dev *cm_dev_by_addr(const struct sockaddr *sa);
+/* The same without the loopback fallback: only a device on @sa's netdev */
+struct cm_dev *cm_dev_on_netdev(const struct sockaddr *sa);
 /* GID table index holding @sa's GID (0 when not found) */
 uint8_t cm_dev_gid_index(struct cm_dev *dev, const union ibv_gid *gid);
 enum ibv_mtu cm_dev_active_mtu(struct cm_dev *dev);

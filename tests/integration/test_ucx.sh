@@ -9,6 +9,18 @@
 # A few hundred iterations each. No shared memory transport is allowed, so
 # everything between the two processes crosses tcp0.
 #
+# Then across two network namespaces joined by a veth pair (10.85.0.0/24),
+# each with a registry of its own, as two hosts have (the second device
+# shares the first registry's host key), and a device named tcp1 in both:
+# ucx_perftest's UCT tests send the client's device name to the server, so
+# they need the same name on both sides. UCT am_lat and put_bw, UCP
+# tag_lat and tag_bw, and the MPI ping-pong and allreduce with one rank in
+# each namespace: mpirun runs in the first and starts its daemons through
+# tests/mpi/netns-agent, an rsh agent that takes host names for
+# namespaces and gives each daemon its namespace's registry; Open MPI's
+# own TCP traffic stays on the veth pair. Plain build only (the sanitizer
+# pass covers the same code on loopback); about 10 s.
+#
 #   tests/integration/test_ucx.sh PATH/TO/rdma-tcp
 
 set -uo pipefail
@@ -34,7 +46,33 @@ if [ "$SAN_ACTIVE" = 1 ]; then
 fi
 ITERS=${UCX_TEST_ITERS:-300}
 WORK=$(mktemp -d /tmp/test_ucx.XXXXXX) || exit 2
-trap 'rm -rf "$WORK"; _lo_device_cleanup' EXIT
+NSA=ucxA$$ NSB=ucxB$$ IPA=10.85.0.1 IPB=10.85.0.2
+ROOTA=$RDMA_TCP_ROOT ROOTB=
+# the namespaces' devices and the second registry
+ns_cleanup() {
+	if ns_exists "$NSA"; then
+		ip netns exec "$NSA" env RDMA_TCP_ROOT="$ROOTA" "$RDMA_TCP" \
+			link del tcp1 >/dev/null 2>&1
+		ip netns del "$NSA"
+	fi
+	if ns_exists "$NSB"; then
+		[ -n "$ROOTB" ] && ip netns exec "$NSB" env RDMA_TCP_ROOT="$ROOTB" \
+			"$RDMA_TCP" link del tcp1 >/dev/null 2>&1
+		ip netns del "$NSB"
+	fi
+	[ -n "$ROOTB" ] && rm -rf "$ROOTB"
+}
+status() { return "$1"; }
+# _lo_device_cleanup exits with the status it finds: the script's, not
+# that of the cleanup's last command
+cleanup() {
+	local rc=$?
+	ns_cleanup
+	rm -rf "$WORK"
+	status "$rc"
+	_lo_device_cleanup
+}
+trap cleanup EXIT
 
 # a TCP port nobody uses, for ucx_perftest's out-of-band exchange
 free_port() {
@@ -49,7 +87,10 @@ free_port() {
 }
 
 # perftest NAME ARGS...: server and client; the client's "Final:" line is
-# the result (iterations must be ITERS), both must exit 0.
+# the result (iterations must be ITERS), both must exit 0. By default both
+# run here over 127.0.0.1; SRV_NS, SRV_ENV (NAME=value words) and the
+# same CLI_* put them in namespaces, SRV_ADDR is the server's address.
+SRV_NS='' SRV_ENV=() CLI_NS='' CLI_ENV=() SRV_ADDR=127.0.0.1
 perftest() {
 	local what=$1 port spid out rc src srv=$WORK/server.out
 	shift
@@ -57,17 +98,17 @@ perftest() {
 		fail "$what" "no free port"
 		return
 	}
-	timeout -k 5 30 "${UCXRUN[@]}" ucx_perftest -p "$port" "$@" \
-		-n "$ITERS" >"$srv" 2>&1 &
+	in_ns "$SRV_NS" timeout -k 5 30 "${UCXRUN[@]}" "${SRV_ENV[@]}" \
+		ucx_perftest -p "$port" "$@" -n "$ITERS" >"$srv" 2>&1 &
 	spid=$!
-	if ! poll 10 listening "" "$port"; then
+	if ! poll 10 listening "$SRV_NS" "$port"; then
 		kill "$spid" 2>/dev/null
 		wait "$spid"
 		fail "$what" "server never listened on $port:"$'\n'"$(cat "$srv")"
 		return
 	fi
-	out=$(timeout -k 5 30 "${UCXRUN[@]}" ucx_perftest 127.0.0.1 -p "$port" \
-		"$@" -n "$ITERS" 2>&1)
+	out=$(in_ns "$CLI_NS" timeout -k 5 30 "${UCXRUN[@]}" "${CLI_ENV[@]}" \
+		ucx_perftest "$SRV_ADDR" -p "$port" "$@" -n "$ITERS" 2>&1)
 	rc=$?
 	wait "$spid"
 	src=$?
@@ -145,5 +186,71 @@ else
 	out=$("${MPIRUN[@]}" "$WORK/allreduce" -n 20 -c 65536 2>&1)
 	check_match "MPI allreduce, pml ucx on tcp0" \
 		"allreduce: OK \(2 ranks, 20 x 65536 longs, 0 mismatches\)" "$out"
+fi
+
+# ---- across two namespaces (plain build only) ----
+# tcp1 in NS (registry ROOT) is up: its port active, GID 0 ADDR's
+ns_dev_ready() {
+	local out
+	out=$(ip netns exec "$1" env SYSFS_PATH="$2/sys" RDMA_TCP_ROOT="$2" \
+		ibv_devinfo -v -d tcp1 2>&1) &&
+		[[ $out =~ state:[[:space:]]+PORT_ACTIVE ]] &&
+		[[ $out =~ GID\[[[:space:]]*0\]:[[:space:]]+::ffff:${3//./\\.}, ]]
+}
+setup_ns() {
+	local out
+	out=$(veth_pair "$NSA" "$IPA" "$NSB" "$IPB" 2>&1) || {
+		fail "namespaces $NSA, $NSB joined by a veth pair" "$out"
+		return 1
+	}
+	ROOTB=$(mktemp -d /tmp/rdma-tcp-test.XXXXXX) || return 1
+	out=$(ip netns exec "$NSA" env RDMA_TCP_ROOT="$ROOTA" "$RDMA_TCP" \
+		link add tcp1 netdev vethA 2>&1 &&
+		ip netns exec "$NSB" env RDMA_TCP_ROOT="$ROOTB" "$RDMA_TCP" \
+			link add tcp1 netdev vethB key "$ROOTA/etc/host.key" 2>&1) &&
+		poll 10 ns_dev_ready "$NSA" "$ROOTA" "$IPA" &&
+		poll 10 ns_dev_ready "$NSB" "$ROOTB" "$IPB" || {
+		fail "tcp1 in $NSA and in $NSB (registries of their own), ports active" "$out"
+		return 1
+	}
+	ok "tcp1 in $NSA ($IPA) and in $NSB ($IPB), a registry each, joined by a veth pair"
+}
+if [ "$SAN_ACTIVE" = 1 ]; then
+	echo "# namespaces: plain build only"
+elif setup_ns; then
+	SRV_NS=$NSA SRV_ENV=(SYSFS_PATH="$ROOTA/sys" RDMA_TCP_ROOT="$ROOTA")
+	CLI_NS=$NSB CLI_ENV=(SYSFS_PATH="$ROOTB/sys" RDMA_TCP_ROOT="$ROOTB")
+	SRV_ADDR=$IPA
+	unset UCX_TLS UCX_NET_DEVICES
+	for t in am_lat put_bw; do
+		perftest "UCT $t over rc_verbs/tcp1:1 across namespaces" -t "$t" \
+			-x rc_verbs -d tcp1:1
+	done
+	export UCX_TLS=rc_verbs,ud_verbs,self UCX_NET_DEVICES=tcp1:1
+	for t in tag_lat tag_bw; do
+		perftest "UCP $t over $UCX_TLS across namespaces" -t "$t"
+	done
+	if [ -x "$WORK/pingpong" ] && [ -x "$WORK/allreduce" ]; then
+		# the "hosts": the daemon in each namespace gets its registry
+		mkdir -p "$WORK/nsenv"
+		printf 'RDMA_TCP_ROOT=%s\nSYSFS_PATH=%s/sys\n' "$ROOTA" "$ROOTA" \
+			>"$WORK/nsenv/$NSA"
+		printf 'RDMA_TCP_ROOT=%s\nSYSFS_PATH=%s/sys\n' "$ROOTB" "$ROOTB" \
+			>"$WORK/nsenv/$NSB"
+		printf '%s slots=1\n%s slots=1\n' "$NSA" "$NSB" >"$WORK/hosts"
+		MPIRUN=(ip netns exec "$NSA" timeout -k 5 60 "${UCXRUN[@]}"
+			NETNS_AGENT_ENV="$WORK/nsenv" mpirun --allow-run-as-root -np 2
+			--hostfile "$WORK/hosts"
+			--mca plm_rsh_agent "$HERE/../mpi/netns-agent"
+			--mca oob_tcp_if_include 10.85.0.0/24
+			--mca btl_tcp_if_include 10.85.0.0/24 --mca pml ucx
+			-x LD_PRELOAD -x RDMAV_DRIVERS -x UCX_TLS -x UCX_NET_DEVICES)
+		out=$("${MPIRUN[@]}" "$WORK/pingpong" -n 50 -s 65536 2>&1)
+		check_match "MPI ping-pong across namespaces, pml ucx on tcp1 (1 B .. 64 KiB)" \
+			"pingpong: OK \(0 mismatches\)" "$out"
+		out=$("${MPIRUN[@]}" "$WORK/allreduce" -n 10 -c 65536 2>&1)
+		check_match "MPI allreduce across namespaces, pml ucx on tcp1" \
+			"allreduce: OK \(2 ranks, 10 x 65536 longs, 0 mismatches\)" "$out"
+	fi
 fi
 finish
