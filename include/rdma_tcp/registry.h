@@ -26,6 +26,8 @@
  *   ROOT/sys/class/infiniband/NAME/ports/1/link_layer "Ethernet"
  *   ROOT/sys/class/infiniband/NAME/tcp_psp           security config, below
  *   ROOT/sys/class/infiniband/NAME/tcp_psp_rotation  "N": `link rotate` count
+ *   ROOT/sys/class/infiniband/NAME/tcp_cm_port  "N": the TCP port of the
+ *                             device's rdma_cm control listener (none: 4791)
  *   ROOT/etc/host.key         the host key: 64 hex digits, mode 0600 (0640
  *                             with a group); made by the first `link add`
  *                             that needs it, shared by the ROOT's devices
@@ -61,6 +63,7 @@
 #define RDMA_TCP_NAME_PREFIX  "tcp" /* provider matches devices by name */
 #define RDMA_TCP_PSP_FILE     "tcp_psp"
 #define RDMA_TCP_PSP_ROTATION "tcp_psp_rotation"
+#define RDMA_TCP_CM_PORT_FILE "tcp_cm_port"
 #define RDMA_TCP_HOST_KEY     "etc/host.key" /* below ROOT */
 
 #endif
