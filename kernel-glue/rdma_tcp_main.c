@@ -20,8 +20,9 @@
 #include "psp_cfg.h"
 
 static const char usage_text[] =
-	"Usage: rdma-tcp link add NAME netdev IFNAME [type tcp] [SECURITY]\n"
-	"       rdma-tcp link set NAME SECURITY\n"
+	"Usage: rdma-tcp link add NAME netdev IFNAME [type tcp] [cmport PORT]\n"
+	"                             [SECURITY]\n"
+	"       rdma-tcp link set NAME [cmport PORT] [SECURITY]\n"
 	"       rdma-tcp link rotate NAME\n"
 	"       rdma-tcp link del NAME\n"
 	"       rdma-tcp link [show [NAME]]\n"
@@ -68,14 +69,16 @@ static bool is_help(const char *arg)
  */
 static int parse_pairs(int argc, char **argv, const char **name,
 		       const char **ifname, const char **type,
-		       struct psp_opts *psp)
+		       const char **cmport, struct psp_opts *psp)
 {
 	int i;
 
 	for (i = 0; i < argc; i++) {
 		const char **slot = psp_opts_slot(psp, argv[i]);
 
-		if (!slot && ifname && !strcmp(argv[i], "netdev"))
+		if (!slot && !strcmp(argv[i], "cmport"))
+			slot = cmport;
+		else if (!slot && ifname && !strcmp(argv[i], "netdev"))
 			slot = ifname;
 		else if (!slot && type && !strcmp(argv[i], "type"))
 			slot = type;
@@ -96,17 +99,20 @@ static int parse_pairs(int argc, char **argv, const char **name,
 	}
 	if (!*name)
 		return usage_error("missing device NAME");
+	if (*cmport && cm_port_check(*cmport))
+		return usage_error("%s", cm_port_check(*cmport));
 	return RTCP_EXIT_OK;
 }
 
-/* link add NAME netdev IFNAME [type tcp] [SECURITY] */
+/* link add NAME netdev IFNAME [type tcp] [cmport PORT] [SECURITY] */
 static int parse_link_add(int argc, char **argv)
 {
 	const char *name = NULL, *ifname = NULL, *type = NULL, *why;
+	const char *cmport = NULL;
 	struct psp_opts psp = { 0 };
 	int ret;
 
-	ret = parse_pairs(argc, argv, &name, &ifname, &type, &psp);
+	ret = parse_pairs(argc, argv, &name, &ifname, &type, &cmport, &psp);
 	if (ret)
 		return ret;
 	if (!ifname)
@@ -117,25 +123,31 @@ static int parse_link_add(int argc, char **argv)
 	why = psp_opts_check(&psp);
 	if (why)
 		return usage_error("%s", why);
-	return cmd_link_add(name, ifname, &psp);
+	ret = cmd_link_add(name, ifname, &psp);
+	if (!ret && cmport)
+		ret = cmd_link_cmport(name, cmport);
+	return ret;
 }
 
-/* link set NAME SECURITY */
+/* link set NAME [cmport PORT] [SECURITY] */
 static int parse_link_set(int argc, char **argv)
 {
 	struct psp_opts psp = { 0 };
-	const char *name = NULL, *why;
+	const char *name = NULL, *why, *cmport = NULL;
 	int ret;
 
-	ret = parse_pairs(argc, argv, &name, NULL, NULL, &psp);
+	ret = parse_pairs(argc, argv, &name, NULL, NULL, &cmport, &psp);
 	if (ret)
 		return ret;
-	if (!psp_opts_any(&psp))
+	if (!psp_opts_any(&psp) && !cmport)
 		return usage_error("link set: nothing to change");
 	why = psp_opts_check(&psp);
 	if (why)
 		return usage_error("%s", why);
-	return cmd_link_set(name, &psp);
+	ret = psp_opts_any(&psp) ? cmd_link_set(name, &psp) : RTCP_EXIT_OK;
+	if (!ret && cmport)
+		ret = cmd_link_cmport(name, cmport);
+	return ret;
 }
 
 static int parse_link(int argc, char **argv)

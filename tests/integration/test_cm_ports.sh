@@ -18,7 +18,8 @@
 #     which cannot share the control port (SO_REUSEPORT is per user), is
 #     reached through the other processes' routing (its connections are
 #     passed to it with SCM_RIGHTS), and takes the control port over when
-#     they end.
+#     they end;
+#  5. `rdma-tcp link set tcp0 cmport Q` moves the control port to Q.
 #
 #   tests/integration/test_cm_ports.sh PATH/TO/rdma-tcp
 #
@@ -191,6 +192,18 @@ if poll 15 cm_listening "" "$P4"; then
 	ping_ok "nobody's server reached on its own" "$P4"
 else
 	fail "nobody's rping -s -p $P4 listening" "$(cat "$WORK/s4.log")"
+fi
+# 5. the control port is the registry's (link set ... cmport)
+kill "$S4" 2>/dev/null
+wait "$S4" 2>/dev/null
+Q=$(free_port) && P5=$(free_port) || exit 2
+check "link set tcp0 cmport $Q" "$RDMA_TCP" link set tcp0 cmport "$Q"
+server "$WORK/s5.log" "${RUN[@]}" rping -s -P -a 127.0.0.1 -p "$P5"
+if poll 15 cm_listening "" "$P5" && poll 5 listening "" "$Q"; then
+	ok "a new server's control listener is on TCP port $Q"
+	ping_ok "rping -c -p $P5 by control port $Q" "$P5"
+else
+	fail "a server on control port $Q" "$(ss -Hltn; cat "$WORK/s5.log")"
 fi
 for f in "$WORK"/*.log; do
 	if san_report_in "$(cat "$f")"; then
