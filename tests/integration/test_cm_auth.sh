@@ -229,6 +229,7 @@ fi
 CMPORT=4791
 route_prefix() { # "RTCR", version 1, 0, port space TCP, port, port 0
 	printf 'RTCR\001\000\001\006'
+	# shellcheck disable=SC2059
 	printf "\\$(printf %03o $(($1 >> 8)))\\$(printf %03o $(($1 & 255)))"
 	printf '\000\000'
 }

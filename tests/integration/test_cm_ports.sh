@@ -78,8 +78,8 @@ server() {
 # ping_ok WHAT PORT: an rping client reaches the server of PORT
 ping_ok() {
 	local out
-	out=$(timeout -k 5 20 "${RUN[@]}" rping -c -a 127.0.0.1 -p "$2" -C 2 -v 2>&1)
-	if [ $? -eq 0 ] && [[ $out == *"rdma-ping-1: "* ]]; then
+	if out=$(timeout -k 5 20 "${RUN[@]}" rping -c -a 127.0.0.1 -p "$2" -C 2 -v 2>&1) &&
+		[[ $out == *"rdma-ping-1: "* ]]; then
 		ok "$1"
 	else
 		fail "$1" "$out"
