@@ -34,14 +34,25 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 rt_args "$@"
 need_tools rping io_demo setpriv python3 ss
 san_setup "$RDMA_TCP" || exit 2
-lo_device tcp0
+free_port() {
+	local p
+	for p in $(shuf -i 20000-29999 -n 20); do
+		port_used "" "$p" || {
+			echo "$p"
+			return 0
+		}
+	done
+	return 1
+}
+# a control port of the test's own, away from other rdma_cm users here
+CMPORT=$(free_port) || exit 2
+lo_device tcp0 cmport "$CMPORT"
 eval "$("$RDMA_TCP" env)"
 RUN=(env "LD_PRELOAD=$LD_PRELOAD" RDMACM_EXT_DEBUG=1)
 unset LD_PRELOAD # the preload goes to the programs, not this shell's tools
 if [ "$SAN_ACTIVE" = 1 ]; then
 	RUN+=("ASAN_OPTIONS=$SAN_ASAN_OPTIONS" "UBSAN_OPTIONS=$SAN_UBSAN_OPTIONS")
 fi
-CMPORT=4791 # the control port: the registry's default (no tcp_cm_port)
 WORK=$(mktemp -d /tmp/test_cm_ports.XXXXXX) || exit 2
 PIDS=()
 cleanup() {
@@ -53,16 +64,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-	local p
-	for p in $(shuf -i 20000-29999 -n 20); do
-		port_used "" "$p" || {
-			echo "$p"
-			return 0
-		}
-	done
-	return 1
-}
 P1=$(free_port) && P2=$(free_port) && P3=$(free_port) && P4=$(free_port) ||
 	exit 2
 
