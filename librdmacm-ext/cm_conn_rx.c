@@ -291,6 +291,10 @@ void cm_on_timeout(struct cm_conn *c)
 	struct cm_id *id = c->id;
 
 	c->deadline = 0;
+	if (!id && c->route_in) {
+		cm_route_timeout(c);
+		return;
+	}
 	if (!id) {
 		cm_conn_close(c); /* accepted, no REQ came */
 		return;

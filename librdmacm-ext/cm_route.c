@@ -24,6 +24,7 @@
  * bind again every CTL_RETRY_MS in case that process ends.
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -31,8 +32,9 @@
 
 #include "ext.h"
 
-#define CTL_BACKLOG  1024
-#define CTL_RETRY_MS 1000
+#define CTL_BACKLOG    1024
+#define CTL_RETRY_MS   1000
+#define ROUTE_RETRY_MS 20 /* a full mailbox is tried again */
 
 static struct {
 	uint16_t port; /* host order */
@@ -217,60 +219,10 @@ void cm_route_accept(struct cm_conn *lc)
 		}
 		c->route_in = true;
 		c->deadline = cm_now_ms() + CM_REQ_TIMEOUT_MS;
+		c->give_up = c->deadline;
 		if (cm_conn_watch(c, CONN_STREAM))
 			cm_conn_close(c);
 	}
-}
-
-/* The listener of the port asked for, else one of another port space
- * (it answers as the IB CM does): 0, or -1 (nobody). */
-static int route_to(int fd, const uint8_t *prefix, const struct rtcp_route *r)
-{
-	static const unsigned int spaces[] = { RDMA_PS_TCP, RDMA_PS_UDP,
-					       RDMA_PS_IB };
-	unsigned int i;
-
-	if (!cm_port_forward(fd, prefix, r->ps, r->dport))
-		return 0;
-	for (i = 0; i < sizeof(spaces) / sizeof(spaces[0]); i++) {
-		if (errno != ECONNREFUSED && errno != ENOENT)
-			return -1; /* its mailbox is full: as refused */
-		if (spaces[i] != r->ps &&
-		    !cm_port_forward(fd, prefix, spaces[i], r->dport))
-			return 0;
-	}
-	return -1;
-}
-
-void cm_route_read(struct cm_conn *c)
-{
-	struct rtcp_route r;
-	uint8_t ans;
-	ssize_t n;
-
-	n = recv(c->fd, c->in + c->in_len, RTCP_ROUTE_LEN - c->in_len,
-		 MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		cm_conn_close(c);
-		return;
-	}
-	c->in_len += n;
-	if (c->in_len < RTCP_ROUTE_LEN)
-		return;
-	if (rtcp_route_decode(c->in, &r)) {
-		CM_DBG("fd %d: not a routing prefix: closed", c->fd);
-		cm_conn_close(c);
-		return;
-	}
-	ans = route_to(c->fd, c->in, &r) ? RTCP_ROUTE_NONE : RTCP_ROUTE_OK;
-	CM_DBG("fd %d: port space %u port %u: %s", c->fd, r.ps, ntohs(r.dport),
-	       ans == RTCP_ROUTE_OK ? "routed" : "nobody");
-	if (send(c->fd, &ans, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		CM_DBG("fd %d: routing answer: %s", c->fd, strerror(errno));
-	/* routed: the listener's process holds the connection now */
-	cm_conn_close(c);
 }
 
 /* The listener bound one address: a connection to another is not its. */
@@ -291,31 +243,156 @@ static bool reached_listener(struct cm_id *lid, int fd)
 	return !memcmp(&g1, &g2, sizeof(g1));
 }
 
+/* Connection @fd, routed, becomes an accepted one of listener @lid. */
+static void deliver(struct cm_id *lid, int fd, const struct rtcp_route *r)
+{
+	struct cm_conn *c;
+
+	if (!reached_listener(lid, fd)) {
+		close(fd);
+		return;
+	}
+	c = cm_conn_new(fd, CONN_STREAM);
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->listen_id = lid;
+	c->peer_port = r->sport;
+	c->deadline = cm_now_ms() + CM_REQ_TIMEOUT_MS;
+	if (cm_sec_accept(c) || cm_conn_watch(c, CONN_STREAM))
+		cm_conn_close(c);
+}
+
+/* This process's listener of (@ps, @port), if any */
+static struct cm_id *local_listener(unsigned int ps, uint16_t port)
+{
+	struct cm_id *id;
+
+	for (id = cm_g.ids; id; id = id->next)
+		if (id->state == CM_LISTEN && id->mbox && id->id.ps == ps &&
+		    cm_addr_port(&id->id.route.addr.src_addr) == port)
+			return id;
+	return NULL;
+}
+
+/* To the listener of port space @ps: our own (no queue to fill), or
+ * another process's mailbox. 0, or -1 with errno (ECONNREFUSED: none). */
+static int route_ps(struct cm_conn *c, unsigned int ps,
+		    const struct rtcp_route *r)
+{
+	struct cm_id *lid = local_listener(ps, r->dport);
+	int fd;
+
+	if (!lid)
+		return cm_port_forward(c->fd, c->in, ps, r->dport);
+	fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	deliver(lid, fd, r);
+	return 0;
+}
+
+/* The listener of the port asked for, else one of another port space
+ * (it answers as the IB CM does): 0, or -1 with errno. */
+static int route_to(struct cm_conn *c, const struct rtcp_route *r)
+{
+	static const unsigned int spaces[] = { RDMA_PS_TCP, RDMA_PS_UDP,
+					       RDMA_PS_IB };
+	unsigned int i;
+
+	if (!route_ps(c, r->ps, r))
+		return 0;
+	for (i = 0; i < sizeof(spaces) / sizeof(spaces[0]); i++) {
+		if (errno != ECONNREFUSED && errno != ENOENT)
+			return -1; /* EAGAIN: its mailbox is full */
+		if (spaces[i] != r->ps && !route_ps(c, spaces[i], r))
+			return 0;
+	}
+	return -1;
+}
+
+/*
+ * Routes a connection whose prefix is in: answered and closed (the
+ * listener's process holds it now), or, if the listener's mailbox is full
+ * (a burst of connections; its process drains it), tried again in
+ * ROUTE_RETRY_MS until the connection's deadline.
+ */
+static void route(struct cm_conn *c)
+{
+	struct rtcp_route r;
+	uint8_t ans;
+
+	if (rtcp_route_decode(c->in, &r)) {
+		CM_DBG("fd %d: not a routing prefix: closed", c->fd);
+		cm_conn_close(c);
+		return;
+	}
+	if (!route_to(c, &r)) {
+		ans = RTCP_ROUTE_OK;
+	} else if (errno == EAGAIN &&
+		   cm_now_ms() + ROUTE_RETRY_MS < c->give_up) {
+		CM_DBG("fd %d: port %u: its mailbox is full, again", c->fd,
+		       ntohs(r.dport));
+		c->deadline = cm_now_ms() + ROUTE_RETRY_MS;
+		return;
+	} else {
+		ans = RTCP_ROUTE_NONE;
+	}
+	CM_DBG("fd %d: port space %u port %u: %s", c->fd, r.ps, ntohs(r.dport),
+	       ans == RTCP_ROUTE_OK ? "routed" : "nobody");
+	if (send(c->fd, &ans, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		CM_DBG("fd %d: routing answer: %s", c->fd, strerror(errno));
+	cm_conn_close(c);
+}
+
+void cm_route_read(struct cm_conn *c)
+{
+	uint8_t b;
+	ssize_t n;
+
+	if (c->in_len == RTCP_ROUTE_LEN) {
+		/* waiting for room in a mailbox: the peer says nothing until
+		 * answered; anything (or its end) closes the connection */
+		n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
+			cm_conn_close(c);
+		return;
+	}
+	n = recv(c->fd, c->in + c->in_len, RTCP_ROUTE_LEN - c->in_len,
+		 MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		cm_conn_close(c);
+		return;
+	}
+	c->in_len += n;
+	if (c->in_len == RTCP_ROUTE_LEN)
+		route(c);
+}
+
+void cm_route_timeout(struct cm_conn *c)
+{
+	if (c->in_len == RTCP_ROUTE_LEN && cm_now_ms() < c->give_up)
+		route(c);
+	else
+		cm_conn_close(c);
+}
+
 void cm_route_mbox_ready(struct cm_conn *mb)
 {
 	uint8_t prefix[RTCP_ROUTE_LEN];
 	struct rtcp_route r;
-	struct cm_conn *c;
 	int fd, got;
 
 	while (!mb->dead && (got = cm_port_receive(mb->fd, prefix, &fd))) {
 		if (got < 0)
 			continue;
-		if (!mb->id || rtcp_route_decode(prefix, &r) ||
-		    !reached_listener(mb->id, fd)) {
+		if (!mb->id || rtcp_route_decode(prefix, &r))
 			close(fd);
-			continue;
-		}
-		c = cm_conn_new(fd, CONN_STREAM);
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		c->listen_id = mb->id;
-		c->peer_port = r.sport;
-		c->deadline = cm_now_ms() + CM_REQ_TIMEOUT_MS;
-		if (cm_sec_accept(c) || cm_conn_watch(c, CONN_STREAM))
-			cm_conn_close(c);
+		else
+			deliver(mb->id, fd, &r);
 	}
 }
 

@@ -262,7 +262,8 @@ struct cm_conn {
 	bool route_in; /* accepted: its routing prefix is being read */
 	bool route_wait;    /* connected: the routing answer is awaited */
 	uint16_t peer_port; /* the peer's rdma_cm port (network order) */
-	uint64_t give_up;   /* ms: a refused connect is final after this */
+	uint64_t give_up;   /* ms: a refused connect is final after this;
+			       routing a connection stops (cm_route.c) */
 	uint32_t ev_mask;
 	uint64_t deadline; /* ms; 0 = none */
 	size_t in_len;
@@ -370,6 +371,8 @@ int cm_route_listen(struct cm_id *id);
 void cm_route_unlisten(struct cm_id *id);
 void cm_route_accept(struct cm_conn *ctl);
 void cm_route_read(struct cm_conn *c);
+/* a routed connection's deadline: routed again, or closed */
+void cm_route_timeout(struct cm_conn *c);
 void cm_route_mbox_ready(struct cm_conn *mb);
 /* active side: connected, the prefix goes out; its answer came in */
 void cm_route_send(struct cm_conn *c);

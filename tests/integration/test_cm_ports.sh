@@ -14,7 +14,9 @@
 #     listening on P2 in one process, reached once by an rdmacm client and
 #     once by a UCX_TLS=tcp client;
 #  4. two rping servers on ports P1 and P3 (two processes sharing the
-#     control port): each reached; and a server of another user (nobody),
+#     control port): each reached, also 32 connections at once to a
+#     third process (ucmatose), also while that process is stopped and
+#     its mailbox is full; and a server of another user (nobody),
 #     which cannot share the control port (SO_REUSEPORT is per user), is
 #     reached through the other processes' routing (its connections are
 #     passed to it with SCM_RIGHTS), and takes the control port over when
@@ -32,7 +34,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../lib/testlib.sh"
 
 rt_args "$@"
-need_tools rping io_demo setpriv python3 ss
+need_tools rping ucmatose io_demo setpriv python3 ss pkill
 san_setup "$RDMA_TCP" || exit 2
 free_port() {
 	local p
@@ -171,6 +173,54 @@ if poll 15 cm_listening "" "$P3"; then
 	ping_ok "two servers share the control port: rping -c -p $P3" "$P3"
 else
 	fail "rping -s -p $P3 listening" "$(cat "$WORK/s3.log")"
+fi
+# a burst: more connections at once than a mailbox queues (10 by default,
+# net.unix.max_dgram_qlen), most of them accepted by the other processes
+P6=$(free_port) || exit 2
+server "$WORK/uc.log" "${RUN[@]}" ucmatose -b 127.0.0.1 -p "$P6" -c 32 -C 1
+UC=$SPID
+if poll 15 cm_listening "" "$P6"; then
+	out=$(timeout -k 5 40 "${RUN[@]}" ucmatose -s 127.0.0.1 -p "$P6" -c 32 \
+		-C 1 2>&1)
+	rc=$?
+	wait "$UC"
+	src=$?
+	if [ "$rc" -eq 0 ] && [ "$src" -eq 0 ]; then
+		check_match "32 connections at once to a third process (ucmatose)" \
+			"return status 0" "$out"
+	else
+		fail "32 connections at once to a third process (ucmatose)" \
+			"client exit $rc, server $src: $(grep -v librdmacm-ext <<<"$out" | tail -5)"
+	fi
+else
+	fail "ucmatose -b -p $P6 listening" "$(tail -5 "$WORK/uc.log")"
+fi
+# its listener stopped, the mailbox fills: the other processes hold the
+# connections and route them again once it drains
+P7=$(free_port) || exit 2
+server "$WORK/uc2.log" "${RUN[@]}" ucmatose -b 127.0.0.1 -p "$P7" -c 40 -C 1
+UC=$SPID
+if poll 15 cm_listening "" "$P7"; then
+	pkill -STOP -P "$UC" ucmatose
+	timeout -k 5 40 "${RUN[@]}" ucmatose -s 127.0.0.1 -p "$P7" -c 40 -C 1 \
+		>"$WORK/uc2c.log" 2>&1 &
+	CL=$!
+	check "40 connections to a stopped listener: its mailbox full" \
+		poll 15 grep -q "port $P7: its mailbox is full" "$WORK/s1b.log" \
+		"$WORK/s3.log"
+	pkill -CONT -P "$UC" ucmatose
+	wait "$CL"
+	rc=$?
+	wait "$UC"
+	src=$?
+	if [ "$rc" -eq 0 ] && [ "$src" -eq 0 ]; then
+		ok "listener resumed: all 40 connections served"
+	else
+		fail "listener resumed: all 40 connections served" \
+			"client exit $rc, server $src: $(grep -v librdmacm-ext "$WORK/uc2c.log" | tail -5)"
+	fi
+else
+	fail "ucmatose -b -p $P7 listening" "$(tail -5 "$WORK/uc2.log")"
 fi
 # nobody reads the registry and the key (a key file of its group)
 chmod 755 "$RDMA_TCP_ROOT"
