@@ -11,7 +11,9 @@
  * asked for (cm_port.c) -- its own or another process's -- answers
  * RTCP_ROUTE_OK and closes its copy; with no listener of that port it
  * answers RTCP_ROUTE_NONE, which the active side takes as a refused
- * connect. A port of no listener of the asked port space goes to a
+ * connect. A connection for a listener of this very process is handed
+ * over directly; one for a full mailbox waits and is routed again (see
+ * route()). A port of no listener of the asked port space goes to a
  * listener of another one, which answers as the IB CM does (SIDR status
  * UNSUPPORTED, REJ "invalid service ID").
  *
