@@ -651,11 +651,32 @@ class CApi(unittest.TestCase):
             self.assertNotEqual(port, 0)
             self.assertEqual(cm_c.rdma_listen(lid, 0), 0)
             # the CM port is virtual: the control port's router reaches
-            # the listener by it, and the TCP port of that number is free
+            # the listener by it
             routed(port, 5).close()
+        finally:
+            cm_c.rdma_destroy_id(lid)
+            cm_c.rdma_destroy_event_channel(ch)
+
+    def test_port_of_a_tcp_listener(self):
+        # an rdma_cm listener on the number of this process's TCP
+        # listener, as UCX's rdmacm and tcp connection managers listen
+        ch = cm_c.rdma_create_event_channel()
+        lid = _P()
+        self.assertEqual(cm_c.rdma_create_id(ch, ctypes.byref(lid), None,
+                                             ce.RDMA_PS_TCP), 0)
+        try:
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                s.bind((ADDR, port))
+                s.bind((ADDR, 0))
                 s.listen(1)
+                port = s.getsockname()[1]
+                src = sockaddr_in(ADDR, port)
+                self.assertEqual(cm_c.rdma_bind_addr(lid, ctypes.byref(src)),
+                                 0)
+                self.assertEqual(cm_c.rdma_listen(lid, 0), 0)
+                routed(port, 5).close()
+                with socket.create_connection((ADDR, port), timeout=5):
+                    s.settimeout(5)
+                    s.accept()[0].close()
         finally:
             cm_c.rdma_destroy_id(lid)
             cm_c.rdma_destroy_event_channel(ch)
