@@ -47,6 +47,11 @@ int cmd_link_restore(const char *file, bool check_only, restore_line_fn fn);
 int cmd_link_set(const char *name, const struct psp_opts *psp, const char *cc);
 int cmd_link_rotate(const char *name);
 
+/* link_cmport.c: the device's rdma_cm control port (cmport PORT) */
+/* NULL, or why @port is not one (a usage error) */
+const char *cm_port_check(const char *port);
+int cmd_link_cmport(const char *name, const char *port);
+
 /* env.c */
 int cmd_env(void);
 int cmd_run(char **argv);

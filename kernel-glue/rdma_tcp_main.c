@@ -22,9 +22,9 @@
 #include "psp_cfg.h"
 
 static const char usage_text[] =
-	"Usage: rdma-tcp link add NAME netdev IFNAME [type tcp] [SECURITY]\n"
-	"                         [cc CC]\n"
-	"       rdma-tcp link set NAME [SECURITY] [cc CC]\n"
+	"Usage: rdma-tcp link add NAME netdev IFNAME [type tcp] [cmport PORT]\n"
+	"                         [cc CC] [SECURITY]\n"
+	"       rdma-tcp link set NAME [cmport PORT] [cc CC] [SECURITY]\n"
 	"       rdma-tcp link rotate NAME\n"
 	"       rdma-tcp link del NAME\n"
 	"       rdma-tcp link restore [--check] [FILE]\n"
@@ -75,25 +75,32 @@ static bool is_help(const char *arg)
 	       !strcmp(arg, "--help");
 }
 
+/* The words of link add and link set (NULL: not given). */
+struct link_words {
+	const char *name, *ifname, *type, *cc, *cmport;
+	struct psp_opts psp;
+};
+
 /*
- * The "WORD VALUE" pairs of link add and link set, in any order, and one
- * bare word, the device NAME. @ifname/@type are NULL for link set.
+ * The "WORD VALUE" pairs of link add (@add) and link set, in any order,
+ * and one bare word, the device NAME.
  */
-static int parse_pairs(int argc, char **argv, const char **name,
-		       const char **ifname, const char **type,
-		       struct psp_opts *psp, const char **cc)
+static int parse_pairs(int argc, char **argv, bool add, struct link_words *w)
 {
 	int i;
 
+	memset(w, 0, sizeof(*w));
 	for (i = 0; i < argc; i++) {
-		const char **slot = psp_opts_slot(psp, argv[i]);
+		const char **slot = psp_opts_slot(&w->psp, argv[i]);
 
-		if (!slot && ifname && !strcmp(argv[i], "netdev"))
-			slot = ifname;
-		else if (!slot && type && !strcmp(argv[i], "type"))
-			slot = type;
+		if (!slot && !strcmp(argv[i], "cmport"))
+			slot = &w->cmport;
 		else if (!slot && !strcmp(argv[i], "cc"))
-			slot = cc;
+			slot = &w->cc;
+		else if (!slot && add && !strcmp(argv[i], "netdev"))
+			slot = &w->ifname;
+		else if (!slot && add && !strcmp(argv[i], "type"))
+			slot = &w->type;
 		if (slot) {
 			if (i + 1 >= argc)
 				return usage_error("\"%s\" needs a value",
@@ -104,83 +111,88 @@ static int parse_pairs(int argc, char **argv, const char **name,
 			*slot = argv[++i];
 			continue;
 		}
-		if (*name)
+		if (w->name)
 			return usage_error("unexpected argument \"%s\"",
 					   argv[i]);
-		*name = argv[i];
+		w->name = argv[i];
 	}
-	if (!*name)
+	if (!w->name)
 		return usage_error("missing device NAME");
+	if (w->cmport && cm_port_check(w->cmport))
+		return usage_error("%s", cm_port_check(w->cmport));
 	return RTCP_EXIT_OK;
 }
 
-struct add_args {
-	const char *name, *ifname, *type, *cc;
-	struct psp_opts psp;
-};
-
-/* NAME netdev IFNAME [type tcp] [SECURITY] [cc CC]: after "link add" */
-static int parse_add_args(int argc, char **argv, struct add_args *a)
+/* NAME netdev IFNAME [type tcp] [cmport PORT] [cc CC] [SECURITY] */
+static int parse_add_args(int argc, char **argv, struct link_words *w)
 {
 	const char *why;
 	int ret;
 
-	memset(a, 0, sizeof(*a));
-	ret = parse_pairs(argc, argv, &a->name, &a->ifname, &a->type, &a->psp,
-			  &a->cc);
+	ret = parse_pairs(argc, argv, true, w);
 	if (ret)
 		return ret;
-	if (!a->ifname)
+	if (!w->ifname)
 		return usage_error("link add: missing \"netdev IFNAME\"");
-	if (a->type && strcmp(a->type, "tcp") != 0)
+	if (w->type && strcmp(w->type, "tcp") != 0)
 		return usage_error("unsupported device type \"%s\" (only tcp)",
-				   a->type);
-	why = psp_opts_check(&a->psp);
+				   w->type);
+	why = psp_opts_check(&w->psp);
 	if (why)
 		return usage_error("%s", why);
-	if (a->cc && cc_opt_check(a->cc))
+	if (w->cc && cc_opt_check(w->cc))
 		return RTCP_EXIT_FAIL;
 	return RTCP_EXIT_OK;
 }
 
+/* link add, once its words are checked */
+static int link_add(const struct link_words *w)
+{
+	int ret = cmd_link_add(w->name, w->ifname, &w->psp, w->cc);
+
+	if (!ret && w->cmport)
+		ret = cmd_link_cmport(w->name, w->cmport);
+	return ret;
+}
+
 static int parse_link_add(int argc, char **argv)
 {
-	struct add_args a;
-	int ret = parse_add_args(argc, argv, &a);
+	struct link_words w;
+	int ret = parse_add_args(argc, argv, &w);
 
-	return ret ? ret : cmd_link_add(a.name, a.ifname, &a.psp, a.cc);
+	return ret ? ret : link_add(&w);
 }
 
 /* One device of links.conf (restore.c); an existing one is left alone. */
 static int restore_line(int argc, char **argv, const char *where, bool apply,
 			const char **name)
 {
-	struct add_args a;
+	struct link_words w;
 	const char *why;
 	int ret;
 
 	line_at = where;
-	ret = parse_add_args(argc, argv, &a);
+	ret = parse_add_args(argc, argv, &w);
 	/* what link add would refuse, found before anything is added */
-	if (!ret && (why = rtcp_check_dev_name(a.name)))
-		ret = usage_error("invalid device name \"%s\": %s", a.name,
+	if (!ret && (why = rtcp_check_dev_name(w.name)))
+		ret = usage_error("invalid device name \"%s\": %s", w.name,
 				  why);
-	else if (!ret && (why = rtcp_check_ifname(a.ifname)))
-		ret = usage_error("invalid netdev name \"%s\": %s", a.ifname,
+	else if (!ret && (why = rtcp_check_ifname(w.ifname)))
+		ret = usage_error("invalid netdev name \"%s\": %s", w.ifname,
 				  why);
 	line_at = NULL;
-	*name = a.name;
+	*name = w.name;
 	if (ret || !apply)
 		return ret;
-	if (link_exists(a.name)) {
-		printf("%s: %s exists, left as it is\n", where, a.name);
+	if (link_exists(w.name)) {
+		printf("%s: %s exists, left as it is\n", where, w.name);
 		return RTCP_EXIT_OK;
 	}
-	ret = cmd_link_add(a.name, a.ifname, &a.psp, a.cc);
+	ret = link_add(&w);
 	if (ret)
-		rtcp_err("%s: %s not added", where, a.name);
+		rtcp_err("%s: %s not added", where, w.name);
 	else
-		printf("%s: %s added\n", where, a.name);
+		printf("%s: %s added\n", where, w.name);
 	return ret;
 }
 
@@ -206,24 +218,28 @@ static int parse_link_restore(int argc, char **argv)
 				restore_line);
 }
 
-/* link set NAME [SECURITY] [cc CC] */
+/* link set NAME [cmport PORT] [cc CC] [SECURITY] */
 static int parse_link_set(int argc, char **argv)
 {
-	struct psp_opts psp = { 0 };
-	const char *name = NULL, *cc = NULL, *why;
+	struct link_words w;
+	const char *why;
 	int ret;
 
-	ret = parse_pairs(argc, argv, &name, NULL, NULL, &psp, &cc);
+	ret = parse_pairs(argc, argv, false, &w);
 	if (ret)
 		return ret;
-	if (!psp_opts_any(&psp) && !cc)
+	if (!psp_opts_any(&w.psp) && !w.cc && !w.cmport)
 		return usage_error("link set: nothing to change");
-	why = psp_opts_check(&psp);
+	why = psp_opts_check(&w.psp);
 	if (why)
 		return usage_error("%s", why);
-	if (cc && cc_opt_check(cc))
+	if (w.cc && cc_opt_check(w.cc))
 		return RTCP_EXIT_FAIL;
-	return cmd_link_set(name, &psp, cc);
+	ret = psp_opts_any(&w.psp) || w.cc ? cmd_link_set(w.name, &w.psp, w.cc)
+					   : RTCP_EXIT_OK;
+	if (!ret && w.cmport)
+		ret = cmd_link_cmport(w.name, w.cmport);
+	return ret;
 }
 
 static int parse_link(int argc, char **argv)

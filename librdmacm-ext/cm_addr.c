@@ -4,11 +4,13 @@
  * rdma_resolve_route, rdma_getaddrinfo/rdma_freeaddrinfo, and sockaddr
  * helpers.
  *
- * An id's CM port is a real TCP port: rdma_bind_addr binds a TCP socket
- * (port 0 = any), rdma_resolve_addr binds one to the chosen source address
- * when the id is not bound yet, and that socket becomes the listener
- * (rdma_listen) or the control connection (rdma_connect). So
- * rdma_get_src_port() is the TCP port `ss -tn` shows.
+ * An id's CM port is virtual, as on an RDMA NIC (cm_port.c): rdma_bind_addr
+ * reserves it (port 0 = any, from the IP ephemeral range),
+ * rdma_resolve_addr reserves one with the chosen source address when the
+ * id is not bound yet. No kernel TCP port is taken: control connections
+ * go to the device's control port and are routed by the rdma_cm port
+ * (cm_route.c), so rdma_get_src_port() is the rdma_cm port, not one that
+ * `ss -tn` shows.
  *
  * The source address is the one the kernel's routing picks for the
  * destination (found by connecting a UDP socket, which sends nothing); the
@@ -119,15 +121,13 @@ void cm_addr_to_gid(const struct sockaddr *sa, union ibv_gid *gid)
 }
 
 /* A TCP socket of @family with the id's options, non-blocking. */
-static int cm_socket(struct cm_id *id, int family)
+int cm_socket(struct cm_id *id, int family)
 {
 	int fd, one = 1, tos = id->tos;
 
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	/* rdma_cm ports know no TIME_WAIT: a server restarted on its port
-	 * must bind again at once */
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &id->afonly,
@@ -143,7 +143,7 @@ static int cm_socket(struct cm_id *id, int family)
 }
 
 /*
- * Binds the id's socket to @addr (locked; state IDLE).
+ * Binds the id to @addr: its rdma_cm port reserved (locked; IDLE).
  *
  * A loopback address with no tcp device on lo (the namespace's device
  * sits on a veth or a NIC) binds no device, as the wildcard does: the id
@@ -157,10 +157,9 @@ static int cm_socket(struct cm_id *id, int family)
 int cm_bind_locked(struct cm_id *id, const struct sockaddr *addr)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = cm_addrlen(addr), sl = sizeof(ss);
+	socklen_t len = cm_addrlen(addr);
 	struct cm_dev *dev = NULL;
-	struct cm_conn *c;
-	int fd, err;
+	uint16_t port = cm_addr_port(addr);
 
 	if (!len)
 		return ext_err(EINVAL);
@@ -175,25 +174,16 @@ int cm_bind_locked(struct cm_id *id, const struct sockaddr *addr)
 		if (id->id.ps == RDMA_PS_IPOIB)
 			return ext_err(EINVAL);
 	}
-	fd = cm_socket(id, addr->sa_family);
-	if (fd < 0)
+	if (cm_port_reserve(id, &port))
 		return -1;
-	if (bind(fd, addr, len) || getsockname(fd, (struct sockaddr *)&ss, &sl))
-		goto fail;
-	c = cm_conn_new(fd, CONN_BOUND);
-	if (!c)
-		goto fail;
-	c->id = id;
-	id->conn = c;
-	memcpy(&id->id.route.addr.src_storage, &ss, sl);
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, addr, len);
+	cm_addr_set_port((struct sockaddr *)&ss, port);
+	memcpy(&id->id.route.addr.src_storage, &ss, sizeof(ss));
 	if (dev)
 		cm_id_set_dev(id, dev, (struct sockaddr *)&ss);
 	id->state = CM_BOUND;
 	return 0;
-fail:
-	err = errno;
-	close(fd);
-	return ext_err(err);
 }
 
 int ext_rdma_bind_addr(struct rdma_cm_id *cid, struct sockaddr *addr)

@@ -38,12 +38,12 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "ext.h"
 
-#define CM_DEFAULT_BACKLOG 1024
-#define CM_DEFAULT_RETRY   7
+#define CM_DEFAULT_RETRY 7
 
 void cm_post(struct cm_id *id, enum rdma_cm_event_type type, int status)
 {
@@ -146,9 +146,7 @@ int ext_rdma_listen(struct rdma_cm_id *cid, int backlog)
 		ret = -1;
 	else if (id->state != CM_BOUND)
 		ret = ext_err(EINVAL);
-	else if (listen(id->conn->fd,
-			backlog > 0 ? backlog : CM_DEFAULT_BACKLOG) ||
-		 cm_conn_watch(id->conn, CONN_LISTEN))
+	else if (cm_route_listen(id)) /* the backlog is the control port's */
 		ret = -1;
 	else
 		id->state = CM_LISTEN;
@@ -156,9 +154,49 @@ int ext_rdma_listen(struct rdma_cm_id *cid, int backlog)
 	return ret;
 }
 
+int cm_conn_open(struct cm_id *id)
+{
+	struct cm_conn *c;
+
+	if (id->conn)
+		return 0;
+	c = cm_conn_new(-1, CONN_STREAM);
+	if (!c)
+		return -1;
+	c->id = id;
+	id->conn = c;
+	return 0;
+}
+
+/* A fresh socket for each attempt, from the id's address (any port: the
+ * id's rdma_cm port is virtual and travels in the routing prefix). */
+static int conn_socket(struct cm_id *id, struct cm_conn *c)
+{
+	struct sockaddr_storage src;
+	socklen_t sl = cm_addrlen(&id->id.route.addr.src_addr);
+	int one = 1;
+
+	if (c->fd >= 0) {
+		if (c->in_ep && cm_g.epfd >= 0)
+			epoll_ctl(cm_g.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		c->in_ep = false;
+		close(c->fd);
+	}
+	c->fd = cm_socket(id, id->id.route.addr.src_addr.sa_family);
+	if (c->fd < 0)
+		return -1;
+	memset(&src, 0, sizeof(src));
+	memcpy(&src, &id->id.route.addr.src_storage, sl);
+	cm_addr_set_port((struct sockaddr *)&src, 0);
+	setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+		   sizeof(one));
+	return bind(c->fd, (struct sockaddr *)&src, sl);
+}
+
 /*
- * Starts (or restarts) the TCP connect of @id's control connection; the
- * outcome arrives in cm_on_connected. A refused connect is tried again for
+ * Starts (or restarts) the TCP connect of @id's control connection to
+ * the control port of the id's device; the outcome arrives in
+ * cm_on_connected. A refused connect is tried again for
  * CM_REFUSED_RETRY_MS before REJECTED is reported: programs race their
  * peer's rdma_listen (perftest -R connects right after an out-of-band
  * handshake the server answers before it listens), which the kernel's CM
@@ -175,6 +213,7 @@ void cm_conn_start(struct cm_id *id)
 	memset(&dst, 0, sizeof(dst));
 	dlen = cm_addrlen(&id->id.route.addr.dst_addr);
 	memcpy(&dst, &id->id.route.addr.dst_storage, dlen);
+	cm_addr_set_port((struct sockaddr *)&dst, htons(id->dev->cm_port));
 	if (id->id.route.addr.src_addr.sa_family == AF_INET6 &&
 	    dst.ss_family == AF_INET) {
 		struct sockaddr_in a4 = *(struct sockaddr_in *)&dst;
@@ -188,36 +227,42 @@ void cm_conn_start(struct cm_id *id)
 		memcpy(&a6->sin6_addr.s6_addr[12], &a4.sin_addr, 4);
 		dlen = sizeof(*a6);
 	}
-	/* watched first (we hold the lock, the thread cannot look yet), so
-	 * that a retry timer always has a thread to fire it */
-	if (!c->watched && cm_conn_watch(c, CONN_STREAM)) {
+	c->retry = false;
+	if (conn_socket(id, c)) {
 		cm_on_connected(c, errno ? errno : ENOMEM);
 		return;
 	}
-	c->retry = false;
-	r = connect(c->fd, (struct sockaddr *)&dst, dlen);
-	/* Linux answers the first connect after a refused one so */
-	if (r && errno == ECONNABORTED)
-		r = connect(c->fd, (struct sockaddr *)&dst, dlen);
-	c->connecting = r && errno == EINPROGRESS;
-	if (r && !c->connecting) {
-		/* refused at once (loopback does that): still an event */
-		cm_on_connected(c, errno);
+	/* watched first (we hold the lock, the thread cannot look yet), so
+	 * that a retry timer always has a thread to fire it */
+	if (c->watched)
+		cm_conn_update(c);
+	else if (cm_conn_watch(c, CONN_STREAM)) {
+		cm_on_connected(c, errno ? errno : ENOMEM);
 		return;
 	}
-	c->deadline = c->connecting ? cm_now_ms() + CM_CONNECT_TIMEOUT_MS : 0;
+	r = connect(c->fd, (struct sockaddr *)&dst, dlen);
+	c->connecting = r && errno == EINPROGRESS;
+	if (!c->connecting) {
+		/* done or refused at once (loopback does that): an event */
+		cm_on_connected(c, r ? errno : 0);
+		return;
+	}
+	c->deadline = cm_now_ms() + CM_CONNECT_TIMEOUT_MS;
 	cm_conn_update(c);
 }
 
 static int connect_locked(struct cm_id *id, struct rdma_conn_param *p)
 {
 	struct rtcp_cm_req req;
-	struct cm_conn *c = id->conn;
+	struct cm_conn *c;
 	size_t plen = id->connect_len;
 	int err;
 
-	if (id->state != CM_ROUTE_RESOLVED || !c || !id->dev)
+	if (id->state != CM_ROUTE_RESOLVED || !id->dev)
 		return ext_err(EINVAL);
+	if (cm_conn_open(id))
+		return -1;
+	c = id->conn;
 	if (cm_is_ud(id))
 		return cm_sidr_connect(id, p);
 	if (valid_param(id, p))
@@ -487,7 +532,7 @@ void cm_conn_teardown(struct cm_id *id)
 				cm_conn_close(c);
 			}
 		}
-		cm_conn_drop(id, false);
+		cm_route_unlisten(id);
 		break;
 	default:
 		cm_conn_drop(id, false);

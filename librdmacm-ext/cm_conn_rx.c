@@ -14,27 +14,6 @@
 
 #include "ext.h"
 
-void cm_on_listen_ready(struct cm_conn *lc)
-{
-	struct cm_conn *c;
-	int fd;
-
-	for (;;) {
-		fd = accept4(lc->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
-		c = cm_conn_new(fd, CONN_STREAM);
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		c->listen_id = lc->id;
-		c->deadline = cm_now_ms() + CM_REQ_TIMEOUT_MS;
-		if (cm_sec_accept(c) || cm_conn_watch(c, CONN_STREAM))
-			cm_conn_close(c);
-	}
-}
-
 void cm_on_connected(struct cm_conn *c, int err)
 {
 	struct cm_id *id = c->id;
@@ -46,8 +25,9 @@ void cm_on_connected(struct cm_conn *c, int err)
 		return;
 	}
 	if (!err) {
-		/* the thread sends the queued REQ, after TLS's handshake */
-		cm_sec_connected(c);
+		/* the routing prefix first; the queued REQ after its answer
+		 * (and TLS's handshake) */
+		cm_route_send(c);
 		return;
 	}
 	if (err == ECONNREFUSED &&
@@ -84,6 +64,10 @@ struct cm_id *cm_conn_child(struct cm_conn *c, struct cm_event **ep)
 		goto drop;
 	cm_addr_unmap(&local);
 	cm_addr_unmap(&peer);
+	/* the rdma_cm ports: the listener's, the peer's from its prefix */
+	cm_addr_set_port((struct sockaddr *)&local,
+			 cm_addr_port(&lid->id.route.addr.src_addr));
+	cm_addr_set_port((struct sockaddr *)&peer, c->peer_port);
 	/* the address the peer reached must be a tcp device's */
 	dev = cm_dev_by_addr((struct sockaddr *)&local);
 	if (!dev)
@@ -307,6 +291,10 @@ void cm_on_timeout(struct cm_conn *c)
 	struct cm_id *id = c->id;
 
 	c->deadline = 0;
+	if (!id && c->route_in) {
+		cm_route_timeout(c);
+		return;
+	}
 	if (!id) {
 		cm_conn_close(c); /* accepted, no REQ came */
 		return;
@@ -315,7 +303,8 @@ void cm_on_timeout(struct cm_conn *c)
 		cm_conn_start(id);
 		return;
 	}
-	if (id->state == CM_CONNECT && (c->connecting || c->sec == CM_SEC_HS)) {
+	if (id->state == CM_CONNECT &&
+	    (c->connecting || c->route_wait || c->sec == CM_SEC_HS)) {
 		cm_conn_drop(id, false);
 		id->state = CM_FAILED;
 		cm_post(id, RDMA_CM_EVENT_UNREACHABLE, -ETIMEDOUT);

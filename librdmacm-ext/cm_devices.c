@@ -59,6 +59,39 @@ static void read_parent(struct ibv_device *d, char *buf, size_t sz)
 	fclose(f);
 }
 
+/* The device's control port (registry.h): its file, else the default. */
+static uint16_t read_cm_port(struct ibv_device *d)
+{
+	char path[IBV_SYSFS_PATH_MAX + 16], buf[16];
+	unsigned long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/" RDMA_TCP_CM_PORT_FILE,
+		 d->ibdev_path);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(buf, sizeof(buf), f))
+			v = strtoul(buf, NULL, 10);
+		fclose(f);
+	}
+	return v && v < 65536 ? (uint16_t)v : RTCP_CM_PORT_DEFAULT;
+}
+
+int cm_dev_ports(uint16_t *out, int max)
+{
+	int i, j, n = 0;
+
+	pthread_mutex_lock(&dev_lock);
+	for (i = 0; i < ndevs; i++) {
+		for (j = 0; j < n && out[j] != devs[i]->cm_port; j++)
+			;
+		if (j == n && n < max)
+			out[n++] = devs[i]->cm_port;
+	}
+	pthread_mutex_unlock(&dev_lock);
+	return n;
+}
+
 /*
  * Adds the tcp devices of a fresh device list that are not in the table.
  * The lists are kept (never freed), so the ibv_device pointers stay valid.
@@ -93,6 +126,7 @@ static int scan_devices(void)
 		devs = nd;
 		d->device = list[i];
 		read_parent(list[i], d->netdev, sizeof(d->netdev));
+		d->cm_port = read_cm_port(list[i]);
 		devs[ndevs++] = d;
 		added++;
 	}

@@ -14,6 +14,7 @@
 #include <netinet/ip.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ext.h"
 
@@ -44,6 +45,7 @@ struct cm_id *cm_id_alloc(struct cm_channel *ch, void *context,
 	id->id.ps = ps;
 	id->id.qp_type = qp_type;
 	id->timeout = CM_DEFAULT_ACK_TIMEOUT;
+	id->port_fd = -1;
 	id->next = cm_g.ids;
 	cm_g.ids = id;
 	return id;
@@ -63,6 +65,8 @@ void cm_id_free(struct cm_id *id)
 		cm_channel_free(
 			container_of(id->id.channel, struct cm_channel, ch));
 	cm_mcast_free_all(id);
+	if (id->port_fd >= 0)
+		close(id->port_fd); /* its rdma_cm port is free again */
 	pthread_cond_destroy(&id->cond);
 	free(id->connect_pdata);
 	free(id->qp_init_attr);

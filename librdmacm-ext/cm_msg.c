@@ -97,3 +97,31 @@ int rtcp_cm_body_decode(uint8_t type, const uint8_t *body, size_t len,
 	}
 	return plen <= max && len == fixed + plen ? 0 : -1;
 }
+
+void rtcp_route_encode(uint8_t *out, const struct rtcp_route *r)
+{
+	uint32_t magic = htonl(RTCP_ROUTE_MAGIC);
+	uint16_t ps = htons(r->ps);
+
+	memcpy(out, &magic, 4);
+	out[4] = RTCP_ROUTE_VERSION;
+	out[5] = 0;
+	memcpy(out + 6, &ps, 2);
+	memcpy(out + 8, &r->dport, 2);
+	memcpy(out + 10, &r->sport, 2);
+}
+
+int rtcp_route_decode(const uint8_t *in, struct rtcp_route *r)
+{
+	uint32_t magic;
+	uint16_t ps;
+
+	memcpy(&magic, in, 4);
+	if (ntohl(magic) != RTCP_ROUTE_MAGIC || in[4] != RTCP_ROUTE_VERSION)
+		return -1;
+	memcpy(&ps, in + 6, 2);
+	r->ps = ntohs(ps);
+	memcpy(&r->dport, in + 8, 2);
+	memcpy(&r->sport, in + 10, 2);
+	return 0;
+}

@@ -73,6 +73,26 @@
  * type is answered with status RTCP_SIDR_UNSUPPORTED, an RC REQ reaching
  * a UD listener with a REJ, reason RTCP_CM_REJ_INVALID_SERVICE_ID, as the
  * IB CM answers a service ID nobody listens on.
+ *
+ * Routing (cm_route.c). rdma_cm ports are virtual, as on an RDMA NIC: they
+ * take no kernel TCP port. Every control connection goes to the device's
+ * control port (registry file tcp_cm_port, default RTCP_CM_PORT_DEFAULT),
+ * where every process with an rdma_cm listener listens (SO_REUSEPORT). The
+ * active side first sends a plain routing prefix, before TLS or any
+ * message:
+ *
+ *   magic    u32  RTCP_ROUTE_MAGIC ("RTCR")
+ *   version  u8   RTCP_ROUTE_VERSION
+ *   reserved u8   0
+ *   ps       u16  enum rdma_port_space of the active id
+ *   dport    u16  the rdma_cm port asked for (the listener's)
+ *   sport    u16  the active id's own rdma_cm port
+ *
+ * and waits for one byte: RTCP_ROUTE_OK (the connection reached the
+ * listener's process; TLS or REQ/SIDR_REQ follow as above) or
+ * RTCP_ROUTE_NONE (nobody listens on that port: a refused connect), after
+ * which the connection is closed. The prefix is not authenticated: it only
+ * picks the process, the TLS session then authenticates the peer.
  */
 #ifndef RDMACM_EXT_CM_PROTO_H
 #define RDMACM_EXT_CM_PROTO_H
@@ -82,6 +102,24 @@
 
 #define RTCP_CM_MAGIC	0x5254434du /* "RTCM" */
 #define RTCP_CM_VERSION 1
+
+/* Routing prefix and answer (see above) */
+#define RTCP_ROUTE_MAGIC     0x52544352u /* "RTCR" */
+#define RTCP_ROUTE_VERSION   1
+#define RTCP_ROUTE_LEN	     12
+#define RTCP_ROUTE_OK	     0x01
+#define RTCP_ROUTE_NONE	     0x02
+#define RTCP_CM_PORT_DEFAULT 4791 /* IANA's "roce" TCP port */
+
+struct rtcp_route {
+	uint16_t ps;	/* host order, once decoded */
+	uint16_t dport; /* network order, as in a sockaddr */
+	uint16_t sport; /* network order */
+};
+
+/* The prefix as RTCP_ROUTE_LEN bytes; decode: 0, or -1 (not a prefix). */
+void rtcp_route_encode(uint8_t *out, const struct rtcp_route *r);
+int rtcp_route_decode(const uint8_t *in, struct rtcp_route *r);
 
 /* Private data limits: those of rdma_cm over IB/RoCE for REQ and REP (the
  * IB CM fields minus librdmacm's header); REJ gets REP's room. */

@@ -49,7 +49,7 @@ int cm_pdata_join(struct cm_id *id, const struct rdma_conn_param *p,
 	return (int)len;
 }
 
-/* Locked; state ROUTE_RESOLVED, a bound socket and a device. */
+/* Locked; state ROUTE_RESOLVED, a control connection and a device. */
 int cm_sidr_connect(struct cm_id *id, struct rdma_conn_param *p)
 {
 	struct rtcp_cm_sidr_req req;

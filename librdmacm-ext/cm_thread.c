@@ -115,7 +115,8 @@ void cm_conn_close(struct cm_conn *c)
 	if (c->in_ep && cm_g.epfd >= 0)
 		epoll_ctl(cm_g.epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	cm_sec_release(c);
-	close(c->fd);
+	if (c->fd >= 0)
+		close(c->fd);
 	c->dead = true;
 	if (c->id && c->id->conn == c)
 		c->id->conn = NULL;
@@ -147,9 +148,11 @@ void cm_conn_update(struct cm_conn *c)
 	}
 	ev.events = EPOLLIN;
 	/* TLS says when it waits for room (cm_sec.c) */
+	/* nothing goes out while the routing answer is awaited */
 	if (c->kind == CONN_STREAM &&
 	    (c->connecting ||
-	     (c->sec == CM_SEC_PLAIN ? c->out_len > 0 : c->hs_write)))
+	     (!c->route_wait &&
+	      (c->sec == CM_SEC_PLAIN ? c->out_len > 0 : c->hs_write))))
 		ev.events |= EPOLLOUT;
 	if (!c->in_ep) {
 		if (!epoll_ctl(cm_g.epfd, EPOLL_CTL_ADD, c->fd, &ev)) {
@@ -166,6 +169,10 @@ void cm_conn_flush(struct cm_conn *c)
 {
 	ssize_t n;
 
+	if (c->route_wait || c->fd < 0) {
+		cm_conn_update(c);
+		return;
+	}
 	if (c->sec != CM_SEC_PLAIN)
 		cm_sec_flush(c);
 	while (c->sec == CM_SEC_PLAIN && c->out_len) {
@@ -317,8 +324,12 @@ static void handle(struct cm_conn *c, uint32_t events)
 	socklen_t sl = sizeof(int);
 	int err = 0;
 
-	if (c->kind == CONN_LISTEN) {
-		cm_on_listen_ready(c);
+	if (c->kind == CONN_CTL) {
+		cm_route_accept(c);
+		return;
+	}
+	if (c->kind == CONN_MBOX) {
+		cm_route_mbox_ready(c);
 		return;
 	}
 	if (c->retry)
@@ -333,17 +344,19 @@ static void handle(struct cm_conn *c, uint32_t events)
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl))
 			err = errno;
 		CM_DBG("fd %d: connect: %s", c->fd, err ? strerror(err) : "ok");
+		/* connected: the routing prefix goes out (cm_route.c) */
 		cm_on_connected(c, err);
-		if (c->dead || c->retry)
-			return;
-		if (c->sec != CM_SEC_PLAIN) {
-			cm_sec_handle(c, events);
-			return;
-		}
-		cm_conn_flush(c);
-		if (c->dead)
-			return;
-	} else if (c->sec != CM_SEC_PLAIN) {
+		return;
+	}
+	if (c->route_in) {
+		cm_route_read(c);
+		return;
+	}
+	if (c->route_wait) {
+		cm_route_answer(c);
+		return;
+	}
+	if (c->sec != CM_SEC_PLAIN) {
 		cm_sec_handle(c, events);
 		return;
 	} else if (events & EPOLLOUT) {
@@ -357,6 +370,7 @@ static void handle(struct cm_conn *c, uint32_t events)
 static int timers(void)
 {
 	uint64_t now = cm_now_ms(), next = 0;
+	int t;
 	struct cm_conn *c, *cn;
 	struct cm_id *id, *in;
 
@@ -389,6 +403,9 @@ static int timers(void)
 		else if (!next || id->timewait_at < next)
 			next = id->timewait_at;
 	}
+	t = cm_route_timer(now);
+	if (t >= 0 && (!next || now + t < next))
+		next = now + t;
 	if (!next)
 		return -1;
 	return next - now > 60000 ? 60000 : (int)(next - now);

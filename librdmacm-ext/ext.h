@@ -112,6 +112,7 @@ struct cm_dev {
 	int max_qpsize;
 	struct cm_cred *cred; /* its TLS credentials as last loaded
 				 (cm_sec.c; cm_g.lock) */
+	uint16_t cm_port;     /* its control listener's TCP port, host order */
 };
 
 /* true: serve rdma_* for tcp devices; false: forward all to librdmacm */
@@ -126,6 +127,8 @@ struct cm_dev *cm_dev_on_netdev(const struct sockaddr *sa);
 uint8_t cm_dev_gid_index(struct cm_dev *dev, const union ibv_gid *gid);
 enum ibv_mtu cm_dev_active_mtu(struct cm_dev *dev);
 struct ibv_context **cm_get_devices(int *num);
+/* The distinct control ports of the devices known (at most @max) */
+int cm_dev_ports(uint16_t *out, int max);
 void cm_free_devices(struct ibv_context **list);
 
 /* ---- cm_addr.c: socket addresses ---------------------------------- */
@@ -184,11 +187,13 @@ struct cm_event {
 
 struct cm_conn;
 
+#define CM_CTL_MAX 8 /* distinct control ports a process listens on */
+
 struct cm_id {
 	struct rdma_cm_id id; /* first: what the application holds */
 	enum cm_state state;
 	struct cm_dev *dev;
-	struct cm_conn *conn; /* bound socket, listener or control conn */
+	struct cm_conn *conn; /* its control connection */
 	bool sync;	      /* private channel (rdma_create_id with NULL) */
 	bool chan_dead;	      /* its channel was destroyed under it */
 	bool cm_started;      /* connect/REQ: parameters below are set */
@@ -216,6 +221,11 @@ struct cm_id {
 	size_t connect_len;
 	struct ibv_qp_init_attr *qp_init_attr;
 	struct ibv_ece local_ece, remote_ece;
+	/* its rdma_cm port (cm_port.c, cm_route.c) */
+	int port_fd;		  /* the port's reservation; -1: none */
+	struct cm_conn *mbox;	  /* a listener's mailbox */
+	uint16_t ctl[CM_CTL_MAX]; /* control ports it listens on */
+	uint8_t nctl;
 	struct cm_id *next; /* cm_g.ids */
 };
 
@@ -240,8 +250,8 @@ enum cm_sec {
 };
 
 enum cm_conn_kind {
-	CONN_BOUND, /* a bound socket, not watched yet */
-	CONN_LISTEN,
+	CONN_CTL,  /* a shared control listener (cm_route.c) */
+	CONN_MBOX, /* a listener's mailbox: routed connections arrive */
 	CONN_STREAM,
 };
 
@@ -251,10 +261,14 @@ struct cm_conn {
 	struct cm_id *id;	 /* owner; NULL once orphaned */
 	struct cm_id *listen_id; /* accepted, REQ not in yet */
 	bool watched, connecting, closing, shut, dead;
-	bool drain; /* input is read and dropped until EOF (cm_conn_drain) */
-	bool in_ep; /* in the epoll set */
-	bool retry; /* refused: connect again at the deadline */
-	uint64_t give_up; /* ms: a refused connect is final after this */
+	bool drain;    /* input is read and dropped until EOF (cm_conn_drain) */
+	bool in_ep;    /* in the epoll set */
+	bool retry;    /* refused: connect again at the deadline */
+	bool route_in; /* accepted: its routing prefix is being read */
+	bool route_wait;    /* connected: the routing answer is awaited */
+	uint16_t peer_port; /* the peer's rdma_cm port (network order) */
+	uint64_t give_up;   /* ms: a refused connect is final after this;
+			       routing a connection stops (cm_route.c) */
 	uint32_t ev_mask;
 	uint64_t deadline; /* ms; 0 = none */
 	size_t in_len;
@@ -341,6 +355,36 @@ int ext_rdma_getaddrinfo(const char *node, const char *service,
 			 struct rdma_addrinfo **res);
 void ext_rdma_freeaddrinfo(struct rdma_addrinfo *res);
 
+/* A TCP socket of @family with the id's options, non-blocking */
+int cm_socket(struct cm_id *id, int family);
+
+/* cm_port.c: rdma_cm ports, virtual (docs/design.md, rdma_cm) */
+/* Reserves @port (network order; 0: any, chosen here) for @id. */
+int cm_port_reserve(struct cm_id *id, uint16_t *port);
+/* A listener's mailbox for (@ps, @port): an fd, or -1 */
+int cm_port_mbox(unsigned int ps, uint16_t port);
+/* Passes @fd and its routing prefix to the mailbox of (@ps, @port):
+ * 0, or -1 (errno ECONNREFUSED: nobody listens there) */
+int cm_port_forward(int fd, const uint8_t *prefix, unsigned int ps,
+		    uint16_t port);
+/* One routed connection from mailbox @mfd into *fd, its prefix into
+ * @prefix: 1, 0 (none waiting), -1 (a bad one, dropped: call again) */
+int cm_port_receive(int mfd, uint8_t *prefix, int *fd);
+
+/* cm_route.c: the shared control listeners and routing */
+int cm_route_listen(struct cm_id *id);
+void cm_route_unlisten(struct cm_id *id);
+void cm_route_accept(struct cm_conn *ctl);
+void cm_route_read(struct cm_conn *c);
+/* a routed connection's deadline: routed again, or closed */
+void cm_route_timeout(struct cm_conn *c);
+void cm_route_mbox_ready(struct cm_conn *mb);
+/* active side: connected, the prefix goes out; its answer came in */
+void cm_route_send(struct cm_conn *c);
+void cm_route_answer(struct cm_conn *c);
+/* rebinds control listeners another user held; ms to the next try */
+int cm_route_timer(uint64_t now);
+
 /* cm_qp.c */
 int cm_qp_attr(struct cm_id *id, struct ibv_qp_attr *attr, int *mask);
 int cm_qp_rtr_rts(struct cm_id *id);
@@ -381,6 +425,8 @@ void cm_send_empty(struct cm_id *id, uint8_t type);
 void cm_event_pdata(struct cm_event *e, const uint8_t *p, uint8_t len);
 void cm_conn_drop(struct cm_id *id, bool finish);
 void cm_conn_start(struct cm_id *id);
+/* A control connection for @id (no socket yet), or -1 */
+int cm_conn_open(struct cm_id *id);
 struct cm_id *cm_conn_child(struct cm_conn *c, struct cm_event **ev);
 /* The event that ends a failed connect: REJECTED, UNREACHABLE for UD. */
 enum rdma_cm_event_type cm_refusal(struct cm_id *id, int err);
@@ -391,7 +437,6 @@ int cm_pdata_join(struct cm_id *id, const struct rdma_conn_param *p,
 /* rdma_get_cm_event hands @e out: act on it; false = swallow it */
 bool cm_conn_event_out(struct cm_event *e);
 /* Called by the thread, locked */
-void cm_on_listen_ready(struct cm_conn *lc);
 void cm_on_connected(struct cm_conn *c, int err);
 void cm_on_message(struct cm_conn *c, uint8_t type, const uint8_t *body,
 		   size_t len);

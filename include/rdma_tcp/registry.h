@@ -34,6 +34,8 @@
  *                             daemon from ROOT/run/stat (<rdma_tcp/stat.h>)
  *   ROOT/sys/class/infiniband/NAME/tcp_hw_retired  "C N" lines: the totals
  *                             of the device's contexts that are over
+ *   ROOT/sys/class/infiniband/NAME/tcp_cm_port  "N": the TCP port of the
+ *                             device's rdma_cm control listener (none: 4791)
  *   ROOT/etc/host.key         the host key: 64 hex digits, mode 0600 (0640
  *                             with a group); made by the first `link add`
  *                             that needs it, shared by the ROOT's devices
@@ -70,6 +72,7 @@
 #define RDMA_TCP_PSP_FILE     "tcp_psp"
 #define RDMA_TCP_PSP_ROTATION "tcp_psp_rotation"
 #define RDMA_TCP_CC_FILE      "tcp_cc"
+#define RDMA_TCP_CM_PORT_FILE "tcp_cm_port"
 #define RDMA_TCP_HOST_KEY     "etc/host.key" /* below ROOT */
 
 #endif

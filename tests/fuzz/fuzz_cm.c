@@ -29,6 +29,10 @@
  *  3. Round trip. A message re-encoded with rtcp_cm_encode from its
  *     decoded body is the same bytes; parsed and decoded again it gives
  *     the same type, length, verdict and body.
+ *  4. The routing prefix (cm_route.c reads the first RTCP_ROUTE_LEN bytes
+ *     of an accepted control connection): rtcp_route_decode accepts
+ *     exactly magic "RTCR" and version 1; re-encoded, the prefix is the
+ *     same bytes but the reserved one, which is 0.
  * Any violation calls abort().
  */
 #include <stdbool.h>
@@ -292,6 +296,22 @@ static void walk_chunked(const uint8_t *s, size_t n, uint32_t seed,
 	}
 }
 
+static void check_route(const uint8_t *p, size_t len)
+{
+	uint8_t out[RTCP_ROUTE_LEN];
+	struct rtcp_route r;
+	bool model;
+
+	if (len < RTCP_ROUTE_LEN)
+		return;
+	model = !memcmp(p, "RTCR", 4) && p[4] == 1;
+	CHECK((rtcp_route_decode(p, &r) == 0) == model);
+	if (!model)
+		return;
+	rtcp_route_encode(out, &r);
+	CHECK(!memcmp(out, p, 5) && out[5] == 0 && !memcmp(out + 6, p + 6, 6));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct walk a, b; /* large: off the stack */
@@ -299,6 +319,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2)
 		return 0;
+	check_route(data + 2, size - 2);
 	walk_linear(data + 2, size - 2, &a);
 	walk_chunked(data + 2, size - 2, (uint32_t)data[0] << 8 | data[1], &b);
 	CHECK(a.end == b.end);

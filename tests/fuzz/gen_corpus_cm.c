@@ -7,7 +7,8 @@
  * Each file is 2 bytes of read-size seed, then a CM byte stream made
  * with rtcp_cm_encode (cm_msg.c): both directions of a connection's life
  * (REQ with the most private data, REP, RTU, DREQ, DREP), a reject with
- * private data, a UD id's SIDR_REQ and SIDR_REP, and broken streams (bad magic, version, length over the
+ * private data, a UD id's SIDR_REQ and SIDR_REP, a routing prefix before a
+ * REQ, and broken streams (bad magic, version, length over the
  * limit, private data over the limit or beyond the body, an RTU with a
  * body, an unknown type, a message cut short). The files under
  * tests/fuzz/corpus-cm/ were made with it; rerun after a change of
@@ -141,6 +142,21 @@ int main(int argc, char **argv)
 	msg(RTCP_CM_RTU, NULL, 0);
 	msg(RTCP_CM_DREQ, NULL, 0);
 	rc |= put("passive_life");
+
+	/* what an accepted control connection carries: the routing prefix
+	 * (cm_route.c), then a REQ */
+	start(0x0c0d);
+	{
+		struct rtcp_route r = { .ps = 0x0106,
+					.dport = htons(7611),
+					.sport = htons(40000) };
+
+		rtcp_route_encode(buf + n, &r);
+		n += RTCP_ROUTE_LEN;
+	}
+	rq = req(8);
+	msg(RTCP_CM_REQ, &rq, RTCP_CM_REQ_FIXED + rq.pdata_len);
+	rc |= put("routed_req");
 
 	/* what the active side reads: REP (full private data), DREQ, DREP */
 	start(0x2222);

@@ -223,12 +223,26 @@ else
 	fail "same key: ucmatose server listening" "$(tail -n 5 "$slog")"
 fi
 
-# garbage first, then the real client: the server never saw the garbage
+# garbage first, then the real client: the server never saw the garbage.
+# rdma_cm ports are virtual: junk goes to the control port (the default,
+# CMPORT), bare or after a routing prefix for the server's port
+CMPORT=4791
+route_prefix() { # "RTCR", version 1, 0, port space TCP, port, port 0
+	printf 'RTCR\001\000\001\006'
+	# shellcheck disable=SC2059
+	printf "\\$(printf %03o $(($1 >> 8)))\\$(printf %03o $(($1 & 255)))"
+	printf '\000\000'
+}
 slog=$LOGS/garbage.server.log
 if start_server "$slog" "${RPING_S[@]}"; then
+	# not a routing prefix: closed by the router
+	(exec 3<>"/dev/tcp/127.0.0.1/$CMPORT" &&
+		printf 'GET / HTTP/1.0\r\n\r\n' >&3 &&
+		timeout 5 cat <&3 >/dev/null) 2>/dev/null
 	for junk in 'GET / HTTP/1.0\r\n\r\n' 'RTCM\001\001\000\000' '\026\003\001'; do
 		# shellcheck disable=SC2059
-		(exec 3<>"/dev/tcp/127.0.0.1/$PICKED" && printf "$junk" >&3 &&
+		(exec 3<>"/dev/tcp/127.0.0.1/$CMPORT" &&
+			route_prefix "$PICKED" >&3 && printf "$junk" >&3 &&
 			timeout 5 cat <&3 >/dev/null) 2>/dev/null
 	done
 	served "bytes that are not TLS are dropped, the server serves on" \

@@ -16,7 +16,8 @@
 #     each device registered from its namespace); servers in A, clients in
 #     B.
 # Each process runs under `timeout` (RDMACM_TIMEOUT, default 30 s); the
-# client starts once the server listens (ss -ltn); every pair gets its own
+# client starts once the server listens (its rdma_cm port, or a TCP port
+# for the out-of-band exchanges; testlib's listening); every pair gets its own
 # port. A case passes when both exit codes and both outputs are as
 # expected and no log has a sanitizer report. Also checked: a client
 # connecting to a port nobody listens on exits non-zero within a few

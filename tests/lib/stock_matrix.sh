@@ -6,8 +6,9 @@
 #
 #   sm_run_case LABEL SRV_NS SRV_DEV CLI_NS CLI_DEV SRV_IP PROG ARGS...
 #       Starts PROG as a server (in network namespace SRV_NS, "" = the
-#       current one) on device SRV_DEV, waits until it listens on its TCP
-#       port (ss -ltn, deadline SM_LISTEN_WAIT s), then runs PROG as a
+#       current one) on device SRV_DEV, waits until it listens on its
+#       port (testlib's listening: TCP, or rdma_cm's; deadline
+#       SM_LISTEN_WAIT s), then runs PROG as a
 #       client (in CLI_NS on CLI_DEV) against SRV_IP. Both sides get ARGS
 #       plus the device (-d), the GID index (-g for ibv_*_pingpong, -x for
 #       perftest, SM_GID_INDEX) and a fresh TCP port (-p); each side runs

@@ -30,9 +30,10 @@
 #   veth_pair NSA IPA NSB IPB   namespaces NSA and NSB joined by a veth
 #                        pair (vethA IPA/24 in NSA, vethB IPB/24 in NSB)
 #   in_ns NS CMD...      CMD in network namespace NS ("" = here)
-#   listening NS PORT    true if something listens on TCP PORT in NS
+#   listening NS PORT    true if something listens on TCP PORT in NS, or
+#                        an rdma_cm listener of the preload on rdma_cm PORT
 #   port_used NS PORT    true if TCP PORT is in any use (listening,
-#                        TIME_WAIT...) in NS
+#                        TIME_WAIT...) in NS, or rdma_cm port PORT
 #   alive PID            true if PID is set and the process exists
 #
 # Every check prints one line, "ok - ..." or "FAIL - ...", so a log shows
@@ -228,11 +229,22 @@ in_ns() {
 	fi
 }
 
-listening() { in_ns "$1" ss -Hltn "sport = :$2" 2>/dev/null | grep -q .; }
+# listening NS PORT: a TCP listener on PORT, or an rdma_cm listener of the
+# preload (rdma_cm ports are virtual: its mailbox, an abstract unix name
+# "rdma-tcp-cm/PS/PORT/listen", librdmacm-ext/cm_port.c)
+listening() {
+	in_ns "$1" ss -Hltn "sport = :$2" 2>/dev/null | grep -q . ||
+		cm_listening "$@"
+}
+cm_listening() {
+	in_ns "$1" grep -q "@rdma-tcp-cm/[0-9]*/$2/listen\$" /proc/net/unix
+}
 
 port_used() {
 	in_ns "$1" ss -Htan "( sport = :$2 or dport = :$2 )" 2>/dev/null |
-		grep -q .
+		grep -q . ||
+		in_ns "$1" grep -q "@rdma-tcp-cm/[0-9]*/$2\(/listen\)\?\$" \
+			/proc/net/unix
 }
 
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }

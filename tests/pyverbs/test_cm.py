@@ -37,7 +37,7 @@ from pyverbs.qp import QPCap, QPInitAttr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rtcp_verbs import (DEV, NETDEV, bounded, libverbs,  # noqa: E402
-                        preloaded, readable)
+                        preloaded, readable, registry_attr)
 
 CONSUMER_REJECT = 28  # IB CM reject reason, as librdmacm reports it
 MSG = 1024
@@ -64,6 +64,64 @@ def free_port(family=socket.AF_INET):
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind(('', 0))
         return s.getsockname()[1]
+
+
+# rdma_cm ports are virtual: rdma_connect goes to the device's control
+# port and sends a routing prefix first (librdmacm-ext/cm_proto.h).
+ROUTE = struct.Struct('!IBBHHH')  # magic, version, 0, ps, dport, sport
+ROUTE_MAGIC = 0x52544352  # "RTCR"
+ROUTE_OK, ROUTE_NONE = 1, 2
+CM_PORT = int(registry_attr('tcp_cm_port') or 4791)
+
+
+def control_listener():
+    """A raw peer's listener on the control port, bound to ADDR itself:
+    connections to ADDR come here before any wildcard control listener of
+    the preload (SO_REUSEPORT, the same user)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind((ADDR, CM_PORT))
+    s.listen(4)
+    return s
+
+
+def recv_n(conn, n):
+    data = b''
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError('closed after %d of %d bytes' %
+                                  (len(data), n))
+        data += chunk
+    return data
+
+
+def route_accept(lsock, port, ps, timeout):
+    """Accepts a control connection on a control_listener(), checks its
+    routing prefix asks for rdma_cm port PORT of port space PS, and
+    answers OK, as the preload's router does."""
+    conn, _ = lsock.accept()
+    conn.settimeout(timeout)
+    magic, version, zero, cps, dport, _ = ROUTE.unpack(recv_n(conn,
+                                                              ROUTE.size))
+    if (magic, version, zero, cps, dport) != (ROUTE_MAGIC, 1, 0, ps, port):
+        conn.close()
+        raise AssertionError('routing prefix %r' %
+                             ((magic, version, zero, cps, dport),))
+    conn.sendall(bytes([ROUTE_OK]))
+    return conn
+
+
+def routed(port, timeout, ps=ce.RDMA_PS_TCP):
+    """A plain TCP connection the preload's router has routed to the
+    rdma_cm listener of PORT (what a stranger reaches)."""
+    s = socket.create_connection((ADDR, CM_PORT), timeout=timeout)
+    s.sendall(ROUTE.pack(ROUTE_MAGIC, 1, 0, ps, port, 0))
+    if recv_n(s, 1) != bytes([ROUTE_OK]):
+        s.close()
+        raise AssertionError('not routed to port %d' % port)
+    return s
 
 
 def qp_init(max_wr=16):
@@ -704,11 +762,64 @@ class CApi(unittest.TestCase):
             port = socket.ntohs(cm_c.rdma_get_src_port(lid))
             self.assertNotEqual(port, 0)
             self.assertEqual(cm_c.rdma_listen(lid, 0), 0)
-            # the CM port is a real TCP port
-            with socket.create_connection((ADDR, port), timeout=5):
-                pass
+            # the CM port is virtual: the control port's router reaches
+            # the listener by it
+            routed(port, 5).close()
         finally:
             cm_c.rdma_destroy_id(lid)
+            cm_c.rdma_destroy_event_channel(ch)
+
+    def test_port_of_a_tcp_listener(self):
+        # an rdma_cm listener on the number of this process's TCP
+        # listener, as UCX's rdmacm and tcp connection managers listen
+        ch = cm_c.rdma_create_event_channel()
+        lid = _P()
+        self.assertEqual(cm_c.rdma_create_id(ch, ctypes.byref(lid), None,
+                                             ce.RDMA_PS_TCP), 0)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind((ADDR, 0))
+                s.listen(1)
+                port = s.getsockname()[1]
+                src = sockaddr_in(ADDR, port)
+                self.assertEqual(cm_c.rdma_bind_addr(lid, ctypes.byref(src)),
+                                 0)
+                self.assertEqual(cm_c.rdma_listen(lid, 0), 0)
+                routed(port, 5).close()
+                with socket.create_connection((ADDR, port), timeout=5):
+                    s.settimeout(5)
+                    s.accept()[0].close()
+        finally:
+            cm_c.rdma_destroy_id(lid)
+            cm_c.rdma_destroy_event_channel(ch)
+
+    def test_port_in_use(self):
+        # as the kernel's rdma_cm: one id per port and port space, the
+        # port free again when the id goes
+        ch = cm_c.rdma_create_event_channel()
+        ids = []
+        try:
+            def bind(ps, port):
+                cid = _P()
+                self.assertEqual(cm_c.rdma_create_id(ch, ctypes.byref(cid),
+                                                     None, ps), 0)
+                ids.append(cid)
+                src = sockaddr_in(ADDR, port)
+                ctypes.set_errno(0)
+                rc = cm_c.rdma_bind_addr(cid, ctypes.byref(src))
+                return cid, 0 if rc == 0 else ctypes.get_errno()
+
+            first, err = bind(ce.RDMA_PS_TCP, 0)
+            self.assertEqual(err, 0)
+            port = socket.ntohs(cm_c.rdma_get_src_port(first))
+            self.assertEqual(bind(ce.RDMA_PS_TCP, port)[1], errno.EADDRINUSE)
+            self.assertEqual(bind(ce.RDMA_PS_UDP, port)[1], 0)
+            self.assertEqual(cm_c.rdma_destroy_id(first), 0)
+            ids.remove(first)
+            self.assertEqual(bind(ce.RDMA_PS_TCP, port)[1], 0)
+        finally:
+            for cid in ids:
+                cm_c.rdma_destroy_id(cid)
             cm_c.rdma_destroy_event_channel(ch)
 
     def set_option(self, cid, level, name, value):

@@ -22,7 +22,6 @@ Run like test_cm.py (the environment of `rdma-tcp env` applied):
 import ctypes
 import errno
 import os
-import socket
 import struct
 import sys
 import unittest
@@ -32,7 +31,8 @@ import pyverbs.cm_enums as ce
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rtcp_verbs import bounded, preloaded, raw_wire, readable  # noqa: E402
 from test_cm import (ADDR, CONSUMER_REJECT, CmEventC,  # noqa: E402
-                     CmEventFullC, ConnParamC, cm_c, pattern, sockaddr_in)
+                     CmEventFullC, ConnParamC, cm_c, control_listener,
+                     free_port, pattern, route_accept, sockaddr_in)
 
 _P = ctypes.c_void_p
 MAGIC = 0x5254434d
@@ -70,16 +70,15 @@ class CmPeerBase(unittest.TestCase):
 
     def setUp(self):
         self.conn = None
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.bind((ADDR, 0))
-        self.lsock.listen(1)
+        self.lsock = control_listener()
         self.lsock.settimeout(DEADLINE)
+        self.port = free_port()  # the rdma_cm port asked for
         self.ch = cm_c.rdma_create_event_channel()
         self.assertTrue(self.ch)
         self.cid = _P()
         self.assertEqual(cm_c.rdma_create_id(self.ch, ctypes.byref(self.cid),
                                              None, self.PS), 0)
-        dst = sockaddr_in(ADDR, self.lsock.getsockname()[1])
+        dst = sockaddr_in(ADDR, self.port)
         self.assertEqual(cm_c.rdma_resolve_addr(self.cid, None,
                                                 ctypes.byref(dst), 2000), 0)
         self.ack(self.event(ce.RDMA_CM_EVENT_ADDR_RESOLVED))
@@ -140,8 +139,7 @@ class HostileCmPeer(CmPeerBase):
         param = ConnParamC(ctypes.cast(buf, _P), len(pdata), 1, 1, 0, 7, 7,
                            0, 0x123456)
         self.assertEqual(cm_c.rdma_connect(self.cid, ctypes.byref(param)), 0)
-        self.conn, _ = self.lsock.accept()
-        self.conn.settimeout(DEADLINE)
+        self.conn = route_accept(self.lsock, self.port, self.PS, DEADLINE)
         magic, version, mtype, length = HDR.unpack(self.recv_exact(HDR.size))
         self.assertEqual((magic, version, mtype, length),
                          (MAGIC, 1, REQ, REQ_FIXED + len(pdata)))
@@ -235,8 +233,7 @@ class HostileSidrPeer(CmPeerBase):
         param = ConnParamC(ctypes.cast(buf, _P), len(pdata), 0, 0, 0, 0, 0,
                            0, 0)
         self.assertEqual(cm_c.rdma_connect(self.cid, ctypes.byref(param)), 0)
-        self.conn, _ = self.lsock.accept()
-        self.conn.settimeout(DEADLINE)
+        self.conn = route_accept(self.lsock, self.port, self.PS, DEADLINE)
         magic, version, mtype, length = HDR.unpack(self.recv_exact(HDR.size))
         self.assertEqual((magic, version, mtype, length),
                          (MAGIC, 1, SIDR_REQ, SIDR_REQ_FIXED + len(pdata)))
