@@ -47,7 +47,9 @@ N=20 W=7 S=4096 R=3 A=5
 STATDIR=$RDMA_TCP_ROOT/run/stat
 WORK=$(mktemp -d /tmp/rtcp-stat.XXXXXX)
 PID=
-trap 'kill -9 $PID 2>/dev/null; rm -rf "$WORK"; _lo_device_cleanup' EXIT
+# _lo_device_cleanup exits with the status it finds: keep the script's
+trap 'st=$?; kill -9 $PID 2>/dev/null; rm -rf "$WORK"; (exit $st)
+_lo_device_cleanup' EXIT
 
 # Starts the traffic with its stdin held open by a fifo ($WORK/hold).
 start_traffic() {
@@ -280,7 +282,7 @@ timeout 30 "$RDMA_TCP" run -- rping -c -a 127.0.0.1 -p 1 -C 1 \
 	>"$WORK/cm_off" 2>&1
 wait "$CM"
 check_match "RDMA_TCP_DEBUG=cm: the preload logs its CM messages" \
-	"librdmacm-ext\[[0-9]+/[0-9]+\] [0-9]+: fd [0-9]+: send message 1 " \
+	"librdmacm-ext\[[0-9]+/[0-9]+\] [0-9]+: fd -?[0-9]+: send message 1 " \
 	"$(cat "$WORK/cm_on")"
 check_nomatch "without it, the preload logs nothing" "librdmacm-ext\[" \
 	"$(cat "$WORK/cm_off")"
