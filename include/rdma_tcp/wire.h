@@ -133,6 +133,9 @@ enum rtcp_sa_kind {
 	RTCP_SA_OFFER = 1,  /* connecting side: hello + its receive SA */
 	RTCP_SA_ANSWER = 2, /* accepting side: bound; its receive SA */
 	RTCP_SA_REJECT = 3, /* accepting side: no connection (reason) */
+	/* accepting side: the offer's QP exists but is not at RTR; the
+	 * answer (or a reject) follows when it is (or is destroyed) */
+	RTCP_SA_WAIT = 4,
 };
 enum rtcp_sa_reason {
 	RTCP_SA_R_NONE = 0,

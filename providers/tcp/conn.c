@@ -267,7 +267,9 @@ static void pending_drop(struct tcp_context *ctx, struct tcp_pending *pc)
 			break;
 		}
 	pc->l->npending--;
-	atomic_fetch_sub_explicit(&ctx->rv_greeting, 1, memory_order_relaxed);
+	if (!pc->complete)
+		atomic_fetch_sub_explicit(&ctx->rv_greeting, 1,
+					  memory_order_relaxed);
 	pc->gone = true;
 	tcp_engine_bury(ctx, &pc->p);
 }
@@ -319,6 +321,7 @@ static void pending_hello_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 		return;
 complete:
 	pc->complete = true;
+	atomic_fetch_sub_explicit(&ctx->rv_greeting, 1, memory_order_relaxed);
 	/*
 	 * Frames may follow the hello; they wait in the socket for the QP.
 	 * Only a hang-up still interests us.
@@ -599,6 +602,11 @@ static bool pending_try_bind(struct tcp_context *ctx, struct tcp_pending *pc)
 	}
 	if (hc.qp)
 		tcp_mutex_unlock(&hc.qp->lock);
+	if (v == TCP_HELLO_WAIT && !pc->told_wait &&
+	    tcp_sec_pending_on(ctx, pc)) {
+		tcp_sec_pending_tell(pc, RTCP_SA_WAIT, RTCP_SA_R_NONE);
+		pc->told_wait = true;
+	}
 	if (v == TCP_HELLO_WAIT)
 		return false;
 	if (v == TCP_HELLO_REJECT) {

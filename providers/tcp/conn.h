@@ -82,6 +82,7 @@ struct tcp_pending {
 	uint8_t buf[32];
 	uint32_t got;
 	bool complete;
+	bool told_wait; /* secured: RTCP_SA_WAIT sent (its QP not at RTR) */
 	struct tcp_listener *l; /* accepted by (counts in its npending) */
 	uint64_t accepted_ns;
 	/* secured devices: the key exchange, and the offer it brought

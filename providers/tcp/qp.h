@@ -323,6 +323,9 @@ struct tcp_sec_state {
 	 * it fails (QP_FATAL) when the application moves it to RTS, as
 	 * ibv_modify_qp itself must succeed */
 	bool refused;
+	/* the accepting side said our offer's QP is not at RTR yet
+	 * (RTCP_SA_WAIT): the unheard budget counts from then on */
+	bool peer_waits;
 	struct tcp_psp_sa tx; /* the peer's receive SA: we seal with it */
 	/* the peer's next receive SA (its REKEY): it replaces tx at the
 	 * start of the first batch that begins between frames, since every

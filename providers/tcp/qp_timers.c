@@ -263,13 +263,14 @@ void tcp_qp_unheard_arm(struct tcp_qp *qp)
 }
 
 /*
- * The peer is being greeted: our TCP connection to it is up and the key
- * exchange or hello is under way, or it is up and we wait for the first
+ * The peer is being greeted: the key exchange on our TCP connection to it
+ * is under way and the peer has not said that its QP waits for RTR
+ * (RTCP_SA_WAIT), or the connection is up and we wait for the first
  * frame, or (no connection of ours yet) our engine still greets accepted
  * connections, one of which may be the peer's. The peer's QP exists and
- * the engines answer, only slowly: hundreds of handshakes at once on
- * busy CPUs. A NIC's first packet needs no such step, so this time is
- * not the retry budget's.
+ * the engines answer, only slowly: hundreds of TLS handshakes at once on
+ * busy CPUs. A NIC's first packet needs no such step, so this time is not
+ * the retry budget's.
  */
 static bool greeting(const struct tcp_qp *qp)
 {
@@ -278,7 +279,7 @@ static bool greeting(const struct tcp_qp *qp)
 					    memory_order_relaxed) > 0;
 	if (!qp->conn.connecting)
 		return true;
-	return qp->sec.hs || qp->conn.hello_sent; /* past the SYN */
+	return qp->sec.hs && !qp->sec.peer_waits;
 }
 
 /* The deadline of tcp_qp_unheard_arm: the peer answered, or it fails. */

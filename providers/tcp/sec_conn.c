@@ -117,6 +117,7 @@ void tcp_sec_conn_end(struct tcp_qp *qp)
 	tcp_psp_sa_clear(&qp->sec.rx[1]);
 	qp->sec.mode = TCP_PSP_OFF;
 	qp->sec.hs_phase = 0;
+	qp->sec.peer_waits = false;
 	tcp_sec_cfg_put(qp->sec.cfg);
 	qp->sec.cfg = NULL;
 }
@@ -193,9 +194,15 @@ static enum tcp_sec_rc client_answer(struct tcp_qp *qp)
 	struct rtcp_sa_msg m;
 	enum tcp_sec_rc rc = TCP_SEC_FAIL_FATAL;
 
-	st = tcp_hs_recv(qp->sec.hs, in, sizeof(in));
-	if (st != TCP_HS_OK)
-		return hs_rc(qp->sec.hs, st);
+	for (;;) {
+		st = tcp_hs_recv(qp->sec.hs, in, sizeof(in));
+		if (st != TCP_HS_OK)
+			return hs_rc(qp->sec.hs, st);
+		if (rtcp_sa_decode(in, &m) || m.kind != RTCP_SA_WAIT)
+			break;
+		/* its QP exists but waits for RTR: our budget runs now */
+		qp->sec.peer_waits = true;
+	}
 	if (rtcp_sa_decode(in, &m)) {
 		rc = TCP_SEC_FAIL_FATAL;
 	} else if (m.kind == RTCP_SA_REJECT) {
@@ -305,8 +312,14 @@ int tcp_sec_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc)
 /* Tells the connecting side why not, as far as the socket takes it. */
 void tcp_sec_pending_reject(struct tcp_pending *pc, uint8_t reason)
 {
+	tcp_sec_pending_tell(pc, RTCP_SA_REJECT, reason);
+}
+
+/* A REJECT or WAIT to the connecting side, as far as the socket takes it. */
+void tcp_sec_pending_tell(struct tcp_pending *pc, uint8_t kind, uint8_t reason)
+{
 	uint8_t out[RTCP_SA_MSG_LEN];
-	struct rtcp_sa_msg m = { .kind = RTCP_SA_REJECT, .reason = reason };
+	struct rtcp_sa_msg m = { .kind = kind, .reason = reason };
 
 	if (!pc->hs)
 		return;

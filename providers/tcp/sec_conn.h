@@ -45,6 +45,7 @@ void tcp_sec_conn_end(struct tcp_qp *qp);
 int tcp_sec_pending_rx(struct tcp_context *ctx, struct tcp_pending *pc);
 int tcp_sec_pending_bind(struct tcp_pending *pc, struct tcp_qp *qp);
 void tcp_sec_pending_reject(struct tcp_pending *pc, uint8_t reason);
+void tcp_sec_pending_tell(struct tcp_pending *pc, uint8_t kind, uint8_t reason);
 void tcp_sec_pending_free(struct tcp_pending *pc);
 
 /* sec_rekey.c: the engine's look for `rdma-tcp link rotate` */

@@ -62,8 +62,9 @@ struct tcp_context {
 	tcp_mutex_t lock; /* QP table, engine start */
 	struct tcp_engine *engine;
 	struct tcp_rendezvous *rv; /* listeners, hellos (conn.h) */
-	/* accepted connections still greeting (rv->pending's length), read
-	 * without ctx->lock by the unheard budget (qp_timers.c) */
+	/* accepted connections whose hello or offer is not in yet (on
+	 * rv->pending, not complete), read without ctx->lock by the unheard
+	 * budget (qp_timers.c) */
 	atomic_uint rv_greeting;
 	/* CQs whose channel was full: the engine writes their events later */
 	tcp_mutex_t ev_lock; /* after any cq->lock */

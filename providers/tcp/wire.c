@@ -174,7 +174,7 @@ int rtcp_sa_decode(const uint8_t in[RTCP_SA_MSG_LEN], struct rtcp_sa_msg *m)
 	memcpy(m->key, in + RTCP_SA_OFF_KEY, sizeof(m->key));
 	memcpy(m->src_gid, in + RTCP_SA_OFF_SRC_GID, 16);
 	if (m->magic != RTCP_SA_MAGIC || m->version != RTCP_VERSION ||
-	    m->kind < RTCP_SA_OFFER || m->kind > RTCP_SA_REJECT)
+	    m->kind < RTCP_SA_OFFER || m->kind > RTCP_SA_WAIT)
 		return -1;
 	return 0;
 }
