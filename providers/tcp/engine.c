@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -276,9 +275,11 @@ static void linger_reap(struct tcp_context *ctx, struct tcp_closing *only,
  * included) is at most the online CPUs. A spinning engine took the CPU
  * from an application spinning on memory for the very WRITE the engine
  * was to place, and from any other busy process: each then waited for
- * the engine's spin to end, or for a time slice. (A thread woken onto
- * the engine's own CPU while others are idle -- its application, pinned
- * with it -- gets it by the spin's sched_yield.)
+ * the engine's spin to end, or for a time slice. The count is
+ * system-wide: a thread woken onto the engine's own CPU while another
+ * CPU idles (its application, pinned with it) waits for the scheduler's
+ * wake-up preemption. (Yielding to it lost the CPU for a whole slice
+ * whenever that thread then spun.)
  */
 static bool cpu_idle(struct tcp_engine *e)
 {
@@ -345,8 +346,7 @@ static int engine_wait(struct tcp_engine *e, struct epoll_event *ev, int max,
 			if (now - check >= TCP_SPIN_CHECK_NS) {
 				if (!cpu_idle(e))
 					break;
-				sched_yield();
-				check = now = now_ns();
+				check = now;
 			}
 		} while (now - t0 < limit);
 		if (now - t0 >= limit)

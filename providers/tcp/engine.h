@@ -116,8 +116,7 @@ struct tcp_engine {
 #define TCP_SPIN_MAX_NS 50000ull
 #define TCP_SPIN_MIN_NS 5000ull
 #define TCP_SPIN_ENV	"RDMA_TCP_ENGINE_SPIN_US"
-/* how often a spin looks whether another thread waits for a CPU, and
- * yields to one woken onto the engine's CPU */
+/* how often a spin looks whether another thread waits for a CPU */
 #define TCP_SPIN_CHECK_NS 2000ull
 /* ...after a wake-up that touched no message, read or send over this */
 #define TCP_SPIN_BYTES 16384
