@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* The progress engine thread: see engine.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -268,6 +270,45 @@ static void linger_reap(struct tcp_context *ctx, struct tcp_closing *only,
 }
 
 /*
+ * May the engine spin: is no thread kept from a CPU by it? The kernel's
+ * count of runnable threads (/proc/loadavg's fourth field, this one
+ * included) is at most the online CPUs. A spinning engine took the CPU
+ * from an application spinning on memory for the very WRITE the engine
+ * was to place, and from any other busy process: each then waited for
+ * the engine's spin to end, or for a time slice. The count is
+ * system-wide: a thread woken onto the engine's own CPU while another
+ * CPU idles (its application, pinned with it) waits for the scheduler's
+ * wake-up preemption. (Yielding to it lost the CPU for a whole slice
+ * whenever that thread then spun.)
+ */
+static bool cpu_idle(struct tcp_engine *e)
+{
+	char buf[128], *p;
+	ssize_t n;
+
+	if (e->loadfd < 0)
+		return true;
+	n = pread(e->loadfd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	/* "0.10 0.20 0.30 RUNNING/TOTAL LASTPID" */
+	p = strchr(buf, '/');
+	while (p && p > buf && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	return !p || strtoul(p, NULL, 10) <= e->ncpu;
+}
+
+/* What the spin gate needs, at start: see cpu_idle. */
+static void spin_gate_init(struct tcp_engine *e)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	e->ncpu = n > 0 ? (unsigned int)n : 1;
+	e->loadfd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+}
+
+/*
  * Waits for events, first spinning a while when the last wake-up served
  * sockets (bounded adaptive busy-polling). Waking a sleeping thread costs
  * tens of microseconds on a virtual machine's idle vCPU; a responder
@@ -282,11 +323,11 @@ static int engine_wait(struct tcp_engine *e, struct epoll_event *ev, int max,
 		       struct timespec *tmo, bool served)
 {
 	static const struct timespec zero;
-	uint64_t t0 = 0, limit = e->spin_ns;
+	uint64_t t0 = 0, now, check = 0, limit = e->spin_ns;
 	int n;
 
-	if (served && limit) {
-		t0 = now_ns();
+	if (served && limit && cpu_idle(e)) {
+		t0 = now = check = now_ns();
 		if (tmo && (uint64_t)tmo->tv_nsec < limit)
 			limit = tmo->tv_nsec;
 		do {
@@ -300,12 +341,21 @@ static int engine_wait(struct tcp_engine *e, struct epoll_event *ev, int max,
 							: e->spin_max_ns;
 				return n;
 			}
-		} while (now_ns() - t0 < limit);
-		e->spin_ns =
-			e->spin_ns / 2 < TCP_SPIN_MIN_NS ? 0 : e->spin_ns / 2;
+			now = now_ns();
+			/* a thread waits for a CPU: sleep (the budget stays) */
+			if (now - check >= TCP_SPIN_CHECK_NS) {
+				if (!cpu_idle(e))
+					break;
+				check = now;
+			}
+		} while (now - t0 < limit);
+		if (now - t0 >= limit)
+			e->spin_ns = e->spin_ns / 2 < TCP_SPIN_MIN_NS
+					     ? 0
+					     : e->spin_ns / 2;
 		if (tmo)
-			tmo->tv_nsec -= tmo->tv_nsec > (long)limit
-						? (long)limit
+			tmo->tv_nsec -= tmo->tv_nsec > (long)(now - t0)
+						? (long)(now - t0)
 						: tmo->tv_nsec;
 	}
 	t0 = now_ns();
@@ -492,6 +542,7 @@ int tcp_engine_start(struct tcp_context *ctx,
 		return ENOMEM;
 	e->hooks = hooks;
 	e->spin_max_ns = spin_ceiling();
+	spin_gate_init(e);
 	tcp_mutex_init(&e->closing_lock, TCP_LOCK_RANK_CLOSING);
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -523,6 +574,8 @@ fail:
 		close(e->epfd);
 	if (e->wakefd >= 0)
 		close(e->wakefd);
+	if (e->loadfd >= 0)
+		close(e->loadfd);
 	free(e);
 	return errno ? errno : ENOMEM;
 }
@@ -570,6 +623,8 @@ void tcp_engine_stop(struct tcp_context *ctx)
 	run_stop(ctx);
 	close(e->wakefd);
 	close(e->epfd);
+	if (e->loadfd >= 0)
+		close(e->loadfd);
 	free(e);
 	ctx->engine = NULL;
 }

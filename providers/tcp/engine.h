@@ -94,8 +94,12 @@ struct tcp_engine {
 	/* this timer pass is a tick: 1 ms since the last (engine thread) */
 	bool tick;
 	uint64_t tick_at;
-	uint64_t spin_ns;	 /* busy-poll budget (engine_wait) */
-	uint64_t spin_max_ns;	 /* its ceiling: RDMA_TCP_ENGINE_SPIN_US */
+	uint64_t spin_ns;     /* busy-poll budget (engine_wait) */
+	uint64_t spin_max_ns; /* its ceiling: RDMA_TCP_ENGINE_SPIN_US */
+	/* /proc/loadavg (-1: none) and the online CPUs: the engine spins
+	 * only while a CPU would otherwise be idle (cpu_idle) */
+	int loadfd;
+	unsigned int ncpu;
 	struct tcp_watch *grave; /* buried watches awaiting free, ctx->lock */
 	tcp_mutex_t closing_lock;
 	struct tcp_closing *closing;
@@ -112,6 +116,8 @@ struct tcp_engine {
 #define TCP_SPIN_MAX_NS 50000ull
 #define TCP_SPIN_MIN_NS 5000ull
 #define TCP_SPIN_ENV	"RDMA_TCP_ENGINE_SPIN_US"
+/* how often a spin looks whether another thread waits for a CPU */
+#define TCP_SPIN_CHECK_NS 2000ull
 /* ...after a wake-up that touched no message, read or send over this */
 #define TCP_SPIN_BYTES 16384
 

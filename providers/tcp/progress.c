@@ -72,6 +72,19 @@ bool tcp_qp_app_call(struct tcp_qp *qp)
 }
 
 /*
+ * A CQ of the QP is armed (ibv_req_notify_cq): the application is about
+ * to sleep on its completion channel, and its polls until then only drain
+ * what is there (qperf's rc_lat re-arms, then polls, then sleeps). Taking
+ * the socket in such a poll left it unwatched while the application slept,
+ * until the engine's tick -- every wake-up a tick late.
+ */
+static bool qp_cq_armed(const struct tcp_qp *qp)
+{
+	return atomic_load_explicit(&qp->rcq->armed, memory_order_relaxed) ||
+	       atomic_load_explicit(&qp->scq->armed, memory_order_relaxed);
+}
+
+/*
  * The application polls this QP's receive CQ (the QP has had receives
  * posted), or its send CQ with requests outstanding: it reads the socket
  * itself (tcp_progress_cq), so the engine stops watching for input --
@@ -97,7 +110,12 @@ bool tcp_qp_app_call(struct tcp_qp *qp)
  *   the ack (or READ response) is read by the poller itself, and a peer
  *   that answers with its own WRITE carries the ack in that WRITE's
  *   header (the ack held here waits for the next post, or for the
- *   engine's next tick).
+ *   engine's next tick). The socket goes to the application only at
+ *   its second poll after a post: a requester that polls once and goes
+ *   to spin on memory (qperf's rc_rdma_write_poll_lat, MPI's eager
+ *   protocols) left it unwatched while the peer's WRITE waited for the
+ *   tick. The first poll only starts the tick, so that the engine holds
+ *   the ack of the peer's WRITE for the reply (tcp_qp_rx_pass_done).
  * Either way only for an application that spins: one that polls fewer
  * than TCP_APP_RX_BUSY_POLLS times a millisecond (it sleeps between
  * polls) would see its completions a poll interval late, so the engine's
@@ -110,7 +128,7 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 	 * none posted between its completion and its repost */
 	bool recvs = !qp->srq && qp->rq.posted_total;
 	uint32_t inflight = qp->sq.head - qp->sq.done;
-	bool oneway = false;
+	bool oneway = false, spin = true;
 
 	tcp_assert_held(&qp->lock);
 	if (qp->prog.rx_app_driven) {
@@ -122,7 +140,7 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 	}
 	if (rx_fd(qp) < 0 || (qp->type != IBV_QPT_UD && !qp->conn.connected))
 		return;
-	if (!tcp_qp_app_call(qp))
+	if (!tcp_qp_app_call(qp) || qp_cq_armed(qp))
 		return;
 	if (!(cq == qp->rcq && recvs) &&
 	    !(cq == qp->scq && inflight >= TCP_APP_RX_MIN_INFLIGHT)) {
@@ -130,11 +148,16 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 		if (cq != qp->scq || !inflight || recvs)
 			return;
 		oneway = true;
+		/* a second poll with no post between: it spins on the CQ */
+		spin = qp->prog.oneway_mark == qp->prog.app_posts;
+		qp->prog.oneway_mark = qp->prog.app_posts;
 	}
-	qp->prog.rx_app_driven = true;
 	qp->prog.rx_app_oneway = oneway;
-	tcp_engine_rewatch(qp->ctx, rx_fd(qp), &qp->conn.poll.p,
-			   tcp_qp_events(qp));
+	if (spin) {
+		qp->prog.rx_app_driven = true;
+		tcp_engine_rewatch(qp->ctx, rx_fd(qp), &qp->conn.poll.p,
+				   tcp_qp_events(qp));
+	}
 	if (!qp->prog.rx_tick) {
 		/* the tick counts polls from here (a QP entering and leaving
 		 * every message keeps counting across) */

@@ -298,6 +298,9 @@ struct tcp_progress_state {
 	bool rx_tick;
 	unsigned int rx_app_mark; /* CQ polls at the engine's last look */
 	unsigned int app_posts, rx_posts_mark; /* ibv_post_send calls, ditto */
+	/* app_posts at the last send-CQ poll of a one-sided requester: the
+	 * first poll after a post is no spin yet (tcp_qp_app_rx) */
+	unsigned int oneway_mark;
 	/* polls too slow for the mode: stay out until they speed up */
 	bool rx_app_lazy;
 	uint32_t lazy_win, lazy_polls;

@@ -173,8 +173,10 @@ struct tcp_cq {
 	 * they grow by (tcp_progress_cq; rx_backoff under qps_lock) */
 	atomic_uint rx_skip;
 	unsigned int rx_backoff;
-	/* completion channel arming (ibv_req_notify_cq) */
-	int armed; /* 0, 1 = next completion, 2 = solicited only */
+	/* completion channel arming (ibv_req_notify_cq), under cq->lock;
+	 * read without it by progress.c: an armed CQ's QPs stay with the
+	 * engine */
+	atomic_int armed; /* 0, 1 = next completion, 2 = solicited only */
 	uint32_t events_written; /* event records written to the channel */
 	uint32_t events_unsent;	 /* channel was full: written later, in order */
 	bool ev_queued;		 /* on ctx->ev_pending */

@@ -528,12 +528,43 @@ class Report:
             cells += [fmt(self.ratio(self.get(i, 'usec'), sp)) for i in ids]
             self.w('| ' + ' | '.join(cells) + ' |')
         self.w()
+        self.event_latency()
         self.w('Averages (µs): ' + '; '.join(
             '%s %s' % (j, fmt(self.get(j, 'usec_avg')))
             for j in self.jobs if j.split(':')[0] in
-            ('pt_lat', 'psp_lat', 'sockperf', 'qperf_lat', 'fi_pingpong') or
+            ('pt_lat', 'psp_lat', 'sockperf', 'qperf_lat', 'fi_pingpong',
+             'qperf_rc', 'pt_late') or
             j.startswith('ucx:ucp_put_lat') or
             j.startswith('ucx:ucp_am_lat')) + '.')
+        self.w()
+
+    EV_ROWS = (
+        # (label, point, reference, reference's name)
+        ('qperf rc_lat (ibv_get_cq_event)', 'qperf_rc:rc_lat:8',
+         'qperf_lat:8', 'qperf tcp_lat'),
+        ('ib_send_lat -e', 'pt_late:send:8', 'qperf_lat:8', 'qperf tcp_lat'),
+        ('qperf rc_rdma_write_poll_lat', 'qperf_rc:rc_rdma_write_poll_lat:8',
+         'sockperf:8', 'sockperf'),
+    )
+
+    def event_latency(self):
+        if not any(p in self.jobs for _, p, _, _ in self.EV_ROWS):
+            return
+        self.w('Waiting and memory polling, 8 B (µs, one-way): qperf '
+               '`-cm1` over rdma_cm (rc_lat sleeps in ibv_get_cq_event for '
+               'every completion; rc_rdma_write_poll_lat spins on memory for '
+               'the peer\'s WRITE), ib_send_lat `-e` t_typical; against '
+               'qperf tcp_lat (blocking sockets) or sockperf (busy poll).')
+        self.w()
+        self.w('| point | µs | reference | µs | ÷ reference |')
+        self.w('| --- | --- | --- | --- | --- |')
+        for label, jid, ref, rname in self.EV_ROWS:
+            if jid not in self.jobs:
+                continue
+            self.w('| %s | %s | %s | %s | %s |' % (
+                label, self.cell(jid, 'usec'), rname, self.cell(ref, 'usec'),
+                fmt(self.ratio(self.get(jid, 'usec'),
+                               self.get(ref, 'usec')))))
         self.w()
 
     def cpu(self):
@@ -727,6 +758,9 @@ class Report:
           'sockperf:8', 'usec', '<=', 1.5, unit='µs')
         t('ib_read_lat 8 B (RTT) ÷ sockperf one-way', 'pt_lat:read:8', 'usec',
           'sockperf:8', 'usec', '<=', 2.6, unit='µs')
+        for label, jid, ref, rname in self.EV_ROWS:
+            t('%s 8 B ÷ %s one-way' % (label, rname), jid, 'usec', ref,
+              'usec', '<=', 1.5, unit='µs')
         t('ib_write_bw 4 KiB ÷ ucp_put_bw 4 KiB', 'pt_bw:write:4096:1',
           'gbps', 'ucx:ucp_put_bw:4096', 'gbps', '>=', 2, unit='GB/s')
         t('ib_write_bw 64 KiB ÷ ucp_put_bw 64 KiB', 'pt_bw:write:65536:1',
@@ -777,6 +811,7 @@ class Report:
         main = {'pt_bw': 'gbps', 'iperf3': 'gbps', 'qperf_bw': 'gbps',
                 'pt_lat': 'usec', 'sockperf': 'usec', 'qperf_lat': 'usec',
                 'fi_pingpong': 'usec', 'cpu': 'cpu_per_gb', 'scale': 'gbps',
+                'qperf_rc': 'usec', 'pt_late': 'usec',
                 'qpmem': 'total_per_qp', 'psp_bw': 'gbps',
                 'readhol': 'loaded_us',
                 'psp_lat': 'usec'}
