@@ -72,6 +72,18 @@ bool tcp_qp_app_call(struct tcp_qp *qp)
 }
 
 /*
+ * Receives posted now or before: a ping-pong with one receive has none
+ * posted between its completion and its repost. A QP on an SRQ counts as
+ * one: the shared queue feeds it whenever the application reposts there
+ * (UCX's rc_verbs and Open MPI take every receive from an SRQ), and its
+ * polls of the receive CQ are a receiver's.
+ */
+static bool qp_takes_recvs(const struct tcp_qp *qp)
+{
+	return qp->srq || qp->rq.posted_total;
+}
+
+/*
  * The application polls this QP's receive CQ (the QP has had receives
  * posted), or its send CQ with requests outstanding: it reads the socket
  * itself (tcp_progress_cq), so the engine stops watching for input --
@@ -106,9 +118,7 @@ bool tcp_qp_app_call(struct tcp_qp *qp)
  */
 void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 {
-	/* receives posted now or before: a ping-pong with one receive has
-	 * none posted between its completion and its repost */
-	bool recvs = !qp->srq && qp->rq.posted_total;
+	bool recvs = qp_takes_recvs(qp);
 	uint32_t inflight = qp->sq.head - qp->sq.done;
 	bool oneway = false;
 
@@ -180,7 +190,7 @@ bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 	    qp->prog.io_rx == before)
 		tcp_qp_tx(qp);
 	return qp->prog.io_rx == before && qp->prog.rx_app_driven &&
-	       cq == qp->scq && !qp->rq.posted_total &&
+	       cq == qp->scq && !qp_takes_recvs(qp) &&
 	       qp->sq.head - qp->sq.done >= TCP_APP_RX_MIN_INFLIGHT;
 }
 
