@@ -156,6 +156,26 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 }
 
 /*
+ * A receiver's send-CQ poll whose receive CQ was polled since its last
+ * one: that poll read the socket (UCX polls its receive CQ, then its send
+ * CQ, every progress), so reading it again only lengthens the loop
+ * between the reads that find the next frame.
+ */
+static bool rcq_reads(struct tcp_qp *qp, const struct tcp_cq *cq)
+{
+	unsigned int polls;
+
+	if (cq != qp->scq || qp->rcq == cq || qp->type == IBV_QPT_UD ||
+	    !qp->prog.rx_app_driven || qp->prog.rx_app_oneway)
+		return false;
+	polls = atomic_load_explicit(&qp->rcq->polls, memory_order_relaxed);
+	if (polls == qp->prog.rcq_seen)
+		return false;
+	qp->prog.rcq_seen = polls;
+	return true;
+}
+
+/*
  * The application's look at the socket, from poll_cq. Returns true when
  * it found nothing and the QP is a bandwidth test's requester (the second
  * case above, with no receives): such an application polls far more often
@@ -169,6 +189,11 @@ bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 	uint64_t before = qp->prog.io_rx;
 
 	tcp_assert_held(&qp->lock);
+	if (rcq_reads(qp, cq)) {
+		if (qp->conn.epollout)
+			tcp_qp_tx(qp);
+		return false;
+	}
 	if (qp->type == IBV_QPT_UD) {
 		/* (a sender polling its send CQ finds nothing here: back
 		 * off as a bandwidth requester does) */

@@ -278,6 +278,7 @@ struct tcp_progress_state {
 	 * the engine every time */
 	bool rx_tick;
 	unsigned int rx_app_mark; /* CQ polls at the engine's last look */
+	unsigned int rcq_seen;	  /* rcq polls at the last send-CQ pass */
 	unsigned int app_posts, rx_posts_mark; /* ibv_post_send calls, ditto */
 	/* polls too slow for the mode: stay out until they speed up */
 	bool rx_app_lazy;
