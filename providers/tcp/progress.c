@@ -72,6 +72,18 @@ bool tcp_qp_app_call(struct tcp_qp *qp)
 }
 
 /*
+ * Receives posted now or before: a ping-pong with one receive has none
+ * posted between its completion and its repost. A QP on an SRQ counts as
+ * one: the shared queue feeds it whenever the application reposts there
+ * (UCX's rc_verbs and Open MPI take every receive from an SRQ), and its
+ * polls of the receive CQ are a receiver's.
+ */
+static bool qp_takes_recvs(const struct tcp_qp *qp)
+{
+	return qp->srq || qp->rq.posted_total;
+}
+
+/*
  * A CQ of the QP is armed (ibv_req_notify_cq): the application is about
  * to sleep on its completion channel, and its polls until then only drain
  * what is there (qperf's rc_lat re-arms, then polls, then sleeps). Taking
@@ -124,9 +136,7 @@ static bool qp_cq_armed(const struct tcp_qp *qp)
  */
 void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 {
-	/* receives posted now or before: a ping-pong with one receive has
-	 * none posted between its completion and its repost */
-	bool recvs = !qp->srq && qp->rq.posted_total;
+	bool recvs = qp_takes_recvs(qp);
 	uint32_t inflight = qp->sq.head - qp->sq.done;
 	bool oneway = false, spin = true;
 
@@ -169,6 +179,26 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 }
 
 /*
+ * A receiver's send-CQ poll whose receive CQ was polled since its last
+ * one: that poll read the socket (UCX polls its receive CQ, then its send
+ * CQ, every progress), so reading it again only lengthens the loop
+ * between the reads that find the next frame.
+ */
+static bool rcq_reads(struct tcp_qp *qp, const struct tcp_cq *cq)
+{
+	unsigned int polls;
+
+	if (cq != qp->scq || qp->rcq == cq || qp->type == IBV_QPT_UD ||
+	    !qp->prog.rx_app_driven || qp->prog.rx_app_oneway)
+		return false;
+	polls = atomic_load_explicit(&qp->rcq->polls, memory_order_relaxed);
+	if (polls == qp->prog.rcq_seen)
+		return false;
+	qp->prog.rcq_seen = polls;
+	return true;
+}
+
+/*
  * The application's look at the socket, from poll_cq. Returns true when
  * it found nothing and the QP is a bandwidth test's requester (the second
  * case above, with no receives): such an application polls far more often
@@ -182,6 +212,11 @@ bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 	uint64_t before = qp->prog.io_rx;
 
 	tcp_assert_held(&qp->lock);
+	if (rcq_reads(qp, cq)) {
+		if (qp->conn.epollout)
+			tcp_qp_tx(qp);
+		return false;
+	}
 	if (qp->type == IBV_QPT_UD) {
 		/* (a sender polling its send CQ finds nothing here: back
 		 * off as a bandwidth requester does) */
@@ -203,7 +238,7 @@ bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 	    qp->prog.io_rx == before)
 		tcp_qp_tx(qp);
 	return qp->prog.io_rx == before && qp->prog.rx_app_driven &&
-	       cq == qp->scq && !qp->rq.posted_total &&
+	       cq == qp->scq && !qp_takes_recvs(qp) &&
 	       qp->sq.head - qp->sq.done >= TCP_APP_RX_MIN_INFLIGHT;
 }
 

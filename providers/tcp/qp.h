@@ -297,6 +297,7 @@ struct tcp_progress_state {
 	 * the engine every time */
 	bool rx_tick;
 	unsigned int rx_app_mark; /* CQ polls at the engine's last look */
+	unsigned int rcq_seen;	  /* rcq polls at the last send-CQ pass */
 	unsigned int app_posts, rx_posts_mark; /* ibv_post_send calls, ditto */
 	/* app_posts at the last send-CQ poll of a one-sided requester: the
 	 * first poll after a post is no spin yet (tcp_qp_app_rx) */
