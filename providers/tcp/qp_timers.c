@@ -262,6 +262,15 @@ void tcp_qp_unheard_arm(struct tcp_qp *qp)
 	tcp_engine_timer_get(qp->ctx);
 }
 
+/* A connecting socket's TCP handshake is done (it has a peer). */
+static bool sock_connected(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	return !getpeername(fd, (struct sockaddr *)&ss, &sl);
+}
+
 /*
  * The peer is being greeted: our TCP connection to it is up and the key
  * exchange or hello is under way, or it is up and we wait for the first
@@ -276,9 +285,11 @@ static bool greeting(const struct tcp_qp *qp)
 	if (qp->conn.fd < 0)
 		return atomic_load_explicit(&qp->ctx->rv_greeting,
 					    memory_order_relaxed) > 0;
-	if (!qp->conn.connecting)
+	if (!qp->conn.connecting || qp->sec.hs || qp->conn.hello_sent)
 		return true;
-	return qp->sec.hs || qp->conn.hello_sent; /* past the SYN */
+	/* past the SYN: the kernel has the connection up, and our engine,
+	 * busy with a burst of others, has yet to see it */
+	return sock_connected(qp->conn.fd);
 }
 
 /* The deadline of tcp_qp_unheard_arm: the peer answered, or it fails. */
