@@ -12,9 +12,10 @@
  * one allocation per buffer.
  *
  * The pass also hands the freed memory back to the system (malloc_trim)
- * when it freed something or connections came or went: a burst of TLS
- * handshakes leaves most of their memory free but resident, scattered
- * between the long-lived allocations made meanwhile.
+ * once enough QPs gave back buffers or connections came or went (see
+ * TCP_IDLE_TRIM_EVENTS): a burst of TLS handshakes leaves most of their
+ * memory free but resident, scattered between the long-lived allocations
+ * made meanwhile.
  */
 #include <malloc.h>
 #include <stdlib.h>
@@ -24,6 +25,14 @@
 
 /* how often the pass looks; a QP idle for one whole period gives back */
 #define TCP_IDLE_PERIOD_NS 1000000000ull
+/*
+ * QPs that gave back buffers and connections that came or went, counted
+ * over passes, before the heap is trimmed: malloc_trim walks every arena
+ * under its lock (tens of milliseconds for a heap of a few thousand QPs),
+ * a pause worth taking after a burst, not for each connection of a slow
+ * trickle.
+ */
+#define TCP_IDLE_TRIM_EVENTS 32
 
 bool tcp_qp_tx_bufs(struct tcp_qp *qp)
 {
@@ -146,9 +155,14 @@ static uint64_t idle_pass(struct tcp_context *ctx, uint64_t now)
 	ctx->idle_at = now + TCP_IDLE_PERIOD_NS;
 	if (!idle_walk(ctx, &c))
 		return ctx->idle_at;
-	if (c.freed || c.conns != ctx->idle_conns)
-		malloc_trim(0);
+	ctx->idle_events += c.freed + (c.conns > ctx->idle_conns
+					       ? c.conns - ctx->idle_conns
+					       : ctx->idle_conns - c.conns);
 	ctx->idle_conns = c.conns;
+	if (ctx->idle_events >= TCP_IDLE_TRIM_EVENTS) {
+		malloc_trim(0);
+		ctx->idle_events = 0;
+	}
 	return ctx->idle_at;
 }
 
