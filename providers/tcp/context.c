@@ -67,7 +67,8 @@ struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,
 
 /* What the progress engine serves (engine.h: struct tcp_engine_hooks). */
 static const struct tcp_engine_hooks *const engine_serves[] = {
-	&tcp_conn_hooks, &tcp_port_hooks, &tcp_qp_hooks, &tcp_sec_hooks, NULL,
+	&tcp_conn_hooks, &tcp_port_hooks, &tcp_qp_hooks,
+	&tcp_sec_hooks,	 &tcp_idle_hooks, NULL,
 };
 
 struct verbs_context *tcp_alloc_context(struct ibv_device *ibdev, int cmd_fd,

@@ -26,7 +26,7 @@ static void qp_free_queues(struct tcp_qp *qp)
 {
 	tcp_qbuf_free(&qp->alloc, &qp->qbuf, TCP_RES_TYPE_QP);
 	free(qp->rx.rwqe.seg);
-	free(qp->rx.buf);
+	tcp_qp_bufs_free(qp);
 }
 
 /* Takes n bytes at *off of the block being laid out (64-byte aligned). */
@@ -93,8 +93,7 @@ static int qp_alloc_queues(struct tcp_qp *qp)
 		return ENOMEM;
 	qp_lay_out(qp, at, ssge, rsge);
 	qp->rx.rwqe.seg = calloc(TCP_MAX_SGE, sizeof(struct tcp_seg));
-	qp->rx.buf = malloc(TCP_RXBUF);
-	if (!qp->rx.rwqe.seg || !qp->rx.buf)
+	if (!qp->rx.rwqe.seg)
 		return ENOMEM;
 	return 0;
 }

@@ -211,9 +211,11 @@ struct tcp_tx_frame {
 
 /* The transmit batch in flight (qp_tx.c). */
 struct tcp_tx_state {
-	struct iovec iov[TCP_TX_IOV];
+	/* TCP_TX_IOV iovecs and TCP_TX_IOV / 2 headers: one block, taken at
+	 * the first transmit and given back once the QP idles (qp_idle.c) */
+	struct iovec *iov;
 	int iov_n, iov_i;
-	uint8_t hdrs[TCP_TX_IOV / 2][RTCP_HDR_LEN];
+	uint8_t (*hdrs)[RTCP_HDR_LEN];
 	/* frames in the batch: what to mark done once the batch drains */
 	uint32_t batch_wqes; /* SQ WQEs moved to SENT by this batch */
 	struct tcp_resp *batch_resps;
@@ -237,7 +239,9 @@ struct tcp_rx_msg {
 
 /* The frame being received (qp_rx.c, rx_ops.c). */
 struct tcp_rx_state {
-	uint8_t *buf; /* staging buffer, TCP_RXBUF bytes */
+	/* staging buffer, tcp_rx_cap() bytes: taken at the first read and
+	 * given back once the QP idles (qp_idle.c) */
+	uint8_t *buf;
 	uint32_t start, end;
 	uint64_t seq;
 	enum rx_phase phase;
@@ -402,6 +406,8 @@ struct tcp_qp {
 
 	/* slot in the context's QP table */
 	uint32_t slot;
+	/* the QP's traffic at the idle pass's last look (qp_idle.c) */
+	uint64_t idle_mark;
 
 	/* the SQ's and RQ's WQEs, SGE lists and inline buffers: one block,
 	 * from the parent domain's allocator if it was made through one */
@@ -543,6 +549,12 @@ static inline void tcp_qp_live_arm(struct tcp_qp *qp)
 	    qp->attr.timeout && qp->sq.done != qp->sq.head)
 		tcp_qp_live_arm_slow(qp);
 }
+
+/* qp_idle.c: the traffic buffers, taken on first use, dropped when idle */
+bool tcp_qp_tx_bufs(struct tcp_qp *qp);
+bool tcp_qp_rx_buf(struct tcp_qp *qp);
+void tcp_qp_bufs_free(struct tcp_qp *qp);
+extern const struct tcp_engine_hooks tcp_idle_hooks;
 
 /* progress.c: receive-side hand-over between the application and engine */
 bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq);

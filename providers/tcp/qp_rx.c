@@ -341,6 +341,10 @@ void tcp_qp_rx(struct tcp_qp *qp)
 	enum rx_step step;
 
 	tcp_assert_held(&qp->lock);
+	if (qp->conn.connected && !qp->rx.buf && !tcp_qp_rx_buf(qp)) {
+		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
+		return;
+	}
 	if (qp->resp.term_at_ns && qp->conn.connected) {
 		rx_discard_stream(qp);
 		return;

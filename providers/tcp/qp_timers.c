@@ -262,6 +262,15 @@ void tcp_qp_unheard_arm(struct tcp_qp *qp)
 	tcp_engine_timer_get(qp->ctx);
 }
 
+/* A connecting socket's TCP handshake is done (it has a peer). */
+static bool sock_connected(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	return !getpeername(fd, (struct sockaddr *)&ss, &sl);
+}
+
 /*
  * The peer is being greeted: the key exchange on our TCP connection to it
  * is under way and the peer has not said that its QP waits for RTR
@@ -279,7 +288,12 @@ static bool greeting(const struct tcp_qp *qp)
 					    memory_order_relaxed) > 0;
 	if (!qp->conn.connecting)
 		return true;
-	return qp->sec.hs && !qp->sec.peer_waits;
+	if (qp->sec.peer_waits)
+		return false;
+	/* in the key exchange or the hello, or past the SYN: the kernel has
+	 * the connection up, and our engine, busy with a burst of others,
+	 * has yet to see it */
+	return qp->sec.hs || qp->conn.hello_sent || sock_connected(qp->conn.fd);
 }
 
 /* The deadline of tcp_qp_unheard_arm: the peer answered, or it fails. */

@@ -555,6 +555,10 @@ void tcp_qp_tx(struct tcp_qp *qp)
 	tcp_assert_held(&qp->lock);
 	if (!qp->conn.connected || qp->conn.fd < 0)
 		return;
+	if (!qp->tx.iov && !tcp_qp_tx_bufs(qp)) {
+		tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
+		return;
+	}
 	/* whatever is held back goes now, or waits on EPOLLOUT or credit */
 	qp->prog.tx_deferred = qp->prog.tx_kicked = false;
 	for (;;) {

@@ -83,6 +83,11 @@ struct tcp_context {
 	/* the statistics file (stat.c), NULL when it could not be made */
 	struct rtcp_stat_file *stat;
 	unsigned int stat_seq;
+	/* the idle pass (qp_idle.c, engine thread): when it runs next, how
+	 * many connections the last one saw, what happened since the last
+	 * heap trim */
+	uint64_t idle_at;
+	unsigned int idle_conns, idle_events;
 };
 
 /*

@@ -9,7 +9,7 @@
  * first-use allocations are paid before the baseline), then PAIRS more pairs
  * are created and connected (INIT -> RTR -> RTS, GRH with GID 0). One 8-byte
  * RDMA WRITE per pair, polled to completion, proves each connection is up;
- * then the process sits idle for a moment and is measured again. Per QP =
+ * then the process sits idle for 2.5 s and is measured again. Per QP =
  * (after - baseline) / (2 * PAIRS): both ends of each pair are QPs.
  *
  * Printed as key=value on one line:
@@ -21,6 +21,9 @@
  *   slab_per_qp    new sockets x the kernel's TCP socket object size
  *                  (/proc/slabinfo "TCP" objsize; 0 if unreadable)
  *   total_per_qp   rss + skmem + slab: what the idle QP costs the host
+ *   setup_s        wall time to create, connect and complete the first
+ *                  WRITE on the PAIRS pairs (both ends in this process)
+ *   setup_cpu_s    CPU time (user + system, all threads) of that
  * Exit 0 on success, 1 if a step failed (message on stderr).
  */
 
@@ -129,6 +132,12 @@ static long tcp_slab_objsize(void)
 			objsize = 0;
 	fclose(f);
 	return objsize;
+}
+
+static double cpu_s(const struct rusage *u)
+{
+	return u->ru_utime.tv_sec + u->ru_stime.tv_sec +
+	       (u->ru_utime.tv_usec + u->ru_stime.tv_usec) / 1e6;
 }
 
 static void take(struct snap *s)
@@ -284,6 +293,8 @@ int main(int argc, char **argv)
 	struct ibv_device **list;
 	struct pair warm, *p;
 	struct snap s0, s1;
+	struct timespec t0, t1;
+	struct rusage u0, u1;
 	struct rlimit rl;
 	long slab;
 	int i, n, npairs = 256, opt;
@@ -344,16 +355,22 @@ int main(int argc, char **argv)
 		return 1;
 	usleep(200000);
 	take(&s0);
+	getrusage(RUSAGE_SELF, &u0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (make_pairs(p, npairs))
 		return 1;
-	usleep(200000); /* idle: let the engine settle */
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	getrusage(RUSAGE_SELF, &u1);
+	/* idle: the provider gives back what only traffic needs once a QP
+	 * has been idle for a second (its idle pass) */
+	usleep(2500000);
 	take(&s1);
 	slab = tcp_slab_objsize();
 	q = 2.0 * npairs;
 	printf("pairs=%d qps=%d send_wr=%d recv_wr=%d inline=%d "
 	       "rss_per_qp=%.0f heap_per_qp=%.0f vm_per_qp=%.0f "
 	       "sockets=%ld skmem_per_qp=%.0f slab_per_qp=%.0f "
-	       "total_per_qp=%.0f\n",
+	       "total_per_qp=%.0f setup_s=%.3f setup_cpu_s=%.3f\n",
 	       npairs, 2 * npairs, send_wr, recv_wr, max_inline,
 	       (s1.rss_kb - s0.rss_kb) * 1024.0 / q, (s1.heap - s0.heap) / q,
 	       (s1.vm_kb - s0.vm_kb) * 1024.0 / q, s1.sockets - s0.sockets,
@@ -361,7 +378,9 @@ int main(int argc, char **argv)
 	       (s1.sockets - s0.sockets) * (double)slab / q,
 	       ((s1.rss_kb - s0.rss_kb) * 1024.0 + (s1.skmem - s0.skmem) +
 		(s1.sockets - s0.sockets) * (double)slab) /
-		       q);
+		       q,
+	       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
+	       cpu_s(&u1) - cpu_s(&u0));
 	for (i = 0; i < npairs; i++) {
 		ibv_destroy_qp(p[i].a);
 		ibv_destroy_qp(p[i].b);
