@@ -54,6 +54,14 @@ enum rtcp_opcode {
 	 */
 	RTCP_OP_ATOMIC_WRITE = 14,
 	RTCP_OP_MAX = 14,
+	/*
+	 * Secured connections in auth mode only, outside the range above
+	 * (rtcp_hdr_validate refuses it): one tag over several small frames,
+	 * its payload those frames (providers/tcp/psp.h, docs/design.md
+	 * "Secured frames"); flags, msn, ack_msn, credits, rkey, raddr, imm,
+	 * aux0, aux1 0
+	 */
+	RTCP_OP_GROUP = 15,
 };
 
 enum rtcp_flags {

@@ -22,6 +22,18 @@
  * in encrypt mode it is encrypted (GCM), the header still only
  * authenticated. The header's `sseq` keeps its meaning: the stream offset
  * of the first payload byte (header offset + 64).
+ *
+ * A group (auth mode only): two or more small frames of one transmit
+ * batch under one tag. It is a secured frame of opcode RTCP_OP_GROUP
+ * whose payload (at most TCP_PSP_GROUP_MAX bytes, so one chunk) is the
+ * frames themselves, each header(64) payload(len) with no tag of its
+ * own, their sseq the stream offsets they have inside the group:
+ *
+ *   group_hdr(64) hdr_1 payload_1 ... hdr_n payload_n tag_0
+ *
+ * The receiver opens the group as any frame (header as AAD, the frames
+ * as chunk 0), checks that its frames fill it exactly, then takes them in
+ * order as if each had come alone.
  */
 #ifndef RDMA_TCP_PSP_H
 #define RDMA_TCP_PSP_H
@@ -48,6 +60,9 @@ enum tcp_psp_alg {
 #define TCP_PSP_KEY_MAX	   32
 /* payload bytes under one tag */
 #define TCP_PSP_CHUNK 8192
+/* a group's payload bytes, and a grouped frame's payload at most */
+#define TCP_PSP_GROUP_MAX   TCP_PSP_CHUNK
+#define TCP_PSP_GROUP_FRAME 512
 /* the SPI's top bit says which of the two device keys derived its key */
 #define TCP_PSP_SPI_KEY_BIT 0x80000000u
 

@@ -355,6 +355,10 @@ struct tcp_sec_state {
 	uint32_t rx_spi;
 	enum tcp_psp_mode rx_mode;
 	uint32_t rx_cap; /* staging bytes, grown for secured frames */
+	/* bytes of a verified group (psp.h) still to take from the staging
+	 * buffer, its tag not counted; in_grp: its frames are being taken */
+	uint32_t grp_left;
+	bool in_grp;
 	/* a REKEY's payload, until tcp_qp_rekey_rx has taken it */
 	uint8_t rekey[RTCP_REKEY_LEN];
 };

@@ -13,6 +13,10 @@
  * are dropped are verified all the same: the stream behind them is only
  * trusted if they were.
  *
+ * A group (psp.h) is opened as a frame; its frames are all checked for
+ * form before the first of them is taken, then taken from the staging
+ * buffer one by one as if each had come alone (qp_rx.c).
+ *
  * A chunk that fails leaves nothing of itself placed: the frame is
  * counted (sec.rejected) and the QP goes to error with QP_FATAL, which
  * closes the connection, as a header that fails validation does.
@@ -144,6 +148,48 @@ int tcp_rx_sec_header(struct tcp_qp *qp, bool *drained)
 	qp->sec.rx_spi = spi;
 	qp->sec.rx_mode = mode;
 	qp->rx.sec_avail = c;
+	return 0;
+}
+
+/*
+ * The frames of the group at rx.start: well-formed headers (none a group
+ * or a REKEY) whose payloads fill the group exactly, at least two.
+ */
+static bool group_ok(const struct tcp_qp *qp, const struct rtcp_hdr *g)
+{
+	const uint8_t *p = qp->rx.buf + qp->rx.start + RTCP_HDR_LEN;
+	uint64_t seq = qp->rx.seq + RTCP_HDR_LEN;
+	uint32_t off = 0, n = 0;
+
+	if (g->hlen != RTCP_HDR_LEN || g->flags || g->sseq != seq ||
+	    g->len > TCP_PSP_GROUP_MAX || qp->sec.rx_mode != TCP_PSP_AUTH)
+		return false;
+	while (off < g->len) {
+		struct rtcp_hdr h;
+
+		if (g->len - off < RTCP_HDR_LEN)
+			return false;
+		rtcp_hdr_decode(p + off, &h);
+		if (rtcp_hdr_validate(&h, seq + off + RTCP_HDR_LEN,
+				      TCP_MAX_MSG_SZ) ||
+		    h.opcode == RTCP_OP_REKEY ||
+		    h.len > g->len - off - RTCP_HDR_LEN)
+			return false;
+		off += RTCP_HDR_LEN + h.len;
+		n++;
+	}
+	return n >= 2;
+}
+
+int tcp_rx_sec_group(struct tcp_qp *qp)
+{
+	if (!group_ok(qp, &qp->rx.hdr))
+		return reject(qp);
+	qp->rx.start += RTCP_HDR_LEN;
+	qp->rx.seq += RTCP_HDR_LEN;
+	qp->rx.sec_avail = 0;
+	qp->sec.grp_left = qp->rx.hdr.len;
+	qp->sec.in_grp = true;
 	return 0;
 }
 

@@ -8,7 +8,8 @@
  * a header are copied. What a frame means is its opcode's handler's
  * business (rx_ops.c). A secured connection's frames are read through
  * the staging buffer whole and verified chunk by chunk before anything of
- * them is used or placed (qp_open.c).
+ * them is used or placed (qp_open.c); the frames of a group (psp.h) are
+ * taken from the staging buffer once the whole group has verified.
  */
 #include <errno.h>
 #include <limits.h>
@@ -188,9 +189,18 @@ static void rx_finish(struct tcp_qp *qp)
 		qp->resp.want_ack = true;
 
 	qp->rx.seq += qp->rx.total;
-	if (qp->sec.mode != TCP_PSP_OFF)
+	if (qp->sec.in_grp) {
+		/* a grouped frame has no tag: the group's follows its last */
+		qp->sec.grp_left -= qp->rx.total;
+		if (!qp->sec.grp_left) {
+			qp->sec.in_grp = false;
+			qp->rx.start += TCP_PSP_TAG_LEN;
+			qp->rx.seq += TCP_PSP_TAG_LEN;
+		}
+	} else if (qp->sec.mode != TCP_PSP_OFF) {
 		qp->rx.seq += (uint64_t)tcp_psp_nchunks(qp->rx.total) *
 			      TCP_PSP_TAG_LEN;
+	}
 	qp->rx.phase = RX_HDR;
 	tcp_rx_op_done(qp);
 }
@@ -247,7 +257,8 @@ static enum rx_step rx_fill(struct tcp_qp *qp, bool *drained)
 static enum rx_step rx_header(struct tcp_qp *qp, bool *drained)
 {
 	struct rtcp_hdr *h = &qp->rx.hdr;
-	bool sec = qp->sec.mode != TCP_PSP_OFF;
+	/* a frame of a verified group was verified with it */
+	bool sec = qp->sec.mode != TCP_PSP_OFF && !qp->sec.in_grp;
 
 	if (sec) {
 		/* not a byte of it is looked at before its tag checks */
@@ -261,6 +272,8 @@ static enum rx_step rx_header(struct tcp_qp *qp, bool *drained)
 			return RX_FAILED;
 	}
 	rtcp_hdr_decode(qp->rx.buf + qp->rx.start, h);
+	if (sec && h->opcode == RTCP_OP_GROUP)
+		return tcp_rx_sec_group(qp) ? RX_FAILED : RX_MORE;
 	if (rtcp_hdr_validate(h, qp->rx.seq + RTCP_HDR_LEN, TCP_MAX_MSG_SZ)) {
 		/* the stream cannot be trusted any more */
 		TCP_DBG_QP(RTCP_DBG_FRAME, qp,
@@ -273,6 +286,8 @@ static enum rx_step rx_header(struct tcp_qp *qp, bool *drained)
 	qp->rx.seq += RTCP_HDR_LEN;
 	if (sec && !h->len)
 		qp->rx.start += TCP_PSP_TAG_LEN; /* tag_0 covered the header */
+	if (qp->sec.in_grp)
+		qp->sec.grp_left -= RTCP_HDR_LEN;
 	qp->prog.io_large += h->len > TCP_SPIN_BYTES;
 	if (msn_before(qp->sq.peer_acked, h->ack_msn))
 		qp->sq.peer_acked = h->ack_msn;
@@ -286,8 +301,10 @@ static enum rx_step rx_header(struct tcp_qp *qp, bool *drained)
 /* Places the frame's payload; completes the frame once all is placed. */
 static enum rx_step rx_place(struct tcp_qp *qp, bool *drained)
 {
-	int r = qp->sec.mode != TCP_PSP_OFF ? tcp_rx_sec_payload(qp, drained)
-					    : rx_payload(qp);
+	/* (a grouped frame's payload is verified, staged: copied as is) */
+	int r = qp->sec.mode != TCP_PSP_OFF && !qp->sec.in_grp
+			? tcp_rx_sec_payload(qp, drained)
+			: rx_payload(qp);
 
 	if (r == -3)
 		return RX_FAILED; /* verification failed: the QP is in error */

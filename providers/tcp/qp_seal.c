@@ -22,6 +22,7 @@
  * connection), so the tag is computed over a snapshot that is also what
  * is sent.
  */
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,18 @@ struct tcp_tx_seal {
 	uint8_t tag[TCP_TX_TAGS][TCP_PSP_TAG_LEN];
 	struct iovec src[TCP_TX_IOV];
 	uint32_t njob, nsrc;
+	/* group headers (psp.h), by the job of their group */
+	uint8_t ghdr[TCP_TX_TAGS][RTCP_HDR_LEN];
+	/*
+	 * The batch's last frame, while small frames may still join it:
+	 * its job (-1: none), its first iovec, the frames in it (1: a lone
+	 * frame, its layout still the plain one; 2 or more: a group whose
+	 * tag is not in the batch yet). joining: the frame being added goes
+	 * into it.
+	 */
+	int32_t grp_job;
+	uint32_t grp_iov, grp_n;
+	bool joining;
 };
 
 /*
@@ -77,6 +90,9 @@ bool tcp_tx_sec_prepare(struct tcp_qp *qp)
 	if (!s->seal || !cipher_alloc(qp))
 		return false;
 	s->seal->njob = s->seal->nsrc = 0;
+	s->seal->grp_job = -1;
+	s->seal->grp_n = 0;
+	s->seal->joining = false;
 	s->tx_cipher_used = 0;
 	/* no job of the old SA is pending, and no frame is half sent */
 	if (s->tx_next.spi && !qp->tx.cur.active) {
@@ -154,7 +170,9 @@ bool tcp_tx_chunk_fits(const struct tcp_qp *qp, const struct tcp_tx_frame *f,
 	const struct tcp_tx_seal *s = qp->sec.seal;
 	uint32_t c = chunk_len(f);
 	uint32_t np = chunk_walk((struct tcp_tx_frame *)f, c, NULL, false);
-	uint32_t iovs = (hdr ? 1 : 0) + (buffered(f) ? (c ? 1 : 0) : np) + 1;
+	/* (+1: an open group's tag, pushed when it closes) */
+	uint32_t iovs = (hdr ? 1 : 0) + (buffered(f) ? (c ? 1 : 0) : np) + 1 +
+			(s->grp_n > 1);
 
 	if (qp->tx.iov_n + iovs > TCP_TX_IOV || s->njob >= TCP_TX_TAGS ||
 	    s->nsrc + np > TCP_TX_IOV)
@@ -207,16 +225,142 @@ static void add_chunk(struct tcp_qp *qp, const uint8_t *hb)
 	f->left -= c;
 }
 
+/* May the frame go into a group: small, authenticated, sent in place? */
+static bool groupable(const struct tcp_tx_frame *f)
+{
+	return f->mode == TCP_PSP_AUTH && !f->copy &&
+	       f->left <= TCP_PSP_GROUP_FRAME;
+}
+
+/*
+ * The group is complete: its tag goes into the batch, its header is
+ * written. A lone frame is left as it is.
+ */
+void tcp_tx_sec_close(struct tcp_qp *qp)
+{
+	struct tcp_tx_seal *s = qp->sec.seal;
+	struct rtcp_hdr g = { .opcode = RTCP_OP_GROUP, .hlen = RTCP_HDR_LEN };
+
+	if (!s)
+		return;
+	if (s->grp_n > 1) {
+		const struct tcp_seal_job *j = &s->job[s->grp_job];
+
+		g.spi = qp->sec.tx.spi;
+		g.sseq = j->iv + RTCP_HDR_LEN;
+		g.len = j->len;
+		rtcp_hdr_encode(&g, s->ghdr[s->grp_job]);
+		push_iov(qp, s->tag[s->grp_job], TCP_PSP_TAG_LEN);
+		qp->tx.seq += TCP_PSP_TAG_LEN;
+	}
+	s->grp_job = -1;
+	s->grp_n = 0;
+}
+
+/*
+ * The lone frame becomes a group of one: the group header goes in front
+ * of it and covers it, its tag waits for the group's end. Its job's IV
+ * (its header's offset) becomes the group header's; its header moves 64
+ * bytes on.
+ */
+static void group_open(struct tcp_qp *qp)
+{
+	struct tcp_tx_seal *s = qp->sec.seal;
+	struct tcp_seal_job *j = &s->job[s->grp_job];
+	uint8_t *hb = (uint8_t *)j->aad;
+	/* its header and payload, not its tag */
+	uint32_t n = qp->tx.iov_n - 1 - s->grp_iov;
+	uint64_t sseq = htobe64(j->iv + 2 * RTCP_HDR_LEN);
+
+	memmove(&qp->tx.iov[s->grp_iov + 1], &qp->tx.iov[s->grp_iov],
+		n * sizeof(struct iovec));
+	qp->tx.iov[s->grp_iov].iov_base = s->ghdr[s->grp_job];
+	qp->tx.iov[s->grp_iov].iov_len = RTCP_HDR_LEN;
+	memmove(&s->src[j->src + 1], &s->src[j->src],
+		j->nsrc * sizeof(struct iovec));
+	s->src[j->src].iov_base = hb;
+	s->src[j->src].iov_len = RTCP_HDR_LEN;
+	s->nsrc++;
+	j->nsrc++;
+	j->len += RTCP_HDR_LEN;
+	j->aad = s->ghdr[s->grp_job];
+	memcpy(hb + RTCP_OFF_SSEQ, &sseq, sizeof(sseq));
+	qp->tx.seq += RTCP_HDR_LEN - TCP_PSP_TAG_LEN;
+}
+
+bool tcp_tx_sec_join(struct tcp_qp *qp, const struct tcp_tx_frame *f)
+{
+	struct tcp_tx_seal *s = qp->sec.seal;
+	uint32_t np;
+
+	s->joining = false;
+	if (!groupable(f) || s->grp_job < 0) {
+		tcp_tx_sec_close(qp);
+		return false;
+	}
+	np = chunk_walk((struct tcp_tx_frame *)f, f->left, NULL, false);
+	/* its header and pieces, and the group's tag still to come */
+	if (s->job[s->grp_job].len + RTCP_HDR_LEN * (s->grp_n == 1) +
+			    RTCP_HDR_LEN + f->left >
+		    TCP_PSP_GROUP_MAX ||
+	    qp->tx.iov_n + np + 2 > TCP_TX_IOV ||
+	    s->nsrc + np + 2 > TCP_TX_IOV) {
+		tcp_tx_sec_close(qp);
+		return false;
+	}
+	if (s->grp_n == 1)
+		group_open(qp);
+	s->joining = true;
+	return true;
+}
+
+/* Adds tx.cur, header @hb and payload, to the open group. */
+static void join_group(struct tcp_qp *qp, const uint8_t *hb)
+{
+	struct tcp_tx_frame *f = &qp->tx.cur;
+	struct tcp_tx_seal *s = qp->sec.seal;
+	struct tcp_seal_job *j = &s->job[s->grp_job];
+	uint32_t c = f->left, np, i;
+
+	push_iov(qp, hb, RTCP_HDR_LEN);
+	s->src[s->nsrc].iov_base = (void *)hb;
+	s->src[s->nsrc++].iov_len = RTCP_HDR_LEN;
+	np = chunk_walk(f, c, &s->src[s->nsrc], true);
+	for (i = 0; i < np; i++)
+		push_iov(qp, s->src[s->nsrc + i].iov_base,
+			 s->src[s->nsrc + i].iov_len);
+	s->nsrc += np;
+	j->nsrc += 1 + np;
+	j->len += RTCP_HDR_LEN + c;
+	qp->tx.seq += RTCP_HDR_LEN + c;
+	f->left = 0;
+	s->grp_n++;
+	s->joining = false;
+}
+
 bool tcp_tx_sec_add(struct tcp_qp *qp, const uint8_t *hb)
 {
 	struct tcp_tx_frame *f = &qp->tx.cur;
+	struct tcp_tx_seal *s = qp->sec.seal;
+	bool lone = hb && groupable(f);
+	uint32_t first = qp->tx.iov_n;
 
-	if (hb)
+	if (hb && s->joining) {
+		join_group(qp, hb);
+		lone = false;
+	} else if (hb) {
 		add_chunk(qp, hb); /* the caller checked its room */
+	}
 	while (f->left && tcp_tx_chunk_fits(qp, f, false))
 		add_chunk(qp, NULL);
 	if (f->left)
 		return false;
+	if (lone) {
+		/* the next small frame may join it */
+		s->grp_job = (int32_t)s->njob - 1;
+		s->grp_iov = first;
+		s->grp_n = 1;
+	}
 	/* all in this batch: a response goes once the batch has left */
 	if (f->resp) {
 		f->resp->next = qp->tx.batch_resps;
@@ -243,6 +387,7 @@ int tcp_tx_sec_seal(struct tcp_qp *qp)
 	struct tcp_tx_seal *s = qp->sec.seal;
 	uint32_t i;
 
+	tcp_tx_sec_close(qp);
 	for (i = 0; s && i < s->njob; i++) {
 		const struct tcp_seal_job *j = &s->job[i];
 		const struct iovec *in = &s->src[j->src];
@@ -275,4 +420,6 @@ void tcp_tx_sec_reset(struct tcp_qp *qp)
 	qp->sec.tx_cipher_cap = qp->sec.tx_cipher_used = 0;
 	tcp_psp_sa_clear(&qp->sec.tx_next);
 	qp->rx.sec_avail = 0;
+	qp->sec.in_grp = false;
+	qp->sec.grp_left = 0;
 }

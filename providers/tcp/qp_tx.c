@@ -62,6 +62,7 @@ static bool add_sec_frame(struct tcp_qp *qp, int *nh, struct rtcp_hdr *h,
 		return false;
 	hdr_common(qp, h);
 	qp->prog.io_large += h->len > TCP_SPIN_BYTES;
+	tcp_tx_sec_join(qp, &f); /* (may move tx.seq) */
 	h->spi = qp->sec.tx.spi;
 	h->sseq = qp->tx.seq + RTCP_HDR_LEN;
 	hb = qp->tx.hdrs[(*nh)++];
@@ -404,8 +405,8 @@ static void batch_requests(struct tcp_qp *qp, int *nh)
 	 */
 	if (last_hb && !(last.flags & RTCP_F_ACK_REQ) &&
 	    (qp->sq.tx - qp->sq.done) * 4 >= qp->cap.max_send_wr * 3) {
-		last.flags |= RTCP_F_ACK_REQ;
-		rtcp_hdr_encode(&last, last_hb);
+		/* (the flag alone: a group may have moved its sseq) */
+		last_hb[RTCP_OFF_FLAGS] |= RTCP_F_ACK_REQ;
 	}
 }
 
@@ -441,6 +442,8 @@ static bool build_batch(struct tcp_qp *qp)
 
 		add_frame(qp, &nh, &h, NULL, 0, false);
 	}
+	if (qp->sec.mode != TCP_PSP_OFF)
+		tcp_tx_sec_close(qp);
 	return true;
 }
 

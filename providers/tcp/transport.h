@@ -64,6 +64,15 @@ bool tcp_tx_chunk_fits(const struct tcp_qp *qp, const struct tcp_tx_frame *f,
  * while they fit; true when the frame is all in a batch.
  */
 bool tcp_tx_sec_add(struct tcp_qp *qp, const uint8_t *hb);
+/*
+ * Called for a frame (tx_frame_init'ed, its room checked) before its
+ * header is written: true when it joins the batch's last small frames
+ * under one tag (psp.h, groups) -- the next tcp_tx_sec_add puts it there
+ * -- false when it goes alone (a group before it is closed).
+ */
+bool tcp_tx_sec_join(struct tcp_qp *qp, const struct tcp_tx_frame *f);
+/* The batch's last group is complete (its tag goes in); idempotent. */
+void tcp_tx_sec_close(struct tcp_qp *qp);
 /* Computes the batch's tags (and ciphertext); 0 or -1. */
 int tcp_tx_sec_seal(struct tcp_qp *qp);
 /* The connection is gone: the frame in progress and the buffers too. */
@@ -79,6 +88,13 @@ int tcp_rx_sec_header(struct tcp_qp *qp, bool *drained);
 /* Verifies and places the payload chunk by chunk; returns as rx_payload,
  * or -3 (rejected: the QP is in error). */
 int tcp_rx_sec_payload(struct tcp_qp *qp, bool *drained);
+/*
+ * The verified group whose header (decoded in rx.hdr) is at rx.start:
+ * checks that its frames fill it exactly and are well formed, then steps
+ * over its header so that they are taken one by one. 0, or -3 (rejected:
+ * the QP is in error) with nothing of the group used.
+ */
+int tcp_rx_sec_group(struct tcp_qp *qp);
 /* Bytes of the stream the frame being placed still owes the socket. */
 uint64_t tcp_rx_sec_owed(const struct tcp_qp *qp);
 /* The staging buffer's size. */

@@ -394,6 +394,15 @@ static void tap_header(struct tpair *p, struct tap *t)
 
 	rtcp_hdr_decode(t->hb, &h);
 	t->pos += RTCP_HDR_LEN;
+	t->got = 0;
+	if (t->sec && !t->grp_left && h.opcode == RTCP_OP_GROUP) {
+		/* its frames follow as they are, its tag after the last */
+		t->groups++;
+		t->grp_left = h.len;
+		if (h.sseq != t->pos || h.len < 2 * RTCP_HDR_LEN)
+			t->bad++;
+		return;
+	}
 	if (rtcp_hdr_validate(&h, t->pos, TCP_MAX_MSG_SZ))
 		t->bad++;
 	if (t->n < TAP_LOG)
@@ -402,6 +411,14 @@ static void tap_header(struct tpair *p, struct tap *t)
 	t->got = 0;
 	/* (a secured frame's chunks carry their tags) */
 	t->left = t->sec ? tcp_psp_frame_bytes(h.len) - RTCP_HDR_LEN : h.len;
+	if (t->grp_left) {
+		if (t->grp_left < RTCP_HDR_LEN + (uint64_t)h.len) {
+			t->bad++; /* (the tap loses the stream: counts go off) */
+			t->grp_left = RTCP_HDR_LEN + h.len;
+		}
+		t->grp_left -= RTCP_HDR_LEN + h.len;
+		t->left = h.len + (t->grp_left ? 0 : TCP_PSP_TAG_LEN);
+	}
 	t->pos += t->left;
 	if (t == &p->ab && is_rd_atomic_req(h.opcode) &&
 	    ++p->rd_out > p->rd_max)

@@ -59,6 +59,10 @@ struct tap {
 	struct rtcp_hdr log[TAP_LOG];
 	unsigned int n;	  /* frames seen (log holds the first TAP_LOG) */
 	unsigned int bad; /* frames rtcp_hdr_validate refused */
+	/* groups seen (psp.h; not in log, their frames are), and the bytes
+	 * of the one passing still to come, its tag not counted */
+	unsigned int groups;
+	uint64_t grp_left;
 };
 
 struct tnode {
