@@ -727,16 +727,28 @@ class Report:
                'same UCX variables; reference `--mca pml ob1 --mca btl '
                'tcp,self`.')
         self.w()
-        self.w('| point | unit | tcp0 | TCP | tcp0 ÷ TCP | paired |')
-        self.w('| --- | --- | --- | --- | --- | --- |')
+        self.w('UCX\'s and Open MPI\'s tcp transports are unauthenticated; '
+               'tcp0 runs the default `psp auth`. Where the plan has them, '
+               'the UCX rows also run on `tcpoff` (`psp off`), like for '
+               'like.')
+        self.w()
+        self.w('| point | unit | tcp0 | TCP | tcp0 ÷ TCP | paired '
+               '| tcpoff | tcpoff ÷ TCP |')
+        self.w('| --- | --- | --- | --- | --- | --- | --- | --- |')
         for label, ours, ref, m, unit in self.MW_ROWS:
             if ours not in self.jobs and ref not in self.jobs:
                 continue
             r = self.ratio(self.get(ours, m), self.get(ref, m))
             p = self.paired(ours, ref, m)
-            self.w('| %s | %s | %s | %s | %s | %s |' % (
+            off = 'ucxo:' + ours[5:] if ours.startswith('ucxv:') else None
+            if off in self.jobs:
+                offc = self.cell(off, m)
+                offr = fmt(self.ratio(self.get(off, m), self.get(ref, m)))
+            else:
+                offc = offr = '—'
+            self.w('| %s | %s | %s | %s | %s | %s | %s | %s |' % (
                 label, unit, self.cell(ours, m), self.cell(ref, m), fmt(r),
-                fmt(p) if p is not None else '—'))
+                fmt(p) if p is not None else '—', offc, offr))
         self.w()
 
     def make_targets(self):

@@ -60,10 +60,29 @@ ADDR = os.environ.get('RDMA_TCP_CM_ADDR') or (
     '127.0.0.1' if NETDEV == 'lo' else netdev_ipv4(NETDEV))
 
 
+def cm_ports_taken():
+    """rdma_cm ports reserved in this network namespace: they are virtual
+    (abstract unix names "rdma-tcp-cm/PS/PORT[/listen]", cm_port.c), so
+    the kernel's TCP ports say nothing of them."""
+    taken = set()
+    with open('/proc/net/unix') as f:
+        for line in f:
+            name = line.split()[-1]
+            if name.startswith('@rdma-tcp-cm/'):
+                taken.add(int(name.split('/')[2]))
+    return taken
+
+
 def free_port(family=socket.AF_INET):
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind(('', 0))
-        return s.getsockname()[1]
+    """A port free as a TCP port and as an rdma_cm port: bind(0) may hand
+    out the number an rdma_cm listener of this process holds."""
+    taken = cm_ports_taken()
+    while True:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind(('', 0))
+            port = s.getsockname()[1]
+        if port not in taken:
+            return port
 
 
 # rdma_cm ports are virtual: rdma_connect goes to the device's control
