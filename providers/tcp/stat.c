@@ -159,8 +159,9 @@ void tcp_stat_qp_del(struct tcp_qp *qp)
 	if (!qp->stat_slot)
 		return;
 	qp->stat = NULL;
-	__atomic_fetch_add(&f->fold_begin, 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
+	/* acquire: the moves below stay after it (no fence: ThreadSanitizer
+	 * builds refuse atomic_thread_fence) */
+	__atomic_fetch_add(&f->fold_begin, 1, __ATOMIC_ACQ_REL);
 	for (i = 0; i < RTCP_STAT_N; i++)
 		__atomic_fetch_add(&f->retired[i],
 				   __atomic_load_n(&ctr[i], __ATOMIC_RELAXED),
