@@ -624,27 +624,6 @@ static void test_terminate_behind_response(void)
 
 /* ------------------------------------------------ messages cut into frames */
 
-/* The frames of opcode op a tap saw: each at its offset, flagged
- * RTCP_F_MORE but the last; 0 if they break a rule or do not add up. */
-static unsigned int cut_frames(const struct tap *t, uint8_t op, uint64_t len)
-{
-	unsigned int i, n = 0;
-	uint64_t off = 0;
-
-	for (i = 0; i < t->n && i < TAP_LOG; i++) {
-		const struct rtcp_hdr *h = &t->log[i];
-
-		if (h->opcode != op)
-			continue;
-		if (h->aux0 != off || h->aux1 != len ||
-		    !(h->flags & RTCP_F_MORE) != (off + h->len == len))
-			return 0;
-		off += h->len;
-		n++;
-	}
-	return off == len ? n : 0;
-}
-
 /* The next completion of n: its byte_len (-1 if none or an error). */
 static long next_len(struct tnode *n, uint64_t wr_id)
 {
@@ -682,21 +661,21 @@ static void test_cut_messages(void)
 	CHECK(tpair_pump(&p));
 	CHECK(next_len(b, 9) == slen && next_len(a, 1) == slen);
 	CHECK(!memcmp(abig, bbig, slen));
-	CHECK(cut_frames(&p.ab, RTCP_OP_SEND, slen) == 4);
+	CHECK(tap_cut_frames(&p.ab, RTCP_OP_SEND, slen) == 4);
 	memset(bbig, 0, TNODE_BIG_LEN);
 	CHECK(!tnode_post(a, IBV_WR_RDMA_WRITE_WITH_IMM, 2, abig + 3, wlen,
 			  b->big, (uintptr_t)bbig + 100, IBV_SEND_SIGNALED));
 	CHECK(tpair_pump(&p));
 	CHECK(next_len(b, 10) == wlen && next_len(a, 2) == wlen);
 	CHECK(!memcmp(abig + 3, bbig + 100, wlen));
-	CHECK(cut_frames(&p.ab, RTCP_OP_WRITE_IMM, wlen) == 3);
+	CHECK(tap_cut_frames(&p.ab, RTCP_OP_WRITE_IMM, wlen) == 3);
 	memset(abig, 0, TNODE_BIG_LEN);
 	CHECK(!tnode_post(a, IBV_WR_RDMA_READ, 3, abig, TNODE_BIG_LEN, b->big,
 			  (uintptr_t)bbig, IBV_SEND_SIGNALED));
 	CHECK(tpair_pump(&p));
 	CHECK(next_len(a, 3) == TNODE_BIG_LEN);
 	CHECK(!memcmp(abig, bbig, TNODE_BIG_LEN));
-	CHECK(cut_frames(&p.ba, RTCP_OP_READ_RESP, TNODE_BIG_LEN) == 4);
+	CHECK(tap_cut_frames(&p.ba, RTCP_OP_READ_RESP, TNODE_BIG_LEN) == 4);
 	CHECK(a->qp->state == IBV_QPS_RTS && b->qp->state == IBV_QPS_RTS);
 	done(&p);
 }

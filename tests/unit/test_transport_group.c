@@ -47,39 +47,6 @@ static void fill(uint8_t *m, size_t n, unsigned int seed)
 		m[i] = (uint8_t)(i * 31 + seed);
 }
 
-/* Everything n's QP sends until it stops. */
-static size_t take_all(struct tpair *p, struct tnode *n, uint8_t *buf,
-		       size_t max)
-{
-	size_t got = 0, k;
-
-	do {
-		tpair_serve(n);
-		k = tpair_take(p, n, buf + got, max - got);
-		got += k;
-	} while (k && got < max);
-	return got;
-}
-
-/* Hands bytes to n's QP as its socket takes them, serving it meanwhile. */
-static void feed(struct tnode *n, const uint8_t *buf, size_t n_bytes)
-{
-	while (n_bytes) {
-		ssize_t k =
-			send(n->fd, buf, n_bytes, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (k <= 0) {
-			if (!tpair_serve(n))
-				return;
-			continue;
-		}
-		buf += k;
-		n_bytes -= k;
-		tpair_serve(n);
-	}
-	tpair_serve(n);
-}
-
 /* A's four WRs in one ibv_post_send: one batch. B has its receive. */
 static void post_four(struct tpair *p)
 {
@@ -147,7 +114,7 @@ static void test_layout(void)
 	post_four(&p);
 	pos = p.ab.pos;
 	nf = p.ab.n;
-	n = take_all(&p, &p.a, wire, sizeof(wire));
+	n = tpair_take_all(&p, &p.a, wire, sizeof(wire));
 	CHECKF(n == RTCP_HDR_LEN + GLEN + TCP_PSP_TAG_LEN, "%zu bytes", n);
 	rtcp_hdr_decode(wire, &g);
 	CHECK(g.opcode == RTCP_OP_GROUP && g.len == GLEN &&
@@ -167,12 +134,12 @@ static void test_layout(void)
 			    wire + RTCP_HDR_LEN, GLEN,
 			    wire + RTCP_HDR_LEN + GLEN));
 	tcp_psp_sa_clear(&sa);
-	feed(&p.b, wire, n);
+	tnode_feed(&p.b, wire, n);
 	expect_placed(&p);
 	/* one small WR alone: the plain layout */
 	CHECK(!tnode_post(&p.a, IBV_WR_RDMA_WRITE, 9, p.a.mem, 100, p.b.mr,
 			  (uintptr_t)p.b.mem, IBV_SEND_SIGNALED));
-	n = take_all(&p, &p.a, wire, sizeof(wire));
+	n = tpair_take_all(&p, &p.a, wire, sizeof(wire));
 	CHECKF(n == tcp_psp_frame_bytes(100) && wire[0] == RTCP_OP_WRITE,
 	       "lone frame: %zu bytes, opcode %u", n, wire[0]);
 	tpair_close(&p);
@@ -191,12 +158,12 @@ static void test_encrypt_alone(void)
 	CHECK(!tpair_open(&p, NULL, NULL));
 	post_four(&p);
 	nf = p.ab.n;
-	n = take_all(&p, &p.a, wire, sizeof(wire));
+	n = tpair_take_all(&p, &p.a, wire, sizeof(wire));
 	for (i = 0; i < NWR; i++)
 		want += tcp_psp_frame_bytes(len[i]);
 	CHECKF(n == want && p.ab.groups == 0 && p.ab.n == nf + NWR,
 	       "encrypt: %zu bytes, %u groups", n, p.ab.groups);
-	feed(&p.b, wire, n);
+	tnode_feed(&p.b, wire, n);
 	expect_placed(&p);
 	tpair_close(&p);
 }
@@ -342,25 +309,25 @@ static void tampered(enum gtamper t)
 	CHECK(!tpair_open(&p, NULL, NULL));
 	post_four(&p);
 	pos = p.ab.pos;
-	n = take_all(&p, &p.a, wire, WIRE);
+	n = tpair_take_all(&p, &p.a, wire, WIRE);
 	CHECK(n == RTCP_HDR_LEN + GLEN + TCP_PSP_TAG_LEN);
 	if (t == G_TRUNCATE) {
 		/* a lone frame behind the group */
 		CHECK(!tnode_post(&p.a, IBV_WR_RDMA_WRITE, 9, p.a.mem, 100,
 				  p.b.mr, (uintptr_t)p.b.mem + 2048,
 				  IBV_SEND_SIGNALED));
-		n += take_all(&p, &p.a, wire + n, WIRE - n);
+		n += tpair_take_all(&p, &p.a, wire + n, WIRE - n);
 	}
 	if (t == G_REPLAY) {
 		/* the group is taken, then comes again */
-		feed(&p.b, wire, n);
+		tnode_feed(&p.b, wire, n);
 		expect_placed(&p);
 		CHECK(!tnode_recv(&p.b, 50, p.b.mem + 3000, 64));
 	}
 	fill(p.b.mem, CANARY, 99);
 	n = alter(t, wire, n, pos);
 	memcpy(before, p.b.mem, CANARY);
-	feed(&p.b, wire, n);
+	tnode_feed(&p.b, wire, n);
 	expect_refused(&p, t, before);
 	tpair_close(&p);
 }

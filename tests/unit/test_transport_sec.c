@@ -38,38 +38,6 @@ static const char *mode_name(void)
 	return tpair_mode == TCP_PSP_AUTH ? "auth" : "encrypt";
 }
 
-/* Everything n's QP sends until it stops (its socket fills and drains). */
-static size_t take_all(struct tpair *p, struct tnode *n, uint8_t *buf,
-		       size_t max)
-{
-	size_t got = 0, k;
-
-	do {
-		tpair_serve(n);
-		k = tpair_take(p, n, buf + got, max - got);
-		got += k;
-	} while (k && got < max);
-	return got;
-}
-
-/* Hands bytes to n's QP as its socket takes them, serving it meanwhile. */
-static void feed(struct tnode *n, const uint8_t *buf, size_t len)
-{
-	while (len) {
-		ssize_t k = send(n->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (k <= 0) {
-			if (!tpair_serve(n))
-				return; /* n reads no more */
-			continue;
-		}
-		buf += k;
-		len -= k;
-		tpair_serve(n);
-	}
-	tpair_serve(n);
-}
-
 /* Posts a WR of two pieces: [l, l + cut) and [l + cut, l + len). */
 static int post2(struct tnode *n, struct ibv_mr *lmr, enum ibv_wr_opcode op,
 		 uint64_t wr_id, uint8_t *l, uint32_t len, uint32_t cut,
@@ -212,7 +180,7 @@ static void test_layout(void)
 	pos = p.ab.pos;
 	CHECK(!tnode_post(a, IBV_WR_SEND, 1, src, len, NULL, 0,
 			  IBV_SEND_SIGNALED));
-	n = take_all(&p, a, wire, sizeof(wire));
+	n = tpair_take_all(&p, a, wire, sizeof(wire));
 	CHECKF(n == tcp_psp_frame_bytes(len), "%zu bytes", n);
 	memcpy(copy, wire, n);
 	CHECK(!tcp_psp_sa_init(&sa, tpair_mode, TCP_PSP_AES128, TPAIR_SPI_AB,
@@ -231,7 +199,7 @@ static void test_layout(void)
 		CHECK(!memcmp(chunk, src + (size_t)k * TCP_PSP_CHUNK, c));
 	}
 	tcp_psp_sa_clear(&sa);
-	feed(b, wire, n);
+	tnode_feed(b, wire, n);
 	CHECK(tpair_pump(&p));
 	expect_wc(b, 9, IBV_WC_SUCCESS, "3-chunk SEND received");
 	CHECK(!memcmp(b->mem + TNODE_BIG, src, len));
@@ -302,7 +270,7 @@ static size_t alter(enum tamper t, uint8_t *w, size_t n, size_t f1,
 		memmove(w + f1 - TCP_PSP_TAG_LEN, w + f1, f2);
 		return n - TCP_PSP_TAG_LEN;
 	case T_REPLAY: /* frame 1 goes; frame 1 again where 2 should be */
-		feed(&p->b, w, f1);
+		tnode_feed(&p->b, w, f1);
 		/* ...B took it: the canary is written back over it */
 		memcpy(w + f1, w, f1);
 		return 2 * f1;
@@ -372,7 +340,7 @@ static void tampered(enum tamper t)
 			  (uintptr_t)dst, IBV_SEND_SIGNALED));
 	CHECK(!tnode_post(a, IBV_WR_RDMA_WRITE, 2, a->mem, sizeof(small), b->mr,
 			  (uintptr_t)b->mem, IBV_SEND_SIGNALED));
-	n = take_all(&p, a, wire, WIRE_MAX);
+	n = tpair_take_all(&p, a, wire, WIRE_MAX);
 	f1 = tcp_psp_frame_bytes(MID);
 	CHECKF(n == f1 + tcp_psp_frame_bytes(sizeof(small)), "%zu bytes", n);
 	n = alter(t, wire, n, f1, &p);
@@ -385,7 +353,7 @@ static void tampered(enum tamper t)
 		n -= f1;
 		memmove(wire, wire + f1, n);
 	}
-	feed(b, wire, n);
+	tnode_feed(b, wire, n);
 	expect_refused(&p, t);
 	CHECKF(!memcmp(dst, src, placed), "%s (%s): verified chunks",
 	       tamper_name[t], mode_name());
@@ -428,10 +396,10 @@ static void test_tampered_response(void)
 			  (uintptr_t)b->mem + TNODE_BIG, IBV_SEND_SIGNALED));
 	tpair_serve(a);
 	tpair_relay(&p, a);
-	n = take_all(&p, b, wire, sizeof(wire));
+	n = tpair_take_all(&p, b, wire, sizeof(wire));
 	CHECKF(n == tcp_psp_frame_bytes(MID), "READ_RESP: %zu bytes", n);
 	wire[RTCP_HDR_LEN + 2 * STEP + 4000] ^= 0x04;
-	feed(a, wire, n);
+	tnode_feed(a, wire, n);
 	CHECK(a->qp->state == IBV_QPS_ERR && a->qp->sec.rejected == 1);
 	CHECK(tnode_async(a, &ev, &el) && ev == IBV_EVENT_QP_FATAL);
 	expect_wc(a, 1, IBV_WC_WR_FLUSH_ERR, "tampered READ response");
@@ -460,17 +428,17 @@ static void test_uc_drop(void)
 	memcpy(before, b->mem, TNODE_MEM);
 	CHECK(!tnode_post(a, IBV_WR_SEND, 1, a->mem + TNODE_BIG,
 			  2 * TCP_PSP_CHUNK + 3, NULL, 0, IBV_SEND_SIGNALED));
-	n = take_all(&p, a, wire, sizeof(wire));
+	n = tpair_take_all(&p, a, wire, sizeof(wire));
 	CHECK(n == tcp_psp_frame_bytes(2 * TCP_PSP_CHUNK + 3));
-	feed(b, wire, n);
+	tnode_feed(b, wire, n);
 	CHECK(b->qp->state == IBV_QPS_RTS && !b->qp->sec.rejected);
 	CHECK(b->qp->rx.seq == p.ab.pos);
 	expect_wc(a, 1, IBV_WC_SUCCESS, "UC SEND dropped");
 	CHECK(!tnode_post(a, IBV_WR_SEND, 2, a->mem + TNODE_BIG,
 			  2 * TCP_PSP_CHUNK + 3, NULL, 0, IBV_SEND_SIGNALED));
-	n = take_all(&p, a, wire, sizeof(wire));
+	n = tpair_take_all(&p, a, wire, sizeof(wire));
 	wire[RTCP_HDR_LEN + STEP + 9] ^= 0x20; /* chunk 1 */
-	feed(b, wire, n);
+	tnode_feed(b, wire, n);
 	CHECKF(b->qp->state == IBV_QPS_ERR && b->qp->sec.rejected == 1,
 	       "UC drop of an altered SEND (%s): B in state %d", mode_name(),
 	       b->qp->state);
@@ -547,29 +515,6 @@ static void test_read_between_frames(void)
 }
 
 /*
- * The READ_RESP frames of a @len byte response a tap saw: each at its
- * offset, all but the last flagged RTCP_F_MORE. 0 if they break a rule.
- */
-static unsigned int count_resp_frames(const struct tap *t, uint64_t len)
-{
-	unsigned int i, n = 0;
-	uint64_t off = 0;
-
-	for (i = 0; i < t->n && i < TAP_LOG; i++) {
-		const struct rtcp_hdr *h = &t->log[i];
-
-		if (h->opcode != RTCP_OP_READ_RESP)
-			continue;
-		if (h->aux0 != off || h->aux1 != len ||
-		    !(h->flags & RTCP_F_MORE) != (off + h->len == len))
-			return 0;
-		off += h->len;
-		n++;
-	}
-	return off == len ? n : 0;
-}
-
-/*
  * The other way round: while B's 512 KiB WRITE (two frames) goes out,
  * A's READ of 512 KiB arrives and B's WRITE and SEND are posted. The READ
  * response travels as two frames too, each sealed on its own; requests
@@ -608,7 +553,7 @@ static void test_interleave_response(void)
 	CHECK(p.ba.n >= 2 && p.ba.log[p.ba.n - 2].opcode == RTCP_OP_WRITE &&
 	      p.ba.log[p.ba.n - 2].len == 100 &&
 	      p.ba.log[p.ba.n - 1].opcode == RTCP_OP_SEND);
-	CHECK(count_resp_frames(&p.ba, half) == 2);
+	CHECK(tap_cut_frames(&p.ba, RTCP_OP_READ_RESP, half) == 2);
 	expect_wc(a, 1, IBV_WC_SUCCESS, "512 KiB READ");
 	expect_wc(a, 9, IBV_WC_SUCCESS, "SEND behind a 512 KiB response");
 	expect_wc(b, 21, IBV_WC_SUCCESS, "SEND behind a 512 KiB response");
@@ -736,7 +681,7 @@ static void test_self(void)
 		n = tpair_take(&p, a, buf, sizeof(buf));
 		if (!n && !tpair_serve(a))
 			break;
-		feed(a, buf, n);
+		tnode_feed(a, buf, n);
 	}
 	expect_wc(a, 7, IBV_WC_SUCCESS, "SEND to itself, received");
 	expect_wc(a, 2, IBV_WC_SUCCESS, "SEND to itself");
@@ -779,7 +724,7 @@ static void test_rekey(void)
 	CHECKF(n == tcp_psp_frame_bytes(RTCP_REKEY_LEN), "REKEY: %zu bytes", n);
 	CHECKF(!memmem(wire, n, rk.key, 8), "REKEY (%s): key in the clear",
 	       mode_name());
-	feed(b, wire, n);
+	tnode_feed(b, wire, n);
 	CHECK(b->qp->state == IBV_QPS_RTS && !b->qp->sec.rejected);
 	CHECK(b->qp->rx.seq == p.ab.pos);
 	CHECK(tnode_poll(b, &wc, 1) == 0);

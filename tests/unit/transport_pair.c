@@ -650,3 +650,52 @@ int tnode_recv(struct tnode *n, uint64_t wr_id, void *addr, uint32_t len)
 		return tcp_post_srq_recv(n->srq, &wr, &bad);
 	return tcp_post_recv(&n->qp->vqp.qp, &wr, &bad);
 }
+
+unsigned int tap_cut_frames(const struct tap *t, uint8_t op, uint64_t len)
+{
+	unsigned int i, n = 0;
+	uint64_t off = 0;
+
+	for (i = 0; i < t->n && i < TAP_LOG; i++) {
+		const struct rtcp_hdr *h = &t->log[i];
+
+		if (h->opcode != op)
+			continue;
+		if (h->aux0 != off || h->aux1 != len ||
+		    !(h->flags & RTCP_F_MORE) != (off + h->len == len))
+			return 0;
+		off += h->len;
+		n++;
+	}
+	return off == len ? n : 0;
+}
+
+size_t tpair_take_all(struct tpair *p, struct tnode *n, uint8_t *buf,
+		      size_t max)
+{
+	size_t got = 0, k;
+
+	do {
+		tpair_serve(n);
+		k = tpair_take(p, n, buf + got, max - got);
+		got += k;
+	} while (k && got < max);
+	return got;
+}
+
+void tnode_feed(struct tnode *n, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t k = send(n->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (k <= 0) {
+			if (!tpair_serve(n))
+				return; /* n reads no more */
+			continue;
+		}
+		buf += k;
+		len -= k;
+		tpair_serve(n);
+	}
+	tpair_serve(n);
+}

@@ -65,6 +65,13 @@ struct tap {
 	uint64_t grp_left;
 };
 
+/*
+ * The frames of opcode @op a tap saw, for one message of @len bytes cut
+ * into frames: each at its offset, flagged RTCP_F_MORE but the last. How
+ * many, or 0 if they break a rule or do not add up.
+ */
+unsigned int tap_cut_frames(const struct tap *t, uint8_t op, uint64_t len);
+
 struct tnode {
 	struct tcp_context *ctx;
 	struct ibv_pd *pd, *pd2;
@@ -148,6 +155,13 @@ size_t tpair_relay(struct tpair *p, struct tnode *from);
  * had anything to do.
  */
 bool tpair_serve(struct tnode *n);
+/* Everything n's QP sends until it stops (its socket fills and drains),
+ * at most max bytes. */
+size_t tpair_take_all(struct tpair *p, struct tnode *n, uint8_t *buf,
+		      size_t max);
+/* Hands bytes to n's QP as its socket takes them, serving it meanwhile,
+ * until it reads no more. */
+void tnode_feed(struct tnode *n, const uint8_t *buf, size_t len);
 /* Relays and serves both ends until nothing moves; false if it never
  * settled. */
 bool tpair_pump(struct tpair *p);
