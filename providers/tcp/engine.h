@@ -100,6 +100,8 @@ struct tcp_engine {
 	 * only while a CPU would otherwise be idle (cpu_idle) */
 	int loadfd;
 	unsigned int ncpu;
+	uint64_t gate_at; /* when cpu_idle last read it, and what it found */
+	bool gate_open;
 	struct tcp_watch *grave; /* buried watches awaiting free, ctx->lock */
 	tcp_mutex_t closing_lock;
 	struct tcp_closing *closing;
@@ -116,8 +118,8 @@ struct tcp_engine {
 #define TCP_SPIN_MAX_NS 50000ull
 #define TCP_SPIN_MIN_NS 5000ull
 #define TCP_SPIN_ENV	"RDMA_TCP_ENGINE_SPIN_US"
-/* how often a spin looks whether another thread waits for a CPU */
-#define TCP_SPIN_CHECK_NS 2000ull
+/* how long the spin gate's look stays good (cpu_idle) */
+#define TCP_SPIN_CHECK_NS 20000ull
 /* ...after a wake-up that touched no message, read or send over this */
 #define TCP_SPIN_BYTES 16384
 
