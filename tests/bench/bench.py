@@ -189,6 +189,14 @@ def parse_read_hol(text, _arg):
             (kv.split('=') for kv in m.group(0).split())}
 
 
+def parse_limits(text, _arg):
+    m = _last_match(r'^memcpy_l2_gbps=.*$', text)
+    if not m:
+        _fail('no limits line')
+    return {k: float(v) for k, v in
+            (kv.split('=') for kv in m.group(0).split())}
+
+
 PARSERS = {
     'perftest_bw': parse_perftest_bw, 'perftest_lat': parse_perftest_lat,
     'iperf3': parse_iperf3, 'qperf_bw': parse_qperf_bw,
@@ -196,7 +204,7 @@ PARSERS = {
     'ucx_lat': parse_ucx_lat, 'sockperf': parse_sockperf,
     'fi_pingpong': parse_fi_pingpong, 'time': parse_time,
     'qp_mem': parse_qp_mem, 'mpi_pp': parse_mpi_pp,
-    'read_hol': parse_read_hol,
+    'read_hol': parse_read_hol, 'limits': parse_limits,
 }
 
 
@@ -411,6 +419,7 @@ class Report:
         self.scale()
         self.psp()
         self.middleware()
+        self.limits()
         self.make_targets()
         body = self.lines[body_start:]
         self.lines = self.lines[:body_start]
@@ -701,6 +710,94 @@ class Report:
             self.w('| ' + ' | '.join(cells) + ' |')
         self.w()
 
+    LIMIT_ROWS = (
+        # (metric, label, unit, what it bounds)
+        ('memcpy_l2_gbps', 'memcpy 64 KiB, in cache', 'GB/s',
+         'a copy into place (verify-before-place stages, then copies)'),
+        ('memcpy_mem_gbps', 'memcpy 64 MiB, memory', 'GB/s',
+         'any stream larger than the caches'),
+        ('syscall_ns', 'cheapest system call (getppid)', 'ns',
+         'each sendmsg/recv/epoll a message costs'),
+        ('sendrecv_8b_ns', 'send + recv of 8 B over loopback TCP, one '
+         'thread', 'ns', 'a one-way message: the floor of sockperf and '
+         'of ours'),
+        ('epoll0_ns', 'epoll_pwait2, zero timeout', 'ns',
+         'one look of a spinning engine'),
+        ('loadavg_ns', 'pread of /proc/loadavg', 'ns',
+         'one look of the engine\'s spin gate'),
+        ('wake_us', 'hand-off to a thread asleep on another CPU', 'µs',
+         'each wake-up: an engine or application that sleeps'),
+        ('spin_us', 'hand-off to a thread spinning on another CPU', 'µs',
+         'the cross-CPU floor of any message'),
+        ('gmac_64k_gbps', 'AES-128-GMAC over 64 KiB (EVP)', 'GB/s',
+         '`psp auth`: one pass at each end'),
+        ('gcm_64k_gbps', 'AES-128-GCM encrypt 64 KiB (EVP)', 'GB/s',
+         '`psp encrypt`: one pass at each end'),
+    )
+
+    def limits(self):
+        if 'limits' not in self.jobs:
+            return
+        L = lambda m: self.get('limits', m)  # noqa: E731
+        self.w('## Physical limits of this machine')
+        self.w()
+        self.w('`bench_limits` (tests/bench/limits.c), once a repetition: '
+               'each figure the best of 5 rounds (a ceiling), the median '
+               'over repetitions. docs/performance.md ("Physical limits") '
+               'says how each target follows from them.')
+        self.w()
+        self.w('| figure | value | unit | bounds |')
+        self.w('| --- | --- | --- | --- |')
+        for m, label, unit, what in self.LIMIT_ROWS:
+            self.w('| %s | %s | %s | %s |' % (
+                label, self.cell('limits', m), unit, what))
+        self.w()
+        # ceilings that follow from these and from reference runs
+        rows = []
+        off = self.get('psp_bw:write:65536:off', 'gbps')
+        for mode, m in (('auth', 'gmac_64k_gbps'),
+                        ('encrypt', 'gcm_64k_gbps')):
+            g, ours = L(m), self.get('psp_bw:write:65536:' + mode, 'gbps')
+            if off and g:
+                # per message: the off run's time plus one crypto pass
+                # on the busier (sending) CPU
+                c = (65536 / off) / (65536 / off + 65536 / g)
+                rows.append(('ib_write_bw 64 KiB %s ÷ off' % mode, fmt(c),
+                             fmt(self.ratio(ours, off)),
+                             'off\'s time a message + one %s pass on the '
+                             'sending CPU' % m.split('_')[0].upper()))
+        sp, tl, wk = (self.get('sockperf:8', 'usec'),
+                      self.get('qperf_lat:8', 'usec'), L('wake_us'))
+        if tl and wk:
+            ours = self.get('qperf_rc:rc_lat:8', 'usec')
+            rows.append(('qperf rc_lat ÷ tcp_lat, engine asleep',
+                         fmt((tl + wk) / tl), fmt(self.ratio(ours, tl)),
+                         'one wake-up more than blocking TCP (engine, '
+                         'then application)'))
+        if sp and wk:
+            ours = self.get('qperf_rc:rc_rdma_write_poll_lat:8', 'usec')
+            rows.append(('rc_rdma_write_poll_lat ÷ sockperf, CPUs held by '
+                         'the spinners', fmt((sp + wk) / sp),
+                         fmt(self.ratio(ours, sp)),
+                         'a woken engine places each WRITE'))
+            ours = self.get('pt_lat:read:8', 'usec')
+            e = L('epoll0_ns')
+            if e:
+                rows.append(('ib_read_lat RTT ÷ sockperf one-way',
+                             fmt(2 + e / 1000 / sp),
+                             fmt(self.ratio(ours, sp)),
+                             'two one-way trips + the responder\'s epoll'))
+        if not rows:
+            return
+        self.w('Ceilings that follow (ratio at best on this machine, and '
+               'ours in this run):')
+        self.w()
+        self.w('| target | ceiling | ours | because |')
+        self.w('| --- | --- | --- | --- |')
+        for r in rows:
+            self.w('| %s |' % ' | '.join(r))
+        self.w()
+
     # (label, ours id, reference id, metric, unit)
     MW_ROWS = [
         ('UCX tag_bw 64 KiB', 'ucxv:tag_bw:65536', 'ucx:tag_bw:65536',
@@ -828,7 +925,7 @@ class Report:
                 'fi_pingpong': 'usec', 'cpu': 'cpu_per_gb', 'scale': 'gbps',
                 'qperf_rc': 'usec', 'pt_late': 'usec',
                 'qpmem': 'total_per_qp', 'psp_bw': 'gbps',
-                'readhol': 'loaded_us',
+                'readhol': 'loaded_us', 'limits': 'wake_us',
                 'psp_lat': 'usec'}
         self.w('| point | metric | runs | median |')
         self.w('| --- | --- | --- | --- |')
