@@ -298,6 +298,7 @@ static int connect_locked(struct cm_id *id, struct rdma_conn_param *p)
 	req.rnr_retry_count = id->rnr_retry_count;
 	req.srq = id->id.qp ? !!id->id.qp->srq : p ? p->srq : 0;
 	req.qp_type = id->id.qp_type;
+	req.tos = id->tos; /* what our QP's RTR will use, for theirs */
 	req.pdata_len = plen;
 	if (id->connect_len)
 		memcpy(req.pdata, id->connect_pdata, id->connect_len);

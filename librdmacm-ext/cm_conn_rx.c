@@ -86,8 +86,8 @@ struct cm_id *cm_conn_child(struct cm_conn *c, struct cm_event **ep)
 	cm_id_set_dev(id, dev, (struct sockaddr *)&local);
 	cm_addr_to_gid((struct sockaddr *)&peer,
 		       &id->id.route.addr.addr.ibaddr.dgid);
-	id->tos = lid->tos;
-	id->tos_set = lid->tos_set;
+	/* no TOS from the listener: as the kernel's rdma_cm, an accepted
+	 * id's traffic class is its REQ's (on_req) */
 	id->timeout = lid->timeout;
 	cm_id_fill_path(id);
 	id->cm_started = true;
@@ -134,6 +134,14 @@ static void on_req(struct cm_conn *c, const struct rtcp_cm_req *req)
 	id->rnr_retry_count = req->rnr_retry_count;
 	id->flow_control = req->flow_control;
 	id->srq = req->srq;
+	/* the initiator's traffic class: the kernel's rdma_cm takes the
+	 * REQ's path for the new id, so its QP's RTR (cm_qp.c) and the
+	 * route it reports get the REQ's, whatever the listener set; the
+	 * answer goes back in the same class, as the IB CM answers with the
+	 * REQ's GRH */
+	id->tos = req->tos;
+	id->path.traffic_class = req->tos;
+	cm_id_apply_tos(id);
 	id->local_psn = cm_random_psn();
 	id->remote_known = true;
 	e->ev.param.conn.responder_resources = req->initiator_depth;

@@ -207,7 +207,7 @@ int ext_rdma_migrate_id(struct rdma_cm_id *cid,
 	return 0;
 }
 
-static void apply_tos(struct cm_id *id)
+void cm_id_apply_tos(struct cm_id *id)
 {
 	int tos = id->tos;
 
@@ -239,7 +239,7 @@ int ext_rdma_set_option(struct rdma_cm_id *cid, int level, int optname,
 		}
 		id->tos = *(uint8_t *)optval;
 		id->tos_set = true;
-		apply_tos(id);
+		cm_id_apply_tos(id);
 		break;
 	case RDMA_OPTION_ID_REUSEADDR:
 		/* CM sockets always reuse addresses (rdma_cm ports have no

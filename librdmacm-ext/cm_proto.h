@@ -52,7 +52,10 @@
  * The QP numbers carried here are the provider's (listener port << 8 |
  * slot); after the handshake each side moves its own QP to RTR with the
  * peer's GID (the peer address of the control connection) and QPN, and the
- * provider makes the QP's own TCP connection.
+ * provider makes the QP's own TCP connection. The REQ's traffic class is
+ * the initiator's RDMA_OPTION_ID_TOS; the accepting id's path record and
+ * QP (RTR) take it, not their listener's, as the kernel's rdma_cm builds
+ * the passive side's path from the IB CM REQ.
  *
  * UD ids (RDMA_PS_UDP, or RDMA_PS_IB with a UD QP) resolve their peer as
  * the IB CM's SIDR does (Service ID Resolution, cm_sidr.c): one question,
@@ -101,7 +104,7 @@
 #include <stdint.h>
 
 #define RTCP_CM_MAGIC	0x5254434du /* "RTCM" */
-#define RTCP_CM_VERSION 1
+#define RTCP_CM_VERSION 2	    /* 2: REQ with tos; 1 is refused */
 
 /* Routing prefix and answer (see above) */
 #define RTCP_ROUTE_MAGIC     0x52544352u /* "RTCR" */
@@ -179,6 +182,10 @@ struct rtcp_cm_req {
 	uint8_t rnr_retry_count;
 	uint8_t srq;
 	uint8_t qp_type; /* enum ibv_qp_type of the initiator's id */
+	uint8_t tos;	 /* initiator's traffic class (RDMA_OPTION_ID_TOS),
+			    as the IB CM REQ's primary path carries it: the
+			    accepting id's path and QP take it; any value.
+			    New in version 2 (fixed part 32 -> 33 bytes) */
 	uint8_t pdata_len;
 	uint8_t pdata[RTCP_CM_REQ_PDATA_MAX];
 } __attribute__((packed));
@@ -235,7 +242,7 @@ struct rtcp_cm_sidr_rep {
 #define RTCP_CM_MAX_MSG	       (sizeof(struct rtcp_cm_hdr) + RTCP_CM_MAX_BODY)
 
 _Static_assert(sizeof(struct rtcp_cm_hdr) == 8, "CM header is 8 bytes");
-_Static_assert(RTCP_CM_REQ_FIXED == 32, "REQ fixed part is 32 bytes");
+_Static_assert(RTCP_CM_REQ_FIXED == 33, "REQ fixed part is 33 bytes");
 _Static_assert(RTCP_CM_REP_FIXED == 32, "REP fixed part is 32 bytes");
 _Static_assert(RTCP_CM_REJ_FIXED == 4, "REJ fixed part is 4 bytes");
 _Static_assert(RTCP_CM_SIDR_REQ_FIXED == 20, "SIDR_REQ fixed part: 20 bytes");

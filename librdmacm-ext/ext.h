@@ -205,7 +205,7 @@ struct cm_id {
 	uint64_t timewait_at;	      /* ms, CLOCK_MONOTONIC; 0 = none */
 	uint64_t sidr_at;	      /* ms: a UD id's SIDR answer is due */
 	struct cm_mcast *mcs;	      /* rdma_join_multicast's joins */
-	/* rdma_set_option */
+	/* rdma_set_option; an accepted id's tos is its REQ's */
 	uint8_t tos;
 	bool tos_set;
 	uint8_t timeout; /* QP ack timeout, 14 unless set */
@@ -331,6 +331,8 @@ void cm_id_discard(struct cm_id *id);
 void cm_id_set_dev(struct cm_id *id, struct cm_dev *dev,
 		   const struct sockaddr *local);
 void cm_id_fill_path(struct cm_id *id);
+/* The id's tos on its control connection's socket, if it has one. */
+void cm_id_apply_tos(struct cm_id *id);
 struct cm_channel *cm_id_channel(struct cm_id *id);
 int ext_rdma_create_id(struct rdma_event_channel *ch, struct rdma_cm_id **id,
 		       void *context, enum rdma_port_space ps);

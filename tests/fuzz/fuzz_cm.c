@@ -19,7 +19,7 @@
  *     is read alone and what follows stays in the socket. The messages
  *     it sees, and how the stream ends (clean, short, bad header), must
  *     be those of a linear walk over the stream by the model: header of
- *     magic "RTCM", version 1, type, body length <= RTCP_CM_MAX_BODY.
+ *     magic "RTCM", version 2, type, body length <= RTCP_CM_MAX_BODY.
  *  2. Bodies. rtcp_cm_body_decode accepts exactly what the model allows:
  *     REQ, REP, REJ, SIDR_REQ, SIDR_REP of their fixed part plus
  *     pdata_len bytes with
@@ -82,7 +82,7 @@ static long model_hdr(const uint8_t *h)
 			 (uint32_t)h[2] << 8 | h[3];
 	long len = (long)h[6] << 8 | h[7];
 
-	if (magic != 0x5254434du || h[4] != 1 || len > 228)
+	if (magic != 0x5254434du || h[4] != 2 || len > 228)
 		return -1;
 	return len;
 }
@@ -129,8 +129,8 @@ static bool model_body_ok(uint8_t type, const uint8_t *b, size_t len)
 	size_t fixed, max;
 
 	switch (type) {
-	case 1: /* REQ: pdata_len at byte 31 */
-		fixed = 32;
+	case 1: /* REQ: tos at byte 31 (any value), pdata_len at 32 */
+		fixed = 33;
 		max = 56;
 		break;
 	case 2: /* REP: pdata_len at byte 31 */

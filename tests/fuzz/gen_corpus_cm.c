@@ -57,6 +57,7 @@ static struct rtcp_cm_req req(uint8_t plen)
 	r.retry_count = 7;
 	r.rnr_retry_count = 7;
 	r.qp_type = 2; /* IBV_QPT_RC */
+	r.tos = 0xb8;  /* DSCP EF */
 	r.pdata_len = plen;
 	for (i = 0; i < plen; i++)
 		r.pdata[i] = (uint8_t)(0xa0 + i);
@@ -191,7 +192,7 @@ int main(int argc, char **argv)
 	rc |= put("bad_magic");
 	start(0x0606);
 	m = msg(RTCP_CM_RTU, NULL, 0);
-	m[4] = 2;
+	m[4] = RTCP_CM_VERSION - 1; /* a peer of the contract before */
 	rc |= put("bad_version");
 	start(0x0707);
 	rp = rep(RTCP_CM_REP_PDATA_MAX);

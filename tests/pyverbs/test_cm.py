@@ -176,20 +176,27 @@ def tcp_sockets():
     return out
 
 
-def qp_socket_tos(qpn, peer_qpn, deadline=DEADLINE):
-    """The DSCP bits of the TOS of QP `qpn`'s own TCP socket. A QPN is
-    its listener's port << 8 | slot; the smaller QPN connects to the
-    larger's port, the larger accepts on it. Polled: the connection is
-    made in the background after RTR."""
+def qp_socket_tos(qpn, peer_qpn, want, deadline=DEADLINE):
+    """The DSCP bits of the TOS of QP `qpn`'s own TCP socket, polled
+    until they are `want` or the deadline passes (then what they are).
+    A QPN is its listener's port << 8 | slot; the smaller QPN connects
+    to the larger's port, the larger accepts on it. The connection is
+    made in the background after RTR, and an accepted socket gets its
+    QP's TOS only when the peer's hello has named the QP."""
     port = max(qpn, peer_qpn) >> 8
     end = time.monotonic() + deadline
+    seen = None
     while time.monotonic() < end:
         for lport, rport, tos in tcp_sockets():
             if (rport == port if qpn < peer_qpn else
                     lport == port and rport != port):
-                return tos & ~3  # the kernel owns TCP's ECN bits
+                seen = tos & ~3  # the kernel owns TCP's ECN bits
+        if seen == want:
+            break
         time.sleep(0.05)
-    raise AssertionError('no socket of QP %#x' % qpn)
+    if seen is None:
+        raise AssertionError('no socket of QP %#x' % qpn)
+    return seen
 
 
 def conn_param(pdata=b'', **kw):
@@ -247,10 +254,39 @@ class QpInitAttrC(ctypes.Structure):
                 ('qp_type', ctypes.c_int), ('sq_sig_all', ctypes.c_int)]
 
 
+class QpAttrC(ctypes.Structure):
+    """struct ibv_qp_attr: qp_state, eight more u32 and the cap (5 u32),
+    then the address vector at byte 56, 8-aligned, whose grh is dgid (16
+    bytes), flow_label, sgid_index, hop_limit, traffic_class (byte 22)."""
+    _fields_ = [('qp_state', ctypes.c_int), ('u32s', ctypes.c_uint32 * 13),
+                ('grh', ctypes.c_uint8 * 24), ('rest', ctypes.c_uint8 * 64)]
+
+    @property
+    def traffic_class(self):
+        return self.grh[22]
+
+
+assert ctypes.sizeof(QpAttrC) == 144
+IBV_QPS_RTR = 2
+IBV_QP_AV = 1 << 7
+
+
+def c_qp(cid):
+    """rdma_cm_id.qp (its 4th pointer)."""
+    return _P(ctypes.cast(cid, ctypes.POINTER(_P))[3])
+
+
 def c_qpn(cid):
-    """rdma_cm_id.qp->qp_num (the 4th pointer; ibv_qp's 14th u32)."""
-    qp = ctypes.cast(cid, ctypes.POINTER(_P))[3]
-    return ctypes.cast(qp, ctypes.POINTER(ctypes.c_uint32))[13]
+    """rdma_cm_id.qp->qp_num (ibv_qp's 14th u32)."""
+    return ctypes.cast(c_qp(cid), ctypes.POINTER(ctypes.c_uint32))[13]
+
+
+def c_qp_tclass(cid):
+    """The traffic class of the id's QP, as ibv_query_qp says."""
+    attr, init = QpAttrC(), QpInitAttrC()
+    assert libverbs.ibv_query_qp(c_qp(cid), ctypes.byref(attr), IBV_QP_AV,
+                                 ctypes.byref(init)) == 0
+    return attr.traffic_class
 
 
 def sockaddr_in(addr, port):
@@ -276,6 +312,7 @@ for _name, _res, _args in (
          [_P, _P, ctypes.POINTER(QpInitAttrC)]),
         ('rdma_destroy_qp', None, [_P]),
         ('rdma_get_src_port', ctypes.c_uint16, [_P]),
+        ('rdma_init_qp_attr', ctypes.c_int, [_P, _P, _P]),
         ('rdma_set_option', ctypes.c_int,
          [_P, ctypes.c_int, ctypes.c_int, _P, ctypes.c_size_t]),
         ('rdma_get_dst_port', ctypes.c_uint16, [_P]),
@@ -698,10 +735,13 @@ class CApi(unittest.TestCase):
                           cm_c.rdma_create_qp.argtypes[2])
         self.assertEqual(cm_c.rdma_create_qp(cid, None, arg), 0)
 
-    @bounded()
-    def test_tos_is_the_qp_traffic_class(self):
-        # RDMA_OPTION_ID_TOS: the QP's traffic class at RTR, and so its
-        # TCP socket's TOS / traffic class, as RoCE's IP header carries it
+    def tos_connection(self, active_tos=None, listen_tos=None):
+        """Connects an RC id to a listener, each with its
+        RDMA_OPTION_ID_TOS if given (before resolving: the kernel's
+        rdma_cm puts it in the route). Returns the traffic class of the
+        accepted id's rdma_init_qp_attr for RTR, then for the active and
+        the accepted side each the traffic class of its QP and the DSCP
+        bits of its QP's TCP socket."""
         port = free_port()
         ch = cm_c.rdma_create_event_channel()
         lid, cid, child = _P(), _P(), None
@@ -710,8 +750,11 @@ class CApi(unittest.TestCase):
         self.assertEqual(cm_c.rdma_create_id(ch, ctypes.byref(cid), None,
                                              ce.RDMA_PS_TCP), 0)
         try:
-            self.assertEqual(self.set_option(cid, ce.RDMA_OPTION_ID,
-                                             RDMA_OPTION_ID_TOS, b'\x60'), 0)
+            for i, tos in ((cid, active_tos), (lid, listen_tos)):
+                if tos is not None:
+                    self.assertEqual(self.set_option(
+                        i, ce.RDMA_OPTION_ID, RDMA_OPTION_ID_TOS,
+                        bytes([tos])), 0)
             src = sockaddr_in(ADDR, port)
             self.assertEqual(cm_c.rdma_bind_addr(lid, ctypes.byref(src)), 0)
             self.assertEqual(cm_c.rdma_listen(lid, 1), 0)
@@ -726,14 +769,20 @@ class CApi(unittest.TestCase):
             ev = self.get_event(ch, ce.RDMA_CM_EVENT_CONNECT_REQUEST)
             child = _P(ev.contents.id)
             self.ack(ev)
+            attr, mask = QpAttrC(qp_state=IBV_QPS_RTR), ctypes.c_int()
+            self.assertEqual(cm_c.rdma_init_qp_attr(
+                child, ctypes.byref(attr), ctypes.byref(mask)), 0)
+            self.assertTrue(mask.value & IBV_QP_AV)
+            out = [attr.traffic_class]
             self.rc_qp(child)
             self.assertEqual(cm_c.rdma_accept(child, ctypes.byref(param)), 0)
             for _ in range(2):  # the two ends', in either order
                 self.ack(self.get_event(ch, ce.RDMA_CM_EVENT_ESTABLISHED))
-            a, b = c_qpn(cid), c_qpn(child)
-            self.assertEqual(qp_socket_tos(a, b), 0x60)
-            # the listener set none: its side's QP keeps 0
-            self.assertEqual(qp_socket_tos(b, a), 0)
+            for a, b in ((cid, child), (child, cid)):
+                tclass = c_qp_tclass(a)
+                out += [tclass, qp_socket_tos(c_qpn(a), c_qpn(b),
+                                              tclass & ~3)]
+            return tuple(out)
         finally:
             for i in (child, cid):
                 if i:
@@ -741,6 +790,28 @@ class CApi(unittest.TestCase):
                     cm_c.rdma_destroy_id(i)
             cm_c.rdma_destroy_id(lid)
             cm_c.rdma_destroy_event_channel(ch)
+
+    @bounded()
+    def test_tos_is_the_qp_traffic_class(self):
+        # RDMA_OPTION_ID_TOS: the QP's traffic class at RTR, and so its
+        # TCP socket's TOS / traffic class, as RoCE's IP header carries
+        # it. The REQ carries it to the accepting side, whose QP takes
+        # it: the kernel's rdma_cm builds that id's path from the REQ.
+        self.assertEqual(self.tos_connection(active_tos=0x60),
+                         (0x60, 0x60, 0x60, 0x60, 0x60))
+        # any byte; the socket shows the DSCP bits (ECN is TCP's)
+        self.assertEqual(self.tos_connection(active_tos=0xff),
+                         (0xff, 0xff, 0xfc, 0xff, 0xfc))
+
+    @bounded()
+    def test_listener_tos_does_not_pass_on(self):
+        # the kernel's rdma_cm gives an accepted id no TOS of its
+        # listener's: the REQ's wins, and with none set it is 0
+        self.assertEqual(self.tos_connection(active_tos=0x60,
+                                             listen_tos=0xb8),
+                         (0x60, 0x60, 0x60, 0x60, 0x60))
+        self.assertEqual(self.tos_connection(listen_tos=0xb8),
+                         (0, 0, 0, 0, 0))
 
     @bounded()
     def test_fd_pollable_and_nonblocking(self):

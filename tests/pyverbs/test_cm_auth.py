@@ -39,13 +39,14 @@ from test_cm import (ADDR, CM_PORT, CONSUMER_REJECT, ROUTE,  # noqa: E402
                      ROUTE_MAGIC, ROUTE_NONE, CmEventC, CmEventFullC,
                      ConnParamC, cm_c, control_listener, free_port, pattern,
                      route_accept, routed, sockaddr_in)
-from test_cm_hostile import HDR, MAGIC, REJ, REJ_FIXED, REQ, msg  # noqa
+from test_cm_hostile import (HDR, MAGIC, REJ, REJ_FIXED, REQ,  # noqa
+                             REQ_FIXED, VERSION, msg)
 
 _P = ctypes.c_void_p
 # the device's mode as registered ('' = the default, auth)
 PSP = os.environ.get('RDMA_TCP_TEST_PSP', '')
 REJ_AUTH = 0x100  # cm_proto.h: RTCP_CM_REJ_AUTH
-REQ_BODY = bytes(32)  # a REQ's fixed part, no private data
+REQ_BODY = bytes(REQ_FIXED)  # a REQ's fixed part, no private data
 # every expected event comes well within this (the handshake's deadline,
 # CM_HS_TIMEOUT_MS, is 10 s)
 DEADLINE = 20
@@ -179,7 +180,7 @@ class AuthListener(unittest.TestCase):
         answer = read_to_eof(s)
         self.assertEqual(len(answer), HDR.size + REJ_FIXED, answer)
         self.assertEqual(HDR.unpack(answer[:HDR.size]),
-                         (MAGIC, 1, REJ, REJ_FIXED))
+                         (MAGIC, VERSION, REJ, REJ_FIXED))
         self.assertEqual(struct.unpack('!H', answer[HDR.size:][:2])[0],
                          REJ_AUTH)
         self.assertTrue(self.srv.quiet(), 'an event for a plain peer')

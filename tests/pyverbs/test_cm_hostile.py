@@ -30,21 +30,24 @@ import pyverbs.cm_enums as ce
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rtcp_verbs import bounded, preloaded, raw_wire, readable  # noqa: E402
-from test_cm import (ADDR, CONSUMER_REJECT, CmEventC,  # noqa: E402
-                     CmEventFullC, ConnParamC, cm_c, control_listener,
-                     free_port, pattern, route_accept, sockaddr_in)
+from test_cm import (ADDR, CONSUMER_REJECT, RDMA_OPTION_ID_TOS,  # noqa
+                     CmEventC, CmEventFullC, ConnParamC, cm_c,
+                     control_listener, free_port, pattern, route_accept,
+                     sockaddr_in)
 
 _P = ctypes.c_void_p
 MAGIC = 0x5254434d
+VERSION = 2  # 2: the REQ carries the initiator's traffic class
 HDR = struct.Struct('!IBBH')
 REQ, REP, REJ, RTU, DREQ, DREP = range(1, 7)
-REQ_FIXED, REP_FIXED, REJ_FIXED = 32, 32, 4
+REQ_FIXED, REP_FIXED, REJ_FIXED = 33, 32, 4
+REQ_TOS = 31  # the traffic class's byte in a REQ body
 # an ignored message would leave the attempt waiting for the connect
 # timeout: every answer is due well before this
 DEADLINE = 10
 
 
-def msg(mtype, body=b'', length=None, magic=MAGIC, version=1):
+def msg(mtype, body=b'', length=None, magic=MAGIC, version=VERSION):
     return HDR.pack(magic, version, mtype,
                     len(body) if length is None else length) + body
 
@@ -132,8 +135,9 @@ class CmPeerBase(unittest.TestCase):
 
 class HostileCmPeer(CmPeerBase):
 
-    def request(self):
-        """rdma_connect; accepts the control connection, reads the REQ."""
+    def request(self, tos=0):
+        """rdma_connect; accepts the control connection, reads the REQ,
+        which must carry the id's traffic class."""
         pdata = pattern(20, 3)
         buf = (ctypes.c_uint8 * len(pdata))(*pdata)
         param = ConnParamC(ctypes.cast(buf, _P), len(pdata), 1, 1, 0, 7, 7,
@@ -142,8 +146,10 @@ class HostileCmPeer(CmPeerBase):
         self.conn = route_accept(self.lsock, self.port, self.PS, DEADLINE)
         magic, version, mtype, length = HDR.unpack(self.recv_exact(HDR.size))
         self.assertEqual((magic, version, mtype, length),
-                         (MAGIC, 1, REQ, REQ_FIXED + len(pdata)))
+                         (MAGIC, VERSION, REQ, REQ_FIXED + len(pdata)))
         body = self.recv_exact(length)
+        self.assertEqual(body[REQ_TOS], tos)
+        self.assertEqual(body[REQ_FIXED - 1], len(pdata))
         self.assertEqual(body[REQ_FIXED:], pdata)
 
     def refused(self, data):
@@ -172,8 +178,21 @@ class HostileCmPeer(CmPeerBase):
         self.refused(msg(REJ, rej_body(b''), magic=MAGIC ^ 1))
 
     @bounded()
+    def test_req_carries_tos(self):
+        # RDMA_OPTION_ID_TOS travels in the REQ, as the IB CM REQ's path
+        # carries the traffic class (the passive side's QP takes it)
+        tos = ctypes.create_string_buffer(b'\xb9', 1)
+        self.assertEqual(cm_c.rdma_set_option(
+            self.cid, ce.RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, tos, 1), 0)
+        self.request(tos=0xb9)
+        self.conn.sendall(msg(REJ, rej_body(b'')))
+        self.ack(self.event(ce.RDMA_CM_EVENT_REJECTED))
+        self.closed()
+
+    @bounded()
     def test_bad_version(self):
-        self.refused(msg(REJ, rej_body(b''), version=2))
+        # version 1: a peer of the contract before the REQ had a TOS
+        self.refused(msg(REJ, rej_body(b''), version=VERSION - 1))
 
     @bounded()
     def test_length_over_largest_body(self):
@@ -236,7 +255,8 @@ class HostileSidrPeer(CmPeerBase):
         self.conn = route_accept(self.lsock, self.port, self.PS, DEADLINE)
         magic, version, mtype, length = HDR.unpack(self.recv_exact(HDR.size))
         self.assertEqual((magic, version, mtype, length),
-                         (MAGIC, 1, SIDR_REQ, SIDR_REQ_FIXED + len(pdata)))
+                         (MAGIC, VERSION, SIDR_REQ,
+                          SIDR_REQ_FIXED + len(pdata)))
         body = self.recv_exact(length)
         # the port space, then the private data
         self.assertEqual(struct.unpack('!H', body[16:18])[0], self.PS)
