@@ -932,9 +932,11 @@ class Report:
         for jid, r in self.jobs.items():
             kind = jid.split(':')[0]
             metric = main.get(kind)
-            if kind == 'ucx':
+            if kind in ('ucx', 'ucxv', 'ucxo'):
                 metric = 'usec' if jid.split(':')[1].endswith('_lat') \
                     else 'gbps'
+            elif kind == 'mpi':
+                metric = 'usec' if jid.split(':')[2] == '8' else 'gbps'
             extra = []
             if metric in ('gbps',) and 'mmsgs' in r.vals:
                 extra = ['mmsgs']
