@@ -61,12 +61,16 @@ def parse_perftest_lat(text, _arg):
     hdr = text.find('#bytes')
     if hdr < 0:
         _fail('no #bytes table')
+    # bytes iterations t_min t_max t_typical t_avg [t_stdev p99 p99.9]
     m = re.search(r'^\s*(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+'
-                  r'([\d.]+)', text[hdr:], re.M)
+                  r'([\d.]+)(?:\s+([\d.]+)\s+([\d.]+))?', text[hdr:], re.M)
     if not m:
         _fail('no result row')
-    return {'usec': float(m.group(5)), 'usec_avg': float(m.group(6)),
-            'usec_min': float(m.group(3))}
+    out = {'usec': float(m.group(5)), 'usec_avg': float(m.group(6)),
+           'usec_min': float(m.group(3))}
+    if m.group(8):
+        out['usec_p99'] = float(m.group(8))
+    return out
 
 
 def parse_iperf3(text, _arg):
@@ -148,10 +152,14 @@ def parse_mpi_pp(text, _arg):
 
 def parse_sockperf(text, _arg):
     p50 = _last_match(r'percentile 50\.000 =\s*([\d.]+)', text)
+    p99 = _last_match(r'percentile 99\.000 =\s*([\d.]+)', text)
     avg = _last_match(r'avg-latency=([\d.]+)', text)
     if not p50 or not avg:
         _fail('no percentile 50 / avg-latency')
-    return {'usec': float(p50.group(1)), 'usec_avg': float(avg.group(1))}
+    out = {'usec': float(p50.group(1)), 'usec_avg': float(avg.group(1))}
+    if p99:
+        out['usec_p99'] = float(p99.group(1))
+    return out
 
 
 def parse_fi_pingpong(text, _arg):
@@ -538,6 +546,15 @@ class Report:
             self.w('| ' + ' | '.join(cells) + ' |')
         self.w()
         self.event_latency()
+        p99 = [(j, self.get(j, 'usec_p99'), self.get(j, 'usec'))
+               for j in self.jobs if j.split(':')[0] in
+               ('pt_lat', 'psp_lat', 'sockperf', 'pt_late')]
+        p99 = [x for x in p99 if x[1] is not None]
+        if p99:
+            self.w('p99 (µs) and p99 ÷ typical: ' + '; '.join(
+                '%s %s (%s)' % (j, fmt(v), fmt(self.ratio(v, t)))
+                for j, v, t in p99) + '.')
+            self.w()
         self.w('Averages (µs): ' + '; '.join(
             '%s %s' % (j, fmt(self.get(j, 'usec_avg')))
             for j in self.jobs if j.split(':')[0] in
@@ -870,6 +887,10 @@ class Report:
           'sockperf:8', 'usec', '<=', 1.5, unit='µs')
         t('ib_read_lat 8 B (RTT) ÷ sockperf one-way', 'pt_lat:read:8', 'usec',
           'sockperf:8', 'usec', '<=', 2.6, unit='µs')
+        for op in ('send', 'write', 'read'):
+            jid = 'pt_lat:%s:8' % op
+            t('ib_%s_lat 8 B p99 ÷ its typical' % op, jid, 'usec_p99', jid,
+              'usec', '<=', 3, unit='µs')
         for label, jid, ref, rname in self.EV_ROWS:
             t('%s 8 B ÷ %s one-way' % (label, rname), jid, 'usec', ref,
               'usec', '<=', 1.5, unit='µs')
