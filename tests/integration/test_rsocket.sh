@@ -3,8 +3,11 @@
 #
 # rsockets under the preload with stock rdmacm-utils programs: rstream
 # over 127.0.0.1 and ::1 on a tcp device (librdmacm-ext/rsock.c carries
-# the rsocket API on kernel TCP sockets), and riostream's refusal
-# (riomap is not offered: a clean error, not a hang).
+# the rsocket API on kernel TCP sockets), and riostream (riomap/riowrite:
+# framed rsockets, librdmacm-ext/rio_*.c) in its non-blocking, blocking
+# and async modes with data verification; riowrite past the peer's
+# mapping, and a hostile peer (rio_peer.py) that does not frame or writes
+# outside the mapping: clean errors, resets, no crash or hang.
 #
 #   tests/integration/test_rsocket.sh PATH/TO/rdma-tcp
 #
@@ -21,7 +24,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 rt_args "$@"
 san_setup "$RDMA_TCP" || exit 2
-need_tools ss timeout rstream riostream
+need_tools ss timeout rstream riostream /usr/bin/python3
 
 TMO=${RSOCKET_TIMEOUT:-20}
 LOGS=$(mktemp -d /tmp/rdma-tcp-rsocket.XXXXXX)
@@ -37,7 +40,7 @@ fi
 cleanup() {
 	local rc=$?
 	[ -n "$BG_PID" ] && kill "$BG_PID" 2>/dev/null
-	rm -rf "$LOGS"
+	[ -n "${KEEP_LOGS:-}" ] || rm -rf "$LOGS"
 	(exit "$rc") # the status lo_device's cleanup passes on
 	_lo_device_cleanup
 }
@@ -83,24 +86,77 @@ pair v4-64k-nonblocking rstream 127.0.0.1 -S 65536 -C 50 -T n
 pair v4-verify rstream 127.0.0.1 -S 10000 -C 20 -T v
 pair v6-4k rstream ::1 -S 4096 -C 100
 
-# riostream: riomap is refused (ENOSYS), both sides exit with an error
-timeout -k 5 "$TMO" "${RUN[@]}" riostream -b 127.0.0.1 -p "$PORT" -S 4096 -C 10 \
-	>"$LOGS/rio-server.log" 2>&1 </dev/null &
-BG_PID=$!
-if poll 10 listening "" "$PORT"; then
-	timeout -k 5 "$TMO" "${RUN[@]}" riostream -s 127.0.0.1 -p "$PORT" -S 4096 -C 10 \
-		>"$LOGS/rio-client.log" 2>&1 </dev/null
-	crc=$?
-	wait "$BG_PID"
-	src=$?
+# riostream: riomap/riowrite on framed rsockets (RDMA_IOMAPSIZE, rio_*.c);
+# -T v checks every byte the peer placed, the exit status says it did
+pair rio-64k-verify riostream 127.0.0.1 -S 65536 -C 100 -I 10 -T v
+pair rio-100k-blocking riostream 127.0.0.1 -S 100000 -C 20 -I 5 -T b -T v
+pair rio-lat-async riostream 127.0.0.1 -S 64 -C 1 -I 500 -T a
+pair rio-4m-v6-verify riostream ::1 -S 4194304 -C 3 -I 2 -T v
+
+# start_server LABEL ARGS...: a riostream server in the background (BG_PID)
+start_server() {
+	local label=$1
+	shift
+	timeout -k 5 "$TMO" "${RUN[@]}" riostream -b 127.0.0.1 -p "$PORT" "$@" \
+		>"$LOGS/$label-server.log" 2>&1 </dev/null &
+	BG_PID=$!
+	poll 10 listening "" "$PORT" && return 0
+	fail "$label" "server not listening: $(tail -n 4 "$LOGS/$label-server.log")"
+	stop_server
+	return 1
+}
+stop_server() {
+	kill "$BG_PID" 2>/dev/null
+	wait "$BG_PID" 2>/dev/null
 	BG_PID=
-	if [ "$crc" != 0 ] && [ "$crc" != 124 ] && [ "$src" != 124 ] &&
-		grep -qi 'riomap' "$LOGS"/rio-*.log; then
-		ok "riostream: riomap refused, exit $crc/$src (no hang)"
+}
+san_clean() { ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$@"; }
+
+# A writer whose riowrite runs past the peer's mapping (the server maps
+# 4 KiB, the client writes 8 KiB): EINVAL at the writer, no hang. The
+# server spins on its memory, as riostream does, and is stopped.
+if start_server rio-beyond -S 4096 -C 1 -I 1; then
+	timeout -k 5 "$TMO" "${RUN[@]}" riostream -s 127.0.0.1 -p "$PORT" \
+		-S 8192 -C 1 -I 1 >"$LOGS/rio-beyond-client.log" 2>&1 </dev/null
+	crc=$?
+	stop_server
+	if [ "$crc" != 0 ] && [ "$crc" != 124 ] &&
+		grep -q 'riowrite: Invalid argument' "$LOGS/rio-beyond-client.log" &&
+		san_clean "$LOGS"/rio-beyond-*.log; then
+		ok "riowrite beyond the peer's mapping: EINVAL at the writer (exit $crc)"
 	else
-		fail "riostream refusal" "server rc=$src client rc=$crc"$'\n'"$(tail -n 4 "$LOGS"/rio-*.log)"
+		fail "riowrite beyond the mapping" "client rc=$crc"$'\n'"$(tail -n 4 "$LOGS"/rio-beyond-*.log)"
 	fi
-else
-	fail "riostream" "server not listening: $(tail -n 4 "$LOGS/rio-server.log")"
 fi
+
+# A hostile peer (rio_peer.py) against a riostream server: a peer that
+# does not frame, a WRITE whose offset wraps, each while the server is in
+# an r* call (it must fail with an error, not crash or hang); a WRITE past
+# the end of the announced mapping while it spins on its memory (the
+# connection is reset; the ASan pass catches a byte written past it).
+peer() {
+	local label=rio-peer-$1 want=$2 prc src=stopped
+	start_server "$label" -S 4096 -C 1 -I 1 || return
+	/usr/bin/python3 "$HERE/rio_peer.py" "$PORT" "$1" \
+		>"$LOGS/$label-peer.log" 2>&1
+	prc=$?
+	if [ "$want" = exits ]; then
+		wait "$BG_PID" # it ends by itself (timeout's 124 if it hangs)
+		src=$?
+		BG_PID=
+	else
+		stop_server
+	fi
+	if [ "$prc" = 0 ] && san_clean "$LOGS/$label-server.log" &&
+		{ [ "$want" != exits ] || { [ "$src" != 0 ] && [ "$src" != 124 ] && [ "$src" != 137 ] &&
+			grep -qE '^(riomap|rrecv): (Protocol error|Permission denied)' \
+				"$LOGS/$label-server.log"; }; }; then
+		ok "hostile peer, $1: reset; server: $(grep -hE '^(riomap|rrecv)' "$LOGS/$label-server.log" || echo "spinning on its memory, stopped")"
+	else
+		fail "hostile peer, $1" "peer rc=$prc server rc=$src"$'\n'"$(tail -n 4 "$LOGS/$label-peer.log" "$LOGS/$label-server.log")"
+	fi
+}
+peer garbage exits
+peer wrap exits
+peer straddle spins
 finish
