@@ -405,6 +405,8 @@ static bool rio_recvmsg(int s, struct msghdr *m, int flags, ssize_t *ret)
 	if (!rs)
 		return false;
 	*ret = recvmsg(s, m, flags);
+	if (*ret >= 0)
+		m->msg_namelen = 0; /* a stream socket names no sender */
 	for (size_t i = 0; i < m->msg_iovlen; i++)
 		want += m->msg_iov[i].iov_len;
 	/* the end of the bytes of a connection that broke: its error */
