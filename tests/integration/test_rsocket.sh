@@ -24,11 +24,18 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 rt_args "$@"
 san_setup "$RDMA_TCP" || exit 2
-need_tools ss timeout rstream riostream /usr/bin/python3
+require_root # the namespace phase
+need_tools ip ss timeout rstream riostream /usr/bin/python3
 
 TMO=${RSOCKET_TIMEOUT:-20}
 LOGS=$(mktemp -d /tmp/rdma-tcp-rsocket.XXXXXX)
 BG_PID=
+NSA=rtcp-rioA-$$
+NSB=rtcp-rioB-$$
+IPA=10.89.0.1
+IPB=10.89.0.2
+SNS= # the namespaces pair runs its server and client in
+CNS=
 lo_device tcp0
 PRE=$("$RDMA_TCP" env | sed -n 's/^export LD_PRELOAD=//p' | tr -d "'\"")
 if [ "$SAN_ACTIVE" = 1 ]; then
@@ -40,6 +47,8 @@ fi
 cleanup() {
 	local rc=$?
 	[ -n "$BG_PID" ] && kill "$BG_PID" 2>/dev/null
+	ns_del "$NSA" tcpA
+	ns_del "$NSB" tcpB
 	[ -n "${KEEP_LOGS:-}" ] || rm -rf "$LOGS"
 	(exit "$rc") # the status lo_device's cleanup passes on
 	_lo_device_cleanup
@@ -49,24 +58,25 @@ trap cleanup EXIT
 PORT=7480
 while port_used "" "$PORT" && [ "$PORT" -lt 7580 ]; do PORT=$((PORT + 1)); done
 
-# pair LABEL PROG ADDR [ARGS...]: server bound to ADDR, client to it;
-# both must exit 0 and report their transfers
+# pair LABEL PROG ADDR [ARGS...]: server bound to ADDR, client to it
+# (in namespaces SNS and CNS if set); both must exit 0 and report their
+# transfers
 pair() {
 	local label=$1 prog=$2 addr=$3 slog clog src crc
 	shift 3
 	slog=$LOGS/$label-server.log
 	clog=$LOGS/$label-client.log
-	timeout -k 5 "$TMO" "${RUN[@]}" "$prog" -b "$addr" -p "$PORT" "$@" \
+	in_ns "$SNS" timeout -k 5 "$TMO" "${RUN[@]}" "$prog" -b "$addr" -p "$PORT" "$@" \
 		>"$slog" 2>&1 </dev/null &
 	BG_PID=$!
-	if ! poll 10 listening "" "$PORT"; then
+	if ! poll 10 listening "$SNS" "$PORT"; then
 		kill "$BG_PID" 2>/dev/null
 		wait "$BG_PID"
 		BG_PID=
 		fail "$label" "server not listening on $PORT: $(tail -n 4 "$slog")"
 		return
 	fi
-	timeout -k 5 "$TMO" "${RUN[@]}" "$prog" -s "$addr" -p "$PORT" "$@" \
+	in_ns "$CNS" timeout -k 5 "$TMO" "${RUN[@]}" "$prog" -s "$addr" -p "$PORT" "$@" \
 		>"$clog" 2>&1 </dev/null
 	crc=$?
 	wait "$BG_PID"
@@ -159,4 +169,17 @@ peer() {
 peer garbage exits
 peer wrap exits
 peer straddle spins
+
+# Across two namespaces joined by a veth pair, tcpA and tcpB
+if out=$(veth_pair "$NSA" "$IPA" "$NSB" "$IPB" 2>&1) &&
+	out=$(ip netns exec "$NSA" "$RDMA_TCP" link add tcpA netdev vethA 2>&1) &&
+	out=$(ip netns exec "$NSB" "$RDMA_TCP" link add tcpB netdev vethB 2>&1); then
+	SNS=$NSA CNS=$NSB
+	pair netns-rstream rstream "$IPA" -S 65536 -C 50
+	pair netns-rio-verify riostream "$IPA" -S 65536 -C 50 -I 4 -T v
+	pair netns-rio-lat-blocking riostream "$IPA" -S 64 -C 1 -I 300 -T b
+	SNS= CNS=
+else
+	fail "namespaces $NSA and $NSB joined by veth" "$out"
+fi
 finish
