@@ -178,7 +178,7 @@ if out=$(veth_pair "$NSA" "$IPA" "$NSB" "$IPB" 2>&1) &&
 	pair netns-rstream rstream "$IPA" -S 65536 -C 50
 	pair netns-rio-verify riostream "$IPA" -S 65536 -C 50 -I 4 -T v
 	pair netns-rio-lat-blocking riostream "$IPA" -S 64 -C 1 -I 300 -T b
-	SNS= CNS=
+	SNS='' CNS=''
 else
 	fail "namespaces $NSA and $NSB joined by veth" "$out"
 fi
