@@ -11,8 +11,8 @@
  * passes DATA bytes on to the application's end in order. Sends write
  * whole frames to the TCP socket. Other rsockets stay kernel TCP sockets.
  *
- * Files: rio_sock.c (descriptor table, connect/accept, close, options,
- * poll), rio_map.c (riomap/riounmap, the mapping tables), rio_tx.c
+ * Files: rio_sock.c (descriptor table, connect/accept, close, options),
+ * rio_poll.c (rpoll, rselect), rio_map.c (riomap/riounmap, the mapping tables), rio_tx.c
  * (frames out: rsend, riowrite), rio_rx.c (the receive thread).
  *
  * Locking, per socket: tx_lock keeps a frame whole (taken by senders
@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -80,6 +81,12 @@ struct rio_sock *rio_framed(int fd);
 /* Sets rs->err (first error wins) and wakes hello waiters. */
 void rio_fail(struct rio_sock *rs, int err);
 int rio_error(struct rio_sock *rs);
+bool rio_any_framed(void);
+
+/* rio_poll.c */
+bool rio_poll(struct pollfd *fds, nfds_t n, int timeout, int *ret);
+bool rio_select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *t,
+		int *ret);
 
 /* rio_map.c */
 off_t rio_iomap(int s, void *buf, size_t len, int prot, int flags, off_t off);
@@ -119,6 +126,8 @@ struct rio_ops {
 	bool (*sendmsg)(int s, const struct msghdr *m, int flags, ssize_t *ret);
 	bool (*recvmsg)(int s, struct msghdr *m, int flags, ssize_t *ret);
 	bool (*poll)(struct pollfd *fds, nfds_t n, int timeout, int *ret);
+	bool (*select)(int n, fd_set *r, fd_set *w, fd_set *e,
+		       struct timeval *t, int *ret);
 	off_t (*iomap)(int s, void *buf, size_t len, int prot, int flags,
 		       off_t off);
 	int (*iounmap)(int s, void *buf, size_t len);

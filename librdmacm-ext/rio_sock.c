@@ -428,53 +428,9 @@ static bool rio_sendmsg_s(int s, const struct msghdr *m, int flags,
 	return true;
 }
 
-/* poll with framed rsockets: POLLIN from the application's end, POLLOUT
- * from the TCP socket (room for a frame), POLLERR once broken. */
-static bool rio_poll(struct pollfd *fds, nfds_t n, int timeout, int *ret)
+bool rio_any_framed(void)
 {
-	struct rio_sock *rs;
-	struct pollfd *p;
-	nfds_t i;
-	int r;
-
-	if (!atomic_load(&framed_count))
-		return false;
-	for (i = 0; i < n && !rio_framed(fds[i].fd); i++)
-		;
-	if (i == n)
-		return false;
-	p = calloc(2 * n, sizeof(*p));
-	if (!p) {
-		errno = ENOMEM;
-		*ret = -1;
-		return true;
-	}
-	for (i = 0; i < n; i++) {
-		rs = rio_framed(fds[i].fd);
-		p[2 * i] = fds[i];
-		p[2 * i + 1].fd = -1;
-		if (rs && (fds[i].events & POLLOUT)) {
-			p[2 * i].events &= ~POLLOUT;
-			p[2 * i + 1].fd = rs->tcp;
-			p[2 * i + 1].events = POLLOUT;
-		}
-	}
-	r = poll(p, 2 * n, timeout);
-	*ret = r;
-	if (r > 0) {
-		*ret = 0;
-		for (i = 0; i < n; i++) {
-			rs = rio_framed(fds[i].fd);
-			fds[i].revents = p[2 * i].revents;
-			if (p[2 * i + 1].fd >= 0)
-				fds[i].revents |= p[2 * i + 1].revents;
-			if (rs && rio_error(rs))
-				fds[i].revents |= POLLERR;
-			*ret += !!fds[i].revents;
-		}
-	}
-	free(p);
-	return true;
+	return atomic_load(&framed_count) > 0;
 }
 
 const struct rio_ops rio_ops_impl = {
@@ -490,6 +446,7 @@ const struct rio_ops rio_ops_impl = {
 	.sendmsg = rio_sendmsg_s,
 	.recvmsg = rio_recvmsg,
 	.poll = rio_poll,
+	.select = rio_select,
 	.iomap = rio_iomap,
 	.iounmap = rio_iounmap,
 	.iowrite = rio_iowrite,

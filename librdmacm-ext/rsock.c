@@ -264,6 +264,10 @@ EXT_EXPORT int rselect(int n, fd_set *r, fd_set *w, fd_set *e,
 		       struct timeval *t)
 {
 	RS_FORWARD(rselect, -1, n, r, w, e, t);
+	int ret;
+
+	if (rio()->select(n, r, w, e, t, &ret))
+		return ret;
 	return select(n, r, w, e, t);
 }
 

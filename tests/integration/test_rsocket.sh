@@ -170,6 +170,17 @@ peer garbage exits
 peer wrap exits
 peer straddle spins
 
+# The API of framed rsockets, call by call (rio_api.py, ctypes): errors,
+# slots, offsets, rselect, a peer that does not frame
+while IFS= read -r line; do
+	case $line in
+	"ok - "*) ok "api: ${line#ok - }" ;;
+	"FAIL - "*) fail "api: ${line#FAIL - }" "" ;;
+	*) echo "    | $line" ;;
+	esac
+done < <(timeout -k 5 "$TMO" "${RUN[@]}" /usr/bin/python3 "$HERE/rio_api.py" 2>&1 </dev/null ||
+	echo "FAIL - rio_api.py exited with status $?")
+
 # Across two namespaces joined by a veth pair, tcpA and tcpB
 if out=$(veth_pair "$NSA" "$IPA" "$NSB" "$IPB" 2>&1) &&
 	out=$(ip netns exec "$NSA" "$RDMA_TCP" link add tcpA netdev vethA 2>&1) &&
