@@ -7,13 +7,15 @@
 # framed rsockets, librdmacm-ext/rio_*.c) in its non-blocking, blocking
 # and async modes with data verification; riowrite past the peer's
 # mapping, and a hostile peer (rio_peer.py) that does not frame or writes
-# outside the mapping: clean errors, resets, no crash or hang.
+# outside the mapping: clean errors, resets, no crash or hang; the framed
+# API call by call (rio_api.py); rstream and riostream across two
+# namespaces joined by a veth pair (10.89.0.0/24, tcpA and tcpB).
 #
 #   tests/integration/test_rsocket.sh PATH/TO/rdma-tcp
 #
-# A private registry with tcp0 on lo; a free port found at start. Each
-# process runs under `timeout` (RSOCKET_TIMEOUT, default 20 s); the client
-# starts once the server listens. Prints one line per check and
+# As root. A private registry with tcp0 on lo; a free port found at
+# start. Each process runs under `timeout` (RSOCKET_TIMEOUT, default 20 s);
+# the client starts once the server listens. Prints one line per check and
 # "N passed, N failed"; exit 1 on any failure, 2 on a usage error.
 
 set -uo pipefail
