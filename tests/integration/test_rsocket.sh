@@ -104,6 +104,18 @@ pair rio-64k-verify riostream 127.0.0.1 -S 65536 -C 100 -I 10 -T v
 pair rio-100k-blocking riostream 127.0.0.1 -S 100000 -C 20 -I 5 -T b -T v
 pair rio-lat-async riostream 127.0.0.1 -S 64 -C 1 -I 500 -T a
 pair rio-4m-v6-verify riostream ::1 -S 4194304 -C 3 -I 2 -T v
+# In the ASan pass, one run with leak detection (off for stock programs
+# elsewhere, sanitize.sh): a framed rsocket's thread, table entry and
+# mappings are all freed by rclose. (librdmacm-ext keeps the device lists
+# it took its devices from, cm_devices.c: not a leak of this code.)
+if [ "$SAN_ACTIVE" = 1 ]; then
+	printf 'leak:ibv_get_device_list\n' >"$LOGS/lsan.supp"
+	SAVED_RUN=("${RUN[@]}")
+	RUN+=("ASAN_OPTIONS=${SAN_ASAN_OPTIONS/detect_leaks=0/detect_leaks=1}"
+		"LSAN_OPTIONS=suppressions=$LOGS/lsan.supp")
+	pair rio-no-leaks riostream 127.0.0.1 -S 65536 -C 20 -I 3 -T v
+	RUN=("${SAVED_RUN[@]}")
+fi
 
 # start_server LABEL ARGS...: a riostream server in the background (BG_PID)
 start_server() {
