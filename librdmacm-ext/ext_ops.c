@@ -67,4 +67,5 @@ EXT_EXPORT const struct rdmacm_ext_ops rdmacm_ext_ops_impl = {
 	.rdma_leave_multicast = ext_rdma_leave_multicast,
 	.rdma_get_devices = cm_get_devices,
 	.rdma_free_devices = cm_free_devices,
+	.rio = &rio_ops_impl,
 };

@@ -18,7 +18,9 @@
 #include <rdma/rdma_cma.h>
 #include <rdma/rdma_verbs.h>
 
-#define RDMACM_EXT_OPS_VERSION 2
+#include "rio.h"
+
+#define RDMACM_EXT_OPS_VERSION 3
 #define RDMACM_EXT_OPS_SYMBOL  "rdmacm_ext_ops_impl"
 
 struct rdmacm_ext_ops {
@@ -95,6 +97,8 @@ struct rdmacm_ext_ops {
 				    struct sockaddr *addr);
 	struct ibv_context **(*rdma_get_devices)(int *num);
 	void (*rdma_free_devices)(struct ibv_context **list);
+	/* framed rsockets (rio.h), for rsock.c */
+	const struct rio_ops *rio;
 };
 
 /* The table of this copy of the implementation (ext_ops.c). */
