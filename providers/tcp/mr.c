@@ -114,11 +114,17 @@ static void mr_quiesce(struct tcp_mr *mr)
  * instead of landing in the old range the application may unmap now. The
  * key stays: its random tag is unique among live objects (keytab.h).
  */
-static void mr_apply_rereg(struct tcp_context *ctx, struct tcp_mr *mr,
-			   int flags, struct ibv_pd *ibpd, void *addr,
-			   size_t length, int access)
+static int mr_apply_rereg(struct tcp_context *ctx, struct tcp_mr *mr, int flags,
+			  struct ibv_pd *ibpd, void *addr, size_t length,
+			  int access)
 {
 	tcp_mutex_lock(&ctx->keys.lock);
+	/* windows are bound to it: under the lock that binds them (mw.c),
+	 * so none is bound between this look and the change */
+	if (atomic_load(&mr->mws)) {
+		tcp_mutex_unlock(&ctx->keys.lock);
+		return EINVAL;
+	}
 	mr->serial = atomic_fetch_add(&mr_serials, 1) + 1;
 	if (flags & IBV_REREG_MR_CHANGE_PD) {
 		atomic_fetch_sub(&mr->pd->users, 1);
@@ -135,6 +141,7 @@ static void mr_apply_rereg(struct tcp_context *ctx, struct tcp_mr *mr,
 	mr->access = access;
 	tcp_mutex_unlock(&ctx->keys.lock);
 	mr_quiesce(mr);
+	return 0;
 }
 
 int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *ibpd,
@@ -159,8 +166,9 @@ int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *ibpd,
 	err = tcp_mr_check_access(new_access);
 	if (err)
 		return tcp_fail(err);
+	/* windows bound to it (looked at again under the lock, below) */
 	if (atomic_load(&mr->mws))
-		return tcp_fail(EINVAL); /* windows are bound to it */
+		return tcp_fail(EINVAL);
 	if (flags &
 	    (IBV_REREG_MR_CHANGE_TRANSLATION | IBV_REREG_MR_CHANGE_ACCESS)) {
 		err = mr_check_range(naddr, nlen, new_access);
@@ -168,7 +176,9 @@ int tcp_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *ibpd,
 			return tcp_fail(err);
 	}
 
-	mr_apply_rereg(ctx, mr, flags, ibpd, naddr, nlen, new_access);
+	err = mr_apply_rereg(ctx, mr, flags, ibpd, naddr, nlen, new_access);
+	if (err)
+		return tcp_fail(err);
 	vmr->access = new_access;
 	return 0;
 }
