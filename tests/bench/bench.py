@@ -181,28 +181,25 @@ def parse_time(text, _arg):
             'maxrss_kb': int(m.group(3))}
 
 
-def parse_qp_mem(text, _arg):
-    m = _last_match(r'^pairs=.*$', text)
+def _kv_line(text, first, what):
+    """The last line of key=value words that starts with @first=."""
+    m = _last_match(r'^%s=.*$' % first, text)
     if not m:
-        _fail('no qp_mem line')
+        _fail('no %s line' % what)
     return {k: float(v) for k, v in
             (kv.split('=') for kv in m.group(0).split())}
+
+
+def parse_qp_mem(text, _arg):
+    return _kv_line(text, 'pairs', 'qp_mem')
 
 
 def parse_read_hol(text, _arg):
-    m = _last_match(r'^idle_us=.*$', text)
-    if not m:
-        _fail('no read_hol line')
-    return {k: float(v) for k, v in
-            (kv.split('=') for kv in m.group(0).split())}
+    return _kv_line(text, 'idle_us', 'read_hol')
 
 
 def parse_limits(text, _arg):
-    m = _last_match(r'^memcpy_l2_gbps=.*$', text)
-    if not m:
-        _fail('no limits line')
-    return {k: float(v) for k, v in
-            (kv.split('=') for kv in m.group(0).split())}
+    return _kv_line(text, 'memcpy_l2_gbps', 'limits')
 
 
 PARSERS = {
