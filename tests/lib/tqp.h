@@ -15,7 +15,9 @@
 struct tqp_path {
 	uint32_t dest_qpn;
 	union ibv_gid dgid;
+	uint8_t sgid_index;
 	uint8_t hop_limit;
+	uint8_t traffic_class;
 	uint8_t rd_atomic; /* max_rd_atomic and max_dest_rd_atomic */
 	uint8_t min_rnr_timer;
 	uint8_t timeout;
@@ -63,7 +65,9 @@ static inline int tqp_rtr(struct ibv_qp *qp, const struct tqp_path *p)
 	a.ah_attr.is_global = 1;
 	a.ah_attr.port_num = 1;
 	a.ah_attr.grh.dgid = p->dgid;
+	a.ah_attr.grh.sgid_index = p->sgid_index;
 	a.ah_attr.grh.hop_limit = p->hop_limit;
+	a.ah_attr.grh.traffic_class = p->traffic_class;
 	if (qp->qp_type != IBV_QPT_UC)
 		mask |= IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER;
 	return ibv_modify_qp(qp, &a, mask);
