@@ -44,6 +44,7 @@
 
 #include "tcheck.h"
 #include "tdev.h"
+#include "tqp.h"
 
 #define NPAIRS	4
 #define TRIP_MS 20000
@@ -93,39 +94,11 @@ static void conn_fds(unsigned char *set, int max)
 
 static int to_rts(struct ibv_qp *qp, uint32_t dest, uint8_t tclass)
 {
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1 };
+	struct tqp_path p = tqp_path(dest, on_v6 ? &gid6 : &gid);
 
-	if (ibv_modify_qp(qp, &a,
-			  IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-				  IBV_QP_ACCESS_FLAGS))
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = dest;
-	a.max_dest_rd_atomic = 1;
-	a.min_rnr_timer = 12;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.grh.dgid = on_v6 ? gid6 : gid;
-	a.ah_attr.grh.sgid_index = on_v6 ? sgid6 : 0;
-	a.ah_attr.grh.hop_limit = 64;
-	a.ah_attr.grh.traffic_class = tclass;
-	a.ah_attr.port_num = 1;
-	if (ibv_modify_qp(qp, &a,
-			  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-				  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-				  IBV_QP_MAX_DEST_RD_ATOMIC |
-				  IBV_QP_MIN_RNR_TIMER))
-		return -1;
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.max_rd_atomic = 1;
-	return ibv_modify_qp(qp, &a,
-			     IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-				     IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-				     IBV_QP_MAX_QP_RD_ATOMIC);
+	p.sgid_index = on_v6 ? sgid6 : 0;
+	p.traffic_class = tclass;
+	return tqp_connect(qp, 0, &p) ? -1 : 0;
 }
 
 /* One SEND each way: both sockets exist and are connected after it. */

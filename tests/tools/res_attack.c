@@ -46,6 +46,7 @@
 
 #include "tcheck.h"
 #include "tdev.h"
+#include "tqp.h"
 #include <rdma_tcp/wire.h>
 
 /* the provider's bounds this test holds it to (providers/tcp/engine.h) */
@@ -96,65 +97,26 @@ static struct ibv_qp *new_qp(struct victim *v)
 	return ibv_create_qp(v->pd, &qa);
 }
 
-static int to_init(struct ibv_qp *qp)
-{
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1 };
-
-	a.qp_access_flags = IBV_ACCESS_REMOTE_WRITE;
-	return ibv_modify_qp(qp, &a,
-			     IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-				     IBV_QP_ACCESS_FLAGS);
-}
-
-static int to_rtr(struct victim *v, struct ibv_qp *qp, uint32_t dqpn)
-{
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTR };
-
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = dqpn;
-	a.max_dest_rd_atomic = 1;
-	a.min_rnr_timer = 12;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.port_num = 1;
-	a.ah_attr.grh.hop_limit = 1;
-	a.ah_attr.grh.dgid = v->gid;
-	return ibv_modify_qp(qp, &a,
-			     IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-				     IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-				     IBV_QP_MAX_DEST_RD_ATOMIC |
-				     IBV_QP_MIN_RNR_TIMER);
-}
-
-static int to_rts(struct ibv_qp *qp)
-{
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTS };
-
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.max_rd_atomic = 1;
-	return ibv_modify_qp(qp, &a,
-			     IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-				     IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-				     IBV_QP_MAX_QP_RD_ATOMIC);
-}
-
 /*
  * Connects the pair's two QPs to each other; the name of the call that
  * failed, or NULL.
  */
 static const char *pair_connect(struct victim *v, struct pair *p)
 {
+	struct tqp_path p0 = tqp_path(p->q[1]->qp_num, &v->gid);
+	struct tqp_path p1 = tqp_path(p->q[0]->qp_num, &v->gid);
 	const char *what = NULL;
 
+	p0.hop_limit = p1.hop_limit = 1;
 	/* out of fds may fail the QP later, never these calls */
-	if (to_init(p->q[0]) || to_init(p->q[1]))
+	if (tqp_init(p->q[0], IBV_ACCESS_REMOTE_WRITE) ||
+	    tqp_init(p->q[1], IBV_ACCESS_REMOTE_WRITE))
 		what = "INIT";
-	else if (to_rtr(v, p->q[0], p->q[1]->qp_num))
+	else if (tqp_rtr(p->q[0], &p0))
 		what = "RTR (connecting end)";
-	else if (to_rtr(v, p->q[1], p->q[0]->qp_num))
+	else if (tqp_rtr(p->q[1], &p1))
 		what = "RTR (accepting end)";
-	else if (to_rts(p->q[0]) || to_rts(p->q[1]))
+	else if (tqp_rts(p->q[0], &p0) || tqp_rts(p->q[1], &p1))
 		what = "RTS";
 	p->dead[0] = p->dead[1] = what;
 	return what;
