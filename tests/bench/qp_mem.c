@@ -44,6 +44,8 @@
 
 #include <infiniband/verbs.h>
 
+#include "tqp.h"
+
 #ifndef SO_MEMINFO
 #define SO_MEMINFO 55
 #endif
@@ -171,57 +173,21 @@ static struct ibv_qp *new_qp(void)
 
 static int to_rtr(struct ibv_qp *qp, uint32_t dest)
 {
-	struct ibv_qp_attr a = {
-		.qp_state = IBV_QPS_INIT,
-		.port_num = 1,
-		.qp_access_flags = IBV_ACCESS_LOCAL_WRITE |
-				   IBV_ACCESS_REMOTE_WRITE |
-				   IBV_ACCESS_REMOTE_READ,
-	};
-	int rc;
+	struct tqp_path p = tqp_path(dest, &gid0);
+	int rc = tqp_init(qp, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+				      IBV_ACCESS_REMOTE_READ);
 
-	rc = ibv_modify_qp(qp, &a,
-			   IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-				   IBV_QP_ACCESS_FLAGS);
+	if (!rc)
+		rc = tqp_rtr(qp, &p);
 	if (rc)
-		goto fail;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = dest;
-	a.max_dest_rd_atomic = 1;
-	a.min_rnr_timer = 12;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.port_num = 1;
-	a.ah_attr.grh.dgid = gid0;
-	a.ah_attr.grh.sgid_index = 0;
-	a.ah_attr.grh.hop_limit = 64;
-	rc = ibv_modify_qp(qp, &a,
-			   IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-				   IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-				   IBV_QP_MAX_DEST_RD_ATOMIC |
-				   IBV_QP_MIN_RNR_TIMER);
-	if (rc)
-		goto fail;
-	return 0;
-fail:
-	fprintf(stderr, "qp_mem: ibv_modify_qp: %s\n", strerror(rc));
-	return -1;
+		fprintf(stderr, "qp_mem: ibv_modify_qp: %s\n", strerror(rc));
+	return rc ? -1 : 0;
 }
 
-static int rts(struct ibv_qp *qp)
+static int rts(struct ibv_qp *qp, uint32_t dest)
 {
-	struct ibv_qp_attr a = {
-		.qp_state = IBV_QPS_RTS,
-		.timeout = 14,
-		.retry_cnt = 7,
-		.rnr_retry = 7,
-		.max_rd_atomic = 1,
-	};
-	int rc = ibv_modify_qp(qp, &a,
-			       IBV_QP_STATE | IBV_QP_TIMEOUT |
-				       IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
-				       IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
+	struct tqp_path p = tqp_path(dest, &gid0);
+	int rc = tqp_rts(qp, &p);
 
 	if (rc)
 		fprintf(stderr, "qp_mem: ibv_modify_qp RTS: %s\n",
@@ -241,8 +207,8 @@ static int make_pairs(struct pair *p, int n)
 		if (!p[i].a || !p[i].b)
 			return -1;
 		if (to_rtr(p[i].a, p[i].b->qp_num) ||
-		    to_rtr(p[i].b, p[i].a->qp_num) || rts(p[i].a) ||
-		    rts(p[i].b))
+		    to_rtr(p[i].b, p[i].a->qp_num) ||
+		    rts(p[i].a, p[i].b->qp_num) || rts(p[i].b, p[i].a->qp_num))
 			return -1;
 	}
 	for (i = 0; i < n; i++) {

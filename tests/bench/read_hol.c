@@ -37,6 +37,8 @@
 
 #include <infiniband/verbs.h>
 
+#include "tqp.h"
+
 #define DEPTH 8
 
 struct side {
@@ -101,50 +103,21 @@ static int side_open(struct side *s, struct ibv_device *dev, size_t len)
 
 static int connect_to(struct side *s, const struct side *peer)
 {
-	struct ibv_qp_attr a = {
-		.qp_state = IBV_QPS_INIT,
-		.port_num = 1,
-		.qp_access_flags = IBV_ACCESS_LOCAL_WRITE |
-				   IBV_ACCESS_REMOTE_WRITE |
-				   IBV_ACCESS_REMOTE_READ,
-	};
-	int rc = ibv_modify_qp(s->qp, &a,
-			       IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-				       IBV_QP_ACCESS_FLAGS);
+	struct tqp_path p = tqp_path(peer->qp->qp_num, &peer->gid);
+	int rc = tqp_init(s->qp, IBV_ACCESS_LOCAL_WRITE |
+					 IBV_ACCESS_REMOTE_WRITE |
+					 IBV_ACCESS_REMOTE_READ);
 
 	if (rc)
 		return die("INIT", rc);
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = peer->qp->qp_num;
-	a.max_dest_rd_atomic = 1;
-	a.min_rnr_timer = 12;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.port_num = 1;
-	a.ah_attr.grh.dgid = peer->gid;
-	a.ah_attr.grh.hop_limit = 64;
-	rc = ibv_modify_qp(s->qp, &a,
-			   IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-				   IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-				   IBV_QP_MAX_DEST_RD_ATOMIC |
-				   IBV_QP_MIN_RNR_TIMER);
+	rc = tqp_rtr(s->qp, &p);
 	return rc ? die("RTR", rc) : 0;
 }
 
-static int to_rts(struct side *s)
+static int to_rts(struct side *s, const struct side *peer)
 {
-	struct ibv_qp_attr a = {
-		.qp_state = IBV_QPS_RTS,
-		.timeout = 14,
-		.retry_cnt = 7,
-		.rnr_retry = 7,
-		.max_rd_atomic = 1,
-	};
-	int rc = ibv_modify_qp(s->qp, &a,
-			       IBV_QP_STATE | IBV_QP_TIMEOUT |
-				       IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
-				       IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
+	struct tqp_path p = tqp_path(peer->qp->qp_num, &peer->gid);
+	int rc = tqp_rts(s->qp, &p);
 
 	return rc ? die("RTS", rc) : 0;
 }
@@ -256,8 +229,8 @@ static int setup(const char *devname)
 	if (side_open(&A, dev, len) || side_open(&B, dev, len))
 		return -1;
 	ibv_free_device_list(l);
-	if (connect_to(&A, &B) || connect_to(&B, &A) || to_rts(&A) ||
-	    to_rts(&B))
+	if (connect_to(&A, &B) || connect_to(&B, &A) || to_rts(&A, &B) ||
+	    to_rts(&B, &A))
 		return -1;
 	return 0;
 }
