@@ -53,6 +53,7 @@
 
 #include "tcheck.h"
 #include "tdev.h"
+#include "tqp.h"
 
 #define CANARY	  4096
 #define CANARY_B  0xc5
@@ -151,7 +152,6 @@ static int setup(struct peer *p)
 {
 	int acc = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
 	struct ibv_qp_init_attr qa = { .qp_type = IBV_QPT_RC };
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1 };
 	size_t tlen = 2 * CANARY + p->o.size;
 
 	p->ctx = open_dev(p->o.dev);
@@ -177,10 +177,7 @@ static int setup(struct peer *p)
 	p->qp = ibv_create_qp(p->pd, &qa);
 	if (!p->tmr || !p->smr || !p->mmr || !p->qp)
 		return -1;
-	a.qp_access_flags = IBV_ACCESS_REMOTE_WRITE;
-	return ibv_modify_qp(p->qp, &a,
-			     IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-				     IBV_QP_ACCESS_FLAGS);
+	return tqp_init(p->qp, IBV_ACCESS_REMOTE_WRITE);
 }
 
 /* MYFILE: "QPN RKEY ADDR GID", written to a temporary name and renamed */
@@ -279,7 +276,7 @@ static const char *qp_state_name(struct ibv_qp *qp)
 
 static int connect_qp(struct peer *p)
 {
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTR };
+	struct tqp_path tp = tqp_path(p->rqpn, &p->rgid);
 	char path[4096];
 	FILE *gate = NULL;
 
@@ -290,34 +287,14 @@ static int connect_qp(struct peer *p)
 			return -1;
 		fclose(gate);
 	}
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = p->rqpn;
-	a.max_dest_rd_atomic = 1;
-	a.min_rnr_timer = 12;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.port_num = 1;
-	a.ah_attr.grh.hop_limit = 1;
-	a.ah_attr.grh.dgid = p->rgid;
-	if (ibv_modify_qp(p->qp, &a,
-			  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-				  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-				  IBV_QP_MAX_DEST_RD_ATOMIC |
-				  IBV_QP_MIN_RNR_TIMER)) {
+	tp.hop_limit = 1;
+	if (tqp_rtr(p->qp, &tp)) {
 		printf("modify to RTR: %s\n", strerror(errno));
 		return -1;
 	}
 	if (p->o.rts_delay_ms) /* load shaping: an app slow to reach RTS */
 		sleep_ms(p->o.rts_delay_ms);
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.max_rd_atomic = 1;
-	if (ibv_modify_qp(p->qp, &a,
-			  IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-				  IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-				  IBV_QP_MAX_QP_RD_ATOMIC)) {
+	if (tqp_rts(p->qp, &tp)) {
 		printf("modify RTR to RTS: %s (QP state %s)\n", strerror(errno),
 		       qp_state_name(p->qp));
 		return -1;
