@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* malformed: the memory regions and their shadow, the QP under test, its events */
 #include "malformed.h"
+#include "tqp.h"
 
 /* ------------------------------------------------------------ memory */
 
@@ -100,58 +101,26 @@ struct ibv_qp *make_qp(void)
 			 .max_recv_sge = 1 },
 		.qp_type = IBV_QPT_RC,
 	};
-	struct ibv_qp_attr a;
+	struct tqp_path p = tqp_path(FAKE_QPN, &gid0);
 	struct ibv_qp *qp = ibv_create_qp(pd, &ia);
 
 	if (!qp) {
 		fail("ibv_create_qp: %s", strerror(errno));
 		return NULL;
 	}
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_INIT;
-	a.pkey_index = 0;
-	a.port_num = 1;
-	a.qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
-			    IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC;
-	if ((errno = ibv_modify_qp(qp, &a,
-				   IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-					   IBV_QP_PORT |
-					   IBV_QP_ACCESS_FLAGS))) {
+	p.hop_limit = 1;
+	if ((errno = tqp_init(qp, IBV_ACCESS_LOCAL_WRITE |
+					  IBV_ACCESS_REMOTE_WRITE |
+					  IBV_ACCESS_REMOTE_READ |
+					  IBV_ACCESS_REMOTE_ATOMIC))) {
 		fail("modify to INIT: %s", strerror(errno));
 		goto err;
 	}
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = FAKE_QPN;
-	a.rq_psn = 0;
-	a.max_dest_rd_atomic = 1;
-	a.min_rnr_timer = 12;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.grh.dgid = gid0;
-	a.ah_attr.grh.sgid_index = 0;
-	a.ah_attr.grh.hop_limit = 1;
-	a.ah_attr.port_num = 1;
-	if ((errno = ibv_modify_qp(qp, &a,
-				   IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-					   IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-					   IBV_QP_MAX_DEST_RD_ATOMIC |
-					   IBV_QP_MIN_RNR_TIMER))) {
+	if ((errno = tqp_rtr(qp, &p))) {
 		fail("modify to RTR: %s", strerror(errno));
 		goto err;
 	}
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.sq_psn = 0;
-	a.max_rd_atomic = 1;
-	if ((errno = ibv_modify_qp(qp, &a,
-				   IBV_QP_STATE | IBV_QP_TIMEOUT |
-					   IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
-					   IBV_QP_SQ_PSN |
-					   IBV_QP_MAX_QP_RD_ATOMIC))) {
+	if ((errno = tqp_rts(qp, &p))) {
 		fail("modify to RTS: %s", strerror(errno));
 		goto err;
 	}
