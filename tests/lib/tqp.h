@@ -15,6 +15,7 @@
 struct tqp_path {
 	uint32_t dest_qpn;
 	union ibv_gid dgid;
+	enum ibv_mtu path_mtu;
 	uint8_t sgid_index;
 	uint8_t hop_limit;
 	uint8_t traffic_class;
@@ -31,6 +32,7 @@ static inline struct tqp_path tqp_path(uint32_t dest_qpn,
 {
 	struct tqp_path p = { .dest_qpn = dest_qpn,
 			      .dgid = *dgid,
+			      .path_mtu = IBV_MTU_1024,
 			      .hop_limit = 64,
 			      .rd_atomic = 1,
 			      .min_rnr_timer = 12, /* 0.64 ms */
@@ -55,7 +57,7 @@ static inline int tqp_init(struct ibv_qp *qp, unsigned int access)
 static inline int tqp_rtr(struct ibv_qp *qp, const struct tqp_path *p)
 {
 	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTR,
-				 .path_mtu = IBV_MTU_1024,
+				 .path_mtu = p->path_mtu,
 				 .dest_qp_num = p->dest_qpn,
 				 .max_dest_rd_atomic = p->rd_atomic,
 				 .min_rnr_timer = p->min_rnr_timer };

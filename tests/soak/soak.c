@@ -60,6 +60,7 @@
 
 #include "soak.h"
 #include "tdev.h"
+#include "tqp.h"
 
 #define MAGIC 0x534f414bu
 
@@ -170,7 +171,6 @@ static void make_qps(struct soak *s)
 	for (i = 0; i < s->q; i++) {
 		struct sqp *q = &s->qps[i];
 		struct ibv_qp_init_attr a = { 0 };
-		struct ibv_qp_attr at = { 0 };
 		unsigned g = thread_of(s, i);
 
 		q->idx = i;
@@ -187,14 +187,9 @@ static void make_qps(struct soak *s)
 		if (!q->qp)
 			die("ibv_create_qp");
 		s->max_inline = a.cap.max_inline_data;
-		at.qp_state = IBV_QPS_INIT;
-		at.port_num = 1;
-		at.qp_access_flags = IBV_ACCESS_REMOTE_WRITE |
-				     IBV_ACCESS_REMOTE_READ |
-				     IBV_ACCESS_REMOTE_ATOMIC;
-		if (ibv_modify_qp(q->qp, &at,
-				  IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-					  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
+		if (tqp_init(q->qp, IBV_ACCESS_REMOTE_WRITE |
+					    IBV_ACCESS_REMOTE_READ |
+					    IBV_ACCESS_REMOTE_ATOMIC))
 			die("modify QP to INIT");
 	}
 }
@@ -270,37 +265,20 @@ static void setup(struct soak *s)
 static void connect_qp(struct soak *s, struct sqp *q, uint32_t qpn,
 		       const uint8_t *gid)
 {
-	struct ibv_qp_attr a = { 0 };
 	struct ibv_port_attr pa;
+	union ibv_gid dgid;
+	struct tqp_path p;
 
 	if (ibv_query_port(s->ctx, 1, &pa))
 		die("ibv_query_port");
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = pa.active_mtu;
-	a.dest_qp_num = qpn;
-	a.max_dest_rd_atomic = WMAX;
-	a.min_rnr_timer = 12;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.port_num = 1;
-	a.ah_attr.grh.sgid_index = s->gidx;
-	a.ah_attr.grh.hop_limit = 64;
-	memcpy(a.ah_attr.grh.dgid.raw, gid, 16);
-	if (ibv_modify_qp(q->qp, &a,
-			  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-				  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-				  IBV_QP_MAX_DEST_RD_ATOMIC |
-				  IBV_QP_MIN_RNR_TIMER))
+	memcpy(dgid.raw, gid, 16);
+	p = tqp_path(qpn, &dgid);
+	p.path_mtu = pa.active_mtu;
+	p.sgid_index = s->gidx;
+	p.rd_atomic = WMAX;
+	if (tqp_rtr(q->qp, &p))
 		die("modify QP to RTR");
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.max_rd_atomic = WMAX;
-	if (ibv_modify_qp(q->qp, &a,
-			  IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-				  IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-				  IBV_QP_MAX_QP_RD_ATOMIC))
+	if (tqp_rts(q->qp, &p))
 		die("modify QP to RTS");
 }
 
