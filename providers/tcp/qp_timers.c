@@ -25,8 +25,13 @@
  * to be answered.
  * The peer is dead when the kernel has been waiting (unacknowledged data,
  * or unanswered window/keepalive probes) and no ACK at all has come for
- * the whole budget; a peer whose kernel still answers is only slow and
- * never fails. A connection the kernel reports broken (reset, EOF, error)
+ * the whole budget -- and, for unacknowledged data, at least
+ * TCP_LIVE_MIN_RESENDS of the kernel's resends of it went unanswered: a
+ * live peer whose kernel dropped segments (memory pressure: 512 QPs
+ * streaming into two busy CPUs) left the sender's backed-off RTO at 1.6 s,
+ * silent for the whole budget before its first resend, which the peer
+ * then answered. A peer whose kernel still answers is only slow and never
+ * fails. A connection the kernel reports broken (reset, EOF, error)
  * fails after the budget too (tcp_qp_fail_conn).
  */
 #include <endian.h>
@@ -35,6 +40,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "debug.h"
 #include "stat.h"
 #include "transport.h"
 
@@ -49,6 +55,9 @@
 #define TCP_UNHEARD_GREET_STEP_NS 100000000ull
 /* shortest silence of a waiting kernel that makes a peer dead */
 #define TCP_LIVE_MIN_NS 1000000000ull
+/* ...and, with data unacknowledged, how many of the kernel's resends of
+ * it must have gone unanswered (tcpi_retransmits) */
+#define TCP_LIVE_MIN_RESENDS 3
 
 uint64_t tcp_now_ns(void)
 {
@@ -59,8 +68,9 @@ uint64_t tcp_now_ns(void)
 }
 
 /* The peer is gone: the oldest request fails. */
-static void fail_retry(struct tcp_qp *qp)
+static void fail_retry(struct tcp_qp *qp, const char *why)
 {
+	TCP_DBG_QP(RTCP_DBG_QP, qp, "retry budget out: %s", why);
 	if (qp->state != IBV_QPS_ERR)
 		tcp_qp_fail_oldest(qp, IBV_WC_RETRY_EXC_ERR);
 }
@@ -203,8 +213,24 @@ void tcp_qp_liveness(struct tcp_qp *qp, uint64_t now)
 	silent = (uint64_t)ti.tcpi_last_ack_recv * 1000000ull;
 	waited = now - qp->conn.live_since < silent ? now - qp->conn.live_since
 						    : silent;
-	if (silent >= lim && (waited >= lim || ti.tcpi_probes >= 2))
-		fail_retry(qp);
+	if (silent >= lim &&
+	    ((waited >= lim && (!ti.tcpi_unacked ||
+				ti.tcpi_retransmits >= TCP_LIVE_MIN_RESENDS)) ||
+	     ti.tcpi_probes >= 2)) {
+		TCP_DBG_QP(RTCP_DBG_QP, qp,
+			   "no ACK for %u ms: unacked %u, probes %u, "
+			   "retransmits %u, backoff %u, rto %u us",
+			   ti.tcpi_last_ack_recv, ti.tcpi_unacked,
+			   ti.tcpi_probes, ti.tcpi_retransmits, ti.tcpi_backoff,
+			   ti.tcpi_rto);
+		fail_retry(qp, "the peer's kernel is silent");
+	} else if (silent >= lim && waited >= lim) {
+		TCP_DBG_QP(RTCP_DBG_QP, qp,
+			   "no ACK for %u ms, %u of the kernel's resends "
+			   "unanswered (rto %u us): waiting",
+			   ti.tcpi_last_ack_recv, ti.tcpi_retransmits,
+			   ti.tcpi_rto);
+	}
 }
 
 /*
@@ -227,7 +253,7 @@ static void dead_peer_expired(struct tcp_qp *qp)
 {
 	qp->conn.fail_at_ns = 0;
 	tcp_engine_timer_put(qp->ctx);
-	fail_retry(qp);
+	fail_retry(qp, "the connection broke");
 }
 
 /* Stops the pending "peer vanished" deadline, if any. */
@@ -310,7 +336,7 @@ static void unheard_timer(struct tcp_qp *qp, uint64_t now)
 	qp->conn.unheard_fail_ns = 0;
 	tcp_engine_timer_put(qp->ctx);
 	if (!qp->sq.peer_heard)
-		fail_retry(qp);
+		fail_retry(qp, "the peer never answered");
 }
 
 static uint64_t rnr_timer_ns(uint8_t t)
