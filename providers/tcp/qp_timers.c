@@ -27,10 +27,10 @@
  * or unanswered window/keepalive probes) and no ACK at all has come for
  * the whole budget -- and, for unacknowledged data, at least
  * TCP_LIVE_MIN_RESENDS of the kernel's resends of it went unanswered: a
- * live peer whose kernel dropped segments (memory pressure: 512 QPs
- * streaming into two busy CPUs) left the sender's backed-off RTO at 1.6 s,
- * silent for the whole budget before its first resend, which the peer
- * then answered. A peer whose kernel still answers is only slow and never
+ * live peer whose kernel drops segments under memory pressure backs the
+ * sender's RTO off past the budget, so the budget can pass in silence
+ * before the first resend, which the peer then answers (docs/design.md,
+ * "Reliability"). A peer whose kernel still answers is only slow and never
  * fails. A connection the kernel reports broken (reset, EOF, error)
  * fails after the budget too (tcp_qp_fail_conn).
  */
