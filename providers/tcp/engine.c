@@ -288,9 +288,9 @@ static bool cpu_idle(struct tcp_engine *e, uint64_t now)
 
 	if (e->loadfd < 0)
 		return true;
-	/* a look is 0.9 us of a spin that catches a frame every few: a
-	 * bandwidth pair lost 13 % of its message rate to looking every
-	 * 2 us (docs/performance.md) */
+	/* a look costs about as much as the spin between frames of a
+	 * bandwidth pair: one look serves several spins (docs/design.md,
+	 * "Progress model") */
 	if (now - e->gate_at < TCP_SPIN_CHECK_NS)
 		return e->gate_open;
 	e->gate_at = now;

@@ -174,6 +174,7 @@ void tcp_qp_liveness(struct tcp_qp *qp, uint64_t now)
 {
 	uint64_t lim, silent, waited;
 	struct tcp_info ti;
+	bool resent; /* no data unacknowledged, or resent enough times */
 	socklen_t len = sizeof(ti);
 
 	if (!qp->conn.live_armed)
@@ -213,10 +214,11 @@ void tcp_qp_liveness(struct tcp_qp *qp, uint64_t now)
 	silent = (uint64_t)ti.tcpi_last_ack_recv * 1000000ull;
 	waited = now - qp->conn.live_since < silent ? now - qp->conn.live_since
 						    : silent;
-	if (silent >= lim &&
-	    ((waited >= lim && (!ti.tcpi_unacked ||
-				ti.tcpi_retransmits >= TCP_LIVE_MIN_RESENDS)) ||
-	     ti.tcpi_probes >= 2)) {
+	if (silent < lim)
+		return;
+	resent =
+		!ti.tcpi_unacked || ti.tcpi_retransmits >= TCP_LIVE_MIN_RESENDS;
+	if ((waited >= lim && resent) || ti.tcpi_probes >= 2) {
 		TCP_DBG_QP(RTCP_DBG_QP, qp,
 			   "no ACK for %u ms: unacked %u, probes %u, "
 			   "retransmits %u, backoff %u, rto %u us",
@@ -224,7 +226,7 @@ void tcp_qp_liveness(struct tcp_qp *qp, uint64_t now)
 			   ti.tcpi_probes, ti.tcpi_retransmits, ti.tcpi_backoff,
 			   ti.tcpi_rto);
 		fail_retry(qp, "the peer's kernel is silent");
-	} else if (silent >= lim && waited >= lim) {
+	} else if (waited >= lim) {
 		TCP_DBG_QP(RTCP_DBG_QP, qp,
 			   "no ACK for %u ms, %u of the kernel's resends "
 			   "unanswered (rto %u us): waiting",
