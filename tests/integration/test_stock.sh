@@ -155,8 +155,10 @@ trap 'exit 130' INT TERM
 # The size sweeps of the latency programs (-a) run in the loopback phase
 # only: perftest calibrates its clock at every size, ~10 s a sweep, and
 # the namespace phase runs the same sizes' code paths in the bandwidth
-# sweeps (the suite's time budget). STOCK_ALL_PHASES=1 runs them in both.
-SWEEP_LO_ONLY='_lat +-a '
+# sweeps (the suite's time budget). So does ib_send_bw's sweep: across the
+# veth, WRITE's and READ's sweeps carry every size in the same frames.
+# STOCK_ALL_PHASES=1 runs them in both.
+SWEEP_LO_ONLY='_lat +-a |ib_send_bw +-a '
 [ "${STOCK_ALL_PHASES:-0}" = 1 ] && SWEEP_LO_ONLY='^$'
 
 # runs the matrix: run_matrix LABEL SRV_NS SRV_DEV CLI_NS CLI_DEV SRV_IP
