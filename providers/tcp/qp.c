@@ -523,8 +523,10 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 		 * A NIC has acked what it placed before the application could
 		 * see it: rdma_disconnect after the last receive must not
 		 * leave the peer's SEND unacked (it would fail, retries
-		 * exceeded). The held-back ack goes before the close.
+		 * exceeded). What already arrived is taken and acked, and the
+		 * held-back ack goes, before the close.
 		 */
+		tcp_qp_rx_arrived(qp);
 		if (qp->conn.connected)
 			tcp_qp_flush(qp);
 		tcp_qp_to_error(qp, 0);
@@ -628,8 +630,11 @@ void tcp_qp_destroy(struct tcp_qp *qp)
 		tcp_cq_detach(qp->rcq, qp);
 	tcp_mutex_lock(&ctx->lock);
 	tcp_mutex_lock(&qp->lock);
+	/* as at a move to ERR: what arrived is taken and acked, and a
+	 * held-back ack goes, before the close */
+	tcp_qp_rx_arrived(qp);
 	if (qp->conn.connected)
-		tcp_qp_flush(qp); /* a held-back ack goes before the close */
+		tcp_qp_flush(qp);
 	tcp_qp_close_conn(qp);
 	drop_closing(qp);
 	tcp_qp_dead_peer_cancel(qp);

@@ -395,3 +395,23 @@ void tcp_qp_rx(struct tcp_qp *qp)
 	}
 	tcp_qp_rx_pass_done(qp, progress, frames, ack_pending);
 }
+
+/*
+ * The application moves the QP to ERR (rdma_disconnect does) or destroys
+ * it: what already reached the socket is placed, completed and acked
+ * first, as a NIC did on arrival -- the peer's last SEND completes there
+ * instead of flushing, and acks that came in complete our WRs
+ * (docs/design.md, "Ending a QP").
+ */
+void tcp_qp_rx_arrived(struct tcp_qp *qp)
+{
+	tcp_assert_held(&qp->lock);
+	if (qp->type == IBV_QPT_UD || !qp->conn.connected ||
+	    qp->state == IBV_QPS_ERR)
+		return;
+	tcp_qp_rx(qp);
+	if (!qp->conn.connected || qp->state == IBV_QPS_ERR)
+		return;
+	tcp_qp_flush(qp); /* an ack the pass held back */
+	tcp_sq_reap(qp);
+}
