@@ -11,7 +11,7 @@
 #
 # CONTENTION_LOAD (default 2 x nproc) sets the number of busy processes,
 # CONTENTION_CASES the cases (one a line, as test_stock.sh's matrix).
-# Then a 20 s loopback soak (test_soak.sh, CONTENTION_SOAK_SECONDS, 16 QPs)
+# Then a 12 s loopback soak (test_soak.sh, CONTENTION_SOAK_SECONDS, 16 QPs)
 # under the same load. Prints both scripts' lines, then "N passed, N
 # failed" counting the two.
 
@@ -60,7 +60,7 @@ for _ in $(seq "$STOCK_LOAD"); do
 done
 trap 'kill "${LOAD_PIDS[@]}" 2>/dev/null' EXIT
 echo "# soak under load: $STOCK_LOAD busy processes"
-SOAK_PHASES=lo SOAK_SECONDS=${CONTENTION_SOAK_SECONDS:-20} \
+SOAK_PHASES=lo SOAK_SECONDS=${CONTENTION_SOAK_SECONDS:-12} \
 	SOAK_QPS=${SOAK_QPS:-16} bash "$HERE/test_soak.sh" "$@"
 soak_rc=$?
 if [ "$stock_rc" = 0 ] && [ "$soak_rc" = 0 ]; then

@@ -4,7 +4,7 @@
 # The soak (tests/soak/soak.c): two processes, SOAK_QPS RC QPs (default 64)
 # of mixed, byte-checked traffic in both directions (SEND/IMM,
 # WRITE/IMM, READ, atomics, multi-SGE, inline, SRQ and own receive
-# queues, selective signaling) for SOAK_SECONDS (default 15, also with a
+# queues, selective signaling) for SOAK_SECONDS (default 10, also with a
 # sanitizer build) each:
 #  1. on loopback: tcp0 on lo, both processes here;
 #  2. across two network namespaces made for the test and joined by a veth
@@ -39,7 +39,7 @@ rt_args "$@"
 san_setup "$RDMA_TCP" || exit 2
 SOAK=$(built tests/soak/soak) || exit 2
 
-SECS=${SOAK_SECONDS:-15}
+SECS=${SOAK_SECONDS:-10}
 PHASES=${SOAK_PHASES:-lo many netns}
 QPS=${SOAK_QPS:-64}
 MAX=${SOAK_MAX:-1048576}

@@ -19,7 +19,9 @@
  * canaries on each side (the writer's region is all canary), registered
  * with remote write, checked at the end. -G DIR: wait for the file
  * DIR/<our QPN> before RTR (psp_attack race opens it: its hello first). -t SECS: the
- * deadline of the whole run (default 30). -W GATE -F FPR: with the device
+ * deadline of the whole run (default 30); SIGUSR1 ends the run at once, as
+ * the deadline would (a target the test has seen enough of). -W GATE -F
+ * FPR: with the device
  * open, wait for the file GATE, then until the context's credential has
  * fingerprint FPR (tcpdv_query_device: a `link set` made meanwhile), and
  * only then publish (test_linkset.sh).
@@ -41,6 +43,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -89,6 +92,20 @@ struct peer {
 	bool err, fatal_event;
 	uint64_t deadline;
 };
+
+/* SIGUSR1: the run ends now, as at its deadline */
+static volatile sig_atomic_t report_now;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	report_now = 1;
+}
+
+static bool past_deadline(const struct peer *p)
+{
+	return report_now || now_ms() >= p->deadline;
+}
 
 static uint8_t pattern(int it, size_t off)
 {
@@ -208,7 +225,7 @@ static FILE *await_file(const struct peer *p, const char *path)
 {
 	FILE *f;
 
-	while (!(f = fopen(path, "r")) && now_ms() < p->deadline)
+	while (!(f = fopen(path, "r")) && !past_deadline(p))
 		sleep_ms(20);
 	return f;
 }
@@ -235,7 +252,7 @@ static int await_config(struct peer *p)
 			return 0;
 		}
 		sleep_ms(50);
-	} while (now_ms() < p->deadline);
+	} while (!past_deadline(p));
 	printf("fingerprint still %s\n", a.fingerprint);
 	return -1;
 }
@@ -471,7 +488,7 @@ static void run(struct peer *p)
 	struct ibv_wc wc[8];
 	int posted = 0, n, i;
 
-	while (!finished(p) && now_ms() < p->deadline) {
+	while (!finished(p) && !past_deadline(p)) {
 		if (p->o.writer)
 			writer_step(p, &posted);
 		n = ibv_poll_cq(p->cq, 8, wc);
@@ -562,6 +579,7 @@ int main(int argc, char **argv)
 		return 4;
 	}
 	p.deadline = now_ms() + (uint64_t)p.o.secs * 1000;
+	signal(SIGUSR1, on_usr1);
 	if (setup(&p) || await_config(&p) || publish(&p)) {
 		puts("result: setup failed");
 		return 4;

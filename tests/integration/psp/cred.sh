@@ -7,7 +7,8 @@
 # own credentials: a mismatch must end in no connection -- the connecting
 # QP fails cleanly (ERR, QP_FATAL, every WR flushed) within seconds, the
 # accepting one is left untouched (docs/design.md: a failed handshake
-# touches no QP) and still waits, healthy, at its deadline -- and each
+# touches no QP) and still waits, healthy, when told to report (once the
+# writer has failed and the handshake is gone on its side too) -- and each
 # mismatch has a matching control that connects.
 
 CR_ITERS=4
@@ -50,12 +51,38 @@ cr_wsecs() {
 	echo $(($(stat -c %Y "$CR_DIR/w.log") - $1))
 }
 
+# the target's QP has no TCP connection (its number, in the file it
+# published, is its listener's port << 8 | slot): the writer's failed
+# handshake is over on its side too
+cr_target_alone() {
+	local qpn port
+	read -r qpn _ <"$CR_DIR/t" || return 1
+	port=$((qpn >> 8))
+	! in_ns "$NSB" ss -Htn state established "( sport = :$port )" |
+		grep -q .
+}
+
+# refused: once the writer has failed and the target's side of the
+# handshake is gone, the target reports (SIGUSR1, psp_peer): untouched
+cr_refused_pair() {
+	CR_BG=1 cr_pair
+	wait "$CR_PW"
+	CR_RW=$?
+	if alive "$CR_PT"; then
+		poll 5 cr_target_alone
+		# (psp_peer itself: timeout and ip netns exec die of it)
+		pkill -USR1 -f -- "^$PEER -d tcpB2 -o $CR_DIR/t " 2>/dev/null
+	fi
+	wait "$CR_PT"
+	CR_RT=$?
+	PIDS=()
+}
+
 # cr_expect WHAT connects|refused
 cr_expect() {
 	local what=$1 want=$2 t0 secs ws
 	t0=$(date +%s)
-	# refused: the target waits out a short deadline, untouched
-	if [ "$want" = refused ]; then CR_T=3 cr_pair; else cr_pair; fi
+	if [ "$want" = refused ]; then cr_refused_pair; else cr_pair; fi
 	secs=$(($(date +%s) - t0))
 	ws=$(cr_wsecs "$t0")
 	if [ "$want" = connects ] && [ "$CR_RT" = 0 ] && [ "$CR_RW" = 0 ]; then
