@@ -5,10 +5,14 @@ outstanding, the post_send/post_recv checks, UC data.
 
 How to run them: qp_helpers.py."""
 
+import array
 import errno
+import fcntl
 import os
+import socket
 import struct
 import sys
+import termios
 import time
 import unittest
 
@@ -30,6 +34,35 @@ from qp_case import QPCase  # noqa: E402
 
 
 # ======================================================== 1. QP lifecycle
+
+def qp_socket(qpn, peer_qpn):
+    """A duplicate of QP `qpn`'s own TCP socket (the caller closes it),
+    or None. A QPN is its listener's port << 8 | slot: the larger of the
+    two accepts on its port, the smaller connects to it."""
+    port = max(qpn, peer_qpn) >> 8
+    for name in os.listdir('/proc/self/fd'):
+        try:
+            s = socket.socket(fileno=os.dup(int(name)))
+        except OSError:
+            continue  # not a socket, or already closed
+        try:
+            if s.type == socket.SOCK_STREAM:
+                lport, rport = s.getsockname()[1], s.getpeername()[1]
+                if (rport == port if qpn < peer_qpn else
+                        lport == port and rport != port):
+                    return s
+        except OSError:
+            pass  # not connected
+        s.close()
+    return None
+
+
+def unread(sock):
+    """Bytes waiting in the socket, unread (FIONREAD)."""
+    n = array.array('i', [0])
+    fcntl.ioctl(sock, termios.FIONREAD, n)
+    return n[0]
+
 
 class TestQPLifecycle(QPCase):
 
@@ -626,6 +659,51 @@ class TestQPLifecycle(QPCase):
             self.assertWC(w, e.IBV_WC_WR_FLUSH_ERR)
         self.assertEqual(a.state(), e.IBV_QPS_ERR)
         self.events.wait(e.IBV_EVENT_QP_FATAL)
+
+    def _send_then_end_receiver(self, end):
+        """A SEND reaches B's socket while B's application reads it itself
+        (it polled its receive CQ: the engine does not watch the socket
+        then), and B ends its QP before reading it: `end` moves it to ERR
+        or destroys it. A NIC acked the SEND on arrival: A's completes
+        with success, not with an error when B's connection closes
+        (docs/design.md, "Ending a QP")."""
+        a, b = self.pair()
+        abuf, bbuf = a.buf(4096), b.buf(4096)
+        # one message first: the connection is up
+        b.qp.post_recv(recv_wr([bbuf.sge(0, 64)], wr_id=0x76))
+        a.qp.post_send(send_wr(e.IBV_WR_SEND, [abuf.sge(0, 1)], wr_id=0xf))
+        poll_cq(a.scq, 1, what='the first SEND')
+        poll_cq(b.rcq, 1, what='the first receive')
+        sock = qp_socket(b.qp.qp_num, a.qp.qp_num)
+        self.assertIsNotNone(sock, "B's socket")
+        self.addCleanup(sock.close)
+        abuf.write(0, b'last words')
+        b.qp.post_recv(recv_wr([bbuf.sge(0, 64)], wr_id=0x77))
+        # polls fast enough that B's application keeps its socket
+        for _ in range(300):
+            b.rcq.poll(1)
+        a.qp.post_send(send_wr(e.IBV_WR_SEND, [abuf.sge(0, 10)],
+                               wr_id=0x10))
+        a.scq.poll(1)  # a poll ends A's burst: the SEND goes
+        if unread(sock) <= 0:
+            self.skipTest("the SEND did not wait unread in B's socket")
+        end(b)
+        wc = poll_cq(a.scq, 1, what='the SEND B took')[0]
+        self.assertWC(wc, e.IBV_WC_SUCCESS)
+        return b
+
+    def test_err_takes_what_arrived(self):
+        """...and at B the receive completes with the message, before
+        the move to ERR flushes what is left."""
+        b = self._send_then_end_receiver(
+            lambda b: b.qp.modify(QPAttr(qp_state=e.IBV_QPS_ERR),
+                                  e.IBV_QP_STATE))
+        wc = poll_cq(b.rcq, 1, what="B's receive")[0]
+        self.assertWC(wc, e.IBV_WC_SUCCESS)
+        self.assertEqual((wc.wr_id, wc.byte_len), (0x77, 10))
+
+    def test_destroy_takes_what_arrived(self):
+        self._send_then_end_receiver(lambda b: b.qp.close())
 
     def test_post_beyond_capacity_enomem(self):
         cap = QPCap(max_send_wr=8, max_recv_wr=6, max_send_sge=1,
