@@ -299,11 +299,14 @@ static int record_err(struct cm_conn *c, enum tcp_hs_status st)
 		CM_DBG("fd %d: bad CM message", c->fd);
 		return EPROTO;
 	}
+	/* (past the key exchange: its own words for a close would mislead) */
+	if (tls->hs_reason(c->hs) == TCP_HS_ERR_CLOSED) {
+		CM_DBG("fd %d: the peer closed the connection", c->fd);
+		return 0;
+	}
 	CM_DBG("fd %d: %s (%s)", c->fd, tls->hs_strerror(tls->hs_reason(c->hs)),
 	       tls->hs_detail(c->hs));
 	switch (tls->hs_reason(c->hs)) {
-	case TCP_HS_ERR_CLOSED:
-		return 0;
 	case TCP_HS_ERR_CRED:
 		return EKEYREJECTED;
 	default:

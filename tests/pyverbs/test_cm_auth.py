@@ -34,7 +34,8 @@ import unittest
 import pyverbs.cm_enums as ce
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rtcp_verbs import bounded, preloaded, readable  # noqa: E402
+from rtcp_verbs import (bounded, preloaded, readable,  # noqa: E402
+                        timer_case)
 from test_cm import (ADDR, CM_PORT, CONSUMER_REJECT, ROUTE,  # noqa: E402
                      ROUTE_MAGIC, ROUTE_NONE, CmEventC, CmEventFullC,
                      ConnParamC, cm_c, control_listener, free_port, pattern,
@@ -303,6 +304,7 @@ class AuthConnect(unittest.TestCase):
         self.connect().close()
         self.ends(ce.RDMA_CM_EVENT_REJECTED, -errno.EKEYREJECTED)
 
+    @timer_case
     @bounded()
     def test_silent_peer_times_out(self):
         self.connect()

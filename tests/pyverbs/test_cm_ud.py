@@ -39,7 +39,7 @@ from pyverbs.qp import QPCap, QPInitAttr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rtcp_verbs import (IbvQpCap, IbvQpInitAttr, bounded,  # noqa: E402
-                        libverbs, preloaded, readable)
+                        libverbs, preloaded, readable, timer_case)
 from test_cm import (ADDR, CmEventC, ConnParamC, cm_c, free_port,  # noqa
                      pattern, sockaddr_in)
 
@@ -320,6 +320,7 @@ class Sidr(UdCase):
         self.ack(self.event(ce.RDMA_CM_EVENT_REJECTED,
                             REJ_INVALID_SERVICE_ID))
 
+    @timer_case
     @bounded()
     def test_unanswered_request_times_out(self):
         _, port = self.listener()

@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qp_helpers import (poll_cq, poll_quiet, rand_bytes, recv_wr,  # noqa: E402
                         send_wr)
 from qp_case import DataCase  # noqa: E402
+from rtcp_verbs import timer_case  # noqa: E402
 
 # the idle pass runs once a second and takes a QP idle for a whole period
 IDLE = 2.5
@@ -28,6 +29,7 @@ OPS = (e.IBV_WR_SEND, e.IBV_WR_RDMA_WRITE, e.IBV_WR_RDMA_WRITE_WITH_IMM,
        e.IBV_WR_RDMA_READ)
 
 
+@timer_case
 class TestIdle(DataCase):
     def setUp(self):
         super().setUp()

@@ -19,6 +19,7 @@ from pyverbs.pd import PD
 from pyverbs.srq import SRQ, SrqAttr, SrqInitAttr
 
 from qp_case import QPCase
+from rtcp_verbs import timer_case
 from qp_helpers import (TIMEOUT, Buf, UC, connect, poll_cq, poll_quiet,
                         rand_bytes, recv_wr, send_wr, wait_for, wc_str)
 
@@ -249,6 +250,7 @@ class TestSrqRnr(QPCase):
         self.assertEqual(a.state(), e.IBV_QPS_RTS)
 
 
+@timer_case
 class TestPeerNotReady(QPCase):
     """Work posted to a QP whose peer QP never reaches RTR: a NIC's
     requester retries for timeout x (retry_cnt + 1) and fails the oldest
