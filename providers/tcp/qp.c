@@ -526,9 +526,7 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 		 * exceeded). What already arrived is taken and acked, and the
 		 * held-back ack goes, before the close.
 		 */
-		tcp_qp_rx_arrived(qp);
-		if (qp->conn.connected)
-			tcp_qp_flush(qp);
+		tcp_qp_settle(qp);
 		tcp_qp_to_error(qp, 0);
 		goto out;
 	}
@@ -632,9 +630,7 @@ void tcp_qp_destroy(struct tcp_qp *qp)
 	tcp_mutex_lock(&qp->lock);
 	/* as at a move to ERR: what arrived is taken and acked, and a
 	 * held-back ack goes, before the close */
-	tcp_qp_rx_arrived(qp);
-	if (qp->conn.connected)
-		tcp_qp_flush(qp);
+	tcp_qp_settle(qp);
 	tcp_qp_close_conn(qp);
 	drop_closing(qp);
 	tcp_qp_dead_peer_cancel(qp);

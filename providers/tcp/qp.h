@@ -521,8 +521,9 @@ void tcp_qpn_free(struct tcp_qp *qp);
 /* qp_tx.c, qp_rx.c: send what waits; read and place what arrived */
 void tcp_qp_tx(struct tcp_qp *qp);
 void tcp_qp_rx(struct tcp_qp *qp);
-/* ...before the application's move to ERR or destroy (qp_rx.c) */
-void tcp_qp_rx_arrived(struct tcp_qp *qp);
+/* ...and send what is held back, before the application's move to ERR
+ * or destroy (qp_rx.c) */
+void tcp_qp_settle(struct tcp_qp *qp);
 /* qp_conn.c: the connection up, broken, closed */
 void tcp_qp_conn_ready(struct tcp_qp *qp);
 void tcp_qp_fail_conn(struct tcp_qp *qp);

@@ -400,18 +400,19 @@ void tcp_qp_rx(struct tcp_qp *qp)
  * The application moves the QP to ERR (rdma_disconnect does) or destroys
  * it: what already reached the socket is placed, completed and acked
  * first, as a NIC did on arrival -- the peer's last SEND completes there
- * instead of flushing, and acks that came in complete our WRs
- * (docs/design.md, "Ending a QP").
+ * instead of flushing, and acks that came in complete our WRs -- then
+ * what is held back (an ack, a burst) goes before the close
+ * (docs/design.md, "Ending a QP"). A move to ERR closes the connection,
+ * so a QP already in ERR has none.
  */
-void tcp_qp_rx_arrived(struct tcp_qp *qp)
+void tcp_qp_settle(struct tcp_qp *qp)
 {
 	tcp_assert_held(&qp->lock);
-	if (qp->type == IBV_QPT_UD || !qp->conn.connected ||
-	    qp->state == IBV_QPS_ERR)
-		return;
+	if (!qp->conn.connected)
+		return; /* (UD never is: it has no connection) */
 	tcp_qp_rx(qp);
-	if (!qp->conn.connected || qp->state == IBV_QPS_ERR)
-		return;
-	tcp_qp_flush(qp); /* an ack the pass held back */
+	if (!qp->conn.connected)
+		return; /* the pass met a broken connection or a bad frame */
+	tcp_qp_flush(qp);
 	tcp_sq_reap(qp);
 }
