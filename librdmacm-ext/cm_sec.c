@@ -295,23 +295,21 @@ void cm_sec_flush(struct cm_conn *c)
  */
 static int record_err(struct cm_conn *c, enum tcp_hs_status st)
 {
+	enum tcp_hs_err why;
+
 	if (st != TCP_HS_FAIL) {
 		CM_DBG("fd %d: bad CM message", c->fd);
 		return EPROTO;
 	}
+	why = tls->hs_reason(c->hs);
 	/* (past the key exchange: its own words for a close would mislead) */
-	if (tls->hs_reason(c->hs) == TCP_HS_ERR_CLOSED) {
+	if (why == TCP_HS_ERR_CLOSED) {
 		CM_DBG("fd %d: the peer closed the connection", c->fd);
 		return 0;
 	}
-	CM_DBG("fd %d: %s (%s)", c->fd, tls->hs_strerror(tls->hs_reason(c->hs)),
+	CM_DBG("fd %d: %s (%s)", c->fd, tls->hs_strerror(why),
 	       tls->hs_detail(c->hs));
-	switch (tls->hs_reason(c->hs)) {
-	case TCP_HS_ERR_CRED:
-		return EKEYREJECTED;
-	default:
-		return EPROTO;
-	}
+	return why == TCP_HS_ERR_CRED ? EKEYREJECTED : EPROTO;
 }
 
 /* Reads whole records and dispatches their messages until the socket is
