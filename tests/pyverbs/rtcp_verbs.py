@@ -27,6 +27,7 @@ import mmap
 import os
 import select
 import signal
+import socket
 import unittest
 
 import pyverbs.enums as e
@@ -152,6 +153,28 @@ def preloaded():
     """True if librdmacm-ext (rdma_cm, completion channels) is preloaded,
     as `rdma-tcp env` sets it up."""
     return 'librdmacm-ext' in os.environ.get('LD_PRELOAD', '')
+
+
+def qp_socket(qpn, peer_qpn):
+    """A duplicate of QP `qpn`'s own TCP socket (the caller closes it),
+    or None. A QPN is its listener's port << 8 | slot: the larger of the
+    two accepts on its port, the smaller connects to it."""
+    port = max(qpn, peer_qpn) >> 8
+    for name in os.listdir('/proc/self/fd'):
+        try:
+            s = socket.socket(fileno=os.dup(int(name)))
+        except OSError:
+            continue  # not a socket, or already closed
+        try:
+            if s.type == socket.SOCK_STREAM:
+                lport, rport = s.getsockname()[1], s.getpeername()[1]
+                if (rport == port if qpn < peer_qpn else
+                        lport == port and rport != port):
+                    return s
+        except OSError:
+            pass  # not connected
+        s.close()
+    return None
 
 
 # A sanitizer build's pass (tests/run sets it): cases that only wait out

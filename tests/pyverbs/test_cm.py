@@ -37,7 +37,7 @@ from pyverbs.qp import QPCap, QPInitAttr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rtcp_verbs import (DEV, NETDEV, bounded, libverbs,  # noqa: E402
-                        preloaded, readable, registry_attr)
+                        preloaded, qp_socket, readable, registry_attr)
 
 CONSUMER_REJECT = 28  # IB CM reject reason, as librdmacm reports it
 MSG = 1024
@@ -153,29 +153,6 @@ def pattern(n, seed):
     return bytes((seed + i * 7) & 0xff for i in range(n))
 
 
-def tcp_sockets():
-    """(local port, peer port, TOS) of this process's connected TCP
-    sockets, as the kernel says (the traffic class on an IPv6 socket)."""
-    out = []
-    for name in os.listdir('/proc/self/fd'):
-        try:
-            s = socket.socket(fileno=os.dup(int(name)))
-        except OSError:
-            continue  # not a socket, or already closed
-        with s:
-            try:
-                if s.type != socket.SOCK_STREAM:
-                    continue
-                peer = s.getpeername()
-                tos = (s.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS)
-                       if s.family == socket.AF_INET6 else
-                       s.getsockopt(socket.IPPROTO_IP, socket.IP_TOS))
-                out.append((s.getsockname()[1], peer[1], tos))
-            except OSError:
-                continue  # not connected
-    return out
-
-
 def qp_socket_tos(qpn, peer_qpn, want, deadline=DEADLINE):
     """The DSCP bits of the TOS of QP `qpn`'s own TCP socket, polled
     until they are `want` or the deadline passes (then what they are).
@@ -183,14 +160,16 @@ def qp_socket_tos(qpn, peer_qpn, want, deadline=DEADLINE):
     to the larger's port, the larger accepts on it. The connection is
     made in the background after RTR, and an accepted socket gets its
     QP's TOS only when the peer's hello has named the QP."""
-    port = max(qpn, peer_qpn) >> 8
     end = time.monotonic() + deadline
     seen = None
     while time.monotonic() < end:
-        for lport, rport, tos in tcp_sockets():
-            if (rport == port if qpn < peer_qpn else
-                    lport == port and rport != port):
-                seen = tos & ~3  # the kernel owns TCP's ECN bits
+        s = qp_socket(qpn, peer_qpn)
+        if s:
+            with s:
+                tos = (s.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS)
+                       if s.family == socket.AF_INET6 else
+                       s.getsockopt(socket.IPPROTO_IP, socket.IP_TOS))
+            seen = tos & ~3  # the kernel owns TCP's ECN bits
         if seen == want:
             break
         time.sleep(0.05)

@@ -9,7 +9,6 @@ import array
 import errno
 import fcntl
 import os
-import socket
 import struct
 import sys
 import termios
@@ -24,7 +23,7 @@ from pyverbs.qp import QP, QPAttr, QPCap, QPEx, QPInitAttr, QPInitAttrEx
 from pyverbs.wr import RecvWR, SendWR
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rtcp_verbs import PORT  # noqa: E402
+from rtcp_verbs import PORT, qp_socket  # noqa: E402
 from qp_helpers import (Buf, MASK_INIT, MASK_RTR_RC, MASK_RTR_UC,  # noqa: E402
                         MASK_RTS_RC, MASK_RTS_UC, MAX_INLINE, MiB, RC, SLACK,
                         UC, WC_OF, ah_for, connect, gid0, init_attr, poll_cq,
@@ -34,28 +33,6 @@ from qp_case import QPCase  # noqa: E402
 
 
 # ======================================================== 1. QP lifecycle
-
-def qp_socket(qpn, peer_qpn):
-    """A duplicate of QP `qpn`'s own TCP socket (the caller closes it),
-    or None. A QPN is its listener's port << 8 | slot: the larger of the
-    two accepts on its port, the smaller connects to it."""
-    port = max(qpn, peer_qpn) >> 8
-    for name in os.listdir('/proc/self/fd'):
-        try:
-            s = socket.socket(fileno=os.dup(int(name)))
-        except OSError:
-            continue  # not a socket, or already closed
-        try:
-            if s.type == socket.SOCK_STREAM:
-                lport, rport = s.getsockname()[1], s.getpeername()[1]
-                if (rport == port if qpn < peer_qpn else
-                        lport == port and rport != port):
-                    return s
-        except OSError:
-            pass  # not connected
-        s.close()
-    return None
-
 
 def unread(sock):
     """Bytes waiting in the socket, unread (FIONREAD)."""
