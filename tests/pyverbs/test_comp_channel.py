@@ -41,7 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rtcp_verbs import (DEV, RawContext, bounded, libverbs,  # noqa: E402
                         open_fds, preloaded, readable)
 from qp_helpers import (MASK_INIT, MASK_RTR_RC, MASK_RTS_RC,  # noqa: E402
-                        init_attr, rtr_attr, rts_attr)
+                        init_attr, poll_cq, rtr_attr, rts_attr)
 
 MSG = 64
 ACCESS = (e.IBV_ACCESS_LOCAL_WRITE | e.IBV_ACCESS_REMOTE_WRITE |
@@ -102,26 +102,10 @@ class Pair:
 
 def poll_n(cq, n, timeout=10):
     """n successful completions from cq (busy-polled)."""
-    got = []
-    end = time.monotonic() + timeout
-    idle = 0
-    while len(got) < n:
-        npolled, wcs = cq.poll(1)
-        if npolled:
-            for wc in wcs:
-                if wc.status != e.IBV_WC_SUCCESS:
-                    raise AssertionError('completion status %d' % wc.status)
-            got.extend(wcs)
-            idle = 0
-        elif time.monotonic() > end:
-            raise AssertionError('%d of %d completions' % (len(got), n))
-        else:
-            # spin a while first: a completion is usually microseconds
-            # away, and a 1 ms sleep per poll made a 12000-message case
-            # last 14 s
-            idle += 1
-            if idle > 100:
-                time.sleep(0.0005)
+    got = poll_cq(cq, n, timeout)
+    for wc in got:
+        if wc.status != e.IBV_WC_SUCCESS:
+            raise AssertionError('completion status %d' % wc.status)
     return got
 
 
