@@ -61,6 +61,7 @@ static int cq_init(struct tcp_context *ctx, struct tcp_cq *cq, int cqe, int vec,
 	tcp_obj_init(&cq->id, ctx, &cq->vcq.cq.handle);
 	tcp_mutex_init(&cq->lock, TCP_LOCK_RANK_CQ);
 	tcp_mutex_init(&cq->qps_lock, TCP_LOCK_RANK_CQ_QPS);
+	atomic_init(&cq->ready_ep, -1);
 	return 0;
 }
 
@@ -151,6 +152,8 @@ int tcp_destroy_cq(struct ibv_cq *ibcq)
 	atomic_fetch_sub(&to_tctx(ibcq->context)->n_cq, 1);
 	tcp_mutex_destroy(&cq->lock);
 	tcp_mutex_destroy(&cq->qps_lock);
+	if (atomic_load(&cq->ready_ep) >= 0)
+		close(atomic_load(&cq->ready_ep));
 	free(cq->qps);
 	tcp_cq_ring_free(cq);
 	tcp_pdom_put(cq->pdom);
@@ -191,6 +194,8 @@ void tcp_cq_detach(struct tcp_cq *cq, struct tcp_qp *qp)
 			cq->qps[i] = cq->qps[--cq->nqps];
 			break;
 		}
+	/* no poll of this CQ may find it in the ready set from now on */
+	tcp_cq_ready_gone(cq, qp);
 	tcp_mutex_unlock(&cq->qps_lock);
 }
 

@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* Progress from a CQ's side: see cq_progress.h. */
+#include <errno.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
 #include "cq_progress.h"
 #include "qp.h"
 
@@ -23,49 +27,199 @@ void tcp_engine_takes_rx(struct tcp_cq *cq)
 	tcp_mutex_unlock(&cq->qps_lock);
 }
 
+/* ------------------------------------------------- the ready set */
+
+static void ready_ctl(struct tcp_cq *cq, struct tcp_qp *qp, int op)
+{
+	int ep = atomic_load_explicit(&cq->ready_ep, memory_order_acquire);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
+				  .data.ptr = qp };
+
+	if (ep < 0)
+		return;
+	/* refused (no memory, or the watch limit): every poll visits it */
+	if (op == EPOLL_CTL_ADD && epoll_ctl(ep, op, qp->conn.fd, &ev) &&
+	    errno != EEXIST)
+		qp->conn.cq_unready = true;
+	if (op == EPOLL_CTL_DEL)
+		epoll_ctl(ep, op, qp->conn.fd, &ev);
+}
+
+/*
+ * The QP's connection is up: its socket joins its CQs' ready sets. Also
+ * for a set made after the QP connected (make_ready_set), so a QP can be
+ * added twice: EEXIST is success.
+ */
+static void ready_join(struct tcp_cq *cq, struct tcp_qp *qp)
+{
+	if (!qp->dead && !qp->conn.cq_gone && qp->conn.fd >= 0 &&
+	    qp->conn.connected)
+		ready_ctl(cq, qp, EPOLL_CTL_ADD);
+}
+
+void tcp_cq_ready_add(struct tcp_qp *qp)
+{
+	tcp_assert_held(&qp->lock);
+	ready_join(qp->scq, qp);
+	if (qp->rcq != qp->scq)
+		ready_join(qp->rcq, qp);
+}
+
+/* The connection's socket is about to go: out of the ready sets. */
+void tcp_cq_ready_del(struct tcp_qp *qp)
+{
+	tcp_assert_held(&qp->lock);
+	if (qp->conn.fd < 0)
+		return;
+	ready_ctl(qp->scq, qp, EPOLL_CTL_DEL);
+	if (qp->rcq != qp->scq)
+		ready_ctl(qp->rcq, qp, EPOLL_CTL_DEL);
+	qp->conn.cq_unready = false;
+}
+
+/*
+ * The QP leaves @cq (tcp_cq_detach, under qps_lock): its socket leaves the
+ * set and is never added again, so no later poll of @cq can be handed a
+ * QP that is no longer among its QPs -- the memory behind the pointer in
+ * the set lives only until the engine buries the QP.
+ */
+void tcp_cq_ready_gone(struct tcp_cq *cq, struct tcp_qp *qp)
+{
+	tcp_assert_held(&cq->qps_lock);
+	tcp_mutex_lock(&qp->lock);
+	qp->conn.cq_gone = true;
+	if (qp->conn.fd >= 0)
+		ready_ctl(cq, qp, EPOLL_CTL_DEL);
+	tcp_mutex_unlock(&qp->lock);
+}
+
+/*
+ * The CQ now has more than TCP_CQ_WALK_QPS QPs: its ready set, with the
+ * sockets of those connected already. The set is published before they
+ * are added, so a QP connecting meanwhile adds itself (tcp_cq_ready_add
+ * under its lock) or is found connected here. False if there is none.
+ */
+static bool make_ready_set(struct tcp_cq *cq)
+{
+	int ep;
+	uint32_t i;
+
+	tcp_assert_held(&cq->qps_lock);
+	if (atomic_load_explicit(&cq->ready_ep, memory_order_relaxed) >= 0)
+		return true;
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return false; /* every QP is read, as below the threshold */
+	atomic_store_explicit(&cq->ready_ep, ep, memory_order_release);
+	for (i = 0; i < cq->nqps; i++) {
+		struct tcp_qp *qp = cq->qps[i];
+
+		tcp_mutex_lock(&qp->lock);
+		ready_join(cq, qp);
+		tcp_mutex_unlock(&qp->lock);
+	}
+	return true;
+}
+
+/* ------------------------------------------------------ the poll */
+
+/*
+ * What a poll must do for @qp even when its socket has nothing to read:
+ * send what it held back (WRs, an ack, responses), serve what waits for
+ * socket room while the application drives the socket, retry a frame
+ * that waits for a receive of the SRQ; and every datagram QP, whose
+ * socket is not in the set.
+ */
+static bool visit_anyway(const struct tcp_qp *qp)
+{
+	return qp->type == IBV_QPT_UD || qp->conn.cq_unready ||
+	       qp->prog.tx_deferred || qp->resp.want_ack || qp->resp.head ||
+	       qp->rx.phase == RX_STALL ||
+	       (qp->conn.epollout && qp->prog.rx_app_driven);
+}
+
+/*
+ * One QP's turn in a poll (qps_lock held). Its socket is read when @all
+ * (the QP is below the walk threshold, or its socket is readable), else
+ * it is served only if visit_anyway() says so. Returns true when the
+ * QP's polls may back off: a bandwidth requester that found nothing
+ * (tcp_qp_app_requester), or a QP that is not connected. trylock keeps
+ * the poller from ever blocking on a QP the engine (or another thread)
+ * is already serving.
+ */
+static bool visit(struct tcp_cq *cq, struct tcp_qp *qp, bool all)
+{
+	bool idle = true;
+
+	/* the engine waits for this QP: let it in (tcp_qp_yield) */
+	if (atomic_load_explicit(&qp->engine_wants, memory_order_relaxed) ||
+	    tcp_mutex_trylock(&qp->lock))
+		return false;
+	/* (a UD QP's socket has no connection: it is always there) */
+	if (qp->dead || (!qp->conn.connected && qp->type != IBV_QPT_UD)) {
+		/* nothing to serve */
+	} else if (!all && !visit_anyway(qp)) {
+		idle = tcp_qp_app_requester(qp, cq); /* (nothing to read) */
+	} else {
+		/*
+		 * A poll ends a burst: send what it held back. First, so that
+		 * an ack this pass holds back (tcp_qp_rx) waits for the
+		 * application's reply or next call. An ack held back alone
+		 * waits through one more poll: a ping-pong reaps its receive
+		 * (or send) completion before it posts the reply the ack
+		 * rides on (perftest's send_lat polls the send CQ, then the
+		 * receive CQ that already holds the message).
+		 */
+		if (qp->prog.ack_grace && tcp_qp_only_ack_held(qp))
+			qp->prog.ack_grace = false;
+		else
+			tcp_qp_flush(qp);
+		idle = tcp_qp_app_pass(qp, cq);
+	}
+	tcp_mutex_unlock(&qp->lock);
+	return idle;
+}
+
+/*
+ * Many QPs: those whose sockets the ready set finds readable, then a look
+ * at each of the others without a system call. True when every QP may
+ * back off (visit).
+ */
+static bool progress_ready(struct tcp_cq *cq)
+{
+	struct epoll_event ev[TCP_CQ_READY_BATCH];
+	int ep = atomic_load_explicit(&cq->ready_ep, memory_order_relaxed);
+	bool idle = true;
+	int i, n;
+	uint32_t j;
+
+	n = epoll_wait(ep, ev, TCP_CQ_READY_BATCH, 0);
+	for (i = 0; i < n; i++)
+		idle &= visit(cq, ev[i].data.ptr, true);
+	for (j = 0; j < cq->nqps; j++)
+		idle &= visit(cq, cq->qps[j], false);
+	return idle;
+}
+
 /*
  * Called from ibv_poll_cq: read whatever the QPs feeding this CQ have
- * waiting. trylock keeps the poller from ever blocking on a QP the engine
- * (or another thread) is already serving.
+ * waiting. Up to TCP_CQ_WALK_QPS QPs, each socket is read (a ping-pong's
+ * poll is then the one recv that finds its message); beyond, the ready
+ * set says which. When all the QPs may back off, the CQ's next polls
+ * skip this (1, 3, 7 ... up to TCP_APP_RX_SKIP_MAX).
  */
 void tcp_progress_cq(struct tcp_cq *cq)
 {
-	bool idle = true; /* every QP found nothing and may back off */
+	bool idle = true;
 	uint32_t i;
 
 	if (tcp_mutex_trylock(&cq->qps_lock))
 		return;
-	for (i = 0; i < cq->nqps; i++) {
-		struct tcp_qp *qp = cq->qps[i];
-
-		/* the engine waits for this QP: let it in (tcp_qp_yield) */
-		if (atomic_load_explicit(&qp->engine_wants,
-					 memory_order_relaxed) ||
-		    tcp_mutex_trylock(&qp->lock)) {
-			idle = false;
-			continue;
-		}
-		/* (a UD QP's socket has no connection: it is always there) */
-		if (!qp->dead &&
-		    (qp->conn.connected || qp->type == IBV_QPT_UD)) {
-			/*
-			 * A poll ends a burst: send what it held back. First,
-			 * so that an ack this pass holds back (tcp_qp_rx)
-			 * waits for the application's reply or next call.
-			 * An ack held back alone waits through one more poll:
-			 * a ping-pong reaps its receive (or send) completion
-			 * before it posts the reply the ack rides on
-			 * (perftest's send_lat polls the send CQ, then the
-			 * receive CQ that already holds the message).
-			 */
-			if (qp->prog.ack_grace && tcp_qp_only_ack_held(qp))
-				qp->prog.ack_grace = false;
-			else
-				tcp_qp_flush(qp);
-			if (!tcp_qp_app_pass(qp, cq))
-				idle = false;
-		}
-		tcp_mutex_unlock(&qp->lock);
+	if (cq->nqps > TCP_CQ_WALK_QPS && make_ready_set(cq)) {
+		idle = progress_ready(cq);
+	} else {
+		for (i = 0; i < cq->nqps; i++)
+			idle &= visit(cq, cq->qps[i], true);
 	}
 	if (!idle)
 		cq->rx_backoff = 0;

@@ -199,13 +199,23 @@ static bool rcq_reads(struct tcp_qp *qp, const struct tcp_cq *cq)
 }
 
 /*
- * The application's look at the socket, from poll_cq. Returns true when
- * it found nothing and the QP is a bandwidth test's requester (the second
- * case above, with no receives): such an application polls far more often
+ * A bandwidth test's requester polling @cq, its send CQ (the second case
+ * above, with no receives): such an application polls far more often
  * than acks come (one a batch), and each look costs a system call and
- * three lock round trips, so tcp_progress_cq lets the CQ's next polls skip
- * it (1, 3, 7 ... up to TCP_APP_RX_SKIP_MAX), until a look finds data or
- * a post comes.
+ * three lock round trips, so when its looks find nothing tcp_progress_cq
+ * lets the CQ's next polls skip them (1, 3, 7 ... up to
+ * TCP_APP_RX_SKIP_MAX), until a look finds data or a post comes.
+ */
+bool tcp_qp_app_requester(const struct tcp_qp *qp, const struct tcp_cq *cq)
+{
+	return qp->prog.rx_app_driven && cq == qp->scq && !qp_takes_recvs(qp) &&
+	       qp->sq.head - qp->sq.done >= TCP_APP_RX_MIN_INFLIGHT;
+}
+
+/*
+ * The application's look at the socket, from poll_cq. Returns true when
+ * it found nothing and the QP is a bandwidth test's requester
+ * (tcp_qp_app_requester).
  */
 bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 {
@@ -237,9 +247,7 @@ bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 	if (qp->conn.connected && qp->prog.rx_app_driven && qp->conn.epollout &&
 	    qp->prog.io_rx == before)
 		tcp_qp_tx(qp);
-	return qp->prog.io_rx == before && qp->prog.rx_app_driven &&
-	       cq == qp->scq && !qp_takes_recvs(qp) &&
-	       qp->sq.head - qp->sq.done >= TCP_APP_RX_MIN_INFLIGHT;
+	return qp->prog.io_rx == before && tcp_qp_app_requester(qp, cq);
 }
 
 /* The engine watches the socket's input again. */

@@ -60,5 +60,13 @@
 #define TCP_APP_RX_BUSY_POLLS 16
 /* most polls such a poller skips after reads that found nothing */
 #define TCP_APP_RX_SKIP_MAX 255
+/*
+ * A poll of a CQ fed by more QPs than this asks an epoll set which of
+ * their sockets are readable instead of reading each (cq_progress.c):
+ * design.md, "Many QPs on one CQ".
+ */
+#define TCP_CQ_WALK_QPS 2
+/* readable sockets one poll takes from that set (the rest: next poll) */
+#define TCP_CQ_READY_BATCH 64
 
 #endif

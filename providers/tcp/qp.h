@@ -187,6 +187,9 @@ struct tcp_conn_state {
 	uint8_t hello_out[RTCP_HELLO_LEN];
 	uint32_t hello_sent;
 	bool epollout; /* EPOLLOUT armed */
+	/* not in its CQs' ready sets (tcp_cq_ready_add failed): every poll
+	 * of them visits it; cq_gone: detached from them, never added again */
+	bool cq_unready, cq_gone;
 	/* the QP's own congestion control (tcpdv_modify_qp_cc); "": the
 	 * device's (qp_net.c) */
 	char cc[16];
@@ -565,6 +568,7 @@ extern const struct tcp_engine_hooks tcp_idle_hooks;
 
 /* progress.c: receive-side hand-over between the application and engine */
 bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq);
+bool tcp_qp_app_requester(const struct tcp_qp *qp, const struct tcp_cq *cq);
 bool tcp_qp_app_call(struct tcp_qp *qp);
 void tcp_qp_engine_rx(struct tcp_qp *qp);
 /*

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cq_progress.h"
 #include "debug.h"
 #include "sec_conn.h"
 #include "stat.h"
@@ -95,6 +96,7 @@ void tcp_qp_conn_ready(struct tcp_qp *qp)
 	}
 	qp->conn.connecting = false;
 	qp->conn.connected = true;
+	tcp_cq_ready_add(qp);
 	tcp_stat_qp_conn(qp, qp->conn.fd);
 	TCP_DBG_QP(RTCP_DBG_CONN, qp, "connection up (%s, peer qp %u, %s)",
 		   qp->conn.active ? "connected" : "accepted",
@@ -119,6 +121,7 @@ void tcp_qp_close_conn(struct tcp_qp *qp)
 			   tcp_debug_addrs(qp->conn.fd));
 		if (qp->ctx->engine)
 			tcp_engine_unwatch(qp->ctx, qp->conn.fd);
+		tcp_cq_ready_del(qp);
 		/*
 		 * Half-close rather than close: what the kernel still holds
 		 * (a TERMINATE frame) reaches the peer before its FIN, and

@@ -169,6 +169,13 @@ struct tcp_cq {
 	tcp_mutex_t qps_lock;
 	struct tcp_qp **qps;
 	uint32_t nqps, qps_cap;
+	/*
+	 * Above TCP_CQ_WALK_QPS QPs, a poll reads only the sockets this
+	 * epoll set finds readable (cq_progress.c): one system call, not one
+	 * per QP. -1 until the CQ first has that many; each connected QP's
+	 * socket is in it from then on (tcp_cq_ready_add/del).
+	 */
+	atomic_int ready_ep;
 	/* ibv_poll_cq calls: a poll ends a QP's posting burst (post.c) */
 	atomic_uint polls;
 	/* polls in a row that skipped reading because enough was queued
