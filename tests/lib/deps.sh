@@ -11,7 +11,7 @@ RTCP_DEB_PACKAGES=(
 	perftest python3-pyverbs python3-cryptography
 	libfabric-bin qperf
 	libnl-3-dev libnl-route-3-dev liburing-dev libssl-dev
-	openssl xxd
+	openssl xxd strace
 	iproute2 valgrind clang libclang-rt-14-dev clang-format
 	ucx-utils openmpi-bin libopenmpi-dev
 )
