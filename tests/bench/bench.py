@@ -639,12 +639,17 @@ class Report:
                'QPs in one process after a warm-up pair, one 8 B WRITE each, '
                'then 2.5 s idle; per QP = delta / (2 × PAIRS)). Bytes per '
                'QP, and the set-up of the PAIRS pairs (create to first '
-               'completion; wall and CPU seconds):')
+               'completion; wall and CPU seconds); then, with all of them '
+               'and the warm-up pair on one CQ, the mean µs of a poll that '
+               'finds nothing and of an 8 B WRITE polled to completion on '
+               'one pair:')
         self.w()
         self.w('| QP (send_wr / recv_wr / inline) | RSS | malloc | '
                'address space | kernel socket buffers | kernel TCP socket '
-               'object | total (RSS + kernel) | set-up s | set-up CPU s |')
-        self.w('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+               'object | total (RSS + kernel) | set-up s | set-up CPU s | '
+               'empty poll µs | WRITE + poll µs |')
+        self.w('| --- | --- | --- | --- | --- | --- | --- | --- | --- | '
+               '--- | --- |')
         for jid in self.jobs:
             if not jid.startswith('qpmem:'):
                 continue
@@ -652,11 +657,13 @@ class Report:
             label = '%s / %s / %s' % (sw, rw, il)
             if jid == QPMEM_HEADLINE:
                 label += ' (ib_write_bw\'s QP)'
-            self.w('| %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
-                label, *(self.cell(jid, k) for k in (
-                    'rss_per_qp', 'heap_per_qp', 'vm_per_qp',
-                    'skmem_per_qp', 'slab_per_qp', 'total_per_qp',
-                    'setup_s', 'setup_cpu_s'))))
+            self.w('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s '
+                   '| %s |' % (
+                       label, *(self.cell(jid, k) for k in (
+                           'rss_per_qp', 'heap_per_qp', 'vm_per_qp',
+                           'skmem_per_qp', 'slab_per_qp', 'total_per_qp',
+                           'setup_s', 'setup_cpu_s', 'poll_us',
+                           'write_poll_us'))))
         self.w()
         if READHOL_ID in self.jobs:
             self.w('READ behind a WRITE stream (`bench_read_hol`: one RC QP '

@@ -24,6 +24,10 @@
  *   setup_s        wall time to create, connect and complete the first
  *                  WRITE on the PAIRS pairs (both ends in this process)
  *   setup_cpu_s    CPU time (user + system, all threads) of that
+ *   poll_us        then, with all of them on the one CQ: the mean cost of
+ *                  an ibv_poll_cq that finds nothing (20000 polls)
+ *   write_poll_us  the mean time of an 8 B signaled WRITE on the first
+ *                  pair, polled to its completion on that CQ (2000 times)
  * Exit 0 on success, 1 if a step failed (message on stderr).
  */
 
@@ -195,6 +199,49 @@ static int rts(struct ibv_qp *qp, uint32_t dest)
 	return rc ? -1 : 0;
 }
 
+static double since_us(const struct timespec *a)
+{
+	struct timespec b;
+
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (b.tv_sec - a->tv_sec) * 1e6 + (b.tv_nsec - a->tv_nsec) / 1e3;
+}
+
+/* poll_us and write_poll_us (see the top); -1 if a WRITE failed */
+static int poll_costs(struct ibv_qp *qp, double *poll_us, double *write_us)
+{
+	struct ibv_sge sge = { .addr = (uintptr_t)buf,
+			       .length = 8,
+			       .lkey = mr->lkey };
+	struct ibv_send_wr wr = { .sg_list = &sge,
+				  .num_sge = 1,
+				  .opcode = IBV_WR_RDMA_WRITE,
+				  .send_flags = IBV_SEND_SIGNALED,
+				  .wr.rdma = { .remote_addr =
+						       (uintptr_t)buf + 64,
+					       .rkey = mr->rkey } },
+			   *bad;
+	struct timespec t0;
+	struct ibv_wc wc;
+	int i, k;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < 20000; i++)
+		ibv_poll_cq(cq, 1, &wc);
+	*poll_us = since_us(&t0) / 20000;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < 2000; i++) {
+		if (ibv_post_send(qp, &wr, &bad))
+			return -1;
+		while (!(k = ibv_poll_cq(cq, 1, &wc)))
+			;
+		if (k < 0 || wc.status != IBV_WC_SUCCESS)
+			return -1;
+	}
+	*write_us = since_us(&t0) / 2000;
+	return 0;
+}
+
 /* Create and connect n pairs, then one signaled WRITE on each: all up */
 static int make_pairs(struct pair *p, int n)
 {
@@ -264,7 +311,7 @@ int main(int argc, char **argv)
 	struct rlimit rl;
 	long slab;
 	int i, n, npairs = 256, opt;
-	double q;
+	double q, poll_us, write_us;
 
 	while ((opt = getopt(argc, argv, "d:n:s:r:i:")) != -1) {
 		switch (opt) {
@@ -333,10 +380,15 @@ int main(int argc, char **argv)
 	take(&s1);
 	slab = tcp_slab_objsize();
 	q = 2.0 * npairs;
+	if (poll_costs(p[0].a, &poll_us, &write_us)) {
+		fprintf(stderr, "qp_mem: a WRITE of the poll test failed\n");
+		return 1;
+	}
 	printf("pairs=%d qps=%d send_wr=%d recv_wr=%d inline=%d "
 	       "rss_per_qp=%.0f heap_per_qp=%.0f vm_per_qp=%.0f "
 	       "sockets=%ld skmem_per_qp=%.0f slab_per_qp=%.0f "
-	       "total_per_qp=%.0f setup_s=%.3f setup_cpu_s=%.3f\n",
+	       "total_per_qp=%.0f setup_s=%.3f setup_cpu_s=%.3f "
+	       "poll_us=%.2f write_poll_us=%.2f\n",
 	       npairs, 2 * npairs, send_wr, recv_wr, max_inline,
 	       (s1.rss_kb - s0.rss_kb) * 1024.0 / q, (s1.heap - s0.heap) / q,
 	       (s1.vm_kb - s0.vm_kb) * 1024.0 / q, s1.sockets - s0.sockets,
@@ -346,7 +398,7 @@ int main(int argc, char **argv)
 		(s1.sockets - s0.sockets) * (double)slab) /
 		       q,
 	       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
-	       cpu_s(&u1) - cpu_s(&u0));
+	       cpu_s(&u1) - cpu_s(&u0), poll_us, write_us);
 	for (i = 0; i < npairs; i++) {
 		ibv_destroy_qp(p[i].a);
 		ibv_destroy_qp(p[i].b);
