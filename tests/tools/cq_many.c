@@ -265,6 +265,14 @@ int main(int argc, char **argv)
 	check(i == npairs / 2, "half the pairs destroyed");
 	check(!traffic(p, npairs / 2, npairs, 2000),
 	      "SEND, WRITE and READ on the pairs left");
+	for (i = npairs / 2; i < npairs; i++)
+		if (ibv_destroy_qp(p[i].a) || ibv_destroy_qp(p[i].b))
+			break;
+	check(i == npairs && !ibv_dereg_mr(mr) && !ibv_destroy_cq(cq) &&
+		      !ibv_dealloc_pd(pd) && !ibv_close_device(ctx),
+	      "everything destroyed");
+	free(p);
+	free(buf);
 	printf("%u passed, %u failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
