@@ -22,7 +22,7 @@ void tcp_engine_takes_rx(struct tcp_cq *cq)
 			if (qp->conn.connected)
 				tcp_qp_flush(qp);
 		}
-		tcp_mutex_unlock(&qp->lock);
+		tcp_qp_unlock(qp);
 	}
 	tcp_mutex_unlock(&cq->qps_lock);
 }
@@ -90,14 +90,15 @@ void tcp_cq_ready_gone(struct tcp_cq *cq, struct tcp_qp *qp)
 	qp->conn.cq_gone = true;
 	if (qp->conn.fd >= 0)
 		ready_ctl(cq, qp, EPOLL_CTL_DEL);
-	tcp_mutex_unlock(&qp->lock);
+	tcp_qp_unlock(qp);
 }
 
 /*
  * The CQ now has more than TCP_CQ_WALK_QPS QPs: its ready set, with the
  * sockets of those connected already. The set is published before they
  * are added, so a QP connecting meanwhile adds itself (tcp_cq_ready_add
- * under its lock) or is found connected here. False if there is none.
+ * under its lock) or is found connected here. False if there is none
+ * (epoll_create1 failed: tried again TCP_CQ_READY_RETRY polls later).
  */
 static bool make_ready_set(struct tcp_cq *cq)
 {
@@ -107,16 +108,23 @@ static bool make_ready_set(struct tcp_cq *cq)
 	tcp_assert_held(&cq->qps_lock);
 	if (atomic_load_explicit(&cq->ready_ep, memory_order_relaxed) >= 0)
 		return true;
+	if (cq->ready_retry) {
+		cq->ready_retry--;
+		return false;
+	}
 	ep = epoll_create1(EPOLL_CLOEXEC);
-	if (ep < 0)
-		return false; /* every QP is read, as below the threshold */
+	if (ep < 0) {
+		/* every QP is read, as below the threshold, for a while */
+		cq->ready_retry = TCP_CQ_READY_RETRY;
+		return false;
+	}
 	atomic_store_explicit(&cq->ready_ep, ep, memory_order_release);
 	for (i = 0; i < cq->nqps; i++) {
 		struct tcp_qp *qp = cq->qps[i];
 
 		tcp_mutex_lock(&qp->lock);
 		ready_join(cq, qp);
-		tcp_mutex_unlock(&qp->lock);
+		tcp_qp_unlock(qp);
 	}
 	return true;
 }
@@ -124,24 +132,9 @@ static bool make_ready_set(struct tcp_cq *cq)
 /* ------------------------------------------------------ the poll */
 
 /*
- * What a poll must do for @qp even when its socket has nothing to read:
- * send what it held back (WRs, an ack, responses), serve what waits for
- * socket room while the application drives the socket, retry a frame
- * that waits for a receive of the SRQ; and every datagram QP, whose
- * socket is not in the set.
- */
-static bool visit_anyway(const struct tcp_qp *qp)
-{
-	return qp->type == IBV_QPT_UD || qp->conn.cq_unready ||
-	       qp->prog.tx_deferred || qp->resp.want_ack || qp->resp.head ||
-	       qp->rx.phase == RX_STALL ||
-	       (qp->conn.epollout && qp->prog.rx_app_driven);
-}
-
-/*
  * One QP's turn in a poll (qps_lock held). Its socket is read when @all
  * (the QP is below the walk threshold, or its socket is readable), else
- * it is served only if visit_anyway() says so. Returns true when the
+ * it is served only if tcp_qp_poll_needed() says so. Returns true when the
  * QP's polls may back off: a bandwidth requester that found nothing
  * (tcp_qp_app_requester), or a QP that is not connected. trylock keeps
  * the poller from ever blocking on a QP the engine (or another thread)
@@ -151,14 +144,17 @@ static bool visit(struct tcp_cq *cq, struct tcp_qp *qp, bool all)
 {
 	bool idle = true;
 
-	/* the engine waits for this QP: let it in (tcp_qp_yield) */
+	/* the engine waits for this QP: let it in (tcp_qp_yield). What it
+	 * holds may need this poll's look: the next poll looks again. */
 	if (atomic_load_explicit(&qp->engine_wants, memory_order_relaxed) ||
-	    tcp_mutex_trylock(&qp->lock))
+	    tcp_mutex_trylock(&qp->lock)) {
+		tcp_cq_walk_due(cq);
 		return false;
+	}
 	/* (a UD QP's socket has no connection: it is always there) */
 	if (qp->dead || (!qp->conn.connected && qp->type != IBV_QPT_UD)) {
 		/* nothing to serve */
-	} else if (!all && !visit_anyway(qp)) {
+	} else if (!all && !tcp_qp_poll_needed(qp)) {
 		idle = tcp_qp_app_requester(qp, cq); /* (nothing to read) */
 	} else {
 		/*
@@ -176,14 +172,16 @@ static bool visit(struct tcp_cq *cq, struct tcp_qp *qp, bool all)
 			tcp_qp_flush(qp);
 		idle = tcp_qp_app_pass(qp, cq);
 	}
-	tcp_mutex_unlock(&qp->lock);
+	tcp_qp_unlock(qp);
 	return idle;
 }
 
 /*
- * Many QPs: those whose sockets the ready set finds readable, then a look
- * at each of the others without a system call. True when every QP may
- * back off (visit).
+ * Many QPs: those whose sockets the ready set finds readable; then, if a
+ * QP asked for it as its lock went (walk_due, tcp_qp_unlock), a look at
+ * each of the others, without a system call -- a QP that still needs the
+ * look after its turn asks again. True when every QP may back off
+ * (visit), which only a poll that looked at all of them can tell.
  */
 static bool progress_ready(struct tcp_cq *cq)
 {
@@ -196,6 +194,9 @@ static bool progress_ready(struct tcp_cq *cq)
 	n = epoll_wait(ep, ev, TCP_CQ_READY_BATCH, 0);
 	for (i = 0; i < n; i++)
 		idle &= visit(cq, ev[i].data.ptr, true);
+	if (!atomic_exchange_explicit(&cq->walk_due, false,
+				      memory_order_relaxed))
+		return false;
 	for (j = 0; j < cq->nqps; j++)
 		idle &= visit(cq, cq->qps[j], false);
 	return idle;

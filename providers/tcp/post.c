@@ -300,7 +300,7 @@ int tcp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	tcp_qp_yield(qp);
 	tcp_mutex_lock(&qp->lock);
 	err = post_send_locked(qp, wr, bad);
-	tcp_mutex_unlock(&qp->lock);
+	tcp_qp_unlock(qp);
 	return tcp_fail(err);
 }
 
@@ -369,7 +369,7 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 		else
 			tcp_qp_tx(qp);
 	}
-	tcp_mutex_unlock(&qp->lock);
+	tcp_qp_unlock(qp);
 	return tcp_fail(err);
 }
 
@@ -444,7 +444,7 @@ static int ex_wr_complete(struct ibv_qp_ex *ex)
 			err = ENOMEM;
 		if (!err)
 			err = post_send_locked(qp, qp->wr.stage, &bad);
-		tcp_mutex_unlock(&qp->lock);
+		tcp_qp_unlock(qp);
 	}
 	qp->wr.n = 0;
 	qp->wr.err = 0;

@@ -68,5 +68,12 @@
 #define TCP_CQ_WALK_QPS 2
 /* readable sockets one poll takes from that set (the rest: next poll) */
 #define TCP_CQ_READY_BATCH 64
+/*
+ * Polls before a CQ tries again to make its ready set once epoll_create1
+ * failed (out of fds). Trying at every poll took, now and then, the fd
+ * the listener frees for a moment to refuse connections it cannot
+ * accept (conn.c, refuse_one).
+ */
+#define TCP_CQ_READY_RETRY 4096
 
 #endif

@@ -540,7 +540,7 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 			goto out;
 		}
 		log_transition(qp, was);
-		tcp_mutex_unlock(&qp->lock);
+		tcp_qp_unlock(qp);
 		tcp_conn_match_pending(ctx);
 		tcp_mutex_unlock(&ctx->lock);
 		return 0;
@@ -559,7 +559,7 @@ int tcp_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask)
 	}
 out:
 	log_transition(qp, was);
-	tcp_mutex_unlock(&qp->lock);
+	tcp_qp_unlock(qp);
 	tcp_mutex_unlock(&ctx->lock);
 	return tcp_fail(err);
 }
@@ -584,7 +584,7 @@ int tcp_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *a, int mask,
 	init->cap = qp->cap;
 	init->qp_type = qp->type;
 	init->sq_sig_all = qp->sq_sig_all;
-	tcp_mutex_unlock(&qp->lock);
+	tcp_qp_unlock(qp);
 	return 0;
 }
 
@@ -664,7 +664,7 @@ void tcp_qp_destroy(struct tcp_qp *qp)
 	tcp_qbuf_free(&qp->alloc, &qp->qbuf, TCP_RES_TYPE_QP);
 	tcp_pdom_put(qp->pdom);
 	qp->pdom = NULL;
-	tcp_mutex_unlock(&qp->lock);
+	tcp_qp_unlock(qp);
 	tcp_engine_bury(ctx, &qp->conn.poll.p);
 	tcp_mutex_unlock(&ctx->lock);
 }

@@ -622,6 +622,47 @@ static inline bool tcp_qp_only_ack_held(const struct tcp_qp *qp)
 	return qp->prog.tx_deferred && qp->sq.tx == qp->sq.head &&
 	       !qp->resp.head && qp->tx.iov_i == qp->tx.iov_n;
 }
+/*
+ * Must a poll of the QP's CQs serve it whatever its socket says? WRs, an
+ * ack or responses held back; output waiting for socket room while the
+ * application drives the socket (the engine does not watch for it then);
+ * a frame waiting for a receive of the SRQ; a UD QP (its socket is not on
+ * a CQ's ready set) or one a ready set refused. Caller holds qp->lock.
+ */
+static inline bool tcp_qp_poll_needed(const struct tcp_qp *qp)
+{
+	return qp->type == IBV_QPT_UD || qp->conn.cq_unready ||
+	       qp->prog.tx_deferred || qp->resp.want_ack || qp->resp.head ||
+	       qp->rx.phase == RX_STALL ||
+	       (qp->conn.epollout && qp->prog.rx_app_driven);
+}
+
+static inline void tcp_cq_walk_due(struct tcp_cq *cq)
+{
+	if (cq && !atomic_load_explicit(&cq->walk_due, memory_order_relaxed))
+		atomic_store_explicit(&cq->walk_due, true,
+				      memory_order_relaxed);
+}
+
+/*
+ * Releases qp->lock. A QP that tcp_qp_poll_needed says a poll must serve
+ * first asks its CQs' next polls to look at each of their QPs
+ * (cq->walk_due, cq_progress.c): a CQ with a ready set looks only at
+ * readable sockets otherwise. Every release of qp->lock goes through it,
+ * so no such state is left unannounced. Not for a destroyed QP: its CQs
+ * may be gone.
+ */
+#define tcp_qp_unlock(qp)                                  \
+	do {                                               \
+		struct tcp_qp *q_ = (qp);                  \
+		if (!q_->dead && tcp_qp_poll_needed(q_)) { \
+			tcp_cq_walk_due(q_->scq);          \
+			if (q_->rcq != q_->scq)            \
+				tcp_cq_walk_due(q_->rcq);  \
+		}                                          \
+		tcp_mutex_unlock(&q_->lock);               \
+	} while (0)
+
 /* Sends WRs held back by batching, if any; caller holds qp->lock. */
 static inline void tcp_qp_flush(struct tcp_qp *qp)
 {

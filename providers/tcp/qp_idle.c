@@ -139,7 +139,7 @@ static bool idle_walk(struct tcp_context *ctx, struct idle_count *c)
 				continue;
 			if (!qp->dead && qp->type != IBV_QPT_UD)
 				idle_one(qp, c);
-			tcp_mutex_unlock(&qp->lock);
+			tcp_qp_unlock(qp);
 		}
 	tcp_mutex_unlock(&ctx->lock);
 	return true;

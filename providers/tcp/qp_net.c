@@ -143,7 +143,7 @@ int tcp_qp_set_cc(struct tcp_qp *qp, const char *name)
 		if (err)
 			memcpy(qp->conn.cc, old, sizeof(old));
 	}
-	tcp_mutex_unlock(&qp->lock);
+	tcp_qp_unlock(qp);
 	return err == ENOENT ? EINVAL : err;
 }
 
@@ -161,7 +161,7 @@ int tcp_qp_get_cc(struct tcp_qp *qp, char out[TCP_CC_NAME_MAX])
 	if (qp->conn.fd < 0 ||
 	    getsockopt(qp->conn.fd, IPPROTO_TCP, TCP_CONGESTION, out, &len))
 		cc_wanted(qp, out);
-	tcp_mutex_unlock(&qp->lock);
+	tcp_qp_unlock(qp);
 	if (!out[0])
 		err = tcp_cc_default(out);
 	out[TCP_CC_NAME_MAX - 1] = '\0';

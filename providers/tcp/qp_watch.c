@@ -16,7 +16,7 @@ unsigned int tcp_qp_ready(struct tcp_context *ctx, struct tcp_watch *w,
 	(void)ctx;
 	tcp_mutex_lock(&qp->lock);
 	if (qp->dead) {
-		tcp_mutex_unlock(&qp->lock);
+		tcp_qp_unlock(qp);
 		return TCP_READY_IO;
 	}
 	l = qp->prog.io_large;
@@ -35,7 +35,7 @@ unsigned int tcp_qp_ready(struct tcp_context *ctx, struct tcp_watch *w,
 	}
 	/* frames, reads and sends over TCP_SPIN_BYTES: see engine_wait */
 	l = qp->prog.io_large - l;
-	tcp_mutex_unlock(&qp->lock);
+	tcp_qp_unlock(qp);
 	return TCP_READY_IO | (l ? TCP_READY_LARGE : 0);
 }
 
@@ -111,7 +111,7 @@ static void each_qp(struct tcp_context *ctx,
 			qp->timer_skips = 0;
 			if (!qp->dead)
 				fn(qp, now);
-			tcp_mutex_unlock(&qp->lock);
+			tcp_qp_unlock(qp);
 		}
 	}
 	tcp_mutex_unlock(&ctx->lock);

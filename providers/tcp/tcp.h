@@ -176,6 +176,13 @@ struct tcp_cq {
 	 * socket is in it from then on (tcp_cq_ready_add/del).
 	 */
 	atomic_int ready_ep;
+	/* polls left before another try at the ready set after epoll_create1
+	 * failed (under qps_lock) */
+	uint32_t ready_retry;
+	/* a QP of this CQ must be served whatever its socket says (set as
+	 * its lock goes, tcp_qp_unlock): the next poll with a ready set looks
+	 * at each QP, and clears it */
+	atomic_bool walk_due;
 	/* ibv_poll_cq calls: a poll ends a QP's posting burst (post.c) */
 	atomic_uint polls;
 	/* polls in a row that skipped reading because enough was queued

@@ -149,7 +149,7 @@ TCPDV_EXPORT int tcpdv_query_qp_security(struct ibv_qp *ibqp,
 	if (qp->conn.connected || qp->sec.tx.spi || qp->sec.rx[0].spi)
 		copy_sec(qp, sec);
 	sec->rejected = qp->sec.rejected;
-	tcp_mutex_unlock(&qp->lock);
+	tcp_qp_unlock(qp);
 	return 0;
 }
 

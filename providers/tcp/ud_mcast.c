@@ -82,7 +82,7 @@ static unsigned int mcast_ready(struct tcp_context *ctx, struct tcp_watch *w,
 	tcp_mutex_lock(&qp->lock);
 	if (!qp->dead && m->fd >= 0)
 		tcp_ud_rx_fd(qp, m->fd, &m->mgid);
-	tcp_mutex_unlock(&qp->lock);
+	tcp_qp_unlock(qp);
 	return TCP_READY_IO;
 }
 
@@ -183,7 +183,7 @@ static int mcast_verb(struct ibv_qp *ibqp, const union ibv_gid *gid,
 		else
 			err = EINVAL;
 	}
-	tcp_mutex_unlock(&qp->lock);
+	tcp_qp_unlock(qp);
 	tcp_mutex_unlock(&ctx->lock);
 	return tcp_fail(err);
 }
