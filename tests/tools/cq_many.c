@@ -16,8 +16,8 @@
  *
  * Step 2 is framed by two lines written to stderr (one write(2) each),
  * so that test_cq_many.sh can count the socket reads between them under
- * strace: an idle poll must not read every QP's socket. Prints "ok"/"FAIL" lines and "N passed, N failed"; exit 0 when
- * all passed.
+ * strace: an idle poll must not read every QP's socket. Prints a line a
+ * check and "N passed, N failed" (tcheck.h); exit 0 when all passed.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,6 +30,8 @@
 
 #include <infiniband/verbs.h>
 
+#include "tcheck.h"
+#include "tdev.h"
 #include "tqp.h"
 
 #define SLOT 64 /* bytes of the buffer each QP has */
@@ -44,16 +46,6 @@ static struct ibv_cq *cq;
 static struct ibv_mr *mr;
 static uint8_t *buf; /* SLOT bytes for each QP: pair i, A at 2i, B 2i+1 */
 static union ibv_gid gid0;
-static unsigned int passed, failed;
-
-static void check(int ok, const char *what)
-{
-	printf("%s %s\n", ok ? "ok  " : "FAIL", what);
-	if (ok)
-		passed++;
-	else
-		failed++;
-}
 
 static void mark(const char *line)
 {
@@ -195,16 +187,9 @@ static int traffic(struct pair *p, int lo, int hi, uint64_t tag)
 	return bad ? -1 : 0;
 }
 
-static int open_dev(const char *name, int npairs)
+static int setup(const char *name, int npairs)
 {
-	struct ibv_device **list = ibv_get_device_list(NULL);
-	int i;
-
-	for (i = 0; list && list[i]; i++)
-		if (!strcmp(ibv_get_device_name(list[i]), name))
-			ctx = ibv_open_device(list[i]);
-	if (list)
-		ibv_free_device_list(list);
+	ctx = open_dev(name);
 	if (!ctx)
 		return -1;
 	buf = calloc(2 * (size_t)npairs, SLOT);
@@ -238,7 +223,7 @@ int main(int argc, char **argv)
 	if (npairs < 2 || polls < 0)
 		return 2;
 	p = calloc(npairs, sizeof(*p));
-	if (!p || open_dev(dev, npairs)) {
+	if (!p || setup(dev, npairs)) {
 		fprintf(stderr, "cq_many: cannot set up %s\n", dev);
 		return 1;
 	}
@@ -273,6 +258,5 @@ int main(int argc, char **argv)
 	      "everything destroyed");
 	free(p);
 	free(buf);
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return tc_report();
 }
