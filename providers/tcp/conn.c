@@ -63,6 +63,7 @@ int tcp_qpn_alloc(struct tcp_qp *qp)
 	l->next_slot = (i + 1) % TCP_QPS_PER_LISTENER;
 	l->slots[i] = qp;
 	l->nused++;
+	qp->lis = l;
 	qp->slot = i;
 	qp->vqp.qp.qp_num = (uint32_t)l->port << 8 | i;
 	return 0;
@@ -88,6 +89,7 @@ void tcp_qpn_free(struct tcp_qp *qp)
 		l->slots[qp->slot] = NULL;
 		l->nused--;
 	}
+	qp->lis = NULL;
 }
 
 struct tcp_qp *tcp_conn_live_qp(struct tcp_context *ctx)

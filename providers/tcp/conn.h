@@ -72,6 +72,9 @@ struct tcp_listener {
 	uint32_t npending; /* its connections on the pending list */
 	struct tcp_lsock socks[TCP_LISTEN_ADDRS];
 	struct tcp_qp *slots[TCP_QPS_PER_LISTENER];
+	/* the slots whose QP the engine's timer and flush passes look at:
+	 * it holds timer references or held-back WRs (qp_watch.c) */
+	_Atomic uint64_t watch[TCP_QPS_PER_LISTENER / 64];
 };
 
 /* An accepted connection whose hello has not been matched to a QP yet. */

@@ -27,6 +27,96 @@ void tcp_engine_takes_rx(struct tcp_cq *cq)
 	tcp_mutex_unlock(&cq->qps_lock);
 }
 
+/* --------------------------------------------------- the due list */
+
+/* The QP's index into due_on/due_next on @cq. */
+static int due_idx(const struct tcp_cq *cq, const struct tcp_qp *qp)
+{
+	return qp->scq == cq ? 0 : 1;
+}
+
+/*
+ * Pushes the QP on @cq's due list, unless it is there already. Lock-free:
+ * pushers hold only their QP's lock, and the one consumer (a poll, or the
+ * QP's detach) takes the whole list at once under qps_lock, so a push
+ * never races a pop of a single entry (no ABA).
+ */
+static void due_push(struct tcp_cq *cq, struct tcp_qp *qp)
+{
+	int k = due_idx(cq, qp);
+	struct tcp_qp *head;
+
+	if (atomic_load_explicit(&qp->conn.due_on[k], memory_order_relaxed) ||
+	    atomic_exchange(&qp->conn.due_on[k], true))
+		return;
+	head = atomic_load_explicit(&cq->due, memory_order_relaxed);
+	do {
+		qp->conn.due_next[k] = head;
+	} while (!atomic_compare_exchange_weak_explicit(&cq->due, &head, qp,
+							memory_order_release,
+							memory_order_relaxed));
+}
+
+void tcp_qp_announce(struct tcp_qp *qp)
+{
+	tcp_assert_held(&qp->lock);
+	/* detached from its CQs (tcp_cq_ready_gone): off their lists */
+	if (qp->conn.cq_gone)
+		return;
+	if (qp->scq)
+		due_push(qp->scq, qp);
+	if (qp->rcq && qp->rcq != qp->scq)
+		due_push(qp->rcq, qp);
+}
+
+/*
+ * Takes @cq's due list (qps_lock held), oldest announcement first. Each
+ * QP stays flagged, so that nobody pushes it (and rewrites its link)
+ * until due_pop has read its link and cleared the flag.
+ */
+static struct tcp_qp *due_take(struct tcp_cq *cq)
+{
+	struct tcp_qp *list = NULL, *qp, *next;
+
+	tcp_assert_held(&cq->qps_lock);
+	if (!atomic_load_explicit(&cq->due, memory_order_relaxed))
+		return NULL;
+	qp = atomic_exchange_explicit(&cq->due, NULL, memory_order_acquire);
+	for (; qp; qp = next) {
+		int k = due_idx(cq, qp);
+
+		next = qp->conn.due_next[k];
+		qp->conn.due_next[k] = list;
+		list = qp;
+	}
+	return list;
+}
+
+/*
+ * The QP after @qp on a taken list; @qp is off the list from here, so
+ * what it announces from now on puts it on @cq's list again.
+ */
+static struct tcp_qp *due_pop(struct tcp_cq *cq, struct tcp_qp *qp)
+{
+	int k = due_idx(cq, qp);
+	struct tcp_qp *next = qp->conn.due_next[k];
+
+	atomic_store(&qp->conn.due_on[k], false);
+	return next;
+}
+
+/* The QP leaves @cq (qps_lock held, it pushes no more): off the list. */
+static void due_drop(struct tcp_cq *cq, struct tcp_qp *gone)
+{
+	struct tcp_qp *qp = due_take(cq), *next;
+
+	for (; qp; qp = next) {
+		next = due_pop(cq, qp);
+		if (qp != gone)
+			due_push(cq, qp);
+	}
+}
+
 /* ------------------------------------------------- the ready set */
 
 static void ready_ctl(struct tcp_cq *cq, struct tcp_qp *qp, int op)
@@ -91,6 +181,7 @@ void tcp_cq_ready_gone(struct tcp_cq *cq, struct tcp_qp *qp)
 	if (qp->conn.fd >= 0)
 		ready_ctl(cq, qp, EPOLL_CTL_DEL);
 	tcp_qp_unlock(qp);
+	due_drop(cq, qp);
 }
 
 /*
@@ -148,7 +239,7 @@ static bool visit(struct tcp_cq *cq, struct tcp_qp *qp, bool all)
 	 * holds may need this poll's look: the next poll looks again. */
 	if (atomic_load_explicit(&qp->engine_wants, memory_order_relaxed) ||
 	    tcp_mutex_trylock(&qp->lock)) {
-		tcp_cq_walk_due(cq);
+		due_push(cq, qp);
 		return false;
 	}
 	/* (a UD QP's socket has no connection: it is always there) */
@@ -177,29 +268,27 @@ static bool visit(struct tcp_cq *cq, struct tcp_qp *qp, bool all)
 }
 
 /*
- * Many QPs: those whose sockets the ready set finds readable; then, if a
- * QP asked for it as its lock went (walk_due, tcp_qp_unlock), a look at
- * each of the others, without a system call -- a QP that still needs the
- * look after its turn asks again. True when every QP may back off
- * (visit), which only a poll that looked at all of them can tell.
+ * Many QPs: those whose sockets the ready set finds readable, then those
+ * that announced work no socket shows (the due list, tcp_qp_unlock),
+ * without a system call -- a QP that still needs a look after its turn
+ * announces itself again. False: whether every QP of the CQ may back off
+ * (visit) would take a look at each.
  */
 static bool progress_ready(struct tcp_cq *cq)
 {
 	struct epoll_event ev[TCP_CQ_READY_BATCH];
 	int ep = atomic_load_explicit(&cq->ready_ep, memory_order_relaxed);
-	bool idle = true;
+	struct tcp_qp *qp, *next;
 	int i, n;
-	uint32_t j;
 
 	n = epoll_wait(ep, ev, TCP_CQ_READY_BATCH, 0);
 	for (i = 0; i < n; i++)
-		idle &= visit(cq, ev[i].data.ptr, true);
-	if (!atomic_exchange_explicit(&cq->walk_due, false,
-				      memory_order_relaxed))
-		return false;
-	for (j = 0; j < cq->nqps; j++)
-		idle &= visit(cq, cq->qps[j], false);
-	return idle;
+		visit(cq, ev[i].data.ptr, true);
+	for (qp = due_take(cq); qp; qp = next) {
+		next = due_pop(cq, qp);
+		visit(cq, qp, false);
+	}
+	return false;
 }
 
 /*
@@ -211,6 +300,7 @@ static bool progress_ready(struct tcp_cq *cq)
  */
 void tcp_progress_cq(struct tcp_cq *cq)
 {
+	struct tcp_qp *qp;
 	bool idle = true;
 	uint32_t i;
 
@@ -219,6 +309,9 @@ void tcp_progress_cq(struct tcp_cq *cq)
 	if (cq->nqps > TCP_CQ_WALK_QPS && make_ready_set(cq)) {
 		idle = progress_ready(cq);
 	} else {
+		/* every QP is visited: the list is moot */
+		for (qp = due_take(cq); qp; qp = due_pop(cq, qp))
+			;
 		for (i = 0; i < cq->nqps; i++)
 			idle &= visit(cq, cq->qps[i], true);
 	}

@@ -173,8 +173,7 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 		 * every message keeps counting across) */
 		qp->prog.rx_app_mark = qp_cq_polls(qp);
 		qp->prog.rx_tick = true;
-		tcp_engine_timer_get(
-			qp->ctx); /* the timer that hands it back */
+		tcp_qp_timer_get(qp); /* the timer that hands it back */
 	}
 }
 
@@ -268,7 +267,7 @@ void tcp_qp_rx_mode_end(struct tcp_qp *qp)
 	tcp_qp_engine_rx(qp);
 	if (qp->prog.rx_tick) {
 		qp->prog.rx_tick = false;
-		tcp_engine_timer_put(qp->ctx);
+		tcp_qp_timer_put(qp);
 	}
 }
 

@@ -20,6 +20,7 @@
 #include "qp_watch.h"
 
 struct tcp_hs;
+struct tcp_listener;
 struct tcp_tx_seal;
 struct tcp_ud;
 
@@ -190,6 +191,10 @@ struct tcp_conn_state {
 	/* not in its CQs' ready sets (tcp_cq_ready_add failed): every poll
 	 * of them visits it; cq_gone: detached from them, never added again */
 	bool cq_unready, cq_gone;
+	/* on its CQs' due lists ([0] the send CQ's, [1] the receive CQ's if
+	 * another), and the next QP there (cq_progress.c) */
+	atomic_bool due_on[2];
+	struct tcp_qp *due_next[2];
 	/* the QP's own congestion control (tcpdv_modify_qp_cc); "": the
 	 * device's (qp_net.c) */
 	char cc[16];
@@ -411,8 +416,11 @@ struct tcp_qp {
 	uint64_t *stat;
 	struct rtcp_stat_slot *stat_slot;
 
-	/* slot in the context's QP table */
+	/* slot in the context's QP table: its listener's slots[slot] */
+	struct tcp_listener *lis;
 	uint32_t slot;
+	/* engine timer references this QP holds (tcp_qp_timer_get) */
+	uint32_t timer_refs;
 	/* the QP's traffic at the idle pass's last look (qp_idle.c) */
 	uint64_t idle_mark;
 
@@ -637,30 +645,22 @@ static inline bool tcp_qp_poll_needed(const struct tcp_qp *qp)
 	       (qp->conn.epollout && qp->prog.rx_app_driven);
 }
 
-static inline void tcp_cq_walk_due(struct tcp_cq *cq)
-{
-	if (cq && !atomic_load_explicit(&cq->walk_due, memory_order_relaxed))
-		atomic_store_explicit(&cq->walk_due, true,
-				      memory_order_relaxed);
-}
+/* Puts the QP on its CQs' due lists (cq_progress.c); qp->lock held. */
+void tcp_qp_announce(struct tcp_qp *qp);
 
 /*
  * Releases qp->lock. A QP that tcp_qp_poll_needed says a poll must serve
- * first asks its CQs' next polls to look at each of their QPs
- * (cq->walk_due, cq_progress.c): a CQ with a ready set looks only at
- * readable sockets otherwise. Every release of qp->lock goes through it,
- * so no such state is left unannounced. Not for a destroyed QP: its CQs
- * may be gone.
+ * first puts itself on its CQs' due lists (cq->due): a CQ with a ready set
+ * looks only at readable sockets and at those. Every release of qp->lock
+ * goes through it, so no such state is left unannounced. Not for a
+ * destroyed QP: its CQs may be gone.
  */
-#define tcp_qp_unlock(qp)                                  \
-	do {                                               \
-		struct tcp_qp *q_ = (qp);                  \
-		if (!q_->dead && tcp_qp_poll_needed(q_)) { \
-			tcp_cq_walk_due(q_->scq);          \
-			if (q_->rcq != q_->scq)            \
-				tcp_cq_walk_due(q_->rcq);  \
-		}                                          \
-		tcp_mutex_unlock(&q_->lock);               \
+#define tcp_qp_unlock(qp)                                \
+	do {                                             \
+		struct tcp_qp *q_ = (qp);                \
+		if (!q_->dead && tcp_qp_poll_needed(q_)) \
+			tcp_qp_announce(q_);             \
+		tcp_mutex_unlock(&q_->lock);             \
 	} while (0)
 
 /* Sends WRs held back by batching, if any; caller holds qp->lock. */

@@ -142,18 +142,18 @@ void tcp_qp_close_conn(struct tcp_qp *qp)
 	qp->conn.epollout = false;
 	if (qp->sq.rnr_since_ns) {
 		qp->sq.rnr_since_ns = 0;
-		tcp_engine_timer_put(qp->ctx);
+		tcp_qp_timer_put(qp);
 	}
 	if (qp->sq.rnr_nak_at_ns) {
 		qp->sq.rnr_nak_at_ns = 0;
-		tcp_engine_timer_put(qp->ctx);
+		tcp_qp_timer_put(qp);
 	}
 	if (qp->conn.unheard_fail_ns) {
 		qp->conn.unheard_fail_ns = 0;
-		tcp_engine_timer_put(qp->ctx);
+		tcp_qp_timer_put(qp);
 	}
 	if (qp->rx.phase == RX_STALL)
-		tcp_engine_timer_put(qp->ctx);
+		tcp_qp_timer_put(qp);
 	qp->rx.phase = RX_HDR;
 	tcp_rx_seg_reset(qp);
 	qp->rx.lowat = 0; /* (a new socket starts at the default) */

@@ -370,7 +370,7 @@ void tcp_qp_rx(struct tcp_qp *qp)
 		if (qp->rx.phase == RX_STALL) {
 			if (!tcp_rx_take_rwqe(qp))
 				break;
-			tcp_engine_timer_put(qp->ctx);
+			tcp_qp_timer_put(qp);
 			qp->rx.phase = RX_HDR;
 			tcp_rx_dispatch(qp);
 			continue;

@@ -247,14 +247,14 @@ void tcp_qp_dead_peer_arm(struct tcp_qp *qp)
 	if (!ns || ns > TCP_DEAD_PEER_MAX_NS)
 		ns = TCP_DEAD_PEER_MAX_NS;
 	qp->conn.fail_at_ns = tcp_now_ns() + ns;
-	tcp_engine_timer_get(qp->ctx);
+	tcp_qp_timer_get(qp);
 }
 
 /* The retry budget after a connection loss ran out. */
 static void dead_peer_expired(struct tcp_qp *qp)
 {
 	qp->conn.fail_at_ns = 0;
-	tcp_engine_timer_put(qp->ctx);
+	tcp_qp_timer_put(qp);
 	fail_retry(qp, "the connection broke");
 }
 
@@ -263,7 +263,7 @@ void tcp_qp_dead_peer_cancel(struct tcp_qp *qp)
 {
 	if (qp->conn.fail_at_ns) {
 		qp->conn.fail_at_ns = 0;
-		tcp_engine_timer_put(qp->ctx);
+		tcp_qp_timer_put(qp);
 	}
 }
 
@@ -287,7 +287,7 @@ void tcp_qp_unheard_arm(struct tcp_qp *qp)
 	qp->conn.unheard_fail_ns = tcp_now_ns() + ns;
 	qp->conn.unheard_cap_ns =
 		qp->conn.unheard_fail_ns + TCP_UNHEARD_GREET_MAX_NS;
-	tcp_engine_timer_get(qp->ctx);
+	tcp_qp_timer_get(qp);
 }
 
 /* A connecting socket's TCP handshake is done (it has a peer). */
@@ -336,7 +336,7 @@ static void unheard_timer(struct tcp_qp *qp, uint64_t now)
 		return;
 	}
 	qp->conn.unheard_fail_ns = 0;
-	tcp_engine_timer_put(qp->ctx);
+	tcp_qp_timer_put(qp);
 	if (!qp->sq.peer_heard)
 		fail_retry(qp, "the peer never answered");
 }
@@ -366,7 +366,7 @@ void tcp_qp_rnr_nak_arm(struct tcp_qp *qp, const struct rtcp_hdr *h)
 	tcp_stat_add(qp->stat, RTCP_STAT_RNR_WAITS, 1);
 	qp->sq.rnr_nak_at_ns =
 		tcp_now_ns() + (qp->attr.rnr_retry + 1) * rnr_timer_ns(t & 31);
-	tcp_engine_timer_get(qp->ctx);
+	tcp_qp_timer_get(qp);
 }
 
 /*
@@ -382,7 +382,7 @@ static void rnr_nak_timer(struct tcp_qp *qp, uint64_t now)
 	if (waiting && now < qp->sq.rnr_nak_at_ns)
 		return;
 	qp->sq.rnr_nak_at_ns = 0;
-	tcp_engine_timer_put(qp->ctx);
+	tcp_qp_timer_put(qp);
 	if (waiting && qp->state != IBV_QPS_ERR)
 		tcp_qp_fail_oldest(qp, IBV_WC_RNR_RETRY_EXC_ERR);
 }
@@ -406,7 +406,7 @@ static void rnr_credit_timer(struct tcp_qp *qp, uint64_t now)
 				&qp->sq.wqe[qp->sq.tx & (qp->sq.size - 1)];
 
 			qp->sq.rnr_since_ns = 0;
-			tcp_engine_timer_put(qp->ctx);
+			tcp_qp_timer_put(qp);
 			w->state = WQE_DONE;
 			w->status = IBV_WC_RNR_RETRY_EXC_ERR;
 			qp->sq.tx++;

@@ -260,7 +260,7 @@ static bool wqe_may_go(struct tcp_qp *qp, const struct tcp_send_wqe *w)
 		if (!qp->sq.rnr_since_ns && qp->sq.peer_heard) {
 			qp->sq.rnr_since_ns = rnr_clock_start(qp);
 			tcp_stat_add(qp->stat, RTCP_STAT_RNR_WAITS, 1);
-			tcp_engine_timer_get(qp->ctx);
+			tcp_qp_timer_get(qp);
 		}
 		return false;
 	}
@@ -302,7 +302,7 @@ static void wqe_first_frame(struct tcp_qp *qp, struct tcp_send_wqe *w)
 {
 	if (qp->sq.rnr_since_ns) {
 		qp->sq.rnr_since_ns = 0;
-		tcp_engine_timer_put(qp->ctx);
+		tcp_qp_timer_put(qp);
 	}
 	if (needs_credit(w->opcode))
 		qp->sq.sends_issued++;
@@ -685,7 +685,7 @@ void tcp_qp_terminate(struct tcp_qp *qp, uint32_t msn, uint32_t syn,
 	}
 	qp->resp.term_ev = ev;
 	qp->resp.term_at_ns = tcp_now_ns() + TCP_TERM_MAX_NS;
-	tcp_engine_timer_get(qp->ctx);
+	tcp_qp_timer_get(qp);
 }
 
 /* The engine's tick while a TERMINATE is on its way out. */
@@ -703,5 +703,5 @@ void tcp_qp_term_cancel(struct tcp_qp *qp)
 	if (!qp->resp.term_at_ns)
 		return;
 	qp->resp.term_at_ns = 0;
-	tcp_engine_timer_put(qp->ctx);
+	tcp_qp_timer_put(qp);
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* How the engine serves QPs: see qp_watch.h. */
 #include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
 
 #include "conn.h"
@@ -69,13 +71,125 @@ enum qp_lock_mode {
 	QP_LOCK_TRY,	  /* skip it, and the context if its lock is taken */
 };
 
+/* Which QPs each_qp visits. */
+enum qp_set {
+	QP_SET_ALL,	/* every live QP of the context */
+	QP_SET_WATCHED, /* those whose listener's watch bit is set */
+};
+
 /*
- * Runs fn on every live QP of the context, under ctx->lock and its lock,
- * taken as mode says (the timers skip a few times; see below).
+ * The engine's timer and flush passes look at QPs whose bit is set in
+ * their listener's watch map, not at every QP: at each wake-up while any
+ * timer reference is held, a walk of 2000 QPs' locks cost ~25 us
+ * (docs/design.md, "Timer references"). A QP sets its bit under its lock
+ * when it takes its first reference or holds WRs back; only the engine
+ * clears it, under the same lock, once the QP has neither.
+ */
+static void watch_mark(struct tcp_qp *qp)
+{
+	_Atomic uint64_t *w;
+	uint64_t bit;
+
+	tcp_assert_held(&qp->lock);
+	if (!qp->lis)
+		return; /* its number is gone: destroyed */
+	w = &qp->lis->watch[qp->slot / 64];
+	bit = 1ull << (qp->slot % 64);
+	if (!(atomic_load_explicit(w, memory_order_relaxed) & bit))
+		atomic_fetch_or(w, bit);
+}
+
+void tcp_qp_timer_get(struct tcp_qp *qp)
+{
+	if (qp->timer_refs++ == 0)
+		watch_mark(qp);
+	tcp_engine_timer_get(qp->ctx);
+}
+
+void tcp_qp_timer_put(struct tcp_qp *qp)
+{
+	tcp_assert_held(&qp->lock);
+#ifdef RDMA_TCP_LOCK_CHECK
+	if (!qp->timer_refs) {
+		fprintf(stderr,
+			"rdma-tcp: QP %#x drops a timer reference "
+			"it does not hold\n",
+			qp->vqp.qp.qp_num);
+		abort();
+	}
+#endif
+	qp->timer_refs--;
+	tcp_engine_timer_put(qp->ctx);
+}
+
+/* Does the engine still need to look at the QP (caller holds its lock)? */
+static bool watch_needed(const struct tcp_qp *qp)
+{
+	return !qp->dead && (qp->timer_refs || qp->prog.tx_deferred);
+}
+
+/*
+ * Runs fn on the QP in listener l's slot j, its lock taken as mode says;
+ * false if it was skipped (lock taken). Caller holds ctx->lock.
+ */
+static bool visit_qp(struct tcp_qp *qp, void (*fn)(struct tcp_qp *, uint64_t),
+		     uint64_t now, enum qp_lock_mode mode)
+{
+	/*
+	 * A QP whose lock is taken is in use by its application, which may
+	 * hold it nearly all the time and retake it a microsecond after
+	 * each unlock (a requester posting 64 KiB WRITEs, through each
+	 * sendmsg): blocking would queue this pass behind it for
+	 * milliseconds. Its timers wait a few passes instead,
+	 * TCP_TIMER_SKIPS at most; then, and for work that cannot wait
+	 * (held-back WRs), the engine asks for the lock (engine_lock_qp).
+	 */
+	if (tcp_mutex_trylock(&qp->lock)) {
+		if (mode == QP_LOCK_TRY ||
+		    (mode == QP_LOCK_SKIP_FEW &&
+		     ++qp->timer_skips < TCP_TIMER_SKIPS))
+			return false;
+		engine_lock_qp(qp);
+	}
+	qp->timer_skips = 0;
+	if (!qp->dead)
+		fn(qp, now);
+	return true;
+}
+
+/* The watched QPs of listener l: each visited, its bit kept if needed. */
+static void each_watched(struct tcp_listener *l,
+			 void (*fn)(struct tcp_qp *, uint64_t), uint64_t now,
+			 enum qp_lock_mode mode)
+{
+	unsigned int w;
+
+	for (w = 0; w < TCP_QPS_PER_LISTENER / 64; w++) {
+		uint64_t bits = atomic_load(&l->watch[w]);
+
+		while (bits) {
+			unsigned int b = (unsigned int)__builtin_ctzll(bits);
+			struct tcp_qp *qp = l->slots[w * 64 + b];
+			uint64_t bit = 1ull << b;
+
+			bits &= bits - 1;
+			if (qp && !visit_qp(qp, fn, now, mode))
+				continue;
+			if (!qp || !watch_needed(qp))
+				atomic_fetch_and(&l->watch[w], ~bit);
+			if (qp)
+				tcp_qp_unlock(qp);
+		}
+	}
+}
+
+/*
+ * Runs fn on the context's QPs of the set, under ctx->lock and each QP's
+ * lock, taken as mode says (the timers skip a few times; see visit_qp).
  */
 static void each_qp(struct tcp_context *ctx,
 		    void (*fn)(struct tcp_qp *, uint64_t), uint64_t now,
-		    enum qp_lock_mode mode)
+		    enum qp_lock_mode mode, enum qp_set set)
 {
 	struct tcp_rendezvous *rv = ctx->rv;
 	int i, j;
@@ -85,33 +199,17 @@ static void each_qp(struct tcp_context *ctx,
 	else if (tcp_mutex_trylock(&ctx->lock))
 		return;
 	for (i = 0; i < rv->nlis; i++) {
-		for (j = 0; j < TCP_QPS_PER_LISTENER; j++) {
-			struct tcp_qp *qp = rv->lis[i]->slots[j];
+		struct tcp_listener *l = rv->lis[i];
 
-			if (!qp)
-				continue;
-			/*
-			 * A QP whose lock is taken is in use by its
-			 * application, which may hold it nearly all the time
-			 * and retake it a microsecond after each unlock (a
-			 * requester posting 64 KiB WRITEs, through each
-			 * sendmsg): blocking would queue this pass behind it
-			 * for milliseconds. Its timers wait a few passes
-			 * instead, TCP_TIMER_SKIPS at most; then, and for
-			 * work that cannot wait (held-back WRs), the engine
-			 * asks for the lock (engine_lock_qp).
-			 */
-			if (tcp_mutex_trylock(&qp->lock)) {
-				if (mode == QP_LOCK_TRY ||
-				    (mode == QP_LOCK_SKIP_FEW &&
-				     ++qp->timer_skips < TCP_TIMER_SKIPS))
-					continue;
-				engine_lock_qp(qp);
-			}
-			qp->timer_skips = 0;
-			if (!qp->dead)
-				fn(qp, now);
-			tcp_qp_unlock(qp);
+		if (set == QP_SET_WATCHED) {
+			each_watched(l, fn, now, mode);
+			continue;
+		}
+		for (j = 0; j < TCP_QPS_PER_LISTENER; j++) {
+			struct tcp_qp *qp = l->slots[j];
+
+			if (qp && visit_qp(qp, fn, now, mode))
+				tcp_qp_unlock(qp);
 		}
 	}
 	tcp_mutex_unlock(&ctx->lock);
@@ -125,12 +223,12 @@ static void each_qp(struct tcp_context *ctx,
 void tcp_qp_each(struct tcp_context *ctx, void (*fn)(struct tcp_qp *, uint64_t),
 		 uint64_t now)
 {
-	each_qp(ctx, fn, now, QP_LOCK_WAIT);
+	each_qp(ctx, fn, now, QP_LOCK_WAIT, QP_SET_ALL);
 }
 
 static void qp_timers(struct tcp_context *ctx, uint64_t now)
 {
-	each_qp(ctx, tcp_qp_timers, now, QP_LOCK_SKIP_FEW);
+	each_qp(ctx, tcp_qp_timers, now, QP_LOCK_SKIP_FEW, QP_SET_WATCHED);
 	tcp_cq_retry_events(ctx);
 }
 
@@ -141,7 +239,7 @@ static void qp_timers(struct tcp_context *ctx, uint64_t now)
  */
 static void qp_liveness(struct tcp_context *ctx, uint64_t now)
 {
-	each_qp(ctx, tcp_qp_liveness, now, QP_LOCK_WAIT);
+	each_qp(ctx, tcp_qp_liveness, now, QP_LOCK_WAIT, QP_SET_ALL);
 }
 
 /* Sends what QPs held back for batching (see tcp_engine_defer_tx). */
@@ -157,7 +255,11 @@ static void flush_one(struct tcp_qp *qp, uint64_t now)
  */
 static void qp_flush(struct tcp_context *ctx, bool at_exit)
 {
-	each_qp(ctx, flush_one, 0, at_exit ? QP_LOCK_TRY : QP_LOCK_WAIT);
+	/* (at exit every QP: a missed bit must not lose WRs there) */
+	if (at_exit)
+		each_qp(ctx, flush_one, 0, QP_LOCK_TRY, QP_SET_ALL);
+	else
+		each_qp(ctx, flush_one, 0, QP_LOCK_WAIT, QP_SET_WATCHED);
 }
 
 const struct tcp_engine_hooks tcp_qp_hooks = {
@@ -187,5 +289,6 @@ void tcp_engine_defer_tx(struct tcp_qp *qp)
 		return;
 	/* (an ack held back alone kicked nothing: WRs after it must) */
 	qp->prog.tx_kicked = true;
+	watch_mark(qp);
 	tcp_engine_kick(qp->ctx);
 }

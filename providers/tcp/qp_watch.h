@@ -32,6 +32,13 @@ void tcp_qp_each(struct tcp_context *ctx, void (*fn)(struct tcp_qp *, uint64_t),
 unsigned int tcp_qp_ready(struct tcp_context *ctx, struct tcp_watch *w,
 			  uint32_t events);
 /*
+ * A QP's timer references (caller holds qp->lock): tcp_engine_timer_get
+ * and _put, which also put the QP on the set the engine's timer pass
+ * looks at while it holds any. Every QP's reference goes through these.
+ */
+void tcp_qp_timer_get(struct tcp_qp *qp);
+void tcp_qp_timer_put(struct tcp_qp *qp);
+/*
  * A QP holds back WRs for batching (caller holds qp->lock): the engine
  * sends them if the application does not first (poll_cq, another post).
  */

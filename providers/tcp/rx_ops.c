@@ -193,7 +193,7 @@ static bool rx_recv_wqe(struct tcp_qp *qp, const struct rtcp_hdr *h)
 	}
 	if (qp->srq) {
 		qp->rx.phase = RX_STALL;
-		tcp_engine_timer_get(qp->ctx);
+		tcp_qp_timer_get(qp);
 		rnr_nak(qp, h->msn);
 		return false;
 	}

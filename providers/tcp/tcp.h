@@ -179,10 +179,10 @@ struct tcp_cq {
 	/* polls left before another try at the ready set after epoll_create1
 	 * failed (under qps_lock) */
 	uint32_t ready_retry;
-	/* a QP of this CQ must be served whatever its socket says (set as
-	 * its lock goes, tcp_qp_unlock): the next poll with a ready set looks
-	 * at each QP, and clears it */
-	atomic_bool walk_due;
+	/* the QPs of this CQ that must be served whatever their sockets say,
+	 * newest first: each pushes itself as its lock goes (tcp_qp_unlock),
+	 * the next poll takes them all (cq_progress.c) */
+	_Atomic(struct tcp_qp *) due;
 	/* ibv_poll_cq calls: a poll ends a QP's posting burst (post.c) */
 	atomic_uint polls;
 	/* polls in a row that skipped reading because enough was queued

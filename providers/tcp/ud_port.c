@@ -107,6 +107,7 @@ int tcp_ud_port_alloc(struct tcp_qp *qp)
 	l->ud = true;
 	l->nused = TCP_QPS_PER_LISTENER;
 	l->slots[0] = qp;
+	qp->lis = l;
 	qp->slot = 0;
 	qp->vqp.qp.qp_num = (uint32_t)l->port << 8;
 	rv->lis[rv->nlis++] = l;
@@ -127,6 +128,7 @@ void tcp_ud_port_free(struct tcp_qp *qp)
 			continue;
 		tcp_listen_close(qp->ctx, l);
 		free(l);
+		qp->lis = NULL;
 		rv->lis[i] = rv->lis[--rv->nlis];
 		return;
 	}

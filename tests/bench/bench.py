@@ -642,14 +642,15 @@ class Report:
                'completion; wall and CPU seconds); then, with all of them '
                'and the warm-up pair on one CQ, the mean µs of a poll that '
                'finds nothing and of an 8 B WRITE polled to completion on '
-               'one pair:')
+               'one pair; then the CPU % the engine takes while one SEND '
+               'waits for its peer\'s receive (its timer ticks):')
         self.w()
         self.w('| QP (send_wr / recv_wr / inline) | RSS | malloc | '
                'address space | kernel socket buffers | kernel TCP socket '
                'object | total (RSS + kernel) | set-up s | set-up CPU s | '
-               'empty poll µs | WRITE + poll µs |')
+               'empty poll µs | WRITE + poll µs | engine % (SEND waits) |')
         self.w('| --- | --- | --- | --- | --- | --- | --- | --- | --- | '
-               '--- | --- |')
+               '--- | --- | --- |')
         for jid in self.jobs:
             if not jid.startswith('qpmem:'):
                 continue
@@ -658,12 +659,12 @@ class Report:
             if jid == QPMEM_HEADLINE:
                 label += ' (ib_write_bw\'s QP)'
             self.w('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s '
-                   '| %s |' % (
+                   '| %s | %s |' % (
                        label, *(self.cell(jid, k) for k in (
                            'rss_per_qp', 'heap_per_qp', 'vm_per_qp',
                            'skmem_per_qp', 'slab_per_qp', 'total_per_qp',
                            'setup_s', 'setup_cpu_s', 'poll_us',
-                           'write_poll_us'))))
+                           'write_poll_us', 'wait_engine_pct'))))
         self.w()
         if READHOL_ID in self.jobs:
             self.w('READ behind a WRITE stream (`bench_read_hol`: one RC QP '

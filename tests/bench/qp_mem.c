@@ -28,6 +28,12 @@
  *                  an ibv_poll_cq that finds nothing (20000 polls)
  *   write_poll_us  the mean time of an 8 B signaled WRITE on the first
  *                  pair, polled to its completion on that CQ (2000 times)
+ *   wait_engine_pct
+ *                  then one SEND on the first pair, whose peer has no
+ *                  receive posted (it waits for one: rnr_retry 7): the
+ *                  CPU the provider's engine threads take in the next
+ *                  300 ms, in percent of one CPU (the wait holds a timer
+ *                  reference, so the engine ticks every millisecond)
  * Exit 0 on success, 1 if a step failed (message on stderr).
  */
 
@@ -207,6 +213,63 @@ static double since_us(const struct timespec *a)
 	return (b.tv_sec - a->tv_sec) * 1e6 + (b.tv_nsec - a->tv_nsec) / 1e3;
 }
 
+/* CPU time so far of this process's engine threads (schedstat), in ns */
+static uint64_t engine_cpu_ns(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	uint64_t sum = 0;
+
+	while (d && (e = readdir(d))) {
+		char path[288], comm[32] = "";
+		unsigned long long ns;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = 0;
+		fclose(f);
+		if (strncmp(comm, "rdma-tcp-engine", 15))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (f && fscanf(f, "%llu", &ns) == 1)
+			sum += ns;
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return sum;
+}
+
+/* wait_engine_pct (see the top); -1 if the SEND could not be posted */
+static double wait_engine_pct(struct ibv_qp *qp)
+{
+	struct ibv_sge sge = { .addr = (uintptr_t)buf,
+			       .length = 8,
+			       .lkey = mr->lkey };
+	struct ibv_send_wr wr = { .sg_list = &sge,
+				  .num_sge = 1,
+				  .opcode = IBV_WR_SEND,
+				  .send_flags = IBV_SEND_SIGNALED },
+			   *bad;
+	struct timespec t0;
+	uint64_t e0;
+
+	if (ibv_post_send(qp, &wr, &bad))
+		return -1;
+	e0 = engine_cpu_ns();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	usleep(300000); /* the measured interval, not a wait for anything */
+	return (engine_cpu_ns() - e0) / 1e3 / since_us(&t0) * 100;
+}
+
 /* poll_us and write_poll_us (see the top); -1 if a WRITE failed */
 static int poll_costs(struct ibv_qp *qp, double *poll_us, double *write_us)
 {
@@ -311,7 +374,7 @@ int main(int argc, char **argv)
 	struct rlimit rl;
 	long slab;
 	int i, n, npairs = 256, opt;
-	double q, poll_us, write_us;
+	double q, poll_us, write_us, wait_pct;
 
 	while ((opt = getopt(argc, argv, "d:n:s:r:i:")) != -1) {
 		switch (opt) {
@@ -384,11 +447,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "qp_mem: a WRITE of the poll test failed\n");
 		return 1;
 	}
+	wait_pct = wait_engine_pct(p[0].a);
 	printf("pairs=%d qps=%d send_wr=%d recv_wr=%d inline=%d "
 	       "rss_per_qp=%.0f heap_per_qp=%.0f vm_per_qp=%.0f "
 	       "sockets=%ld skmem_per_qp=%.0f slab_per_qp=%.0f "
 	       "total_per_qp=%.0f setup_s=%.3f setup_cpu_s=%.3f "
-	       "poll_us=%.2f write_poll_us=%.2f\n",
+	       "poll_us=%.2f write_poll_us=%.2f wait_engine_pct=%.2f\n",
 	       npairs, 2 * npairs, send_wr, recv_wr, max_inline,
 	       (s1.rss_kb - s0.rss_kb) * 1024.0 / q, (s1.heap - s0.heap) / q,
 	       (s1.vm_kb - s0.vm_kb) * 1024.0 / q, s1.sockets - s0.sockets,
@@ -398,7 +462,7 @@ int main(int argc, char **argv)
 		(s1.sockets - s0.sockets) * (double)slab) /
 		       q,
 	       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
-	       cpu_s(&u1) - cpu_s(&u0), poll_us, write_us);
+	       cpu_s(&u1) - cpu_s(&u0), poll_us, write_us, wait_pct);
 	for (i = 0; i < npairs; i++) {
 		ibv_destroy_qp(p[i].a);
 		ibv_destroy_qp(p[i].b);
