@@ -11,7 +11,12 @@
  *     every byte is checked;
  *  2. POLLS polls of the idle CQ (default 0), which find nothing;
  *  3. the first half of the pairs is destroyed, and the traffic of 1 runs
- *     again on the rest (a QP that left the CQ is never served again).
+ *     again on the rest (a QP that left the CQ is never served again);
+ *  4. one more pair, made last (its QPs take the listener's highest
+ *     slots), with rnr_retry 0: a SEND to a QP with no receive posted
+ *     fails with IBV_WC_RNR_RETRY_EXC_ERR -- the engine's timer pass
+ *     found the waiting QP among all the idle ones (only it fails a
+ *     SEND whose credit never comes).
  * Completions are waited for by polling the CQ, at most 30 s.
  *
  * Step 2 is framed by two lines written to stderr (one write(2) each),
@@ -21,6 +26,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,13 +79,14 @@ static struct ibv_qp *new_qp(void)
 	return ibv_create_qp(pd, &ia);
 }
 
-static int connect_pair(struct pair *p)
+static int connect_pair(struct pair *p, uint8_t rnr_retry)
 {
 	unsigned int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
 			      IBV_ACCESS_REMOTE_READ;
 	struct tqp_path to_b = tqp_path(p->b->qp_num, &gid0);
 	struct tqp_path to_a = tqp_path(p->a->qp_num, &gid0);
 
+	to_b.rnr_retry = to_a.rnr_retry = rnr_retry;
 	return tqp_connect(p->a, access, &to_b) ||
 	       tqp_connect(p->b, access, &to_a);
 }
@@ -187,6 +194,31 @@ static int traffic(struct pair *p, int lo, int hi, uint64_t tag)
 	return bad ? -1 : 0;
 }
 
+/*
+ * Step 4: a new pair with rnr_retry 0, a SEND from A to B, which has no
+ * receive; true if it fails with RNR_RETRY_EXC_ERR within 30 s.
+ */
+static bool rnr_fails(void)
+{
+	struct pair p = { new_qp(), new_qp() };
+	struct timespec t0, t;
+	struct ibv_wc wc;
+	int k = 0;
+
+	if (!p.a || !p.b || connect_pair(&p, 0) || post(p.a, IBV_WR_SEND, 0, 0))
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		k = ibv_poll_cq(cq, 1, &wc);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (!k && t.tv_sec - t0.tv_sec <= 30);
+	if (k == 1 && wc.status != IBV_WC_RNR_RETRY_EXC_ERR)
+		fprintf(stderr, "cq_many: the SEND ended %s\n",
+			ibv_wc_status_str(wc.status));
+	return k == 1 && wc.status == IBV_WC_RNR_RETRY_EXC_ERR &&
+	       !ibv_destroy_qp(p.a) && !ibv_destroy_qp(p.b);
+}
+
 static int setup(const char *name, int npairs)
 {
 	ctx = open_dev(name);
@@ -230,7 +262,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < npairs; i++) {
 		p[i].a = new_qp();
 		p[i].b = new_qp();
-		if (!p[i].a || !p[i].b || connect_pair(&p[i])) {
+		if (!p[i].a || !p[i].b || connect_pair(&p[i], 7)) {
 			fprintf(stderr, "cq_many: pair %d: %s\n", i,
 				strerror(errno));
 			return 1;
@@ -250,6 +282,8 @@ int main(int argc, char **argv)
 	check(i == npairs / 2, "half the pairs destroyed");
 	check(!traffic(p, npairs / 2, npairs, 2000),
 	      "SEND, WRITE and READ on the pairs left");
+	check(rnr_fails(), "a SEND without a receive at the far end fails "
+			   "(RNR_RETRY_EXC_ERR) among idle QPs");
 	for (i = npairs / 2; i < npairs; i++)
 		if (ibv_destroy_qp(p[i].a) || ibv_destroy_qp(p[i].b))
 			break;
