@@ -15,8 +15,17 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "tcp.h"
+
+/* AddressSanitizer guards heap blocks, not pages of their own: under it a
+ * ring overrun must still be caught, so rings stay calloc's */
+#if defined(__SANITIZE_ADDRESS__)
+#define TCP_QBUF_HEAP_ONLY 1
+#else
+#define TCP_QBUF_HEAP_ONLY 0
+#endif
 
 /* Queue buffers hold WQEs and completions: cache-line aligned. */
 #define TCP_QBUF_ALIGN 64
@@ -138,8 +147,9 @@ int tcp_qbuf_alloc(const struct tcp_alloc *a, struct tcp_qbuf *b, size_t size,
 {
 	void *p;
 
-	b->custom = false;
+	b->custom = b->mapped = false;
 	b->p = NULL;
+	b->len = size;
 	if (a && a->alloc) {
 		p = a->alloc(a->pd, a->pd_context, size, TCP_QBUF_ALIGN, type);
 		if (p != IBV_ALLOCATOR_USE_DEFAULT) {
@@ -152,6 +162,22 @@ int tcp_qbuf_alloc(const struct tcp_alloc *a, struct tcp_qbuf *b, size_t size,
 			return 0;
 		}
 	}
+	/*
+	 * A QP's rings (128 send and 512 receive WQEs are ~40 KiB) were
+	 * calloc's: zeroed, so every page touched at creation. Pages of
+	 * their own are zero until written, and only the slots a QP uses
+	 * ever are (docs/performance.md, "Idle QP memory").
+	 */
+	if (size >= TCP_QBUF_MAP_MIN && !TCP_QBUF_HEAP_ONLY) {
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p != MAP_FAILED) {
+			b->p = p;
+			b->mapped = true;
+			return 0;
+		}
+		/* (out of mappings: the heap's calloc instead) */
+	}
 	b->p = calloc(1, size ? size : 1);
 	return b->p ? 0 : ENOMEM;
 }
@@ -160,8 +186,10 @@ void tcp_qbuf_free(const struct tcp_alloc *a, struct tcp_qbuf *b, uint64_t type)
 {
 	if (b->custom)
 		a->free(a->pd, a->pd_context, b->p, type);
+	else if (b->mapped)
+		munmap(b->p, b->len);
 	else
 		free(b->p);
 	b->p = NULL;
-	b->custom = false;
+	b->custom = b->mapped = false;
 }

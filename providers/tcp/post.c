@@ -109,13 +109,18 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 {
 	struct tcp_send_wqe *w;
 	uint64_t total = 0;
+	uint32_t idx;
 	int i;
 
 	if (qp->sq.head - qp->sq.done >= qp->cap.max_send_wr)
 		return ENOMEM;
 	for (i = 0; i < wr->num_sge; i++)
 		total += wr->sg_list[i].length;
-	w = &qp->sq.wqe[qp->sq.head & (qp->sq.size - 1)];
+	idx = qp->sq.head & (qp->sq.size - 1);
+	w = &qp->sq.wqe[idx];
+	w->seg = &qp->sq.segs[(size_t)idx * qp->sq.sges];
+	w->inl = qp->sq.inl ? qp->sq.inl + (size_t)idx * qp->cap.max_inline_data
+			    : NULL;
 	w->wr_id = wr->wr_id;
 	w->opcode = wr->opcode;
 	w->send_flags = wr->send_flags;
@@ -309,6 +314,7 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 {
 	struct tcp_qp *qp = to_tqp(ibqp);
 	bool posted = false;
+	uint32_t idx;
 	int err = 0, i;
 
 	if (qp->srq) {
@@ -339,7 +345,9 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 			err = ENOMEM;
 			break;
 		}
-		w = &qp->rq.wqe[qp->rq.head & (qp->rq.size - 1)];
+		idx = qp->rq.head & (qp->rq.size - 1);
+		w = &qp->rq.wqe[idx];
+		w->seg = &qp->rq.segs[(size_t)idx * qp->rq.sges];
 		w->wr_id = wr->wr_id;
 		w->nseg = wr->num_sge;
 		/* resolved when a message arrives, as a NIC reads the WQE */

@@ -43,23 +43,18 @@ static void qp_lay_out(struct tcp_qp *qp, const size_t at[5], uint32_t ssge,
 		       uint32_t rsge)
 {
 	char *b = qp->qbuf.p;
-	uint32_t i;
 
+	/* (a WQE's own pointers into them are set as it is posted: the
+	 * rings' pages are written only as far as they are used) */
 	qp->sq.wqe = (void *)(b + at[0]);
 	qp->sq.segs = (void *)(b + at[1]);
+	qp->sq.sges = ssge;
 	qp->sq.inl = qp->cap.max_inline_data ? b + at[2] : NULL;
-	for (i = 0; i < qp->sq.size; i++) {
-		qp->sq.wqe[i].seg = &qp->sq.segs[(size_t)i * ssge];
-		if (qp->cap.max_inline_data)
-			qp->sq.wqe[i].inl = qp->sq.inl +
-					    (size_t)i * qp->cap.max_inline_data;
-	}
 	if (qp->srq)
 		return;
 	qp->rq.wqe = (void *)(b + at[3]);
 	qp->rq.segs = (void *)(b + at[4]);
-	for (i = 0; i < qp->rq.size; i++)
-		qp->rq.wqe[i].seg = &qp->rq.segs[(size_t)i * rsge];
+	qp->rq.sges = rsge;
 }
 
 static int qp_alloc_queues(struct tcp_qp *qp)

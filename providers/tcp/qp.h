@@ -117,6 +117,7 @@ struct tcp_sq_state {
 	struct tcp_send_wqe *wqe;
 	uint32_t size;	      /* power of two */
 	struct tcp_seg *segs; /* the SQ's SGE lists, one block */
+	uint32_t sges;	      /* ...each of this many entries */
 	char *inl;	      /* the SQ's inline buffers, one block */
 	uint32_t head, tx, done;
 	uint32_t next_msn; /* msn for the next request */
@@ -141,6 +142,7 @@ struct tcp_rq_state {
 	struct tcp_recv_wqe *wqe;
 	uint32_t size, head, tail;
 	struct tcp_seg *segs;  /* the RQ's SGE lists, one block */
+	uint32_t sges;	       /* ...each of this many entries */
 	uint32_t posted_total; /* our credits as advertised */
 };
 

@@ -131,7 +131,9 @@ struct tcp_pd {
 /* A queue buffer, and whether the parent domain's allocator gave it. */
 struct tcp_qbuf {
 	void *p;
+	size_t len;
 	bool custom;
+	bool mapped; /* anonymous pages of its own (tcp_qbuf_alloc) */
 };
 
 struct tcp_mr {
@@ -368,7 +370,12 @@ void tcp_pdom_put(struct tcp_pd *pdom);
 #define TCP_RES_TYPE_QP	 TCPDV_RES_TYPE_QP
 #define TCP_RES_TYPE_CQ	 TCPDV_RES_TYPE_CQ
 #define TCP_RES_TYPE_SRQ TCPDV_RES_TYPE_SRQ
-/* size bytes, zeroed, from a's allocator (or calloc); 0 or ENOMEM */
+/*
+ * size bytes, zeroed, from a's allocator, else of anonymous pages from
+ * TCP_QBUF_MAP_MIN bytes (backed as they are first written: a ring's
+ * unused slots cost no memory), else calloc; 0 or ENOMEM
+ */
+#define TCP_QBUF_MAP_MIN 12288
 int tcp_qbuf_alloc(const struct tcp_alloc *a, struct tcp_qbuf *b, size_t size,
 		   uint64_t type);
 void tcp_qbuf_free(const struct tcp_alloc *a, struct tcp_qbuf *b,

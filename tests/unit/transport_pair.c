@@ -138,7 +138,6 @@ static int qp_queues(struct tcp_qp *qp)
 {
 	size_t sq_wqe, sq_segs, sq_inl, rq_wqe, rq_segs;
 	char *b;
-	uint32_t i;
 
 	qp->sq.size = pow2_at_least(qp->cap.max_send_wr);
 	qp->rq.size = pow2_at_least(qp->cap.max_recv_wr);
@@ -159,12 +158,8 @@ static int qp_queues(struct tcp_qp *qp)
 	qp->sq.inl = b + sq_wqe + sq_segs;
 	qp->rq.wqe = (void *)(b + sq_wqe + sq_segs + sq_inl);
 	qp->rq.segs = (void *)(b + sq_wqe + sq_segs + sq_inl + rq_wqe);
-	for (i = 0; i < qp->sq.size; i++) {
-		qp->sq.wqe[i].seg = &qp->sq.segs[(size_t)i * TQP_SGE];
-		qp->sq.wqe[i].inl = qp->sq.inl + (size_t)i * TQP_INLINE;
-	}
-	for (i = 0; i < qp->rq.size; i++)
-		qp->rq.wqe[i].seg = &qp->rq.segs[(size_t)i * TQP_SGE];
+	/* (a WQE's pointers into these are set as it is posted) */
+	qp->sq.sges = qp->rq.sges = TQP_SGE;
 	return 0;
 }
 
