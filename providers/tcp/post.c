@@ -118,7 +118,8 @@ static int queue_send(struct tcp_qp *qp, struct ibv_send_wr *wr)
 		total += wr->sg_list[i].length;
 	idx = qp->sq.head & (qp->sq.size - 1);
 	w = &qp->sq.wqe[idx];
-	w->seg = &qp->sq.segs[(size_t)idx * qp->sq.sges];
+	w->seg = qp->sq.segs ? &qp->sq.segs[(size_t)idx * qp->sq.sges]
+			     : &w->seg1;
 	w->inl = qp->sq.inl ? qp->sq.inl + (size_t)idx * qp->cap.max_inline_data
 			    : NULL;
 	w->wr_id = wr->wr_id;
@@ -347,7 +348,8 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 		}
 		idx = qp->rq.head & (qp->rq.size - 1);
 		w = &qp->rq.wqe[idx];
-		w->seg = &qp->rq.segs[(size_t)idx * qp->rq.sges];
+		w->seg = qp->rq.segs ? &qp->rq.segs[(size_t)idx * qp->rq.sges]
+				     : &w->seg1;
 		w->wr_id = wr->wr_id;
 		w->nseg = wr->num_sge;
 		/* resolved when a message arrives, as a NIC reads the WQE */

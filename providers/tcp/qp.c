@@ -47,13 +47,13 @@ static void qp_lay_out(struct tcp_qp *qp, const size_t at[5], uint32_t ssge,
 	/* (a WQE's own pointers into them are set as it is posted: the
 	 * rings' pages are written only as far as they are used) */
 	qp->sq.wqe = (void *)(b + at[0]);
-	qp->sq.segs = (void *)(b + at[1]);
+	qp->sq.segs = ssge > 1 ? (void *)(b + at[1]) : NULL;
 	qp->sq.sges = ssge;
 	qp->sq.inl = qp->cap.max_inline_data ? b + at[2] : NULL;
 	if (qp->srq)
 		return;
 	qp->rq.wqe = (void *)(b + at[3]);
-	qp->rq.segs = (void *)(b + at[4]);
+	qp->rq.segs = rsge > 1 ? (void *)(b + at[4]) : NULL;
 	qp->rq.sges = rsge;
 }
 
@@ -73,16 +73,19 @@ static int qp_alloc_queues(struct tcp_qp *qp)
 	qp->sq.size = pow2_at_least(qp->cap.max_send_wr);
 	ssge = qp->cap.max_send_sge ? qp->cap.max_send_sge : 1;
 	at[0] = qp_carve(&off, (size_t)qp->sq.size * sizeof(*qp->sq.wqe));
-	at[1] = qp_carve(&off,
-			 (size_t)qp->sq.size * ssge * sizeof(struct tcp_seg));
+	/* (one SGE a WQE: in the WQE itself, seg1) */
+	at[1] = qp_carve(&off, ssge > 1 ? (size_t)qp->sq.size * ssge *
+						  sizeof(struct tcp_seg)
+					: 0);
 	at[2] = qp_carve(&off, (size_t)qp->sq.size * qp->cap.max_inline_data);
 	rsge = qp->cap.max_recv_sge ? qp->cap.max_recv_sge : 1;
 	if (!qp->srq) {
 		qp->rq.size = pow2_at_least(qp->cap.max_recv_wr);
 		at[3] = qp_carve(&off,
 				 (size_t)qp->rq.size * sizeof(*qp->rq.wqe));
-		at[4] = qp_carve(&off, (size_t)qp->rq.size * rsge *
-					       sizeof(struct tcp_seg));
+		at[4] = qp_carve(&off, rsge > 1 ? (size_t)qp->rq.size * rsge *
+							  sizeof(struct tcp_seg)
+						: 0);
 	}
 	if (tcp_qbuf_alloc(&qp->alloc, &qp->qbuf, off, TCP_RES_TYPE_QP))
 		return ENOMEM;

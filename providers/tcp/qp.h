@@ -62,12 +62,16 @@ struct tcp_send_wqe {
 	uint32_t tx_off;	   /* payload bytes framed so far (seg.c) */
 	struct tcp_seg *seg;	   /* max_send_sge entries (inline: one) */
 	char *inl;		   /* inline copy, max_inline_data bytes */
+	/* seg of a QP whose max_send_sge is 1: the WQE's own, so a posted
+	 * WR writes one slot of the ring, not a slot and a list elsewhere */
+	struct tcp_seg seg1;
 };
 
 struct tcp_recv_wqe {
 	uint64_t wr_id;
 	uint32_t nseg;
 	struct tcp_seg *seg; /* max_recv_sge entries */
+	struct tcp_seg seg1; /* seg of an RQ whose max_recv_sge is 1 */
 };
 
 struct tcp_srq {
@@ -116,7 +120,7 @@ struct tcp_sq_state {
 	/* [done, tx) sent, [tx, head) queued */
 	struct tcp_send_wqe *wqe;
 	uint32_t size;	      /* power of two */
-	struct tcp_seg *segs; /* the SQ's SGE lists, one block */
+	struct tcp_seg *segs; /* the SQ's SGE lists, one block (NULL: seg1) */
 	uint32_t sges;	      /* ...each of this many entries */
 	char *inl;	      /* the SQ's inline buffers, one block */
 	uint32_t head, tx, done;
@@ -141,7 +145,7 @@ struct tcp_sq_state {
 struct tcp_rq_state {
 	struct tcp_recv_wqe *wqe;
 	uint32_t size, head, tail;
-	struct tcp_seg *segs;  /* the RQ's SGE lists, one block */
+	struct tcp_seg *segs;  /* the RQ's SGE lists, one block (NULL: seg1) */
 	uint32_t sges;	       /* ...each of this many entries */
 	uint32_t posted_total; /* our credits as advertised */
 };
