@@ -603,7 +603,7 @@ static bool pending_try_bind(struct tcp_context *ctx, struct tcp_pending *pc)
 		bind_socket(hc.qp, pc->fd);
 	}
 	if (hc.qp)
-		tcp_mutex_unlock(&hc.qp->lock);
+		tcp_qp_unlock(hc.qp);
 	if (v == TCP_HELLO_WAIT && !pc->told_wait &&
 	    tcp_sec_pending_on(ctx, pc)) {
 		tcp_sec_pending_tell(pc, RTCP_SA_WAIT, RTCP_SA_R_NONE);
