@@ -81,7 +81,7 @@ enum qp_set {
  * The engine's timer and flush passes look at QPs whose bit is set in
  * their listener's watch map, not at every QP: at each wake-up while any
  * timer reference is held, a walk of 2000 QPs' locks cost ~25 us
- * (docs/design.md, "Timer references"). A QP sets its bit under its lock
+ * (docs/design.md, "Tick"). A QP sets its bit under its lock
  * when it takes its first reference or holds WRs back; only the engine
  * clears it, under the same lock, once the QP has neither.
  */
@@ -129,8 +129,8 @@ static bool watch_needed(const struct tcp_qp *qp)
 }
 
 /*
- * Runs fn on the QP in listener l's slot j, its lock taken as mode says;
- * false if it was skipped (lock taken). Caller holds ctx->lock.
+ * Runs fn on @qp, its lock taken as mode says and left held; false if
+ * it was skipped (lock taken). Caller holds ctx->lock.
  */
 static bool visit_qp(struct tcp_qp *qp, void (*fn)(struct tcp_qp *, uint64_t),
 		     uint64_t now, enum qp_lock_mode mode)
@@ -173,12 +173,15 @@ static void each_watched(struct tcp_listener *l,
 			uint64_t bit = 1ull << b;
 
 			bits &= bits - 1;
-			if (qp && !visit_qp(qp, fn, now, mode))
-				continue;
-			if (!qp || !watch_needed(qp))
+			if (!qp) { /* destroyed since */
 				atomic_fetch_and(&l->watch[w], ~bit);
-			if (qp)
-				tcp_qp_unlock(qp);
+				continue;
+			}
+			if (!visit_qp(qp, fn, now, mode))
+				continue; /* skipped: kept */
+			if (!watch_needed(qp))
+				atomic_fetch_and(&l->watch[w], ~bit);
+			tcp_qp_unlock(qp);
 		}
 	}
 }
