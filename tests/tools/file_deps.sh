@@ -26,12 +26,15 @@ objdir=$build/providers/tcp/CMakeFiles/tcp-rdmav34.dir
 NM=${NM:-nm}
 tab=$(mktemp)
 trap 'rm -f "$tab"' EXIT
-# one line per symbol: D file sym (defined) or U file sym (undefined)
-for o in "$objdir"/*.c.o; do
-	f=$(basename "$o" .c.o)
-	"$NM" --defined-only -g "$o" | awk -v f="$f" 'NF == 3 { print "D", f, $3 }'
-	"$NM" -u "$o" | awk -v f="$f" '{ print "U", f, $NF }'
-done >"$tab"
+# one line per symbol: D file sym (defined) or U file sym (undefined); one
+# nm for all the objects (a process per object took seconds on hosts where
+# a process start is dear)
+fileof='{ f = $1; sub(/:.*/, "", f); sub(/.*\//, "", f); sub(/\.c\.o$/, "", f) }'
+{
+	"$NM" -A --defined-only -g "$objdir"/*.c.o |
+		awk "$fileof"' NF == 3 { print "D", f, $3 }'
+	"$NM" -A -u "$objdir"/*.c.o | awk "$fileof"' { print "U", f, $NF }'
+} >"$tab"
 
 mode=${1:-all}
 case $mode in
