@@ -5,7 +5,7 @@
  * application sees it.
  *
  *   psp_peer -d DEV -o MYFILE -i PEERFILE [-w] [-g IP] [-s SIZE] [-n N]
- *            [-t SECS] [-G DIR] [-R MS] [-W GATE -F FPR]
+ *            [-t SECS] [-G DIR] [-R MS] [-W GATE -F FPR] [-S FILE] [-K]
  *
  * The ends meet through files (namespaces share the file system): each
  * writes "QPN RKEY ADDR GID" to MYFILE (atomically) and waits for
@@ -24,7 +24,12 @@
  * FPR: with the device
  * open, wait for the file GATE, then until the context's credential has
  * fingerprint FPR (tcpdv_query_device: a `link set` made meanwhile), and
- * only then publish (test_linkset.sh).
+ * only then publish (test_linkset.sh). -S FILE (both ends): the run has
+ * no fixed length: the writer makes the iteration it starts once FILE
+ * exists the last one and says so in its message, and both ends then
+ * finish as after N iterations (N: an upper bound). -K: print "key_gen G"
+ * whenever the QP's receive SA comes from another device key generation
+ * (tcpdv_query_qp_security), so a test can wait for a rekey.
  *
  * Prints "running" once the first iteration is verified, then what
  * happened, one fact a line ("iterations 20/20", "forged 0",
@@ -64,14 +69,15 @@
 #define MSG	  64
 #define MAGIC_REQ 0x50535031u /* "PSP1" */
 #define MAGIC_ACK 0x50535041u /* "PSPA" */
+#define MAGIC_END 0x5053504cu /* "PSPL": the writer's last iteration (-S) */
 /* wr_id kinds, ORed with the iteration */
 #define K_WRITE (1ull << 40)
 #define K_SEND	(2ull << 40)
 #define K_RECV	(3ull << 40)
 
 struct opts {
-	const char *dev, *me, *peer, *peer_ip, *gate, *hold, *fpr;
-	bool writer;
+	const char *dev, *me, *peer, *peer_ip, *gate, *hold, *fpr, *stop;
+	bool writer, show_key_gen;
 	size_t size;
 	int iters, secs, rts_delay_ms;
 };
@@ -91,6 +97,7 @@ struct peer {
 	enum ibv_wc_status first_err;
 	bool err, fatal_event;
 	uint64_t deadline;
+	long key_gen; /* -K: the last one printed, -1 before the first */
 };
 
 /* SIGUSR1: the run ends now, as at its deadline */
@@ -117,7 +124,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	int c;
 
 	*o = (struct opts){ .size = 65536, .iters = 20, .secs = 30 };
-	while ((c = getopt(argc, argv, "d:o:i:wg:s:n:t:G:R:W:F:")) != -1) {
+	while ((c = getopt(argc, argv, "d:o:i:wg:s:n:t:G:R:W:F:S:K")) != -1) {
 		switch (c) {
 		case 'd':
 			o->dev = optarg;
@@ -154,6 +161,12 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'F':
 			o->fpr = optarg;
+			break;
+		case 'S':
+			o->stop = optarg;
+			break;
+		case 'K':
+			o->show_key_gen = true;
 			break;
 		default:
 			return -1;
@@ -386,6 +399,8 @@ static bool genuine(struct peer *p, const struct ibv_wc *wc, int slot,
 	size_t i;
 
 	memcpy(v, m, sizeof(v));
+	if (magic == MAGIC_REQ && p->o.stop && ntohl(v[0]) == MAGIC_END)
+		magic = MAGIC_END;
 	if (wc->byte_len != 8 || ntohl(v[0]) != magic ||
 	    ntohl(v[1]) != (uint32_t)it)
 		return false;
@@ -414,6 +429,9 @@ static void on_recv(struct peer *p, const struct ibv_wc *wc)
 		       slot, p->done, wc->byte_len);
 		return;
 	}
+	memcpy(&magic, p->mbuf + slot * MSG, sizeof(magic));
+	if (!p->o.writer && ntohl(magic) == MAGIC_END)
+		p->o.iters = p->done + 1; /* the writer's last iteration */
 	if (!p->o.writer && post_msg(p, MAGIC_ACK, p->done))
 		p->err = true;
 	if (++p->done == 1)
@@ -466,9 +484,15 @@ static void drain_events(struct peer *p)
 /* The writer's next step, when the last iteration is complete */
 static void writer_step(struct peer *p, int *posted)
 {
+	uint32_t magic = MAGIC_REQ;
+
 	if (p->err || *posted > p->done || p->sq_out || *posted >= p->o.iters)
 		return;
-	if (post_write(p, *posted) || post_msg(p, MAGIC_REQ, *posted))
+	if (p->o.stop && access(p->o.stop, F_OK) == 0) {
+		magic = MAGIC_END;
+		p->o.iters = *posted + 1;
+	}
+	if (post_write(p, *posted) || post_msg(p, magic, *posted))
 		p->err = true;
 	(*posted)++;
 }
@@ -480,6 +504,18 @@ static bool finished(const struct peer *p)
 	if (p->err)
 		return !p->sq_out && !p->rq_out && p->fatal_event;
 	return p->done >= p->o.iters && !p->sq_out;
+}
+
+/* -K: the QP's receive SA's key generation, printed as it changes */
+static void show_key_gen(struct peer *p)
+{
+	struct tcpdv_qp_security sec;
+
+	if (!p->o.show_key_gen || tcpdv_query_qp_security(p->qp, &sec) ||
+	    (long)sec.key_gen == p->key_gen)
+		return;
+	p->key_gen = sec.key_gen;
+	printf("key_gen %u\n", sec.key_gen);
 }
 
 static void run(struct peer *p)
@@ -495,6 +531,7 @@ static void run(struct peer *p)
 		for (i = 0; i < n; i++)
 			on_wc(p, &wc[i]);
 		drain_events(p);
+		show_key_gen(p);
 		if (n == 0)
 			(void)poll(&pf, 1, 1);
 	}
@@ -568,14 +605,15 @@ static int report(struct peer *p)
 
 int main(int argc, char **argv)
 {
-	struct peer p = { 0 };
+	struct peer p = { .key_gen = -1 };
 	int i;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (parse(argc, argv, &p.o)) {
 		fprintf(stderr, "usage: psp_peer -d DEV -o MYFILE -i PEERFILE "
 				"[-w] [-g IP] [-s SIZE] [-n N] [-t SECS] "
-				"[-G DIR] [-R MS] [-W GATE -F FPR]\n");
+				"[-G DIR] [-R MS] [-W GATE -F FPR] [-S FILE] "
+				"[-K]\n");
 		return 4;
 	}
 	p.deadline = now_ms() + (uint64_t)p.o.secs * 1000;
