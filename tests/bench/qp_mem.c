@@ -248,21 +248,32 @@ static uint64_t engine_cpu_ns(void)
 	return sum;
 }
 
-/* wait_engine_pct (see the top); -1 if the SEND could not be posted */
-static double wait_engine_pct(struct ibv_qp *qp)
+/* One signaled 8-byte request from buf: a WRITE lands at buf + 64 */
+static int post8(struct ibv_qp *qp, enum ibv_wr_opcode op, uint64_t wr_id)
 {
 	struct ibv_sge sge = { .addr = (uintptr_t)buf,
 			       .length = 8,
 			       .lkey = mr->lkey };
-	struct ibv_send_wr wr = { .sg_list = &sge,
+	struct ibv_send_wr wr = { .wr_id = wr_id,
+				  .sg_list = &sge,
 				  .num_sge = 1,
-				  .opcode = IBV_WR_SEND,
-				  .send_flags = IBV_SEND_SIGNALED },
+				  .opcode = op,
+				  .send_flags = IBV_SEND_SIGNALED,
+				  .wr.rdma = { .remote_addr =
+						       (uintptr_t)buf + 64,
+					       .rkey = mr->rkey } },
 			   *bad;
+
+	return ibv_post_send(qp, &wr, &bad);
+}
+
+/* wait_engine_pct (see the top); -1 if the SEND could not be posted */
+static double wait_engine_pct(struct ibv_qp *qp)
+{
 	struct timespec t0;
 	uint64_t e0;
 
-	if (ibv_post_send(qp, &wr, &bad))
+	if (post8(qp, IBV_WR_SEND, 0))
 		return -1;
 	e0 = engine_cpu_ns();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -273,17 +284,6 @@ static double wait_engine_pct(struct ibv_qp *qp)
 /* poll_us and write_poll_us (see the top); -1 if a WRITE failed */
 static int poll_costs(struct ibv_qp *qp, double *poll_us, double *write_us)
 {
-	struct ibv_sge sge = { .addr = (uintptr_t)buf,
-			       .length = 8,
-			       .lkey = mr->lkey };
-	struct ibv_send_wr wr = { .sg_list = &sge,
-				  .num_sge = 1,
-				  .opcode = IBV_WR_RDMA_WRITE,
-				  .send_flags = IBV_SEND_SIGNALED,
-				  .wr.rdma = { .remote_addr =
-						       (uintptr_t)buf + 64,
-					       .rkey = mr->rkey } },
-			   *bad;
 	struct timespec t0;
 	struct ibv_wc wc;
 	int i, k;
@@ -294,7 +294,7 @@ static int poll_costs(struct ibv_qp *qp, double *poll_us, double *write_us)
 	*poll_us = since_us(&t0) / 20000;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < 2000; i++) {
-		if (ibv_post_send(qp, &wr, &bad))
+		if (post8(qp, IBV_WR_RDMA_WRITE, 0))
 			return -1;
 		while (!(k = ibv_poll_cq(cq, 1, &wc)))
 			;
@@ -322,17 +322,7 @@ static int make_pairs(struct pair *p, int n)
 			return -1;
 	}
 	for (i = 0; i < n; i++) {
-		struct ibv_sge sge = { .addr = (uintptr_t)buf,
-				       .length = 8,
-				       .lkey = mr->lkey };
-		struct ibv_send_wr wr = {
-			.wr_id = i, .sg_list = &sge, .num_sge = 1,
-			.opcode = IBV_WR_RDMA_WRITE,
-			.send_flags = IBV_SEND_SIGNALED,
-			.wr.rdma = { .remote_addr = (uintptr_t)buf + 64,
-				     .rkey = mr->rkey },
-		}, *bad;
-		int rc = ibv_post_send(p[i].a, &wr, &bad);
+		int rc = post8(p[i].a, IBV_WR_RDMA_WRITE, i);
 
 		if (rc) {
 			fprintf(stderr, "qp_mem: ibv_post_send: %s\n",
