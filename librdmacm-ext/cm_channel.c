@@ -296,7 +296,7 @@ int ext_rdma_get_cm_event(struct rdma_event_channel *channel,
 			  struct rdma_cm_event **event)
 {
 	struct cm_channel *ch;
-	struct pollfd pfd;
+	struct pollfd pfd = { .events = POLLIN };
 	struct cm_event *e;
 	int fl;
 
@@ -324,14 +324,20 @@ int ext_rdma_get_cm_event(struct rdma_event_channel *channel,
 			*event = &e->ev;
 			return 0;
 		}
+		/* the fd and its flags while the channel cannot go: once the
+		 * lock is dropped another thread may destroy it and close its
+		 * fd (rping's main thread does as its CM thread waits), and a
+		 * look at the fd then would fail with EBADF. poll() on a
+		 * closed fd returns at once (POLLNVAL) and the next turn
+		 * finds the channel dead; on an fd number taken again since,
+		 * it waits or returns, and the same holds. */
+		pfd.fd = channel->fd;
+		fl = fcntl(pfd.fd, F_GETFL);
 		pthread_mutex_unlock(&cm_g.lock);
-		fl = fcntl(channel->fd, F_GETFL);
 		if (fl < 0)
 			return -1;
 		if (fl & O_NONBLOCK)
 			return ext_err(EAGAIN);
-		pfd.fd = channel->fd;
-		pfd.events = POLLIN;
 		if (poll(&pfd, 1, -1) < 0 &&
 		    (errno != EINTR || interruptible()))
 			return -1;

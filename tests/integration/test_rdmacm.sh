@@ -21,8 +21,10 @@
 # port. A case passes when both exit codes and both outputs are as
 # expected and no log has a sanitizer report. Also checked: a client
 # connecting to a port nobody listens on exits non-zero within a few
-# seconds, and the preload is inert in a process that never uses RDMA and
-# in a namespace without tcp devices.
+# seconds, the preload is inert in a process that never uses RDMA and
+# in a namespace without tcp devices, and a thread waiting in
+# rdma_get_cm_event stays blocked while another destroys its channel
+# (tests/tools/cm_destroy_race.c: rping's exit, 4096 times).
 #
 # Prints one line per check and "N passed, N failed"; exit 1 on any failure,
 # 2 on a usage error. RDMACM_ONLY=REGEX runs only the matching cases,
@@ -39,6 +41,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 rt_args "$@"
 san_setup "$RDMA_TCP" || exit 2
 
+RACE=$(built tests/tools/cm_destroy_race) || exit 2
 need_tools ip ss timeout rping rdma_server rdma_client ucmatose \
 	ibv_rc_pingpong ibv_devinfo ib_write_bw ib_read_bw ib_send_bw \
 	ib_send_lat ib_read_lat
@@ -181,10 +184,16 @@ pair() {
 		ok "$what ($secs s)"
 		return 0
 	fi
+	# stdout reaches a log file only at exit, after what went to stderr:
+	# the lines other than rping's "ping data" come first, then the end
 	fail "$what ($secs s)" "$(printf '%s\n' "${problems[@]}")
---- server (${sns:-here}), last lines:
+--- server (${sns:-here}), other than ping data:
+$(grep -v '^ping data: ' "$slog" | head -n 12)
+--- server, last lines:
 $(tail -n 12 "$slog")
---- client (${cns:-here}), last lines:
+--- client (${cns:-here}), other than ping data:
+$(grep -v '^ping data: ' "$clog" | head -n 12)
+--- client, last lines:
 $(tail -n 12 "$clog")"
 }
 
@@ -334,6 +343,11 @@ if [[ " $PHASES " == *" lo "* ]]; then
 		pair lo "" "" - "rdma-ping-99:" -- \
 			rping -s -q -a 127.0.0.1 -p %PORT% -- \
 			rping -c -q -a 127.0.0.1 -p %PORT% -C 100 -v -V
+		# rping's exit, over and over: its CM thread waits in
+		# rdma_get_cm_event as its main thread destroys the channel
+		# (once in CI rping exited 255: the call had returned EBADF)
+		check "a thread in rdma_get_cm_event stays blocked when another destroys the channel (4096 rounds)" \
+			timeout 30 "${RUN[@]}" "$RACE"
 		echo "# loopback phase: $(($(date +%s) - t)) s"
 		"$RDMA_TCP" link del tcp0 >/dev/null 2>&1 || fail "link del tcp0"
 	else
