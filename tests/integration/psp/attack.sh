@@ -9,7 +9,7 @@
 # (psp_peer -G): the attacker's hello or handshake is always first. It
 # then keeps attacking for ATK_SECS while the pair runs.
 
-ATK_SECS=3
+ATK_SECS=2
 # 4 KiB round trips: the pair runs while the attacker keeps trying
 ATK_ITERS=2000
 
