@@ -88,7 +88,8 @@ pingpong() {
 	local prov=$1 ep=$2 sns=${3:-} cns=${4:-} addr=${5:-127.0.0.1}
 	local what="fi_pingpong -p '$prov' -e $ep${3:+ across namespaces}"
 	local port spid crc src
-	port=$(free_port 47000 "$sns")
+	# below the ephemeral range, where QP listeners take their ports
+	port=$(free_port 27000 "$sns")
 	in_ns "$sns" timeout 20 fi_pingpong -p "$prov" -e "$ep" -B "$port" \
 		-S 4096 -I 200 >"$LOGS/s" 2>&1 &
 	spid=$!
