@@ -36,16 +36,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 rt_args "$@"
 need_tools rping ucmatose io_demo setpriv python3 ss pkill
 san_setup "$RDMA_TCP" || exit 2
-free_port() {
-	local p
-	for p in $(shuf -i 20000-29999 -n 20); do
-		port_used "" "$p" || {
-			echo "$p"
-			return 0
-		}
-	done
-	return 1
-}
 # a control port of the test's own, away from other rdma_cm users here
 CMPORT=$(free_port) || exit 2
 lo_device tcp0 cmport "$CMPORT"

@@ -66,8 +66,8 @@ trap 'exit 130' INT TERM
 "$RDMA_TCP" link add tcp0 netdev lo >/dev/null || exit 2
 eval "$("$RDMA_TCP" env)" || exit 2
 
-# A port of this run's own, free on lo (or in namespace $2)
-free_port() {
+# A port of this run's own from $1 on, free on lo (or in namespace $2)
+free_port_from() {
 	local p=$(($1 + $$ % 1000))
 	while port_used "${2:-}" "$p"; do p=$((p + 1)); done
 	echo "$p"
@@ -89,7 +89,7 @@ pingpong() {
 	local what="fi_pingpong -p '$prov' -e $ep${3:+ across namespaces}"
 	local port spid crc src
 	# below the ephemeral range, where QP listeners take their ports
-	port=$(free_port 27000 "$sns")
+	port=$(free_port_from 27000 "$sns")
 	in_ns "$sns" timeout 20 fi_pingpong -p "$prov" -e "$ep" -B "$port" \
 		-S 4096 -I 200 >"$LOGS/s" 2>&1 &
 	spid=$!
@@ -120,7 +120,7 @@ pingpong "verbs;ofi_rxm" rdm
 qperf_server() {
 	alive "$QPERF_PID" && kill "$QPERF_PID" 2>/dev/null && wait "$QPERF_PID"
 	QNS=${1:-}
-	QPORT=$(free_port $((19000 + ${QPORT:-19000} % 1000 + 1)) "$QNS")
+	QPORT=$(free_port_from $((19000 + ${QPORT:-19000} % 1000 + 1)) "$QNS")
 	in_ns "$QNS" timeout 60 qperf -lp "$QPORT" >"$LOGS/q" 2>&1 &
 	QPERF_PID=$!
 	poll 10 listening "$QNS" "$QPORT" ||

@@ -204,14 +204,10 @@ check_match "the killed process's totals stay" \
 	"$OUT"$'\n'
 
 # ---- ib_write_bw: a known byte count, and the debug log ----------------
-# perftest's out-of-band port: below the ephemeral range (QP listeners
-# and connections take ports there: 35481 was once a QP's) and free
-free_port() {
-	local p=$((20000 + $$ % 10000))
-	while port_used "" "$p"; do p=$((p + 1)); done
-	echo "$p"
-}
-PORT=$(free_port)
+# perftest's out-of-band port: testlib's free_port, below the ephemeral
+# range (QP listeners and connections take ports there: 35481 was once a
+# QP's)
+PORT=$(free_port) || exit 2
 IT=50 SZ=65536
 BEFORE=$(hw tgt_write_bytes)
 RDMA_TCP_DEBUG=conn,qp timeout 30 "${STOCK[@]}" ib_write_bw -d tcp0 -x 1 \
@@ -240,7 +236,7 @@ check_match "no RDMA_TCP_DEBUG: stderr stays empty" '^$' \
 	"$(cat "$WORK/cli.err")"
 
 # ---- a UD QP's UDP socket ----------------------------------------------
-PORT=$(free_port) # ib_write_bw's connection may linger in TIME_WAIT
+PORT=$(free_port) || exit 2 # ib_write_bw's may linger in TIME_WAIT
 RDMA_TCP_DEBUG=frame timeout 30 "${STOCK[@]}" ibv_ud_pingpong -d tcp0 -g 1 \
 	-p "$PORT" -n 5 >"$WORK/uds.out" 2>"$WORK/uds.err" &
 SRV=$!

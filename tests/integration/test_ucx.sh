@@ -74,17 +74,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# a TCP port nobody uses, for ucx_perftest's out-of-band exchange
-free_port() {
-	local p
-	for p in $(shuf -i 20000-29999 -n 20); do
-		port_used "" "$p" || {
-			echo "$p"
-			return 0
-		}
-	done
-	return 1
-}
 
 # perftest NAME ARGS...: server and client; the client's "Final:" line is
 # the result (iterations must be ITERS), both must exit 0. By default both

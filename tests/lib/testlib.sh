@@ -247,4 +247,17 @@ port_used() {
 			/proc/net/unix
 }
 
+# A TCP port free here, below the ephemeral range (QP listeners and
+# connections take ports inside it); 1 if 20 tries found none
+free_port() {
+	local p
+	for p in $(shuf -i 20000-29999 -n 20); do
+		port_used "" "$p" || {
+			echo "$p"
+			return 0
+		}
+	done
+	return 1
+}
+
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
