@@ -399,8 +399,6 @@ static bool genuine(struct peer *p, const struct ibv_wc *wc, int slot,
 	size_t i;
 
 	memcpy(v, m, sizeof(v));
-	if (magic == MAGIC_REQ && p->o.stop && ntohl(v[0]) == MAGIC_END)
-		magic = MAGIC_END;
 	if (wc->byte_len != 8 || ntohl(v[0]) != magic ||
 	    ntohl(v[1]) != (uint32_t)it)
 		return false;
@@ -412,26 +410,37 @@ static bool genuine(struct peer *p, const struct ibv_wc *wc, int slot,
 	return true;
 }
 
+/* The message magic in receive @slot */
+static uint32_t msg_magic(const struct peer *p, int slot)
+{
+	uint32_t v;
+
+	memcpy(&v, p->mbuf + slot * MSG, sizeof(v));
+	return ntohl(v);
+}
+
 static void on_recv(struct peer *p, const struct ibv_wc *wc)
 {
 	int slot = (int)(wc->wr_id & 0xffff);
 	uint32_t magic = p->o.writer ? MAGIC_ACK : MAGIC_REQ;
+	/* -S: the writer's last iteration, marked so (writer_step) */
+	bool last =
+		!p->o.writer && p->o.stop && msg_magic(p, slot) == MAGIC_END;
 
 	p->rq_out--;
 	if (p->done >= p->o.iters) {
 		p->extra++;
 		return;
 	}
-	if (!genuine(p, wc, slot, magic, p->done)) {
+	if (!genuine(p, wc, slot, last ? MAGIC_END : magic, p->done)) {
 		p->forged++;
 		printf("forged: receive %d is not iteration %d's message "
 		       "and data (byte_len %u)\n",
 		       slot, p->done, wc->byte_len);
 		return;
 	}
-	memcpy(&magic, p->mbuf + slot * MSG, sizeof(magic));
-	if (!p->o.writer && ntohl(magic) == MAGIC_END)
-		p->o.iters = p->done + 1; /* the writer's last iteration */
+	if (last)
+		p->o.iters = p->done + 1;
 	if (!p->o.writer && post_msg(p, MAGIC_ACK, p->done))
 		p->err = true;
 	if (++p->done == 1)
