@@ -34,13 +34,13 @@ trap 'rm -f "$tab"' EXIT
 # nm for all the objects (a process per object took seconds on hosts where
 # a process start is dear)
 fileof='{ f = $1; sub(/:.*/, "", f); sub(/.*\//, "", f); sub(/\.c\.o$/, "", f) }'
+objs=$(for d in $objdirs; do echo "$d"/*.c.o; done | tr "\n" " ")
 {
-	# shellcheck disable=SC2086 # two directories, no spaces in them
-	"$NM" -A --defined-only -g $(for d in $objdirs; do echo "$d"/*.c.o; done) |
+	# shellcheck disable=SC2086 # build paths, no spaces in them
+	"$NM" -A --defined-only -g $objs |
 		awk "$fileof"' NF == 3 { print "D", f, $3 }'
 	# shellcheck disable=SC2086
-	"$NM" -A -u $(for d in $objdirs; do echo "$d"/*.c.o; done) |
-		awk "$fileof"' { print "U", f, $NF }'
+	"$NM" -A -u $objs | awk "$fileof"' { print "U", f, $NF }'
 } >"$tab"
 
 mode=${1:-all}
@@ -49,11 +49,10 @@ case $mode in
 	[ $# -ge 2 ] || { echo "$mode needs a FILE" >&2; exit 2; }
 	file=$2
 	shift 2
-	found=
-	for d in $objdirs; do
-		[ -e "$d/$file.c.o" ] && found=1
-	done
-	[ -n "$found" ] || { echo "no $file.c.o in $objdirs" >&2; exit 2; }
+	case " $objs " in
+	*"/$file.c.o "*) ;;
+	*) echo "no $file.c.o in $objdirs" >&2; exit 2 ;;
+	esac
 	out=$(mktemp)
 	rc=0
 	awk -v file="$file" -v allowed=" $* " -v check="$mode" '
