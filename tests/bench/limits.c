@@ -45,15 +45,9 @@
 
 #include <openssl/evp.h>
 
+#include "tcheck.h"
+
 #define ROUNDS 5
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void die(const char *what)
 {

@@ -37,6 +37,7 @@
 
 #include <infiniband/verbs.h>
 
+#include "tcheck.h"
 #include "tqp.h"
 
 #define DEPTH 8
@@ -56,14 +57,6 @@ static size_t wsize = 1 << 20;
 static uint64_t total = 1ull << 30;
 static atomic_bool stream_done;
 static double stream_secs;
-
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + t.tv_nsec;
-}
 
 static int die(const char *what, int err)
 {

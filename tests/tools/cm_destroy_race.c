@@ -24,6 +24,8 @@
 
 #include <rdma/rdma_cma.h>
 
+#include "tcheck.h"
+
 static atomic_int entering;
 static atomic_int returned;
 static atomic_int first_rc, first_errno;
@@ -41,14 +43,6 @@ static void *waiter(void *arg)
 		atomic_store(&first_rc, rc);
 	}
 	return NULL;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
 static void spin_ns(uint64_t ns)

@@ -100,14 +100,6 @@ struct end {
 
 #define SEC 1000000000ull
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 /* byte i of the peer's READ source: fixed at set-up */
 static uint8_t r_byte(uint64_t off)
 {
