@@ -239,6 +239,8 @@ struct tcp_tx_state {
 	 * kind stops at TCP_TX_SEG, so one waits at most that for the other */
 	uint32_t req_bytes, resp_bytes;
 	bool req_turn; /* a response's frame spanned batches: requests next */
+	/* tcp_qp_tx sends all it can, never yielding to input (settling) */
+	bool no_yield;
 	/* the pieces of a request's frame cut out of its WQE (seg.c) */
 	struct tcp_seg slice[TCP_MAX_SGE];
 };

@@ -14,6 +14,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "debug.h"
@@ -547,12 +548,35 @@ static _Thread_local struct {
 } tx_gather;
 
 /*
- * Sends batch after batch until nothing is left to send or the socket is
- * full (then EPOLLOUT, or the application's next pass, resumes).
+ * Has a transmit that sent @sent bytes so far done its share while the
+ * peer's frames wait to be read? A transmit runs until the socket is
+ * full, and on a fast path (loopback) the socket takes all of a deep
+ * queue of large WRITEs: the thread sending them read nothing for
+ * milliseconds, and a READ request or ack that came meanwhile waited
+ * for all of it (docs/performance.md, "READ behind a stream"). So past
+ * TCP_TX_SEG bytes it looks whether input is waiting (one ioctl a
+ * TCP_TX_SEG or more) and, if so, stops as if the socket were full:
+ * whoever serves output next -- the engine on EPOLLOUT, the
+ * application's next poll -- reads first, then sends the rest, with the
+ * responses the pass queued at the head of the next batch.
+ */
+static bool tx_yields(const struct tcp_qp *qp, size_t sent)
+{
+	int queued = 0;
+
+	return sent >= TCP_TX_SEG && !qp->tx.no_yield &&
+	       !ioctl(qp->conn.fd, FIONREAD, &queued) && queued > 0;
+}
+
+/*
+ * Sends batch after batch until nothing is left to send, the socket is
+ * full or input waits (tx_yields); then EPOLLOUT, or the application's
+ * next pass, resumes.
  */
 void tcp_qp_tx(struct tcp_qp *qp)
 {
 	struct msghdr m = { 0 };
+	size_t sent = 0;
 	ssize_t n;
 
 	tcp_assert_held(&qp->lock);
@@ -570,6 +594,10 @@ void tcp_qp_tx(struct tcp_qp *qp)
 			tcp_sq_reap(qp);
 			if (!qp->conn.connected)
 				return;
+			if (tx_yields(qp, sent)) {
+				tcp_qp_set_epollout(qp, true);
+				return;
+			}
 			if (!build_batch(qp)) {
 				tcp_qp_to_error(qp, IBV_EVENT_QP_FATAL);
 				return;
@@ -616,6 +644,7 @@ void tcp_qp_tx(struct tcp_qp *qp)
 			tcp_qp_fail_conn(qp);
 			return;
 		}
+		sent += (size_t)n;
 		while (n > 0) {
 			struct iovec *v = &qp->tx.iov[qp->tx.iov_i];
 

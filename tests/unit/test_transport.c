@@ -31,6 +31,7 @@
 #include <endian.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "transport_pair.h"
 
@@ -680,6 +681,52 @@ static void test_cut_messages(void)
 	done(&p);
 }
 
+/*
+ * A transmit yields to input once it has sent a frame: B's READ request,
+ * waiting in A's socket while A sends a long WRITE its socket has room
+ * for, is answered right after the WRITE's first frame, not behind all
+ * that fitted (docs/design.md, "Messages cut into frames").
+ */
+static void test_tx_yields_to_input(void)
+{
+	int room = 4 * TCP_TX_SEG;
+	struct tpair p;
+	struct tnode *a = &p.a, *b = &p.b;
+	uint8_t *abig, *bbig;
+	uint32_t i, f;
+
+	CHECK(!tpair_open(&p, NULL, NULL));
+	abig = a->mem + TNODE_BIG;
+	bbig = b->mem + TNODE_BIG;
+	for (i = 0; i < TNODE_BIG_LEN; i++)
+		abig[i] = (uint8_t)(i * 13 + i / 509);
+	CHECK(tpair_pump(&p)); /* the connections' first acks */
+	f = p.ab.n;
+	memcpy(a->mem, "readme!", 8);
+	/* room for more than one frame (the kernel caps SO_SNDBUF) */
+	if (setsockopt(a->qp->conn.fd, SOL_SOCKET, SO_SNDBUFFORCE, &room,
+		       sizeof(room)))
+		setsockopt(a->qp->conn.fd, SOL_SOCKET, SO_SNDBUF, &room,
+			   sizeof(room));
+	CHECK(!tnode_post(b, IBV_WR_RDMA_READ, 1, b->mem, 8, a->mr,
+			  (uintptr_t)a->mem, IBV_SEND_SIGNALED));
+	CHECK(tpair_relay(&p, b) > 0);
+	CHECK(!tnode_post(a, IBV_WR_RDMA_WRITE, 2, abig, TNODE_BIG_LEN, b->big,
+			  (uintptr_t)bbig, IBV_SEND_SIGNALED));
+	CHECK(a->qp->conn.epollout); /* stopped with the WRITE unsent */
+	CHECK(tpair_pump(&p));
+	CHECK(p.ab.n >= f + 5 && p.ab.n < TAP_LOG);
+	CHECKF(p.ab.log[f].opcode == RTCP_OP_WRITE &&
+		       p.ab.log[f + 1].opcode == RTCP_OP_READ_RESP,
+	       "A sent opcodes %u, %u first", p.ab.log[f].opcode,
+	       p.ab.log[f + 1].opcode);
+	CHECK(next_len(b, 1) == 8 && !memcmp(b->mem, "readme!", 8));
+	CHECK(next_len(a, 2) == TNODE_BIG_LEN);
+	CHECK(!memcmp(abig, bbig, TNODE_BIG_LEN));
+	CHECK(a->qp->state == IBV_QPS_RTS && b->qp->state == IBV_QPS_RTS);
+	done(&p);
+}
+
 /* One READ_RESP frame of a cut response, as B would send it to A. */
 static size_t resp_frame(struct tnode *a, uint8_t *buf, uint32_t msn,
 			 uint64_t sseq, uint8_t flags, uint32_t len,
@@ -1025,4 +1072,5 @@ static void run_all(void)
 	test_terminate_behind_response();
 	test_cut_messages();
 	test_cut_response_overlap();
+	test_tx_yields_to_input();
 }
