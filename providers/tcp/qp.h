@@ -239,6 +239,9 @@ struct tcp_tx_state {
 	 * kind stops at TCP_TX_SEG, so one waits at most that for the other */
 	uint32_t req_bytes, resp_bytes;
 	bool req_turn; /* a response's frame spanned batches: requests next */
+	/* this batch's request frame size, and the batches left that use
+	 * the short one (tx_seg) */
+	uint32_t seg, short_batches;
 	/* tcp_qp_tx sends all it can, never yielding to input (settling) */
 	bool no_yield;
 	/* the pieces of a request's frame cut out of its WQE (seg.c) */

@@ -172,7 +172,7 @@ static bool add_resp_frame(struct tcp_qp *qp, int *nh, struct tcp_resp *r,
 	const struct tcp_seg *s = &one;
 	uint32_t ns = 1;
 
-	tcp_tx_seg_cut(&h, r->off, r->len, &s, &ns, &part);
+	tcp_tx_seg_cut(&h, r->off, r->len, TCP_TX_SEG, &s, &ns, &part);
 	if (!add_frame(qp, nh, &h, s, ns, r->mr != NULL))
 		return false;
 	r->off += h.len;
@@ -338,8 +338,8 @@ static bool batch_wqe(struct tcp_qp *qp, int *nh, struct tcp_send_wqe *w,
 	if (!h->len)
 		nseg = 0;
 	else
-		tcp_tx_seg_cut(h, w->tx_off, w->length, &segs, &nseg,
-			       qp->tx.slice);
+		tcp_tx_seg_cut(h, w->tx_off, w->length, qp->tx.seg, &segs,
+			       &nseg, qp->tx.slice);
 	if (!add_frame(qp, nh, h, segs, nseg, false))
 		return false;
 	if (qp->tx.cur.active)
@@ -367,7 +367,7 @@ static void batch_requests(struct tcp_qp *qp, int *nh)
 		bool next = w->tx_off != 0;
 
 		if ((qp->state == IBV_QPS_SQD && !next) ||
-		    qp->tx.req_bytes >= TCP_TX_SEG)
+		    qp->tx.req_bytes >= qp->tx.seg)
 			break;
 		if (!next && w->status != IBV_WC_SUCCESS) {
 			/* failed its local checks: completes in order */
@@ -412,6 +412,25 @@ static void batch_requests(struct tcp_qp *qp, int *nh)
 }
 
 /*
+ * The size of this batch's request frames, and of its requests in all. A
+ * READ or atomic response waits for what of our requests is in the
+ * batches before it (and in the kernel behind them); while the peer is
+ * asking for responses -- one was queued in the last
+ * TCP_TX_SHORT_BATCHES batches -- our requests go in frames and batches
+ * of TCP_TX_SEG_SHORT, so a response waits a quarter as long, and a
+ * stream nobody reads from keeps its large batches (fewer sendmsg).
+ */
+static void tx_seg(struct tcp_qp *qp)
+{
+	if (!qp->tx.short_batches) {
+		qp->tx.seg = TCP_TX_SEG;
+		return;
+	}
+	qp->tx.short_batches--;
+	qp->tx.seg = TCP_TX_SEG_SHORT;
+}
+
+/*
  * Builds the next batch: the rest of a secured frame first, then
  * responses, then an ack, then requests -- except after a frame of a long
  * response that spanned batches: then requests first, or a READ response
@@ -425,6 +444,7 @@ static bool build_batch(struct tcp_qp *qp)
 	qp->tx.iov_n = qp->tx.iov_i = 0;
 	qp->tx.batch_wqes = 0;
 	qp->tx.req_bytes = qp->tx.resp_bytes = 0;
+	tx_seg(qp);
 	if (qp->sec.mode != TCP_PSP_OFF) {
 		if (!tcp_tx_sec_prepare(qp))
 			return false;
@@ -554,8 +574,8 @@ static _Thread_local struct {
  * queue of large WRITEs: the thread sending them read nothing for
  * milliseconds, and a READ request or ack that came meanwhile waited
  * for all of it (docs/performance.md, "READ behind a stream"). So past
- * TCP_TX_SEG bytes it looks whether input is waiting (one ioctl a
- * TCP_TX_SEG or more) and, if so, stops as if the socket were full:
+ * a batch's frame size (tx_seg) it looks whether input is waiting (one
+ * ioctl a batch of that size) and, if so, stops as if the socket were full:
  * whoever serves output next -- the engine on EPOLLOUT, the
  * application's next poll -- reads first, then sends the rest, with the
  * responses the pass queued at the head of the next batch.
@@ -564,7 +584,7 @@ static bool tx_yields(const struct tcp_qp *qp, size_t sent)
 {
 	int queued = 0;
 
-	return sent >= TCP_TX_SEG && !qp->tx.no_yield &&
+	return sent && sent >= qp->tx.seg && !qp->tx.no_yield &&
 	       !ioctl(qp->conn.fd, FIONREAD, &queued) && queued > 0;
 }
 
@@ -663,8 +683,10 @@ void tcp_qp_tx(struct tcp_qp *qp)
 /* Queues a response, an ack or a TERMINATE for the next batch. */
 void tcp_qp_queue_resp(struct tcp_qp *qp, struct tcp_resp *r)
 {
-	if (is_resp_rd_atomic(r))
+	if (is_resp_rd_atomic(r)) {
 		qp->resp.rd_queued++;
+		qp->tx.short_batches = TCP_TX_SHORT_BATCHES;
+	}
 	r->next = NULL;
 	if (qp->resp.tail)
 		qp->resp.tail->next = r;

@@ -21,19 +21,20 @@
 
 /*
  * Cuts the payload (@*seg, @*nseg pieces, @total bytes in all) at @off
- * for a frame in *h: the header gets the frame's length, offset and
- * flags, *seg and *nseg the frame's pieces (written to @slice). A
- * message that fits in one frame is left alone.
+ * for a frame of at most @max bytes in *h: the header gets the frame's
+ * length, offset and flags, *seg and *nseg the frame's pieces (written to
+ * @slice). A message that fits in one frame is left alone; frames of one
+ * message may differ in size (each says where it goes).
  */
 void tcp_tx_seg_cut(struct rtcp_hdr *h, uint32_t off, uint32_t total,
-		    const struct tcp_seg **seg, uint32_t *nseg,
+		    uint32_t max, const struct tcp_seg **seg, uint32_t *nseg,
 		    struct tcp_seg *slice)
 {
 	uint32_t c, i, n = 0, skip = off;
 
-	if (total <= TCP_TX_SEG)
+	if (!off && total <= max)
 		return;
-	c = total - off < TCP_TX_SEG ? total - off : TCP_TX_SEG;
+	c = total - off < max ? total - off : max;
 	h->len = c;
 	h->aux0 = off;
 	h->aux1 = total;

@@ -109,9 +109,9 @@ void tcp_rx_segs_to_iov(struct tcp_qp *qp, const struct tcp_seg *s, uint32_t n,
 			uint32_t off);
 
 /* seg.c: messages cut into frames */
-/* Cuts a frame of at most TCP_TX_SEG bytes at @off out of the payload. */
+/* Cuts a frame of at most @max bytes at @off out of the payload. */
 void tcp_tx_seg_cut(struct rtcp_hdr *h, uint32_t off, uint32_t total,
-		    const struct tcp_seg **seg, uint32_t *nseg,
+		    uint32_t max, const struct tcp_seg **seg, uint32_t *nseg,
 		    struct tcp_seg *slice);
 enum { TCP_SEG_FIRST = 0, TCP_SEG_NEXT = 1 };
 /*
