@@ -3,7 +3,8 @@
  * Messages cut into frames (wire.h, RTCP_F_MORE). Caller holds qp->lock.
  *
  * A SEND, WRITE or READ response longer than TCP_TX_SEG travels as frames
- * of at most that many bytes, each a frame of its own -- its own header,
+ * of at most that many bytes (requests TCP_TX_SEG_SHORT while the peer
+ * waits for responses, qp_tx.c), each a frame of its own -- its own header,
  * and on a secured connection its own tags, so every frame is verified
  * before a byte of it is placed. Between a request's frames the sender
  * may put its responses and acks, between a response's frames its
