@@ -25,13 +25,13 @@
 #define TCP_MAX_AH	    65536
 #define TCP_MAX_MSG_SZ	    (1u << 31) /* 2 GiB per message */
 /* a longer message travels as frames of at most this many bytes (seg.c) */
-#define TCP_TX_SEG	(256u * 1024)
+#define TCP_TX_SEG (256u * 1024)
 /* ...and its requests as frames of this many while the peer waits for
  * READ or atomic responses: for TCP_TX_SHORT_BATCHES batches after one
  * was queued (qp_tx.c, tx_seg) */
 #define TCP_TX_SEG_SHORT     (64u * 1024)
 #define TCP_TX_SHORT_BATCHES 64
-#define TCP_GID_TBL_LEN 16
+#define TCP_GID_TBL_LEN	     16
 /* UD multicast (ud_mcast.c): a socket per QP and group; the kernel, not
  * the provider, bounds groups and members -- these are what is promised
  * (rxe's max_mcast_qp_attach is 56, total 0x70000) */
