@@ -674,6 +674,21 @@ void tcp_qp_announce(struct tcp_qp *qp);
 		tcp_mutex_unlock(&q_->lock);             \
 	} while (0)
 
+/*
+ * Sends what is held back or was stopped for input (tx_yields) as far as
+ * the socket takes it, without stopping for input: before a close and at
+ * exit, where nobody would send the rest. Caller holds qp->lock.
+ */
+static inline void tcp_qp_tx_all(struct tcp_qp *qp)
+{
+	tcp_assert_held(&qp->lock);
+	if (!qp->prog.tx_deferred && !qp->conn.epollout)
+		return;
+	qp->tx.no_yield = true;
+	tcp_qp_tx(qp);
+	qp->tx.no_yield = false;
+}
+
 /* Sends WRs held back by batching, if any; caller holds qp->lock. */
 static inline void tcp_qp_flush(struct tcp_qp *qp)
 {

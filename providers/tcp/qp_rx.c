@@ -413,11 +413,6 @@ void tcp_qp_settle(struct tcp_qp *qp)
 	tcp_qp_rx(qp);
 	if (!qp->conn.connected)
 		return; /* the pass met a broken connection or a bad frame */
-	/* what is held back or stopped for input goes before the close */
-	if (qp->prog.tx_deferred || qp->conn.epollout) {
-		qp->tx.no_yield = true;
-		tcp_qp_tx(qp);
-		qp->tx.no_yield = false;
-	}
+	tcp_qp_tx_all(qp);
 	tcp_sq_reap(qp);
 }

@@ -615,7 +615,9 @@ void tcp_qp_tx(struct tcp_qp *qp)
 			if (!qp->conn.connected)
 				return;
 			if (tx_yields(qp, sent)) {
+				/* (the next poll serves it, back-off or not) */
 				tcp_qp_set_epollout(qp, true);
+				tcp_qp_no_skip(qp);
 				return;
 			}
 			if (!build_batch(qp)) {

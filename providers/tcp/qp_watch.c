@@ -252,6 +252,13 @@ static void flush_one(struct tcp_qp *qp, uint64_t now)
 	tcp_qp_flush(qp);
 }
 
+/* ...and at exit what a transmit left for input to be read first */
+static void flush_all(struct tcp_qp *qp, uint64_t now)
+{
+	(void)now;
+	tcp_qp_tx_all(qp);
+}
+
 /*
  * At exit (at_exit), a QP or context whose lock is taken is skipped: its
  * holder may be the thread that exits, from a signal handler.
@@ -260,7 +267,7 @@ static void qp_flush(struct tcp_context *ctx, bool at_exit)
 {
 	/* (at exit every QP: a missed bit must not lose WRs there) */
 	if (at_exit)
-		each_qp(ctx, flush_one, 0, QP_LOCK_TRY, QP_SET_ALL);
+		each_qp(ctx, flush_all, 0, QP_LOCK_TRY, QP_SET_ALL);
 	else
 		each_qp(ctx, flush_one, 0, QP_LOCK_WAIT, QP_SET_WATCHED);
 }
