@@ -432,13 +432,15 @@ static void tx_seg(struct tcp_qp *qp)
 
 /*
  * Builds the next batch: the rest of a secured frame first, then
- * responses, then an ack, then requests -- except after a frame of a long
+ * responses, then an ack, then requests (in the next batch if a READ or
+ * atomic response is in this one) -- except after a frame of a long
  * response that spanned batches: then requests first, or a READ response
  * of a GiB would hold them all that time. False when the batch cannot be
  * built (no memory for a secured connection's buffers).
  */
 static bool build_batch(struct tcp_qp *qp)
 {
+	uint32_t rd;
 	int nh = 0;
 
 	qp->tx.iov_n = qp->tx.iov_i = 0;
@@ -456,8 +458,15 @@ static bool build_batch(struct tcp_qp *qp)
 		qp->tx.req_turn = false;
 		batch_requests(qp, &nh);
 	}
+	rd = qp->resp.rd_queued;
 	batch_resps(qp, &nh);
-	batch_requests(qp, &nh);
+	/*
+	 * A READ or atomic response leaves in a sendmsg of its own: in one
+	 * with a frame of requests it reached the peer only once that frame
+	 * was sealed and copied too (docs/performance.md).
+	 */
+	if (qp->resp.rd_queued == rd)
+		batch_requests(qp, &nh);
 	if (!nh && qp->resp.want_ack) {
 		struct rtcp_hdr h = { .opcode = RTCP_OP_ACK };
 
@@ -578,13 +587,17 @@ static _Thread_local struct {
  * ioctl a batch of that size) and, if so, stops as if the socket were full:
  * whoever serves output next -- the engine on EPOLLOUT, the
  * application's next poll -- reads first, then sends the rest, with the
- * responses the pass queued at the head of the next batch.
+ * responses the pass queued at the head of the next batch. Only while
+ * requests of ours wait to be sent: a responder with nothing else to send
+ * (ib_read_bw's) would only read more requests to queue behind the same
+ * responses.
  */
 static bool tx_yields(const struct tcp_qp *qp, size_t sent)
 {
 	int queued = 0;
 
 	return sent && sent >= qp->tx.seg && !qp->tx.no_yield &&
+	       qp->sq.tx != qp->sq.head &&
 	       !ioctl(qp->conn.fd, FIONREAD, &queued) && queued > 0;
 }
 
