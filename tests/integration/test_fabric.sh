@@ -163,8 +163,11 @@ qperf_refused() {
 	if [[ $out =~ $3 ]] || poll 10 grep -q "$3" "$LOGS/q"; then
 		ok "$1"
 	else
-		fail "$1" "$(printf 'expected /%s/ from either side\n%s\n%s\n%s' \
-			"$3" "client:" "$out" "server:")"$'\n'"$(cat "$LOGS/q")"
+		fail "$1" "expected /$3/ from either side
+client:
+$out
+server:
+$(cat "$LOGS/q")"
 	fi
 }
 qperf_refused "qperf rc_lat without -cm1: RTR refused (no GRH)" rc_lat \
