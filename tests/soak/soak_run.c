@@ -132,6 +132,7 @@ static void dump_all(struct soak *s, const char *why)
 static void *watchdog(void *arg)
 {
 	struct soak *s = arg;
+	struct shared *g;
 	unsigned i;
 
 	for (;;) {
@@ -142,8 +143,10 @@ static void *watchdog(void *arg)
 			       who(s));
 			_exit(3);
 		}
-		for (i = 0; s->g && i < s->g->nw; i++) {
-			struct soak *w = s->g->w[i];
+		/* (published by start_workers once every copy exists) */
+		g = __atomic_load_n(&s->g, __ATOMIC_ACQUIRE);
+		for (i = 0; g && i < g->nw; i++) {
+			struct soak *w = g->w[i];
 
 			if (now() - atomic_load(&w->heartbeat) <=
 			    s->wd_secs + 10)
@@ -489,7 +492,6 @@ static void start_workers(struct soak *s, struct shared *g)
 	g->w = calloc(g->nw, sizeof(*g->w));
 	if (!g->w)
 		die("calloc");
-	s->g = g;
 	s->q0 = s->q1 = 0; /* the control thread owns no QP */
 	for (i = 0; i < g->nw; i++) {
 		struct soak *w = malloc(sizeof(*w));
@@ -497,6 +499,7 @@ static void start_workers(struct soak *s, struct shared *g)
 		if (!w)
 			die("malloc");
 		memcpy(w, s, sizeof(*w));
+		w->g = g;
 		memset(&w->st, 0, sizeof(w->st));
 		w->reports = 0;
 		w->q0 = i * s->q / s->threads;
@@ -510,7 +513,9 @@ static void start_workers(struct soak *s, struct shared *g)
 		atomic_store(&w->heartbeat, (long)now());
 		g->w[i] = w;
 	}
-	/* all copies exist before the watchdog may look at any */
+	/* all copies exist before the watchdog, another thread, may look
+	 * at any: it finds the slots through s->g */
+	__atomic_store_n(&s->g, g, __ATOMIC_RELEASE);
 	for (i = 0; i < g->nw; i++)
 		if (pthread_create(&g->w[i]->th, NULL, worker, g->w[i]))
 			die("pthread_create");
