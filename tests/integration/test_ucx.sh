@@ -165,8 +165,13 @@ else
 	check "mpicc builds tests/mpi" sh -c \
 		"mpicc ${MPIFLAGS[*]} -o $WORK/pingpong $HERE/../mpi/pingpong.c &&
 		 mpicc ${MPIFLAGS[*]} -o $WORK/allreduce $HERE/../mpi/allreduce.c"
+	# rtc_hwloc_vmhole none: Open MPI 4.1's daemons otherwise map the
+	# hwloc topology into shared memory at an address they guess free,
+	# and an orted once crashed writing it there (SIGSEGV in
+	# hwloc_shmem_topology_write, before any rank ran); the ranks then
+	# read the topology themselves
 	MPIRUN=(timeout -k 5 60 "${UCXRUN[@]}" mpirun --allow-run-as-root --oversubscribe -np 2
-		--mca pml ucx -x LD_PRELOAD -x UCX_TLS -x UCX_NET_DEVICES -x SYSFS_PATH
+		--mca rtc_hwloc_vmhole none --mca pml ucx -x LD_PRELOAD -x UCX_TLS -x UCX_NET_DEVICES -x SYSFS_PATH
 		-x RDMAV_DRIVERS -x RDMA_TCP_ROOT)
 	[ "$SAN_ACTIVE" = 1 ] && MPIRUN+=(-x ASAN_OPTIONS -x UBSAN_OPTIONS)
 	out=$("${MPIRUN[@]}" "$WORK/pingpong" -n "$ITERS" -s 262144 2>&1)
@@ -229,7 +234,7 @@ elif setup_ns; then
 		printf '%s slots=1\n%s slots=1\n' "$NSA" "$NSB" >"$WORK/hosts"
 		MPIRUN=(ip netns exec "$NSA" timeout -k 5 60 "${UCXRUN[@]}"
 			NETNS_AGENT_ENV="$WORK/nsenv" mpirun --allow-run-as-root -np 2
-			--hostfile "$WORK/hosts"
+			--hostfile "$WORK/hosts" --mca rtc_hwloc_vmhole none
 			--mca plm_rsh_agent "$HERE/../mpi/netns-agent"
 			--mca oob_tcp_if_include 10.85.0.0/24
 			--mca btl_tcp_if_include 10.85.0.0/24 --mca pml ucx
