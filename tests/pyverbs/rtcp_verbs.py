@@ -16,6 +16,10 @@ Environment:
                       themselves (raw_wire) run only with 'off'
     RDMA_TCP_TEST_SANITIZER  1 in a sanitizer build's pass: the cases
                       that only wait out a timer skip (timer_case)
+    RDMA_TCP_TEST_BESIDE     1 when the cases that mostly wait (timer_case,
+                      waiting_case) run in a second process beside this
+                      one (tests/pyverbs/beside.py, started by tests/run):
+                      they skip here
 """
 
 import ctypes
@@ -177,12 +181,29 @@ def qp_socket(qpn, peer_qpn):
     return None
 
 
-# A sanitizer build's pass (tests/run sets it): cases that only wait out
-# a timer of the provider run in the plain build's pass instead -- they
-# exercise no memory the other cases do not, and the suite has a budget.
-timer_case = unittest.skipIf(
-    os.environ.get('RDMA_TCP_TEST_SANITIZER') == '1',
-    'waits out a timer: the plain build runs it (tests/run)')
+# Cases that spend seconds waiting for a timer of the provider or of
+# rdma_cm, and little CPU, carry BESIDE_MARK: tests/run runs them in a
+# second process (beside.py) at the same time as the rest, which then skip
+# them (RDMA_TCP_TEST_BESIDE=1). The suite has a time budget.
+BESIDE_MARK = 'rtcp_runs_beside'
+
+
+def waiting_case(obj):
+    """A test (method or class) that mostly waits: see BESIDE_MARK."""
+    setattr(obj, BESIDE_MARK, True)
+    return unittest.skipIf(
+        os.environ.get('RDMA_TCP_TEST_BESIDE') == '1',
+        'mostly waits: runs in the process beside this one (beside.py)')(obj)
+
+
+def timer_case(obj):
+    """A waiting_case that only waits out a timer: a sanitizer build's
+    pass (tests/run sets RDMA_TCP_TEST_SANITIZER) skips it too -- it
+    exercises no memory the other cases do not."""
+    obj = unittest.skipIf(
+        os.environ.get('RDMA_TCP_TEST_SANITIZER') == '1',
+        'waits out a timer: the plain build runs it (tests/run)')(obj)
+    return waiting_case(obj)
 
 TEST_TIMEOUT = 60
 

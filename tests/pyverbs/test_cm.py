@@ -37,7 +37,8 @@ from pyverbs.qp import QPCap, QPInitAttr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rtcp_verbs import (DEV, NETDEV, bounded, libverbs,  # noqa: E402
-                        preloaded, qp_socket, readable, registry_attr)
+                        preloaded, qp_socket, readable, registry_attr,
+                        waiting_case)
 
 CONSUMER_REJECT = 28  # IB CM reject reason, as librdmacm reports it
 MSG = 1024
@@ -531,6 +532,7 @@ class AsyncConnection(unittest.TestCase):
             self.assertEqual(req, pattern(8, i))
             self.assertNotEqual(cmid.qpn, child.qpn)
 
+    @waiting_case  # the refused connect is retried for 2 s
     @bounded()
     def test_no_listener_is_rejected(self):
         cmid = self.resolve(port=str(free_port(self.family)))
@@ -624,6 +626,7 @@ class SyncConnection(unittest.TestCase):
                 srv.wait()
             srv.stdout.close()
 
+    @waiting_case  # the refused connect is retried for 2 s
     @bounded()
     def test_sync_connect_refused(self):
         port = str(free_port())
