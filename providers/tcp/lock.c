@@ -138,13 +138,20 @@ int tcp_mutex_trylock_(tcp_mutex_t *m, const char *file, int line)
 	return err;
 }
 
-void tcp_mutex_unlock_(tcp_mutex_t *m, const char *file, int line)
+void tcp_mutex_unlock_(tcp_mutex_t *m, bool qp_path, const char *file, int line)
 {
 	int i, err;
 
 	/* usually the last taken; any order is allowed */
 	for (i = nheld - 1; i >= 0 && held[i].m != m; i--)
 		;
+	if (i >= 0 && m->rank == TCP_LOCK_RANK_QP && !qp_path) {
+		/* a poll would not learn what the QP needs (tcp_qp_unlock) */
+		fprintf(stderr,
+			"rdma-tcp: %s:%d releases %s without tcp_qp_unlock\n",
+			file, line, m->name);
+		lock_fail();
+	}
 	err = i < 0 ? -1 : pthread_mutex_unlock(&m->m);
 	if (err) {
 		fprintf(stderr, "rdma-tcp: %s:%d unlocks %s, not held\n", file,

@@ -671,7 +671,7 @@ void tcp_qp_announce(struct tcp_qp *qp);
 		struct tcp_qp *q_ = (qp);                \
 		if (!q_->dead && tcp_qp_poll_needed(q_)) \
 			tcp_qp_announce(q_);             \
-		tcp_mutex_unlock(&q_->lock);             \
+		tcp_mutex_unlock_qp(&q_->lock);          \
 	} while (0)
 
 /*

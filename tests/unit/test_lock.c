@@ -75,6 +75,13 @@ static void relock(void)
 
 static void unlock_not_held(void)
 {
+	tcp_mutex_unlock_qp(&qp_lock);
+}
+
+/* a QP's lock goes through tcp_qp_unlock, which announces the QP */
+static void qp_plain_unlock(void)
+{
+	tcp_mutex_lock(&qp_lock);
 	tcp_mutex_unlock(&qp_lock);
 }
 
@@ -90,7 +97,7 @@ static void after_trylock(void)
 	tcp_mutex_lock(&live_lock);
 	if (tcp_mutex_trylock(&ctx_lock) == 0)
 		tcp_mutex_lock(&qp_lock); /* fine: above both */
-	tcp_mutex_unlock(&qp_lock);
+	tcp_mutex_unlock_qp(&qp_lock);
 	tcp_mutex_lock(&ctx_lock); /* relock: aborts */
 }
 
@@ -104,7 +111,7 @@ static void in_order(void)
 	tcp_mutex_lock(&cq_lock);
 	tcp_mutex_lock(&async_lock);
 	/* out of LIFO order: allowed */
-	tcp_mutex_unlock(&qp_lock);
+	tcp_mutex_unlock_qp(&qp_lock);
 	CHECK(!tcp_mutex_held(&qp_lock) && tcp_mutex_held(&cq_lock));
 	tcp_mutex_unlock(&async_lock);
 	tcp_mutex_unlock(&ctx_lock);
@@ -115,7 +122,7 @@ static void in_order(void)
 	tcp_mutex_lock(&cq_lock);
 	CHECK(tcp_mutex_trylock(&qp_lock) == 0);
 	CHECK(tcp_mutex_held(&qp_lock));
-	tcp_mutex_unlock(&qp_lock);
+	tcp_mutex_unlock_qp(&qp_lock);
 	tcp_mutex_unlock(&cq_lock);
 	CHECK(!tcp_mutex_held(&cq_lock));
 }
@@ -172,6 +179,8 @@ int main(void)
 	CHECK(aborts_with(relock, "takes &cq_lock (rank 50 CQ) while "
 				  "holding &cq_lock"));
 	CHECK(aborts_with(unlock_not_held, "unlocks &qp_lock, not held"));
+	CHECK(aborts_with(qp_plain_unlock, "releases &qp_lock without "
+					   "tcp_qp_unlock"));
 	CHECK(aborts_with(assert_not_held, "needs &qp_lock (rank 30 QP) held"));
 	CHECK(aborts_with(after_trylock, "takes &ctx_lock (rank 10 CTX) while "
 					 "holding live_lock (rank 15 LIVE"));

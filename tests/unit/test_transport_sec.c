@@ -719,7 +719,7 @@ static void test_rekey(void)
 	tcp_mutex_lock(&a->qp->lock);
 	tcp_qp_queue_resp(a->qp, r);
 	tcp_qp_tx(a->qp);
-	tcp_mutex_unlock(&a->qp->lock);
+	tcp_mutex_unlock_qp(&a->qp->lock);
 	n = tpair_take(&p, a, wire, sizeof(wire));
 	CHECKF(n == tcp_psp_frame_bytes(RTCP_REKEY_LEN), "REKEY: %zu bytes", n);
 	CHECKF(!memmem(wire, n, rk.key, 8), "REKEY (%s): key in the clear",

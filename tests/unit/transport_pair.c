@@ -287,7 +287,7 @@ static int node_connect(struct tnode *n)
 	n->fd = sv[1];
 	tcp_mutex_lock(&n->qp->lock);
 	tcp_qp_conn_ready(n->qp);
-	tcp_mutex_unlock(&n->qp->lock);
+	tcp_mutex_unlock_qp(&n->qp->lock);
 	return n->qp->conn.connected ? 0 : ENOTCONN;
 }
 
@@ -342,7 +342,7 @@ static void node_close(struct tnode *n)
 		tcp_psp_sa_clear(&qp->sec.tx);
 		tcp_psp_sa_clear(&qp->sec.rx[0]);
 		tcp_psp_sa_clear(&qp->sec.rx[1]);
-		tcp_mutex_unlock(&qp->lock);
+		tcp_mutex_unlock_qp(&qp->lock);
 		if (qp->conn.closing_fd >= 0)
 			close(qp->conn.closing_fd);
 		tcp_qp_free(qp);
@@ -525,7 +525,7 @@ bool tpair_serve(struct tnode *n)
 
 		tcp_mutex_lock(&qp->lock);
 		tcp_qp_timers(qp, tcp_now_ns());
-		tcp_mutex_unlock(&qp->lock);
+		tcp_mutex_unlock_qp(&qp->lock);
 		did = qp->tx.seq != seq || qp->state != st;
 	}
 	/* the events the engine would watch for (poll's bits are epoll's) */
@@ -540,7 +540,7 @@ bool tpair_serve(struct tnode *n)
 		tcp_qp_flush(qp);
 		did = true;
 	}
-	tcp_mutex_unlock(&qp->lock);
+	tcp_mutex_unlock_qp(&qp->lock);
 	return did;
 }
 
