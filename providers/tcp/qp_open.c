@@ -85,7 +85,12 @@ static void rx_grow(struct tcp_qp *qp)
 
 /*
  * Makes @need bytes at rx.start contiguous in the staging buffer. Returns
- * 0 when they are, 1 to wait for more, -1 on a broken stream.
+ * 0 when they are, 1 to wait for more, -1 on a broken stream. Reads on
+ * after a short read (*drained) until the socket says EAGAIN, as the
+ * plain format's payload reads do: the rest of a frame begun is usually
+ * arriving (one sendmsg of the peer comes as several segments), and a
+ * frame left half read waits for another pass -- for an application that
+ * polled once and spins on the WRITE's last byte, the engine's wake-up.
  */
 static int stage(struct tcp_qp *qp, uint32_t need, bool *drained)
 {
@@ -96,8 +101,6 @@ static int stage(struct tcp_qp *qp, uint32_t need, bool *drained)
 		size_t want;
 		ssize_t n;
 
-		if (*drained)
-			return 1;
 		if (qp->rx.start + need > cap) {
 			memmove(qp->rx.buf, qp->rx.buf + qp->rx.start, avail);
 			qp->rx.start = 0;
