@@ -640,6 +640,23 @@ static long next_len(struct tnode *n, uint64_t wr_id)
 }
 
 /*
+ * Opens the pair; *abig and *bbig point at each end's big region, A's
+ * filled with a pattern that repeats at no power of two.
+ */
+static bool open_big(struct tpair *p, uint8_t **abig, uint8_t **bbig)
+{
+	uint32_t i;
+
+	if (tpair_open(p, NULL, NULL))
+		return false;
+	*abig = p->a.mem + TNODE_BIG;
+	*bbig = p->b.mem + TNODE_BIG;
+	for (i = 0; i < TNODE_BIG_LEN; i++)
+		(*abig)[i] = (uint8_t)(i * 7 + i / 251);
+	return true;
+}
+
+/*
  * A SEND, a WRITE_IMM and a READ response longer than TCP_TX_SEG travel
  * as frames of at most that (the last one shorter), each at its offset;
  * each message lands whole and completes once, with its whole length.
@@ -650,13 +667,8 @@ static void test_cut_messages(void)
 	struct tpair p;
 	struct tnode *a = &p.a, *b = &p.b;
 	uint8_t *abig, *bbig;
-	uint32_t i;
 
-	CHECK(!tpair_open(&p, NULL, NULL));
-	abig = a->mem + TNODE_BIG;
-	bbig = b->mem + TNODE_BIG;
-	for (i = 0; i < TNODE_BIG_LEN; i++)
-		abig[i] = (uint8_t)(i * 7 + i / 251);
+	CHECK(open_big(&p, &abig, &bbig));
 	CHECK(!tnode_recv(b, 9, bbig, TNODE_BIG_LEN));
 	CHECK(!tnode_recv(b, 10, b->mem, 16));
 	CHECK(tpair_pump(&p));
@@ -697,13 +709,9 @@ static void test_tx_yields_to_input(void)
 	struct tpair p;
 	struct tnode *a = &p.a, *b = &p.b;
 	uint8_t *abig, *bbig;
-	uint32_t i, f;
+	uint32_t f;
 
-	CHECK(!tpair_open(&p, NULL, NULL));
-	abig = a->mem + TNODE_BIG;
-	bbig = b->mem + TNODE_BIG;
-	for (i = 0; i < TNODE_BIG_LEN; i++)
-		abig[i] = (uint8_t)(i * 13 + i / 509);
+	CHECK(open_big(&p, &abig, &bbig));
 	CHECK(tpair_pump(&p)); /* the connections' first acks */
 	f = p.ab.n;
 	memcpy(a->mem, "readme!", 8);
@@ -805,13 +813,8 @@ static void test_rest_after_short_read(void)
 	struct tnode *a = &p.a, *b = &p.b;
 	uint8_t *abig, *bbig;
 	size_t n, first;
-	uint32_t i;
 
-	CHECK(!tpair_open(&p, NULL, NULL));
-	abig = a->mem + TNODE_BIG;
-	bbig = b->mem + TNODE_BIG;
-	for (i = 0; i < len; i++)
-		abig[i] = (uint8_t)(i * 7 + i / 251);
+	CHECK(open_big(&p, &abig, &bbig));
 	CHECK(tpair_pump(&p)); /* the connections' first acks */
 	CHECK(!tnode_post(a, IBV_WR_RDMA_WRITE, 1, abig, len, b->big,
 			  (uintptr_t)bbig, IBV_SEND_SIGNALED));
