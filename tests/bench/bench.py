@@ -543,9 +543,11 @@ class Report:
             self.w('| ' + ' | '.join(cells) + ' |')
         self.w()
         self.event_latency()
+        self.busy_latency()
         p99 = [(j, self.get(j, 'usec_p99'), self.get(j, 'usec'))
                for j in self.jobs if j.split(':')[0] in
-               ('pt_lat', 'psp_lat', 'sockperf', 'pt_late')]
+               ('pt_lat', 'psp_lat', 'sockperf', 'pt_late', 'busy_lat',
+                'busy_sock')]
         p99 = [x for x in p99 if x[1] is not None]
         if p99:
             self.w('p99 (µs) and p99 ÷ typical: ' + '; '.join(
@@ -556,7 +558,7 @@ class Report:
             '%s %s' % (j, fmt(self.get(j, 'usec_avg')))
             for j in self.jobs if j.split(':')[0] in
             ('pt_lat', 'psp_lat', 'sockperf', 'qperf_lat', 'fi_pingpong',
-             'qperf_rc', 'pt_late') or
+             'qperf_rc', 'pt_late', 'busy_lat', 'busy_sock') or
             j.startswith('ucx:ucp_put_lat') or
             j.startswith('ucx:ucp_am_lat')) + '.')
         self.w()
@@ -569,6 +571,25 @@ class Report:
         ('qperf rc_rdma_write_poll_lat', 'qperf_rc:rc_rdma_write_poll_lat:8',
          'sockperf:8', 'sockperf'),
     )
+
+    def busy_latency(self):
+        if 'busy_sock:8' not in self.jobs:
+            return
+        self.w('Busy CPUs, 8 B (µs, t_typical and sockperf percentile 50): '
+               'the same pinned pairs with a busy loop pinned to every CPU '
+               '(`tests/bench/run` busy_start), the engine spinning as it '
+               'decides or not at all (`RDMA_TCP_ENGINE_SPIN_US=0`).')
+        self.w()
+        self.w('| point | idle | busy | busy, spin 0 |')
+        self.w('| --- | --- | --- | --- |')
+        self.w('| sockperf | %s | %s | — |' % (
+            self.cell('sockperf:8', 'usec'), self.cell('busy_sock:8', 'usec')))
+        for op in ('send', 'write', 'read'):
+            self.w('| ib_%s_lat | %s | %s | %s |' % (
+                op, self.cell('pt_lat:%s:8' % op, 'usec'),
+                self.cell('busy_lat:%s:8:spin' % op, 'usec'),
+                self.cell('busy_lat:%s:8:spin0' % op, 'usec')))
+        self.w()
 
     def event_latency(self):
         if not any(p in self.jobs for _, p, _, _ in self.EV_ROWS):
@@ -925,6 +946,7 @@ class Report:
             del self.jobs['budget:64KiB']
         if any(j.startswith('psp_') for j in self.jobs):
             self.psp_targets()
+        self.busy_targets()
 
     def psp_targets(self):
         t = self.target
@@ -940,6 +962,32 @@ class Report:
           'psp_bw:write:64:auth', 'mmsgs', 'psp_bw:write:64:off', 'mmsgs',
           '>=', 0.7, unit='Mmsg/s')
 
+    def busy_targets(self):
+        """Issue 18 item 2: beside a busy loop on every CPU, each latency
+        ratio (ours ÷ sockperf, both measured beside the loops) within
+        1.5× of its idle value, and never slower than the same run with
+        the engine's spin off."""
+        for op in ('send', 'write', 'read'):
+            busy = 'busy_lat:%s:8:spin' % op
+            if busy not in self.jobs:
+                continue
+            what = 'busy CPUs: ib_%s_lat 8 B ÷ sockperf, loaded ÷ idle' % op
+            loaded = self.ratio(self.get(busy, 'usec'),
+                                self.get('busy_sock:8', 'usec'))
+            idle = self.ratio(self.get('pt_lat:%s:8' % op, 'usec'),
+                              self.get('sockperf:8', 'usec'))
+            r = self.ratio(loaded, idle)
+            res = ('n/a (a point did not run)' if r is None else
+                   'PASS' if r <= 1.5 else 'MISS')
+            self.targets.append((what, fmt(loaded), fmt(idle), 'ratio',
+                                 fmt(r), '≤ 1.5', res))
+            # "never slower": within 5 %, the spread these points show
+            # from run to run on this host when nothing differs
+            self.target('busy CPUs: ib_%s_lat 8 B ÷ the same with '
+                        'RDMA_TCP_ENGINE_SPIN_US=0 (not slower: within 5 %%)'
+                        % op, busy, 'usec', 'busy_lat:%s:8:spin0' % op,
+                        'usec', '<=', 1.05, unit='µs')
+
     def raw(self, cmds):
         self.w('## Raw figures')
         self.w()
@@ -952,7 +1000,7 @@ class Report:
                 'qperf_rc': 'usec', 'pt_late': 'usec',
                 'qpmem': 'total_per_qp', 'psp_bw': 'gbps',
                 'readhol': 'loaded_us', 'limits': 'wake_us',
-                'psp_lat': 'usec'}
+                'psp_lat': 'usec', 'busy_lat': 'usec', 'busy_sock': 'usec'}
         self.w('| point | metric | runs | median |')
         self.w('| --- | --- | --- | --- |')
         for jid, r in self.jobs.items():
