@@ -216,11 +216,13 @@ static enum rx_step rx_fill(struct tcp_qp *qp, bool *drained)
 	ssize_t n;
 
 	/*
-	 * Not another read to hear EAGAIN: the engine's epoll is
-	 * level-triggered, and an application that reads its socket
-	 * itself polls again.
+	 * Not another read to hear EAGAIN between frames: the engine's
+	 * epoll is level-triggered, and an application that reads its
+	 * socket itself polls again. A header begun is read on, as a
+	 * payload is: its rest is usually arriving (see stage() in
+	 * qp_open.c).
 	 */
-	if (*drained)
+	if (*drained && !avail)
 		return RX_WAIT;
 	memmove(qp->rx.buf, qp->rx.buf + qp->rx.start, avail);
 	qp->rx.start = 0;

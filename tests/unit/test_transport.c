@@ -640,8 +640,9 @@ static long next_len(struct tnode *n, uint64_t wr_id)
 }
 
 /*
- * Opens the pair; *abig and *bbig point at each end's big region, A's
- * filled with a pattern that repeats at no power of two.
+ * Opens the pair and passes the connections' first acks; *abig and *bbig
+ * point at each end's big region, A's filled with a pattern that repeats
+ * at no power of two.
  */
 static bool open_big(struct tpair *p, uint8_t **abig, uint8_t **bbig)
 {
@@ -653,7 +654,7 @@ static bool open_big(struct tpair *p, uint8_t **abig, uint8_t **bbig)
 	*bbig = p->b.mem + TNODE_BIG;
 	for (i = 0; i < TNODE_BIG_LEN; i++)
 		(*abig)[i] = (uint8_t)(i * 7 + i / 251);
-	return true;
+	return tpair_pump(p);
 }
 
 /*
@@ -712,7 +713,6 @@ static void test_tx_yields_to_input(void)
 	uint32_t f;
 
 	CHECK(open_big(&p, &abig, &bbig));
-	CHECK(tpair_pump(&p)); /* the connections' first acks */
 	f = p.ab.n;
 	memcpy(a->mem, "readme!", 8);
 	/* room for more than one frame (the kernel caps SO_SNDBUF) */
@@ -797,43 +797,35 @@ ssize_t readv(int fd, const struct iovec *iov, int cnt)
 }
 
 /*
- * The rest of a frame that arrives while a receive pass reads it is read
- * by that pass, not left for the next: an application that polled once
- * and now spins on the WRITE's last byte (ib_write_lat) would wait for the
- * engine's wake-up, and on busy CPUs for a scheduler tick. A 64 KiB WRITE,
- * whose secured frame is larger than the staging buffer; B's socket gets
- * all but its last 999 bytes, those come right after B's first short
- * read, and one pass must place all of it.
+ * A WRITE of @len bytes whose frame reaches B's socket but for its last
+ * @held bytes, which come right after B's first short read: one receive
+ * pass must place all of it.
  */
-static void test_rest_after_short_read(void)
+static void rest_after_short_read(uint32_t len, size_t held, const char *what)
 {
 	static uint8_t wire[70000];
-	const uint32_t len = 65536;
 	struct tpair p;
 	struct tnode *a = &p.a, *b = &p.b;
 	uint8_t *abig, *bbig;
-	size_t n, first;
+	size_t n;
 
 	CHECK(open_big(&p, &abig, &bbig));
-	CHECK(tpair_pump(&p)); /* the connections' first acks */
 	CHECK(!tnode_post(a, IBV_WR_RDMA_WRITE, 1, abig, len, b->big,
 			  (uintptr_t)bbig, IBV_SEND_SIGNALED));
 	flush(a);
 	n = tpair_take(&p, a, wire, sizeof(wire));
-	CHECKF(n == tframe(len), "A sent %zu bytes for one frame of %zu", n,
-	       tframe(len));
-	if (n != tframe(len))
+	CHECKF(n == tframe(len) && held < n,
+	       "A sent %zu bytes for one frame of %zu", n, tframe(len));
+	if (n != tframe(len) || held >= n)
 		goto out;
-	first = n - 999;
-	tpair_give(&p, b, wire, first);
-	late_arm(&p, b, wire + first, n - first);
+	tpair_give(&p, b, wire, n - held);
+	late_arm(&p, b, wire + n - held, held);
 	tcp_mutex_lock(&b->qp->lock);
 	tcp_qp_rx(b->qp); /* one pass, as one poll_cq makes */
 	tcp_mutex_unlock_qp(&b->qp->lock);
 	CHECK(!late.buf); /* a read came back short */
-	late.buf = NULL;
 	CHECKF(!memcmp(abig, bbig, len) && !b->qp->rx.left,
-	       "%s: the WRITE's last bytes waited for another pass",
+	       "%s (%s): the WRITE waited for another pass", what,
 	       tpair_mode == TCP_PSP_OFF ? "off" : "secured");
 out:
 	late.buf = NULL;
@@ -841,6 +833,20 @@ out:
 	CHECK(next_len(a, 1) == len);
 	CHECK(!memcmp(abig, bbig, len));
 	done(&p);
+}
+
+/*
+ * The rest of a frame that arrives while a receive pass reads it is read
+ * by that pass, not left for the next: an application that polled once
+ * and now spins on the WRITE's last byte (ib_write_lat) would wait for the
+ * engine's wake-up, and on busy CPUs for a scheduler tick. A 64 KiB WRITE,
+ * whose secured frame is larger than the staging buffer, its last 999
+ * bytes late; and a small WRITE whose header is cut after 30 bytes.
+ */
+static void test_rest_after_short_read(void)
+{
+	rest_after_short_read(65536, 999, "a payload's tail");
+	rest_after_short_read(100, tframe(100) - 30, "a header's rest");
 }
 
 /* One READ_RESP frame of a cut response, as B would send it to A. */
