@@ -808,15 +808,17 @@ static void rest_after_short_read(uint32_t len, size_t held, const char *what)
 	struct tnode *a = &p.a, *b = &p.b;
 	uint8_t *abig, *bbig;
 	size_t n;
+	bool one_frame;
 
 	CHECK(open_big(&p, &abig, &bbig));
 	CHECK(!tnode_post(a, IBV_WR_RDMA_WRITE, 1, abig, len, b->big,
 			  (uintptr_t)bbig, IBV_SEND_SIGNALED));
 	flush(a);
 	n = tpair_take(&p, a, wire, sizeof(wire));
-	CHECKF(n == tframe(len) && held < n,
-	       "A sent %zu bytes for one frame of %zu", n, tframe(len));
-	if (n != tframe(len) || held >= n)
+	one_frame = n == tframe(len) && held < n;
+	CHECKF(one_frame, "A sent %zu bytes for one frame of %zu", n,
+	       tframe(len));
+	if (!one_frame)
 		goto out;
 	tpair_give(&p, b, wire, n - held);
 	late_arm(&p, b, wire + n - held, held);
