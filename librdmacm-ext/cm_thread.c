@@ -23,6 +23,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -319,6 +321,24 @@ static void conn_read(struct cm_conn *c)
 	}
 }
 
+/*
+ * A connecting socket's event can predate its connect: it joins the epoll
+ * set before connect() (cm_conn_start), and an unconnected socket polls as
+ * hung up, so a thread waiting in epoll_wait may harvest that and handle
+ * it once connect() has begun. Its SYN may still be unanswered then
+ * (held by a full backlog, or a softirq deferred on a busy CPU): no error
+ * yet, and a send would fail with EAGAIN. A SYN_SENT socket polls as
+ * nothing, so waiting for its next event costs no spin.
+ */
+static bool syn_sent(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	return !getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) &&
+	       ti.tcpi_state == TCP_SYN_SENT;
+}
+
 static void handle(struct cm_conn *c, uint32_t events)
 {
 	socklen_t sl = sizeof(int);
@@ -343,6 +363,8 @@ static void handle(struct cm_conn *c, uint32_t events)
 			return;
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl))
 			err = errno;
+		if (!err && syn_sent(c->fd))
+			return;
 		CM_DBG("fd %d: connect: %s", c->fd, err ? strerror(err) : "ok");
 		/* connected: the routing prefix goes out (cm_route.c) */
 		cm_on_connected(c, err);

@@ -24,7 +24,9 @@
 # seconds, the preload is inert in a process that never uses RDMA and
 # in a namespace without tcp devices, and a thread waiting in
 # rdma_get_cm_event stays blocked while another destroys its channel
-# (tests/tools/cm_destroy_race.c: rping's exit, 4096 times).
+# (tests/tools/cm_destroy_race.c: rping's exit, 4096 times), and an
+# rdma_connect whose SYN is dropped waits for its retransmission
+# (tests/tools/cm_connect_held.c).
 #
 # Prints one line per check and "N passed, N failed"; exit 1 on any failure,
 # 2 on a usage error. RDMACM_ONLY=REGEX runs only the matching cases,
@@ -42,6 +44,7 @@ rt_args "$@"
 san_setup "$RDMA_TCP" || exit 2
 
 RACE=$(built tests/tools/cm_destroy_race) || exit 2
+HELD=$(built tests/tools/cm_connect_held) || exit 2
 need_tools ip ss timeout rping rdma_server rdma_client ucmatose \
 	ibv_rc_pingpong ibv_devinfo ib_write_bw ib_read_bw ib_send_bw \
 	ib_send_lat ib_read_lat
@@ -348,6 +351,11 @@ if [[ " $PHASES " == *" lo "* ]]; then
 		# (once in CI rping exited 255: the call had returned EBADF)
 		check "a thread in rdma_get_cm_event stays blocked when another destroys the channel (4096 rounds)" \
 			timeout 30 "${RUN[@]}" "$RACE"
+		# a control connection's SYN dropped by a full backlog: the
+		# connect waits for TCP's retransmission (once in CI, a UD id's
+		# SIDR failed at once with UNREACHABLE -EAGAIN instead)
+		check "an rdma_connect whose SYN meets a full backlog waits for its retransmission" \
+			timeout 30 "${RUN[@]}" "$HELD" 127.0.0.1 4791
 		echo "# loopback phase: $(($(date +%s) - t)) s"
 		"$RDMA_TCP" link del tcp0 >/dev/null 2>&1 || fail "link del tcp0"
 	else
