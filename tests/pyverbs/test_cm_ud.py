@@ -39,7 +39,8 @@ from pyverbs.qp import QPCap, QPInitAttr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rtcp_verbs import (IbvQpCap, IbvQpInitAttr, bounded,  # noqa: E402
-                        libverbs, preloaded, readable, timer_case)
+                        libverbs, preloaded, readable, timer_case,
+                        waiting_case)
 from test_cm import (ADDR, CmEventC, ConnParamC, cm_c, free_port,  # noqa
                      pattern, sockaddr_in)
 
@@ -294,6 +295,7 @@ class Sidr(UdCase):
         self.assertEqual(cm_c.rdma_destroy_id(child), 0)
         self.ack(self.event(ce.RDMA_CM_EVENT_UNREACHABLE, SIDR_REJECT))
 
+    @waiting_case  # the refused request is retried for 2 s
     @bounded()
     def test_no_listener_is_unreachable(self):
         cid = self.resolved(free_port())
