@@ -38,12 +38,11 @@
 
 #include <rdma/rdma_cma.h>
 
+#include "cm_proto.h"
 #include "tcheck.h"
 
-#define ROUTE_LEN   12
-#define ROUTE_MAGIC 0x52544352u /* "RTCR", librdmacm-ext/cm_proto.h */
-#define RDMA_PORT   7		/* the rdma_cm port asked for: nobody's */
-#define WAIT_MS	    5000
+#define RDMA_PORT 7 /* the rdma_cm port asked for: nobody's */
+#define WAIT_MS	  5000
 
 static atomic_bool pause_next_connect;
 
@@ -142,10 +141,9 @@ static int accept_within(int lfd, int ms)
 static bool prefix_arrives(int fd, uint16_t rdma_port)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
-	uint8_t b[ROUTE_LEN];
+	uint8_t b[RTCP_ROUTE_LEN];
+	struct rtcp_route r;
 	size_t got = 0;
-	uint32_t magic;
-	uint16_t dport;
 	ssize_t n;
 
 	while (got < sizeof(b) && poll(&p, 1, WAIT_MS) == 1) {
@@ -154,11 +152,8 @@ static bool prefix_arrives(int fd, uint16_t rdma_port)
 			return false;
 		got += n;
 	}
-	if (got < sizeof(b))
-		return false;
-	memcpy(&magic, b, 4);
-	memcpy(&dport, b + 8, 2);
-	return ntohl(magic) == ROUTE_MAGIC && ntohs(dport) == rdma_port;
+	return got == sizeof(b) && !rtcp_route_decode(b, &r) &&
+	       r.ps == RDMA_PS_UDP && ntohs(r.dport) == rdma_port;
 }
 
 /* An id of the process listens: the CM thread runs, idle in epoll_wait. */
@@ -218,7 +213,8 @@ int main(int argc, char **argv)
 	conn = held < 0 ? -1 : accept_within(lfd, WAIT_MS);
 	check(conn >= 0, "the retransmitted SYN connects once there is room");
 	check(conn >= 0 && prefix_arrives(conn, RDMA_PORT),
-	      "the routing prefix follows, for rdma_cm port %d", RDMA_PORT);
+	      "the routing prefix follows: UDP port space, rdma_cm port %d",
+	      RDMA_PORT);
 	if (conn >= 0)
 		close(conn);
 	ev = next_event(ch, WAIT_MS);
