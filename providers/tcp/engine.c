@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -40,9 +41,15 @@ static void reap_graves(struct tcp_context *ctx, uint64_t epoch)
 	tcp_mutex_unlock(&ctx->lock);
 }
 
+/* The tick's period: 1 ms while a timer reference is held, else coarse. */
+static uint64_t tick_period(struct tcp_engine *e)
+{
+	return atomic_load(&e->stalled) ? TCP_TICK_NS : TCP_COARSE_TICK_NS;
+}
+
 /*
  * Runs time-based work at every wake-up while timer references are held;
- * what is measured in ticks only once a millisecond (tick).
+ * what is measured in ticks only once a period (tick).
  */
 static void run_timers(struct tcp_context *ctx)
 {
@@ -52,7 +59,7 @@ static void run_timers(struct tcp_context *ctx)
 
 	e->tick = now >= e->tick_at;
 	if (e->tick)
-		e->tick_at = now + TCP_TICK_NS;
+		e->tick_at = now + tick_period(e);
 	for (h = e->hooks; *h; h++)
 		if ((*h)->timers)
 			(*h)->timers(ctx, now);
@@ -201,6 +208,39 @@ static unsigned int wake_ready(struct tcp_context *ctx, struct tcp_watch *w,
 }
 
 static const struct tcp_watch_ops wake_ops = { .ready = wake_ready };
+
+/* The lease ran out (not renewed since it was set: the read finds it). */
+static unsigned int lease_ready(struct tcp_context *ctx, struct tcp_watch *w,
+				uint32_t events)
+{
+	uint64_t expirations;
+
+	(void)w;
+	(void)events;
+	if (read(ctx->engine->lease_fd, &expirations, sizeof(expirations)) ==
+	    sizeof(expirations))
+		ctx->engine->lease_due = true;
+	return 0;
+}
+
+static const struct tcp_watch_ops lease_ops = { .ready = lease_ready };
+
+void tcp_engine_lease_renew(struct tcp_context *ctx, uint64_t now)
+{
+	struct tcp_engine *e = ctx->engine;
+	struct itimerspec its = { 0 };
+	uint64_t until;
+
+	if (!e || e->lease_fd < 0 ||
+	    atomic_load_explicit(&e->lease_until, memory_order_relaxed) >
+		    now + TCP_LEASE_NS / 2)
+		return;
+	until = now + TCP_LEASE_NS;
+	atomic_store_explicit(&e->lease_until, until, memory_order_relaxed);
+	its.it_value.tv_sec = (time_t)(until / 1000000000ull);
+	its.it_value.tv_nsec = (long)(until % 1000000000ull);
+	timerfd_settime(e->lease_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
 
 /*
  * Closing a socket with unread bytes makes the kernel reset the
@@ -408,14 +448,14 @@ static struct timespec *next_wait(struct tcp_engine *e, uint64_t kick_at,
 
 		ts->tv_nsec = kick_at > now ? (long)(kick_at - now) : 0;
 		tmo = ts;
-	} else if (atomic_load(&e->stalled)) {
-		uint64_t now = now_ns();
+	} else if (atomic_load(&e->stalled) || atomic_load(&e->coarse)) {
+		uint64_t now = now_ns(), period = tick_period(e);
 
 		/* a tick due now is run now; a mark left from before
-		 * the timers were needed starts a fresh period */
-		if (e->tick_at + TCP_TICK_NS < now ||
-		    e->tick_at > now + TCP_TICK_NS)
-			e->tick_at = now + TCP_TICK_NS;
+		 * the timers were needed (or from a longer period) starts a
+		 * fresh period */
+		if (e->tick_at + period < now || e->tick_at > now + period)
+			e->tick_at = now + period;
 		ts->tv_nsec = e->tick_at > now ? (long)(e->tick_at - now) : 0;
 		tmo = ts;
 	}
@@ -467,9 +507,11 @@ static void *engine_main(void *arg)
 			atomic_store(&e->tx_kick, false);
 			run_flush(ctx, false);
 		}
-		if (atomic_load(&e->stalled)) {
+		if (atomic_load(&e->stalled) || atomic_load(&e->coarse) ||
+		    e->lease_due) {
 			run_timers(ctx);
 			linger_reap(ctx, NULL, false);
+			e->lease_due = false;
 		}
 		if (e->deadline_at && now_ns() >= e->deadline_at)
 			e->deadline_at = run_deadlines(ctx);
@@ -550,11 +592,17 @@ int tcp_engine_start(struct tcp_context *ctx,
 	tcp_mutex_init(&e->closing_lock, TCP_LOCK_RANK_CLOSING);
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (e->epfd < 0 || e->wakefd < 0)
+	e->lease_fd =
+		timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (e->epfd < 0 || e->wakefd < 0 || e->lease_fd < 0)
 		goto fail;
 	e->wake.ops = &wake_ops;
 	ev.data.ptr = &e->wake;
 	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->wakefd, &ev))
+		goto fail;
+	e->lease.ops = &lease_ops;
+	ev.data.ptr = &e->lease;
+	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->lease_fd, &ev))
 		goto fail;
 	ctx->engine = e;
 	err = run_start(ctx);
@@ -578,6 +626,8 @@ fail:
 		close(e->epfd);
 	if (e->wakefd >= 0)
 		close(e->wakefd);
+	if (e->lease_fd >= 0)
+		close(e->lease_fd);
 	if (e->loadfd >= 0)
 		close(e->loadfd);
 	free(e);
@@ -626,6 +676,8 @@ void tcp_engine_stop(struct tcp_context *ctx)
 	}
 	run_stop(ctx);
 	close(e->wakefd);
+	if (e->lease_fd >= 0)
+		close(e->lease_fd);
 	close(e->epfd);
 	if (e->loadfd >= 0)
 		close(e->loadfd);

@@ -86,14 +86,26 @@ struct tcp_engine {
 	pid_t pid; /* the process that started it */
 	struct tcp_engine *live_next;
 	atomic_uint_fast64_t epoch;
-	atomic_int stalled;  /* timer users (RNR waits, modes): tick */
+	atomic_int stalled; /* timer users (RNR waits, ...): the tick */
+	/* coarse ones, the application's reads of its sockets: a tick of
+	 * TCP_COARSE_TICK_NS (see tcp_engine_coarse_get) */
+	atomic_int coarse;
 	atomic_bool tx_kick; /* held-back work: flush it (tcp_engine_kick) */
 	/* QPs whose peer is watched (qp_timers.c), and the next pass */
 	atomic_int live_qps;
 	uint64_t live_at;
-	/* this timer pass is a tick: 1 ms since the last (engine thread) */
+	/* this timer pass is a tick: 1 ms since the last, or
+	 * TCP_COARSE_TICK_NS while only coarse references are held (engine
+	 * thread) */
 	bool tick;
 	uint64_t tick_at;
+	/* the applications' lease (tcp_engine_lease_renew): a timerfd, and
+	 * when it runs out; lease_due: this timer pass is its end (engine
+	 * thread) */
+	int lease_fd;
+	struct tcp_watch lease;
+	atomic_uint_fast64_t lease_until;
+	bool lease_due;
 	uint64_t spin_ns;     /* busy-poll budget (engine_wait) */
 	uint64_t spin_max_ns; /* its ceiling: RDMA_TCP_ENGINE_SPIN_US */
 	/* /proc/loadavg (-1: none) and the online CPUs: the engine spins
@@ -111,6 +123,10 @@ struct tcp_engine {
 
 /* the engine's period while something needs timers (see stalled) */
 #define TCP_TICK_NS 1000000ull
+/* ...while only coarse references are held (see coarse) */
+#define TCP_COARSE_TICK_NS 8000000ull
+/* an application's lease: the engine looks once it has run out */
+#define TCP_LEASE_NS 1000000ull
 /* the period of the dead-peer pass while QPs are watched */
 #define TCP_LIVE_PERIOD_NS 125000000ull
 /* bounds of the engine's busy-polling after serving sockets; the
@@ -145,6 +161,34 @@ static inline void tcp_engine_timer_put(struct tcp_context *ctx)
 {
 	atomic_fetch_sub(&ctx->engine->stalled, 1);
 }
+/*
+ * Coarse timer references: what needs a look now and then, not every
+ * millisecond -- with only these held the engine ticks every
+ * TCP_COARSE_TICK_NS. Each tick wakes the engine, and while an application
+ * spins on the CPU the engine shares with it, every wake-up preempts it:
+ * at 1 ms, one round trip in ~55 of ib_write_lat met a tick (its p99,
+ * docs/performance.md). What must notice at once that an application
+ * stopped calling renews a lease instead (tcp_engine_lease_renew).
+ */
+static inline void tcp_engine_coarse_get(struct tcp_context *ctx)
+{
+	if (atomic_fetch_add(&ctx->engine->coarse, 1) == 0 &&
+	    !atomic_load(&ctx->engine->stalled))
+		tcp_engine_wake(ctx);
+}
+static inline void tcp_engine_coarse_put(struct tcp_context *ctx)
+{
+	atomic_fetch_sub(&ctx->engine->coarse, 1);
+}
+/*
+ * An application thread that reads its own sockets calls this at each
+ * look (now: tcp_now_ns): the engine's timer pass runs with lease_due set
+ * once no call came for between TCP_LEASE_NS / 2 and TCP_LEASE_NS. The
+ * timer is set again only when half the lease is gone: one system call
+ * a half lease, on the application's CPU, instead of an engine wake-up a
+ * millisecond. Any thread; takes no lock.
+ */
+void tcp_engine_lease_renew(struct tcp_context *ctx, uint64_t now);
 /*
  * Work is held back (transmit batching): the hooks' flush runs one kick
  * grace (TCP_KICK_GRACE_NS) after the engine sees this, unless it is

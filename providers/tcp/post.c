@@ -368,7 +368,8 @@ int tcp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 	 * A requester may be waiting for credit: tell it when due -- at once,
 	 * or, while the application polls this QP's receives itself
 	 * (rx_app_driven), with its next post (every header carries credits),
-	 * poll or the engine's tick, as held-back acks go (tcp_qp_rx).
+	 * or poll, or the engine once it stops calling, as held-back acks
+	 * go (tcp_qp_rx_pass_done).
 	 */
 	if (posted && qp->type == IBV_QPT_UD)
 		tcp_ud_recv_posted(qp);

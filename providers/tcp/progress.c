@@ -97,6 +97,18 @@ static bool qp_cq_armed(const struct tcp_qp *qp)
 }
 
 /*
+ * The application looks at a QP whose socket it may read (rx_tick): it has
+ * not stopped calling, and the engine need not look (the lease).
+ */
+static void rx_lease_touch(struct tcp_qp *qp)
+{
+	uint64_t now = tcp_now_ns();
+
+	qp->prog.rx_seen_ns = now;
+	tcp_engine_lease_renew(qp->ctx, now);
+}
+
+/*
  * The application polls this QP's receive CQ (the QP has had receives
  * posted), or its send CQ with requests outstanding: it reads the socket
  * itself (tcp_progress_cq), so the engine stops watching for input --
@@ -105,12 +117,13 @@ static bool qp_cq_armed(const struct tcp_qp *qp)
  *
  * Two cases:
  * - Two-sided traffic, or a bandwidth test waiting for acks (at least
- *   TCP_APP_RX_MIN_INFLIGHT requests out): the engine's 1 ms timer takes
- *   the socket back once the polls stop (tcp_qp_timers), and
+ *   TCP_APP_RX_MIN_INFLIGHT requests out): the engine takes the socket
+ *   back once the polls stop (the lease, tcp_qp_rx_mode_check), and
  *   ibv_req_notify_cq does at once (the application is about to sleep).
  *   Until then, one-sided requests from the peer are served by the
  *   application's polls: an application that stops polling and spins on
- *   memory waits up to a tick for them (a bandwidth test's final flag).
+ *   memory waits up to a lease (1 ms) for them (a bandwidth test's final
+ *   flag).
  *   Handing the socket back each time nothing is outstanding cost more
  *   (epoll_ctl and engine wake-ups every burst) than it saved.
  * - A one-sided requester (no receives) waiting for fewer requests, as
@@ -122,17 +135,18 @@ static bool qp_cq_armed(const struct tcp_qp *qp)
  *   the ack (or READ response) is read by the poller itself, and a peer
  *   that answers with its own WRITE carries the ack in that WRITE's
  *   header (the ack held here waits for the next post, or for the
- *   engine's next tick). The socket goes to the application only at
- *   its second poll after a post: a requester that polls once and goes
- *   to spin on memory (qperf's rc_rdma_write_poll_lat, MPI's eager
+ *   lease to run out). The socket goes to the application only at its
+ *   second poll after a post: a requester that polls once and goes to
+ *   spin on memory (qperf's rc_rdma_write_poll_lat, MPI's eager
  *   protocols) left it unwatched while the peer's WRITE waited for the
- *   tick. The first poll only starts the tick, so that the engine holds
- *   the ack of the peer's WRITE for the reply (tcp_qp_rx_pass_done).
+ *   engine. The first poll only starts the mode (rx_tick), so that the
+ *   engine holds the ack of the peer's WRITE for the reply
+ *   (tcp_qp_rx_pass_done).
  * Either way only for an application that spins: one that polls fewer
  * than TCP_APP_RX_BUSY_POLLS times a millisecond (it sleeps between
  * polls) would see its completions a poll interval late, so the engine's
- * tick takes the socket back and the QP stays out of the mode until the
- * polls come that fast again (rx_app_lazy).
+ * coarse tick takes the socket back and the QP stays out of the mode
+ * until the polls come that fast again (rx_app_lazy).
  */
 void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 {
@@ -169,11 +183,14 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 				   tcp_qp_events(qp));
 	}
 	if (!qp->prog.rx_tick) {
-		/* the tick counts polls from here (a QP entering and leaving
-		 * every message keeps counting across) */
+		/* the checks count polls from here (a QP entering and
+		 * leaving every message keeps counting across) */
 		qp->prog.rx_app_mark = qp_cq_polls(qp);
+		qp->prog.rx_posts_mark = qp->prog.app_posts;
 		qp->prog.rx_tick = true;
-		tcp_qp_timer_get(qp); /* the timer that hands it back */
+		tcp_qp_coarse_get(qp); /* the timer that hands it back */
+		rx_lease_touch(qp);
+		qp->prog.rx_check_ns = qp->prog.rx_seen_ns;
 	}
 }
 
@@ -221,6 +238,8 @@ bool tcp_qp_app_pass(struct tcp_qp *qp, struct tcp_cq *cq)
 	uint64_t before = qp->prog.io_rx;
 
 	tcp_assert_held(&qp->lock);
+	if (qp->prog.rx_tick)
+		rx_lease_touch(qp);
 	if (rcq_reads(qp, cq)) {
 		if (qp->conn.epollout)
 			tcp_qp_tx(qp);
@@ -267,25 +286,46 @@ void tcp_qp_rx_mode_end(struct tcp_qp *qp)
 	tcp_qp_engine_rx(qp);
 	if (qp->prog.rx_tick) {
 		qp->prog.rx_tick = false;
-		tcp_qp_timer_put(qp);
+		tcp_qp_coarse_put(qp);
 	}
 }
 
 /*
- * The engine's tick while the application drives the socket: too few polls
- * and posts in a tick (an application that sleeps between polls, or
- * stopped), or no poll at all, and the engine takes the socket back, and
- * keeps it until the calls come fast again (rx_app_lazy); a tick without
- * any poll ends the QP's ticking.
+ * The engine's look at a QP whose application reads the socket itself
+ * (rx_tick), at its tick and when the applications' lease ran out
+ * (lease_out; now: the engine's clock):
+ * - the lease ran out and this QP's application has not looked for half
+ *   of it: it stopped calling (it sleeps, or spins on memory for a WRITE
+ *   the engine must place): the engine takes the socket back at once;
+ * - once a TCP_COARSE_TICK_NS: too few polls and posts for the time
+ *   (TCP_APP_RX_BUSY_POLLS a millisecond: an application that sleeps
+ *   between polls, or polls only another CQ) and the engine takes the
+ *   socket back, and keeps it until the calls come fast again
+ *   (rx_app_lazy).
+ * Either way without polls the QP's mode ends, and with it its tick.
  */
-void tcp_qp_rx_mode_tick(struct tcp_qp *qp)
+void tcp_qp_rx_mode_check(struct tcp_qp *qp, uint64_t now, bool lease_out)
 {
-	unsigned int polls = qp_cq_polls(qp) - qp->prog.rx_app_mark;
-	unsigned int posts = qp->prog.app_posts - qp->prog.rx_posts_mark;
+	int64_t span = (int64_t)(now - qp->prog.rx_check_ns);
+	unsigned int polls, posts;
 
+	tcp_assert_held(&qp->lock);
+	if (lease_out &&
+	    (int64_t)(now - qp->prog.rx_seen_ns) >= (int64_t)TCP_LEASE_NS / 2) {
+		tcp_qp_engine_rx(qp);
+		qp->prog.rx_app_lazy = true;
+		tcp_qp_rx_mode_end(qp);
+		return;
+	}
+	if (span < (int64_t)TCP_COARSE_TICK_NS)
+		return;
+	polls = qp_cq_polls(qp) - qp->prog.rx_app_mark;
+	posts = qp->prog.app_posts - qp->prog.rx_posts_mark;
 	qp->prog.rx_app_mark += polls;
 	qp->prog.rx_posts_mark += posts;
-	if (!polls || polls + posts < TCP_APP_RX_BUSY_POLLS) {
+	qp->prog.rx_check_ns = now;
+	if (!polls ||
+	    polls + posts < TCP_APP_RX_BUSY_POLLS * (span / 1000000)) {
 		tcp_qp_engine_rx(qp);
 		qp->prog.rx_app_lazy = true;
 	}
@@ -320,10 +360,9 @@ void tcp_qp_rx_pass_done(struct tcp_qp *qp, bool progress, unsigned int frames,
 	 *   of its own, and the peer then gets both in one frame -- and reads
 	 *   it itself, with no wake-up on either side.
 	 * Otherwise the next poll_cq, req_notify_cq, post or destroy sends
-	 * it, or the engine's next tick (tcp_qp_timers, within 1 ms): a
-	 * peer's completion waits that long only after such a QP falls
-	 * silent, and the QP leaves the mode a tick later. A pass that
-	 * placed a stream of frames acks at once (TCP_ACK_STREAM_FRAMES).
+	 * it, or the engine once the application stops calling (its lease,
+	 * tcp_qp_rx_mode_check: within 1 ms). A pass that placed a stream
+	 * of frames acks at once (TCP_ACK_STREAM_FRAMES).
 	 */
 	if (qp->resp.want_ack && !qp->resp.head && qp->sq.tx == qp->sq.head &&
 	    qp->tx.iov_i == qp->tx.iov_n && frames < TCP_ACK_STREAM_FRAMES &&

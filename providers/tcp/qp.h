@@ -314,12 +314,16 @@ struct tcp_progress_state {
 	/* ...only until its requests are all done: a one-sided requester
 	 * (no receives) that waits on its send CQ, see tcp_qp_app_rx() */
 	bool rx_app_oneway;
-	/* the mode holds one of the engine's timer references (stalled):
-	 * from the first entry until a tick without polls, so that a
+	/* the mode holds one of the engine's coarse timer references and
+	 * renews its lease (tcp_engine_lease_renew): from the first entry
+	 * until the engine finds the application silent, so that a
 	 * requester entering and leaving it every message does not wake
 	 * the engine every time */
 	bool rx_tick;
-	unsigned int rx_app_mark; /* CQ polls at the engine's last look */
+	/* the application's last look, and the engine's last count of its
+	 * polls and posts (tcp_qp_rx_mode_check) */
+	uint64_t rx_seen_ns, rx_check_ns;
+	unsigned int rx_app_mark; /* CQ polls at the engine's last count */
 	unsigned int rcq_seen;	  /* rcq polls at the last send-CQ pass */
 	unsigned int app_posts, rx_posts_mark; /* ibv_post_send calls, ditto */
 	/* app_posts at the last send-CQ poll of a one-sided requester: the

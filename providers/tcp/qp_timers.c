@@ -420,6 +420,8 @@ static void rnr_credit_timer(struct tcp_qp *qp, uint64_t now)
 /* The engine's look at a QP with deadlines (and at every tick). */
 void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 {
+	const struct tcp_engine *e = qp->ctx->engine;
+
 	tcp_assert_held(&qp->lock);
 	if (qp->conn.fail_at_ns && now >= qp->conn.fail_at_ns) {
 		dead_peer_expired(qp);
@@ -429,10 +431,11 @@ void tcp_qp_timers(struct tcp_qp *qp, uint64_t now)
 		tcp_qp_term_timer(qp, now);
 		return;
 	}
-	if (qp->ctx->engine->tick)
+	if (e->tick || e->lease_due) {
 		tcp_qp_flush(qp); /* a held-back ack or burst */
-	if (qp->prog.rx_tick && qp->ctx->engine->tick)
-		tcp_qp_rx_mode_tick(qp);
+		if (qp->prog.rx_tick)
+			tcp_qp_rx_mode_check(qp, now, e->lease_due);
+	}
 	if (qp->rx.phase == RX_STALL)
 		tcp_qp_rx(qp);
 	if (qp->sq.rnr_nak_at_ns)

@@ -106,7 +106,8 @@ void tcp_qp_timer_get(struct tcp_qp *qp)
 	tcp_engine_timer_get(qp->ctx);
 }
 
-void tcp_qp_timer_put(struct tcp_qp *qp)
+/* Drops the QP's own count of its references (both kinds). */
+static void qp_ref_drop(struct tcp_qp *qp)
 {
 	tcp_assert_held(&qp->lock);
 #ifdef RDMA_TCP_LOCK_CHECK
@@ -119,7 +120,25 @@ void tcp_qp_timer_put(struct tcp_qp *qp)
 	}
 #endif
 	qp->timer_refs--;
+}
+
+void tcp_qp_timer_put(struct tcp_qp *qp)
+{
+	qp_ref_drop(qp);
 	tcp_engine_timer_put(qp->ctx);
+}
+
+void tcp_qp_coarse_get(struct tcp_qp *qp)
+{
+	if (qp->timer_refs++ == 0)
+		watch_mark(qp);
+	tcp_engine_coarse_get(qp->ctx);
+}
+
+void tcp_qp_coarse_put(struct tcp_qp *qp)
+{
+	qp_ref_drop(qp);
+	tcp_engine_coarse_put(qp->ctx);
 }
 
 /* Does the engine still need to look at the QP (caller holds its lock)? */
@@ -292,8 +311,8 @@ void tcp_engine_defer_tx(struct tcp_qp *qp)
 	qp->prog.tx_deferred = true;
 	/*
 	 * An application that reads this QP's socket itself (rx_app_driven)
-	 * polls again soon, and the engine's 1 ms tick is running for it
-	 * anyway (tcp_qp_timers sends what is held back): no wake-up.
+	 * polls again soon, and the engine looks at it anyway once it stops
+	 * (its lease, tcp_qp_timers sends what is held back): no wake-up.
 	 */
 	if (qp->prog.rx_app_driven)
 		return;

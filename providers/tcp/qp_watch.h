@@ -38,6 +38,9 @@ unsigned int tcp_qp_ready(struct tcp_context *ctx, struct tcp_watch *w,
  */
 void tcp_qp_timer_get(struct tcp_qp *qp);
 void tcp_qp_timer_put(struct tcp_qp *qp);
+/* ...the same with a coarse reference (tcp_engine_coarse_get) */
+void tcp_qp_coarse_get(struct tcp_qp *qp);
+void tcp_qp_coarse_put(struct tcp_qp *qp);
 /*
  * A QP holds back WRs for batching (caller holds qp->lock): the engine
  * sends them if the application does not first (poll_cq, another post).

@@ -158,7 +158,7 @@ uint32_t tcp_qp_events(const struct tcp_qp *qp);
 void tcp_qp_set_epollout(struct tcp_qp *qp, bool on);
 void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq);
 void tcp_qp_rx_mode_end(struct tcp_qp *qp); /* the socket is gone */
-void tcp_qp_rx_mode_tick(struct tcp_qp *qp);
+void tcp_qp_rx_mode_check(struct tcp_qp *qp, uint64_t now, bool lease_out);
 void tcp_qp_rx_pass_done(struct tcp_qp *qp, bool progress, unsigned int frames,
 			 bool ack_pending);
 

@@ -10,6 +10,7 @@ spins on memory or sleeps -- and that the bytes are right.
 Bounds are loose (liveness, not speed: the machine is shared); the
 benchmarks measure speed (tests/bench/run)."""
 
+import os
 import time
 import unittest
 
@@ -42,6 +43,24 @@ def wait_bytes(buf, off, data, timeout):
     return time.monotonic() - t0
 
 
+def engine_sleeps():
+    """Voluntary context switches of this process's engine threads: one a
+    sleep, so one a wake-up."""
+    total = 0
+    for tid in os.listdir('/proc/self/task'):
+        try:
+            with open('/proc/self/task/%s/comm' % tid) as f:
+                if f.read().strip() != 'rdma-tcp-engine':
+                    continue
+            with open('/proc/self/task/%s/status' % tid) as f:
+                for line in f:
+                    if line.startswith('voluntary_ctxt_switches:'):
+                        total += int(line.split()[1])
+        except FileNotFoundError:
+            pass  # a thread that ended meanwhile
+    return total
+
+
 class TestProgress(QPCase):
 
     def two(self, **kw):
@@ -57,7 +76,7 @@ class TestProgress(QPCase):
         completion, then B does. Each side's engine holds the ack of the
         WRITE it placed for the side's own next WRITE to carry; here the
         answer comes only after the other side's completion, so every
-        ack goes by the engine's tick instead. Every byte lands, every
+        ack goes by the engine once the lease runs out instead. Every byte lands, every
         WRITE completes."""
         a, b = self.two()
         t0 = time.monotonic()
@@ -74,7 +93,8 @@ class TestProgress(QPCase):
     def test_held_ack_reaches_a_silent_requester(self):
         """B becomes a one-sided requester in a latency loop (its engine
         then holds acks for B's next WRITE), then falls silent: A's WRITE
-        into B must still complete, from B's engine tick."""
+        into B must still complete, sent by B's engine once B's lease runs
+        out."""
         a, b = self.two()
         for i in range(50):
             write(b, a, 0, rand_bytes(8, i), wr_id=i)
@@ -85,8 +105,39 @@ class TestProgress(QPCase):
         wc = poll_cq(a.scq, 1, timeout=5)[0]
         self.assertWC(wc, wr_id=0xa, opcode=e.IBV_WC_RDMA_WRITE)
         self.assertEqual(b.b.read(4096, 4096), data)
-        # a tick or two (1 ms each), far from the 5 s a lost ack costs
+        # a lease (1 ms), far from the 5 s a lost ack costs
         self.assertLess(time.monotonic() - t0, 1.0)
+
+    def test_a_spinning_receiver_lets_the_engine_sleep(self):
+        """B polls its receive CQ in a spin, so it reads its socket itself
+        and its engine only has to notice when it stops (the lease). The
+        engines sleep meanwhile: a tick of 1 ms woke B's onto the CPU B
+        spins on once a millisecond (~300 wake-ups here); the coarse tick
+        wakes it every 8 ms. Then B stops polling: its engine takes the
+        socket back, and A's SEND is received and acked with no call of
+        B's."""
+        a, b = self.two()
+        b.qp.post_recv(recv_wr([b.b.sge(0, 64)], wr_id=1))
+        b.rcq.poll(1)  # the first poll starts the mode
+        spin_ms = 300
+        before = engine_sleeps()
+        end = time.monotonic() + spin_ms / 1000
+        while time.monotonic() < end:
+            self.assertEqual(b.rcq.poll(1)[0], 0)
+        woke = engine_sleeps() - before
+        self.assertLess(woke, spin_ms / 2,
+                        'the engines woke %d times in %d ms of B\'s polls'
+                        % (woke, spin_ms))
+        data = rand_bytes(64, 3)
+        a.b.write(0, data)
+        t0 = time.monotonic()
+        a.qp.post_send(send_wr(e.IBV_WR_SEND, [a.b.sge(0, 64)], wr_id=2))
+        self.assertWC(poll_cq(a.scq, 1, timeout=5)[0], wr_id=2,
+                      opcode=e.IBV_WC_SEND)
+        self.assertLess(time.monotonic() - t0, 1.0)
+        self.assertEqual(b.b.read(0, 64), data)
+        self.assertWC(poll_cq(b.rcq, 1, timeout=5)[0], wr_id=1,
+                      opcode=e.IBV_WC_RECV)
 
     def test_peer_write_lands_while_the_app_spins_on_memory(self):
         """A requester that polled its send CQ to completion and then

@@ -45,6 +45,7 @@ static int engine_new(struct tcp_context *ctx)
 	tcp_mutex_init(&e->closing_lock, TCP_LOCK_RANK_CLOSING);
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	e->lease_fd = -1; /* no lease: nothing would read it */
 	ctx->engine = e;
 	return e->epfd < 0 || e->wakefd < 0 ? errno : 0;
 }
@@ -518,8 +519,9 @@ bool tpair_serve(struct tnode *n)
 	struct pollfd pf = { .fd = qp->conn.fd };
 	bool did = false;
 
-	/* the engine's timer pass (here without the 1 ms tick's duties) */
-	if (atomic_load(&qp->ctx->engine->stalled)) {
+	/* the engine's timer pass (here without the tick's duties) */
+	if (atomic_load(&qp->ctx->engine->stalled) ||
+	    atomic_load(&qp->ctx->engine->coarse)) {
 		uint64_t seq = qp->tx.seq;
 		enum ibv_qp_state st = qp->state;
 
