@@ -354,11 +354,17 @@ void tcp_qp_rx_pass_done(struct tcp_qp *qp, bool progress, unsigned int frames,
 	 * - this pass runs in the poll of an application that reads its
 	 *   socket itself (rx_app_driven): it most likely posts its reply
 	 *   next;
-	 * - the engine placed a request for a QP whose application is a
-	 *   one-sided requester in a latency loop (it polled its send CQ
-	 *   moments ago, tcp_qp_app_rx): it most likely answers with a WRITE
-	 *   of its own, and the peer then gets both in one frame -- and reads
-	 *   it itself, with no wake-up on either side.
+	 * - the pass (the engine's, or the application's own before its
+	 *   poll took the socket) placed a request for a QP whose
+	 *   application is a one-sided requester in a latency loop (it
+	 *   polled its send CQ moments ago, tcp_qp_app_rx): it most likely
+	 *   answers with a WRITE of its own, and the peer then gets both in
+	 *   one frame -- and reads it itself, with no wake-up on either side.
+	 *   (A peer that answers at once lands its WRITE before the
+	 *   requester's first poll after its post: an ack sent from that
+	 *   poll reached the peer alone, whose application then spun on
+	 *   memory for the next WRITE, which its engine had to place: 3 %
+	 *   of ib_write_lat's round trips, its p99, docs/performance.md.)
 	 * Otherwise the next poll_cq, req_notify_cq, post or destroy sends
 	 * it, or the engine once the application stops calling (its lease,
 	 * tcp_qp_rx_mode_check: within 1 ms). A pass that placed a stream
@@ -366,8 +372,8 @@ void tcp_qp_rx_pass_done(struct tcp_qp *qp, bool progress, unsigned int frames,
 	 */
 	if (qp->resp.want_ack && !qp->resp.head && qp->sq.tx == qp->sq.head &&
 	    qp->tx.iov_i == qp->tx.iov_n && frames < TCP_ACK_STREAM_FRAMES &&
-	    (qp->rx.by_app ? qp->prog.rx_app_driven
-			   : qp->prog.rx_tick && qp->prog.rx_app_oneway)) {
+	    ((qp->rx.by_app && qp->prog.rx_app_driven) ||
+	     (qp->prog.rx_tick && qp->prog.rx_app_oneway))) {
 		qp->prog.tx_deferred = true;
 		if (!qp->resp.ack_held_ns)
 			qp->resp.ack_held_ns = tcp_now_ns();
