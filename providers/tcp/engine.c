@@ -225,21 +225,60 @@ static unsigned int lease_ready(struct tcp_context *ctx, struct tcp_watch *w,
 
 static const struct tcp_watch_ops lease_ops = { .ready = lease_ready };
 
-void tcp_engine_lease_renew(struct tcp_context *ctx, uint64_t now)
+/* Sets the lease to run out at @until: the engine's timerfd, and a count
+ * of the QPs that looked during it from @seen. */
+static void lease_set(struct tcp_engine *e, uint64_t until, unsigned int seen)
 {
-	struct tcp_engine *e = ctx->engine;
 	struct itimerspec its = { 0 };
-	uint64_t until;
 
-	if (!e || e->lease_fd < 0 ||
-	    atomic_load_explicit(&e->lease_until, memory_order_relaxed) >
-		    now + TCP_LEASE_NS / 2)
-		return;
-	until = now + TCP_LEASE_NS;
-	atomic_store_explicit(&e->lease_until, until, memory_order_relaxed);
+	atomic_store_explicit(&e->lease_seen, seen, memory_order_relaxed);
 	its.it_value.tv_sec = (time_t)(until / 1000000000ull);
 	its.it_value.tv_nsec = (long)(until % 1000000000ull);
 	timerfd_settime(e->lease_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+void tcp_engine_lease_renew(struct tcp_context *ctx, uint64_t now,
+			    uint64_t *mark)
+{
+	struct tcp_engine *e = ctx->engine;
+	uint64_t until;
+
+	if (!e || e->lease_fd < 0)
+		return;
+	until = atomic_load_explicit(&e->lease_until, memory_order_relaxed);
+	if (*mark != until) { /* this QP's first look in this lease */
+		*mark = until;
+		atomic_fetch_add_explicit(&e->lease_seen, 1,
+					  memory_order_relaxed);
+	}
+	/* not half gone yet, or a QP of the mode has not looked in it */
+	if (until > now + TCP_LEASE_NS / 2 ||
+	    atomic_load_explicit(&e->lease_seen, memory_order_relaxed) <
+		    (unsigned int)atomic_load(&e->coarse))
+		return;
+	/* (one renewer a lease: the others' looks count for the next; one
+	 * that counted between the exchange and lease_set is lost, and the
+	 * lease then runs out once with every QP still looking: the timer
+	 * pass finds none silent and lease_rearm starts a new one) */
+	if (!atomic_compare_exchange_strong(&e->lease_until, &until,
+					    now + TCP_LEASE_NS))
+		return;
+	*mark = now + TCP_LEASE_NS;
+	lease_set(e, *mark, 1);
+}
+
+/*
+ * The lease ran out and the timer pass has looked: while QPs are still in
+ * the mode (they looked, or their lock was taken), a new lease.
+ */
+static void lease_rearm(struct tcp_engine *e)
+{
+	uint64_t until = now_ns() + TCP_LEASE_NS;
+
+	if (!atomic_load(&e->coarse))
+		return;
+	atomic_store_explicit(&e->lease_until, until, memory_order_relaxed);
+	lease_set(e, until, 0);
 }
 
 /*
@@ -511,6 +550,8 @@ static void *engine_main(void *arg)
 		    e->lease_due) {
 			run_timers(ctx);
 			linger_reap(ctx, NULL, false);
+			if (e->lease_due)
+				lease_rearm(e);
 			e->lease_due = false;
 		}
 		if (e->deadline_at && now_ns() >= e->deadline_at)
@@ -587,6 +628,8 @@ int tcp_engine_start(struct tcp_context *ctx,
 	if (!e)
 		return ENOMEM;
 	e->hooks = hooks;
+	/* no QP's mark (0 at first) names it: each counts at its first look */
+	atomic_init(&e->lease_until, 1);
 	e->spin_max_ns = spin_ceiling();
 	spin_gate_init(e);
 	tcp_mutex_init(&e->closing_lock, TCP_LOCK_RANK_CLOSING);

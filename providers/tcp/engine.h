@@ -105,6 +105,7 @@ struct tcp_engine {
 	int lease_fd;
 	struct tcp_watch lease;
 	atomic_uint_fast64_t lease_until;
+	atomic_uint lease_seen; /* QPs of the mode that looked during it */
 	bool lease_due;
 	uint64_t spin_ns;     /* busy-poll budget (engine_wait) */
 	uint64_t spin_max_ns; /* its ceiling: RDMA_TCP_ENGINE_SPIN_US */
@@ -182,13 +183,17 @@ static inline void tcp_engine_coarse_put(struct tcp_context *ctx)
 }
 /*
  * An application thread that reads its own sockets calls this at each
- * look (now: tcp_now_ns): the engine's timer pass runs with lease_due set
- * once no call came for between TCP_LEASE_NS / 2 and TCP_LEASE_NS. The
- * timer is set again only when half the lease is gone: one system call
- * a half lease, on the application's CPU, instead of an engine wake-up a
- * millisecond. Any thread; takes no lock.
+ * look at a QP in the mode (now: tcp_now_ns; mark: the QP's own, which
+ * this keeps): the engine's timer pass runs with lease_due set once the
+ * lease runs out, TCP_LEASE_NS after it was set. It is set again once half
+ * of it is gone and every QP holding a coarse reference has looked during
+ * it: a QP whose application stopped calling -- while it still polls
+ * others -- is seen within a lease too. One system call a half lease, on
+ * the application's CPU, instead of an engine wake-up a millisecond. Any
+ * thread; takes no lock.
  */
-void tcp_engine_lease_renew(struct tcp_context *ctx, uint64_t now);
+void tcp_engine_lease_renew(struct tcp_context *ctx, uint64_t now,
+			    uint64_t *mark);
 /*
  * Work is held back (transmit batching): the hooks' flush runs one kick
  * grace (TCP_KICK_GRACE_NS) after the engine sees this, unless it is

@@ -105,7 +105,8 @@ static void rx_lease_touch(struct tcp_qp *qp)
 	uint64_t now = tcp_now_ns();
 
 	qp->prog.rx_seen_ns = now;
-	tcp_engine_lease_renew(qp->ctx, now);
+	qp->prog.rx_lease_posts = qp->prog.app_posts;
+	tcp_engine_lease_renew(qp->ctx, now, &qp->prog.rx_lease_mark);
 }
 
 /*
@@ -294,9 +295,11 @@ void tcp_qp_rx_mode_end(struct tcp_qp *qp)
  * The engine's look at a QP whose application reads the socket itself
  * (rx_tick), at its tick and when the applications' lease ran out
  * (lease_out; now: the engine's clock):
- * - the lease ran out and this QP's application has not looked for half
- *   of it: it stopped calling (it sleeps, or spins on memory for a WRITE
- *   the engine must place): the engine takes the socket back at once;
+ * - the lease ran out and this QP's application has neither looked for
+ *   half of it nor posted since the last time it ran out: it stopped
+ *   calling (it sleeps, spins on memory for a WRITE the engine must
+ *   place, or polls only other QPs' CQs): the engine takes the socket
+ *   back at once;
  * - once a TCP_COARSE_TICK_NS: too few polls and posts for the time
  *   (TCP_APP_RX_BUSY_POLLS a millisecond: an application that sleeps
  *   between polls, or polls only another CQ) and the engine takes the
@@ -310,12 +313,20 @@ void tcp_qp_rx_mode_check(struct tcp_qp *qp, uint64_t now, bool lease_out)
 	unsigned int polls, posts;
 
 	tcp_assert_held(&qp->lock);
-	if (lease_out &&
-	    (int64_t)(now - qp->prog.rx_seen_ns) >= (int64_t)TCP_LEASE_NS / 2) {
-		tcp_qp_engine_rx(qp);
-		qp->prog.rx_app_lazy = true;
-		tcp_qp_rx_mode_end(qp);
-		return;
+	if (lease_out) {
+		/* (posts renew no lease, but they are calls: a QP that
+		 * posted since its last look or the last lease is not
+		 * silent) */
+		bool posted = qp->prog.app_posts != qp->prog.rx_lease_posts;
+
+		qp->prog.rx_lease_posts = qp->prog.app_posts;
+		if (!posted && (int64_t)(now - qp->prog.rx_seen_ns) >=
+				       (int64_t)TCP_LEASE_NS / 2) {
+			tcp_qp_engine_rx(qp);
+			qp->prog.rx_app_lazy = true;
+			tcp_qp_rx_mode_end(qp);
+			return;
+		}
 	}
 	if (span < (int64_t)TCP_COARSE_TICK_NS)
 		return;

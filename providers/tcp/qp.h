@@ -323,6 +323,9 @@ struct tcp_progress_state {
 	/* the application's last look, and the engine's last count of its
 	 * polls and posts (tcp_qp_rx_mode_check) */
 	uint64_t rx_seen_ns, rx_check_ns;
+	uint64_t rx_lease_mark; /* the lease of its last look (engine.h) */
+	/* app_posts at its last look, or when the lease last ran out */
+	unsigned int rx_lease_posts;
 	unsigned int rx_app_mark; /* CQ polls at the engine's last count */
 	unsigned int rcq_seen;	  /* rcq polls at the last send-CQ pass */
 	unsigned int app_posts, rx_posts_mark; /* ibv_post_send calls, ditto */
