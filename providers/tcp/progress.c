@@ -6,8 +6,12 @@
  * are in progress.h; transmit batching is post.c's send_or_defer. Caller
  * holds qp->lock.
  */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "transport.h"
 #include "ud.h"
@@ -97,13 +101,84 @@ static bool qp_cq_armed(const struct tcp_qp *qp)
 }
 
 /*
+ * Time the calling thread has spent waiting on a run queue (the second
+ * field of /proc/thread-self/schedstat), or 0 when unknown.
+ */
+static uint64_t thread_run_delay(void)
+{
+	char buf[96], *delay;
+	ssize_t n;
+	int fd;
+
+	fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* "<on-cpu ns> <run-queue ns> <timeslices>" */
+	delay = strchr(buf, ' ');
+	return delay ? strtoull(delay + 1, NULL, 10) : 0;
+}
+
+/*
+ * The application comes back to a QP after @gap_ns without a look: was
+ * its thread waiting for a CPU (runnable, another task running) most of
+ * that time? Then it did not stop calling: a busy process shares its CPU.
+ * The run-queue wait since this thread's previous such look tells, when
+ * that look was recent enough for the wait to be this gap's.
+ */
+static bool rx_preempted(uint64_t now, uint64_t gap_ns)
+{
+	static _Thread_local uint64_t last_delay, last_at;
+	uint64_t delay = thread_run_delay();
+	bool preempted = last_at && now - last_at <= 4 * gap_ns &&
+			 delay - last_delay >= gap_ns / 2;
+
+	last_delay = delay;
+	last_at = delay ? now : 0;
+	return preempted;
+}
+
+/*
+ * Its application waits for its CPU behind another busy thread: the QP
+ * takes the engine's 1 ms tick for a while (TCP_APP_CROWDED_NS). Without
+ * it the busy thread keeps the CPU for a whole time slice (4 ms at HZ=250)
+ * each time the poller is preempted; the engine's wake-up on that CPU
+ * gives the scheduler a chance to run the poller a tick later.
+ */
+static void rx_crowded(struct tcp_qp *qp, uint64_t now)
+{
+	qp->prog.rx_crowded_until = now + TCP_APP_CROWDED_NS;
+	if (!qp->prog.rx_fine) {
+		qp->prog.rx_fine = true;
+		tcp_qp_timer_get(qp);
+	}
+}
+
+/* The engine's look: the crowding is over, or the mode ends. */
+static void rx_crowded_check(struct tcp_qp *qp, uint64_t now, bool end)
+{
+	if (qp->prog.rx_fine &&
+	    (end || (int64_t)(now - qp->prog.rx_crowded_until) >= 0)) {
+		qp->prog.rx_fine = false;
+		tcp_qp_timer_put(qp);
+	}
+}
+
+/*
  * The application looks at a QP whose socket it may read (rx_tick): it has
  * not stopped calling, and the engine need not look (the lease).
  */
 static void rx_lease_touch(struct tcp_qp *qp)
 {
 	uint64_t now = tcp_now_ns();
+	uint64_t gap = now - qp->prog.rx_seen_ns;
 
+	if (gap >= TCP_LEASE_NS / 2 && rx_preempted(now, gap))
+		rx_crowded(qp, now);
 	qp->prog.rx_seen_ns = now;
 	qp->prog.rx_lease_posts = qp->prog.app_posts;
 	tcp_engine_lease_renew(qp->ctx, now, &qp->prog.rx_lease_mark);
@@ -190,6 +265,7 @@ void tcp_qp_app_rx(struct tcp_qp *qp, struct tcp_cq *cq)
 		qp->prog.rx_posts_mark = qp->prog.app_posts;
 		qp->prog.rx_tick = true;
 		tcp_qp_coarse_get(qp); /* the timer that hands it back */
+		qp->prog.rx_seen_ns = tcp_now_ns(); /* (no gap: it starts) */
 		rx_lease_touch(qp);
 		qp->prog.rx_check_ns = qp->prog.rx_seen_ns;
 	}
@@ -285,6 +361,7 @@ void tcp_qp_engine_rx(struct tcp_qp *qp)
 void tcp_qp_rx_mode_end(struct tcp_qp *qp)
 {
 	tcp_qp_engine_rx(qp);
+	rx_crowded_check(qp, 0, true);
 	if (qp->prog.rx_tick) {
 		qp->prog.rx_tick = false;
 		tcp_qp_coarse_put(qp);
@@ -313,7 +390,8 @@ void tcp_qp_rx_mode_check(struct tcp_qp *qp, uint64_t now, bool lease_out)
 	unsigned int polls, posts;
 
 	tcp_assert_held(&qp->lock);
-	if (lease_out) {
+	rx_crowded_check(qp, now, false);
+	if (lease_out && !qp->prog.rx_fine) {
 		/* (posts renew no lease, but they are calls: a QP that
 		 * posted since its last look or the last lease is not
 		 * silent) */
@@ -322,7 +400,6 @@ void tcp_qp_rx_mode_check(struct tcp_qp *qp, uint64_t now, bool lease_out)
 		qp->prog.rx_lease_posts = qp->prog.app_posts;
 		if (!posted && (int64_t)(now - qp->prog.rx_seen_ns) >=
 				       (int64_t)TCP_LEASE_NS / 2) {
-			tcp_qp_engine_rx(qp);
 			qp->prog.rx_app_lazy = true;
 			tcp_qp_rx_mode_end(qp);
 			return;

@@ -58,6 +58,11 @@
 #define TCP_APP_RX_MIN_INFLIGHT 4
 /* polls a millisecond below which an application is not spinning */
 #define TCP_APP_RX_BUSY_POLLS 16
+/*
+ * How long a QP keeps the engine's 1 ms tick after its application was
+ * last found waiting for its CPU (progress.c, rx_preempted).
+ */
+#define TCP_APP_CROWDED_NS 64000000ull
 /* most polls such a poller skips after reads that found nothing */
 #define TCP_APP_RX_SKIP_MAX 255
 /*

@@ -323,6 +323,10 @@ struct tcp_progress_state {
 	/* the application's last look, and the engine's last count of its
 	 * polls and posts (tcp_qp_rx_mode_check) */
 	uint64_t rx_seen_ns, rx_check_ns;
+	/* the application's thread waits for its CPU (rx_preempted): the
+	 * QP holds the engine's 1 ms tick until then (rx_fine) */
+	uint64_t rx_crowded_until;
+	bool rx_fine;
 	uint64_t rx_lease_mark; /* the lease of its last look (engine.h) */
 	/* app_posts at its last look, or when the lease last ran out */
 	unsigned int rx_lease_posts;

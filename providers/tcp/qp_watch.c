@@ -99,10 +99,16 @@ static void watch_mark(struct tcp_qp *qp)
 		atomic_fetch_or(w, bit);
 }
 
-void tcp_qp_timer_get(struct tcp_qp *qp)
+/* Counts a reference of either kind: the first puts the QP on the watch. */
+static void qp_ref_take(struct tcp_qp *qp)
 {
 	if (qp->timer_refs++ == 0)
 		watch_mark(qp);
+}
+
+void tcp_qp_timer_get(struct tcp_qp *qp)
+{
+	qp_ref_take(qp);
 	tcp_engine_timer_get(qp->ctx);
 }
 
@@ -130,8 +136,7 @@ void tcp_qp_timer_put(struct tcp_qp *qp)
 
 void tcp_qp_coarse_get(struct tcp_qp *qp)
 {
-	if (qp->timer_refs++ == 0)
-		watch_mark(qp);
+	qp_ref_take(qp);
 	tcp_engine_coarse_get(qp->ctx);
 }
 

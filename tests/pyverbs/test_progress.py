@@ -11,6 +11,7 @@ Bounds are loose (liveness, not speed: the machine is shared); the
 benchmarks measure speed (tests/bench/run)."""
 
 import os
+import subprocess
 import time
 import unittest
 
@@ -59,6 +60,18 @@ def engine_sleeps():
         except FileNotFoundError:
             pass  # a thread that ended meanwhile
     return total
+
+
+def pin_process(cpus):
+    """Sets the CPUs every thread of this process (engines included) may
+    run on; returns the set the calling thread had."""
+    before = os.sched_getaffinity(0)
+    for tid in os.listdir('/proc/self/task'):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except (ProcessLookupError, FileNotFoundError):
+            pass  # a thread that ended meanwhile
+    return before
 
 
 class TestProgress(QPCase):
@@ -135,6 +148,46 @@ class TestProgress(QPCase):
         self.assertWC(poll_cq(a.scq, 1, timeout=5)[0], wr_id=2,
                       opcode=e.IBV_WC_SEND)
         self.assertLess(time.monotonic() - t0, 1.0)
+        self.assertEqual(b.b.read(0, 64), data)
+        self.assertWC(poll_cq(b.rcq, 1, timeout=5)[0], wr_id=1,
+                      opcode=e.IBV_WC_RECV)
+
+    def test_a_receiver_sharing_its_cpu_keeps_the_engine_ticking(self):
+        """B polls its receive CQ in a spin as above, but a busy process
+        shares the one CPU this process (engines included) may use, and
+        takes it from B for time slices of several milliseconds. B was not
+        silent, only kept from its CPU: its QP takes the engine's 1 ms
+        tick meanwhile, a wake-up on that CPU that lets the scheduler give
+        it back to B a tick later (without it the busy process keeps it
+        for a whole slice). The engines wake far more often than beside
+        an idle CPU; then B stops polling, and A's SEND is still received
+        and acked."""
+        a, b = self.two()
+        cpu = min(os.sched_getaffinity(0))
+        saved = pin_process({cpu})
+        self.addCleanup(pin_process, saved)
+        hog = subprocess.Popen(['sh', '-c', 'while :; do :; done'],
+                               preexec_fn=lambda: os.sched_setaffinity(
+                                   0, {cpu}))
+        self.addCleanup(hog.wait)
+        self.addCleanup(hog.kill)
+        b.qp.post_recv(recv_wr([b.b.sge(0, 64)], wr_id=1))
+        b.rcq.poll(1)  # the first poll starts the mode
+        spin_ms = 300
+        before = engine_sleeps()
+        end = time.monotonic() + spin_ms / 1000
+        while time.monotonic() < end:
+            self.assertEqual(b.rcq.poll(1)[0], 0)
+        woke = engine_sleeps() - before
+        self.assertGreater(woke, spin_ms * 2 / 3,
+                           'the engines woke %d times in %d ms of B\'s '
+                           'polls beside a busy process' % (woke, spin_ms))
+        hog.kill()
+        data = rand_bytes(64, 4)
+        a.b.write(0, data)
+        a.qp.post_send(send_wr(e.IBV_WR_SEND, [a.b.sge(0, 64)], wr_id=2))
+        self.assertWC(poll_cq(a.scq, 1, timeout=5)[0], wr_id=2,
+                      opcode=e.IBV_WC_SEND)
         self.assertEqual(b.b.read(0, 64), data)
         self.assertWC(poll_cq(b.rcq, 1, timeout=5)[0], wr_id=1,
                       opcode=e.IBV_WC_RECV)
