@@ -124,22 +124,28 @@ static uint64_t thread_run_delay(void)
 }
 
 /*
- * The application comes back to a QP after @gap_ns without a look: was
- * its thread waiting for a CPU (runnable, another task running) most of
- * that time? Then it did not stop calling: a busy process shares its CPU.
- * The run-queue wait since this thread's previous such look tells, when
- * that look was recent enough for the wait to be this gap's.
+ * The application comes back to a QP it last looked at @seen (half a
+ * lease or more ago): was its thread waiting for a CPU (runnable, another
+ * task running) most of that time? Then it did not stop calling: a busy
+ * process shares its CPU. The run-queue wait since this thread's previous
+ * such look tells, when that look was recent enough for the wait to be
+ * this gap's. A thread polling several QPs asks once a gap: the other
+ * QPs it comes back to take the same answer.
  */
-static bool rx_preempted(uint64_t now, uint64_t gap_ns)
+static bool rx_preempted(uint64_t seen, uint64_t now)
 {
 	static _Thread_local uint64_t last_delay, last_at;
-	uint64_t delay = thread_run_delay();
-	bool preempted = last_at && now - last_at <= 4 * gap_ns &&
-			 delay - last_delay >= gap_ns / 2;
+	static _Thread_local bool last_preempted;
+	uint64_t gap = now - seen, delay;
 
+	if (last_at > seen && now - last_at < TCP_LEASE_NS / 2)
+		return last_preempted; /* asked within this QP's gap */
+	delay = thread_run_delay();
+	last_preempted = last_at && now - last_at <= 4 * gap &&
+			 delay - last_delay >= gap / 2;
 	last_delay = delay;
 	last_at = delay ? now : 0;
-	return preempted;
+	return last_preempted;
 }
 
 /*
@@ -175,9 +181,9 @@ static void rx_crowded_check(struct tcp_qp *qp, uint64_t now, bool end)
 static void rx_lease_touch(struct tcp_qp *qp)
 {
 	uint64_t now = tcp_now_ns();
-	uint64_t gap = now - qp->prog.rx_seen_ns;
 
-	if (gap >= TCP_LEASE_NS / 2 && rx_preempted(now, gap))
+	if (now - qp->prog.rx_seen_ns >= TCP_LEASE_NS / 2 &&
+	    rx_preempted(qp->prog.rx_seen_ns, now))
 		rx_crowded(qp, now);
 	qp->prog.rx_seen_ns = now;
 	qp->prog.rx_lease_posts = qp->prog.app_posts;

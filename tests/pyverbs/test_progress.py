@@ -121,27 +121,22 @@ class TestProgress(QPCase):
         # a lease (1 ms), far from the 5 s a lost ack costs
         self.assertLess(time.monotonic() - t0, 1.0)
 
-    def test_a_spinning_receiver_lets_the_engine_sleep(self):
-        """B polls its receive CQ in a spin, so it reads its socket itself
-        and its engine only has to notice when it stops (the lease). The
-        engines sleep meanwhile: a tick of 1 ms woke B's onto the CPU B
-        spins on once a millisecond (~300 wake-ups here); the coarse tick
-        wakes it every 8 ms. Then B stops polling: its engine takes the
-        socket back, and A's SEND is received and acked with no call of
-        B's."""
-        a, b = self.two()
+    def wakes_while_b_polls(self, b, spin_ms):
+        """B posts a receive and polls its receive CQ in a spin for spin_ms
+        (nothing comes); returns how often the engines woke meanwhile."""
         b.qp.post_recv(recv_wr([b.b.sge(0, 64)], wr_id=1))
         b.rcq.poll(1)  # the first poll starts the mode
-        spin_ms = 300
         before = engine_sleeps()
         end = time.monotonic() + spin_ms / 1000
         while time.monotonic() < end:
             self.assertEqual(b.rcq.poll(1)[0], 0)
-        woke = engine_sleeps() - before
-        self.assertLess(woke, spin_ms / 2,
-                        'the engines woke %d times in %d ms of B\'s polls'
-                        % (woke, spin_ms))
-        data = rand_bytes(64, 3)
+        return engine_sleeps() - before
+
+    def send_to_silent_b(self, a, b, seed):
+        """B has stopped polling: A's SEND into B's receive of
+        wakes_while_b_polls is still received and acked, within a second,
+        with no call of B's."""
+        data = rand_bytes(64, seed)
         a.b.write(0, data)
         t0 = time.monotonic()
         a.qp.post_send(send_wr(e.IBV_WR_SEND, [a.b.sge(0, 64)], wr_id=2))
@@ -151,6 +146,22 @@ class TestProgress(QPCase):
         self.assertEqual(b.b.read(0, 64), data)
         self.assertWC(poll_cq(b.rcq, 1, timeout=5)[0], wr_id=1,
                       opcode=e.IBV_WC_RECV)
+
+    def test_a_spinning_receiver_lets_the_engine_sleep(self):
+        """B polls its receive CQ in a spin, so it reads its socket itself
+        and its engine only has to notice when it stops (the lease). The
+        engines sleep meanwhile: a tick of 1 ms woke B's onto the CPU B
+        spins on once a millisecond (~300 wake-ups here); the coarse tick
+        wakes it every 8 ms. Then B stops polling: its engine takes the
+        socket back, and A's SEND is received and acked with no call of
+        B's."""
+        a, b = self.two()
+        spin_ms = 300
+        woke = self.wakes_while_b_polls(b, spin_ms)
+        self.assertLess(woke, spin_ms / 2,
+                        'the engines woke %d times in %d ms of B\'s polls'
+                        % (woke, spin_ms))
+        self.send_to_silent_b(a, b, 3)
 
     def test_a_receiver_sharing_its_cpu_keeps_the_engine_ticking(self):
         """B polls its receive CQ in a spin as above, but a busy process
@@ -171,26 +182,13 @@ class TestProgress(QPCase):
                                    0, {cpu}))
         self.addCleanup(hog.wait)
         self.addCleanup(hog.kill)
-        b.qp.post_recv(recv_wr([b.b.sge(0, 64)], wr_id=1))
-        b.rcq.poll(1)  # the first poll starts the mode
         spin_ms = 300
-        before = engine_sleeps()
-        end = time.monotonic() + spin_ms / 1000
-        while time.monotonic() < end:
-            self.assertEqual(b.rcq.poll(1)[0], 0)
-        woke = engine_sleeps() - before
+        woke = self.wakes_while_b_polls(b, spin_ms)
         self.assertGreater(woke, spin_ms * 2 / 3,
                            'the engines woke %d times in %d ms of B\'s '
                            'polls beside a busy process' % (woke, spin_ms))
         hog.kill()
-        data = rand_bytes(64, 4)
-        a.b.write(0, data)
-        a.qp.post_send(send_wr(e.IBV_WR_SEND, [a.b.sge(0, 64)], wr_id=2))
-        self.assertWC(poll_cq(a.scq, 1, timeout=5)[0], wr_id=2,
-                      opcode=e.IBV_WC_SEND)
-        self.assertEqual(b.b.read(0, 64), data)
-        self.assertWC(poll_cq(b.rcq, 1, timeout=5)[0], wr_id=1,
-                      opcode=e.IBV_WC_RECV)
+        self.send_to_silent_b(a, b, 4)
 
     def test_a_receiver_polling_another_cq_lets_go_of_this_one(self):
         """B's QPs 1 and 2 feed CQs of their own, and B polls both in a
