@@ -164,14 +164,20 @@ static void rx_crowded(struct tcp_qp *qp, uint64_t now)
 	}
 }
 
-/* The engine's look: the crowding is over, or the mode ends. */
-static void rx_crowded_check(struct tcp_qp *qp, uint64_t now, bool end)
+/* The QP lets go of the 1 ms tick rx_crowded took, if it holds it. */
+static void rx_fine_drop(struct tcp_qp *qp)
 {
-	if (qp->prog.rx_fine &&
-	    (end || (int64_t)(now - qp->prog.rx_crowded_until) >= 0)) {
+	if (qp->prog.rx_fine) {
 		qp->prog.rx_fine = false;
 		tcp_qp_timer_put(qp);
 	}
+}
+
+/* The engine's look (now: its clock): is the crowding over? */
+static void rx_crowded_check(struct tcp_qp *qp, uint64_t now)
+{
+	if ((int64_t)(now - qp->prog.rx_crowded_until) >= 0)
+		rx_fine_drop(qp);
 }
 
 /*
@@ -367,7 +373,7 @@ void tcp_qp_engine_rx(struct tcp_qp *qp)
 void tcp_qp_rx_mode_end(struct tcp_qp *qp)
 {
 	tcp_qp_engine_rx(qp);
-	rx_crowded_check(qp, 0, true);
+	rx_fine_drop(qp);
 	if (qp->prog.rx_tick) {
 		qp->prog.rx_tick = false;
 		tcp_qp_coarse_put(qp);
@@ -396,7 +402,7 @@ void tcp_qp_rx_mode_check(struct tcp_qp *qp, uint64_t now, bool lease_out)
 	unsigned int polls, posts;
 
 	tcp_assert_held(&qp->lock);
-	rx_crowded_check(qp, now, false);
+	rx_crowded_check(qp, now);
 	if (lease_out && !qp->prog.rx_fine) {
 		/* (posts renew no lease, but they are calls: a QP that
 		 * posted since its last look or the last lease is not
